@@ -1,0 +1,552 @@
+//! The index: parameters, entries, contents, chunk references, chunks and frames (FORMAT.md section 4).
+//! The same in-memory [`Index`] is produced by clc's own reader and by the CL_Compressor reader.
+
+use super::bytes::{Cursor, PutLe};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+
+pub const MAGIC: [u8; 8] = *b"CLCIDX01";
+/// `link` value meaning "none".
+pub const NONE: u64 = u64::MAX;
+
+/// Index of an entry in [`Index::entries`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub u64);
+/// Index of a content in [`Index::contents`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentId(pub u64);
+/// Index of a chunk in [`Index::chunks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId(pub u64);
+/// Index of a frame in [`Index::frames`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FrameId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EntryKind {
+    File = 0,
+    Dir = 1,
+    Symlink = 2,
+    Hardlink = 3,
+    Fifo = 4,
+    CharDev = 5,
+    BlockDev = 6,
+    Socket = 7,
+}
+
+impl EntryKind {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        use EntryKind::*;
+        Some(match v {
+            0 => File,
+            1 => Dir,
+            2 => Symlink,
+            3 => Hardlink,
+            4 => Fifo,
+            5 => CharDev,
+            6 => BlockDev,
+            7 => Socket,
+            _ => return None,
+        })
+    }
+
+    /// The `ls -l` type letter.
+    pub fn letter(self) -> char {
+        use EntryKind::*;
+        match self {
+            File | Hardlink => '-',
+            Dir => 'd',
+            Symlink => 'l',
+            Fifo => 'p',
+            CharDev => 'c',
+            BlockDev => 'b',
+            Socket => 's',
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative path, raw bytes, '/'-separated.
+    pub path: Vec<u8>,
+    pub kind: EntryKind,
+    /// Permission bits (07777).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    /// File: content length. Symlink: target length. Hardlink: the target's size. Others 0.
+    pub size: u64,
+    pub rdev: u64,
+    /// File: content id or [`NONE`] when empty. Hardlink: the entry linked to. Others [`NONE`].
+    pub link: u64,
+    pub target: Vec<u8>,
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Entry {
+    /// A new entry with no data, root-owned, mtime 0.
+    pub fn new(path: Vec<u8>, kind: EntryKind, mode: u32) -> Self {
+        Entry {
+            path,
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            size: 0,
+            rdev: 0,
+            link: NONE,
+            target: Vec::new(),
+            xattrs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Content {
+    pub size: u64,
+    pub first_ref: u64,
+    pub ref_count: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub file_offset: u64,
+    pub chunk: ChunkId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub frame: FrameId,
+    pub offset: u32,
+    pub len: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// 1-based volume number.
+    pub volume: u32,
+    /// Offset of the stored bytes in the volume (clc: header offset + 32; the index file stores the header
+    /// offset). For CL_Compressor archives, the frame's offset as recorded.
+    pub offset: u64,
+    pub stored_len: u32,
+    pub raw_len: u32,
+    pub codec: Codec,
+    pub flags: u8,
+    /// xxh3 of the decoded bytes; `None` for CL_Compressor frames, which carry no checksum.
+    pub checksum: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Index {
+    /// Sorted by key.
+    pub params: Vec<(String, String)>,
+    pub entries: Vec<Entry>,
+    pub contents: Vec<Content>,
+    pub refs: Vec<ChunkRef>,
+    pub chunks: Vec<Chunk>,
+    pub frames: Vec<Frame>,
+}
+
+const FRAME_HEADER: u64 = super::frame::FrameHeader::SIZE as u64;
+
+impl Index {
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The refs of content `c`.
+    pub fn content_refs(&self, c: ContentId) -> &[ChunkRef] {
+        let ct = &self.contents[c.0 as usize];
+        &self.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
+    }
+
+    /// The content id holding the data of entry `e` (following a hardlink), if it has data.
+    pub fn content_of(&self, e: &Entry) -> Option<ContentId> {
+        let file = match e.kind {
+            EntryKind::File => e,
+            EntryKind::Hardlink => self.entries.get(e.link as usize)?,
+            _ => return None,
+        };
+        (file.link != NONE).then_some(ContentId(file.link))
+    }
+
+    /// Serializes the raw (uncompressed) index.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&MAGIC);
+        v.put_u32(self.params.len() as u32);
+        for (k, val) in &self.params {
+            v.put_bytes(k.as_bytes());
+            v.put_bytes(val.as_bytes());
+        }
+        v.put_u64(self.entries.len() as u64);
+        for e in &self.entries {
+            v.put_u8(e.kind as u8);
+            v.put_bytes(&e.path);
+            v.put_u32(e.mode);
+            v.put_u32(e.uid);
+            v.put_u32(e.gid);
+            v.put_i64(e.mtime_sec);
+            v.put_u32(e.mtime_nsec);
+            v.put_u64(e.size);
+            v.put_u64(e.rdev);
+            v.put_u64(e.link);
+            v.put_bytes(&e.target);
+            v.put_u32(e.xattrs.len() as u32);
+            for (n, val) in &e.xattrs {
+                v.put_bytes(n);
+                v.put_bytes(val);
+            }
+        }
+        v.put_u64(self.contents.len() as u64);
+        for c in &self.contents {
+            v.put_u64(c.size);
+            v.put_u64(c.first_ref);
+            v.put_u64(c.ref_count);
+        }
+        v.put_u64(self.refs.len() as u64);
+        for r in &self.refs {
+            v.put_u64(r.file_offset);
+            v.put_u64(r.chunk.0);
+        }
+        v.put_u64(self.chunks.len() as u64);
+        for c in &self.chunks {
+            v.put_u32(c.frame.0);
+            v.put_u32(c.offset);
+            v.put_u32(c.len);
+        }
+        v.put_u64(self.frames.len() as u64);
+        for f in &self.frames {
+            v.put_u32(f.volume);
+            v.put_u64(f.offset - FRAME_HEADER);
+            v.put_u32(f.stored_len);
+            v.put_u32(f.raw_len);
+            v.put_u8(f.codec as u8);
+            v.put_u8(f.flags);
+            v.put_u64(f.checksum.unwrap_or(0));
+        }
+        v
+    }
+
+    /// Parses and validates a raw index. `what` names it in errors.
+    pub fn decode(buf: &[u8], what: &str) -> Result<Self> {
+        let mut c = Cursor::new(buf, what);
+        if c.array::<8>()? != MAGIC {
+            return Err(c.err("bad index magic"));
+        }
+        let mut idx = Index::default();
+        let np = c.u32()? as usize;
+        if np > c.remaining() / 8 {
+            return Err(c.err("too many params"));
+        }
+        for _ in 0..np {
+            let k = c.bytes()?;
+            let k = utf8(&c, k)?;
+            let v = c.bytes()?;
+            let v = utf8(&c, v)?;
+            idx.params.push((k, v));
+        }
+        let n = c.count(55)?;
+        idx.entries.reserve(n);
+        for _ in 0..n {
+            idx.entries.push(decode_entry(&mut c)?);
+        }
+        let n = c.count(24)?;
+        idx.contents.reserve(n);
+        for _ in 0..n {
+            idx.contents.push(Content {
+                size: c.u64()?,
+                first_ref: c.u64()?,
+                ref_count: c.u64()?,
+            });
+        }
+        let n = c.count(16)?;
+        idx.refs.reserve(n);
+        for _ in 0..n {
+            idx.refs.push(ChunkRef {
+                file_offset: c.u64()?,
+                chunk: ChunkId(c.u64()?),
+            });
+        }
+        let n = c.count(12)?;
+        idx.chunks.reserve(n);
+        for _ in 0..n {
+            idx.chunks.push(Chunk {
+                frame: FrameId(c.u32()?),
+                offset: c.u32()?,
+                len: c.u32()?,
+            });
+        }
+        let n = c.count(30)?;
+        idx.frames.reserve(n);
+        for _ in 0..n {
+            let volume = c.u32()?;
+            let offset = c.u64()?;
+            let stored_len = c.u32()?;
+            let raw_len = c.u32()?;
+            let codec = Codec::from_u8(c.u8()?).ok_or_else(|| c.err("unknown frame codec"))?;
+            let flags = c.u8()?;
+            let checksum = c.u64()?;
+            let offset = offset
+                .checked_add(FRAME_HEADER)
+                .ok_or_else(|| c.err("frame offset overflows"))?;
+            idx.frames.push(Frame {
+                volume,
+                offset,
+                stored_len,
+                raw_len,
+                codec,
+                flags,
+                checksum: Some(checksum),
+            });
+        }
+        if c.remaining() != 0 {
+            return Err(c.err("trailing bytes after the frame table"));
+        }
+        Ok(idx)
+    }
+
+    /// Checks every cross-reference, so that readers can index without further checks.
+    /// `volume_count` bounds the frames' volume numbers.
+    pub fn validate(&self, what: &str, volume_count: u32) -> Result<()> {
+        let bad = |msg: String| Error::corrupt(what, 0, format!("index: {msg}"));
+        for (i, f) in self.frames.iter().enumerate() {
+            if f.volume == 0 || f.volume > volume_count {
+                return Err(bad(format!("frame {i} names volume {}", f.volume)));
+            }
+            if f.raw_len > super::frame::MAX_FRAME {
+                return Err(bad(format!("frame {i} raw length {}", f.raw_len)));
+            }
+            if f.codec == Codec::Raw && f.stored_len != f.raw_len {
+                return Err(bad(format!("RAW frame {i} with stored != raw length")));
+            }
+        }
+        for (i, ch) in self.chunks.iter().enumerate() {
+            let f = self
+                .frames
+                .get(ch.frame.0 as usize)
+                .ok_or_else(|| bad(format!("chunk {i} names missing frame {}", ch.frame.0)))?;
+            if ch.offset as u64 + ch.len as u64 > f.raw_len as u64 || ch.len == 0 {
+                return Err(bad(format!("chunk {i} lies outside frame {}", ch.frame.0)));
+            }
+        }
+        for (i, ct) in self.contents.iter().enumerate() {
+            let end = ct.first_ref.checked_add(ct.ref_count);
+            let refs = end
+                .filter(|&e| e <= self.refs.len() as u64)
+                .map(|e| &self.refs[ct.first_ref as usize..e as usize])
+                .ok_or_else(|| bad(format!("content {i} refs out of range")))?;
+            let mut pos = 0u64;
+            for r in refs {
+                let ch = self
+                    .chunks
+                    .get(r.chunk.0 as usize)
+                    .ok_or_else(|| bad(format!("content {i} names missing chunk {}", r.chunk.0)))?;
+                if r.file_offset != pos {
+                    return Err(bad(format!("content {i} has a gap or overlap at {pos}")));
+                }
+                pos += ch.len as u64;
+            }
+            if pos != ct.size {
+                return Err(bad(format!(
+                    "content {i} refs cover {pos} of {} bytes",
+                    ct.size
+                )));
+            }
+        }
+        let mut prev: Option<&[u8]> = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            check_path(&e.path).map_err(|m| bad(format!("entry {i}: {m}")))?;
+            if prev.is_some_and(|p| p >= e.path.as_slice()) {
+                return Err(bad(format!("entry {i} out of order or duplicate path")));
+            }
+            prev = Some(&e.path);
+            match e.kind {
+                EntryKind::File => {
+                    if e.link == NONE {
+                        if e.size != 0 {
+                            return Err(bad(format!("entry {i} has size but no content")));
+                        }
+                    } else {
+                        let ct = self
+                            .contents
+                            .get(e.link as usize)
+                            .ok_or_else(|| bad(format!("entry {i} names missing content")))?;
+                        if ct.size != e.size {
+                            return Err(bad(format!("entry {i} size differs from its content")));
+                        }
+                    }
+                }
+                EntryKind::Hardlink => {
+                    let t = (e.link < i as u64)
+                        .then(|| &self.entries[e.link as usize])
+                        .ok_or_else(|| bad(format!("hardlink {i} names a later entry")))?;
+                    if t.kind != EntryKind::File {
+                        return Err(bad(format!("hardlink {i} does not name a file")));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relative path is one or more non-empty components, none "." or "..", no NUL.
+pub fn check_path(p: &[u8]) -> std::result::Result<(), String> {
+    if p.is_empty() || p[0] == b'/' || p.contains(&0) {
+        return Err("empty, absolute or NUL in path".into());
+    }
+    for comp in p.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." || comp == b".." {
+            return Err(format!("bad path {:?}", String::from_utf8_lossy(p)));
+        }
+    }
+    Ok(())
+}
+
+fn utf8(c: &Cursor, b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| c.err("param is not UTF-8"))
+}
+
+fn decode_entry(c: &mut Cursor) -> Result<Entry> {
+    let kind = EntryKind::from_u8(c.u8()?).ok_or_else(|| c.err("unknown entry kind"))?;
+    let path = c.bytes()?.to_vec();
+    let mode = c.u32()?;
+    let uid = c.u32()?;
+    let gid = c.u32()?;
+    let mtime_sec = c.i64()?;
+    let mtime_nsec = c.u32()?;
+    let size = c.u64()?;
+    let rdev = c.u64()?;
+    let link = c.u64()?;
+    let target = c.bytes()?.to_vec();
+    let nx = c.u32()? as usize;
+    if nx > c.remaining() / 8 {
+        return Err(c.err("too many xattrs"));
+    }
+    let mut xattrs = Vec::with_capacity(nx);
+    for _ in 0..nx {
+        let n = c.bytes()?.to_vec();
+        let v = c.bytes()?.to_vec();
+        xattrs.push((n, v));
+    }
+    if mode > 0o7777 || mtime_nsec >= 1_000_000_000 {
+        return Err(c.err("entry mode or mtime out of range"));
+    }
+    Ok(Entry {
+        path,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime_sec,
+        mtime_nsec,
+        size,
+        rdev,
+        link,
+        target,
+        xattrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Index {
+        let mut f = Entry::new(b"a/f".to_vec(), EntryKind::File, 0o644);
+        f.size = 10;
+        f.link = 0;
+        f.xattrs.push((b"user.x".to_vec(), b"1".to_vec()));
+        let mut h = Entry::new(b"a/g".to_vec(), EntryKind::Hardlink, 0o644);
+        h.link = 1;
+        h.size = 10;
+        Index {
+            params: vec![("codec".into(), "lz_ext3".into())],
+            entries: vec![Entry::new(b"a".to_vec(), EntryKind::Dir, 0o755), f, h],
+            contents: vec![Content {
+                size: 10,
+                first_ref: 0,
+                ref_count: 2,
+            }],
+            refs: vec![
+                ChunkRef {
+                    file_offset: 0,
+                    chunk: ChunkId(0),
+                },
+                ChunkRef {
+                    file_offset: 4,
+                    chunk: ChunkId(1),
+                },
+            ],
+            chunks: vec![
+                Chunk {
+                    frame: FrameId(0),
+                    offset: 0,
+                    len: 4,
+                },
+                Chunk {
+                    frame: FrameId(0),
+                    offset: 4,
+                    len: 6,
+                },
+            ],
+            frames: vec![Frame {
+                volume: 1,
+                offset: 72,
+                stored_len: 10,
+                raw_len: 10,
+                codec: Codec::Raw,
+                flags: 0,
+                checksum: Some(7),
+            }],
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_validate() {
+        let idx = sample();
+        let b = idx.encode();
+        let back = Index::decode(&b, "i").unwrap();
+        assert_eq!(back, idx);
+        back.validate("i", 1).unwrap();
+        assert!(back.validate("i", 0).is_err());
+    }
+
+    #[test]
+    fn truncations_and_flips_never_panic() {
+        let b = sample().encode();
+        for n in 0..b.len() {
+            let _ = Index::decode(&b[..n], "i").map(|i| i.validate("i", 1));
+        }
+        for i in 0..b.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut m = b.clone();
+                m[i] ^= bit;
+                let _ = Index::decode(&m, "i").map(|x| x.validate("i", 1));
+            }
+        }
+    }
+
+    #[test]
+    fn validate_rejects_bad_references() {
+        let mut idx = sample();
+        idx.chunks[1].len = 100;
+        assert!(idx.validate("i", 1).is_err());
+        let mut idx = sample();
+        idx.entries[1].path = b"a/../x".to_vec();
+        assert!(idx.validate("i", 1).is_err());
+        let mut idx = sample();
+        idx.entries[2].link = 2;
+        assert!(idx.validate("i", 1).is_err());
+    }
+}
