@@ -1,0 +1,194 @@
+//! Whole-file dedup through a staged filter: size → first 2 bytes → last 2 bytes → 3 bytes around the middle
+//! → FNV-1a 64 of the whole file (a candidate filter only) → BLAKE3 of the whole file (identity). Only files
+//! whose BLAKE3 is equal are merged; FNV-1a never decides alone.
+
+use crate::hash;
+use crate::warn::Warnings;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A dedup candidate: an id chosen by the caller, the path to read, the size seen by the scan.
+pub struct Candidate<'a> {
+    pub id: usize,
+    pub path: &'a Path,
+    pub size: u64,
+}
+
+/// A confirmed group of identical files: ids in the order given, and their BLAKE3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub ids: Vec<usize>,
+    pub hash: [u8; 32],
+}
+
+/// How many candidates survived each stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub same_size: usize,
+    pub same_bytes: usize,
+    pub same_fnv: usize,
+    pub confirmed: usize,
+}
+
+/// Hashes whole files with FNV-1a 64: the CPU reference, or a GPU batch.
+pub type FnvFn<'f> = dyn Fn(&[&Path]) -> Vec<Option<u64>> + Sync + 'f;
+
+/// FNV-1a 64 of each file on the CPU (None when it cannot be read).
+pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<u64>> {
+    paths
+        .par_iter()
+        .map(|p| stream(p, hash::FNV_OFFSET, |h, b| hash::fnv1a64_update(h, b)))
+        .collect()
+}
+
+fn stream<T>(p: &Path, init: T, mut f: impl FnMut(T, &[u8]) -> T) -> Option<T> {
+    let mut file = File::open(p).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut acc = init;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(acc);
+        }
+        acc = f(acc, &buf[..n]);
+    }
+}
+
+/// BLAKE3 of a whole file.
+pub fn blake3_file(p: &Path) -> Option<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    stream(p, (), |(), b| {
+        h.update(b);
+    })?;
+    Some(*h.finalize().as_bytes())
+}
+
+fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
+    let f = File::open(p).ok()?;
+    let mut s = [0u8; 7];
+    let at = |buf: &mut [u8], off: u64| f.read_exact_at(buf, off).ok();
+    let n = size.min(2) as usize;
+    at(&mut s[..n], 0)?;
+    at(&mut s[2..2 + n], size - n as u64)?;
+    let m = size.min(3) as usize;
+    let mid = (size / 2).saturating_sub(1).min(size - m as u64);
+    at(&mut s[4..4 + m], mid)?;
+    Some(s)
+}
+
+/// Splits `groups` by `key`, keeping groups of two or more; items whose key is None are dropped.
+fn refine<K: Eq + std::hash::Hash + Send>(
+    groups: Vec<Vec<usize>>,
+    key: impl Fn(&[usize]) -> Vec<Option<K>>,
+) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    for g in groups {
+        let keys = key(&g);
+        let mut by: HashMap<K, Vec<usize>> = HashMap::new();
+        let mut order = Vec::new();
+        for (i, k) in g.into_iter().zip(keys) {
+            if let Some(k) = k {
+                let e = by.entry(k).or_default();
+                if e.is_empty() {
+                    order.push(i);
+                }
+                e.push(i);
+            }
+        }
+        // Keep a deterministic order: groups by their first member.
+        let mut gs: Vec<Vec<usize>> = by.into_values().filter(|v| v.len() > 1).collect();
+        gs.sort();
+        out.extend(gs);
+    }
+    out
+}
+
+/// Finds groups of identical files among `cands`. `fnv` hashes whole files (CPU or GPU).
+pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, Stats) {
+    let mut st = Stats::default();
+    let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        if c.size > 0 {
+            by_size.entry(c.size).or_default().push(i);
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = by_size.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort();
+    st.same_size = groups.iter().map(Vec::len).sum();
+    let groups = refine(groups, |g| {
+        g.par_iter()
+            .map(|&i| sample(cands[i].path, cands[i].size))
+            .collect()
+    });
+    st.same_bytes = groups.iter().map(Vec::len).sum();
+    let groups = refine(groups, |g| {
+        let paths: Vec<&Path> = g.iter().map(|&i| cands[i].path).collect();
+        fnv(&paths)
+    });
+    st.same_fnv = groups.iter().map(Vec::len).sum();
+    let mut hashes: HashMap<usize, [u8; 32]> = HashMap::new();
+    let groups = refine(groups, |g| {
+        let hs: Vec<Option<[u8; 32]>> = g.par_iter().map(|&i| blake3_file(cands[i].path)).collect();
+        for (&i, h) in g.iter().zip(&hs) {
+            match h {
+                Some(h) => {
+                    hashes.insert(i, *h);
+                }
+                None => warn.warn(format!("{}: unreadable while hashing for dedup", cands[i].path.display())),
+            }
+        }
+        hs
+    });
+    st.confirmed = groups.iter().map(Vec::len).sum();
+    let out = groups
+        .into_iter()
+        .map(|g| Group {
+            hash: hashes[&g[0]],
+            ids: g.iter().map(|&i| cands[i].id).collect(),
+        })
+        .collect();
+    (out, st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_collisions_never_merge_different_files() {
+        let d = tempfile::tempdir().unwrap();
+        // Same size, same first 2, last 2 and middle 3 bytes; different elsewhere.
+        let mut a = vec![b'x'; 1000];
+        let mut b = a.clone();
+        a[100] = 1;
+        b[100] = 2;
+        let c = a.clone();
+        for (n, v) in [("a", &a), ("b", &b), ("c", &c)] {
+            std::fs::write(d.path().join(n), v).unwrap();
+        }
+        let paths: Vec<_> = ["a", "b", "c"].iter().map(|n| d.path().join(n)).collect();
+        let cands: Vec<Candidate> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Candidate {
+                id: i * 10,
+                path: p,
+                size: 1000,
+            })
+            .collect();
+        // A hash that collides for everything: only BLAKE3 may separate them.
+        let colliding = |ps: &[&Path]| ps.iter().map(|_| Some(42u64)).collect();
+        let w = Warnings::new(true);
+        let (groups, st) = find(&cands, &colliding, &w);
+        assert_eq!(st.same_fnv, 3);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].ids, vec![0, 20]);
+        assert_eq!(groups[0].hash, hash::strong(&a));
+        let (groups, _) = find(&cands, &fnv_cpu, &w);
+        assert_eq!(groups[0].ids, vec![0, 20]);
+    }
+}

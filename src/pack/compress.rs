@@ -1,0 +1,115 @@
+//! Compression stage: frames in, encoded frames out, on the CPU (rayon, `MAX_WORKER_THREADS`) or on the GPU
+//! in batches of `COMPRESSOR_BATCH_SIZE`. A GPU frame is decoded again on the CPU and compared with its
+//! checksum; one that fails (or a failed launch) is redone on the CPU and counted.
+
+use crate::codec::{self, Codec, EncodeParams};
+use crate::format::checksum;
+use crate::format::frame::FLAG_GPU;
+use crate::gpu::Gpu;
+use crate::warn::Warnings;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A frame ready to be written.
+pub struct Encoded {
+    pub id: u32,
+    pub codec: Codec,
+    pub flags: u8,
+    pub raw_len: u32,
+    pub checksum: u64,
+    pub stored: Vec<u8>,
+}
+
+/// Counters for the summary.
+#[derive(Default)]
+pub struct Counters {
+    pub gpu_frames: AtomicU64,
+    pub cpu_frames: AtomicU64,
+    pub raw_frames: AtomicU64,
+    pub gpu_redone: AtomicU64,
+}
+
+pub struct Compressor<'a> {
+    pub codec: Codec,
+    pub params: EncodeParams,
+    pub gpu: Option<&'a Gpu>,
+    pub counters: &'a Counters,
+    pub warn: &'a Warnings,
+}
+
+impl Compressor<'_> {
+    fn finish(&self, id: u32, raw: &[u8], enc: Vec<u8>, flags: u8, sum: u64) -> Encoded {
+        if enc.len() >= raw.len() || self.codec == Codec::Raw {
+            self.counters.raw_frames.fetch_add(1, Ordering::Relaxed);
+            return Encoded {
+                id,
+                codec: Codec::Raw,
+                flags: 0,
+                raw_len: raw.len() as u32,
+                checksum: sum,
+                stored: raw.to_vec(),
+            };
+        }
+        let c = if flags & FLAG_GPU != 0 {
+            &self.counters.gpu_frames
+        } else {
+            &self.counters.cpu_frames
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        Encoded {
+            id,
+            codec: self.codec,
+            flags,
+            raw_len: raw.len() as u32,
+            checksum: sum,
+            stored: enc,
+        }
+    }
+
+    fn cpu(&self, id: u32, raw: &[u8], sum: u64) -> Encoded {
+        let enc = if self.codec == Codec::Raw {
+            Vec::new()
+        } else {
+            codec::encode(self.codec, raw, &self.params)
+        };
+        self.finish(id, raw, enc, 0, sum)
+    }
+
+    /// Encodes a batch of (frame id, raw bytes), results in the same order.
+    pub fn batch(&self, frames: Vec<(u32, Vec<u8>)>) -> Vec<Encoded> {
+        let sums: Vec<u64> = frames.par_iter().map(|(_, r)| checksum(r)).collect();
+        if let (Some(gpu), Codec::LzExt3) = (self.gpu, self.codec) {
+            let refs: Vec<&[u8]> = frames.iter().map(|(_, r)| r.as_slice()).collect();
+            match gpu.compress_batch(&refs) {
+                Ok(encs) => {
+                    return frames
+                        .par_iter()
+                        .zip(encs)
+                        .zip(&sums)
+                        .map(|(((id, raw), enc), &sum)| {
+                            let ok = codec::decode(Codec::LzExt3, &enc, raw.len())
+                                .is_ok_and(|d| checksum(&d) == sum);
+                            if ok {
+                                self.finish(*id, raw, enc, FLAG_GPU, sum)
+                            } else {
+                                self.counters.gpu_redone.fetch_add(1, Ordering::Relaxed);
+                                self.cpu(*id, raw, sum)
+                            }
+                        })
+                        .collect();
+                }
+                Err(e) => {
+                    self.warn.warn(format!("GPU compression failed, batch redone on the CPU: {e}"));
+                    self.counters
+                        .gpu_redone
+                        .fetch_add(frames.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        frames
+            .par_iter()
+            .zip(&sums)
+            .map(|((id, raw), &sum)| self.cpu(*id, raw, sum))
+            .collect()
+    }
+}

@@ -1,0 +1,401 @@
+//! `clc pack`: scan → whole-file dedup → stream (chunk, chunk dedup, frames) → compress (CPU or GPU) →
+//! volumes → index + footer. Stages run at once, joined by bounded channels.
+
+pub mod compress;
+pub mod stream;
+pub mod writer;
+
+use crate::config::Config;
+use crate::dedup;
+use crate::error::{Error, Result};
+use crate::format::index::{Entry, EntryKind, Frame, FrameId, Index, NONE};
+use crate::format::{frame::FrameHeader, FORMAT_VERSION};
+use crate::gpu::Gpu;
+use crate::scan::{self, ScanEntry};
+use crate::warn::Warnings;
+use compress::{Compressor, Counters, Encoded};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub struct PackOptions {
+    pub src: PathBuf,
+    /// Archive base path: volumes are `<out>.001`, ….
+    pub out: PathBuf,
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// What a pack did, for the summary.
+#[derive(Debug, Default, Clone)]
+pub struct PackStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub other: u64,
+    pub bytes_in: u64,
+    pub unique_bytes: u64,
+    pub dup_files: u64,
+    pub dup_bytes: u64,
+    pub hardlinks: u64,
+    pub frames: u64,
+    pub gpu_frames: u64,
+    pub cpu_frames: u64,
+    pub raw_frames: u64,
+    pub gpu_redone: u64,
+    pub stored_bytes: u64,
+    pub volumes: Vec<PathBuf>,
+    pub seconds: f64,
+    pub warnings: usize,
+    pub gpu: Option<String>,
+    pub dedup: dedup::Stats,
+}
+
+/// Packs `opts.src` into a new archive. `gpu` compresses (and hashes) when given.
+pub fn pack(cfg: &Config, opts: &PackOptions, gpu: Option<&Gpu>, warn: &Warnings) -> Result<PackStats> {
+    let t0 = Instant::now();
+    prepare_output(&opts.out, opts.force)?;
+    let scanned = scan::scan(&opts.src, cfg.num_scan_workers, warn)?;
+    let mut st = PackStats {
+        gpu: gpu.map(Gpu::describe),
+        ..PackStats::default()
+    };
+
+    // Hardlinks: the first path (in sorted order) of an inode is the file, the others link to it.
+    let mut first_of_inode: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut link_of: HashMap<usize, usize> = HashMap::new();
+    for (i, e) in scanned.iter().enumerate() {
+        if e.kind == EntryKind::File && e.nlink > 1 {
+            match first_of_inode.get(&(e.dev, e.ino)) {
+                Some(&p) => {
+                    link_of.insert(i, p);
+                }
+                None => {
+                    first_of_inode.insert((e.dev, e.ino), i);
+                }
+            }
+        }
+    }
+
+    // Whole-file dedup over the files that own data.
+    let owners: Vec<usize> = (0..scanned.len())
+        .filter(|&i| scanned[i].kind == EntryKind::File && !link_of.contains_key(&i))
+        .collect();
+    let cands: Vec<dedup::Candidate> = owners
+        .iter()
+        .map(|&i| dedup::Candidate {
+            id: i,
+            path: &scanned[i].abs,
+            size: scanned[i].size,
+        })
+        .collect();
+    let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
+    let (groups, dstats) = dedup::find(&cands, &fnv, warn);
+    st.dedup = dstats;
+    let jobs = make_jobs(&scanned, &owners, groups);
+    let archive_id = archive_id(cfg, &opts.src, &scanned);
+
+    // The stream: reader → sequencer → compressors → writer.
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
+    let progress = progress_bar(opts.progress, total);
+    let counters = Counters::default();
+    let comp = Compressor {
+        codec: cfg.codec,
+        params: cfg.encode_params(),
+        gpu,
+        counters: &counters,
+        warn,
+    };
+    let mut vw = writer::VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
+    let result = std::thread::scope(|s| -> Result<(stream::Tables, Vec<Frame>)> {
+        let depth = cfg.read_buffer_batches.max(1);
+        let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
+        let batch = cfg.compressor_batch_size.max(1);
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(batch * 2);
+        let (enc_tx, enc_rx) = crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
+        s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
+        let seq = s.spawn({
+            let progress = &progress;
+            move || stream::sequencer(read_rx, cfg, frame_tx, progress)
+        });
+        for _ in 0..2 {
+            let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
+            s.spawn(move || {
+                while let Ok(first) = frame_rx.recv() {
+                    let mut b = vec![first];
+                    while b.len() < batch {
+                        match frame_rx.try_recv() {
+                            Ok(f) => b.push(f),
+                            Err(_) => break,
+                        }
+                    }
+                    if enc_tx.send(comp.batch(b)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((frame_rx, enc_tx));
+        let frames = write_in_order(&mut vw, enc_rx)?;
+        let tables = seq.join().map_err(|_| Error::Other("pack: sequencer panicked".into()))?;
+        Ok((tables, frames))
+    });
+    progress.finish_and_clear();
+    let (tables, frames) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            remove_all(vw.paths());
+            return Err(e);
+        }
+    };
+
+    let index = build_index(cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn);
+    let paths = vw.paths().to_vec();
+    let vols = vw.finish(&index.encode()).inspect_err(|_| remove_all(&paths))?;
+    st.stored_bytes = vols
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    st.volumes = vols;
+    st.gpu_frames = counters.gpu_frames.load(Ordering::Relaxed);
+    st.cpu_frames = counters.cpu_frames.load(Ordering::Relaxed);
+    st.raw_frames = counters.raw_frames.load(Ordering::Relaxed);
+    st.gpu_redone = counters.gpu_redone.load(Ordering::Relaxed);
+    st.seconds = t0.elapsed().as_secs_f64();
+    st.warnings = warn.count();
+    Ok(st)
+}
+
+fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
+    // Files small enough to batch go to the GPU; the rest (and any failure) are hashed on the CPU.
+    if let Some(g) = gpu {
+        let bufs: Option<Vec<Vec<u8>>> = paths
+            .iter()
+            .map(|p| std::fs::read(p).ok().filter(|b| b.len() <= 64 << 20))
+            .collect();
+        if let Some(bufs) = bufs {
+            let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+            if let Ok(h) = g.fnv1a64_batch(&refs) {
+                return h.into_iter().map(Some).collect();
+            }
+        }
+    }
+    dedup::fnv_cpu(paths)
+}
+
+fn make_jobs(scanned: &[ScanEntry], owners: &[usize], groups: Vec<dedup::Group>) -> Vec<stream::Job> {
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    for (g, grp) in groups.iter().enumerate() {
+        for &id in &grp.ids {
+            group_of.insert(id, g);
+        }
+    }
+    let mut jobs = Vec::new();
+    for &i in owners {
+        let (entries, expect) = match group_of.get(&i) {
+            Some(&g) if groups[g].ids[0] == i => (groups[g].ids.clone(), Some(groups[g].hash)),
+            Some(_) => continue,
+            None => (vec![i], None),
+        };
+        jobs.push(stream::Job {
+            paths: entries.iter().map(|&e| scanned[e].abs.clone()).collect(),
+            entries,
+            expect,
+            size: scanned[i].size,
+        });
+    }
+    jobs
+}
+
+fn write_in_order(vw: &mut writer::VolumeWriter, rx: crossbeam_channel::Receiver<Vec<Encoded>>) -> Result<Vec<Frame>> {
+    let mut next = 0u32;
+    let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
+    let mut frames = Vec::new();
+    for batch in rx {
+        for e in batch {
+            waiting.insert(e.id, e);
+        }
+        while let Some(e) = waiting.remove(&next) {
+            let h = FrameHeader {
+                codec: e.codec,
+                flags: e.flags,
+                raw_len: e.raw_len,
+                stored_len: e.stored.len() as u32,
+                checksum: e.checksum,
+                frame_id: e.id,
+            };
+            let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            frames.push(Frame {
+                volume,
+                offset,
+                stored_len: h.stored_len,
+                raw_len: h.raw_len,
+                codec: h.codec,
+                flags: h.flags,
+                checksum: Some(h.checksum),
+            });
+            next += 1;
+        }
+    }
+    Ok(frames)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_index(
+    cfg: &Config,
+    src: &Path,
+    scanned: &[ScanEntry],
+    link_of: &HashMap<usize, usize>,
+    t: stream::Tables,
+    frames: Vec<Frame>,
+    st: &mut PackStats,
+    warn: &Warnings,
+) -> Index {
+    let mut new_id: HashMap<usize, u64> = HashMap::new();
+    let mut entries = Vec::with_capacity(scanned.len());
+    let mut seen_content: HashMap<u64, ()> = HashMap::new();
+    for (i, s) in scanned.iter().enumerate() {
+        let mut e = Entry::new(s.path.clone(), s.kind, s.mode);
+        (e.uid, e.gid, e.mtime_sec, e.mtime_nsec, e.rdev) = (s.uid, s.gid, s.mtime_sec, s.mtime_nsec, s.rdev);
+        e.xattrs = s.xattrs.clone();
+        match s.kind {
+            EntryKind::File => {
+                if let Some(&p) = link_of.get(&i) {
+                    let Some(&pid) = new_id.get(&p) else {
+                        warn.warn(format!("{}: hardlink target was left out, so is it", s.abs.display()));
+                        continue;
+                    };
+                    e.kind = EntryKind::Hardlink;
+                    e.link = pid;
+                    e.size = entries.get(pid as usize).map_or(0, |t: &Entry| t.size);
+                    st.hardlinks += 1;
+                } else {
+                    let Some(&c) = t.entry_content.get(&i) else {
+                        continue; // unreadable: warned by the reader, left out entirely
+                    };
+                    e.link = c;
+                    e.size = if c == NONE { 0 } else { t.contents[c as usize].size };
+                    if c != NONE && seen_content.insert(c, ()).is_some() {
+                        st.dup_files += 1;
+                        st.dup_bytes += e.size;
+                    }
+                    st.files += 1;
+                }
+            }
+            EntryKind::Symlink => {
+                e.target = s.target.clone();
+                e.size = s.target.len() as u64;
+                st.other += 1;
+            }
+            EntryKind::Dir => st.dirs += 1,
+            _ => st.other += 1,
+        }
+        new_id.insert(i, entries.len() as u64);
+        entries.push(e);
+    }
+    st.frames = frames.len() as u64;
+    st.bytes_in = t.bytes_in;
+    st.unique_bytes = t.unique_bytes;
+    let mut params = base_params(cfg, src);
+    params.extend([
+        ("bytes_in".into(), t.bytes_in.to_string()),
+        ("unique_bytes".into(), t.unique_bytes.to_string()),
+        ("entries_files".into(), st.files.to_string()),
+        ("entries_dirs".into(), st.dirs.to_string()),
+    ]);
+    params.sort();
+    let _ = FrameId(0);
+    Index {
+        params,
+        entries,
+        contents: t.contents,
+        refs: t.refs,
+        chunks: t.chunks,
+        frames,
+    }
+}
+
+fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
+    vec![
+        ("format_version".into(), FORMAT_VERSION.to_string()),
+        ("codec".into(), cfg.codec.name().into()),
+        ("frame_size".into(), cfg.frame_size.to_string()),
+        ("volume_size".into(), cfg.volume_size.to_string()),
+        ("chunk_min".into(), cfg.chunk_min.to_string()),
+        ("chunk_avg".into(), cfg.chunk_avg.to_string()),
+        ("chunk_max".into(), cfg.chunk_max.to_string()),
+        ("hash_log".into(), cfg.hash_log.to_string()),
+        ("hash_candidates".into(), cfg.hash_candidates.to_string()),
+        ("good_enough_match".into(), cfg.good_enough_match.to_string()),
+        ("clc_version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("source_root".into(), src.to_string_lossy().into_owned()),
+    ]
+}
+
+/// blake3("clc-archive-id-v1" ‖ params ‖ listing)[0..16]: the same input and config give the same id.
+fn archive_id(cfg: &Config, src: &Path, scanned: &[ScanEntry]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"clc-archive-id-v1");
+    for (k, v) in base_params(cfg, src) {
+        h.update(&(k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update(&(v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    for e in scanned {
+        h.update(&(e.path.len() as u64).to_le_bytes());
+        h.update(&e.path);
+        h.update(&[e.kind as u8]);
+        h.update(&e.size.to_le_bytes());
+        h.update(&e.mtime_sec.to_le_bytes());
+        h.update(&e.mtime_nsec.to_le_bytes());
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    id
+}
+
+/// Refuses to overwrite `NAME.001` unless `force`; with `force`, removes every `NAME.NNN` so no stale volume
+/// of an older archive is taken for part of the new one.
+fn prepare_output(out: &Path, force: bool) -> Result<()> {
+    let first = writer::volume_path(out, 1);
+    if first.symlink_metadata().is_ok() && !force {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to overwrite)",
+            first.display()
+        )));
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!("{}: output directory does not exist", dir.display())));
+    }
+    if force {
+        for p in crate::archive::volumes::list(out) {
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_all(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}

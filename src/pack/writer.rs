@@ -1,0 +1,137 @@
+//! Volume writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting with its
+//! header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and the footer.
+
+use crate::error::{IoContext, Result};
+use crate::format::footer::Footer;
+use crate::format::frame::FrameHeader;
+use crate::format::volume::VolumeHeader;
+use crate::format::{checksum, FORMAT_VERSION};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Path of volume `n` of the archive whose base path is `base` (`NAME`, possibly with a directory).
+pub fn volume_path(base: &Path, n: u32) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{n:03}"));
+    PathBuf::from(s)
+}
+
+pub struct VolumeWriter {
+    base: PathBuf,
+    max: u64,
+    archive_id: [u8; 16],
+    cur: Option<Open>,
+    paths: Vec<PathBuf>,
+    frames_in_cur: u64,
+}
+
+struct Open {
+    number: u32,
+    path: PathBuf,
+    out: BufWriter<File>,
+    pos: u64,
+}
+
+impl VolumeWriter {
+    pub fn new(base: &Path, max: u64, archive_id: [u8; 16]) -> Self {
+        VolumeWriter {
+            base: base.to_path_buf(),
+            max,
+            archive_id,
+            cur: None,
+            paths: Vec::new(),
+            frames_in_cur: 0,
+        }
+    }
+
+    /// Every volume created so far (to remove them if the pack fails).
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        self.close_current()?;
+        let number = self.paths.len() as u32 + 1;
+        let path = volume_path(&self.base, number);
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ctx(&path)?;
+        self.paths.push(path.clone());
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        let h = VolumeHeader {
+            version: FORMAT_VERSION as u16,
+            number,
+            archive_id: self.archive_id,
+        };
+        out.write_all(&h.encode()).ctx(&path)?;
+        self.cur = Some(Open {
+            number,
+            path,
+            out,
+            pos: VolumeHeader::SIZE as u64,
+        });
+        self.frames_in_cur = 0;
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(mut o) = self.cur.take() {
+            o.out.flush().ctx(&o.path)?;
+            o.out.get_ref().sync_data().ctx(&o.path)?;
+        }
+        Ok(())
+    }
+
+    /// Ensures `len` more bytes fit the open volume (opening a new one if not, unless it is still empty).
+    fn room_for(&mut self, len: u64) -> Result<()> {
+        let full = match &self.cur {
+            None => true,
+            Some(o) => o.pos + len > self.max && self.frames_in_cur > 0,
+        };
+        if full {
+            self.open_next()?;
+        }
+        Ok(())
+    }
+
+    /// Writes one frame; returns (volume number, offset of its stored bytes).
+    pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(u32, u64)> {
+        let len = (FrameHeader::SIZE + stored.len()) as u64;
+        self.room_for(len)?;
+        let o = self.cur.as_mut().expect("room_for opened a volume");
+        o.out.write_all(&h.encode()).ctx(&o.path)?;
+        o.out.write_all(stored).ctx(&o.path)?;
+        let at = o.pos + FrameHeader::SIZE as u64;
+        o.pos += len;
+        self.frames_in_cur += 1;
+        Ok((o.number, at))
+    }
+
+    /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.
+    pub fn finish(mut self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+        z.write_all(raw_index).expect("writing to a Vec cannot fail");
+        let blob = z.finish().expect("writing to a Vec cannot fail");
+        // The index and footer go together, after the last frame, in a volume with room for them.
+        self.room_for(blob.len() as u64 + Footer::SIZE as u64)?;
+        let id = self.archive_id;
+        let count = self.paths.len() as u32;
+        let o = self.cur.as_mut().expect("room_for opened a volume");
+        let footer = Footer {
+            version: FORMAT_VERSION,
+            volume_count: count,
+            archive_id: id,
+            index_offset: o.pos,
+            index_stored_len: blob.len() as u64,
+            index_raw_len: raw_index.len() as u64,
+            index_checksum: checksum(raw_index),
+        };
+        o.out.write_all(&blob).ctx(&o.path)?;
+        o.out.write_all(&footer.encode()).ctx(&o.path)?;
+        self.close_current()?;
+        Ok(self.paths)
+    }
+}

@@ -1,0 +1,188 @@
+//! Text and JSON for `clc list` and `clc info`.
+
+use crate::archive::Archive;
+use crate::format::index::{Entry, EntryKind};
+use serde_json::json;
+
+/// Escapes bytes for one line of text: printable UTF-8 stays, the rest becomes `\n`, `\t`, `\\` or `\xHH`.
+pub fn escape(b: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for &x in chunk.invalid() {
+            out.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    out
+}
+
+/// `drwxr-xr-x`-style mode string.
+pub fn mode_string(kind: EntryKind, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(kind.letter());
+    let bits = [(0o400, 'r'), (0o200, 'w'), (0o100, 'x'), (0o40, 'r'), (0o20, 'w'), (0o10, 'x'), (0o4, 'r'), (0o2, 'w'), (0o1, 'x')];
+    for (i, (b, c)) in bits.iter().enumerate() {
+        let set = mode & b != 0;
+        let special = match i {
+            2 => mode & 0o4000 != 0,
+            5 => mode & 0o2000 != 0,
+            8 => mode & 0o1000 != 0,
+            _ => false,
+        };
+        s.push(match (set, special) {
+            (true, false) => *c,
+            (false, false) => '-',
+            (true, true) => if i == 8 { 't' } else { 's' },
+            (false, true) => if i == 8 { 'T' } else { 'S' },
+        });
+    }
+    s
+}
+
+fn time_string(sec: i64) -> String {
+    // UTC, civil-from-days (Howard Hinnant's algorithm).
+    let days = sec.div_euclid(86400);
+    let rem = sec.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+fn entry_size(ar: &Archive, e: &Entry) -> u64 {
+    match e.kind {
+        EntryKind::Hardlink => ar.index.entries.get(e.link as usize).map_or(0, |t| t.size),
+        _ => e.size,
+    }
+}
+
+/// One `ls -l`-like line.
+pub fn list_line(ar: &Archive, e: &Entry) -> String {
+    let mut s = format!(
+        "{} {}/{} {:>12} {} {}",
+        mode_string(e.kind, e.mode),
+        e.uid,
+        e.gid,
+        entry_size(ar, e),
+        time_string(e.mtime_sec),
+        escape(&e.path)
+    );
+    match e.kind {
+        EntryKind::Symlink => s.push_str(&format!(" -> {}", escape(&e.target))),
+        EntryKind::Hardlink => {
+            let t = ar.index.entries.get(e.link as usize).map_or(&[][..], |t| &t.path[..]);
+            s.push_str(&format!(" link to {}", escape(t)));
+        }
+        EntryKind::CharDev | EntryKind::BlockDev => {
+            s.push_str(&format!(" [{}:{}]", libc::major(e.rdev as libc::dev_t), libc::minor(e.rdev as libc::dev_t)))
+        }
+        _ => {}
+    }
+    s
+}
+
+pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
+    let kind = match e.kind {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Hardlink => "hardlink",
+        EntryKind::Fifo => "fifo",
+        EntryKind::CharDev => "chardev",
+        EntryKind::BlockDev => "blockdev",
+        EntryKind::Socket => "socket",
+    };
+    let mut v = json!({
+        "path": escape(&e.path),
+        "type": kind,
+        "mode": format!("{:04o}", e.mode),
+        "uid": e.uid,
+        "gid": e.gid,
+        "size": entry_size(ar, e),
+        "mtime": e.mtime_sec,
+        "mtime_nsec": e.mtime_nsec,
+    });
+    if e.kind == EntryKind::Symlink {
+        v["target"] = json!(escape(&e.target));
+    }
+    if e.kind == EntryKind::Hardlink {
+        v["link"] = json!(ar.index.entries.get(e.link as usize).map(|t| escape(&t.path)));
+    }
+    if !e.xattrs.is_empty() {
+        v["xattrs"] = json!(e.xattrs.iter().map(|(n, _)| escape(n)).collect::<Vec<_>>());
+    }
+    v
+}
+
+/// The facts `clc info` prints.
+pub fn info_json(ar: &Archive) -> serde_json::Value {
+    let idx = &ar.index;
+    let count = |k: EntryKind| idx.entries.iter().filter(|e| e.kind == k).count();
+    let bytes_in: u64 = idx.entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum();
+    let unique: u64 = idx.contents.iter().map(|c| c.size).sum();
+    let chunk_bytes: u64 = idx.chunks.iter().map(|c| c.len as u64).sum();
+    let mut per_codec = serde_json::Map::new();
+    let mut stored: u64 = 0;
+    for f in &idx.frames {
+        let name = if f.flags & crate::format::frame::FLAG_GPU != 0 {
+            format!("{}_GPU", f.codec.name())
+        } else {
+            f.codec.name().to_string()
+        };
+        let c = per_codec.entry(name).or_insert(json!(0));
+        *c = json!(c.as_u64().unwrap_or(0) + 1);
+        stored += f.stored_len as u64;
+    }
+    let volumes: Vec<serde_json::Value> = ar
+        .volume_paths()
+        .iter()
+        .map(|p| json!({"path": p.display().to_string(), "bytes": std::fs::metadata(p).map(|m| m.len()).ok()}))
+        .collect();
+    json!({
+        "format": ar.kind.describe(),
+        "files": count(EntryKind::File),
+        "hardlinks": count(EntryKind::Hardlink),
+        "dirs": count(EntryKind::Dir),
+        "symlinks": count(EntryKind::Symlink),
+        "other": count(EntryKind::Fifo) + count(EntryKind::CharDev) + count(EntryKind::BlockDev) + count(EntryKind::Socket),
+        "bytes_in": bytes_in,
+        "unique_file_bytes": unique,
+        "unique_chunk_bytes": chunk_bytes,
+        "bytes_stored": stored,
+        "frames": idx.frames.len(),
+        "frames_per_codec": per_codec,
+        "volumes": volumes,
+        "params": idx.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "damaged_files": ar.damaged.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(mode_string(EntryKind::Dir, 0o755), "drwxr-xr-x");
+        assert_eq!(mode_string(EntryKind::File, 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(EntryKind::Dir, 0o1777), "drwxrwxrwt");
+        assert_eq!(time_string(0), "1970-01-01 00:00");
+        assert_eq!(time_string(1_700_000_000), "2023-11-14 22:13");
+        assert_eq!(escape(b"a\nb\xffc"), "a\\nb\\xffc");
+    }
+}

@@ -1,0 +1,186 @@
+//! Parallel, deterministic walk of the source tree: `NUM_SCAN_WORKERS` threads read directories and stat
+//! their children; the result is sorted by path bytes, so the archive does not depend on thread timing.
+
+use crate::error::{Error, Result};
+use crate::format::index::EntryKind;
+use crate::warn::Warnings;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One entry found by the walk.
+#[derive(Clone, Debug)]
+pub struct ScanEntry {
+    /// Relative path bytes, '/'-separated.
+    pub path: Vec<u8>,
+    /// Absolute (or source-relative) path to open.
+    pub abs: PathBuf,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    pub size: u64,
+    pub rdev: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub target: Vec<u8>,
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
+pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
+    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Usage(format!("{}: not a directory", root.display())));
+    }
+    fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+    let out = Mutex::new(Vec::new());
+    let (tx, rx) = unbounded::<(PathBuf, Vec<u8>)>();
+    let pending = AtomicUsize::new(1);
+    tx.send((root.to_path_buf(), Vec::new())).ok();
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            let (tx, rx) = (tx.clone(), rx.clone());
+            let (out, pending) = (&out, &pending);
+            s.spawn(move || worker(&tx, &rx, pending, out, warn));
+        }
+    });
+    drop(tx);
+    let mut v = out.into_inner();
+    v.sort_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
+    Ok(v)
+}
+
+fn worker(
+    tx: &Sender<(PathBuf, Vec<u8>)>,
+    rx: &Receiver<(PathBuf, Vec<u8>)>,
+    pending: &AtomicUsize,
+    out: &Mutex<Vec<ScanEntry>>,
+    warn: &Warnings,
+) {
+    loop {
+        let (dir, rel) = match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+            Ok(job) => job,
+            Err(_) if pending.load(Ordering::SeqCst) == 0 => return,
+            Err(_) => continue,
+        };
+        let mut found = Vec::new();
+        match fs::read_dir(&dir) {
+            Ok(rd) => {
+                for de in rd {
+                    let de = match de {
+                        Ok(d) => d,
+                        Err(e) => {
+                            warn.warn(format!("{}: {e}", dir.display()));
+                            continue;
+                        }
+                    };
+                    let name = de.file_name();
+                    let mut path = rel.clone();
+                    if !path.is_empty() {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(name.as_bytes());
+                    match stat_entry(de.path(), path, warn) {
+                        Ok(e) => {
+                            if e.kind == EntryKind::Dir {
+                                pending.fetch_add(1, Ordering::SeqCst);
+                                tx.send((e.abs.clone(), e.path.clone())).ok();
+                            }
+                            found.push(e);
+                        }
+                        Err(msg) => warn.warn(msg),
+                    }
+                }
+            }
+            Err(e) => warn.warn(format!("{}: {e} (directory left empty)", dir.display())),
+        }
+        out.lock().extend(found);
+        pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn stat_entry(abs: PathBuf, path: Vec<u8>, warn: &Warnings) -> std::result::Result<ScanEntry, String> {
+    let m = fs::symlink_metadata(&abs).map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
+    let ft = m.file_type();
+    let kind = if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_fifo() {
+        EntryKind::Fifo
+    } else if ft.is_char_device() {
+        EntryKind::CharDev
+    } else if ft.is_block_device() {
+        EntryKind::BlockDev
+    } else if ft.is_socket() {
+        EntryKind::Socket
+    } else {
+        return Err(format!("{}: unknown file type (left out)", abs.display()));
+    };
+    let target = if kind == EntryKind::Symlink {
+        fs::read_link(&abs)
+            .map_err(|e| format!("{}: {e} (left out)", abs.display()))?
+            .as_os_str()
+            .as_bytes()
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    let xattrs = crate::sys::xattrs(&abs).unwrap_or_else(|e| {
+        warn.warn(format!("{}: extended attributes not read: {e}", abs.display()));
+        Vec::new()
+    });
+    Ok(ScanEntry {
+        size: match kind {
+            EntryKind::File => m.len(),
+            EntryKind::Symlink => target.len() as u64,
+            _ => 0,
+        },
+        path,
+        abs,
+        kind,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        mtime_sec: m.mtime(),
+        mtime_nsec: m.mtime_nsec().clamp(0, 999_999_999) as u32,
+        rdev: m.rdev(),
+        dev: m.dev(),
+        ino: m.ino(),
+        nlink: m.nlink(),
+        target,
+        xattrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_is_sorted_and_complete() {
+        let d = tempfile::tempdir().unwrap();
+        for p in ["b/c/d", "a", "b/e"] {
+            fs::create_dir_all(d.path().join(p)).unwrap();
+        }
+        fs::write(d.path().join("b/c/d/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("f", d.path().join("b/l")).unwrap();
+        let w = Warnings::new(true);
+        let v = scan(d.path(), 3, &w).unwrap();
+        let paths: Vec<_> = v.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect();
+        assert_eq!(paths, ["a", "b", "b/c", "b/c/d", "b/c/d/f", "b/e", "b/l"]);
+        assert_eq!(v[6].kind, EntryKind::Symlink);
+        assert_eq!(v[6].target, b"f");
+        assert_eq!(w.count(), 0);
+    }
+}
