@@ -1,7 +1,30 @@
 //! config.txt + command-line overrides → one validated [`Config`].
-//! PLACEHOLDER: the parser is being written; `Config::default()` holds the shipped defaults.
+//!
+//! [`Config::load`] reads a file (`config/file.rs` has its syntax), [`Config::set`] applies one `KEY = VALUE`
+//! (the parser and command-line overrides both use it), [`Config::validate`] checks ranges and the rules that
+//! tie keys together. Ranges live in one table, `keys::NUMBERS`; the shipped `config.txt` documents
+//! every key and must equal [`Config::default()`] (a test parses it).
+
+mod file;
+mod keys;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::io::Read;
+use std::path::Path;
 
 use crate::codec::Codec;
+use crate::error::{Error, IoContext, Result};
+use value::{fmt_size, parse_bool, parse_count, shown};
+
+pub use keys::KEYS;
+pub use value::parse_size;
+
+/// Largest config file read; a config file is a few KiB, anything bigger is a wrong path.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Longest GPU_DEVICE value, in characters.
+const MAX_DEVICE_CHARS: usize = 256;
 
 /// Every tunable of clc. Defaults equal the shipped `config.txt`.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +121,179 @@ impl Config {
             hash_log: self.hash_log,
             candidates: self.hash_candidates,
             good_enough: self.good_enough_match,
+        }
+    }
+
+    /// Reads and validates a config file: `Config::default()` with each of the file's keys applied.
+    pub fn load(path: &Path) -> Result<Config> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .ctx(path)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            let path = path.display();
+            return Err(Error::Other(format!(
+                "{path}: larger than 1 MiB, not a config file"
+            )));
+        }
+        file::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `file_name` is used in error messages.
+    pub fn parse_str(text: &str, file_name: &str) -> Result<Config> {
+        file::parse(text.as_bytes(), file_name)
+    }
+
+    /// Applies one key (exactly as written in config.txt) with its value, checking the value and its
+    /// range but not the rules between keys (call [`Config::validate`] after the last `set`).
+    /// The error is one line without the key, e.g. `30 is out of range 10..=24`.
+    pub fn set(&mut self, key: &str, value: &str) -> std::result::Result<(), String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("missing value".into());
+        }
+        match key {
+            "FORCE_CPU_MODE" => self.force_cpu = parse_bool(value)?,
+            "GPU_FALLBACK_ENABLED" => self.gpu_fallback = parse_bool(value)?,
+            "GPU_DEVICE" => self.gpu_device = parse_device(value)?,
+            "CODEC" => {
+                self.codec = Codec::parse(value).ok_or_else(|| {
+                    format!("{} is not a codec (lz_ext3, lz4 or raw)", shown(value))
+                })?
+            }
+            _ => {
+                let number = keys::number(key).ok_or_else(|| file::unknown_key(key))?;
+                (number.put)(self, number.parse(value)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every range and the rules between keys; the error names the key, e.g.
+    /// `CHUNK_MAX_SIZE: 512K must not exceed FRAME_SIZE (256K)`.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.check().map_err(|invalid| {
+            let key = match &invalid {
+                Invalid::Value { key, .. } => *key,
+                Invalid::Order { low, .. } => *low,
+            };
+            format!("{key}: {}", invalid.message(key))
+        })
+    }
+
+    /// [`Config::validate`] with the problem kept structured, so that the file parser can name the line.
+    fn check(&self) -> std::result::Result<(), Invalid> {
+        for number in keys::NUMBERS {
+            let n = (number.get)(self);
+            number
+                .check(n, &number.show(n))
+                .map_err(|msg| Invalid::Value {
+                    key: number.key,
+                    msg,
+                })?;
+        }
+        parse_device(&self.gpu_device).map_err(|msg| Invalid::Value {
+            key: "GPU_DEVICE",
+            msg,
+        })?;
+        // A chunk never spans frames, so the largest chunk must fit in one; and the cache must hold at
+        // least one decoded frame.
+        let order = [
+            (
+                "CHUNK_MIN_SIZE",
+                u64::from(self.chunk_min),
+                "CHUNK_AVG_SIZE",
+                u64::from(self.chunk_avg),
+            ),
+            (
+                "CHUNK_AVG_SIZE",
+                u64::from(self.chunk_avg),
+                "CHUNK_MAX_SIZE",
+                u64::from(self.chunk_max),
+            ),
+            (
+                "CHUNK_MAX_SIZE",
+                u64::from(self.chunk_max),
+                "FRAME_SIZE",
+                self.frame_size,
+            ),
+            ("FRAME_SIZE", self.frame_size, "CACHE_SIZE", self.cache_size),
+        ];
+        for (low, low_n, high, high_n) in order {
+            if low_n > high_n {
+                return Err(Invalid::Order {
+                    low,
+                    low_n,
+                    high,
+                    high_n,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A GPU_DEVICE value: `auto`, `all` (stored lower-case), a device index, or a name substring;
+/// non-empty, at most [`MAX_DEVICE_CHARS`] characters, no control characters.
+fn parse_device(s: &str) -> std::result::Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("missing value".into());
+    }
+    if s.chars().count() > MAX_DEVICE_CHARS {
+        return Err(format!(
+            "{} is longer than {MAX_DEVICE_CHARS} characters",
+            shown(s)
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!("{} contains control characters", shown(s)));
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower == "auto" || lower == "all" {
+        return Ok(lower);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let index = parse_count(s)?;
+        if u32::try_from(index).is_err() {
+            return Err(format!("device index {} is too large", shown(s)));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// Why a config is invalid, kept structured so that an error can be told from either key's side.
+#[derive(Debug)]
+enum Invalid {
+    /// One key's value is wrong.
+    Value { key: &'static str, msg: String },
+    /// `low` (a size) must be at most `high` (a size).
+    Order {
+        low: &'static str,
+        low_n: u64,
+        high: &'static str,
+        high_n: u64,
+    },
+}
+
+impl Invalid {
+    /// The message, worded from the side of `key` (which must be one of the keys concerned).
+    fn message(&self, key: &str) -> String {
+        match self {
+            Invalid::Value { msg, .. } => msg.clone(),
+            Invalid::Order {
+                low,
+                low_n,
+                high,
+                high_n,
+            } => {
+                let (low_s, high_s) = (fmt_size(*low_n), fmt_size(*high_n));
+                if key == *high {
+                    format!("{high_s} must be at least {low} ({low_s})")
+                } else {
+                    format!("{low_s} must not exceed {high} ({high_s})")
+                }
+            }
         }
     }
 }
