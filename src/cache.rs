@@ -9,7 +9,10 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type Slot = Arc<(Mutex<Option<std::result::Result<Arc<Vec<u8>>, String>>>, Condvar)>;
+type Slot = Arc<(
+    Mutex<Option<std::result::Result<Arc<Vec<u8>>, String>>>,
+    Condvar,
+)>;
 
 pub struct FrameCache<'a> {
     archive: &'a Archive,

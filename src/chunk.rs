@@ -41,7 +41,14 @@ mod tests {
         shifted.extend_from_slice(&data);
         let b = cut(&shifted, 4096, 16384, 65536);
         let ends_a: std::collections::HashSet<_> = a.iter().map(|(o, l)| o + l).collect();
-        let common = b.iter().filter(|(o, l)| ends_a.contains(&(o + l - 8))).count();
-        assert!(common * 10 >= a.len() * 9, "only {common} of {} boundaries resynced", a.len());
+        let common = b
+            .iter()
+            .filter(|(o, l)| ends_a.contains(&(o + l - 8)))
+            .count();
+        assert!(
+            common * 10 >= a.len() * 9,
+            "only {common} of {} boundaries resynced",
+            a.len()
+        );
     }
 }

@@ -83,7 +83,7 @@ fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
 /// Splits `groups` by `key`, keeping groups of two or more; items whose key is None are dropped.
 fn refine<K: Eq + std::hash::Hash + Send>(
     groups: Vec<Vec<usize>>,
-    key: impl Fn(&[usize]) -> Vec<Option<K>>,
+    mut key: impl FnMut(&[usize]) -> Vec<Option<K>>,
 ) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     for g in groups {
@@ -138,7 +138,10 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
                 Some(h) => {
                     hashes.insert(i, *h);
                 }
-                None => warn.warn(format!("{}: unreadable while hashing for dedup", cands[i].path.display())),
+                None => warn.warn(format!(
+                    "{}: unreadable while hashing for dedup",
+                    cands[i].path.display()
+                )),
             }
         }
         hs

@@ -37,9 +37,9 @@ pub struct ExtractStats {
 
 fn selected(e: &Entry, sel: &[Vec<u8>]) -> bool {
     sel.is_empty()
-        || sel.iter().any(|p| {
-            e.path == *p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/'))
-        })
+        || sel
+            .iter()
+            .any(|p| e.path == *p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/')))
 }
 
 /// Strips trailing '/' and leading "./" from a user-given path.
@@ -54,7 +54,12 @@ pub fn normalize_sel(p: &[u8]) -> Vec<u8> {
     v.to_vec()
 }
 
-pub fn extract(ar: &Archive, cfg: &Config, opts: &ExtractOptions, warn: &Warnings) -> Result<ExtractStats> {
+pub fn extract(
+    ar: &Archive,
+    cfg: &Config,
+    opts: &ExtractOptions,
+    warn: &Warnings,
+) -> Result<ExtractStats> {
     fs::create_dir_all(&opts.dest).ctx(&opts.dest)?;
     let dest = opts.dest.canonicalize().ctx(&opts.dest)?;
     let idx = &ar.index;
@@ -62,7 +67,10 @@ pub fn extract(ar: &Archive, cfg: &Config, opts: &ExtractOptions, warn: &Warning
         .filter(|&i| selected(&idx.entries[i], &opts.paths))
         .collect();
     for p in &opts.paths {
-        if !chosen.iter().any(|&i| selected(&idx.entries[i], std::slice::from_ref(p))) {
+        if !chosen
+            .iter()
+            .any(|&i| selected(&idx.entries[i], std::slice::from_ref(p)))
+        {
             return Err(Error::NotFound(String::from_utf8_lossy(p).into_owned()));
         }
     }
@@ -77,12 +85,18 @@ pub fn extract(ar: &Archive, cfg: &Config, opts: &ExtractOptions, warn: &Warning
         match e.kind {
             EntryKind::Dir => match fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(Error::Other(format!("{}: exists and is not a directory", target.display()))),
+                Ok(_) => {
+                    return Err(Error::Other(format!(
+                        "{}: exists and is not a directory",
+                        target.display()
+                    )))
+                }
                 Err(_) => fs::create_dir(&target).ctx(&target)?,
             },
             EntryKind::Symlink => {
                 remove_existing(&target)?;
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target).ctx(&target)?;
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
+                    .ctx(&target)?;
                 guard.add_symlink(&e.path);
                 set_owner_and_time(&target, e, root, warn);
             }
@@ -94,7 +108,10 @@ pub fn extract(ar: &Archive, cfg: &Config, opts: &ExtractOptions, warn: &Warning
                     _ => libc::S_IFSOCK,
                 };
                 if e.kind != EntryKind::Fifo && !root {
-                    warn.warn(format!("{}: device or socket skipped (needs root)", target.display()));
+                    warn.warn(format!(
+                        "{}: device or socket skipped (needs root)",
+                        target.display()
+                    ));
                     continue;
                 }
                 remove_existing(&target)?;
@@ -180,9 +197,14 @@ pub fn extract(ar: &Archive, cfg: &Config, opts: &ExtractOptions, warn: &Warning
         let e = &idx.entries[i];
         if e.kind == EntryKind::Hardlink && chosen_set.contains(&(e.link as usize)) {
             let target = guard.prepare(&e.path)?;
-            let orig = dest.join(std::ffi::OsStr::from_bytes(&idx.entries[e.link as usize].path));
+            let orig = dest.join(std::ffi::OsStr::from_bytes(
+                &idx.entries[e.link as usize].path,
+            ));
             if orig.symlink_metadata().is_err() {
-                warn.warn(format!("{}: not linked, its target was not restored", target.display()));
+                warn.warn(format!(
+                    "{}: not linked, its target was not restored",
+                    target.display()
+                ));
                 continue;
             }
             remove_existing(&target)?;
@@ -209,7 +231,14 @@ fn decode_ahead(
     done: &AtomicUsize,
     pool: &rayon::ThreadPool,
 ) {
-    let frame = ar.index.frames.iter().map(|f| f.raw_len as u64).max().unwrap_or(1).max(1);
+    let frame = ar
+        .index
+        .frames
+        .iter()
+        .map(|f| f.raw_len as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let ahead = (cfg.cache_size / 2 / frame).max(1) as usize;
     let batch = cfg.decompressor_batch_size.max(1).min(ahead);
     let mut pos = 0;
@@ -275,7 +304,10 @@ fn write_file(
 
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => Err(Error::Other(format!("{}: exists and is a directory", p.display()))),
+        Ok(m) if m.is_dir() => Err(Error::Other(format!(
+            "{}: exists and is a directory",
+            p.display()
+        ))),
         Ok(_) => fs::remove_file(p).ctx(p),
         Err(_) => Ok(()),
     }
@@ -295,7 +327,11 @@ fn set_owner_and_time(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
 fn finish_metadata(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
     for (n, v) in &e.xattrs {
         if let Err(err) = crate::sys::set_xattr(p, n, v) {
-            warn.warn(format!("{}: xattr {} not restored: {err}", p.display(), String::from_utf8_lossy(n)));
+            warn.warn(format!(
+                "{}: xattr {} not restored: {err}",
+                p.display(),
+                String::from_utf8_lossy(n)
+            ));
         }
     }
     if root {
@@ -361,9 +397,15 @@ impl PathGuard {
                         p.display()
                     )))
                 }
-                Err(_) => fs::create_dir(&p).or_else(|e| {
-                    if p.is_dir() && !p.is_symlink() { Ok(()) } else { Err(e) }
-                }).ctx(&p)?,
+                Err(_) => fs::create_dir(&p)
+                    .or_else(|e| {
+                        if p.is_dir() && !p.is_symlink() {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .ctx(&p)?,
             }
             self.good_dirs.lock().insert(anc.to_vec());
         }

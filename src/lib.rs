@@ -2,15 +2,26 @@
 //! and on the GPU through OpenCL, and a read-only FUSE view of its archives.
 //!
 //! A byte travels: [`scan`] → [`chunk`] → [`dedup`] → [`codec`] / [`gpu`] → [`pack`] (volumes, index,
-//! footer); and back: [`archive`] (footer → index → frame) → [`cache`] → [`extract`] / [`mount`].
+//! footer); and back: [`archive`] (footer → index → frame) → [`cache`] → [`extract`].
 
+pub mod archive;
+pub mod cache;
+pub mod chunk;
 pub mod codec;
 pub mod config;
+pub mod dedup;
 pub mod error;
+pub mod extract;
 pub mod format;
 pub mod gpu;
 pub mod hash;
 pub mod legacy;
+pub mod pack;
+pub mod report;
+pub mod scan;
+pub mod sys;
+pub mod verify;
+pub mod warn;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -28,7 +28,17 @@ pub fn escape(b: &[u8]) -> String {
 pub fn mode_string(kind: EntryKind, mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(kind.letter());
-    let bits = [(0o400, 'r'), (0o200, 'w'), (0o100, 'x'), (0o40, 'r'), (0o20, 'w'), (0o10, 'x'), (0o4, 'r'), (0o2, 'w'), (0o1, 'x')];
+    let bits = [
+        (0o400, 'r'),
+        (0o200, 'w'),
+        (0o100, 'x'),
+        (0o40, 'r'),
+        (0o20, 'w'),
+        (0o10, 'x'),
+        (0o4, 'r'),
+        (0o2, 'w'),
+        (0o1, 'x'),
+    ];
     for (i, (b, c)) in bits.iter().enumerate() {
         let set = mode & b != 0;
         let special = match i {
@@ -40,8 +50,20 @@ pub fn mode_string(kind: EntryKind, mode: u32) -> String {
         s.push(match (set, special) {
             (true, false) => *c,
             (false, false) => '-',
-            (true, true) => if i == 8 { 't' } else { 's' },
-            (false, true) => if i == 8 { 'T' } else { 'S' },
+            (true, true) => {
+                if i == 8 {
+                    't'
+                } else {
+                    's'
+                }
+            }
+            (false, true) => {
+                if i == 8 {
+                    'T'
+                } else {
+                    'S'
+                }
+            }
         });
     }
     s
@@ -61,7 +83,11 @@ fn time_string(sec: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 fn entry_size(ar: &Archive, e: &Entry) -> u64 {
@@ -85,12 +111,18 @@ pub fn list_line(ar: &Archive, e: &Entry) -> String {
     match e.kind {
         EntryKind::Symlink => s.push_str(&format!(" -> {}", escape(&e.target))),
         EntryKind::Hardlink => {
-            let t = ar.index.entries.get(e.link as usize).map_or(&[][..], |t| &t.path[..]);
+            let t = ar
+                .index
+                .entries
+                .get(e.link as usize)
+                .map_or(&[][..], |t| &t.path[..]);
             s.push_str(&format!(" link to {}", escape(t)));
         }
-        EntryKind::CharDev | EntryKind::BlockDev => {
-            s.push_str(&format!(" [{}:{}]", libc::major(e.rdev as libc::dev_t), libc::minor(e.rdev as libc::dev_t)))
-        }
+        EntryKind::CharDev | EntryKind::BlockDev => s.push_str(&format!(
+            " [{}:{}]",
+            libc::major(e.rdev as libc::dev_t),
+            libc::minor(e.rdev as libc::dev_t)
+        )),
         _ => {}
     }
     s
@@ -121,7 +153,11 @@ pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
         v["target"] = json!(escape(&e.target));
     }
     if e.kind == EntryKind::Hardlink {
-        v["link"] = json!(ar.index.entries.get(e.link as usize).map(|t| escape(&t.path)));
+        v["link"] = json!(ar
+            .index
+            .entries
+            .get(e.link as usize)
+            .map(|t| escape(&t.path)));
     }
     if !e.xattrs.is_empty() {
         v["xattrs"] = json!(e.xattrs.iter().map(|(n, _)| escape(n)).collect::<Vec<_>>());
@@ -133,7 +169,12 @@ pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
 pub fn info_json(ar: &Archive) -> serde_json::Value {
     let idx = &ar.index;
     let count = |k: EntryKind| idx.entries.iter().filter(|e| e.kind == k).count();
-    let bytes_in: u64 = idx.entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum();
+    let bytes_in: u64 = idx
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| e.size)
+        .sum();
     let unique: u64 = idx.contents.iter().map(|c| c.size).sum();
     let chunk_bytes: u64 = idx.chunks.iter().map(|c| c.len as u64).sum();
     let mut per_codec = serde_json::Map::new();

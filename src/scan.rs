@@ -107,7 +107,11 @@ fn worker(
     }
 }
 
-fn stat_entry(abs: PathBuf, path: Vec<u8>, warn: &Warnings) -> std::result::Result<ScanEntry, String> {
+fn stat_entry(
+    abs: PathBuf,
+    path: Vec<u8>,
+    warn: &Warnings,
+) -> std::result::Result<ScanEntry, String> {
     let m = fs::symlink_metadata(&abs).map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
     let ft = m.file_type();
     let kind = if ft.is_file() {
@@ -137,7 +141,10 @@ fn stat_entry(abs: PathBuf, path: Vec<u8>, warn: &Warnings) -> std::result::Resu
         Vec::new()
     };
     let xattrs = crate::sys::xattrs(&abs).unwrap_or_else(|e| {
-        warn.warn(format!("{}: extended attributes not read: {e}", abs.display()));
+        warn.warn(format!(
+            "{}: extended attributes not read: {e}",
+            abs.display()
+        ));
         Vec::new()
     });
     Ok(ScanEntry {
@@ -177,7 +184,10 @@ mod tests {
         std::os::unix::fs::symlink("f", d.path().join("b/l")).unwrap();
         let w = Warnings::new(true);
         let v = scan(d.path(), 3, &w).unwrap();
-        let paths: Vec<_> = v.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect();
+        let paths: Vec<_> = v
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
         assert_eq!(paths, ["a", "b", "b/c", "b/c/d", "b/c/d/f", "b/e", "b/l"]);
         assert_eq!(v[6].kind, EntryKind::Symlink);
         assert_eq!(v[6].target, b"f");

@@ -61,7 +61,13 @@ pub fn set_xattr(p: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
     let cn = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: pointers and lengths describe live buffers.
     let r = unsafe {
-        libc::lsetxattr(c.as_ptr(), cn.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            c.as_ptr(),
+            cn.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     if r == 0 {
         Ok(())
@@ -74,7 +80,13 @@ pub fn set_xattr(p: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
 pub fn mknod(p: &Path, kind_bits: u32, perm: u32, rdev: u64) -> io::Result<()> {
     let c = cpath(p)?;
     // SAFETY: `c` is a valid NUL-terminated path.
-    let r = unsafe { libc::mknod(c.as_ptr(), (kind_bits | perm) as libc::mode_t, rdev as libc::dev_t) };
+    let r = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            (kind_bits | perm) as libc::mode_t,
+            rdev as libc::dev_t,
+        )
+    };
     if r == 0 {
         Ok(())
     } else {
@@ -92,7 +104,12 @@ pub fn set_mtime(p: &Path, sec: i64, nsec: u32) -> io::Result<()> {
     let times = [ts, ts];
     // SAFETY: `times` is an array of two timespecs as utimensat requires.
     let r = unsafe {
-        libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     if r == 0 {
         Ok(())

@@ -28,7 +28,9 @@ fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
             continue;
         }
         for f in ar.frames_of(e) {
-            m.entry(f.0).or_default().push(String::from_utf8_lossy(&e.path).into_owned());
+            m.entry(f.0)
+                .or_default()
+                .push(String::from_utf8_lossy(&e.path).into_owned());
         }
     }
     m
@@ -47,7 +49,14 @@ pub fn verify(ar: &Archive) -> Report {
     }
     let results: Vec<(u32, Result<u64, String>)> = (0..ar.index.frames.len() as u32)
         .into_par_iter()
-        .map(|i| (i, ar.read_frame(FrameId(i)).map(|d| d.len() as u64).map_err(|e| e.to_string())))
+        .map(|i| {
+            (
+                i,
+                ar.read_frame(FrameId(i))
+                    .map(|d| d.len() as u64)
+                    .map_err(|e| e.to_string()),
+            )
+        })
         .collect();
     let touched = files_by_frame(ar);
     for (i, r) in results {
@@ -59,9 +68,20 @@ pub fn verify(ar: &Archive) -> Report {
             Err(msg) => {
                 let files = touched.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
                 let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
-                let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+                let more = if files.len() > 5 {
+                    format!(" and {} more", files.len() - 5)
+                } else {
+                    String::new()
+                };
                 rep.damages.push(Damage {
-                    line: format!("{msg}; files: {}{more}", if shown.is_empty() { "(none)".into() } else { shown.join(", ") }),
+                    line: format!(
+                        "{msg}; files: {}{more}",
+                        if shown.is_empty() {
+                            "(none)".into()
+                        } else {
+                            shown.join(", ")
+                        }
+                    ),
                 });
             }
         }

@@ -6,11 +6,11 @@ pub mod volumes;
 
 use crate::codec::{self, Codec};
 use crate::error::{Error, IoContext, Result};
+use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryId, EntryKind, FrameId, Index};
 use crate::format::volume::VolumeHeader;
-use crate::format::checksum;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
@@ -81,7 +81,8 @@ impl Archive {
         let mut f = File::open(last).ctx(last)?;
         let len = f.metadata().ctx(last)?.len();
         let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
-        f.read_exact_at(&mut tail, len - tail.len() as u64).ctx(last)?;
+        let tail_at = len - tail.len() as u64;
+        f.read_exact_at(&mut tail, tail_at).ctx(last)?;
         let first_is_clc = first_bytes(&vols[0]).is_some_and(|b| b == crate::format::volume::MAGIC);
         if !Footer::looks_like(&tail) {
             if !first_is_clc {
@@ -107,13 +108,22 @@ impl Archive {
             return Err(Error::corrupt(
                 &what,
                 len - Footer::SIZE as u64,
-                format!("footer says the archive has {} volumes but this is volume {last_no}", footer.volume_count),
+                format!(
+                    "footer says the archive has {} volumes but this is volume {last_no}",
+                    footer.volume_count
+                ),
             ));
         }
         let index = read_index(&mut f, &footer, &what)?;
         index.validate(&what, footer.volume_count)?;
         let volumes = (1..=footer.volume_count)
-            .map(|n| open_volume(&crate::pack::writer::volume_path(&base, n), n, &footer.archive_id))
+            .map(|n| {
+                open_volume(
+                    &crate::pack::writer::volume_path(&base, n),
+                    n,
+                    &footer.archive_id,
+                )
+            })
             .collect();
         Ok(Archive {
             index,
@@ -177,8 +187,15 @@ impl Archive {
             .get(id.0 as usize)
             .ok_or_else(|| Error::Other(format!("frame {} does not exist", id.0)))?;
         let vol = &self.volumes[f.volume as usize - 1];
-        let file = vol.file.as_ref().map_err(|e| self.frame_err(id, e.clone()))?;
-        let hdr = if matches!(self.kind, Kind::Clc(_)) { FrameHeader::SIZE } else { 0 };
+        let file = vol
+            .file
+            .as_ref()
+            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let hdr = if matches!(self.kind, Kind::Clc(_)) {
+            FrameHeader::SIZE
+        } else {
+            0
+        };
         let start = f.offset - hdr as u64;
         let mut buf = vec![0u8; hdr + f.stored_len as usize];
         file.read_exact_at(&mut buf, start).map_err(|e| {
@@ -192,7 +209,14 @@ impl Archive {
         if hdr > 0 {
             let h = FrameHeader::decode(&buf, &vol.path.display().to_string(), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
-            if (h.codec, h.raw_len, h.stored_len, Some(h.checksum), h.frame_id) != want {
+            if (
+                h.codec,
+                h.raw_len,
+                h.stored_len,
+                Some(h.checksum),
+                h.frame_id,
+            ) != want
+            {
                 return Err(self.frame_err(id, "frame header disagrees with the index"));
             }
             buf.drain(..hdr);
@@ -232,18 +256,30 @@ impl Archive {
         self.index
             .entries
             .get(e.0 as usize)
-            .map_or_else(String::new, |x| String::from_utf8_lossy(&x.path).into_owned())
+            .map_or_else(String::new, |x| {
+                String::from_utf8_lossy(&x.path).into_owned()
+            })
     }
 
     /// Reads up to `buf.len()` bytes of entry `e` at `offset`; returns how many (0 at or past the end).
     /// Every byte comes from a checked frame; errors name the file.
-    pub fn read_at(&self, e: EntryId, offset: u64, buf: &mut [u8], src: &dyn FrameSource) -> Result<usize> {
+    pub fn read_at(
+        &self,
+        e: EntryId,
+        offset: u64,
+        buf: &mut [u8],
+        src: &dyn FrameSource,
+    ) -> Result<usize> {
         let entry = self
             .index
             .entries
             .get(e.0 as usize)
             .ok_or_else(|| Error::NotFound(format!("entry {}", e.0)))?;
-        let owner = if entry.kind == EntryKind::Hardlink { EntryId(entry.link) } else { e };
+        let owner = if entry.kind == EntryKind::Hardlink {
+            EntryId(entry.link)
+        } else {
+            e
+        };
         if let Some(why) = self.damaged.get(&owner) {
             return Err(Error::Other(format!("{}: {why}", self.path_of(e))));
         }
@@ -308,9 +344,19 @@ fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
     flate2::read::ZlibDecoder::new(&blob[..])
         .take(footer.index_raw_len + 1)
         .read_to_end(&mut raw)
-        .map_err(|e| Error::corrupt(what, footer.index_offset, format!("index does not inflate: {e}")))?;
+        .map_err(|e| {
+            Error::corrupt(
+                what,
+                footer.index_offset,
+                format!("index does not inflate: {e}"),
+            )
+        })?;
     if raw.len() as u64 != footer.index_raw_len || checksum(&raw) != footer.index_checksum {
-        return Err(Error::corrupt(what, footer.index_offset, "index checksum mismatch"));
+        return Err(Error::corrupt(
+            what,
+            footer.index_offset,
+            "index checksum mismatch",
+        ));
     }
     Index::decode(&raw, &format!("{what} (index)"))
 }
@@ -326,7 +372,11 @@ fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Volume {
             return Err(format!("{}: volume of another archive", path.display()));
         }
         if h.number != n {
-            return Err(format!("{}: this is volume {} of the archive, not {n}", path.display(), h.number));
+            return Err(format!(
+                "{}: this is volume {} of the archive, not {n}",
+                path.display(),
+                h.number
+            ));
         }
         Ok(f)
     })();

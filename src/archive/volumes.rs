@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn split_names() {
         assert_eq!(split(Path::new("a/b.001")), Some((PathBuf::from("a/b"), 1)));
-        assert_eq!(split(Path::new("b.x.1000")), Some((PathBuf::from("b.x"), 1000)));
+        assert_eq!(
+            split(Path::new("b.x.1000")),
+            Some((PathBuf::from("b.x"), 1000))
+        );
         assert_eq!(split(Path::new("b.01")), None);
         assert_eq!(split(Path::new("b.p001")), None);
     }

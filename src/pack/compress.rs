@@ -99,7 +99,9 @@ impl Compressor<'_> {
                         .collect();
                 }
                 Err(e) => {
-                    self.warn.warn(format!("GPU compression failed, batch redone on the CPU: {e}"));
+                    self.warn.warn(format!(
+                        "GPU compression failed, batch redone on the CPU: {e}"
+                    ));
                     self.counters
                         .gpu_redone
                         .fetch_add(frames.len() as u64, Ordering::Relaxed);

@@ -8,7 +8,7 @@ pub mod writer;
 use crate::config::Config;
 use crate::dedup;
 use crate::error::{Error, Result};
-use crate::format::index::{Entry, EntryKind, Frame, FrameId, Index, NONE};
+use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
 use crate::format::{frame::FrameHeader, FORMAT_VERSION};
 use crate::gpu::Gpu;
 use crate::scan::{self, ScanEntry};
@@ -52,7 +52,12 @@ pub struct PackStats {
 }
 
 /// Packs `opts.src` into a new archive. `gpu` compresses (and hashes) when given.
-pub fn pack(cfg: &Config, opts: &PackOptions, gpu: Option<&Gpu>, warn: &Warnings) -> Result<PackStats> {
+pub fn pack(
+    cfg: &Config,
+    opts: &PackOptions,
+    gpu: Option<&Gpu>,
+    warn: &Warnings,
+) -> Result<PackStats> {
     let t0 = Instant::now();
     prepare_output(&opts.out, opts.force)?;
     let scanned = scan::scan(&opts.src, cfg.num_scan_workers, warn)?;
@@ -112,7 +117,8 @@ pub fn pack(cfg: &Config, opts: &PackOptions, gpu: Option<&Gpu>, warn: &Warnings
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
         let batch = cfg.compressor_batch_size.max(1);
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(batch * 2);
-        let (enc_tx, enc_rx) = crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
+        let (enc_tx, enc_rx) =
+            crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
         let seq = s.spawn({
             let progress = &progress;
@@ -137,7 +143,9 @@ pub fn pack(cfg: &Config, opts: &PackOptions, gpu: Option<&Gpu>, warn: &Warnings
         }
         drop((frame_rx, enc_tx));
         let frames = write_in_order(&mut vw, enc_rx)?;
-        let tables = seq.join().map_err(|_| Error::Other("pack: sequencer panicked".into()))?;
+        let tables = seq
+            .join()
+            .map_err(|_| Error::Other("pack: sequencer panicked".into()))?;
         Ok((tables, frames))
     });
     progress.finish_and_clear();
@@ -149,9 +157,13 @@ pub fn pack(cfg: &Config, opts: &PackOptions, gpu: Option<&Gpu>, warn: &Warnings
         }
     };
 
-    let index = build_index(cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn);
+    let index = build_index(
+        cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn,
+    );
     let paths = vw.paths().to_vec();
-    let vols = vw.finish(&index.encode()).inspect_err(|_| remove_all(&paths))?;
+    let vols = vw
+        .finish(&index.encode())
+        .inspect_err(|_| remove_all(&paths))?;
     st.stored_bytes = vols
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -183,7 +195,11 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
     dedup::fnv_cpu(paths)
 }
 
-fn make_jobs(scanned: &[ScanEntry], owners: &[usize], groups: Vec<dedup::Group>) -> Vec<stream::Job> {
+fn make_jobs(
+    scanned: &[ScanEntry],
+    owners: &[usize],
+    groups: Vec<dedup::Group>,
+) -> Vec<stream::Job> {
     let mut group_of: HashMap<usize, usize> = HashMap::new();
     for (g, grp) in groups.iter().enumerate() {
         for &id in &grp.ids {
@@ -207,7 +223,10 @@ fn make_jobs(scanned: &[ScanEntry], owners: &[usize], groups: Vec<dedup::Group>)
     jobs
 }
 
-fn write_in_order(vw: &mut writer::VolumeWriter, rx: crossbeam_channel::Receiver<Vec<Encoded>>) -> Result<Vec<Frame>> {
+fn write_in_order(
+    vw: &mut writer::VolumeWriter,
+    rx: crossbeam_channel::Receiver<Vec<Encoded>>,
+) -> Result<Vec<Frame>> {
     let mut next = 0u32;
     let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
     let mut frames = Vec::new();
@@ -256,13 +275,17 @@ fn build_index(
     let mut seen_content: HashMap<u64, ()> = HashMap::new();
     for (i, s) in scanned.iter().enumerate() {
         let mut e = Entry::new(s.path.clone(), s.kind, s.mode);
-        (e.uid, e.gid, e.mtime_sec, e.mtime_nsec, e.rdev) = (s.uid, s.gid, s.mtime_sec, s.mtime_nsec, s.rdev);
+        (e.uid, e.gid, e.mtime_sec, e.mtime_nsec, e.rdev) =
+            (s.uid, s.gid, s.mtime_sec, s.mtime_nsec, s.rdev);
         e.xattrs = s.xattrs.clone();
         match s.kind {
             EntryKind::File => {
                 if let Some(&p) = link_of.get(&i) {
                     let Some(&pid) = new_id.get(&p) else {
-                        warn.warn(format!("{}: hardlink target was left out, so is it", s.abs.display()));
+                        warn.warn(format!(
+                            "{}: hardlink target was left out, so is it",
+                            s.abs.display()
+                        ));
                         continue;
                     };
                     e.kind = EntryKind::Hardlink;
@@ -274,7 +297,11 @@ fn build_index(
                         continue; // unreadable: warned by the reader, left out entirely
                     };
                     e.link = c;
-                    e.size = if c == NONE { 0 } else { t.contents[c as usize].size };
+                    e.size = if c == NONE {
+                        0
+                    } else {
+                        t.contents[c as usize].size
+                    };
                     if c != NONE && seen_content.insert(c, ()).is_some() {
                         st.dup_files += 1;
                         st.dup_bytes += e.size;
@@ -304,7 +331,6 @@ fn build_index(
         ("entries_dirs".into(), st.dirs.to_string()),
     ]);
     params.sort();
-    let _ = FrameId(0);
     Index {
         params,
         entries,
@@ -326,7 +352,10 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
         ("chunk_max".into(), cfg.chunk_max.to_string()),
         ("hash_log".into(), cfg.hash_log.to_string()),
         ("hash_candidates".into(), cfg.hash_candidates.to_string()),
-        ("good_enough_match".into(), cfg.good_enough_match.to_string()),
+        (
+            "good_enough_match".into(),
+            cfg.good_enough_match.to_string(),
+        ),
         ("clc_version".into(), env!("CARGO_PKG_VERSION").into()),
         ("source_root".into(), src.to_string_lossy().into_owned()),
     ]
@@ -370,7 +399,10 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(Error::Usage(format!("{}: output directory does not exist", dir.display())));
+        return Err(Error::Usage(format!(
+            "{}: output directory does not exist",
+            dir.display()
+        )));
     }
     if force {
         for p in crate::archive::volumes::list(out) {
@@ -390,7 +422,10 @@ fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
-    let pb = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     pb.set_style(
         indicatif::ProgressStyle::with_template(
             "{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}",

@@ -25,11 +25,19 @@ pub struct Job {
 
 /// What the reader tells the sequencer.
 pub enum Msg {
-    Data { job: u64, data: Vec<u8> },
+    Data {
+        job: u64,
+        data: Vec<u8>,
+    },
     /// The job's bytes are complete; `entries` get the content.
-    End { job: u64, entries: Vec<usize> },
+    End {
+        job: u64,
+        entries: Vec<usize>,
+    },
     /// The job failed; its bytes so far are discarded.
-    Fail { job: u64 },
+    Fail {
+        job: u64,
+    },
 }
 
 /// Reads every job's files in order, sending batches of about `batch_bytes`.
@@ -40,7 +48,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
     let mut batch: Vec<Msg> = Vec::new();
     let mut batch_len = 0usize;
     let mut seq = 0u64;
-    let mut send = |batch: &mut Vec<Msg>, len: &mut usize, force: bool| -> bool {
+    let send = |batch: &mut Vec<Msg>, len: &mut usize, force: bool| -> bool {
         if force || *len >= batch_bytes {
             *len = 0;
             return tx.send(std::mem::take(batch)).is_ok();
@@ -120,7 +128,8 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
                 }
                 Err(e) => {
                     batch.push(Msg::Fail { job: id });
-                    if e.kind() == std::io::ErrorKind::Other && e.to_string() == "pipeline stopped" {
+                    if e.kind() == std::io::ErrorKind::Other && e.to_string() == "pipeline stopped"
+                    {
                         return;
                     }
                     warn.warn(format!("{}: {e} (left out)", path.display()));
@@ -160,7 +169,7 @@ pub fn sequencer(
     let mut frame: Vec<u8> = Vec::with_capacity(frame_size);
     let mut pending: Vec<ChunkRef> = Vec::new();
     let mut pending_len = 0u64;
-    let mut emit = |frame: &mut Vec<u8>, t: &mut Tables| {
+    let emit = |frame: &mut Vec<u8>, t: &mut Tables| {
         if !frame.is_empty() {
             let f = std::mem::replace(frame, Vec::with_capacity(frame_size));
             frames_tx.send((t.frames, f)).ok();
@@ -172,10 +181,12 @@ pub fn sequencer(
         let cut: Vec<Vec<(usize, usize, [u8; 32])>> = batch
             .par_iter()
             .map(|m| match m {
-                Msg::Data { data, .. } => chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
-                    .into_iter()
-                    .map(|(o, l)| (o, l, *blake3::hash(&data[o..o + l]).as_bytes()))
-                    .collect(),
+                Msg::Data { data, .. } => {
+                    chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
+                        .into_iter()
+                        .map(|(o, l)| (o, l, *blake3::hash(&data[o..o + l]).as_bytes()))
+                        .collect()
+                }
                 _ => Vec::new(),
             })
             .collect();
@@ -221,7 +232,8 @@ pub fn sequencer(
                     }
                     t.bytes_in += pending_len * entries.len() as u64;
                     for e in entries {
-                        t.entry_content.insert(e, if pending_len > 0 { cid } else { u64::MAX });
+                        t.entry_content
+                            .insert(e, if pending_len > 0 { cid } else { u64::MAX });
                     }
                     pending_len = 0;
                 }

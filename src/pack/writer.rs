@@ -113,7 +113,8 @@ impl VolumeWriter {
     /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.
     pub fn finish(mut self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
-        z.write_all(raw_index).expect("writing to a Vec cannot fail");
+        z.write_all(raw_index)
+            .expect("writing to a Vec cannot fail");
         let blob = z.finish().expect("writing to a Vec cannot fail");
         // The index and footer go together, after the last frame, in a volume with room for them.
         self.room_for(blob.len() as u64 + Footer::SIZE as u64)?;

@@ -1,0 +1,59 @@
+use super::{human, Common};
+use anyhow::Result;
+use clap::Args;
+use clc::archive::Archive;
+use clc::extract::{normalize_sel, ExtractOptions};
+use clc::warn::Warnings;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// First volume (NAME.001)
+    pub archive: PathBuf,
+    /// Destination directory
+    #[arg(short, long, value_name = "DEST")]
+    pub output: PathBuf,
+    /// Only these paths (and what is below them)
+    pub paths: Vec<PathBuf>,
+    /// Restore every intact file and list the damaged ones instead of stopping at the first
+    #[arg(long)]
+    pub keep_going: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(a: ExtractArgs) -> Result<i32> {
+    let cfg = a.common.config(&[])?;
+    let ar = Archive::open(&a.archive)?;
+    let warn = Warnings::new(false);
+    let opts = ExtractOptions {
+        dest: a.output.clone(),
+        paths: a
+            .paths
+            .iter()
+            .map(|p| normalize_sel(p.as_os_str().as_bytes()))
+            .collect(),
+        keep_going: a.keep_going,
+    };
+    let t0 = std::time::Instant::now();
+    let st = clc::extract::extract(&ar, &cfg, &opts, &warn)?;
+    if !st.damaged.is_empty() {
+        eprintln!("clc: {} damaged files not restored:", st.damaged.len());
+        for d in &st.damaged {
+            eprintln!("  {d}");
+        }
+        return Ok(2);
+    }
+    if !a.common.quiet {
+        let s = t0.elapsed().as_secs_f64();
+        println!(
+            "extracted {} files ({}) in {:.2} s, {}/s",
+            st.files,
+            human(st.bytes),
+            s,
+            human((st.bytes as f64 / s.max(1e-9)) as u64)
+        );
+    }
+    Ok(if warn.count() > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,105 @@
+use super::human;
+use anyhow::{bail, Result};
+use clap::Args;
+use clc::archive::Archive;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// First volume (NAME.001)
+    pub archive: Option<PathBuf>,
+    /// JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// List the OpenCL devices instead
+    #[arg(long)]
+    pub devices: bool,
+}
+
+pub fn run(a: InfoArgs) -> Result<i32> {
+    if a.devices {
+        return devices();
+    }
+    let Some(path) = a.archive else {
+        bail!("info needs an archive (NAME.001) or --devices");
+    };
+    let ar = Archive::open(&path)?;
+    let v = clc::report::info_json(&ar);
+    if a.json {
+        println!("{v:#}");
+        return Ok(0);
+    }
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    println!("format:         {}", v["format"].as_str().unwrap_or(""));
+    println!(
+        "entries:        {} files, {} hardlinks, {} dirs, {} symlinks, {} other",
+        n("files"),
+        n("hardlinks"),
+        n("dirs"),
+        n("symlinks"),
+        n("other")
+    );
+    println!(
+        "bytes in:       {} ({})",
+        human(n("bytes_in")),
+        n("bytes_in")
+    );
+    println!(
+        "after dedup:    {} of unique files, {} of unique chunks",
+        human(n("unique_file_bytes")),
+        human(n("unique_chunk_bytes"))
+    );
+    println!(
+        "stored:         {} in {} frames",
+        human(n("bytes_stored")),
+        n("frames")
+    );
+    if let Some(m) = v["frames_per_codec"].as_object() {
+        let parts: Vec<String> = m.iter().map(|(k, c)| format!("{k}={c}")).collect();
+        println!("frames:         {}", parts.join(" | "));
+    }
+    if let Some(vols) = v["volumes"].as_array() {
+        println!("volumes:        {}", vols.len());
+        for vol in vols {
+            let b = vol["bytes"].as_u64().map_or("missing".to_string(), human);
+            println!("  {} ({b})", vol["path"].as_str().unwrap_or(""));
+        }
+    }
+    if let Some(p) = v["params"].as_object() {
+        println!("parameters:");
+        for (k, val) in p {
+            println!("  {k} = {}", val.as_str().unwrap_or(""));
+        }
+    }
+    if n("damaged_files") > 0 {
+        println!("damaged files:  {} (see clc verify)", n("damaged_files"));
+    }
+    Ok(0)
+}
+
+fn devices() -> Result<i32> {
+    match clc::gpu::list_devices() {
+        Ok(list) if !list.is_empty() => {
+            for d in list {
+                println!(
+                    "{}: {} [{}] on {}, {} compute units, {}",
+                    d.index,
+                    d.name,
+                    d.kind,
+                    d.platform,
+                    d.compute_units,
+                    human(d.global_mem)
+                );
+            }
+            Ok(0)
+        }
+        Ok(_) => {
+            println!("no OpenCL devices");
+            Ok(1)
+        }
+        Err(e) => {
+            println!("no OpenCL: {e}");
+            Ok(1)
+        }
+    }
+}

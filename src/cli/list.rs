@@ -1,0 +1,38 @@
+use anyhow::Result;
+use clap::Args;
+use clc::archive::Archive;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// First volume (NAME.001)
+    pub archive: PathBuf,
+    /// One JSON array of entries
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: ListArgs) -> Result<i32> {
+    let ar = Archive::open(&a.archive)?;
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let r = if a.json {
+        let v: Vec<_> = ar
+            .index
+            .entries
+            .iter()
+            .map(|e| clc::report::list_json(&ar, e))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(v))
+    } else {
+        ar.index
+            .entries
+            .iter()
+            .try_for_each(|e| writeln!(out, "{}", clc::report::list_line(&ar, e)))
+    };
+    match r.and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        r => r.map(|_| 0).map_err(Into::into),
+    }
+}

@@ -1,0 +1,143 @@
+//! Command-line interface: one file per subcommand, each a thin call into the library.
+
+pub mod extract;
+pub mod info;
+pub mod list;
+pub mod pack;
+pub mod verify;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use clc::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "clc",
+    version,
+    about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Pack a directory into NAME.001, NAME.002, …
+    Pack(pack::PackArgs),
+    /// Restore an archive (or the given paths) under DEST
+    Extract(extract::ExtractArgs),
+    /// List entries, one `ls -l`-like line each
+    List(list::ListArgs),
+    /// Show what an archive holds and how it was made
+    Info(info::InfoArgs),
+    /// Read every volume and check every checksum
+    Verify(verify::VerifyArgs),
+}
+
+/// Flags shared by every command that reads or writes data.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Configuration file (default: built-in defaults, those of the shipped config.txt)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Never use OpenCL (same as FORCE_CPU_MODE = true)
+    #[arg(long)]
+    pub cpu: bool,
+    /// OpenCL device: auto, all, an index or a name substring (see `clc info --devices`)
+    #[arg(long, value_name = "NAME-or-INDEX")]
+    pub gpu_device: Option<String>,
+    /// Worker threads (MAX_WORKER_THREADS; 0 = every core)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<String>,
+    /// No progress and no summary; warnings and errors only
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl Common {
+    /// Loads the config file (or defaults) and applies command-line overrides.
+    pub fn config(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
+        let mut cfg = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        let mut over: Vec<(&str, Option<String>)> = vec![
+            ("FORCE_CPU_MODE", self.cpu.then(|| "true".to_string())),
+            ("GPU_DEVICE", self.gpu_device.clone()),
+            ("MAX_WORKER_THREADS", self.threads.clone()),
+        ];
+        over.extend(extra.iter().cloned());
+        for (key, val) in over {
+            if let Some(v) = val {
+                cfg.set(key, &v)
+                    .map_err(|m| anyhow!("{}: {m}", flag_of(key)))?;
+            }
+        }
+        cfg.validate()
+            .map_err(|m| anyhow!("invalid settings: {m}"))?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads())
+            .build_global()
+            .ok();
+        Ok(cfg)
+    }
+
+    /// Opens the GPU unless the CPU is forced. With GPU_FALLBACK_ENABLED an OpenCL failure prints one line
+    /// and returns None (the CPU does the work); without it, the failure is an error.
+    pub fn gpu(&self, cfg: &Config) -> Result<Option<clc::gpu::Gpu>> {
+        if cfg.force_cpu {
+            return Ok(None);
+        }
+        match clc::gpu::Gpu::open(cfg) {
+            Ok(g) => Ok(Some(g)),
+            Err(e) if cfg.gpu_fallback => {
+                if !self.quiet {
+                    eprintln!("clc: no GPU used ({e}); working on the CPU");
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e).context("GPU_FALLBACK_ENABLED is false"),
+        }
+    }
+}
+
+fn flag_of(key: &str) -> String {
+    match key {
+        "GPU_DEVICE" => "--gpu-device".into(),
+        "MAX_WORKER_THREADS" => "--threads".into(),
+        "VOLUME_SIZE" => "--volume-size".into(),
+        "CODEC" => "--codec".into(),
+        "FRAME_SIZE" => "--frame-size".into(),
+        "CACHE_SIZE" => "--cache-size".into(),
+        k => k.into(),
+    }
+}
+
+/// Exit status: 0 ok, 1 finished with warnings, 2 error.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.cmd {
+        Cmd::Pack(a) => pack::run(a),
+        Cmd::Extract(a) => extract::run(a),
+        Cmd::List(a) => list::run(a),
+        Cmd::Info(a) => info::run(a),
+        Cmd::Verify(a) => verify::run(a),
+    }
+}
+
+/// Human-readable binary size.
+pub fn human(n: u64) -> String {
+    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}

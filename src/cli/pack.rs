@@ -1,0 +1,134 @@
+use super::{human, Common};
+use anyhow::Result;
+use clap::Args;
+use clc::pack::{PackOptions, PackStats};
+use clc::warn::Warnings;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct PackArgs {
+    /// Directory to pack
+    pub src: PathBuf,
+    /// Archive name: volumes are NAME.001, NAME.002, …
+    #[arg(short, long, value_name = "NAME")]
+    pub output: PathBuf,
+    /// Largest volume (123, 64K, 16M, 2G)
+    #[arg(long, value_name = "SIZE")]
+    pub volume_size: Option<String>,
+    /// Bytes of unique data per frame (64K … 16M)
+    #[arg(long, value_name = "SIZE")]
+    pub frame_size: Option<String>,
+    /// Frame codec: lz_ext3 (default), lz4 or raw
+    #[arg(long)]
+    pub codec: Option<String>,
+    /// Overwrite an existing archive of that name
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(a: PackArgs) -> Result<i32> {
+    let cfg = a.common.config(&[
+        ("VOLUME_SIZE", a.volume_size.clone()),
+        ("FRAME_SIZE", a.frame_size.clone()),
+        ("CODEC", a.codec.clone()),
+    ])?;
+    let gpu = a.common.gpu(&cfg)?;
+    let warn = Warnings::new(false);
+    let opts = PackOptions {
+        src: a.src.clone(),
+        out: a.output.clone(),
+        force: a.force,
+        progress: !a.common.quiet && clc::sys::stderr_is_tty(),
+    };
+    let st = clc::pack::pack(&cfg, &opts, gpu.as_ref(), &warn)?;
+    if !a.common.quiet {
+        print_summary(&st);
+    }
+    Ok(if st.warnings > 0 { 1 } else { 0 })
+}
+
+fn pct(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
+}
+
+fn print_summary(st: &PackStats) {
+    let first = st
+        .volumes
+        .first()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    println!(
+        "packed {} files, {} dirs, {} other ({}) into {} ({} volume{}, {})",
+        st.files,
+        st.dirs,
+        st.other,
+        human(st.bytes_in),
+        first,
+        st.volumes.len(),
+        if st.volumes.len() == 1 { "" } else { "s" },
+        human(st.stored_bytes)
+    );
+    println!(
+        "dedup: {} duplicate files ({} saved), {} hardlinks; chunk dedup left {} unique of {}",
+        st.dup_files,
+        human(st.dup_bytes),
+        st.hardlinks,
+        human(st.unique_bytes),
+        human(st.bytes_in)
+    );
+    let n = st.frames;
+    let mut parts = Vec::new();
+    if st.gpu.is_some() || st.gpu_frames > 0 {
+        parts.push(format!(
+            "LZ_EXT3_GPU={} ({:.1}%)",
+            st.gpu_frames,
+            pct(st.gpu_frames, n)
+        ));
+        parts.push(format!(
+            "LZ_EXT3_CPU={} ({:.1}%)",
+            st.cpu_frames,
+            pct(st.cpu_frames, n)
+        ));
+    } else {
+        parts.push(format!(
+            "COMPRESSED={} ({:.1}%)",
+            st.cpu_frames,
+            pct(st.cpu_frames, n)
+        ));
+    }
+    parts.push(format!(
+        "RAW={} ({:.1}%)",
+        st.raw_frames,
+        pct(st.raw_frames, n)
+    ));
+    parts.push(format!(
+        "Reduction = {:.1}%",
+        100.0 - pct(st.stored_bytes, st.bytes_in.max(1))
+    ));
+    println!("frames: {}", parts.join(" | "));
+    if st.gpu_redone > 0 {
+        println!(
+            "GPU frames redone on the CPU after a failed check: {}",
+            st.gpu_redone
+        );
+    }
+    if let Some(g) = &st.gpu {
+        println!("GPU: {g}");
+    }
+    println!(
+        "time {:.2} s, {}/s{}",
+        st.seconds,
+        human((st.bytes_in as f64 / st.seconds.max(1e-9)) as u64),
+        if st.warnings > 0 {
+            format!(", {} warnings", st.warnings)
+        } else {
+            String::new()
+        }
+    );
+}
