@@ -59,6 +59,11 @@ pub struct Common {
 impl Common {
     /// Loads the config file (or defaults) and applies command-line overrides.
     pub fn config(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
+        self.config_with(extra, |_| {})
+    }
+
+    /// As [`Common::config`], with `fixup` applied to the overridden config before it is validated.
+    pub fn config_with(&self, extra: &[(&str, Option<String>)], fixup: impl FnOnce(&mut Config)) -> Result<Config> {
         let mut cfg = match &self.config {
             Some(p) => Config::load(p)?,
             None => Config::default(),
@@ -75,6 +80,7 @@ impl Common {
                     .map_err(|m| anyhow!("{}: {m}", flag_of(key)))?;
             }
         }
+        fixup(&mut cfg);
         cfg.validate()
             .map_err(|m| anyhow!("invalid settings: {m}"))?;
         rayon::ThreadPoolBuilder::new()

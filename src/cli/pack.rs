@@ -29,11 +29,22 @@ pub struct PackArgs {
 }
 
 pub fn run(a: PackArgs) -> Result<i32> {
-    let cfg = a.common.config(&[
-        ("VOLUME_SIZE", a.volume_size.clone()),
-        ("FRAME_SIZE", a.frame_size.clone()),
-        ("CODEC", a.codec.clone()),
-    ])?;
+    let small_frames = a.frame_size.is_some();
+    let cfg = a.common.config_with(
+        &[
+            ("VOLUME_SIZE", a.volume_size.clone()),
+            ("FRAME_SIZE", a.frame_size.clone()),
+            ("CODEC", a.codec.clone()),
+        ],
+        |c| {
+            // A --frame-size below the chunk sizes scales them down rather than failing.
+            if small_frames && u64::from(c.chunk_max) > c.frame_size {
+                c.chunk_max = c.frame_size as u32;
+                c.chunk_avg = c.chunk_avg.min(c.chunk_max / 4);
+                c.chunk_min = c.chunk_min.min(c.chunk_avg / 4);
+            }
+        },
+    )?;
     let gpu = a.common.gpu(&cfg)?;
     let warn = Warnings::new(false);
     let opts = PackOptions {

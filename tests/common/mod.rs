@@ -1,0 +1,169 @@
+//! Shared test helpers: build trees with every entry type, run the binary, compare trees.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn clc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_clc"))
+}
+
+/// Runs clc with `args`, returning (exit code, stdout, stderr).
+pub fn run(args: &[&OsStr]) -> (i32, String, String) {
+    let o: Output = clc().args(args).output().expect("run clc");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[macro_export]
+macro_rules! clc_ok {
+    ($($a:expr),* $(,)?) => {{
+        let args: Vec<std::ffi::OsString> = vec![$(std::ffi::OsString::from($a)),*];
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let (code, out, err) = common::run(&refs);
+        assert!(code == 0, "clc {:?} exited {code}\nstdout: {out}\nstderr: {err}", args);
+        (out, err)
+    }};
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Text-like bytes with repeats near and far.
+pub fn text(seed: u64, n: usize) -> Vec<u8> {
+    let words = ["alpha ", "beta ", "gamma ", "delta\n", "archive ", "frame ", "volume ", "chunk "];
+    let r = noise(seed, n);
+    let mut v = Vec::with_capacity(n + 8);
+    let mut i = 0;
+    while v.len() < n {
+        v.extend_from_slice(words[r[i % r.len()] as usize % words.len()].as_bytes());
+        i += 1;
+    }
+    v.truncate(n);
+    v
+}
+
+/// A tree with every entry type the archive keeps: files of many sizes (one spanning many frames), an empty
+/// file, duplicates, a hardlink pair, symlinks, an empty dir, a FIFO, xattrs, odd names (spaces, newline,
+/// non-UTF-8 bytes), assorted modes and mtimes.
+pub fn make_tree(root: &Path) {
+    let w = |p: &str, data: &[u8]| {
+        let p = root.join(p);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, data).unwrap();
+    };
+    w("big/text.txt", &text(1, 3 << 20));
+    w("big/random.bin", &noise(2, 700 << 10));
+    w("small/a.txt", b"hello\n");
+    w("small/empty", b"");
+    w("small/name with spaces.txt", b"spaces");
+    w("small/dup1.txt", &text(3, 100_000));
+    w("dups/dup2.txt", &text(3, 100_000));
+    w("dups/dup3.txt", &text(3, 100_000));
+    w("deep/a/b/c/d/e/leaf", b"deep");
+    let odd = root.join(OsStr::from_bytes(b"small/bad\xff\xfename\nx"));
+    fs::write(&odd, b"non-utf8 name").unwrap();
+    fs::create_dir_all(root.join("emptydir")).unwrap();
+    fs::hard_link(root.join("small/a.txt"), root.join("small/hard-a.txt")).unwrap();
+    std::os::unix::fs::symlink("../small/a.txt", root.join("deep/link-rel")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", root.join("deep/link-dangling")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("small/fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
+    fs::set_permissions(root.join("small/a.txt"), fs::Permissions::from_mode(0o751)).unwrap();
+    fs::set_permissions(root.join("deep/a"), fs::Permissions::from_mode(0o700)).unwrap();
+    set_xattr(&root.join("big/random.bin"), "user.clc.test", b"value\x00with nul");
+    set_mtime(&root.join("small/name with spaces.txt"), 1_000_000_000, 123_456_789);
+    set_mtime(&root.join("emptydir"), 1_500_000_000, 5);
+}
+
+pub fn set_xattr(p: &Path, name: &str, val: &[u8]) {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid pointers for the call.
+    let r = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), val.as_ptr().cast(), val.len(), 0) };
+    assert_eq!(r, 0, "setxattr on {}", p.display());
+}
+
+pub fn set_mtime(p: &Path, sec: i64, nsec: i64) {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let ts = libc::timespec { tv_sec: sec, tv_nsec: nsec };
+    // SAFETY: valid pointers for the call.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    assert_eq!(r, 0);
+}
+
+fn xattrs(p: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    clc::sys::xattrs(p).unwrap()
+}
+
+/// Every path under `root` (relative bytes), sorted.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for de in fs::read_dir(root.join(&rel)).unwrap() {
+            let de = de.unwrap();
+            let r = rel.join(de.file_name());
+            if de.file_type().unwrap().is_dir() {
+                stack.push(r.clone());
+            }
+            out.push(r);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts `b` restores `a`: same paths, types, modes, owners, mtimes, sizes, bytes, symlink targets, xattrs,
+/// and the same hardlink grouping.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let pa = walk(a);
+    let pb = walk(b);
+    assert_eq!(pa, pb, "different path sets");
+    let mut groups_a: HashMap<u64, Vec<&PathBuf>> = HashMap::new();
+    let mut groups_b: HashMap<u64, Vec<&PathBuf>> = HashMap::new();
+    for p in &pa {
+        let (x, y) = (a.join(p), b.join(p));
+        let (ma, mb) = (fs::symlink_metadata(&x).unwrap(), fs::symlink_metadata(&y).unwrap());
+        let what = p.display();
+        assert_eq!(ma.file_type(), mb.file_type(), "type of {what}");
+        assert_eq!(ma.mode(), mb.mode(), "mode of {what}");
+        assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "owner of {what}");
+        assert_eq!(ma.len(), mb.len(), "size of {what}");
+        assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {what}");
+        if ma.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&x).unwrap(), fs::read_link(&y).unwrap(), "target of {what}");
+        } else if ma.is_file() {
+            assert!(fs::read(&x).unwrap() == fs::read(&y).unwrap(), "content of {what}");
+            if ma.nlink() > 1 {
+                groups_a.entry(ma.ino()).or_default().push(p);
+                groups_b.entry(mb.ino()).or_default().push(p);
+            }
+        }
+        assert_eq!(xattrs(&x), xattrs(&y), "xattrs of {what}");
+    }
+    let mut ga: Vec<_> = groups_a.into_values().collect();
+    let mut gb: Vec<_> = groups_b.into_values().collect();
+    ga.sort();
+    gb.sort();
+    assert_eq!(ga, gb, "hardlink groups");
+}
