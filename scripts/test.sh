@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs clc's whole test suite: installs fuse3 and PoCL if missing, checks formatting and lints, then runs
+# `cargo test` (unit, property, round-trip, damage, CL_Compressor, FUSE mount and OpenCL-on-PoCL tests), and
+# the OpenCL tests once more with two PoCL devices for the multi-device path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+# In CI nothing may be skipped silently: FUSE, OpenCL (PoCL) and the seed archives must be there.
+if [ "${CI:-}" = true ]; then
+    export CLC_REQUIRE_FUSE=1 CLC_REQUIRE_OPENCL=1
+    [ -d ../shared/seed-archives ] && export CLC_REQUIRE_SEED=1
+fi
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --no-fail-fast 2>&1
+if ls tests/gpu*.rs >/dev/null 2>&1; then
+    POCL_DEVICES="pthread pthread" cargo test --test gpu 2>&1
+fi
