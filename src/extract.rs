@@ -263,6 +263,7 @@ fn write_file(
     root: bool,
     warn: &Warnings,
 ) -> Result<u64> {
+    ar.check_entry(id)?;
     remove_existing(target)?;
     let mut f = OpenOptions::new()
         .write(true)

@@ -6,6 +6,11 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // Die quietly on a closed pipe (`clc list … | head`), as other command-line tools do.
+    // SAFETY: setting a signal disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

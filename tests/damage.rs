@@ -21,7 +21,18 @@ fn setup(t: &Path) -> (PathBuf, PathBuf) {
         fs::write(src.join(format!("f{i}")), text(i, 100_000)).unwrap();
     }
     let arc = t.join("arc");
-    clc_ok!("pack", &src, "-o", &arc, "-q", "--cpu", "--frame-size", "64K", "--volume-size", "300K");
+    clc_ok!(
+        "pack",
+        &src,
+        "-o",
+        &arc,
+        "-q",
+        "--cpu",
+        "--frame-size",
+        "64K",
+        "--volume-size",
+        "300K"
+    );
     (src, t.join("arc.001"))
 }
 
@@ -48,7 +59,10 @@ fn corrupt_frame_is_named_and_never_extracted_wrong() {
     let victim = flip_in_frame(&first, 3);
     let (code, out, _) = run(&[os("verify"), first.as_os_str()]);
     assert_eq!(code, 2);
-    assert!(out.contains("DAMAGED: frame 3 (volume") && out.contains(&victim), "{out}");
+    assert!(
+        out.contains("DAMAGED: frame 3 (volume") && out.contains(&victim),
+        "{out}"
+    );
     // Plain extract fails with the file named, and leaves no wrong file behind.
     let dest = t.path().join("out");
     let (code, _, err) = run(&[os("extract"), first.as_os_str(), os("-o"), dest.as_os_str()]);
@@ -56,11 +70,21 @@ fn corrupt_frame_is_named_and_never_extracted_wrong() {
     assert!(err.lines().count() == 1 && err.contains("frame 3"), "{err}");
     for p in walk(&dest) {
         let got = fs::read(dest.join(&p)).unwrap();
-        assert!(got == fs::read(src.join(&p)).unwrap(), "{} restored wrong", p.display());
+        assert!(
+            got == fs::read(src.join(&p)).unwrap(),
+            "{} restored wrong",
+            p.display()
+        );
     }
     // --keep-going restores every intact file and names the damaged ones.
     let dest = t.path().join("out2");
-    let (code, _, err) = run(&[os("extract"), first.as_os_str(), os("-o"), dest.as_os_str(), os("--keep-going")]);
+    let (code, _, err) = run(&[
+        os("extract"),
+        first.as_os_str(),
+        os("-o"),
+        dest.as_os_str(),
+        os("--keep-going"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains(&victim), "{err}");
     let restored = walk(&dest);
@@ -74,7 +98,10 @@ fn corrupt_frame_is_named_and_never_extracted_wrong() {
 fn missing_truncated_and_foreign_volumes_are_named() {
     let t = tempfile::tempdir().unwrap();
     let (_, first) = setup(t.path());
-    let vols: Vec<PathBuf> = (1..).map(|i| t.path().join(format!("arc.{i:03}"))).take_while(|p| p.exists()).collect();
+    let vols: Vec<PathBuf> = (1..)
+        .map(|i| t.path().join(format!("arc.{i:03}")))
+        .take_while(|p| p.exists())
+        .collect();
     assert!(vols.len() >= 3, "{}", vols.len());
     let last = vols.last().unwrap().clone();
 
@@ -110,12 +137,18 @@ fn missing_truncated_and_foreign_volumes_are_named() {
     assert!(out.contains("arc.002: volume of another archive"), "{out}");
 
     // Volumes swapped.
-    let (a, b) = (fs::read(&vols[0]).unwrap(), fs::read(t2.path().join("arc.002")).unwrap());
+    let (a, b) = (
+        fs::read(&vols[0]).unwrap(),
+        fs::read(t2.path().join("arc.002")).unwrap(),
+    );
     let _ = b;
     fs::copy(&vols[0], &mid).unwrap();
     let (code, out, _) = run(&[os("verify"), first.as_os_str()]);
     assert_eq!(code, 2);
-    assert!(out.contains("this is volume 1 of the archive, not 2"), "{out}");
+    assert!(
+        out.contains("this is volume 1 of the archive, not 2"),
+        "{out}"
+    );
     drop(a);
 }
 
@@ -123,7 +156,11 @@ fn missing_truncated_and_foreign_volumes_are_named() {
 fn every_single_byte_flip_in_the_index_region_is_caught() {
     let t = tempfile::tempdir().unwrap();
     let (_, first) = setup(t.path());
-    let last = (1..).map(|i| t.path().join(format!("arc.{i:03}"))).take_while(|p| p.exists()).last().unwrap();
+    let last = (1..)
+        .map(|i| t.path().join(format!("arc.{i:03}")))
+        .take_while(|p| p.exists())
+        .last()
+        .unwrap();
     let good = fs::read(&last).unwrap();
     let ar = clc::archive::Archive::open(&first).unwrap();
     drop(ar);
@@ -147,7 +184,13 @@ fn refuses_to_overwrite_without_force() {
     let t = tempfile::tempdir().unwrap();
     let (src, first) = setup(t.path());
     let arc = t.path().join("arc");
-    let (code, _, err) = run(&[os("pack"), src.as_os_str(), os("-o"), arc.as_os_str(), os("-q")]);
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        arc.as_os_str(),
+        os("-q"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("arc.001: already exists"), "{err}");
     // --force replaces it, and leaves no stale volume behind (the new archive has one volume).
@@ -162,14 +205,41 @@ fn bad_config_and_flags_name_the_key() {
     let (src, _) = setup(t.path());
     let cfg = t.path().join("bad.txt");
     fs::write(&cfg, "HASH_LOG = 16\nNO_SUCH_KEY = 1\n").unwrap();
-    let (code, _, err) = run(&[os("pack"), src.as_os_str(), os("-o"), t.path().join("x").as_os_str(), os("--config"), cfg.as_os_str()]);
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("x").as_os_str(),
+        os("--config"),
+        cfg.as_os_str(),
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("bad.txt:2") && err.contains("NO_SUCH_KEY"), "{err}");
+    assert!(
+        err.contains("bad.txt:2") && err.contains("NO_SUCH_KEY"),
+        "{err}"
+    );
     fs::write(&cfg, "HASH_LOG = 40\n").unwrap();
-    let (code, _, err) = run(&[os("pack"), src.as_os_str(), os("-o"), t.path().join("x").as_os_str(), os("--config"), cfg.as_os_str()]);
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("x").as_os_str(),
+        os("--config"),
+        cfg.as_os_str(),
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("bad.txt:1") && err.contains("HASH_LOG"), "{err}");
-    let (code, _, err) = run(&[os("pack"), src.as_os_str(), os("-o"), t.path().join("x").as_os_str(), os("--volume-size"), os("12Q")]);
+    assert!(
+        err.contains("bad.txt:1") && err.contains("HASH_LOG"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("x").as_os_str(),
+        os("--volume-size"),
+        os("12Q"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("--volume-size"), "{err}");
     assert!(!t.path().join("x.001").exists());
@@ -178,7 +248,12 @@ fn bad_config_and_flags_name_the_key() {
 #[test]
 fn unreadable_source_file_is_left_out_with_a_warning() {
     // Root reads anything, so run the pack as nobody (setpriv), with a file nobody may read.
-    if !clc::sys::is_root() || std::process::Command::new("setpriv").arg("--version").output().is_err() {
+    if !clc::sys::is_root()
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
         eprintln!("SKIP: needs root and setpriv");
         return;
     }
@@ -204,7 +279,10 @@ fn unreadable_source_file_is_left_out_with_a_warning() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("src/b") && err.contains("left out"), "{err}");
     let (out, _) = clc_ok!("list", t.path().join("arc.001"));
-    assert!(out.contains(" a\n") && out.contains(" c\n") && !out.contains(" b\n"), "{out}");
+    assert!(
+        out.contains(" a\n") && out.contains(" c\n") && !out.contains(" b\n"),
+        "{out}"
+    );
     let dest = t.path().join("out");
     clc_ok!("extract", t.path().join("arc.001"), "-o", &dest, "-q");
     assert_eq!(fs::read(dest.join("c")).unwrap(), b"readable too");
@@ -225,8 +303,16 @@ fn extract_never_writes_through_a_symlink_in_dest() {
     fs::create_dir_all(&dest).unwrap();
     fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, dest.join("d")).unwrap();
-    let (code, _, err) = run(&[os("extract"), t.path().join("arc2.001").as_os_str(), os("-o"), dest.as_os_str()]);
+    let (code, _, err) = run(&[
+        os("extract"),
+        t.path().join("arc2.001").as_os_str(),
+        os("-o"),
+        dest.as_os_str(),
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "wrote outside DEST");
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside DEST"
+    );
     let _ = first;
 }

@@ -9,7 +9,14 @@ use std::path::Path;
 
 fn pack_extract(src: &Path, work: &Path, extra: &[&str]) -> std::path::PathBuf {
     let name = work.join("arc");
-    let mut args: Vec<std::ffi::OsString> = vec!["pack".into(), src.into(), "-o".into(), name.clone().into(), "-q".into(), "--cpu".into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "pack".into(),
+        src.into(),
+        "-o".into(),
+        name.clone().into(),
+        "-q".into(),
+        "--cpu".into(),
+    ];
     args.extend(extra.iter().map(Into::into));
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let (code, out, err) = run(&refs);
@@ -25,7 +32,10 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
     let src = t.path().join("src");
     make_tree(&src);
     for (codec, extra) in [
-        ("lz_ext3", vec!["--frame-size", "64K", "--volume-size", "200K"]),
+        (
+            "lz_ext3",
+            vec!["--frame-size", "64K", "--volume-size", "200K"],
+        ),
         ("lz4", vec!["--frame-size", "128K"]),
         ("raw", vec!["--volume-size", "1M"]),
         ("lz_ext3", vec![]),
@@ -39,15 +49,26 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
         let (out, _) = clc_ok!("verify", work.join("arc.001"));
         assert!(out.starts_with("ok:"), "{out}");
         if extra.contains(&"200K") {
-            let vols = fs::read_dir(&work).unwrap().filter(|d| {
-                d.as_ref().unwrap().file_name().to_string_lossy().starts_with("arc.")
-            }).count();
+            let vols = fs::read_dir(&work)
+                .unwrap()
+                .filter(|d| {
+                    d.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("arc.")
+                })
+                .count();
             assert!(vols >= 5, "expected many volumes, got {vols}");
             for e in fs::read_dir(&work).unwrap() {
                 let e = e.unwrap();
                 if e.file_name().to_string_lossy().starts_with("arc.") {
                     // A volume exceeds the limit only when one frame alone does (64K frames here).
-                    assert!(e.metadata().unwrap().len() <= 200 << 10, "{:?} too big", e.file_name());
+                    assert!(
+                        e.metadata().unwrap().len() <= 200 << 10,
+                        "{:?} too big",
+                        e.file_name()
+                    );
                 }
             }
         }
@@ -60,16 +81,31 @@ fn same_input_gives_identical_archive() {
     let src = t.path().join("src");
     make_tree(&src);
     for w in ["a", "b"] {
-        clc_ok!("pack", &src, "-o", t.path().join(w), "-q", "--cpu", "--volume-size", "1M");
+        clc_ok!(
+            "pack",
+            &src,
+            "-o",
+            t.path().join(w),
+            "-q",
+            "--cpu",
+            "--volume-size",
+            "1M"
+        );
     }
     let mut n = 0;
     for i in 1.. {
-        let (a, b) = (t.path().join(format!("a.{i:03}")), t.path().join(format!("b.{i:03}")));
+        let (a, b) = (
+            t.path().join(format!("a.{i:03}")),
+            t.path().join(format!("b.{i:03}")),
+        );
         if !a.exists() {
             assert!(!b.exists());
             break;
         }
-        assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "volume {i} differs");
+        assert!(
+            fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+            "volume {i} differs"
+        );
         n += 1;
     }
     assert!(n >= 2);
@@ -93,7 +129,11 @@ fn lookalike_files_are_not_merged() {
     assert!(fs::read(dest.join("c")).unwrap() == base);
     let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["unique_file_bytes"], serde_json::json!(400_000), "a and c share one content, b has its own");
+    assert_eq!(
+        v["unique_file_bytes"],
+        serde_json::json!(400_000),
+        "a and c share one content, b has its own"
+    );
 }
 
 #[test]
@@ -103,11 +143,41 @@ fn extract_selected_paths_only() {
     make_tree(&src);
     clc_ok!("pack", &src, "-o", t.path().join("arc"), "-q", "--cpu");
     let dest = t.path().join("sel");
-    clc_ok!("extract", t.path().join("arc.001"), "-o", &dest, "-q", "deep/a/", "small/a.txt");
-    let got: Vec<String> = walk(&dest).iter().map(|p| p.display().to_string()).collect();
-    assert_eq!(got, ["deep", "deep/a", "deep/a/b", "deep/a/b/c", "deep/a/b/c/d", "deep/a/b/c/d/e", "deep/a/b/c/d/e/leaf", "small", "small/a.txt"]);
+    clc_ok!(
+        "extract",
+        t.path().join("arc.001"),
+        "-o",
+        &dest,
+        "-q",
+        "deep/a/",
+        "small/a.txt"
+    );
+    let got: Vec<String> = walk(&dest)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "deep",
+            "deep/a",
+            "deep/a/b",
+            "deep/a/b/c",
+            "deep/a/b/c/d",
+            "deep/a/b/c/d/e",
+            "deep/a/b/c/d/e/leaf",
+            "small",
+            "small/a.txt"
+        ]
+    );
     assert_eq!(fs::read(dest.join("small/a.txt")).unwrap(), b"hello\n");
-    let (code, _, err) = run(&["extract".as_ref(), t.path().join("arc.001").as_os_str(), "-o".as_ref(), dest.as_os_str(), "no/such".as_ref()]);
+    let (code, _, err) = run(&[
+        "extract".as_ref(),
+        t.path().join("arc.001").as_os_str(),
+        "-o".as_ref(),
+        dest.as_os_str(),
+        "no/such".as_ref(),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("no/such"), "{err}");
 }
@@ -119,15 +189,34 @@ fn list_and_info_describe_the_archive() {
     make_tree(&src);
     clc_ok!("pack", &src, "-o", t.path().join("arc"), "-q", "--cpu");
     let (out, _) = clc_ok!("list", t.path().join("arc.001"));
-    assert!(out.lines().any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with("deep/link-rel -> ../small/a.txt")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("-rwxr-x--x") && l.ends_with("small/a.txt")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("prw-r-----") && l.ends_with("small/fifo")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with("deep/link-rel -> ../small/a.txt")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("-rwxr-x--x") && l.ends_with("small/a.txt")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("prw-r-----") && l.ends_with("small/fifo")),
+        "{out}"
+    );
     assert!(out.contains("small/bad\\xff\\xfename\\nx"), "{out}");
-    assert!(out.lines().any(|l| l.contains("2001-09-09 01:46") && l.ends_with("name with spaces.txt")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("2001-09-09 01:46") && l.ends_with("name with spaces.txt")),
+        "{out}"
+    );
     let (out, _) = clc_ok!("list", t.path().join("arc.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), walk(&src).len());
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
     assert!(out.contains("clc format v1"), "{out}");
-    assert!(out.contains("hardlinks") && out.contains("frame_size = "), "{out}");
+    assert!(
+        out.contains("hardlinks") && out.contains("frame_size = "),
+        "{out}"
+    );
 }

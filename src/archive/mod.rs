@@ -261,6 +261,22 @@ impl Archive {
             })
     }
 
+    /// Fails when the bytes of entry `e` are known to be damaged (whatever its size says).
+    pub fn check_entry(&self, e: EntryId) -> Result<()> {
+        let Some(entry) = self.index.entries.get(e.0 as usize) else {
+            return Err(Error::NotFound(format!("entry {}", e.0)));
+        };
+        let owner = if entry.kind == EntryKind::Hardlink {
+            EntryId(entry.link)
+        } else {
+            e
+        };
+        match self.damaged.get(&owner) {
+            Some(why) => Err(Error::Other(format!("{}: {why}", self.path_of(e)))),
+            None => Ok(()),
+        }
+    }
+
     /// Reads up to `buf.len()` bytes of entry `e` at `offset`; returns how many (0 at or past the end).
     /// Every byte comes from a checked frame; errors name the file.
     pub fn read_at(

@@ -63,7 +63,11 @@ impl Common {
     }
 
     /// As [`Common::config`], with `fixup` applied to the overridden config before it is validated.
-    pub fn config_with(&self, extra: &[(&str, Option<String>)], fixup: impl FnOnce(&mut Config)) -> Result<Config> {
+    pub fn config_with(
+        &self,
+        extra: &[(&str, Option<String>)],
+        fixup: impl FnOnce(&mut Config),
+    ) -> Result<Config> {
         let mut cfg = match &self.config {
             Some(p) => Config::load(p)?,
             None => Config::default(),

@@ -49,7 +49,9 @@ pub fn noise(seed: u64, n: usize) -> Vec<u8> {
 
 /// Text-like bytes with repeats near and far.
 pub fn text(seed: u64, n: usize) -> Vec<u8> {
-    let words = ["alpha ", "beta ", "gamma ", "delta\n", "archive ", "frame ", "volume ", "chunk "];
+    let words = [
+        "alpha ", "beta ", "gamma ", "delta\n", "archive ", "frame ", "volume ", "chunk ",
+    ];
     let r = noise(seed, n);
     let mut v = Vec::with_capacity(n + 8);
     let mut i = 0;
@@ -90,8 +92,16 @@ pub fn make_tree(root: &Path) {
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
     fs::set_permissions(root.join("small/a.txt"), fs::Permissions::from_mode(0o751)).unwrap();
     fs::set_permissions(root.join("deep/a"), fs::Permissions::from_mode(0o700)).unwrap();
-    set_xattr(&root.join("big/random.bin"), "user.clc.test", b"value\x00with nul");
-    set_mtime(&root.join("small/name with spaces.txt"), 1_000_000_000, 123_456_789);
+    set_xattr(
+        &root.join("big/random.bin"),
+        "user.clc.test",
+        b"value\x00with nul",
+    );
+    set_mtime(
+        &root.join("small/name with spaces.txt"),
+        1_000_000_000,
+        123_456_789,
+    );
     set_mtime(&root.join("emptydir"), 1_500_000_000, 5);
 }
 
@@ -105,9 +115,19 @@ pub fn set_xattr(p: &Path, name: &str, val: &[u8]) {
 
 pub fn set_mtime(p: &Path, sec: i64, nsec: i64) {
     let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let ts = libc::timespec { tv_sec: sec, tv_nsec: nsec };
+    let ts = libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    };
     // SAFETY: valid pointers for the call.
-    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [ts, ts].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     assert_eq!(r, 0);
 }
 
@@ -143,17 +163,35 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     let mut groups_b: HashMap<u64, Vec<&PathBuf>> = HashMap::new();
     for p in &pa {
         let (x, y) = (a.join(p), b.join(p));
-        let (ma, mb) = (fs::symlink_metadata(&x).unwrap(), fs::symlink_metadata(&y).unwrap());
+        let (ma, mb) = (
+            fs::symlink_metadata(&x).unwrap(),
+            fs::symlink_metadata(&y).unwrap(),
+        );
         let what = p.display();
         assert_eq!(ma.file_type(), mb.file_type(), "type of {what}");
         assert_eq!(ma.mode(), mb.mode(), "mode of {what}");
-        assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "owner of {what}");
+        assert_eq!(
+            (ma.uid(), ma.gid()),
+            (mb.uid(), mb.gid()),
+            "owner of {what}"
+        );
         assert_eq!(ma.len(), mb.len(), "size of {what}");
-        assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {what}");
+        assert_eq!(
+            (ma.mtime(), ma.mtime_nsec()),
+            (mb.mtime(), mb.mtime_nsec()),
+            "mtime of {what}"
+        );
         if ma.file_type().is_symlink() {
-            assert_eq!(fs::read_link(&x).unwrap(), fs::read_link(&y).unwrap(), "target of {what}");
+            assert_eq!(
+                fs::read_link(&x).unwrap(),
+                fs::read_link(&y).unwrap(),
+                "target of {what}"
+            );
         } else if ma.is_file() {
-            assert!(fs::read(&x).unwrap() == fs::read(&y).unwrap(), "content of {what}");
+            assert!(
+                fs::read(&x).unwrap() == fs::read(&y).unwrap(),
+                "content of {what}"
+            );
             if ma.nlink() > 1 {
                 groups_a.entry(ma.ino()).or_default().push(p);
                 groups_b.entry(mb.ino()).or_default().push(p);
