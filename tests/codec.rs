@@ -30,8 +30,9 @@ fn random(n: usize, seed: u64) -> Vec<u8> {
 /// Words from a small vocabulary with punctuation and numbers, like source code or prose.
 fn text(n: usize, seed: u64) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "archive", "volume", "frame", "index", "of", "and", "fn", "let", "mut", "return", "self",
-        "match", "offset", "length", "=", "{", "}", "(", ")", ";", "\n", "    ", "compress", "data",
+        "the", "archive", "volume", "frame", "index", "of", "and", "fn", "let", "mut", "return",
+        "self", "match", "offset", "length", "=", "{", "}", "(", ")", ";", "\n", "    ",
+        "compress", "data",
     ];
     let mut r = Rng(seed | 1);
     let mut v = Vec::with_capacity(n + 16);
@@ -126,7 +127,11 @@ fn parse(block: &[u8]) -> Vec<Seq> {
 fn check(data: &[u8], p: &EncodeParams) -> Vec<u8> {
     let block = lz_ext3::compress(data, p);
     let back = lz_ext3::decompress(&block, data.len()).expect("decodes");
-    assert!(back == data, "roundtrip differs (len {}, {p:?})", data.len());
+    assert!(
+        back == data,
+        "roundtrip differs (len {}, {p:?})",
+        data.len()
+    );
     let seqs = parse(&block);
     if data.is_empty() {
         assert!(block.is_empty());
@@ -158,8 +163,37 @@ fn max_offset(block: &[u8]) -> usize {
 }
 
 const SIZES: &[usize] = &[
-    0, 1, 2, 4, 11, 12, 13, 15, 16, 17, 19, 20, 21, 24, 31, 32, 33, 63, 64, 65, 100, 255, 256, 270, 1000,
-    4096, 65535, 65536, 65537, 1 << 20, 3 << 20,
+    0,
+    1,
+    2,
+    4,
+    11,
+    12,
+    13,
+    15,
+    16,
+    17,
+    19,
+    20,
+    21,
+    24,
+    31,
+    32,
+    33,
+    63,
+    64,
+    65,
+    100,
+    255,
+    256,
+    270,
+    1000,
+    4096,
+    65535,
+    65536,
+    65537,
+    1 << 20,
+    3 << 20,
 ];
 
 #[test]
@@ -178,7 +212,10 @@ fn roundtrip_through_codec_api() {
     let data = text(300_000, 7);
     let p = EncodeParams::default();
     let enc = codec::encode(Codec::LzExt3, &data, &p);
-    assert_eq!(codec::decode(Codec::LzExt3, &enc, data.len()).unwrap(), data);
+    assert_eq!(
+        codec::decode(Codec::LzExt3, &enc, data.len()).unwrap(),
+        data
+    );
     assert!(codec::decode(Codec::LzExt3, &enc, data.len() + 1).is_err());
 }
 
@@ -223,7 +260,14 @@ fn param_corners() {
     }
     // Out-of-range values are clamped, not rejected.
     for (hash_log, candidates, good_enough) in [(0, 0, 0), (40, 100, u32::MAX)] {
-        check(&data[..100_000], &EncodeParams { hash_log, candidates, good_enough });
+        check(
+            &data[..100_000],
+            &EncodeParams {
+                hash_log,
+                candidates,
+                good_enough,
+            },
+        );
     }
 }
 
@@ -261,7 +305,8 @@ fn deterministic_and_independent_of_encoder_history() {
 #[test]
 fn legacy_frame_vector() {
     let mut block = vec![
-        0xd1, 0x3d, 0x3d, 0x3d, 0x20, 0x53, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x20, 0x30, 0x01, 0x00, 0x00,
+        0xd1, 0x3d, 0x3d, 0x3d, 0x20, 0x53, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x20, 0x30, 0x01,
+        0x00, 0x00,
     ];
     let tail = b"\n\nSome text after the section header.\n";
     block.push(0xf0);
@@ -275,7 +320,12 @@ fn legacy_frame_vector() {
 #[test]
 fn truncated_blocks_fail() {
     let p = EncodeParams::default();
-    for data in [text(3000, 21), runs(3000, 22), random(500, 23), repetitive(2000, 24)] {
+    for data in [
+        text(3000, 21),
+        runs(3000, 22),
+        random(500, 23),
+        repetitive(2000, 24),
+    ] {
         let block = check(&data, &p);
         for cut in 0..block.len() {
             assert!(
@@ -305,7 +355,11 @@ fn mutated_blocks_never_panic() {
                 let i = r.below(m.len());
                 m[i] = r.next() as u8;
             }
-            let raw_len = if r.below(4) == 0 { r.below(20_000) } else { data.len() };
+            let raw_len = if r.below(4) == 0 {
+                r.below(20_000)
+            } else {
+                data.len()
+            };
             if let Ok(out) = lz_ext3::decompress(&m, raw_len) {
                 assert_eq!(out.len(), raw_len);
             }

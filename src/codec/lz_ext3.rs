@@ -20,7 +20,10 @@
 //!   positions (newest first). Every position that is looked up is inserted; on a miss the encoder skips
 //!   ahead faster and faster (LZ4's acceleration) so incompressible data costs little. For each position all
 //!   candidates of its bucket are tried; the longest match wins, ties go to the nearest, and the search stops
-//!   at the first match of `good_enough` bytes. Matches are then extended backwards into pending literals.
+//!   at the first match of `good_enough` bytes. Only matches of at least [`HASH_BYTES`] bytes are taken
+//!   (with a 3-byte offset, a 4-byte match saves nothing). A match shorter than `good_enough` is
+//!   compared with the best match one byte later (one step of lazy matching), and the chosen match is
+//!   extended backwards into pending literals.
 //! - Table memory is `4 * candidates * 2^hash_log` bytes, but never more buckets than the next power of two
 //!   of the input length (small inputs get a small table; the output depends only on the input and params).
 //! - Out-of-range params are clamped: `hash_log` to 10..=24, `candidates` to 1..=16, `good_enough` to >= 4.
@@ -44,6 +47,13 @@ pub const LAST_LITERALS: usize = 12;
 /// Largest offset a match may use (the format stores it in 3 bytes).
 pub const MAX_OFFSET: usize = (1 << 24) - 1;
 
+/// Bytes hashed, and the shortest match the encoder takes. With 3-byte offsets a 4-byte match saves
+/// nothing (token + offset = 4 bytes). Measured on a tar of docs and Python sources (output size relative
+/// to LZ4, candidates 1): hashing 4 bytes 1.03, 5 bytes 0.976, 6 bytes 0.960, 7 bytes 0.959, 8 bytes 0.965.
+pub const HASH_BYTES: u32 = 6;
+/// Inputs shorter than this are stored as one literal run (the match finder reads 8 bytes at a time and
+/// must leave `LAST_LITERALS`).
+const MIN_INPUT: usize = LAST_LITERALS + 8;
 /// LZ4's skip strength: after `2^SKIP_STRENGTH` misses in a row the step grows by one byte.
 const SKIP_STRENGTH: u32 = 6;
 /// A table slot that holds no position.
@@ -77,7 +87,7 @@ impl Encoder {
     /// Appends the LZ_EXT3 encoding of `src` to `out`.
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
         out.reserve(max_compressed_len(src.len()));
-        if src.len() < MIN_MATCH + LAST_LITERALS + 4 {
+        if src.len() < MIN_INPUT {
             // Too short for any match (and empty input stays empty).
             if !src.is_empty() {
                 write_literals_only(out, src);
@@ -117,10 +127,6 @@ pub fn compress(src: &[u8], p: &EncodeParams) -> Vec<u8> {
 fn read_u64(s: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
 }
-
-/// Bytes hashed, and the shortest match the encoder takes. With 3-byte offsets a 4-byte match saves
-/// nothing (token + offset = 4 bytes), so hashing more bytes loses little and skips useless candidates.
-const HASH_BYTES: u32 = 6;
 
 /// Multiplicative hash of the `HASH_BYTES` low bytes of `v` into `log` bits.
 #[inline(always)]
@@ -202,11 +208,56 @@ fn insert<const K: usize>(bucket: &mut [u32; K], p: u32) {
     bucket[0] = p;
 }
 
+/// Looks up the bucket of position `ip` (whose first 8 bytes are `v`), returns the best match as
+/// `(position, length)` (length 0: none), and inserts `ip` into the bucket.
+///
+/// All candidates are tried newest first; only a strictly longer match replaces the best (ties go to the
+/// nearest), and the search stops at a match of `good_enough` bytes.
+#[inline(always)]
+fn find_and_insert<const K: usize>(
+    src: &[u8],
+    table: &mut [u32],
+    log: u32,
+    ip: usize,
+    limit: usize,
+    good_enough: usize,
+) -> (usize, usize) {
+    let v = read_u64(src, ip);
+    let bucket = bucket_of::<K>(table, hash(v, log));
+    let mut best_len = 0usize;
+    let mut best_pos = 0usize;
+    for &c in bucket.iter() {
+        let c = c as usize;
+        // Newest first: an empty slot or one out of the window ends the bucket.
+        if c >= ip || ip - c > MAX_OFFSET {
+            break;
+        }
+        // A candidate can only win if it also matches the byte just past the best so far.
+        if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len]) {
+            continue;
+        }
+        if !same_prefix(read_u64(src, c), v) {
+            continue;
+        }
+        let hb = HASH_BYTES as usize;
+        let len = hb + common_len(src, c + hb, ip + hb, limit);
+        if len > best_len {
+            best_len = len;
+            best_pos = c;
+            if len >= good_enough {
+                break;
+            }
+        }
+    }
+    insert(bucket, ip as u32);
+    (best_pos, best_len)
+}
+
 /// The match finder and sequence writer for `K` candidates per bucket.
 ///
 /// One long function on purpose: this is the hot loop, and keeping the search, the insertion and the
 /// acceleration together lets the compiler keep the positions in registers. `src.len()` is at least
-/// `MIN_MATCH + LAST_LITERALS + 4`, and `table` holds `K << log` slots, all `EMPTY`.
+/// `MIN_INPUT`, and `table` holds `K << log` slots, all `EMPTY`.
 fn compress_block<const K: usize>(
     src: &[u8],
     out: &mut Vec<u8>,
@@ -215,7 +266,7 @@ fn compress_block<const K: usize>(
     good_enough: usize,
 ) {
     let n = src.len();
-    // Matches end at or before `limit`; a match of MIN_MATCH bytes must start at or before `search_end`.
+    // Matches end at or before `limit`; a match must start at or before `search_end`.
     let limit = n - LAST_LITERALS;
     let search_end = (limit - HASH_BYTES as usize).min(EMPTY as usize - 1);
 
@@ -228,42 +279,23 @@ fn compress_block<const K: usize>(
             if ip > search_end {
                 break 'outer;
             }
-            let v = read_u64(src, ip);
-            let bucket = bucket_of::<K>(table, hash(v, log));
-            let mut best_len = 0usize;
-            let mut best_pos = 0usize;
-            for &c in bucket.iter() {
-                let c = c as usize;
-                // Newest first: an empty slot or one out of the window ends the bucket.
-                if c >= ip || ip - c > MAX_OFFSET {
-                    break;
-                }
-                if best_len != 0 {
-                    // Only a longer match counts (ties go to the nearest, seen first).
-                    if ip + best_len >= limit || src[c + best_len] != src[ip + best_len] {
-                        continue;
-                    }
-                }
-                if !same_prefix(read_u64(src, c), v) {
-                    continue;
-                }
-                let hb = HASH_BYTES as usize;
-                let len = hb + common_len(src, c + hb, ip + hb, limit);
-                if len > best_len {
-                    best_len = len;
-                    best_pos = c;
-                    if len >= good_enough {
-                        break;
-                    }
-                }
-            }
-            insert(bucket, ip as u32);
-            if best_len != 0 {
-                break (best_pos, best_len);
+            let (pos, len) = find_and_insert::<K>(src, table, log, ip, limit, good_enough);
+            if len != 0 {
+                break (pos, len);
             }
             ip += (attempts >> SKIP_STRENGTH) as usize;
             attempts += 1;
         };
+        // One step of lazy matching: a longer match at the next byte wins. Measured on a tar of docs and
+        // Python sources: 2% smaller output for about 10% less speed, a better trade than more candidates.
+        if mlen < good_enough && ip < search_end {
+            let (pos, len) = find_and_insert::<K>(src, table, log, ip + 1, limit, good_enough);
+            if len > mlen {
+                ip += 1;
+                mpos = pos;
+                mlen = len;
+            }
+        }
         // Extend backwards into the pending literals.
         while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
             ip -= 1;
@@ -345,9 +377,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
         if ip == src.len() {
             break;
         }
-        let o = src
-            .get(ip..ip + 3)
-            .ok_or_else(|| err("truncated offset"))?;
+        let o = src.get(ip..ip + 3).ok_or_else(|| err("truncated offset"))?;
         let off = o[0] as usize | (o[1] as usize) << 8 | (o[2] as usize) << 16;
         ip += 3;
         let mut ml = (token & 15) as usize;
@@ -403,8 +433,8 @@ mod tests {
     #[test]
     fn decodes_legacy_vector() {
         let mut block = vec![
-            0xd1, 0x3d, 0x3d, 0x3d, 0x20, 0x53, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x20, 0x30, 0x01, 0x00,
-            0x00,
+            0xd1, 0x3d, 0x3d, 0x3d, 0x20, 0x53, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x20, 0x30,
+            0x01, 0x00, 0x00,
         ];
         block.push(0x50);
         block.extend_from_slice(b"\nabcd");
