@@ -27,8 +27,6 @@
 //! - Table memory is `4 * candidates * 2^hash_log` bytes, but never more buckets than the next power of two
 //!   of the input length (small inputs get a small table; the output depends only on the input and params).
 //! - Out-of-range params are clamped: `hash_log` to 10..=24, `candidates` to 1..=16, `good_enough` to >= 4.
-//! - Inputs are searched for matches only in their first 4 GiB (frames are at most 16 MiB); anything past
-//!   that is stored as literals.
 //! - Output is deterministic: the same input and params give the same bytes, whatever the [`Encoder`]
 //!   compressed before.
 //!
@@ -56,8 +54,8 @@ pub const HASH_BYTES: u32 = 6;
 const MIN_INPUT: usize = LAST_LITERALS + 8;
 /// LZ4's skip strength: after `2^SKIP_STRENGTH` misses in a row the step grows by one byte.
 const SKIP_STRENGTH: u32 = 6;
-/// A table slot that holds no position.
-const EMPTY: u32 = u32::MAX;
+/// A table slot: `tag << 24 | position mod 2^24`; 0 is an empty slot (tag 0, position 0).
+const POS_MASK: u32 = (1 << 24) - 1;
 
 /// Upper bound on the encoded size of `n` input bytes (all literals: token, length bytes, literals).
 pub fn max_compressed_len(n: usize) -> usize {
@@ -99,10 +97,10 @@ impl Encoder {
         let log = self.hash_log.min(need_log.max(10));
         let slots = self.candidates << log;
         if self.table.len() < slots {
-            self.table.resize(slots, EMPTY);
+            self.table.resize(slots, 0);
         }
         let table = &mut self.table[..slots];
-        table.fill(EMPTY);
+        table.fill(0);
         let ge = self.good_enough;
         macro_rules! dispatch {
             ($($k:literal)*) => {
@@ -128,10 +126,16 @@ fn read_u64(s: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
 }
 
-/// Multiplicative hash of the `HASH_BYTES` low bytes of `v` into `log` bits.
+/// Multiplicative hash of the `HASH_BYTES` low bytes of `v`: the bucket (`log` bits) and an 8-bit tag
+/// (the next bits), stored beside each position so most false candidates are rejected without reading
+/// the input at the candidate (a cache miss).
 #[inline(always)]
-fn hash(v: u64, log: u32) -> usize {
-    ((v << (64 - 8 * HASH_BYTES)).wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - log)) as usize
+fn hash(v: u64, log: u32) -> (usize, u32) {
+    let h = (v << (64 - 8 * HASH_BYTES)).wrapping_mul(0x9E37_79B1_85EB_CA87);
+    (
+        (h >> (64 - log)) as usize,
+        ((h >> (56 - log)) as u32 & 0xff) << 24,
+    )
 }
 
 /// Whether the `HASH_BYTES` low bytes of `a` and `b` are equal.
@@ -223,15 +227,21 @@ fn find_and_insert<const K: usize>(
     good_enough: usize,
 ) -> (usize, usize) {
     let v = read_u64(src, ip);
-    let bucket = bucket_of::<K>(table, hash(v, log));
+    let (h, tag) = hash(v, log);
+    let bucket = bucket_of::<K>(table, h);
     let mut best_len = 0usize;
     let mut best_pos = 0usize;
-    for &c in bucket.iter() {
-        let c = c as usize;
-        // Newest first: an empty slot or one out of the window ends the bucket.
-        if c >= ip || ip - c > MAX_OFFSET {
-            break;
+    for &e in bucket.iter() {
+        if e & !POS_MASK != tag {
+            continue;
         }
+        // The slot holds the position mod 2^24: the one within the window. Empty slots and positions
+        // older than the window give wrong candidates, which the byte comparison rejects.
+        let off = ((ip as u32).wrapping_sub(e) & POS_MASK) as usize;
+        if off == 0 || off > ip {
+            continue;
+        }
+        let c = ip - off;
         // A candidate can only win if it also matches the byte just past the best so far.
         if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len]) {
             continue;
@@ -249,7 +259,7 @@ fn find_and_insert<const K: usize>(
             }
         }
     }
-    insert(bucket, ip as u32);
+    insert(bucket, tag | (ip as u32 & POS_MASK));
     (best_pos, best_len)
 }
 
@@ -257,7 +267,7 @@ fn find_and_insert<const K: usize>(
 ///
 /// One long function on purpose: this is the hot loop, and keeping the search, the insertion and the
 /// acceleration together lets the compiler keep the positions in registers. `src.len()` is at least
-/// `MIN_INPUT`, and `table` holds `K << log` slots, all `EMPTY`.
+/// `MIN_INPUT`, and `table` holds `K << log` slots, all empty (0).
 fn compress_block<const K: usize>(
     src: &[u8],
     out: &mut Vec<u8>,
@@ -268,7 +278,7 @@ fn compress_block<const K: usize>(
     let n = src.len();
     // Matches end at or before `limit`; a match must start at or before `search_end`.
     let limit = n - LAST_LITERALS;
-    let search_end = (limit - HASH_BYTES as usize).min(EMPTY as usize - 1);
+    let search_end = limit - HASH_BYTES as usize;
 
     let mut anchor = 0usize; // start of pending literals
     let mut ip = 0usize;
@@ -308,8 +318,8 @@ fn compress_block<const K: usize>(
         // Insert a position near the match end (as LZ4 does) so the next repeat of it is found.
         if ip - 2 <= search_end {
             let p = ip - 2;
-            let bucket = bucket_of::<K>(table, hash(read_u64(src, p), log));
-            insert(bucket, p as u32);
+            let (h, tag) = hash(read_u64(src, p), log);
+            insert(bucket_of::<K>(table, h), tag | (p as u32 & POS_MASK));
         }
     }
     write_literals_only(out, &src[anchor..]);
