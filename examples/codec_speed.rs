@@ -5,8 +5,8 @@
 //! ```
 //!
 //! The file is cut into frames of FRAME_MIB (default 4, the default FRAME_SIZE), each compressed on its
-//! own, as the packer does. Times are the best of several runs, in thread CPU time where Linux gives it
-//! (so a busy machine skews them less). Prints MB/s (10^6 bytes of input per second) for compress and decompress and
+//! own, as the packer does. Times are the best of three samples of at least 150 ms each, in thread CPU
+//! time where Linux gives it (so a busy machine skews them less). Prints MB/s (10^6 bytes of input per second) for compress and decompress and
 //! the compressed size relative to the input and to lz4_flex, for candidates 1, 2, 4, 8 and hash_log 14,
 //! 16, 18 (or the comma-separated lists given).
 
@@ -15,28 +15,30 @@ use clc::codec::EncodeParams;
 use std::time::{Duration, Instant};
 
 /// CPU time this thread has run, from /proc/thread-self/schedstat (Linux), so that other processes on a
-/// busy machine do not count; `None` where that file is missing.
+/// busy machine do not count; `None` where that file is missing. The kernel updates it at scheduler
+/// ticks (a few ms), so samples must be much longer than that.
 fn thread_cpu_time() -> Option<Duration> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))
 }
 
-/// Runs `f` at least three times and for at least 0.3 s; returns the best time of one run (thread CPU
-/// time where available, else wall time).
+/// Time of one call of `f`: the best of three samples, each repeating `f` for at least 150 ms of wall
+/// time, in thread CPU time where available (else wall time).
 fn best_time(mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
     let mut best = Duration::MAX;
-    let mut runs = 0;
-    while runs < 3 || start.elapsed() < Duration::from_millis(300) {
+    for _ in 0..3 {
         let (t, c) = (Instant::now(), thread_cpu_time());
-        f();
+        let mut calls = 0u32;
+        while calls == 0 || t.elapsed() < Duration::from_millis(150) {
+            f();
+            calls += 1;
+        }
         let took = match (c, thread_cpu_time()) {
             (Some(a), Some(b)) => b.saturating_sub(a),
             _ => t.elapsed(),
         };
-        best = best.min(took);
-        runs += 1;
+        best = best.min(took / calls);
     }
     best
 }

@@ -24,8 +24,12 @@
 //!   (with a 3-byte offset, a 4-byte match saves nothing). A match shorter than `good_enough` is
 //!   compared with the best match one byte later (one step of lazy matching), and the chosen match is
 //!   extended backwards into pending literals.
-//! - Table memory is `4 * candidates * 2^hash_log` bytes, but never more buckets than the next power of two
-//!   of the input length (small inputs get a small table; the output depends only on the input and params).
+//! - A table slot is a u32: the position mod 2^24 (the window) and an 8-bit tag from the hash, so most
+//!   false candidates are rejected without touching the input. Inputs over 16 MiB work (older positions
+//!   alias into the window and fail the byte comparison), though frames are at most 16 MiB.
+//! - Table memory is `4 * candidates * 2^hash_log` bytes (1 GiB at 24 and 16!), but never more buckets
+//!   than the next power of two of the input length (small inputs get a small table; the output depends
+//!   only on the input and params).
 //! - Out-of-range params are clamped: `hash_log` to 10..=24, `candidates` to 1..=16, `good_enough` to >= 4.
 //! - Output is deterministic: the same input and params give the same bytes, whatever the [`Encoder`]
 //!   compressed before.
