@@ -13,12 +13,14 @@ fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
-/// Packs a tree of 8 files of 100 KB each into 64K frames and 300K volumes.
+/// Packs a tree of 8 files of 100 KB each (half text, half noise) into 64K frames and 150K volumes.
 fn setup(t: &Path) -> (PathBuf, PathBuf) {
     let src = t.join("src");
     fs::create_dir(&src).unwrap();
     for i in 0..8 {
-        fs::write(src.join(format!("f{i}")), text(i, 100_000)).unwrap();
+        let mut data = text(i, 50_000);
+        data.extend(noise(i, 50_000));
+        fs::write(src.join(format!("f{i}")), data).unwrap();
     }
     let arc = t.join("arc");
     clc_ok!(
@@ -31,7 +33,7 @@ fn setup(t: &Path) -> (PathBuf, PathBuf) {
         "--frame-size",
         "64K",
         "--volume-size",
-        "300K"
+        "150K"
     );
     (src, t.join("arc.001"))
 }
