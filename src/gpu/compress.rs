@@ -148,13 +148,13 @@ pub(crate) fn launch(
     q.fill(&mut ltab, 0u32)?;
 
     let wg = Some(tu.wg);
-    q.launch(
+    let k_build = q.launch(
         &k.build,
         &[&input, &sb_frame, &fr_base, &fr_len, &gtab, &ltab],
         in_bytes,
         None,
     )?;
-    q.launch(
+    let k_find = q.launch(
         &k.find,
         &[
             &input, &sb_frame, &fr_base, &fr_len, &fr_first, &gtab, &ltab, &matches,
@@ -163,7 +163,7 @@ pub(crate) fn launch(
         wg,
     )?;
     let ns32 = ns as u32;
-    q.launch(
+    let k_parse = q.launch(
         &k.parse,
         &[
             &input, &sb_frame, &fr_base, &fr_len, &fr_first, &matches, &scratch, &info, &ns32,
@@ -172,7 +172,7 @@ pub(crate) fn launch(
         None,
     )?;
     let nf32 = nf as u32;
-    q.launch(
+    let k_plan = q.launch(
         &k.plan,
         &[
             &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan, &nf32,
@@ -223,6 +223,10 @@ pub(crate) fn launch(
         .first()
         .zip(down.last())
         .map_or(0, |(a, b)| event_span(a, b));
+    let stages = [(&clear_g, &k_build), (&k_find, &k_find), (&k_parse, &k_parse), (&k_plan, &k_plan), (&k_emit, &k_emit)];
+    for (acc, (a, b)) in t.stages_ns.iter_mut().zip(stages) {
+        *acc += event_span(a, b);
+    }
     t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
     t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
     Ok(outs)

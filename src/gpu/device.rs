@@ -162,33 +162,35 @@ pub(crate) struct Tuning {
 }
 
 impl Tuning {
-    pub fn new(cfg: &Config, local_mem: u64, max_wg: usize) -> Tuning {
+    /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
+    /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
+    pub fn new(cfg: &Config) -> Tuning {
         let sub_log = std::env::var("CLC_GPU_SUB_LOG")
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|v| (12..=20).contains(v))
-            .unwrap_or(16);
+            .unwrap_or(15);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
-        // Local table: 4 bytes per slot; keep it within 32 KiB and the device's local memory.
-        let budget = (local_mem.saturating_sub(1024)).min(32 << 10);
+        // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
         let mut lhash_log = hash_log.min(12);
-        while lhash_log > 8 && (4u64 << lhash_log) * cands as u64 > budget {
+        while lhash_log > 8 && (4u64 << lhash_log) * cands as u64 > 32 << 10 {
             lhash_log -= 1;
-        }
-        let mut wg = 64;
-        while wg > max_wg.max(1) {
-            wg /= 2;
         }
         Tuning {
             sub_log,
-            wg,
+            wg: 64,
             hash_log,
             lhash_log,
             cands,
             good: cfg.good_enough_match.clamp(5, 255),
             min_match: 5,
         }
+    }
+
+    /// Bytes of local memory lz_find needs.
+    pub fn local_bytes(&self) -> u64 {
+        (4u64 << self.lhash_log) * self.cands as u64
     }
 
     fn options(&self) -> String {
@@ -236,10 +238,17 @@ impl Device {
         let d = ClDevice::new(found.id);
         let name = &found.info.name;
         let ctx = Context::from_device(&d).cl(&format!("creating a context on {name}"))?;
-        let local_mem = d.local_mem_size().unwrap_or(32 << 10);
-        let max_wg = d.max_work_group_size().unwrap_or(64);
+        let local_mem = d.local_mem_size().unwrap_or(0);
+        let max_wg = d.max_work_group_size().unwrap_or(0);
         let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
-        let tuning = Tuning::new(cfg, local_mem, max_wg);
+        let tuning = Tuning::new(cfg);
+        if local_mem < tuning.local_bytes() + 64 || max_wg < tuning.wg {
+            return Err(Error::Gpu(format!(
+                "{name}: needs {} bytes of local memory and work-groups of {} (has {local_mem}, {max_wg})",
+                tuning.local_bytes() + 64,
+                tuning.wg
+            )));
+        }
         let opts = tuning.options();
         let build = |src: &str, file: &str| -> Result<Program> {
             Program::create_and_build_from_source(&ctx, src, &opts).map_err(|log| {

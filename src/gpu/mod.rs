@@ -51,6 +51,8 @@ pub struct Timings {
     /// Bytes given to the kernels and bytes they produced.
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Compression only: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit).
+    pub stages_ns: [u64; 5],
 }
 
 impl Timings {
@@ -60,6 +62,9 @@ impl Timings {
         self.download_ns = self.download_ns.max(o.download_ns);
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        for (a, b) in self.stages_ns.iter_mut().zip(o.stages_ns) {
+            *a = (*a).max(b);
+        }
     }
 }
 
