@@ -9,7 +9,7 @@ use opencl3::error_codes::ClError;
 use opencl3::event::Event;
 use opencl3::kernel::{ExecuteKernel, Kernel};
 use opencl3::memory::{Buffer, ClMem, CL_MEM_READ_WRITE};
-use opencl3::types::{cl_device_id, CL_NON_BLOCKING};
+use opencl3::types::{cl_device_id, CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
 
 use crate::error::{Error, Result};
@@ -80,6 +80,21 @@ impl Queue {
         .cl("uploading")
     }
 
+    /// Copies `data` into `buf` at element `at` and waits for it (for small host tables that do not
+    /// outlive the call).
+    pub fn write_now<T>(&self, buf: &mut DevBuf<T>, at: usize, data: &[T]) -> Result<Event> {
+        if at + data.len() > buf.len {
+            return Err(Error::Gpu("write past a device buffer".into()));
+        }
+        let off = at * std::mem::size_of::<T>();
+        // SAFETY: bounds checked above; a blocking write is done with `data` when it returns.
+        unsafe {
+            self.q
+                .enqueue_write_buffer(&mut buf.buf, CL_BLOCKING, off, data, &[])
+        }
+        .cl("uploading")
+    }
+
     /// Copies elements `at..at + out.len()` of `buf` into `out`. Non-blocking like [`Queue::write`].
     pub fn read<T>(&self, buf: &DevBuf<T>, at: usize, out: &mut [T]) -> Result<Event> {
         if at + out.len() > buf.len {
@@ -90,6 +105,20 @@ impl Queue {
         unsafe {
             self.q
                 .enqueue_read_buffer(&buf.buf, CL_NON_BLOCKING, off, out, &[])
+        }
+        .cl("downloading")
+    }
+
+    /// Copies elements `at..at + out.len()` of `buf` into `out` and waits for it.
+    pub fn read_now<T>(&self, buf: &DevBuf<T>, at: usize, out: &mut [T]) -> Result<Event> {
+        if at + out.len() > buf.len {
+            return Err(Error::Gpu("read past a device buffer".into()));
+        }
+        let off = at * std::mem::size_of::<T>();
+        // SAFETY: bounds checked above; a blocking read is done with `out` when it returns.
+        unsafe {
+            self.q
+                .enqueue_read_buffer(&buf.buf, CL_BLOCKING, off, out, &[])
         }
         .cl("downloading")
     }

@@ -16,6 +16,8 @@ use super::cl::{event_span, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
+use opencl3::event::Event;
+use std::collections::VecDeque;
 
 /// Largest frame the encoder takes (offsets are 3 bytes).
 pub(crate) const MAX_FRAME: usize = 16 << 20;
@@ -100,15 +102,27 @@ pub(crate) fn padded(dev: &Device, n: usize) -> usize {
     n.div_ceil(dev.tuning.sub()).max(1) * dev.tuning.sub()
 }
 
-/// Encodes one launch worth of frames on `dev`; adds its times to `t`.
-pub(crate) fn launch(
+/// A launch whose uploads and kernels are enqueued; [`Pending::collect`] downloads its blocks.
+struct Pending<'a> {
+    frames: &'a [&'a [u8]],
+    fr_out: Vec<u64>,
+    output: DevBuf<u8>,
+    /// Being filled by a non-blocking read of fr_plan (the heap buffer does not move with the struct).
+    plan: Vec<u32>,
+    up: Vec<Event>,
+    /// clears, lz_build, lz_find, lz_parse, lz_plan, lz_emit, the fr_plan read.
+    ev: [Event; 7],
+}
+
+/// Enqueues one launch worth of frames on `q`: uploads, table clears, the five kernels and the read of
+/// the frame sizes. Intermediate buffers may be dropped at once: OpenCL frees them after their commands.
+fn enqueue<'a>(
     dev: &Device,
     k: &Kernels,
-    frames: &[&[u8]],
-    t: &mut Timings,
-) -> Result<Vec<Vec<u8>>> {
+    q: &Queue,
+    frames: &'a [&'a [u8]],
+) -> Result<Pending<'a>> {
     let tu = &dev.tuning;
-    let q: &Queue = &k.queue;
     let ctx = &dev.ctx;
     let lay = Layout::new(frames, tu.sub_log);
     let (nf, ns) = (frames.len(), lay.nsub());
@@ -131,19 +145,21 @@ pub(crate) fn launch(
     let fr_plan = DevBuf::<u32>::new(ctx, nf * 4, "allocating tables")?;
     let output = DevBuf::<u8>::new(ctx, lay.out_bytes, "allocating the output")?;
 
+    // The small tables first, blocking (their host vectors die with this call); then the frames,
+    // non-blocking (they outlive the whole batch call).
     let mut up = Vec::with_capacity(nf + 10);
+    up.push(q.write_now(&mut sb_frame, 0, &lay.sb_frame)?);
+    up.push(q.write_now(&mut fr_base, 0, &lay.fr_base)?);
+    up.push(q.write_now(&mut fr_len, 0, &lay.fr_len)?);
+    up.push(q.write_now(&mut fr_first, 0, &lay.fr_first_sb)?);
+    up.push(q.write_now(&mut fr_nsb, 0, &lay.fr_nsb)?);
+    up.push(q.write_now(&mut fr_cap, 0, &lay.fr_cap)?);
+    up.push(q.write_now(&mut fr_out, 0, &lay.fr_out)?);
     for (f, fr) in frames.iter().enumerate() {
         if !fr.is_empty() {
             up.push(q.write(&mut input, lay.fr_base[f] as usize, fr)?);
         }
     }
-    up.push(q.write(&mut sb_frame, 0, &lay.sb_frame)?);
-    up.push(q.write(&mut fr_base, 0, &lay.fr_base)?);
-    up.push(q.write(&mut fr_len, 0, &lay.fr_len)?);
-    up.push(q.write(&mut fr_first, 0, &lay.fr_first_sb)?);
-    up.push(q.write(&mut fr_nsb, 0, &lay.fr_nsb)?);
-    up.push(q.write(&mut fr_cap, 0, &lay.fr_cap)?);
-    up.push(q.write(&mut fr_out, 0, &lay.fr_out)?);
     let clear_g = q.fill(&mut gtab, u32::MAX)?;
     q.fill(&mut ltab, 0u32)?;
 
@@ -192,44 +208,79 @@ pub(crate) fn launch(
 
     let mut plan = vec![0u32; nf * 4];
     let ev_plan = q.read(&fr_plan, 0, &mut plan)?;
-    q.finish()?;
-    let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
-    let mut down = vec![ev_plan];
-    for f in 0..nf {
-        let size = plan[f * 4];
-        outs.push(if size == OVERFLOW {
-            Vec::new()
-        } else {
-            vec![0u8; size as usize]
-        });
-    }
-    for (f, o) in outs.iter_mut().enumerate() {
-        if !o.is_empty() {
-            down.push(q.read(&output, lay.fr_out[f] as usize, o)?);
+    Ok(Pending {
+        frames,
+        fr_out: lay.fr_out,
+        output,
+        plan,
+        up,
+        ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
+    })
+}
+
+impl Pending<'_> {
+    /// Waits for the launch on `q`, downloads each block and adds the launch's times to `t`.
+    fn collect(self, q: &Queue, t: &mut Timings) -> Result<Vec<Vec<u8>>> {
+        q.finish()?;
+        let Pending {
+            frames,
+            fr_out,
+            output,
+            plan,
+            up,
+            ev,
+        } = self;
+        let [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan] = ev;
+        let nf = frames.len();
+        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
+        let mut down = vec![ev_plan];
+        for f in 0..nf {
+            let size = plan[f * 4];
+            outs.push(if size == OVERFLOW {
+                Vec::new()
+            } else {
+                vec![0u8; size as usize]
+            });
         }
-    }
-    q.finish()?;
-    for (f, o) in outs.iter_mut().enumerate() {
-        if plan[f * 4] == OVERFLOW {
-            *o = literal_block(frames[f]);
+        let mut reads = || -> Result<()> {
+            for (f, o) in outs.iter_mut().enumerate() {
+                if !o.is_empty() {
+                    down.push(q.read(&output, fr_out[f] as usize, o)?);
+                }
+            }
+            Ok(())
+        };
+        let r = reads();
+        let fin = q.finish(); // before `outs` can be dropped, even on error
+        r.and(fin)?;
+        for (f, o) in outs.iter_mut().enumerate() {
+            if plan[f * 4] == OVERFLOW {
+                *o = literal_block(frames[f]);
+            }
         }
+        t.upload_ns += up
+            .first()
+            .zip(up.last())
+            .map_or(0, |(a, b)| event_span(a, b));
+        t.kernel_ns += event_span(&clear_g, &k_emit); // table clears + the five kernels
+        t.download_ns += down
+            .first()
+            .zip(down.last())
+            .map_or(0, |(a, b)| event_span(a, b));
+        let stages = [
+            (&clear_g, &k_build),
+            (&k_find, &k_find),
+            (&k_parse, &k_parse),
+            (&k_plan, &k_plan),
+            (&k_emit, &k_emit),
+        ];
+        for (acc, (a, b)) in t.stages_ns.iter_mut().zip(stages) {
+            *acc += event_span(a, b);
+        }
+        t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
+        Ok(outs)
     }
-    t.upload_ns += up
-        .first()
-        .zip(up.last())
-        .map_or(0, |(a, b)| event_span(a, b));
-    t.kernel_ns += event_span(&clear_g, &k_emit); // table clears + the five kernels
-    t.download_ns += down
-        .first()
-        .zip(down.last())
-        .map_or(0, |(a, b)| event_span(a, b));
-    let stages = [(&clear_g, &k_build), (&k_find, &k_find), (&k_parse, &k_parse), (&k_plan, &k_plan), (&k_emit, &k_emit)];
-    for (acc, (a, b)) in t.stages_ns.iter_mut().zip(stages) {
-        *acc += event_span(a, b);
-    }
-    t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-    t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
-    Ok(outs)
 }
 
 /// Encodes `frames` on one device in launches of at most `batch` frames and the device's byte budget.
@@ -246,20 +297,32 @@ pub(crate) fn run(
         )));
     }
     let k = dev.k.lock();
-    let budget = launch_budget(dev);
+    let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
+        padded(dev, frames[i].len())
+    });
+    let queues = [&k.queue, &k.queue2];
+    // Two launches in flight on two queues: while one computes, the other uploads or downloads.
+    let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());
-    let mut i = 0;
-    while i < frames.len() {
-        let (mut j, mut bytes) = (i, 0);
-        while j < frames.len()
-            && j - i < batch.max(1)
-            && (j == i || bytes + padded(dev, frames[j].len()) <= budget)
-        {
-            bytes += padded(dev, frames[j].len());
-            j += 1;
+    let pipeline = || -> Result<()> {
+        for (n, r) in ranges.into_iter().enumerate() {
+            if pending.len() == 2 {
+                let (p, qi) = pending.pop_front().expect("two pending");
+                out.extend(p.collect(queues[qi], t)?);
+            }
+            pending.push_back((enqueue(dev, &k, queues[n % 2], &frames[r])?, n % 2));
         }
-        out.extend(launch(dev, &k, &frames[i..j], t)?);
-        i = j;
+        while let Some((p, qi)) = pending.pop_front() {
+            out.extend(p.collect(queues[qi], t)?);
+        }
+        Ok(())
+    };
+    let r = pipeline();
+    if r.is_err() {
+        // Reads into the pending launches' host vectors may be in flight: wait before dropping them.
+        let _ = k.queue.finish();
+        let _ = k.queue2.finish();
     }
-    Ok(out)
+    drop(pending);
+    r.map(|()| out)
 }

@@ -52,16 +52,17 @@ fn launch(
     let output = DevBuf::<u8>::new(ctx, ob, "allocating the output")?;
     let status = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
 
+    // Small tables blocking (their vectors die with this call), frames non-blocking (they outlive it).
     let mut up = Vec::with_capacity(nf + 4);
+    up.push(q.write_now(&mut d_in_off, 0, &in_off)?);
+    up.push(q.write_now(&mut d_in_len, 0, &in_len)?);
+    up.push(q.write_now(&mut d_out_off, 0, &out_off)?);
+    up.push(q.write_now(&mut d_out_len, 0, &out_len)?);
     for (f, (enc, _)) in frames.iter().enumerate() {
         if !enc.is_empty() {
             up.push(q.write(&mut input, in_off[f] as usize, enc)?);
         }
     }
-    up.push(q.write(&mut d_in_off, 0, &in_off)?);
-    up.push(q.write(&mut d_in_len, 0, &in_len)?);
-    up.push(q.write(&mut d_out_off, 0, &out_off)?);
-    up.push(q.write(&mut d_out_len, 0, &out_len)?);
     let wg = dev.tuning.wg;
     let kev = q.launch(
         &k.decompress,
@@ -72,16 +73,20 @@ fn launch(
         Some(wg),
     )?;
     let mut st = vec![u32::MAX; nf];
-    let ev_st = q.read(&status, 0, &mut st)?;
-    q.finish()?;
+    let ev_st = q.read_now(&status, 0, &mut st)?;
     let mut outs: Vec<Vec<u8>> = frames.iter().map(|(_, raw)| vec![0u8; *raw]).collect();
     let mut down = vec![ev_st];
-    for (f, o) in outs.iter_mut().enumerate() {
-        if st[f] == 0 && !o.is_empty() {
-            down.push(q.read(&output, out_off[f] as usize, o)?);
+    let mut reads = || -> Result<()> {
+        for (f, o) in outs.iter_mut().enumerate() {
+            if st[f] == 0 && !o.is_empty() {
+                down.push(q.read(&output, out_off[f] as usize, o)?);
+            }
         }
-    }
-    q.finish()?;
+        Ok(())
+    };
+    let r = reads();
+    let fin = q.finish(); // before `outs` can be dropped, even on error
+    r.and(fin)?;
     t.upload_ns += up
         .first()
         .zip(up.last())
@@ -104,6 +109,15 @@ fn launch(
             }
         })
         .collect())
+}
+
+/// Passes `r` on; on an error first waits for the queue, so that no transfer still reads or writes
+/// host memory the caller is about to free.
+pub(crate) fn finished<T>(k: &Kernels, r: Result<T>) -> Result<T> {
+    if r.is_err() {
+        let _ = k.queue.finish();
+    }
+    r
 }
 
 /// Decodes `frames` on one device in launches of at most `batch` frames.
@@ -138,7 +152,10 @@ pub(crate) fn run(
             j += 1;
         }
         let part: Vec<(&[u8], usize)> = ok[i..j].iter().map(|&x| frames[x]).collect();
-        for (x, r) in ok[i..j].iter().zip(launch(dev, &k, &part, t)?) {
+        for (x, r) in ok[i..j]
+            .iter()
+            .zip(finished(&k, launch(dev, &k, &part, t))?)
+        {
             out[*x] = Some(r);
         }
         i = j;

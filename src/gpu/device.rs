@@ -221,6 +221,8 @@ pub(crate) struct Kernels {
     pub decompress: Kernel,
     pub fnv: Kernel,
     pub queue: Queue,
+    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the other).
+    pub queue2: Queue,
 }
 
 /// One opened device.
@@ -273,6 +275,7 @@ impl Device {
             decompress: kernel(&pd, "lz_decompress")?,
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
+            queue2: Queue::new(&ctx, found.id)?,
         };
         Ok(Device {
             info: found.info.clone(),

@@ -21,13 +21,13 @@ fn launch(dev: &Device, k: &Kernels, bufs: &[&[u8]], t: &mut Timings) -> Result<
     let mut d_len = DevBuf::<u64>::new(ctx, n, "allocating tables")?;
     let out = DevBuf::<u64>::new(ctx, n, "allocating tables")?;
     let mut up = Vec::with_capacity(n + 2);
+    up.push(q.write_now(&mut d_off, 0, &off)?);
+    up.push(q.write_now(&mut d_len, 0, &len)?);
     for (i, b) in bufs.iter().enumerate() {
         if !b.is_empty() {
             up.push(q.write(&mut input, off[i] as usize, b)?);
         }
     }
-    up.push(q.write(&mut d_off, 0, &off)?);
-    up.push(q.write(&mut d_len, 0, &len)?);
     let count = n as u32;
     let kev = q.launch(
         &k.fnv,
@@ -36,8 +36,7 @@ fn launch(dev: &Device, k: &Kernels, bufs: &[&[u8]], t: &mut Timings) -> Result<
         None,
     )?;
     let mut h = vec![0u64; n];
-    let dev_ev = q.read(&out, 0, &mut h)?;
-    q.finish()?;
+    let dev_ev = q.read_now(&out, 0, &mut h)?;
     t.upload_ns += up
         .first()
         .zip(up.last())
@@ -60,7 +59,10 @@ pub(crate) fn run(dev: &Device, bufs: &[&[u8]], t: &mut Timings) -> Result<Vec<u
             bytes += bufs[j].len();
             j += 1;
         }
-        out.extend(launch(dev, &k, &bufs[i..j], t)?);
+        out.extend(super::decompress::finished(
+            &k,
+            launch(dev, &k, &bufs[i..j], t),
+        )?);
         i = j;
     }
     Ok(out)

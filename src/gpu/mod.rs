@@ -68,6 +68,32 @@ impl Timings {
     }
 }
 
+/// Splits `n` items into launches of at most `batch` items and `budget` bytes (`size(i)` bytes each;
+/// a lone larger item gets a launch of its own). A device share that fits one launch is still cut in
+/// two, so that two launches can overlap on the device's two queues.
+pub(crate) fn launches(
+    n: usize,
+    batch: usize,
+    budget: usize,
+    size: impl Fn(usize) -> usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let (mut j, mut bytes) = (i, 0);
+        while j < n && j - i < batch.max(1) && (j == i || bytes + size(j) <= budget) {
+            bytes += size(j);
+            j += 1;
+        }
+        out.push(i..j);
+        i = j;
+    }
+    if out.len() == 1 && n >= 2 {
+        out = vec![0..n / 2, n / 2..n];
+    }
+    out
+}
+
 /// The opened devices, each with its context, queue and built kernels. `Send + Sync`: batch calls may
 /// come from several threads; calls on the same device run one after the other.
 pub struct Gpu {
