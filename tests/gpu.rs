@@ -457,3 +457,38 @@ fn two_devices_match_one() {
         one.fnv1a64_batch(&frames).unwrap()
     );
 }
+
+/// A frame of exactly 16 MiB whose last MiB repeats its first: offsets near the 24-bit limit. With
+/// random bytes only a first-occurrence table large enough to keep them (HASH_LOG 22) finds the
+/// repeat, as for any hash-table encoder.
+#[test]
+fn sixteen_mib_frame_with_far_matches() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = &Gpu::open(&Config {
+        hash_log: 22,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    let mut r = Rng(77);
+    let head = r.bytes(1 << 20);
+    let mut data = head.clone();
+    data.extend(r.bytes((14 << 20) - 4096));
+    data.extend(vec![b'x'; 4096]);
+    data.extend(&head);
+    assert_eq!(data.len(), 16 << 20);
+    let enc = g.compress_batch(&[&data]).unwrap().remove(0);
+    assert!(lz_ext3::decompress(&enc, data.len()).unwrap() == data);
+    assert!(
+        enc.len() < data.len() - (700 << 10),
+        "the 15 MiB-back repeat was not found: {}",
+        enc.len()
+    );
+    let dec = g
+        .decompress_batch(&[(&enc, data.len())])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert!(dec == data);
+}

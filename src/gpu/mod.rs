@@ -259,3 +259,79 @@ impl Gpu {
         Ok((out, timings))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::device::{choose, Found, Tuning};
+    use super::*;
+
+    fn found(kinds: &[(&str, &str)]) -> Vec<Found> {
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind))| Found {
+                info: DeviceInfo {
+                    index: i,
+                    platform: "P".into(),
+                    name: name.to_string(),
+                    kind: kind.to_string(),
+                    compute_units: 1,
+                    global_mem: 1,
+                },
+                id: std::ptr::null_mut(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn device_choice_follows_gpu_device() {
+        let cpu_only = found(&[("pthread-a", "CPU"), ("pthread-b", "CPU")]);
+        assert!(choose(&cpu_only, "auto").is_err());
+        assert_eq!(choose(&cpu_only, "all").unwrap(), vec![0, 1]);
+        assert_eq!(choose(&cpu_only, "1").unwrap(), vec![1]);
+        assert_eq!(choose(&cpu_only, "1, 0").unwrap(), vec![1, 0]);
+        assert_eq!(choose(&cpu_only, "PTHREAD").unwrap(), vec![0]);
+        assert!(choose(&cpu_only, "2").is_err());
+        assert!(choose(&cpu_only, "h100").is_err());
+        let mixed = found(&[("cpu", "CPU"), ("H100", "GPU"), ("H100 b", "GPU")]);
+        assert_eq!(choose(&mixed, "auto").unwrap(), vec![1, 2]);
+        assert_eq!(choose(&mixed, "all").unwrap(), vec![1, 2]);
+        assert_eq!(choose(&mixed, "0").unwrap(), vec![0]);
+        assert!(choose(&[], "all").is_err());
+    }
+
+    #[test]
+    fn launches_cover_everything_in_order() {
+        assert!(launches(0, 4, 100, |_| 1).is_empty());
+        assert_eq!(launches(1, 4, 100, |_| 1), vec![0..1]);
+        assert_eq!(launches(3, 16, 100, |_| 1), vec![0..1, 1..3]);
+        assert_eq!(launches(5, 2, 100, |_| 1), vec![0..2, 2..4, 4..5]);
+        assert_eq!(launches(3, 16, 10, |_| 6), vec![0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn literal_block_is_valid() {
+        for n in [0usize, 1, 14, 15, 16, 269, 270, 271, 5000] {
+            let d: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let b = compress::literal_block(&d);
+            assert!(b.len() <= compress::bound(n));
+            assert_eq!(crate::codec::lz_ext3::decompress(&b, n).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn tuning_depends_on_config_only() {
+        let t = Tuning::new(&Config::default());
+        assert_eq!(
+            (t.wg, t.lhash_log, t.cands, t.good, t.min_match),
+            (64, 12, 2, 64, 5)
+        );
+        let many = Tuning::new(&Config {
+            hash_candidates: 8,
+            good_enough_match: 1000,
+            ..Config::default()
+        });
+        assert!(many.local_bytes() <= 32 << 10);
+        assert_eq!(many.good, 255);
+    }
+}
