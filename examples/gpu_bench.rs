@@ -31,7 +31,7 @@ fn gbs(bytes: u64, ns: u64) -> String {
     if ns == 0 {
         "n/a".into()
     } else {
-        format!("{:.2}", bytes as f64 / ns as f64)
+        format!("{:.3}", bytes as f64 / ns as f64)
     }
 }
 
