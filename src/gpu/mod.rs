@@ -1,43 +1,337 @@
-//! OpenCL backend: batched LZ_EXT3 compression, FNV-1a 64 and batched decompression.
-//! PLACEHOLDER until the OpenCL code lands: `Gpu::open` always fails, so every caller takes the CPU path.
+//! OpenCL backend: batched LZ_EXT3 compression, batched decompression and FNV-1a 64, on one or more
+//! devices. Design and numbers: `docs/GPU.md`; kernels: `kernels/*.cl`.
+//!
+//! - [`list_devices`] numbers every OpenCL device (the numbering `GPU_DEVICE` indices use).
+//! - [`Gpu::open`] opens the devices `GPU_DEVICE` names and builds the kernels on each.
+//! - Batch calls split their frames round-robin over the devices (a thread per device) and return
+//!   results in input order. Every frame is encoded on its own, so the bytes never depend on the device
+//!   count or on scheduling.
+//!
+//! Every OpenCL failure (no library, no platform, build error, out of memory) is an `Error::Gpu` with
+//! one line of text; nothing here panics on a missing or broken OpenCL installation. Choosing the CPU
+//! codec when this fails (`GPU_FALLBACK_ENABLED`, `FORCE_CPU_MODE`) is the caller's business.
+
+mod cl;
+mod compress;
+mod decompress;
+mod device;
+mod fnv;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use device::Device;
 
+/// One OpenCL device as listed by [`list_devices`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
+    /// Position in [`list_devices`]: platform order, then device order.
     pub index: usize,
     pub platform: String,
     pub name: String,
+    /// "GPU", "CPU", "ACCELERATOR" or "OTHER".
     pub kind: String,
     pub compute_units: u32,
+    /// Bytes of global memory.
     pub global_mem: u64,
 }
 
+/// Every OpenCL device of every platform. `Err` when OpenCL cannot be loaded or has no platform.
 pub fn list_devices() -> Result<Vec<DeviceInfo>> {
-    Err(Error::Gpu("OpenCL support is not built yet".into()))
+    Ok(device::enumerate()?.into_iter().map(|f| f.info).collect())
 }
 
+/// Device times of a batch call, from OpenCL profiling events: per device, the span from the first
+/// upload to the last, from the first kernel command to the last, and from the first download to the
+/// last, summed over launches; for several devices the largest value among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub upload_ns: u64,
+    pub kernel_ns: u64,
+    pub download_ns: u64,
+    /// Bytes given to the kernels and bytes they produced.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Compression only: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit).
+    pub stages_ns: [u64; 5],
+}
+
+impl Timings {
+    fn merge_parallel(&mut self, o: &Timings) {
+        self.upload_ns = self.upload_ns.max(o.upload_ns);
+        self.kernel_ns = self.kernel_ns.max(o.kernel_ns);
+        self.download_ns = self.download_ns.max(o.download_ns);
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        for (a, b) in self.stages_ns.iter_mut().zip(o.stages_ns) {
+            *a = (*a).max(b);
+        }
+    }
+}
+
+/// Splits `n` items into launches of at most `batch` items and `budget` bytes (`size(i)` bytes each;
+/// a lone larger item gets a launch of its own). A device share that fits one launch is still cut in
+/// two, so that two launches can overlap on the device's two queues.
+pub(crate) fn launches(
+    n: usize,
+    batch: usize,
+    budget: usize,
+    size: impl Fn(usize) -> usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let (mut j, mut bytes) = (i, 0);
+        while j < n && j - i < batch.max(1) && (j == i || bytes + size(j) <= budget) {
+            bytes += size(j);
+            j += 1;
+        }
+        out.push(i..j);
+        i = j;
+    }
+    if out.len() == 1 && n >= 2 {
+        out = vec![0..n / 2, n / 2..n];
+    }
+    out
+}
+
+/// The opened devices, each with its context, queue and built kernels. `Send + Sync`: batch calls may
+/// come from several threads; calls on the same device run one after the other.
 pub struct Gpu {
-    _private: (),
+    devices: Vec<Device>,
+    compress_batch: usize,
+    decompress_batch: usize,
 }
 
 impl Gpu {
-    pub fn open(_cfg: &Config) -> Result<Gpu> {
-        Err(Error::Gpu("OpenCL support is not built yet".into()))
+    /// Opens the device(s) chosen by `cfg.gpu_device`:
+    /// - `"auto"`: every GPU-type device (one or several); error if there is none;
+    /// - `"all"`: every GPU-type device, or every device of any type when there is no GPU
+    ///   (so two PoCL CPU devices can be driven together);
+    /// - an index (`"1"`) or a comma list (`"0,1"`) from [`list_devices`], any type;
+    /// - otherwise a case-insensitive substring of a device or platform name: the first match, any type.
+    pub fn open(cfg: &Config) -> Result<Gpu> {
+        let found = device::enumerate()?;
+        let chosen = device::choose(&found, &cfg.gpu_device)?;
+        Self::open_found(&found, &chosen, cfg)
     }
+
+    /// Opens exactly the devices at `indices` of [`list_devices`].
+    pub fn open_devices(cfg: &Config, indices: &[usize]) -> Result<Gpu> {
+        let found = device::enumerate()?;
+        if let Some(i) = indices.iter().find(|&&i| i >= found.len()) {
+            return Err(Error::Gpu(format!(
+                "no OpenCL device {i} ({} found)",
+                found.len()
+            )));
+        }
+        Self::open_found(&found, indices, cfg)
+    }
+
+    fn open_found(found: &[device::Found], indices: &[usize], cfg: &Config) -> Result<Gpu> {
+        if indices.is_empty() {
+            return Err(Error::Gpu("no OpenCL device chosen".into()));
+        }
+        let devices = indices
+            .iter()
+            .map(|&i| Device::open(&found[i], cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Gpu {
+            devices,
+            compress_batch: cfg.compressor_batch_size.max(1),
+            decompress_batch: cfg.decompressor_batch_size.max(1),
+        })
+    }
+
+    /// "NAME (PLATFORM)" for one device, "N devices: A (P); B (P)" for several.
     pub fn describe(&self) -> String {
-        String::new()
+        let one = |d: &Device| format!("{} ({})", d.info.name, d.info.platform);
+        match self.devices.as_slice() {
+            [d] => one(d),
+            ds => format!(
+                "{} devices: {}",
+                ds.len(),
+                ds.iter().map(one).collect::<Vec<_>>().join("; ")
+            ),
+        }
     }
+
     pub fn device_count(&self) -> usize {
-        0
+        self.devices.len()
     }
-    pub fn compress_batch(&self, _frames: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        Err(Error::Gpu("unavailable".into()))
+
+    /// The opened devices, in the order batches are dealt to them.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.devices.iter().map(|d| d.info.clone()).collect()
     }
-    pub fn decompress_batch(&self, _frames: &[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> {
-        Err(Error::Gpu("unavailable".into()))
+
+    /// LZ_EXT3-encodes each frame (at most 16 MiB). Each output is one valid LZ_EXT3 block that the CPU
+    /// decoder turns back into exactly the frame.
+    pub fn compress_batch(&self, frames: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        self.compress_batch_timed(frames).map(|(o, _)| o)
     }
-    pub fn fnv1a64_batch(&self, _bufs: &[&[u8]]) -> Result<Vec<u64>> {
-        Err(Error::Gpu("unavailable".into()))
+
+    /// [`Gpu::compress_batch`] with the device times (for benchmarks).
+    pub fn compress_batch_timed(&self, frames: &[&[u8]]) -> Result<(Vec<Vec<u8>>, Timings)> {
+        self.spread(frames, |d, part, t| {
+            compress::run(d, part, self.compress_batch, t)
+        })
+    }
+
+    /// Decodes each `(encoded, raw_len)` into exactly `raw_len` bytes. The outer `Err` is an OpenCL
+    /// failure; a malformed frame gives an inner `Err` for that frame only.
+    pub fn decompress_batch(&self, frames: &[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.decompress_batch_timed(frames).map(|(o, _)| o)
+    }
+
+    /// [`Gpu::decompress_batch`] with the device times (for benchmarks).
+    pub fn decompress_batch_timed(
+        &self,
+        frames: &[(&[u8], usize)],
+    ) -> Result<(Vec<Result<Vec<u8>>>, Timings)> {
+        self.spread(frames, |d, part, t| {
+            decompress::run(d, part, self.decompress_batch, t)
+        })
+    }
+
+    /// FNV-1a 64 of each buffer; equal to `crate::hash::fnv1a64`.
+    pub fn fnv1a64_batch(&self, bufs: &[&[u8]]) -> Result<Vec<u64>> {
+        self.fnv1a64_batch_timed(bufs).map(|(o, _)| o)
+    }
+
+    /// [`Gpu::fnv1a64_batch`] with the device times (for benchmarks).
+    pub fn fnv1a64_batch_timed(&self, bufs: &[&[u8]]) -> Result<(Vec<u64>, Timings)> {
+        self.spread(bufs, fnv::run)
+    }
+
+    /// Deals `items` round-robin to the devices, runs `work` on each (a thread per device when there
+    /// are several) and puts the results back in input order.
+    fn spread<I, O, W>(&self, items: &[I], work: W) -> Result<(Vec<O>, Timings)>
+    where
+        I: Copy + Sync,
+        O: Send,
+        W: Fn(&Device, &[I], &mut Timings) -> Result<Vec<O>> + Sync,
+    {
+        let mut timings = Timings::default();
+        if items.is_empty() {
+            return Ok((Vec::new(), timings));
+        }
+        let nd = self.devices.len().min(items.len());
+        if nd == 1 {
+            let out = work(&self.devices[0], items, &mut timings)?;
+            return Ok((out, timings));
+        }
+        let parts: Vec<Vec<I>> = (0..nd)
+            .map(|d| items.iter().skip(d).step_by(nd).copied().collect())
+            .collect();
+        let results: Vec<Result<(Vec<O>, Timings)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .zip(&self.devices)
+                .map(|(part, dev)| {
+                    let work = &work;
+                    s.spawn(move || {
+                        let mut t = Timings::default();
+                        work(dev, part, &mut t).map(|o| (o, t))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Gpu("a device thread panicked".into())))
+                })
+                .collect()
+        });
+        let mut per_dev = Vec::with_capacity(nd);
+        for r in results {
+            let (o, t) = r?;
+            timings.merge_parallel(&t);
+            per_dev.push(o.into_iter());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            match per_dev[i % nd].next() {
+                Some(o) => out.push(o),
+                None => return Err(Error::Gpu("a device returned too few results".into())),
+            }
+        }
+        Ok((out, timings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device::{choose, Found, Tuning};
+    use super::*;
+
+    fn found(kinds: &[(&str, &str)]) -> Vec<Found> {
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind))| Found {
+                info: DeviceInfo {
+                    index: i,
+                    platform: "P".into(),
+                    name: name.to_string(),
+                    kind: kind.to_string(),
+                    compute_units: 1,
+                    global_mem: 1,
+                },
+                id: std::ptr::null_mut(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn device_choice_follows_gpu_device() {
+        let cpu_only = found(&[("pthread-a", "CPU"), ("pthread-b", "CPU")]);
+        assert!(choose(&cpu_only, "auto").is_err());
+        assert_eq!(choose(&cpu_only, "all").unwrap(), vec![0, 1]);
+        assert_eq!(choose(&cpu_only, "1").unwrap(), vec![1]);
+        assert_eq!(choose(&cpu_only, "1, 0").unwrap(), vec![1, 0]);
+        assert_eq!(choose(&cpu_only, "PTHREAD").unwrap(), vec![0]);
+        assert!(choose(&cpu_only, "2").is_err());
+        assert!(choose(&cpu_only, "h100").is_err());
+        let mixed = found(&[("cpu", "CPU"), ("H100", "GPU"), ("H100 b", "GPU")]);
+        assert_eq!(choose(&mixed, "auto").unwrap(), vec![1, 2]);
+        assert_eq!(choose(&mixed, "all").unwrap(), vec![1, 2]);
+        assert_eq!(choose(&mixed, "0").unwrap(), vec![0]);
+        assert!(choose(&[], "all").is_err());
+    }
+
+    #[test]
+    fn launches_cover_everything_in_order() {
+        assert!(launches(0, 4, 100, |_| 1).is_empty());
+        assert_eq!(launches(1, 4, 100, |_| 1), vec![0..1]);
+        assert_eq!(launches(3, 16, 100, |_| 1), vec![0..1, 1..3]);
+        assert_eq!(launches(5, 2, 100, |_| 1), vec![0..2, 2..4, 4..5]);
+        assert_eq!(launches(3, 16, 10, |_| 6), vec![0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn literal_block_is_valid() {
+        for n in [0usize, 1, 14, 15, 16, 269, 270, 271, 5000] {
+            let d: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let b = compress::literal_block(&d);
+            assert!(b.len() <= compress::bound(n));
+            assert_eq!(crate::codec::lz_ext3::decompress(&b, n).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn tuning_depends_on_config_only() {
+        let t = Tuning::new(&Config::default());
+        assert_eq!(
+            (t.wg, t.lhash_log, t.cands, t.good, t.min_match),
+            (64, 12, 2, 64, 5)
+        );
+        let many = Tuning::new(&Config {
+            hash_candidates: 8,
+            good_enough_match: 1000,
+            ..Config::default()
+        });
+        assert!(many.local_bytes() <= 32 << 10);
+        assert_eq!(many.good, 255);
     }
 }

@@ -1,0 +1,215 @@
+//! GPU throughput on one file: `cargo run --release --example gpu_bench -- FILE [--device SEL]
+//! [--frame-size BYTES] [--batch N] [--repeat N]`.
+//!
+//! Cuts FILE into frames (default FRAME_SIZE = 4 MiB), then for LZ_EXT3 compress, decompress and
+//! FNV-1a 64 prints: kernel-only throughput (data already on the device; OpenCL profiling events from
+//! the first kernel command to the last), end-to-end throughput (host → device → host, wall clock
+//! of the batch calls) and the compression ratio. Batches hold COMPRESSOR_BATCH_SIZE /
+//! DECOMPRESSOR_BATCH_SIZE frames. Every GPU block is checked against the CPU decoder once.
+
+use clc::codec::lz_ext3;
+use clc::gpu::{Gpu, Timings};
+use clc::Config;
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+struct Row {
+    name: &'static str,
+    raw: u64,
+    kernel_ns: u64,
+    wall: Duration,
+    ratio: Option<f64>,
+}
+
+fn gbs(bytes: u64, ns: u64) -> String {
+    if ns == 0 {
+        "n/a".into()
+    } else {
+        format!("{:.3}", bytes as f64 / ns as f64)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(path) = args.first().filter(|a| !a.starts_with("--")) else {
+        eprintln!(
+            "usage: gpu_bench FILE [--device SEL] [--frame-size BYTES] [--batch N] [--repeat N]"
+        );
+        std::process::exit(2);
+    };
+    let mut cfg = Config::default();
+    if let Some(d) = arg(&args, "--device") {
+        cfg.gpu_device = d;
+    }
+    if let Some(b) = arg(&args, "--batch").and_then(|v| v.parse().ok()) {
+        cfg.compressor_batch_size = b;
+        cfg.decompressor_batch_size = b;
+    }
+    let frame = arg(&args, "--frame-size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cfg.frame_size as usize);
+    let repeat: usize = arg(&args, "--repeat")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let data = std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("{path}: {e}");
+        std::process::exit(1)
+    });
+    let t0 = Instant::now();
+    let gpu = Gpu::open(&cfg).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    let open = t0.elapsed();
+    let frames: Vec<&[u8]> = data.chunks(frame.max(1)).collect();
+    println!("device   {}", gpu.describe());
+    println!(
+        "input    {path}: {} bytes, {} frames of {} bytes, batch {}/{}, open+build {:.2} s, best of {repeat}",
+        data.len(),
+        frames.len(),
+        frame,
+        cfg.compressor_batch_size,
+        cfg.decompressor_batch_size,
+        open.as_secs_f64()
+    );
+
+    // Warm-up (first launches allocate and may finish compiling), then the best of `repeat` runs.
+    let best = |f: &dyn Fn() -> (Timings, Duration)| {
+        f();
+        (0..repeat)
+            .map(|_| f())
+            .min_by_key(|(t, w)| (t.kernel_ns, *w))
+            .unwrap()
+    };
+    let run_batches = |batch: usize, one: &dyn Fn(usize, usize) -> Timings| {
+        let start = Instant::now();
+        let mut t = Timings::default();
+        let mut i = 0;
+        while i < frames.len() {
+            let j = (i + batch.max(1)).min(frames.len());
+            let b = one(i, j);
+            t.kernel_ns += b.kernel_ns;
+            for (a, x) in t.stages_ns.iter_mut().zip(b.stages_ns) {
+                *a += x;
+            }
+            t.bytes_out += b.bytes_out;
+            i = j;
+        }
+        (t, start.elapsed())
+    };
+
+    let enc: Vec<Vec<u8>> = frames
+        .chunks(cfg.compressor_batch_size.max(1))
+        .flat_map(|b| gpu.compress_batch(b).unwrap())
+        .collect();
+    for (e, f) in enc.iter().zip(&frames) {
+        assert!(
+            lz_ext3::decompress(e, f.len()).is_ok_and(|d| d == *f),
+            "GPU block fails the CPU decoder"
+        );
+    }
+    let packed: u64 = enc.iter().map(|e| e.len() as u64).sum();
+    let jobs: Vec<(&[u8], usize)> = enc
+        .iter()
+        .zip(&frames)
+        .map(|(e, f)| (e.as_slice(), f.len()))
+        .collect();
+
+    let (ct, cw) = best(&|| {
+        run_batches(cfg.compressor_batch_size, &|i, j| {
+            gpu.compress_batch_timed(&frames[i..j]).unwrap().1
+        })
+    });
+    let (dt, dw) = best(&|| {
+        run_batches(cfg.decompressor_batch_size, &|i, j| {
+            let (out, t) = gpu.decompress_batch_timed(&jobs[i..j]).unwrap();
+            assert!(out.iter().all(|o| o.is_ok()));
+            t
+        })
+    });
+    let (ht, hw) = best(&|| {
+        run_batches(cfg.compressor_batch_size, &|i, j| {
+            gpu.fnv1a64_batch_timed(&frames[i..j]).unwrap().1
+        })
+    });
+    let cpu_start = Instant::now();
+    for (e, f) in enc.iter().zip(&frames) {
+        std::hint::black_box(lz_ext3::decompress(e, f.len()).unwrap());
+    }
+    let cpu_dec = cpu_start.elapsed();
+
+    let lz4_start = Instant::now();
+    let lz4: u64 = frames
+        .iter()
+        .map(|f| lz4_flex::block::compress(f).len() as u64)
+        .sum();
+    let lz4_wall = lz4_start.elapsed();
+    let raw = data.len() as u64;
+    let rows = [
+        Row {
+            name: "compress",
+            raw,
+            kernel_ns: ct.kernel_ns,
+            wall: cw,
+            ratio: Some(packed as f64 / raw.max(1) as f64),
+        },
+        Row {
+            name: "decompress",
+            raw,
+            kernel_ns: dt.kernel_ns,
+            wall: dw,
+            ratio: None,
+        },
+        Row {
+            name: "fnv1a64",
+            raw,
+            kernel_ns: ht.kernel_ns,
+            wall: hw,
+            ratio: None,
+        },
+        Row {
+            name: "cpu decode (1 thread)",
+            raw,
+            kernel_ns: 0,
+            wall: cpu_dec,
+            ratio: None,
+        },
+        Row {
+            name: "lz4_flex (1 thread)",
+            raw,
+            kernel_ns: 0,
+            wall: lz4_wall,
+            ratio: Some(lz4 as f64 / raw.max(1) as f64),
+        },
+    ];
+    println!(
+        "{:<22} {:>12} {:>12} {:>8}",
+        "op", "kernel GB/s", "e2e GB/s", "ratio"
+    );
+    for r in rows {
+        let ratio = r.ratio.map_or(String::new(), |x| format!("{x:.4}"));
+        let e2e = gbs(r.raw, r.wall.as_nanos() as u64);
+        println!(
+            "{:<22} {:>12} {:>12} {:>8}",
+            r.name,
+            gbs(r.raw, r.kernel_ns),
+            e2e,
+            ratio
+        );
+    }
+    let names = ["clear+build", "find", "parse", "plan", "emit"];
+    let total: u64 = ct.stages_ns.iter().sum::<u64>().max(1);
+    let parts: Vec<String> = names
+        .iter()
+        .zip(ct.stages_ns)
+        .map(|(n, v)| format!("{n} {:.0}%", 100.0 * v as f64 / total as f64))
+        .collect();
+    println!("compress kernel time: {}", parts.join(", "));
+}

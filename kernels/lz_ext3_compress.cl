@@ -1,0 +1,303 @@
+// LZ_EXT3 encoder, five kernels run in order over a batch of frames (see docs/GPU.md).
+//
+//   lz_build  one work-item per input byte: first-occurrence table per frame (atomic_min) and a
+//             last-occurrence table per sub-block (atomic_max). Both are order-independent, so the
+//             result is deterministic.
+//   lz_find   one work-group per sub-block: every work-item finds the best match for its positions
+//             (local Top-K table + previous sub-block + frame first occurrence) and stores it packed
+//             as (len << 24 | offset) in `matches`.
+//   lz_parse  one work-item per sub-block: greedy parse with one-step lazy matching over `matches`;
+//             sequences 2..n go to a per-sub-block scratch region, the first one is kept aside because
+//             its literal run may start in an earlier sub-block.
+//   lz_plan   one work-item per frame: walks the sub-blocks, links literal runs across them and gives
+//             every sub-block its output position (an exclusive prefix sum).
+//   lz_emit   one work-group per sub-block: writes the first sequence header, the literal bytes lying
+//             in its own range and the scratch bytes straight into the frame's final output.
+//
+// Build-time constants (-D): SUB_LOG, WG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH.
+// Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); its sub-blocks are
+// fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f], sub-block s covers frame bytes
+// [(s - fr_first_sb[f]) << SUB_LOG, +SUB). Positions inside a frame are uint (frames are <= 16 MiB).
+
+#define SUB (1u << SUB_LOG)
+#define GSIZE (1u << HASH_LOG)
+#define LSIZE (1u << LHASH_LOG)
+#define LAST_LITS 12u
+#define SCRATCH (SUB + SUB / 255u + 64u)
+#define INFO 8u
+#define NO_POS 0xffffffffu
+#define OVERFLOW 0xffffffffu
+
+// info[s * INFO + ...]
+#define I_NSEQ 0
+#define I_P0 1
+#define I_LEN0 2
+#define I_OFF0 3
+#define I_TAIL 4
+#define I_SLEN 5
+
+inline uint read32(const __global uchar *p) {
+    return (uint)p[0] | ((uint)p[1] << 8) | ((uint)p[2] << 16) | ((uint)p[3] << 24);
+}
+
+inline uint hash_g(uint v) { return (v * 2654435761u) >> (32 - HASH_LOG); }
+inline uint hash_l(uint v) { return (v * 2654435761u) >> (32 - LHASH_LOG); }
+
+// Last position (exclusive) a match may reach in a frame of n bytes; 0 when none fits.
+inline uint match_limit(uint n) { return n > LAST_LITS ? n - LAST_LITS : 0u; }
+
+// Number of extension bytes for a 4-bit field holding v (v >= 15 continues).
+inline uint ext_len(uint v) { return v >= 15u ? (v - 15u) / 255u + 1u : 0u; }
+
+// Bytes of one sequence with `lit` literals and a match of `len`.
+inline uint seq_size(uint lit, uint len) {
+    return 1u + ext_len(lit) + lit + 3u + ext_len(len - 4u);
+}
+
+// Writes a token and the literal-length extension; returns the bytes written.
+inline uint put_token(__global uchar *o, uint lit, uint ml_code) {
+    uint t = (min(lit, 15u) << 4) | min(ml_code, 15u);
+    o[0] = (uchar)t;
+    uint k = 1;
+    if (lit >= 15u) {
+        uint r = lit - 15u;
+        while (r >= 255u) { o[k++] = 255; r -= 255u; }
+        o[k++] = (uchar)r;
+    }
+    return k;
+}
+
+// Writes the 3-byte offset and the match-length extension; returns the bytes written.
+inline uint put_match(__global uchar *o, uint off, uint len) {
+    o[0] = (uchar)off;
+    o[1] = (uchar)(off >> 8);
+    o[2] = (uchar)(off >> 16);
+    uint k = 3;
+    uint ml = len - 4u;
+    if (ml >= 15u) {
+        uint r = ml - 15u;
+        while (r >= 255u) { o[k++] = 255; r -= 255u; }
+        o[k++] = (uchar)r;
+    }
+    return k;
+}
+
+__kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
+                       const __global ulong *fr_base, const __global uint *fr_len,
+                       __global uint *gtab, __global uint *ltab) {
+    size_t g = get_global_id(0);
+    uint s = (uint)(g >> SUB_LOG);
+    uint f = sb_frame[s];
+    uint p = (uint)(g - fr_base[f]);
+    uint lim = match_limit(fr_len[f]);
+    // Only positions that can be a match source: q < p and p + MIN_MATCH <= lim.
+    if (lim < MIN_MATCH || p + MIN_MATCH > lim) return;
+    uint v = read32(in + g);
+    atomic_min(&gtab[(size_t)f * GSIZE + hash_g(v)], p);
+    atomic_max(&ltab[(size_t)s * LSIZE + hash_l(v)], p + 1u);
+}
+
+// Length of the common prefix of a and b, at most max.
+inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
+    uint l = 0;
+    while (l + 4u <= max && read32(a + l) == read32(b + l)) l += 4u;
+    while (l < max && a[l] == b[l]) l++;
+    return l;
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void lz_find(const __global uchar *in, const __global uint *sb_frame,
+             const __global ulong *fr_base, const __global uint *fr_len,
+             const __global uint *fr_first_sb, const __global uint *gtab,
+             const __global uint *ltab, __global uint *matches) {
+    // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
+    // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
+    __local uint tab[LSIZE * CANDS];
+    uint s = get_group_id(0);
+    uint lid = get_local_id(0);
+    uint f = sb_frame[s];
+    uint n = fr_len[f];
+    uint k = s - fr_first_sb[f];
+    const __global uchar *src = in + fr_base[f];
+    __global uint *mt = matches + fr_base[f];
+    uint start = k << SUB_LOG;
+    uint lim = match_limit(n);
+
+    // Seed slot 0 with the previous sub-block's latest positions: matches reach back across the edge.
+    for (uint i = lid; i < LSIZE; i += WG) {
+        tab[i * CANDS] = k > 0 ? ltab[(size_t)(s - 1) * LSIZE + i] : 0u;
+        for (uint c = 1; c < CANDS; c++) tab[i * CANDS + c] = 0u;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    uint end = min(start + SUB, n);
+    uint epochs = end > start ? (end - start + WG - 1) / WG : 0u;
+    for (uint e = 0; e < epochs; e++) {
+        uint p = start + e * WG + lid;
+        bool can = lim >= MIN_MATCH && p + MIN_MATCH <= lim;
+        uint hl = 0, best = 0;
+        if (can) {
+            uint v = read32(src + p);
+            hl = hash_l(v);
+            uint maxlen = min(lim - p, (uint)GOOD);
+            uint blen = 0, boff = 0;
+            for (uint c = 0; c <= CANDS && blen < maxlen; c++) {
+                uint q;
+                if (c < CANDS) {
+                    uint q1 = tab[hl * CANDS + c];
+                    if (q1 == 0u) continue;
+                    q = q1 - 1u;
+                } else {
+                    q = gtab[(size_t)f * GSIZE + hash_g(v)];
+                    if (q >= p) continue;
+                }
+                if (read32(src + q) != v) continue;
+                uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
+                uint off = p - q;
+                if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
+            }
+            if (blen >= MIN_MATCH) best = (blen << 24) | boff;
+        }
+        if (p < end) mt[p] = best;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (can) atomic_max(&tab[hl * CANDS + e % CANDS], p + 1u);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+__kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
+                       const __global ulong *fr_base, const __global uint *fr_len,
+                       const __global uint *fr_first_sb, const __global uint *matches,
+                       __global uchar *scratch, __global uint *info, uint nsub) {
+    uint s = get_global_id(0);
+    if (s >= nsub) return;
+    uint f = sb_frame[s];
+    uint n = fr_len[f];
+    uint start = (s - fr_first_sb[f]) << SUB_LOG;
+    const __global uchar *src = in + fr_base[f];
+    const __global uint *mt = matches + fr_base[f];
+    __global uchar *out = scratch + (size_t)s * SCRATCH;
+    // Matches of this sub-block start and end inside [start, end).
+    uint end = min(start + SUB, match_limit(n));
+    uint o = 0, nseq = 0, anchor = start, p = start;
+    uint p0 = 0, len0 = 0, off0 = 0;
+    while (end >= MIN_MATCH && p + MIN_MATCH <= end) {
+        uint m = mt[p];
+        uint len = min(m >> 24, end - p);
+        uint off = m & 0xffffffu;
+        if (len < MIN_MATCH) { p++; continue; }
+        if (len == GOOD) {
+            while (p + len < end && src[p + len] == src[p + len - off]) len++;
+        } else if (p + 1u + MIN_MATCH <= end && min(mt[p + 1] >> 24, end - p - 1u) > len) {
+            p++;  // lazy: the next position has a longer match
+            continue;
+        }
+        uint lit = p - anchor;
+        if (nseq == 0) {
+            p0 = p; len0 = len; off0 = off;
+        } else {
+            if (o + seq_size(lit, len) > SCRATCH) break;  // cannot happen with MIN_MATCH >= 5
+            o += put_token(out + o, lit, len - 4u);
+            for (uint i = 0; i < lit; i++) out[o + i] = src[anchor + i];
+            o += lit;
+            o += put_match(out + o, off, len);
+        }
+        nseq++;
+        p += len;
+        anchor = p;
+    }
+    __global uint *inf = info + (size_t)s * INFO;
+    inf[I_NSEQ] = nseq;
+    inf[I_P0] = p0;
+    inf[I_LEN0] = len0;
+    inf[I_OFF0] = off0;
+    inf[I_TAIL] = anchor;
+    inf[I_SLEN] = o;
+}
+
+// Per sub-block results of lz_plan: sb_plan[s * 4 + ...]
+#define P_HDR 0   // output position of the first sequence's token
+#define P_CARRY 1 // frame position where the incoming literal run starts
+#define P_DST 2   // output position of byte P_CARRY
+// Per frame results: fr_plan[f * 4 + ...]
+#define F_SIZE 0  // encoded size, or OVERFLOW
+#define F_HDR 1   // output position of the last (literal-only) sequence's token
+#define F_CARRY 2 // its first literal's frame position
+#define F_DST 3   // output position of that literal
+
+__kernel void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
+                      const __global uint *fr_nsb, const __global uint *fr_cap,
+                      const __global uint *info, __global uint *sb_plan, __global uint *fr_plan,
+                      uint nframes) {
+    uint f = get_global_id(0);
+    if (f >= nframes) return;
+    uint first = fr_first_sb[f], last = first + fr_nsb[f];
+    uint pos = 0, carry = 0, run_first = first;
+    for (uint s = first; s < last; s++) {
+        const __global uint *inf = info + (size_t)s * INFO;
+        sb_plan[s * 4 + P_CARRY] = carry;
+        sb_plan[s * 4 + P_HDR] = pos;
+        if (inf[I_NSEQ] == 0u) continue;
+        uint lit = inf[I_P0] - carry;
+        uint dst = pos + 1u + ext_len(lit);
+        for (uint t = run_first; t <= s; t++) sb_plan[t * 4 + P_DST] = dst;
+        pos += seq_size(lit, inf[I_LEN0]) + inf[I_SLEN];
+        carry = inf[I_TAIL];
+        run_first = s + 1;
+    }
+    uint lit = fr_len[f] - carry;
+    uint dst = pos + 1u + ext_len(lit);
+    for (uint t = run_first; t < last; t++) sb_plan[t * 4 + P_DST] = dst;
+    uint size = dst + lit;
+    fr_plan[f * 4 + F_SIZE] = size <= fr_cap[f] ? size : OVERFLOW;
+    fr_plan[f * 4 + F_HDR] = pos;
+    fr_plan[f * 4 + F_CARRY] = carry;
+    fr_plan[f * 4 + F_DST] = dst;
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void lz_emit(const __global uchar *in, const __global uint *sb_frame,
+             const __global ulong *fr_base, const __global uint *fr_len,
+             const __global uint *fr_first_sb, const __global uint *fr_nsb,
+             const __global ulong *fr_out, const __global uchar *scratch,
+             const __global uint *info, const __global uint *sb_plan,
+             const __global uint *fr_plan, __global uchar *outbuf) {
+    uint s = get_group_id(0);
+    uint lid = get_local_id(0);
+    uint f = sb_frame[s];
+    if (fr_plan[f * 4 + F_SIZE] == OVERFLOW) return;  // the host stores this frame as literals
+    uint n = fr_len[f];
+    uint start = (s - fr_first_sb[f]) << SUB_LOG;
+    uint bend = min(start + SUB, n);  // literal bytes of [start, bend) are copied by this group
+    bool last_sb = s + 1 == fr_first_sb[f] + fr_nsb[f];
+    const __global uchar *src = in + fr_base[f];
+    __global uchar *out = outbuf + fr_out[f];
+    const __global uint *inf = info + (size_t)s * INFO;
+    uint nseq = inf[I_NSEQ];
+    uint carry = sb_plan[s * 4 + P_CARRY];
+    uint dst = sb_plan[s * 4 + P_DST];
+
+    // The incoming literal run, for the part lying in this sub-block.
+    uint run_end = nseq > 0 ? inf[I_P0] : bend;
+    for (uint x = start + lid; x < run_end; x += WG) out[dst + (x - carry)] = src[x];
+
+    if (nseq > 0) {
+        uint p0 = inf[I_P0], len0 = inf[I_LEN0], tail = inf[I_TAIL], slen = inf[I_SLEN];
+        uint hdr = sb_plan[s * 4 + P_HDR];
+        uint mpos = dst + (p0 - carry);  // where the offset of the first sequence goes
+        uint mlen = 3u + ext_len(len0 - 4u);
+        if (lid == 0) {
+            put_token(out + hdr, p0 - carry, len0 - 4u);
+            put_match(out + mpos, inf[I_OFF0], len0);
+        }
+        const __global uchar *sc = scratch + (size_t)s * SCRATCH;
+        for (uint i = lid; i < slen; i += WG) out[mpos + mlen + i] = sc[i];
+        // Trailing literals start the next run; it is owned by the next sub-block or the final sequence.
+        uint ndst = last_sb ? fr_plan[f * 4 + F_DST] : sb_plan[(s + 1) * 4 + P_DST];
+        for (uint x = tail + lid; x < bend; x += WG) out[ndst + (x - tail)] = src[x];
+    }
+    if (last_sb && lid == 0) {
+        uint fcarry = fr_plan[f * 4 + F_CARRY];
+        put_token(out + fr_plan[f * 4 + F_HDR], n - fcarry, 0u);
+    }
+}

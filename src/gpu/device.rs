@@ -1,0 +1,288 @@
+//! Finding OpenCL devices, choosing them from `GPU_DEVICE`, and one opened device: its context, queue
+//! and the three programs built with the config's `-D` tuning values.
+
+use opencl3::context::Context;
+use opencl3::device::{
+    Device as ClDevice, CL_DEVICE_TYPE_ACCELERATOR, CL_DEVICE_TYPE_ALL, CL_DEVICE_TYPE_CPU,
+    CL_DEVICE_TYPE_GPU,
+};
+use opencl3::kernel::Kernel;
+use opencl3::platform::get_platforms;
+use opencl3::program::Program;
+use opencl3::types::cl_device_id;
+use parking_lot::Mutex;
+
+use super::cl::{ClContext, Queue};
+use super::DeviceInfo;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+const SRC_COMPRESS: &str = include_str!("../../kernels/lz_ext3_compress.cl");
+const SRC_DECOMPRESS: &str = include_str!("../../kernels/lz_ext3_decompress.cl");
+const SRC_FNV: &str = include_str!("../../kernels/fnv1a.cl");
+
+/// A device found by [`enumerate`], with the raw id needed to open it.
+pub(crate) struct Found {
+    pub info: DeviceInfo,
+    pub id: cl_device_id,
+}
+
+/// Every device of every platform, numbered in platform order then device order.
+pub(crate) fn enumerate() -> Result<Vec<Found>> {
+    let platforms = get_platforms().cl("listing OpenCL platforms")?;
+    let mut out = Vec::new();
+    for p in platforms {
+        let pname = p.name().unwrap_or_else(|_| "?".into());
+        // A platform without devices answers CL_DEVICE_NOT_FOUND: skip it.
+        let Ok(ids) = p.get_devices(CL_DEVICE_TYPE_ALL) else {
+            continue;
+        };
+        for id in ids {
+            let d = ClDevice::new(id);
+            let t = d.dev_type().unwrap_or(0);
+            let kind = if t & CL_DEVICE_TYPE_GPU != 0 {
+                "GPU"
+            } else if t & CL_DEVICE_TYPE_CPU != 0 {
+                "CPU"
+            } else if t & CL_DEVICE_TYPE_ACCELERATOR != 0 {
+                "ACCELERATOR"
+            } else {
+                "OTHER"
+            };
+            let info = DeviceInfo {
+                index: out.len(),
+                platform: pname.trim().to_string(),
+                name: d.name().unwrap_or_else(|_| "?".into()).trim().to_string(),
+                kind: kind.into(),
+                compute_units: d.max_compute_units().unwrap_or(0),
+                global_mem: d.global_mem_size().unwrap_or(0),
+            };
+            out.push(Found { info, id });
+        }
+    }
+    Ok(out)
+}
+
+/// Picks device indices for a `GPU_DEVICE` value (see `Gpu::open`).
+pub(crate) fn choose(found: &[Found], sel: &str) -> Result<Vec<usize>> {
+    let sel = sel.trim();
+    let gpus: Vec<usize> = found
+        .iter()
+        .filter(|f| f.info.kind == "GPU")
+        .map(|f| f.info.index)
+        .collect();
+    let listing = || {
+        let names: Vec<String> = found
+            .iter()
+            .map(|f| format!("{}: {} [{}]", f.info.index, f.info.name, f.info.kind))
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    match sel.to_ascii_lowercase().as_str() {
+        "auto" | "" => {
+            if gpus.is_empty() {
+                return Err(Error::Gpu(format!(
+                    "no OpenCL GPU device (devices: {}); set GPU_DEVICE to an index or name to use another",
+                    listing()
+                )));
+            }
+            Ok(gpus)
+        }
+        // "all": every GPU; on a machine without one, every device (so two PoCL devices can be driven).
+        "all" => {
+            if !gpus.is_empty() {
+                Ok(gpus)
+            } else if !found.is_empty() {
+                Ok((0..found.len()).collect())
+            } else {
+                Err(Error::Gpu("no OpenCL device".into()))
+            }
+        }
+        s if s
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ') =>
+        {
+            let mut v = Vec::new();
+            for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let i: usize = part
+                    .parse()
+                    .map_err(|_| Error::Gpu(format!("bad GPU_DEVICE index {part:?}")))?;
+                if i >= found.len() {
+                    return Err(Error::Gpu(format!(
+                        "no OpenCL device {i} (devices: {})",
+                        listing()
+                    )));
+                }
+                if !v.contains(&i) {
+                    v.push(i);
+                }
+            }
+            if v.is_empty() {
+                return Err(Error::Gpu("empty GPU_DEVICE".into()));
+            }
+            Ok(v)
+        }
+        s => found
+            .iter()
+            .find(|f| {
+                f.info.name.to_ascii_lowercase().contains(s)
+                    || f.info.platform.to_ascii_lowercase().contains(s)
+            })
+            .map(|f| vec![f.info.index])
+            .ok_or_else(|| {
+                Error::Gpu(format!(
+                    "no OpenCL device matches {sel:?} (devices: {})",
+                    listing()
+                ))
+            }),
+    }
+}
+
+/// Kernel tuning, from Config, fixed when the programs are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tuning {
+    /// log2 of the sub-block size (one find work-group, one parse work-item each).
+    pub sub_log: u32,
+    /// Work-group size of lz_find, lz_emit and lz_decompress.
+    pub wg: usize,
+    /// log2 of the per-frame first-occurrence table (HASH_LOG).
+    pub hash_log: u32,
+    /// log2 of the per-sub-block local table, sized to fit local memory.
+    pub lhash_log: u32,
+    /// Top-K slots per local bucket (HASH_CANDIDATES).
+    pub cands: u32,
+    /// Match length at which the search stops (GOOD_ENOUGH_MATCH), also the stored cap.
+    pub good: u32,
+    /// Shortest match emitted: 5, the first length that pays for a 3-byte offset.
+    pub min_match: u32,
+}
+
+impl Tuning {
+    /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
+    /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
+    pub fn new(cfg: &Config) -> Tuning {
+        let sub_log = std::env::var("CLC_GPU_SUB_LOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v| (12..=20).contains(v))
+            .unwrap_or(15);
+        let cands = cfg.hash_candidates.clamp(1, 8);
+        let hash_log = cfg.hash_log.clamp(10, 22);
+        // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
+        let mut lhash_log = hash_log.min(12);
+        while lhash_log > 8 && (4u64 << lhash_log) * cands as u64 > 32 << 10 {
+            lhash_log -= 1;
+        }
+        Tuning {
+            sub_log,
+            wg: 64,
+            hash_log,
+            lhash_log,
+            cands,
+            good: cfg.good_enough_match.clamp(5, 255),
+            min_match: 5,
+        }
+    }
+
+    /// Bytes of local memory lz_find needs.
+    pub fn local_bytes(&self) -> u64 {
+        (4u64 << self.lhash_log) * self.cands as u64
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "-D SUB_LOG={} -D WG={} -D HASH_LOG={} -D LHASH_LOG={} -D CANDS={} -D GOOD={} -D MIN_MATCH={}",
+            self.sub_log, self.wg, self.hash_log, self.lhash_log, self.cands, self.good, self.min_match
+        )
+    }
+
+    pub fn sub(&self) -> usize {
+        1 << self.sub_log
+    }
+
+    /// Bytes of scratch per sub-block (the SCRATCH macro of the kernel).
+    pub fn scratch(&self) -> usize {
+        self.sub() + self.sub() / 255 + 64
+    }
+}
+
+/// The kernels of one device. `Kernel` is not `Sync`, so they sit behind the device's mutex, which
+/// also serialises batches on that device.
+pub(crate) struct Kernels {
+    pub build: Kernel,
+    pub find: Kernel,
+    pub parse: Kernel,
+    pub plan: Kernel,
+    pub emit: Kernel,
+    pub decompress: Kernel,
+    pub fnv: Kernel,
+    pub queue: Queue,
+    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the other).
+    pub queue2: Queue,
+}
+
+/// One opened device.
+pub(crate) struct Device {
+    pub info: DeviceInfo,
+    pub ctx: Context,
+    pub tuning: Tuning,
+    /// Largest single buffer the device allows.
+    pub max_alloc: u64,
+    pub k: Mutex<Kernels>,
+}
+
+impl Device {
+    pub fn open(found: &Found, cfg: &Config) -> Result<Device> {
+        let d = ClDevice::new(found.id);
+        let name = &found.info.name;
+        let ctx = Context::from_device(&d).cl(&format!("creating a context on {name}"))?;
+        let local_mem = d.local_mem_size().unwrap_or(0);
+        let max_wg = d.max_work_group_size().unwrap_or(0);
+        let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
+        let tuning = Tuning::new(cfg);
+        if local_mem < tuning.local_bytes() + 64 || max_wg < tuning.wg {
+            return Err(Error::Gpu(format!(
+                "{name}: needs {} bytes of local memory and work-groups of {} (has {local_mem}, {max_wg})",
+                tuning.local_bytes() + 64,
+                tuning.wg
+            )));
+        }
+        let opts = tuning.options();
+        let build = |src: &str, file: &str| -> Result<Program> {
+            Program::create_and_build_from_source(&ctx, src, &opts).map_err(|log| {
+                let first = log
+                    .lines()
+                    .find(|l| l.contains("error"))
+                    .unwrap_or(log.lines().next().unwrap_or(""));
+                Error::Gpu(format!("building {file} for {name}: {}", first.trim()))
+            })
+        };
+        let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
+        let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
+        let pf = build(SRC_FNV, "fnv1a.cl")?;
+        let kernel =
+            |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
+        let k = Kernels {
+            build: kernel(&pc, "lz_build")?,
+            find: kernel(&pc, "lz_find")?,
+            parse: kernel(&pc, "lz_parse")?,
+            plan: kernel(&pc, "lz_plan")?,
+            emit: kernel(&pc, "lz_emit")?,
+            decompress: kernel(&pd, "lz_decompress")?,
+            fnv: kernel(&pf, "fnv1a64")?,
+            queue: Queue::new(&ctx, found.id)?,
+            queue2: Queue::new(&ctx, found.id)?,
+        };
+        Ok(Device {
+            info: found.info.clone(),
+            ctx,
+            tuning,
+            max_alloc,
+            k: Mutex::new(k),
+        })
+    }
+}

@@ -1,0 +1,494 @@
+//! GPU backend tests, run on PoCL (a CPU OpenCL device) in CI.
+//!
+//! Without OpenCL these print a SKIP line and pass, unless `CLC_REQUIRE_OPENCL=1`, which makes them
+//! fail. The device is the first whose name contains `CLC_TEST_GPU_DEVICE` (default: "pthread", then
+//! "cpu", then device 0). The two-device test reruns this binary with `POCL_DEVICES="pthread pthread"`.
+
+use clc::codec::{lz_ext3, EncodeParams};
+use clc::gpu::{list_devices, Gpu};
+use clc::hash::fnv1a64;
+use clc::Config;
+use std::sync::OnceLock;
+
+fn required() -> bool {
+    std::env::var("CLC_REQUIRE_OPENCL").is_ok_and(|v| v == "1")
+}
+
+/// Index of the device the tests use, or None (after printing SKIP) when OpenCL is unavailable.
+fn test_device() -> Option<usize> {
+    let devs = match list_devices() {
+        Ok(d) if !d.is_empty() => d,
+        Ok(_) | Err(_) => {
+            let why = list_devices()
+                .err()
+                .map_or("no device".to_string(), |e| e.to_string());
+            assert!(
+                !required(),
+                "CLC_REQUIRE_OPENCL=1 but OpenCL is unavailable: {why}"
+            );
+            eprintln!("SKIP: OpenCL unavailable ({why})");
+            return None;
+        }
+    };
+    let want = std::env::var("CLC_TEST_GPU_DEVICE")
+        .unwrap_or_default()
+        .to_lowercase();
+    let pick = |s: &str| {
+        devs.iter()
+            .find(|d| d.name.to_lowercase().contains(s))
+            .map(|d| d.index)
+    };
+    let idx = if want.is_empty() {
+        pick("pthread").or_else(|| pick("cpu")).unwrap_or(0)
+    } else {
+        pick(&want)?
+    };
+    Some(idx)
+}
+
+fn cfg_for(idx: usize) -> Config {
+    Config {
+        gpu_device: idx.to_string(),
+        ..Config::default()
+    }
+}
+
+fn gpu() -> Option<&'static Gpu> {
+    static G: OnceLock<Option<Gpu>> = OnceLock::new();
+    G.get_or_init(|| {
+        let idx = test_device()?;
+        match Gpu::open(&cfg_for(idx)) {
+            Ok(g) => {
+                eprintln!("testing on {}", g.describe());
+                Some(g)
+            }
+            Err(e) => {
+                assert!(
+                    !required(),
+                    "CLC_REQUIRE_OPENCL=1 but Gpu::open failed: {e}"
+                );
+                eprintln!("SKIP: {e}");
+                None
+            }
+        }
+    })
+    .as_ref()
+}
+
+/// xorshift64*: deterministic test bytes without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn text(n: usize, seed: u64) -> Vec<u8> {
+    let words = [
+        "the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog ", "archive ",
+        "frame\n",
+    ];
+    let mut r = Rng(seed);
+    let mut v = Vec::with_capacity(n + 16);
+    while v.len() < n {
+        v.extend_from_slice(words[(r.next() % words.len() as u64) as usize].as_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// Random block A, random filler, then A again: matches only at offsets > 64 KiB.
+fn far_repeat(seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let a = r.bytes(100_000);
+    let mut v = a.clone();
+    v.extend(r.bytes(200_000));
+    v.extend(&a);
+    v.extend(r.bytes(1000));
+    v
+}
+
+/// Named test inputs: every edge size, random, repetitive, text, long-range repeats.
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let mut r = Rng(7);
+    let mut c: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in [
+        0usize, 1, 4, 11, 12, 13, 15, 16, 17, 18, 19, 31, 100, 4095, 65_535, 65_536, 65_537,
+    ] {
+        c.push((format!("random {n}"), r.bytes(n)));
+        c.push((format!("zeros {n}"), vec![0u8; n]));
+        c.push((format!("text {n}"), text(n, n as u64 + 1)));
+    }
+    c.push(("zeros 1 MiB".into(), vec![0u8; 1 << 20]));
+    c.push(("text 1.5 MiB".into(), text(3 << 19, 99)));
+    c.push(("random 1 MiB".into(), r.bytes(1 << 20)));
+    c.push((
+        "abc period 3, 200 KiB".into(),
+        b"abc".iter().cycle().take(200 << 10).copied().collect(),
+    ));
+    c.push(("far repeat".into(), far_repeat(3)));
+    let mut mixed = text(150_000, 5);
+    mixed.extend(r.bytes(70_000));
+    mixed.extend(vec![7u8; 70_000]);
+    mixed.extend(text(100_000, 6));
+    c.push(("mixed".into(), mixed));
+    c
+}
+
+macro_rules! gpu_or_skip {
+    () => {
+        match gpu() {
+            Some(g) => g,
+            None => return,
+        }
+    };
+}
+
+#[test]
+fn kernel_blocks_decode_with_the_cpu_decoder() {
+    let g = gpu_or_skip!();
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let enc = g.compress_batch(&frames).unwrap();
+    assert_eq!(enc.len(), frames.len());
+    for ((name, data), e) in c.iter().zip(&enc) {
+        let dec = lz_ext3::decompress(e, data.len()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert!(dec == *data, "{name}: decoded bytes differ");
+        assert!(
+            e.len() <= data.len() + data.len() / 255 + 16,
+            "{name}: over the bound"
+        );
+    }
+    let size = |name: &str| {
+        let i = c.iter().position(|(n, _)| n == name).unwrap();
+        (enc[i].len(), c[i].1.len())
+    };
+    // The GPU encoder really compresses (this does not depend on the CPU encoder).
+    let (z, n) = size("zeros 1 MiB");
+    assert!(z < n / 100, "zeros: {z} of {n}");
+    let (t, n) = size("text 1.5 MiB");
+    assert!(t < n / 2, "text: {t} of {n}");
+    let (f, n) = size("far repeat");
+    assert!(
+        f < n * 80 / 100,
+        "far repeat: {f} of {n} (matches beyond 64 KiB not found)"
+    );
+    let (a, n) = size("abc period 3, 200 KiB");
+    assert!(a < n / 50, "abc: {a} of {n}");
+}
+
+#[test]
+fn kernel_decodes_cpu_and_kernel_blocks() {
+    let g = gpu_or_skip!();
+    let c = corpus();
+    let p = EncodeParams::default();
+    let cpu: Vec<Vec<u8>> = c.iter().map(|(_, d)| lz_ext3::compress(d, &p)).collect();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let gpu_enc = g.compress_batch(&frames).unwrap();
+    for encs in [&cpu, &gpu_enc] {
+        let jobs: Vec<(&[u8], usize)> = encs
+            .iter()
+            .zip(&c)
+            .map(|(e, (_, d))| (e.as_slice(), d.len()))
+            .collect();
+        let dec = g.decompress_batch(&jobs).unwrap();
+        for ((name, data), d) in c.iter().zip(dec) {
+            let d = d.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(d == *data, "{name}: kernel decode differs");
+        }
+    }
+}
+
+/// Hand-made blocks: overlapping matches, long length extensions, a block ending after a match.
+#[test]
+fn kernel_decodes_hand_made_blocks() {
+    let g = gpu_or_skip!();
+    // "ab" then a match off 2 len 4 + 15 + 255 + 10 = 284 (ext 255, 10), then 3 literals.
+    let mut b = vec![0x2f, b'a', b'b', 2, 0, 0, 255, 10, 0x30, b'x', b'y', b'z'];
+    let mut want = b"ab".to_vec();
+    for i in 0..284 {
+        want.push(want[i]);
+    }
+    want.extend(b"xyz");
+    // A block that ends right after a match (accepted by the CPU decoder too).
+    let end_on_match = vec![0x10u8, b'q', 1, 0, 0];
+    let frames: Vec<(&[u8], usize)> =
+        vec![(&b, want.len()), (&end_on_match, 5), (&[], 0), (&[0u8], 0)];
+    let dec = g.decompress_batch(&frames).unwrap();
+    assert_eq!(dec[0].as_ref().unwrap(), &want);
+    assert_eq!(dec[1].as_ref().unwrap(), b"qqqqq");
+    assert!(dec[2].as_ref().unwrap().is_empty());
+    assert!(dec[3].as_ref().unwrap().is_empty());
+    b.push(0); // trailing garbage
+    assert!(g.decompress_batch(&[(&b, want.len())]).unwrap()[0].is_err());
+}
+
+#[test]
+fn malformed_frames_fail_alone_and_agree_with_the_cpu_decoder() {
+    let g = gpu_or_skip!();
+    let data = text(50_000, 11);
+    let good = g.compress_batch(&[&data]).unwrap().remove(0);
+    let mut bad_off = good.clone();
+    // An offset of 0 in the first sequence that has one.
+    let lit = (good[0] >> 4) as usize;
+    if lit < 15 && good.len() > lit + 4 {
+        bad_off[1 + lit] = 0;
+        bad_off[2 + lit] = 0;
+        bad_off[3 + lit] = 0;
+    }
+    let truncated = &good[..good.len() / 2];
+    let frames: Vec<(&[u8], usize)> = vec![
+        (&good, data.len()),
+        (truncated, data.len()),
+        (&bad_off, data.len()),
+        (&[0xf0, 255, 255], 100),
+        (&good, data.len() - 1),
+        (&good, data.len() + 1),
+        (&good, 17 << 20),
+        (&good, data.len()),
+    ];
+    let dec = g.decompress_batch(&frames).unwrap();
+    assert_eq!(dec[0].as_ref().unwrap(), &data);
+    assert_eq!(dec[7].as_ref().unwrap(), &data);
+    for (i, d) in dec.iter().enumerate().take(7).skip(1) {
+        assert!(d.is_err(), "frame {i} should fail");
+    }
+    // Random corruption: the kernel accepts exactly what the CPU decoder accepts, with the same bytes.
+    let mut r = Rng(42);
+    let small = text(3000, 12);
+    let base = g.compress_batch(&[&small]).unwrap().remove(0);
+    let mut muts = Vec::new();
+    for _ in 0..300 {
+        let mut m = base.clone();
+        for _ in 0..1 + r.next() % 3 {
+            let i = (r.next() as usize) % m.len();
+            m[i] = r.next() as u8;
+        }
+        if r.next() % 5 == 0 {
+            m.truncate((r.next() as usize) % m.len());
+        }
+        muts.push(m);
+    }
+    let jobs: Vec<(&[u8], usize)> = muts.iter().map(|m| (m.as_slice(), small.len())).collect();
+    let dec = g.decompress_batch(&jobs).unwrap();
+    for (m, d) in muts.iter().zip(dec) {
+        let cpu = lz_ext3::decompress(m, small.len());
+        match (cpu, d) {
+            (Ok(a), Ok(b)) => assert!(a == b),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("cpu {:?} vs gpu {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+}
+
+#[test]
+fn fnv_kernel_equals_cpu() {
+    let g = gpu_or_skip!();
+    let mut r = Rng(9);
+    let bufs: Vec<Vec<u8>> = [0usize, 1, 7, 8, 9, 63, 64, 1000, 65_537, 300_001]
+        .iter()
+        .map(|&n| r.bytes(n))
+        .collect();
+    let mut refs: Vec<&[u8]> = bufs.iter().map(|b| b.as_slice()).collect();
+    refs.push(b"foobar");
+    let h = g.fnv1a64_batch(&refs).unwrap();
+    for (b, h) in refs.iter().zip(h) {
+        assert_eq!(h, fnv1a64(b), "len {}", b.len());
+    }
+    assert_eq!(
+        g.fnv1a64_batch(&[b"foobar"]).unwrap(),
+        vec![0x85944171f73967e8]
+    );
+    assert!(g.fnv1a64_batch(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn output_is_deterministic_and_independent_of_batching() {
+    let g = gpu_or_skip!();
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let a = g.compress_batch(&frames).unwrap();
+    let b = g.compress_batch(&frames).unwrap();
+    assert!(a == b, "two runs differ");
+    let single: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| g.compress_batch(&[f]).unwrap().remove(0))
+        .collect();
+    assert!(a == single, "batched and one-by-one differ");
+    let idx = test_device().unwrap();
+    let small = Gpu::open(&Config {
+        compressor_batch_size: 3,
+        decompressor_batch_size: 2,
+        ..cfg_for(idx)
+    })
+    .unwrap();
+    assert!(
+        small.compress_batch(&frames).unwrap() == a,
+        "batch size changes the output"
+    );
+    let jobs: Vec<(&[u8], usize)> = a
+        .iter()
+        .zip(&frames)
+        .map(|(e, f)| (e.as_slice(), f.len()))
+        .collect();
+    for (d, f) in small
+        .decompress_batch(&jobs)
+        .unwrap()
+        .into_iter()
+        .zip(&frames)
+    {
+        assert!(d.unwrap() == *f);
+    }
+}
+
+#[test]
+fn frames_over_16_mib_are_refused() {
+    let g = gpu_or_skip!();
+    let big = vec![0u8; (16 << 20) + 1];
+    assert!(matches!(g.compress_batch(&[&big]), Err(clc::Error::Gpu(_))));
+}
+
+#[test]
+fn device_selection() {
+    if gpu().is_none() {
+        return;
+    }
+    let devs = list_devices().unwrap();
+    for (i, d) in devs.iter().enumerate() {
+        assert_eq!(d.index, i);
+    }
+    let idx = test_device().unwrap();
+    let name = devs[idx].name.clone();
+    let by_name = Gpu::open(&Config {
+        gpu_device: name[..name.len().min(8)].to_string(),
+        ..Config::default()
+    });
+    assert!(by_name.is_ok());
+    let none = Gpu::open(&Config {
+        gpu_device: "no-such-device-xyz".into(),
+        ..Config::default()
+    });
+    assert!(matches!(none, Err(clc::Error::Gpu(_))));
+    let out_of_range = Gpu::open(&Config {
+        gpu_device: devs.len().to_string(),
+        ..Config::default()
+    });
+    assert!(matches!(out_of_range, Err(clc::Error::Gpu(_))));
+    if !devs.iter().any(|d| d.kind == "GPU") {
+        assert!(
+            matches!(Gpu::open(&Config::default()), Err(clc::Error::Gpu(_))),
+            "auto needs a GPU"
+        );
+        let all = Gpu::open(&Config {
+            gpu_device: "all".into(),
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(all.device_count(), devs.len());
+    }
+}
+
+/// Several devices give the same bytes as one. Needs two devices: when fewer are visible, reruns this
+/// test in a child process with `POCL_DEVICES="pthread pthread"` (PoCL then shows two devices).
+#[test]
+fn two_devices_match_one() {
+    if gpu().is_none() {
+        return;
+    }
+    let devs = list_devices().unwrap();
+    if devs.len() < 2 {
+        if std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
+            assert!(
+                !required(),
+                "CLC_REQUIRE_OPENCL=1 but the child sees {} device(s)",
+                devs.len()
+            );
+            eprintln!("SKIP: two devices wanted, {} visible", devs.len());
+            return;
+        }
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "two_devices_match_one",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("POCL_DEVICES", "pthread pthread")
+            .env("CLC_GPU_TEST_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(st.success(), "two-device child failed");
+        return;
+    }
+    let cfg = Config {
+        compressor_batch_size: 4,
+        ..Config::default()
+    };
+    let one = Gpu::open_devices(&cfg, &[0]).unwrap();
+    let two = Gpu::open_devices(&cfg, &[0, 1]).unwrap();
+    assert_eq!(two.device_count(), 2);
+    eprintln!("two devices: {}", two.describe());
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let a = one.compress_batch(&frames).unwrap();
+    let b = two.compress_batch(&frames).unwrap();
+    assert!(a == b, "one and two devices differ");
+    let jobs: Vec<(&[u8], usize)> = b
+        .iter()
+        .zip(&frames)
+        .map(|(e, f)| (e.as_slice(), f.len()))
+        .collect();
+    for (d, f) in two
+        .decompress_batch(&jobs)
+        .unwrap()
+        .into_iter()
+        .zip(&frames)
+    {
+        assert!(d.unwrap() == *f);
+    }
+    assert_eq!(
+        two.fnv1a64_batch(&frames).unwrap(),
+        one.fnv1a64_batch(&frames).unwrap()
+    );
+}
+
+/// A frame of exactly 16 MiB whose last MiB repeats its first: offsets near the 24-bit limit. With
+/// random bytes only a first-occurrence table large enough to keep them (HASH_LOG 22) finds the
+/// repeat, as for any hash-table encoder.
+#[test]
+fn sixteen_mib_frame_with_far_matches() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = &Gpu::open(&Config {
+        hash_log: 22,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    let mut r = Rng(77);
+    let head = r.bytes(1 << 20);
+    let mut data = head.clone();
+    data.extend(r.bytes((14 << 20) - 4096));
+    data.extend(vec![b'x'; 4096]);
+    data.extend(&head);
+    assert_eq!(data.len(), 16 << 20);
+    let enc = g.compress_batch(&[&data]).unwrap().remove(0);
+    assert!(lz_ext3::decompress(&enc, data.len()).unwrap() == data);
+    assert!(
+        enc.len() < data.len() - (700 << 10),
+        "the 15 MiB-back repeat was not found: {}",
+        enc.len()
+    );
+    let dec = g
+        .decompress_batch(&[(&enc, data.len())])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert!(dec == data);
+}
