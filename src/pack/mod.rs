@@ -60,7 +60,14 @@ pub fn pack(
 ) -> Result<PackStats> {
     let t0 = Instant::now();
     prepare_output(&opts.out, opts.force)?;
+    let trace = std::env::var_os("CLC_TRACE").is_some();
+    let phase = |what: &str| {
+        if trace {
+            eprintln!("clc: trace: {what} at {:.3} s", t0.elapsed().as_secs_f64());
+        }
+    };
     let scanned = scan::scan(&opts.src, cfg.num_scan_workers, warn)?;
+    phase("scan done");
     let mut st = PackStats {
         gpu: gpu.map(Gpu::describe),
         ..PackStats::default()
@@ -97,6 +104,7 @@ pub fn pack(
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
     let (groups, dstats) = dedup::find(&cands, &fnv, warn);
     st.dedup = dstats;
+    phase("whole-file dedup done");
     let jobs = make_jobs(&scanned, &owners, groups);
     let archive_id = archive_id(cfg, &opts.src, &scanned);
 
@@ -149,6 +157,7 @@ pub fn pack(
         Ok((tables, frames))
     });
     progress.finish_and_clear();
+    phase("stream done");
     let (tables, frames) = match result {
         Ok(r) => r,
         Err(e) => {

@@ -67,19 +67,13 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
             let res = (|| -> std::io::Result<()> {
                 let mut f = File::open(&path)?;
                 loop {
-                    let mut buf = vec![0u8; seg];
-                    let mut n = 0;
-                    while n < seg {
-                        let r = f.read(&mut buf[n..])?;
-                        if r == 0 {
-                            break;
-                        }
-                        n += r;
-                    }
+                    // Size the buffer by what the scan saw, so small files cost small buffers.
+                    let hint = (job.size.saturating_sub(total) as usize).clamp(1, seg) + 1;
+                    let mut buf = Vec::with_capacity(hint.min(seg));
+                    let n = (&mut f).take(seg as u64).read_to_end(&mut buf)?;
                     if n == 0 {
                         return Ok(());
                     }
-                    buf.truncate(n);
                     if let Some(h) = hasher.as_mut() {
                         h.update(&buf);
                     }
