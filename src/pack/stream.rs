@@ -40,93 +40,152 @@ pub enum Msg {
     },
 }
 
-/// Reads every job's files in order, sending batches of about `batch_bytes`.
+/// Reads every job's files in order, sending batches of about `BUFFER_SIZE` bytes. Runs of small files are
+/// read `NUM_READERS` at a time; a large file is streamed in segments.
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
-    let seg = (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20);
-    let batch_bytes = cfg.buffer_size as usize;
-    let mut queue: VecDeque<Job> = jobs.into();
-    let mut batch: Vec<Msg> = Vec::new();
-    let mut batch_len = 0usize;
-    let mut seq = 0u64;
-    let send = |batch: &mut Vec<Msg>, len: &mut usize, force: bool| -> bool {
-        if force || *len >= batch_bytes {
-            *len = 0;
-            return tx.send(std::mem::take(batch)).is_ok();
-        }
-        true
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.num_readers.max(1))
+        .thread_name(|i| format!("clc-read-{i}"))
+        .build()
+        .ok();
+    let mut r = Reader {
+        seg: (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20),
+        batch_bytes: cfg.buffer_size as usize,
+        queue: jobs.into(),
+        batch: Vec::new(),
+        batch_len: 0,
+        seq: 0,
+        tx,
+        warn,
     };
-    while let Some(mut job) = queue.pop_front() {
-        // Try each path of the job in turn until one reads completely.
-        let mut done = false;
-        while !job.entries.is_empty() && !done {
-            let id = seq;
-            seq += 1;
+    while let Some(job) = r.queue.pop_front() {
+        let small = |j: &Job| j.size < r.seg as u64 && !j.paths.is_empty();
+        if !small(&job) || pool.is_none() {
+            if r.stream(job).is_err() {
+                return;
+            }
+            continue;
+        }
+        // A window of small files, read in parallel, handled in order.
+        let mut window = vec![job];
+        let mut bytes = window[0].size;
+        while let Some(next) = r.queue.front() {
+            if !small(next) || window.len() >= 1024 || bytes >= r.batch_bytes as u64 {
+                break;
+            }
+            bytes += next.size;
+            window.push(r.queue.pop_front().expect("front exists"));
+        }
+        let seg = r.seg;
+        let reads: Vec<std::io::Result<Vec<u8>>> =
+            pool.as_ref().expect("checked above").install(|| {
+                window
+                    .par_iter()
+                    .map(|j| read_small(&j.paths[0], j.size, seg))
+                    .collect()
+            });
+        for (job, res) in window.into_iter().zip(reads) {
+            let ok = match res {
+                Ok(data) if data.len() < seg => r.whole(job, data),
+                // Grew past a segment since the scan, or failed: take the streaming path (which warns).
+                _ => r.stream(job),
+            };
+            if ok.is_err() {
+                return;
+            }
+        }
+    }
+    r.flush();
+}
+
+fn read_small(p: &std::path::Path, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity((size as usize + 1).min(seg));
+    File::open(p)?.take(seg as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+struct Stopped;
+
+struct Reader<'a> {
+    seg: usize,
+    batch_bytes: usize,
+    queue: VecDeque<Job>,
+    batch: Vec<Msg>,
+    batch_len: usize,
+    seq: u64,
+    tx: Sender<Vec<Msg>>,
+    warn: &'a Warnings,
+}
+
+impl Reader<'_> {
+    fn push(&mut self, m: Msg) -> Result<(), Stopped> {
+        if let Msg::Data { data, .. } = &m {
+            self.batch_len += data.len();
+        }
+        self.batch.push(m);
+        if self.batch_len >= self.batch_bytes {
+            self.flush().then_some(()).ok_or(Stopped)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> bool {
+        self.batch_len = 0;
+        self.tx.send(std::mem::take(&mut self.batch)).is_ok()
+    }
+
+    /// A small file read whole: checks and sends it.
+    fn whole(&mut self, mut job: Job, data: Vec<u8>) -> Result<(), Stopped> {
+        let id = self.seq;
+        self.seq += 1;
+        let hash = job.expect.map(|_| *blake3::hash(&data).as_bytes());
+        let total = data.len() as u64;
+        if total > 0 {
+            self.push(Msg::Data { job: id, data })?;
+        }
+        self.end(id, &mut job, total, hash)
+    }
+
+    /// Streams a job's file in segments, trying its duplicates in turn if a read fails.
+    fn stream(&mut self, mut job: Job) -> Result<(), Stopped> {
+        while !job.entries.is_empty() {
+            let id = self.seq;
+            self.seq += 1;
             let path = job.paths[0].clone();
             let mut hasher = job.expect.map(|_| blake3::Hasher::new());
             let mut total = 0u64;
-            let res = (|| -> std::io::Result<()> {
+            let res = (|| -> std::io::Result<Result<(), Stopped>> {
                 let mut f = File::open(&path)?;
                 loop {
                     // Size the buffer by what the scan saw, so small files cost small buffers.
-                    let hint = (job.size.saturating_sub(total) as usize).clamp(1, seg) + 1;
-                    let mut buf = Vec::with_capacity(hint.min(seg));
-                    let n = (&mut f).take(seg as u64).read_to_end(&mut buf)?;
+                    let hint = (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
+                    let mut buf = Vec::with_capacity(hint.min(self.seg));
+                    let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
                     if n == 0 {
-                        return Ok(());
+                        return Ok(Ok(()));
                     }
                     if let Some(h) = hasher.as_mut() {
                         h.update(&buf);
                     }
                     total += n as u64;
-                    batch_len += n;
-                    batch.push(Msg::Data { job: id, data: buf });
-                    if !send(&mut batch, &mut batch_len, false) {
-                        return Err(std::io::Error::other("pipeline stopped"));
+                    if self.push(Msg::Data { job: id, data: buf }).is_err() {
+                        return Ok(Err(Stopped));
                     }
-                    if n < seg {
-                        return Ok(());
+                    if n < self.seg {
+                        return Ok(Ok(()));
                     }
                 }
             })();
             match res {
-                Ok(()) => {
-                    if total != job.size {
-                        warn.warn(format!(
-                            "{}: size changed while reading ({} → {total} bytes); stored as read",
-                            path.display(),
-                            job.size
-                        ));
-                    }
-                    let changed = hasher
-                        .map(|h| Some(*h.finalize().as_bytes()) != job.expect)
-                        .unwrap_or(false);
-                    if changed {
-                        warn.warn(format!(
-                            "{}: changed since it was hashed for dedup; its duplicates are stored on their own",
-                            path.display()
-                        ));
-                        for (e, p) in job.entries.drain(1..).zip(job.paths.drain(1..)) {
-                            queue.push_back(Job {
-                                entries: vec![e],
-                                paths: vec![p],
-                                expect: None,
-                                size: job.size,
-                            });
-                        }
-                    }
-                    batch.push(Msg::End {
-                        job: id,
-                        entries: std::mem::take(&mut job.entries),
-                    });
-                    done = true;
+                Ok(Err(Stopped)) => return Err(Stopped),
+                Ok(Ok(())) => {
+                    let hash = hasher.map(|h| *h.finalize().as_bytes());
+                    return self.end(id, &mut job, total, hash);
                 }
                 Err(e) => {
-                    batch.push(Msg::Fail { job: id });
-                    if e.kind() == std::io::ErrorKind::Other && e.to_string() == "pipeline stopped"
-                    {
-                        return;
-                    }
-                    warn.warn(format!("{}: {e} (left out)", path.display()));
+                    self.push(Msg::Fail { job: id })?;
+                    self.warn
+                        .warn(format!("{}: {e} (left out)", path.display()));
                     // A duplicate holds the same bytes: read it instead.
                     job.entries.remove(0);
                     job.paths.remove(0);
@@ -134,8 +193,45 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
                 }
             }
         }
+        Ok(())
     }
-    send(&mut batch, &mut batch_len, true);
+
+    /// Closes a job whose bytes were all sent: warns on a size change, and splits off the duplicates when
+    /// the file changed since it was hashed for dedup.
+    fn end(
+        &mut self,
+        id: u64,
+        job: &mut Job,
+        total: u64,
+        hash: Option<[u8; 32]>,
+    ) -> Result<(), Stopped> {
+        let path = &job.paths[0];
+        if total != job.size {
+            self.warn.warn(format!(
+                "{}: size changed while reading ({} → {total} bytes); stored as read",
+                path.display(),
+                job.size
+            ));
+        }
+        if hash.is_some() && hash != job.expect {
+            self.warn.warn(format!(
+                "{}: changed since it was hashed for dedup; its duplicates are stored on their own",
+                path.display()
+            ));
+            for (e, p) in job.entries.drain(1..).zip(job.paths.drain(1..)) {
+                self.queue.push_back(Job {
+                    entries: vec![e],
+                    paths: vec![p],
+                    expect: None,
+                    size: job.size,
+                });
+            }
+        }
+        self.push(Msg::End {
+            job: id,
+            entries: std::mem::take(&mut job.entries),
+        })
+    }
 }
 
 /// The sequencer's result: the data tables of the index, and which scan entry got which content.
