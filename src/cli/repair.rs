@@ -21,10 +21,8 @@ pub fn run(a: RepairArgs) -> Result<i32> {
     for p in r.before.problems() {
         println!("DAMAGED: {p}");
     }
-    if r.rebuilt.is_empty() && r.lost.is_empty() {
-        if !a.quiet {
-            println!("nothing to repair: every data and parity volume is intact");
-        }
+    if r.rebuilt.is_empty() && r.lost.is_empty() && !a.quiet {
+        println!("nothing to repair: every data and parity volume is intact");
     }
     for p in &r.rebuilt {
         println!("rebuilt {}", p.display());

@@ -84,7 +84,7 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Re
                 .open(p)
                 .ctx(p)?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
-            w.write_all(&vec![0u8; h.len() as usize]).ctx(p)?;
+            w.write_all(&vec![0u8; h.header_len() as usize]).ctx(p)?;
             Ok(w)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -114,7 +114,12 @@ impl Health {
     /// The verdict: repairable (and how much), or not (and what is lost).
     pub fn summary(&self) -> String {
         let p = self.header.parity_count;
-        let bad_stripes: usize = self.data.iter().map(|v| v.bad.len()).sum();
+        let bad_stripes: usize = self
+            .data
+            .iter()
+            .chain(&self.parity)
+            .map(|v| v.bad.len())
+            .sum();
         let vols =
             |it: &mut dyn Iterator<Item = &VolHealth>| it.filter(|v| v.needs_rewrite()).count();
         let (dv, pv) = (vols(&mut self.data.iter()), vols(&mut self.parity.iter()));
@@ -129,8 +134,9 @@ impl Health {
         let lost = self.unrecoverable();
         if lost.is_empty() {
             return format!(
-                "repairable with clc repair: {bad_stripes} damaged data stripes / {dv} data and {pv} parity \
-                 volumes, parity can rebuild up to {p} per stripe"
+                "repairable with clc repair: {bad_stripes} damaged stripes / {} volumes ({dv} data, {pv} \
+                 parity), parity can rebuild up to {p} per stripe",
+                dv + pv
             );
         }
         let gone: Vec<String> = self
@@ -164,7 +170,13 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
     if found.is_empty() {
         return Ok(None);
     }
-    let (h, mut notes) = choose_header(&base, &found)?;
+    let (h, unread) = choose_header(&base, &found)?;
+    // Unreadable headers of volumes in the set are reported with those volumes.
+    let mut notes: Vec<String> = unread
+        .into_iter()
+        .filter(|(n, _)| *n == 0 || *n > h.parity_count)
+        .map(|(_, m)| m)
+        .collect();
     let data: Vec<VolHealth> = (0..h.data_count as usize)
         .into_par_iter()
         .map(|i| check_data(&h, i, &volume_path(&base, i as u32 + 1)))
@@ -192,17 +204,21 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
 
 /// Picks the parity header to trust: among those that decode, the set whose archive id is the data
 /// volumes' (when one can be read) held by the most parity volumes.
-fn choose_header(base: &Path, found: &[(u32, PathBuf)]) -> Result<(ParityHeader, Vec<String>)> {
+/// Also returns the parity volumes whose header does not decode, with the error.
+fn choose_header(
+    base: &Path,
+    found: &[(u32, PathBuf)],
+) -> Result<(ParityHeader, Vec<(u32, String)>)> {
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
-    for (_, p) in found {
+    for (n, p) in found {
         let r = File::open(p).map_err(|e| Error::io(p, e)).and_then(|f| {
             let len = f.metadata().map_err(|e| Error::io(p, e))?.len();
             ParityHeader::read(&f, len, p)
         });
         match r {
             Ok(h) => good.push(h),
-            Err(e) => notes.push(format!("{e}")),
+            Err(e) => notes.push((*n, e.to_string())),
         }
     }
     let data_id = data_archive_id(base);
@@ -218,11 +234,18 @@ fn choose_header(base: &Path, found: &[(u32, PathBuf)]) -> Result<(ParityHeader,
         return Err(Error::Other(format!(
             "{}: parity volumes exist but none has a valid header ({})",
             parity_path(base, 1).display(),
-            notes.join("; ")
+            notes
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
     };
     if data_id.is_some_and(|id| id != h.archive_id) {
-        notes.push("the parity volumes belong to another archive than the data volumes".into());
+        notes.push((
+            0,
+            "the parity volumes belong to another archive than the data volumes".into(),
+        ));
     }
     Ok((h, notes))
 }
@@ -271,18 +294,21 @@ fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
         Err(e) => (Some(missing(e)), all),
         Ok(f) => {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let mut problem = length_problem(len, h.parity_file_len());
-            let own = ParityHeader::read(&f, len, path);
             let want_hdr = ParityHeader {
                 index: j as u32 + 1,
                 ..h.clone()
             };
-            match own {
-                Ok(o) if o == want_hdr => {}
-                Ok(_) => problem = Some("header of another parity set or slot".into()),
-                Err(e) => problem = Some(format!("damaged header ({e})")),
-            }
-            let hl = h.len();
+            let header = match ParityHeader::read(&f, len, path) {
+                Ok(o) if o == want_hdr => None,
+                Ok(_) => Some("header of another parity set or slot".to_string()),
+                Err(_) if len < h.header_len() => None, // said by the length
+                Err(e) => Some(format!("damaged header ({e})")),
+            };
+            let problem = [length_problem(len, h.parity_file_len()), header]
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| format!("{a}; {b}"));
+            let hl = h.header_len();
             let at = |s| (hl + h.stripe_start(s), h.shard_len(s), h.shard_len(s));
             (problem, bad_stripes(&f, &all, at, |s| h.parity_sum(j, s)))
         }

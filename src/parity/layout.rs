@@ -58,7 +58,7 @@ impl ParityHeader {
     pub const FIXED: usize = 64;
 
     /// Total header length: fixed part, table and `header_check`.
-    pub fn len(&self) -> u64 {
+    pub fn header_len(&self) -> u64 {
         table_len(self.data_count, self.parity_count, self.stripe_count) + Self::FIXED as u64 + 8
     }
 
@@ -78,7 +78,7 @@ impl ParityHeader {
     /// Exact length of every parity volume.
     pub fn parity_file_len(&self) -> u64 {
         let last = self.stripe_count.saturating_sub(1);
-        self.len() + self.stripe_start(last) + self.shard_len(last) as u64
+        self.header_len() + self.stripe_start(last) + self.shard_len(last) as u64
     }
 
     pub fn data_sum(&self, vol: usize, s: u32) -> u64 {
@@ -91,7 +91,7 @@ impl ParityHeader {
 
     /// The header bytes, with `parity_index` set to `index`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.len().min(1 << 20) as usize);
+        let mut v = Vec::with_capacity(self.header_len().min(1 << 20) as usize);
         v.extend_from_slice(&MAGIC);
         v.put_u16(VERSION);
         v.put_u16(0);
@@ -153,7 +153,7 @@ impl ParityHeader {
             .get(..Self::FIXED)
             .ok_or_else(|| Error::corrupt(what, 0, "too short for a parity header"))?;
         let mut h = Self::decode_fixed(fixed, what)?;
-        let end = h.len() as usize - 8;
+        let end = h.header_len() as usize - 8;
         let body = buf
             .get(..end + 8)
             .ok_or_else(|| Error::corrupt(what, 0, "parity header truncated"))?;
@@ -266,11 +266,11 @@ mod tests {
     fn size_roundtrip_and_geometry() {
         let h = sample();
         let b = h.encode();
-        assert_eq!(b.len() as u64, h.len());
-        assert_eq!(h.len(), 64 + 8 * (3 + 9 + 6) + 8);
+        assert_eq!(b.len() as u64, h.header_len());
+        assert_eq!(h.header_len(), 64 + 8 * (3 + 9 + 6) + 8);
         assert_eq!(ParityHeader::decode(&b, "p").unwrap(), h);
         assert_eq!((h.shard_len(0), h.shard_len(2)), (128, 64));
-        assert_eq!(h.parity_file_len(), h.len() + 256 + 64);
+        assert_eq!(h.parity_file_len(), h.header_len() + 256 + 64);
         assert_eq!(h.data_sum(1, 2), 5);
         assert_eq!(h.parity_sum(1, 0), 103);
     }

@@ -230,7 +230,7 @@ fn read_parity(
     buf.clear();
     buf.resize(h.shard_len(s), 0);
     let f = File::open(path).ctx(path)?;
-    read_padded(&f, h.len() + h.stripe_start(s), buf).ctx(path)?;
+    read_padded(&f, h.header_len() + h.stripe_start(s), buf).ctx(path)?;
     Ok(())
 }
 
