@@ -124,10 +124,10 @@ impl Health {
             |it: &mut dyn Iterator<Item = &VolHealth>| it.filter(|v| v.needs_rewrite()).count();
         let (dv, pv) = (vols(&mut self.data.iter()), vols(&mut self.parity.iter()));
         if self.is_clean() {
+            let s = if p == 1 { "" } else { "s" };
             return format!(
-                "parity ok: {p} parity volume{} over {} data volumes, can rebuild up to {p} damaged \
-                 volumes per stripe",
-                if p == 1 { "" } else { "s" },
+                "parity ok: {p} parity volume{s} over {} data volumes, can rebuild up to {p} damaged \
+                 volume{s} per stripe",
                 self.data.len()
             );
         }
