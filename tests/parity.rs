@@ -161,10 +161,13 @@ fn lost_truncated_and_corrupted_volumes_are_rebuilt_bit_exact() {
     // A middle one truncated, another corrupted.
     let d = t.path().join("middle");
     let first = copy_set(&orig, &d);
-    let (a, b) = (d.join("arc.004"), d.join("arc.007"));
+    let (a, b, c) = (d.join("arc.004"), d.join("arc.007"), d.join("arc.009"));
     truncate(&a, 1000);
     flip(&b, 50_000);
-    repair_and_check(&first, &orig, &src, &[a.clone(), b.clone()]);
+    let mut long = fs::read(&c).unwrap();
+    long.extend_from_slice(b"trailing garbage");
+    fs::write(&c, long).unwrap();
+    repair_and_check(&first, &orig, &src, &[a.clone(), b.clone(), c]);
     assert!(d.join("arc.004.damaged").exists() && d.join("arc.007.damaged").exists());
 
     // The LAST volume, with the index: the archive does not open, yet verify reports from the parity.
