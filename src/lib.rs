@@ -2,7 +2,8 @@
 //! and on the GPU through OpenCL, and a read-only FUSE view of its archives.
 //!
 //! A byte travels: [`scan`] → [`chunk`] → [`dedup`] → [`codec`] / [`gpu`] → [`pack`] (volumes, index,
-//! footer); and back: [`archive`] (footer → index → frame) → [`cache`] → [`extract`].
+//! footer) → [`parity`] (optional Reed–Solomon volumes); and back: [`archive`] (footer → index → frame) →
+//! [`cache`] → [`extract`], with [`parity`] rebuilding lost volumes first.
 
 pub mod archive;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod gpu;
 pub mod hash;
 pub mod legacy;
 pub mod pack;
+pub mod parity;
 pub mod report;
 pub mod scan;
 pub mod sys;

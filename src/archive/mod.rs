@@ -48,6 +48,8 @@ pub struct Archive {
     volumes: Vec<Volume>,
     /// Entries whose bytes cannot be trusted, with the reason (CL_Compressor writer bug).
     pub damaged: HashMap<EntryId, String>,
+    /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
+    repair_hint: Option<String>,
 }
 
 /// Reads decoded frames for [`Archive::read_at`]: a cache, or a plain decode.
@@ -62,8 +64,22 @@ impl FrameSource for Archive {
 }
 
 impl Archive {
-    /// Opens the archive that `path` (any `NAME.NNN`, or `NAME`) belongs to.
+    /// Opens the archive that `path` (any `NAME.NNN`, or `NAME`) belongs to. When the last volume is
+    /// damaged and parity volumes exist, the error says to run `clc repair`.
     pub fn open(path: &Path) -> Result<Archive> {
+        Self::open_inner(path).map_err(|e| match e {
+            Error::Corrupt { what, offset, msg } => {
+                let msg = match crate::parity::repair_hint(&crate::parity::base_of(path)) {
+                    Some(h) => format!("{msg}; {h}"),
+                    None => msg,
+                };
+                Error::Corrupt { what, offset, msg }
+            }
+            e => e,
+        })
+    }
+
+    fn open_inner(path: &Path) -> Result<Archive> {
         let base = match volumes::split(path) {
             Some((b, _)) => b,
             None if volumes::list(path).is_empty() => {
@@ -116,13 +132,18 @@ impl Archive {
         }
         let index = read_index(&mut f, &footer, &what)?;
         index.validate(&what, footer.volume_count)?;
+        let repair_hint = crate::parity::repair_hint(&base);
         let volumes = (1..=footer.volume_count)
             .map(|n| {
-                open_volume(
+                let mut v = open_volume(
                     &crate::pack::writer::volume_path(&base, n),
                     n,
                     &footer.archive_id,
-                )
+                );
+                if let (Err(e), Some(h)) = (&mut v.file, &repair_hint) {
+                    *e = format!("{e} ({h})");
+                }
+                v
             })
             .collect();
         Ok(Archive {
@@ -130,6 +151,7 @@ impl Archive {
             kind: Kind::Clc(footer.version),
             volumes,
             damaged: HashMap::new(),
+            repair_hint,
         })
     }
 
@@ -147,6 +169,7 @@ impl Archive {
             kind: Kind::Legacy(l.kind),
             volumes,
             damaged: l.damaged.into_iter().collect(),
+            repair_hint: None,
         }
     }
 
@@ -171,11 +194,19 @@ impl Archive {
 
     fn frame_err(&self, id: FrameId, msg: impl Into<String>) -> Error {
         let f = &self.index.frames[id.0 as usize];
+        let mut msg = msg.into();
+        if let Some(h) = self
+            .repair_hint
+            .as_ref()
+            .filter(|h| !msg.contains(h.as_str()))
+        {
+            msg = format!("{msg} ({h})");
+        }
         Error::Frame {
             frame: id.0,
             volume: self.volume_name(f.volume),
             offset: f.offset,
-            msg: msg.into(),
+            msg,
         }
     }
 

@@ -4,6 +4,7 @@ pub mod extract;
 pub mod info;
 pub mod list;
 pub mod pack;
+pub mod repair;
 pub mod verify;
 
 use anyhow::{anyhow, Context, Result};
@@ -34,6 +35,8 @@ pub enum Cmd {
     Info(info::InfoArgs),
     /// Read every volume and check every checksum
     Verify(verify::VerifyArgs),
+    /// Rebuild missing or damaged volumes from the parity volumes (NAME.p001, …)
+    Repair(repair::RepairArgs),
 }
 
 /// Flags shared by every command that reads or writes data.
@@ -121,6 +124,7 @@ fn flag_of(key: &str) -> String {
         "CODEC" => "--codec".into(),
         "FRAME_SIZE" => "--frame-size".into(),
         "CACHE_SIZE" => "--cache-size".into(),
+        "PARITY" => "--parity".into(),
         k => k.into(),
     }
 }
@@ -133,6 +137,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::List(a) => list::run(a),
         Cmd::Info(a) => info::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Repair(a) => repair::run(a),
     }
 }
 

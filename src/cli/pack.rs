@@ -21,6 +21,10 @@ pub struct PackArgs {
     /// Frame codec: lz_ext3 (default), lz4 or raw
     #[arg(long)]
     pub codec: Option<String>,
+    /// Also write Reed–Solomon parity volumes NAME.p001, … able to rebuild this share of the data volumes
+    /// (10 or 10%; config key PARITY)
+    #[arg(long, value_name = "PCT")]
+    pub parity: Option<String>,
     /// Overwrite an existing archive of that name
     #[arg(long)]
     pub force: bool,
@@ -35,6 +39,7 @@ pub fn run(a: PackArgs) -> Result<i32> {
             ("VOLUME_SIZE", a.volume_size.clone()),
             ("FRAME_SIZE", a.frame_size.clone()),
             ("CODEC", a.codec.clone()),
+            ("PARITY", a.parity.clone()),
         ],
         |c| {
             // A --frame-size below the chunk sizes scales them down rather than failing.
@@ -127,6 +132,19 @@ fn print_summary(st: &PackStats) {
         println!(
             "GPU frames redone on the CPU after a failed check: {}",
             st.gpu_redone
+        );
+    }
+    if let Some(p) = &st.parity {
+        let names: Vec<String> = p.paths.iter().map(|x| x.display().to_string()).collect();
+        println!(
+            "parity: {} volume{} ({}), {} ({:.1}% of the data volumes), stripe {}, {:.2} s",
+            p.paths.len(),
+            if p.paths.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            human(p.bytes),
+            pct(p.bytes, st.stored_bytes),
+            human(u64::from(p.stripe_size)),
+            p.seconds
         );
     }
     if let Some(g) = &st.gpu {

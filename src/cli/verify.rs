@@ -2,7 +2,8 @@ use super::human;
 use anyhow::Result;
 use clap::Args;
 use clc::archive::Archive;
-use std::path::PathBuf;
+use clc::parity::Health;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -14,8 +15,49 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
-    let ar = Archive::open(&a.archive)?;
-    let rep = clc::verify::verify(&ar);
+    report(&a.archive, a.quiet)
+}
+
+/// Checks every frame through the index and, when parity volumes exist, every data and parity volume
+/// stripe by stripe; prints the damage and whether `clc repair` can fix it. Exit status: 0 all intact,
+/// 1 only parity volumes damaged (the data is intact), 2 data damaged or the archive does not open.
+pub fn report(path: &Path, quiet: bool) -> Result<i32> {
+    let opened = Archive::open(path);
+    let parity = clc::parity::check(path);
+    let mut data_bad = match &opened {
+        Ok(ar) => print_frames(ar, quiet),
+        Err(e) => {
+            if matches!(parity, Ok(None)) {
+                return Err(anyhow::anyhow!("{e}"));
+            }
+            println!("DAMAGED: {e}");
+            true
+        }
+    };
+    let parity_bad = match &parity {
+        Ok(None) => false,
+        Ok(Some(h)) => {
+            data_bad |= h.data_damaged();
+            print_parity(h, quiet)
+        }
+        Err(e) => {
+            println!("DAMAGED: {e}");
+            println!("NOT repairable: no usable parity header");
+            true
+        }
+    };
+    Ok(if data_bad {
+        2
+    } else if parity_bad {
+        1
+    } else {
+        0
+    })
+}
+
+/// Prints frame damage; returns whether there was any.
+fn print_frames(ar: &Archive, quiet: bool) -> bool {
+    let rep = clc::verify::verify(ar);
     for n in &rep.notes {
         println!("note: {n}");
     }
@@ -23,7 +65,7 @@ pub fn run(a: VerifyArgs) -> Result<i32> {
         println!("DAMAGED: {}", d.line);
     }
     if rep.damages.is_empty() {
-        if !a.quiet {
+        if !quiet {
             println!(
                 "ok: {} frames, {} decoded and checked, {} volumes",
                 rep.frames_ok,
@@ -31,9 +73,24 @@ pub fn run(a: VerifyArgs) -> Result<i32> {
                 ar.volume_paths().len()
             );
         }
-        Ok(0)
+        false
     } else {
         println!("{} problems found", rep.damages.len());
-        Ok(2)
+        true
     }
+}
+
+/// Prints the parity check; returns whether any volume needs repair.
+pub fn print_parity(h: &Health, quiet: bool) -> bool {
+    for n in &h.notes {
+        println!("note: {n}");
+    }
+    let problems = h.problems();
+    for p in &problems {
+        println!("DAMAGED: {p}");
+    }
+    if !problems.is_empty() || !quiet {
+        println!("{}", h.summary());
+    }
+    !problems.is_empty()
 }

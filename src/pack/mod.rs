@@ -49,6 +49,8 @@ pub struct PackStats {
     pub warnings: usize,
     pub gpu: Option<String>,
     pub dedup: dedup::Stats,
+    /// The parity volumes written (PARITY > 0).
+    pub parity: Option<crate::parity::create::Created>,
 }
 
 /// Packs `opts.src` into a new archive. `gpu` compresses (and hashes) when given.
@@ -177,6 +179,11 @@ pub fn pack(
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
         .sum();
+    if cfg.parity > 0 {
+        let c = crate::parity::create(&opts.out, &vols, cfg.parity, archive_id)
+            .inspect_err(|_| remove_all(&vols))?;
+        st.parity = Some(c);
+    }
     st.volumes = vols;
     st.gpu_frames = counters.gpu_frames.load(Ordering::Relaxed);
     st.cpu_frames = counters.cpu_frames.load(Ordering::Relaxed);
@@ -393,10 +400,14 @@ fn archive_id(cfg: &Config, src: &Path, scanned: &[ScanEntry]) -> [u8; 16] {
     id
 }
 
-/// Refuses to overwrite `NAME.001` unless `force`; with `force`, removes every `NAME.NNN` so no stale volume
-/// of an older archive is taken for part of the new one.
+/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
+/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
 fn prepare_output(out: &Path, force: bool) -> Result<()> {
-    let first = writer::volume_path(out, 1);
+    let stale_parity = crate::parity::list(out);
+    let first = match stale_parity.first() {
+        Some((_, p)) if !writer::volume_path(out, 1).exists() => p.clone(),
+        _ => writer::volume_path(out, 1),
+    };
     if first.symlink_metadata().is_ok() && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
@@ -414,7 +425,8 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
         )));
     }
     if force {
-        for p in crate::archive::volumes::list(out) {
+        let parity = stale_parity.into_iter().map(|(_, p)| p);
+        for p in crate::archive::volumes::list(out).into_iter().chain(parity) {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }

@@ -1,0 +1,262 @@
+//! `clc repair`: rebuilds, stripe by stripe, every data and parity volume that the parity allows, into
+//! `NAME.NNN.repaired.tmp`; only when all are written and synced, a damaged file is renamed aside to
+//! `NAME.NNN.damaged` and the rebuilt one takes its place. A volume that is intact is never rewritten, and
+//! one that cannot be rebuilt whole is left as it is.
+
+use super::create::{rs_encoder, rs_err};
+use super::health::{check, Health, VolHealth};
+use super::{base_of, parity_path, read_padded, real_bytes};
+use crate::error::{Error, IoContext, Result};
+use crate::format::checksum;
+use crate::pack::writer::volume_path;
+use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What [`repair`] did.
+#[derive(Debug, Clone)]
+pub struct Repaired {
+    /// The state found before repairing.
+    pub before: Health,
+    /// Volumes written anew (data first, then parity).
+    pub rebuilt: Vec<PathBuf>,
+    /// Damaged files renamed aside: (old name, new name).
+    pub moved: Vec<(PathBuf, PathBuf)>,
+    /// Volumes that need repair but have more damage than the parity covers.
+    pub lost: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// Repairs the archive `path` names. `Ok(None)`: it has no parity volumes.
+pub fn repair(path: &Path) -> Result<Option<Repaired>> {
+    let t0 = std::time::Instant::now();
+    let Some(h) = check(path)? else {
+        return Ok(None);
+    };
+    let base = base_of(path);
+    let pick = |vs: &[VolHealth], ok: bool| -> Vec<usize> {
+        (0..vs.len())
+            .filter(|&i| vs[i].needs_rewrite() && h.rebuildable(&vs[i]) == ok)
+            .collect()
+    };
+    let (td, tp) = (pick(&h.data, true), pick(&h.parity, true));
+    let lost: Vec<PathBuf> = pick(&h.data, false)
+        .into_iter()
+        .map(|i| h.data[i].path.clone())
+        .chain(
+            pick(&h.parity, false)
+                .into_iter()
+                .map(|j| h.parity[j].path.clone()),
+        )
+        .collect();
+    let finals: Vec<PathBuf> = td
+        .iter()
+        .map(|&i| volume_path(&base, i as u32 + 1))
+        .chain(tp.iter().map(|&j| parity_path(&base, j as u32 + 1)))
+        .collect();
+    let tmps: Vec<PathBuf> = finals
+        .iter()
+        .map(|p| suffixed(p, ".repaired.tmp"))
+        .collect();
+    if let Err(e) = rebuild(&base, &h, &td, &tp, &tmps) {
+        for t in &tmps {
+            let _ = std::fs::remove_file(t);
+        }
+        return Err(e);
+    }
+    let mut moved = Vec::new();
+    for (tmp, fin) in tmps.iter().zip(&finals) {
+        if fin.symlink_metadata().is_ok() {
+            let aside = aside_name(fin);
+            std::fs::rename(fin, &aside).ctx(fin)?;
+            moved.push((fin.clone(), aside));
+        }
+        std::fs::rename(tmp, fin).ctx(tmp)?;
+    }
+    if let Some(dir) = finals.first().and_then(|p| p.parent()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(Some(Repaired {
+        before: h,
+        rebuilt: finals,
+        moved,
+        lost,
+        seconds: t0.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Writes the rebuilt data volumes `td` and parity volumes `tp` into `tmps` (data first).
+fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]) -> Result<()> {
+    let hd = &h.header;
+    let (n, p) = (hd.data_count as usize, hd.parity_count as usize);
+    let mut outs = Vec::with_capacity(tmps.len());
+    for (k, t) in tmps.iter().enumerate() {
+        let _ = std::fs::remove_file(t);
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(t)
+            .ctx(t)?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        if let Some(&j) = tp.get(k.wrapping_sub(td.len())) {
+            let mut ph = hd.clone();
+            ph.index = j as u32 + 1;
+            w.write_all(&ph.encode()).ctx(t)?;
+        }
+        outs.push(w);
+    }
+    let data_paths: Vec<PathBuf> = (1..=n as u32).map(|i| volume_path(base, i)).collect();
+    let par_paths: Vec<PathBuf> = (1..=p as u32).map(|j| parity_path(base, j)).collect();
+    let mut bufs = vec![Vec::new(); n];
+    let mut pbufs = vec![Vec::new(); p];
+    let (mut dec, mut enc) = (None, None);
+    for s in 0..hd.stripe_count {
+        let sl = hd.shard_len(s);
+        let erased = h.erased(s);
+        let par_needed = tp
+            .iter()
+            .any(|&j| h.parity[j].bad.binary_search(&s).is_ok());
+        let decode = !erased.is_empty() && h.recoverable(s);
+        // Every data slice when something is computed; otherwise only the targets' own.
+        let want: Vec<usize> = if decode || par_needed {
+            (0..n).filter(|i| !erased.contains(i)).collect()
+        } else {
+            td.to_vec()
+        };
+        for &i in &want {
+            read_data(hd, s, i, &data_paths[i], &mut bufs[i])?;
+        }
+        if decode {
+            let good = h.good_parity(s);
+            for &j in good.iter().take(erased.len()) {
+                read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
+            }
+            let d = rs_decoder(&mut dec, n, p, sl)?;
+            for i in (0..n).filter(|i| !erased.contains(i)) {
+                d.add_original_shard(i, &bufs[i]).map_err(rs_err)?;
+            }
+            for &j in good.iter().take(erased.len()) {
+                d.add_recovery_shard(j, &pbufs[j]).map_err(rs_err)?;
+            }
+            let out = d.decode().map_err(rs_err)?;
+            for &i in &erased {
+                let r = out.restored_original(i).ok_or_else(|| {
+                    Error::Other(format!(
+                        "Reed–Solomon: stripe {s} of volume {} not restored",
+                        i + 1
+                    ))
+                })?;
+                bufs[i].clear();
+                bufs[i].extend_from_slice(r);
+                if checksum(&bufs[i]) != hd.data_sum(i, s) {
+                    return Err(Error::Other(format!(
+                        "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
+                        data_paths[i].display()
+                    )));
+                }
+            }
+        }
+        if par_needed {
+            let e = rs_encoder(&mut enc, n, p, sl)?;
+            encode_into(e, &bufs, &mut pbufs)?;
+        }
+        for (k, &j) in tp.iter().enumerate() {
+            if h.parity[j].bad.binary_search(&s).is_err() {
+                read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
+            } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
+                return Err(Error::Other(format!(
+                    "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
+                    par_paths[j].display()
+                )));
+            }
+            outs[td.len() + k]
+                .write_all(&pbufs[j])
+                .ctx(&tmps[td.len() + k])?;
+        }
+        for (k, &i) in td.iter().enumerate() {
+            let real = real_bytes(hd, hd.data_lens[i], s);
+            outs[k].write_all(&bufs[i][..real]).ctx(&tmps[k])?;
+        }
+    }
+    for (w, t) in outs.iter_mut().zip(tmps) {
+        w.flush().ctx(t)?;
+        w.get_ref().sync_all().ctx(t)?;
+    }
+    Ok(())
+}
+
+fn encode_into(e: &mut ReedSolomonEncoder, bufs: &[Vec<u8>], pbufs: &mut [Vec<u8>]) -> Result<()> {
+    for b in bufs {
+        e.add_original_shard(b).map_err(rs_err)?;
+    }
+    let out = e.encode().map_err(rs_err)?;
+    for (pb, r) in pbufs.iter_mut().zip(out.recovery_iter()) {
+        pb.clear();
+        pb.extend_from_slice(r);
+    }
+    Ok(())
+}
+
+/// Stripe `s` of data volume `i` into `buf` (zero-padded to the stripe's shard length).
+fn read_data(
+    h: &super::layout::ParityHeader,
+    s: u32,
+    i: usize,
+    path: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    buf.resize(h.shard_len(s), 0);
+    let real = real_bytes(h, h.data_lens[i], s);
+    if real > 0 {
+        let f = File::open(path).ctx(path)?;
+        read_padded(&f, h.stripe_start(s), &mut buf[..real]).ctx(path)?;
+    }
+    Ok(())
+}
+
+fn read_parity(
+    h: &super::layout::ParityHeader,
+    s: u32,
+    path: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    buf.resize(h.shard_len(s), 0);
+    let f = File::open(path).ctx(path)?;
+    read_padded(&f, h.header_len() + h.stripe_start(s), buf).ctx(path)?;
+    Ok(())
+}
+
+fn rs_decoder(
+    slot: &mut Option<ReedSolomonDecoder>,
+    n: usize,
+    p: usize,
+    len: usize,
+) -> Result<&mut ReedSolomonDecoder> {
+    match slot {
+        Some(d) => d.reset(n, p, len).map_err(rs_err)?,
+        None => *slot = Some(ReedSolomonDecoder::new(n, p, len).map_err(rs_err)?),
+    }
+    Ok(slot.as_mut().expect("set above"))
+}
+
+fn suffixed(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `NAME.NNN.damaged`, or `NAME.NNN.damaged.2`, … when that exists already.
+fn aside_name(p: &Path) -> PathBuf {
+    std::iter::once(suffixed(p, ".damaged"))
+        .chain((2..).map(|k| suffixed(p, &format!(".damaged.{k}"))))
+        .find(|c| c.symlink_metadata().is_err())
+        .expect("an endless iterator")
+}
