@@ -69,6 +69,8 @@ pub struct Config {
     pub cache_size: u64,
     /// CODEC: lz_ext3, lz4 or raw.
     pub codec: Codec,
+    /// STREAM_ORDER: true = "similar" (extension, then file name, then path), false = "path".
+    pub order_similar: bool,
     /// GPU_DEVICE: "auto", "all", an index or a name substring.
     pub gpu_device: String,
     /// PARITY: percent of parity volumes (0 = none).
@@ -99,6 +101,7 @@ impl Default for Config {
             chunk_max: 256 << 10,
             cache_size: 256 << 20,
             codec: Codec::LzExt3,
+            order_similar: true,
             gpu_device: "auto".into(),
             parity: 0,
         }
@@ -156,6 +159,18 @@ impl Config {
             "FORCE_CPU_MODE" => self.force_cpu = parse_bool(value)?,
             "GPU_FALLBACK_ENABLED" => self.gpu_fallback = parse_bool(value)?,
             "GPU_DEVICE" => self.gpu_device = parse_device(value)?,
+            "STREAM_ORDER" => {
+                self.order_similar = match value.to_ascii_lowercase().as_str() {
+                    "similar" => true,
+                    "path" => false,
+                    _ => {
+                        return Err(format!(
+                            "{} is not an order (similar or path)",
+                            shown(value)
+                        ))
+                    }
+                }
+            }
             "CODEC" => {
                 self.codec = Codec::parse(value).ok_or_else(|| {
                     format!("{} is not a codec (lz_ext3, lz4 or raw)", shown(value))

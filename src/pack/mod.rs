@@ -107,7 +107,7 @@ pub fn pack(
     let (groups, dstats) = dedup::find(&cands, &fnv, warn);
     st.dedup = dstats;
     phase("whole-file dedup done");
-    let jobs = make_jobs(&scanned, &owners, groups);
+    let jobs = make_jobs(cfg.order_similar, &scanned, &owners, groups);
     let archive_id = archive_id(cfg, &opts.src, &scanned);
 
     // The stream: reader → sequencer → compressors → writer.
@@ -212,6 +212,7 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
 }
 
 fn make_jobs(
+    order_similar: bool,
     scanned: &[ScanEntry],
     owners: &[usize],
     groups: Vec<dedup::Group>,
@@ -234,6 +235,12 @@ fn make_jobs(
             entries,
             expect,
             size: scanned[i].size,
+        });
+    }
+    if order_similar {
+        jobs.sort_by(|a, b| {
+            similarity_key(&scanned[a.entries[0]].path)
+                .cmp(&similarity_key(&scanned[b.entries[0]].path))
         });
     }
     jobs
@@ -361,6 +368,7 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
     vec![
         ("format_version".into(), FORMAT_VERSION.to_string()),
         ("codec".into(), cfg.codec.name().into()),
+        ("stream_order".into(), if cfg.order_similar { "similar" } else { "path" }.into()),
         ("frame_size".into(), cfg.frame_size.to_string()),
         ("volume_size".into(), cfg.volume_size.to_string()),
         ("chunk_min".into(), cfg.chunk_min.to_string()),
@@ -454,4 +462,15 @@ fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb
+}
+
+/// Stream order that puts likely-similar files within the window of each other: same extension, then same
+/// file name (the same file in two versions of a tree), then path.
+fn similarity_key(path: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let ext = match name.iter().rposition(|&b| b == b'.') {
+        Some(d) if d > 0 => &name[d + 1..],
+        _ => &[],
+    };
+    (ext, name, path)
 }
