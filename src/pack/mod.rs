@@ -139,10 +139,16 @@ pub fn pack(
             s.spawn(move || {
                 while let Ok(first) = frame_rx.recv() {
                     let mut b = vec![first];
+                    // The GPU wants full batches (one launch each); the CPU takes what is there.
                     while b.len() < batch {
-                        match frame_rx.try_recv() {
-                            Ok(f) => b.push(f),
-                            Err(_) => break,
+                        let next = if gpu.is_some() {
+                            frame_rx.recv().ok()
+                        } else {
+                            frame_rx.try_recv().ok()
+                        };
+                        match next {
+                            Some(f) => b.push(f),
+                            None => break,
                         }
                     }
                     if enc_tx.send(comp.batch(b)).is_err() {
@@ -368,7 +374,10 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
     vec![
         ("format_version".into(), FORMAT_VERSION.to_string()),
         ("codec".into(), cfg.codec.name().into()),
-        ("stream_order".into(), if cfg.order_similar { "similar" } else { "path" }.into()),
+        (
+            "stream_order".into(),
+            if cfg.order_similar { "similar" } else { "path" }.into(),
+        ),
         ("frame_size".into(), cfg.frame_size.to_string()),
         ("volume_size".into(), cfg.volume_size.to_string()),
         ("chunk_min".into(), cfg.chunk_min.to_string()),
