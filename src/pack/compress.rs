@@ -75,6 +75,11 @@ impl Compressor<'_> {
         self.finish(id, raw, enc, 0, sum)
     }
 
+    /// Encodes one frame on the CPU.
+    pub fn one(&self, id: u32, raw: &[u8]) -> Encoded {
+        self.cpu(id, raw, checksum(raw))
+    }
+
     /// Encodes a batch of (frame id, raw bytes), results in the same order.
     pub fn batch(&self, frames: Vec<(u32, Vec<u8>)>) -> Vec<Encoded> {
         let sums: Vec<u64> = frames.par_iter().map(|(_, r)| checksum(r)).collect();

@@ -134,27 +134,43 @@ pub fn pack(
             let progress = &progress;
             move || stream::sequencer(read_rx, cfg, frame_tx, progress)
         });
-        for _ in 0..2 {
-            let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
-            s.spawn(move || {
-                while let Ok(first) = frame_rx.recv() {
-                    let mut b = vec![first];
-                    // The GPU wants full batches (one launch each); the CPU takes what is there.
-                    while b.len() < batch {
-                        let next = if gpu.is_some() {
-                            frame_rx.recv().ok()
-                        } else {
-                            frame_rx.try_recv().ok()
-                        };
-                        match next {
-                            Some(f) => b.push(f),
-                            None => break,
+        if gpu.is_some() {
+            // Two feeders, so one batch uploads or downloads while the other computes.
+            for _ in 0..2 {
+                let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
+                s.spawn(move || {
+                    while let Ok(first) = frame_rx.recv() {
+                        let mut b = vec![first];
+                        while b.len() < batch {
+                            match frame_rx.recv() {
+                                Ok(f) => b.push(f),
+                                Err(_) => break,
+                            }
+                        }
+                        if enc_tx.send(comp.batch(b)).is_err() {
+                            return;
                         }
                     }
-                    if enc_tx.send(comp.batch(b)).is_err() {
-                        return;
+                });
+            }
+        } else {
+            // Every frame is its own task on the worker pool, at most two per thread in flight.
+            let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
+            s.spawn(move || {
+                let inflight = cfg.threads() * 2;
+                let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(inflight);
+                rayon::in_place_scope(|rs| {
+                    for (id, raw) in frame_rx {
+                        if tok_tx.send(()).is_err() {
+                            return;
+                        }
+                        let (enc_tx, tok_rx) = (enc_tx.clone(), tok_rx.clone());
+                        rs.spawn(move |_| {
+                            let _ = enc_tx.send(vec![comp.one(id, &raw)]);
+                            let _ = tok_rx.recv();
+                        });
                     }
-                }
+                });
             });
         }
         drop((frame_rx, enc_tx));
