@@ -306,7 +306,14 @@ mod tests {
             .collect();
         std::fs::write(src.join("f"), &data).unwrap();
         let mut cfg = crate::Config::default();
-        cfg.set("FRAME_SIZE", "64K").unwrap();
+        for (k, v) in [
+            ("FRAME_SIZE", "64K"),
+            ("CHUNK_MIN_SIZE", "4K"),
+            ("CHUNK_AVG_SIZE", "16K"),
+            ("CHUNK_MAX_SIZE", "64K"),
+        ] {
+            cfg.set(k, v).unwrap();
+        }
         cfg.set("FORCE_CPU_MODE", "true").unwrap();
         let opts = crate::pack::PackOptions {
             src,
@@ -344,7 +351,10 @@ mod tests {
         let total: u64 = ar.index.frames.iter().map(|f| f.raw_len as u64).sum();
         assert_eq!(cache.bytes(), total);
         // Every frame decoded exactly once, never more than 4 to a call.
-        let (calls, frames) = (counts.0.load(Ordering::Relaxed), counts.1.load(Ordering::Relaxed));
+        let (calls, frames) = (
+            counts.0.load(Ordering::Relaxed),
+            counts.1.load(Ordering::Relaxed),
+        );
         assert_eq!(frames, n);
         assert!(calls * 4 >= n, "{calls} calls for {n} frames");
     }
@@ -359,6 +369,9 @@ mod tests {
         assert!(cache.bytes() <= 200_000);
         let last = *ids.last().unwrap();
         assert!(cache.contains(last));
-        assert_eq!(*cache.frame(ids[0]).unwrap(), ar.read_frame(ids[0]).unwrap());
+        assert_eq!(
+            *cache.frame(ids[0]).unwrap(),
+            ar.read_frame(ids[0]).unwrap()
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod format;
 pub mod gpu;
 pub mod hash;
 pub mod legacy;
+pub mod mount;
 pub mod pack;
 pub mod report;
 pub mod scan;

@@ -3,6 +3,7 @@
 pub mod extract;
 pub mod info;
 pub mod list;
+pub mod mount;
 pub mod pack;
 pub mod verify;
 
@@ -34,6 +35,10 @@ pub enum Cmd {
     Info(info::InfoArgs),
     /// Read every volume and check every checksum
     Verify(verify::VerifyArgs),
+    /// Mount an archive as a read-only filesystem
+    Mount(mount::MountArgs),
+    /// Unmount a mounted archive
+    Umount(mount::UmountArgs),
 }
 
 /// Flags shared by every command that reads or writes data.
@@ -57,8 +62,19 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the config file (or defaults) and applies command-line overrides.
+    /// Loads the config file (or defaults), applies command-line overrides, and sizes the global thread
+    /// pool.
     pub fn config(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
+        let cfg = self.load(extra)?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads())
+            .build_global()
+            .ok();
+        Ok(cfg)
+    }
+
+    /// [`Common::config`] without starting any thread (for commands that fork, like `mount`).
+    pub fn load(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
         let mut cfg = match &self.config {
             Some(p) => Config::load(p)?,
             None => Config::default(),
@@ -77,10 +93,6 @@ impl Common {
         }
         cfg.validate()
             .map_err(|m| anyhow!("invalid settings: {m}"))?;
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.threads())
-            .build_global()
-            .ok();
         Ok(cfg)
     }
 
@@ -123,6 +135,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::List(a) => list::run(a),
         Cmd::Info(a) => info::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Mount(a) => mount::run(a),
+        Cmd::Umount(a) => mount::run_umount(a),
     }
 }
 
