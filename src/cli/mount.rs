@@ -1,9 +1,10 @@
 //! `clc mount` and `clc umount`.
 
 use super::Common;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use clc::archive::Archive;
+use clc::config::parse_size;
 use clc::mount::serve::{self, Serve};
 use clc::mount::{ClcFs, MountOptions};
 use std::path::PathBuf;
@@ -39,8 +40,18 @@ pub struct UmountArgs {
 
 pub fn run(a: MountArgs) -> Result<i32> {
     // No thread may start before the fork: load the settings without building the thread pool.
-    let cfg = a.common.load(&[("CACHE_SIZE", a.cache_size.clone())])?;
+    let cfg = a.common.load(&[])?;
+    // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
+    let cache = match &a.cache_size {
+        Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
+        None => cfg.cache_size,
+    };
     let ar = Archive::open(&a.archive)?;
+    let largest = ar.index.frames.iter().map(|f| u64::from(f.raw_len)).max();
+    let least = largest.unwrap_or(0).max(1 << 20);
+    if cache < least {
+        bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
+    }
     for p in ar.volume_problems() {
         eprintln!("clc: warning: {p}; files with data there will fail to read (EIO)");
     }
@@ -49,7 +60,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         .canonicalize()
         .unwrap_or_else(|_| a.archive.clone());
     let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
-    let fs = ClcFs::new(Arc::new(ar), cfg.cache_size, cfg.decompressor_batch_size);
+    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size);
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),
