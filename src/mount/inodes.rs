@@ -268,14 +268,16 @@ mod tests {
 
     #[test]
     fn tree_hardlinks_and_nlink() {
-        let mut idx = Index::default();
-        idx.entries = vec![
-            entry("a", EntryKind::Dir),
-            entry("a/b", EntryKind::Dir),
-            entry("a/b.c", EntryKind::File),
-            entry("a/b/x", EntryKind::File),
-            entry("z", EntryKind::Symlink),
-        ];
+        let mut idx = Index {
+            entries: vec![
+                entry("a", EntryKind::Dir),
+                entry("a/b", EntryKind::Dir),
+                entry("a/b.c", EntryKind::File),
+                entry("a/b/x", EntryKind::File),
+                entry("z", EntryKind::Symlink),
+            ],
+            ..Default::default()
+        };
         let mut h = entry("a/h", EntryKind::Hardlink);
         h.link = 3;
         idx.entries.insert(4, h);
@@ -302,8 +304,10 @@ mod tests {
 
     #[test]
     fn missing_parents_are_synthesized() {
-        let mut idx = Index::default();
-        idx.entries = vec![entry("p/q/f", EntryKind::File)];
+        let idx = Index {
+            entries: vec![entry("p/q/f", EntryKind::File)],
+            ..Default::default()
+        };
         let t = Inodes::build(&idx);
         let p = t.lookup(&idx, Ino::ROOT, b"p").unwrap();
         let q = t.lookup(&idx, p, b"q").unwrap();
