@@ -37,6 +37,50 @@ impl BatchDecoder for CpuDecoder {
     }
 }
 
+/// Adapts a codec-level batch function to [`BatchDecoder`]: the shape of the GPU's
+/// `decompress_batch(&[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>>` (stored bytes and raw length in,
+/// one result per frame out). Frames of `codec` go to `decode` in one call; other frames, and all of them
+/// when the call fails as a whole or answers the wrong number of results, decode on the CPU. Every
+/// result is checked against the index, so a decoder that returns wrong bytes yields an error, never data.
+pub struct CodecBatch<F> {
+    pub codec: crate::codec::Codec,
+    pub decode: F,
+}
+
+impl<F> BatchDecoder for CodecBatch<F>
+where
+    F: Fn(&[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> + Send + Sync,
+{
+    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
+        let mut out: Vec<Option<Result<Vec<u8>>>> = batch.iter().map(|_| None).collect();
+        let mine: Vec<usize> = (0..batch.len())
+            .filter(|&i| ar.codec_of(batch[i].0) == self.codec)
+            .collect();
+        if !mine.is_empty() {
+            let input: Vec<(&[u8], usize)> = mine
+                .iter()
+                .map(|&i| {
+                    let id = batch[i].0;
+                    (
+                        &batch[i].1[..],
+                        ar.index.frames[id.0 as usize].raw_len as usize,
+                    )
+                })
+                .collect();
+            if let Ok(res) = (self.decode)(&input).map(|r| (r.len() == mine.len()).then_some(r)) {
+                for (&i, r) in mine.iter().zip(res.into_iter().flatten()) {
+                    let id = batch[i].0;
+                    out[i] = Some(r.and_then(|d| ar.check_decoded(id, &d).map(|()| d)));
+                }
+            }
+        }
+        out.into_par_iter()
+            .zip(batch.par_iter())
+            .map(|(r, (id, stored))| r.unwrap_or_else(|| ar.decode_stored(*id, stored)))
+            .collect()
+    }
+}
+
 /// Result shared with every reader waiting on a frame.
 type Shared = std::result::Result<Arc<Vec<u8>>, String>;
 type Slot = Arc<(Mutex<Option<Shared>>, Condvar)>;
@@ -357,6 +401,59 @@ mod tests {
         );
         assert_eq!(frames, n);
         assert!(calls * 4 >= n, "{calls} calls for {n} frames");
+    }
+
+    #[test]
+    fn codec_batch_checks_what_an_external_decoder_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let ar = archive(dir.path());
+        let codec = ar.codec_of(FrameId(0));
+        let ids: Vec<FrameId> = (0..ar.index.frames.len() as u32).map(FrameId).collect();
+        let calls = AtomicUsize::new(0);
+        // An honest external decoder, then one that corrupts the second frame of each call.
+        for lie in [false, true] {
+            let dec = CodecBatch {
+                codec,
+                decode: |b: &[(&[u8], usize)]| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    Ok(b.iter()
+                        .enumerate()
+                        .map(|(k, (s, n))| {
+                            let mut d = crate::codec::decode(codec, s, *n)?;
+                            if lie && k == 1 {
+                                d[0] ^= 1;
+                            }
+                            Ok(d)
+                        })
+                        .collect())
+                },
+            };
+            let batch: Vec<(FrameId, Vec<u8>)> = ids[..3]
+                .iter()
+                .map(|&id| (id, ar.read_stored(id).unwrap()))
+                .collect();
+            let got = dec.decode_batch(&ar, &batch);
+            for (k, r) in got.into_iter().enumerate() {
+                if lie && k == 1 {
+                    assert!(r.is_err(), "frame {k} was corrupted by the decoder");
+                } else {
+                    assert_eq!(r.unwrap(), ar.read_frame(ids[k]).unwrap());
+                }
+            }
+            if !lie {
+                let cache = FrameCache::new(&ar, 1 << 30)
+                    .with_batch_size(3)
+                    .with_decoder(Box::new(dec));
+                cache.prefetch(&ids);
+                for &id in &ids {
+                    assert_eq!(*cache.frame(id).unwrap(), ar.read_frame(id).unwrap());
+                }
+            }
+        }
+        assert!(
+            calls.load(Ordering::Relaxed) >= 3,
+            "the external decoder was used"
+        );
     }
 
     #[test]

@@ -122,22 +122,22 @@ impl ClcFs {
         }
     }
 
-    /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name).
-    fn dir_list(&self, dir: Ino, from: u64) -> Result<Vec<(u64, Ino, Vec<u8>)>> {
+    /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name). Lazy, so that
+    /// each readdir call of a big directory costs what it returns.
+    fn dir_list(&self, dir: Ino, from: u64) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>> {
         self.check_dir(dir)?;
         let parent = self.inodes.node(dir).map_or(Ino::ROOT, |n| n.parent);
-        let dots = [(dir, b".".to_vec()), (parent, b"..".to_vec())];
+        let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
         let names = self
             .inodes
             .list(&self.ar().index, dir, (from as usize).saturating_sub(2))
-            .map(|(n, i)| (i, n.to_vec()));
+            .map(|(n, i)| (i, n));
         Ok(dots
             .into_iter()
             .skip(from as usize)
             .chain(names)
             .zip(from + 1..)
-            .map(|((i, n), off)| (off, i, n))
-            .collect())
+            .map(|((i, n), off)| (off, i, n)))
     }
 
     fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64> {
@@ -299,7 +299,7 @@ impl Filesystem for ClcFs {
                 let ix = &self.ar().index;
                 for (off, i, name) in list {
                     let kind = attr::kind_of(ix, &self.inodes, i);
-                    if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(&name)) {
+                    if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name)) {
                         break;
                     }
                 }
@@ -321,7 +321,7 @@ impl Filesystem for ClcFs {
             Ok(list) => {
                 for (off, i, name) in list {
                     let Ok(a) = self.attr(i) else { continue };
-                    if reply.add(INodeNo(i.0), off, OsStr::from_bytes(&name), &TTL, &a, GEN) {
+                    if reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN) {
                         break;
                     }
                 }
