@@ -69,6 +69,8 @@ pub struct ClcFs {
     files: RwLock<HashMap<u64, Arc<OpenFile>>>,
     next_fh: AtomicU64,
     statfs: (u64, u64),
+    /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
+    exit_when_done: bool,
 }
 
 impl ClcFs {
@@ -92,6 +94,7 @@ impl ClcFs {
             files: RwLock::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             statfs,
+            exit_when_done: false,
         }
     }
 
@@ -215,6 +218,17 @@ impl Filesystem for ClcFs {
         let _ = config.add_capabilities(want & config.capabilities());
         let _ = config.set_max_background(64);
         Ok(())
+    }
+
+    /// The session is over: the filesystem was unmounted. fuser would now drop its mount handle, which
+    /// calls `umount2` on the mount point again (its "still mounted?" check answers yes for an aborted
+    /// connection) and so would unmount a newer mount made at the same place meanwhile. Exiting here
+    /// skips that.
+    fn destroy(&mut self) {
+        if self.exit_when_done {
+            let _ = std::io::stderr().flush();
+            std::process::exit(0);
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

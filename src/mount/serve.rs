@@ -8,7 +8,8 @@
 //!
 //! SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one thread with `sigwait`: the
 //! first unmounts (lazily when the mount is busy, so no mount is left behind), which ends the session;
-//! a second one exits at once.
+//! a second one exits at once. When the session ends the process exits from `Filesystem::destroy`
+//! (see there why), in the foreground too.
 //!
 //! FFI (fork, pipe, signals, umount2) is confined to this file; each `unsafe` block is one libc call
 //! on values it owns.
@@ -119,7 +120,8 @@ pub struct Serve {
 
 /// Mounts `fs` on `mountpoint` and serves it: until unmounted with `-f`; otherwise returns once the
 /// background process has mounted it (and only the background process goes on, then exits).
-pub fn mount(fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
+pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
+    fs.exit_when_done = true;
     let mp = mountpoint.canonicalize().ctx(mountpoint)?;
     if !mp.is_dir() {
         return Err(Error::Usage(format!("{}: not a directory", mp.display())));
