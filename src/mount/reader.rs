@@ -50,7 +50,9 @@ pub struct Reader {
 
 impl Reader {
     /// A reader with a cache of `budget` bytes and decode batches of `batch` frames. The read-ahead window
-    /// is a quarter of the budget, at most 32 MiB and at least two frames.
+    /// is a quarter of the budget, at most 32 MiB and at least two frames. A batch holds its frames'
+    /// stored and decoded bytes outside the budget, so it is cut to at most a quarter of the budget
+    /// (at least one frame).
     pub fn new(archive: Arc<Archive>, budget: u64, batch: usize) -> Reader {
         let frame = archive
             .index
@@ -60,6 +62,7 @@ impl Reader {
             .max()
             .unwrap_or(0);
         let ahead = (budget / 4).min(32 << 20).max(2 * frame);
+        let batch = batch.min((budget / (4 * frame.max(1))).max(1) as usize);
         let cache = FrameCache::shared(archive.clone(), budget).with_batch_size(batch);
         Reader {
             archive,
