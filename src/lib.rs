@@ -17,6 +17,7 @@ pub mod format;
 pub mod gpu;
 pub mod hash;
 pub mod legacy;
+pub mod mount;
 pub mod pack;
 pub mod parity;
 pub mod report;

@@ -3,6 +3,7 @@
 pub mod extract;
 pub mod info;
 pub mod list;
+pub mod mount;
 pub mod pack;
 pub mod repair;
 pub mod verify;
@@ -37,6 +38,10 @@ pub enum Cmd {
     Verify(verify::VerifyArgs),
     /// Rebuild missing or damaged volumes from the parity volumes (NAME.p001, …)
     Repair(repair::RepairArgs),
+    /// Mount an archive as a read-only filesystem
+    Mount(mount::MountArgs),
+    /// Unmount a mounted archive
+    Umount(mount::UmountArgs),
 }
 
 /// Flags shared by every command that reads or writes data.
@@ -60,13 +65,32 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the config file (or defaults) and applies command-line overrides.
+    /// Loads the config file (or defaults), applies command-line overrides, and sizes the global thread
+    /// pool.
     pub fn config(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
         self.config_with(extra, |_| {})
     }
 
     /// As [`Common::config`], with `fixup` applied to the overridden config before it is validated.
     pub fn config_with(
+        &self,
+        extra: &[(&str, Option<String>)],
+        fixup: impl FnOnce(&mut Config),
+    ) -> Result<Config> {
+        let cfg = self.load_with(extra, fixup)?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads())
+            .build_global()
+            .ok();
+        Ok(cfg)
+    }
+
+    /// [`Common::config`] without starting any thread (for commands that fork, like `mount`).
+    pub fn load(&self, extra: &[(&str, Option<String>)]) -> Result<Config> {
+        self.load_with(extra, |_| {})
+    }
+
+    fn load_with(
         &self,
         extra: &[(&str, Option<String>)],
         fixup: impl FnOnce(&mut Config),
@@ -90,10 +114,6 @@ impl Common {
         fixup(&mut cfg);
         cfg.validate()
             .map_err(|m| anyhow!("invalid settings: {m}"))?;
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.threads())
-            .build_global()
-            .ok();
         Ok(cfg)
     }
 
@@ -138,6 +158,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Info(a) => info::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Repair(a) => repair::run(a),
+        Cmd::Mount(a) => mount::run(a),
+        Cmd::Umount(a) => mount::run_umount(a),
     }
 }
 

@@ -1,0 +1,76 @@
+//! `clc mount` and `clc umount`.
+
+use super::Common;
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use clc::archive::Archive;
+use clc::config::parse_size;
+use clc::mount::serve::{self, Serve};
+use clc::mount::{ClcFs, MountOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct MountArgs {
+    /// First volume (NAME.001)
+    pub archive: PathBuf,
+    /// Directory to mount on
+    pub mountpoint: PathBuf,
+    /// Stay attached and serve from this process (default: return once mounted, serve in the background)
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Decoded-frame cache budget (CACHE_SIZE), e.g. 512M
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
+    /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, … (comma-separated)
+    #[arg(short = 'o', value_name = "OPTION,…")]
+    pub options: Vec<String>,
+    /// Append the background process's messages (read errors) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct UmountArgs {
+    /// Where the archive is mounted
+    pub mountpoint: PathBuf,
+}
+
+pub fn run(a: MountArgs) -> Result<i32> {
+    // No thread may start before the fork: load the settings without building the thread pool.
+    let cfg = a.common.load(&[])?;
+    // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
+    let cache = match &a.cache_size {
+        Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
+        None => cfg.cache_size,
+    };
+    let ar = Archive::open(&a.archive)?;
+    let largest = ar.index.frames.iter().map(|f| u64::from(f.raw_len)).max();
+    let least = largest.unwrap_or(0).max(1 << 20);
+    if cache < least {
+        bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
+    }
+    for p in ar.volume_problems() {
+        eprintln!("clc: warning: {p}; files with data there will fail to read (EIO)");
+    }
+    let path = a
+        .archive
+        .canonicalize()
+        .unwrap_or_else(|_| a.archive.clone());
+    let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
+    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size);
+    let how = Serve {
+        foreground: a.foreground,
+        threads: cfg.threads(),
+        log: a.log.clone(),
+    };
+    serve::mount(fs, &a.mountpoint, &opts, &how)?;
+    Ok(0)
+}
+
+pub fn run_umount(a: UmountArgs) -> Result<i32> {
+    clc::mount::unmount(&a.mountpoint)?;
+    Ok(0)
+}

@@ -1,0 +1,527 @@
+//! `clc mount`: the archive as a read-only FUSE filesystem.
+//!
+//! * [`inodes`]: the inode table, built once from the index.
+//! * [`attr`]: archived metadata → FUSE attributes.
+//! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
+//! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
+//! * this file: the fuser adapter. Each callback converts, delegates, and replies once; errors become
+//!   errnos in one place ([`errno`]), through [`Error::errno`] (EIO for corruption, ENOENT for missing).
+//!
+//! The archive never changes while mounted, so attributes and names get long TTLs, opened files keep
+//! their page cache (`FOPEN_KEEP_CACHE`) and directories their listings (`FOPEN_CACHE_DIR`).
+
+pub mod attr;
+pub mod inodes;
+pub mod reader;
+pub mod serve;
+
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::format::index::EntryKind;
+use attr::RootMeta;
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use inodes::{Ino, Inodes};
+use parking_lot::RwLock;
+use reader::{OpenFile, Reader};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use serve::{unmount, MountOptions};
+
+/// Attribute and name TTL: the archive never changes.
+const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+const GEN: Generation = Generation(0);
+
+/// Writes one line to the mount's log (stderr: the terminal with `-f`, `--log FILE` or nothing in the
+/// background). Never fails.
+pub fn log(line: &str) {
+    let _ = writeln!(std::io::stderr(), "clc mount: {line}");
+}
+
+/// The errno a reply carries for `e`.
+fn errno(e: &Error) -> Errno {
+    Errno::from_i32(e.errno())
+}
+
+fn os_err(code: i32) -> Error {
+    Error::io("", std::io::Error::from_raw_os_error(code))
+}
+
+fn missing(ino: Ino) -> Error {
+    Error::NotFound(format!("inode {}", ino.0))
+}
+
+/// The mounted archive: the inode table, the reader, and the open files.
+pub struct ClcFs {
+    inodes: Inodes,
+    reader: Reader,
+    root: RootMeta,
+    files: RwLock<HashMap<u64, Arc<OpenFile>>>,
+    next_fh: AtomicU64,
+    statfs: (u64, u64),
+    /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
+    exit_when_done: bool,
+}
+
+impl ClcFs {
+    /// Builds the inode table and the reader; `cache_size` bytes of decoded frames, decoded in batches
+    /// of `batch`. Reads nothing beyond what `Archive::open` read.
+    pub fn new(archive: Arc<Archive>, cache_size: u64, batch: usize) -> ClcFs {
+        let inodes = Inodes::build(&archive.index);
+        let mtime = archive
+            .volume_paths()
+            .last()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .and_then(|m| m.modified().ok())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let (uid, gid) = serve::ids();
+        let bytes: u64 = archive.index.contents.iter().map(|c| c.size).sum();
+        let statfs = (bytes.div_ceil(attr::BLKSIZE as u64), inodes.len() as u64);
+        ClcFs {
+            inodes,
+            reader: Reader::new(archive, cache_size, batch),
+            root: RootMeta { uid, gid, mtime },
+            files: RwLock::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            statfs,
+            exit_when_done: false,
+        }
+    }
+
+    fn ar(&self) -> &Archive {
+        self.reader.archive()
+    }
+
+    fn attr(&self, ino: Ino) -> Result<FileAttr> {
+        attr::attr(&self.ar().index, &self.inodes, ino, &self.root).ok_or_else(|| missing(ino))
+    }
+
+    fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr> {
+        if !self.inodes.is_dir(&self.ar().index, parent) {
+            return Err(os_err(libc::ENOTDIR));
+        }
+        let ino = self
+            .inodes
+            .lookup(&self.ar().index, parent, name.as_bytes())
+            .ok_or_else(|| Error::NotFound(name.to_string_lossy().into_owned()))?;
+        self.attr(ino)
+    }
+
+    fn check_dir(&self, ino: Ino) -> Result<()> {
+        match self.inodes.node(ino) {
+            None => Err(missing(ino)),
+            Some(_) if self.inodes.is_dir(&self.ar().index, ino) => Ok(()),
+            Some(_) => Err(os_err(libc::ENOTDIR)),
+        }
+    }
+
+    /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name). Lazy, so that
+    /// each readdir call of a big directory costs what it returns.
+    fn dir_list(&self, dir: Ino, from: u64) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>> {
+        self.check_dir(dir)?;
+        let parent = self.inodes.node(dir).map_or(Ino::ROOT, |n| n.parent);
+        let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
+        let names = self
+            .inodes
+            .list(&self.ar().index, dir, (from as usize).saturating_sub(2))
+            .map(|(n, i)| (i, n));
+        Ok(dots
+            .into_iter()
+            .skip(from as usize)
+            .chain(names)
+            .zip(from + 1..)
+            .map(|((i, n), off)| (off, i, n)))
+    }
+
+    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64> {
+        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+        let e = attr::entry_of(&self.ar().index, node).ok_or_else(|| os_err(libc::EISDIR))?;
+        if e.kind == EntryKind::Dir {
+            return Err(os_err(libc::EISDIR));
+        }
+        if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
+            return Err(os_err(libc::EROFS));
+        }
+        let entry = node.entry.ok_or_else(|| missing(ino))?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.files
+            .write()
+            .insert(fh, Arc::new(OpenFile::new(entry)));
+        Ok(fh)
+    }
+
+    fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let f = self.files.read().get(&fh).cloned();
+        let f = match f {
+            Some(f) => f,
+            None => {
+                let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+                Arc::new(OpenFile::new(
+                    node.entry.ok_or_else(|| os_err(libc::EISDIR))?,
+                ))
+            }
+        };
+        self.reader.read(&f, offset, size)
+    }
+
+    fn readlink(&self, ino: Ino) -> Result<&[u8]> {
+        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+        match attr::entry_of(&self.ar().index, node) {
+            Some(e) if e.kind == EntryKind::Symlink => Ok(&e.target),
+            _ => Err(os_err(libc::EINVAL)),
+        }
+    }
+
+    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8]> {
+        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+        attr::xattr(&self.ar().index, &self.inodes, ino, name.as_bytes())
+            .ok_or_else(|| os_err(libc::ENODATA))
+    }
+
+    fn access(&self, ino: Ino, mask: AccessFlags) -> Result<()> {
+        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+        if mask.contains(AccessFlags::W_OK) {
+            return Err(os_err(libc::EROFS));
+        }
+        Ok(())
+    }
+}
+
+/// Replies to an xattr request of `size` bytes with `data` (its length when `size` is 0).
+fn reply_sized(reply: ReplyXattr, size: u32, data: &[u8]) {
+    if size == 0 {
+        reply.size(data.len() as u32);
+    } else if data.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(data);
+    }
+}
+
+/// The adapter: conversions and one reply per callback. Everything that would write gets EROFS.
+impl Filesystem for ClcFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let want = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_PARALLEL_DIROPS;
+        let _ = config.add_capabilities(want & config.capabilities());
+        let _ = config.set_max_background(64);
+        Ok(())
+    }
+
+    /// The session is over: the filesystem was unmounted. fuser would now drop its mount handle, which
+    /// calls `umount2` on the mount point again (its "still mounted?" check answers yes for an aborted
+    /// connection) and so would unmount a newer mount made at the same place meanwhile. Exiting here
+    /// skips that.
+    fn destroy(&mut self) {
+        if self.exit_when_done {
+            let _ = std::io::stderr().flush();
+            std::process::exit(0);
+        }
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.lookup_attr(Ino(parent.0), name) {
+            Ok(a) => reply.entry(&TTL, &a, GEN),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr(Ino(ino.0)) {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.readlink(Ino(ino.0)) {
+            Ok(t) => reply.data(t),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.open_file(Ino(ino.0), flags) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.read(Ino(ino.0), fh.0, offset, size) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.files.write().remove(&fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.check_dir(Ino(ino.0)) {
+            Ok(()) => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+            ),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        match self.dir_list(Ino(ino.0), offset) {
+            Ok(list) => {
+                let ix = &self.ar().index;
+                for (off, i, name) in list {
+                    let kind = attr::kind_of(ix, &self.inodes, i);
+                    if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name)) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.dir_list(Ino(ino.0), offset) {
+            Ok(list) => {
+                for (off, i, name) in list {
+                    let Ok(a) = self.attr(i) else { continue };
+                    if reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let (blocks, files) = self.statfs;
+        reply.statfs(blocks, 0, 0, files, 0, attr::BLKSIZE, 255, attr::BLKSIZE);
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        match self.xattr(Ino(ino.0), name) {
+            Ok(v) => reply_sized(reply, size, v),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let i = Ino(ino.0);
+        match self.inodes.node(i) {
+            Some(_) => reply_sized(
+                reply,
+                size,
+                &attr::xattr_names(&self.ar().index, &self.inodes, i),
+            ),
+            None => reply.error(errno(&missing(i))),
+        }
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        match self.access(Ino(ino.0), mask) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    // Everything below would change the archive.
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _length: u64,
+        _mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+}

@@ -1,0 +1,387 @@
+//! Mounting and serving: FUSE options, the foreground or background session, signals, and unmounting.
+//!
+//! Background mode forks AFTER the archive is opened and the inode table built (so those errors reach
+//! the terminal), and the parent returns only once the child has mounted: the child reports "mounted"
+//! or its error through a pipe. The child starts a new session, changes to `/`, and sends its
+//! stdout/stderr to `--log FILE` or `/dev/null`. Nothing before the fork starts a thread (the rayon pool
+//! is built in the serving process).
+//!
+//! SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one thread with `sigwait`: the
+//! first unmounts (lazily when the mount is busy, so no mount is left behind), which ends the session;
+//! a second one exits at once. When the session ends the process exits from `Filesystem::destroy`
+//! (see there why), in the foreground too.
+//!
+//! FFI (fork, pipe, signals, umount2) is confined to this file; each `unsafe` block is one libc call
+//! on values it owns.
+
+use super::{log, ClcFs};
+use crate::error::{Error, IoContext, Result};
+use fuser::{MountOption, Session, SessionACL};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// FUSE options for the mount, from `-o a,b,c` lists.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    pub options: Vec<MountOption>,
+    pub acl: SessionACL,
+}
+
+impl MountOptions {
+    /// Parses `-o` values (each comma-separated). Known names become fuser options, `allow_other` and
+    /// `allow_root` the session ACL, anything else passes through to the kernel as written. `ro` is
+    /// always set (`rw` is refused); `fsname` defaults to `fsname` and `subtype` to `clc`.
+    pub fn parse(lists: &[String], fsname: &str) -> Result<MountOptions> {
+        let mut options = Vec::new();
+        let mut acl = SessionACL::Owner;
+        let (mut named, mut typed) = (false, false);
+        for o in lists
+            .iter()
+            .flat_map(|l| l.split(','))
+            .filter(|o| !o.is_empty())
+        {
+            let opt = match o {
+                "allow_other" => {
+                    acl = SessionACL::All;
+                    continue;
+                }
+                "allow_root" => {
+                    acl = SessionACL::RootAndOwner;
+                    continue;
+                }
+                "rw" => return Err(Error::Usage("-o rw: the archive is read-only".into())),
+                "ro" => MountOption::RO,
+                "auto_unmount" => MountOption::AutoUnmount,
+                "default_permissions" => MountOption::DefaultPermissions,
+                "dev" => MountOption::Dev,
+                "nodev" => MountOption::NoDev,
+                "suid" => MountOption::Suid,
+                "nosuid" => MountOption::NoSuid,
+                "exec" => MountOption::Exec,
+                "noexec" => MountOption::NoExec,
+                "atime" => MountOption::Atime,
+                "noatime" => MountOption::NoAtime,
+                "sync" => MountOption::Sync,
+                "async" => MountOption::Async,
+                "dirsync" => MountOption::DirSync,
+                x if x.starts_with("fsname=") => {
+                    named = true;
+                    MountOption::FSName(x["fsname=".len()..].into())
+                }
+                x => {
+                    // fuser hands `Subtype` only to fusermount; as a kernel option it works both ways.
+                    typed |= x.starts_with("subtype=");
+                    MountOption::CUSTOM(x.into())
+                }
+            };
+            if !options.contains(&opt) {
+                options.push(opt);
+            }
+        }
+        if !options.contains(&MountOption::RO) {
+            options.push(MountOption::RO);
+        }
+        if !named {
+            options.push(MountOption::FSName(fsname.into()));
+        }
+        if !typed {
+            options.push(MountOption::CUSTOM("subtype=clc".into()));
+        }
+        if options.contains(&MountOption::AutoUnmount) && acl == SessionACL::Owner {
+            acl = SessionACL::RootAndOwner; // fusermount needs allow_root or allow_other for it
+        }
+        Ok(MountOptions { options, acl })
+    }
+
+    fn fuser_config(&self, threads: usize) -> fuser::Config {
+        let mut c = fuser::Config::default();
+        c.mount_options = self.options.clone();
+        c.acl = self.acl;
+        c.n_threads = Some(threads);
+        c.clone_fd = threads > 1;
+        c
+    }
+}
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct Serve {
+    /// Stay attached (`-f`) instead of serving from a background process.
+    pub foreground: bool,
+    /// Decode threads (the rayon pool); FUSE request threads are twice as many, 4 to 16.
+    pub threads: usize,
+    /// Where the background process writes its log lines.
+    pub log: Option<PathBuf>,
+}
+
+/// Mounts `fs` on `mountpoint` and serves it: until unmounted with `-f`; otherwise returns once the
+/// background process has mounted it (and only the background process goes on, then exits).
+pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
+    fs.exit_when_done = true;
+    let mp = mountpoint.canonicalize().ctx(mountpoint)?;
+    if !mp.is_dir() {
+        return Err(Error::Usage(format!("{}: not a directory", mp.display())));
+    }
+    let conf = opts.fuser_config((how.threads * 2).clamp(4, 16));
+    if how.foreground {
+        block_signals();
+        start_pool(how.threads);
+        let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
+        return serve(session, &mp);
+    }
+    let log_file = match &how.log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ctx(p)?,
+        ),
+        None => None,
+    };
+    let (mut rd, wr) = pipe()?;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: no other thread exists yet in this process (see the module docs).
+    match unsafe { libc::fork() } {
+        -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
+        0 => {
+            drop(rd);
+            let code = background(fs, &mp, &conf, how.threads, log_file, wr);
+            std::process::exit(code);
+        }
+        _ => {
+            drop(wr);
+            let mut msg = String::new();
+            let _ = rd.read_to_string(&mut msg);
+            match msg.as_str() {
+                READY => Ok(()),
+                "" => Err(Error::Other(format!(
+                    "{}: the mount process exited before mounting",
+                    mp.display()
+                ))),
+                m => Err(Error::Other(m.to_string())),
+            }
+        }
+    }
+}
+
+const READY: &str = "\0mounted";
+
+/// The background process: mount, report through `ready`, serve. Returns the exit status.
+fn background(
+    fs: ClcFs,
+    mp: &Path,
+    conf: &fuser::Config,
+    threads: usize,
+    log_file: Option<File>,
+    mut ready: File,
+) -> i32 {
+    // SAFETY: plain syscalls on this process.
+    unsafe {
+        libc::setsid();
+    }
+    let _ = std::env::set_current_dir("/");
+    block_signals();
+    start_pool(threads);
+    let session = match Session::new(fs, mp, conf) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.write_all(mount_error(mp, e).to_string().as_bytes());
+            return 2;
+        }
+    };
+    redirect_stdio(log_file.as_ref());
+    let _ = ready.write_all(READY.as_bytes());
+    drop(ready); // the parent reads to end of file, then returns
+    match serve(session, mp) {
+        Ok(()) => 0,
+        Err(e) => {
+            log(&e.to_string());
+            2
+        }
+    }
+}
+
+fn mount_error(mp: &Path, e: std::io::Error) -> Error {
+    Error::Other(format!("{}: cannot mount: {e}", mp.display()))
+}
+
+/// Serves until the filesystem is unmounted (by `clc umount`, `umount`, or a signal).
+fn serve(mut session: Session<ClcFs>, mp: &Path) -> Result<()> {
+    let mut um = session.unmount_callable();
+    let mp2 = mp.to_path_buf();
+    std::thread::Builder::new()
+        .name("clc-signals".into())
+        .spawn(move || {
+            wait_signal();
+            if um.unmount().is_err() {
+                lazy_unmount(&mp2);
+            }
+            wait_signal();
+            std::process::exit(130);
+        })
+        .ctx("thread")?;
+    session.run().ctx(mp)
+}
+
+fn start_pool(threads: usize) {
+    // Frames are large (up to 16 MiB) and freed on other threads than the ones that allocated them;
+    // glibc's default of up to 8 arenas per core then keeps freed frames around and the resident size
+    // grows to several times the cache budget. Two arenas keep it near budget at no measurable cost.
+    // SAFETY: mallopt only sets an allocator parameter, before the threads that allocate start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("clc-decode-{i}"))
+        .build_global()
+        .ok();
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset fill the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the shutdown signals in this thread and every thread it starts later.
+fn block_signals() {
+    let set = signal_set();
+    // SAFETY: changes this thread's mask only.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn wait_signal() {
+    let set = signal_set();
+    let mut sig = 0;
+    // SAFETY: waits for one of the blocked signals.
+    unsafe {
+        libc::sigwait(&set, &mut sig);
+    }
+}
+
+fn pipe() -> Result<(File, File)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills fds with two new descriptors, which the Files then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::io("pipe", std::io::Error::last_os_error()));
+    }
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+/// Points stdin at /dev/null and stdout/stderr at `log` (or /dev/null).
+fn redirect_stdio(log: Option<&File>) {
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
+        return;
+    };
+    let out = log.map_or(null.as_raw_fd(), |f| f.as_raw_fd());
+    // SAFETY: dup2 onto the standard descriptors, which stay open for the life of the process.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(out, 1);
+        libc::dup2(out, 2);
+    }
+}
+
+fn cpath(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Usage(format!("{}: path contains NUL", p.display())))
+}
+
+fn lazy_unmount(mp: &Path) {
+    if let Ok(c) = cpath(mp) {
+        // SAFETY: c is a valid C string.
+        unsafe {
+            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// The effective user and group of this process (the owner of the implicit root directory).
+pub fn ids() -> (u32, u32) {
+    // SAFETY: these calls cannot fail.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// `clc umount`: `umount2(path, 0)` as root; otherwise (or when that is refused) `fusermount3 -u`,
+/// then `fusermount -u`.
+pub fn unmount(mountpoint: &Path) -> Result<()> {
+    if ids().0 == 0 {
+        let c = cpath(mountpoint)?;
+        // SAFETY: c is a valid C string.
+        if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(Error::io(mountpoint, e));
+        }
+    }
+    for bin in ["fusermount3", "fusermount"] {
+        match std::process::Command::new(bin)
+            .arg("-u")
+            .arg(mountpoint)
+            .status()
+        {
+            Ok(s) if s.success() => return Ok(()),
+            Ok(_) => {
+                return Err(Error::Other(format!(
+                    "{}: {bin} -u failed",
+                    mountpoint.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(bin, e)),
+        }
+    }
+    Err(Error::Other(format!(
+        "{}: cannot unmount: not root and no fusermount3 or fusermount found",
+        mountpoint.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_with_defaults() {
+        let o = MountOptions::parse(&["allow_other,default_permissions".into()], "clc:/a").unwrap();
+        assert_eq!(o.acl, SessionACL::All);
+        assert!(o.options.contains(&MountOption::DefaultPermissions));
+        assert!(o.options.contains(&MountOption::RO));
+        assert!(o.options.contains(&MountOption::FSName("clc:/a".into())));
+        assert!(o
+            .options
+            .contains(&MountOption::CUSTOM("subtype=clc".into())));
+        let o = MountOptions::parse(&["fsname=x,ro,max_read=65536".into()], "clc:/a").unwrap();
+        assert!(o.options.contains(&MountOption::FSName("x".into())));
+        assert!(!o.options.contains(&MountOption::FSName("clc:/a".into())));
+        assert!(o
+            .options
+            .contains(&MountOption::CUSTOM("max_read=65536".into())));
+        assert_eq!(
+            o.options.iter().filter(|x| **x == MountOption::RO).count(),
+            1
+        );
+        assert!(MountOptions::parse(&["rw".into()], "x").is_err());
+    }
+}
