@@ -12,7 +12,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
 use crate::warn::Warnings;
 use parking_lot::Mutex;
-use rayon::prelude::*;
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -147,45 +146,53 @@ pub fn extract(
             .filter(|f| seen.insert(*f))
             .collect()
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads())
-        .build()
-        .map_err(|e| Error::Other(format!("thread pool: {e}")))?;
     let mut pos_of = vec![0u32; idx.frames.len()];
     for (p, f) in order.iter().enumerate() {
         pos_of[f.0 as usize] = p as u32;
     }
+    // Writers are plain threads, not pool tasks: a writer waits for frames that another thread decodes,
+    // and a pool task that blocks can deadlock the pool (it may be holding, further down its own stack,
+    // the very decode it waits for). Decoding runs on the rayon pool, whose tasks never wait on the cache.
+    let next = AtomicUsize::new(0);
+    let writers = cfg.threads().max(cfg.num_io_workers).max(1);
     std::thread::scope(|s| {
         // Decode ahead on its own thread, at most half the cache budget beyond the writers.
-        s.spawn(|| decode_ahead(&cache, ar, &order, &progress, cfg, &done, &pool));
-        pool.install(|| {
-            files.par_iter().for_each(|&i| {
-                if failed.lock().is_some() {
-                    return;
-                }
-                let e = &idx.entries[i];
-                if let Some(f) = ar.frames_of(e).first() {
-                    progress.fetch_max(pos_of[f.0 as usize] as u64, Ordering::Relaxed);
-                }
-                let r = guard
-                    .prepare(&e.path)
-                    .and_then(|t| write_file(ar, &cache, EntryId(i as u64), e, &t, root, warn));
-                match r {
-                    Ok(n) => {
-                        let mut st = stats.lock();
-                        st.files += 1;
-                        st.bytes += n;
+        s.spawn(|| decode_ahead(&cache, ar, &order, &progress, cfg, &done));
+        let workers: Vec<_> = (0..writers)
+            .map(|_| {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = files.get(k) else { return };
+                    if failed.lock().is_some() {
+                        return;
                     }
-                    Err(err) if opts.keep_going => {
-                        warn.warn(format!("damaged: {err}"));
-                        stats.lock().damaged.push(ar.path_of(EntryId(i as u64)));
+                    let e = &idx.entries[i];
+                    if let Some(f) = ar.frames_of(e).first() {
+                        progress.fetch_max(pos_of[f.0 as usize] as u64, Ordering::Relaxed);
                     }
-                    Err(err) => {
-                        failed.lock().get_or_insert(err);
+                    let r = guard
+                        .prepare(&e.path)
+                        .and_then(|t| write_file(ar, &cache, EntryId(i as u64), e, &t, root, warn));
+                    match r {
+                        Ok(n) => {
+                            let mut st = stats.lock();
+                            st.files += 1;
+                            st.bytes += n;
+                        }
+                        Err(err) if opts.keep_going => {
+                            warn.warn(format!("damaged: {err}"));
+                            stats.lock().damaged.push(ar.path_of(EntryId(i as u64)));
+                        }
+                        Err(err) => {
+                            failed.lock().get_or_insert(err);
+                        }
                     }
-                }
-            });
-        });
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
         done.store(usize::MAX, Ordering::Relaxed);
     });
     if let Some(e) = failed.into_inner() {
@@ -229,7 +236,6 @@ fn decode_ahead(
     progress: &AtomicU64,
     cfg: &Config,
     done: &AtomicUsize,
-    pool: &rayon::ThreadPool,
 ) {
     let frame = ar
         .index
@@ -249,7 +255,7 @@ fn decode_ahead(
             continue;
         }
         let end = (pos + batch).min(order.len());
-        pool.install(|| cache.prefetch(&order[pos..end]));
+        cache.prefetch(&order[pos..end]);
         pos = end;
     }
 }
