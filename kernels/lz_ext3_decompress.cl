@@ -1,13 +1,22 @@
-// LZ_EXT3 decoder: one work-group per frame (see docs/GPU.md).
+// LZ_EXT3 decoder: one work-group of DWG work-items per frame (see docs/GPU.md).
 //
-// Work-item 0 reads each sequence header (token, length extensions, offset) and checks it against
-// both buffers; the whole group then copies the literals and the match. A match copy is done in
-// parallel too: with overlap (offset < length) the output repeats the `offset` bytes before it, so
-// byte i of the match is out[op - off + i % off], which no other byte of the same match writes.
-// Barriers order a match after the literals and earlier matches it may read.
+// The block is decoded in windows of up to DWG sequences. Work-item 0 reads the window's sequence
+// headers (token, length extensions, offset) into local memory and checks each against both buffers;
+// then every work-item takes one sequence of the window:
+//   1. literals: all of them at once (they depend on nothing); a run longer than LONG bytes is left
+//      to the whole group, which copies it cooperatively;
+//   2. matches, in rounds: a match may be copied once every byte it reads is final, i.e. its source
+//      ends at or below the lowest output position of any match of the window not yet copied (the
+//      bytes below that are literals, earlier windows and already copied matches). The lowest such
+//      match always qualifies, so each round makes progress; on real data most matches point far
+//      back and one or two rounds do. A copy reads byte i of a match from out[op - off + i % off]
+//      (overlap repeats the `offset` bytes before it), so it never reads what it writes. Long
+//      matches are again copied by the whole group.
+// Barriers separate the phases; decoding is exact, so the result does not depend on DWG.
 //
 // Accepts exactly what the CPU decoder (src/codec/lz_ext3.rs) accepts: sequences until the input is
-// consumed, the last one possibly without a match, and the output exactly raw_len bytes long.
+// consumed, the last one possibly without a match, and the output exactly raw_len bytes long. Every
+// length and offset is checked before anything is written: writes stay in [0, raw_len).
 // status[f]: 0 ok, 1 truncated length, 2 literals past input, 3 output overrun, 4 truncated offset,
 // 5 bad match (offset 0, before the start, or past raw_len), 6 short output.
 
@@ -67,37 +76,102 @@ inline uint parse_seq(const __global uchar *src, uint len, uint raw, uint op, ui
     return S_MORE;
 }
 
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+#define LONG 64u
+#define NONE 0xffffffffu
+
+// Copies n bytes of a match from out[from + i % off] to out[to + i] (from + off <= to: no byte read is
+// written by this copy), work-item `lid` of `step` doing bytes lid, lid + step, ...
+inline void match_copy(__global uchar *out, uint to, uint from, uint off, uint n, uint lid,
+                       uint step) {
+    if (off >= n) {
+        for (uint i = lid; i < n; i += step) out[to + i] = out[from + i];
+    } else {
+        uint j = lid % off;
+        uint adv = step % off;
+        for (uint i = lid; i < n; i += step) {
+            out[to + i] = out[from + j];
+            j += adv;
+            if (j >= off) j -= off;
+        }
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(DWG, 1, 1)))
 void lz_decompress(const __global uchar *in, const __global ulong *in_off,
                    const __global uint *in_len, __global uchar *outbuf,
                    const __global ulong *out_off, const __global uint *out_len,
                    __global uint *status) {
-    // Sequence header broadcast from work-item 0: lit_src, lit_len, match_off, match_len, state.
-    __local uint hdr[5];
+    // The window: literal source, literal length, output position, match offset, match length.
+    __local uint w_lsrc[DWG], w_lit[DWG], w_op[DWG], w_off[DWG], w_ml[DWG];
+    __local uint w_long[DWG];  // indices of long literal runs / long ready matches
+    __local uint w_n, w_state, w_nlong, w_min;
     uint f = get_group_id(0);
     uint lid = get_local_id(0);
     const __global uchar *src = in + in_off[f];
     __global uchar *out = outbuf + out_off[f];
     uint len = in_len[f], raw = out_len[f];
-    uint ip = 0, op = 0;  // ip is used by work-item 0 only; op is kept by all
+    uint ip = 0, op = 0;  // work-item 0's parse position
     for (;;) {
         if (lid == 0) {
-            uint lsrc, lit, off, ml;
-            hdr[4] = parse_seq(src, len, raw, op, &ip, &lsrc, &lit, &off, &ml);
-            hdr[0] = lsrc; hdr[1] = lit; hdr[2] = off; hdr[3] = ml;
+            uint n = 0, state = S_MORE;
+            while (n < DWG) {
+                uint lsrc, lit, off, ml;
+                state = parse_seq(src, len, raw, op, &ip, &lsrc, &lit, &off, &ml);
+                if (state >= S_FAIL) break;
+                w_lsrc[n] = lsrc; w_lit[n] = lit; w_op[n] = op; w_off[n] = off; w_ml[n] = ml;
+                op += lit + ml;
+                n++;
+                if (state == S_DONE) break;
+            }
+            w_n = n;
+            w_state = state;
+            w_nlong = 0;
         }
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        uint lsrc = hdr[0], lit = hdr[1], off = hdr[2], ml = hdr[3], state = hdr[4];
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint i = lid; i < lit; i += WG) out[op + i] = src[lsrc + i];
-        op += lit;
-        if (ml > 0u) {
-            barrier(CLK_GLOBAL_MEM_FENCE);  // the match may read the literals just written
-            __global uchar *dst = out + op;
-            const __global uchar *from = out + op - off;
-            for (uint i = lid; i < ml; i += WG) dst[i] = from[i % off];
-            op += ml;
+        uint n = w_n;
+        uint state = w_state;
+
+        // 1. literals
+        uint lit = 0, lsrc = 0, sop = 0, off = 0, ml = 0;
+        if (lid < n) {
+            lit = w_lit[lid]; lsrc = w_lsrc[lid]; sop = w_op[lid]; off = w_off[lid]; ml = w_ml[lid];
+            if (lit > LONG) w_long[atomic_inc(&w_nlong)] = lid;
+            else for (uint i = 0; i < lit; i++) out[sop + i] = src[lsrc + i];
         }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        uint nlong = w_nlong;
+        for (uint k = 0; k < nlong; k++) {
+            uint x = w_long[k];
+            uint a = w_op[x], b = w_lsrc[x], c = w_lit[x];
+            for (uint i = lid; i < c; i += DWG) out[a + i] = src[b + i];
+        }
+
+        // 2. matches, in rounds
+        uint mop = sop + lit;
+        bool todo = lid < n && ml > 0u;
+        for (;;) {
+            barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);  // copies of the last round are visible
+            if (lid == 0) { w_min = NONE; w_nlong = 0; }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (todo) atomic_min(&w_min, mop);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            uint lowest = w_min;
+            if (lowest == NONE) break;
+            // The source is out[mop - off, mop - off + min(off, ml)): ready if it ends at or below lowest.
+            if (todo && mop - off + min(off, ml) <= lowest) {
+                todo = false;
+                if (ml > LONG) w_long[atomic_inc(&w_nlong)] = lid;
+                else match_copy(out, mop, mop - off, off, ml, 0u, 1u);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            nlong = w_nlong;
+            for (uint k = 0; k < nlong; k++) {
+                uint x = w_long[k];
+                uint to = w_op[x] + w_lit[x], o = w_off[x];
+                match_copy(out, to, to - o, o, w_ml[x], lid, DWG);
+            }
+        }
+
         if (state != S_MORE) {
             if (lid == 0) status[f] = state == S_DONE ? ST_OK : state - S_FAIL;
             return;

@@ -10,7 +10,11 @@ use std::ffi::OsStr;
 fn opencl_device() -> Option<String> {
     match clc::gpu::list_devices() {
         Ok(d) if !d.is_empty() => {
-            let idx = d.iter().find(|x| x.name.to_lowercase().contains("pthread")).unwrap_or(&d[0]).index;
+            let idx = d
+                .iter()
+                .find(|x| x.name.to_lowercase().contains("pthread"))
+                .unwrap_or(&d[0])
+                .index;
             Some(idx.to_string())
         }
         other => {
@@ -37,13 +41,32 @@ fn pack_on_opencl_then_extract_on_cpu() {
     std::fs::write(src.join("mixed"), &data).unwrap();
     std::fs::write(src.join("text"), text(7, 150_000)).unwrap();
     std::fs::write(src.join("tiny"), b"0123456789abc").unwrap();
-    let (out, _) = clc_ok!("pack", &src, "-o", t.path().join("g"), "--gpu-device", &dev, "--frame-size", "128K");
+    let (out, _) = clc_ok!(
+        "pack",
+        &src,
+        "-o",
+        t.path().join("g"),
+        "--gpu-device",
+        &dev,
+        "--frame-size",
+        "128K"
+    );
     assert!(out.contains("LZ_EXT3_GPU="), "{out}");
     let (info, _) = clc_ok!("info", t.path().join("g.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
-    assert!(v["frames_per_codec"]["LZ_EXT3_GPU"].as_u64().unwrap_or(0) >= 3, "{info}");
+    assert!(
+        v["frames_per_codec"]["LZ_EXT3_GPU"].as_u64().unwrap_or(0) >= 3,
+        "{info}"
+    );
     let dest = t.path().join("out");
-    clc_ok!("extract", t.path().join("g.001"), "-o", &dest, "--cpu", "-q");
+    clc_ok!(
+        "extract",
+        t.path().join("g.001"),
+        "-o",
+        &dest,
+        "--cpu",
+        "-q"
+    );
     assert_same_tree(&src, &dest);
     clc_ok!("verify", t.path().join("g.001"));
 }
@@ -57,14 +80,35 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
     let empty = t.path().join("no-icds");
     std::fs::create_dir(&empty).unwrap();
     let run_env = |args: &[&OsStr]| {
-        let o = clc().args(args).env("OCL_ICD_VENDORS", &empty).env("OPENCL_VENDOR_PATH", &empty).output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = clc()
+            .args(args)
+            .env("OCL_ICD_VENDORS", &empty)
+            .env("OPENCL_VENDOR_PATH", &empty)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let a = t.path().join("a");
-    let (code, out, err) = run_env(&[OsStr::new("pack"), src.as_os_str(), OsStr::new("-o"), a.as_os_str()]);
+    let (code, out, err) = run_env(&[
+        OsStr::new("pack"),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        a.as_os_str(),
+    ]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(err.lines().filter(|l| l.contains("no GPU used")).count(), 1, "{err}");
-    assert!(out.contains("RAW=") && !out.contains("LZ_EXT3_GPU=1"), "{out}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("no GPU used")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        out.contains("RAW=") && !out.contains("LZ_EXT3_GPU=1"),
+        "{out}"
+    );
     let cfg = t.path().join("cfg.txt");
     std::fs::write(&cfg, "GPU_FALLBACK_ENABLED = false\n").unwrap();
     let b = t.path().join("b");

@@ -1,4 +1,5 @@
-//! Host side of the LZ_EXT3 decoder kernel: one work-group per frame, a status word per frame.
+//! Host side of the LZ_EXT3 decoder kernel: one work-group per frame (decoding windows of sequences
+//! in parallel, see the kernel), a status word per frame.
 
 use super::cl::{event_span, DevBuf};
 use super::device::{Device, Kernels};
@@ -63,7 +64,7 @@ fn launch(
             up.push(q.write(&mut input, in_off[f] as usize, enc)?);
         }
     }
-    let wg = dev.tuning.wg;
+    let wg = dev.tuning.dwg;
     let kev = q.launch(
         &k.decompress,
         &[
