@@ -97,8 +97,13 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
     // Only positions that can be a match source: q < p and p + MIN_MATCH <= lim.
     if (lim < MIN_MATCH || p + MIN_MATCH > lim) return;
     uint v = read32(in + g);
-    atomic_min(&gtab[(size_t)f * GSIZE + hash_g(v)], p);
-    atomic_max(&ltab[(size_t)s * LSIZE + hash_l(v)], p + 1u);
+    // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
+    // address serialise. The tables only move one way (min / max), so a value read that already
+    // beats p, stale or not, means the atomic would change nothing: the result is the same.
+    __global uint *gt = &gtab[(size_t)f * GSIZE + hash_g(v)];
+    if (*gt > p) atomic_min(gt, p);
+    __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
+    if (*lt < p + 1u) atomic_max(lt, p + 1u);
 }
 
 // Length of the common prefix of a and b, at most max.

@@ -139,7 +139,9 @@ pub(crate) fn run(
             ok.push(i);
         }
     }
-    let budget = super::compress::launch_budget(dev);
+    // Input plus output bytes per launch: no match array here, so up to a whole allocation (more
+    // frames per launch is the decoder's parallelism).
+    let budget = (dev.max_alloc as usize).clamp(16 << 20, 1 << 30);
     let mut i = 0;
     while i < ok.len() {
         let (mut j, mut bytes) = (i, 0usize);
