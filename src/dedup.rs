@@ -41,7 +41,7 @@ pub type FnvFn<'f> = dyn Fn(&[&Path]) -> Vec<Option<u64>> + Sync + 'f;
 pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<u64>> {
     paths
         .par_iter()
-        .map(|p| stream(p, hash::FNV_OFFSET, |h, b| hash::fnv1a64_update(h, b)))
+        .map(|p| stream(p, hash::FNV_OFFSET, hash::fnv1a64_update))
         .collect()
 }
 
