@@ -3,27 +3,31 @@
 //   lz_build  one work-item per input byte: first-occurrence table per frame (atomic_min) and a
 //             last-occurrence table per sub-block (atomic_max). Both are order-independent, so the
 //             result is deterministic.
-//   lz_find   one work-group per sub-block: every work-item finds the best match for its positions
-//             (local Top-K table + previous sub-block + frame first occurrence) and stores it packed
-//             as (len << 24 | offset) in `matches`.
-//   lz_parse  one work-item per sub-block: greedy parse with one-step lazy matching over `matches`;
-//             sequences 2..n go to a per-sub-block scratch region, the first one is kept aside because
-//             its literal run may start in an earlier sub-block.
-//   lz_plan   one work-item per frame: walks the sub-blocks, links literal runs across them and gives
-//             every sub-block its output position (an exclusive prefix sum).
+//   lz_find   one work-group per segment (SUB bytes): every work-item finds the best match for its
+//             positions (local Top-K table + previous segment + frame first occurrence) and stores it
+//             packed as (len << 24 | offset) in `matches`.
+//   lz_parse  one work-item per parse sub-block (PSUB bytes, smaller than a segment so that there
+//             are many of them): greedy parse with one-step lazy matching over `matches`; sequences
+//             2..n go to a per-sub-block scratch region, the first one is kept aside because its
+//             literal run may start in an earlier sub-block.
+//   lz_plan   one work-group per frame: links literal runs across sub-blocks and gives every
+//             sub-block its output position (an exclusive prefix sum), with scans in local memory.
 //   lz_emit   one work-group per sub-block: writes the first sequence header, the literal bytes lying
 //             in its own range and the scratch bytes straight into the frame's final output.
 //
-// Build-time constants (-D): SUB_LOG, WG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH.
-// Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); its sub-blocks are
-// fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f], sub-block s covers frame bytes
-// [(s - fr_first_sb[f]) << SUB_LOG, +SUB). Positions inside a frame are uint (frames are <= 16 MiB).
+// Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH.
+// Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build,
+// lz_find) covers input bytes [g << SUB_LOG, +SUB), sb_frame[g] is its frame. The frame's parse
+// sub-blocks are fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f] (fr_first_sb[f] = fr_base[f] >> PSUB_LOG);
+// sub-block s covers frame bytes [(s - fr_first_sb[f]) << PSUB_LOG, +PSUB). Positions inside a frame
+// are uint (frames are <= 16 MiB).
 
 #define SUB (1u << SUB_LOG)
+#define PSUB (1u << PSUB_LOG)
 #define GSIZE (1u << HASH_LOG)
 #define LSIZE (1u << LHASH_LOG)
 #define LAST_LITS 12u
-#define SCRATCH (SUB + SUB / 255u + 64u)
+#define SCRATCH (PSUB + PSUB / 255u + 64u)
 #define INFO 8u
 #define NO_POS 0xffffffffu
 #define OVERFLOW 0xffffffffu
@@ -93,8 +97,13 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
     // Only positions that can be a match source: q < p and p + MIN_MATCH <= lim.
     if (lim < MIN_MATCH || p + MIN_MATCH > lim) return;
     uint v = read32(in + g);
-    atomic_min(&gtab[(size_t)f * GSIZE + hash_g(v)], p);
-    atomic_max(&ltab[(size_t)s * LSIZE + hash_l(v)], p + 1u);
+    // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
+    // address serialise. The tables only move one way (min / max), so a value read that already
+    // beats p, stale or not, means the atomic would change nothing: the result is the same.
+    __global uint *gt = &gtab[(size_t)f * GSIZE + hash_g(v)];
+    if (*gt > p) atomic_min(gt, p);
+    __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
+    if (*lt < p + 1u) atomic_max(lt, p + 1u);
 }
 
 // Length of the common prefix of a and b, at most max.
@@ -107,8 +116,7 @@ inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void lz_find(const __global uchar *in, const __global uint *sb_frame,
-             const __global ulong *fr_base, const __global uint *fr_len,
-             const __global uint *fr_first_sb, const __global uint *gtab,
+             const __global ulong *fr_base, const __global uint *fr_len, const __global uint *gtab,
              const __global uint *ltab, __global uint *matches) {
     // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
     // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
@@ -117,13 +125,13 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     uint lid = get_local_id(0);
     uint f = sb_frame[s];
     uint n = fr_len[f];
-    uint k = s - fr_first_sb[f];
+    uint k = s - (uint)(fr_base[f] >> SUB_LOG);  // segment index inside the frame
     const __global uchar *src = in + fr_base[f];
     __global uint *mt = matches + fr_base[f];
     uint start = k << SUB_LOG;
     uint lim = match_limit(n);
 
-    // Seed slot 0 with the previous sub-block's latest positions: matches reach back across the edge.
+    // Seed slot 0 with the previous segment's latest positions: matches reach back across the edge.
     for (uint i = lid; i < LSIZE; i += WG) {
         tab[i * CANDS] = k > 0 ? ltab[(size_t)(s - 1) * LSIZE + i] : 0u;
         for (uint c = 1; c < CANDS; c++) tab[i * CANDS + c] = 0u;
@@ -167,18 +175,21 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
 
 __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
                        const __global ulong *fr_base, const __global uint *fr_len,
-                       const __global uint *fr_first_sb, const __global uint *matches,
-                       __global uchar *scratch, __global uint *info, uint nsub) {
+                       const __global uint *fr_first_sb, const __global uint *fr_nsb,
+                       const __global uint *matches, __global uchar *scratch, __global uint *info,
+                       uint nsub) {
     uint s = get_global_id(0);
     if (s >= nsub) return;
-    uint f = sb_frame[s];
+    uint f = sb_frame[s >> (SUB_LOG - PSUB_LOG)];
+    uint k = s - fr_first_sb[f];
+    if (k >= fr_nsb[f]) return;  // padding after the frame's last sub-block
     uint n = fr_len[f];
-    uint start = (s - fr_first_sb[f]) << SUB_LOG;
+    uint start = k << PSUB_LOG;
     const __global uchar *src = in + fr_base[f];
     const __global uint *mt = matches + fr_base[f];
     __global uchar *out = scratch + (size_t)s * SCRATCH;
     // Matches of this sub-block start and end inside [start, end).
-    uint end = min(start + SUB, match_limit(n));
+    uint end = min(start + PSUB, match_limit(n));
     uint o = 0, nseq = 0, anchor = start, p = start;
     uint p0 = 0, len0 = 0, off0 = 0;
     while (end >= MIN_MATCH && p + MIN_MATCH <= end) {
@@ -225,34 +236,84 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
 #define F_CARRY 2 // its first literal's frame position
 #define F_DST 3   // output position of that literal
 
-__kernel void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
-                      const __global uint *fr_nsb, const __global uint *fr_cap,
-                      const __global uint *info, __global uint *sb_plan, __global uint *fr_plan,
-                      uint nframes) {
-    uint f = get_global_id(0);
-    if (f >= nframes) return;
-    uint first = fr_first_sb[f], last = first + fr_nsb[f];
-    uint pos = 0, carry = 0, run_first = first;
-    for (uint s = first; s < last; s++) {
+// One work-group of PWG per frame; work-item i owns a contiguous run ("chunk") of sub-blocks. The
+// serial recurrence (a sub-block's first literal run starts at the tail of the last earlier sub-block
+// with a sequence) becomes three scans over the chunks: the last non-empty sub-block before each
+// chunk (its tail is the chunk's incoming carry), the exclusive sum of chunk sizes (the chunk's output
+// position) and the first non-empty sub-block after each chunk (whose literal destination the empty
+// sub-blocks in between share). The results equal those of the plain serial walk.
+#define NONE 0xffffffffu
+__kernel __attribute__((reqd_work_group_size(PWG, 1, 1)))
+void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
+             const __global uint *fr_nsb, const __global uint *fr_cap,
+             const __global uint *info, __global uint *sb_plan, __global uint *fr_plan) {
+    __local uint l_last[PWG];   // last non-empty sub-block of each chunk + 1, 0 = none
+    __local uint l_first[PWG];  // first non-empty sub-block of each chunk, NONE = none
+    __local uint l_size[PWG];   // output bytes of each chunk
+    __local uint l_fdst;
+    uint f = get_group_id(0);
+    uint lid = get_local_id(0);
+    uint first = fr_first_sb[f], nsb = fr_nsb[f];
+    uint per = (nsb + PWG - 1u) / PWG;
+    uint a = first + min(lid * per, nsb), b = first + min(lid * per + per, nsb);
+
+    uint lastne = 0, firstne = NONE;
+    for (uint s = a; s < b; s++) {
+        if (info[(size_t)s * INFO + I_NSEQ] != 0u) {
+            if (firstne == NONE) firstne = s;
+            lastne = s + 1u;
+        }
+    }
+    l_last[lid] = lastne;
+    l_first[lid] = firstne;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    uint before = 0;
+    for (uint j = 0; j < lid; j++) before = max(before, l_last[j]);
+    uint carry_in = before > 0u ? info[(size_t)(before - 1u) * INFO + I_TAIL] : 0u;
+    uint size = 0, carry = carry_in;
+    for (uint s = a; s < b; s++) {
+        const __global uint *inf = info + (size_t)s * INFO;
+        if (inf[I_NSEQ] == 0u) continue;
+        size += seq_size(inf[I_P0] - carry, inf[I_LEN0]) + inf[I_SLEN];
+        carry = inf[I_TAIL];
+    }
+    l_size[lid] = size;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    uint pos = 0;
+    for (uint j = 0; j < lid; j++) pos += l_size[j];
+    carry = carry_in;
+    for (uint s = a; s < b; s++) {
         const __global uint *inf = info + (size_t)s * INFO;
         sb_plan[s * 4 + P_CARRY] = carry;
         sb_plan[s * 4 + P_HDR] = pos;
         if (inf[I_NSEQ] == 0u) continue;
         uint lit = inf[I_P0] - carry;
-        uint dst = pos + 1u + ext_len(lit);
-        for (uint t = run_first; t <= s; t++) sb_plan[t * 4 + P_DST] = dst;
+        sb_plan[s * 4 + P_DST] = pos + 1u + ext_len(lit);
         pos += seq_size(lit, inf[I_LEN0]) + inf[I_SLEN];
         carry = inf[I_TAIL];
-        run_first = s + 1;
     }
-    uint lit = fr_len[f] - carry;
-    uint dst = pos + 1u + ext_len(lit);
-    for (uint t = run_first; t < last; t++) sb_plan[t * 4 + P_DST] = dst;
-    uint size = dst + lit;
-    fr_plan[f * 4 + F_SIZE] = size <= fr_cap[f] ? size : OVERFLOW;
-    fr_plan[f * 4 + F_HDR] = pos;
-    fr_plan[f * 4 + F_CARRY] = carry;
-    fr_plan[f * 4 + F_DST] = dst;
+    if (lid == PWG - 1u) {  // the last chunk ends where the frame's final literal-only sequence starts
+        uint lit = fr_len[f] - carry;
+        uint dst = pos + 1u + ext_len(lit);
+        uint size = dst + lit;
+        fr_plan[f * 4 + F_SIZE] = size <= fr_cap[f] ? size : OVERFLOW;
+        fr_plan[f * 4 + F_HDR] = pos;
+        fr_plan[f * 4 + F_CARRY] = carry;
+        fr_plan[f * 4 + F_DST] = dst;
+        l_fdst = dst;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+
+    // Empty sub-blocks copy their bytes into the run that the next non-empty sub-block opens.
+    uint next = NONE;
+    for (uint j = lid + 1u; j < PWG && next == NONE; j++) next = l_first[j];
+    uint nd = next == NONE ? l_fdst : sb_plan[next * 4 + P_DST];
+    for (uint s = b; s > a; s--) {
+        if (info[(size_t)(s - 1u) * INFO + I_NSEQ] != 0u) nd = sb_plan[(s - 1u) * 4 + P_DST];
+        else sb_plan[(s - 1u) * 4 + P_DST] = nd;
+    }
 }
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
@@ -264,12 +325,14 @@ void lz_emit(const __global uchar *in, const __global uint *sb_frame,
              const __global uint *fr_plan, __global uchar *outbuf) {
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
-    uint f = sb_frame[s];
+    uint f = sb_frame[s >> (SUB_LOG - PSUB_LOG)];
+    uint k = s - fr_first_sb[f];
+    if (k >= fr_nsb[f]) return;  // padding after the frame's last sub-block
     if (fr_plan[f * 4 + F_SIZE] == OVERFLOW) return;  // the host stores this frame as literals
     uint n = fr_len[f];
-    uint start = (s - fr_first_sb[f]) << SUB_LOG;
-    uint bend = min(start + SUB, n);  // literal bytes of [start, bend) are copied by this group
-    bool last_sb = s + 1 == fr_first_sb[f] + fr_nsb[f];
+    uint start = k << PSUB_LOG;
+    uint bend = min(start + PSUB, n);  // literal bytes of [start, bend) are copied by this group
+    bool last_sb = k + 1u == fr_nsb[f];
     const __global uchar *src = in + fr_base[f];
     __global uchar *out = outbuf + fr_out[f];
     const __global uint *inf = info + (size_t)s * INFO;

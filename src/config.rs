@@ -81,9 +81,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             force_cpu: false,
-            compressor_batch_size: 16,
+            compressor_batch_size: 32,
             gpu_fallback: true,
-            decompressor_batch_size: 16,
+            decompressor_batch_size: 64,
             max_worker_threads: 0,
             read_buffer_batches: 4,
             write_buffer_batches: 4,

@@ -1,14 +1,15 @@
 //! Host side of the LZ_EXT3 encoder: lays a batch of frames out in device memory, runs the five
 //! kernels of `kernels/lz_ext3_compress.cl` and reads back one block per frame.
 //!
-//! Device layout of a launch (F frames, S sub-blocks of SUB bytes):
+//! Device layout of a launch (F frames, S segments of SUB bytes for the match finder, P = S × SUB / PSUB
+//! parse sub-blocks of PSUB bytes):
 //! ```text
-//! input    S × SUB bytes   frame f at fr_base[f] = first_sb[f] × SUB, padding never read
+//! input    S × SUB bytes   frame f at fr_base[f], a multiple of SUB; padding never read
 //! matches  S × SUB × u32   (len << 24 | offset) per position, 0 = none
 //! gtab     F × 2^HASH_LOG u32    first occurrence per hash (u32::MAX = none)
-//! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each sub-block (0 = none)
-//! scratch  S × SCRATCH bytes     sequences 2..n of each sub-block
-//! info     S × 8 u32, sb_plan S × 4 u32, fr_plan F × 4 u32   (see the kernel file)
+//! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each segment (0 = none)
+//! scratch  P × SCRATCH bytes     sequences 2..n of each parse sub-block
+//! info     P × 8 u32, sb_plan P × 4 u32, fr_plan F × 4 u32   (see the kernel file)
 //! output   Σ cap(n_f) bytes, cap(n) = n + n/255 + 16 (the bound for MIN_MATCH >= 5)
 //! ```
 
@@ -46,11 +47,13 @@ pub(crate) fn literal_block(src: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Where each frame and sub-block of a launch lives.
+/// Where each frame, segment and parse sub-block of a launch lives.
 struct Layout {
+    /// Frame of each segment.
     sb_frame: Vec<u32>,
     fr_base: Vec<u64>,
     fr_len: Vec<u32>,
+    /// First parse sub-block and parse sub-block count of each frame.
     fr_first_sb: Vec<u32>,
     fr_nsb: Vec<u32>,
     fr_cap: Vec<u32>,
@@ -59,8 +62,9 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(frames: &[&[u8]], sub_log: u32) -> Layout {
+    fn new(frames: &[&[u8]], sub_log: u32, psub_log: u32) -> Layout {
         let sub = 1usize << sub_log;
+        let psub = 1usize << psub_log;
         let mut l = Layout {
             sb_frame: Vec::new(),
             fr_base: Vec::new(),
@@ -72,21 +76,21 @@ impl Layout {
             out_bytes: 0,
         };
         for (f, fr) in frames.iter().enumerate() {
-            let nsb = fr.len().div_ceil(sub).max(1);
-            let first = l.sb_frame.len();
-            l.fr_base.push((first * sub) as u64);
+            let nseg = fr.len().div_ceil(sub).max(1);
+            let base = l.sb_frame.len() * sub;
+            l.fr_base.push(base as u64);
             l.fr_len.push(fr.len() as u32);
-            l.fr_first_sb.push(first as u32);
-            l.fr_nsb.push(nsb as u32);
+            l.fr_first_sb.push((base / psub) as u32);
+            l.fr_nsb.push(fr.len().div_ceil(psub).max(1) as u32);
             l.fr_cap.push(bound(fr.len()) as u32);
             l.fr_out.push(l.out_bytes as u64);
             l.out_bytes += bound(fr.len()).next_multiple_of(8);
-            l.sb_frame.extend(std::iter::repeat_n(f as u32, nsb));
+            l.sb_frame.extend(std::iter::repeat_n(f as u32, nseg));
         }
         l
     }
 
-    fn nsub(&self) -> usize {
+    fn nseg(&self) -> usize {
         self.sb_frame.len()
     }
 }
@@ -124,9 +128,10 @@ fn enqueue<'a>(
 ) -> Result<Pending<'a>> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
-    let lay = Layout::new(frames, tu.sub_log);
-    let (nf, ns) = (frames.len(), lay.nsub());
+    let lay = Layout::new(frames, tu.sub_log, tu.psub_log);
+    let (nf, ns) = (frames.len(), lay.nseg());
     let in_bytes = ns << tu.sub_log;
+    let np = in_bytes >> tu.psub_log;
 
     let mut input = DevBuf::<u8>::new(ctx, in_bytes, "allocating the input")?;
     let mut sb_frame = DevBuf::<u32>::new(ctx, ns, "allocating tables")?;
@@ -139,9 +144,9 @@ fn enqueue<'a>(
     let mut gtab = DevBuf::<u32>::new(ctx, nf << tu.hash_log, "allocating hash tables")?;
     let mut ltab = DevBuf::<u32>::new(ctx, ns << tu.lhash_log, "allocating hash tables")?;
     let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
-    let scratch = DevBuf::<u8>::new(ctx, ns * tu.scratch(), "allocating scratch")?;
-    let info = DevBuf::<u32>::new(ctx, ns * INFO, "allocating tables")?;
-    let sb_plan = DevBuf::<u32>::new(ctx, ns * 4, "allocating tables")?;
+    let scratch = DevBuf::<u8>::new(ctx, np * tu.scratch(), "allocating scratch")?;
+    let info = DevBuf::<u32>::new(ctx, np * INFO, "allocating tables")?;
+    let sb_plan = DevBuf::<u32>::new(ctx, np * 4, "allocating tables")?;
     let fr_plan = DevBuf::<u32>::new(ctx, nf * 4, "allocating tables")?;
     let output = DevBuf::<u8>::new(ctx, lay.out_bytes, "allocating the output")?;
 
@@ -172,29 +177,27 @@ fn enqueue<'a>(
     )?;
     let k_find = q.launch(
         &k.find,
-        &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &gtab, &ltab, &matches,
-        ],
+        &[&input, &sb_frame, &fr_base, &fr_len, &gtab, &ltab, &matches],
         ns * tu.wg,
         wg,
     )?;
-    let ns32 = ns as u32;
+    let np32 = np as u32;
     let k_parse = q.launch(
         &k.parse,
         &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &matches, &scratch, &info, &ns32,
+            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &matches, &scratch, &info,
+            &np32,
         ],
-        ns.next_multiple_of(64),
+        np.next_multiple_of(64),
         None,
     )?;
-    let nf32 = nf as u32;
     let k_plan = q.launch(
         &k.plan,
         &[
-            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan, &nf32,
+            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan,
         ],
-        nf.next_multiple_of(64),
-        None,
+        nf * tu.pwg,
+        Some(tu.pwg),
     )?;
     let k_emit = q.launch(
         &k.emit,
@@ -202,7 +205,7 @@ fn enqueue<'a>(
             &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &fr_out, &scratch, &info,
             &sb_plan, &fr_plan, &output,
         ],
-        ns * tu.wg,
+        np * tu.wg,
         wg,
     )?;
 

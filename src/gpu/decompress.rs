@@ -1,4 +1,5 @@
-//! Host side of the LZ_EXT3 decoder kernel: one work-group per frame, a status word per frame.
+//! Host side of the LZ_EXT3 decoder kernel: one work-group per frame (decoding windows of sequences
+//! in parallel, see the kernel), a status word per frame.
 
 use super::cl::{event_span, DevBuf};
 use super::device::{Device, Kernels};
@@ -63,7 +64,7 @@ fn launch(
             up.push(q.write(&mut input, in_off[f] as usize, enc)?);
         }
     }
-    let wg = dev.tuning.wg;
+    let wg = dev.tuning.dwg;
     let kev = q.launch(
         &k.decompress,
         &[
@@ -138,7 +139,9 @@ pub(crate) fn run(
             ok.push(i);
         }
     }
-    let budget = super::compress::launch_budget(dev);
+    // Input plus output bytes per launch: no match array here, so up to a whole allocation (more
+    // frames per launch is the decoder's parallelism).
+    let budget = (dev.max_alloc as usize).clamp(16 << 20, 1 << 30);
     let mut i = 0;
     while i < ok.len() {
         let (mut j, mut bytes) = (i, 0usize);

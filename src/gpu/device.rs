@@ -142,13 +142,23 @@ pub(crate) fn choose(found: &[Found], sel: &str) -> Result<Vec<usize>> {
     }
 }
 
+/// Default log2 of the parse sub-block: 4 KiB (see docs/GPU.md for the ratio/speed trade).
+const PSUB_LOG: u32 = 12;
+
 /// Kernel tuning, from Config, fixed when the programs are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tuning {
-    /// log2 of the sub-block size (one find work-group, one parse work-item each).
+    /// log2 of the segment size (one lz_find work-group each; the local table's reach).
     pub sub_log: u32,
-    /// Work-group size of lz_find, lz_emit and lz_decompress.
+    /// log2 of the parse sub-block size (one lz_parse work-item each; no match crosses its end).
+    pub psub_log: u32,
+    /// Work-group size of lz_find and lz_emit.
     pub wg: usize,
+    /// Work-group size of lz_plan (one group per frame).
+    pub pwg: usize,
+    /// Work-group size of lz_decompress; also the sequences it decodes per window. Does not change
+    /// any output (decoding is exact), so it may depend on the device.
+    pub dwg: usize,
     /// log2 of the per-frame first-occurrence table (HASH_LOG).
     pub hash_log: u32,
     /// log2 of the per-sub-block local table, sized to fit local memory.
@@ -165,11 +175,17 @@ impl Tuning {
     /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
     /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
     pub fn new(cfg: &Config) -> Tuning {
-        let sub_log = std::env::var("CLC_GPU_SUB_LOG")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|v| (12..=20).contains(v))
-            .unwrap_or(15);
+        let env = |name: &str, range: std::ops::RangeInclusive<u32>, default: u32| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|v| range.contains(v))
+                .unwrap_or(default)
+        };
+        // CLC_GPU_* overrides are for experiments (docs/GPU.md); the defaults are the format's tuning.
+        let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
+        let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
+        let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
         // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
@@ -179,7 +195,10 @@ impl Tuning {
         }
         Tuning {
             sub_log,
+            psub_log,
             wg: 64,
+            pwg: 256,
+            dwg,
             hash_log,
             lhash_log,
             cands,
@@ -195,8 +214,18 @@ impl Tuning {
 
     fn options(&self) -> String {
         format!(
-            "-D SUB_LOG={} -D WG={} -D HASH_LOG={} -D LHASH_LOG={} -D CANDS={} -D GOOD={} -D MIN_MATCH={}",
-            self.sub_log, self.wg, self.hash_log, self.lhash_log, self.cands, self.good, self.min_match
+            "-D SUB_LOG={} -D PSUB_LOG={} -D WG={} -D PWG={} -D DWG={} -D HASH_LOG={} -D LHASH_LOG={} \
+             -D CANDS={} -D GOOD={} -D MIN_MATCH={}",
+            self.sub_log,
+            self.psub_log,
+            self.wg,
+            self.pwg,
+            self.dwg,
+            self.hash_log,
+            self.lhash_log,
+            self.cands,
+            self.good,
+            self.min_match
         )
     }
 
@@ -204,9 +233,10 @@ impl Tuning {
         1 << self.sub_log
     }
 
-    /// Bytes of scratch per sub-block (the SCRATCH macro of the kernel).
+    /// Bytes of scratch per parse sub-block (the SCRATCH macro of the kernel).
     pub fn scratch(&self) -> usize {
-        self.sub() + self.sub() / 255 + 64
+        let p = 1usize << self.psub_log;
+        p + p / 255 + 64
     }
 }
 
@@ -244,11 +274,11 @@ impl Device {
         let max_wg = d.max_work_group_size().unwrap_or(0);
         let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
         let tuning = Tuning::new(cfg);
-        if local_mem < tuning.local_bytes() + 64 || max_wg < tuning.wg {
+        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg);
+        if local_mem < tuning.local_bytes() + 64 || max_wg < need_wg {
             return Err(Error::Gpu(format!(
-                "{name}: needs {} bytes of local memory and work-groups of {} (has {local_mem}, {max_wg})",
+                "{name}: needs {} bytes of local memory and work-groups of {need_wg} (has {local_mem}, {max_wg})",
                 tuning.local_bytes() + 64,
-                tuning.wg
             )));
         }
         let opts = tuning.options();
