@@ -28,6 +28,12 @@ pub trait BatchDecoder: Send + Sync {
 /// The CPU decoder: the frames of a batch decode in parallel on the rayon pool.
 pub struct CpuDecoder;
 
+impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
+    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
+        (**self).decode_batch(ar, batch)
+    }
+}
+
 impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
         batch
@@ -70,7 +76,8 @@ where
             if let Ok(res) = (self.decode)(&input).map(|r| (r.len() == mine.len()).then_some(r)) {
                 for (&i, r) in mine.iter().zip(res.into_iter().flatten()) {
                     let id = batch[i].0;
-                    out[i] = Some(r.and_then(|d| ar.check_decoded(id, &d).map(|()| d)));
+                    // A result that fails its check is redone on the CPU below (and counted there).
+                    out[i] = r.ok().filter(|d| ar.check_decoded(id, d).is_ok()).map(Ok);
                 }
             }
         }

@@ -57,6 +57,7 @@ pub fn extract(
     ar: &Archive,
     cfg: &Config,
     opts: &ExtractOptions,
+    decoder: Box<dyn crate::cache::BatchDecoder + '_>,
     warn: &Warnings,
 ) -> Result<ExtractStats> {
     fs::create_dir_all(&opts.dest).ctx(&opts.dest)?;
@@ -133,7 +134,9 @@ pub fn extract(
         .collect();
     let first_frame = |i: &usize| ar.frames_of(&idx.entries[*i]).first().map_or(0, |f| f.0);
     files.sort_by_key(first_frame);
-    let cache = FrameCache::new(ar, cfg.cache_size);
+    let cache = FrameCache::new(ar, cfg.cache_size)
+        .with_batch_size(cfg.decompressor_batch_size)
+        .with_decoder(decoder);
     let stats = Mutex::new(ExtractStats::default());
     let failed = Mutex::new(None::<Error>);
     let done = AtomicUsize::new(0);

@@ -1,5 +1,5 @@
 //! The GPU path through the binary, on whatever OpenCL device is there (PoCL in CI): a whole pack on the
-//! OpenCL device, then extract on the CPU gives the identical tree; no OpenCL library → one clear line and the
+//! OpenCL device, then extract on the CPU and on the device give the identical tree; no OpenCL library → one clear line and the
 //! CPU does the work, or, with GPU_FALLBACK_ENABLED = false, an error.
 
 mod common;
@@ -69,6 +69,21 @@ fn pack_on_opencl_then_extract_on_cpu() {
     );
     assert_same_tree(&src, &dest);
     clc_ok!("verify", t.path().join("g.001"));
+    // And decoded in batches on the OpenCL device: the same tree, every frame checked.
+    let dest = t.path().join("out-gpu");
+    let (out, _) = clc_ok!(
+        "extract",
+        t.path().join("g.001"),
+        "-o",
+        &dest,
+        "--gpu-device",
+        &dev
+    );
+    assert!(
+        out.contains("; 0 redone on the CPU") && !out.contains("GPU decoded 0 frames"),
+        "{out}"
+    );
+    assert_same_tree(&src, &dest);
 }
 
 #[test]

@@ -37,7 +37,22 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         keep_going: a.keep_going,
     };
     let t0 = std::time::Instant::now();
-    let st = clc::extract::extract(&ar, &cfg, &opts, &warn)?;
+    let gpu = a.common.gpu(&cfg)?;
+    let decoder = gpu.map(|g| clc::gpu::GpuDecoder::new(&cfg, Some(g), a.common.quiet));
+    let st = match &decoder {
+        Some(d) => clc::extract::extract(&ar, &cfg, &opts, Box::new(d), &warn)?,
+        None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
+    };
+    if let (Some(d), false) = (&decoder, a.common.quiet) {
+        use std::sync::atomic::Ordering::Relaxed;
+        println!(
+            "GPU decoded {} frames; {} redone on the CPU",
+            d.gpu_frames.load(Relaxed),
+            d.cpu_frames.load(Relaxed)
+        );
+    }
+    // Some OpenCL drivers abort while tearing down at exit; the process ends now anyway.
+    std::mem::forget(decoder);
     if !st.damaged.is_empty() {
         eprintln!("clc: {} damaged files not restored:", st.damaged.len());
         for d in &st.damaged {

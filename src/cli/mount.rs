@@ -60,7 +60,13 @@ pub fn run(a: MountArgs) -> Result<i32> {
         .canonicalize()
         .unwrap_or_else(|_| a.archive.clone());
     let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
-    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size);
+    // The GPU (if any) is opened lazily, in the serving process after the fork: OpenCL does not survive one.
+    let decoder: Box<dyn clc::cache::BatchDecoder> = if cfg.force_cpu {
+        Box::new(clc::cache::CpuDecoder)
+    } else {
+        Box::new(clc::gpu::GpuDecoder::new(&cfg, None, a.common.quiet))
+    };
+    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),

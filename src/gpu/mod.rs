@@ -11,8 +11,10 @@
 //! one line of text; nothing here panics on a missing or broken OpenCL installation. Choosing the CPU
 //! codec when this fails (`GPU_FALLBACK_ENABLED`, `FORCE_CPU_MODE`) is the caller's business.
 
+pub use decoder::GpuDecoder;
 mod cl;
 mod compress;
+mod decoder;
 mod decompress;
 mod device;
 mod fnv;

@@ -76,7 +76,12 @@ pub struct ClcFs {
 impl ClcFs {
     /// Builds the inode table and the reader; `cache_size` bytes of decoded frames, decoded in batches
     /// of `batch`. Reads nothing beyond what `Archive::open` read.
-    pub fn new(archive: Arc<Archive>, cache_size: u64, batch: usize) -> ClcFs {
+    pub fn new(
+        archive: Arc<Archive>,
+        cache_size: u64,
+        batch: usize,
+        decoder: Box<dyn crate::cache::BatchDecoder>,
+    ) -> ClcFs {
         let inodes = Inodes::build(&archive.index);
         let mtime = archive
             .volume_paths()
@@ -89,7 +94,7 @@ impl ClcFs {
         let statfs = (bytes.div_ceil(attr::BLKSIZE as u64), inodes.len() as u64);
         ClcFs {
             inodes,
-            reader: Reader::new(archive, cache_size, batch),
+            reader: Reader::new(archive, cache_size, batch, decoder),
             root: RootMeta { uid, gid, mtime },
             files: RwLock::new(HashMap::new()),
             next_fh: AtomicU64::new(1),

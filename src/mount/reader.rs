@@ -53,7 +53,12 @@ impl Reader {
     /// is a quarter of the budget, at most 32 MiB and at least two frames. A batch holds its frames'
     /// stored and decoded bytes outside the budget, so it is cut to at most a quarter of the budget
     /// (at least one frame).
-    pub fn new(archive: Arc<Archive>, budget: u64, batch: usize) -> Reader {
+    pub fn new(
+        archive: Arc<Archive>,
+        budget: u64,
+        batch: usize,
+        decoder: Box<dyn crate::cache::BatchDecoder>,
+    ) -> Reader {
         let frame = archive
             .index
             .frames
@@ -63,7 +68,9 @@ impl Reader {
             .unwrap_or(0);
         let ahead = (budget / 4).min(32 << 20).max(2 * frame);
         let batch = batch.min((budget / (4 * frame.max(1))).max(1) as usize);
-        let cache = FrameCache::shared(archive.clone(), budget).with_batch_size(batch);
+        let cache = FrameCache::shared(archive.clone(), budget)
+            .with_batch_size(batch)
+            .with_decoder(decoder);
         Reader {
             archive,
             cache: Arc::new(cache),
