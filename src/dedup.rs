@@ -85,18 +85,16 @@ fn refine<K: Eq + std::hash::Hash + Send>(
     groups: Vec<Vec<usize>>,
     mut key: impl FnMut(&[usize]) -> Vec<Option<K>>,
 ) -> Vec<Vec<usize>> {
+    // One call for the members of every group, so the work (file reads, hashing, a GPU batch) runs in
+    // parallel across groups, not one small group at a time.
+    let all: Vec<usize> = groups.iter().flatten().copied().collect();
+    let mut keys = key(&all).into_iter();
     let mut out = Vec::new();
     for g in groups {
-        let keys = key(&g);
         let mut by: HashMap<K, Vec<usize>> = HashMap::new();
-        let mut order = Vec::new();
-        for (i, k) in g.into_iter().zip(keys) {
-            if let Some(k) = k {
-                let e = by.entry(k).or_default();
-                if e.is_empty() {
-                    order.push(i);
-                }
-                e.push(i);
+        for i in g {
+            if let Some(k) = keys.next().flatten() {
+                by.entry(k).or_default().push(i);
             }
         }
         // Keep a deterministic order: groups by their first member.

@@ -41,6 +41,11 @@ fn pack_on_opencl_then_extract_on_cpu() {
     std::fs::write(src.join("mixed"), &data).unwrap();
     std::fs::write(src.join("text"), text(7, 150_000)).unwrap();
     std::fs::write(src.join("tiny"), b"0123456789abc").unwrap();
+    // Duplicates and a lookalike go through the GPU's FNV-1a stage; only BLAKE3-equal files may merge.
+    std::fs::write(src.join("text-copy"), text(7, 150_000)).unwrap();
+    let mut look = text(7, 150_000);
+    look[70_000] ^= 1;
+    std::fs::write(src.join("text-lookalike"), look).unwrap();
     let (out, _) = clc_ok!(
         "pack",
         &src,
@@ -58,6 +63,8 @@ fn pack_on_opencl_then_extract_on_cpu() {
         v["frames_per_codec"]["LZ_EXT3_GPU"].as_u64().unwrap_or(0) >= 3,
         "{info}"
     );
+    // mixed (600000) + text (150000) + tiny (13) + lookalike (150000); the copy shares text's content.
+    assert_eq!(v["unique_file_bytes"], serde_json::json!(900_013), "{info}");
     let dest = t.path().join("out");
     clc_ok!(
         "extract",

@@ -216,21 +216,48 @@ pub fn pack(
     Ok(st)
 }
 
+/// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
+/// unreadable ones and failed batches go to the CPU), else on the CPU.
 fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
-    // Files small enough to batch go to the GPU; the rest (and any failure) are hashed on the CPU.
-    if let Some(g) = gpu {
-        let bufs: Option<Vec<Vec<u8>>> = paths
-            .iter()
-            .map(|p| std::fs::read(p).ok().filter(|b| b.len() <= 64 << 20))
+    use rayon::prelude::*;
+    let Some(g) = gpu else {
+        return dedup::fnv_cpu(paths);
+    };
+    let sizes: Vec<u64> = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(u64::MAX, |m| m.len()))
+        .collect();
+    let mut out: Vec<Option<u64>> = vec![None; paths.len()];
+    let mut start = 0;
+    while start < paths.len() {
+        let (mut end, mut bytes) = (start, 0u64);
+        while end < paths.len() && (end == start || bytes < 256 << 20) {
+            bytes = bytes.saturating_add(sizes[end]);
+            end += 1;
+        }
+        let bufs: Vec<Option<Vec<u8>>> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                (sizes[i] <= 64 << 20)
+                    .then(|| std::fs::read(paths[i]).ok())
+                    .flatten()
+            })
             .collect();
-        if let Some(bufs) = bufs {
-            let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
-            if let Ok(h) = g.fnv1a64_batch(&refs) {
-                return h.into_iter().map(Some).collect();
+        let on_gpu: Vec<usize> = (0..bufs.len()).filter(|&k| bufs[k].is_some()).collect();
+        let refs: Vec<&[u8]> = on_gpu.iter().filter_map(|&k| bufs[k].as_deref()).collect();
+        if let Ok(h) = g.fnv1a64_batch(&refs) {
+            for (&k, v) in on_gpu.iter().zip(h) {
+                out[start + k] = Some(v);
             }
         }
+        let rest: Vec<usize> = (start..end).filter(|&i| out[i].is_none()).collect();
+        let cpu = dedup::fnv_cpu(&rest.iter().map(|&i| paths[i]).collect::<Vec<_>>());
+        for (i, v) in rest.into_iter().zip(cpu) {
+            out[i] = v;
+        }
+        start = end;
     }
-    dedup::fnv_cpu(paths)
+    out
 }
 
 fn make_jobs(
