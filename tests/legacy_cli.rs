@@ -111,3 +111,35 @@ fn truncated_stream_bug_is_refused_and_keep_going_salvages() {
     assert_eq!(code, 2);
     assert!(out.contains("DAMAGED: b.txt"), "{out}");
 }
+
+#[test]
+fn seed_archive_mounts_like_our_own() {
+    let Some(seed) = seed() else { return };
+    if !clc::sys::is_root() || !Path::new("/dev/fuse").exists() {
+        assert!(
+            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
+            "CLC_REQUIRE_FUSE=1 but FUSE is unavailable"
+        );
+        eprintln!("SKIP: needs root and /dev/fuse");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let tree = untar(&seed, t.path());
+    let mnt = t.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let first = seed.join("idx3-head-f1m-v1m/archive.001");
+    clc_ok!("mount", &first, &mnt);
+    let diff = std::process::Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    let (code, _, err) = common::run(&[OsStr::new("umount"), mnt.as_os_str()]);
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert_eq!(code, 0, "{err}");
+}
