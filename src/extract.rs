@@ -240,14 +240,7 @@ fn decode_ahead(
     cfg: &Config,
     done: &AtomicUsize,
 ) {
-    let frame = ar
-        .index
-        .frames
-        .iter()
-        .map(|f| f.raw_len as u64)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let frame = ar.index.max_frame_len().max(1);
     let ahead = (cfg.cache_size / 2 / frame).max(1) as usize;
     let batch = cfg.decompressor_batch_size.max(1).min(ahead);
     let mut pos = 0;

@@ -101,30 +101,15 @@ fn print_summary(st: &PackStats) {
         human(st.bytes_in)
     );
     let n = st.frames;
+    let part = |name: &str, k: u64| format!("{name}={k} ({:.1}%)", pct(k, n));
     let mut parts = Vec::new();
     if st.gpu.is_some() || st.gpu_frames > 0 {
-        parts.push(format!(
-            "LZ_EXT3_GPU={} ({:.1}%)",
-            st.gpu_frames,
-            pct(st.gpu_frames, n)
-        ));
-        parts.push(format!(
-            "LZ_EXT3_CPU={} ({:.1}%)",
-            st.cpu_frames,
-            pct(st.cpu_frames, n)
-        ));
+        parts.push(part("LZ_EXT3_GPU", st.gpu_frames));
+        parts.push(part("LZ_EXT3_CPU", st.cpu_frames));
     } else {
-        parts.push(format!(
-            "COMPRESSED={} ({:.1}%)",
-            st.cpu_frames,
-            pct(st.cpu_frames, n)
-        ));
+        parts.push(part("COMPRESSED", st.cpu_frames));
     }
-    parts.push(format!(
-        "RAW={} ({:.1}%)",
-        st.raw_frames,
-        pct(st.raw_frames, n)
-    ));
+    parts.push(part("RAW", st.raw_frames));
     parts.push(format!(
         "Reduction = {:.1}%",
         100.0 - pct(st.stored_bytes, st.bytes_in.max(1))

@@ -162,6 +162,15 @@ impl Index {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The decoded length of the largest frame (0 without frames).
+    pub fn max_frame_len(&self) -> u64 {
+        self.frames
+            .iter()
+            .map(|f| u64::from(f.raw_len))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The refs of content `c`.
     pub fn content_refs(&self, c: ContentId) -> &[ChunkRef] {
         let ct = &self.contents[c.0 as usize];

@@ -59,13 +59,7 @@ impl Reader {
         batch: usize,
         decoder: Box<dyn crate::cache::BatchDecoder>,
     ) -> Reader {
-        let frame = archive
-            .index
-            .frames
-            .iter()
-            .map(|f| f.raw_len as u64)
-            .max()
-            .unwrap_or(0);
+        let frame = archive.index.max_frame_len();
         let ahead = (budget / 4).min(32 << 20).max(2 * frame);
         let batch = batch.min((budget / (4 * frame.max(1))).max(1) as usize);
         let cache = FrameCache::shared(archive.clone(), budget)
