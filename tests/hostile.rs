@@ -237,6 +237,9 @@ fn listing(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// One lie told by the index, and what the error must say.
+type Lie = (fn(&mut Index), &'static str);
+
 fn two_files() -> Spec {
     let mut s = Spec::new();
     s.dir("d").file(b"d/a", b"hello").file(b"d/b", b"world!");
@@ -354,7 +357,7 @@ fn lengths_and_offsets_past_the_end() {
     );
     check(&case, &first, Expect::Refused("stored length"));
     // A chunk reaching past its frame; a file larger than its content; a content larger than its refs.
-    let lies: [(fn(&mut Index), &str); 4] = [
+    let lies: [Lie; 4] = [
         (|i| i.chunks[0].len = 6, "lies outside frame"),
         (|i| i.chunks[1].offset = u32::MAX, "lies outside frame"),
         (|i| i.entries[1].size = 1 << 50, "size differs"),
@@ -375,7 +378,7 @@ fn lengths_and_offsets_past_the_end() {
 
 #[test]
 fn broken_cross_references_are_refused() {
-    let lies: [(fn(&mut Index), &str); 7] = [
+    let lies: [Lie; 7] = [
         (|i| i.chunks[0].frame = FrameId(7), "missing frame"),
         (|i| i.refs[0].chunk = ChunkId(u64::MAX), "missing chunk"),
         (|i| i.entries[1].link = 99, "missing content"),
@@ -452,7 +455,7 @@ fn indexes_that_claim_gigabytes_are_refused() {
 
 #[test]
 fn frame_headers_that_disagree_with_the_index() {
-    let lies: [(fn(&mut Index), &str); 3] = [
+    let lies: [Lie; 3] = [
         (
             |i| i.frames[1].checksum = Some(1),
             "disagrees with the index",
