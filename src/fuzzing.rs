@@ -178,6 +178,15 @@ pub fn open_archive(data: &[u8]) {
 /// * `5`: swap volumes `a` and `b`;
 /// * `6`, `7`: like `1` (the index is where most cross-references live).
 pub fn open_archive_mutate(data: &[u8]) {
+    let vols = mutate_base(data);
+    let dir = TempDir::new();
+    let refs: Vec<&[u8]> = vols.iter().map(Vec::as_slice).collect();
+    let first = write_volumes(&dir.0, &refs);
+    exercise(&first);
+}
+
+/// The volumes [`open_archive_mutate`] makes of `data` (for tests that look at one case closely).
+pub fn mutate_base(data: &[u8]) -> Vec<Vec<u8>> {
     let base = base_archive();
     let mut vols = base.volumes.clone();
     let mut raw = base.raw_index.clone();
@@ -252,10 +261,7 @@ pub fn open_archive_mutate(data: &[u8]) {
     if index_changed {
         reseal_index(&mut vols, &raw);
     }
-    let dir = TempDir::new();
-    let refs: Vec<&[u8]> = vols.iter().map(Vec::as_slice).collect();
-    let first = write_volumes(&dir.0, &refs);
-    exercise(&first);
+    vols
 }
 
 /// What every archive target does once the volumes are on disk: open, list every entry, read every file
@@ -347,6 +353,21 @@ fn make_base() -> crate::Result<BaseArchive> {
     std::os::unix::fs::symlink("../small", &link).map_err(|e| crate::Error::io(&link, e))?;
     let hard = src.join("hard");
     std::fs::hard_link(src.join("small"), &hard).map_err(|e| crate::Error::io(&hard, e))?;
+    // Fixed mtimes (and below, a fixed source_root and archive id): the base bytes, and so every saved
+    // fuzz input, do not depend on when or where the tree was made.
+    for p in [
+        "d/text.txt",
+        "d/e/copy.txt",
+        "noise.bin",
+        "empty",
+        "small",
+        "d/link",
+        "d/e",
+        "d",
+    ] {
+        let p = src.join(p);
+        crate::sys::set_mtime(&p, 1_600_000_000, 0).map_err(|e| crate::Error::io(&p, e))?;
+    }
     let cfg = crate::Config {
         force_cpu: true,
         frame_size: 16 << 10,
@@ -365,13 +386,34 @@ fn make_base() -> crate::Result<BaseArchive> {
         progress: false,
     };
     let st = crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true))?;
-    let volumes = st
+    let mut volumes = st
         .volumes
         .iter()
         .map(|p| std::fs::read(p).map_err(|e| crate::Error::io(p, e)))
         .collect::<crate::Result<Vec<_>>>()?;
     let ar = Archive::open(&st.volumes[0])?;
-    let raw_index = ar.index.encode();
+    let mut index = ar.index.clone();
+    for (k, v) in index.params.iter_mut() {
+        if k == "source_root" {
+            *v = "fuzz-base".into();
+        }
+    }
+    let raw_index = index.encode();
+    const ID: [u8; 16] = *b"clc-fuzz-base-id";
+    for (i, v) in volumes.iter_mut().enumerate() {
+        let h = VolumeHeader {
+            version: crate::format::FORMAT_VERSION as u16,
+            number: i as u32 + 1,
+            archive_id: ID,
+        };
+        v[..VolumeHeader::SIZE].copy_from_slice(&h.encode());
+    }
+    reseal_index(&mut volumes, &raw_index);
+    let last = volumes.last_mut().expect("at least one volume");
+    let at = last.len() - Footer::SIZE;
+    let mut f = Footer::decode(&last[at..], "fuzz base", last.len() as u64)?;
+    f.archive_id = ID;
+    last[at..].copy_from_slice(&f.encode());
     let frame_headers = ar
         .index
         .frames
