@@ -16,3 +16,10 @@ cargo test --no-fail-fast 2>&1
 if ls tests/gpu*.rs >/dev/null 2>&1; then
     POCL_DEVICES="pthread pthread" cargo test --test gpu 2>&1
 fi
+# Fuzzing is not part of CI: building the fuzz crate (nightly, AddressSanitizer, clc and all its
+# dependencies) takes several minutes on two cores. CI runs the same target bodies on stable instead, over
+# the committed seeds and regressions (tests/fuzz_regress.rs, part of `cargo test` above). CLC_FUZZ=1 adds a
+# 10-second libFuzzer pass per target (docs/RELIABILITY.md).
+if [ "${CLC_FUZZ:-}" = 1 ]; then
+    scripts/fuzz.sh 10
+fi

@@ -14,6 +14,7 @@ pub mod dedup;
 pub mod error;
 pub mod extract;
 pub mod format;
+pub mod fuzzing;
 pub mod gpu;
 pub mod hash;
 pub mod legacy;

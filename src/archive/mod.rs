@@ -132,6 +132,19 @@ impl Archive {
         }
         let index = read_index(&mut f, &footer, &what)?;
         index.validate(&what, footer.volume_count)?;
+        // Every volume but the last holds at least one frame, so a larger count is a lie; it would
+        // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).
+        if footer.volume_count as u64 > index.frames.len() as u64 + 1 {
+            return Err(Error::corrupt(
+                &what,
+                len - Footer::SIZE as u64,
+                format!(
+                    "footer says the archive has {} volumes but its index has only {} frames",
+                    footer.volume_count,
+                    index.frames.len()
+                ),
+            ));
+        }
         let repair_hint = crate::parity::repair_hint(&base);
         let volumes = (1..=footer.volume_count)
             .map(|n| {
@@ -387,7 +400,9 @@ fn first_bytes(p: &Path) -> Option<[u8; 8]> {
 fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
     let mut blob = vec![0u8; footer.index_stored_len as usize];
     f.read_exact_at(&mut blob, footer.index_offset).ctx(what)?;
-    let mut raw = Vec::with_capacity(footer.index_raw_len.min(1 << 28) as usize);
+    // zlib inflates at most about 1032:1, so a claim beyond that is not believed when sizing the buffer.
+    let believable = footer.index_stored_len.saturating_mul(1032);
+    let mut raw = Vec::with_capacity(footer.index_raw_len.min(believable).min(1 << 28) as usize);
     flate2::read::ZlibDecoder::new(&blob[..])
         .take(footer.index_raw_len + 1)
         .read_to_end(&mut raw)

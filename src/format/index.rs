@@ -334,6 +334,9 @@ impl Index {
             if f.raw_len > super::frame::MAX_FRAME {
                 return Err(bad(format!("frame {i} raw length {}", f.raw_len)));
             }
+            if f.stored_len > super::frame::MAX_STORED {
+                return Err(bad(format!("frame {i} stored length {}", f.stored_len)));
+            }
             if f.codec == Codec::Raw && f.stored_len != f.raw_len {
                 return Err(bad(format!("RAW frame {i} with stored != raw length")));
             }
@@ -378,6 +381,7 @@ impl Index {
                 return Err(bad(format!("entry {i} out of order or duplicate path")));
             }
             prev = Some(&e.path);
+            self.check_parent(i, &e.path).map_err(bad)?;
             match e.kind {
                 EntryKind::File => {
                     if e.link == NONE {
@@ -406,6 +410,25 @@ impl Index {
             }
         }
         Ok(())
+    }
+
+    /// The parent of entry `i` (whose path is `p`) must be an earlier entry of kind Dir, or the root: an
+    /// entry below a symlink, a file or nothing would be written through whatever stands there.
+    /// Entries are sorted by then (checked before), so the parent is found by binary search.
+    fn check_parent(&self, i: usize, p: &[u8]) -> std::result::Result<(), String> {
+        let Some(slash) = p.iter().rposition(|&b| b == b'/') else {
+            return Ok(());
+        };
+        let parent = &p[..slash];
+        let show = || String::from_utf8_lossy(parent).into_owned();
+        match self.entries[..i].binary_search_by(|e| e.path.as_slice().cmp(parent)) {
+            Ok(j) if self.entries[j].kind == EntryKind::Dir => Ok(()),
+            Ok(_) => Err(format!("entry {i}: parent {} is not a directory", show())),
+            Err(_) => Err(format!(
+                "entry {i}: parent {} is not in the archive",
+                show()
+            )),
+        }
     }
 }
 
@@ -544,6 +567,37 @@ mod tests {
                 let _ = Index::decode(&m, "i").map(|x| x.validate("i", 1));
             }
         }
+    }
+
+    /// Found by tests/hostile.rs: a frame's stored length was not bounded, so reading the frame
+    /// allocated up to 4 GiB first (an abort under `ulimit -v`).
+    #[test]
+    fn regression_validate_stored_len_unbounded() {
+        let mut idx = sample();
+        idx.frames[0].codec = Codec::LzExt3;
+        idx.frames[0].stored_len = u32::MAX;
+        let e = idx.validate("i", 1).unwrap_err().to_string();
+        assert!(e.contains("stored length"), "{e}");
+    }
+
+    /// Found by tests/hostile.rs: an entry below a symlink (`evil -> /x`, `evil/file`), below a file or
+    /// below nothing passed validation; FORMAT.md says every parent is a directory entry.
+    #[test]
+    fn regression_validate_entry_below_non_directory() {
+        for (kind, msg) in [
+            (EntryKind::Symlink, "is not a directory"),
+            (EntryKind::File, "is not a directory"),
+        ] {
+            let mut idx = sample();
+            idx.entries[0].kind = kind;
+            let e = idx.validate("i", 1).unwrap_err().to_string();
+            assert!(e.contains(msg), "{e}");
+        }
+        let mut idx = sample();
+        idx.entries.remove(0);
+        idx.entries[1].link = 0;
+        let e = idx.validate("i", 1).unwrap_err().to_string();
+        assert!(e.contains("parent a is not in the archive"), "{e}");
     }
 
     #[test]

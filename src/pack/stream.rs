@@ -186,10 +186,10 @@ impl Reader<'_> {
                     self.push(Msg::Fail { job: id })?;
                     self.warn
                         .warn(format!("{}: {e} (left out)", path.display()));
-                    // A duplicate holds the same bytes: read it instead.
+                    // A duplicate held the same bytes when hashed: read it instead, still checked
+                    // against that hash, so that if it changed too the others are stored on their own.
                     job.entries.remove(0);
                     job.paths.remove(0);
-                    job.expect = None;
                 }
             }
         }

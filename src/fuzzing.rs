@@ -1,0 +1,479 @@
+//! The bodies of the fuzz targets (`fuzz/fuzz_targets/*.rs`), as plain functions so that the same checks
+//! also run on stable in `cargo test` (`tests/fuzz_regress.rs`, over the committed seeds, the regressions
+//! and generated inputs). Each takes arbitrary bytes and panics only when clc breaks a promise: a parser
+//! or decoder panicking, a round trip that loses bytes, a reader that returns more or fewer bytes than the
+//! index promises. Errors on hostile input are the expected outcome, not a failure.
+//!
+//! Lengths are capped so that one input costs bounded time and memory: raw lengths at 1 MiB, and at most
+//! [`READ_BUDGET`] bytes read through an opened archive.
+
+use crate::archive::Archive;
+use crate::codec::{lz_ext3, EncodeParams};
+use crate::format::footer::Footer;
+use crate::format::frame::FrameHeader;
+use crate::format::index::{EntryId, EntryKind, Index};
+use crate::format::volume::VolumeHeader;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Largest raw length the decode target asks for.
+pub const MAX_RAW: usize = 1 << 20;
+/// Bytes read through `Archive::read_at` per input, at most.
+pub const READ_BUDGET: u64 = 32 << 20;
+
+/// `lz_ext3_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as a block.
+pub fn lz_ext3_decode(data: &[u8]) {
+    let Some((head, block)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let raw_len = (u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize) % (MAX_RAW + 1);
+    if let Ok(out) = lz_ext3::decompress(block, raw_len) {
+        assert_eq!(out.len(), raw_len, "decoded length differs from raw_len");
+        // The generic entry point agrees with the codec's own.
+        let again = crate::codec::decode(crate::codec::Codec::LzExt3, block, raw_len);
+        assert_eq!(again.ok().as_ref(), Some(&out), "codec::decode disagrees");
+    }
+}
+
+/// `lz_ext3_roundtrip`: encoder params from the first 3 bytes, the rest compressed and decompressed.
+pub fn lz_ext3_roundtrip(data: &[u8]) {
+    let Some((head, src)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let p = EncodeParams {
+        // 10..=18 keeps the table small; the clamp to 10..=24 is tested by passing 0 and 255 too.
+        hash_log: match head[0] {
+            0 | 255 => head[0] as u32,
+            b => 10 + b as u32 % 9,
+        },
+        candidates: head[1] as u32 % 18,
+        good_enough: head[2] as u32 * 3,
+    };
+    let packed = lz_ext3::compress(src, &p);
+    assert!(
+        packed.len() <= lz_ext3::max_compressed_len(src.len()),
+        "encoded {} bytes past the bound for {}",
+        packed.len(),
+        src.len()
+    );
+    let back = lz_ext3::decompress(&packed, src.len()).expect("own encoding must decode");
+    assert!(back == src, "round trip changed the bytes");
+    // The documented guarantees: deterministic whatever the encoder did before, and the last
+    // LAST_LITERALS bytes are literals (a decoder that stops early would still see them).
+    let mut enc = lz_ext3::Encoder::new(&p);
+    let mut scratch = Vec::new();
+    enc.compress(&src[src.len() / 2..], &mut scratch);
+    let mut again = Vec::new();
+    enc.compress(src, &mut again);
+    assert!(again == packed, "encoder output depends on its history");
+}
+
+/// `index_decode`: `Index::decode` + `validate`; a valid index also re-encodes to an equal index and
+/// every cross-reference the readers index without checks is in range.
+pub fn index_decode(data: &[u8]) {
+    let Ok(idx) = Index::decode(data, "fuzz") else {
+        return;
+    };
+    let back = Index::decode(&idx.encode(), "fuzz").expect("re-encoded index must decode");
+    assert!(back == idx, "index changed through encode/decode");
+    let vols = idx.frames.iter().map(|f| f.volume).max().unwrap_or(1);
+    if idx.validate("fuzz", vols).is_err() {
+        return;
+    }
+    for e in &idx.entries {
+        if let Some(c) = idx.content_of(e) {
+            let refs = idx.content_refs(c);
+            let size = idx.contents[c.0 as usize].size;
+            assert!(size == 0 || refs.first().map(|r| r.file_offset) == Some(0));
+            for r in refs {
+                let ch = idx.chunks[r.chunk.0 as usize];
+                let f = idx.frames[ch.frame.0 as usize];
+                assert!(ch.offset as u64 + ch.len as u64 <= f.raw_len as u64);
+            }
+        }
+    }
+}
+
+/// `headers`: the three fixed structures. The first byte picks the structure and whether the input's
+/// check field is recomputed first (so the fuzzer gets past the checksum to the fields behind it); what
+/// decodes must re-encode to the same bytes.
+pub fn headers(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mut b = rest.to_vec();
+    let reseal = sel & 1 == 1;
+    match sel / 2 % 3 {
+        0 => {
+            b.resize(b.len().max(VolumeHeader::SIZE), 0);
+            if reseal {
+                let c = crate::format::checksum(&b[..32]);
+                b[32..40].copy_from_slice(&c.to_le_bytes());
+            }
+            if let Ok(h) = VolumeHeader::decode(&b, "fuzz") {
+                assert!(h.encode()[..] == b[..VolumeHeader::SIZE], "volume header");
+            }
+        }
+        1 => {
+            b.resize(b.len().max(FrameHeader::SIZE), 0);
+            if reseal {
+                let c = crate::format::checksum(&b[..28]) as u32;
+                b[28..32].copy_from_slice(&c.to_le_bytes());
+            }
+            if let Ok(h) = FrameHeader::decode(&b, "fuzz", 0) {
+                assert!(h.encode()[..] == b[..FrameHeader::SIZE], "frame header");
+            }
+        }
+        _ => {
+            b.resize(Footer::SIZE, 0);
+            if reseal {
+                b[..8].copy_from_slice(&crate::format::footer::MAGIC2);
+                b[72..].copy_from_slice(&crate::format::footer::MAGIC);
+                let c = crate::format::checksum(&b[..64]);
+                b[64..72].copy_from_slice(&c.to_le_bytes());
+            }
+            // The file length: where the index would end, or anything.
+            let off = u64::from_le_bytes(b[32..40].try_into().expect("8 bytes"));
+            let len = u64::from_le_bytes(b[40..48].try_into().expect("8 bytes"));
+            for file_len in [off.wrapping_add(len).wrapping_add(80), rest.len() as u64] {
+                if let Ok(f) = Footer::decode(&b, "fuzz", file_len) {
+                    assert!(f.encode()[..] == b[..], "footer");
+                }
+            }
+        }
+    }
+}
+
+/// `open_archive`: the bytes as `NAME.001` (or, when the first byte is odd, split into `.001` and `.002`
+/// at a point taken from the next two bytes), then [`exercise`].
+pub fn open_archive(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let vols: Vec<&[u8]> = if sel & 1 == 1 && rest.len() >= 2 {
+        let at = u16::from_le_bytes([rest[0], rest[1]]) as usize % (rest.len() - 1);
+        let body = &rest[2..];
+        let at = at.min(body.len());
+        vec![&body[..at], &body[at..]]
+    } else {
+        vec![rest]
+    };
+    let dir = TempDir::new();
+    let first = write_volumes(&dir.0, &vols);
+    exercise(&first);
+}
+
+/// `open_archive_mutate`: a valid small archive (made once by `pack`), changed by the input read as
+/// 4-byte mutations, then [`exercise`]. Mutations of the raw index and of frame headers are resealed
+/// (checksums, zlib, footer) so that they reach the code behind the checksums.
+///
+/// Each mutation `[op, a, b, x]`, with `at = a | b << 8 | (op >> 3) << 16`:
+/// * `op % 8 == 0`: xor `x` into the volumes' bytes (all of them, end to end) at `at`;
+/// * `1`: xor `x` into the raw index at `at` (resealed);
+/// * `2`: xor `x` into byte `b % 28` of frame header `a` (its check resealed);
+/// * `3`: write the little-endian value `VALUES[x]` (4 or 8 bytes, by `b`) into the raw index at `a`-ish;
+/// * `4`: cut volume `a` to `b / 256` of its length;
+/// * `5`: swap volumes `a` and `b`;
+/// * `6`, `7`: like `1` (the index is where most cross-references live).
+pub fn open_archive_mutate(data: &[u8]) {
+    let vols = mutate_base(data);
+    let dir = TempDir::new();
+    let refs: Vec<&[u8]> = vols.iter().map(Vec::as_slice).collect();
+    let first = write_volumes(&dir.0, &refs);
+    exercise(&first);
+}
+
+/// The volumes [`open_archive_mutate`] makes of `data` (for tests that look at one case closely).
+pub fn mutate_base(data: &[u8]) -> Vec<Vec<u8>> {
+    let base = base_archive();
+    let mut vols = base.volumes.clone();
+    let mut raw = base.raw_index.clone();
+    let mut index_changed = false;
+    for m in data.chunks_exact(4) {
+        let (op, a, b, x) = (m[0], m[1] as usize, m[2] as usize, m[3]);
+        let at = a | b << 8 | ((op >> 3) as usize) << 16;
+        match op % 8 {
+            0 => {
+                let total: usize = vols.iter().map(Vec::len).sum();
+                let mut at = at % total.max(1);
+                for v in vols.iter_mut() {
+                    if at < v.len() {
+                        v[at] ^= x;
+                        break;
+                    }
+                    at -= v.len();
+                }
+            }
+            2 => {
+                let Some(&(vol, off)) = base.frame_headers.get(a % base.frame_headers.len().max(1))
+                else {
+                    continue;
+                };
+                let Some(h) = vols[vol].get_mut(off..off + FrameHeader::SIZE) else {
+                    continue;
+                };
+                h[b % 28] ^= x;
+                let c = crate::format::checksum(&h[..28]) as u32;
+                h[28..32].copy_from_slice(&c.to_le_bytes());
+            }
+            3 => {
+                const VALUES: [u64; 12] = [
+                    0,
+                    1,
+                    2,
+                    0xff,
+                    0xffff,
+                    0xffff_ffff,
+                    u64::MAX,
+                    1 << 40,
+                    (16 << 20) + 1,
+                    1 << 31,
+                    u64::MAX - 31,
+                    0x8000_0000_0000_0000,
+                ];
+                let v = VALUES[x as usize % VALUES.len()].to_le_bytes();
+                let n = if b & 1 == 0 { 4 } else { 8 };
+                let at = (at >> 1) % raw.len().max(1);
+                let end = (at + n).min(raw.len());
+                raw[at..end].copy_from_slice(&v[..end - at]);
+                index_changed = true;
+            }
+            4 => {
+                let i = a % vols.len();
+                let keep = vols[i].len() * b / 256;
+                vols[i].truncate(keep);
+            }
+            5 => {
+                let (i, j) = (a % vols.len(), b % vols.len());
+                vols.swap(i, j);
+            }
+            _ => {
+                if !raw.is_empty() {
+                    let i = at % raw.len();
+                    raw[i] ^= x;
+                    index_changed = true;
+                }
+            }
+        }
+    }
+    if index_changed {
+        reseal_index(&mut vols, &raw);
+    }
+    vols
+}
+
+/// What every archive target does once the volumes are on disk: open, list every entry, read every file
+/// fully through `read_at` with the archive as the frame source (within [`READ_BUDGET`]), and verify.
+/// Errors are fine; a reader that returns bytes past the end, or too few without an error, is not.
+pub fn exercise(first: &Path) {
+    let Ok(ar) = Archive::open(first) else {
+        return;
+    };
+    let _ = crate::report::info_json(&ar);
+    let mut budget = READ_BUDGET;
+    let mut buf = vec![0u8; 256 << 10];
+    for (i, e) in ar.index.entries.iter().enumerate() {
+        let _ = crate::report::list_line(&ar, e);
+        let _ = crate::report::list_json(&ar, e);
+        let Some(cid) = ar.index.content_of(e) else {
+            continue;
+        };
+        let size = ar.index.contents[cid.0 as usize].size;
+        let mut off = 0u64;
+        while off < size && budget > 0 {
+            match ar.read_at(EntryId(i as u64), off, &mut buf, &ar) {
+                Ok(0) => panic!("read_at returned 0 at {off} of {size} without an error"),
+                Ok(n) => {
+                    assert!(
+                        n <= buf.len() && off + n as u64 <= size,
+                        "read past the end"
+                    );
+                    off += n as u64;
+                    budget = budget.saturating_sub(n as u64);
+                }
+                Err(_) => break,
+            }
+        }
+        if e.kind == EntryKind::Dir {
+            assert_eq!(
+                ar.read_at(EntryId(i as u64), 0, &mut buf, &ar).ok(),
+                Some(0)
+            );
+        }
+    }
+    let _ = crate::verify::verify(&ar);
+}
+
+/// The base archive of [`open_archive_mutate`], its raw index, and where its frame headers are.
+pub struct BaseArchive {
+    pub volumes: Vec<Vec<u8>>,
+    pub raw_index: Vec<u8>,
+    /// (volume position, offset of the header) of every frame.
+    pub frame_headers: Vec<(usize, usize)>,
+}
+
+/// Packs a small tree once per process (two volumes: a directory, text and noise files, a duplicate, an
+/// empty file, a symlink and a hardlink; 16K frames, 1K–16K chunks) and keeps its bytes.
+pub fn base_archive() -> &'static BaseArchive {
+    static BASE: OnceLock<BaseArchive> = OnceLock::new();
+    BASE.get_or_init(|| make_base().expect("packing the fuzz base archive"))
+}
+
+fn make_base() -> crate::Result<BaseArchive> {
+    let dir = TempDir::new();
+    let src = dir.0.join("src");
+    std::fs::create_dir_all(src.join("d/e")).map_err(|e| crate::Error::io(&src, e))?;
+    let text: Vec<u8> = (0..30_000u32)
+        .flat_map(|i| format!("line {} of {}\n", i % 97, i % 13).into_bytes())
+        .take(40_000)
+        .collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..70_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let files: [(&str, &[u8]); 5] = [
+        ("d/text.txt", &text),
+        ("d/e/copy.txt", &text),
+        ("noise.bin", &noise),
+        ("empty", b""),
+        ("small", b"hello, fuzz\n"),
+    ];
+    for (p, b) in files {
+        let p = src.join(p);
+        std::fs::write(&p, b).map_err(|e| crate::Error::io(&p, e))?;
+    }
+    let link = src.join("d/link");
+    std::os::unix::fs::symlink("../small", &link).map_err(|e| crate::Error::io(&link, e))?;
+    let hard = src.join("hard");
+    std::fs::hard_link(src.join("small"), &hard).map_err(|e| crate::Error::io(&hard, e))?;
+    // Fixed mtimes (and below, a fixed source_root and archive id): the base bytes, and so every saved
+    // fuzz input, do not depend on when or where the tree was made.
+    for p in [
+        "d/text.txt",
+        "d/e/copy.txt",
+        "noise.bin",
+        "empty",
+        "small",
+        "d/link",
+        "d/e",
+        "d",
+    ] {
+        let p = src.join(p);
+        crate::sys::set_mtime(&p, 1_600_000_000, 0).map_err(|e| crate::Error::io(&p, e))?;
+    }
+    let cfg = crate::Config {
+        force_cpu: true,
+        frame_size: 16 << 10,
+        volume_size: 64 << 10,
+        chunk_min: 1 << 10,
+        chunk_avg: 4 << 10,
+        chunk_max: 16 << 10,
+        max_worker_threads: 1,
+        ..crate::Config::default()
+    };
+    let out = dir.0.join("base");
+    let opts = crate::pack::PackOptions {
+        src: src.clone(),
+        out: out.clone(),
+        force: true,
+        progress: false,
+    };
+    let st = crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true))?;
+    let mut volumes = st
+        .volumes
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| crate::Error::io(p, e)))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let ar = Archive::open(&st.volumes[0])?;
+    let mut index = ar.index.clone();
+    for (k, v) in index.params.iter_mut() {
+        if k == "source_root" {
+            *v = "fuzz-base".into();
+        }
+    }
+    let raw_index = index.encode();
+    const ID: [u8; 16] = *b"clc-fuzz-base-id";
+    for (i, v) in volumes.iter_mut().enumerate() {
+        let h = VolumeHeader {
+            version: crate::format::FORMAT_VERSION as u16,
+            number: i as u32 + 1,
+            archive_id: ID,
+        };
+        v[..VolumeHeader::SIZE].copy_from_slice(&h.encode());
+    }
+    reseal_index(&mut volumes, &raw_index);
+    let last = volumes.last_mut().expect("at least one volume");
+    let at = last.len() - Footer::SIZE;
+    let mut f = Footer::decode(&last[at..], "fuzz base", last.len() as u64)?;
+    f.archive_id = ID;
+    last[at..].copy_from_slice(&f.encode());
+    let frame_headers = ar
+        .index
+        .frames
+        .iter()
+        .map(|f| (f.volume as usize - 1, f.offset as usize - FrameHeader::SIZE))
+        .collect();
+    Ok(BaseArchive {
+        volumes,
+        raw_index,
+        frame_headers,
+    })
+}
+
+/// Replaces the index blob and footer of the last volume with `raw` (zlib) and a footer that matches it.
+fn reseal_index(vols: &mut [Vec<u8>], raw: &[u8]) {
+    let Some(last) = vols.last_mut() else {
+        return;
+    };
+    let Some(tail) = last.len().checked_sub(Footer::SIZE).map(|at| &last[at..]) else {
+        return;
+    };
+    let Ok(mut f) = Footer::decode(tail, "fuzz", last.len() as u64) else {
+        return;
+    };
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(raw).expect("writing to a Vec cannot fail");
+    let blob = z.finish().expect("writing to a Vec cannot fail");
+    last.truncate(f.index_offset as usize);
+    f.index_stored_len = blob.len() as u64;
+    f.index_raw_len = raw.len() as u64;
+    f.index_checksum = crate::format::checksum(raw);
+    last.extend_from_slice(&blob);
+    last.extend_from_slice(&f.encode());
+}
+
+fn write_volumes(dir: &Path, vols: &[&[u8]]) -> PathBuf {
+    let base = dir.join("fz");
+    for (i, v) in vols.iter().enumerate() {
+        let p = crate::pack::writer::volume_path(&base, i as u32 + 1);
+        std::fs::write(&p, v).expect("writing a fuzz volume");
+    }
+    crate::pack::writer::volume_path(&base, 1)
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("clc-fuzz-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("creating a fuzz temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

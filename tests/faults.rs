@@ -1,0 +1,325 @@
+//! Faults while packing: a source file that vanishes, shrinks, grows or turns unreadable mid-pack, a disk
+//! that fills up, a pack killed with SIGKILL, and a file that changes between dedup hashing and packing.
+//! None may leave an archive that opens as complete with wrong bytes: the pack warns and stores what it
+//! read, or fails with one line naming the volume and leaves nothing that opens.
+//!
+//! Timing: the pack runs with tiny read-ahead and frame queues (64K buffers and frames, one batch in
+//! flight), so when `NAME.001` appears (at the first frame written) the reader is at most about a megabyte
+//! into the stream; each victim is acted on then, far before the reader gets to the point that matters.
+
+mod common;
+
+use clc::pack::stream::{self, Job, Msg};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SLOW_PIPE: &str = "FRAME_SIZE = 64K\nCHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\n\
+    CHUNK_MAX_SIZE = 64K\nBUFFER_SIZE = 64K\nREAD_BUFFER_BATCHES = 1\nWRITE_BUFFER_BATCHES = 1\n\
+    COMPRESSOR_BATCH_SIZE = 1\nNUM_READERS = 1\nSTREAM_ORDER = path\n";
+
+/// Starts `clc pack SRC -o OUT --cpu` with the slow-pipe config (plus `extra` config lines).
+fn spawn_pack(t: &Path, src: &Path, out: &Path, extra: &str) -> Child {
+    let cfg = t.join("pack.cfg");
+    fs::write(&cfg, format!("{SLOW_PIPE}{extra}")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_clc"))
+        .arg("pack")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .args(["--cpu", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `p` exists (the pack has written its first frame there).
+fn wait_for(p: &Path, child: &mut Child) {
+    let t0 = Instant::now();
+    while !p.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("pack ended ({st}) before {} appeared", p.display());
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let code = o.status.code().unwrap_or(-1);
+    assert_ne!(code, 101, "pack panicked: {err}");
+    (code, err)
+}
+
+fn extract_all(first: &Path, dest: &Path) {
+    let (code, _, err) = common::run(&[
+        "extract".as_ref(),
+        first.as_os_str(),
+        "-o".as_ref(),
+        dest.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = common::run(&["verify".as_ref(), first.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// `first.txt` (`first` bytes of text, packed first) and `victim.txt`.
+fn tree(t: &Path, first: usize, victim: &[u8]) -> (PathBuf, PathBuf) {
+    let src = t.join("src");
+    fs::create_dir(&src).unwrap();
+    if first > 0 {
+        fs::write(src.join("1-first.txt"), common::text(1, first)).unwrap();
+    }
+    let v = src.join("2-victim.txt");
+    fs::write(&v, victim).unwrap();
+    (src, v)
+}
+
+#[test]
+fn a_file_that_vanishes_or_turns_unreadable_before_it_is_read_is_left_out() {
+    for unreadable in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let (src, victim) = tree(t.path(), 30 << 20, &common::noise(3, 1 << 20));
+        let out = t.path().join("arc");
+        let mut child = spawn_pack(t.path(), &src, &out, "");
+        wait_for(&t.path().join("arc.001"), &mut child);
+        fs::remove_file(&victim).unwrap();
+        if unreadable {
+            // Opens (a directory does), then every read fails (EISDIR): an I/O error mid-pack.
+            fs::create_dir(&victim).unwrap();
+        }
+        let (code, err) = finish(child);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("2-victim.txt") && err.contains("left out"),
+            "{err}"
+        );
+        let dest = t.path().join("out");
+        extract_all(&t.path().join("arc.001"), &dest);
+        assert!(!dest.join("2-victim.txt").exists());
+        assert!(fs::read(dest.join("1-first.txt")).unwrap() == common::text(1, 30 << 20));
+    }
+}
+
+#[test]
+fn a_file_that_shrinks_or_grows_while_read_is_stored_as_read() {
+    let original = common::text(5, 50 << 20);
+    for grow in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let (src, victim) = tree(t.path(), 0, &original);
+        let out = t.path().join("arc");
+        let mut child = spawn_pack(t.path(), &src, &out, "");
+        wait_for(&t.path().join("arc.001"), &mut child);
+        let expect = if grow {
+            let more = common::noise(9, 5 << 20);
+            let mut f = fs::OpenOptions::new().append(true).open(&victim).unwrap();
+            std::io::Write::write_all(&mut f, &more).unwrap();
+            [&original[..], &more].concat()
+        } else {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&victim)
+                .unwrap()
+                .set_len(10 << 20)
+                .unwrap();
+            original[..10 << 20].to_vec()
+        };
+        let (code, err) = finish(child);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("size changed while reading"), "{err}");
+        let dest = t.path().join("out");
+        extract_all(&t.path().join("arc.001"), &dest);
+        let got = fs::read(dest.join("2-victim.txt")).unwrap();
+        assert_eq!(got.len(), expect.len(), "grow: {grow}");
+        assert!(
+            got == expect,
+            "stored bytes differ from the file's (grow: {grow})"
+        );
+    }
+}
+
+/// A small tmpfs, unmounted (lazily if busy) on drop.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path string.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: the full-disk test mounts a 2 MiB tmpfs and needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let full = t.path().join("full");
+    fs::create_dir(&full).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&full)
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: could not mount a tmpfs");
+        return;
+    }
+    let _guard = Tmpfs(full.clone());
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..4 {
+        fs::write(src.join(format!("n{i}.bin")), common::noise(i, 1 << 20)).unwrap();
+    }
+    for volume_size in ["", "VOLUME_SIZE = 512K\n"] {
+        let out = full.join("arc");
+        let (code, err) = finish(spawn_pack(t.path(), &src, &out, volume_size));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.lines().count() == 1
+                && err.contains("No space left on device")
+                && err.contains(&format!("{}.0", out.display())),
+            "{err}"
+        );
+        let left: Vec<_> = fs::read_dir(&full).unwrap().flatten().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+#[test]
+fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..6 {
+        fs::write(src.join(format!("f{i}.txt")), common::text(i, 8 << 20)).unwrap();
+    }
+    let out = t.path().join("arc");
+    let mut child = spawn_pack(t.path(), &src, &out, "VOLUME_SIZE = 1M\n");
+    wait_for(&t.path().join("arc.003"), &mut child);
+    child.kill().unwrap(); // SIGKILL
+    let (code, _) = finish(child);
+    assert_eq!(code, -1, "the pack finished before it was killed");
+    let first = t.path().join("arc.001");
+    let err = match clc::archive::Archive::open(&first) {
+        Ok(_) => panic!("a killed pack opened as complete"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("no clc footer"), "{err}");
+    let dest = t.path().join("dest");
+    for args in [
+        vec!["list".as_ref(), first.as_os_str()],
+        vec!["verify".as_ref(), first.as_os_str()],
+        vec![
+            "extract".as_ref(),
+            first.as_os_str(),
+            "-o".as_ref(),
+            dest.as_os_str(),
+        ],
+    ] {
+        let (code, _, err) = common::run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.lines().count() == 1 && err.contains("no clc footer"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Runs the pack's reader over `jobs` and returns each scan entry's bytes as the sequencer would store
+/// them (a failed job's bytes are dropped), with the warnings.
+fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<String>) {
+    let cfg = clc::Config::default();
+    let warn = clc::warn::Warnings::new(true);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    stream::reader(jobs, &cfg, tx, &warn);
+    let mut pending: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+    let mut got = std::collections::HashMap::new();
+    for m in rx.into_iter().flatten() {
+        match m {
+            Msg::Data { job, data } => pending.entry(job).or_default().extend(data),
+            Msg::End { job, entries } => {
+                let b = pending.remove(&job).unwrap_or_default();
+                for e in entries {
+                    got.insert(e, b.clone());
+                }
+            }
+            Msg::Fail { job } => {
+                pending.remove(&job);
+            }
+        }
+    }
+    (got, warn.all())
+}
+
+/// Files `a`, `b`, `c` that were equal when the dedup stage hashed them, as one job.
+fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
+    let same = common::text(11, size);
+    let paths: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| dir.join(n)).collect();
+    for p in &paths {
+        fs::write(p, &same).unwrap();
+    }
+    let job = Job {
+        entries: vec![0, 1, 2],
+        paths,
+        expect: Some(*blake3::hash(&same).as_bytes()),
+        size: size as u64,
+    };
+    (job, same)
+}
+
+#[test]
+fn a_file_changed_after_dedup_hashing_never_gives_its_duplicates_its_bytes() {
+    // Small (read whole) and large (streamed) files take different paths in the reader.
+    for size in [10_000, 3 << 20] {
+        let t = tempfile::tempdir().unwrap();
+        let (job, same) = dup_job(t.path(), size);
+        let changed = common::noise(12, size);
+        fs::write(t.path().join("a"), &changed).unwrap();
+        let (got, warns) = read_jobs(vec![job]);
+        assert!(got[&0] == changed, "a keeps what was read of it");
+        assert!(
+            got[&1] == same && got[&2] == same,
+            "b and c must keep their own bytes"
+        );
+        assert!(
+            warns
+                .iter()
+                .any(|w| w.contains("changed since it was hashed")),
+            "{warns:?}"
+        );
+    }
+}
+
+#[test]
+fn regression_dedup_fallback_duplicate_changed() {
+    // `a` vanished and `b` changed after hashing: the reader falls back to `b`, but must check it
+    // against the dedup hash, or `c` would be stored with `b`'s new bytes (it was, before the fix).
+    for size in [10_000, 3 << 20] {
+        let t = tempfile::tempdir().unwrap();
+        let (job, same) = dup_job(t.path(), size);
+        fs::remove_file(t.path().join("a")).unwrap();
+        let changed = common::noise(13, size);
+        fs::write(t.path().join("b"), &changed).unwrap();
+        let (got, warns) = read_jobs(vec![job]);
+        assert!(!got.contains_key(&0), "a is left out");
+        assert!(got[&1] == changed, "b keeps what was read of it");
+        assert!(
+            got[&2] == same,
+            "c must keep its own bytes, not b's new ones"
+        );
+        assert!(warns.iter().any(|w| w.contains("left out")), "{warns:?}");
+    }
+}
