@@ -58,6 +58,9 @@ impl Mount {
             .arg(first)
             .arg(&dir)
             .args(["--cache-size", &format!("{CACHE_MIB}M")])
+            // The budget is clc's: an OpenCL runtime, once loaded to look for a GPU, brings its own
+            // libraries and heaps (PoCL: about 60 MiB), which no cache setting governs.
+            .arg("--cpu")
             .stdout(Stdio::null())
             .stderr(fs::File::create(log).unwrap())
             .spawn()
