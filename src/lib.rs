@@ -3,7 +3,8 @@
 //!
 //! A byte travels: [`scan`] → [`chunk`] → [`dedup`] → [`codec`] / [`gpu`] → [`pack`] (volumes, index,
 //! footer) → [`parity`] (optional Reed–Solomon volumes); and back: [`archive`] (footer → index → frame) →
-//! [`cache`] → [`extract`], with [`parity`] rebuilding lost volumes first.
+//! [`cache`] → [`extract`] / [`mount`], with [`parity`] rebuilding lost volumes first. [`legacy`] reads the
+//! archives of the Python CL_Compressor into the same index; [`fuzzing`] holds the fuzz targets' bodies.
 
 pub mod archive;
 pub mod cache;
