@@ -4,6 +4,7 @@
 
 use crate::hash;
 use crate::warn::Warnings;
+use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
@@ -67,18 +68,37 @@ pub fn blake3_file(p: &Path) -> Option<[u8; 32]> {
     Some(*h.finalize().as_bytes())
 }
 
+/// Where the byte samples come from: (position in the key, file offset, length) for the first 2, the last 2
+/// and the 3 around the middle.
+fn sample_spots(size: u64) -> [(usize, u64, usize); 3] {
+    let n = size.min(2) as usize;
+    let m = size.min(3) as usize;
+    let mid = (size / 2).saturating_sub(1).min(size - m as u64);
+    [(0, 0, n), (2, size - n as u64, n), (4, mid, m)]
+}
+
 fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
     let f = File::open(p).ok()?;
     let mut s = [0u8; 7];
-    let at = |buf: &mut [u8], off: u64| f.read_exact_at(buf, off).ok();
-    let n = size.min(2) as usize;
-    at(&mut s[..n], 0)?;
-    at(&mut s[2..2 + n], size - n as u64)?;
-    let m = size.min(3) as usize;
-    let mid = (size / 2).saturating_sub(1).min(size - m as u64);
-    at(&mut s[4..4 + m], mid)?;
+    for (at, off, len) in sample_spots(size) {
+        f.read_exact_at(&mut s[at..at + len], off).ok()?;
+    }
     Some(s)
 }
+
+fn sample_of(bytes: &[u8]) -> [u8; 7] {
+    let mut s = [0u8; 7];
+    for (at, off, len) in sample_spots(bytes.len() as u64) {
+        s[at..at + len].copy_from_slice(&bytes[off as usize..off as usize + len]);
+    }
+    s
+}
+
+/// Candidates up to this size are read whole once, at the byte-sample stage, and their later stages hash
+/// those bytes instead of opening the file again (a small file costs its open, not its hashing).
+const SMALL: u64 = 64 << 10;
+/// At most this many bytes of small candidates are held at once.
+const SMALL_BUDGET: u64 = 256 << 20;
 
 /// Splits `groups` by `key`, keeping groups of two or more; items whose key is None are dropped.
 fn refine<K: Eq + std::hash::Hash + Send>(
@@ -117,20 +137,60 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
     let mut groups: Vec<Vec<usize>> = by_size.into_values().filter(|g| g.len() > 1).collect();
     groups.sort();
     st.same_size = groups.iter().map(Vec::len).sum();
+    // Which small candidates are held in memory: decided in candidate order, so it is deterministic.
+    let mut held = vec![false; cands.len()];
+    let mut budget = SMALL_BUDGET;
+    for &i in groups.iter().flatten() {
+        if cands[i].size <= SMALL && cands[i].size <= budget {
+            held[i] = true;
+            budget -= cands[i].size;
+        }
+    }
+    let small: Mutex<HashMap<usize, Vec<u8>>> = Mutex::new(HashMap::new());
     let groups = refine(groups, |g| {
         g.par_iter()
-            .map(|&i| sample(cands[i].path, cands[i].size))
+            .map(|&i| {
+                if !held[i] {
+                    return sample(cands[i].path, cands[i].size);
+                }
+                // A file whose size changed since the scan is left to the data pass, undeduplicated.
+                let bytes = std::fs::read(cands[i].path)
+                    .ok()
+                    .filter(|b| b.len() as u64 == cands[i].size)?;
+                let key = sample_of(&bytes);
+                small.lock().insert(i, bytes);
+                Some(key)
+            })
             .collect()
     });
+    let small = small.into_inner();
     st.same_bytes = groups.iter().map(Vec::len).sum();
     let groups = refine(groups, |g| {
-        let paths: Vec<&Path> = g.iter().map(|&i| cands[i].path).collect();
-        fnv(&paths)
+        let (mem, disk): (Vec<usize>, Vec<usize>) = g.iter().partition(|i| small.contains_key(i));
+        let paths: Vec<&Path> = disk.iter().map(|&i| cands[i].path).collect();
+        let on_disk = if paths.is_empty() {
+            Vec::new()
+        } else {
+            fnv(&paths)
+        };
+        let mut by: HashMap<usize, Option<u64>> = disk.into_iter().zip(on_disk).collect();
+        by.extend(
+            mem.par_iter()
+                .map(|&i| (i, Some(hash::fnv1a64(&small[&i]))))
+                .collect::<Vec<_>>(),
+        );
+        g.iter().map(|i| by[i]).collect()
     });
     st.same_fnv = groups.iter().map(Vec::len).sum();
     let mut hashes: HashMap<usize, [u8; 32]> = HashMap::new();
     let groups = refine(groups, |g| {
-        let hs: Vec<Option<[u8; 32]>> = g.par_iter().map(|&i| blake3_file(cands[i].path)).collect();
+        let hs: Vec<Option<[u8; 32]>> = g
+            .par_iter()
+            .map(|&i| match small.get(&i) {
+                Some(b) => Some(hash::strong(b)),
+                None => blake3_file(cands[i].path),
+            })
+            .collect();
         for (&i, h) in g.iter().zip(&hs) {
             match h {
                 Some(h) => {
@@ -162,8 +222,9 @@ mod tests {
     #[test]
     fn fnv_collisions_never_merge_different_files() {
         let d = tempfile::tempdir().unwrap();
-        // Same size, same first 2, last 2 and middle 3 bytes; different elsewhere.
-        let mut a = vec![b'x'; 1000];
+        // Same size, same first 2, last 2 and middle 3 bytes; different elsewhere. Larger than SMALL, so the
+        // FNV-1a stage is the one given to `find` (small files are hashed in memory on the CPU).
+        let mut a = vec![b'x'; SMALL as usize + 1000];
         let mut b = a.clone();
         a[100] = 1;
         b[100] = 2;
@@ -178,7 +239,7 @@ mod tests {
             .map(|(i, p)| Candidate {
                 id: i * 10,
                 path: p,
-                size: 1000,
+                size: SMALL + 1000,
             })
             .collect();
         // A hash that collides for everything: only BLAKE3 may separate them.
@@ -191,5 +252,51 @@ mod tests {
         assert_eq!(groups[0].hash, hash::strong(&a));
         let (groups, _) = find(&cands, &fnv_cpu, &w);
         assert_eq!(groups[0].ids, vec![0, 20]);
+    }
+
+    #[test]
+    fn small_files_are_hashed_from_one_read_and_still_confirmed() {
+        let d = tempfile::tempdir().unwrap();
+        let a: Vec<u8> = (0..5000u32).map(|x| (x * 7 % 251) as u8).collect();
+        let mut b = a.clone();
+        b[1234] ^= 0xff;
+        for (n, v) in [("a", &a), ("b", &b), ("c", &a), ("d", &a)] {
+            std::fs::write(d.path().join(n), v).unwrap();
+        }
+        let paths: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| d.path().join(n))
+            .collect();
+        let mut cands: Vec<Candidate> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Candidate {
+                id: i,
+                path: p,
+                size: 5000,
+            })
+            .collect();
+        // "d" changed size since the scan: it must not join the group.
+        cands[3].size = 4999;
+        cands.push(Candidate {
+            id: 9,
+            path: &paths[3],
+            size: 5000,
+        });
+        std::fs::write(&paths[3], &a[..4999]).unwrap();
+        let never =
+            |_: &[&Path]| -> Vec<Option<u64>> { panic!("small files are hashed in memory") };
+        let (groups, st) = find(&cands, &never, &Warnings::new(true));
+        assert_eq!(
+            st.same_bytes, 3,
+            "b differs in no sampled byte, d no longer has the scanned size"
+        );
+        assert_eq!(
+            groups,
+            vec![Group {
+                ids: vec![0, 2],
+                hash: hash::strong(&a)
+            }]
+        );
     }
 }

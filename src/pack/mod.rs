@@ -106,7 +106,7 @@ pub fn pack(
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
     let (groups, dstats) = dedup::find(&cands, &fnv, warn);
     st.dedup = dstats;
-    phase("whole-file dedup done");
+    phase(&format!("whole-file dedup done {:?}", st.dedup));
     let jobs = make_jobs(cfg.order_similar, &scanned, &owners, groups);
     let archive_id = archive_id(cfg, &opts.src, &scanned);
 
