@@ -76,7 +76,7 @@ pub fn extract(
     }
     let chosen_set: HashSet<usize> = chosen.iter().copied().collect();
     let guard = PathGuard::new(&dest);
-    let root = sys_is_root();
+    let root = crate::sys::is_root();
 
     // Directories and non-file entries first (in path order, so parents come first).
     for &i in &chosen {
@@ -123,7 +123,7 @@ pub fn extract(
     }
 
     // Regular files (and hardlinks whose target is not extracted), written in parallel, in stream order.
-    let mut files: Vec<usize> = chosen
+    let files: Vec<usize> = chosen
         .iter()
         .copied()
         .filter(|&i| {
@@ -132,8 +132,13 @@ pub fn extract(
                 || (e.kind == EntryKind::Hardlink && !chosen_set.contains(&(e.link as usize)))
         })
         .collect();
-    let first_frame = |i: &usize| ar.frames_of(&idx.entries[*i]).first().map_or(0, |f| f.0);
-    files.sort_by_key(first_frame);
+    // Each file's frames, looked up once: they order the files, the decode-ahead and the writers' progress.
+    let mut planned: Vec<(usize, Vec<FrameId>)> = files
+        .iter()
+        .map(|&i| (i, ar.frames_of(&idx.entries[i])))
+        .collect();
+    planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
+    let files: Vec<usize> = planned.iter().map(|(i, _)| *i).collect();
     let cache = FrameCache::new(ar, cfg.cache_size)
         .with_batch_size(cfg.decompressor_batch_size)
         .with_decoder(decoder);
@@ -143,9 +148,9 @@ pub fn extract(
     let progress = AtomicU64::new(0);
     let order: Vec<FrameId> = {
         let mut seen = HashSet::new();
-        files
+        planned
             .iter()
-            .flat_map(|&i| ar.frames_of(&idx.entries[i]))
+            .flat_map(|(_, f)| f.iter().copied())
             .filter(|f| seen.insert(*f))
             .collect()
     };
@@ -153,6 +158,10 @@ pub fn extract(
     for (p, f) in order.iter().enumerate() {
         pos_of[f.0 as usize] = p as u32;
     }
+    let first_pos: Vec<Option<u64>> = planned
+        .iter()
+        .map(|(_, f)| f.first().map(|f| u64::from(pos_of[f.0 as usize])))
+        .collect();
     // Writers are plain threads, not pool tasks: a writer waits for frames that another thread decodes,
     // and a pool task that blocks can deadlock the pool (it may be holding, further down its own stack,
     // the very decode it waits for). Decoding runs on the rayon pool, whose tasks never wait on the cache.
@@ -170,8 +179,8 @@ pub fn extract(
                         return;
                     }
                     let e = &idx.entries[i];
-                    if let Some(f) = ar.frames_of(e).first() {
-                        progress.fetch_max(pos_of[f.0 as usize] as u64, Ordering::Relaxed);
+                    if let Some(p) = first_pos[k] {
+                        progress.fetch_max(p, Ordering::Relaxed);
                     }
                     let r = guard
                         .prepare(&e.path)
@@ -316,15 +325,24 @@ fn remove_existing(p: &Path) -> Result<()> {
     }
 }
 
-fn set_owner_and_time(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
+fn set_owner(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
     if root {
         if let Err(err) = std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)) {
             warn.warn(format!("{}: owner not restored: {err}", p.display()));
         }
     }
+}
+
+fn set_time(p: &Path, e: &Entry, warn: &Warnings) {
     if let Err(err) = crate::sys::set_mtime(p, e.mtime_sec, e.mtime_nsec) {
         warn.warn(format!("{}: mtime not restored: {err}", p.display()));
     }
+}
+
+/// Owner and mtime: all a symlink keeps.
+fn set_owner_and_time(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
+    set_owner(p, e, root, warn);
+    set_time(p, e, warn);
 }
 
 fn finish_metadata(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
@@ -337,21 +355,12 @@ fn finish_metadata(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
             ));
         }
     }
-    if root {
-        if let Err(err) = std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)) {
-            warn.warn(format!("{}: owner not restored: {err}", p.display()));
-        }
-    }
+    // Owner before mode (chown clears setuid/setgid), mtime last.
+    set_owner(p, e, root, warn);
     if let Err(err) = fs::set_permissions(p, fs::Permissions::from_mode(e.mode)) {
         warn.warn(format!("{}: mode not restored: {err}", p.display()));
     }
-    if let Err(err) = crate::sys::set_mtime(p, e.mtime_sec, e.mtime_nsec) {
-        warn.warn(format!("{}: mtime not restored: {err}", p.display()));
-    }
-}
-
-fn sys_is_root() -> bool {
-    crate::sys::is_root()
+    set_time(p, e, warn);
 }
 
 /// Refuses to create anything below a symlink: ancestors must be real directories under DEST.
