@@ -59,6 +59,12 @@ pub struct Config {
     pub good_enough_match: u32,
     /// FRAME_SIZE: bytes of unique data per frame.
     pub frame_size: u64,
+    /// ADAPTIVE_FRAMES: frame size per region of data (see [`Config::frame_limits`]).
+    pub adaptive_frames: bool,
+    /// SMALL_FRAME_SIZE: frames of data that looks incompressible.
+    pub small_frame_size: u64,
+    /// LARGE_FRAME_SIZE: frames filled by runs of same-named files.
+    pub large_frame_size: u64,
     /// VOLUME_SIZE: largest volume file.
     pub volume_size: u64,
     /// CHUNK_MIN_SIZE / CHUNK_AVG_SIZE / CHUNK_MAX_SIZE: content-defined chunking.
@@ -95,6 +101,9 @@ impl Default for Config {
             hash_candidates: 2,
             good_enough_match: 64,
             frame_size: 4 << 20,
+            adaptive_frames: true,
+            small_frame_size: 1 << 20,
+            large_frame_size: 16 << 20,
             volume_size: 2 << 30,
             chunk_min: 16 << 10,
             chunk_avg: 64 << 10,
@@ -116,6 +125,21 @@ impl Config {
         } else {
             self.max_worker_threads
         }
+    }
+
+    /// The frame sizes the packer uses, (small, normal, large): SMALL_FRAME_SIZE between CHUNK_MAX_SIZE (a
+    /// chunk never spans frames) and FRAME_SIZE; FRAME_SIZE; LARGE_FRAME_SIZE, at least FRAME_SIZE. Without
+    /// ADAPTIVE_FRAMES only FRAME_SIZE is used.
+    pub fn frame_limits(&self) -> (u64, u64, u64) {
+        let small = self
+            .small_frame_size
+            .max(u64::from(self.chunk_max))
+            .min(self.frame_size);
+        (
+            small,
+            self.frame_size,
+            self.large_frame_size.max(self.frame_size),
+        )
     }
 
     /// The encoder tuning taken from this config.
@@ -158,6 +182,7 @@ impl Config {
         match key {
             "FORCE_CPU_MODE" => self.force_cpu = parse_bool(value)?,
             "GPU_FALLBACK_ENABLED" => self.gpu_fallback = parse_bool(value)?,
+            "ADAPTIVE_FRAMES" => self.adaptive_frames = parse_bool(value)?,
             "GPU_DEVICE" => self.gpu_device = parse_device(value)?,
             "STREAM_ORDER" => {
                 self.order_similar = match value.to_ascii_lowercase().as_str() {

@@ -249,7 +249,7 @@ fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<
     let mut got = std::collections::HashMap::new();
     for m in rx.into_iter().flatten() {
         match m {
-            Msg::Data { job, data } => pending.entry(job).or_default().extend(data),
+            Msg::Data { job, data, .. } => pending.entry(job).or_default().extend(data),
             Msg::End { job, entries } => {
                 let b = pending.remove(&job).unwrap_or_default();
                 for e in entries {
@@ -276,6 +276,7 @@ fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
         paths,
         expect: Some(*blake3::hash(&same).as_bytes()),
         size: size as u64,
+        run: false,
     };
     (job, same)
 }

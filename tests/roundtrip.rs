@@ -220,3 +220,68 @@ fn list_and_info_describe_the_archive() {
         "{out}"
     );
 }
+
+/// ADAPTIVE_FRAMES: incompressible chunks fill small frames of their own, a run of same-named files (two
+/// versions of a tree) may grow its frame past FRAME_SIZE up to LARGE_FRAME_SIZE; off, every frame is at
+/// most FRAME_SIZE. Either way the tree comes back exactly.
+#[test]
+fn adaptive_frames_follow_the_data() {
+    use clc::codec::Codec;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for v in ["v1", "v2"] {
+        fs::create_dir_all(src.join(v).join("doc")).unwrap();
+        fs::create_dir_all(src.join(v).join("media")).unwrap();
+        for i in 0..6u64 {
+            // v2 changes a byte every 2000: no chunk is shared, long matches are everywhere.
+            let mut body = text(i, 96 << 10);
+            if v == "v2" {
+                body.iter_mut().step_by(2000).for_each(|b| *b = b'#');
+            }
+            fs::write(src.join(v).join(format!("doc/part{i}.txt")), body).unwrap();
+            let seed = 100 + i + if v == "v2" { 50 } else { 0 };
+            fs::write(
+                src.join(v).join(format!("media/m{i}.bin")),
+                noise(seed, 80 << 10),
+            )
+            .unwrap();
+        }
+    }
+    let cfg = t.path().join("c.txt");
+    for adaptive in [true, false] {
+        fs::write(
+            &cfg,
+            format!(
+                "ADAPTIVE_FRAMES = {adaptive}\nFRAME_SIZE = 128K\nSMALL_FRAME_SIZE = 64K\n\
+                 LARGE_FRAME_SIZE = 512K\nCHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\n\
+                 CHUNK_MAX_SIZE = 64K\n"
+            ),
+        )
+        .unwrap();
+        let work = t.path().join(format!("w-{adaptive}"));
+        fs::create_dir(&work).unwrap();
+        let dest = pack_extract(&src, &work, &["--config", cfg.to_str().unwrap()]);
+        assert_same_tree(&src, &dest);
+        let ar = clc::archive::Archive::open(&work.join("arc.001")).unwrap();
+        let frames = &ar.index.frames;
+        let max = |raw: bool| {
+            frames
+                .iter()
+                .filter(|f| (f.codec == Codec::Raw) == raw)
+                .map(|f| f.raw_len)
+                .max()
+                .unwrap()
+        };
+        let (raw_max, coded_max) = (max(true), max(false));
+        if adaptive {
+            assert!(raw_max <= 64 << 10, "incompressible frame of {raw_max}");
+            assert!(
+                coded_max > 128 << 10 && coded_max <= 512 << 10,
+                "no run grew its frame: largest {coded_max}"
+            );
+        } else {
+            assert!(raw_max.max(coded_max) <= 128 << 10, "{raw_max} {coded_max}");
+            assert!(raw_max > 64 << 10, "noise frames are FRAME_SIZE: {raw_max}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ use crate::codec::{self, Codec, EncodeParams};
 use crate::format::checksum;
 use crate::format::frame::FLAG_GPU;
 use crate::gpu::Gpu;
+use crate::pack::stream::RawFrame;
 use crate::warn::Warnings;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,17 +39,22 @@ pub struct Compressor<'a> {
 }
 
 impl Compressor<'_> {
+    /// A frame stored as it is.
+    fn stored_raw(&self, id: u32, raw: &[u8], sum: u64) -> Encoded {
+        self.counters.raw_frames.fetch_add(1, Ordering::Relaxed);
+        Encoded {
+            id,
+            codec: Codec::Raw,
+            flags: 0,
+            raw_len: raw.len() as u32,
+            checksum: sum,
+            stored: raw.to_vec(),
+        }
+    }
+
     fn finish(&self, id: u32, raw: &[u8], enc: Vec<u8>, flags: u8, sum: u64) -> Encoded {
         if enc.len() >= raw.len() || self.codec == Codec::Raw {
-            self.counters.raw_frames.fetch_add(1, Ordering::Relaxed);
-            return Encoded {
-                id,
-                codec: Codec::Raw,
-                flags: 0,
-                raw_len: raw.len() as u32,
-                checksum: sum,
-                stored: raw.to_vec(),
-            };
+            return self.stored_raw(id, raw, sum);
         }
         let c = if flags & FLAG_GPU != 0 {
             &self.counters.gpu_frames
@@ -67,38 +73,37 @@ impl Compressor<'_> {
     }
 
     fn cpu(&self, id: u32, raw: &[u8], sum: u64) -> Encoded {
-        let enc = if self.codec == Codec::Raw {
-            Vec::new()
-        } else {
-            codec::encode(self.codec, raw, &self.params)
-        };
+        if self.codec == Codec::Raw {
+            return self.stored_raw(id, raw, sum);
+        }
+        let enc = codec::encode(self.codec, raw, &self.params);
         self.finish(id, raw, enc, 0, sum)
     }
 
     /// Encodes one frame on the CPU.
-    pub fn one(&self, id: u32, raw: &[u8]) -> Encoded {
-        self.cpu(id, raw, checksum(raw))
+    pub fn one(&self, f: &RawFrame) -> Encoded {
+        self.cpu(f.id, &f.data, checksum(&f.data))
     }
 
-    /// Encodes a batch of (frame id, raw bytes), results in the same order.
-    pub fn batch(&self, frames: Vec<(u32, Vec<u8>)>) -> Vec<Encoded> {
-        let sums: Vec<u64> = frames.par_iter().map(|(_, r)| checksum(r)).collect();
+    /// Encodes a batch of frames, results in the same order.
+    pub fn batch(&self, frames: Vec<RawFrame>) -> Vec<Encoded> {
+        let sums: Vec<u64> = frames.par_iter().map(|f| checksum(&f.data)).collect();
         if let (Some(gpu), Codec::LzExt3) = (self.gpu, self.codec) {
-            let refs: Vec<&[u8]> = frames.iter().map(|(_, r)| r.as_slice()).collect();
+            let refs: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
             match gpu.compress_batch(&refs) {
                 Ok(encs) => {
                     return frames
                         .par_iter()
                         .zip(encs)
                         .zip(&sums)
-                        .map(|(((id, raw), enc), &sum)| {
-                            let ok = codec::decode(Codec::LzExt3, &enc, raw.len())
+                        .map(|((f, enc), &sum)| {
+                            let ok = codec::decode(Codec::LzExt3, &enc, f.data.len())
                                 .is_ok_and(|d| checksum(&d) == sum);
                             if ok {
-                                self.finish(*id, raw, enc, FLAG_GPU, sum)
+                                self.finish(f.id, &f.data, enc, FLAG_GPU, sum)
                             } else {
                                 self.counters.gpu_redone.fetch_add(1, Ordering::Relaxed);
-                                self.cpu(*id, raw, sum)
+                                self.cpu(f.id, &f.data, sum)
                             }
                         })
                         .collect();
@@ -116,7 +121,7 @@ impl Compressor<'_> {
         frames
             .par_iter()
             .zip(&sums)
-            .map(|((id, raw), &sum)| self.cpu(*id, raw, sum))
+            .map(|(f, &sum)| self.cpu(f.id, &f.data, sum))
             .collect()
     }
 }

@@ -126,7 +126,7 @@ pub fn pack(
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
         let batch = cfg.compressor_batch_size.max(1);
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(batch * 2);
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<stream::RawFrame>(batch * 2);
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
@@ -160,13 +160,13 @@ pub fn pack(
                 let inflight = cfg.threads() * 2;
                 let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(inflight);
                 rayon::in_place_scope(|rs| {
-                    for (id, raw) in frame_rx {
+                    for f in frame_rx {
                         if tok_tx.send(()).is_err() {
                             return;
                         }
                         let (enc_tx, tok_rx) = (enc_tx.clone(), tok_rx.clone());
                         rs.spawn(move |_| {
-                            let _ = enc_tx.send(vec![comp.one(id, &raw)]);
+                            let _ = enc_tx.send(vec![comp.one(&f)]);
                             let _ = tok_rx.recv();
                         });
                     }
@@ -284,13 +284,18 @@ fn make_jobs(
             entries,
             expect,
             size: scanned[i].size,
+            run: false,
         });
     }
     if order_similar {
-        jobs.sort_by(|a, b| {
-            similarity_key(&scanned[a.entries[0]].path)
-                .cmp(&similarity_key(&scanned[b.entries[0]].path))
-        });
+        jobs.sort_by_cached_key(|j| similarity_key(&scanned[j.entries[0]].path));
+        for k in 1..jobs.len() {
+            let name = |j: &stream::Job| {
+                let p = &scanned[j.entries[0]].path;
+                p.rsplit(|&b| b == b'/').next().unwrap_or(p).to_vec()
+            };
+            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]);
+        }
     }
     jobs
 }
@@ -422,6 +427,12 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
             if cfg.order_similar { "similar" } else { "path" }.into(),
         ),
         ("frame_size".into(), cfg.frame_size.to_string()),
+        (
+            "adaptive_frames".into(),
+            if cfg.adaptive_frames { "true" } else { "false" }.into(),
+        ),
+        ("small_frame_size".into(), cfg.frame_limits().0.to_string()),
+        ("large_frame_size".into(), cfg.frame_limits().2.to_string()),
         ("volume_size".into(), cfg.volume_size.to_string()),
         ("chunk_min".into(), cfg.chunk_min.to_string()),
         ("chunk_avg".into(), cfg.chunk_avg.to_string()),
@@ -517,12 +528,56 @@ fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
 }
 
 /// Stream order that puts likely-similar files within the window of each other: same extension, then same
-/// file name (the same file in two versions of a tree), then path.
-fn similarity_key(path: &[u8]) -> (&[u8], &[u8], &[u8]) {
-    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+/// file name, then the parent directories read from the nearest one up, then the path. Reading parents
+/// upwards puts `a-1.0/src/x/f.c` next to `a-2.0/src/x/f.c` (the same file in two versions of a tree,
+/// wherever the version directory sits) rather than after every other `f.c` of `a-1.0`.
+fn similarity_key(path: &[u8]) -> Vec<u8> {
+    let mut parts = path.split(|&b| b == b'/');
+    let name = parts.next_back().unwrap_or(path);
     let ext = match name.iter().rposition(|&b| b == b'.') {
         Some(d) if d > 0 => &name[d + 1..],
         _ => &[],
     };
-    (ext, name, path)
+    // Fields are joined by 0 bytes (never in a path), so a shorter field sorts first.
+    let mut key = Vec::with_capacity(2 * path.len() + 4);
+    key.extend_from_slice(ext);
+    key.push(0);
+    key.extend_from_slice(name);
+    key.push(0);
+    for dir in parts.rev() {
+        key.extend_from_slice(dir);
+        key.push(1);
+    }
+    key.push(0);
+    key.extend_from_slice(path);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similarity_key;
+
+    #[test]
+    fn similar_order_puts_versions_of_a_file_side_by_side() {
+        let mut paths: Vec<&[u8]> = vec![
+            b"a-2.0/src/x/f.c",
+            b"a-1.0/src/y/f.c",
+            b"a-1.0/src/x/f.c",
+            b"a-1.0/src/x/g.c",
+            b"a-1.0/README",
+            b"a-2.0/src/y/f.c",
+            b"a-1.0/src/x/f.h",
+        ];
+        paths.sort_by_key(|p| similarity_key(p));
+        let want: Vec<&[u8]> = vec![
+            b"a-1.0/README",
+            b"a-1.0/src/x/f.c",
+            b"a-2.0/src/x/f.c",
+            b"a-1.0/src/y/f.c",
+            b"a-2.0/src/y/f.c",
+            b"a-1.0/src/x/g.c",
+            b"a-1.0/src/x/f.h",
+        ];
+        assert_eq!(paths, want);
+    }
 }

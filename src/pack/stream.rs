@@ -21,6 +21,8 @@ pub struct Job {
     pub paths: Vec<PathBuf>,
     pub expect: Option<[u8; 32]>,
     pub size: u64,
+    /// Continues a run of files of the same name (in stream order): long matches likely pay here.
+    pub run: bool,
 }
 
 /// What the reader tells the sequencer.
@@ -28,6 +30,7 @@ pub enum Msg {
     Data {
         job: u64,
         data: Vec<u8>,
+        run: bool,
     },
     /// The job's bytes are complete; `entries` get the content.
     End {
@@ -141,7 +144,8 @@ impl Reader<'_> {
         let hash = job.expect.map(|_| *blake3::hash(&data).as_bytes());
         let total = data.len() as u64;
         if total > 0 {
-            self.push(Msg::Data { job: id, data })?;
+            let run = job.run;
+            self.push(Msg::Data { job: id, data, run })?;
         }
         self.end(id, &mut job, total, hash)
     }
@@ -168,7 +172,12 @@ impl Reader<'_> {
                         h.update(&buf);
                     }
                     total += n as u64;
-                    if self.push(Msg::Data { job: id, data: buf }).is_err() {
+                    let msg = Msg::Data {
+                        job: id,
+                        data: buf,
+                        run: job.run,
+                    };
+                    if self.push(msg).is_err() {
                         return Ok(Err(Stopped));
                     }
                     if n < self.seg {
@@ -224,6 +233,7 @@ impl Reader<'_> {
                     paths: vec![p],
                     expect: None,
                     size: job.size,
+                    run: false,
                 });
             }
         }
@@ -246,35 +256,75 @@ pub struct Tables {
     pub frames: u32,
 }
 
-/// Cuts, hashes and dedups chunks; fills frames of `frame_size` and sends them as (id, bytes).
+/// A frame's bytes on their way to the compressors.
+pub struct RawFrame {
+    pub id: u32,
+    pub data: Vec<u8>,
+}
+
+/// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
+type Cut = (usize, usize, [u8; 32], bool);
+
+/// A frame being filled: its bytes, the chunks placed in it (their frame id is set when it is sent) and
+/// the size at which it is sent.
+struct OpenFrame {
+    data: Vec<u8>,
+    chunks: Vec<u64>,
+    limit: usize,
+}
+
+/// Cuts, hashes and dedups chunks and fills frames. With ADAPTIVE_FRAMES the frame size follows the data
+/// (see [`Config::frame_limits`]): chunks that look incompressible ([`chunk::incompressible`]) fill frames
+/// of their own of SMALL_FRAME_SIZE, so that a random read of them costs little; a frame of other data
+/// that is being filled with a run of same-named files (the same file in several versions or places,
+/// where long matches pay) grows up to LARGE_FRAME_SIZE; the rest fills frames of FRAME_SIZE. Every
+/// frame is given to the codec, which stores it RAW when that is not smaller. Frames are numbered in the
+/// order they are sent.
 pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
-    frames_tx: Sender<(u32, Vec<u8>)>,
+    frames_tx: Sender<RawFrame>,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
-    let frame_size = cfg.frame_size as usize;
+    let adaptive = cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw;
+    let (small, normal, large) = cfg.frame_limits();
+    let open_frame = |limit: u64| OpenFrame {
+        data: Vec::new(),
+        chunks: Vec::new(),
+        limit: limit as usize,
+    };
+    // [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
+    let mut open = [open_frame(normal), open_frame(small)];
+    let large = large as usize;
     let mut t = Tables::default();
     let mut seen: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut frame: Vec<u8> = Vec::with_capacity(frame_size);
     let mut pending: Vec<ChunkRef> = Vec::new();
     let mut pending_len = 0u64;
-    let emit = |frame: &mut Vec<u8>, t: &mut Tables| {
-        if !frame.is_empty() {
-            let f = std::mem::replace(frame, Vec::with_capacity(frame_size));
-            frames_tx.send((t.frames, f)).ok();
-            t.frames += 1;
+    let emit = |f: &mut OpenFrame, t: &mut Tables| {
+        if f.data.is_empty() {
+            return;
         }
+        let id = t.frames;
+        for c in f.chunks.drain(..) {
+            t.chunks[c as usize].frame = FrameId(id);
+        }
+        let data = std::mem::take(&mut f.data);
+        frames_tx.send(RawFrame { id, data }).ok();
+        t.frames += 1;
     };
     for batch in rx {
-        // Cut and hash every data segment of the batch in parallel; order is kept.
-        let cut: Vec<Vec<(usize, usize, [u8; 32])>> = batch
+        // Cut, hash and judge every data segment of the batch in parallel; order is kept.
+        let cut: Vec<Vec<Cut>> = batch
             .par_iter()
             .map(|m| match m {
                 Msg::Data { data, .. } => {
                     chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
                         .into_iter()
-                        .map(|(o, l)| (o, l, *blake3::hash(&data[o..o + l]).as_bytes()))
+                        .map(|(o, l)| {
+                            let c = &data[o..o + l];
+                            let raw = adaptive && chunk::incompressible(c);
+                            (o, l, *blake3::hash(c).as_bytes(), raw)
+                        })
                         .collect()
                 }
                 _ => Vec::new(),
@@ -282,22 +332,32 @@ pub fn sequencer(
             .collect();
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
-                Msg::Data { data, .. } => {
+                Msg::Data { data, run, .. } => {
                     progress.inc(data.len() as u64);
-                    for (o, l, h) in cuts {
+                    for (o, l, h, raw) in cuts {
                         let id = match seen.get(&h) {
                             Some(&id) => id,
                             None => {
-                                if frame.len() + l > frame_size {
-                                    emit(&mut frame, &mut t);
+                                let f = &mut open[usize::from(raw)];
+                                let limit = if adaptive && run && !raw {
+                                    large
+                                } else {
+                                    f.limit
+                                };
+                                if f.data.len() + l > limit {
+                                    emit(f, &mut t);
+                                }
+                                if f.data.capacity() == 0 {
+                                    f.data.reserve_exact(f.limit);
                                 }
                                 let id = t.chunks.len() as u64;
                                 t.chunks.push(Chunk {
-                                    frame: FrameId(t.frames),
-                                    offset: frame.len() as u32,
+                                    frame: FrameId(u32::MAX), // set by `emit`
+                                    offset: f.data.len() as u32,
                                     len: l as u32,
                                 });
-                                frame.extend_from_slice(&data[o..o + l]);
+                                f.chunks.push(id);
+                                f.data.extend_from_slice(&data[o..o + l]);
                                 t.unique_bytes += l as u64;
                                 seen.insert(h, id);
                                 id
@@ -334,6 +394,8 @@ pub fn sequencer(
             }
         }
     }
-    emit(&mut frame, &mut t);
+    for f in &mut open {
+        emit(f, &mut t);
+    }
     t
 }
