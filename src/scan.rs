@@ -88,7 +88,7 @@ fn worker(
                         path.push(b'/');
                     }
                     path.extend_from_slice(name.as_bytes());
-                    match stat_entry(de.path(), path, warn) {
+                    match stat_entry(&de, path, warn) {
                         Ok(e) => {
                             if e.kind == EntryKind::Dir {
                                 pending.fetch_add(1, Ordering::SeqCst);
@@ -108,11 +108,15 @@ fn worker(
 }
 
 fn stat_entry(
-    abs: PathBuf,
+    de: &fs::DirEntry,
     path: Vec<u8>,
     warn: &Warnings,
 ) -> std::result::Result<ScanEntry, String> {
-    let m = fs::symlink_metadata(&abs).map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
+    let abs = de.path();
+    // Relative to the open directory (fstatat), without following a symlink, as lstat would.
+    let m = de
+        .metadata()
+        .map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
     let ft = m.file_type();
     let kind = if ft.is_file() {
         EntryKind::File

@@ -112,7 +112,7 @@ impl VolumeWriter {
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.
     pub fn finish(mut self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
         z.write_all(raw_index)
             .expect("writing to a Vec cannot fail");
         let blob = z.finish().expect("writing to a Vec cannot fail");
