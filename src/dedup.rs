@@ -1,10 +1,14 @@
 //! Whole-file dedup through a staged filter: size → first 2 bytes → last 2 bytes → 3 bytes around the middle
 //! → FNV-1a 64 of the whole file (a candidate filter only) → BLAKE3 of the whole file (identity). Only files
 //! whose BLAKE3 is equal are merged; FNV-1a never decides alone.
+//!
+//! `clc pack` gives this filter the files larger than [`STREAM_DEDUP_MAX`]; it pays where reading a few
+//! sampled bytes spares reading a large duplicate. Smaller files are read once, by the data stream, and
+//! two of them are merged there when their chunk lists are equal (every chunk identified by its BLAKE3),
+//! which costs no extra open and no extra pass.
 
 use crate::hash;
 use crate::warn::Warnings;
-use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,6 +38,9 @@ pub struct Stats {
     pub same_fnv: usize,
     pub confirmed: usize,
 }
+
+/// Files up to this size are deduplicated whole by the data stream (by chunk list), not by [`find`].
+pub const STREAM_DEDUP_MAX: u64 = 64 << 10;
 
 /// Hashes whole files with FNV-1a 64: the CPU reference, or a GPU batch.
 pub type FnvFn<'f> = dyn Fn(&[&Path]) -> Vec<Option<u64>> + Sync + 'f;
@@ -86,20 +93,6 @@ fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
     Some(s)
 }
 
-fn sample_of(bytes: &[u8]) -> [u8; 7] {
-    let mut s = [0u8; 7];
-    for (at, off, len) in sample_spots(bytes.len() as u64) {
-        s[at..at + len].copy_from_slice(&bytes[off as usize..off as usize + len]);
-    }
-    s
-}
-
-/// Candidates up to this size are read whole once, at the byte-sample stage, and their later stages hash
-/// those bytes instead of opening the file again (a small file costs its open, not its hashing).
-const SMALL: u64 = 64 << 10;
-/// At most this many bytes of small candidates are held at once.
-const SMALL_BUDGET: u64 = 256 << 20;
-
 /// Splits `groups` by `key`, keeping groups of two or more; items whose key is None are dropped.
 fn refine<K: Eq + std::hash::Hash + Send>(
     groups: Vec<Vec<usize>>,
@@ -137,60 +130,20 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
     let mut groups: Vec<Vec<usize>> = by_size.into_values().filter(|g| g.len() > 1).collect();
     groups.sort();
     st.same_size = groups.iter().map(Vec::len).sum();
-    // Which small candidates are held in memory: decided in candidate order, so it is deterministic.
-    let mut held = vec![false; cands.len()];
-    let mut budget = SMALL_BUDGET;
-    for &i in groups.iter().flatten() {
-        if cands[i].size <= SMALL && cands[i].size <= budget {
-            held[i] = true;
-            budget -= cands[i].size;
-        }
-    }
-    let small: Mutex<HashMap<usize, Vec<u8>>> = Mutex::new(HashMap::new());
     let groups = refine(groups, |g| {
         g.par_iter()
-            .map(|&i| {
-                if !held[i] {
-                    return sample(cands[i].path, cands[i].size);
-                }
-                // A file whose size changed since the scan is left to the data pass, undeduplicated.
-                let bytes = std::fs::read(cands[i].path)
-                    .ok()
-                    .filter(|b| b.len() as u64 == cands[i].size)?;
-                let key = sample_of(&bytes);
-                small.lock().insert(i, bytes);
-                Some(key)
-            })
+            .map(|&i| sample(cands[i].path, cands[i].size))
             .collect()
     });
-    let small = small.into_inner();
     st.same_bytes = groups.iter().map(Vec::len).sum();
     let groups = refine(groups, |g| {
-        let (mem, disk): (Vec<usize>, Vec<usize>) = g.iter().partition(|i| small.contains_key(i));
-        let paths: Vec<&Path> = disk.iter().map(|&i| cands[i].path).collect();
-        let on_disk = if paths.is_empty() {
-            Vec::new()
-        } else {
-            fnv(&paths)
-        };
-        let mut by: HashMap<usize, Option<u64>> = disk.into_iter().zip(on_disk).collect();
-        by.extend(
-            mem.par_iter()
-                .map(|&i| (i, Some(hash::fnv1a64(&small[&i]))))
-                .collect::<Vec<_>>(),
-        );
-        g.iter().map(|i| by[i]).collect()
+        let paths: Vec<&Path> = g.iter().map(|&i| cands[i].path).collect();
+        fnv(&paths)
     });
     st.same_fnv = groups.iter().map(Vec::len).sum();
     let mut hashes: HashMap<usize, [u8; 32]> = HashMap::new();
     let groups = refine(groups, |g| {
-        let hs: Vec<Option<[u8; 32]>> = g
-            .par_iter()
-            .map(|&i| match small.get(&i) {
-                Some(b) => Some(hash::strong(b)),
-                None => blake3_file(cands[i].path),
-            })
-            .collect();
+        let hs: Vec<Option<[u8; 32]>> = g.par_iter().map(|&i| blake3_file(cands[i].path)).collect();
         for (&i, h) in g.iter().zip(&hs) {
             match h {
                 Some(h) => {
@@ -222,9 +175,8 @@ mod tests {
     #[test]
     fn fnv_collisions_never_merge_different_files() {
         let d = tempfile::tempdir().unwrap();
-        // Same size, same first 2, last 2 and middle 3 bytes; different elsewhere. Larger than SMALL, so the
-        // FNV-1a stage is the one given to `find` (small files are hashed in memory on the CPU).
-        let mut a = vec![b'x'; SMALL as usize + 1000];
+        // Same size, same first 2, last 2 and middle 3 bytes; different elsewhere.
+        let mut a = vec![b'x'; 70_000];
         let mut b = a.clone();
         a[100] = 1;
         b[100] = 2;
@@ -239,7 +191,7 @@ mod tests {
             .map(|(i, p)| Candidate {
                 id: i * 10,
                 path: p,
-                size: SMALL + 1000,
+                size: 70_000,
             })
             .collect();
         // A hash that collides for everything: only BLAKE3 may separate them.
@@ -255,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn small_files_are_hashed_from_one_read_and_still_confirmed() {
+    fn files_that_changed_since_the_scan_drop_out() {
         let d = tempfile::tempdir().unwrap();
         let a: Vec<u8> = (0..5000u32).map(|x| (x * 7 % 251) as u8).collect();
         let mut b = a.clone();
@@ -284,9 +236,7 @@ mod tests {
             size: 5000,
         });
         std::fs::write(&paths[3], &a[..4999]).unwrap();
-        let never =
-            |_: &[&Path]| -> Vec<Option<u64>> { panic!("small files are hashed in memory") };
-        let (groups, st) = find(&cands, &never, &Warnings::new(true));
+        let (groups, st) = find(&cands, &fnv_cpu, &Warnings::new(true));
         assert_eq!(
             st.same_bytes, 3,
             "b differs in no sampled byte, d no longer has the scanned size"

@@ -137,6 +137,37 @@ fn lookalike_files_are_not_merged() {
 }
 
 #[test]
+fn small_duplicates_share_one_content_lookalikes_do_not() {
+    // Files up to 64 KiB are merged by the data stream when their chunks are equal; one byte apart they
+    // must stay two contents, and a file one byte over the limit goes through the staged filter instead.
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("v1")).unwrap();
+    fs::create_dir_all(src.join("v2")).unwrap();
+    let small = text(3, 40_000);
+    let mut near = small.clone();
+    near[39_999] ^= 1;
+    let edge = text(4, 64 << 10);
+    let over = text(5, (64 << 10) + 1);
+    for v in ["v1", "v2"] {
+        fs::write(src.join(v).join("small"), &small).unwrap();
+        fs::write(src.join(v).join("edge"), &edge).unwrap();
+        fs::write(src.join(v).join("over"), &over).unwrap();
+    }
+    fs::write(src.join("near"), &near).unwrap();
+    let dest = pack_extract(&src, t.path(), &[]);
+    assert_same_tree(&src, &dest);
+    let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = small.len() + near.len() + edge.len() + over.len();
+    assert_eq!(
+        v["unique_file_bytes"],
+        serde_json::json!(want),
+        "each pair shares a content; near has its own"
+    );
+}
+
+#[test]
 fn extract_selected_paths_only() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");

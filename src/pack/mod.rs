@@ -97,6 +97,7 @@ pub fn pack(
         .collect();
     let cands: Vec<dedup::Candidate> = owners
         .iter()
+        .filter(|&&i| scanned[i].size > dedup::STREAM_DEDUP_MAX)
         .map(|&i| dedup::Candidate {
             id: i,
             path: &scanned[i].abs,
@@ -193,10 +194,11 @@ pub fn pack(
     let index = build_index(
         cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn,
     );
+    let raw_index = index.encode();
+    phase(&format!("index built ({} bytes)", raw_index.len()));
     let paths = vw.paths().to_vec();
-    let vols = vw
-        .finish(&index.encode())
-        .inspect_err(|_| remove_all(&paths))?;
+    let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
+    phase("index written, volumes closed");
     st.stored_bytes = vols
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))

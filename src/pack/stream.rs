@@ -300,6 +300,8 @@ pub fn sequencer(
     let mut seen: HashMap<[u8; 32], u64> = HashMap::new();
     let mut pending: Vec<ChunkRef> = Vec::new();
     let mut pending_len = 0u64;
+    // Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
+    let mut small_contents: HashMap<Vec<u64>, u64> = HashMap::new();
     let emit = |f: &mut OpenFrame, t: &mut Tables| {
         if f.data.is_empty() {
             return;
@@ -371,14 +373,29 @@ pub fn sequencer(
                     }
                 }
                 Msg::End { entries, .. } => {
-                    let cid = t.contents.len() as u64;
-                    if pending_len > 0 {
-                        t.contents.push(Content {
-                            size: pending_len,
-                            first_ref: t.refs.len() as u64,
-                            ref_count: pending.len() as u64,
-                        });
-                        t.refs.append(&mut pending);
+                    let mut cid = t.contents.len() as u64;
+                    // A small file with the same chunks as an earlier one has the same bytes (chunks
+                    // are identified by BLAKE3): it shares that content.
+                    let key: Option<Vec<u64>> = (pending_len > 0
+                        && pending_len <= crate::dedup::STREAM_DEDUP_MAX)
+                        .then(|| pending.iter().map(|r| r.chunk.0).collect());
+                    match key.as_ref().and_then(|k| small_contents.get(k)) {
+                        Some(&earlier) => {
+                            cid = earlier;
+                            pending.clear();
+                        }
+                        None if pending_len > 0 => {
+                            t.contents.push(Content {
+                                size: pending_len,
+                                first_ref: t.refs.len() as u64,
+                                ref_count: pending.len() as u64,
+                            });
+                            t.refs.append(&mut pending);
+                            if let Some(k) = key {
+                                small_contents.insert(k, cid);
+                            }
+                        }
+                        None => {}
                     }
                     t.bytes_in += pending_len * entries.len() as u64;
                     for e in entries {
