@@ -127,9 +127,18 @@ pub fn pack(
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
         let batch = cfg.compressor_batch_size.max(1);
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<stream::RawFrame>(batch * 2);
+        // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
+        let queued = if gpu.is_some() {
+            batch * 2
+        } else {
+            cfg.threads()
+        };
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<stream::RawFrame>(queued);
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
+        // CPU path: a token per frame from compression until it is written, so that at most two frames
+        // per thread are held between the sequencer and the volumes, however long one frame takes.
+        let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
         let seq = s.spawn({
             let progress = &progress;
@@ -155,27 +164,27 @@ pub fn pack(
                 });
             }
         } else {
-            // Every frame is its own task on the worker pool, at most two per thread in flight.
+            // Every frame is its own task on the worker pool.
             let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
             s.spawn(move || {
-                let inflight = cfg.threads() * 2;
-                let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(inflight);
                 rayon::in_place_scope(|rs| {
                     for f in frame_rx {
                         if tok_tx.send(()).is_err() {
                             return;
                         }
-                        let (enc_tx, tok_rx) = (enc_tx.clone(), tok_rx.clone());
+                        let enc_tx = enc_tx.clone();
                         rs.spawn(move |_| {
                             let _ = enc_tx.send(vec![comp.one(&f)]);
-                            let _ = tok_rx.recv();
                         });
                     }
                 });
             });
         }
         drop((frame_rx, enc_tx));
-        let frames = write_in_order(&mut vw, enc_rx)?;
+        let tokens = gpu.is_none().then_some(&tok_rx);
+        let frames = write_in_order(&mut vw, enc_rx, tokens);
+        drop(tok_rx); // a dispatcher waiting for a token after an error gives up
+        let frames = frames?;
         let tables = seq
             .join()
             .map_err(|_| Error::Other("pack: sequencer panicked".into()))?;
@@ -302,9 +311,11 @@ fn make_jobs(
     jobs
 }
 
+/// Writes frames in id order as they arrive; after each, gives back one token of `tokens`.
 fn write_in_order(
     vw: &mut writer::VolumeWriter,
     rx: crossbeam_channel::Receiver<Vec<Encoded>>,
+    tokens: Option<&crossbeam_channel::Receiver<()>>,
 ) -> Result<Vec<Frame>> {
     let mut next = 0u32;
     let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
@@ -333,6 +344,9 @@ fn write_in_order(
                 checksum: Some(h.checksum),
             });
             next += 1;
+            if let Some(t) = tokens {
+                let _ = t.try_recv();
+            }
         }
     }
     Ok(frames)
