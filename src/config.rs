@@ -94,7 +94,7 @@ impl Default for Config {
             read_buffer_batches: 4,
             write_buffer_batches: 4,
             num_scan_workers: 4,
-            num_io_workers: 2,
+            num_io_workers: 0,
             num_readers: 2,
             buffer_size: 16 << 20,
             hash_log: 16,
@@ -140,6 +140,14 @@ impl Config {
             self.frame_size,
             self.large_frame_size.max(self.frame_size),
         )
+    }
+
+    /// Threads writing files when extracting (NUM_IO_WORKERS, 0 meaning one per core).
+    pub fn io_workers(&self) -> usize {
+        match self.num_io_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     /// The encoder tuning taken from this config.

@@ -139,8 +139,9 @@ pub fn extract(
         .collect();
     planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
     let files: Vec<usize> = planned.iter().map(|(i, _)| *i).collect();
-    let cache = FrameCache::new(ar, cfg.cache_size)
-        .with_batch_size(cfg.decompressor_batch_size)
+    let plan = MemoryPlan::new(cfg, idx.max_frame_len());
+    let cache = FrameCache::new(ar, plan.lru)
+        .with_batch_size(plan.batch)
         .with_decoder(decoder);
     let stats = Mutex::new(ExtractStats::default());
     let failed = Mutex::new(None::<Error>);
@@ -166,10 +167,10 @@ pub fn extract(
     // and a pool task that blocks can deadlock the pool (it may be holding, further down its own stack,
     // the very decode it waits for). Decoding runs on the rayon pool, whose tasks never wait on the cache.
     let next = AtomicUsize::new(0);
-    let writers = cfg.threads().max(cfg.num_io_workers).max(1);
+    let writers = plan.writers;
     std::thread::scope(|s| {
         // Decode ahead on its own thread, at most half the cache budget beyond the writers.
-        s.spawn(|| decode_ahead(&cache, ar, &order, &progress, cfg, &done));
+        s.spawn(|| decode_ahead(&cache, &order, &progress, &plan, &done));
         let workers: Vec<_> = (0..writers)
             .map(|_| {
                 s.spawn(|| loop {
@@ -241,17 +242,40 @@ pub fn extract(
     Ok(stats.into_inner())
 }
 
+/// How extract splits CACHE_SIZE, so that decoded and stored frames together stay within it: 3/8 for
+/// the LRU of decoded frames (which is also how far decoding runs ahead of the writers), 1/4 for a decode
+/// batch's output and 1/4 for its input, 1/8 for the frames the writers hold while copying out of them.
+/// Writers are NUM_IO_WORKERS (0: one per core), fewer when their frames would not fit.
+struct MemoryPlan {
+    lru: u64,
+    batch: usize,
+    ahead: usize,
+    writers: usize,
+}
+
+impl MemoryPlan {
+    fn new(cfg: &Config, max_frame: u64) -> MemoryPlan {
+        let frame = max_frame.max(1);
+        let budget = cfg.cache_size;
+        let frames = |share: u64| (share / frame).max(1) as usize;
+        let lru = (budget * 3 / 8).max(frame);
+        MemoryPlan {
+            lru,
+            batch: frames(budget / 4).min(cfg.decompressor_batch_size.max(1)),
+            ahead: frames(lru),
+            writers: cfg.io_workers().min(frames(budget / 8)),
+        }
+    }
+}
+
 fn decode_ahead(
     cache: &FrameCache,
-    ar: &Archive,
     order: &[FrameId],
     progress: &AtomicU64,
-    cfg: &Config,
+    plan: &MemoryPlan,
     done: &AtomicUsize,
 ) {
-    let frame = ar.index.max_frame_len().max(1);
-    let ahead = (cfg.cache_size / 2 / frame).max(1) as usize;
-    let batch = cfg.decompressor_batch_size.max(1).min(ahead);
+    let (ahead, batch) = (plan.ahead, plan.batch);
     let mut pos = 0;
     while pos < order.len() && done.load(Ordering::Relaxed) != usize::MAX {
         let writers = progress.load(Ordering::Relaxed) as usize;
@@ -422,5 +446,38 @@ impl PathGuard {
             self.good_dirs.lock().insert(anc.to_vec());
         }
         Ok(self.dest.join(std::ffi::OsStr::from_bytes(rel)))
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_keeps_frames_within_cache_size() {
+        for (cache, frame, io, batch) in [
+            (256u64 << 20, 4u64 << 20, 0usize, 64usize),
+            (256 << 20, 16 << 20, 64, 64),
+            (16 << 20, 4 << 20, 8, 64),
+            (1 << 20, 16 << 20, 4, 1),
+        ] {
+            let cfg = Config {
+                cache_size: cache,
+                num_io_workers: io,
+                decompressor_batch_size: batch,
+                ..Config::default()
+            };
+            let p = MemoryPlan::new(&cfg, frame);
+            assert!(p.writers >= 1 && p.batch >= 1 && p.ahead >= 1);
+            assert!(p.batch <= batch);
+            // Decoded in the LRU, a batch's output and input, and one frame per writer.
+            let held = p.lru + 2 * p.batch as u64 * frame + p.writers as u64 * frame;
+            if cache >= 8 * frame {
+                assert!(held <= cache, "{cache} {frame}: {held}");
+            } else {
+                // Smaller than a frame per share: one of each, whatever the budget.
+                assert!(p.writers == 1 && p.batch == 1, "{cache} {frame}");
+            }
+        }
     }
 }
