@@ -129,3 +129,19 @@ pub fn stderr_is_tty() -> bool {
     // SAFETY: isatty has no preconditions.
     unsafe { libc::isatty(2) == 1 }
 }
+
+/// Asks the kernel to start writing `len` bytes of `f` from `offset` back to disk, without waiting
+/// (sync_file_range with SYNC_FILE_RANGE_WRITE). Only a hint: the later fsync is what makes the data
+/// durable, so a failure here is ignored.
+pub fn start_writeback(f: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; no memory is passed.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}

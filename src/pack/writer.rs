@@ -31,7 +31,12 @@ struct Open {
     path: PathBuf,
     out: BufWriter<File>,
     pos: u64,
+    /// Bytes before this offset have been handed to the kernel's writeback.
+    kicked: u64,
 }
+
+/// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
+const WRITEBACK_STEP: u64 = 32 << 20;
 
 impl VolumeWriter {
     pub fn new(base: &Path, max: u64, archive_id: [u8; 16]) -> Self {
@@ -72,6 +77,7 @@ impl VolumeWriter {
             path,
             out,
             pos: VolumeHeader::SIZE as u64,
+            kicked: 0,
         });
         self.frames_in_cur = 0;
         Ok(())
@@ -107,6 +113,11 @@ impl VolumeWriter {
         let at = o.pos + FrameHeader::SIZE as u64;
         o.pos += len;
         self.frames_in_cur += 1;
+        if o.pos - o.kicked >= WRITEBACK_STEP {
+            o.out.flush().ctx(&o.path)?;
+            crate::sys::start_writeback(o.out.get_ref(), o.kicked, o.pos - o.kicked);
+            o.kicked = o.pos;
+        }
         Ok((o.number, at))
     }
 
