@@ -95,7 +95,7 @@ impl Default for Config {
             write_buffer_batches: 4,
             num_scan_workers: 4,
             num_io_workers: 0,
-            num_readers: 2,
+            num_readers: 0,
             buffer_size: 16 << 20,
             hash_log: 16,
             hash_candidates: 2,
@@ -120,11 +120,7 @@ impl Default for Config {
 impl Config {
     /// Worker threads to use (MAX_WORKER_THREADS, 0 meaning every core).
     pub fn threads(&self) -> usize {
-        if self.max_worker_threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.max_worker_threads
-        }
+        per_core(self.max_worker_threads)
     }
 
     /// The frame sizes the packer uses, (small, normal, large): SMALL_FRAME_SIZE between CHUNK_MAX_SIZE (a
@@ -144,10 +140,12 @@ impl Config {
 
     /// Threads writing files when extracting (NUM_IO_WORKERS, 0 meaning one per core).
     pub fn io_workers(&self) -> usize {
-        match self.num_io_workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
+        per_core(self.num_io_workers)
+    }
+
+    /// Threads reading source files when packing (NUM_READERS, 0 meaning one per core).
+    pub fn readers(&self) -> usize {
+        per_core(self.num_readers)
     }
 
     /// The encoder tuning taken from this config.
@@ -278,6 +276,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// A thread count from config: `n`, or one per core for 0.
+fn per_core(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 

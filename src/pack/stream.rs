@@ -47,7 +47,7 @@ pub enum Msg {
 /// read `NUM_READERS` at a time; a large file is streamed in segments.
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.num_readers.max(1))
+        .num_threads(cfg.readers())
         .thread_name(|i| format!("clc-read-{i}"))
         .build()
         .ok();
