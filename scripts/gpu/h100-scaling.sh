@@ -40,6 +40,12 @@ for tree in /tmp/ver /tmp/src; do
     diff -r --no-dereference $tree /tmp/y > /dev/null && echo "gpu archive restored identical (GPU decode)"
     rm -rf /tmp/x /tmp/y /tmp/lx /tmp/zx /tmp/a.* /tmp/g.*
 done
+echo; echo "=== NUM_READERS on /tmp/ver, every core"
+for r in 2 4 8 16; do
+    printf "NUM_READERS = $r\n" > /tmp/r.cfg
+    for i in 1 2 3; do rm -f /tmp/a.*; echo "readers=$r: $($T $CLC pack /tmp/ver -o /tmp/a --cpu -q --config /tmp/r.cfg)"; done
+done
+rm -f /tmp/a.*
 echo; echo "=== memory against input size"
 tar cf /tmp/data.tar -C /tmp/src .
 for n in 3 26; do
