@@ -42,14 +42,32 @@ pub struct Stats {
 /// Files up to this size are deduplicated whole by the data stream (by chunk list), not by [`find`].
 pub const STREAM_DEDUP_MAX: u64 = 64 << 10;
 
-/// Hashes whole files with FNV-1a 64: the CPU reference, or a GPU batch.
-pub type FnvFn<'f> = dyn Fn(&[&Path]) -> Vec<Option<u64>> + Sync + 'f;
+/// What the FNV-1a stage learns of a file: its FNV-1a 64, and its BLAKE3 when the same read gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHashes {
+    pub fnv: u64,
+    pub strong: Option<[u8; 32]>,
+}
 
-/// FNV-1a 64 of each file on the CPU (None when it cannot be read).
-pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<u64>> {
+/// Hashes whole files for the FNV-1a stage: the CPU reference, or a GPU batch.
+pub type FnvFn<'f> = dyn Fn(&[&Path]) -> Vec<Option<FileHashes>> + Sync + 'f;
+
+/// FNV-1a 64 and BLAKE3 of each file on the CPU, from one read (None when it cannot be read). The BLAKE3
+/// is kept for the last stage, so a file that passes the FNV-1a filter is not read a second time.
+pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<FileHashes>> {
     paths
         .par_iter()
-        .map(|p| stream(p, hash::FNV_OFFSET, hash::fnv1a64_update))
+        .map(|p| {
+            let mut strong = blake3::Hasher::new();
+            let fnv = stream(p, hash::FNV_OFFSET, |h, b| {
+                strong.update(b);
+                hash::fnv1a64_update(h, b)
+            })?;
+            Some(FileHashes {
+                fnv,
+                strong: Some(*strong.finalize().as_bytes()),
+            })
+        })
         .collect()
 }
 
@@ -136,14 +154,30 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
             .collect()
     });
     st.same_bytes = groups.iter().map(Vec::len).sum();
+    let mut known: HashMap<usize, [u8; 32]> = HashMap::new();
     let groups = refine(groups, |g| {
         let paths: Vec<&Path> = g.iter().map(|&i| cands[i].path).collect();
-        fnv(&paths)
+        let hs = fnv(&paths);
+        for (&i, h) in g.iter().zip(&hs) {
+            if let Some(FileHashes {
+                strong: Some(b), ..
+            }) = h
+            {
+                known.insert(i, *b);
+            }
+        }
+        hs.into_iter().map(|h| h.map(|h| h.fnv)).collect()
     });
     st.same_fnv = groups.iter().map(Vec::len).sum();
     let mut hashes: HashMap<usize, [u8; 32]> = HashMap::new();
     let groups = refine(groups, |g| {
-        let hs: Vec<Option<[u8; 32]>> = g.par_iter().map(|&i| blake3_file(cands[i].path)).collect();
+        let hs: Vec<Option<[u8; 32]>> = g
+            .par_iter()
+            .map(|&i| match known.get(&i) {
+                Some(&h) => Some(h),
+                None => blake3_file(cands[i].path),
+            })
+            .collect();
         for (&i, h) in g.iter().zip(&hs) {
             match h {
                 Some(h) => {
@@ -195,7 +229,16 @@ mod tests {
             })
             .collect();
         // A hash that collides for everything: only BLAKE3 may separate them.
-        let colliding = |ps: &[&Path]| ps.iter().map(|_| Some(42u64)).collect();
+        let colliding = |ps: &[&Path]| {
+            ps.iter()
+                .map(|_| {
+                    Some(FileHashes {
+                        fnv: 42,
+                        strong: None,
+                    })
+                })
+                .collect()
+        };
         let w = Warnings::new(true);
         let (groups, st) = find(&cands, &colliding, &w);
         assert_eq!(st.same_fnv, 3);

@@ -228,8 +228,9 @@ pub fn pack(
 }
 
 /// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
-/// unreadable ones and failed batches go to the CPU), else on the CPU.
-fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
+/// unreadable ones and failed batches go to the CPU), else on the CPU, which also gives each file's BLAKE3
+/// from the same read.
+fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<dedup::FileHashes>> {
     use rayon::prelude::*;
     let Some(g) = gpu else {
         return dedup::fnv_cpu(paths);
@@ -238,7 +239,7 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
         .iter()
         .map(|p| std::fs::metadata(p).map_or(u64::MAX, |m| m.len()))
         .collect();
-    let mut out: Vec<Option<u64>> = vec![None; paths.len()];
+    let mut out: Vec<Option<dedup::FileHashes>> = vec![None; paths.len()];
     let mut start = 0;
     while start < paths.len() {
         let (mut end, mut bytes) = (start, 0u64);
@@ -258,7 +259,10 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<u64>> {
         let refs: Vec<&[u8]> = on_gpu.iter().filter_map(|&k| bufs[k].as_deref()).collect();
         if let Ok(h) = g.fnv1a64_batch(&refs) {
             for (&k, v) in on_gpu.iter().zip(h) {
-                out[start + k] = Some(v);
+                out[start + k] = Some(dedup::FileHashes {
+                    fnv: v,
+                    strong: None,
+                });
             }
         }
         let rest: Vec<usize> = (start..end).filter(|&i| out[i].is_none()).collect();
