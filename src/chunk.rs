@@ -54,17 +54,21 @@ pub fn incompressible(data: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entropy_tells_random_from_text() {
-        let mut x = 99u64;
-        let random: Vec<u8> = (0..65536)
+    /// xorshift64 bytes: deterministic, incompressible.
+    fn noise(mut x: u64, n: usize) -> Vec<u8> {
+        (0..n)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 x as u8
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn entropy_tells_random_from_text() {
+        let random = noise(99, 65536);
         assert!(incompressible(&random));
         assert!(!incompressible(&random[..4095]), "too short to judge");
         let text = b"fn main() { println!(\"hello\"); }\n".repeat(2000);
@@ -76,15 +80,7 @@ mod tests {
 
     #[test]
     fn cuts_cover_input_and_resync_after_an_insert() {
-        let mut x = 12345u64;
-        let data: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = noise(12345, 1 << 20);
         let a = cut(&data, 4096, 16384, 65536);
         let mut pos = 0;
         for &(o, l) in &a {

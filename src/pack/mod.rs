@@ -303,13 +303,16 @@ fn make_jobs(
         });
     }
     if order_similar {
-        jobs.sort_by_cached_key(|j| similarity_key(&scanned[j.entries[0]].path));
+        let name = |j: &stream::Job| file_name(&scanned[j.entries[0]].path);
+        let mut count: HashMap<&[u8], usize> = HashMap::new();
+        for j in &jobs {
+            *count.entry(name(j)).or_default() += 1;
+        }
+        jobs.sort_by_cached_key(|j| {
+            similarity_key(&scanned[j.entries[0]].path, count[name(j)] > 1)
+        });
         for k in 1..jobs.len() {
-            let name = |j: &stream::Job| {
-                let p = &scanned[j.entries[0]].path;
-                p.rsplit(|&b| b == b'/').next().unwrap_or(p).to_vec()
-            };
-            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]);
+            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]) && count[name(&jobs[k])] > 1;
         }
     }
     jobs
@@ -547,19 +550,31 @@ fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
     pb
 }
 
-/// Stream order that puts likely-similar files within the window of each other: same extension, then same
-/// file name, then the parent directories read from the nearest one up, then the path. Reading parents
+fn file_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// Stream order that puts likely-similar files within the window of each other. Files whose name occurs
+/// more than once in the tree (`repeated`) come after the others and are grouped: same extension, then
+/// same name, then the parent directories read from the nearest one up, then the path. Reading parents
 /// upwards puts `a-1.0/src/x/f.c` next to `a-2.0/src/x/f.c` (the same file in two versions of a tree,
-/// wherever the version directory sits) rather than after every other `f.c` of `a-1.0`.
-fn similarity_key(path: &[u8]) -> Vec<u8> {
+/// wherever the version directory sits) rather than after every other `f.c` of `a-1.0`. Files with a
+/// name of their own keep path order, which keeps a directory's related files together.
+fn similarity_key(path: &[u8], repeated: bool) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 * path.len() + 5);
+    if !repeated {
+        key.push(0);
+        key.extend_from_slice(path);
+        return key;
+    }
     let mut parts = path.split(|&b| b == b'/');
     let name = parts.next_back().unwrap_or(path);
     let ext = match name.iter().rposition(|&b| b == b'.') {
         Some(d) if d > 0 => &name[d + 1..],
         _ => &[],
     };
-    // Fields are joined by 0 bytes (never in a path), so a shorter field sorts first.
-    let mut key = Vec::with_capacity(2 * path.len() + 4);
+    // Fields end in 0 bytes (never in a path), so a shorter field sorts first.
+    key.push(1);
     key.extend_from_slice(ext);
     key.push(0);
     key.extend_from_slice(name);
@@ -587,16 +602,19 @@ mod tests {
             b"a-1.0/README",
             b"a-2.0/src/y/f.c",
             b"a-1.0/src/x/f.h",
+            b"a-2.0/src/x/f.h",
         ];
-        paths.sort_by_key(|p| similarity_key(p));
+        let repeated = |p: &[u8]| p.ends_with(b"f.c") || p.ends_with(b"f.h");
+        paths.sort_by_key(|p| similarity_key(p, repeated(p)));
         let want: Vec<&[u8]> = vec![
             b"a-1.0/README",
+            b"a-1.0/src/x/g.c",
             b"a-1.0/src/x/f.c",
             b"a-2.0/src/x/f.c",
             b"a-1.0/src/y/f.c",
             b"a-2.0/src/y/f.c",
-            b"a-1.0/src/x/g.c",
             b"a-1.0/src/x/f.h",
+            b"a-2.0/src/x/f.h",
         ];
         assert_eq!(paths, want);
     }
