@@ -169,7 +169,7 @@ pub fn extract(
     let next = AtomicUsize::new(0);
     let writers = plan.writers;
     std::thread::scope(|s| {
-        // Decode ahead on its own thread, at most half the cache budget beyond the writers.
+        // Decode ahead on its own thread, at most the LRU share of CACHE_SIZE beyond the writers.
         s.spawn(|| decode_ahead(&cache, &order, &progress, &plan, &done));
         let workers: Vec<_> = (0..writers)
             .map(|_| {
@@ -450,7 +450,7 @@ impl PathGuard {
 }
 
 #[cfg(test)]
-mod memory_tests {
+mod tests {
     use super::*;
 
     #[test]

@@ -312,7 +312,7 @@ fn make_jobs(
             similarity_key(&scanned[j.entries[0]].path, count[name(j)] > 1)
         });
         for k in 1..jobs.len() {
-            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]) && count[name(&jobs[k])] > 1;
+            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]);
         }
     }
     jobs
