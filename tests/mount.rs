@@ -4,6 +4,8 @@
 //! Archives are made by the built binary from generated trees; every mount is taken down by a guard
 //! (umount2, then a lazy detach) even when an assertion fails.
 
+mod common;
+
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
@@ -17,18 +19,6 @@ use std::time::{Duration, Instant, SystemTime};
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
 /// Small chunks so that 64K frames are allowed.
 const SMALL_CHUNKS: &str = "CHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\nCHUNK_MAX_SIZE = 64K\n";
-
-fn fuse_ok() -> bool {
-    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
-    if !ok {
-        assert!(
-            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
-            "CLC_REQUIRE_FUSE=1 but not root or no /dev/fuse"
-        );
-        eprintln!("SKIP: FUSE mount tests need root and /dev/fuse");
-    }
-    ok
-}
 
 /// Deterministic pseudo-random numbers.
 struct Rng(u64);
@@ -172,12 +162,6 @@ fn pack(src: &Path, out: &Path, extra: &[&str]) {
     assert!(st.success(), "pack failed");
 }
 
-fn mountinfo_has(mnt: &Path) -> bool {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let want = mnt.to_str().unwrap();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(want))
-}
-
 /// A mount that is always taken down.
 struct Mounted {
     dir: PathBuf,
@@ -212,7 +196,7 @@ impl Mounted {
 
     fn wait_live(&mut self) {
         let t0 = Instant::now();
-        while !mountinfo_has(&self.dir) {
+        while !common::is_mounted(&self.dir) {
             if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("clc mount exited with {st}: {}", self.log_text());
             }
@@ -235,7 +219,7 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        if mountinfo_has(&self.dir) {
+        if common::is_mounted(&self.dir) {
             let c = CString::new(self.dir.as_os_str().as_bytes()).unwrap();
             if unsafe { libc::umount2(c.as_ptr(), 0) } != 0 {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
@@ -258,7 +242,7 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
 
 #[test]
 fn walk_matches_source_bytes_and_metadata() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -338,7 +322,7 @@ fn walk_matches_source_bytes_and_metadata() {
 
 #[test]
 fn big_file_whole_and_at_random_offsets() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -373,7 +357,7 @@ fn big_file_whole_and_at_random_offsets() {
 
 #[test]
 fn sixteen_threads_read_random_ranges() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -436,7 +420,7 @@ fn file_frames(archive: &Path) -> Vec<(String, Vec<u32>, Vec<u32>)> {
 
 #[test]
 fn corrupt_frame_gives_eio_only_on_its_file() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -485,7 +469,7 @@ fn corrupt_frame_gives_eio_only_on_its_file() {
 
 #[test]
 fn writes_are_refused_with_erofs() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -518,7 +502,7 @@ fn writes_are_refused_with_erofs() {
 
 #[test]
 fn sigterm_unmounts_cleanly() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -531,7 +515,7 @@ fn sigterm_unmounts_cleanly() {
     let pid = m.child.as_ref().unwrap().id() as i32;
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let t0 = Instant::now();
-    while mountinfo_has(&m.dir) {
+    while common::is_mounted(&m.dir) {
         assert!(
             t0.elapsed() < Duration::from_secs(5),
             "still mounted after SIGTERM"
@@ -556,7 +540,7 @@ fn sigterm_unmounts_cleanly() {
 
 #[test]
 fn background_mount_with_and_without_fusermount() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -590,7 +574,7 @@ fn background_mount_with_and_without_fusermount() {
         );
         // Live as soon as the command returns.
         assert!(
-            mountinfo_has(&m.dir),
+            common::is_mounted(&m.dir),
             "{name}: mounted when clc mount returns"
         );
         eprintln!("background mount {name} fusermount: {took:?}");
@@ -614,14 +598,14 @@ fn background_mount_with_and_without_fusermount() {
             .status()
             .unwrap();
         assert!(st.success(), "{name}: clc umount");
-        assert!(!mountinfo_has(&m.dir));
+        assert!(!common::is_mounted(&m.dir));
         m.child = None;
     }
 }
 
 #[test]
 fn missing_middle_volume_fails_only_its_files() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -671,7 +655,7 @@ fn missing_middle_volume_fails_only_its_files() {
 
 #[test]
 fn ten_thousand_files_mount_fast() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -714,7 +698,7 @@ fn ten_thousand_files_mount_fast() {
 /// and so unmounted a newer mount made there in the meantime (about 1 in 100 quick remounts).
 #[test]
 fn old_daemon_never_unmounts_a_newer_mount_at_the_same_place() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -736,7 +720,7 @@ fn old_daemon_never_unmounts_a_newer_mount_at_the_same_place() {
         assert!(clc(&[Path::new("mount"), &ar, &m.dir]), "mount {i}");
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(mountinfo_has(&m.dir), "the last mount is still there");
+    assert!(common::is_mounted(&m.dir), "the last mount is still there");
     assert_eq!(
         fs::read(m.path("a/f0")).unwrap(),
         fs::read(src.join("a/f0")).unwrap()

@@ -23,25 +23,6 @@ const CACHE_MIB: u64 = 16;
 const ALLOWANCE_MIB: u64 = 64;
 const READERS: usize = 16;
 
-fn fuse_ok() -> bool {
-    // SAFETY: no preconditions.
-    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
-    if !ok {
-        assert!(
-            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
-            "CLC_REQUIRE_FUSE=1 but not root or no /dev/fuse"
-        );
-        eprintln!("SKIP: the mount load test needs root and /dev/fuse");
-    }
-    ok
-}
-
-fn mounted(mnt: &Path) -> bool {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let want = mnt.to_str().unwrap();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(want))
-}
-
 /// `clc mount -f` in a child; unmounted and reaped on drop, even when an assertion fails.
 struct Mount {
     dir: PathBuf,
@@ -67,7 +48,7 @@ impl Mount {
             .unwrap();
         let mut m = Mount { dir, child };
         let t0 = Instant::now();
-        while !mounted(&m.dir) {
+        while !common::is_mounted(&m.dir) {
             if let Some(st) = m.child.try_wait().unwrap() {
                 panic!(
                     "clc mount exited with {st}: {}",
@@ -238,7 +219,7 @@ fn reader(mnt: &Path, files: &HashMap<PathBuf, Vec<u8>>, seed: u64, stop: &Atomi
 
 #[test]
 fn sixteen_readers_and_a_walk_loop_read_every_byte_right_within_the_cache_budget() {
-    if !fuse_ok() {
+    if !common::fuse_ok() {
         return;
     }
     let secs: u64 = std::env::var("CLC_LOAD_SECONDS")

@@ -205,3 +205,25 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     gb.sort();
     assert_eq!(ga, gb, "hardlink groups");
 }
+
+/// Whether FUSE mounts can be tested here (root and /dev/fuse); with CLC_REQUIRE_FUSE=1 (CI) their absence
+/// fails the test instead of skipping it.
+pub fn fuse_ok() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
+    if !ok {
+        assert!(
+            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
+            "CLC_REQUIRE_FUSE=1 but not root or no /dev/fuse"
+        );
+        eprintln!("SKIP: FUSE mount tests need root and /dev/fuse");
+    }
+    ok
+}
+
+/// Whether something is mounted at `mnt` (a canonical path), from /proc/self/mountinfo.
+pub fn is_mounted(mnt: &Path) -> bool {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let want = mnt.to_str().unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(want))
+}
