@@ -93,7 +93,7 @@ impl Default for Config {
             max_worker_threads: 0,
             read_buffer_batches: 4,
             write_buffer_batches: 4,
-            num_scan_workers: 4,
+            num_scan_workers: 0,
             num_io_workers: 0,
             num_readers: 0,
             buffer_size: 16 << 20,
@@ -141,6 +141,15 @@ impl Config {
     /// Threads writing files when extracting (NUM_IO_WORKERS, 0 meaning one per core).
     pub fn io_workers(&self) -> usize {
         per_core(self.num_io_workers)
+    }
+
+    /// Threads walking the source tree (NUM_SCAN_WORKERS, 0 meaning one per core and at least 4: the walk
+    /// waits on system calls, and on 2 cores 4 walkers beat 2).
+    pub fn scan_workers(&self) -> usize {
+        match self.num_scan_workers {
+            0 => per_core(0).max(4),
+            n => n,
+        }
     }
 
     /// Threads reading source files when packing (NUM_READERS, 0 meaning one per core).

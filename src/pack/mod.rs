@@ -68,7 +68,7 @@ pub fn pack(
             eprintln!("clc: trace: {what} at {:.3} s", t0.elapsed().as_secs_f64());
         }
     };
-    let scanned = scan::scan(&opts.src, cfg.num_scan_workers, warn)?;
+    let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     phase("scan done");
     let mut st = PackStats {
         gpu: gpu.map(Gpu::describe),
