@@ -253,8 +253,8 @@ fn list_and_info_describe_the_archive() {
 }
 
 /// ADAPTIVE_FRAMES: incompressible chunks fill small frames of their own, a run of same-named files (two
-/// versions of a tree) may grow its frame past FRAME_SIZE up to LARGE_FRAME_SIZE; off, every frame is at
-/// most FRAME_SIZE. Either way the tree comes back exactly.
+/// versions of a tree) may grow its frame past FRAME_SIZE up to LARGE_FRAME_SIZE; off, or with
+/// `--frame-size` on the command line, every frame is at most FRAME_SIZE. The tree always comes back exactly.
 #[test]
 fn adaptive_frames_follow_the_data() {
     use clc::codec::Codec;
@@ -279,7 +279,8 @@ fn adaptive_frames_follow_the_data() {
         }
     }
     let cfg = t.path().join("c.txt");
-    for adaptive in [true, false] {
+    // (ADAPTIVE_FRAMES, --frame-size given on the command line)
+    for (adaptive, cli_frame) in [(true, false), (false, false), (true, true)] {
         fs::write(
             &cfg,
             format!(
@@ -289,9 +290,13 @@ fn adaptive_frames_follow_the_data() {
             ),
         )
         .unwrap();
-        let work = t.path().join(format!("w-{adaptive}"));
+        let work = t.path().join(format!("w-{adaptive}-{cli_frame}"));
         fs::create_dir(&work).unwrap();
-        let dest = pack_extract(&src, &work, &["--config", cfg.to_str().unwrap()]);
+        let mut args = vec!["--config", cfg.to_str().unwrap()];
+        if cli_frame {
+            args.extend(["--frame-size", "128K"]);
+        }
+        let dest = pack_extract(&src, &work, &args);
         assert_same_tree(&src, &dest);
         let ar = clc::archive::Archive::open(&work.join("arc.001")).unwrap();
         let frames = &ar.index.frames;
@@ -304,7 +309,14 @@ fn adaptive_frames_follow_the_data() {
                 .unwrap()
         };
         let (raw_max, coded_max) = (max(true), max(false));
-        if adaptive {
+        if cli_frame {
+            // --frame-size caps every frame; incompressible data still gets its small frames.
+            assert!(raw_max <= 64 << 10, "incompressible frame of {raw_max}");
+            assert!(
+                coded_max <= 128 << 10,
+                "a frame of {coded_max} past --frame-size"
+            );
+        } else if adaptive {
             assert!(raw_max <= 64 << 10, "incompressible frame of {raw_max}");
             assert!(
                 coded_max > 128 << 10 && coded_max <= 512 << 10,

@@ -15,7 +15,7 @@ pub struct PackArgs {
     /// Largest volume (123, 64K, 16M, 2G)
     #[arg(long, value_name = "SIZE")]
     pub volume_size: Option<String>,
-    /// Bytes of unique data per frame (64K … 16M)
+    /// Bytes of unique data per frame (64K … 16M); no frame is larger (adaptive frames do not grow past it)
     #[arg(long, value_name = "SIZE")]
     pub frame_size: Option<String>,
     /// Frame codec: lz_ext3 (default), lz4 or raw
@@ -42,6 +42,10 @@ pub fn run(a: PackArgs) -> Result<i32> {
             ("PARITY", a.parity.clone()),
         ],
         |c| {
+            // --frame-size is the largest frame: runs of same-named files do not grow past it.
+            if small_frames {
+                c.large_frame_size = c.frame_size;
+            }
             // A --frame-size below the chunk sizes scales them down rather than failing.
             if small_frames && u64::from(c.chunk_max) > c.frame_size {
                 c.chunk_max = c.frame_size as u32;
