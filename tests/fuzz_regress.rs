@@ -4,6 +4,9 @@
 //! and a few hundred generated inputs. Then one named test per bug the fuzzer or the hostile-archive tests
 //! caught. The long runs are `scripts/fuzz.sh` (nightly, libFuzzer); see docs/RELIABILITY.md.
 
+mod common;
+
+use common::Rng;
 use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
@@ -33,21 +36,6 @@ fn files_in(dir: &Path, cap: usize) -> Vec<PathBuf> {
     v.sort();
     v.truncate(cap);
     v
-}
-
-/// Deterministic pseudo-random bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 24) as u8).collect()
-    }
 }
 
 fn run_files(target: &str, body: Body) -> usize {

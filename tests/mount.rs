@@ -16,24 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::Rng;
+
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
 /// Small chunks so that 64K frames are allowed.
 const SMALL_CHUNKS: &str = "CHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\nCHUNK_MAX_SIZE = 64K\n";
-
-/// Deterministic pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Compressible but varied bytes: words and numbers.
 fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
@@ -50,6 +37,16 @@ fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
     }
     v.truncate(len);
     v
+}
+
+/// Writes `count` files `f0`, `f1`, … of `len` text bytes from seed `seed` into `dir`; returns their bytes.
+fn text_files(dir: &Path, seed: u64, count: usize, len: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(seed);
+    let data: Vec<Vec<u8>> = (0..count).map(|_| text(&mut rng, len)).collect();
+    for (i, d) in data.iter().enumerate() {
+        fs::write(dir.join(format!("f{i}")), d).unwrap();
+    }
+    data
 }
 
 fn set_mtime(p: &Path, secs: u64) {
@@ -426,11 +423,7 @@ fn corrupt_frame_gives_eio_only_on_its_file() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
-    let mut rng = Rng(11);
-    let data: Vec<Vec<u8>> = (0..4).map(|_| text(&mut rng, 300_000)).collect();
-    for (i, d) in data.iter().enumerate() {
-        fs::write(src.join(format!("f{i}")), d).unwrap();
-    }
+    let data = text_files(&src, 11, 4, 300_000);
     pack(&src, &t.path().join("ar"), &["--frame-size", "64K"]);
     let first = t.path().join("ar.001");
     let files = file_frames(&first);
@@ -611,11 +604,7 @@ fn missing_middle_volume_fails_only_its_files() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
-    let mut rng = Rng(21);
-    let data: Vec<Vec<u8>> = (0..10).map(|_| text(&mut rng, 250_000)).collect();
-    for (i, d) in data.iter().enumerate() {
-        fs::write(src.join(format!("f{i}")), d).unwrap();
-    }
+    let data = text_files(&src, 21, 10, 250_000);
     // Random-looking numbers compress about 2:1, so 2.5 MB makes several 512K volumes.
     pack(
         &src,

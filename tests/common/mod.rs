@@ -227,3 +227,24 @@ pub fn is_mounted(mnt: &Path) -> bool {
     let want = mnt.to_str().unwrap();
     info.lines().any(|l| l.split(' ').nth(4) == Some(want))
 }
+
+/// Deterministic pseudo-random numbers (xorshift64; the seed must not be 0).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (0 for n = 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next() >> 24) as u8).collect()
+    }
+}
