@@ -89,7 +89,7 @@ where
 }
 
 /// Result shared with every reader waiting on a frame.
-type Shared = std::result::Result<Arc<Vec<u8>>, String>;
+type Shared = Result<Arc<Vec<u8>>>;
 type Slot = Arc<(Mutex<Option<Shared>>, Condvar)>;
 
 enum ArchiveRef<'a> {
@@ -245,9 +245,8 @@ impl<'a> FrameCache<'a> {
         .into_iter();
         for (&id, r) in ids.iter().zip(results) {
             let r = r.or_else(|| decoded.next()).unwrap_or_else(|| {
-                Err(Error::Other(format!(
-                    "frame {}: the decoder returned too few results",
-                    id.0
+                Err(Error::Internal(format!(
+                    "frame {id}: the decoder returned too few results"
                 )))
             });
             self.complete(id, r);
@@ -261,7 +260,7 @@ impl<'a> FrameCache<'a> {
                 self.insert(id, d.clone());
                 Ok(d)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         if let Some(slot) = self.inflight.lock().remove(&id.0) {
             *slot.0.lock() = Some(shared);
@@ -296,10 +295,7 @@ fn wait(slot: &Slot) -> Result<Arc<Vec<u8>>> {
     while g.is_none() {
         slot.1.wait(&mut g);
     }
-    g.as_ref()
-        .expect("filled before notify")
-        .clone()
-        .map_err(Error::Other)
+    g.as_ref().expect("filled before notify").clone()
 }
 
 impl FrameCache<'static> {

@@ -86,10 +86,10 @@ pub fn extract(
             EntryKind::Dir => match fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(Error::Other(format!(
-                        "{}: exists and is not a directory",
-                        target.display()
-                    )))
+                    return Err(Error::Target {
+                        path: target.display().to_string(),
+                        msg: "exists and is not a directory".into(),
+                    })
                 }
                 Err(_) => fs::create_dir(&target).ctx(&target)?,
             },
@@ -317,7 +317,10 @@ fn write_file(
         while off < size {
             let n = ar.read_at(id, off, &mut buf, cache as &dyn FrameSource)?;
             if n == 0 {
-                return Err(Error::Other(format!("{}: data ends early", ar.path_of(id))));
+                return Err(Error::Damaged {
+                    path: ar.path_of(id),
+                    why: "data ends early".into(),
+                });
             }
             f.write_all(&buf[..n]).ctx(target)?;
             off += n as u64;
@@ -340,10 +343,10 @@ fn write_file(
 
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => Err(Error::Other(format!(
-            "{}: exists and is a directory",
-            p.display()
-        ))),
+        Ok(m) if m.is_dir() => Err(Error::Target {
+            path: p.display().to_string(),
+            msg: "exists and is a directory".into(),
+        }),
         Ok(_) => fs::remove_file(p).ctx(p),
         Err(_) => Ok(()),
     }
@@ -409,7 +412,8 @@ impl PathGuard {
 
     /// Checks (and creates, as plain directories) the ancestors of `rel`; returns DEST/rel.
     fn prepare(&self, rel: &[u8]) -> Result<PathBuf> {
-        crate::format::index::check_path(rel).map_err(Error::Other)?;
+        let show = || String::from_utf8_lossy(rel).into_owned();
+        crate::format::index::check_path(rel).map_err(|msg| Error::Target { path: show(), msg })?;
         let mut end = 0;
         while let Some(pos) = rel[end..].iter().position(|&b| b == b'/') {
             let anc = &rel[..end + pos];
@@ -419,19 +423,18 @@ impl PathGuard {
             }
             let p = self.dest.join(std::ffi::OsStr::from_bytes(anc));
             if self.symlinks.lock().contains(anc) {
-                return Err(Error::Other(format!(
-                    "{}: refused, it lies below a symlink of the archive",
-                    String::from_utf8_lossy(rel)
-                )));
+                return Err(Error::Target {
+                    path: show(),
+                    msg: "refused, it lies below a symlink of the archive".into(),
+                });
             }
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(Error::Other(format!(
-                        "{}: refused, {} is not a directory",
-                        String::from_utf8_lossy(rel),
-                        p.display()
-                    )))
+                    return Err(Error::Target {
+                        path: show(),
+                        msg: format!("refused, {} is not a directory", p.display()),
+                    })
                 }
                 Err(_) => fs::create_dir(&p)
                     .or_else(|e| {

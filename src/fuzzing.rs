@@ -78,7 +78,7 @@ pub fn index_decode(data: &[u8]) {
     };
     let back = Index::decode(&idx.encode(), "fuzz").expect("re-encoded index must decode");
     assert!(back == idx, "index changed through encode/decode");
-    let vols = idx.frames.iter().map(|f| f.volume).max().unwrap_or(1);
+    let vols = idx.frames.iter().map(|f| f.volume.0).max().unwrap_or(1);
     if idx.validate("fuzz", vols).is_err() {
         return;
     }
@@ -423,7 +423,7 @@ fn make_base() -> crate::Result<BaseArchive> {
         .index
         .frames
         .iter()
-        .map(|f| (f.volume as usize - 1, f.offset as usize - FrameHeader::SIZE))
+        .map(|f| (f.volume.at(), f.offset as usize - FrameHeader::SIZE))
         .collect();
     Ok(BaseArchive {
         volumes,

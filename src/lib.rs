@@ -18,6 +18,7 @@ pub mod format;
 pub mod fuzzing;
 pub mod gpu;
 pub mod hash;
+pub mod ids;
 pub mod legacy;
 pub mod mount;
 pub mod pack;

@@ -41,7 +41,7 @@ fn setup(t: &Path) -> (PathBuf, PathBuf) {
 fn flip_in_frame(first: &Path, frame: usize) -> String {
     let ar = clc::archive::Archive::open(first).unwrap();
     let f = ar.index.frames[frame];
-    let vol = ar.volume_paths()[f.volume as usize - 1].to_path_buf();
+    let vol = ar.volume_paths()[f.volume.at()].to_path_buf();
     let mut b = fs::read(&vol).unwrap();
     b[(f.offset + f.stored_len as u64 / 2) as usize] ^= 0x40;
     fs::write(&vol, b).unwrap();

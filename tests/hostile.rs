@@ -385,7 +385,10 @@ fn broken_cross_references_are_refused() {
         (|i| i.refs[0].chunk = ChunkId(u64::MAX), "missing chunk"),
         (|i| i.entries[1].link = 99, "missing content"),
         (|i| i.contents[1].first_ref = u64::MAX, "refs out of range"),
-        (|i| i.frames[0].volume = 2, "names volume 2"),
+        (
+            |i| i.frames[0].volume = clc::ids::VolumeNo(2),
+            "names volume 2",
+        ),
         // Refs that overlap: the second content starts its second ref inside its first.
         (
             |i| {

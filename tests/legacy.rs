@@ -36,7 +36,7 @@ struct Reader {
 impl Reader {
     fn frame(&mut self, lg: &Legacy, id: usize) -> Result<&[u8], String> {
         let f = lg.index.frames[id];
-        let path = &lg.volumes[f.volume as usize - 1];
+        let path = &lg.volumes[f.volume.at()];
         let mut v = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let mut stored = vec![0u8; f.stored_len as usize];
         std::io::Seek::seek(&mut v, std::io::SeekFrom::Start(f.offset))

@@ -408,7 +408,7 @@ fn file_frames(archive: &Path) -> Vec<(String, Vec<u32>, Vec<u32>)> {
             let frames: Vec<u32> = ar.frames_of(e).iter().map(|f| f.0).collect();
             let vols = frames
                 .iter()
-                .map(|&f| ar.index.frames[f as usize].volume)
+                .map(|&f| ar.index.frames[f as usize].volume.0)
                 .collect();
             (String::from_utf8(e.path.clone()).unwrap(), frames, vols)
         })
@@ -436,7 +436,7 @@ fn corrupt_frame_gives_eio_only_on_its_file() {
     {
         let ar = clc::archive::Archive::open(&first).unwrap();
         let fr = ar.index.frames[bad as usize];
-        let vol = ar.volume_paths()[fr.volume as usize - 1].to_path_buf();
+        let vol = ar.volume_paths()[fr.volume.at()].to_path_buf();
         let at = fr.offset + fr.stored_len as u64 / 2;
         let f = fs::OpenOptions::new()
             .read(true)

@@ -9,7 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
-use crate::format::index::{EntryId, EntryKind, FrameId, Index};
+use crate::format::index::{EntryId, EntryKind, FrameId, Index, VolumeNo};
 use crate::format::volume::VolumeHeader;
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,7 +38,8 @@ impl Kind {
 
 struct Volume {
     path: PathBuf,
-    file: std::result::Result<File, String>,
+    /// The open volume, or why it cannot be used (missing, another archive's, another slot's).
+    file: Result<File>,
 }
 
 /// An open archive. Shared by threads (`&self` everywhere).
@@ -154,7 +155,10 @@ impl Archive {
                     &footer.archive_id,
                 );
                 if let (Err(e), Some(h)) = (&mut v.file, &repair_hint) {
-                    *e = format!("{e} ({h})");
+                    *e = Error::Hint {
+                        source: Box::new(e.clone()),
+                        hint: h.clone(),
+                    };
                 }
                 v
             })
@@ -173,7 +177,7 @@ impl Archive {
             .volumes
             .into_iter()
             .map(|path| Volume {
-                file: File::open(&path).map_err(|e| format!("{}: {e}", path.display())),
+                file: File::open(&path).ctx(&path),
                 path,
             })
             .collect();
@@ -195,31 +199,31 @@ impl Archive {
     pub fn volume_problems(&self) -> Vec<String> {
         self.volumes
             .iter()
-            .filter_map(|v| v.file.as_ref().err().cloned())
+            .filter_map(|v| v.file.as_ref().err().map(Error::to_string))
             .collect()
     }
 
-    fn volume_name(&self, n: u32) -> String {
+    fn volume_name(&self, n: VolumeNo) -> String {
         self.volumes
-            .get(n as usize - 1)
+            .get(n.at())
             .map_or_else(|| format!("volume {n}"), |v| v.path.display().to_string())
     }
 
-    fn frame_err(&self, id: FrameId, msg: impl Into<String>) -> Error {
+    /// `cause`, a failure of frame `id`, with the frame's volume and offset (and the repair hint).
+    fn frame_err(&self, id: FrameId, cause: Error) -> Error {
         let f = &self.index.frames[id.0 as usize];
-        let mut msg = msg.into();
-        if let Some(h) = self
-            .repair_hint
-            .as_ref()
-            .filter(|h| !msg.contains(h.as_str()))
-        {
-            msg = format!("{msg} ({h})");
-        }
+        let cause = match &self.repair_hint {
+            Some(h) if !cause.to_string().contains(h.as_str()) => Error::Hint {
+                source: Box::new(cause),
+                hint: h.clone(),
+            },
+            _ => cause,
+        };
         Error::Frame {
-            frame: id.0,
+            frame: id,
             volume: self.volume_name(f.volume),
             offset: f.offset,
-            msg,
+            cause: Box::new(cause),
         }
     }
 
@@ -229,8 +233,8 @@ impl Archive {
             .index
             .frames
             .get(id.0 as usize)
-            .ok_or_else(|| Error::Other(format!("frame {} does not exist", id.0)))?;
-        let vol = &self.volumes[f.volume as usize - 1];
+            .ok_or(Error::NoFrame(id))?;
+        let vol = &self.volumes[f.volume.at()];
         let file = vol
             .file
             .as_ref()
@@ -243,12 +247,12 @@ impl Archive {
         let start = f.offset - hdr as u64;
         let mut buf = vec![0u8; hdr + f.stored_len as usize];
         file.read_exact_at(&mut buf, start).map_err(|e| {
-            let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                "volume is truncated".to_string()
+            let cause = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Check("volume is truncated")
             } else {
-                e.to_string()
+                Error::io(&vol.path, e)
             };
-            self.frame_err(id, msg)
+            self.frame_err(id, cause)
         })?;
         if hdr > 0 {
             let h = FrameHeader::decode(&buf, &vol.path.display().to_string(), start)?;
@@ -261,7 +265,9 @@ impl Archive {
                 h.frame_id,
             ) != want
             {
-                return Err(self.frame_err(id, "frame header disagrees with the index"));
+                return Err(
+                    self.frame_err(id, Error::Check("frame header disagrees with the index"))
+                );
             }
             buf.drain(..hdr);
         }
@@ -272,10 +278,10 @@ impl Archive {
     pub fn check_decoded(&self, id: FrameId, data: &[u8]) -> Result<()> {
         let f = &self.index.frames[id.0 as usize];
         if data.len() != f.raw_len as usize {
-            return Err(self.frame_err(id, "decoded length differs from the index"));
+            return Err(self.frame_err(id, Error::Check("decoded length differs from the index")));
         }
         if f.checksum.is_some_and(|c| c != checksum(data)) {
-            return Err(self.frame_err(id, "checksum mismatch"));
+            return Err(self.frame_err(id, Error::Check("checksum mismatch")));
         }
         Ok(())
     }
@@ -284,7 +290,7 @@ impl Archive {
     pub fn decode_stored(&self, id: FrameId, stored: &[u8]) -> Result<Vec<u8>> {
         let f = &self.index.frames[id.0 as usize];
         let data = codec::decode(f.codec, stored, f.raw_len as usize)
-            .map_err(|e| self.frame_err(id, e.to_string()))?;
+            .map_err(|e| self.frame_err(id, e))?;
         self.check_decoded(id, &data)?;
         Ok(data)
     }
@@ -316,7 +322,10 @@ impl Archive {
             e
         };
         match self.damaged.get(&owner) {
-            Some(why) => Err(Error::Other(format!("{}: {why}", self.path_of(e)))),
+            Some(why) => Err(Error::Damaged {
+                path: self.path_of(e),
+                why: why.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -341,7 +350,10 @@ impl Archive {
             e
         };
         if let Some(why) = self.damaged.get(&owner) {
-            return Err(Error::Other(format!("{}: {why}", self.path_of(e))));
+            return Err(Error::Damaged {
+                path: self.path_of(e),
+                why: why.clone(),
+            });
         }
         let Some(cid) = self.index.content_of(entry) else {
             return Ok(0);
@@ -357,8 +369,9 @@ impl Archive {
         while done < want {
             let r = refs[i];
             let ch = self.index.chunks[r.chunk.0 as usize];
-            let data = src.frame(ch.frame).map_err(|err| {
-                Error::Other(format!("{}: {err}", String::from_utf8_lossy(&entry.path)))
+            let data = src.frame(ch.frame).map_err(|err| Error::InFile {
+                path: String::from_utf8_lossy(&entry.path).into_owned(),
+                source: Box::new(err),
             })?;
             let within = (offset + done as u64 - r.file_offset) as usize;
             let n = (ch.len as usize - within).min(want - done);
@@ -424,21 +437,24 @@ fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
 }
 
 fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Volume {
+    let bad = |msg: String| Error::BadVolume {
+        path: path.to_path_buf(),
+        msg,
+    };
     let file = (|| {
-        let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f = File::open(path).ctx(path)?;
         let mut b = [0u8; VolumeHeader::SIZE];
         f.read_exact_at(&mut b, 0)
-            .map_err(|_| format!("{}: too short for a volume header", path.display()))?;
-        let h = VolumeHeader::decode(&b, &path.display().to_string()).map_err(|e| e.to_string())?;
+            .map_err(|_| bad("too short for a volume header".into()))?;
+        let h = VolumeHeader::decode(&b, &path.display().to_string())?;
         if h.archive_id != *id {
-            return Err(format!("{}: volume of another archive", path.display()));
+            return Err(bad("volume of another archive".into()));
         }
         if h.number != n {
-            return Err(format!(
-                "{}: this is volume {} of the archive, not {n}",
-                path.display(),
+            return Err(bad(format!(
+                "this is volume {} of the archive, not {n}",
                 h.number
-            ));
+            )));
         }
         Ok(f)
     })();

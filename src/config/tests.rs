@@ -72,7 +72,7 @@ fn default_is_valid() {
 fn every_key_is_known_and_every_number_listed() {
     let mut cfg = Config::default();
     for key in KEYS {
-        let err = cfg.set(key, "\u{1}").unwrap_err();
+        let err = cfg.set(key, "\u{1}").unwrap_err().to_string();
         assert!(!err.contains("unknown key"), "{key}: {err}");
     }
     for n in NUMBERS {
@@ -289,7 +289,7 @@ fn validate_after_overrides() {
     let mut cfg = Config::default();
     cfg.set("CHUNK_AVG_SIZE", "8K").unwrap();
     assert_eq!(
-        cfg.validate().unwrap_err(),
+        cfg.validate().unwrap_err().to_string(),
         "CHUNK_MIN_SIZE: 16K must not exceed CHUNK_AVG_SIZE (8K)"
     );
     let cfg = Config {
@@ -297,14 +297,18 @@ fn validate_after_overrides() {
         ..Config::default()
     };
     assert_eq!(
-        cfg.validate().unwrap_err(),
+        cfg.validate().unwrap_err().to_string(),
         "HASH_LOG: 40 is out of range 10..=24"
     );
     let cfg = Config {
         gpu_device: String::new(),
         ..Config::default()
     };
-    assert!(cfg.validate().unwrap_err().starts_with("GPU_DEVICE: "));
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("GPU_DEVICE: "));
 }
 
 #[test]

@@ -9,18 +9,7 @@ pub const MAGIC: [u8; 8] = *b"CLCIDX01";
 /// `link` value meaning "none".
 pub const NONE: u64 = u64::MAX;
 
-/// Index of an entry in [`Index::entries`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntryId(pub u64);
-/// Index of a content in [`Index::contents`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContentId(pub u64);
-/// Index of a chunk in [`Index::chunks`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChunkId(pub u64);
-/// Index of a frame in [`Index::frames`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FrameId(pub u32);
+pub use crate::ids::{ChunkId, ContentId, EntryId, FrameId, VolumeNo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -128,8 +117,8 @@ pub struct Chunk {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
-    /// 1-based volume number.
-    pub volume: u32,
+    /// The volume holding the frame.
+    pub volume: VolumeNo,
     /// Offset of the stored bytes in the volume (clc: header offset + 32; the index file stores the header
     /// offset). For CL_Compressor archives, the frame's offset as recorded.
     pub offset: u64,
@@ -234,7 +223,7 @@ impl Index {
         }
         v.put_u64(self.frames.len() as u64);
         for f in &self.frames {
-            v.put_u32(f.volume);
+            v.put_u32(f.volume.0);
             v.put_u64(f.offset - FRAME_HEADER);
             v.put_u32(f.stored_len);
             v.put_u32(f.raw_len);
@@ -297,7 +286,7 @@ impl Index {
         let n = c.count(30)?;
         idx.frames.reserve(n);
         for _ in 0..n {
-            let volume = c.u32()?;
+            let volume = VolumeNo(c.u32()?);
             let offset = c.u64()?;
             let stored_len = c.u32()?;
             let raw_len = c.u32()?;
@@ -328,7 +317,7 @@ impl Index {
     pub fn validate(&self, what: &str, volume_count: u32) -> Result<()> {
         let bad = |msg: String| Error::corrupt(what, 0, format!("index: {msg}"));
         for (i, f) in self.frames.iter().enumerate() {
-            if f.volume == 0 || f.volume > volume_count {
+            if f.volume.0 == 0 || f.volume.0 > volume_count {
                 return Err(bad(format!("frame {i} names volume {}", f.volume)));
             }
             if f.raw_len > super::frame::MAX_FRAME {
@@ -533,7 +522,7 @@ mod tests {
                 },
             ],
             frames: vec![Frame {
-                volume: 1,
+                volume: VolumeNo(1),
                 offset: 72,
                 stored_len: 10,
                 raw_len: 10,

@@ -4,8 +4,9 @@
 //! * [`attr`]: archived metadata → FUSE attributes.
 //! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
 //! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
-//! * this file: the fuser adapter. Each callback converts, delegates, and replies once; errors become
-//!   errnos in one place ([`errno`]), through [`Error::errno`] (EIO for corruption, ENOENT for missing).
+//! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
+//!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
+//!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
 //!
 //! The archive never changes while mounted, so attributes and names get long TTLs, opened files keep
 //! their page cache (`FOPEN_KEEP_CACHE`) and directories their listings (`FOPEN_CACHE_DIR`).
@@ -16,7 +17,7 @@ pub mod reader;
 pub mod serve;
 
 use crate::archive::Archive;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::format::index::EntryKind;
 use attr::RootMeta;
 use fuser::{
@@ -48,18 +49,20 @@ pub fn log(line: &str) {
     let _ = writeln!(std::io::stderr(), "clc mount: {line}");
 }
 
-/// The errno a reply carries for `e`.
-fn errno(e: &Error) -> Errno {
-    Errno::from_i32(e.errno())
+/// The errno a FUSE reply carries for a library error: the one mapping from error kinds to errnos.
+pub fn errno(e: &Error) -> Errno {
+    match e {
+        Error::NotFound(_) => Errno::ENOENT,
+        Error::Io { source, .. } => source.raw_os_error().map_or(Errno::EIO, Errno::from_i32),
+        Error::Usage(_) | Error::Setting { .. } => Errno::EINVAL,
+        // A file whose bytes cannot be read (a damaged or missing frame or volume, known damage) and
+        // anything else: an I/O error, whatever the cause below it.
+        _ => Errno::EIO,
+    }
 }
 
-fn os_err(code: i32) -> Error {
-    Error::io("", std::io::Error::from_raw_os_error(code))
-}
-
-fn missing(ino: Ino) -> Error {
-    Error::NotFound(format!("inode {}", ino.0))
-}
+/// A missing inode.
+const MISSING: Errno = Errno::ENOENT;
 
 /// The mounted archive: the inode table, the reader, and the open files.
 pub struct ClcFs {
@@ -107,32 +110,36 @@ impl ClcFs {
         self.reader.archive()
     }
 
-    fn attr(&self, ino: Ino) -> Result<FileAttr> {
-        attr::attr(&self.ar().index, &self.inodes, ino, &self.root).ok_or_else(|| missing(ino))
+    fn attr(&self, ino: Ino) -> Result<FileAttr, Errno> {
+        attr::attr(&self.ar().index, &self.inodes, ino, &self.root).ok_or(MISSING)
     }
 
-    fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr> {
+    fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr, Errno> {
         if !self.inodes.is_dir(&self.ar().index, parent) {
-            return Err(os_err(libc::ENOTDIR));
+            return Err(Errno::ENOTDIR);
         }
         let ino = self
             .inodes
             .lookup(&self.ar().index, parent, name.as_bytes())
-            .ok_or_else(|| Error::NotFound(name.to_string_lossy().into_owned()))?;
+            .ok_or(Errno::ENOENT)?;
         self.attr(ino)
     }
 
-    fn check_dir(&self, ino: Ino) -> Result<()> {
+    fn check_dir(&self, ino: Ino) -> Result<(), Errno> {
         match self.inodes.node(ino) {
-            None => Err(missing(ino)),
+            None => Err(MISSING),
             Some(_) if self.inodes.is_dir(&self.ar().index, ino) => Ok(()),
-            Some(_) => Err(os_err(libc::ENOTDIR)),
+            Some(_) => Err(Errno::ENOTDIR),
         }
     }
 
     /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name). Lazy, so that
     /// each readdir call of a big directory costs what it returns.
-    fn dir_list(&self, dir: Ino, from: u64) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>> {
+    fn dir_list(
+        &self,
+        dir: Ino,
+        from: u64,
+    ) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>, Errno> {
         self.check_dir(dir)?;
         let parent = self.inodes.node(dir).map_or(Ino::ROOT, |n| n.parent);
         let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
@@ -148,16 +155,16 @@ impl ClcFs {
             .map(|((i, n), off)| (off, i, n)))
     }
 
-    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64> {
-        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-        let e = attr::entry_of(&self.ar().index, node).ok_or_else(|| os_err(libc::EISDIR))?;
+    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64, Errno> {
+        let node = self.inodes.node(ino).ok_or(MISSING)?;
+        let e = attr::entry_of(&self.ar().index, node).ok_or(Errno::EISDIR)?;
         if e.kind == EntryKind::Dir {
-            return Err(os_err(libc::EISDIR));
+            return Err(Errno::EISDIR);
         }
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
-            return Err(os_err(libc::EROFS));
+            return Err(Errno::EROFS);
         }
-        let entry = node.entry.ok_or_else(|| missing(ino))?;
+        let entry = node.entry.ok_or(MISSING)?;
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.files
             .write()
@@ -165,38 +172,35 @@ impl ClcFs {
         Ok(fh)
     }
 
-    fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+    fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let f = self.files.read().get(&fh).cloned();
         let f = match f {
             Some(f) => f,
             None => {
-                let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-                Arc::new(OpenFile::new(
-                    node.entry.ok_or_else(|| os_err(libc::EISDIR))?,
-                ))
+                let node = self.inodes.node(ino).ok_or(MISSING)?;
+                Arc::new(OpenFile::new(node.entry.ok_or(Errno::EISDIR)?))
             }
         };
-        self.reader.read(&f, offset, size)
+        self.reader.read(&f, offset, size).map_err(|e| errno(&e))
     }
 
-    fn readlink(&self, ino: Ino) -> Result<&[u8]> {
-        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+    fn readlink(&self, ino: Ino) -> Result<&[u8], Errno> {
+        let node = self.inodes.node(ino).ok_or(MISSING)?;
         match attr::entry_of(&self.ar().index, node) {
             Some(e) if e.kind == EntryKind::Symlink => Ok(&e.target),
-            _ => Err(os_err(libc::EINVAL)),
+            _ => Err(Errno::EINVAL),
         }
     }
 
-    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8]> {
-        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-        attr::xattr(&self.ar().index, &self.inodes, ino, name.as_bytes())
-            .ok_or_else(|| os_err(libc::ENODATA))
+    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8], Errno> {
+        self.inodes.node(ino).ok_or(MISSING)?;
+        attr::xattr(&self.ar().index, &self.inodes, ino, name.as_bytes()).ok_or(Errno::ENODATA)
     }
 
-    fn access(&self, ino: Ino, mask: AccessFlags) -> Result<()> {
-        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+    fn access(&self, ino: Ino, mask: AccessFlags) -> Result<(), Errno> {
+        self.inodes.node(ino).ok_or(MISSING)?;
         if mask.contains(AccessFlags::W_OK) {
-            return Err(os_err(libc::EROFS));
+            return Err(Errno::EROFS);
         }
         Ok(())
     }
@@ -239,28 +243,28 @@ impl Filesystem for ClcFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.lookup_attr(Ino(parent.0), name) {
             Ok(a) => reply.entry(&TTL, &a, GEN),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.attr(Ino(ino.0)) {
             Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.readlink(Ino(ino.0)) {
             Ok(t) => reply.data(t),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.open_file(Ino(ino.0), flags) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -277,7 +281,7 @@ impl Filesystem for ClcFs {
     ) {
         match self.read(Ino(ino.0), fh.0, offset, size) {
             Ok(d) => reply.data(&d),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -301,7 +305,7 @@ impl Filesystem for ClcFs {
                 FileHandle(0),
                 FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
             ),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -324,7 +328,7 @@ impl Filesystem for ClcFs {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -346,7 +350,7 @@ impl Filesystem for ClcFs {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -358,7 +362,7 @@ impl Filesystem for ClcFs {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         match self.xattr(Ino(ino.0), name) {
             Ok(v) => reply_sized(reply, size, v),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -370,14 +374,14 @@ impl Filesystem for ClcFs {
                 size,
                 &attr::xattr_names(&self.ar().index, &self.inodes, i),
             ),
-            None => reply.error(errno(&missing(i))),
+            None => reply.error(MISSING),
         }
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         match self.access(Ino(ino.0), mask) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 

@@ -187,7 +187,7 @@ pub fn pack(
         let frames = frames?;
         let tables = seq
             .join()
-            .map_err(|_| Error::Other("pack: sequencer panicked".into()))?;
+            .map_err(|_| Error::Internal("pack: sequencer panicked".into()))?;
         Ok((tables, frames))
     });
     progress.finish_and_clear();

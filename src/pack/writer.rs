@@ -4,6 +4,7 @@
 use crate::error::{IoContext, Result};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
+use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
 use crate::format::{checksum, FORMAT_VERSION};
 use std::fs::{File, OpenOptions};
@@ -104,7 +105,7 @@ impl VolumeWriter {
     }
 
     /// Writes one frame; returns (volume number, offset of its stored bytes).
-    pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(u32, u64)> {
+    pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(VolumeNo, u64)> {
         let len = (FrameHeader::SIZE + stored.len()) as u64;
         self.room_for(len)?;
         let o = self.cur.as_mut().expect("room_for opened a volume");
@@ -118,7 +119,7 @@ impl VolumeWriter {
             crate::sys::start_writeback(o.out.get_ref(), o.kicked, o.pos - o.kicked);
             o.kicked = o.pos;
         }
-        Ok((o.number, at))
+        Ok((VolumeNo(o.number), at))
     }
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.

@@ -56,7 +56,10 @@ fn plan(volumes: &[PathBuf], percent: u32, archive_id: [u8; 16]) -> Result<Parit
     let p = parity_count(percent, volumes.len())?;
     let data_len = data_lens.iter().copied().max().unwrap_or(0);
     if data_len == 0 {
-        return Err(Error::Other("parity: no data volumes to protect".into()));
+        return Err(Error::Parity {
+            what: "parity".into(),
+            msg: "no data volumes to protect".into(),
+        });
     }
     let b = stripe_size(n, p, data_len);
     let s = data_len.div_ceil(u64::from(b)) as u32;
@@ -138,5 +141,8 @@ pub(crate) fn rs_encoder(
 }
 
 pub(crate) fn rs_err(e: reed_solomon_simd::Error) -> Error {
-    Error::Other(format!("Reed–Solomon: {e}"))
+    Error::Parity {
+        what: "Reed–Solomon".into(),
+        msg: e.to_string(),
+    }
 }

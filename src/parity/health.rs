@@ -231,15 +231,17 @@ fn choose_header(
     }
     groups.sort_by_key(|(h, n)| (Some(h.archive_id) != data_id, usize::MAX - n));
     let Some((h, _)) = groups.into_iter().next() else {
-        return Err(Error::Other(format!(
-            "{}: parity volumes exist but none has a valid header ({})",
-            parity_path(base, 1).display(),
-            notes
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
+        return Err(Error::Parity {
+            what: parity_path(base, 1).display().to_string(),
+            msg: format!(
+                "parity volumes exist but none has a valid header ({})",
+                notes
+                    .iter()
+                    .map(|(_, m)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        });
     };
     if data_id.is_some_and(|id| id != h.archive_id) {
         notes.push((

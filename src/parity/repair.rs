@@ -146,19 +146,17 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             }
             let out = d.decode().map_err(rs_err)?;
             for &i in &erased {
-                let r = out.restored_original(i).ok_or_else(|| {
-                    Error::Other(format!(
-                        "Reed–Solomon: stripe {s} of volume {} not restored",
-                        i + 1
-                    ))
+                let r = out.restored_original(i).ok_or_else(|| Error::Parity {
+                    what: "Reed–Solomon".into(),
+                    msg: format!("stripe {s} of volume {} not restored", i + 1),
                 })?;
                 bufs[i].clear();
                 bufs[i].extend_from_slice(r);
                 if checksum(&bufs[i]) != hd.data_sum(i, s) {
-                    return Err(Error::Other(format!(
-                        "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
-                        data_paths[i].display()
-                    )));
+                    return Err(Error::Parity {
+                        what: data_paths[i].display().to_string(),
+                        msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
+                    });
                 }
             }
         }
@@ -170,10 +168,10 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             if h.parity[j].bad.binary_search(&s).is_err() {
                 read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
             } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
-                return Err(Error::Other(format!(
-                    "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
-                    par_paths[j].display()
-                )));
+                return Err(Error::Parity {
+                    what: par_paths[j].display().to_string(),
+                    msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
+                });
             }
             outs[td.len() + k]
                 .write_all(&pbufs[j])
