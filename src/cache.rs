@@ -368,7 +368,7 @@ mod tests {
             force: false,
             progress: false,
         };
-        crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true)).unwrap();
+        crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true)).unwrap();
         Archive::open(&dir.join("a.001")).unwrap()
     }
 

@@ -8,9 +8,9 @@
 use crate::archive::{Archive, FrameSource};
 use crate::cache::FrameCache;
 use crate::config::Config;
+use crate::diag::Warnings;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
-use crate::warn::Warnings;
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};

@@ -386,7 +386,7 @@ fn make_base() -> crate::Result<BaseArchive> {
         force: true,
         progress: false,
     };
-    let st = crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true))?;
+    let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
     let mut volumes = st
         .volumes
         .iter()

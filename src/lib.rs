@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod codec;
 pub mod config;
 pub mod dedup;
+pub mod diag;
 pub mod error;
 pub mod extract;
 pub mod format;
@@ -27,7 +28,6 @@ pub mod report;
 pub mod scan;
 pub mod sys;
 pub mod verify;
-pub mod warn;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -242,7 +242,7 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
 /// them (a failed job's bytes are dropped), with the warnings.
 fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<String>) {
     let cfg = clc::Config::default();
-    let warn = clc::warn::Warnings::new(true);
+    let warn = clc::diag::Warnings::new(true);
     let (tx, rx) = crossbeam_channel::unbounded();
     stream::reader(jobs, &cfg, tx, &warn);
     let mut pending: std::collections::HashMap<u64, Vec<u8>> = Default::default();

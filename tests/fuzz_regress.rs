@@ -225,7 +225,7 @@ fn write_seeds() {
         force: true,
         progress: false,
     };
-    let st = clc::pack::pack(&cfg, &opts, None, &clc::warn::Warnings::new(true)).unwrap();
+    let st = clc::pack::pack(&cfg, &opts, None, &clc::diag::Warnings::new(true)).unwrap();
     assert_eq!(st.volumes.len(), 1);
     let one = std::fs::read(&st.volumes[0]).unwrap();
     put(

@@ -1,8 +1,8 @@
 use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
+use clc::diag::Warnings;
 use clc::pack::{PackOptions, PackStats};
-use clc::warn::Warnings;
 use std::path::PathBuf;
 
 #[derive(Args)]

@@ -45,7 +45,9 @@ impl GpuDecoder {
                 Ok(g) => Some(g),
                 Err(e) => {
                     if !self.quiet {
-                        eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
+                        crate::diag::note(&format!(
+                            "no GPU used for decoding ({e}); decoding on the CPU"
+                        ));
                     }
                     None
                 }

@@ -175,13 +175,7 @@ impl Tuning {
     /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
     /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
     pub fn new(cfg: &Config) -> Tuning {
-        let env = |name: &str, range: std::ops::RangeInclusive<u32>, default: u32| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|v| range.contains(v))
-                .unwrap_or(default)
-        };
+        let env = crate::diag::knob;
         // CLC_GPU_* overrides are for experiments (docs/GPU.md); the defaults are the format's tuning.
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));

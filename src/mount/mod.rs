@@ -31,7 +31,6 @@ use parking_lot::RwLock;
 use reader::{OpenFile, Reader};
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,12 +41,6 @@ pub use serve::{unmount, MountOptions};
 /// Attribute and name TTL: the archive never changes.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 const GEN: Generation = Generation(0);
-
-/// Writes one line to the mount's log (stderr: the terminal with `-f`, `--log FILE` or nothing in the
-/// background). Never fails.
-pub fn log(line: &str) {
-    let _ = writeln!(std::io::stderr(), "clc mount: {line}");
-}
 
 /// The errno a FUSE reply carries for a library error: the one mapping from error kinds to errnos.
 pub fn errno(e: &Error) -> Errno {
@@ -235,7 +228,7 @@ impl Filesystem for ClcFs {
     /// skips that.
     fn destroy(&mut self) {
         if self.exit_when_done {
-            let _ = std::io::stderr().flush();
+            crate::diag::flush();
             std::process::exit(0);
         }
     }

@@ -154,7 +154,7 @@ impl Reader {
         let line = e.to_string();
         let mut seen = self.logged.lock();
         if seen.len() < MAX_LOGGED && seen.insert(line.clone()) {
-            crate::mount::log(&format!("read error: {line}"));
+            crate::diag::log(&format!("read error: {line}"));
         }
     }
 

@@ -14,7 +14,8 @@
 //! FFI (fork, pipe, signals, umount2) is confined to this file; each `unsafe` block is one libc call
 //! on values it owns.
 
-use super::{log, ClcFs};
+use super::ClcFs;
+use crate::diag::log;
 use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -144,8 +145,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         None => None,
     };
     let (mut rd, wr) = pipe()?;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    crate::diag::flush();
     // SAFETY: no other thread exists yet in this process (see the module docs).
     match unsafe { libc::fork() } {
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),

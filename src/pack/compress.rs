@@ -3,11 +3,11 @@
 //! checksum; one that fails (or a failed launch) is redone on the CPU and counted.
 
 use crate::codec::{self, Codec, EncodeParams};
+use crate::diag::Warnings;
 use crate::format::checksum;
 use crate::format::frame::FLAG_GPU;
 use crate::gpu::Gpu;
 use crate::pack::stream::RawFrame;
-use crate::warn::Warnings;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -7,17 +7,16 @@ pub mod writer;
 
 use crate::config::Config;
 use crate::dedup;
+use crate::diag::{Trace, Warnings};
 use crate::error::{Error, Result};
 use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
 use crate::format::{frame::FrameHeader, FORMAT_VERSION};
 use crate::gpu::Gpu;
 use crate::scan::{self, ScanEntry};
-use crate::warn::Warnings;
 use compress::{Compressor, Counters, Encoded};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 pub struct PackOptions {
     pub src: PathBuf,
@@ -60,14 +59,9 @@ pub fn pack(
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Result<PackStats> {
-    let t0 = Instant::now();
+    let trace = Trace::start();
     prepare_output(&opts.out, opts.force)?;
-    let trace = std::env::var_os("CLC_TRACE").is_some();
-    let phase = |what: &str| {
-        if trace {
-            eprintln!("clc: trace: {what} at {:.3} s", t0.elapsed().as_secs_f64());
-        }
-    };
+    let phase = |what: &str| trace.stage(what);
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     phase("scan done");
     let mut st = PackStats {
@@ -222,7 +216,7 @@ pub fn pack(
     st.cpu_frames = counters.cpu_frames.load(Ordering::Relaxed);
     st.raw_frames = counters.raw_frames.load(Ordering::Relaxed);
     st.gpu_redone = counters.gpu_redone.load(Ordering::Relaxed);
-    st.seconds = t0.elapsed().as_secs_f64();
+    st.seconds = trace.seconds();
     st.warnings = warn.count();
     Ok(st)
 }

@@ -5,8 +5,8 @@
 
 use crate::chunk;
 use crate::config::Config;
+use crate::diag::Warnings;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
-use crate::warn::Warnings;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
