@@ -457,10 +457,10 @@ fn reseal_index(vols: &mut [Vec<u8>], raw: &[u8]) {
 fn write_volumes(dir: &Path, vols: &[&[u8]]) -> PathBuf {
     let base = dir.join("fz");
     for (i, v) in vols.iter().enumerate() {
-        let p = crate::pack::writer::volume_path(&base, i as u32 + 1);
+        let p = crate::volumes::data_path(&base, crate::ids::VolumeNo(i as u32 + 1));
         std::fs::write(&p, v).expect("writing a fuzz volume");
     }
-    crate::pack::writer::volume_path(&base, 1)
+    crate::volumes::data_path(&base, crate::ids::VolumeNo(1))
 }
 
 /// A fresh directory under the system temp dir, removed on drop.

@@ -28,6 +28,7 @@ pub mod report;
 pub mod scan;
 pub mod sys;
 pub mod verify;
+pub mod volumes;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -12,7 +12,9 @@ use clc::format::frame::FrameHeader;
 use clc::format::index::{
     Chunk, ChunkId, ChunkRef, Content, Entry, EntryKind, Frame, FrameId, Index, NONE,
 };
-use clc::pack::writer::{volume_path, VolumeWriter};
+use clc::ids::VolumeNo;
+use clc::pack::writer::VolumeWriter;
+use clc::volumes::data_path;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -453,7 +455,7 @@ fn indexes_that_claim_gigabytes_are_refused() {
     let case = Case::new();
     let first = two_files().plain(&case.base());
     patch_footer(&first, |f| f.volume_count = u32::MAX);
-    let last = volume_path(&case.base(), u32::MAX);
+    let last = data_path(&case.base(), VolumeNo(u32::MAX));
     fs::rename(&first, &last).unwrap();
     check(&case, &last, Expect::Refused("volumes"));
 }

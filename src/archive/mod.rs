@@ -2,8 +2,6 @@
 //! Opening reads the footer and the index only; volumes are opened and their headers checked, never
 //! scanned.
 
-pub mod volumes;
-
 use crate::codec::{self, Codec};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
@@ -11,6 +9,7 @@ use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryId, EntryKind, FrameId, Index, VolumeNo};
 use crate::format::volume::VolumeHeader;
+use crate::volumes::{self, Name};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
@@ -70,7 +69,7 @@ impl Archive {
     pub fn open(path: &Path) -> Result<Archive> {
         Self::open_inner(path).map_err(|e| match e {
             Error::Corrupt { what, offset, msg } => {
-                let msg = match crate::parity::repair_hint(&crate::parity::base_of(path)) {
+                let msg = match repair_hint(&volumes::base_of(path)) {
                     Some(h) => format!("{msg}; {h}"),
                     None => msg,
                 };
@@ -81,29 +80,30 @@ impl Archive {
     }
 
     fn open_inner(path: &Path) -> Result<Archive> {
-        let base = match volumes::split(path) {
-            Some((b, _)) => b,
-            None if volumes::list(path).is_empty() => {
+        let base = match volumes::parse(path) {
+            Some((b, Name::Data(_))) => b,
+            _ if volumes::list_data(path).is_empty() => {
                 return Err(Error::Usage(format!(
                     "{}: not an archive volume (expected NAME.001)",
                     path.display()
                 )))
             }
-            None => path.to_path_buf(),
+            _ => path.to_path_buf(),
         };
-        let vols = volumes::list(&base);
-        let last = vols
+        let vols = volumes::list_data(&base);
+        let (last_no, last) = vols
             .last()
             .ok_or_else(|| Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
-        let mut f = File::open(last).ctx(last)?;
+        let mut f = volumes::open(last).ctx(last)?;
         let len = f.metadata().ctx(last)?.len();
         let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
         let tail_at = len - tail.len() as u64;
         f.read_exact_at(&mut tail, tail_at).ctx(last)?;
-        let first_is_clc = first_bytes(&vols[0]).is_some_and(|b| b == crate::format::volume::MAGIC);
+        let first = &vols[0].1;
+        let first_is_clc = first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC);
         if !Footer::looks_like(&tail) {
             if !first_is_clc {
-                if let Some(l) = crate::legacy::open(&vols[0])? {
+                if let Some(l) = crate::legacy::open(first)? {
                     return Ok(Self::from_legacy(l));
                 }
                 return Err(Error::corrupt(
@@ -120,8 +120,7 @@ impl Archive {
         }
         let what = last.display().to_string();
         let footer = Footer::decode(&tail, &what, len)?;
-        let (_, last_no) = volumes::split(last).unwrap_or((base.clone(), 0));
-        if last_no != footer.volume_count {
+        if last_no.0 != footer.volume_count {
             return Err(Error::corrupt(
                 &what,
                 len - Footer::SIZE as u64,
@@ -146,11 +145,11 @@ impl Archive {
                 ),
             ));
         }
-        let repair_hint = crate::parity::repair_hint(&base);
+        let repair_hint = repair_hint(&base);
         let volumes = (1..=footer.volume_count)
             .map(|n| {
                 let mut v = open_volume(
-                    &crate::pack::writer::volume_path(&base, n),
+                    &volumes::data_path(&base, VolumeNo(n)),
                     n,
                     &footer.archive_id,
                 );
@@ -177,7 +176,7 @@ impl Archive {
             .volumes
             .into_iter()
             .map(|path| Volume {
-                file: File::open(&path).ctx(&path),
+                file: volumes::open(&path).ctx(&path),
                 path,
             })
             .collect();
@@ -406,8 +405,18 @@ impl Archive {
 
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
-    File::open(p).ok()?.read_exact(&mut b).ok()?;
+    volumes::open(p).ok()?.read_exact(&mut b).ok()?;
     Some(b)
+}
+
+/// The advice added to a missing- or damaged-volume message when the archive has parity volumes.
+fn repair_hint(base: &Path) -> Option<String> {
+    volumes::has_parity(base).then(|| {
+        format!(
+            "parity volumes exist: run `clc repair {}` first",
+            volumes::data_path(base, VolumeNo(1)).display()
+        )
+    })
 }
 
 fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
@@ -442,7 +451,7 @@ fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Volume {
         msg,
     };
     let file = (|| {
-        let f = File::open(path).ctx(path)?;
+        let f = volumes::open(path).ctx(path)?;
         let mut b = [0u8; VolumeHeader::SIZE];
         f.read_exact_at(&mut b, 0)
             .map_err(|_| bad("too short for a volume header".into()))?;

@@ -14,8 +14,3 @@ pub const FORMAT_VERSION: u32 = 1;
 pub fn checksum(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
 }
-
-/// Name of volume `n` (1-based) of archive `base`: `base.001` … `base.999`, `base.1000`, ….
-pub fn volume_name(base: &str, n: u32) -> String {
-    format!("{base}.{n:03}")
-}

@@ -9,10 +9,11 @@ use crate::config::Config;
 use crate::dedup;
 use crate::diag::{Trace, Warnings};
 use crate::error::{Error, Result};
-use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
+use crate::format::index::{Entry, EntryKind, Frame, Index, VolumeNo, NONE};
 use crate::format::{frame::FrameHeader, FORMAT_VERSION};
 use crate::gpu::Gpu;
 use crate::scan::{self, ScanEntry};
+use crate::volumes;
 use compress::{Compressor, Counters, Encoded};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -491,10 +492,10 @@ fn archive_id(cfg: &Config, src: &Path, scanned: &[ScanEntry]) -> [u8; 16] {
 /// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
 /// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
 fn prepare_output(out: &Path, force: bool) -> Result<()> {
-    let stale_parity = crate::parity::list(out);
+    let stale_parity = volumes::list_parity(out);
     let first = match stale_parity.first() {
-        Some((_, p)) if !writer::volume_path(out, 1).exists() => p.clone(),
-        _ => writer::volume_path(out, 1),
+        Some((_, p)) if !volumes::data_path(out, VolumeNo(1)).exists() => p.clone(),
+        _ => volumes::data_path(out, VolumeNo(1)),
     };
     if first.symlink_metadata().is_ok() && !force {
         return Err(Error::Usage(format!(
@@ -502,10 +503,7 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
             first.display()
         )));
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = volumes::dir_of(out);
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: output directory does not exist",
@@ -514,7 +512,8 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
     }
     if force {
         let parity = stale_parity.into_iter().map(|(_, p)| p);
-        for p in crate::archive::volumes::list(out).into_iter().chain(parity) {
+        let data = volumes::list_data(out).into_iter().map(|(_, p)| p);
+        for p in data.chain(parity) {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }

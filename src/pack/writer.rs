@@ -7,16 +7,10 @@ use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
 use crate::format::{checksum, FORMAT_VERSION};
-use std::fs::{File, OpenOptions};
+use crate::volumes;
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-/// Path of volume `n` of the archive whose base path is `base` (`NAME`, possibly with a directory).
-pub fn volume_path(base: &Path, n: u32) -> PathBuf {
-    let mut s = base.as_os_str().to_owned();
-    s.push(format!(".{n:03}"));
-    PathBuf::from(s)
-}
 
 pub struct VolumeWriter {
     base: PathBuf,
@@ -59,12 +53,8 @@ impl VolumeWriter {
     fn open_next(&mut self) -> Result<()> {
         self.close_current()?;
         let number = self.paths.len() as u32 + 1;
-        let path = volume_path(&self.base, number);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .ctx(&path)?;
+        let path = volumes::data_path(&self.base, VolumeNo(number));
+        let f = volumes::create(&path).ctx(&path)?;
         self.paths.push(path.clone());
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let h = VolumeHeader {

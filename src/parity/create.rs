@@ -3,11 +3,11 @@
 //! are written last, over a zeroed placeholder, so a parity volume never looks valid before it is complete.
 
 use super::layout::ParityHeader;
-use super::{parity_count, parity_path, read_padded, stripe_size};
+use super::{parity_count, read_padded, stripe_size};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
+use crate::volumes::{self, parity_path};
 use reed_solomon_simd::ReedSolomonEncoder;
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -81,11 +81,7 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Re
     let mut outs = paths
         .iter()
         .map(|p| {
-            let f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(p)
-                .ctx(p)?;
+            let f = volumes::create(p).ctx(p)?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
             w.write_all(&vec![0u8; h.header_len() as usize]).ctx(p)?;
             Ok(w)
@@ -99,7 +95,7 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Re
         // Opened per stripe: file descriptors stay bounded however many volumes there are.
         for (i, (buf, vol)) in bufs.iter_mut().zip(volumes).enumerate() {
             let buf = &mut buf[..sl];
-            let f = File::open(vol).ctx(vol)?;
+            let f = volumes::open(vol).ctx(vol)?;
             read_padded(&f, h.stripe_start(s), buf).ctx(vol)?;
             h.data_sums[i * s_count + s as usize] = checksum(buf);
         }
