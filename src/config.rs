@@ -14,8 +14,8 @@ mod value;
 use std::io::Read;
 use std::path::Path;
 
-use crate::codec::Codec;
 use crate::error::{Error, IoContext, Result};
+use crate::format::codec::Codec;
 use value::{fmt_size, parse_bool, parse_count, shown};
 
 pub use keys::KEYS;

@@ -5,8 +5,8 @@
 //! Safety: index paths are relative with no `..` (checked when the index is loaded); no entry is written
 //! through a symlink, whether extracted or already present under DEST.
 
-use crate::archive::{Archive, FrameSource};
-use crate::cache::FrameCache;
+use crate::archive::Archive;
+use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
 use crate::diag::Warnings;
 use crate::error::{Error, IoContext, Result};

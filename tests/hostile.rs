@@ -6,6 +6,7 @@
 
 mod common;
 
+use clc::archive::VolumeWriter;
 use clc::codec::Codec;
 use clc::format::footer::Footer;
 use clc::format::frame::FrameHeader;
@@ -13,7 +14,6 @@ use clc::format::index::{
     Chunk, ChunkId, ChunkRef, Content, Entry, EntryKind, Frame, FrameId, Index, NONE,
 };
 use clc::ids::VolumeNo;
-use clc::pack::writer::VolumeWriter;
 use clc::volumes::data_path;
 use std::fs;
 use std::os::unix::fs::MetadataExt;

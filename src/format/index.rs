@@ -2,7 +2,7 @@
 //! The same in-memory [`Index`] is produced by clc's own reader and by the CL_Compressor reader.
 
 use super::bytes::{Cursor, PutLe};
-use crate::codec::Codec;
+use super::codec::Codec;
 use crate::error::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"CLCIDX01";
@@ -128,6 +128,19 @@ pub struct Frame {
     pub flags: u8,
     /// xxh3 of the decoded bytes; `None` for CL_Compressor frames, which carry no checksum.
     pub checksum: Option<u64>,
+}
+
+impl Frame {
+    /// Checks decoded bytes against the frame's length and checksum (a CL_Compressor frame has none).
+    pub fn check(&self, data: &[u8]) -> Result<()> {
+        if data.len() != self.raw_len as usize {
+            return Err(Error::Check("decoded length differs from the index"));
+        }
+        if self.checksum.is_some_and(|c| c != super::checksum(data)) {
+            return Err(Error::Check("checksum mismatch"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! Writers and readers share these types; parsing never panics on hostile bytes.
 
 pub mod bytes;
+pub mod codec;
 pub mod footer;
 pub mod frame;
 pub mod index;

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::raw::{Ctx, RawFile, RawIndex};
 use super::volumes::{VolumeSet, FOOTER_SIZE};
-use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::format::codec::Codec;
 use crate::format::frame::MAX_FRAME;
 use crate::format::index::{
     check_path, Chunk, ChunkId, ChunkRef, Content, Entry, EntryId, EntryKind, Frame, FrameId,

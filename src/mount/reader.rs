@@ -6,8 +6,8 @@
 //! (`FrameCache::prefetch`, batched). The window is refilled when the reader has used half of it, so a
 //! streaming reader finds its frames decoded, while random readers never trigger it.
 
-use crate::archive::{Archive, FrameSource};
-use crate::cache::FrameCache;
+use crate::archive::Archive;
+use crate::cache::{FrameCache, FrameSource};
 use crate::error::{Error, Result};
 use crate::format::index::{EntryId, FrameId};
 use parking_lot::Mutex;

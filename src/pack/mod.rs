@@ -3,8 +3,8 @@
 
 pub mod compress;
 pub mod stream;
-pub mod writer;
 
+use crate::archive::VolumeWriter;
 use crate::config::Config;
 use crate::dedup;
 use crate::diag::{Trace, Warnings};
@@ -117,7 +117,7 @@ pub fn pack(
         counters: &counters,
         warn,
     };
-    let mut vw = writer::VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
+    let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
     let result = std::thread::scope(|s| -> Result<(stream::Tables, Vec<Frame>)> {
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
@@ -315,7 +315,7 @@ fn make_jobs(
 
 /// Writes frames in id order as they arrive; after each, gives back one token of `tokens`.
 fn write_in_order(
-    vw: &mut writer::VolumeWriter,
+    vw: &mut VolumeWriter,
     rx: crossbeam_channel::Receiver<Vec<Encoded>>,
     tokens: Option<&crossbeam_channel::Receiver<()>>,
 ) -> Result<Vec<Frame>> {

@@ -1,5 +1,6 @@
-//! Volume writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting with its
-//! header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and the footer.
+//! The archive writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting
+//! with its header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and
+//! the footer.
 
 use crate::error::{IoContext, Result};
 use crate::format::footer::Footer;
