@@ -62,14 +62,15 @@ pub fn extract(
 ) -> Result<ExtractStats> {
     fs::create_dir_all(&opts.dest).ctx(&opts.dest)?;
     let dest = opts.dest.canonicalize().ctx(&opts.dest)?;
-    let idx = &ar.index;
-    let chosen: Vec<usize> = (0..idx.entries.len())
-        .filter(|&i| selected(&idx.entries[i], &opts.paths))
+    let idx = ar.index();
+    let entries = idx.entries();
+    let chosen: Vec<usize> = (0..entries.len())
+        .filter(|&i| selected(&entries[i], &opts.paths))
         .collect();
     for p in &opts.paths {
         if !chosen
             .iter()
-            .any(|&i| selected(&idx.entries[i], std::slice::from_ref(p)))
+            .any(|&i| selected(&entries[i], std::slice::from_ref(p)))
         {
             return Err(Error::NotFound(String::from_utf8_lossy(p).into_owned()));
         }
@@ -80,7 +81,7 @@ pub fn extract(
 
     // Directories and non-file entries first (in path order, so parents come first).
     for &i in &chosen {
-        let e = &idx.entries[i];
+        let e = &entries[i];
         let target = guard.prepare(&e.path)?;
         match e.kind {
             EntryKind::Dir => match fs::symlink_metadata(&target) {
@@ -126,16 +127,15 @@ pub fn extract(
     let files: Vec<usize> = chosen
         .iter()
         .copied()
-        .filter(|&i| {
-            let e = &idx.entries[i];
-            e.kind == EntryKind::File
-                || (e.kind == EntryKind::Hardlink && !chosen_set.contains(&(e.link as usize)))
+        .filter(|&i| match idx.hardlink_target(EntryId(i as u64)) {
+            Some(t) => !chosen_set.contains(&t.at()),
+            None => entries[i].kind == EntryKind::File,
         })
         .collect();
     // Each file's frames, looked up once: they order the files, the decode-ahead and the writers' progress.
     let mut planned: Vec<(usize, Vec<FrameId>)> = files
         .iter()
-        .map(|&i| (i, ar.frames_of(&idx.entries[i])))
+        .map(|&i| (i, idx.frames_of(EntryId(i as u64))))
         .collect();
     planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
     let files: Vec<usize> = planned.iter().map(|(i, _)| *i).collect();
@@ -155,7 +155,7 @@ pub fn extract(
             .filter(|f| seen.insert(*f))
             .collect()
     };
-    let mut pos_of = vec![0u32; idx.frames.len()];
+    let mut pos_of = vec![0u32; idx.frames().len()];
     for (p, f) in order.iter().enumerate() {
         pos_of[f.0 as usize] = p as u32;
     }
@@ -179,7 +179,7 @@ pub fn extract(
                     if failed.lock().is_some() {
                         return;
                     }
-                    let e = &idx.entries[i];
+                    let e = &entries[i];
                     if let Some(p) = first_pos[k] {
                         progress.fetch_max(p, Ordering::Relaxed);
                     }
@@ -214,12 +214,13 @@ pub fn extract(
 
     // Hardlinks to extracted files.
     for &i in &chosen {
-        let e = &idx.entries[i];
-        if e.kind == EntryKind::Hardlink && chosen_set.contains(&(e.link as usize)) {
+        let e = &entries[i];
+        let Some(t) = idx.hardlink_target(EntryId(i as u64)) else {
+            continue;
+        };
+        if chosen_set.contains(&t.at()) {
             let target = guard.prepare(&e.path)?;
-            let orig = dest.join(std::ffi::OsStr::from_bytes(
-                &idx.entries[e.link as usize].path,
-            ));
+            let orig = dest.join(std::ffi::OsStr::from_bytes(&entries[t.at()].path));
             if orig.symlink_metadata().is_err() {
                 warn.warn(format!(
                     "{}: not linked, its target was not restored",
@@ -233,7 +234,7 @@ pub fn extract(
     }
     // Directory metadata last (deepest first), so restrictive modes do not block the writes above.
     for &i in chosen.iter().rev() {
-        let e = &idx.entries[i];
+        let e = &entries[i];
         if e.kind == EntryKind::Dir {
             let target = dest.join(std::ffi::OsStr::from_bytes(&e.path));
             finish_metadata(&target, e, root, warn);
@@ -307,10 +308,7 @@ fn write_file(
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
         .ctx(target)?;
-    let size = match e.kind {
-        EntryKind::Hardlink => ar.index.entries[e.link as usize].size,
-        _ => e.size,
-    };
+    let size = ar.index().data_size(id);
     let mut buf = vec![0u8; (1 << 20).min(size as usize).max(1)];
     let mut off = 0u64;
     let res = (|| -> Result<()> {
@@ -333,10 +331,7 @@ fn write_file(
         return Err(err);
     }
     drop(f);
-    let meta_from = match e.kind {
-        EntryKind::Hardlink => &ar.index.entries[e.link as usize],
-        _ => e,
-    };
+    let meta_from = ar.index().entry(ar.index().data_entry(id)).unwrap_or(e);
     finish_metadata(target, meta_from, root, warn);
     Ok(size)
 }

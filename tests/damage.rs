@@ -40,18 +40,19 @@ fn setup(t: &Path) -> (PathBuf, PathBuf) {
 
 fn flip_in_frame(first: &Path, frame: usize) -> String {
     let ar = clc::archive::Archive::open(first).unwrap();
-    let f = ar.index.frames[frame];
+    let f = ar.index().frames()[frame];
     let vol = ar.volume_paths()[f.volume.at()].to_path_buf();
     let mut b = fs::read(&vol).unwrap();
     b[(f.offset + f.stored_len as u64 / 2) as usize] ^= 0x40;
     fs::write(&vol, b).unwrap();
     // The files touching that frame.
-    ar.index
-        .entries
-        .iter()
-        .find(|e| ar.frames_of(e).iter().any(|x| x.0 as usize == frame))
-        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
-        .unwrap()
+    let idx = ar.index();
+    let name = idx
+        .entries_with_ids()
+        .find(|(id, _)| idx.frames_of(*id).iter().any(|x| x.0 as usize == frame))
+        .map(|(_, e)| String::from_utf8_lossy(&e.path).into_owned())
+        .unwrap();
+    name
 }
 
 #[test]
@@ -174,14 +175,18 @@ fn every_single_byte_flip_in_the_index_region_is_caught() {
     drop(ar);
     // Flip each of the last 400 bytes (index blob and footer) in turn: open must fail or, if it opens,
     // give the same index (a flip inside zlib padding could be harmless) — never panic.
-    let reference = clc::archive::Archive::open(&first).unwrap().index;
+    let reference = clc::archive::Archive::open(&first).unwrap().index().clone();
     for back in 1..=400.min(good.len()) {
         let mut b = good.clone();
         let i = good.len() - back;
         b[i] ^= 0x01;
         fs::write(&last, &b).unwrap();
         if let Ok(a) = clc::archive::Archive::open(&first) {
-            assert_eq!(a.index, reference, "flip at {i} changed the index silently");
+            assert_eq!(
+                *a.index(),
+                reference,
+                "flip at {i} changed the index silently"
+            );
         }
     }
     fs::write(&last, &good).unwrap();

@@ -1,13 +1,13 @@
 //! Opening an archive: footer → index → volumes, and reading frames and file bytes through the index.
 //! Opening reads the footer and the index only; volumes are opened and their headers checked, never
-//! scanned.
+//! scanned. The index is a [`ValidIndex`]: everything read through it was checked when it was loaded.
 
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
-use crate::format::index::{EntryId, EntryKind, Frame, FrameId, Index, VolumeNo};
+use crate::format::index::{EntryId, Frame, FrameId, Index, ValidIndex, VolumeNo};
 use crate::format::volume::VolumeHeader;
 use crate::volumes::{self, Name};
 use std::collections::HashMap;
@@ -43,11 +43,12 @@ struct Volume {
 
 /// An open archive. Shared by threads (`&self` everywhere).
 pub struct Archive {
-    pub index: Index,
-    pub kind: Kind,
+    index: ValidIndex,
+    kind: Kind,
+    /// Volume `n` at `n - 1`; as many as the index's frames may name.
     volumes: Vec<Volume>,
     /// Entries whose bytes cannot be trusted, with the reason (CL_Compressor writer bug).
-    pub damaged: HashMap<EntryId, String>,
+    damaged: HashMap<EntryId, String>,
     /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
     repair_hint: Option<String>,
 }
@@ -62,7 +63,7 @@ impl FrameSource for Archive {
 /// The cache reads frames through this.
 impl FrameStore for Archive {
     fn meta(&self, id: FrameId) -> Option<&Frame> {
-        self.index.frames.get(id.at())
+        self.index.frame(id)
     }
 
     fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
@@ -72,6 +73,15 @@ impl FrameStore for Archive {
     fn frame_error(&self, id: FrameId, cause: Error) -> Error {
         self.frame_err(id, cause)
     }
+}
+
+/// The last volume of an archive, opened, with its length and its last [`Footer::SIZE`] bytes.
+struct Last {
+    number: VolumeNo,
+    path: PathBuf,
+    file: File,
+    len: u64,
+    tail: Vec<u8>,
 }
 
 impl Archive {
@@ -90,6 +100,7 @@ impl Archive {
         })
     }
 
+    /// Finds the volumes, then reads clc's footer or, failing that, opens a CL_Compressor archive.
     fn open_inner(path: &Path) -> Result<Archive> {
         let base = match volumes::parse(path) {
             Some((b, Name::Data(_))) => b,
@@ -102,75 +113,79 @@ impl Archive {
             _ => path.to_path_buf(),
         };
         let vols = volumes::list_data(&base);
-        let (last_no, last) = vols
-            .last()
-            .ok_or_else(|| Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
-        let mut f = volumes::open(last).ctx(last)?;
-        let len = f.metadata().ctx(last)?.len();
-        let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
-        let tail_at = len - tail.len() as u64;
-        f.read_exact_at(&mut tail, tail_at).ctx(last)?;
-        let first = &vols[0].1;
-        let first_is_clc = first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC);
-        if !Footer::looks_like(&tail) {
-            if !first_is_clc {
-                if let Some(l) = crate::legacy::open(first)? {
-                    return Ok(Self::from_legacy(l));
-                }
-                return Err(Error::corrupt(
-                    last.display().to_string(),
-                    0,
-                    "not a clc or CL_Compressor archive",
-                ));
+        let (first, last) = match (vols.first(), vols.last()) {
+            (Some((_, first)), Some((number, last))) => (first, open_last(*number, last)?),
+            _ => {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ))
             }
+        };
+        if Footer::looks_like(&last.tail) {
+            return Self::open_clc(&base, last);
+        }
+        let what = last.path.display().to_string();
+        if first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC) {
             return Err(Error::corrupt(
-                last.display().to_string(),
-                len.saturating_sub(Footer::SIZE as u64),
+                what,
+                last.len.saturating_sub(Footer::SIZE as u64),
                 "no clc footer: this volume is truncated, or the last volume of the archive is missing",
             ));
         }
-        let what = last.display().to_string();
-        let footer = Footer::decode(&tail, &what, len)?;
-        if last_no.0 != footer.volume_count {
+        match crate::legacy::open(first)? {
+            Some(l) => Ok(Self::from_legacy(l)),
+            None => Err(Error::corrupt(
+                what,
+                0,
+                "not a clc or CL_Compressor archive",
+            )),
+        }
+    }
+
+    /// clc's own archive: footer → index (validated) → every volume opened and its header checked.
+    fn open_clc(base: &Path, mut last: Last) -> Result<Archive> {
+        let what = last.path.display().to_string();
+        let footer_at = last.len - Footer::SIZE as u64;
+        let footer = Footer::decode(&last.tail, &what, last.len)?;
+        if last.number.0 != footer.volume_count {
             return Err(Error::corrupt(
                 &what,
-                len - Footer::SIZE as u64,
+                footer_at,
                 format!(
-                    "footer says the archive has {} volumes but this is volume {last_no}",
-                    footer.volume_count
+                    "footer says the archive has {} volumes but this is volume {}",
+                    footer.volume_count, last.number
                 ),
             ));
         }
-        let index = read_index(&mut f, &footer, &what)?;
-        index.validate(&what, footer.volume_count)?;
+        let index =
+            read_index(&mut last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
         // Every volume but the last holds at least one frame, so a larger count is a lie; it would
         // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).
-        if footer.volume_count as u64 > index.frames.len() as u64 + 1 {
+        if footer.volume_count as u64 > index.frames().len() as u64 + 1 {
             return Err(Error::corrupt(
                 &what,
-                len - Footer::SIZE as u64,
+                footer_at,
                 format!(
                     "footer says the archive has {} volumes but its index has only {} frames",
                     footer.volume_count,
-                    index.frames.len()
+                    index.frames().len()
                 ),
             ));
         }
-        let repair_hint = repair_hint(&base);
+        let repair_hint = repair_hint(base);
         let volumes = (1..=footer.volume_count)
             .map(|n| {
-                let mut v = open_volume(
-                    &volumes::data_path(&base, VolumeNo(n)),
-                    n,
-                    &footer.archive_id,
-                );
-                if let (Err(e), Some(h)) = (&mut v.file, &repair_hint) {
-                    *e = Error::Hint {
-                        source: Box::new(e.clone()),
-                        hint: h.clone(),
-                    };
-                }
-                v
+                let path = volumes::data_path(base, VolumeNo(n));
+                let file =
+                    open_volume(&path, n, &footer.archive_id).map_err(|e| match &repair_hint {
+                        Some(h) => Error::Hint {
+                            source: Box::new(e),
+                            hint: h.clone(),
+                        },
+                        None => e,
+                    });
+                Volume { path, file }
             })
             .collect();
         Ok(Archive {
@@ -200,6 +215,27 @@ impl Archive {
         }
     }
 
+    /// The validated index.
+    pub fn index(&self) -> &ValidIndex {
+        &self.index
+    }
+
+    /// Where the archive came from.
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// Entries whose bytes are known to be damaged, with the reason, in entry order.
+    pub fn damaged(&self) -> Vec<(EntryId, &str)> {
+        let mut v: Vec<(EntryId, &str)> = self
+            .damaged
+            .iter()
+            .map(|(id, why)| (*id, why.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Paths of the data volumes, in order.
     pub fn volume_paths(&self) -> Vec<&Path> {
         self.volumes.iter().map(|v| v.path.as_path()).collect()
@@ -213,15 +249,11 @@ impl Archive {
             .collect()
     }
 
-    fn volume_name(&self, n: VolumeNo) -> String {
-        self.volumes
-            .get(n.at())
-            .map_or_else(|| format!("volume {n}"), |v| v.path.display().to_string())
-    }
-
     /// `cause`, a failure of frame `id`, with the frame's volume and offset (and the repair hint).
     fn frame_err(&self, id: FrameId, cause: Error) -> Error {
-        let f = &self.index.frames[id.0 as usize];
+        let Some(f) = self.index.frame(id) else {
+            return cause;
+        };
         let cause = match &self.repair_hint {
             Some(h) if !cause.to_string().contains(h.as_str()) => Error::Hint {
                 source: Box::new(cause),
@@ -231,7 +263,7 @@ impl Archive {
         };
         Error::Frame {
             frame: id,
-            volume: self.volume_name(f.volume),
+            volume: self.volumes[f.volume.at()].path.display().to_string(),
             offset: f.offset,
             cause: Box::new(cause),
         }
@@ -239,11 +271,8 @@ impl Archive {
 
     /// Reads a frame's stored bytes, checking its inline header against the frame table.
     pub fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
-        let f = self
-            .index
-            .frames
-            .get(id.0 as usize)
-            .ok_or(Error::NoFrame(id))?;
+        let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
+        // Validated: the frame's volume is one of `volumes`.
         let vol = &self.volumes[f.volume.at()];
         let file = vol
             .file
@@ -267,17 +296,16 @@ impl Archive {
         if hdr > 0 {
             let h = FrameHeader::decode(&buf, &vol.path.display().to_string(), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
-            if (
+            let got = (
                 h.codec,
                 h.raw_len,
                 h.stored_len,
                 Some(h.checksum),
                 h.frame_id,
-            ) != want
-            {
-                return Err(
-                    self.frame_err(id, Error::Check("frame header disagrees with the index"))
-                );
+            );
+            if got != want {
+                let cause = Error::Check("frame header disagrees with the index");
+                return Err(self.frame_err(id, cause));
             }
             buf.drain(..hdr);
         }
@@ -287,31 +315,24 @@ impl Archive {
     /// Reads, decodes and checks one frame on the CPU.
     pub fn read_frame(&self, id: FrameId) -> Result<Vec<u8>> {
         let bytes = self.read_stored(id)?;
-        let meta = self.index.frames[id.at()];
+        let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
         cache::decode(&StoredFrame { id, meta, bytes }).map_err(|e| self.frame_err(id, e))
     }
 
     /// The path of entry `e`, for messages.
     pub fn path_of(&self, e: EntryId) -> String {
-        self.index
-            .entries
-            .get(e.0 as usize)
-            .map_or_else(String::new, |x| {
-                String::from_utf8_lossy(&x.path).into_owned()
-            })
+        self.index.entry(e).map_or_else(String::new, |x| {
+            String::from_utf8_lossy(&x.path).into_owned()
+        })
     }
 
-    /// Fails when the bytes of entry `e` are known to be damaged (whatever its size says).
+    /// Fails when entry `e` does not exist, or its bytes are known to be damaged (whatever its size
+    /// says).
     pub fn check_entry(&self, e: EntryId) -> Result<()> {
-        let Some(entry) = self.index.entries.get(e.0 as usize) else {
-            return Err(Error::NotFound(format!("entry {}", e.0)));
-        };
-        let owner = if entry.kind == EntryKind::Hardlink {
-            EntryId(entry.link)
-        } else {
-            e
-        };
-        match self.damaged.get(&owner) {
+        if self.index.entry(e).is_none() {
+            return Err(Error::NotFound(format!("entry {e}")));
+        }
+        match self.damaged.get(&self.index.data_entry(e)) {
             Some(why) => Err(Error::Damaged {
                 path: self.path_of(e),
                 why: why.clone(),
@@ -329,64 +350,53 @@ impl Archive {
         buf: &mut [u8],
         src: &dyn FrameSource,
     ) -> Result<usize> {
-        let entry = self
-            .index
-            .entries
-            .get(e.0 as usize)
-            .ok_or_else(|| Error::NotFound(format!("entry {}", e.0)))?;
-        let owner = if entry.kind == EntryKind::Hardlink {
-            EntryId(entry.link)
-        } else {
-            e
-        };
-        if let Some(why) = self.damaged.get(&owner) {
-            return Err(Error::Damaged {
-                path: self.path_of(e),
-                why: why.clone(),
-            });
-        }
-        let Some(cid) = self.index.content_of(entry) else {
+        self.check_entry(e)?;
+        let Some(content) = self.index.content_of(e) else {
             return Ok(0);
         };
-        let refs = self.index.content_refs(cid);
-        let size = self.index.contents[cid.0 as usize].size;
+        let size = self.index.data_size(e);
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
+        let in_file = |source: Error| Error::InFile {
+            path: self.path_of(e),
+            source: Box::new(source),
+        };
         let want = buf.len().min((size - offset) as usize);
-        let mut i = refs.partition_point(|r| r.file_offset <= offset) - 1;
         let mut done = 0usize;
-        while done < want {
-            let r = refs[i];
-            let ch = self.index.chunks[r.chunk.0 as usize];
-            let data = src.frame(ch.frame).map_err(|err| Error::InFile {
-                path: String::from_utf8_lossy(&entry.path).into_owned(),
-                source: Box::new(err),
+        for p in self.index.pieces(content, offset) {
+            if done == want {
+                break;
+            }
+            let data = src.frame(p.frame).map_err(in_file)?;
+            let within = (offset + done as u64 - p.file_offset) as usize;
+            let n = (p.len as usize - within).min(want - done);
+            let s = p.at as usize + within;
+            // Validated: the piece lies within its frame; checked: the frame has its full length.
+            let bytes = data.get(s..s + n).ok_or_else(|| {
+                in_file(Error::Check("decoded frame shorter than the index says"))
             })?;
-            let within = (offset + done as u64 - r.file_offset) as usize;
-            let n = (ch.len as usize - within).min(want - done);
-            let s = ch.offset as usize + within;
-            buf[done..done + n].copy_from_slice(&data[s..s + n]);
+            buf[done..done + n].copy_from_slice(bytes);
             done += n;
-            i += 1;
         }
         Ok(done)
     }
+}
 
-    /// Frames holding bytes of entry `e` (empty for non-files), in file order, without repeats.
-    pub fn frames_of(&self, e: &crate::format::index::Entry) -> Vec<FrameId> {
-        let Some(cid) = self.index.content_of(e) else {
-            return Vec::new();
-        };
-        let mut out: Vec<FrameId> = Vec::new();
-        for r in self.index.content_refs(cid) {
-            let f = self.index.chunks[r.chunk.0 as usize].frame;
-            if out.last() != Some(&f) {
-                out.push(f);
-            }
-        }
-        out
-    }
+/// Opens the last volume and reads its tail, where clc's footer is.
+fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
+    let file = volumes::open(path).ctx(path)?;
+    let len = file.metadata().ctx(path)?.len();
+    let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
+    let tail_at = len - tail.len() as u64;
+    file.read_exact_at(&mut tail, tail_at).ctx(path)?;
+    Ok(Last {
+        number,
+        path: path.to_path_buf(),
+        file,
+        len,
+        tail,
+    })
 }
 
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
@@ -431,30 +441,25 @@ fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
     Index::decode(&raw, &format!("{what} (index)"))
 }
 
-fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Volume {
+/// Opens volume `n` of the archive whose id is `id`, checking its header.
+fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
     let bad = |msg: String| Error::BadVolume {
         path: path.to_path_buf(),
         msg,
     };
-    let file = (|| {
-        let f = volumes::open(path).ctx(path)?;
-        let mut b = [0u8; VolumeHeader::SIZE];
-        f.read_exact_at(&mut b, 0)
-            .map_err(|_| bad("too short for a volume header".into()))?;
-        let h = VolumeHeader::decode(&b, &path.display().to_string())?;
-        if h.archive_id != *id {
-            return Err(bad("volume of another archive".into()));
-        }
-        if h.number != n {
-            return Err(bad(format!(
-                "this is volume {} of the archive, not {n}",
-                h.number
-            )));
-        }
-        Ok(f)
-    })();
-    Volume {
-        path: path.to_path_buf(),
-        file,
+    let f = volumes::open(path).ctx(path)?;
+    let mut b = [0u8; VolumeHeader::SIZE];
+    f.read_exact_at(&mut b, 0)
+        .map_err(|_| bad("too short for a volume header".into()))?;
+    let h = VolumeHeader::decode(&b, &path.display().to_string())?;
+    if h.archive_id != *id {
+        return Err(bad("volume of another archive".into()));
     }
+    if h.number != n {
+        return Err(bad(format!(
+            "this is volume {} of the archive, not {n}",
+            h.number
+        )));
+    }
+    Ok(f)
 }

@@ -78,7 +78,7 @@ impl ClcFs {
         batch: usize,
         decoder: Box<dyn crate::cache::BatchDecoder>,
     ) -> ClcFs {
-        let inodes = Inodes::build(&archive.index);
+        let inodes = Inodes::build(archive.index());
         let mtime = archive
             .volume_paths()
             .last()
@@ -86,7 +86,7 @@ impl ClcFs {
             .and_then(|m| m.modified().ok())
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let (uid, gid) = serve::ids();
-        let bytes: u64 = archive.index.contents.iter().map(|c| c.size).sum();
+        let bytes = archive.index().unique_bytes();
         let statfs = (bytes.div_ceil(attr::BLKSIZE as u64), inodes.len() as u64);
         ClcFs {
             inodes,
@@ -104,16 +104,16 @@ impl ClcFs {
     }
 
     fn attr(&self, ino: Ino) -> Result<FileAttr, Errno> {
-        attr::attr(&self.ar().index, &self.inodes, ino, &self.root).ok_or(MISSING)
+        attr::attr(self.ar().index(), &self.inodes, ino, &self.root).ok_or(MISSING)
     }
 
     fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr, Errno> {
-        if !self.inodes.is_dir(&self.ar().index, parent) {
+        if !self.inodes.is_dir(self.ar().index(), parent) {
             return Err(Errno::ENOTDIR);
         }
         let ino = self
             .inodes
-            .lookup(&self.ar().index, parent, name.as_bytes())
+            .lookup(self.ar().index(), parent, name.as_bytes())
             .ok_or(Errno::ENOENT)?;
         self.attr(ino)
     }
@@ -121,7 +121,7 @@ impl ClcFs {
     fn check_dir(&self, ino: Ino) -> Result<(), Errno> {
         match self.inodes.node(ino) {
             None => Err(MISSING),
-            Some(_) if self.inodes.is_dir(&self.ar().index, ino) => Ok(()),
+            Some(_) if self.inodes.is_dir(self.ar().index(), ino) => Ok(()),
             Some(_) => Err(Errno::ENOTDIR),
         }
     }
@@ -138,7 +138,7 @@ impl ClcFs {
         let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
         let names = self
             .inodes
-            .list(&self.ar().index, dir, (from as usize).saturating_sub(2))
+            .list(self.ar().index(), dir, (from as usize).saturating_sub(2))
             .map(|(n, i)| (i, n));
         Ok(dots
             .into_iter()
@@ -150,7 +150,7 @@ impl ClcFs {
 
     fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64, Errno> {
         let node = self.inodes.node(ino).ok_or(MISSING)?;
-        let e = attr::entry_of(&self.ar().index, node).ok_or(Errno::EISDIR)?;
+        let e = attr::entry_of(self.ar().index(), node).ok_or(Errno::EISDIR)?;
         if e.kind == EntryKind::Dir {
             return Err(Errno::EISDIR);
         }
@@ -179,7 +179,7 @@ impl ClcFs {
 
     fn readlink(&self, ino: Ino) -> Result<&[u8], Errno> {
         let node = self.inodes.node(ino).ok_or(MISSING)?;
-        match attr::entry_of(&self.ar().index, node) {
+        match attr::entry_of(self.ar().index(), node) {
             Some(e) if e.kind == EntryKind::Symlink => Ok(&e.target),
             _ => Err(Errno::EINVAL),
         }
@@ -187,7 +187,7 @@ impl ClcFs {
 
     fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8], Errno> {
         self.inodes.node(ino).ok_or(MISSING)?;
-        attr::xattr(&self.ar().index, &self.inodes, ino, name.as_bytes()).ok_or(Errno::ENODATA)
+        attr::xattr(self.ar().index(), &self.inodes, ino, name.as_bytes()).ok_or(Errno::ENODATA)
     }
 
     fn access(&self, ino: Ino, mask: AccessFlags) -> Result<(), Errno> {
@@ -312,7 +312,7 @@ impl Filesystem for ClcFs {
     ) {
         match self.dir_list(Ino(ino.0), offset) {
             Ok(list) => {
-                let ix = &self.ar().index;
+                let ix = self.ar().index();
                 for (off, i, name) in list {
                     let kind = attr::kind_of(ix, &self.inodes, i);
                     if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name)) {
@@ -365,7 +365,7 @@ impl Filesystem for ClcFs {
             Some(_) => reply_sized(
                 reply,
                 size,
-                &attr::xattr_names(&self.ar().index, &self.inodes, i),
+                &attr::xattr_names(self.ar().index(), &self.inodes, i),
             ),
             None => reply.error(MISSING),
         }
