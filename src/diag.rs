@@ -6,6 +6,7 @@
 //! * [`Trace`]: `CLC_TRACE` set: each stage's end, with the time since the start, on stderr.
 //! * [`log`]: a line to the mount's log (its stderr: the terminal with `-f`, `--log FILE` or nothing).
 //! * [`knob`]: `CLC_GPU_*` overrides for experiments (docs/GPU.md).
+//! * [`progress_bar`]: pack's progress on stderr.
 
 use parking_lot::Mutex;
 use std::io::Write;
@@ -98,4 +99,22 @@ pub fn knob(name: &str, range: std::ops::RangeInclusive<u32>, default: u32) -> u
         .and_then(|v| v.parse().ok())
         .filter(|v| range.contains(v))
         .unwrap_or(default)
+}
+
+/// A progress bar of `total` bytes drawn on stderr, or a hidden one when `show` is false.
+pub fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
 }

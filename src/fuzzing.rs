@@ -323,7 +323,33 @@ pub fn base_archive() -> &'static BaseArchive {
 fn make_base() -> crate::Result<BaseArchive> {
     let dir = TempDir::new();
     let src = dir.0.join("src");
-    std::fs::create_dir_all(src.join("d/e")).map_err(|e| crate::Error::io(&src, e))?;
+    make_base_tree(&src)?;
+    let cfg = crate::Config {
+        force_cpu: true,
+        frame_size: 16 << 10,
+        volume_size: 64 << 10,
+        chunk_min: 1 << 10,
+        chunk_avg: 4 << 10,
+        chunk_max: 16 << 10,
+        max_worker_threads: 1,
+        adaptive_frames: false,
+        ..crate::Config::default()
+    };
+    let out = dir.0.join("base");
+    let opts = crate::pack::PackOptions {
+        src: src.clone(),
+        out: out.clone(),
+        force: true,
+        progress: false,
+    };
+    let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
+    seal_base(&st.volumes)
+}
+
+/// The base tree: a directory, text and noise files, a duplicate, an empty file, a symlink and a
+/// hardlink, with fixed mtimes.
+fn make_base_tree(src: &Path) -> crate::Result<()> {
+    std::fs::create_dir_all(src.join("d/e")).map_err(|e| crate::Error::io(src, e))?;
     let text: Vec<u8> = (0..30_000u32)
         .flat_map(|i| format!("line {} of {}\n", i % 97, i % 13).into_bytes())
         .take(40_000)
@@ -367,31 +393,16 @@ fn make_base() -> crate::Result<BaseArchive> {
         let p = src.join(p);
         crate::sys::set_mtime(&p, 1_600_000_000, 0).map_err(|e| crate::Error::io(&p, e))?;
     }
-    let cfg = crate::Config {
-        force_cpu: true,
-        frame_size: 16 << 10,
-        volume_size: 64 << 10,
-        chunk_min: 1 << 10,
-        chunk_avg: 4 << 10,
-        chunk_max: 16 << 10,
-        max_worker_threads: 1,
-        adaptive_frames: false,
-        ..crate::Config::default()
-    };
-    let out = dir.0.join("base");
-    let opts = crate::pack::PackOptions {
-        src: src.clone(),
-        out: out.clone(),
-        force: true,
-        progress: false,
-    };
-    let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
-    let mut volumes = st
-        .volumes
+    Ok(())
+}
+
+/// The volumes as saved fuzz inputs expect them: fixed params, source root and archive id.
+fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
+    let mut volumes = paths
         .iter()
         .map(|p| std::fs::read(p).map_err(|e| crate::Error::io(p, e)))
         .collect::<crate::Result<Vec<_>>>()?;
-    let ar = Archive::open(&st.volumes[0])?;
+    let ar = Archive::open(&paths[0])?;
     let mut index = ar.index().clone().into_raw();
     // The params of the clc that made the saved inputs: later keys would move every byte after them.
     index.params.retain(|(k, _)| {
