@@ -1,16 +1,14 @@
 //! The `clc` binary: parse arguments, call the library, map errors to one line and an exit code
 //! (0 ok, 1 finished with warnings, 2 error).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
 
 fn main() {
-    // Die quietly on a closed pipe (`clc list … | head`), as other command-line tools do.
-    // SAFETY: setting a signal disposition to its default has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    clc::sys::default_sigpipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -26,10 +24,8 @@ fn main() {
         // 16 cores extract's resident size ran 80 MiB past CACHE_SIZE. A fixed 1 MiB threshold maps every
         // large buffer and gives it back when freed. Pack is left alone: its buffers are bounded by
         // count, and mapping each afresh cost it 0.1 s of page faults in 0.35 s (/usr/share/doc).
-        // SAFETY: mallopt only sets an allocator parameter; no thread has started yet.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
+        // No thread has started yet.
+        clc::sys::fix_mmap_threshold(1 << 20);
     }
     let code = match cli::run(cli) {
         Ok(c) => c,

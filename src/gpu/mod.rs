@@ -12,6 +12,7 @@
 //! codec when this fails (`GPU_FALLBACK_ENABLED`, `FORCE_CPU_MODE`) is the caller's business.
 
 pub use decoder::GpuDecoder;
+#[allow(unsafe_code)]
 mod cl;
 mod compress;
 mod decoder;

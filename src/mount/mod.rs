@@ -14,6 +14,7 @@
 pub mod attr;
 pub mod inodes;
 pub mod reader;
+#[allow(unsafe_code)]
 pub mod serve;
 
 use crate::archive::Archive;

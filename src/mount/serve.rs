@@ -283,6 +283,7 @@ fn pipe() -> Result<(File, File)> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::io("pipe", std::io::Error::last_os_error()));
     }
+    // SAFETY: the two descriptors are open and owned by nothing else; each File takes one.
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
