@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-# In CI nothing may be skipped silently: FUSE, OpenCL (PoCL) and the seed archives must be there.
+# In CI nothing may be skipped silently: root, FUSE, OpenCL (PoCL) and the seed archives must be there
+# (tests/common's `require` also fails on a missing root, FUSE or OpenCL when CI=true).
 if [ "${CI:-}" = true ]; then
-    export CLC_REQUIRE_FUSE=1 CLC_REQUIRE_OPENCL=1
+    export CLC_REQUIRE_ROOT=1 CLC_REQUIRE_FUSE=1 CLC_REQUIRE_OPENCL=1
     [ -d ../shared/seed-archives ] && export CLC_REQUIRE_SEED=1
 fi
 cargo fmt --check

@@ -145,20 +145,28 @@ fn missing_truncated_and_foreign_volumes_are_named() {
     assert_eq!(code, 2);
     assert!(out.contains("arc.002: volume of another archive"), "{out}");
 
-    // Volumes swapped.
-    let (a, b) = (
-        fs::read(&vols[0]).unwrap(),
-        fs::read(t2.path().join("arc.002")).unwrap(),
-    );
-    let _ = b;
-    fs::copy(&vols[0], &mid).unwrap();
+    // Volumes 1 and 2 of the archive swapped: each slot names the volume it holds.
+    let t3 = tempfile::tempdir().unwrap();
+    let (_, first) = setup(t3.path());
+    let (one, two) = (t3.path().join("arc.001"), t3.path().join("arc.002"));
+    fs::rename(&one, t3.path().join("aside")).unwrap();
+    fs::rename(&two, &one).unwrap();
+    fs::rename(t3.path().join("aside"), &two).unwrap();
     let (code, out, _) = run(&[os("verify"), first.as_os_str()]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("this is volume 1 of the archive, not 2"),
+        out.contains("arc.001: this is volume 2 of the archive, not 1")
+            && out.contains("arc.002: this is volume 1 of the archive, not 2"),
         "{out}"
     );
-    drop(a);
+    let (code, _, err) = run(&[
+        os("extract"),
+        first.as_os_str(),
+        os("-o"),
+        t3.path().join("x").as_os_str(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("this is volume"), "{err}");
 }
 
 #[test]
@@ -261,13 +269,15 @@ fn bad_config_and_flags_name_the_key() {
 #[test]
 fn unreadable_source_file_is_left_out_with_a_warning() {
     // Root reads anything, so run the pack as nobody (setpriv), with a file nobody may read.
-    if !clc::sys::is_root()
-        || std::process::Command::new("setpriv")
-            .arg("--version")
-            .output()
-            .is_err()
-    {
-        eprintln!("SKIP: needs root and setpriv");
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !require(
+        "ROOT",
+        clc::sys::is_root() && setpriv,
+        "the unreadable-file test needs root and setpriv",
+    ) {
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -161,9 +161,11 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: the full-disk test mounts a 2 MiB tmpfs and needs root");
+    if !common::require(
+        "ROOT",
+        clc::sys::is_root(),
+        "the full-disk test mounts a 2 MiB tmpfs and needs root",
+    ) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -173,8 +175,11 @@ fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&full)
         .status();
-    if !st.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: could not mount a tmpfs");
+    if !common::require(
+        "ROOT",
+        st.is_ok_and(|s| s.success()),
+        "could not mount a tmpfs",
+    ) {
         return;
     }
     let _guard = Tmpfs(full.clone());

@@ -47,7 +47,13 @@ fn run_files(target: &str, body: Body) -> usize {
         ("regressions", usize::MAX),
         ("corpus", if all { usize::MAX } else { CORPUS_CAP }),
     ] {
-        for p in files_in(&d.join(sub).join(target), cap) {
+        let files = files_in(&d.join(sub).join(target), cap);
+        // Without its seeds a target's replay would test little and pass anyway.
+        assert!(
+            sub != "seeds" || !files.is_empty(),
+            "no seeds in fuzz/seeds/{target}"
+        );
+        for p in files {
             let data = std::fs::read(&p).unwrap();
             eprintln!("{}", p.display());
             body(&data);

@@ -337,9 +337,17 @@ fn load_reads_a_file_and_names_it() {
 }
 
 proptest! {
+    /// Any text gives a valid config or one error line naming the file.
     #[test]
-    fn random_text_never_panics(text in "\\PC*") {
-        let _ = Config::parse_str(&text, "t.txt");
+    fn random_text_gives_a_valid_config_or_one_line(text in "\\PC*") {
+        match Config::parse_str(&text, "t.txt") {
+            Ok(cfg) => prop_assert!(cfg.validate().is_ok()),
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with("t.txt:"), "{}", msg);
+                prop_assert!(!msg.contains('\n'), "{}", msg);
+            }
+        }
     }
 
     #[test]
@@ -349,11 +357,24 @@ proptest! {
         }
     }
 
+    /// A value means the same in a file and as an override: both accept it and give the same config,
+    /// or both refuse it, the file naming line 1 and the key.
     #[test]
-    fn random_values_never_panic(key in proptest::sample::select(KEYS), value in ".{0,40}") {
-        let _ = Config::parse_str(&format!("{key} = {value}\n"), "t.txt");
+    fn random_values_mean_the_same_in_a_file_and_set(
+        key in proptest::sample::select(KEYS),
+        value in "[^#\n]{0,40}",
+    ) {
+        let from_file = Config::parse_str(&format!("{key} = {value}\n"), "t.txt");
         let mut cfg = Config::default();
-        let _ = cfg.set(key, &value);
+        let direct = cfg.set(key, &value).and_then(|()| cfg.validate());
+        match (from_file, direct) {
+            (Ok(f), Ok(())) => prop_assert_eq!(f, cfg),
+            (Err(e), Err(_)) => {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with(&format!("t.txt:1: {key}: ")), "{}", msg);
+            }
+            (f, d) => prop_assert!(false, "{:?} = {:?}: file {:?}, set {:?}", key, value, f, d),
+        }
     }
 
     #[test]
