@@ -137,13 +137,13 @@ pub struct FrameCache<'a> {
     batch_size: usize,
     budget: u64,
     inner: Mutex<Inner>,
-    inflight: Mutex<HashMap<u32, Slot>>,
+    inflight: Mutex<HashMap<FrameId, Slot>>,
     /// Misses claimed by a reader and not yet taken into a batch.
     pending: Mutex<VecDeque<FrameId>>,
 }
 
 struct Inner {
-    lru: lru::LruCache<u32, Arc<Vec<u8>>>,
+    lru: lru::LruCache<FrameId, Arc<Vec<u8>>>,
     bytes: u64,
 }
 
@@ -184,13 +184,13 @@ impl<'a> FrameCache<'a> {
     }
 
     fn lookup(&self, id: FrameId) -> Option<Arc<Vec<u8>>> {
-        self.inner.lock().lru.get(&id.0).cloned()
+        self.inner.lock().lru.get(&id).cloned()
     }
 
     fn insert(&self, id: FrameId, data: Arc<Vec<u8>>) {
         let mut g = self.inner.lock();
         let len = data.len() as u64;
-        if let Some(old) = g.lru.put(id.0, data) {
+        if let Some(old) = g.lru.put(id, data) {
             g.bytes -= old.len() as u64;
         }
         g.bytes += len;
@@ -209,7 +209,7 @@ impl<'a> FrameCache<'a> {
 
     /// Whether frame `id` is decoded and held now.
     pub fn contains(&self, id: FrameId) -> bool {
-        self.inner.lock().lru.contains(&id.0)
+        self.inner.lock().lru.contains(&id)
     }
 
     /// Decodes every frame of `ids` that is neither cached nor being decoded, in batches.
@@ -229,7 +229,7 @@ impl<'a> FrameCache<'a> {
     /// Takes the slot of `id`: the leader decodes (or queues) it, followers wait on it.
     fn claim(&self, id: FrameId) -> Claim {
         let mut m = self.inflight.lock();
-        if let Some(s) = m.get(&id.0) {
+        if let Some(s) = m.get(&id) {
             return Claim::Follower(s.clone());
         }
         // A leader may have finished between the caller's lookup and now.
@@ -237,7 +237,7 @@ impl<'a> FrameCache<'a> {
             return Claim::Done(d);
         }
         let s: Slot = Arc::new((Mutex::new(None), Condvar::new()));
-        m.insert(id.0, s.clone());
+        m.insert(id, s.clone());
         Claim::Leader(s)
     }
 
@@ -289,7 +289,7 @@ impl<'a> FrameCache<'a> {
             }
             Err(e) => Err(e),
         };
-        if let Some(slot) = self.inflight.lock().remove(&id.0) {
+        if let Some(slot) = self.inflight.lock().remove(&id) {
             *slot.0.lock() = Some(shared);
             slot.1.notify_all();
         }

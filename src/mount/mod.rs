@@ -63,7 +63,7 @@ pub struct ClcFs {
     inodes: Inodes,
     reader: Reader,
     root: RootMeta,
-    files: RwLock<HashMap<u64, Arc<OpenFile>>>,
+    files: RwLock<HashMap<FileHandle, Arc<OpenFile>>>,
     next_fh: AtomicU64,
     statfs: (u64, u64),
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
@@ -149,7 +149,7 @@ impl ClcFs {
             .map(|((i, n), off)| (off, i, n)))
     }
 
-    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64, Errno> {
+    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<FileHandle, Errno> {
         let node = self.inodes.node(ino).ok_or(MISSING)?;
         let e = attr::entry_of(self.ar().index(), node).ok_or(Errno::EISDIR)?;
         if e.kind == EntryKind::Dir {
@@ -159,14 +159,14 @@ impl ClcFs {
             return Err(Errno::EROFS);
         }
         let entry = node.entry.ok_or(MISSING)?;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let fh = FileHandle(self.next_fh.fetch_add(1, Ordering::Relaxed));
         self.files
             .write()
             .insert(fh, Arc::new(OpenFile::new(entry)));
         Ok(fh)
     }
 
-    fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let f = self.files.read().get(&fh).cloned();
         let f = match f {
             Some(f) => f,
@@ -257,7 +257,7 @@ impl Filesystem for ClcFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.open_file(Ino(ino.0), flags) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok(fh) => reply.opened(fh, FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(e),
         }
     }
@@ -273,7 +273,7 @@ impl Filesystem for ClcFs {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.read(Ino(ino.0), fh.0, offset, size) {
+        match self.read(Ino(ino.0), fh, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
         }
@@ -289,7 +289,7 @@ impl Filesystem for ClcFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.files.write().remove(&fh.0);
+        self.files.write().remove(&fh);
         reply.ok();
     }
 
