@@ -7,6 +7,7 @@
 //! * [`log`]: a line to the mount's log (its stderr: the terminal with `-f`, `--log FILE` or nothing).
 //! * [`knob`]: `CLC_GPU_*` overrides for experiments (docs/GPU.md).
 //! * [`progress_bar`]: pack's progress on stderr.
+//! * [`temp_dir`]: where temporary files go (`TMPDIR`).
 
 use parking_lot::Mutex;
 use std::io::Write;
@@ -117,4 +118,9 @@ pub fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb
+}
+
+/// The directory for temporary files: `TMPDIR`, else `/tmp` (`std::env::temp_dir`).
+pub fn temp_dir() -> std::path::PathBuf {
+    std::env::temp_dir()
 }

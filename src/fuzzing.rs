@@ -480,7 +480,7 @@ impl TempDir {
     fn new() -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("clc-fuzz-{}-{n}", std::process::id()));
+        let p = crate::diag::temp_dir().join(format!("clc-fuzz-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("creating a fuzz temp dir");
         TempDir(p)
