@@ -24,6 +24,7 @@ pub mod pack;
 pub mod parity;
 pub mod report;
 pub mod scan;
+pub mod storage;
 pub mod sys;
 pub mod verify;
 pub mod warn;
