@@ -30,14 +30,17 @@ const PARTIAL: &str = ".clc-partial.";
 
 pub(crate) struct LocalBackend {
     dir: PathBuf,
-    handles: Mutex<HashMap<OsString, Arc<File>>>,
+    handles: Handles,
 }
+
+/// Open read handles by name, shared with writers so that a finished write drops the stale handle.
+type Handles = Arc<Mutex<HashMap<OsString, Arc<File>>>>;
 
 impl LocalBackend {
     pub fn new(dir: &Path) -> Self {
         LocalBackend {
             dir: dir.to_path_buf(),
-            handles: Mutex::new(HashMap::new()),
+            handles: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -220,6 +223,8 @@ impl Backend for LocalBackend {
             .map_err(|e| io_err(&tmp, e))?;
         self.forget(name);
         Ok(Box::new(LocalWriter {
+            handles: self.handles.clone(),
+            name: name.as_os_str().to_os_string(),
             out: Some(BufWriter::with_capacity(1 << 20, f)),
             tmp,
             dst: self.path(name),
@@ -244,6 +249,8 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Writes into the temporary file; `finish` syncs it and renames it over the destination.
 struct LocalWriter {
+    handles: Handles,
+    name: OsString,
     /// `None` once finished or aborted.
     out: Option<BufWriter<File>>,
     tmp: PathBuf,
@@ -276,6 +283,7 @@ impl ObjectWriter for LocalWriter {
             let f = out.into_inner().map_err(|e| e.into_error())?;
             f.sync_data()?;
             std::fs::rename(&self.tmp, &self.dst)?;
+            self.handles.lock().remove(&self.name);
             // The rename is durable once the directory is synced.
             File::open(&self.dir)?.sync_all()
         })();

@@ -144,23 +144,65 @@ impl S3Backend {
         .await
     }
 
+    /// One GET of `range` (retried): the range the server sent, the object's size and the bytes.
+    async fn get(
+        &self,
+        key: &Key,
+        url: &str,
+        range: GetRange,
+    ) -> Result<(Range<u64>, u64, Vec<u8>)> {
+        retry::run(&self.retry, || async {
+            let opts = GetOptions::new().with_range(Some(range.clone()));
+            let res = self.client.get_opts(key, opts).await;
+            let res = res.map_err(|e| errors::convert(e, &self.names(url)))?;
+            let (got, size) = (res.range.clone(), res.meta.size);
+            let body = res.bytes().await;
+            let body = body.map_err(|e| errors::convert(e, &self.names(url)))?;
+            Ok((got, size, Vec::from(body)))
+        })
+        .await
+    }
+
+    /// The last `len` bytes and the size, in one suffix-range GET (a HEAD for an empty object).
+    async fn tail(&self, key: &Key, url: &str, len: u64) -> Result<(Vec<u8>, u64)> {
+        if len == 0 {
+            return Ok((Vec::new(), self.head(key, url).await?));
+        }
+        let (range, size, body) = match self.get(key, url, GetRange::Suffix(len)).await {
+            Ok(v) => v,
+            // An empty object has no last bytes to range over (416).
+            Err(StorageError::Server { status: 416, .. }) => match self.head(key, url).await? {
+                0 => return Ok((Vec::new(), 0)),
+                size => {
+                    return Err(StorageError::BadReply {
+                        object: url.to_string(),
+                        msg: format!("refused a suffix range of an object of {size} bytes"),
+                    })
+                }
+            },
+            Err(e) => return Err(e),
+        };
+        let want = size.saturating_sub(len)..size;
+        if range != want || body.len() as u64 != want.end - want.start {
+            return Err(StorageError::BadReply {
+                object: url.to_string(),
+                msg: format!(
+                    "asked for the last {len} bytes of {size}, got {} bytes for {}..{}",
+                    body.len(),
+                    range.start,
+                    range.end
+                ),
+            });
+        }
+        Ok((body, size))
+    }
+
     /// One ranged GET (retried), checked: exactly `r` comes back, or the range is past the end.
     async fn get_range(&self, key: &Key, url: &str, r: Range<u64>) -> Result<Vec<u8>> {
         if r.start >= r.end {
             return Ok(Vec::new());
         }
-        let got = retry::run(&self.retry, || async {
-            let opts = GetOptions::new().with_range(Some(GetRange::Bounded(r.clone())));
-            let res = self.client.get_opts(key, opts).await;
-            let res = res.map_err(|e| errors::convert(e, &self.names(url)))?;
-            let (range, size) = (res.range.clone(), res.meta.size);
-            let body = res
-                .bytes()
-                .await
-                .map_err(|e| errors::convert(e, &self.names(url)))?;
-            Ok((range, size, body))
-        })
-        .await;
+        let got = self.get(key, url, GetRange::Bounded(r.clone())).await;
         let (range, size, body) = match got {
             Ok(v) => v,
             // 416: the range starts at or past the end; say where the end is.
@@ -196,7 +238,7 @@ impl S3Backend {
                 ),
             });
         }
-        Ok(Vec::from(body))
+        Ok(body)
     }
 }
 
@@ -294,52 +336,7 @@ impl Backend for S3Backend {
 
     fn read_tail(&self, name: &ObjectName, len: u64) -> Result<(Vec<u8>, u64)> {
         let (key, url) = self.key(name)?;
-        self.rt.block_on(async {
-            let size = if len == 0 {
-                self.head(&key, &url).await?
-            } else {
-                let got = retry::run(&self.retry, || async {
-                    let opts = GetOptions::new().with_range(Some(GetRange::Suffix(len)));
-                    let res = self.client.get_opts(&key, opts).await;
-                    let res = res.map_err(|e| errors::convert(e, &self.names(&url)))?;
-                    let (range, size) = (res.range.clone(), res.meta.size);
-                    let body = res
-                        .bytes()
-                        .await
-                        .map_err(|e| errors::convert(e, &self.names(&url)))?;
-                    Ok((range, size, body))
-                })
-                .await;
-                match got {
-                    Ok((range, size, body)) => {
-                        let want = size.saturating_sub(len)..size;
-                        if range != want || body.len() as u64 != want.end - want.start {
-                            return Err(StorageError::BadReply {
-                                object: url.clone(),
-                                msg: format!(
-                                    "asked for the last {len} bytes of {size}, got {} bytes for {}..{}",
-                                    body.len(),
-                                    range.start,
-                                    range.end
-                                ),
-                            });
-                        }
-                        return Ok((Vec::from(body), size));
-                    }
-                    // An empty object has no last bytes to range over (416): it is empty.
-                    Err(StorageError::Server { status: 416, .. }) => self.head(&key, &url).await?,
-                    Err(e) => return Err(e),
-                }
-            };
-            if size == 0 || len == 0 {
-                Ok((Vec::new(), size))
-            } else {
-                Err(StorageError::BadReply {
-                    object: url.clone(),
-                    msg: format!("refused a suffix range of an object of {size} bytes"),
-                })
-            }
-        })
+        self.rt.block_on(self.tail(&key, &url, len))
     }
 
     fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
