@@ -18,7 +18,8 @@
 #   CLC_S3_PORT  S3 port (default 8333). weed's other components take the next four ports, and each of the
 #                five +10000 for gRPC, so two servers need ports at least 5 apart.
 #   CLC_S3_DIR   data directory (default $CLC_S3_HOME/data-PORT); kept across stop/start.
-#   CLC_S3_HOME  where weed is installed and the pid and log files live (default ~/.cache/clc-s3).
+#   CLC_S3_HOME  where weed is installed and the pid files live (default ~/.cache/clc-s3); weed.log is in
+#                the data directory.
 # The credentials are fixed test values (never the caller's AWS_* ones): this server is for tests only.
 set -euo pipefail
 
@@ -33,7 +34,7 @@ SECRET=clc-test-secret
 VENV=$HOME_DIR/venv
 WEED=$VENV/bin/weed
 PIDFILE=$HOME_DIR/weed-$PORT.pid
-LOG=$HOME_DIR/weed-$PORT.log
+LOG=$DATA/weed.log
 
 case "$PORT" in '' | *[!0-9]*) echo "s3-server.sh: CLC_S3_PORT=$PORT is not a number" >&2; exit 2 ;; esac
 if [ "$PORT" -lt 1024 ] || [ "$PORT" -gt 55000 ]; then
