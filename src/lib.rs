@@ -34,6 +34,7 @@ pub mod pack;
 pub mod parity;
 pub mod report;
 pub mod scan;
+pub mod storage;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod verify;
