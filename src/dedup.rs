@@ -7,6 +7,7 @@
 //! two of them are merged there when their chunk lists are equal (every chunk identified by its BLAKE3),
 //! which costs no extra open and no extra pass.
 
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::hash;
 use rayon::prelude::*;
@@ -185,7 +186,7 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
                 }
                 None => warn.warn(format!(
                     "{}: unreadable while hashing for dedup",
-                    cands[i].path.display()
+                    escape_path(cands[i].path)
                 )),
             }
         }

@@ -8,6 +8,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
@@ -95,7 +96,7 @@ fn choose(ar: &Archive, sel: &[Vec<u8>]) -> Result<Vec<EntryId>> {
             .iter()
             .any(|(_, e)| selected(e, std::slice::from_ref(p)))
         {
-            return Err(Error::NotFound(String::from_utf8_lossy(p).into_owned()));
+            return Err(Error::NotFound(crate::diag::escape(p)));
         }
     }
     Ok(chosen.into_iter().map(|(id, _)| id).collect())
@@ -137,7 +138,7 @@ impl Extraction<'_> {
                     Ok(m) if m.is_dir() => {}
                     Ok(_) => {
                         return Err(Error::Target {
-                            path: target.display().to_string(),
+                            path: escape_path(&target),
                             msg: "exists and is not a directory".into(),
                         })
                     }
@@ -170,7 +171,7 @@ impl Extraction<'_> {
         if e.kind != EntryKind::Fifo && !self.root {
             self.warn.warn(format!(
                 "{}: device or socket skipped (needs root)",
-                target.display()
+                escape_path(target)
             ));
             return Ok(());
         }
@@ -306,7 +307,7 @@ impl Extraction<'_> {
             if orig.symlink_metadata().is_err() {
                 self.warn.warn(format!(
                     "{}: not linked, its target was not restored",
-                    target.display()
+                    escape_path(&target)
                 ));
                 continue;
             }
@@ -437,7 +438,7 @@ fn write_file(
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => Err(Error::Target {
-            path: p.display().to_string(),
+            path: escape_path(p),
             msg: "exists and is a directory".into(),
         }),
         Ok(_) => fs::remove_file(p).ctx(p),
@@ -448,14 +449,14 @@ fn remove_existing(p: &Path) -> Result<()> {
 fn set_owner(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
     if root {
         if let Err(err) = std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)) {
-            warn.warn(format!("{}: owner not restored: {err}", p.display()));
+            warn.warn(format!("{}: owner not restored: {err}", escape_path(p)));
         }
     }
 }
 
 fn set_time(p: &Path, e: &Entry, warn: &Warnings) {
     if let Err(err) = crate::sys::set_mtime(p, e.mtime_sec, e.mtime_nsec) {
-        warn.warn(format!("{}: mtime not restored: {err}", p.display()));
+        warn.warn(format!("{}: mtime not restored: {err}", escape_path(p)));
     }
 }
 
@@ -470,15 +471,15 @@ fn finish_metadata(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
         if let Err(err) = crate::sys::set_xattr(p, n, v) {
             warn.warn(format!(
                 "{}: xattr {} not restored: {err}",
-                p.display(),
-                String::from_utf8_lossy(n)
+                escape_path(p),
+                crate::diag::escape(n)
             ));
         }
     }
     // Owner before mode (chown clears setuid/setgid), mtime last.
     set_owner(p, e, root, warn);
     if let Err(err) = fs::set_permissions(p, fs::Permissions::from_mode(e.mode)) {
-        warn.warn(format!("{}: mode not restored: {err}", p.display()));
+        warn.warn(format!("{}: mode not restored: {err}", escape_path(p)));
     }
     set_time(p, e, warn);
 }
@@ -505,7 +506,7 @@ impl PathGuard {
 
     /// Checks (and creates, as plain directories) the ancestors of `rel`; returns DEST/rel.
     fn prepare(&self, rel: &[u8]) -> Result<PathBuf> {
-        let show = || String::from_utf8_lossy(rel).into_owned();
+        let show = || crate::diag::escape(rel);
         crate::format::index::check_path(rel).map_err(|msg| Error::Target { path: show(), msg })?;
         let mut end = 0;
         while let Some(pos) = rel[end..].iter().position(|&b| b == b'/') {
@@ -526,7 +527,7 @@ impl PathGuard {
                 Ok(_) => {
                     return Err(Error::Target {
                         path: show(),
-                        msg: format!("refused, {} is not a directory", p.display()),
+                        msg: format!("refused, {} is not a directory", escape_path(&p)),
                     })
                 }
                 Err(_) => fs::create_dir(&p)

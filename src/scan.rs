@@ -1,6 +1,7 @@
 //! Parallel, deterministic walk of the source tree: `NUM_SCAN_WORKERS` threads read directories and stat
 //! their children; the result is sorted by path bytes, so the archive does not depend on thread timing.
 
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::error::{Error, Result};
 use crate::format::index::EntryKind;
@@ -38,7 +39,10 @@ pub struct ScanEntry {
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
-        return Err(Error::Usage(format!("{}: not a directory", root.display())));
+        return Err(Error::Usage(format!(
+            "{}: not a directory",
+            escape_path(root)
+        )));
     }
     fs::read_dir(root).map_err(|e| Error::io(root, e))?;
     let out = Mutex::new(Vec::new());
@@ -78,7 +82,7 @@ fn worker(
                     let de = match de {
                         Ok(d) => d,
                         Err(e) => {
-                            warn.warn(format!("{}: {e}", dir.display()));
+                            warn.warn(format!("{}: {e}", escape_path(&dir)));
                             continue;
                         }
                     };
@@ -100,7 +104,7 @@ fn worker(
                     }
                 }
             }
-            Err(e) => warn.warn(format!("{}: {e} (directory left empty)", dir.display())),
+            Err(e) => warn.warn(format!("{}: {e} (directory left empty)", escape_path(&dir))),
         }
         out.lock().extend(found);
         pending.fetch_sub(1, Ordering::SeqCst);
@@ -116,7 +120,7 @@ fn stat_entry(
     // Relative to the open directory (fstatat), without following a symlink, as lstat would.
     let m = de
         .metadata()
-        .map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
+        .map_err(|e| format!("{}: {e} (left out)", escape_path(&abs)))?;
     let ft = m.file_type();
     let kind = if ft.is_file() {
         EntryKind::File
@@ -133,11 +137,14 @@ fn stat_entry(
     } else if ft.is_socket() {
         EntryKind::Socket
     } else {
-        return Err(format!("{}: unknown file type (left out)", abs.display()));
+        return Err(format!(
+            "{}: unknown file type (left out)",
+            escape_path(&abs)
+        ));
     };
     let target = if kind == EntryKind::Symlink {
         fs::read_link(&abs)
-            .map_err(|e| format!("{}: {e} (left out)", abs.display()))?
+            .map_err(|e| format!("{}: {e} (left out)", escape_path(&abs)))?
             .as_os_str()
             .as_bytes()
             .to_vec()
@@ -147,7 +154,7 @@ fn stat_entry(
     let xattrs = crate::sys::xattrs(&abs).unwrap_or_else(|e| {
         warn.warn(format!(
             "{}: extended attributes not read: {e}",
-            abs.display()
+            escape_path(&abs)
         ));
         Vec::new()
     });

@@ -3,6 +3,7 @@
 //! scanned. The index is a [`ValidIndex`]: everything read through it was checked when it was loaded.
 
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
+use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
@@ -107,7 +108,7 @@ impl Archive {
             _ if volumes::list_data(path).is_empty() => {
                 return Err(Error::Usage(format!(
                     "{}: not an archive volume (expected NAME.001)",
-                    path.display()
+                    escape_path(path)
                 )))
             }
             _ => path.to_path_buf(),
@@ -125,7 +126,7 @@ impl Archive {
         if Footer::looks_like(&last.tail) {
             return Self::open_clc(&base, last);
         }
-        let what = last.path.display().to_string();
+        let what = escape_path(&last.path);
         if first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC) {
             return Err(Error::corrupt(
                 what,
@@ -145,7 +146,7 @@ impl Archive {
 
     /// clc's own archive: footer → index (validated) → every volume opened and its header checked.
     fn open_clc(base: &Path, mut last: Last) -> Result<Archive> {
-        let what = last.path.display().to_string();
+        let what = escape_path(&last.path);
         let footer_at = last.len - Footer::SIZE as u64;
         let footer = Footer::decode(&last.tail, &what, last.len)?;
         if last.number.0 != footer.volume_count {
@@ -263,7 +264,7 @@ impl Archive {
         };
         Error::Frame {
             frame: id,
-            volume: self.volumes[f.volume.at()].path.display().to_string(),
+            volume: escape_path(&self.volumes[f.volume.at()].path),
             offset: f.offset,
             cause: Box::new(cause),
         }
@@ -294,7 +295,7 @@ impl Archive {
             self.frame_err(id, cause)
         })?;
         if hdr > 0 {
-            let h = FrameHeader::decode(&buf, &vol.path.display().to_string(), start)?;
+            let h = FrameHeader::decode(&buf, &escape_path(&vol.path), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
             let got = (
                 h.codec,
@@ -321,9 +322,9 @@ impl Archive {
 
     /// The path of entry `e`, for messages.
     pub fn path_of(&self, e: EntryId) -> String {
-        self.index.entry(e).map_or_else(String::new, |x| {
-            String::from_utf8_lossy(&x.path).into_owned()
-        })
+        self.index
+            .entry(e)
+            .map_or_else(String::new, |x| crate::diag::escape(&x.path))
     }
 
     /// Fails when entry `e` does not exist, or its bytes are known to be damaged (whatever its size
@@ -410,7 +411,7 @@ fn repair_hint(base: &Path) -> Option<String> {
     volumes::has_parity(base).then(|| {
         format!(
             "parity volumes exist: run `clc repair {}` first",
-            volumes::data_path(base, VolumeNo(1)).display()
+            escape_path(&volumes::data_path(base, VolumeNo(1)))
         )
     })
 }
@@ -451,7 +452,7 @@ fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
     let mut b = [0u8; VolumeHeader::SIZE];
     f.read_exact_at(&mut b, 0)
         .map_err(|_| bad("too short for a volume header".into()))?;
-    let h = VolumeHeader::decode(&b, &path.display().to_string())?;
+    let h = VolumeHeader::decode(&b, &escape_path(path))?;
     if h.archive_id != *id {
         return Err(bad("volume of another archive".into()));
     }

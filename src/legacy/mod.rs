@@ -14,6 +14,7 @@ mod raw;
 mod sqlite;
 mod volumes;
 
+use crate::diag::escape_path;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -54,7 +55,7 @@ pub fn open(first: &Path) -> Result<Option<Legacy>> {
     };
     let last = vols.last();
     let ctx = Ctx {
-        what: last.display().to_string(),
+        what: escape_path(last),
         offset: foot.index_offset,
         kind: foot.kind,
     };

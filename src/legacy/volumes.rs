@@ -13,6 +13,7 @@
 //!
 //! Invariant checked here: `index_offset + index_size <= file length - 24` (every writer makes it `==`).
 
+use crate::diag::escape_path;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -62,7 +63,7 @@ impl VolumeSet {
         if count > MAX_VOLUMES {
             let what = volumes::data_path(&base, VolumeNo(count));
             return Err(Error::corrupt(
-                what.display().to_string(),
+                escape_path(&what),
                 0,
                 format!("volume number {count} is above the limit of {MAX_VOLUMES}"),
             ));
@@ -145,13 +146,7 @@ pub fn probe(vols: &VolumeSet, first: &Path) -> Result<Option<LegacyFooter>> {
     };
     let le = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let (index_offset, index_size) = (le(&tail[0..8]), le(&tail[8..16]));
-    let bad = |msg: String| {
-        Error::corrupt(
-            last.display().to_string(),
-            at,
-            format!("{kind} footer: {msg}"),
-        )
-    };
+    let bad = |msg: String| Error::corrupt(escape_path(last), at, format!("{kind} footer: {msg}"));
     match index_offset.checked_add(index_size) {
         Some(end) if end <= at && index_size > 0 => {}
         _ => {

@@ -285,14 +285,14 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
     if first.symlink_metadata().is_ok() && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
-            first.display()
+            diag::escape_path(&first)
         )));
     }
     let dir = volumes::dir_of(out);
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: output directory does not exist",
-            dir.display()
+            diag::escape_path(&dir)
         )));
     }
     if force {

@@ -5,6 +5,7 @@
 
 use crate::chunk;
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
 use crossbeam_channel::{Receiver, Sender};
@@ -194,7 +195,7 @@ impl Reader<'_> {
                 Err(e) => {
                     self.push(Msg::Fail { job: id })?;
                     self.warn
-                        .warn(format!("{}: {e} (left out)", path.display()));
+                        .warn(format!("{}: {e} (left out)", escape_path(&path)));
                     // A duplicate held the same bytes when hashed: read it instead, still checked
                     // against that hash, so that if it changed too the others are stored on their own.
                     job.entries.remove(0);
@@ -218,14 +219,14 @@ impl Reader<'_> {
         if total != job.size {
             self.warn.warn(format!(
                 "{}: size changed while reading ({} → {total} bytes); stored as read",
-                path.display(),
+                escape_path(path),
                 job.size
             ));
         }
         if hash.is_some() && hash != job.expect {
             self.warn.warn(format!(
                 "{}: changed since it was hashed for dedup; its duplicates are stored on their own",
-                path.display()
+                escape_path(path)
             ));
             for (e, p) in job.entries.drain(1..).zip(job.paths.drain(1..)) {
                 self.queue.push_back(Job {

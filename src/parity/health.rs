@@ -4,6 +4,7 @@
 
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
+use crate::diag::escape_path;
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
@@ -42,7 +43,7 @@ impl VolHealth {
                 ranges(&self.bad)
             ));
         }
-        format!("{}: {}", self.path.display(), parts.join("; "))
+        format!("{}: {}", escape_path(&self.path), parts.join("; "))
     }
 }
 
@@ -144,7 +145,7 @@ impl Health {
             .data
             .iter()
             .filter(|v| !self.rebuildable(v))
-            .map(|v| v.path.display().to_string())
+            .map(|v| escape_path(&v.path))
             .collect();
         let worst = lost
             .iter()
@@ -190,7 +191,7 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         if *n > h.parity_count {
             notes.push(format!(
                 "{}: not part of this parity set of {} volumes; ignored",
-                p.display(),
+                escape_path(p),
                 h.parity_count
             ));
         }
@@ -233,7 +234,7 @@ fn choose_header(
     groups.sort_by_key(|(h, n)| (Some(h.archive_id) != data_id, usize::MAX - n));
     let Some((h, _)) = groups.into_iter().next() else {
         return Err(Error::Parity {
-            what: parity_path(base, 1).display().to_string(),
+            what: escape_path(&parity_path(base, 1)),
             msg: format!(
                 "parity volumes exist but none has a valid header ({})",
                 notes
