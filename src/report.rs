@@ -74,11 +74,14 @@ fn time_string(sec: i64) -> String {
     )
 }
 
-/// The size `list` shows: a file's, a hardlink's target's, a symlink's target length.
+/// The size `list` shows: a file's, a hardlink's file's, a symlink's target length (what the mount
+/// shows), 0 for anything else. The index's stored size of non-files is never shown: an archive could
+/// make it say anything.
 fn entry_size(idx: &ValidIndex, id: EntryId, e: &Entry) -> u64 {
-    match idx.hardlink_target(id) {
-        Some(t) => idx.entry(t).map_or(0, |t| t.size),
-        None => e.size,
+    match e.kind {
+        EntryKind::File | EntryKind::Hardlink => idx.data_size(id),
+        EntryKind::Symlink => e.target.len() as u64,
+        _ => 0,
     }
 }
 
