@@ -15,6 +15,7 @@ use crate::diag::{self, Trace, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
 use crate::format::index::{Frame, VolumeNo};
+use crate::format::volume::VolumeHeader;
 use crate::gpu::Gpu;
 use crate::scan;
 use crate::volumes;
@@ -274,18 +275,24 @@ fn write_in_order(
     Ok(frames)
 }
 
-/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
-/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
+/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`. With `force`, removes the volumes of
+/// the archive being replaced, so that no stale one is taken for part of the new archive: only the files
+/// whose header says they are that volume (a clc volume header numbered as the name, a parity header of
+/// that slot). Nothing else named like a volume is touched: a user's `NAME.2024` or `NAME.p2024`, a
+/// directory `NAME.2023`, a CL_Compressor volume. All is decided before anything is removed, and a
+/// `NAME.001` or `NAME.p001` that is not ours is an error (the new archive could not be written there),
+/// so a refusal leaves the old archive whole.
 fn prepare_output(out: &Path, force: bool) -> Result<()> {
-    let stale_parity = volumes::list_parity(out);
-    let first = match stale_parity.first() {
-        Some((_, p)) if !volumes::data_path(out, VolumeNo(1)).exists() => p.clone(),
-        _ => volumes::data_path(out, VolumeNo(1)),
+    let first_data = volumes::data_path(out, VolumeNo(1));
+    let first_parity = volumes::parity_path(out, 1);
+    let first = match first_data.symlink_metadata() {
+        Err(_) if first_parity.symlink_metadata().is_ok() => &first_parity,
+        _ => &first_data,
     };
     if first.symlink_metadata().is_ok() && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
-            diag::escape_path(&first)
+            diag::escape_path(first)
         )));
     }
     let dir = volumes::dir_of(out);
@@ -296,9 +303,26 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
         )));
     }
     if force {
-        let parity = stale_parity.into_iter().map(|(_, p)| p);
-        let data = volumes::list_data(out).into_iter().map(|(_, p)| p);
-        for p in data.chain(parity) {
+        let head = crate::parity::layout::ParityHeader::FIXED;
+        let ours = volumes::stale_volumes(out, head, |name, b| match name {
+            volumes::Name::Data(n) => {
+                VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
+            }
+            volumes::Name::Parity(k) => {
+                crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
+            }
+        });
+        let occupied = [&first_data, &first_parity]
+            .into_iter()
+            .find(|p| p.symlink_metadata().is_ok() && !ours.contains(p));
+        if let Some(p) = occupied {
+            return Err(Error::Usage(format!(
+                "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
+                 an archive's own volumes)",
+                diag::escape_path(p)
+            )));
+        }
+        for p in ours {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
