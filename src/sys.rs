@@ -11,6 +11,24 @@ fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
+/// The process's umask, from `/proc/self/status` (Linux 4.7+); elsewhere set and put back at once,
+/// which is only safe before other threads start (extract reads it before its writers start).
+pub fn umask() -> u32 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let v = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+            u32::from_str_radix(v.trim(), 8).ok()
+        });
+    from_proc.unwrap_or_else(|| {
+        // SAFETY: umask only swaps the process's mask; the old one is put back at once.
+        let old = unsafe { libc::umask(0o022) };
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        old
+    })
+}
+
 /// Extended attributes of `p` (not following a symlink), sorted by name.
 pub fn xattrs(p: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let c = cpath(p)?;
