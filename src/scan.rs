@@ -35,6 +35,54 @@ pub struct ScanEntry {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// A scanned file to read: its path and the identity (device, inode) the scan saw there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Source {
+    /// The source at `path` as it is now (tests, and files added by hand).
+    pub fn of(path: &Path) -> std::io::Result<Source> {
+        let m = fs::symlink_metadata(path)?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// Opens the file for reading its bytes, only if it is still the one scanned: never through a
+    /// symlink (`O_NOFOLLOW`), never blocking (`O_NONBLOCK`: a FIFO swapped in), and the opened file must
+    /// be a regular file with the scanned device and inode. A file replaced after the scan (by a
+    /// symlink to a 0600 secret, which was stored under the old name with mode 0644) is not read.
+    pub fn open(&self) -> std::io::Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)?;
+        let m = f.metadata()?;
+        if !m.is_file() || m.dev() != self.dev || m.ino() != self.ino {
+            return Err(std::io::Error::other("replaced since the scan"));
+        }
+        Ok(f)
+    }
+}
+
+impl ScanEntry {
+    /// What to open to read this entry's bytes.
+    pub fn source(&self) -> Source {
+        Source {
+            path: self.abs.clone(),
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+}
+
 /// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;

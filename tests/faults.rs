@@ -278,7 +278,10 @@ fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
     }
     let job = Job {
         entries: vec![0, 1, 2],
-        paths,
+        sources: paths
+            .iter()
+            .map(|p| clc::scan::Source::of(p).unwrap())
+            .collect(),
         expect: Some(*blake3::hash(&same).as_bytes()),
         size: size as u64,
         run: false,
