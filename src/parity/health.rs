@@ -168,7 +168,12 @@ impl Health {
 /// Checks the archive `path` names against its parity set. `Ok(None)`: no parity volumes.
 pub fn check(path: &Path) -> Result<Option<Health>> {
     let base = volumes::base_of(path);
-    let found = volumes::list_parity(&base);
+    // Files named like parity volumes that do not begin like one (a user's NAME.p2024) are not ours: a
+    // parity volume of the set that lost its magic is still checked below, by its slot.
+    let found: Vec<(u32, PathBuf)> = volumes::list_parity(&base)
+        .into_iter()
+        .filter(|(_, p)| begins_like_parity(p))
+        .collect();
     if found.is_empty() {
         return Ok(None);
     }
@@ -202,6 +207,12 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         parity,
         notes,
     }))
+}
+
+/// Whether `p` begins with the parity volumes' magic.
+fn begins_like_parity(p: &Path) -> bool {
+    let mut b = [0u8; 8];
+    volumes::open(p).is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
 }
 
 /// Picks the parity header to trust: among those that decode, the set whose archive id is the data
