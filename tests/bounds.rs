@@ -67,6 +67,79 @@ fn check(what: &str, ops: &[[u8; 4]]) -> (u64, u64) {
     (size, used)
 }
 
+/// Heap and time for the volumes `vols` (as `check` does for grown ones).
+fn check_volumes(what: &str, vols: Vec<Vec<u8>>, raw: u64) {
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let size: u64 = vols.iter().map(|v| v.len() as u64).sum();
+    let before = NOW.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let t = Instant::now();
+    clc::fuzzing::exercise_volumes(&vols);
+    let took = t.elapsed();
+    let used = (PEAK.load(Relaxed).saturating_sub(before)) as u64;
+    let bound = clc::fuzzing::memory_bound(size);
+    eprintln!(
+        "{what}: archive {size} B, raw index {raw} B, heap {used} B ({:.2} per index byte), bound {bound} \
+         B, {took:.2?}",
+        used as f64 / raw as f64
+    );
+    assert!(used <= bound, "{what}: {used} B of heap, bound {bound} B");
+    assert!(took < TIME_LIMIT, "{what}: took {took:?}");
+}
+
+/// A one-volume CL_Compressor archive: ten bytes of frame, the index `raw` compressed (gzip for
+/// GPU_IDX2/3, zlib for GPU_IDX1), the 24-byte footer.
+fn legacy(raw: &[u8], magic: &[u8; 8]) -> Vec<Vec<u8>> {
+    use std::io::Write;
+    let level = flate2::Compression::new(6);
+    let blob = if magic == b"GPU_IDX1" {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), level);
+        z.write_all(raw).unwrap();
+        z.finish().unwrap()
+    } else {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), level);
+        z.write_all(raw).unwrap();
+        z.finish().unwrap()
+    };
+    let mut v = b"0123456789".to_vec();
+    v.extend_from_slice(&blob);
+    v.extend_from_slice(&10u64.to_le_bytes());
+    v.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+    v.extend_from_slice(magic);
+    vec![v]
+}
+
+/// CL_Compressor JSON indexes of 15 MiB of `[],[],…` (the most JSON values per byte) in each place one
+/// can stand: in `params` (kept as a `serde_json::Value`), in `files` (read record by record), in a
+/// GPU_IDX2 header line.
+#[test]
+fn regression_legacy_json_bombs_bounded() {
+    let arrays = "[],".repeat(5 << 20);
+    let idx1 = |params: &str, files: &str| {
+        format!(r#"{{"params": {{"x": [{params}[]]}}, "frames": [], "files": [{files}]}}"#)
+    };
+    let raw = idx1(&arrays, "");
+    check_volumes(
+        "GPU_IDX1 params",
+        legacy(raw.as_bytes(), b"GPU_IDX1"),
+        raw.len() as u64,
+    );
+    let raw = idx1("", &format!("{arrays}[]"));
+    check_volumes(
+        "GPU_IDX1 files",
+        legacy(raw.as_bytes(), b"GPU_IDX1"),
+        raw.len() as u64,
+    );
+    let raw = format!(
+        r#"{{"version": 2, "type": "GPU_IDX2", "params": {{"x": [{arrays}[]]}}, "count_files": 0, "count_frames": 0}}"#
+    );
+    check_volumes(
+        "GPU_IDX2 header",
+        legacy(raw.as_bytes(), b"GPU_IDX2"),
+        raw.len() as u64,
+    );
+}
+
 /// `[op, a, b, 17]`: 2^17 of op's items.
 fn big(op: u8, a: u8, b: u8) -> [u8; 4] {
     [op, a, b, 17]

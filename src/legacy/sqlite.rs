@@ -72,8 +72,8 @@ fn read_tables(conn: &Connection, ctx: &Ctx) -> Result<RawIndex> {
             r.get(0)
         })
         .map_err(|e| ctx.err(format!("kv_store 'params': {e}")))?;
-    let params: serde_json::Value =
-        serde_json::from_str(&params).map_err(|e| ctx.err(format!("params JSON: {e}")))?;
+    let params = super::raw::json_value(params.as_bytes(), super::raw::value_budget(params.len()))
+        .map_err(|e| ctx.err(format!("params JSON: {e}")))?;
     let mut idx = RawIndex {
         params: params_from(Some(&params), ctx)?,
         ..RawIndex::default()
