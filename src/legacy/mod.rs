@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod json;
 mod raw;
 mod sqlite;
 mod volumes;
