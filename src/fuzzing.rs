@@ -50,6 +50,7 @@ pub fn lz_ext3_roundtrip(data: &[u8]) {
         },
         candidates: head[1] as u32 % 18,
         good_enough: head[2] as u32 * 3,
+        ..EncodeParams::default()
     };
     let packed = lz_ext3::compress(src, &p);
     assert!(

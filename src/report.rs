@@ -189,6 +189,18 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         *c = json!(c.as_u64().unwrap_or(0) + 1);
         stored += f.stored_len as u64;
     }
+    // The frame layout: sub-block sizes of the LZ_EXT3_SB frames, read from each frame's first byte.
+    let mut sizes = std::collections::BTreeMap::<u64, u64>::new();
+    let mut unreadable = 0u64;
+    for i in 0..idx.frames.len() {
+        match ar.subblock_size(crate::format::index::FrameId(i as u32)) {
+            Ok(Some(s)) => *sizes.entry(s).or_default() += 1,
+            Ok(None) => {}
+            Err(_) => unreadable += 1,
+        }
+    }
+    let subblock_frames: u64 = sizes.values().sum();
+    let subblock_size = sizes.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s);
     let volumes: Vec<serde_json::Value> = ar
         .volume_paths()
         .iter()
@@ -207,6 +219,10 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         "bytes_stored": stored,
         "frames": idx.frames.len(),
         "frames_per_codec": per_codec,
+        "subblock_size": subblock_size,
+        "subblock_frames": subblock_frames,
+        "subblock_sizes": sizes.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "subblock_unreadable": unreadable,
         "volumes": volumes,
         "params": idx.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "damaged_files": ar.damaged.len(),

@@ -132,6 +132,17 @@ impl Archive {
         }
         let index = read_index(&mut f, &footer, &what)?;
         index.validate(&what, footer.volume_count)?;
+        if footer.version < 2 {
+            if let Some(i) = index.frames.iter().position(|f| f.codec == Codec::LzExt3Sb) {
+                return Err(Error::corrupt(
+                    &what,
+                    footer.index_offset,
+                    format!(
+                        "frame {i} is LZ_EXT3_SB, which needs format version 2 (archive says 1)"
+                    ),
+                ));
+            }
+        }
         // Every volume but the last holds at least one frame, so a larger count is a lie; it would
         // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).
         if footer.volume_count as u64 > index.frames.len() as u64 + 1 {
@@ -383,6 +394,26 @@ impl Archive {
             }
         }
         out
+    }
+
+    /// The sub-block size of an LZ_EXT3_SB frame, read from its first stored byte (None for other codecs).
+    pub fn subblock_size(&self, id: FrameId) -> Result<Option<u64>> {
+        let f = self
+            .index
+            .frames
+            .get(id.0 as usize)
+            .ok_or_else(|| Error::Other(format!("frame {} does not exist", id.0)))?;
+        if f.codec != Codec::LzExt3Sb || f.stored_len == 0 {
+            return Ok(None);
+        }
+        let file = self.volumes[f.volume as usize - 1]
+            .file
+            .as_ref()
+            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, f.offset)
+            .map_err(|e| self.frame_err(id, e.to_string()))?;
+        Ok(Some(1u64 << b[0].min(63)))
     }
 
     /// The codec name used in summaries for a frame.

@@ -2,6 +2,7 @@
 //! against their buffers and return an error on malformed input, never panic.
 
 pub mod lz_ext3;
+pub mod lz_ext3_sb;
 
 use crate::error::{Error, Result};
 
@@ -12,6 +13,8 @@ pub enum Codec {
     Raw = 0,
     LzExt3 = 1,
     Lz4 = 2,
+    /// LZ_EXT3 in sub-blocks with a start table (format version 2).
+    LzExt3Sb = 3,
 }
 
 impl Codec {
@@ -20,6 +23,7 @@ impl Codec {
             0 => Some(Codec::Raw),
             1 => Some(Codec::LzExt3),
             2 => Some(Codec::Lz4),
+            3 => Some(Codec::LzExt3Sb),
             _ => None,
         }
     }
@@ -29,6 +33,7 @@ impl Codec {
             Codec::Raw => "RAW",
             Codec::LzExt3 => "LZ_EXT3",
             Codec::Lz4 => "LZ4",
+            Codec::LzExt3Sb => "LZ_EXT3_SB",
         }
     }
 
@@ -36,6 +41,7 @@ impl Codec {
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
+            "lz_ext3_sb" => Some(Codec::LzExt3Sb),
             "lz4" => Some(Codec::Lz4),
             "raw" | "none" => Some(Codec::Raw),
             _ => None,
@@ -43,12 +49,15 @@ impl Codec {
     }
 }
 
-/// Match-finder tuning for the LZ_EXT3 encoder (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH).
+/// Match-finder tuning for the LZ_EXT3 encoders (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH)
+/// and the LZ_EXT3_SB sub-block size (SUBBLOCK_SIZE, as a log2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeParams {
     pub hash_log: u32,
     pub candidates: u32,
     pub good_enough: u32,
+    /// log2 of the LZ_EXT3_SB sub-block size (12..=24).
+    pub sb_log: u32,
 }
 
 impl Default for EncodeParams {
@@ -57,6 +66,7 @@ impl Default for EncodeParams {
             hash_log: 16,
             candidates: 2,
             good_enough: 64,
+            sb_log: lz_ext3_sb::DEFAULT_SB_LOG,
         }
     }
 }
@@ -67,6 +77,7 @@ pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::compress(src, p),
         Codec::Lz4 => lz4_flex::block::compress(src),
+        Codec::LzExt3Sb => lz_ext3_sb::compress(src, p),
     }
 }
 
@@ -75,6 +86,7 @@ pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let out = match codec {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::decompress(src, raw_len)?,
+        Codec::LzExt3Sb => lz_ext3_sb::decompress(src, raw_len)?,
         Codec::Lz4 => lz4_flex::block::decompress(src, raw_len)
             .map_err(|e| Error::Decode(format!("lz4: {e}")))?,
     };

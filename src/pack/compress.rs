@@ -53,6 +53,18 @@ impl Compressor<'_> {
     }
 
     fn finish(&self, id: u32, raw: &[u8], enc: Vec<u8>, flags: u8, sum: u64) -> Encoded {
+        self.finish_as(self.codec, id, raw, enc, flags, sum)
+    }
+
+    fn finish_as(
+        &self,
+        codec: Codec,
+        id: u32,
+        raw: &[u8],
+        enc: Vec<u8>,
+        flags: u8,
+        sum: u64,
+    ) -> Encoded {
         if enc.len() >= raw.len() || self.codec == Codec::Raw {
             return self.stored_raw(id, raw, sum);
         }
@@ -64,7 +76,7 @@ impl Compressor<'_> {
         c.fetch_add(1, Ordering::Relaxed);
         Encoded {
             id,
-            codec: self.codec,
+            codec,
             flags,
             raw_len: raw.len() as u32,
             checksum: sum,
@@ -88,7 +100,8 @@ impl Compressor<'_> {
     /// Encodes a batch of frames, results in the same order.
     pub fn batch(&self, frames: Vec<RawFrame>) -> Vec<Encoded> {
         let sums: Vec<u64> = frames.par_iter().map(|f| checksum(&f.data)).collect();
-        if let (Some(gpu), Codec::LzExt3) = (self.gpu, self.codec) {
+        // The GPU encoder writes plain LZ_EXT3 blocks (codec 1) until it is ported to LZ_EXT3_SB (issue 17).
+        if let (Some(gpu), Codec::LzExt3 | Codec::LzExt3Sb) = (self.gpu, self.codec) {
             let refs: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
             match gpu.compress_batch(&refs) {
                 Ok(encs) => {
@@ -100,7 +113,7 @@ impl Compressor<'_> {
                             let ok = codec::decode(Codec::LzExt3, &enc, f.data.len())
                                 .is_ok_and(|d| checksum(&d) == sum);
                             if ok {
-                                self.finish(f.id, &f.data, enc, FLAG_GPU, sum)
+                                self.finish_as(Codec::LzExt3, f.id, &f.data, enc, FLAG_GPU, sum)
                             } else {
                                 self.counters.gpu_redone.fetch_add(1, Ordering::Relaxed);
                                 self.cpu(f.id, &f.data, sum)
