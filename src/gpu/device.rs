@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 const SRC_COMPRESS: &str = include_str!("../../kernels/lz_ext3_compress.cl");
 const SRC_DECOMPRESS: &str = include_str!("../../kernels/lz_ext3_decompress.cl");
 const SRC_FNV: &str = include_str!("../../kernels/fnv1a.cl");
+const SRC_DECOMPRESS_SB: &str = include_str!("../../kernels/lz_ext3_sb_decompress.cl");
 
 /// A device found by [`enumerate`], with the raw id needed to open it.
 pub(crate) struct Found {
@@ -249,6 +250,8 @@ pub(crate) struct Kernels {
     pub plan: Kernel,
     pub emit: Kernel,
     pub decompress: Kernel,
+    /// The LZ_EXT3_SB decoder (one work-group of 32 per sub-block).
+    pub decompress_sb: Kernel,
     pub fnv: Kernel,
     pub queue: Queue,
     /// A second queue, so that two compression launches overlap (transfers of one, kernels of the other).
@@ -262,6 +265,9 @@ pub(crate) struct Device {
     pub tuning: Tuning,
     /// Largest single buffer the device allows.
     pub max_alloc: u64,
+    /// Work-group size of the LZ_EXT3_SB decoder: 32 (a warp) on GPUs, 1 on CPU devices, where
+    /// work-items of a group run one after the other anyway.
+    pub sb_w: usize,
     pub k: Mutex<Kernels>,
 }
 
@@ -294,6 +300,14 @@ impl Device {
         let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
+        // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments).
+        let sb_w = match std::env::var("CLC_GPU_SB_WG").ok().as_deref() {
+            Some("32") => 32,
+            Some("1") => 1,
+            _ if found.info.kind == "CPU" => 1,
+            _ => 32,
+        };
+        let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u"))?;
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
@@ -303,6 +317,7 @@ impl Device {
             plan: kernel(&pc, "lz_plan")?,
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
+            decompress_sb: kernel(&psb, "lz3sb_decode")?,
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
             queue2: Queue::new(&ctx, found.id)?,
@@ -312,7 +327,40 @@ impl Device {
             ctx,
             tuning,
             max_alloc,
+            sb_w,
             k: Mutex::new(k),
         })
     }
+}
+
+/// Builds the LZ_EXT3_SB decoder: on NVIDIA with its PTX loads and fence (`CLC_PTX`), falling back to
+/// the portable OpenCL C (volatile loads, `mem_fence`) if that does not build. `CLC_GPU_SB_PTX=0` forces
+/// the portable code, `CLC_GPU_SB_QCAP` sets the queue of set-aside matches (experiments).
+fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
+    let name = &found.info.name;
+    let qcap = std::env::var("CLC_GPU_SB_QCAP")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|v| (8..=1024).contains(v))
+        .unwrap_or(128);
+    let base = format!("{opts} -D QCAP={qcap}u");
+    let nvidia = found.info.platform.to_ascii_lowercase().contains("nvidia")
+        && std::env::var("CLC_GPU_SB_PTX").map_or(true, |v| v != "0");
+    if nvidia {
+        if let Ok(p) =
+            Program::create_and_build_from_source(ctx, SRC_DECOMPRESS_SB, &format!("{base} -D CLC_PTX"))
+        {
+            return Ok(p);
+        }
+    }
+    Program::create_and_build_from_source(ctx, SRC_DECOMPRESS_SB, &base).map_err(|log| {
+        let first = log
+            .lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or(log.lines().next().unwrap_or(""));
+        Error::Gpu(format!(
+            "building lz_ext3_sb_decompress.cl for {name}: {}",
+            first.trim()
+        ))
+    })
 }

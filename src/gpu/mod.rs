@@ -16,6 +16,7 @@ mod cl;
 mod compress;
 mod decoder;
 mod decompress;
+mod decompress_sb;
 mod device;
 mod fnv;
 
@@ -192,6 +193,23 @@ impl Gpu {
     ) -> Result<(Vec<Result<Vec<u8>>>, Timings)> {
         self.spread(frames, |d, part, t| {
             decompress::run(d, part, self.decompress_batch, t)
+        })
+    }
+
+    /// Decodes each LZ_EXT3_SB frame `(stored bytes, raw_len)` (codec 3) into exactly `raw_len` bytes,
+    /// every sub-block of a launch at once. The outer `Err` is an OpenCL failure; a malformed frame (its
+    /// table, or any of its sub-blocks) gives an inner `Err` for that frame only.
+    pub fn decompress_sb_batch(&self, frames: &[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.decompress_sb_batch_timed(frames).map(|(o, _)| o)
+    }
+
+    /// [`Gpu::decompress_sb_batch`] with the device times (for benchmarks).
+    pub fn decompress_sb_batch_timed(
+        &self,
+        frames: &[(&[u8], usize)],
+    ) -> Result<(Vec<Result<Vec<u8>>>, Timings)> {
+        self.spread(frames, |d, part, t| {
+            decompress_sb::run(d, part, self.decompress_batch, t)
         })
     }
 
