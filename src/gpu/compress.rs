@@ -303,7 +303,7 @@ pub(crate) fn run(
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
         padded(dev, frames[i].len())
     });
-    let queues = [&k.queue, &k.queue2];
+    let queues = k.queues();
     // Two launches in flight on two queues: while one computes, the other uploads or downloads.
     let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());
@@ -323,8 +323,9 @@ pub(crate) fn run(
     let r = pipeline();
     if r.is_err() {
         // Reads into the pending launches' host vectors may be in flight: wait before dropping them.
-        let _ = k.queue.finish();
-        let _ = k.queue2.finish();
+        for q in queues {
+            let _ = q.finish();
+        }
     }
     drop(pending);
     r.map(|()| out)

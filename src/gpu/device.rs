@@ -251,8 +251,18 @@ pub(crate) struct Kernels {
     pub decompress: Kernel,
     pub fnv: Kernel,
     pub queue: Queue,
-    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the other).
-    pub queue2: Queue,
+    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
+    /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
+    /// (`pocl_release_dlhandle_cache: Assertion 'found->ref_count > 0'`) when two launches of one
+    /// kernel with different grid sizes run at once (its release finds the wrong cache entry).
+    pub queue2: Option<Queue>,
+}
+
+impl Kernels {
+    /// The two queues launches alternate on (the same one twice on CPU devices).
+    pub fn queues(&self) -> [&Queue; 2] {
+        [&self.queue, self.queue2.as_ref().unwrap_or(&self.queue)]
+    }
 }
 
 /// One opened device.
@@ -282,18 +292,17 @@ impl Device {
             )));
         }
         let opts = tuning.options();
+        let t0 = std::time::Instant::now();
         let build = |src: &str, file: &str| -> Result<Program> {
-            Program::create_and_build_from_source(&ctx, src, &opts).map_err(|log| {
-                let first = log
-                    .lines()
-                    .find(|l| l.contains("error"))
-                    .unwrap_or(log.lines().next().unwrap_or(""));
-                Error::Gpu(format!("building {file} for {name}: {}", first.trim()))
-            })
+            let (p, origin) = super::program::build(&ctx, &d, src, &opts, file)?;
+            crate::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
+            Ok(p)
         };
         let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
+        crate::trace::span("gpu: programs built", t0, 0);
+        let cpu = found.info.kind == "CPU";
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
@@ -305,7 +314,11 @@ impl Device {
             decompress: kernel(&pd, "lz_decompress")?,
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
-            queue2: Queue::new(&ctx, found.id)?,
+            queue2: if cpu {
+                None
+            } else {
+                Some(Queue::new(&ctx, found.id)?)
+            },
         };
         Ok(Device {
             info: found.info.clone(),

@@ -18,6 +18,10 @@ mod decoder;
 mod decompress;
 mod device;
 mod fnv;
+mod icd;
+pub mod program;
+
+pub use icd::probe_child_main;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -112,7 +116,15 @@ impl Gpu {
     /// - an index (`"1"`) or a comma list (`"0,1"`) from [`list_devices`], any type;
     /// - otherwise a case-insensitive substring of a device or platform name: the first match, any type.
     pub fn open(cfg: &Config) -> Result<Gpu> {
+        let t0 = std::time::Instant::now();
+        if !icd::prepare(&cfg.gpu_device) {
+            return Err(Error::Gpu(format!(
+                "no OpenCL driver has a device for GPU_DEVICE = {:?} (set it to an index to use another)",
+                cfg.gpu_device
+            )));
+        }
         let found = device::enumerate()?;
+        crate::trace::span("gpu: OpenCL platforms listed", t0, 0);
         let chosen = device::choose(&found, &cfg.gpu_device)?;
         Self::open_found(&found, &chosen, cfg)
     }
