@@ -169,6 +169,12 @@ pub(crate) struct Tuning {
     pub good: u32,
     /// Shortest match emitted: 5, the first length that pays for a 3-byte offset.
     pub min_match: u32,
+    /// Anchors (far-match sample points): about one position in 2^abits.
+    pub abits: u32,
+    /// Most anchors kept per segment.
+    pub acap: usize,
+    /// Work-group size of lz_anchor.
+    pub awg: usize,
 }
 
 impl Tuning {
@@ -186,6 +192,7 @@ impl Tuning {
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
         let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
+        let abits = env("CLC_GPU_ABITS", 2..=8, 3);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
         // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
@@ -204,18 +211,23 @@ impl Tuning {
             cands,
             good: cfg.good_enough_match.clamp(5, 255),
             min_match: 5,
+            abits,
+            acap: (2usize << (sub_log - abits)).clamp(256, 4096),
+            awg: 256,
         }
     }
 
-    /// Bytes of local memory lz_find needs.
+    /// Bytes of local memory the largest kernel needs (lz_find's table, or lz_anchor's list).
     pub fn local_bytes(&self) -> u64 {
-        (4u64 << self.lhash_log) * self.cands as u64
+        let find = (4u64 << self.lhash_log) * self.cands as u64 + 4 * self.wg as u64 + 4;
+        let anchor = 8 * self.acap as u64 + 4 * self.awg as u64;
+        find.max(anchor)
     }
 
     fn options(&self) -> String {
         format!(
             "-D SUB_LOG={} -D PSUB_LOG={} -D WG={} -D PWG={} -D DWG={} -D HASH_LOG={} -D LHASH_LOG={} \
-             -D CANDS={} -D GOOD={} -D MIN_MATCH={}",
+             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={}",
             self.sub_log,
             self.psub_log,
             self.wg,
@@ -225,7 +237,10 @@ impl Tuning {
             self.lhash_log,
             self.cands,
             self.good,
-            self.min_match
+            self.min_match,
+            self.abits,
+            self.acap,
+            self.awg
         )
     }
 
@@ -244,6 +259,9 @@ impl Tuning {
 /// also serialises batches on that device.
 pub(crate) struct Kernels {
     pub build: Kernel,
+    pub anchor: Kernel,
+    pub merge: Kernel,
+    pub link: Kernel,
     pub find: Kernel,
     pub parse: Kernel,
     pub plan: Kernel,
@@ -284,7 +302,7 @@ impl Device {
         let max_wg = d.max_work_group_size().unwrap_or(0);
         let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
         let tuning = Tuning::new(cfg);
-        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg);
+        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg).max(tuning.awg);
         if local_mem < tuning.local_bytes() + 64 || max_wg < need_wg {
             return Err(Error::Gpu(format!(
                 "{name}: needs {} bytes of local memory and work-groups of {need_wg} (has {local_mem}, {max_wg})",
@@ -307,6 +325,9 @@ impl Device {
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
             build: kernel(&pc, "lz_build")?,
+            anchor: kernel(&pc, "lz_anchor")?,
+            merge: kernel(&pc, "lz_merge")?,
+            link: kernel(&pc, "lz_link")?,
             find: kernel(&pc, "lz_find")?,
             parse: kernel(&pc, "lz_parse")?,
             plan: kernel(&pc, "lz_plan")?,
