@@ -115,6 +115,8 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
             .args(args)
             .env("OCL_ICD_VENDORS", &empty)
             .env("OPENCL_VENDOR_PATH", &empty)
+            // GPU_DEVICE = auto opens the GPU from this many bytes on (the tree is small).
+            .env("CLC_GPU_AUTO_MIN", "0")
             .output()
             .unwrap();
         (
@@ -239,9 +241,29 @@ fn auto_loads_no_opencl_driver_without_a_gpu() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("a"), text(3, 50_000)).unwrap();
     let cache = t.path().join("cache");
+    // Below GPU_AUTO_MIN_BYTES the default leaves OpenCL alone whatever is installed.
+    let (code, o, e) = run_with(
+        &[
+            ("CLC_CACHE_DIR", cache.as_os_str()),
+            ("CLC_TRACE", OsStr::new("1")),
+        ],
+        &[
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            t.path().join("small").as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{o}{e}");
+    assert!(e.contains("the GPU is left out"), "{e}");
+    assert!(
+        !e.contains("no GPU used") && !e.contains("platforms listed"),
+        "{e}"
+    );
     let envs = [
         ("CLC_CACHE_DIR", cache.as_os_str()),
         ("CLC_TRACE", OsStr::new("1")),
+        ("CLC_GPU_AUTO_MIN", OsStr::new("0")),
     ];
     for i in 1..=2 {
         let out = t.path().join(format!("a{i}"));

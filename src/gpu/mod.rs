@@ -191,6 +191,22 @@ impl Gpu {
         })
     }
 
+    /// [`Gpu::compress_batch_timed`] on device `dev` alone (0-based, in [`Gpu::devices`] order). The
+    /// bytes are the same on every device.
+    pub fn compress_batch_on(
+        &self,
+        dev: usize,
+        frames: &[&[u8]],
+    ) -> Result<(Vec<Vec<u8>>, Timings)> {
+        let d = self
+            .devices
+            .get(dev)
+            .ok_or_else(|| Error::Gpu(format!("no opened device {dev}")))?;
+        let mut t = Timings::default();
+        let out = compress::run(d, frames, self.compress_batch, &mut t)?;
+        Ok((out, t))
+    }
+
     /// Decodes each `(encoded, raw_len)` into exactly `raw_len` bytes. The outer `Err` is an OpenCL
     /// failure; a malformed frame gives an inner `Err` for that frame only.
     pub fn decompress_batch(&self, frames: &[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> {

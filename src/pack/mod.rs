@@ -12,11 +12,13 @@ use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
 use crate::format::{frame::FrameHeader, FORMAT_VERSION};
 use crate::gpu::Gpu;
 use crate::scan::{self, ScanEntry};
+use crate::trace::{self, Stage};
 use crate::warn::Warnings;
 use compress::{Compressor, Counters, Encoded};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 pub struct PackOptions {
@@ -60,19 +62,28 @@ pub fn pack(
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Result<PackStats> {
+    pack_with(cfg, opts, gpu.map_or(GpuUse::Off, GpuUse::Given), warn)
+}
+
+/// [`pack`], with the GPU given, left out or chosen by size ([`GpuUse`]).
+pub fn pack_with(
+    cfg: &Config,
+    opts: &PackOptions,
+    gpu: GpuUse<'_>,
+    warn: &Warnings,
+) -> Result<PackStats> {
     let t0 = Instant::now();
+    trace::start();
     prepare_output(&opts.out, opts.force)?;
-    let trace = std::env::var_os("CLC_TRACE").is_some();
-    let phase = |what: &str| {
-        if trace {
-            eprintln!("clc: trace: {what} at {:.3} s", t0.elapsed().as_secs_f64());
-        }
-    };
+    let phase = trace::note;
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
+    trace::add(Stage::Scan, t0, Instant::now(), 0);
     phase("scan done");
-    let mut st = PackStats {
-        gpu: gpu.map(Gpu::describe),
-        ..PackStats::default()
+    let mut st = PackStats::default();
+    // Whole-file dedup hashes on the GPU only when it was given (auto opens it later, if at all).
+    let fnv_gpu = match &gpu {
+        GpuUse::Given(g) => Some(*g),
+        _ => None,
     };
 
     // Hardlinks: the first path (in sorted order) of an inode is the file, the others link to it.
@@ -104,8 +115,10 @@ pub fn pack(
             size: scanned[i].size,
         })
         .collect();
-    let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
+    let fnv = |paths: &[&Path]| fnv_files(paths, fnv_gpu);
+    let t_dedup = Instant::now();
     let (groups, dstats) = dedup::find(&cands, &fnv, warn);
+    trace::add(Stage::Dedup, t_dedup, Instant::now(), 0);
     st.dedup = dstats;
     phase(&format!("whole-file dedup done {:?}", st.dedup));
     let jobs = make_jobs(cfg.order_similar, &scanned, &owners, groups);
@@ -115,21 +128,31 @@ pub fn pack(
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = progress_bar(opts.progress, total);
     let counters = Counters::default();
-    let comp = Compressor {
-        codec: cfg.codec,
-        params: cfg.encode_params(),
-        gpu,
-        counters: &counters,
-        warn,
-    };
     let mut vw = writer::VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
+    // Idle frame buffers kept for reuse: as many as can be in flight.
+    let pool = stream::FramePool::new(cfg.threads() * 2 + cfg.compressor_batch_size * 2 + 4);
+    // The GPU, when this pack uses one: given, or (GPU_DEVICE = auto) opened once the scan has shown
+    // enough bytes for it to pay, on a thread of its own while the stream starts reading.
+    let opened: OnceLock<Option<Gpu>> = OnceLock::new();
+    let use_gpu = match &gpu {
+        GpuUse::Off => false,
+        GpuUse::Given(_) => true,
+        GpuUse::Auto(_) => {
+            let want = total >= auto_min_bytes();
+            trace::note(&format!(
+                "GPU_DEVICE = auto: {total} bytes to pack, the GPU {} (from {} bytes on)",
+                if want { "is opened" } else { "is left out" },
+                auto_min_bytes()
+            ));
+            want
+        }
+    };
     let result = std::thread::scope(|s| -> Result<(stream::Tables, Vec<Frame>)> {
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
-        let batch = cfg.compressor_batch_size.max(1);
         // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
-        let queued = if gpu.is_some() {
-            batch * 2
+        let queued = if use_gpu {
+            cfg.compressor_batch_size.max(1) * 2
         } else {
             cfg.threads()
         };
@@ -141,48 +164,31 @@ pub fn pack(
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
         let seq = s.spawn({
-            let progress = &progress;
-            move || stream::sequencer(read_rx, cfg, frame_tx, progress)
+            let (progress, pool) = (&progress, &pool);
+            move || stream::sequencer(read_rx, cfg, frame_tx, pool, progress)
         });
-        if gpu.is_some() {
-            // Two feeders, so one batch uploads or downloads while the other computes.
-            for _ in 0..2 {
-                let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
-                s.spawn(move || {
-                    while let Ok(first) = frame_rx.recv() {
-                        let mut b = vec![first];
-                        while b.len() < batch {
-                            match frame_rx.recv() {
-                                Ok(f) => b.push(f),
-                                Err(_) => break,
-                            }
-                        }
-                        if enc_tx.send(comp.batch(b)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        } else {
-            // Every frame is its own task on the worker pool.
-            let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
-            s.spawn(move || {
-                rayon::in_place_scope(|rs| {
-                    for f in frame_rx {
-                        if tok_tx.send(()).is_err() {
-                            return;
-                        }
-                        let enc_tx = enc_tx.clone();
-                        rs.spawn(move |_| {
-                            let _ = enc_tx.send(vec![comp.one(&f)]);
-                        });
-                    }
-                });
-            });
-        }
-        drop((frame_rx, enc_tx));
-        let tokens = gpu.is_none().then_some(&tok_rx);
-        let frames = write_in_order(&mut vw, enc_rx, tokens);
+        let (counters, pool, opened, gpu) = (&counters, &pool, &opened, &gpu);
+        s.spawn(move || {
+            let dev: Option<&Gpu> = match gpu {
+                GpuUse::Given(g) => Some(*g),
+                GpuUse::Auto(open) if use_gpu => {
+                    let t = Instant::now();
+                    let g = opened.get_or_init(open).as_ref();
+                    trace::span("GPU opened (stream running meanwhile)", t, 0);
+                    g
+                }
+                _ => None,
+            };
+            let comp = Compressor {
+                codec: cfg.codec,
+                params: cfg.encode_params(),
+                gpu: dev,
+                counters,
+                warn,
+            };
+            compress_stage(cfg, comp, frame_rx, enc_tx, tok_tx, pool);
+        });
+        let frames = write_in_order(&mut vw, enc_rx, Some(&tok_rx));
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
         let frames = frames?;
         let tables = seq
@@ -200,6 +206,7 @@ pub fn pack(
         }
     };
 
+    let t_fin = Instant::now();
     let index = build_index(
         cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn,
     );
@@ -208,6 +215,7 @@ pub fn pack(
     let paths = vw.paths().to_vec();
     let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
     phase("index written, volumes closed");
+    trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
     st.stored_bytes = vols
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -218,13 +226,101 @@ pub fn pack(
         st.parity = Some(c);
     }
     st.volumes = vols;
+    st.gpu = match gpu {
+        GpuUse::Given(g) => Some(g.describe()),
+        _ => opened.get().and_then(|g| g.as_ref()).map(Gpu::describe),
+    };
     st.gpu_frames = counters.gpu_frames.load(Ordering::Relaxed);
     st.cpu_frames = counters.cpu_frames.load(Ordering::Relaxed);
     st.raw_frames = counters.raw_frames.load(Ordering::Relaxed);
     st.gpu_redone = counters.gpu_redone.load(Ordering::Relaxed);
     st.seconds = t0.elapsed().as_secs_f64();
     st.warnings = warn.count();
+    trace::report();
     Ok(st)
+}
+
+/// Bytes a GPU batch gathers before it is launched (or COMPRESSOR_BATCH_SIZE frames, if fewer):
+/// small enough that several GPUs, each with two feeders, share a few hundred MB evenly.
+const GPU_BATCH_BYTES: usize = 64 << 20;
+
+/// The compressors: on the GPU, two feeders per device, each taking the next batch of frames from
+/// the queue (whichever device is free gets it: frames encode alone, so the bytes do not depend on
+/// which); on the CPU, one task per frame on the worker pool. Returns when the frame queue is done.
+fn compress_stage<'e>(
+    cfg: &'e Config,
+    comp: Compressor<'e>,
+    frame_rx: crossbeam_channel::Receiver<stream::RawFrame>,
+    enc_tx: crossbeam_channel::Sender<Vec<Encoded>>,
+    tok_tx: crossbeam_channel::Sender<()>,
+    pool: &'e stream::FramePool,
+) {
+    let batch = cfg.compressor_batch_size.max(1);
+    if let Some(gpu) = comp.gpu {
+        let comp = &comp;
+        std::thread::scope(|fs| {
+            for dev in 0..gpu.device_count() * 2 {
+                let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
+                fs.spawn(move || {
+                    while let Ok(first) = frame_rx.recv() {
+                        let mut bytes = first.data.len();
+                        let mut b = vec![first];
+                        while b.len() < batch && bytes < GPU_BATCH_BYTES {
+                            match frame_rx.recv() {
+                                Ok(f) => {
+                                    bytes += f.data.len();
+                                    b.push(f)
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if enc_tx.send(comp.batch_on(dev / 2, b, pool)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        return;
+    }
+    // Every frame is its own task on the worker pool.
+    let comp = &comp;
+    rayon::in_place_scope(|rs| {
+        for f in frame_rx {
+            if tok_tx.send(()).is_err() {
+                return;
+            }
+            let enc_tx = enc_tx.clone();
+            rs.spawn(move |_| {
+                let e = comp.one(&f);
+                pool.give(f.data);
+                let _ = enc_tx.send(vec![e]);
+            });
+        }
+    });
+}
+
+/// The default GPU_DEVICE = auto opens the GPU only for a stream of at least this many bytes
+/// (`CLC_GPU_AUTO_MIN` overrides it, for benchmarks): below it, opening the device would cost more
+/// than the GPU saves, and the CPU does the work.
+pub const GPU_AUTO_MIN_BYTES: u64 = 256 << 20;
+
+fn auto_min_bytes() -> u64 {
+    std::env::var("CLC_GPU_AUTO_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(GPU_AUTO_MIN_BYTES)
+}
+
+/// Which GPU a pack uses.
+pub enum GpuUse<'a> {
+    /// None: the CPU encodes every frame.
+    Off,
+    /// This one, opened already.
+    Given(&'a Gpu),
+    /// GPU_DEVICE = auto: opened by this function (on a thread, while the stream starts) when the
+    /// scan finds at least [`GPU_AUTO_MIN_BYTES`] to pack; `None` from it means no GPU (the CPU works).
+    Auto(&'a (dyn Fn() -> Option<Gpu> + Sync)),
 }
 
 /// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
@@ -340,7 +436,9 @@ fn write_in_order(
                 checksum: e.checksum,
                 frame_id: e.id,
             };
-            let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            let (volume, offset) = trace::timed(Stage::Write, h.stored_len as u64, || {
+                vw.write_frame(&h, &e.stored)
+            })?;
             frames.push(Frame {
                 volume,
                 offset,
