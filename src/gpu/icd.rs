@@ -80,6 +80,7 @@ struct Seen {
     platform: String,
     kind: String,
     name: String,
+    compute_units: u32,
 }
 
 /// Runs the probe child for `icd`; None if it could not run or said nothing parseable.
@@ -110,11 +111,12 @@ fn probe(icd: &Icd, scratch: &Path) -> Option<Vec<Seen>> {
             break;
         }
         let f: Vec<&str> = line.split('\t').collect();
-        if let [platform, kind, name] = f[..] {
+        if let [platform, kind, name, cus] = f[..] {
             seen.push(Seen {
                 platform: platform.into(),
                 kind: kind.into(),
                 name: name.into(),
+                compute_units: cus.parse().unwrap_or(0),
             });
         }
     }
@@ -131,10 +133,11 @@ pub fn probe_child_main() {
     if let Ok(devs) = super::list_devices() {
         for d in devs {
             println!(
-                "{}\t{}\t{}",
+                "{}\t{}\t{}\t{}",
                 clean(&d.platform),
                 clean(&d.kind),
-                clean(&d.name)
+                clean(&d.name),
+                d.compute_units
             );
         }
     }
@@ -159,22 +162,20 @@ fn wanted(sel: &str, s: &Seen) -> Option<bool> {
     }
 }
 
-/// Before OpenCL is first loaded: points `OCL_ICD_VENDORS` at the drivers that `sel` needs. Returns
-/// false when no driver has a device `sel` could pick (the caller then need not load OpenCL at all).
-pub(crate) fn prepare(sel: &str) -> bool {
+/// The drivers, what each offers (probed once, then from the table), the table's key and the cache
+/// directory; None when the user chose the drivers, there is no cache or a probe failed.
+#[allow(clippy::type_complexity)]
+fn known() -> Option<(Vec<Icd>, Vec<Vec<Seen>>, String, PathBuf)> {
     if std::env::var_os("OCL_ICD_VENDORS").is_some()
         || std::env::var_os("OCL_ICD_FILENAMES").is_some()
         || std::env::var_os(PROBE_ENV).is_some()
     {
-        return true;
+        return None;
     }
-    let Some(base) = super::program::cache_dir().and_then(|k| k.parent().map(Path::to_path_buf))
-    else {
-        return true;
-    };
+    let base = super::program::cache_dir().and_then(|k| k.parent().map(Path::to_path_buf))?;
     let icds = list_icds(&vendors_dir());
     if icds.is_empty() {
-        return true;
+        return None;
     }
     let mut key_src = String::from("clc-icds-v1\n");
     for i in &icds {
@@ -185,17 +186,38 @@ pub(crate) fn prepare(sel: &str) -> bool {
     let mut known = read_table(&table, &key);
     if known.len() != icds.len() {
         let probed: Option<Vec<Vec<Seen>>> = icds.iter().map(|i| probe(i, &base)).collect();
-        let Some(probed) = probed else {
-            return true;
-        };
+        let probed = probed?;
         write_table(&table, &key, &icds, &probed);
         known = probed;
     }
+    Some((icds, known, key, base))
+}
+
+/// Compute units of the GPU-type devices every driver offers, from the probe table (None: unknown,
+/// e.g. no cache). Lets `GPU_DEVICE = auto` weigh the GPUs against the CPU without loading OpenCL.
+pub fn gpu_compute_units() -> Option<u64> {
+    let (_, known, _, _) = known()?;
+    Some(
+        known
+            .iter()
+            .flatten()
+            .filter(|s| s.kind == "GPU")
+            .map(|s| u64::from(s.compute_units))
+            .sum(),
+    )
+}
+
+/// Before OpenCL is first loaded: points `OCL_ICD_VENDORS` at the drivers that `sel` needs. Returns
+/// false when no driver has a device `sel` could pick (the caller then need not load OpenCL at all).
+pub(crate) fn prepare(sel: &str) -> bool {
+    let Some((icds, known, key, base)) = known() else {
+        return true;
+    };
     // A driver is needed if one of its devices may be picked; an index selection needs them all.
     let mut need = Vec::new();
     for (icd, seen) in icds.iter().zip(&known) {
         let mut any = false;
-        for s in seen {
+        for s in seen.iter() {
             match wanted(sel, s) {
                 None => return true,
                 Some(w) => any |= w,
@@ -249,11 +271,12 @@ fn read_table(path: &Path, key: &str) -> Vec<Vec<Seen>> {
         let f: Vec<&str> = line.split('\t').collect();
         match f[..] {
             ["icd", k, ..] if k == key => out.push(Vec::new()),
-            ["dev", k, platform, kind, name] if k == key => match out.last_mut() {
+            ["dev", k, platform, kind, name, cus] if k == key => match out.last_mut() {
                 Some(v) => v.push(Seen {
                     platform: platform.into(),
                     kind: kind.into(),
                     name: name.into(),
+                    compute_units: cus.parse().unwrap_or(0),
                 }),
                 None => return Vec::new(),
             },
@@ -268,7 +291,10 @@ fn write_table(path: &Path, key: &str, icds: &[Icd], probed: &[Vec<Seen>]) {
     for (i, seen) in icds.iter().zip(probed) {
         text += &format!("icd\t{key}\t{}\n", i.lib.replace(['\t', '\n'], " "));
         for s in seen {
-            text += &format!("dev\t{key}\t{}\t{}\t{}\n", s.platform, s.kind, s.name);
+            text += &format!(
+                "dev\t{key}\t{}\t{}\t{}\t{}\n",
+                s.platform, s.kind, s.name, s.compute_units
+            );
         }
     }
     if let Some(dir) = path.parent() {
@@ -289,6 +315,7 @@ mod tests {
             platform: "P".into(),
             kind: kind.into(),
             name: name.into(),
+            compute_units: 8,
         }
     }
 

@@ -21,7 +21,7 @@ mod fnv;
 mod icd;
 pub mod program;
 
-pub use icd::probe_child_main;
+pub use icd::{gpu_compute_units, probe_child_main};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -361,7 +361,9 @@ mod tests {
             good_enough_match: 1000,
             ..Config::default()
         });
-        assert!(many.local_bytes() <= 32 << 10);
+        // The table fills 32 KiB; lz_find's far offsets and lz_anchor's counts add about 1 KiB
+        // (devices with less local memory are refused at open; every current GPU has 48 KiB).
+        assert!(t.local_bytes() <= 33 << 10 && many.local_bytes() <= 33 << 10);
         assert_eq!(many.good, 255);
     }
 }
