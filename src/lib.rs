@@ -25,6 +25,7 @@ pub mod parity;
 pub mod report;
 pub mod scan;
 pub mod sys;
+pub mod trace;
 pub mod verify;
 pub mod warn;
 

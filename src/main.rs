@@ -6,6 +6,8 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // `clc` as the child that probes one OpenCL driver (src/gpu/icd.rs): answers and exits.
+    clc::gpu::probe_child_main();
     // Die quietly on a closed pipe (`clc list … | head`), as other command-line tools do.
     // SAFETY: setting a signal disposition to its default has no preconditions.
     unsafe {

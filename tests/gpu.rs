@@ -235,13 +235,20 @@ fn malformed_frames_fail_alone_and_agree_with_the_cpu_decoder() {
     let data = text(50_000, 11);
     let good = g.compress_batch(&[&data]).unwrap().remove(0);
     let mut bad_off = good.clone();
-    // An offset of 0 in the first sequence that has one.
-    let lit = (good[0] >> 4) as usize;
-    if lit < 15 && good.len() > lit + 4 {
-        bad_off[1 + lit] = 0;
-        bad_off[2 + lit] = 0;
-        bad_off[3 + lit] = 0;
+    // An offset of 0 in the first sequence (it has one: the text repeats).
+    let mut at = 1;
+    let mut lit = (good[0] >> 4) as usize;
+    if lit == 15 {
+        while good[at] == 255 {
+            lit += 255;
+            at += 1;
+        }
+        lit += good[at] as usize;
+        at += 1;
     }
+    at += lit;
+    assert!(good.len() > at + 3, "the first sequence has a match");
+    bad_off[at..at + 3].fill(0);
     let truncated = &good[..good.len() / 2];
     let frames: Vec<(&[u8], usize)> = vec![
         (&good, data.len()),
@@ -542,7 +549,10 @@ fn sb_kernel_resolves_dependencies_across_sub_blocks() {
         .zip(&frames)
         .map(|(e, d)| (e.as_slice(), d.len()))
         .collect();
-    for dec in [g.decompress_sb_batch(&jobs).unwrap(), g.decompress_sb_batch(&jobs[..1]).unwrap()] {
+    for dec in [
+        g.decompress_sb_batch(&jobs).unwrap(),
+        g.decompress_sb_batch(&jobs[..1]).unwrap(),
+    ] {
         for (d, want) in dec.into_iter().zip(&frames) {
             assert!(d.unwrap() == *want, "kernel decode differs");
         }
@@ -595,10 +605,42 @@ fn sb_kernel_with_warp_sized_groups() {
         return;
     }
     let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["sb_kernel_", "--nocapture", "--test-threads=1", "--skip", "warp_sized"])
+        .args([
+            "sb_kernel_",
+            "--nocapture",
+            "--test-threads=1",
+            "--skip",
+            "warp_sized",
+        ])
         .env("CLC_GPU_SB_WG", "32")
         .env("CLC_GPU_TEST_CHILD", "1")
         .status()
         .unwrap();
     assert!(st.success(), "work-groups of 32: child failed");
+}
+
+#[test]
+fn far_matches_are_found_as_the_cpu_encoder_finds_them() {
+    let g = gpu_or_skip!();
+    // Random bytes, then the same bytes again (1 to 3 MiB back) with one byte changed every 4 KiB
+    // (an edited second version of a file): only far matches compress it.
+    let mut r = Rng(7);
+    for size in [1usize << 20, 3 << 20] {
+        let a: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        let mut frame = a.clone();
+        frame.extend(
+            a.iter()
+                .enumerate()
+                .map(|(i, &b)| if i % 4096 == 0 { b ^ 0x55 } else { b }),
+        );
+        let gpu = g.compress_batch(&[&frame]).unwrap().remove(0);
+        assert_eq!(lz_ext3::decompress(&gpu, frame.len()).unwrap(), frame);
+        let cpu = lz_ext3::compress(&frame, &EncodeParams::default());
+        assert!(
+            (gpu.len() as f64) < 1.03 * cpu.len() as f64 && gpu.len() < size + size / 50,
+            "{size}: gpu {} bytes, cpu {} bytes",
+            gpu.len(),
+            cpu.len()
+        );
+    }
 }

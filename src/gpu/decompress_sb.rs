@@ -93,7 +93,9 @@ fn launch(
         }
     }
     let w = dev.sb_w;
-    let groups = nsub.min((dev.info.compute_units.max(1) as usize) * 32).max(1);
+    let groups = nsub
+        .min((dev.info.compute_units.max(1) as usize) * 32)
+        .max(1);
     let kev = q.launch(
         &k.decompress_sb,
         &[
@@ -122,7 +124,13 @@ fn launch(
     let mut outs: Vec<Vec<u8>> = placed
         .iter()
         .zip(&ok)
-        .map(|(p, bad)| if bad.is_none() { vec![0u8; p.raw] } else { Vec::new() })
+        .map(|(p, bad)| {
+            if bad.is_none() {
+                vec![0u8; p.raw]
+            } else {
+                Vec::new()
+            }
+        })
         .collect();
     let mut down = vec![ev_st];
     let mut reads = || -> Result<()> {

@@ -6,7 +6,8 @@ use crate::codec::{self, Codec, EncodeParams};
 use crate::format::checksum;
 use crate::format::frame::FLAG_GPU;
 use crate::gpu::Gpu;
-use crate::pack::stream::RawFrame;
+use crate::pack::stream::{FramePool, RawFrame};
+use crate::trace::{self, Stage};
 use crate::warn::Warnings;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,30 +89,61 @@ impl Compressor<'_> {
         if self.codec == Codec::Raw {
             return self.stored_raw(id, raw, sum);
         }
-        let enc = codec::encode(self.codec, raw, &self.params);
+        let enc = trace::timed(Stage::CpuEncode, raw.len() as u64, || {
+            codec::encode(self.codec, raw, &self.params)
+        });
         self.finish(id, raw, enc, 0, sum)
     }
 
     /// Encodes one frame on the CPU.
     pub fn one(&self, f: &RawFrame) -> Encoded {
-        self.cpu(f.id, &f.data, checksum(&f.data))
+        let sum = trace::timed(Stage::Checksum, f.data.len() as u64, || checksum(&f.data));
+        self.cpu(f.id, &f.data, sum)
     }
 
-    /// Encodes a batch of frames, results in the same order.
-    pub fn batch(&self, frames: Vec<RawFrame>) -> Vec<Encoded> {
-        let sums: Vec<u64> = frames.par_iter().map(|f| checksum(&f.data)).collect();
+    /// Encodes a batch of frames, results in the same order; their buffers go back to `pool`.
+    pub fn batch(&self, frames: Vec<RawFrame>, pool: &FramePool) -> Vec<Encoded> {
+        self.batch_on(usize::MAX, frames, pool)
+    }
+
+    /// [`Compressor::batch`] on device `dev` of the GPU only (`usize::MAX`: spread over all).
+    pub fn batch_on(&self, dev: usize, frames: Vec<RawFrame>, pool: &FramePool) -> Vec<Encoded> {
+        let t_batch = std::time::Instant::now();
+        let bytes: u64 = frames.iter().map(|f| f.data.len() as u64).sum();
+        let out = self.batch_inner(dev, &frames);
+        for f in frames {
+            pool.give(f.data);
+        }
+        trace::add(Stage::GpuBatch, t_batch, std::time::Instant::now(), bytes);
+        out
+    }
+
+    fn batch_inner(&self, dev: usize, frames: &[RawFrame]) -> Vec<Encoded> {
+        let sums: Vec<u64> = frames
+            .par_iter()
+            .map(|f| trace::timed(Stage::Checksum, f.data.len() as u64, || checksum(&f.data)))
+            .collect();
         // The GPU encoder writes plain LZ_EXT3 blocks (codec 1) until it is ported to LZ_EXT3_SB (issue 17).
         if let (Some(gpu), Codec::LzExt3 | Codec::LzExt3Sb) = (self.gpu, self.codec) {
             let refs: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
-            match gpu.compress_batch(&refs) {
-                Ok(encs) => {
+            let r = if dev == usize::MAX {
+                gpu.compress_batch_timed(&refs)
+            } else {
+                gpu.compress_batch_on(dev, &refs)
+            };
+            match r {
+                Ok((encs, t)) => {
+                    trace::add_device(Stage::GpuKernel, t.kernel_ns, t.bytes_in);
+                    trace::add_device(Stage::GpuCopy, t.upload_ns + t.download_ns, t.bytes_in);
                     return frames
                         .par_iter()
                         .zip(encs)
                         .zip(&sums)
                         .map(|((f, enc), &sum)| {
-                            let ok = codec::decode(Codec::LzExt3, &enc, f.data.len())
-                                .is_ok_and(|d| checksum(&d) == sum);
+                            let ok = trace::timed(Stage::Verify, f.data.len() as u64, || {
+                                codec::decode(Codec::LzExt3, &enc, f.data.len())
+                                    .is_ok_and(|d| checksum(&d) == sum)
+                            });
                             if ok {
                                 self.finish_as(Codec::LzExt3, f.id, &f.data, enc, FLAG_GPU, sum)
                             } else {

@@ -12,11 +12,13 @@ use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
 use crate::format::{frame::FrameHeader, FORMAT_VERSION};
 use crate::gpu::Gpu;
 use crate::scan::{self, ScanEntry};
+use crate::trace::{self, Stage};
 use crate::warn::Warnings;
 use compress::{Compressor, Counters, Encoded};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 pub struct PackOptions {
@@ -60,19 +62,28 @@ pub fn pack(
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Result<PackStats> {
+    pack_with(cfg, opts, gpu.map_or(GpuUse::Off, GpuUse::Given), warn)
+}
+
+/// [`pack`], with the GPU given, left out or chosen by size ([`GpuUse`]).
+pub fn pack_with(
+    cfg: &Config,
+    opts: &PackOptions,
+    gpu: GpuUse<'_>,
+    warn: &Warnings,
+) -> Result<PackStats> {
     let t0 = Instant::now();
+    trace::start();
     prepare_output(&opts.out, opts.force)?;
-    let trace = std::env::var_os("CLC_TRACE").is_some();
-    let phase = |what: &str| {
-        if trace {
-            eprintln!("clc: trace: {what} at {:.3} s", t0.elapsed().as_secs_f64());
-        }
-    };
+    let phase = trace::note;
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
+    trace::add(Stage::Scan, t0, Instant::now(), 0);
     phase("scan done");
-    let mut st = PackStats {
-        gpu: gpu.map(Gpu::describe),
-        ..PackStats::default()
+    let mut st = PackStats::default();
+    // Whole-file dedup hashes on the GPU only when it was given (auto opens it later, if at all).
+    let fnv_gpu = match &gpu {
+        GpuUse::Given(g) => Some(*g),
+        _ => None,
     };
 
     // Hardlinks: the first path (in sorted order) of an inode is the file, the others link to it.
@@ -104,8 +115,10 @@ pub fn pack(
             size: scanned[i].size,
         })
         .collect();
-    let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
+    let fnv = |paths: &[&Path]| fnv_files(paths, fnv_gpu);
+    let t_dedup = Instant::now();
     let (groups, dstats) = dedup::find(&cands, &fnv, warn);
+    trace::add(Stage::Dedup, t_dedup, Instant::now(), 0);
     st.dedup = dstats;
     phase(&format!("whole-file dedup done {:?}", st.dedup));
     let jobs = make_jobs(cfg.order_similar, &scanned, &owners, groups);
@@ -115,21 +128,27 @@ pub fn pack(
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = progress_bar(opts.progress, total);
     let counters = Counters::default();
-    let comp = Compressor {
-        codec: cfg.frame_codec(),
-        params: cfg.encode_params(),
-        gpu,
-        counters: &counters,
-        warn,
-    };
     let mut vw = writer::VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
+    // Idle frame buffers kept for reuse: as many as can be in flight.
+    let pool = stream::FramePool::new(cfg.threads() * 2 + cfg.compressor_batch_size * 2 + 4);
+    // The GPU, when this pack uses one: given, or (GPU_DEVICE = auto) opened once the scan has shown
+    // enough bytes for it to pay, on a thread of its own while the stream starts reading.
+    let opened: OnceLock<Option<Gpu>> = OnceLock::new();
+    let use_gpu = match &gpu {
+        GpuUse::Off => false,
+        GpuUse::Given(_) => true,
+        GpuUse::Auto(_) => {
+            let (want, why) = auto_wants_gpu(total, cfg.threads());
+            trace::note(&format!("GPU_DEVICE = auto: {why}"));
+            want
+        }
+    };
     let result = std::thread::scope(|s| -> Result<(stream::Tables, Vec<Frame>)> {
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
-        let batch = cfg.compressor_batch_size.max(1);
         // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
-        let queued = if gpu.is_some() {
-            batch * 2
+        let queued = if use_gpu {
+            cfg.compressor_batch_size.max(1) * 2
         } else {
             cfg.threads()
         };
@@ -141,48 +160,31 @@ pub fn pack(
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
         let seq = s.spawn({
-            let progress = &progress;
-            move || stream::sequencer(read_rx, cfg, frame_tx, progress)
+            let (progress, pool) = (&progress, &pool);
+            move || stream::sequencer(read_rx, cfg, frame_tx, pool, progress)
         });
-        if gpu.is_some() {
-            // Two feeders, so one batch uploads or downloads while the other computes.
-            for _ in 0..2 {
-                let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
-                s.spawn(move || {
-                    while let Ok(first) = frame_rx.recv() {
-                        let mut b = vec![first];
-                        while b.len() < batch {
-                            match frame_rx.recv() {
-                                Ok(f) => b.push(f),
-                                Err(_) => break,
-                            }
-                        }
-                        if enc_tx.send(comp.batch(b)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        } else {
-            // Every frame is its own task on the worker pool.
-            let (frame_rx, enc_tx, comp) = (frame_rx.clone(), enc_tx.clone(), &comp);
-            s.spawn(move || {
-                rayon::in_place_scope(|rs| {
-                    for f in frame_rx {
-                        if tok_tx.send(()).is_err() {
-                            return;
-                        }
-                        let enc_tx = enc_tx.clone();
-                        rs.spawn(move |_| {
-                            let _ = enc_tx.send(vec![comp.one(&f)]);
-                        });
-                    }
-                });
-            });
-        }
-        drop((frame_rx, enc_tx));
-        let tokens = gpu.is_none().then_some(&tok_rx);
-        let frames = write_in_order(&mut vw, enc_rx, tokens);
+        let (counters, pool, opened, gpu) = (&counters, &pool, &opened, &gpu);
+        s.spawn(move || {
+            let dev: Option<&Gpu> = match gpu {
+                GpuUse::Given(g) => Some(*g),
+                GpuUse::Auto(open) if use_gpu => {
+                    let t = Instant::now();
+                    let g = opened.get_or_init(open).as_ref();
+                    trace::span("GPU opened (stream running meanwhile)", t, 0);
+                    g
+                }
+                _ => None,
+            };
+            let comp = Compressor {
+                codec: cfg.frame_codec(),
+                params: cfg.encode_params(),
+                gpu: dev,
+                counters,
+                warn,
+            };
+            compress_stage(cfg, comp, frame_rx, enc_tx, tok_tx, pool);
+        });
+        let frames = write_in_order(&mut vw, enc_rx, Some(&tok_rx));
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
         let frames = frames?;
         let tables = seq
@@ -200,6 +202,7 @@ pub fn pack(
         }
     };
 
+    let t_fin = Instant::now();
     let index = build_index(
         cfg, &opts.src, &scanned, &link_of, tables, frames, &mut st, warn,
     );
@@ -208,6 +211,7 @@ pub fn pack(
     let paths = vw.paths().to_vec();
     let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
     phase("index written, volumes closed");
+    trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
     st.stored_bytes = vols
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -218,13 +222,136 @@ pub fn pack(
         st.parity = Some(c);
     }
     st.volumes = vols;
+    st.gpu = match gpu {
+        GpuUse::Given(g) => Some(g.describe()),
+        _ => opened.get().and_then(|g| g.as_ref()).map(Gpu::describe),
+    };
     st.gpu_frames = counters.gpu_frames.load(Ordering::Relaxed);
     st.cpu_frames = counters.cpu_frames.load(Ordering::Relaxed);
     st.raw_frames = counters.raw_frames.load(Ordering::Relaxed);
     st.gpu_redone = counters.gpu_redone.load(Ordering::Relaxed);
     st.seconds = t0.elapsed().as_secs_f64();
     st.warnings = warn.count();
+    trace::report();
     Ok(st)
+}
+
+/// Bytes a GPU batch gathers before it is launched (or COMPRESSOR_BATCH_SIZE frames, if fewer):
+/// small enough that several GPUs, each with two feeders, share a few hundred MB evenly.
+const GPU_BATCH_BYTES: usize = 64 << 20;
+
+/// The compressors: on the GPU, two feeders per device, each taking the next batch of frames from
+/// the queue (whichever device is free gets it: frames encode alone, so the bytes do not depend on
+/// which); on the CPU, one task per frame on the worker pool. Returns when the frame queue is done.
+fn compress_stage<'e>(
+    cfg: &'e Config,
+    comp: Compressor<'e>,
+    frame_rx: crossbeam_channel::Receiver<stream::RawFrame>,
+    enc_tx: crossbeam_channel::Sender<Vec<Encoded>>,
+    tok_tx: crossbeam_channel::Sender<()>,
+    pool: &'e stream::FramePool,
+) {
+    let batch = cfg.compressor_batch_size.max(1);
+    if let Some(gpu) = comp.gpu {
+        let comp = &comp;
+        std::thread::scope(|fs| {
+            for dev in 0..gpu.device_count() * 2 {
+                let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
+                fs.spawn(move || {
+                    while let Ok(first) = frame_rx.recv() {
+                        let mut bytes = first.data.len();
+                        let mut b = vec![first];
+                        while b.len() < batch && bytes < GPU_BATCH_BYTES {
+                            match frame_rx.recv() {
+                                Ok(f) => {
+                                    bytes += f.data.len();
+                                    b.push(f)
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if enc_tx.send(comp.batch_on(dev / 2, b, pool)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        return;
+    }
+    // Every frame is its own task on the worker pool.
+    let comp = &comp;
+    rayon::in_place_scope(|rs| {
+        for f in frame_rx {
+            if tok_tx.send(()).is_err() {
+                return;
+            }
+            let enc_tx = enc_tx.clone();
+            rs.spawn(move |_| {
+                let e = comp.one(&f);
+                pool.give(f.data);
+                let _ = enc_tx.send(vec![e]);
+            });
+        }
+    });
+}
+
+/// The default GPU_DEVICE = auto opens the GPU only for a stream of at least this many bytes:
+/// below it, starting the device (0.5 s on the H200 machine) costs more than it could save.
+pub const GPU_AUTO_MIN_BYTES: u64 = 256 << 20;
+
+/// Compression rates measured on the lent 2 x H200 machine, 32 threads, on the same 4 MiB frames of
+/// the Rust-doc tree (docs/GPU.md): the GPU encoder 2.53 GB/s on one H200 (132 compute units), the
+/// CPU encoder 16-17.7 GB/s on 32 threads.
+const GPU_GBS_PER_CU: f64 = 2.53 / 132.0;
+const CPU_GBS_PER_THREAD: f64 = 0.5;
+
+/// Whether GPU_DEVICE = auto uses the GPU for `total` bytes with `threads` CPU threads, and why. It
+/// does when the stream is large enough and the GPUs (compute units from the cached driver probe,
+/// `gpu::gpu_compute_units`) would compress faster than the CPU threads: a choice made from the
+/// device set and the config, never from timings, so the archive is the same on every run.
+/// `CLC_GPU_AUTO_MIN` (bytes) replaces both rules by the size alone, for benchmarks and tests.
+fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
+    if let Some(min) = std::env::var("CLC_GPU_AUTO_MIN")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let want = total >= min;
+        let verdict = if want { "is opened" } else { "is left out" };
+        return (
+            want,
+            format!("{total} bytes, CLC_GPU_AUTO_MIN = {min}: the GPU {verdict}"),
+        );
+    }
+    if total < GPU_AUTO_MIN_BYTES {
+        return (
+            false,
+            format!("{total} bytes (< {GPU_AUTO_MIN_BYTES}): the GPU is left out"),
+        );
+    }
+    let cus = crate::gpu::gpu_compute_units().unwrap_or(0);
+    let gpu = cus as f64 * GPU_GBS_PER_CU;
+    let cpu = threads as f64 * CPU_GBS_PER_THREAD;
+    let want = gpu > cpu;
+    let verdict = if want { "is opened" } else { "is left out" };
+    (
+        want,
+        format!(
+            "{total} bytes; GPUs ({cus} compute units) ~{gpu:.1} GB/s vs {threads} CPU threads ~{cpu:.1} GB/s: the GPU {verdict}"
+        ),
+    )
+}
+
+/// Which GPU a pack uses.
+pub enum GpuUse<'a> {
+    /// None: the CPU encodes every frame.
+    Off,
+    /// This one, opened already.
+    Given(&'a Gpu),
+    /// GPU_DEVICE = auto: opened by this function (on a thread, while the stream starts) when the
+    /// scan finds at least [`GPU_AUTO_MIN_BYTES`] to pack and the GPUs would outpace the CPU threads;
+    /// `None` from it means no GPU (the CPU works).
+    Auto(&'a (dyn Fn() -> Option<Gpu> + Sync)),
 }
 
 /// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
@@ -340,7 +467,9 @@ fn write_in_order(
                 checksum: e.checksum,
                 frame_id: e.id,
             };
-            let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            let (volume, offset) = trace::timed(Stage::Write, h.stored_len as u64, || {
+                vw.write_frame(&h, &e.stored)
+            })?;
             frames.push(Frame {
                 volume,
                 offset,

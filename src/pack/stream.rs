@@ -6,6 +6,7 @@
 use crate::chunk;
 use crate::config::Config;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
+use crate::trace::{self, Stage};
 use crate::warn::Warnings;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
@@ -102,8 +103,10 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
 }
 
 fn read_small(p: &std::path::Path, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
+    let t = std::time::Instant::now();
     let mut buf = Vec::with_capacity((size as usize + 1).min(seg));
     File::open(p)?.take(seg as u64).read_to_end(&mut buf)?;
+    trace::add(Stage::Read, t, std::time::Instant::now(), buf.len() as u64);
     Ok(buf)
 }
 
@@ -164,7 +167,9 @@ impl Reader<'_> {
                     // Size the buffer by what the scan saw, so small files cost small buffers.
                     let hint = (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
                     let mut buf = Vec::with_capacity(hint.min(self.seg));
+                    let t = std::time::Instant::now();
                     let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
+                    trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
                     if n == 0 {
                         return Ok(Ok(()));
                     }
@@ -256,6 +261,38 @@ pub struct Tables {
     pub frames: u32,
 }
 
+/// Frame buffers given back after compression, for the sequencer to fill again. A fresh 4-16 MiB
+/// buffer costs a page fault per 4 KiB on first touch, which made the sequencer (one thread that
+/// every byte passes) spend more time faulting than copying.
+pub struct FramePool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl FramePool {
+    /// A pool holding at most `n` idle buffers.
+    pub fn new(n: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(n.max(1));
+        FramePool { tx, rx }
+    }
+
+    /// An empty buffer with room for `cap` bytes: a given-back one when there is one.
+    fn take(&self, cap: usize) -> Vec<u8> {
+        while let Ok(mut v) = self.rx.try_recv() {
+            if v.capacity() >= cap {
+                v.clear();
+                return v;
+            }
+        }
+        Vec::with_capacity(cap)
+    }
+
+    /// Gives a buffer back (dropped if the pool is full).
+    pub fn give(&self, v: Vec<u8>) {
+        let _ = self.tx.try_send(v);
+    }
+}
+
 /// A frame's bytes on their way to the compressors.
 pub struct RawFrame {
     pub id: u32,
@@ -284,6 +321,7 @@ pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
     frames_tx: Sender<RawFrame>,
+    pool: &FramePool,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
     let adaptive = cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw;
@@ -302,6 +340,8 @@ pub fn sequencer(
     let mut pending_len = 0u64;
     // Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
     let mut small_contents: HashMap<Vec<u64>, u64> = HashMap::new();
+    // Time the sequencer spends waiting for the compressors (not its own work, for the trace).
+    let blocked = std::cell::Cell::new(std::time::Duration::ZERO);
     let emit = |f: &mut OpenFrame, t: &mut Tables| {
         if f.data.is_empty() {
             return;
@@ -311,7 +351,9 @@ pub fn sequencer(
             t.chunks[c as usize].frame = FrameId(id);
         }
         let data = std::mem::take(&mut f.data);
+        let wait = std::time::Instant::now();
         frames_tx.send(RawFrame { id, data }).ok();
+        blocked.set(blocked.get() + wait.elapsed());
         t.frames += 1;
     };
     for batch in rx {
@@ -319,7 +361,7 @@ pub fn sequencer(
         let cut: Vec<Vec<Cut>> = batch
             .par_iter()
             .map(|m| match m {
-                Msg::Data { data, .. } => {
+                Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
                     chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
                         .into_iter()
                         .map(|(o, l)| {
@@ -328,14 +370,17 @@ pub fn sequencer(
                             (o, l, *blake3::hash(c).as_bytes(), raw)
                         })
                         .collect()
-                }
+                }),
                 _ => Vec::new(),
             })
             .collect();
+        let t_seq = std::time::Instant::now();
+        let mut seq_bytes = 0u64;
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
                 Msg::Data { data, run, .. } => {
                     progress.inc(data.len() as u64);
+                    seq_bytes += data.len() as u64;
                     for (o, l, h, raw) in cuts {
                         let id = match seen.get(&h) {
                             Some(&id) => id,
@@ -350,7 +395,7 @@ pub fn sequencer(
                                     emit(f, &mut t);
                                 }
                                 if f.data.capacity() == 0 {
-                                    f.data.reserve_exact(f.limit);
+                                    f.data = pool.take(f.limit);
                                 }
                                 let id = t.chunks.len() as u64;
                                 t.chunks.push(Chunk {
@@ -410,6 +455,9 @@ pub fn sequencer(
                 }
             }
         }
+        // Own work only: the time blocked handing frames on is left out.
+        let end = std::time::Instant::now() - blocked.take();
+        trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
     }
     for f in &mut open {
         emit(f, &mut t);
