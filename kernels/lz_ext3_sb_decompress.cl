@@ -6,13 +6,16 @@
 // (below, `step`): it parses the sub-block's sequences and decides, and the whole group then carries out
 // the copy it chose (a literal run, then a match), so the loop has one shape with barriers only at its
 // top level. A match is copied at once when every byte it reads is final, otherwise it is set aside in a
-// queue (local memory) and the walk goes on. A byte of an earlier sub-block is final below that
-// sub-block's published `progress`; a byte of the group's own sub-block is final unless it lies in a
-// set-aside match. After its walk (or when the queue is full) the group retries the set-aside matches in
-// order, publishing its own progress (its start up to its first set-aside match) before it waits.
-// Sub-blocks are taken in order, so the lowest unfinished one waits on nothing unfinished: every launch
-// ends, whatever the bytes. A sub-block that fails publishes itself complete (the host refuses its
-// frame from its status), so nothing waits on it forever.
+// queue (in global memory, one slot per 4 input bytes: never full) and the walk goes on. A byte of an
+// earlier sub-block is final below that sub-block's published `progress`; a byte of the group's own
+// sub-block is final if it lies before the first set-aside match or after the last one. The sub-block's
+// own progress is its start up to its first set-aside match (the queue's head), so the head is what
+// others wait on: before every sequence it walks, the group copies the head if it has become ready (the
+// head's own bytes are all final, so only its earlier sub-blocks matter), and publishes the new
+// progress. After its walk the group copies the queue in order, waiting on each head. Sub-blocks are
+// taken in order, so the lowest unfinished one waits on nothing unfinished: every launch ends, whatever
+// the bytes. A sub-block that fails publishes itself complete (the host refuses its frame from its
+// status), so nothing waits on it forever.
 //
 // Memory model: decoded bytes that another work-group may have written during this launch are read with
 // `ldv` (volatile, or `ld.global.cg` on NVIDIA: past the non-coherent L1); before work-item 0 stores a
@@ -27,11 +30,8 @@
 #ifndef W
 #define W 32u
 #endif
-#ifndef QCAP
-#define QCAP 128u
-#endif
 #ifndef PUB
-#define PUB 4096u
+#define PUB 1024u
 #endif
 
 #define ST_OK 0u
@@ -70,12 +70,12 @@ inline uint ldv(const __global uchar *p) {
 #define D_LEN 4    // output bytes
 #define D_FIRST 5  // index of its frame's sub-block 0
 #define D_LOG 6    // log2 of its frame's sub-block size
+#define D_Q 7      // index of its first queue slot in `queue` (in_len / 4 + 1 slots of 3 uints)
 
 // Work-item 0's modes.
 #define M_NEW 0u    // take the next sub-block
-#define M_WALK 1u   // parse the next sequence
-#define M_DRAIN 2u  // the queue is full: retry it, then walk on
-#define M_RETRY 3u  // the walk is over: retry until the queue is empty
+#define M_WALK 1u   // copy the head if ready, else parse the next sequence
+#define M_RETRY 3u  // the walk is over: copy the queue in order
 #define M_EXIT 4u
 
 // What the group does after a step (written by work-item 0, read by all).
@@ -88,12 +88,12 @@ typedef struct {
 
 // Work-item 0's state, kept in local memory.
 typedef struct {
-    uint k, in, in_len, out, pos, len, first, lg;  // the sub-block (descriptor fields)
-    uint ip, op;                                   // walk position: input, output (in the sub-block)
-    uint n, i, kept, done;                         // queue length; retry pass: next item, kept, copied
-    uint published, pub_val, pub_pending;          // progress published; one to publish next step
-    uint prev_j, prev_p;                           // last progress read (earlier sub-block, value)
-    uint q_op[QCAP], q_off[QCAP], q_len[QCAP];     // set-aside matches: position, offset, length
+    uint k, in, in_len, out, pos, len, first, lg, q;  // the sub-block (descriptor fields)
+    uint ip, op;                                      // walk position: input, output (in the sub-block)
+    uint head, tail;                                  // set-aside matches: queue slots [head, tail)
+    uint last_end;                                    // end of the last set-aside match (in the sub-block)
+    uint published, pub_val, pub_pending;             // progress published; one to publish next step
+    uint prev_j, prev_p;                              // last progress read (earlier sub-block, value)
 } State;
 
 // Reads a length extension at *ip; returns n plus its bytes, or sets *err.
@@ -108,35 +108,20 @@ inline uint read_ext(const __global uchar *src, uint len, uint *ip, uint n, uint
     }
 }
 
-// Whether the match at position p (in the sub-block) with offset off and length ml reads only final
-// bytes, given the first `kept` set-aside matches (sorted, disjoint).
-inline bool ready(__local State *s, volatile __global uint *progress, uint p, uint off, uint ml,
-                  uint kept) {
-    // Frame positions of the bytes it reads: [a, z).
-    uint a = s->pos + p - off;
-    uint z = a + min(off, ml);
-    if (a < s->pos) {
-        uint e = min(z, s->pos);
-        for (uint j = a >> s->lg; j <= (e - 1u) >> s->lg; j++) {
-            uint js = j << s->lg;
-            uint need = min(e, js + (1u << s->lg)) - js;
-            if (j == s->prev_j && s->prev_p >= need) continue;
-            uint v = progress[s->first + j];
-            s->prev_j = j;
-            s->prev_p = v;
-            if (v < need) return false;
-        }
-    }
-    if (z > s->pos && kept > 0u) {
-        uint from = max(a, s->pos) - s->pos, to = z - s->pos;
-        if (s->q_op[kept - 1u] + s->q_len[kept - 1u] <= from) return true;
-        // First kept match ending past `from` (binary search), then: does it start before `to`?
-        uint lo = 0u, hi = kept - 1u;
-        while (lo < hi) {
-            uint mid = (lo + hi) >> 1;
-            if (s->q_op[mid] + s->q_len[mid] > from) hi = mid; else lo = mid + 1u;
-        }
-        if (s->q_op[lo] < to) return false;
+// Whether the bytes of earlier sub-blocks that a match at position p (in the sub-block) with offset off
+// and length ml reads are final (below their published progress).
+inline bool far_ready(__local State *s, volatile __global uint *progress, uint p, uint off, uint ml) {
+    uint a = s->pos + p - off;  // frame positions of the bytes it reads: [a, z)
+    if (a >= s->pos) return true;
+    uint e = min(a + min(off, ml), s->pos);
+    for (uint j = a >> s->lg; j <= (e - 1u) >> s->lg; j++) {
+        uint js = j << s->lg;
+        uint need = min(e, js + (1u << s->lg)) - js;
+        if (j == s->prev_j && s->prev_p >= need) continue;
+        uint v = progress[s->first + j];
+        s->prev_j = j;
+        s->prev_p = v;
+        if (v < need) return false;
     }
     return true;
 }
@@ -144,7 +129,7 @@ inline bool ready(__local State *s, volatile __global uint *progress, uint p, ui
 // Plans the group's next copy (work-item 0). Every path leaves a job; `j->mode == M_EXIT` ends the group.
 inline void step(__local State *s, __local Job *j, const __global uchar *in, const __global uint *desc,
                  volatile __global uint *progress, __global uint *status, volatile __global uint *ticket,
-                 uint nsub) {
+                 __global uint *queue, uint nsub) {
     if (s->pub_pending) {  // every work-item fenced its writes at the end of the last iteration
         progress[s->k] = s->pub_val;
         s->published = s->pub_val;
@@ -159,18 +144,37 @@ inline void step(__local State *s, __local Job *j, const __global uchar *in, con
         if (k >= nsub) { j->mode = M_EXIT; return; }
         const __global uint *d = desc + 8u * k;
         s->k = k; s->in = d[D_IN]; s->in_len = d[D_INLEN]; s->out = d[D_OUT]; s->pos = d[D_POS];
-        s->len = d[D_LEN]; s->first = d[D_FIRST]; s->lg = d[D_LOG];
-        s->ip = 0u; s->op = 0u; s->n = 0u; s->published = 0u; s->prev_j = DONE;
+        s->len = d[D_LEN]; s->first = d[D_FIRST]; s->lg = d[D_LOG]; s->q = 3u * d[D_Q];
+        s->ip = 0u; s->op = 0u; s->head = 0u; s->tail = 0u; s->last_end = 0u;
+        s->published = 0u; s->prev_j = DONE;
         mode = M_WALK;
     }
+    __global uint *q = queue + s->q;
     uint code = ST_OK;
-    if (mode == M_WALK) {
+    bool busy = false;  // a copy was planned
+    // The head of the queue first: every group waiting on this one waits on it.
+    bool moved = false, waiting = false;
+    if (s->head < s->tail) {
+        uint h = 3u * s->head;
+        uint qo = q[h], qf = q[h + 1u], ql = q[h + 2u];
+        if (far_ready(s, progress, qo, qf, ql)) {
+            j->m_dst = s->out + qo;
+            j->m_off = qf;
+            j->m_len = ql;
+            s->head++;
+            busy = true;
+            moved = true;
+        } else {
+            waiting = true;
+            busy = mode == M_RETRY;  // nothing else to do: wait (the loop comes back here)
+        }
+    }
+    if (!busy && mode == M_WALK) {
         const __global uchar *src = in + s->in;
         uint ip = s->ip, op = s->op, in_len = s->in_len, len = s->len;
         if (ip >= in_len) {
             if (op != len) code = ST_SHORT;
             mode = M_RETRY;
-            s->i = 0u; s->kept = 0u; s->done = 0u;
         } else {
             uint t = src[ip++];
             uint lit = t >> 4;
@@ -196,16 +200,22 @@ inline void step(__local State *s, __local Job *j, const __global uchar *in, con
                     if (code == ST_OK && (off == 0u || off > s->pos + op || ml > len - op))
                         code = ST_BAD_MATCH;
                     if (code == ST_OK) {
-                        // Literals of this sequence are copied in the same job, before the match.
-                        if (ready(s, progress, op, off, ml, s->n)) {
+                        // Own bytes it reads, [max(a, 0), z) in the sub-block: final when they lie
+                        // before the head or after the last set-aside match (this sequence's literals
+                        // are copied first, in the same job).
+                        int a = (int)op - (int)off;
+                        int z = a + (int)min(off, ml);
+                        bool own = z <= 0 || s->head == s->tail || max(a, 0) >= (int)s->last_end
+                                   || z <= (int)q[3u * s->head];
+                        if (own && far_ready(s, progress, op, off, ml)) {
                             j->m_dst = s->out + op;
                             j->m_off = off;
                             j->m_len = ml;
                         } else {
-                            uint n = s->n;
-                            s->q_op[n] = op; s->q_off[n] = off; s->q_len[n] = ml;
-                            s->n = n + 1u;
-                            if (n + 1u == QCAP) { mode = M_DRAIN; s->i = 0u; s->kept = 0u; s->done = 0u; }
+                            uint t3 = 3u * s->tail;
+                            q[t3] = op; q[t3 + 1u] = off; q[t3 + 2u] = ml;
+                            s->tail++;
+                            s->last_end = op + ml;
                         }
                         op += ml;
                     }
@@ -215,69 +225,39 @@ inline void step(__local State *s, __local Job *j, const __global uchar *in, con
             }
         }
     }
-    if (code == ST_OK && (mode == M_DRAIN || mode == M_RETRY)) {
-        // One retry step: skip to the next ready set-aside match (or to the end of the pass).
-        uint n = s->n, i = s->i, kept = s->kept;
-        bool found = false;
-        while (i < n && !found) {
-            uint qo = s->q_op[i], qf = s->q_off[i], ql = s->q_len[i];
-            if (ready(s, progress, qo, qf, ql, kept)) {
-                j->m_dst = s->out + qo;
-                j->m_off = qf;
-                j->m_len = ql;
-                s->done++;
-                found = true;
-            } else {
-                s->q_op[kept] = qo; s->q_off[kept] = qf; s->q_len[kept] = ql;
-                kept++;
-            }
-            i++;
-        }
-        s->i = i;
-        s->kept = kept;
-        if (!found) {
-            // End of a pass: the queue is what was kept.
-            s->n = kept;
-            bool idle = s->done == 0u;
-            s->i = 0u; s->kept = 0u; s->done = 0u;
-            if (mode == M_DRAIN && kept < QCAP) mode = M_WALK;
-            if (mode == M_RETRY && kept == 0u) {
-                // Complete: publish DONE after this iteration's fence.
-                status[s->k] = ST_OK;
-                s->pub_pending = 1u; s->pub_val = DONE; j->fence = 1u;
-                j->mode = M_NEW;
-                return;
-            }
-            if (idle) {
-                // Waiting on other sub-blocks: make sure they can see how far this one is.
-                uint v = s->q_op[0];
-                if (v > s->published) { s->pub_pending = 1u; s->pub_val = v; j->fence = 1u; }
-            }
-        }
-    }
     if (code != ST_OK) {
         status[s->k] = code;
         s->pub_pending = 1u; s->pub_val = DONE; j->fence = 1u;
         j->mode = M_NEW;
         return;
     }
-    // Publish now and then while walking, so groups waiting on this one see it move.
-    uint v = s->n > 0u ? s->q_op[0] : s->op;
-    if (!s->pub_pending && v >= s->published + PUB) { s->pub_pending = 1u; s->pub_val = v; j->fence = 1u; }
+    if (mode == M_RETRY && s->head == s->tail && j->m_len == 0u) {
+        // Complete: publish DONE after this iteration's fence.
+        status[s->k] = ST_OK;
+        s->pub_pending = 1u; s->pub_val = DONE; j->fence = 1u;
+        j->mode = M_NEW;
+        return;
+    }
+    // Progress: up to the head (after this job's copy), or to the walk. Published when the head moved,
+    // before waiting, and every PUB bytes of walk, so that groups waiting on this one see it move.
+    uint v = s->head < s->tail ? q[3u * s->head] : s->op;
+    if (v > s->published && (moved || waiting || v >= s->published + PUB)) {
+        s->pub_pending = 1u; s->pub_val = v; j->fence = 1u;
+    }
     j->mode = mode;
 }
 
 __kernel __attribute__((reqd_work_group_size(W, 1, 1)))
 void lz3sb_decode(const __global uchar *in, const __global uint *desc, __global uchar *out,
                   volatile __global uint *progress, __global uint *status,
-                  volatile __global uint *ticket, uint nsub) {
+                  volatile __global uint *ticket, __global uint *queue, uint nsub) {
     __local State s;
     __local Job j;
     uint lid = get_local_id(0);
     if (lid == 0) { j.mode = M_NEW; s.pub_pending = 0u; }
     for (;;) {
         BARRIER(CLK_LOCAL_MEM_FENCE);
-        if (lid == 0) step(&s, &j, in, desc, progress, status, ticket, nsub);
+        if (lid == 0) step(&s, &j, in, desc, progress, status, ticket, queue, nsub);
         BARRIER(CLK_LOCAL_MEM_FENCE);
         if (j.mode == M_EXIT) return;
         // Literals, then (after a barrier: the match may read them) the match.

@@ -38,7 +38,12 @@ impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
         batch
             .par_iter()
-            .map(|(id, stored)| ar.decode_stored(*id, stored))
+            .map(|(id, stored)| {
+                let n = ar.index.frames[id.0 as usize].raw_len as u64;
+                crate::trace::timed(crate::trace::Stage::Decode, n, || {
+                    ar.decode_stored(*id, stored)
+                })
+            })
             .collect()
     }
 }
@@ -225,7 +230,12 @@ impl<'a> FrameCache<'a> {
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
         let ar: &Archive = &self.archive;
-        let stored: Vec<Result<Vec<u8>>> = ids.par_iter().map(|&id| ar.read_stored(id)).collect();
+        let stored: Vec<Result<Vec<u8>>> = ids
+            .par_iter()
+            .map(|&id| {
+                crate::trace::timed(crate::trace::Stage::ReadFrames, 0, || ar.read_stored(id))
+            })
+            .collect();
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {

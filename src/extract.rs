@@ -319,7 +319,10 @@ fn write_file(
             if n == 0 {
                 return Err(Error::Other(format!("{}: data ends early", ar.path_of(id))));
             }
-            f.write_all(&buf[..n]).ctx(target)?;
+            crate::trace::timed(crate::trace::Stage::Write, n as u64, || {
+                f.write_all(&buf[..n])
+            })
+            .ctx(target)?;
             off += n as u64;
         }
         Ok(())

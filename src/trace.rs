@@ -40,9 +40,15 @@ pub enum Stage {
     Write,
     /// Building and encoding the index, writing it and the footer, closing volumes.
     Finish,
+    /// Extract and mount: reading frames' stored bytes.
+    ReadFrames,
+    /// Extract and mount: CPU decode and checksum of frames.
+    Decode,
+    /// Extract and mount: a GPU decode batch from the host's side (launch, wait, results, checks).
+    GpuDecode,
 }
 
-const STAGES: [Stage; 13] = [
+const STAGES: [Stage; 16] = [
     Stage::Scan,
     Stage::Dedup,
     Stage::Read,
@@ -56,6 +62,9 @@ const STAGES: [Stage; 13] = [
     Stage::Verify,
     Stage::Write,
     Stage::Finish,
+    Stage::ReadFrames,
+    Stage::Decode,
+    Stage::GpuDecode,
 ];
 
 struct Acc {

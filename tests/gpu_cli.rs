@@ -85,11 +85,34 @@ fn pack_on_opencl_then_extract_on_cpu() {
     );
     assert_same_tree(&src, &dest);
     clc_ok!("verify", t.path().join("g.001"));
-    // And decoded in batches on the OpenCL device: the same tree, every frame checked.
+    // Extract with the OpenCL device: the GPU-made archive (plain LZ_EXT3 frames: decoded on the CPU)
+    // and a CPU-made one (LZ_EXT3_SB frames: decoded on the device beside the CPU), the same tree, every
+    // frame checked.
     let dest = t.path().join("out-gpu");
     let (out, _) = clc_ok!(
         "extract",
         t.path().join("g.001"),
+        "-o",
+        &dest,
+        "--gpu-device",
+        &dev
+    );
+    assert!(out.contains("; 0 redone on the CPU"), "{out}");
+    assert_same_tree(&src, &dest);
+    clc_ok!(
+        "pack",
+        &src,
+        "-o",
+        t.path().join("c"),
+        "--cpu",
+        "--frame-size",
+        "128K",
+        "-q"
+    );
+    let dest = t.path().join("out-sb");
+    let (out, _) = clc_ok!(
+        "extract",
+        t.path().join("c.001"),
         "-o",
         &dest,
         "--gpu-device",

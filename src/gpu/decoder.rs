@@ -1,56 +1,206 @@
-//! The GPU as the frame cache's batch decoder (extract and mount). The device is opened on first use, so
-//! that a mount opens it in the serving process after it has forked. Every GPU result is checked against
-//! the frame's length and checksum; a frame that fails, or a batch whose launch fails, is decoded on the
-//! CPU instead and counted.
+//! The GPU as a helper of the frame cache's batch decoder (extract and mount).
+//!
+//! * The device is opened on a thread of its own, started by the first batch (so a mount opens it in the
+//!   serving process, after its fork): until it is ready every frame decodes on the CPU, so opening
+//!   OpenCL never delays a read.
+//! * Each batch is split: a share of its LZ_EXT3_SB frames (codec 3) goes to the GPU while the CPU
+//!   decodes the rest at the same time. The share is GPU rate / (GPU + CPU rate), each rate a running
+//!   average of what its side did (decoded bytes per second of its part of a batch), so the GPU only
+//!   ever adds throughput, and a GPU slower than the CPU ends up with a small share (never zero, so it
+//!   keeps being measured). Batches of a few frames (a mount's reads) take their GPU frames from a
+//!   running credit of the share, so one in 1/share frames goes to the GPU. Other codecs (plain
+//!   LZ_EXT3 of version-1 archives included) decode on the CPU.
+//! * Every GPU result is checked against the frame's length and checksum; a frame that fails, or a
+//!   batch whose launch fails, is decoded on the CPU instead and counted.
 
 use super::Gpu;
 use crate::archive::Archive;
-use crate::cache::{BatchDecoder, CodecBatch, CpuDecoder};
+use crate::cache::{BatchDecoder, CpuDecoder};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Result;
 use crate::format::index::FrameId;
+use parking_lot::Mutex;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// Least LZ_EXT3_SB bytes (decoded) an archive must hold for extract and mount to use the GPU: below
+/// that, loading OpenCL costs more than the GPU can save. `CLC_GPU_DECODE_MIN` overrides it (tests,
+/// benchmarks).
+pub const GPU_MIN_BYTES: u64 = 64 << 20;
+
+fn worth_it(cfg: &Config, ar: &Archive) -> bool {
+    if cfg.force_cpu {
+        return false;
+    }
+    if cfg.gpu_device != "auto" {
+        return true;
+    }
+    let min = std::env::var("CLC_GPU_DECODE_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(GPU_MIN_BYTES);
+    let sb: u64 = ar
+        .index
+        .frames
+        .iter()
+        .filter(|f| f.codec == Codec::LzExt3Sb)
+        .map(|f| u64::from(f.raw_len))
+        .sum();
+    sb > 0 && sb >= min
+}
+
+/// The least share the GPU keeps and the most it gets.
+const SHARE_MIN: f64 = 0.02;
+const SHARE_MAX: f64 = 0.97;
+/// Weight of the newest measurement in a running rate.
+const ALPHA: f64 = 0.5;
+
+/// What the split is learnt from.
+struct Split {
+    /// Running rates, decoded bytes per second (0: not measured yet).
+    gpu: f64,
+    cpu: f64,
+    /// GPU frames owed to the share by earlier batches.
+    credit: f64,
+}
+
+impl Split {
+    fn share(&self) -> f64 {
+        if self.gpu == 0.0 || self.cpu == 0.0 {
+            return 0.125; // until both sides are measured: a probe, not half the batch
+        }
+        (self.gpu / (self.gpu + self.cpu)).clamp(SHARE_MIN, SHARE_MAX)
+    }
+
+    fn learn(rate: &mut f64, bytes: u64, secs: f64) {
+        if bytes == 0 || secs <= 0.0 {
+            return;
+        }
+        let r = bytes as f64 / secs;
+        *rate = if *rate == 0.0 {
+            r
+        } else {
+            (1.0 - ALPHA) * *rate + ALPHA * r
+        };
+    }
+}
 
 pub struct GpuDecoder {
     cfg: Config,
     quiet: bool,
-    gpu: OnceLock<Option<Gpu>>,
+    gpu: Arc<OnceLock<Option<Gpu>>>,
+    opening: Mutex<bool>,
+    split: Mutex<Split>,
     /// Frames decoded on the GPU and accepted.
     pub gpu_frames: AtomicU64,
     /// Frames sent to the GPU but decoded on the CPU (failed check or failed launch).
     pub cpu_frames: AtomicU64,
+    /// Frames decoded on the CPU while the GPU had its share.
+    pub cpu_share_frames: AtomicU64,
 }
 
 impl GpuDecoder {
-    /// A decoder that opens the device chosen by `cfg` on first use; `gpu` may be one opened already.
+    /// A decoder that opens the device chosen by `cfg` in the background at its first batch; `gpu` may
+    /// be one opened already.
     pub fn new(cfg: &Config, gpu: Option<Gpu>, quiet: bool) -> Self {
         let cell = OnceLock::new();
+        let given = gpu.is_some();
         if let Some(g) = gpu {
             let _ = cell.set(Some(g));
         }
         GpuDecoder {
             cfg: cfg.clone(),
             quiet,
-            gpu: cell,
+            gpu: Arc::new(cell),
+            opening: Mutex::new(given),
+            split: Mutex::new(Split {
+                gpu: 0.0,
+                cpu: 0.0,
+                credit: 0.0,
+            }),
             gpu_frames: AtomicU64::new(0),
             cpu_frames: AtomicU64::new(0),
+            cpu_share_frames: AtomicU64::new(0),
         }
     }
 
-    fn device(&self) -> Option<&Gpu> {
-        self.gpu
-            .get_or_init(|| match Gpu::open(&self.cfg) {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    if !self.quiet {
-                        eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
-                    }
-                    None
+    /// The decoder extract uses for `ar`, or None for the CPU alone. GPU_DEVICE = auto (the default)
+    /// uses the GPU only for archives with at least [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that
+    /// OpenCL is not even loaded) and opens it in the background; a device named in GPU_DEVICE is
+    /// opened now, as is any device with GPU_FALLBACK_ENABLED = false (then a failure is an error).
+    pub fn for_archive(cfg: &Config, ar: &Archive, quiet: bool) -> Result<Option<Self>> {
+        if !worth_it(cfg, ar) {
+            return Ok(None);
+        }
+        if cfg.gpu_device == "auto" && cfg.gpu_fallback {
+            return Ok(Some(Self::new(cfg, None, quiet)));
+        }
+        match Gpu::open(cfg) {
+            Ok(g) => Ok(Some(Self::new(cfg, Some(g), quiet))),
+            Err(e) if cfg.gpu_fallback => {
+                if !quiet {
+                    eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
                 }
-            })
-            .as_ref()
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// As [`GpuDecoder::for_archive`], never opening anything now (the mount opens the device in its
+    /// serving process, after the fork, at the first batch).
+    pub fn lazy_for_archive(cfg: &Config, ar: &Archive, quiet: bool) -> Option<Self> {
+        worth_it(cfg, ar).then(|| Self::new(cfg, None, quiet))
+    }
+
+    /// The device once it is open; starts opening it (once) otherwise.
+    fn device(&self) -> Option<&Gpu> {
+        if let Some(g) = self.gpu.get() {
+            return g.as_ref();
+        }
+        let mut started = self.opening.lock();
+        if !*started {
+            *started = true;
+            let (cell, cfg, quiet) = (self.gpu.clone(), self.cfg.clone(), self.quiet);
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let g = match Gpu::open(&cfg) {
+                    Ok(g) => {
+                        crate::trace::span(&format!("decode: GPU open ({})", g.describe()), t0, 0);
+                        Some(g)
+                    }
+                    Err(e) => {
+                        // "auto" on a machine without a GPU is the normal case: say nothing then.
+                        if !quiet && cfg.gpu_device != "auto" {
+                            eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
+                        }
+                        crate::trace::note(&format!("decode: no GPU ({e})"));
+                        None
+                    }
+                };
+                let _ = cell.set(g);
+            });
+        }
+        None
+    }
+
+    /// Waits until the device is open (or known absent); for benchmarks and tests.
+    pub fn wait_ready(&self) -> bool {
+        let _ = self.device();
+        loop {
+            if let Some(g) = self.gpu.get() {
+                return g.is_some();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Per mille of LZ_EXT3_SB frames the GPU takes now.
+    pub fn share(&self) -> u64 {
+        (self.split.lock().share() * 1000.0) as u64
     }
 }
 
@@ -59,24 +209,124 @@ impl BatchDecoder for GpuDecoder {
         let Some(gpu) = self.device() else {
             return CpuDecoder.decode_batch(ar, batch);
         };
-        let sent = AtomicU64::new(0);
-        let ok = AtomicU64::new(0);
-        let adapter = CodecBatch {
-            codec: Codec::LzExt3,
-            decode: |frames: &[(&[u8], usize)]| {
-                sent.fetch_add(frames.len() as u64, Ordering::Relaxed);
-                let r = gpu.decompress_batch(frames)?;
-                ok.fetch_add(
-                    r.iter().filter(|x| x.is_ok()).count() as u64,
-                    Ordering::Relaxed,
-                );
-                Ok(r)
-            },
+        let raw = |i: usize| ar.index.frames[batch[i].0 .0 as usize].raw_len as usize;
+        let sb: Vec<usize> = (0..batch.len())
+            .filter(|&i| ar.codec_of(batch[i].0) == Codec::LzExt3Sb)
+            .collect();
+        // The GPU's part: the first `n` LZ_EXT3_SB frames, n from the share and the credit.
+        let n = {
+            let mut sp = self.split.lock();
+            let c = sp.credit + sp.share() * sb.len() as f64;
+            let n = (c.floor() as usize).min(sb.len());
+            sp.credit = (c - n as f64).min(1.0);
+            n
         };
-        let out = adapter.decode_batch(ar, batch);
-        let (sent, ok) = (sent.into_inner(), ok.into_inner());
-        self.gpu_frames.fetch_add(ok, Ordering::Relaxed);
-        self.cpu_frames.fetch_add(sent - ok, Ordering::Relaxed);
-        out
+        let mine = &sb[..n];
+        if mine.is_empty() {
+            let t0 = Instant::now();
+            let out = CpuDecoder.decode_batch(ar, batch);
+            let bytes = (0..batch.len()).map(raw).sum::<usize>() as u64;
+            Split::learn(
+                &mut self.split.lock().cpu,
+                bytes,
+                t0.elapsed().as_secs_f64(),
+            );
+            return out;
+        }
+        let mut on_gpu = vec![false; batch.len()];
+        for &i in mine {
+            on_gpu[i] = true;
+        }
+        let mut out: Vec<Option<Result<Vec<u8>>>> = batch.iter().map(|_| None).collect();
+        let (mut gpu_res, mut gt, mut ct) = (None, 0.0, 0.0);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let t0 = Instant::now();
+                let input: Vec<(&[u8], usize)> =
+                    mine.iter().map(|&i| (&batch[i].1[..], raw(i))).collect();
+                let r = gpu.decompress_sb_batch(&input).map(|res| {
+                    // Every result checked (in parallel): a wrong one is redone on the CPU below.
+                    res.into_par_iter()
+                        .zip(mine.par_iter())
+                        .map(|(r, &i)| r.ok().filter(|d| ar.check_decoded(batch[i].0, d).is_ok()))
+                        .collect::<Vec<_>>()
+                });
+                let bytes = mine.iter().map(|&i| raw(i) as u64).sum();
+                crate::trace::add(crate::trace::Stage::GpuDecode, t0, Instant::now(), bytes);
+                (r, t0.elapsed().as_secs_f64())
+            });
+            let t0 = Instant::now();
+            let cpu: Vec<(usize, Result<Vec<u8>>)> = (0..batch.len())
+                .into_par_iter()
+                .filter(|&i| !on_gpu[i])
+                .map(|i| {
+                    let d = crate::trace::timed(crate::trace::Stage::Decode, raw(i) as u64, || {
+                        ar.decode_stored(batch[i].0, &batch[i].1)
+                    });
+                    (i, d)
+                })
+                .collect();
+            ct = t0.elapsed().as_secs_f64();
+            for (i, r) in cpu {
+                out[i] = Some(r);
+            }
+            let (r, t) = h.join().unwrap_or_else(|_| {
+                (
+                    Err(crate::error::Error::Gpu("GPU thread panicked".into())),
+                    0.0,
+                )
+            });
+            gpu_res = Some(r);
+            gt = t;
+        });
+        let bytes = |set: &mut dyn Iterator<Item = usize>| set.map(raw).sum::<usize>() as u64;
+        let cpu_bytes = bytes(&mut (0..batch.len()).filter(|&i| !on_gpu[i]));
+        let gpu_bytes = bytes(&mut mine.iter().copied());
+        let mut redo = Vec::new();
+        match gpu_res {
+            Some(Ok(res)) => {
+                for (r, &i) in res.into_iter().zip(mine) {
+                    match r {
+                        Some(d) => out[i] = Some(Ok(d)),
+                        None => redo.push(i),
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                if !self.quiet {
+                    eprintln!("clc: GPU decode failed, batch redone on the CPU: {e}");
+                }
+                redo.extend_from_slice(mine);
+            }
+            None => redo.extend_from_slice(mine),
+        }
+        self.gpu_frames
+            .fetch_add((mine.len() - redo.len()) as u64, Ordering::Relaxed);
+        self.cpu_frames
+            .fetch_add(redo.len() as u64, Ordering::Relaxed);
+        self.cpu_share_frames
+            .fetch_add((batch.len() - mine.len()) as u64, Ordering::Relaxed);
+        {
+            let mut sp = self.split.lock();
+            if redo.is_empty() {
+                Split::learn(&mut sp.gpu, gpu_bytes, gt);
+            } else {
+                // A GPU that fails is rated as if it had taken ten times as long.
+                Split::learn(&mut sp.gpu, gpu_bytes, 10.0 * gt.max(1e-3));
+            }
+            Split::learn(&mut sp.cpu, cpu_bytes, ct);
+        }
+        let redone: Vec<(usize, Result<Vec<u8>>)> = redo
+            .into_par_iter()
+            .map(|i| (i, ar.decode_stored(batch[i].0, &batch[i].1)))
+            .collect();
+        for (i, r) in redone {
+            out[i] = Some(r);
+        }
+        out.into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(crate::error::Error::Other("frame not decoded".into())))
+            })
+            .collect()
     }
 }

@@ -3,11 +3,13 @@
 //! before anything reaches the device), writes one descriptor per sub-block, and a frame is `Ok` only when
 //! all its sub-blocks are.
 
-use super::cl::{event_span, DevBuf};
+use super::cl::{event_span, DevBuf, Pinned, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::codec::lz_ext3_sb::Layout;
 use crate::error::{Error, Result};
+use opencl3::context::Context;
+use rayon::prelude::*;
 
 /// uints per sub-block descriptor.
 const DESC: usize = 8;
@@ -37,17 +39,82 @@ struct Placed {
     subs: usize,
 }
 
+/// A device's buffers for this kernel, kept between launches and grown when a launch needs more:
+/// no allocation per launch, and transfers through pinned host memory.
+pub(crate) struct Buffers {
+    input: DevBuf<u8>,
+    output: DevBuf<u8>,
+    desc: DevBuf<u32>,
+    progress: DevBuf<u32>,
+    status: DevBuf<u32>,
+    ticket: DevBuf<u32>,
+    queue: DevBuf<u32>,
+    pin_in: Pinned,
+    pin_out: Pinned,
+}
+
+/// Replaces `b` with a buffer a quarter larger than `need` unless it holds `need` already.
+fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<()> {
+    if b.len() < need {
+        *b = DevBuf::new(ctx, need + need / 4, what)?;
+    }
+    Ok(())
+}
+
+fn grow_pinned(ctx: &Context, q: &Queue, b: &mut Pinned, need: usize) -> Result<()> {
+    if b.len() < need {
+        *b = Pinned::new(ctx, q, need + need / 4)?;
+    }
+    Ok(())
+}
+
+impl Buffers {
+    fn new(ctx: &Context, q: &Queue) -> Result<Buffers> {
+        let t = "allocating tables";
+        Ok(Buffers {
+            input: DevBuf::new(ctx, 1, t)?,
+            output: DevBuf::new(ctx, 1, t)?,
+            desc: DevBuf::new(ctx, 1, t)?,
+            progress: DevBuf::new(ctx, 1, t)?,
+            status: DevBuf::new(ctx, 1, t)?,
+            ticket: DevBuf::new(ctx, 1, t)?,
+            queue: DevBuf::new(ctx, 1, t)?,
+            pin_in: Pinned::new(ctx, q, 1)?,
+            pin_out: Pinned::new(ctx, q, 1)?,
+        })
+    }
+
+    /// Grows what is too small for `ib` input bytes, `ob` output bytes, `nsub` sub-blocks and `nq`
+    /// queue slots.
+    fn fit(
+        &mut self,
+        ctx: &Context,
+        q: &Queue,
+        ib: usize,
+        ob: usize,
+        nsub: usize,
+        nq: usize,
+    ) -> Result<()> {
+        grow(ctx, &mut self.input, ib, "allocating the input")?;
+        grow(ctx, &mut self.output, ob, "allocating the output")?;
+        grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
+        grow(ctx, &mut self.progress, nsub, "allocating tables")?;
+        grow(ctx, &mut self.status, nsub, "allocating tables")?;
+        grow(ctx, &mut self.queue, nq * 3, "allocating the match queues")?;
+        grow_pinned(ctx, q, &mut self.pin_in, ib)?;
+        grow_pinned(ctx, q, &mut self.pin_out, ob)
+    }
+}
+
 /// Decodes one launch worth of frames (tables already checked); adds its times to `t`.
 fn launch(
     dev: &Device,
-    k: &Kernels,
+    k: &mut Kernels,
     frames: &[(&[u8], usize)],
     lays: &[Layout],
     t: &mut Timings,
 ) -> Result<Vec<Result<Vec<u8>>>> {
-    let q = &k.queue;
-    let ctx = &dev.ctx;
-    let (mut ib, mut ob, mut nsub) = (0usize, 0usize, 0usize);
+    let (mut ib, mut ob, mut nsub, mut nq) = (0usize, 0usize, 0usize, 0usize);
     let mut placed = Vec::with_capacity(frames.len());
     let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
     for ((enc, raw), lay) in frames.iter().zip(lays) {
@@ -68,29 +135,31 @@ fn launch(
                 o.len() as u32,
                 p.first_sub as u32,
                 lay.sb_log,
-                0,
+                nq as u32,
             ]);
+            // A sequence with a match takes at least 4 input bytes: the queue never fills.
+            nq += i.len() / 4 + 1;
         }
         nsub += lay.count();
         ib += enc.len().next_multiple_of(8);
         ob += raw.next_multiple_of(8);
         placed.push(p);
     }
-    let mut input = DevBuf::<u8>::new(ctx, ib, "allocating the input")?;
-    let mut d_desc = DevBuf::<u32>::new(ctx, desc.len(), "allocating tables")?;
-    let output = DevBuf::<u8>::new(ctx, ob, "allocating the output")?;
-    let mut progress = DevBuf::<u32>::new(ctx, nsub, "allocating tables")?;
-    let status = DevBuf::<u32>::new(ctx, nsub, "allocating tables")?;
-    let mut ticket = DevBuf::<u32>::new(ctx, 1, "allocating tables")?;
-
-    let mut up = Vec::with_capacity(frames.len() + 3);
-    up.push(q.write_now(&mut d_desc, 0, &desc)?);
-    up.push(q.fill(&mut progress, 0u32)?);
-    up.push(q.fill(&mut ticket, 0u32)?);
+    if k.sb.is_none() {
+        k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
+    }
+    let q = &k.queue;
+    let b = k.sb.as_mut().expect("set above");
+    b.fit(&dev.ctx, q, ib, ob, nsub, nq)?;
     for ((enc, _), p) in frames.iter().zip(&placed) {
-        if !enc.is_empty() {
-            up.push(q.write(&mut input, p.in_off, enc)?);
-        }
+        b.pin_in.as_mut_slice()[p.in_off..p.in_off + enc.len()].copy_from_slice(enc);
+    }
+    let mut up = Vec::with_capacity(4);
+    up.push(q.write(&mut b.desc, 0, &desc)?);
+    up.push(q.fill(&mut b.progress, 0u32)?);
+    up.push(q.fill(&mut b.ticket, 0u32)?);
+    if ib > 0 {
+        up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..ib])?);
     }
     let w = dev.sb_w;
     let groups = nsub
@@ -99,20 +168,26 @@ fn launch(
     let kev = q.launch(
         &k.decompress_sb,
         &[
-            &input,
-            &d_desc,
-            &output,
-            &progress,
-            &status,
-            &ticket,
+            &b.input,
+            &b.desc,
+            &b.output,
+            &b.progress,
+            &b.status,
+            &b.ticket,
+            &b.queue,
             &(nsub as u32),
         ],
         groups * w,
         Some(w),
     )?;
     let mut st = vec![u32::MAX; nsub];
-    let ev_st = q.read_now(&status, 0, &mut st)?;
-    let ok: Vec<Option<u32>> = placed
+    let ev_st = q.read(&b.status, 0, &mut st)?;
+    let ev_out = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..ob])?;
+    let fin = q.finish(); // before `desc`, `st` or the pinned memory can be touched again
+    fin?;
+    let device_done = std::time::Instant::now();
+    // A frame is good when all its sub-blocks are; its bytes are copied out of the pinned memory.
+    let bad: Vec<Option<u32>> = placed
         .iter()
         .map(|p| {
             st[p.first_sub..p.first_sub + p.subs]
@@ -121,48 +196,36 @@ fn launch(
                 .find(|&c| c != 0)
         })
         .collect();
-    let mut outs: Vec<Vec<u8>> = placed
-        .iter()
-        .zip(&ok)
-        .map(|(p, bad)| {
-            if bad.is_none() {
-                vec![0u8; p.raw]
-            } else {
-                Vec::new()
-            }
+    let pin = b.pin_out.as_slice();
+    let outs: Vec<Result<Vec<u8>>> = placed
+        .par_iter()
+        .zip(bad)
+        .map(|(p, bad)| match bad {
+            None => Ok(pin[p.out_off..p.out_off + p.raw].to_vec()),
+            Some(code) => Err(decode_err(status_text(code))),
         })
         .collect();
-    let mut down = vec![ev_st];
-    let mut reads = || -> Result<()> {
-        for (p, o) in placed.iter().zip(outs.iter_mut()) {
-            if !o.is_empty() {
-                down.push(q.read(&output, p.out_off, o)?);
-            }
-        }
-        Ok(())
-    };
-    let r = reads();
-    let fin = q.finish(); // before `outs` can be dropped, even on error
-    r.and(fin)?;
-    t.upload_ns += up
+    let up_ns = up
         .first()
         .zip(up.last())
         .map_or(0, |(a, b)| event_span(a, b));
-    t.kernel_ns += event_span(&kev, &kev);
-    t.download_ns += down
-        .first()
-        .zip(down.last())
-        .map_or(0, |(a, b)| event_span(a, b));
+    let k_ns = event_span(&kev, &kev);
+    let down_ns = event_span(&ev_st, &ev_out);
+    let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
+    crate::trace::add_device(crate::trace::Stage::GpuKernel, k_ns, out_bytes);
+    crate::trace::add_device(crate::trace::Stage::GpuCopy, up_ns + down_ns, out_bytes);
+    crate::trace::add(
+        crate::trace::Stage::GpuDecode,
+        device_done,
+        std::time::Instant::now(),
+        0,
+    );
+    t.upload_ns += up_ns;
+    t.kernel_ns += k_ns;
+    t.download_ns += down_ns;
     t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
-    t.bytes_out += frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
-    Ok(outs
-        .into_iter()
-        .zip(ok)
-        .map(|(o, bad)| match bad {
-            None => Ok(o),
-            Some(code) => Err(decode_err(status_text(code))),
-        })
-        .collect())
+    t.bytes_out += out_bytes;
+    Ok(outs)
 }
 
 /// Decodes LZ_EXT3_SB `frames` on one device in launches of at most `batch` frames.
@@ -172,7 +235,7 @@ pub(crate) fn run(
     batch: usize,
     t: &mut Timings,
 ) -> Result<Vec<Result<Vec<u8>>>> {
-    let k = dev.k.lock();
+    let mut k = dev.k.lock();
     let mut out: Vec<Option<Result<Vec<u8>>>> = (0..frames.len()).map(|_| None).collect();
     // Frames whose table is refused never reach the device.
     let mut ok = Vec::new();
@@ -192,12 +255,27 @@ pub(crate) fn run(
         }
     }
     let budget = (dev.max_alloc as usize).clamp(16 << 20, 1 << 30);
-    let parts = super::launches(ok.len(), batch, budget, |j| {
-        frames[ok[j]].0.len() + frames[ok[j]].1
-    });
+    // Launches of at most `batch` frames and `budget` bytes; not cut in two as compression's are: a
+    // launch's parallelism is its number of sub-blocks.
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ok.len() {
+        let (mut j, mut bytes) = (i, 0usize);
+        while j < ok.len() && j - i < batch.max(1) {
+            let b = frames[ok[j]].0.len() + frames[ok[j]].1;
+            if j > i && bytes + b > budget {
+                break;
+            }
+            bytes += b;
+            j += 1;
+        }
+        parts.push(i..j);
+        i = j;
+    }
     for r in parts {
         let part: Vec<(&[u8], usize)> = ok[r.clone()].iter().map(|&x| frames[x]).collect();
-        let res = super::decompress::finished(&k, launch(dev, &k, &part, &lays[r.clone()], t))?;
+        let res = launch(dev, &mut k, &part, &lays[r.clone()], t);
+        let res = super::decompress::finished(&k, res)?;
         for (x, v) in ok[r].iter().zip(res) {
             out[*x] = Some(v);
         }

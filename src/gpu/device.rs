@@ -270,6 +270,8 @@ pub(crate) struct Kernels {
     pub decompress: Kernel,
     /// The LZ_EXT3_SB decoder (one work-group of 32 per sub-block).
     pub decompress_sb: Kernel,
+    /// Its buffers, kept between launches.
+    pub sb: Option<super::decompress_sb::Buffers>,
     pub fnv: Kernel,
     pub queue: Queue,
     /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
@@ -348,6 +350,7 @@ impl Device {
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
             decompress_sb: kernel(&psb, "lz3sb_decode")?,
+            sb: None,
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
             queue2: if cpu {

@@ -39,13 +39,33 @@ pub fn decompress_parallel(src: &[u8], raw_len: usize, threads: usize) -> Result
         return super::decompress_serial(src, raw_len);
     }
     let mut out = vec![0u8; raw_len];
+    // Touch every page here, on one thread: pages first written by several threads at once cost far
+    // more (the kernel's memory map is shared; under gVisor each fault is a trip to its Sentry).
+    for i in (0..raw_len).step_by(4096) {
+        // SAFETY: `i < raw_len`; a volatile write of the zero calloc already put there.
+        unsafe { std::ptr::write_volatile(out.as_mut_ptr().add(i), 0) };
+    }
+    // One block of queue slots for all sub-blocks (a match takes at least 4 input bytes), handed out
+    // before the threads start: no thread allocates while it decodes.
+    let caps: Vec<usize> = (0..n).map(|k| lay.input(k).len() / 4 + 1).collect();
+    let mut store = vec![Item::default(); caps.iter().sum()];
+    let mut queues = Vec::with_capacity(n);
+    let mut rest: &mut [Item] = &mut store;
+    for &c in &caps {
+        let (mine, tail) = rest.split_at_mut(c);
+        queues.push(Mutex::new(Queue {
+            items: mine,
+            len: 0,
+        }));
+        rest = tail;
+    }
     let frame = Frame {
         out: out.as_mut_ptr(),
         len: raw_len,
         src,
         lay: &lay,
-        progress: (0..n).map(|_| AtomicU32::new(0)).collect(),
-        pending: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+        progress: (0..n).map(|_| Padded(AtomicU32::new(0))).collect(),
+        pending: queues,
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
@@ -63,7 +83,7 @@ pub fn decompress_parallel(src: &[u8], raw_len: usize, threads: usize) -> Result
     }
     loop {
         let left: Vec<usize> = (0..n)
-            .filter(|&k| !frame.pending[k].lock().is_empty())
+            .filter(|&k| frame.pending[k].lock().len > 0)
             .collect();
         if left.is_empty() {
             break;
@@ -89,10 +109,11 @@ struct Frame<'a> {
     len: usize,
     src: &'a [u8],
     lay: &'a Layout,
-    /// Per sub-block: its first bytes that are final (relative to its start).
-    progress: Vec<AtomicU32>,
+    /// Per sub-block: its first bytes that are final (relative to its start), each on a cache line
+    /// of its own (walkers publish often; a shared line would bounce between the cores).
+    progress: Vec<Padded>,
     /// Per sub-block: its set-aside matches, in order (each used by one thread at a time).
-    pending: Vec<Mutex<Vec<Item>>>,
+    pending: Vec<Mutex<Queue<'a>>>,
     /// The next sub-block to take.
     next: AtomicUsize,
     failed: AtomicBool,
@@ -104,8 +125,29 @@ struct Frame<'a> {
 // sub-block's range; reads of other ranges are ordered after the `Release` that published them).
 unsafe impl Sync for Frame<'_> {}
 
-/// A match set aside: its position in the frame, offset and length.
+/// An atomic alone on its cache line.
+#[repr(align(128))]
+struct Padded(AtomicU32);
+
+/// Bytes of progress a walker makes between two publications (and at every set-aside match's end).
+const PUB: usize = 4096;
+
+/// The progress of one earlier sub-block last read by a walker: most matches read the same one, and
+/// progress only grows, so a need below it costs no atomic load.
 #[derive(Clone, Copy)]
+struct Seen {
+    j: usize,
+    p: u32,
+}
+
+/// A sub-block's set-aside matches: `items[..len]`, in order.
+struct Queue<'a> {
+    items: &'a mut [Item],
+    len: usize,
+}
+
+/// A match set aside: its position in the frame, offset and length.
+#[derive(Clone, Copy, Default)]
 struct Item {
     op: usize,
     off: usize,
@@ -140,7 +182,13 @@ impl Frame<'_> {
         let r = self.lay.output(k);
         let (b, end) = (r.start, r.end);
         let input = &self.src[self.lay.input(k)];
-        let mut pending = Vec::new();
+        let mut guard = self.pending[k].lock();
+        let q = &mut *guard;
+        let mut seen = Seen {
+            j: usize::MAX,
+            p: 0,
+        };
+        let mut published = b;
         let mut ip = 0usize;
         let mut op = b;
         while ip < input.len() {
@@ -179,21 +227,29 @@ impl Frame<'_> {
                 return Err(err("match past the sub-block's end"));
             }
             let it = Item { op, off, len: ml };
-            if self.ready(b, &pending, &it) {
+            if self.ready(b, &q.items[..q.len], &it, &mut seen) {
                 self.copy(&it);
             } else {
-                pending.push(it);
+                // Others may wait on what lies before the first set-aside match: publish it now.
+                if q.len == 0 && published < op {
+                    self.publish(k, b, op);
+                    published = op;
+                }
+                // Cannot overflow: at most one match per 4 input bytes.
+                q.items[q.len] = it;
+                q.len += 1;
             }
             op += ml;
-            if pending.is_empty() {
+            if q.len == 0 && op >= published + PUB {
                 self.publish(k, b, op);
+                published = op;
             }
         }
         if op != end {
             return Err(err("sub-block ends before its output is full"));
         }
-        self.publish(k, b, pending.first().map_or(end, |p| p.op));
-        *self.pending[k].lock() = pending;
+        let upto = if q.len > 0 { q.items[0].op } else { end };
+        self.publish(k, b, upto);
         Ok(())
     }
 
@@ -201,11 +257,17 @@ impl Frame<'_> {
     fn retry(&self, k: usize) {
         let b = self.lay.output(k).start;
         let end = self.lay.output(k).end;
-        let mut pending = self.pending[k].lock();
+        let mut guard = self.pending[k].lock();
+        let q = &mut *guard;
+        let pending = &mut q.items[..q.len];
+        let mut seen = Seen {
+            j: usize::MAX,
+            p: 0,
+        };
         let mut kept = 0;
         for i in 0..pending.len() {
             let it = pending[i];
-            if self.ready(b, &pending[..kept], &it) {
+            if self.ready(b, &pending[..kept], &it, &mut seen) {
                 self.copy(&it);
                 if kept == 0 {
                     // Everything before the next set-aside match is final now.
@@ -217,16 +279,18 @@ impl Frame<'_> {
                 kept += 1;
             }
         }
-        pending.truncate(kept);
+        q.len = kept;
     }
 
     fn publish(&self, k: usize, b: usize, upto: usize) {
-        self.progress[k].store((upto - b) as u32, Ordering::Release);
+        self.progress[k]
+            .0
+            .store((upto - b) as u32, Ordering::Release);
     }
 
     /// Whether every byte `it` reads is final: below the progress of the earlier sub-blocks it reads,
     /// and outside the set-aside matches `before` (sorted, disjoint) of its own sub-block (from `b`).
-    fn ready(&self, b: usize, before: &[Item], it: &Item) -> bool {
+    fn ready(&self, b: usize, before: &[Item], it: &Item, seen: &mut Seen) -> bool {
         let a = it.op - it.off;
         let z = a + it.off.min(it.len);
         if z > b && before.last().is_some_and(|p| p.op + p.len > a) {
@@ -242,7 +306,12 @@ impl Frame<'_> {
             for j in (a >> log)..=last {
                 let js = j << log;
                 let need = (z.min(js + (1 << log)) - js) as u32;
-                if self.progress[j].load(Ordering::Acquire) < need {
+                if seen.j == j && seen.p >= need {
+                    continue;
+                }
+                let p = self.progress[j].0.load(Ordering::Acquire);
+                *seen = Seen { j, p };
+                if p < need {
                     return false;
                 }
             }

@@ -173,7 +173,7 @@ fn parallel_decoder_under_many_threads() {
             .num_threads(threads)
             .build()
             .unwrap();
-        for _ in 0..3 {
+        for _ in 0..10 {
             let got = pool.install(|| decompress_parallel(&enc, data.len(), threads));
             assert!(got.unwrap() == data, "{threads} threads");
         }
