@@ -24,6 +24,7 @@ pub const KEYS: &[&str] = &[
     "READ_BUFFER_BATCHES",
     "WRITE_BUFFER_BATCHES",
     "CODEC",
+    "SUBBLOCK_SIZE",
     "STREAM_ORDER",
     "HASH_LOG",
     "HASH_CANDIDATES",

@@ -27,9 +27,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Least LZ_EXT3_SB bytes (decoded) an archive must hold for extract and mount to use the GPU: below
-/// that, loading OpenCL costs more than the GPU can save. `CLC_GPU_DECODE_MIN` overrides it (tests,
-/// benchmarks).
+/// that, loading OpenCL costs more than the GPU can save. `CLC_GPU_DECODE_MIN` overrides it and drops
+/// the rate rule (tests, benchmarks).
 pub const GPU_MIN_BYTES: u64 = 64 << 20;
+
+/// Decode rates measured on the lent H200 machine (Rust-doc tar, 4 MiB frames, docs/GPU.md): the
+/// LZ_EXT3_SB kernel 2.4 GB/s on one H200 (132 compute units) with 72 frames in a launch, the CPU
+/// decoder 51 GB/s on its 16 threads.
+const GPU_DECODE_GBS_PER_CU: f64 = 2.4 / 132.0;
+const CPU_DECODE_GBS_PER_THREAD: f64 = 51.0 / 16.0;
+
+/// GPU_DEVICE = auto: whether the GPUs the driver probe lists (without loading OpenCL) would decode
+/// faster than the CPU threads, from the rates above; decided from the machine and config only.
+fn gpus_outpace_cpus(cfg: &Config) -> bool {
+    let cus = super::gpu_compute_units().unwrap_or(0);
+    cus as f64 * GPU_DECODE_GBS_PER_CU > cfg.threads() as f64 * CPU_DECODE_GBS_PER_THREAD
+}
 
 fn worth_it(cfg: &Config, ar: &Archive) -> bool {
     if cfg.force_cpu {
@@ -37,6 +50,11 @@ fn worth_it(cfg: &Config, ar: &Archive) -> bool {
     }
     if cfg.gpu_device != "auto" {
         return true;
+    }
+    // Never slower by default: the GPU only where it is expected to add throughput (CLC_GPU_DECODE_MIN
+    // set: the size rule alone, for benchmarks and tests).
+    if std::env::var_os("CLC_GPU_DECODE_MIN").is_none() && !gpus_outpace_cpus(cfg) {
+        return false;
     }
     let min = std::env::var("CLC_GPU_DECODE_MIN")
         .ok()
