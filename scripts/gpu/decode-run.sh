@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 16 figures on the lent H200 machine, in one call: LZ_EXT3_SB decode kernel vs nvCOMP on the same
-# tar, then `clc extract` and read-all through `clc mount`, GPU (GPU_DEVICE = auto) vs --cpu.
+# tar, then `clc extract` and read-all through `clc mount`: --cpu, the default (GPU_DEVICE = auto) and
+# the GPU named (one device, and on a two-GPU machine both: GPU/CPU split by measured rates).
 #   Here: cargo build --release --examples; copy target/release/{clc,examples/gpu_decode_bench,
 #   examples/sb_decode} (stripped), this script and scripts/gpu/nvcomp_bench.py into .dev-gpu-gpu-decode/
 #   of the main checkout; then run(command="bash .dev-gpu-gpu-decode/decode-run.sh",
@@ -23,6 +24,11 @@ echo "== kernel: LZ_EXT3_SB on the GPU vs the CPU, same tar (4 MiB frames, 64 Ki
 timeout 120 $B /tmp/rdoc.tar --device $DEV --repeat 5 --v1
 echo "== 16 MiB frames"
 timeout 120 $B /tmp/rdoc.tar --device $DEV --repeat 5 --frame-size 16777216
+NG=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$NG" -ge 2 ]; then
+  echo "== both GPUs (frames dealt round-robin, a thread per device; kernel time = the slower device)"
+  timeout 120 $B /tmp/rdoc.tar --device all --repeat 5 | tail -4
+fi
 if [ -z "$QUICK" ]; then
   echo "== variants (4 MiB frames): portable loads/fence; queue 32 / 512; sub-blocks 16 / 256 KiB; batch 8"
   CLC_GPU_SB_PTX=0 timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 | tail -3
@@ -39,24 +45,28 @@ echo "== clc pack --cpu (the archive every run below reads)"
 C="$D/clc"
 $C pack /tmp/tree -o /tmp/a --cpu | tail -3; ls -l /tmp/a.*
 $C info /tmp/a.001 --json | grep -E '"(frames|subblock_size|subblock_frames|bytes_stored|format)"'
-echo "== extract: first GPU run (kernel cache cold), then REPS of each, interleaved"
-rm -rf /tmp/x; t $C extract /tmp/a.001 -o /tmp/x
+MODES=("--cpu" "" "--gpu-device 0")
+[ "${NG:-0}" -ge 2 ] && MODES+=("--gpu-device all")
+echo "== extract: REPS of each mode, interleaved (mode '' = the default, GPU_DEVICE = auto)"
+rm -rf /tmp/x; t $C extract /tmp/a.001 -o /tmp/x --gpu-device 0
 for i in $(seq $REPS); do
-  rm -rf /tmp/x; echo "extract --cpu: $(t $C extract /tmp/a.001 -o /tmp/x --cpu)"
-  rm -rf /tmp/x; echo "extract (GPU auto): $(t $C extract /tmp/a.001 -o /tmp/x)"
+  for m in "${MODES[@]}"; do rm -rf /tmp/x; echo "extract [$m]: $(t $C extract /tmp/a.001 -o /tmp/x $m)"; done
 done
-rm -rf /tmp/x; CLC_TRACE=1 $C extract /tmp/a.001 -o /tmp/x 2>&1 | grep -v "^$" | tail -16
-diff -r /tmp/tree /tmp/x >/dev/null && echo "GPU extract identical to the tree"
-rm -rf /tmp/x; CLC_TRACE=1 $C extract /tmp/a.001 -o /tmp/x --cpu 2>&1 | tail -8
+for m in "--gpu-device 0" "${MODES[3]:-}"; do
+  [ -z "$m" ] && continue
+  rm -rf /tmp/x; echo "-- CLC_TRACE extract [$m]"; CLC_TRACE=1 $C extract /tmp/a.001 -o /tmp/x $m 2>&1 | grep -v "^$" | grep -v "Cached" | tail -12
+  diff -r /tmp/tree /tmp/x >/dev/null && echo "extract [$m] identical to the tree"
+done
+rm -rf /tmp/x; echo "-- CLC_TRACE extract [--cpu]"; CLC_TRACE=1 $C extract /tmp/a.001 -o /tmp/x --cpu 2>&1 | tail -6
 echo "== read-all through clc mount: tar cf - . | cat"
 mkdir -p /tmp/m
 for i in $(seq $REPS); do
-  for mode in --cpu ""; do
-    $C mount /tmp/a.001 /tmp/m $mode || { echo "mount failed"; break 2; }
-    echo "read-all ${mode:-(GPU auto)}: $(t bash -c 'tar cf - -C /tmp/m . | cat >/dev/null')"
+  for m in "${MODES[@]}"; do
+    $C mount /tmp/a.001 /tmp/m $m || { echo "mount failed"; break 2; }
+    echo "read-all [$m]: $(t bash -c 'tar cf - -C /tmp/m . | cat >/dev/null')"
     $C umount /tmp/m
   done
 done
 echo "== CPU: one 16 MiB frame on 1..16 threads"
-timeout 60 "$D/sb_decode" /tmp/rdoc.tar 16 64 9 1,2,4,8,16
+timeout 90 "$D/sb_decode" /tmp/rdoc.tar 16 64 9 1,2,4,8,16
 echo "== done"

@@ -71,7 +71,7 @@ fn worth_it(cfg: &Config, ar: &Archive) -> bool {
 }
 
 /// The least share the GPU keeps and the most it gets.
-const SHARE_MIN: f64 = 0.02;
+const SHARE_MIN: f64 = 0.005;
 const SHARE_MAX: f64 = 0.97;
 /// Weight of the newest measurement in a running rate.
 const ALPHA: f64 = 0.5;
@@ -235,7 +235,9 @@ impl BatchDecoder for GpuDecoder {
         let n = {
             let mut sp = self.split.lock();
             let c = sp.credit + sp.share() * sb.len() as f64;
-            let n = (c.floor() as usize).min(sb.len());
+            // Until the GPU has been measured, one frame of the first batch is its probe.
+            let probe = usize::from(sp.gpu == 0.0 && !sb.is_empty());
+            let n = (c.floor() as usize).max(probe).min(sb.len());
             sp.credit = (c - n as f64).min(1.0);
             n
         };

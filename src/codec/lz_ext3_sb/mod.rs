@@ -35,6 +35,11 @@ pub const DEFAULT_SB_LOG: u32 = 16;
 /// Bytes before the start table (sb_log, reserved, count).
 const HEAD: usize = 8;
 
+/// xxh3 (seed 0) of the header and table, as FORMAT.md's checksums; its low 32 bits are `table_check`.
+fn table_check(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
 pub(crate) fn err(msg: impl std::fmt::Display) -> Error {
     Error::Decode(format!("lz_ext3_sb: {msg}"))
 }
@@ -54,7 +59,7 @@ pub(crate) fn write_table(out: &mut Vec<u8>, sb_log: u32, starts: &[u32]) {
     for s in starts {
         out.extend_from_slice(&s.to_le_bytes());
     }
-    let check = crate::format::checksum(&out[at..]) as u32;
+    let check = table_check(&out[at..]) as u32;
     out.extend_from_slice(&check.to_le_bytes());
 }
 
@@ -97,7 +102,7 @@ impl Layout {
             return Err(err("sub-block table runs past the stored bytes"));
         }
         let check = u32::from_le_bytes(src[seq_at - 4..seq_at].try_into().expect("4 bytes"));
-        if check != crate::format::checksum(&src[..seq_at - 4]) as u32 {
+        if check != table_check(&src[..seq_at - 4]) as u32 {
             return Err(err("sub-block table checksum mismatch"));
         }
         let seq_len = src.len() - seq_at;

@@ -187,7 +187,7 @@ fn malformed_tables_are_clear_errors() {
     let n = 20_000usize.div_ceil(4096);
     let fix = |b: &mut Vec<u8>| {
         let end = 8 + 4 * n;
-        let c = crate::format::checksum(&b[..end]) as u32;
+        let c = table_check(&b[..end]) as u32;
         b[end..end + 4].copy_from_slice(&c.to_le_bytes());
     };
     type Edit = Box<dyn Fn(&mut Vec<u8>)>;
