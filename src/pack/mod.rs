@@ -329,7 +329,12 @@ fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
             format!("{total} bytes (< {GPU_AUTO_MIN_BYTES}): the GPU is left out"),
         );
     }
-    let cus = crate::gpu::gpu_compute_units().unwrap_or(0);
+    let Some(cus) = crate::gpu::gpu_compute_units() else {
+        return (
+            false,
+            format!("{total} bytes; no driver probe (GPUs unknown): the GPU is left out"),
+        );
+    };
     let gpu = cus as f64 * GPU_GBS_PER_CU;
     let cpu = threads as f64 * CPU_GBS_PER_THREAD;
     let want = gpu > cpu;
