@@ -192,7 +192,7 @@ impl Tuning {
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
         let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
-        let abits = env("CLC_GPU_ABITS", 2..=8, 3);
+        let abits = env("CLC_GPU_ABITS", 2..=8, 4);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
         // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).

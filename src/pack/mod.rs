@@ -301,9 +301,9 @@ fn compress_stage<'e>(
 pub const GPU_AUTO_MIN_BYTES: u64 = 256 << 20;
 
 /// Compression rates measured on the lent 2 x H200 machine, 32 threads, on the same 4 MiB frames of
-/// the Rust-doc tree (docs/GPU.md): the GPU encoder 2.53 GB/s on one H200 (132 compute units), the
-/// CPU encoder 16-17.7 GB/s on 32 threads.
-const GPU_GBS_PER_CU: f64 = 2.53 / 132.0;
+/// the Rust-doc tree (docs/GPU.md): the GPU encoder 2.81 GB/s on one H200 (132 compute units), the
+/// CPU encoder 11-17.7 GB/s on 32 threads.
+const GPU_GBS_PER_CU: f64 = 2.81 / 132.0;
 const CPU_GBS_PER_THREAD: f64 = 0.5;
 
 /// Whether GPU_DEVICE = auto uses the GPU for `total` bytes with `threads` CPU threads, and why. It
