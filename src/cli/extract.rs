@@ -2,8 +2,8 @@ use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
 use clc::archive::Archive;
+use clc::diag::Warnings;
 use clc::extract::{normalize_sel, ExtractOptions};
-use clc::warn::Warnings;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 

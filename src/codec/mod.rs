@@ -3,45 +3,9 @@
 
 pub mod lz_ext3;
 
+pub use crate::format::codec::Codec;
+
 use crate::error::{Error, Result};
-
-/// The codec of a frame, as stored in the frame header and frame table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Codec {
-    Raw = 0,
-    LzExt3 = 1,
-    Lz4 = 2,
-}
-
-impl Codec {
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            0 => Some(Codec::Raw),
-            1 => Some(Codec::LzExt3),
-            2 => Some(Codec::Lz4),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "RAW",
-            Codec::LzExt3 => "LZ_EXT3",
-            Codec::Lz4 => "LZ4",
-        }
-    }
-
-    /// Parses a `--codec` / config value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
-            "lz4" => Some(Codec::Lz4),
-            "raw" | "none" => Some(Codec::Raw),
-            _ => None,
-        }
-    }
-}
 
 /// Match-finder tuning for the LZ_EXT3 encoder (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,12 +4,10 @@
 //! CPU instead and counted.
 
 use super::Gpu;
-use crate::archive::Archive;
-use crate::cache::{BatchDecoder, CodecBatch, CpuDecoder};
+use crate::cache::{BatchDecoder, CodecBatch, CpuDecoder, StoredFrame};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::Result;
-use crate::format::index::FrameId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -45,7 +43,9 @@ impl GpuDecoder {
                 Ok(g) => Some(g),
                 Err(e) => {
                     if !self.quiet {
-                        eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
+                        crate::diag::note(&format!(
+                            "no GPU used for decoding ({e}); decoding on the CPU"
+                        ));
                     }
                     None
                 }
@@ -55,9 +55,9 @@ impl GpuDecoder {
 }
 
 impl BatchDecoder for GpuDecoder {
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
         let Some(gpu) = self.device() else {
-            return CpuDecoder.decode_batch(ar, batch);
+            return CpuDecoder.decode_batch(batch);
         };
         let sent = AtomicU64::new(0);
         let ok = AtomicU64::new(0);
@@ -73,7 +73,7 @@ impl BatchDecoder for GpuDecoder {
                 Ok(r)
             },
         };
-        let out = adapter.decode_batch(ar, batch);
+        let out = adapter.decode_batch(batch);
         let (sent, ok) = (sent.into_inner(), ok.into_inner());
         self.gpu_frames.fetch_add(ok, Ordering::Relaxed);
         self.cpu_frames.fetch_add(sent - ok, Ordering::Relaxed);

@@ -181,13 +181,7 @@ impl Tuning {
     /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
     /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
     pub fn new(cfg: &Config) -> Tuning {
-        let env = |name: &str, range: std::ops::RangeInclusive<u32>, default: u32| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|v| range.contains(v))
-                .unwrap_or(default)
-        };
+        let env = crate::diag::knob;
         // CLC_GPU_* overrides are for experiments (docs/GPU.md); the defaults are the format's tuning.
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
@@ -313,13 +307,13 @@ impl Device {
         let t0 = std::time::Instant::now();
         let build = |src: &str, file: &str| -> Result<Program> {
             let (p, origin) = super::program::build(&ctx, &d, src, &opts, file)?;
-            crate::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
+            crate::diag::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
             Ok(p)
         };
         let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
-        crate::trace::span("gpu: programs built", t0, 0);
+        crate::diag::trace::span("gpu: programs built", t0, 0);
         let cpu = found.info.kind == "CPU";
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));

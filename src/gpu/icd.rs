@@ -14,10 +14,8 @@
 //! and without a cache, or in a program that is not `clc` (tests, benches), every driver is loaded
 //! as before: restricting is only ever an optimisation.
 
+use crate::diag::{self, icd::PROBE_ENV};
 use std::path::{Path, PathBuf};
-
-/// Set in the environment of the child that probes one driver.
-const PROBE_ENV: &str = "CLC_PROBE_ICD";
 
 /// One driver the ICD loader would load: the library named by an `.icd` file of the vendors
 /// directory, or an entry of `OCL_ICD_FILENAMES` (how some images add NVIDIA's, e.g. the lent H200
@@ -29,16 +27,9 @@ struct Icd {
     lib: String,
 }
 
-/// The vendors directory the loader reads (`OCL_ICD_VENDORS`, a directory or one `.icd` file).
-fn vendors() -> PathBuf {
-    std::env::var_os("OCL_ICD_VENDORS")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/etc/OpenCL/vendors"), PathBuf::from)
-}
-
 /// Every driver the loader would load, in a stable order.
 fn list_drivers() -> Vec<Icd> {
-    let v = vendors();
+    let v = diag::icd::vendors();
     let files: Vec<PathBuf> = if v.is_file() {
         vec![v]
     } else {
@@ -62,13 +53,11 @@ fn list_drivers() -> Vec<Icd> {
             })
         })
         .collect();
-    if let Some(names) = std::env::var_os("OCL_ICD_FILENAMES") {
-        for lib in names.to_string_lossy().split(':').filter(|l| !l.is_empty()) {
-            out.push(Icd {
-                from: "OCL_ICD_FILENAMES".into(),
-                lib: lib.to_string(),
-            });
-        }
+    for lib in diag::icd::filenames() {
+        out.push(Icd {
+            from: "OCL_ICD_FILENAMES".into(),
+            lib,
+        });
     }
     out
 }
@@ -188,7 +177,7 @@ fn probe(icd: &Icd, scratch: &Path) -> Option<(Via, Vec<Seen>)> {
             Err(e) => why.push(format!("{}: {e}", via.name())),
         }
     }
-    crate::trace::note(&format!(
+    diag::trace::note(&format!(
         "OpenCL driver probe of {} ({}): {}",
         icd.lib,
         icd.from,
@@ -245,29 +234,33 @@ fn probe_inner(icd: &Icd, via: Via, scratch: &Path) -> std::result::Result<Vec<S
 /// The child's side: lists the devices of the one driver it was given and exits. Called first thing
 /// by `main`; returns without doing anything unless `CLC_PROBE_ICD` is set.
 pub fn probe_child_main() {
-    if std::env::var_os(PROBE_ENV).is_none() {
+    if !diag::icd::is_probe() {
         return;
     }
     let clean = |s: &str| s.replace(['\t', '\n'], " ");
     match super::list_devices() {
         Err(e) => {
             // No "end": the parent takes this driver as not understood and restricts nothing.
-            eprintln!("{e}");
+            diag::note(&e.to_string());
+            diag::flush();
             std::process::exit(1);
         }
         Ok(devs) => {
-            for d in devs {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    clean(&d.platform),
-                    clean(&d.kind),
-                    clean(&d.name),
-                    d.compute_units
-                );
-            }
+            let lines: Vec<String> = devs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        clean(&d.platform),
+                        clean(&d.kind),
+                        clean(&d.name),
+                        d.compute_units
+                    )
+                })
+                .collect();
+            diag::icd::answer(&lines);
         }
     }
-    println!("end");
     std::process::exit(0);
 }
 
@@ -292,10 +285,10 @@ fn wanted(sel: &str, s: &Seen) -> Option<bool> {
 /// directory; None when the user chose the drivers, there is no cache or a probe failed.
 #[allow(clippy::type_complexity)]
 fn known() -> Option<(Vec<Icd>, Vec<(Via, Vec<Seen>)>, String, PathBuf)> {
-    if std::env::var_os(PROBE_ENV).is_some() {
+    if diag::icd::is_probe() {
         return None;
     }
-    let base = super::program::cache_dir().and_then(|k| k.parent().map(Path::to_path_buf))?;
+    let base = diag::cache_dir()?;
     let icds = list_drivers();
     if icds.is_empty() {
         return None;
@@ -372,14 +365,8 @@ pub(crate) fn prepare(sel: &str) -> bool {
         return true;
     };
     if let Ok(env) = via.env(&dir, &need) {
-        // Called before OpenCL is loaded, from the thread that opens devices; no other thread reads
-        // the environment meanwhile (the loader reads both variables once, at its first call).
-        for (k, v) in env {
-            match v {
-                Some(v) => std::env::set_var(k, v),
-                None => std::env::remove_var(k),
-            }
-        }
+        // Called before OpenCL is loaded, from the thread that opens devices (see diag::icd::set).
+        diag::icd::set(env);
     }
     true
 }

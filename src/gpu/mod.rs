@@ -12,6 +12,7 @@
 //! codec when this fails (`GPU_FALLBACK_ENABLED`, `FORCE_CPU_MODE`) is the caller's business.
 
 pub use decoder::GpuDecoder;
+#[allow(unsafe_code)]
 mod cl;
 mod compress;
 mod decoder;
@@ -124,7 +125,7 @@ impl Gpu {
             )));
         }
         let found = device::enumerate()?;
-        crate::trace::span("gpu: OpenCL platforms listed", t0, 0);
+        crate::diag::trace::span("gpu: OpenCL platforms listed", t0, 0);
         let chosen = device::choose(&found, &cfg.gpu_device)?;
         Self::open_found(&found, &chosen, cfg)
     }
