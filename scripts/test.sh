@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Runs clc's whole test suite: installs fuse3 and PoCL if missing, checks formatting and lints, then runs
+# Runs clc's whole test suite: installs fuse3 and PoCL if missing, starts a local S3 server (SeaweedFS), checks formatting and lints, then runs
 # `cargo test` (unit, property, round-trip, damage, CL_Compressor, FUSE mount and OpenCL-on-PoCL tests), and
 # the OpenCL tests once more with two PoCL devices for the multi-device path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-# In CI nothing may be skipped silently: FUSE, OpenCL (PoCL) and the seed archives must be there.
+# In CI nothing may be skipped silently: root, FUSE, OpenCL (PoCL), the S3 test server and the seed archives
+# must be there (tests/common's `require` also fails on a missing root, FUSE or OpenCL when CI=true).
 if [ "${CI:-}" = true ]; then
-    export CLC_REQUIRE_FUSE=1 CLC_REQUIRE_OPENCL=1
+    export CLC_REQUIRE_ROOT=1 CLC_REQUIRE_FUSE=1 CLC_REQUIRE_OPENCL=1 CLC_REQUIRE_S3=1
     [ -d ../shared/seed-archives ] && export CLC_REQUIRE_SEED=1
 fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The S3 tests (tests/storage.rs) run against a local SeaweedFS on loopback: installed if missing and started
+# here on free ports with fresh data, stopped when this script exits.
+CLC_S3_PORT=$(scripts/s3-server.sh free-port)
+CLC_S3_DIR=$(mktemp -d)
+export CLC_S3_PORT CLC_S3_DIR
+trap 'CLC_S3_GRACE=1 scripts/s3-server.sh stop || true; rm -rf "$CLC_S3_DIR"' EXIT
+scripts/s3-server.sh start
 cargo test --no-fail-fast 2>&1
 if ls tests/gpu*.rs >/dev/null 2>&1; then
     POCL_DEVICES="pthread pthread" cargo test --test gpu 2>&1

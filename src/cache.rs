@@ -7,44 +7,75 @@
 //!   the queue ("flat combining"); the others find their frame done when they wake.
 //! * [`FrameCache::prefetch`] decodes frames ahead in batches, skipping those cached or in flight.
 //!
-//! The cache either borrows the archive ([`FrameCache::new`], used by extract) or owns a share of it
-//! ([`FrameCache::shared`], used by the long-lived mount).
+//! The cache knows frames, not archives: it reads them from a [`FrameStore`] (the archive reader
+//! implements it), either borrowed ([`FrameCache::new`], used by extract) or shared
+//! ([`FrameCache::shared`], used by the long-lived mount). A [`BatchDecoder`] (the CPU's here, the GPU's
+//! in `gpu`) decodes frames from their metadata and stored bytes alone.
 
-use crate::archive::{Archive, FrameSource};
+use crate::codec;
+use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
-use crate::format::index::FrameId;
+use crate::format::index::Frame;
+use crate::ids::FrameId;
 use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+/// Where frames come from: their metadata and stored bytes (the archive reader implements it).
+pub trait FrameStore: Send + Sync {
+    /// The frame table's entry for frame `id`; `None` when there is no such frame.
+    fn meta(&self, id: FrameId) -> Option<&Frame>;
+    /// The stored (encoded) bytes of frame `id`; errors name the frame, its volume and offset.
+    fn read_stored(&self, id: FrameId) -> Result<Vec<u8>>;
+    /// `cause` (why frame `id` did not decode or check) with the frame's volume and offset.
+    fn frame_error(&self, id: FrameId, cause: Error) -> Error;
+}
+
+/// Decoded, checked frames by id: a cache, or a plain decode.
+pub trait FrameSource {
+    fn frame(&self, id: FrameId) -> Result<Arc<Vec<u8>>>;
+}
+
+/// A frame to decode: its id, its entry of the frame table and its stored bytes.
+pub struct StoredFrame {
+    pub id: FrameId,
+    pub meta: Frame,
+    pub bytes: Vec<u8>,
+}
+
+/// Decodes one frame on the CPU and checks the result against its length and checksum.
+pub fn decode(f: &StoredFrame) -> Result<Vec<u8>> {
+    let data = codec::decode(f.meta.codec, &f.bytes, f.meta.raw_len as usize)?;
+    f.meta.check(&data)?;
+    Ok(data)
+}
+
+/// [`decode`], its time and decoded bytes counted in the trace's `Decode` stage.
+pub fn decode_traced(f: &StoredFrame) -> Result<Vec<u8>> {
+    trace::timed(Stage::Decode, u64::from(f.meta.raw_len), || decode(f))
+}
+
 /// Decodes batches of frames. The hook where a GPU `decompress_batch` plugs in.
 pub trait BatchDecoder: Send + Sync {
-    /// Decodes `batch[i] = (frame, its stored bytes)`; returns one result per frame, in order. Every `Ok`
-    /// must have passed [`Archive::check_decoded`] (length and checksum): callers trust the bytes.
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>>;
+    /// Decodes each frame of `batch`; returns one result per frame, in order. Every `Ok` must have
+    /// passed [`Frame::check`] (length and checksum): callers trust the bytes. An `Err` is the cause
+    /// alone; the cache adds the frame's volume and offset.
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>>;
 }
 
 /// The CPU decoder: the frames of a batch decode in parallel on the rayon pool.
 pub struct CpuDecoder;
 
 impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
-        (**self).decode_batch(ar, batch)
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
+        (**self).decode_batch(batch)
     }
 }
 
 impl BatchDecoder for CpuDecoder {
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
-        batch
-            .par_iter()
-            .map(|(id, stored)| {
-                let n = ar.index.frames[id.0 as usize].raw_len as u64;
-                crate::trace::timed(crate::trace::Stage::Decode, n, || {
-                    ar.decode_stored(*id, stored)
-                })
-            })
-            .collect()
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
+        batch.par_iter().map(decode_traced).collect()
     }
 }
 
@@ -52,9 +83,10 @@ impl BatchDecoder for CpuDecoder {
 /// `decompress_batch(&[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>>` (stored bytes and raw length in,
 /// one result per frame out). Frames of `codec` go to `decode` in one call; other frames, and all of them
 /// when the call fails as a whole or answers the wrong number of results, decode on the CPU. Every
-/// result is checked against the index, so a decoder that returns wrong bytes yields an error, never data.
+/// result is checked against its frame's metadata, so a decoder that returns wrong bytes yields an
+/// error, never data.
 pub struct CodecBatch<F> {
-    pub codec: crate::codec::Codec,
+    pub codec: codec::Codec,
     pub decode: F,
 }
 
@@ -62,69 +94,62 @@ impl<F> BatchDecoder for CodecBatch<F>
 where
     F: Fn(&[(&[u8], usize)]) -> Result<Vec<Result<Vec<u8>>>> + Send + Sync,
 {
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
         let mut out: Vec<Option<Result<Vec<u8>>>> = batch.iter().map(|_| None).collect();
         let mine: Vec<usize> = (0..batch.len())
-            .filter(|&i| ar.codec_of(batch[i].0) == self.codec)
+            .filter(|&i| batch[i].meta.codec == self.codec)
             .collect();
         if !mine.is_empty() {
             let input: Vec<(&[u8], usize)> = mine
                 .iter()
-                .map(|&i| {
-                    let id = batch[i].0;
-                    (
-                        &batch[i].1[..],
-                        ar.index.frames[id.0 as usize].raw_len as usize,
-                    )
-                })
+                .map(|&i| (&batch[i].bytes[..], batch[i].meta.raw_len as usize))
                 .collect();
             if let Ok(res) = (self.decode)(&input).map(|r| (r.len() == mine.len()).then_some(r)) {
                 for (&i, r) in mine.iter().zip(res.into_iter().flatten()) {
-                    let id = batch[i].0;
                     // A result that fails its check is redone on the CPU below (and counted there).
-                    out[i] = r.ok().filter(|d| ar.check_decoded(id, d).is_ok()).map(Ok);
+                    out[i] = r.ok().filter(|d| batch[i].meta.check(d).is_ok()).map(Ok);
                 }
             }
         }
         out.into_par_iter()
             .zip(batch.par_iter())
-            .map(|(r, (id, stored))| r.unwrap_or_else(|| ar.decode_stored(*id, stored)))
+            .map(|(r, f)| r.unwrap_or_else(|| decode(f)))
             .collect()
     }
 }
 
 /// Result shared with every reader waiting on a frame.
-type Shared = std::result::Result<Arc<Vec<u8>>, String>;
+type Shared = Result<Arc<Vec<u8>>>;
 type Slot = Arc<(Mutex<Option<Shared>>, Condvar)>;
 
-enum ArchiveRef<'a> {
-    Borrowed(&'a Archive),
-    Owned(Arc<Archive>),
+enum StoreRef<'a> {
+    Borrowed(&'a dyn FrameStore),
+    Owned(Arc<dyn FrameStore>),
 }
 
-impl std::ops::Deref for ArchiveRef<'_> {
-    type Target = Archive;
-    fn deref(&self) -> &Archive {
+impl<'a> std::ops::Deref for StoreRef<'a> {
+    type Target = dyn FrameStore + 'a;
+    fn deref(&self) -> &(dyn FrameStore + 'a) {
         match self {
-            ArchiveRef::Borrowed(a) => a,
-            ArchiveRef::Owned(a) => a,
+            StoreRef::Borrowed(a) => *a,
+            StoreRef::Owned(a) => &**a,
         }
     }
 }
 
 pub struct FrameCache<'a> {
-    archive: ArchiveRef<'a>,
+    store: StoreRef<'a>,
     decoder: Box<dyn BatchDecoder + 'a>,
     batch_size: usize,
     budget: u64,
     inner: Mutex<Inner>,
-    inflight: Mutex<HashMap<u32, Slot>>,
+    inflight: Mutex<HashMap<FrameId, Slot>>,
     /// Misses claimed by a reader and not yet taken into a batch.
     pending: Mutex<VecDeque<FrameId>>,
 }
 
 struct Inner {
-    lru: lru::LruCache<u32, Arc<Vec<u8>>>,
+    lru: lru::LruCache<FrameId, Arc<Vec<u8>>>,
     bytes: u64,
 }
 
@@ -132,14 +157,14 @@ struct Inner {
 const DEFAULT_BATCH: usize = 16;
 
 impl<'a> FrameCache<'a> {
-    /// A cache of at most `budget` decoded bytes (at least one frame) over a borrowed archive.
-    pub fn new(archive: &'a Archive, budget: u64) -> Self {
-        Self::with(ArchiveRef::Borrowed(archive), budget)
+    /// A cache of at most `budget` decoded bytes (at least one frame) over a borrowed store.
+    pub fn new(store: &'a dyn FrameStore, budget: u64) -> Self {
+        Self::with(StoreRef::Borrowed(store), budget)
     }
 
-    fn with(archive: ArchiveRef<'a>, budget: u64) -> Self {
+    fn with(store: StoreRef<'a>, budget: u64) -> Self {
         FrameCache {
-            archive,
+            store,
             decoder: Box::new(CpuDecoder),
             batch_size: DEFAULT_BATCH,
             budget,
@@ -164,19 +189,14 @@ impl<'a> FrameCache<'a> {
         self
     }
 
-    /// The archive the frames come from.
-    pub fn archive(&self) -> &Archive {
-        &self.archive
-    }
-
     fn lookup(&self, id: FrameId) -> Option<Arc<Vec<u8>>> {
-        self.inner.lock().lru.get(&id.0).cloned()
+        self.inner.lock().lru.get(&id).cloned()
     }
 
     fn insert(&self, id: FrameId, data: Arc<Vec<u8>>) {
         let mut g = self.inner.lock();
         let len = data.len() as u64;
-        if let Some(old) = g.lru.put(id.0, data) {
+        if let Some(old) = g.lru.put(id, data) {
             g.bytes -= old.len() as u64;
         }
         g.bytes += len;
@@ -195,7 +215,7 @@ impl<'a> FrameCache<'a> {
 
     /// Whether frame `id` is decoded and held now.
     pub fn contains(&self, id: FrameId) -> bool {
-        self.inner.lock().lru.contains(&id.0)
+        self.inner.lock().lru.contains(&id)
     }
 
     /// Decodes every frame of `ids` that is neither cached nor being decoded, in batches.
@@ -215,7 +235,7 @@ impl<'a> FrameCache<'a> {
     /// Takes the slot of `id`: the leader decodes (or queues) it, followers wait on it.
     fn claim(&self, id: FrameId) -> Claim {
         let mut m = self.inflight.lock();
-        if let Some(s) = m.get(&id.0) {
+        if let Some(s) = m.get(&id) {
             return Claim::Follower(s.clone());
         }
         // A leader may have finished between the caller's lookup and now.
@@ -223,41 +243,45 @@ impl<'a> FrameCache<'a> {
             return Claim::Done(d);
         }
         let s: Slot = Arc::new((Mutex::new(None), Condvar::new()));
-        m.insert(id.0, s.clone());
+        m.insert(id, s.clone());
         Claim::Leader(s)
     }
 
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
-        let ar: &Archive = &self.archive;
+        let store: &dyn FrameStore = &*self.store;
         let stored: Vec<Result<Vec<u8>>> = ids
             .par_iter()
-            .map(|&id| {
-                crate::trace::timed(crate::trace::Stage::ReadFrames, 0, || ar.read_stored(id))
-            })
+            .map(|&id| trace::timed(Stage::ReadFrames, 0, || store.read_stored(id)))
             .collect();
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {
-            match s {
-                Ok(bytes) => {
-                    todo.push((id, bytes));
+            match s.and_then(|bytes| {
+                let meta = *store.meta(id).ok_or(Error::NoFrame(id))?;
+                Ok(StoredFrame { id, meta, bytes })
+            }) {
+                Ok(f) => {
+                    todo.push(f);
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
         }
+        // Decoder errors are causes alone; the store says where the frame lies.
         let mut decoded = if todo.is_empty() {
             Vec::new()
         } else {
-            self.decoder.decode_batch(ar, &todo)
+            self.decoder.decode_batch(&todo)
         }
-        .into_iter();
+        .into_iter()
+        .zip(&todo)
+        .map(|(r, f)| r.map_err(|e| store.frame_error(f.id, e)));
         for (&id, r) in ids.iter().zip(results) {
-            let r = r.or_else(|| decoded.next()).unwrap_or_else(|| {
-                Err(Error::Other(format!(
-                    "frame {}: the decoder returned too few results",
-                    id.0
+            let r = r.or_else(|| decoded.next());
+            let r = r.unwrap_or_else(|| {
+                Err(Error::Internal(format!(
+                    "frame {id}: the decoder returned too few results"
                 )))
             });
             self.complete(id, r);
@@ -271,9 +295,9 @@ impl<'a> FrameCache<'a> {
                 self.insert(id, d.clone());
                 Ok(d)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
-        if let Some(slot) = self.inflight.lock().remove(&id.0) {
+        if let Some(slot) = self.inflight.lock().remove(&id) {
             *slot.0.lock() = Some(shared);
             slot.1.notify_all();
         }
@@ -306,16 +330,13 @@ fn wait(slot: &Slot) -> Result<Arc<Vec<u8>>> {
     while g.is_none() {
         slot.1.wait(&mut g);
     }
-    g.as_ref()
-        .expect("filled before notify")
-        .clone()
-        .map_err(Error::Other)
+    g.as_ref().expect("filled before notify").clone()
 }
 
 impl FrameCache<'static> {
-    /// A cache over a shared archive, for holders that outlive any borrow (the FUSE mount).
-    pub fn shared(archive: Arc<Archive>, budget: u64) -> Self {
-        Self::with(ArchiveRef::Owned(archive), budget)
+    /// A cache over a shared store, for holders that outlive any borrow (the FUSE mount).
+    pub fn shared(store: Arc<dyn FrameStore>, budget: u64) -> Self {
+        Self::with(StoreRef::Owned(store), budget)
     }
 }
 
@@ -340,76 +361,122 @@ impl FrameSource for FrameCache<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::index::VolumeNo;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Frames held in memory: 10 frames of 64 KiB, LZ_EXT3 where that is smaller. Frame `bad` (if any)
+    /// has a flipped stored byte.
+    struct Mem {
+        frames: Vec<Frame>,
+        stored: Vec<Vec<u8>>,
+        raw: Vec<Vec<u8>>,
+    }
+
+    impl Mem {
+        fn new(bad: Option<usize>) -> Mem {
+            let mut x = 1u64;
+            let (mut frames, mut stored, mut raw) = (vec![], vec![], vec![]);
+            for i in 0..10u32 {
+                let data: Vec<u8> = (0..65_536)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % 7) as u8
+                    })
+                    .collect();
+                let enc = codec::encode(codec::Codec::LzExt3, &data, &Default::default());
+                let (codec, mut enc) = if enc.len() < data.len() {
+                    (codec::Codec::LzExt3, enc)
+                } else {
+                    (codec::Codec::Raw, data.clone())
+                };
+                if bad == Some(i as usize) {
+                    let mid = enc.len() / 2;
+                    enc[mid] ^= 0x40;
+                }
+                frames.push(Frame {
+                    volume: VolumeNo(1),
+                    offset: u64::from(i) << 16,
+                    stored_len: enc.len() as u32,
+                    raw_len: data.len() as u32,
+                    codec,
+                    flags: 0,
+                    checksum: Some(crate::format::checksum(&data)),
+                });
+                stored.push(enc);
+                raw.push(data);
+            }
+            Mem {
+                frames,
+                stored,
+                raw,
+            }
+        }
+
+        fn ids(&self) -> Vec<FrameId> {
+            (0..self.frames.len() as u32).map(FrameId).collect()
+        }
+    }
+
+    impl FrameStore for Mem {
+        fn meta(&self, id: FrameId) -> Option<&Frame> {
+            self.frames.get(id.at())
+        }
+        fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
+            self.stored.get(id.at()).cloned().ok_or(Error::NoFrame(id))
+        }
+        fn frame_error(&self, id: FrameId, cause: Error) -> Error {
+            Error::Frame {
+                frame: id,
+                volume: "mem".into(),
+                offset: self.frames[id.at()].offset,
+                cause: Box::new(cause),
+            }
+        }
+    }
 
     /// Counts decoder calls and frames, then decodes on the CPU.
     struct Counting(Arc<(AtomicUsize, AtomicUsize)>);
 
     impl BatchDecoder for Counting {
-        fn decode_batch(&self, ar: &Archive, b: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
+        fn decode_batch(&self, b: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
             self.0 .0.fetch_add(1, Ordering::Relaxed);
             self.0 .1.fetch_add(b.len(), Ordering::Relaxed);
-            CpuDecoder.decode_batch(ar, b)
+            CpuDecoder.decode_batch(b)
         }
     }
 
-    fn archive(dir: &std::path::Path) -> Archive {
-        let src = dir.join("src");
-        std::fs::create_dir(&src).unwrap();
-        let mut x = 1u64;
-        let data: Vec<u8> = (0..600_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 7) as u8
+    fn stored(m: &Mem, ids: &[FrameId]) -> Vec<StoredFrame> {
+        ids.iter()
+            .map(|&id| StoredFrame {
+                id,
+                meta: m.frames[id.at()],
+                bytes: m.stored[id.at()].clone(),
             })
-            .collect();
-        std::fs::write(src.join("f"), &data).unwrap();
-        let mut cfg = crate::Config::default();
-        for (k, v) in [
-            ("FRAME_SIZE", "64K"),
-            ("CHUNK_MIN_SIZE", "4K"),
-            ("CHUNK_AVG_SIZE", "16K"),
-            ("CHUNK_MAX_SIZE", "64K"),
-        ] {
-            cfg.set(k, v).unwrap();
-        }
-        cfg.set("FORCE_CPU_MODE", "true").unwrap();
-        let opts = crate::pack::PackOptions {
-            src,
-            out: dir.join("a"),
-            force: false,
-            progress: false,
-        };
-        crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true)).unwrap();
-        Archive::open(&dir.join("a.001")).unwrap()
+            .collect()
     }
 
     #[test]
     fn concurrent_misses_decode_once_and_in_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let ar = archive(dir.path());
-        let n = ar.index.frames.len();
-        assert!(n > 4, "{n} frames");
+        let m = Mem::new(None);
+        let n = m.frames.len();
         let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
-        let cache = FrameCache::new(&ar, 1 << 30)
+        let cache = FrameCache::new(&m, 1 << 30)
             .with_batch_size(4)
             .with_decoder(Box::new(Counting(counts.clone())));
         std::thread::scope(|s| {
             for t in 0..8 {
-                let cache = &cache;
-                let ar = &ar;
+                let (cache, m) = (&cache, &m);
                 s.spawn(move || {
                     for i in 0..n {
                         let id = FrameId(((i + t) % n) as u32);
-                        let got = cache.frame(id).unwrap();
-                        assert_eq!(*got, ar.read_frame(id).unwrap());
+                        assert_eq!(*cache.frame(id).unwrap(), m.raw[id.at()]);
                     }
                 });
             }
         });
-        let total: u64 = ar.index.frames.iter().map(|f| f.raw_len as u64).sum();
+        let total: u64 = m.frames.iter().map(|f| u64::from(f.raw_len)).sum();
         assert_eq!(cache.bytes(), total);
         // Every frame decoded exactly once, never more than 4 to a call.
         let (calls, frames) = (
@@ -422,10 +489,10 @@ mod tests {
 
     #[test]
     fn codec_batch_checks_what_an_external_decoder_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let ar = archive(dir.path());
-        let codec = ar.codec_of(FrameId(0));
-        let ids: Vec<FrameId> = (0..ar.index.frames.len() as u32).map(FrameId).collect();
+        let m = Mem::new(None);
+        let codec = m.frames[0].codec;
+        assert_eq!(codec, codec::Codec::LzExt3);
+        let ids = m.ids();
         let calls = AtomicUsize::new(0);
         // An honest external decoder, then one that corrupts the second frame of each call: its result
         // fails the checksum and the frame is decoded again on the CPU.
@@ -437,7 +504,7 @@ mod tests {
                     Ok(b.iter()
                         .enumerate()
                         .map(|(k, (s, n))| {
-                            let mut d = crate::codec::decode(codec, s, *n)?;
+                            let mut d = codec::decode(codec, s, *n)?;
                             if lie && k == 1 {
                                 d[0] ^= 1;
                             }
@@ -446,22 +513,18 @@ mod tests {
                         .collect())
                 },
             };
-            let batch: Vec<(FrameId, Vec<u8>)> = ids[..3]
-                .iter()
-                .map(|&id| (id, ar.read_stored(id).unwrap()))
-                .collect();
-            let got = dec.decode_batch(&ar, &batch);
+            let got = dec.decode_batch(&stored(&m, &ids[..3]));
             for (k, r) in got.into_iter().enumerate() {
                 // A result that fails its check is never returned: it is redone on the CPU.
-                assert_eq!(r.unwrap(), ar.read_frame(ids[k]).unwrap(), "frame {k}");
+                assert_eq!(r.unwrap(), m.raw[k], "frame {k}");
             }
             if !lie {
-                let cache = FrameCache::new(&ar, 1 << 30)
+                let cache = FrameCache::new(&m, 1 << 30)
                     .with_batch_size(3)
                     .with_decoder(Box::new(dec));
                 cache.prefetch(&ids);
                 for &id in &ids {
-                    assert_eq!(*cache.frame(id).unwrap(), ar.read_frame(id).unwrap());
+                    assert_eq!(*cache.frame(id).unwrap(), m.raw[id.at()]);
                 }
             }
         }
@@ -473,17 +536,45 @@ mod tests {
 
     #[test]
     fn prefetch_fills_and_budget_holds() {
-        let dir = tempfile::tempdir().unwrap();
-        let ar = archive(dir.path());
-        let ids: Vec<FrameId> = (0..ar.index.frames.len() as u32).map(FrameId).collect();
-        let cache = FrameCache::new(&ar, 200_000).with_batch_size(3);
+        let m = Mem::new(None);
+        let ids = m.ids();
+        let cache = FrameCache::new(&m, 200_000).with_batch_size(3);
         cache.prefetch(&ids);
         assert!(cache.bytes() <= 200_000);
         let last = *ids.last().unwrap();
         assert!(cache.contains(last));
-        assert_eq!(
-            *cache.frame(ids[0]).unwrap(),
-            ar.read_frame(ids[0]).unwrap()
+        assert_eq!(*cache.frame(ids[0]).unwrap(), m.raw[0]);
+    }
+
+    /// A frame that fails to decode reaches every waiter as the same error, placed by the store, and
+    /// is not cached; its neighbours in the batch are.
+    #[test]
+    fn a_bad_frame_fails_every_reader_with_its_place() {
+        let m = Mem::new(Some(2));
+        let cache = FrameCache::new(&m, 1 << 30).with_batch_size(4);
+        let errs: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| cache.frame(FrameId(2)).unwrap_err()))
+                .collect();
+            hs.into_iter()
+                .map(|h| match h.join().unwrap() {
+                    e @ Error::Frame { .. } => e.to_string(),
+                    e => panic!("not a frame error: {e}"),
+                })
+                .collect()
+        });
+        assert!(
+            errs[0].starts_with("frame 2 (volume mem, offset 131072): "),
+            "{}",
+            errs[0]
         );
+        assert!(errs.iter().all(|e| *e == errs[0]), "{errs:?}");
+        assert!(!cache.contains(FrameId(2)));
+        cache.prefetch(&m.ids());
+        assert!(cache.contains(FrameId(1)) && cache.contains(FrameId(3)));
+        assert!(matches!(
+            cache.frame(FrameId(99)),
+            Err(Error::NoFrame(FrameId(99)))
+        ));
     }
 }

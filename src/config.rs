@@ -14,8 +14,8 @@ mod value;
 use std::io::Read;
 use std::path::Path;
 
-use crate::codec::Codec;
 use crate::error::{Error, IoContext, Result};
+use crate::format::codec::Codec;
 use value::{fmt_size, parse_bool, parse_count, shown};
 
 pub use keys::KEYS;
@@ -188,7 +188,7 @@ impl Config {
             .ctx(path)?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
             let path = path.display();
-            return Err(Error::Other(format!(
+            return Err(Error::Usage(format!(
                 "{path}: larger than 1 MiB, not a config file"
             )));
         }
@@ -202,8 +202,17 @@ impl Config {
 
     /// Applies one key (exactly as written in config.txt) with its value, checking the value and its
     /// range but not the rules between keys (call [`Config::validate`] after the last `set`).
-    /// The error is one line without the key, e.g. `30 is out of range 10..=24`.
-    pub fn set(&mut self, key: &str, value: &str) -> std::result::Result<(), String> {
+    /// The error is an [`Error::Setting`] naming the key, its message one line without the key, e.g.
+    /// `30 is out of range 10..=24`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        self.set_value(key, value).map_err(|msg| Error::Setting {
+            key: key.to_string(),
+            msg,
+        })
+    }
+
+    /// [`Config::set`] with the message alone (the file parser adds the file and line).
+    fn set_value(&mut self, key: &str, value: &str) -> std::result::Result<(), String> {
         let value = value.trim();
         if value.is_empty() {
             return Err("missing value".into());
@@ -238,15 +247,18 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every range and the rules between keys; the error names the key, e.g.
-    /// `CHUNK_MAX_SIZE: 512K must not exceed FRAME_SIZE (256K)`.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    /// Checks every range and the rules between keys; the error is an [`Error::Setting`] naming the key,
+    /// e.g. `CHUNK_MAX_SIZE: 512K must not exceed FRAME_SIZE (256K)`.
+    pub fn validate(&self) -> Result<()> {
         self.check().map_err(|invalid| {
             let key = match &invalid {
                 Invalid::Value { key, .. } => *key,
                 Invalid::Order { low, .. } => *low,
             };
-            format!("{key}: {}", invalid.message(key))
+            Error::Setting {
+                key: key.to_string(),
+                msg: invalid.message(key),
+            }
         })
     }
 

@@ -7,8 +7,8 @@
 //! two of them are merged there when their chunk lists are equal (every chunk identified by its BLAKE3),
 //! which costs no extra open and no extra pass.
 
+use crate::diag::Warnings;
 use crate::hash;
-use crate::warn::Warnings;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;

@@ -1,21 +1,25 @@
-//! The library's error type. Every variant names the thing that failed (file, volume, offset, key) so
-//! that the binary can print one clear line. `anyhow` is used only in `main.rs`.
+//! The library's error type: one kind per way things fail, each naming what failed (path, volume, frame,
+//! offset, key) so that the binary prints one clear line and the mount picks an errno by kind
+//! (`mount::errno`). Errors are `Clone` (I/O causes are shared), so that a frame's failure can reach
+//! every reader that waited for it. `anyhow` is used only in `src/cli` and `main.rs`.
 
+use crate::ids::FrameId;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
-    /// A configuration problem: file, line and key.
+    /// A configuration file problem: file, line and key.
     #[error("{file}:{line}: {key}: {msg}")]
     Config {
         file: String,
@@ -23,7 +27,11 @@ pub enum Error {
         key: String,
         msg: String,
     },
-    /// A bad command-line value.
+    /// A bad value for one setting (a config key or its command-line flag), or two settings that
+    /// disagree; `key` is the one to change.
+    #[error("{key}: {msg}")]
+    Setting { key: String, msg: String },
+    /// A bad command-line value or a request that cannot be done as asked.
     #[error("{0}")]
     Usage(String),
     /// Damaged or inconsistent archive bytes, with the volume (or file) and offset.
@@ -36,26 +44,68 @@ pub enum Error {
     /// A volume is missing from the set.
     #[error("{0}: volume missing")]
     MissingVolume(PathBuf),
-    /// A frame failed to decode or failed its checksum.
-    #[error("frame {frame} (volume {volume}, offset {offset}): {msg}")]
+    /// A volume that is there but is not the one its slot needs (another archive's, another number's, too
+    /// short).
+    #[error("{path}: {msg}")]
+    BadVolume { path: PathBuf, msg: String },
+    /// Frame `frame` (in `volume` at `offset`) could not be read, decoded or checked; `cause` says why.
+    #[error("frame {frame} (volume {volume}, offset {offset}): {cause}")]
     Frame {
-        frame: u32,
+        frame: FrameId,
         volume: String,
         offset: u64,
-        msg: String,
+        cause: Box<Error>,
     },
+    /// The frame table names no such frame.
+    #[error("frame {0} does not exist")]
+    NoFrame(FrameId),
+    /// Decoded bytes disagree with what the index promises (length, checksum), or a frame's inline
+    /// header with the index.
+    #[error("{0}")]
+    Check(&'static str),
     /// A codec rejected its input.
     #[error("decode error: {0}")]
     Decode(String),
     /// OpenCL is missing or failed.
     #[error("OpenCL: {0}")]
     Gpu(String),
-    /// An entry that cannot be found in the archive.
+    /// An entry (or path, or inode) that cannot be found in the archive.
     #[error("{0}: no such entry in the archive")]
     NotFound(String),
-    /// Anything else worth one line.
+    /// The bytes of an archived file are known to be damaged (a CL_Compressor writer bug, or data that
+    /// ends before its size).
+    #[error("{path}: {why}")]
+    Damaged { path: String, why: String },
+    /// Reading the bytes of archived file `path` failed.
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        #[source]
+        source: Box<Error>,
+    },
+    /// `source`, with advice on what to do about it (e.g. run `clc repair` first).
+    #[error("{source} ({hint})")]
+    Hint {
+        #[source]
+        source: Box<Error>,
+        hint: String,
+    },
+    /// A destination path that extract will not write (it would replace a directory, or write through a
+    /// symlink or a non-directory).
+    #[error("{path}: {msg}")]
+    Target { path: String, msg: String },
+    /// Parity volumes that cannot be made or used; `what` is the volume or the stage.
+    #[error("{what}: {msg}")]
+    Parity { what: String, msg: String },
+    /// Mounting or unmounting at `path` failed.
+    #[error("{path}: {msg}")]
+    Mount { path: PathBuf, msg: String },
+    /// An error that reached this process as text (from the mount's background process).
     #[error("{0}")]
-    Other(String),
+    Reported(String),
+    /// A broken promise inside clc (a worker that panicked, a decoder that returned too few results).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -63,7 +113,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 
@@ -73,16 +123,6 @@ impl Error {
             what: what.into(),
             offset,
             msg: msg.into(),
-        }
-    }
-
-    /// The errno a FUSE reply should carry for this error.
-    pub fn errno(&self) -> i32 {
-        match self {
-            Error::NotFound(_) => libc::ENOENT,
-            Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-            Error::Usage(_) => libc::EINVAL,
-            _ => libc::EIO,
         }
     }
 }
@@ -95,5 +135,37 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_what_failed() {
+        let io = Error::io("a/b", std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(io.to_string().starts_with("a/b: "), "{io}");
+        let f = Error::Frame {
+            frame: FrameId(3),
+            volume: "x.002".into(),
+            offset: 72,
+            cause: Box::new(Error::Check("checksum mismatch")),
+        };
+        assert_eq!(
+            f.to_string(),
+            "frame 3 (volume x.002, offset 72): checksum mismatch"
+        );
+        let wrapped = Error::InFile {
+            path: "d/f".into(),
+            source: Box::new(Error::Hint {
+                source: Box::new(f),
+                hint: "run it".into(),
+            }),
+        };
+        assert_eq!(
+            wrapped.to_string(),
+            "d/f: frame 3 (volume x.002, offset 72): checksum mismatch (run it)"
+        );
     }
 }

@@ -5,12 +5,12 @@
 //! Safety: index paths are relative with no `..` (checked when the index is loaded); no entry is written
 //! through a symlink, whether extracted or already present under DEST.
 
-use crate::archive::{Archive, FrameSource};
-use crate::cache::FrameCache;
+use crate::archive::Archive;
+use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
+use crate::diag::Warnings;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
-use crate::warn::Warnings;
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -53,6 +53,9 @@ pub fn normalize_sel(p: &[u8]) -> Vec<u8> {
     v.to_vec()
 }
 
+/// Restores the chosen entries under `opts.dest`, in stages: choose the entries → make directories,
+/// symlinks and special files → write the files (decoding ahead into the cache, writers in parallel, in
+/// stream order) → link hardlinks → set directory metadata, deepest first.
 pub fn extract(
     ar: &Archive,
     cfg: &Config,
@@ -62,166 +65,246 @@ pub fn extract(
 ) -> Result<ExtractStats> {
     fs::create_dir_all(&opts.dest).ctx(&opts.dest)?;
     let dest = opts.dest.canonicalize().ctx(&opts.dest)?;
-    let idx = &ar.index;
-    let chosen: Vec<usize> = (0..idx.entries.len())
-        .filter(|&i| selected(&idx.entries[i], &opts.paths))
+    let chosen = choose(ar, &opts.paths)?;
+    let x = Extraction {
+        ar,
+        chosen_set: chosen.iter().copied().collect(),
+        chosen,
+        guard: PathGuard::new(&dest),
+        dest,
+        root: crate::sys::is_root(),
+        warn,
+    };
+    x.make_non_files()?;
+    let plan = x.plan_files();
+    let stats = x.write_files(cfg, &plan, decoder, opts.keep_going)?;
+    x.link_hardlinks()?;
+    x.finish_dirs();
+    Ok(stats)
+}
+
+/// The entries `sel` names (all when empty), in path order; every path of `sel` must name something.
+fn choose(ar: &Archive, sel: &[Vec<u8>]) -> Result<Vec<EntryId>> {
+    let chosen: Vec<(EntryId, &Entry)> = ar
+        .index()
+        .entries_with_ids()
+        .filter(|(_, e)| selected(e, sel))
         .collect();
-    for p in &opts.paths {
+    for p in sel {
         if !chosen
             .iter()
-            .any(|&i| selected(&idx.entries[i], std::slice::from_ref(p)))
+            .any(|(_, e)| selected(e, std::slice::from_ref(p)))
         {
             return Err(Error::NotFound(String::from_utf8_lossy(p).into_owned()));
         }
     }
-    let chosen_set: HashSet<usize> = chosen.iter().copied().collect();
-    let guard = PathGuard::new(&dest);
-    let root = crate::sys::is_root();
+    Ok(chosen.into_iter().map(|(id, _)| id).collect())
+}
 
-    // Directories and non-file entries first (in path order, so parents come first).
-    for &i in &chosen {
-        let e = &idx.entries[i];
-        let target = guard.prepare(&e.path)?;
-        match e.kind {
-            EntryKind::Dir => match fs::symlink_metadata(&target) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::Other(format!(
-                        "{}: exists and is not a directory",
-                        target.display()
-                    )))
-                }
-                Err(_) => fs::create_dir(&target).ctx(&target)?,
-            },
-            EntryKind::Symlink => {
-                remove_existing(&target)?;
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
-                    .ctx(&target)?;
-                guard.add_symlink(&e.path);
-                set_owner_and_time(&target, e, root, warn);
-            }
-            EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
-                let bits = match e.kind {
-                    EntryKind::Fifo => libc::S_IFIFO,
-                    EntryKind::CharDev => libc::S_IFCHR,
-                    EntryKind::BlockDev => libc::S_IFBLK,
-                    _ => libc::S_IFSOCK,
-                };
-                if e.kind != EntryKind::Fifo && !root {
-                    warn.warn(format!(
-                        "{}: device or socket skipped (needs root)",
-                        target.display()
-                    ));
-                    continue;
-                }
-                remove_existing(&target)?;
-                crate::sys::mknod(&target, bits, e.mode, e.rdev).ctx(&target)?;
-                finish_metadata(&target, e, root, warn);
-            }
-            _ => {}
-        }
-    }
+/// One extraction: the archive, what was chosen, and where it goes.
+struct Extraction<'a> {
+    ar: &'a Archive,
+    chosen: Vec<EntryId>,
+    chosen_set: HashSet<EntryId>,
+    dest: PathBuf,
+    guard: PathGuard,
+    root: bool,
+    warn: &'a Warnings,
+}
 
-    // Regular files (and hardlinks whose target is not extracted), written in parallel, in stream order.
-    let files: Vec<usize> = chosen
-        .iter()
-        .copied()
-        .filter(|&i| {
-            let e = &idx.entries[i];
-            e.kind == EntryKind::File
-                || (e.kind == EntryKind::Hardlink && !chosen_set.contains(&(e.link as usize)))
-        })
-        .collect();
-    // Each file's frames, looked up once: they order the files, the decode-ahead and the writers' progress.
-    let mut planned: Vec<(usize, Vec<FrameId>)> = files
-        .iter()
-        .map(|&i| (i, ar.frames_of(&idx.entries[i])))
-        .collect();
-    planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
-    let files: Vec<usize> = planned.iter().map(|(i, _)| *i).collect();
-    let plan = MemoryPlan::new(cfg, idx.max_frame_len());
-    let cache = FrameCache::new(ar, plan.lru)
-        .with_batch_size(plan.batch)
-        .with_decoder(decoder);
-    let stats = Mutex::new(ExtractStats::default());
-    let failed = Mutex::new(None::<Error>);
-    let done = AtomicUsize::new(0);
-    let progress = AtomicU64::new(0);
-    let order: Vec<FrameId> = {
-        let mut seen = HashSet::new();
-        planned
+/// The files to write, in stream order, and the frames they need, each once, in the order first needed.
+struct FilePlan {
+    files: Vec<EntryId>,
+    /// For each file, the position in `order` of its first frame (none for an empty file).
+    first_pos: Vec<Option<u64>>,
+    order: Vec<FrameId>,
+}
+
+impl Extraction<'_> {
+    fn entries(&self) -> impl Iterator<Item = (EntryId, &Entry)> {
+        let idx = self.ar.index();
+        self.chosen
             .iter()
-            .flat_map(|(_, f)| f.iter().copied())
-            .filter(|f| seen.insert(*f))
-            .collect()
-    };
-    let mut pos_of = vec![0u32; idx.frames.len()];
-    for (p, f) in order.iter().enumerate() {
-        pos_of[f.0 as usize] = p as u32;
-    }
-    let first_pos: Vec<Option<u64>> = planned
-        .iter()
-        .map(|(_, f)| f.first().map(|f| u64::from(pos_of[f.0 as usize])))
-        .collect();
-    // Writers are plain threads, not pool tasks: a writer waits for frames that another thread decodes,
-    // and a pool task that blocks can deadlock the pool (it may be holding, further down its own stack,
-    // the very decode it waits for). Decoding runs on the rayon pool, whose tasks never wait on the cache.
-    let next = AtomicUsize::new(0);
-    let writers = plan.writers;
-    std::thread::scope(|s| {
-        // Decode ahead on its own thread, at most the LRU share of CACHE_SIZE beyond the writers.
-        s.spawn(|| decode_ahead(&cache, &order, &progress, &plan, &done));
-        let workers: Vec<_> = (0..writers)
-            .map(|_| {
-                s.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = files.get(k) else { return };
-                    if failed.lock().is_some() {
-                        return;
-                    }
-                    let e = &idx.entries[i];
-                    if let Some(p) = first_pos[k] {
-                        progress.fetch_max(p, Ordering::Relaxed);
-                    }
-                    let r = guard
-                        .prepare(&e.path)
-                        .and_then(|t| write_file(ar, &cache, EntryId(i as u64), e, &t, root, warn));
-                    match r {
-                        Ok(n) => {
-                            let mut st = stats.lock();
-                            st.files += 1;
-                            st.bytes += n;
-                        }
-                        Err(err) if opts.keep_going => {
-                            warn.warn(format!("damaged: {err}"));
-                            stats.lock().damaged.push(ar.path_of(EntryId(i as u64)));
-                        }
-                        Err(err) => {
-                            failed.lock().get_or_insert(err);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.join();
-        }
-        done.store(usize::MAX, Ordering::Relaxed);
-    });
-    if let Some(e) = failed.into_inner() {
-        return Err(e);
+            .filter_map(move |&id| Some((id, idx.entry(id)?)))
     }
 
-    // Hardlinks to extracted files.
-    for &i in &chosen {
-        let e = &idx.entries[i];
-        if e.kind == EntryKind::Hardlink && chosen_set.contains(&(e.link as usize)) {
-            let target = guard.prepare(&e.path)?;
-            let orig = dest.join(std::ffi::OsStr::from_bytes(
-                &idx.entries[e.link as usize].path,
+    /// Directories and non-file entries first (in path order, so parents come first).
+    fn make_non_files(&self) -> Result<()> {
+        for (_, e) in self.entries() {
+            let target = self.guard.prepare(&e.path)?;
+            match e.kind {
+                EntryKind::Dir => match fs::symlink_metadata(&target) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        return Err(Error::Target {
+                            path: target.display().to_string(),
+                            msg: "exists and is not a directory".into(),
+                        })
+                    }
+                    Err(_) => fs::create_dir(&target).ctx(&target)?,
+                },
+                EntryKind::Symlink => {
+                    remove_existing(&target)?;
+                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
+                        .ctx(&target)?;
+                    self.guard.add_symlink(&e.path);
+                    set_owner_and_time(&target, e, self.root, self.warn);
+                }
+                EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
+                    self.make_special(&target, e)?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A FIFO, device or socket (the last two only as root).
+    fn make_special(&self, target: &Path, e: &Entry) -> Result<()> {
+        let bits = match e.kind {
+            EntryKind::Fifo => libc::S_IFIFO,
+            EntryKind::CharDev => libc::S_IFCHR,
+            EntryKind::BlockDev => libc::S_IFBLK,
+            _ => libc::S_IFSOCK,
+        };
+        if e.kind != EntryKind::Fifo && !self.root {
+            self.warn.warn(format!(
+                "{}: device or socket skipped (needs root)",
+                target.display()
             ));
+            return Ok(());
+        }
+        remove_existing(target)?;
+        crate::sys::mknod(target, bits, e.mode, e.rdev).ctx(target)?;
+        finish_metadata(target, e, self.root, self.warn);
+        Ok(())
+    }
+
+    /// Regular files (and hardlinks whose target is not extracted) in stream order. Each file's frames
+    /// are looked up once: they order the files, the decode-ahead and the writers' progress.
+    fn plan_files(&self) -> FilePlan {
+        let idx = self.ar.index();
+        let mut planned: Vec<(EntryId, Vec<FrameId>)> = self
+            .entries()
+            .filter(|&(id, e)| match idx.hardlink_target(id) {
+                Some(t) => !self.chosen_set.contains(&t),
+                None => e.kind == EntryKind::File,
+            })
+            .map(|(id, _)| (id, idx.frames_of(id)))
+            .collect();
+        planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
+        let order: Vec<FrameId> = {
+            let mut seen = HashSet::new();
+            planned
+                .iter()
+                .flat_map(|(_, f)| f.iter().copied())
+                .filter(|f| seen.insert(*f))
+                .collect()
+        };
+        let mut pos_of = vec![0u32; idx.frames().len()];
+        for (p, f) in order.iter().enumerate() {
+            pos_of[f.at()] = p as u32;
+        }
+        FilePlan {
+            first_pos: planned
+                .iter()
+                .map(|(_, f)| f.first().map(|f| u64::from(pos_of[f.at()])))
+                .collect(),
+            files: planned.into_iter().map(|(id, _)| id).collect(),
+            order,
+        }
+    }
+
+    /// Writes the planned files on `NUM_IO_WORKERS` writer threads while one thread decodes ahead.
+    /// Writers are plain threads, not pool tasks: a writer waits for frames that another thread
+    /// decodes, and a pool task that blocks can deadlock the pool (it may be holding, further down its
+    /// own stack, the very decode it waits for). Decoding runs on the rayon pool, whose tasks never
+    /// wait on the cache.
+    fn write_files(
+        &self,
+        cfg: &Config,
+        plan: &FilePlan,
+        decoder: Box<dyn crate::cache::BatchDecoder + '_>,
+        keep_going: bool,
+    ) -> Result<ExtractStats> {
+        let mem = MemoryPlan::new(cfg, self.ar.index().max_frame_len());
+        let cache = FrameCache::new(self.ar, mem.lru)
+            .with_batch_size(mem.batch)
+            .with_decoder(decoder);
+        let w = Writers {
+            stats: Mutex::new(ExtractStats::default()),
+            failed: Mutex::new(None),
+            next: AtomicUsize::new(0),
+            progress: AtomicU64::new(0),
+            keep_going,
+        };
+        let done = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            // Decode ahead on its own thread, at most the LRU share of CACHE_SIZE beyond the writers.
+            s.spawn(|| decode_ahead(&cache, &plan.order, &w.progress, &mem, &done));
+            let workers: Vec<_> = (0..mem.writers)
+                .map(|_| s.spawn(|| self.writer(&cache, plan, &w)))
+                .collect();
+            for h in workers {
+                let _ = h.join();
+            }
+            done.store(usize::MAX, Ordering::Relaxed);
+        });
+        match w.failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(w.stats.into_inner()),
+        }
+    }
+
+    /// One writer thread: takes the next planned file until none is left or one has failed.
+    fn writer(&self, cache: &FrameCache, plan: &FilePlan, w: &Writers) {
+        loop {
+            let k = w.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&id) = plan.files.get(k) else { return };
+            if w.failed.lock().is_some() {
+                return;
+            }
+            let Some(e) = self.ar.index().entry(id) else {
+                continue;
+            };
+            if let Some(p) = plan.first_pos[k] {
+                w.progress.fetch_max(p, Ordering::Relaxed);
+            }
+            let r = self
+                .guard
+                .prepare(&e.path)
+                .and_then(|t| write_file(self.ar, cache, id, e, &t, self.root, self.warn));
+            match r {
+                Ok(n) => {
+                    let mut st = w.stats.lock();
+                    st.files += 1;
+                    st.bytes += n;
+                }
+                Err(err) if w.keep_going => {
+                    self.warn.warn(format!("damaged: {err}"));
+                    w.stats.lock().damaged.push(self.ar.path_of(id));
+                }
+                Err(err) => {
+                    w.failed.lock().get_or_insert(err);
+                }
+            }
+        }
+    }
+
+    /// Hardlinks to extracted files.
+    fn link_hardlinks(&self) -> Result<()> {
+        let idx = self.ar.index();
+        for (id, e) in self.entries() {
+            let Some(t) = idx.hardlink_target(id) else {
+                continue;
+            };
+            let Some(orig) = idx.entry(t).filter(|_| self.chosen_set.contains(&t)) else {
+                continue;
+            };
+            let target = self.guard.prepare(&e.path)?;
+            let orig = self.dest.join(std::ffi::OsStr::from_bytes(&orig.path));
             if orig.symlink_metadata().is_err() {
-                warn.warn(format!(
+                self.warn.warn(format!(
                     "{}: not linked, its target was not restored",
                     target.display()
                 ));
@@ -230,16 +313,32 @@ pub fn extract(
             remove_existing(&target)?;
             fs::hard_link(&orig, &target).ctx(&target)?;
         }
+        Ok(())
     }
-    // Directory metadata last (deepest first), so restrictive modes do not block the writes above.
-    for &i in chosen.iter().rev() {
-        let e = &idx.entries[i];
-        if e.kind == EntryKind::Dir {
-            let target = dest.join(std::ffi::OsStr::from_bytes(&e.path));
-            finish_metadata(&target, e, root, warn);
+
+    /// Directory metadata last (deepest first), so restrictive modes do not block the writes above.
+    fn finish_dirs(&self) {
+        let dirs: Vec<&Entry> = self
+            .entries()
+            .map(|(_, e)| e)
+            .filter(|e| e.kind == EntryKind::Dir)
+            .collect();
+        for e in dirs.into_iter().rev() {
+            let target = self.dest.join(std::ffi::OsStr::from_bytes(&e.path));
+            finish_metadata(&target, e, self.root, self.warn);
         }
     }
-    Ok(stats.into_inner())
+}
+
+/// What the writer threads share.
+struct Writers {
+    stats: Mutex<ExtractStats>,
+    failed: Mutex<Option<Error>>,
+    /// The next planned file to take.
+    next: AtomicUsize,
+    /// The furthest position in the frame order that a writer has started on.
+    progress: AtomicU64,
+    keep_going: bool,
 }
 
 /// How extract splits CACHE_SIZE, so that decoded and stored frames together stay within it: 3/8 for
@@ -307,19 +406,19 @@ fn write_file(
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
         .ctx(target)?;
-    let size = match e.kind {
-        EntryKind::Hardlink => ar.index.entries[e.link as usize].size,
-        _ => e.size,
-    };
+    let size = ar.index().data_size(id);
     let mut buf = vec![0u8; (1 << 20).min(size as usize).max(1)];
     let mut off = 0u64;
     let res = (|| -> Result<()> {
         while off < size {
             let n = ar.read_at(id, off, &mut buf, cache as &dyn FrameSource)?;
             if n == 0 {
-                return Err(Error::Other(format!("{}: data ends early", ar.path_of(id))));
+                return Err(Error::Damaged {
+                    path: ar.path_of(id),
+                    why: "data ends early".into(),
+                });
             }
-            crate::trace::timed(crate::trace::Stage::Write, n as u64, || {
+            crate::diag::trace::timed(crate::diag::trace::Stage::Write, n as u64, || {
                 f.write_all(&buf[..n])
             })
             .ctx(target)?;
@@ -333,20 +432,17 @@ fn write_file(
         return Err(err);
     }
     drop(f);
-    let meta_from = match e.kind {
-        EntryKind::Hardlink => &ar.index.entries[e.link as usize],
-        _ => e,
-    };
+    let meta_from = ar.index().entry(ar.index().data_entry(id)).unwrap_or(e);
     finish_metadata(target, meta_from, root, warn);
     Ok(size)
 }
 
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => Err(Error::Other(format!(
-            "{}: exists and is a directory",
-            p.display()
-        ))),
+        Ok(m) if m.is_dir() => Err(Error::Target {
+            path: p.display().to_string(),
+            msg: "exists and is a directory".into(),
+        }),
         Ok(_) => fs::remove_file(p).ctx(p),
         Err(_) => Ok(()),
     }
@@ -412,7 +508,8 @@ impl PathGuard {
 
     /// Checks (and creates, as plain directories) the ancestors of `rel`; returns DEST/rel.
     fn prepare(&self, rel: &[u8]) -> Result<PathBuf> {
-        crate::format::index::check_path(rel).map_err(Error::Other)?;
+        let show = || String::from_utf8_lossy(rel).into_owned();
+        crate::format::index::check_path(rel).map_err(|msg| Error::Target { path: show(), msg })?;
         let mut end = 0;
         while let Some(pos) = rel[end..].iter().position(|&b| b == b'/') {
             let anc = &rel[..end + pos];
@@ -422,19 +519,18 @@ impl PathGuard {
             }
             let p = self.dest.join(std::ffi::OsStr::from_bytes(anc));
             if self.symlinks.lock().contains(anc) {
-                return Err(Error::Other(format!(
-                    "{}: refused, it lies below a symlink of the archive",
-                    String::from_utf8_lossy(rel)
-                )));
+                return Err(Error::Target {
+                    path: show(),
+                    msg: "refused, it lies below a symlink of the archive".into(),
+                });
             }
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(Error::Other(format!(
-                        "{}: refused, {} is not a directory",
-                        String::from_utf8_lossy(rel),
-                        p.display()
-                    )))
+                    return Err(Error::Target {
+                        path: show(),
+                        msg: format!("refused, {} is not a directory", p.display()),
+                    })
                 }
                 Err(_) => fs::create_dir(&p)
                     .or_else(|e| {

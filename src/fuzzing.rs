@@ -11,7 +11,7 @@ use crate::archive::Archive;
 use crate::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
-use crate::format::index::{EntryId, EntryKind, Index};
+use crate::format::index::{EntryKind, Index};
 use crate::format::volume::VolumeHeader;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -121,21 +121,23 @@ pub fn index_decode(data: &[u8]) {
     };
     let back = Index::decode(&idx.encode(), "fuzz").expect("re-encoded index must decode");
     assert!(back == idx, "index changed through encode/decode");
-    let vols = idx.frames.iter().map(|f| f.volume).max().unwrap_or(1);
-    if idx.validate("fuzz", vols).is_err() {
+    let vols = idx.frames.iter().map(|f| f.volume.0).max().unwrap_or(1);
+    let Ok(idx) = idx.validate("fuzz", vols) else {
         return;
-    }
-    for e in &idx.entries {
-        if let Some(c) = idx.content_of(e) {
-            let refs = idx.content_refs(c);
-            let size = idx.contents[c.0 as usize].size;
-            assert!(size == 0 || refs.first().map(|r| r.file_offset) == Some(0));
-            for r in refs {
-                let ch = idx.chunks[r.chunk.0 as usize];
-                let f = idx.frames[ch.frame.0 as usize];
-                assert!(ch.offset as u64 + ch.len as u64 <= f.raw_len as u64);
-            }
+    };
+    // What the readers rely on: a file's pieces cover its size in order, each within its frame.
+    for (id, _) in idx.entries_with_ids() {
+        let Some(c) = idx.content_of(id) else {
+            continue;
+        };
+        let mut pos = 0u64;
+        for p in idx.pieces(c, 0) {
+            assert_eq!(p.file_offset, pos, "pieces out of order");
+            let f = idx.frame(p.frame).expect("a validated piece names a frame");
+            assert!(u64::from(p.at) + u64::from(p.len) <= u64::from(f.raw_len));
+            pos += u64::from(p.len);
         }
+        assert_eq!(pos, idx.data_size(id), "pieces do not cover the file");
     }
 }
 
@@ -317,16 +319,16 @@ pub fn exercise(first: &Path) {
     let _ = crate::report::info_json(&ar);
     let mut budget = READ_BUDGET;
     let mut buf = vec![0u8; 256 << 10];
-    for (i, e) in ar.index.entries.iter().enumerate() {
-        let _ = crate::report::list_line(&ar, e);
-        let _ = crate::report::list_json(&ar, e);
-        let Some(cid) = ar.index.content_of(e) else {
+    for (id, e) in ar.index().entries_with_ids() {
+        let _ = crate::report::list_line(ar.index(), id);
+        let _ = crate::report::list_json(ar.index(), id);
+        if ar.index().content_of(id).is_none() {
             continue;
-        };
-        let size = ar.index.contents[cid.0 as usize].size;
+        }
+        let size = ar.index().data_size(id);
         let mut off = 0u64;
         while off < size && budget > 0 {
-            match ar.read_at(EntryId(i as u64), off, &mut buf, &ar) {
+            match ar.read_at(id, off, &mut buf, &ar) {
                 Ok(0) => panic!("read_at returned 0 at {off} of {size} without an error"),
                 Ok(n) => {
                     assert!(
@@ -340,10 +342,7 @@ pub fn exercise(first: &Path) {
             }
         }
         if e.kind == EntryKind::Dir {
-            assert_eq!(
-                ar.read_at(EntryId(i as u64), 0, &mut buf, &ar).ok(),
-                Some(0)
-            );
+            assert_eq!(ar.read_at(id, 0, &mut buf, &ar).ok(), Some(0));
         }
     }
     let _ = crate::verify::verify(&ar);
@@ -367,7 +366,35 @@ pub fn base_archive() -> &'static BaseArchive {
 fn make_base() -> crate::Result<BaseArchive> {
     let dir = TempDir::new();
     let src = dir.0.join("src");
-    std::fs::create_dir_all(src.join("d/e")).map_err(|e| crate::Error::io(&src, e))?;
+    make_base_tree(&src)?;
+    let cfg = crate::Config {
+        force_cpu: true,
+        frame_size: 16 << 10,
+        volume_size: 64 << 10,
+        chunk_min: 1 << 10,
+        chunk_avg: 4 << 10,
+        chunk_max: 16 << 10,
+        max_worker_threads: 1,
+        adaptive_frames: false,
+        // Four LZ_EXT3_SB sub-blocks per frame: mutations reach the start table and its check.
+        subblock_size: 4 << 10,
+        ..crate::Config::default()
+    };
+    let out = dir.0.join("base");
+    let opts = crate::pack::PackOptions {
+        src: src.clone(),
+        out: out.clone(),
+        force: true,
+        progress: false,
+    };
+    let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
+    seal_base(&st.volumes)
+}
+
+/// The base tree: a directory, text and noise files, a duplicate, an empty file, a symlink and a
+/// hardlink, with fixed mtimes.
+fn make_base_tree(src: &Path) -> crate::Result<()> {
+    std::fs::create_dir_all(src.join("d/e")).map_err(|e| crate::Error::io(src, e))?;
     let text: Vec<u8> = (0..30_000u32)
         .flat_map(|i| format!("line {} of {}\n", i % 97, i % 13).into_bytes())
         .take(40_000)
@@ -411,34 +438,17 @@ fn make_base() -> crate::Result<BaseArchive> {
         let p = src.join(p);
         crate::sys::set_mtime(&p, 1_600_000_000, 0).map_err(|e| crate::Error::io(&p, e))?;
     }
-    let cfg = crate::Config {
-        force_cpu: true,
-        frame_size: 16 << 10,
-        volume_size: 64 << 10,
-        chunk_min: 1 << 10,
-        chunk_avg: 4 << 10,
-        chunk_max: 16 << 10,
-        max_worker_threads: 1,
-        adaptive_frames: false,
-        // Four LZ_EXT3_SB sub-blocks per frame: mutations reach the start table and its check.
-        subblock_size: 4 << 10,
-        ..crate::Config::default()
-    };
-    let out = dir.0.join("base");
-    let opts = crate::pack::PackOptions {
-        src: src.clone(),
-        out: out.clone(),
-        force: true,
-        progress: false,
-    };
-    let st = crate::pack::pack(&cfg, &opts, None, &crate::warn::Warnings::new(true))?;
-    let mut volumes = st
-        .volumes
+    Ok(())
+}
+
+/// The volumes as saved fuzz inputs expect them: fixed params, source root and archive id.
+fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
+    let mut volumes = paths
         .iter()
         .map(|p| std::fs::read(p).map_err(|e| crate::Error::io(p, e)))
         .collect::<crate::Result<Vec<_>>>()?;
-    let ar = Archive::open(&st.volumes[0])?;
-    let mut index = ar.index.clone();
+    let ar = Archive::open(&paths[0])?;
+    let mut index = ar.index().clone().into_raw();
     // The params of the clc that made the saved inputs: later keys would move every byte after them.
     index.params.retain(|(k, _)| {
         !["adaptive_frames", "small_frame_size", "large_frame_size"].contains(&k.as_str())
@@ -465,10 +475,10 @@ fn make_base() -> crate::Result<BaseArchive> {
     f.archive_id = ID;
     last[at..].copy_from_slice(&f.encode());
     let frame_headers = ar
-        .index
-        .frames
+        .index()
+        .frames()
         .iter()
-        .map(|f| (f.volume as usize - 1, f.offset as usize - FrameHeader::SIZE))
+        .map(|f| (f.volume.at(), f.offset as usize - FrameHeader::SIZE))
         .collect();
     Ok(BaseArchive {
         volumes,
@@ -502,10 +512,10 @@ fn reseal_index(vols: &mut [Vec<u8>], raw: &[u8]) {
 fn write_volumes(dir: &Path, vols: &[&[u8]]) -> PathBuf {
     let base = dir.join("fz");
     for (i, v) in vols.iter().enumerate() {
-        let p = crate::pack::writer::volume_path(&base, i as u32 + 1);
+        let p = crate::volumes::data_path(&base, crate::ids::VolumeNo(i as u32 + 1));
         std::fs::write(&p, v).expect("writing a fuzz volume");
     }
-    crate::pack::writer::volume_path(&base, 1)
+    crate::volumes::data_path(&base, crate::ids::VolumeNo(1))
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -515,7 +525,7 @@ impl TempDir {
     fn new() -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("clc-fuzz-{}-{n}", std::process::id()));
+        let p = crate::diag::temp_dir().join(format!("clc-fuzz-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("creating a fuzz temp dir");
         TempDir(p)

@@ -1,6 +1,8 @@
 //! The `clc` binary: parse arguments, call the library, map errors to one line and an exit code
 //! (0 ok, 1 finished with warnings, 2 error).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
@@ -8,11 +10,7 @@ use clap::Parser;
 fn main() {
     // `clc` as the child that probes one OpenCL driver (src/gpu/icd.rs): answers and exits.
     clc::gpu::probe_child_main();
-    // Die quietly on a closed pipe (`clc list … | head`), as other command-line tools do.
-    // SAFETY: setting a signal disposition to its default has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    clc::sys::default_sigpipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -28,10 +26,8 @@ fn main() {
         // 16 cores extract's resident size ran 80 MiB past CACHE_SIZE. A fixed 1 MiB threshold maps every
         // large buffer and gives it back when freed. Pack is left alone: its buffers are bounded by
         // count, and mapping each afresh cost it 0.1 s of page faults in 0.35 s (/usr/share/doc).
-        // SAFETY: mallopt only sets an allocator parameter; no thread has started yet.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
+        // No thread has started yet.
+        clc::sys::fix_mmap_threshold(1 << 20);
     }
     let code = match cli::run(cli) {
         Ok(c) => c,

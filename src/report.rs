@@ -1,7 +1,7 @@
 //! Text and JSON for `clc list` and `clc info`.
 
 use crate::archive::Archive;
-use crate::format::index::{Entry, EntryKind};
+use crate::format::index::{Entry, EntryId, EntryKind, ValidIndex};
 use serde_json::json;
 
 /// Escapes bytes for one line of text: printable UTF-8 stays, the rest becomes `\n`, `\t`, `\\` or `\xHH`.
@@ -90,32 +90,37 @@ fn time_string(sec: i64) -> String {
     )
 }
 
-fn entry_size(ar: &Archive, e: &Entry) -> u64 {
-    match e.kind {
-        EntryKind::Hardlink => ar.index.entries.get(e.link as usize).map_or(0, |t| t.size),
-        _ => e.size,
+/// The size `list` shows: a file's, a hardlink's target's, a symlink's target length.
+fn entry_size(idx: &ValidIndex, id: EntryId, e: &Entry) -> u64 {
+    match idx.hardlink_target(id) {
+        Some(t) => idx.entry(t).map_or(0, |t| t.size),
+        None => e.size,
     }
 }
 
-/// One `ls -l`-like line.
-pub fn list_line(ar: &Archive, e: &Entry) -> String {
+/// The path of the file hardlink `id` names.
+fn link_path(idx: &ValidIndex, id: EntryId) -> Option<&[u8]> {
+    Some(&idx.entry(idx.hardlink_target(id)?)?.path)
+}
+
+/// One `ls -l`-like line for entry `id` (empty for no such entry).
+pub fn list_line(idx: &ValidIndex, id: EntryId) -> String {
+    let Some(e) = idx.entry(id) else {
+        return String::new();
+    };
     let mut s = format!(
         "{} {}/{} {:>12} {} {}",
         mode_string(e.kind, e.mode),
         e.uid,
         e.gid,
-        entry_size(ar, e),
+        entry_size(idx, id, e),
         time_string(e.mtime_sec),
         escape(&e.path)
     );
     match e.kind {
         EntryKind::Symlink => s.push_str(&format!(" -> {}", escape(&e.target))),
         EntryKind::Hardlink => {
-            let t = ar
-                .index
-                .entries
-                .get(e.link as usize)
-                .map_or(&[][..], |t| &t.path[..]);
+            let t = link_path(idx, id).unwrap_or_default();
             s.push_str(&format!(" link to {}", escape(t)));
         }
         EntryKind::CharDev | EntryKind::BlockDev => s.push_str(&format!(
@@ -128,7 +133,11 @@ pub fn list_line(ar: &Archive, e: &Entry) -> String {
     s
 }
 
-pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
+/// Entry `id` as a JSON object (null for no such entry).
+pub fn list_json(idx: &ValidIndex, id: EntryId) -> serde_json::Value {
+    let Some(e) = idx.entry(id) else {
+        return serde_json::Value::Null;
+    };
     let kind = match e.kind {
         EntryKind::File => "file",
         EntryKind::Dir => "dir",
@@ -145,7 +154,7 @@ pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
         "mode": format!("{:04o}", e.mode),
         "uid": e.uid,
         "gid": e.gid,
-        "size": entry_size(ar, e),
+        "size": entry_size(idx, id, e),
         "mtime": e.mtime_sec,
         "mtime_nsec": e.mtime_nsec,
     });
@@ -153,11 +162,7 @@ pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
         v["target"] = json!(escape(&e.target));
     }
     if e.kind == EntryKind::Hardlink {
-        v["link"] = json!(ar
-            .index
-            .entries
-            .get(e.link as usize)
-            .map(|t| escape(&t.path)));
+        v["link"] = json!(link_path(idx, id).map(escape));
     }
     if !e.xattrs.is_empty() {
         v["xattrs"] = json!(e.xattrs.iter().map(|(n, _)| escape(n)).collect::<Vec<_>>());
@@ -165,21 +170,36 @@ pub fn list_json(ar: &Archive, e: &Entry) -> serde_json::Value {
     v
 }
 
+/// The frame layout: how many LZ_EXT3_SB frames have each sub-block size (read from each frame's first
+/// byte), and how many of them could not be read.
+fn subblock_sizes(ar: &Archive) -> (std::collections::BTreeMap<u64, u64>, u64) {
+    let mut sizes = std::collections::BTreeMap::<u64, u64>::new();
+    let mut unreadable = 0u64;
+    for id in ar.index().frame_ids() {
+        match ar.subblock_size(id) {
+            Ok(Some(s)) => *sizes.entry(s).or_default() += 1,
+            Ok(None) => {}
+            Err(_) => unreadable += 1,
+        }
+    }
+    (sizes, unreadable)
+}
+
 /// The facts `clc info` prints.
 pub fn info_json(ar: &Archive) -> serde_json::Value {
-    let idx = &ar.index;
-    let count = |k: EntryKind| idx.entries.iter().filter(|e| e.kind == k).count();
+    let idx = ar.index();
+    let count = |k: EntryKind| idx.entries().iter().filter(|e| e.kind == k).count();
     let bytes_in: u64 = idx
-        .entries
+        .entries()
         .iter()
         .filter(|e| e.kind == EntryKind::File)
         .map(|e| e.size)
         .sum();
-    let unique: u64 = idx.contents.iter().map(|c| c.size).sum();
-    let chunk_bytes: u64 = idx.chunks.iter().map(|c| c.len as u64).sum();
+    let unique = idx.unique_bytes();
+    let chunk_bytes = idx.chunk_bytes();
     let mut per_codec = serde_json::Map::new();
     let mut stored: u64 = 0;
-    for f in &idx.frames {
+    for f in idx.frames() {
         let name = if f.flags & crate::format::frame::FLAG_GPU != 0 {
             format!("{}_GPU", f.codec.name())
         } else {
@@ -189,16 +209,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         *c = json!(c.as_u64().unwrap_or(0) + 1);
         stored += f.stored_len as u64;
     }
-    // The frame layout: sub-block sizes of the LZ_EXT3_SB frames, read from each frame's first byte.
-    let mut sizes = std::collections::BTreeMap::<u64, u64>::new();
-    let mut unreadable = 0u64;
-    for i in 0..idx.frames.len() {
-        match ar.subblock_size(crate::format::index::FrameId(i as u32)) {
-            Ok(Some(s)) => *sizes.entry(s).or_default() += 1,
-            Ok(None) => {}
-            Err(_) => unreadable += 1,
-        }
-    }
+    let (sizes, unreadable) = subblock_sizes(ar);
     let subblock_frames: u64 = sizes.values().sum();
     let subblock_size = sizes.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s);
     let volumes: Vec<serde_json::Value> = ar
@@ -207,7 +218,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         .map(|p| json!({"path": p.display().to_string(), "bytes": std::fs::metadata(p).map(|m| m.len()).ok()}))
         .collect();
     json!({
-        "format": ar.kind.describe(),
+        "format": ar.kind().describe(),
         "files": count(EntryKind::File),
         "hardlinks": count(EntryKind::Hardlink),
         "dirs": count(EntryKind::Dir),
@@ -217,15 +228,15 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         "unique_file_bytes": unique,
         "unique_chunk_bytes": chunk_bytes,
         "bytes_stored": stored,
-        "frames": idx.frames.len(),
+        "frames": idx.frames().len(),
         "frames_per_codec": per_codec,
         "subblock_size": subblock_size,
         "subblock_frames": subblock_frames,
         "subblock_sizes": sizes.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "subblock_unreadable": unreadable,
         "volumes": volumes,
-        "params": idx.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "damaged_files": ar.damaged.len(),
+        "params": idx.params().iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "damaged_files": ar.damaged().len(),
     })
 }
 

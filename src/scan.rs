@@ -1,9 +1,9 @@
 //! Parallel, deterministic walk of the source tree: `NUM_SCAN_WORKERS` threads read directories and stat
 //! their children; the result is sorted by path bytes, so the archive does not depend on thread timing.
 
+use crate::diag::Warnings;
 use crate::error::{Error, Result};
 use crate::format::index::EntryKind;
-use crate::warn::Warnings;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::fs;

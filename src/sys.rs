@@ -1,5 +1,6 @@
-//! Thin, commented FFI for what std lacks: extended attributes, device nodes and FIFOs, and timestamps of
-//! symlinks. Each function is a safe wrapper returning `io::Result`.
+//! Thin, commented FFI for what std lacks: extended attributes, device nodes and FIFOs, timestamps of
+//! symlinks, writeback hints, and the process settings of `main` (SIGPIPE, the malloc threshold). Each
+//! function is a safe wrapper; each `unsafe` block says why it is sound.
 
 use std::ffi::CString;
 use std::io;
@@ -143,5 +144,23 @@ pub fn start_writeback(f: &std::fs::File, offset: u64, len: u64) {
             len as libc::off64_t,
             libc::SYNC_FILE_RANGE_WRITE,
         );
+    }
+}
+
+/// Restores the default SIGPIPE disposition, so that a closed pipe (`clc list … | head`) ends the
+/// process quietly, as other command-line tools do.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Fixes glibc's mmap threshold at `bytes`, so that buffers at least that large are mapped and given
+/// back when freed (see `main.rs` for why readers of archives want this). Call before any thread starts.
+pub fn fix_mmap_threshold(bytes: i32) {
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
     }
 }

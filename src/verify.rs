@@ -23,11 +23,11 @@ pub struct Report {
 /// Files (paths) whose data lies in each frame.
 fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
     let mut m: HashMap<u32, Vec<String>> = HashMap::new();
-    for e in &ar.index.entries {
+    for (id, e) in ar.index().entries_with_ids() {
         if e.kind != EntryKind::File {
             continue;
         }
-        for f in ar.frames_of(e) {
+        for f in ar.index().frames_of(id) {
             m.entry(f.0)
                 .or_default()
                 .push(String::from_utf8_lossy(&e.path).into_owned());
@@ -41,13 +41,13 @@ pub fn verify(ar: &Archive) -> Report {
     for p in ar.volume_problems() {
         rep.damages.push(Damage { line: p });
     }
-    if let Kind::Legacy(k) = ar.kind {
+    if let Kind::Legacy(k) = ar.kind() {
         rep.notes.push(format!(
             "CL_Compressor {k} archive: frames carry no content checksums; checked that every frame decodes to \
              its declared size, that file sizes add up to the stream, and that every duplicate's original exists"
         ));
     }
-    let results: Vec<(u32, Result<u64, String>)> = (0..ar.index.frames.len() as u32)
+    let results: Vec<(u32, Result<u64, String>)> = (0..ar.index().frames().len() as u32)
         .into_par_iter()
         .map(|i| {
             (
@@ -86,11 +86,9 @@ pub fn verify(ar: &Archive) -> Report {
             }
         }
     }
-    let mut damaged: Vec<_> = ar.damaged.iter().collect();
-    damaged.sort_by_key(|(id, _)| id.0);
-    for (id, why) in damaged {
+    for (id, why) in ar.damaged() {
         rep.damages.push(Damage {
-            line: format!("{}: {why}", ar.path_of(*id)),
+            line: format!("{}: {why}", ar.path_of(id)),
         });
     }
     rep

@@ -161,9 +161,11 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: the full-disk test mounts a 2 MiB tmpfs and needs root");
+    if !common::require(
+        "ROOT",
+        clc::sys::is_root(),
+        "the full-disk test mounts a 2 MiB tmpfs and needs root",
+    ) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -173,8 +175,11 @@ fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&full)
         .status();
-    if !st.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: could not mount a tmpfs");
+    if !common::require(
+        "ROOT",
+        st.is_ok_and(|s| s.success()),
+        "could not mount a tmpfs",
+    ) {
         return;
     }
     let _guard = Tmpfs(full.clone());
@@ -242,7 +247,7 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
 /// them (a failed job's bytes are dropped), with the warnings.
 fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<String>) {
     let cfg = clc::Config::default();
-    let warn = clc::warn::Warnings::new(true);
+    let warn = clc::diag::Warnings::new(true);
     let (tx, rx) = crossbeam_channel::unbounded();
     stream::reader(jobs, &cfg, tx, &warn);
     let mut pending: std::collections::HashMap<u64, Vec<u8>> = Default::default();

@@ -48,7 +48,13 @@ fn run_files(target: &str, body: Body) -> usize {
         ("regressions", usize::MAX),
         ("corpus", if all { usize::MAX } else { CORPUS_CAP }),
     ] {
-        for p in files_in(&d.join(sub).join(target), cap) {
+        let files = files_in(&d.join(sub).join(target), cap);
+        // Without its seeds a target's replay would test little and pass anyway.
+        assert!(
+            sub != "seeds" || !files.is_empty(),
+            "no seeds in fuzz/seeds/{target}"
+        );
+        for p in files {
             let data = std::fs::read(&p).unwrap();
             eprintln!("{}", p.display());
             body(&data);
@@ -240,7 +246,7 @@ fn write_seeds() {
         force: true,
         progress: false,
     };
-    let st = clc::pack::pack(&cfg, &opts, None, &clc::warn::Warnings::new(true)).unwrap();
+    let st = clc::pack::pack(&cfg, &opts, None, &clc::diag::Warnings::new(true)).unwrap();
     assert_eq!(st.volumes.len(), 1);
     let one = std::fs::read(&st.volumes[0]).unwrap();
     put(

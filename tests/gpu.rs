@@ -10,8 +10,11 @@ use clc::hash::fnv1a64;
 use clc::Config;
 use std::sync::OnceLock;
 
+/// Whether OpenCL must be there: `CLC_REQUIRE_OPENCL=1` or `CI=true` (as tests/common's `required`;
+/// this file does not use tests/common, it re-runs itself).
 fn required() -> bool {
     std::env::var("CLC_REQUIRE_OPENCL").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Index of the device the tests use, or None (after printing SKIP) when OpenCL is unavailable.
@@ -24,7 +27,7 @@ fn test_device() -> Option<usize> {
                 .map_or("no device".to_string(), |e| e.to_string());
             assert!(
                 !required(),
-                "CLC_REQUIRE_OPENCL=1 but OpenCL is unavailable: {why}"
+                "CLC_REQUIRE_OPENCL=1 or CI=true, but OpenCL is unavailable: {why}"
             );
             eprintln!("SKIP: OpenCL unavailable ({why})");
             return None;
@@ -65,7 +68,7 @@ fn gpu() -> Option<&'static Gpu> {
             Err(e) => {
                 assert!(
                     !required(),
-                    "CLC_REQUIRE_OPENCL=1 but Gpu::open failed: {e}"
+                    "CLC_REQUIRE_OPENCL=1 or CI=true, but Gpu::open failed: {e}"
                 );
                 eprintln!("SKIP: {e}");
                 None
@@ -413,7 +416,7 @@ fn two_devices_match_one() {
         if std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
             assert!(
                 !required(),
-                "CLC_REQUIRE_OPENCL=1 but the child sees {} device(s)",
+                "CLC_REQUIRE_OPENCL=1 or CI=true, but the child sees {} device(s)",
                 devs.len()
             );
             eprintln!("SKIP: two devices wanted, {} visible", devs.len());

@@ -28,11 +28,7 @@ fn opencl_device() -> Option<String> {
         }
         other => {
             let why = other.err().map_or("no device".into(), |e| e.to_string());
-            assert!(
-                std::env::var("CLC_REQUIRE_OPENCL").as_deref() != Ok("1"),
-                "CLC_REQUIRE_OPENCL=1 but OpenCL is unavailable: {why}"
-            );
-            eprintln!("SKIP: OpenCL unavailable ({why})");
+            common::require("OPENCL", false, &format!("OpenCL unavailable ({why})"));
             None
         }
     }

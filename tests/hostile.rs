@@ -6,13 +6,15 @@
 
 mod common;
 
+use clc::archive::VolumeWriter;
 use clc::codec::Codec;
 use clc::format::footer::Footer;
 use clc::format::frame::FrameHeader;
 use clc::format::index::{
     Chunk, ChunkId, ChunkRef, Content, Entry, EntryKind, Frame, FrameId, Index, NONE,
 };
-use clc::pack::writer::{volume_path, VolumeWriter};
+use clc::ids::VolumeNo;
+use clc::volumes::data_path;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -385,7 +387,10 @@ fn broken_cross_references_are_refused() {
         (|i| i.refs[0].chunk = ChunkId(u64::MAX), "missing chunk"),
         (|i| i.entries[1].link = 99, "missing content"),
         (|i| i.contents[1].first_ref = u64::MAX, "refs out of range"),
-        (|i| i.frames[0].volume = 2, "names volume 2"),
+        (
+            |i| i.frames[0].volume = clc::ids::VolumeNo(2),
+            "names volume 2",
+        ),
         // Refs that overlap: the second content starts its second ref inside its first.
         (
             |i| {
@@ -450,7 +455,7 @@ fn indexes_that_claim_gigabytes_are_refused() {
     let case = Case::new();
     let first = two_files().plain(&case.base());
     patch_footer(&first, |f| f.volume_count = u32::MAX);
-    let last = volume_path(&case.base(), u32::MAX);
+    let last = data_path(&case.base(), VolumeNo(u32::MAX));
     fs::rename(&first, &last).unwrap();
     check(&case, &last, Expect::Refused("volumes"));
 }

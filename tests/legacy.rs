@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use clc::format::index::{Entry, EntryKind};
+use clc::format::index::{EntryId, EntryKind};
 use clc::legacy::{self, Legacy};
 use serde_json::{json, Value};
 
@@ -35,8 +35,8 @@ struct Reader {
 
 impl Reader {
     fn frame(&mut self, lg: &Legacy, id: usize) -> Result<&[u8], String> {
-        let f = lg.index.frames[id];
-        let path = &lg.volumes[f.volume as usize - 1];
+        let f = lg.index.frames()[id];
+        let path = &lg.volumes[f.volume.at()];
         let mut v = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let mut stored = vec![0u8; f.stored_len as usize];
         std::io::Seek::seek(&mut v, std::io::SeekFrom::Start(f.offset))
@@ -54,15 +54,14 @@ impl Reader {
     }
 
     /// content → refs → chunks → frame bytes.
-    fn read(&mut self, lg: &Legacy, e: &Entry) -> Result<Vec<u8>, String> {
+    fn read(&mut self, lg: &Legacy, id: EntryId) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
-        let Some(c) = lg.index.content_of(e) else {
+        let Some(c) = lg.index.content_of(id) else {
             return Ok(out);
         };
-        for r in lg.index.content_refs(c).to_vec() {
-            let ch = lg.index.chunks[r.chunk.0 as usize];
-            let fb = self.frame(lg, ch.frame.0 as usize)?;
-            out.extend_from_slice(&fb[ch.offset as usize..(ch.offset + ch.len) as usize]);
+        for p in lg.index.pieces(c, 0).collect::<Vec<_>>() {
+            let fb = self.frame(lg, p.frame.at())?;
+            out.extend_from_slice(&fb[p.at as usize..(p.at + p.len) as usize]);
         }
         Ok(out)
     }
@@ -117,7 +116,7 @@ fn archive_dirs(seed: &Path) -> Vec<PathBuf> {
 }
 
 fn entries_of(lg: &Legacy, kind: EntryKind) -> BTreeSet<Vec<u8>> {
-    let e = lg.index.entries.iter().filter(|e| e.kind == kind);
+    let e = lg.index.entries().iter().filter(|e| e.kind == kind);
     e.map(|e| e.path.clone()).collect()
 }
 
@@ -141,22 +140,23 @@ fn seed_archives_restore_the_tree() {
         let want_kind = format!("GPU_IDX{}", &name[3..4]);
         assert_eq!(lg.kind, want_kind, "{name}");
         assert!(lg.damaged.is_empty(), "{name}: {:?}", lg.damaged);
-        lg.index.validate(&name, lg.volumes.len() as u32).unwrap();
+        (lg.index.clone().into_raw())
+            .validate(&name, lg.volumes.len() as u32)
+            .unwrap();
         assert_eq!(lg.index.param("format"), Some(lg.kind));
         assert!(lg.index.param("legacy.frame_size").is_some());
         assert!(lg.source_root.ends_with("/tree"), "{}", lg.source_root);
         assert_eq!(entries_of(&lg, EntryKind::File), files, "{name}: file set");
         assert_eq!(entries_of(&lg, EntryKind::Dir), dirs, "{name}: dir set");
         let mut r = Reader::default();
-        for e in lg
+        for (id, e) in lg
             .index
-            .entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
+            .entries_with_ids()
+            .filter(|(_, e)| e.kind == EntryKind::File)
         {
             let p = String::from_utf8_lossy(&e.path);
             let got = r
-                .read(&lg, e)
+                .read(&lg, id)
                 .unwrap_or_else(|m| panic!("{name}: {p}: {m}"));
             let want = std::fs::read(tree.join(std::ffi::OsStr::from_bytes(&e.path))).unwrap();
             assert!(
@@ -200,7 +200,7 @@ fn truncated_stream_bug_is_reported() {
         .unwrap()
         .unwrap();
     assert_eq!(lg.kind, "GPU_IDX3");
-    let path = |id: clc::format::index::EntryId| lg.index.entries[id.0 as usize].path.clone();
+    let path = |id: EntryId| lg.index.entry(id).unwrap().path.clone();
     // HOW-MADE.txt: b.txt starts 100000 bytes into frame 0 and loses all but 948576 bytes; c.txt is lost.
     let names: Vec<_> = lg.damaged.iter().map(|(id, _)| path(*id)).collect();
     assert_eq!(
@@ -214,10 +214,15 @@ fn truncated_stream_bug_is_reported() {
         assert!(why.contains(part), "{why}");
     }
     let mut r = Reader::default();
-    let entry = |n: &[u8]| lg.index.entries.iter().find(|e| e.path == n).unwrap();
-    assert_eq!(r.read(&lg, entry(b"a.txt")).unwrap(), text("A", 100_000));
-    assert_eq!(r.read(&lg, entry(b"b.txt")).unwrap(), text("B", 948_576));
-    assert_eq!(entry(b"c.txt").size, 0);
+    let entry = |n: &[u8]| {
+        lg.index
+            .entries_with_ids()
+            .find(|(_, e)| e.path == n)
+            .unwrap()
+    };
+    assert_eq!(r.read(&lg, entry(b"a.txt").0).unwrap(), text("A", 100_000));
+    assert_eq!(r.read(&lg, entry(b"b.txt").0).unwrap(), text("B", 948_576));
+    assert_eq!(entry(b"c.txt").1.size, 0);
 }
 
 /// Flips `positions` in a copy of `vol` (the last volume) and truncates it; open and read never panic.
@@ -230,9 +235,11 @@ fn mutate_file(vol: &Path, positions: &[usize], cuts: &[usize]) -> usize {
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             match legacy::open(&vol.with_extension("001")) {
                 Ok(Some(lg)) => {
-                    lg.index.validate("m", lg.volumes.len() as u32).unwrap();
-                    for e in &lg.index.entries {
-                        let _ = r.read(&lg, e);
+                    (lg.index.clone().into_raw())
+                        .validate("m", lg.volumes.len() as u32)
+                        .unwrap();
+                    for (id, _) in lg.index.entries_with_ids() {
+                        let _ = r.read(&lg, id);
                     }
                     false
                 }
@@ -361,8 +368,8 @@ fn mutated_index_payloads_never_panic() {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     match legacy::open(&t.path().join("archive.001")) {
                         Ok(Some(lg)) => {
-                            for e in &lg.index.entries {
-                                let _ = r.read(&lg, e);
+                            for (id, _) in lg.index.entries_with_ids() {
+                                let _ = r.read(&lg, id);
                             }
                             opened += 1;
                         }
@@ -432,14 +439,13 @@ fn read_all(lg: &Legacy) -> HashMap<String, Vec<u8>> {
     let mut r = Reader::default();
     let files = lg
         .index
-        .entries
-        .iter()
-        .filter(|e| e.kind == EntryKind::File);
+        .entries_with_ids()
+        .filter(|(_, e)| e.kind == EntryKind::File);
     files
-        .map(|e| {
+        .map(|(id, e)| {
             (
                 String::from_utf8(e.path.clone()).unwrap(),
-                r.read(lg, e).unwrap(),
+                r.read(lg, id).unwrap(),
             )
         })
         .collect()
@@ -513,9 +519,9 @@ fn synthetic_duplicates_and_paths() {
     assert_eq!(got["empty"], b"");
     assert_eq!(lg.damaged.len(), 1);
     let (id, why) = &lg.damaged[0];
-    assert_eq!(lg.index.entries[id.0 as usize].path, b"lost");
+    assert_eq!(lg.index.entry(*id).unwrap().path, b"lost");
     assert!(why.contains("nowhere"), "{why}");
-    let names: Vec<_> = lg.index.entries.iter().map(|e| e.path.clone()).collect();
+    let names: Vec<_> = lg.index.entries().iter().map(|e| e.path.clone()).collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
@@ -598,7 +604,7 @@ fn synthetic_truncation_damages_duplicates_too() {
     let damaged: Vec<_> = lg
         .damaged
         .iter()
-        .map(|(id, why)| (lg.index.entries[id.0 as usize].path.clone(), why.clone()))
+        .map(|(id, why)| (lg.index.entry(*id).unwrap().path.clone(), why.clone()))
         .collect();
     let names: Vec<_> = damaged.iter().map(|d| d.0.as_slice()).collect();
     assert_eq!(names, [&b"b"[..], b"c", b"z"]);

@@ -115,12 +115,7 @@ fn truncated_stream_bug_is_refused_and_keep_going_salvages() {
 #[test]
 fn seed_archive_mounts_like_our_own() {
     let Some(seed) = seed() else { return };
-    if !clc::sys::is_root() || !Path::new("/dev/fuse").exists() {
-        assert!(
-            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
-            "CLC_REQUIRE_FUSE=1 but FUSE is unavailable"
-        );
-        eprintln!("SKIP: needs root and /dev/fuse");
+    if !common::fuse_ok() {
         return;
     }
     let t = tempfile::tempdir().unwrap();

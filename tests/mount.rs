@@ -400,15 +400,14 @@ fn sixteen_threads_read_random_ranges() {
 /// Files of `ar` whose data lies in the frames or volumes chosen: (relative path, frames, volumes).
 fn file_frames(archive: &Path) -> Vec<(String, Vec<u32>, Vec<u32>)> {
     let ar = clc::archive::Archive::open(archive).unwrap();
-    ar.index
-        .entries
-        .iter()
-        .filter(|e| e.kind == clc::format::index::EntryKind::File)
-        .map(|e| {
-            let frames: Vec<u32> = ar.frames_of(e).iter().map(|f| f.0).collect();
+    let idx = ar.index();
+    idx.entries_with_ids()
+        .filter(|(_, e)| e.kind == clc::format::index::EntryKind::File)
+        .map(|(id, e)| {
+            let frames: Vec<u32> = idx.frames_of(id).iter().map(|f| f.0).collect();
             let vols = frames
                 .iter()
-                .map(|&f| ar.index.frames[f as usize].volume)
+                .map(|&f| idx.frames()[f as usize].volume.0)
                 .collect();
             (String::from_utf8(e.path.clone()).unwrap(), frames, vols)
         })
@@ -435,8 +434,8 @@ fn corrupt_frame_gives_eio_only_on_its_file() {
         .unwrap();
     {
         let ar = clc::archive::Archive::open(&first).unwrap();
-        let fr = ar.index.frames[bad as usize];
-        let vol = ar.volume_paths()[fr.volume as usize - 1].to_path_buf();
+        let fr = ar.index().frames()[bad as usize];
+        let vol = ar.volume_paths()[fr.volume.at()].to_path_buf();
         let at = fr.offset + fr.stored_len as u64 / 2;
         let f = fs::OpenOptions::new()
             .read(true)

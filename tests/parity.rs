@@ -67,11 +67,14 @@ fn copy_set(from: &Path, to: &Path) -> PathBuf {
 }
 
 fn data_vols(dir: &Path) -> Vec<PathBuf> {
-    clc::archive::volumes::list(&dir.join("arc"))
+    clc::volumes::list_data(&dir.join("arc"))
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
 }
 
 fn parity_vols(dir: &Path) -> Vec<PathBuf> {
-    clc::parity::list(&dir.join("arc"))
+    clc::volumes::list_parity(&dir.join("arc"))
         .into_iter()
         .map(|(_, p)| p)
         .collect()

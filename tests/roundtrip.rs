@@ -304,7 +304,7 @@ fn adaptive_frames_follow_the_data() {
         let dest = pack_extract(&src, &work, &args);
         assert_same_tree(&src, &dest);
         let ar = clc::archive::Archive::open(&work.join("arc.001")).unwrap();
-        let frames = &ar.index.frames;
+        let frames = ar.index().frames();
         let max = |raw: bool| {
             frames
                 .iter()

@@ -2,8 +2,8 @@ use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
 use clc::archive::Archive;
+use clc::diag::Warnings;
 use clc::extract::{normalize_sel, ExtractOptions};
-use clc::warn::Warnings;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         keep_going: a.keep_going,
     };
     let t0 = std::time::Instant::now();
-    let decoder = clc::gpu::GpuDecoder::for_archive(&cfg, &ar, a.common.quiet)?;
+    let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;
     let st = match &decoder {
         Some(d) => clc::extract::extract(&ar, &cfg, &opts, Box::new(d), &warn)?,
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
@@ -52,12 +52,12 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         );
     }
     if let Some(d) = &decoder {
-        clc::trace::note(&format!(
+        clc::diag::trace::note(&format!(
             "decode: GPU share at the end {} per mille",
             d.share()
         ));
     }
-    clc::trace::report();
+    clc::diag::trace::report();
     // Some OpenCL drivers abort while tearing down at exit; the process ends now anyway.
     std::mem::forget(decoder);
     if !st.damaged.is_empty() {

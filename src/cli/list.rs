@@ -17,19 +17,14 @@ pub fn run(a: ListArgs) -> Result<i32> {
     let ar = Archive::open(&a.archive)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
+    let idx = ar.index();
+    let ids = idx.entries_with_ids().map(|(id, _)| id);
     let r = if a.json {
-        let v: Vec<_> = ar
-            .index
-            .entries
-            .iter()
-            .map(|e| clc::report::list_json(&ar, e))
-            .collect();
+        let v: Vec<_> = ids.map(|id| clc::report::list_json(idx, id)).collect();
         writeln!(out, "{}", serde_json::Value::Array(v))
     } else {
-        ar.index
-            .entries
-            .iter()
-            .try_for_each(|e| writeln!(out, "{}", clc::report::list_line(&ar, e)))
+        ids.into_iter()
+            .try_for_each(|id| writeln!(out, "{}", clc::report::list_line(idx, id)))
     };
     match r.and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

@@ -107,8 +107,10 @@ impl Common {
         over.extend(extra.iter().cloned());
         for (key, val) in over {
             if let Some(v) = val {
-                cfg.set(key, &v)
-                    .map_err(|m| anyhow!("{}: {m}", flag_of(key)))?;
+                cfg.set(key, &v).map_err(|e| match e {
+                    clc::Error::Setting { msg, .. } => anyhow!("{}: {msg}", flag_of(key)),
+                    e => e.into(),
+                })?;
             }
         }
         fixup(&mut cfg);

@@ -47,7 +47,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         None => cfg.cache_size,
     };
     let ar = Archive::open(&a.archive)?;
-    let least = ar.index.max_frame_len().max(1 << 20);
+    let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
     }
@@ -61,7 +61,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
     let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
     // The GPU (if any) is opened lazily, in the serving process after the fork: OpenCL does not survive one.
     let decoder: Box<dyn clc::cache::BatchDecoder> =
-        match clc::gpu::GpuDecoder::lazy_for_archive(&cfg, &ar, a.common.quiet) {
+        match clc::gpu::GpuDecoder::lazy_for_frames(&cfg, ar.index().frames(), a.common.quiet) {
             Some(d) => Box::new(d),
             None => Box::new(clc::cache::CpuDecoder),
         };

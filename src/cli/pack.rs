@@ -1,8 +1,8 @@
 use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
+use clc::diag::Warnings;
 use clc::pack::{GpuUse, PackOptions, PackStats};
-use clc::warn::Warnings;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -82,7 +82,8 @@ pub fn run(a: PackArgs) -> Result<i32> {
     if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
         if let Ok(st) = &st {
-            for v in &st.volumes {
+            let parity = st.parity.iter().flat_map(|p| &p.paths);
+            for v in st.volumes.iter().chain(parity) {
                 let _ = std::fs::remove_file(v);
             }
         }

@@ -51,10 +51,10 @@ pub fn run(a: RepairArgs) -> Result<i32> {
 
 /// No parity: say so, and tell from the inline frame headers which frames of which volume are intact.
 fn salvage_report(a: &RepairArgs) -> Result<i32> {
-    let base = clc::parity::base_of(&a.archive);
+    let base = clc::volumes::base_of(&a.archive);
     println!(
         "no parity volumes ({}, …): nothing can be rebuilt. Frames found through their inline headers:",
-        clc::parity::parity_path(&base, 1).display()
+        clc::volumes::parity_path(&base, 1).display()
     );
     let vols = salvage::scan(&base);
     for v in &vols {

@@ -4,50 +4,9 @@
 pub mod lz_ext3;
 pub mod lz_ext3_sb;
 
+pub use crate::format::codec::Codec;
+
 use crate::error::{Error, Result};
-
-/// The codec of a frame, as stored in the frame header and frame table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Codec {
-    Raw = 0,
-    LzExt3 = 1,
-    Lz4 = 2,
-    /// LZ_EXT3 in sub-blocks with a start table (format version 2).
-    LzExt3Sb = 3,
-}
-
-impl Codec {
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            0 => Some(Codec::Raw),
-            1 => Some(Codec::LzExt3),
-            2 => Some(Codec::Lz4),
-            3 => Some(Codec::LzExt3Sb),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "RAW",
-            Codec::LzExt3 => "LZ_EXT3",
-            Codec::Lz4 => "LZ4",
-            Codec::LzExt3Sb => "LZ_EXT3_SB",
-        }
-    }
-
-    /// Parses a `--codec` / config value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
-            "lz_ext3_sb" => Some(Codec::LzExt3Sb),
-            "lz4" => Some(Codec::Lz4),
-            "raw" | "none" => Some(Codec::Raw),
-            _ => None,
-        }
-    }
-}
 
 /// Match-finder tuning for the LZ_EXT3 encoders (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH)
 /// and the LZ_EXT3_SB sub-block size (SUBBLOCK_SIZE, as a log2).

@@ -41,7 +41,8 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Config> {
                 format!("given twice (first on line {first})"),
             ));
         }
-        cfg.set(known, value).map_err(|msg| err(line, known, msg))?;
+        cfg.set_value(known, value)
+            .map_err(|msg| err(line, known, msg))?;
     }
     cfg.check().map_err(|invalid| {
         // Name the key set last in the file: it is the one that broke the rule.

@@ -72,7 +72,7 @@ fn default_is_valid() {
 fn every_key_is_known_and_every_number_listed() {
     let mut cfg = Config::default();
     for key in KEYS {
-        let err = cfg.set(key, "\u{1}").unwrap_err();
+        let err = cfg.set(key, "\u{1}").unwrap_err().to_string();
         assert!(!err.contains("unknown key"), "{key}: {err}");
     }
     for n in NUMBERS {
@@ -289,7 +289,7 @@ fn validate_after_overrides() {
     let mut cfg = Config::default();
     cfg.set("CHUNK_AVG_SIZE", "8K").unwrap();
     assert_eq!(
-        cfg.validate().unwrap_err(),
+        cfg.validate().unwrap_err().to_string(),
         "CHUNK_MIN_SIZE: 16K must not exceed CHUNK_AVG_SIZE (8K)"
     );
     let cfg = Config {
@@ -297,14 +297,18 @@ fn validate_after_overrides() {
         ..Config::default()
     };
     assert_eq!(
-        cfg.validate().unwrap_err(),
+        cfg.validate().unwrap_err().to_string(),
         "HASH_LOG: 40 is out of range 10..=24"
     );
     let cfg = Config {
         gpu_device: String::new(),
         ..Config::default()
     };
-    assert!(cfg.validate().unwrap_err().starts_with("GPU_DEVICE: "));
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("GPU_DEVICE: "));
 }
 
 #[test]
@@ -333,9 +337,17 @@ fn load_reads_a_file_and_names_it() {
 }
 
 proptest! {
+    /// Any text gives a valid config or one error line naming the file.
     #[test]
-    fn random_text_never_panics(text in "\\PC*") {
-        let _ = Config::parse_str(&text, "t.txt");
+    fn random_text_gives_a_valid_config_or_one_line(text in "\\PC*") {
+        match Config::parse_str(&text, "t.txt") {
+            Ok(cfg) => prop_assert!(cfg.validate().is_ok()),
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with("t.txt:"), "{}", msg);
+                prop_assert!(!msg.contains('\n'), "{}", msg);
+            }
+        }
     }
 
     #[test]
@@ -345,11 +357,24 @@ proptest! {
         }
     }
 
+    /// A value means the same in a file and as an override: both accept it and give the same config,
+    /// or both refuse it, the file naming line 1 and the key.
     #[test]
-    fn random_values_never_panic(key in proptest::sample::select(KEYS), value in ".{0,40}") {
-        let _ = Config::parse_str(&format!("{key} = {value}\n"), "t.txt");
+    fn random_values_mean_the_same_in_a_file_and_set(
+        key in proptest::sample::select(KEYS),
+        value in "[^#\n]{0,40}",
+    ) {
+        let from_file = Config::parse_str(&format!("{key} = {value}\n"), "t.txt");
         let mut cfg = Config::default();
-        let _ = cfg.set(key, &value);
+        let direct = cfg.set(key, &value).and_then(|()| cfg.validate());
+        match (from_file, direct) {
+            (Ok(f), Ok(())) => prop_assert_eq!(f, cfg),
+            (Err(e), Err(_)) => {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with(&format!("t.txt:1: {key}: ")), "{}", msg);
+            }
+            (f, d) => prop_assert!(false, "{:?} = {:?}: file {:?}, set {:?}", key, value, f, d),
+        }
     }
 
     #[test]

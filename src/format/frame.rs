@@ -14,7 +14,7 @@
 //! ```
 
 use super::bytes::{Cursor, PutLe};
-use crate::codec::Codec;
+use super::codec::Codec;
 use crate::error::{Error, Result};
 
 pub const MAGIC: [u8; 4] = *b"CLCF";

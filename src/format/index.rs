@@ -2,25 +2,14 @@
 //! The same in-memory [`Index`] is produced by clc's own reader and by the CL_Compressor reader.
 
 use super::bytes::{Cursor, PutLe};
-use crate::codec::Codec;
+use super::codec::Codec;
 use crate::error::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"CLCIDX01";
 /// `link` value meaning "none".
 pub const NONE: u64 = u64::MAX;
 
-/// Index of an entry in [`Index::entries`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntryId(pub u64);
-/// Index of a content in [`Index::contents`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContentId(pub u64);
-/// Index of a chunk in [`Index::chunks`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChunkId(pub u64);
-/// Index of a frame in [`Index::frames`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FrameId(pub u32);
+pub use crate::ids::{ChunkId, ContentId, EntryId, FrameId, VolumeNo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -128,8 +117,8 @@ pub struct Chunk {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
-    /// 1-based volume number.
-    pub volume: u32,
+    /// The volume holding the frame.
+    pub volume: VolumeNo,
     /// Offset of the stored bytes in the volume (clc: header offset + 32; the index file stores the header
     /// offset). For CL_Compressor archives, the frame's offset as recorded.
     pub offset: u64,
@@ -139,6 +128,19 @@ pub struct Frame {
     pub flags: u8,
     /// xxh3 of the decoded bytes; `None` for CL_Compressor frames, which carry no checksum.
     pub checksum: Option<u64>,
+}
+
+impl Frame {
+    /// Checks decoded bytes against the frame's length and checksum (a CL_Compressor frame has none).
+    pub fn check(&self, data: &[u8]) -> Result<()> {
+        if data.len() != self.raw_len as usize {
+            return Err(Error::Check("decoded length differs from the index"));
+        }
+        if self.checksum.is_some_and(|c| c != super::checksum(data)) {
+            return Err(Error::Check("checksum mismatch"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -160,31 +162,6 @@ impl Index {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// The decoded length of the largest frame (0 without frames).
-    pub fn max_frame_len(&self) -> u64 {
-        self.frames
-            .iter()
-            .map(|f| u64::from(f.raw_len))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The refs of content `c`.
-    pub fn content_refs(&self, c: ContentId) -> &[ChunkRef] {
-        let ct = &self.contents[c.0 as usize];
-        &self.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
-    }
-
-    /// The content id holding the data of entry `e` (following a hardlink), if it has data.
-    pub fn content_of(&self, e: &Entry) -> Option<ContentId> {
-        let file = match e.kind {
-            EntryKind::File => e,
-            EntryKind::Hardlink => self.entries.get(e.link as usize)?,
-            _ => return None,
-        };
-        (file.link != NONE).then_some(ContentId(file.link))
     }
 
     /// Serializes the raw (uncompressed) index.
@@ -234,7 +211,7 @@ impl Index {
         }
         v.put_u64(self.frames.len() as u64);
         for f in &self.frames {
-            v.put_u32(f.volume);
+            v.put_u32(f.volume.0);
             v.put_u64(f.offset - FRAME_HEADER);
             v.put_u32(f.stored_len);
             v.put_u32(f.raw_len);
@@ -297,7 +274,7 @@ impl Index {
         let n = c.count(30)?;
         idx.frames.reserve(n);
         for _ in 0..n {
-            let volume = c.u32()?;
+            let volume = VolumeNo(c.u32()?);
             let offset = c.u64()?;
             let stored_len = c.u32()?;
             let raw_len = c.u32()?;
@@ -323,12 +300,18 @@ impl Index {
         Ok(idx)
     }
 
-    /// Checks every cross-reference, so that readers can index without further checks.
-    /// `volume_count` bounds the frames' volume numbers.
-    pub fn validate(&self, what: &str, volume_count: u32) -> Result<()> {
+    /// Checks every cross-reference and bound (see [`ValidIndex`]) and returns the index as a
+    /// [`ValidIndex`], the only form readers use. `volume_count` bounds the frames' volume numbers;
+    /// `what` names the index in errors.
+    pub fn validate(self, what: &str, volume_count: u32) -> Result<ValidIndex> {
+        self.check(what, volume_count)?;
+        Ok(ValidIndex { idx: self })
+    }
+
+    fn check(&self, what: &str, volume_count: u32) -> Result<()> {
         let bad = |msg: String| Error::corrupt(what, 0, format!("index: {msg}"));
         for (i, f) in self.frames.iter().enumerate() {
-            if f.volume == 0 || f.volume > volume_count {
+            if f.volume.0 == 0 || f.volume.0 > volume_count {
                 return Err(bad(format!("frame {i} names volume {}", f.volume)));
             }
             if f.raw_len > super::frame::MAX_FRAME {
@@ -429,6 +412,167 @@ impl Index {
                 show()
             )),
         }
+    }
+}
+
+/// An index whose every cross-reference [`Index::validate`] has checked. Its tables are private and its
+/// accessors rely on what was proved, which is:
+///
+/// * frames: volume in `1..=volume_count`, raw length at most `MAX_FRAME`, stored length at most
+///   `MAX_STORED`, a RAW frame's stored length equal to its raw length;
+/// * chunks: non-empty, in an existing frame, within that frame's raw length;
+/// * contents: their refs lie in the ref table, name existing chunks, and cover `0..size` without gap
+///   or overlap;
+/// * entries: valid relative paths, sorted and unique, each parent an earlier directory entry; a file
+///   names an existing content of its size (or none, with size 0); a hardlink names an earlier file.
+///
+/// Entry ids given to the accessors may come from anywhere: an unknown one gives `None` (or nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidIndex {
+    idx: Index,
+}
+
+/// A piece of a file's bytes: `len` bytes at `at` in the decoded frame `frame`, which are the file's
+/// bytes from `file_offset` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub frame: FrameId,
+    pub at: u32,
+    pub len: u32,
+    pub file_offset: u64,
+}
+
+impl ValidIndex {
+    /// The parameters, sorted by key.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.idx.params
+    }
+
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.idx.param(key)
+    }
+
+    /// Every entry, in path order (entry `i` has id `EntryId(i)`).
+    pub fn entries(&self) -> &[Entry] {
+        &self.idx.entries
+    }
+
+    /// Entry `id`, if there is one.
+    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
+        self.idx.entries.get(id.at())
+    }
+
+    /// The entries with their ids.
+    pub fn entries_with_ids(&self) -> impl Iterator<Item = (EntryId, &Entry)> {
+        (0u64..).map(EntryId).zip(&self.idx.entries)
+    }
+
+    /// The file a hardlink entry names (an earlier file entry); `None` for other entries.
+    pub fn hardlink_target(&self, id: EntryId) -> Option<EntryId> {
+        let e = self.entry(id)?;
+        (e.kind == EntryKind::Hardlink).then_some(EntryId(e.link))
+    }
+
+    /// The entry holding the data and metadata of `id`'s bytes: its hardlink target, or itself.
+    pub fn data_entry(&self, id: EntryId) -> EntryId {
+        self.hardlink_target(id).unwrap_or(id)
+    }
+
+    /// The content holding the bytes of entry `id` (following a hardlink); `None` for an empty file and
+    /// for entries without data.
+    pub fn content_of(&self, id: EntryId) -> Option<ContentId> {
+        let file = self.entry(self.data_entry(id))?;
+        (file.kind == EntryKind::File && file.link != NONE).then_some(ContentId(file.link))
+    }
+
+    /// The bytes of data of entry `id`: a file's size, a hardlink's target's; 0 for anything else.
+    pub fn data_size(&self, id: EntryId) -> u64 {
+        self.content_of(id)
+            .map_or(0, |c| self.idx.contents[c.at()].size)
+    }
+
+    /// The sum of all contents' sizes: the bytes of the unique files.
+    pub fn unique_bytes(&self) -> u64 {
+        self.idx.contents.iter().map(|c| c.size).sum()
+    }
+
+    /// The sum of all chunks' lengths: the unique bytes after chunk dedup.
+    pub fn chunk_bytes(&self) -> u64 {
+        self.idx.chunks.iter().map(|c| u64::from(c.len)).sum()
+    }
+
+    /// The frame table.
+    pub fn frames(&self) -> &[Frame] {
+        &self.idx.frames
+    }
+
+    /// Frame `id`, if there is one.
+    pub fn frame(&self, id: FrameId) -> Option<&Frame> {
+        self.idx.frames.get(id.at())
+    }
+
+    /// Every frame id, in order.
+    pub fn frame_ids(&self) -> impl Iterator<Item = FrameId> {
+        (0..self.idx.frames.len() as u32).map(FrameId)
+    }
+
+    /// The decoded length of the largest frame (0 without frames).
+    pub fn max_frame_len(&self) -> u64 {
+        self.idx
+            .frames
+            .iter()
+            .map(|f| u64::from(f.raw_len))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The pieces of content `c` from the one holding byte `offset` on, in file order.
+    pub fn pieces(&self, c: ContentId, offset: u64) -> impl Iterator<Item = Piece> + '_ {
+        let refs = self.refs(c);
+        let first = refs
+            .partition_point(|r| r.file_offset <= offset)
+            .saturating_sub(1);
+        refs[first..].iter().map(|r| {
+            // Validated: every ref names a chunk, every chunk lies within its frame.
+            let ch = self.idx.chunks[r.chunk.at()];
+            Piece {
+                frame: ch.frame,
+                at: ch.offset,
+                len: ch.len,
+                file_offset: r.file_offset,
+            }
+        })
+    }
+
+    /// The frames holding bytes `from..to` of entry `id` (following a hardlink), in file order, without
+    /// repeats.
+    pub fn frames_in(&self, id: EntryId, from: u64, to: u64) -> Vec<FrameId> {
+        let Some(c) = self.content_of(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<FrameId> = Vec::new();
+        for p in self.pieces(c, from).take_while(|p| p.file_offset < to) {
+            if out.last() != Some(&p.frame) {
+                out.push(p.frame);
+            }
+        }
+        out
+    }
+
+    /// Every frame holding bytes of entry `id`, in file order, without repeats.
+    pub fn frames_of(&self, id: EntryId) -> Vec<FrameId> {
+        self.frames_in(id, 0, u64::MAX)
+    }
+
+    /// The refs of content `c` (an id from `content_of`, so in range).
+    fn refs(&self, c: ContentId) -> &[ChunkRef] {
+        let ct = &self.idx.contents[c.at()];
+        &self.idx.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
+    }
+
+    /// The tables again, for writing them out or changing them (then to be validated anew).
+    pub fn into_raw(self) -> Index {
+        self.idx
     }
 }
 
@@ -533,7 +677,7 @@ mod tests {
                 },
             ],
             frames: vec![Frame {
-                volume: 1,
+                volume: VolumeNo(1),
                 offset: 72,
                 stored_len: 10,
                 raw_len: 10,
@@ -550,23 +694,40 @@ mod tests {
         let b = idx.encode();
         let back = Index::decode(&b, "i").unwrap();
         assert_eq!(back, idx);
-        back.validate("i", 1).unwrap();
+        let valid = back.clone().validate("i", 1).unwrap();
+        assert_eq!(valid.into_raw(), idx);
         assert!(back.validate("i", 0).is_err());
     }
 
+    /// Every cut of an index fails to decode; every one-bit flip either fails to decode, fails to
+    /// validate, or gives an index that is exactly what the flipped bytes say (it encodes back to them).
     #[test]
-    fn truncations_and_flips_never_panic() {
+    fn truncations_fail_and_flips_are_caught_or_exact() {
         let b = sample().encode();
         for n in 0..b.len() {
-            let _ = Index::decode(&b[..n], "i").map(|i| i.validate("i", 1));
+            assert!(
+                Index::decode(&b[..n], "i").is_err(),
+                "a cut at {n} of {} bytes decoded",
+                b.len()
+            );
         }
+        let (mut caught, mut flips) = (0, 0);
         for i in 0..b.len() {
             for bit in [0x01u8, 0x80] {
                 let mut m = b.clone();
                 m[i] ^= bit;
-                let _ = Index::decode(&m, "i").map(|x| x.validate("i", 1));
+                flips += 1;
+                match Index::decode(&m, "i") {
+                    Err(_) => caught += 1,
+                    Ok(x) => {
+                        assert_eq!(x.encode(), m, "flip at {i} decoded to other bytes");
+                        caught += usize::from(x.validate("i", 1).is_err());
+                    }
+                }
             }
         }
+        // Most flips land in lengths, counts, kinds and references, which are checked.
+        assert!(caught * 2 > flips, "{caught} of {flips} flips caught");
     }
 
     /// Found by tests/hostile.rs: a frame's stored length was not bounded, so reading the frame

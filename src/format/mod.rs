@@ -2,6 +2,7 @@
 //! Writers and readers share these types; parsing never panics on hostile bytes.
 
 pub mod bytes;
+pub mod codec;
 pub mod footer;
 pub mod frame;
 pub mod index;
@@ -13,9 +14,4 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Checksum used for frames, headers and the index: XXH3-64, seed 0.
 pub fn checksum(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
-}
-
-/// Name of volume `n` (1-based) of archive `base`: `base.001` … `base.999`, `base.1000`, ….
-pub fn volume_name(base: &str, n: u32) -> String {
-    format!("{base}.{n:03}")
 }

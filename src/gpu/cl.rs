@@ -137,6 +137,7 @@ impl Queue {
         let q = match q {
             Ok(q) => q,
             // OpenCL 1.x platforms lack clCreateCommandQueueWithProperties.
+            // SAFETY: as above.
             #[allow(deprecated)]
             Err(_) => unsafe { CommandQueue::create(ctx, dev, CL_QUEUE_PROFILING_ENABLE) }
                 .cl("creating a command queue")?,

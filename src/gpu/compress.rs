@@ -15,7 +15,7 @@
 //! output   Σ cap(n_f) bytes, cap(n) = n + n/255 + 16 (the bound for MIN_MATCH >= 5)
 //! ```
 
-use super::cl::{event_span, DevBuf, Queue};
+use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
@@ -143,15 +143,6 @@ fn enqueue<'a>(
     let mut fr_nsb = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
     let mut fr_cap = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
     let mut fr_out = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let slots = ns * tu.acap;
-    let alist = [
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-    ];
-    let acnt = [
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-    ];
     let mut far = DevBuf::<u32>::new(ctx, in_bytes, "allocating the far-offset array")?;
     let mut ltab = DevBuf::<u32>::new(ctx, ns << tu.lhash_log, "allocating hash tables")?;
     let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
@@ -186,50 +177,8 @@ fn enqueue<'a>(
         in_bytes,
         None,
     )?;
-    // Far matches: each segment's sorted anchors, merged into one sorted list per frame in
-    // log2(segments) rounds, then each anchor linked to its latest earlier twin.
-    q.launch(
-        &k.anchor,
-        &[&input, &sb_frame, &fr_base, &fr_len, &alist[0], &acnt[0]],
-        ns * tu.awg,
-        Some(tu.awg),
-    )?;
-    let max_seg = frames
-        .iter()
-        .map(|f| f.len().div_ceil(tu.sub()).max(1))
-        .max()
-        .unwrap_or(1);
-    let rounds = max_seg.next_power_of_two().trailing_zeros() as usize;
-    let nslots = slots as u32;
-    for r in 0..rounds {
-        let (a, b) = (r % 2, 1 - r % 2);
-        let r32 = r as u32;
-        q.launch(
-            &k.merge,
-            &[
-                &sb_frame, &fr_base, &fr_len, &alist[a], &acnt[a], &alist[b], &acnt[b], &r32,
-                &nslots,
-            ],
-            slots.next_multiple_of(64),
-            None,
-        )?;
-    }
-    let fin = rounds % 2;
-    let k_build = q.launch(
-        &k.link,
-        &[
-            &input,
-            &sb_frame,
-            &fr_base,
-            &fr_len,
-            &alist[fin],
-            &acnt[fin],
-            &far,
-            &nslots,
-        ],
-        slots.next_multiple_of(64),
-        None,
-    )?;
+    let frame_bufs: [&dyn Arg; 4] = [&input, &sb_frame, &fr_base, &fr_len];
+    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, &far)?;
     let k_find = q.launch(
         &k.find,
         &[&input, &sb_frame, &fr_base, &fr_len, &ltab, &far, &matches],
@@ -274,6 +223,74 @@ fn enqueue<'a>(
         up,
         ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
     })
+}
+
+/// Far matches, enqueued on `q` after lz_build: each segment's sorted anchors (lz_anchor), merged into
+/// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
+/// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
+/// sb_frame, fr_base and fr_len. The anchor lists live only for these commands (OpenCL frees them
+/// after). Returns lz_link's event.
+fn enqueue_far(
+    dev: &Device,
+    k: &Kernels,
+    q: &Queue,
+    frames: &[&[u8]],
+    ns: usize,
+    frame_bufs: [&dyn Arg; 4],
+    far: &DevBuf<u32>,
+) -> Result<Event> {
+    let (tu, ctx) = (&dev.tuning, &dev.ctx);
+    let slots = ns * tu.acap;
+    let alist = [
+        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
+        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
+    ];
+    let acnt = [
+        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
+        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
+    ];
+    let [input, sb_frame, fr_base, fr_len] = frame_bufs;
+    q.launch(
+        &k.anchor,
+        &[input, sb_frame, fr_base, fr_len, &alist[0], &acnt[0]],
+        ns * tu.awg,
+        Some(tu.awg),
+    )?;
+    let max_seg = frames
+        .iter()
+        .map(|f| f.len().div_ceil(tu.sub()).max(1))
+        .max()
+        .unwrap_or(1);
+    let rounds = max_seg.next_power_of_two().trailing_zeros() as usize;
+    let nslots = slots as u32;
+    for r in 0..rounds {
+        let (a, b) = (r % 2, 1 - r % 2);
+        let r32 = r as u32;
+        q.launch(
+            &k.merge,
+            &[
+                sb_frame, fr_base, fr_len, &alist[a], &acnt[a], &alist[b], &acnt[b], &r32, &nslots,
+            ],
+            slots.next_multiple_of(64),
+            None,
+        )?;
+    }
+    let fin = rounds % 2;
+    q.launch(
+        &k.link,
+        &[
+            input,
+            sb_frame,
+            fr_base,
+            fr_len,
+            &alist[fin],
+            &acnt[fin],
+            far,
+            &nslots,
+        ],
+        slots.next_multiple_of(64),
+        None,
+    )
 }
 
 impl Pending<'_> {

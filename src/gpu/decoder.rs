@@ -1,4 +1,5 @@
-//! The GPU as a helper of the frame cache's batch decoder (extract and mount).
+//! The GPU as a helper of the frame cache's batch decoder (extract and mount). It gets frames as the
+//! cache hands them over ([`StoredFrame`]: metadata and stored bytes) and never sees an archive.
 //!
 //! * The device is opened on a thread of its own, started by the first batch (so a mount opens it in the
 //!   serving process, after its fork): until it is ready every frame decodes on the CPU, so opening
@@ -14,12 +15,15 @@
 //!   batch whose launch fails, is decoded on the CPU instead and counted.
 
 use super::Gpu;
-use crate::archive::Archive;
-use crate::cache::{BatchDecoder, CpuDecoder};
+use crate::cache::{self, BatchDecoder, CpuDecoder, StoredFrame};
 use crate::codec::Codec;
 use crate::config::Config;
-use crate::error::Result;
-use crate::format::index::FrameId;
+use crate::diag::{
+    self,
+    trace::{self, Stage},
+};
+use crate::error::{Error, Result};
+use crate::format::index::Frame;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +48,8 @@ fn gpus_outpace_cpus(cfg: &Config) -> bool {
     cus as f64 * GPU_DECODE_GBS_PER_CU > cfg.threads() as f64 * CPU_DECODE_GBS_PER_THREAD
 }
 
-fn worth_it(cfg: &Config, ar: &Archive) -> bool {
+/// Whether decoding an archive whose frame table is `frames` should use the GPU at all.
+fn worth_it(cfg: &Config, frames: &[Frame]) -> bool {
     if cfg.force_cpu {
         return false;
     }
@@ -53,21 +58,16 @@ fn worth_it(cfg: &Config, ar: &Archive) -> bool {
     }
     // Never slower by default: the GPU only where it is expected to add throughput (CLC_GPU_DECODE_MIN
     // set: the size rule alone, for benchmarks and tests).
-    if std::env::var_os("CLC_GPU_DECODE_MIN").is_none() && !gpus_outpace_cpus(cfg) {
+    let min = diag::knob_bytes("CLC_GPU_DECODE_MIN");
+    if min.is_none() && !gpus_outpace_cpus(cfg) {
         return false;
     }
-    let min = std::env::var("CLC_GPU_DECODE_MIN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(GPU_MIN_BYTES);
-    let sb: u64 = ar
-        .index
-        .frames
+    let sb: u64 = frames
         .iter()
         .filter(|f| f.codec == Codec::LzExt3Sb)
         .map(|f| u64::from(f.raw_len))
         .sum();
-    sb > 0 && sb >= min
+    sb > 0 && sb >= min.unwrap_or(GPU_MIN_BYTES)
 }
 
 /// The least share the GPU keeps and the most it gets.
@@ -77,6 +77,7 @@ const SHARE_MAX: f64 = 0.97;
 const ALPHA: f64 = 0.5;
 
 /// What the split is learnt from.
+#[derive(Default)]
 struct Split {
     /// Running rates, decoded bytes per second (0: not measured yet).
     gpu: f64,
@@ -93,6 +94,16 @@ impl Split {
         (self.gpu / (self.gpu + self.cpu)).clamp(SHARE_MIN, SHARE_MAX)
     }
 
+    /// How many of a batch's `sb` LZ_EXT3_SB frames go to the GPU, from the share and the credit.
+    fn take(&mut self, sb: usize) -> usize {
+        let c = self.credit + self.share() * sb as f64;
+        // Until the GPU has been measured, one frame of the first batch is its probe.
+        let probe = usize::from(self.gpu == 0.0 && sb > 0);
+        let n = (c.floor() as usize).max(probe).min(sb);
+        self.credit = (c - n as f64).min(1.0);
+        n
+    }
+
     fn learn(rate: &mut f64, bytes: u64, secs: f64) {
         if bytes == 0 || secs <= 0.0 {
             return;
@@ -104,6 +115,70 @@ impl Split {
             (1.0 - ALPHA) * *rate + ALPHA * r
         };
     }
+}
+
+/// Decoded bytes of the frames `ids` of `batch`.
+fn raw_bytes(batch: &[StoredFrame], ids: impl Iterator<Item = usize>) -> u64 {
+    ids.map(|i| u64::from(batch[i].meta.raw_len)).sum()
+}
+
+/// What the two sides of a split batch gave: the CPU's results in place (None for the GPU's frames);
+/// the GPU's checked bytes per frame of its part (None: to redo), or why the whole part failed.
+struct Halves {
+    out: Vec<Option<Result<Vec<u8>>>>,
+    cpu_secs: f64,
+    gpu: Result<Vec<Option<Vec<u8>>>>,
+    gpu_secs: f64,
+}
+
+/// Decodes `batch`'s frames `mine` on the GPU and the others on the CPU, at the same time.
+fn decode_split(gpu: &Gpu, batch: &[StoredFrame], mine: &[usize], on_gpu: &[bool]) -> Halves {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| decode_on_gpu(gpu, batch, mine));
+        let t0 = Instant::now();
+        let mut out: Vec<Option<Result<Vec<u8>>>> = batch.iter().map(|_| None).collect();
+        let cpu: Vec<(usize, Result<Vec<u8>>)> = (0..batch.len())
+            .into_par_iter()
+            .filter(|&i| !on_gpu[i])
+            .map(|i| (i, cache::decode_traced(&batch[i])))
+            .collect();
+        let cpu_secs = t0.elapsed().as_secs_f64();
+        for (i, r) in cpu {
+            out[i] = Some(r);
+        }
+        let (gpu, gpu_secs) = h
+            .join()
+            .unwrap_or_else(|_| (Err(Error::Gpu("GPU thread panicked".into())), 0.0));
+        Halves {
+            out,
+            cpu_secs,
+            gpu,
+            gpu_secs,
+        }
+    })
+}
+
+/// The GPU's part: `batch`'s frames `mine`, each result checked (in parallel) against its frame's
+/// length and checksum; a wrong one comes back as None. With the seconds it took.
+fn decode_on_gpu(
+    gpu: &Gpu,
+    batch: &[StoredFrame],
+    mine: &[usize],
+) -> (Result<Vec<Option<Vec<u8>>>>, f64) {
+    let t0 = Instant::now();
+    let input: Vec<(&[u8], usize)> = mine
+        .iter()
+        .map(|&i| (&batch[i].bytes[..], batch[i].meta.raw_len as usize))
+        .collect();
+    let r = gpu.decompress_sb_batch(&input).map(|res| {
+        res.into_par_iter()
+            .zip(mine.par_iter())
+            .map(|(r, &i)| r.ok().filter(|d| batch[i].meta.check(d).is_ok()))
+            .collect::<Vec<_>>()
+    });
+    let bytes = raw_bytes(batch, mine.iter().copied());
+    trace::add(Stage::GpuDecode, t0, Instant::now(), bytes);
+    (r, t0.elapsed().as_secs_f64())
 }
 
 pub struct GpuDecoder {
@@ -134,23 +209,20 @@ impl GpuDecoder {
             quiet,
             gpu: Arc::new(cell),
             opening: Mutex::new(given),
-            split: Mutex::new(Split {
-                gpu: 0.0,
-                cpu: 0.0,
-                credit: 0.0,
-            }),
+            split: Mutex::new(Split::default()),
             gpu_frames: AtomicU64::new(0),
             cpu_frames: AtomicU64::new(0),
             cpu_share_frames: AtomicU64::new(0),
         }
     }
 
-    /// The decoder extract uses for `ar`, or None for the CPU alone. GPU_DEVICE = auto (the default)
-    /// uses the GPU only for archives with at least [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that
-    /// OpenCL is not even loaded) and opens it in the background; a device named in GPU_DEVICE is
-    /// opened now, as is any device with GPU_FALLBACK_ENABLED = false (then a failure is an error).
-    pub fn for_archive(cfg: &Config, ar: &Archive, quiet: bool) -> Result<Option<Self>> {
-        if !worth_it(cfg, ar) {
+    /// The decoder extract uses for an archive whose frame table is `frames`, or None for the CPU
+    /// alone. GPU_DEVICE = auto (the default) uses the GPU only for archives with at least
+    /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded) and opens it in the
+    /// background; a device named in GPU_DEVICE is opened now, as is any device with
+    /// GPU_FALLBACK_ENABLED = false (then a failure is an error).
+    pub fn for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Result<Option<Self>> {
+        if !worth_it(cfg, frames) {
             return Ok(None);
         }
         if cfg.gpu_device == "auto" && cfg.gpu_fallback {
@@ -160,7 +232,9 @@ impl GpuDecoder {
             Ok(g) => Ok(Some(Self::new(cfg, Some(g), quiet))),
             Err(e) if cfg.gpu_fallback => {
                 if !quiet {
-                    eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
+                    diag::note(&format!(
+                        "no GPU used for decoding ({e}); decoding on the CPU"
+                    ));
                 }
                 Ok(None)
             }
@@ -168,10 +242,10 @@ impl GpuDecoder {
         }
     }
 
-    /// As [`GpuDecoder::for_archive`], never opening anything now (the mount opens the device in its
+    /// As [`GpuDecoder::for_frames`], never opening anything now (the mount opens the device in its
     /// serving process, after the fork, at the first batch).
-    pub fn lazy_for_archive(cfg: &Config, ar: &Archive, quiet: bool) -> Option<Self> {
-        worth_it(cfg, ar).then(|| Self::new(cfg, None, quiet))
+    pub fn lazy_for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Option<Self> {
+        worth_it(cfg, frames).then(|| Self::new(cfg, None, quiet))
     }
 
     /// The device once it is open; starts opening it (once) otherwise.
@@ -187,15 +261,17 @@ impl GpuDecoder {
                 let t0 = Instant::now();
                 let g = match Gpu::open(&cfg) {
                     Ok(g) => {
-                        crate::trace::span(&format!("decode: GPU open ({})", g.describe()), t0, 0);
+                        trace::span(&format!("decode: GPU open ({})", g.describe()), t0, 0);
                         Some(g)
                     }
                     Err(e) => {
                         // "auto" on a machine without a GPU is the normal case: say nothing then.
                         if !quiet && cfg.gpu_device != "auto" {
-                            eprintln!("clc: no GPU used for decoding ({e}); decoding on the CPU");
+                            diag::note(&format!(
+                                "no GPU used for decoding ({e}); decoding on the CPU"
+                            ));
                         }
-                        crate::trace::note(&format!("decode: no GPU ({e})"));
+                        trace::note(&format!("decode: no GPU ({e})"));
                         None
                     }
                 };
@@ -220,105 +296,29 @@ impl GpuDecoder {
     pub fn share(&self) -> u64 {
         (self.split.lock().share() * 1000.0) as u64
     }
-}
 
-impl BatchDecoder for GpuDecoder {
-    fn decode_batch(&self, ar: &Archive, batch: &[(FrameId, Vec<u8>)]) -> Vec<Result<Vec<u8>>> {
-        let Some(gpu) = self.device() else {
-            return CpuDecoder.decode_batch(ar, batch);
-        };
-        let raw = |i: usize| ar.index.frames[batch[i].0 .0 as usize].raw_len as usize;
-        let sb: Vec<usize> = (0..batch.len())
-            .filter(|&i| ar.codec_of(batch[i].0) == Codec::LzExt3Sb)
-            .collect();
-        // The GPU's part: the first `n` LZ_EXT3_SB frames, n from the share and the credit.
-        let n = {
-            let mut sp = self.split.lock();
-            let c = sp.credit + sp.share() * sb.len() as f64;
-            // Until the GPU has been measured, one frame of the first batch is its probe.
-            let probe = usize::from(sp.gpu == 0.0 && !sb.is_empty());
-            let n = (c.floor() as usize).max(probe).min(sb.len());
-            sp.credit = (c - n as f64).min(1.0);
-            n
-        };
-        let mine = &sb[..n];
-        if mine.is_empty() {
-            let t0 = Instant::now();
-            let out = CpuDecoder.decode_batch(ar, batch);
-            let bytes = (0..batch.len()).map(raw).sum::<usize>() as u64;
-            Split::learn(
-                &mut self.split.lock().cpu,
-                bytes,
-                t0.elapsed().as_secs_f64(),
-            );
-            return out;
-        }
-        let mut on_gpu = vec![false; batch.len()];
-        for &i in mine {
-            on_gpu[i] = true;
-        }
-        let mut out: Vec<Option<Result<Vec<u8>>>> = batch.iter().map(|_| None).collect();
-        let (mut gpu_res, mut gt, mut ct) = (None, 0.0, 0.0);
-        std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                let t0 = Instant::now();
-                let input: Vec<(&[u8], usize)> =
-                    mine.iter().map(|&i| (&batch[i].1[..], raw(i))).collect();
-                let r = gpu.decompress_sb_batch(&input).map(|res| {
-                    // Every result checked (in parallel): a wrong one is redone on the CPU below.
-                    res.into_par_iter()
-                        .zip(mine.par_iter())
-                        .map(|(r, &i)| r.ok().filter(|d| ar.check_decoded(batch[i].0, d).is_ok()))
-                        .collect::<Vec<_>>()
-                });
-                let bytes = mine.iter().map(|&i| raw(i) as u64).sum();
-                crate::trace::add(crate::trace::Stage::GpuDecode, t0, Instant::now(), bytes);
-                (r, t0.elapsed().as_secs_f64())
-            });
-            let t0 = Instant::now();
-            let cpu: Vec<(usize, Result<Vec<u8>>)> = (0..batch.len())
-                .into_par_iter()
-                .filter(|&i| !on_gpu[i])
-                .map(|i| {
-                    let d = crate::trace::timed(crate::trace::Stage::Decode, raw(i) as u64, || {
-                        ar.decode_stored(batch[i].0, &batch[i].1)
-                    });
-                    (i, d)
-                })
-                .collect();
-            ct = t0.elapsed().as_secs_f64();
-            for (i, r) in cpu {
-                out[i] = Some(r);
-            }
-            let (r, t) = h.join().unwrap_or_else(|_| {
-                (
-                    Err(crate::error::Error::Gpu("GPU thread panicked".into())),
-                    0.0,
-                )
-            });
-            gpu_res = Some(r);
-            gt = t;
-        });
-        let bytes = |set: &mut dyn Iterator<Item = usize>| set.map(raw).sum::<usize>() as u64;
-        let cpu_bytes = bytes(&mut (0..batch.len()).filter(|&i| !on_gpu[i]));
-        let gpu_bytes = bytes(&mut mine.iter().copied());
+    /// Takes the GPU's results of a split batch into `h.out`, counts, learns both rates, and redoes on
+    /// the CPU what the GPU did not give.
+    fn settle(&self, batch: &[StoredFrame], mine: &[usize], mut h: Halves) -> Vec<Result<Vec<u8>>> {
+        // Before the GPU's results go in, `h.out` holds exactly the CPU's part.
+        let cpu_bytes = raw_bytes(batch, (0..batch.len()).filter(|&i| h.out[i].is_some()));
+        let gpu_bytes = raw_bytes(batch, mine.iter().copied());
         let mut redo = Vec::new();
-        match gpu_res {
-            Some(Ok(res)) => {
+        match h.gpu {
+            Ok(res) => {
                 for (r, &i) in res.into_iter().zip(mine) {
                     match r {
-                        Some(d) => out[i] = Some(Ok(d)),
+                        Some(d) => h.out[i] = Some(Ok(d)),
                         None => redo.push(i),
                     }
                 }
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 if !self.quiet {
-                    eprintln!("clc: GPU decode failed, batch redone on the CPU: {e}");
+                    diag::note(&format!("GPU decode failed, batch redone on the CPU: {e}"));
                 }
                 redo.extend_from_slice(mine);
             }
-            None => redo.extend_from_slice(mine),
         }
         self.gpu_frames
             .fetch_add((mine.len() - redo.len()) as u64, Ordering::Relaxed);
@@ -328,25 +328,53 @@ impl BatchDecoder for GpuDecoder {
             .fetch_add((batch.len() - mine.len()) as u64, Ordering::Relaxed);
         {
             let mut sp = self.split.lock();
-            if redo.is_empty() {
-                Split::learn(&mut sp.gpu, gpu_bytes, gt);
+            // A GPU that fails is rated as if it had taken ten times as long.
+            let gt = if redo.is_empty() {
+                h.gpu_secs
             } else {
-                // A GPU that fails is rated as if it had taken ten times as long.
-                Split::learn(&mut sp.gpu, gpu_bytes, 10.0 * gt.max(1e-3));
-            }
-            Split::learn(&mut sp.cpu, cpu_bytes, ct);
+                10.0 * h.gpu_secs.max(1e-3)
+            };
+            Split::learn(&mut sp.gpu, gpu_bytes, gt);
+            Split::learn(&mut sp.cpu, cpu_bytes, h.cpu_secs);
         }
         let redone: Vec<(usize, Result<Vec<u8>>)> = redo
             .into_par_iter()
-            .map(|i| (i, ar.decode_stored(batch[i].0, &batch[i].1)))
+            .map(|i| (i, cache::decode(&batch[i])))
             .collect();
         for (i, r) in redone {
-            out[i] = Some(r);
+            h.out[i] = Some(r);
         }
-        out.into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| Err(crate::error::Error::Other("frame not decoded".into())))
-            })
+        h.out
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::Internal("frame not decoded".into()))))
             .collect()
+    }
+}
+
+impl BatchDecoder for GpuDecoder {
+    fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
+        let Some(gpu) = self.device() else {
+            return CpuDecoder.decode_batch(batch);
+        };
+        let sb: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].meta.codec == Codec::LzExt3Sb)
+            .collect();
+        // The GPU's part: the first `n` LZ_EXT3_SB frames, n from the share and the credit.
+        let n = self.split.lock().take(sb.len());
+        let mine = &sb[..n];
+        if mine.is_empty() {
+            let t0 = Instant::now();
+            let out = CpuDecoder.decode_batch(batch);
+            let bytes = raw_bytes(batch, 0..batch.len());
+            let secs = t0.elapsed().as_secs_f64();
+            Split::learn(&mut self.split.lock().cpu, bytes, secs);
+            return out;
+        }
+        let mut on_gpu = vec![false; batch.len()];
+        for &i in mine {
+            on_gpu[i] = true;
+        }
+        let halves = decode_split(gpu, batch, mine, &on_gpu);
+        self.settle(batch, mine, halves)
     }
 }

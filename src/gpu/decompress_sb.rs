@@ -7,9 +7,12 @@ use super::cl::{event_span, DevBuf, Pinned, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::codec::lz_ext3_sb::Layout;
+use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
 use opencl3::context::Context;
+use opencl3::event::Event;
 use rayon::prelude::*;
+use std::time::Instant;
 
 /// uints per sub-block descriptor.
 const DESC: usize = 8;
@@ -106,14 +109,19 @@ impl Buffers {
     }
 }
 
-/// Decodes one launch worth of frames (tables already checked); adds its times to `t`.
-fn launch(
-    dev: &Device,
-    k: &mut Kernels,
-    frames: &[(&[u8], usize)],
-    lays: &[Layout],
-    t: &mut Timings,
-) -> Result<Vec<Result<Vec<u8>>>> {
+/// Where a launch's frames and sub-blocks go: each frame's place, one descriptor per sub-block, and the
+/// sizes the buffers need (input and output bytes, sub-blocks, queue slots).
+struct Plan {
+    placed: Vec<Placed>,
+    desc: Vec<u32>,
+    ib: usize,
+    ob: usize,
+    nsub: usize,
+    nq: usize,
+}
+
+/// Lays out `frames` (their tables `lays`) for one launch.
+fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
     let (mut ib, mut ob, mut nsub, mut nq) = (0usize, 0usize, 0usize, 0usize);
     let mut placed = Vec::with_capacity(frames.len());
     let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
@@ -145,27 +153,93 @@ fn launch(
         ob += raw.next_multiple_of(8);
         placed.push(p);
     }
+    Plan {
+        placed,
+        desc,
+        ib,
+        ob,
+        nsub,
+        nq,
+    }
+}
+
+/// Each frame's result: its bytes, copied out of the pinned output, when all its sub-blocks' status
+/// words `st` are 0, else the first failing sub-block's cause.
+fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8>>> {
+    placed
+        .par_iter()
+        .map(|p| {
+            let bad = st[p.first_sub..p.first_sub + p.subs]
+                .iter()
+                .copied()
+                .find(|&c| c != 0);
+            match bad {
+                None => Ok(pin[p.out_off..p.out_off + p.raw].to_vec()),
+                Some(code) => Err(decode_err(status_text(code))),
+            }
+        })
+        .collect()
+}
+
+/// A launch's profiling events: uploads, the kernel, the two downloads.
+struct Events {
+    up: Vec<Event>,
+    kernel: Event,
+    status: Event,
+    output: Event,
+}
+
+/// Adds a finished launch's device times to `t` and the trace.
+fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: Instant) {
+    let up_ns = ev
+        .up
+        .first()
+        .zip(ev.up.last())
+        .map_or(0, |(a, b)| event_span(a, b));
+    let k_ns = event_span(&ev.kernel, &ev.kernel);
+    let down_ns = event_span(&ev.status, &ev.output);
+    let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
+    trace::add_device(Stage::GpuKernel, k_ns, out_bytes);
+    trace::add_device(Stage::GpuCopy, up_ns + down_ns, out_bytes);
+    trace::add(Stage::GpuDecode, device_done, Instant::now(), 0);
+    t.upload_ns += up_ns;
+    t.kernel_ns += k_ns;
+    t.download_ns += down_ns;
+    t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
+    t.bytes_out += out_bytes;
+}
+
+/// Decodes one launch worth of frames (tables already checked); adds its times to `t`.
+fn launch(
+    dev: &Device,
+    k: &mut Kernels,
+    frames: &[(&[u8], usize)],
+    lays: &[Layout],
+    t: &mut Timings,
+) -> Result<Vec<Result<Vec<u8>>>> {
+    let pl = plan(frames, lays);
     if k.sb.is_none() {
         k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
     }
     let q = &k.queue;
     let b = k.sb.as_mut().expect("set above");
-    b.fit(&dev.ctx, q, ib, ob, nsub, nq)?;
-    for ((enc, _), p) in frames.iter().zip(&placed) {
+    b.fit(&dev.ctx, q, pl.ib, pl.ob, pl.nsub, pl.nq)?;
+    for ((enc, _), p) in frames.iter().zip(&pl.placed) {
         b.pin_in.as_mut_slice()[p.in_off..p.in_off + enc.len()].copy_from_slice(enc);
     }
     let mut up = Vec::with_capacity(4);
-    up.push(q.write(&mut b.desc, 0, &desc)?);
+    up.push(q.write(&mut b.desc, 0, &pl.desc)?);
     up.push(q.fill(&mut b.progress, 0u32)?);
     up.push(q.fill(&mut b.ticket, 0u32)?);
-    if ib > 0 {
-        up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..ib])?);
+    if pl.ib > 0 {
+        up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..pl.ib])?);
     }
     let w = dev.sb_w;
-    let groups = nsub
+    let groups = pl
+        .nsub
         .min((dev.info.compute_units.max(1) as usize) * 32)
         .max(1);
-    let kev = q.launch(
+    let kernel = q.launch(
         &k.decompress_sb,
         &[
             &b.input,
@@ -175,56 +249,25 @@ fn launch(
             &b.status,
             &b.ticket,
             &b.queue,
-            &(nsub as u32),
+            &(pl.nsub as u32),
         ],
         groups * w,
         Some(w),
     )?;
-    let mut st = vec![u32::MAX; nsub];
-    let ev_st = q.read(&b.status, 0, &mut st)?;
-    let ev_out = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..ob])?;
+    let mut st = vec![u32::MAX; pl.nsub];
+    let status = q.read(&b.status, 0, &mut st)?;
+    let output = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..pl.ob])?;
     let fin = q.finish(); // before `desc`, `st` or the pinned memory can be touched again
     fin?;
-    let device_done = std::time::Instant::now();
-    // A frame is good when all its sub-blocks are; its bytes are copied out of the pinned memory.
-    let bad: Vec<Option<u32>> = placed
-        .iter()
-        .map(|p| {
-            st[p.first_sub..p.first_sub + p.subs]
-                .iter()
-                .copied()
-                .find(|&c| c != 0)
-        })
-        .collect();
-    let pin = b.pin_out.as_slice();
-    let outs: Vec<Result<Vec<u8>>> = placed
-        .par_iter()
-        .zip(bad)
-        .map(|(p, bad)| match bad {
-            None => Ok(pin[p.out_off..p.out_off + p.raw].to_vec()),
-            Some(code) => Err(decode_err(status_text(code))),
-        })
-        .collect();
-    let up_ns = up
-        .first()
-        .zip(up.last())
-        .map_or(0, |(a, b)| event_span(a, b));
-    let k_ns = event_span(&kev, &kev);
-    let down_ns = event_span(&ev_st, &ev_out);
-    let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
-    crate::trace::add_device(crate::trace::Stage::GpuKernel, k_ns, out_bytes);
-    crate::trace::add_device(crate::trace::Stage::GpuCopy, up_ns + down_ns, out_bytes);
-    crate::trace::add(
-        crate::trace::Stage::GpuDecode,
-        device_done,
-        std::time::Instant::now(),
-        0,
-    );
-    t.upload_ns += up_ns;
-    t.kernel_ns += k_ns;
-    t.download_ns += down_ns;
-    t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
-    t.bytes_out += out_bytes;
+    let device_done = Instant::now();
+    let outs = frame_results(&pl.placed, &st, b.pin_out.as_slice());
+    let ev = Events {
+        up,
+        kernel,
+        status,
+        output,
+    };
+    record(t, frames, &ev, device_done);
     Ok(outs)
 }
 

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use super::cl::{ClContext, Queue};
 use super::DeviceInfo;
 use crate::config::Config;
+use crate::diag;
 use crate::error::{Error, Result};
 
 const SRC_COMPRESS: &str = include_str!("../../kernels/lz_ext3_compress.cl");
@@ -182,18 +183,12 @@ impl Tuning {
     /// The tuning for `cfg`. It depends on the config alone, never on the device, so that the encoded
     /// bytes are the same on every device (the epoch size WG and the table sizes shape the parse).
     pub fn new(cfg: &Config) -> Tuning {
-        let env = |name: &str, range: std::ops::RangeInclusive<u32>, default: u32| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|v| range.contains(v))
-                .unwrap_or(default)
-        };
+        let env = crate::diag::knob;
         // CLC_GPU_* overrides are for experiments (docs/GPU.md); the defaults are the format's tuning.
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
         let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
-        let abits = env("CLC_GPU_ABITS", 2..=8, 3);
+        let abits = env("CLC_GPU_ABITS", 2..=8, 4);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
         // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
@@ -321,20 +316,19 @@ impl Device {
         let t0 = std::time::Instant::now();
         let build = |src: &str, file: &str| -> Result<Program> {
             let (p, origin) = super::program::build(&ctx, &d, src, &opts, file)?;
-            crate::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
+            diag::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
             Ok(p)
         };
         let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
-        crate::trace::span("gpu: programs built", t0, 0);
+        diag::trace::span("gpu: programs built", t0, 0);
         let cpu = found.info.kind == "CPU";
         // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments).
-        let sb_w = match std::env::var("CLC_GPU_SB_WG").ok().as_deref() {
-            Some("32") => 32,
-            Some("1") => 1,
-            _ if found.info.kind == "CPU" => 1,
-            _ => 32,
+        let sb_default = if cpu { 1 } else { 32 };
+        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=32, sb_default) {
+            w @ (1 | 32) => w as usize,
+            _ => sb_default as usize,
         };
         let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u"))?;
         let kernel =
@@ -375,15 +369,11 @@ impl Device {
 /// the portable code, `CLC_GPU_SB_QCAP` sets the queue of set-aside matches (experiments).
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let qcap = std::env::var("CLC_GPU_SB_QCAP")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|v| (8..=1024).contains(v))
-        .unwrap_or(128);
+    let qcap = diag::knob("CLC_GPU_SB_QCAP", 8..=1024, 128);
     let base = format!("{opts} -D QCAP={qcap}u");
     let file = "lz_ext3_sb_decompress.cl";
     let nvidia = found.info.platform.to_ascii_lowercase().contains("nvidia")
-        && std::env::var("CLC_GPU_SB_PTX").map_or(true, |v| v != "0");
+        && diag::knob("CLC_GPU_SB_PTX", 0..=1, 1) == 1;
     if nvidia {
         match super::program::build(
             ctx,
@@ -393,18 +383,18 @@ fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
             file,
         ) {
             Ok((p, origin)) => {
-                crate::trace::note(&format!(
+                diag::trace::note(&format!(
                     "gpu: {file} (PTX) for {}: {origin:?}",
                     found.info.name
                 ));
                 return Ok(p);
             }
-            Err(e) => crate::trace::note(&format!(
+            Err(e) => diag::trace::note(&format!(
                 "gpu: {file} with PTX failed ({e}); portable build"
             )),
         }
     }
     let (p, origin) = super::program::build(ctx, &d, SRC_DECOMPRESS_SB, &base, file)?;
-    crate::trace::note(&format!("gpu: {file} for {}: {origin:?}", found.info.name));
+    diag::trace::note(&format!("gpu: {file} for {}: {origin:?}", found.info.name));
     Ok(p)
 }

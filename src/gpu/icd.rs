@@ -7,41 +7,125 @@
 //! What each driver offers is learnt once, by loading it alone in a child process (`clc` run with
 //! `CLC_PROBE_ICD` set, see [`probe_child_main`]) and kept in `<cache>/clc/opencl-icds.txt`, keyed by
 //! the `.icd` files and the size and modification time of the libraries they name: installing,
-//! removing or updating a driver probes again. The chosen drivers' `.icd` files are copied into a
-//! directory of their own under the cache, and `OCL_ICD_VENDORS` points there before OpenCL is
-//! first loaded (ocl-icd and the Khronos loader both read it). A user who sets `OCL_ICD_VENDORS` or
-//! `OCL_ICD_FILENAMES` keeps them, and without a cache, or in a program that is not `clc` (tests,
-//! benches), every driver is loaded as before: restricting is only ever an optimisation.
+//! removing or updating a driver probes again. The chosen drivers get `.icd` files in a directory of
+//! their own under the cache, `OCL_ICD_VENDORS` points there and `OCL_ICD_FILENAMES` is cleared before
+//! OpenCL is first loaded (ocl-icd and the Khronos loader both read them). A user's `OCL_ICD_VENDORS` or
+//! `OCL_ICD_FILENAMES` has those drivers counted in (each entry of the latter is one more driver),
+//! and without a cache, or in a program that is not `clc` (tests, benches), every driver is loaded
+//! as before: restricting is only ever an optimisation.
 
+use crate::diag::{self, icd::PROBE_ENV};
 use std::path::{Path, PathBuf};
 
-/// Set in the environment of the child that probes one driver.
-const PROBE_ENV: &str = "CLC_PROBE_ICD";
-
-/// One `.icd` file and the library it names.
+/// One driver the ICD loader would load: the library named by an `.icd` file of the vendors
+/// directory, or an entry of `OCL_ICD_FILENAMES` (how some images add NVIDIA's, e.g. the lent H200
+/// machine: `OCL_ICD_FILENAMES=libpocl.so.2:libnvidia-opencl.so.1` and only `pocl.icd` in the
+/// directory).
 struct Icd {
-    file: PathBuf,
+    /// Where it was listed (an `.icd` path, or `OCL_ICD_FILENAMES`), for messages and the key.
+    from: String,
     lib: String,
 }
 
-fn vendors_dir() -> PathBuf {
-    PathBuf::from("/etc/OpenCL/vendors")
-}
-
-fn list_icds(dir: &Path) -> Vec<Icd> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
+/// Every driver the loader would load, in a stable order.
+fn list_drivers() -> Vec<Icd> {
+    let v = diag::icd::vendors();
+    let files: Vec<PathBuf> = if v.is_file() {
+        vec![v]
+    } else {
+        let mut f: Vec<PathBuf> = std::fs::read_dir(&v)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "icd"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        f.sort();
+        f
     };
-    let mut out: Vec<Icd> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "icd"))
+    let mut out: Vec<Icd> = files
+        .into_iter()
         .filter_map(|file| {
             let lib = std::fs::read_to_string(&file).ok()?.trim().to_string();
-            (!lib.is_empty()).then_some(Icd { file, lib })
+            (!lib.is_empty()).then(|| Icd {
+                from: file.display().to_string(),
+                lib,
+            })
         })
         .collect();
-    out.sort_by(|a, b| a.file.cmp(&b.file));
+    for lib in diag::icd::filenames() {
+        out.push(Icd {
+            from: "OCL_ICD_FILENAMES".into(),
+            lib,
+        });
+    }
     out
+}
+
+/// Makes `dir` a vendors directory holding exactly `drivers` (one `.icd` file each).
+fn vendors_dir_with(dir: &Path, drivers: &[&Icd]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (i, d) in drivers.iter().enumerate() {
+        let name = format!("{i:02}.icd");
+        if std::fs::read_to_string(dir.join(&name)).ok().as_deref() != Some(&d.lib) {
+            std::fs::write(dir.join(name), &d.lib)?;
+        }
+    }
+    Ok(())
+}
+
+/// How a process is made to load only some drivers. Loaders differ: ocl-icd 2.3 honours a vendors
+/// directory (`OCL_ICD_VENDORS`) but not `OCL_ICD_FILENAMES` beside an empty one; the loader of the
+/// lent H200 machine's image finds nothing through our vendors directory but loads `OCL_ICD_FILENAMES`.
+/// Each driver's probe tries the first way, then the second, and the table records which one worked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// `OCL_ICD_VENDORS` = a directory of `.icd` files, `OCL_ICD_FILENAMES` unset.
+    Vendors,
+    /// `OCL_ICD_FILENAMES` = the libraries, `OCL_ICD_VENDORS` = an empty directory.
+    Filenames,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Vendors => "vendors",
+            Via::Filenames => "filenames",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Via> {
+        [Via::Vendors, Via::Filenames]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+
+    /// The (variable, value or None to unset) pairs that load exactly `drivers`, with `dir` a
+    /// directory of this set's own (made here).
+    fn env(
+        self,
+        dir: &Path,
+        drivers: &[&Icd],
+    ) -> std::io::Result<Vec<(&'static str, Option<std::ffi::OsString>)>> {
+        Ok(match self {
+            Via::Vendors => {
+                vendors_dir_with(dir, drivers)?;
+                vec![
+                    ("OCL_ICD_VENDORS", Some(dir.as_os_str().to_owned())),
+                    ("OCL_ICD_FILENAMES", None),
+                ]
+            }
+            Via::Filenames => {
+                let empty = dir.join("none");
+                std::fs::create_dir_all(&empty)?;
+                let libs: Vec<&str> = drivers.iter().map(|d| d.lib.as_str()).collect();
+                vec![
+                    ("OCL_ICD_VENDORS", Some(empty.into_os_string())),
+                    ("OCL_ICD_FILENAMES", Some(libs.join(":").into())),
+                ]
+            }
+        })
+    }
 }
 
 /// Size and mtime of a driver library (searched in the usual directories when the name is bare).
@@ -83,32 +167,51 @@ struct Seen {
     compute_units: u32,
 }
 
-/// Runs the probe child for `icd`; None if it could not run or said nothing parseable.
-fn probe(icd: &Icd, scratch: &Path) -> Option<Vec<Seen>> {
-    let exe = std::env::current_exe().ok()?;
+/// Runs the probe child for `icd`, loading it the first way that works; None if none did (why goes
+/// to the trace).
+fn probe(icd: &Icd, scratch: &Path) -> Option<(Via, Vec<Seen>)> {
+    let mut why = Vec::new();
+    for via in [Via::Vendors, Via::Filenames] {
+        match probe_inner(icd, via, scratch) {
+            Ok(seen) => return Some((via, seen)),
+            Err(e) => why.push(format!("{}: {e}", via.name())),
+        }
+    }
+    diag::trace::note(&format!(
+        "OpenCL driver probe of {} ({}): {}",
+        icd.lib,
+        icd.from,
+        why.join("; ")
+    ));
+    None
+}
+
+fn probe_inner(icd: &Icd, via: Via, scratch: &Path) -> std::result::Result<Vec<Seen>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no current exe: {e}"))?;
     if exe.file_stem().is_none_or(|s| s != "clc") {
-        return None;
+        return Err("not run from the clc binary".into());
     }
     let dir = scratch.join(format!("probe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let copy = dir.join(icd.file.file_name()?);
-    std::fs::copy(&icd.file, &copy).ok()?;
-    let out = std::process::Command::new(exe)
-        .env(PROBE_ENV, "1")
-        .env("OCL_ICD_VENDORS", &dir)
-        .env_remove("OCL_ICD_FILENAMES")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
     let _ = std::fs::remove_dir_all(&dir);
-    let out = out.ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
+    let env = via
+        .env(&dir, &[icd])
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.env(PROBE_ENV, "1").stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.map_err(|e| format!("running the probe: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
     let mut seen = Vec::new();
-    let mut done = false;
     for line in text.lines() {
         if line == "end" {
-            done = true;
-            break;
+            return Ok(seen);
         }
         let f: Vec<&str> = line.split('\t').collect();
         if let [platform, kind, name, cus] = f[..] {
@@ -120,28 +223,44 @@ fn probe(icd: &Icd, scratch: &Path) -> Option<Vec<Seen>> {
             });
         }
     }
-    done.then_some(seen)
+    let err = String::from_utf8_lossy(&out.stderr);
+    Err(format!(
+        "no answer ({}; {:?})",
+        out.status,
+        err.trim().chars().take(200).collect::<String>()
+    ))
 }
 
 /// The child's side: lists the devices of the one driver it was given and exits. Called first thing
 /// by `main`; returns without doing anything unless `CLC_PROBE_ICD` is set.
 pub fn probe_child_main() {
-    if std::env::var_os(PROBE_ENV).is_none() {
+    if !diag::icd::is_probe() {
         return;
     }
     let clean = |s: &str| s.replace(['\t', '\n'], " ");
-    if let Ok(devs) = super::list_devices() {
-        for d in devs {
-            println!(
-                "{}\t{}\t{}\t{}",
-                clean(&d.platform),
-                clean(&d.kind),
-                clean(&d.name),
-                d.compute_units
-            );
+    match super::list_devices() {
+        Err(e) => {
+            // No "end": the parent takes this driver as not understood and restricts nothing.
+            diag::note(&e.to_string());
+            diag::flush();
+            std::process::exit(1);
+        }
+        Ok(devs) => {
+            let lines: Vec<String> = devs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        clean(&d.platform),
+                        clean(&d.kind),
+                        clean(&d.name),
+                        d.compute_units
+                    )
+                })
+                .collect();
+            diag::icd::answer(&lines);
         }
     }
-    println!("end");
     std::process::exit(0);
 }
 
@@ -165,27 +284,24 @@ fn wanted(sel: &str, s: &Seen) -> Option<bool> {
 /// The drivers, what each offers (probed once, then from the table), the table's key and the cache
 /// directory; None when the user chose the drivers, there is no cache or a probe failed.
 #[allow(clippy::type_complexity)]
-fn known() -> Option<(Vec<Icd>, Vec<Vec<Seen>>, String, PathBuf)> {
-    if std::env::var_os("OCL_ICD_VENDORS").is_some()
-        || std::env::var_os("OCL_ICD_FILENAMES").is_some()
-        || std::env::var_os(PROBE_ENV).is_some()
-    {
+fn known() -> Option<(Vec<Icd>, Vec<(Via, Vec<Seen>)>, String, PathBuf)> {
+    if diag::icd::is_probe() {
         return None;
     }
-    let base = super::program::cache_dir().and_then(|k| k.parent().map(Path::to_path_buf))?;
-    let icds = list_icds(&vendors_dir());
+    let base = diag::cache_dir()?;
+    let icds = list_drivers();
     if icds.is_empty() {
         return None;
     }
-    let mut key_src = String::from("clc-icds-v1\n");
+    let mut key_src = String::from("clc-icds-v3\n");
     for i in &icds {
-        key_src += &format!("{}\t{}\t{}\n", i.file.display(), i.lib, lib_stamp(&i.lib));
+        key_src += &format!("{}\t{}\t{}\n", i.from, i.lib, lib_stamp(&i.lib));
     }
     let key = blake3::hash(key_src.as_bytes()).to_hex()[..32].to_string();
     let table = base.join("opencl-icds.txt");
     let mut known = read_table(&table, &key);
     if known.len() != icds.len() {
-        let probed: Option<Vec<Vec<Seen>>> = icds.iter().map(|i| probe(i, &base)).collect();
+        let probed: Option<Vec<(Via, Vec<Seen>)>> = icds.iter().map(|i| probe(i, &base)).collect();
         let probed = probed?;
         write_table(&table, &key, &icds, &probed);
         known = probed;
@@ -200,7 +316,7 @@ pub fn gpu_compute_units() -> Option<u64> {
     Some(
         known
             .iter()
-            .flatten()
+            .flat_map(|(_, seen)| seen)
             .filter(|s| s.kind == "GPU")
             .map(|s| u64::from(s.compute_units))
             .sum(),
@@ -215,7 +331,8 @@ pub(crate) fn prepare(sel: &str) -> bool {
     };
     // A driver is needed if one of its devices may be picked; an index selection needs them all.
     let mut need = Vec::new();
-    for (icd, seen) in icds.iter().zip(&known) {
+    let mut vias = Vec::new();
+    for (icd, (via, seen)) in icds.iter().zip(&known) {
         let mut any = false;
         for s in seen.iter() {
             match wanted(sel, s) {
@@ -225,6 +342,7 @@ pub(crate) fn prepare(sel: &str) -> bool {
         }
         if any {
             need.push(icd);
+            vias.push(*via);
         }
     }
     let all = sel.trim().eq_ignore_ascii_case("all");
@@ -234,45 +352,39 @@ pub(crate) fn prepare(sel: &str) -> bool {
     if need.is_empty() {
         return false;
     }
-    let names: Vec<String> = need
-        .iter()
-        .filter_map(|i| i.file.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
+    let libs: Vec<&str> = need.iter().map(|i| i.lib.as_str()).collect();
     let dir = base.join(format!(
         "icd-{}",
-        &blake3::hash(format!("{key}\n{}", names.join("\n")).as_bytes()).to_hex()[..16]
+        &blake3::hash(format!("{key}\n{}", libs.join("\n")).as_bytes()).to_hex()[..16]
     ));
-    let ready = need.iter().all(|i| {
-        i.file
-            .file_name()
-            .is_some_and(|n| dir.join(n).is_file() || copy_into(&i.file, &dir))
-    });
-    if ready {
-        // SAFETY (of the intent; set_var is safe in this edition): called before OpenCL is loaded,
-        // from the thread that opens devices; no other thread reads the environment meanwhile.
-        std::env::set_var("OCL_ICD_VENDORS", &dir);
+    // Load them the way their probes did (a way that worked for every one of them).
+    let Some(via) = [Via::Vendors, Via::Filenames]
+        .into_iter()
+        .find(|v| vias.iter().all(|x| x == v))
+    else {
+        return true;
+    };
+    if let Ok(env) = via.env(&dir, &need) {
+        // Called before OpenCL is loaded, from the thread that opens devices (see diag::icd::set).
+        diag::icd::set(env);
     }
     true
 }
 
-fn copy_into(file: &Path, dir: &Path) -> bool {
-    let Some(name) = file.file_name() else {
-        return false;
-    };
-    std::fs::create_dir_all(dir).is_ok() && std::fs::copy(file, dir.join(name)).is_ok()
-}
-
-fn read_table(path: &Path, key: &str) -> Vec<Vec<Seen>> {
+fn read_table(path: &Path, key: &str) -> Vec<(Via, Vec<Seen>)> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    let mut out: Vec<Vec<Seen>> = Vec::new();
+    let mut out: Vec<(Via, Vec<Seen>)> = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f[..] {
-            ["icd", k, ..] if k == key => out.push(Vec::new()),
+            ["icd", k, _, via] if k == key => match Via::parse(via) {
+                Some(v) => out.push((v, Vec::new())),
+                None => return Vec::new(),
+            },
             ["dev", k, platform, kind, name, cus] if k == key => match out.last_mut() {
-                Some(v) => v.push(Seen {
+                Some((_, v)) => v.push(Seen {
                     platform: platform.into(),
                     kind: kind.into(),
                     name: name.into(),
@@ -286,10 +398,14 @@ fn read_table(path: &Path, key: &str) -> Vec<Vec<Seen>> {
     out
 }
 
-fn write_table(path: &Path, key: &str, icds: &[Icd], probed: &[Vec<Seen>]) {
+fn write_table(path: &Path, key: &str, icds: &[Icd], probed: &[(Via, Vec<Seen>)]) {
     let mut text = String::new();
-    for (i, seen) in icds.iter().zip(probed) {
-        text += &format!("icd\t{key}\t{}\n", i.lib.replace(['\t', '\n'], " "));
+    for (i, (via, seen)) in icds.iter().zip(probed) {
+        text += &format!(
+            "icd\t{key}\t{}\t{}\n",
+            i.lib.replace(['\t', '\n'], " "),
+            via.name()
+        );
         for s in seen {
             text += &format!(
                 "dev\t{key}\t{}\t{}\t{}\t{}\n",
@@ -336,15 +452,18 @@ mod tests {
         let p = dir.path().join("t.txt");
         let icds = vec![
             Icd {
-                file: "/a.icd".into(),
+                from: "/a.icd".into(),
                 lib: "liba.so".into(),
             },
             Icd {
-                file: "/b.icd".into(),
+                from: "OCL_ICD_FILENAMES".into(),
                 lib: "libb.so".into(),
             },
         ];
-        let probed = vec![vec![seen("GPU", "g1"), seen("GPU", "g2")], vec![]];
+        let probed = vec![
+            (Via::Vendors, vec![seen("GPU", "g1"), seen("GPU", "g2")]),
+            (Via::Filenames, vec![]),
+        ];
         write_table(&p, "k1", &icds, &probed);
         assert_eq!(read_table(&p, "k1"), probed);
         assert!(read_table(&p, "k2").is_empty());

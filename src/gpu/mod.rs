@@ -12,6 +12,7 @@
 //! codec when this fails (`GPU_FALLBACK_ENABLED`, `FORCE_CPU_MODE`) is the caller's business.
 
 pub use decoder::GpuDecoder;
+#[allow(unsafe_code)]
 mod cl;
 mod compress;
 mod decoder;
@@ -125,7 +126,7 @@ impl Gpu {
             )));
         }
         let found = device::enumerate()?;
-        crate::trace::span("gpu: OpenCL platforms listed", t0, 0);
+        crate::diag::trace::span("gpu: OpenCL platforms listed", t0, 0);
         let chosen = device::choose(&found, &cfg.gpu_device)?;
         Self::open_found(&found, &chosen, cfg)
     }
@@ -346,6 +347,47 @@ mod tests {
         assert_eq!(choose(&mixed, "all").unwrap(), vec![1, 2]);
         assert_eq!(choose(&mixed, "0").unwrap(), vec![0]);
         assert!(choose(&[], "all").is_err());
+    }
+
+    /// PoCL 4-5 aborted (`pocl_release_dlhandle_cache`) when two launches of one kernel with
+    /// different grid sizes were in flight at once, as our two queues made them on the H200 machine's
+    /// PoCL. A CPU-type device gets one queue; batches of different sizes from two threads still work.
+    #[test]
+    fn cpu_devices_never_overlap_launches() {
+        let Some(idx) = list_devices()
+            .ok()
+            .and_then(|d| d.into_iter().find(|x| x.kind == "CPU").map(|x| x.index))
+        else {
+            assert!(
+                std::env::var("CLC_REQUIRE_OPENCL").as_deref() != Ok("1"),
+                "CLC_REQUIRE_OPENCL=1 but no OpenCL CPU device"
+            );
+            eprintln!("SKIP: no OpenCL CPU device");
+            return;
+        };
+        let gpu = Gpu::open_devices(&Config::default(), &[idx]).unwrap();
+        assert!(gpu.devices[0].k.lock().queue2.is_none());
+        let data: Vec<Vec<u8>> = (0..8u8)
+            .map(|i| {
+                (0..40_000 + 9_000 * i as usize)
+                    .map(|j| (j / 7) as u8 ^ i)
+                    .collect()
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for (a, b) in [(0, 3), (3, 8)] {
+                let (gpu, data) = (&gpu, &data);
+                s.spawn(move || {
+                    let frames: Vec<&[u8]> = data[a..b].iter().map(|d| d.as_slice()).collect();
+                    for _ in 0..3 {
+                        let out = gpu.compress_batch(&frames).unwrap();
+                        for (o, f) in out.iter().zip(&frames) {
+                            assert_eq!(crate::codec::lz_ext3::decompress(o, f.len()).unwrap(), *f);
+                        }
+                    }
+                });
+            }
+        });
     }
 
     #[test]

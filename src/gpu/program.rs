@@ -7,8 +7,8 @@
 //! version, the build options and the source text. Any change gives a new key, so a stale binary is
 //! never loaded: it is simply not found (old files are left in place; they are small).
 //!
-//! Where: `$CLC_CACHE_DIR/kernels/` when set (an empty value turns the cache off), else
-//! `$XDG_CACHE_HOME/clc/kernels/`, else `$HOME/.cache/clc/kernels/`. Each file is
+//! Where: `kernels/` in clc's cache directory ([`diag::cache_dir`]: `$CLC_CACHE_DIR` when set, an empty
+//! value turning the cache off, else `$XDG_CACHE_HOME/clc`, else `$HOME/.cache/clc`). Each file is
 //! `"CLCKBIN1" ‖ xxh3(binary) u64 LE ‖ binary`; one that fails its check, or that the driver
 //! refuses, is rebuilt from source and replaced. Writes go to a temporary file renamed into place, so
 //! concurrent runs never read half a file. A cache that cannot be read or written costs the
@@ -20,22 +20,15 @@ use opencl3::platform::Platform;
 use opencl3::program::Program;
 use std::path::PathBuf;
 
+use crate::diag;
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"CLCKBIN1";
 
-/// The directory of cached kernel binaries, or None when there is no home or the cache is off.
+/// The directory of cached kernel binaries, or None when there is no home or the cache is off
+/// ([`diag::cache_dir`]).
 pub fn cache_dir() -> Option<PathBuf> {
-    let base = match std::env::var_os("CLC_CACHE_DIR") {
-        Some(d) if d.is_empty() => return None,
-        Some(d) => PathBuf::from(d),
-        None => match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-            Some(x) => PathBuf::from(x).join("clc"),
-            None => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
-                .join(".cache/clc"),
-        },
-    };
-    Some(base.join("kernels"))
+    Some(diag::cache_dir()?.join("kernels"))
 }
 
 /// Everything a binary depends on, as text (hashed into the file name).

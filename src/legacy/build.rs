@@ -16,12 +16,12 @@ use serde_json::Value;
 
 use super::raw::{Ctx, RawFile, RawIndex};
 use super::volumes::{VolumeSet, FOOTER_SIZE};
-use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::format::codec::Codec;
 use crate::format::frame::MAX_FRAME;
 use crate::format::index::{
     check_path, Chunk, ChunkId, ChunkRef, Content, Entry, EntryId, EntryKind, Frame, FrameId,
-    Index, NONE,
+    Index, VolumeNo, NONE,
 };
 
 /// The mapped index and what could not be trusted.
@@ -173,7 +173,7 @@ fn frames(raw: &RawIndex, fs: u64, vols: &VolumeSet, ctx: &Ctx) -> Result<Vec<Fr
             )));
         }
         out.push(Frame {
-            volume,
+            volume: VolumeNo(volume),
             offset: f.offset,
             stored_len: stored as u32,
             raw_len: raw_len as u32,

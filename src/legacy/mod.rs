@@ -17,15 +17,15 @@ mod volumes;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::format::index::{EntryId, Index};
+use crate::format::index::{EntryId, ValidIndex};
 use raw::{inflate, parse_idx1, parse_idx2, Ctx, MAX_INDEX_RAW};
 use volumes::{LegacyFooter, VolumeSet};
 
 /// A CL_Compressor archive, opened.
 #[derive(Debug)]
 pub struct Legacy {
-    /// Entries sorted by path bytes; `index.validate(.., volumes.len())` passes.
-    pub index: Index,
+    /// Entries sorted by path bytes, validated against `volumes.len()` volumes.
+    pub index: ValidIndex,
     /// "GPU_IDX1" | "GPU_IDX2" | "GPU_IDX3".
     pub kind: &'static str,
     /// Volume paths: position i is volume number i + 1 (`<base>.NNN`). A slot may name a missing file when
@@ -66,9 +66,9 @@ pub fn open(first: &Path) -> Result<Option<Legacy>> {
     };
     drop(blob);
     let built = build::build(&raw, foot.kind, &vols, &ctx)?;
-    built.index.validate(&ctx.what, vols.count())?;
+    let index = built.index.validate(&ctx.what, vols.count())?;
     Ok(Some(Legacy {
-        index: built.index,
+        index,
         kind: foot.kind,
         volumes: vols.paths,
         damaged: built.damaged,

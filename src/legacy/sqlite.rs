@@ -9,7 +9,7 @@
 //! ```
 //!
 //! rusqlite is built without its `serialize` feature, so the bytes go to a temporary file (unique name in
-//! `std::env::temp_dir()`, created exclusively) that is removed when [`TempDb`] drops, on every path.
+//! `diag::temp_dir()`, created exclusively) that is removed when [`TempDb`] drops, on every path.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,7 +128,7 @@ impl TempDb {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let path = std::env::temp_dir().join(name);
+        let path = crate::diag::temp_dir().join(name);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -14,12 +14,13 @@
 //! Invariant checked here: `index_offset + index_size <= file length - 24` (every writer makes it `==`).
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{footer::Footer, volume};
+use crate::ids::VolumeNo;
+use crate::volumes::{self, canonical_number};
 
 /// Size of the CL_Compressor footer.
 pub const FOOTER_SIZE: u64 = 24;
@@ -41,29 +42,25 @@ impl VolumeSet {
     /// Finds the volumes next to `first`. `Ok(None)` when `first` is not named `NAME.NNN` (3+ digits).
     pub fn discover(first: &Path) -> Result<Option<Self>> {
         std::fs::metadata(first).ctx(first)?;
-        let (Some(stem), Some(_)) = (first.file_stem(), first.extension().and_then(number)) else {
+        let (Some(stem), Some(_)) = (
+            first.file_stem(),
+            first.extension().and_then(canonical_number),
+        ) else {
             return Ok(None);
         };
-        let dir = match first.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut found = Vec::new();
-        for ent in std::fs::read_dir(&dir).ctx(&dir)? {
-            let name = ent.ctx(&dir)?.file_name();
-            let p = Path::new(&name);
-            if p.file_stem() == Some(stem) {
-                if let Some(n) = p.extension().and_then(number) {
-                    found.push(n);
-                }
-            }
-        }
+        let dir = volumes::dir_of(first);
+        let base = dir.join(stem);
+        let found: Vec<u32> = volumes::siblings(&base)
+            .ctx(&dir)?
+            .iter()
+            .filter_map(|(suffix, _)| canonical_number(suffix))
+            .collect();
         let count = found.iter().copied().max().unwrap_or(0);
         if count == 0 {
             return Ok(None);
         }
         if count > MAX_VOLUMES {
-            let what = dir.join(volume_file(stem, count));
+            let what = volumes::data_path(&base, VolumeNo(count));
             return Err(Error::corrupt(
                 what.display().to_string(),
                 0,
@@ -71,7 +68,7 @@ impl VolumeSet {
             ));
         }
         let paths: Vec<PathBuf> = (1..=count)
-            .map(|n| dir.join(volume_file(stem, n)))
+            .map(|n| volumes::data_path(&base, VolumeNo(n)))
             .collect();
         let mut lens = vec![None; count as usize];
         for n in found {
@@ -102,25 +99,9 @@ impl VolumeSet {
             return None;
         }
         p.extension()
-            .and_then(number)
+            .and_then(canonical_number)
             .filter(|&n| n <= self.count())
     }
-}
-
-/// `001` → 1. Three digits or more, canonical (no extra leading zeros), 1-based.
-fn number(ext: &OsStr) -> Option<u32> {
-    let s = ext.to_str()?;
-    if s.len() < 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u32 = s.parse().ok()?;
-    (n >= 1 && format!("{n:03}") == s).then_some(n)
-}
-
-fn volume_file(stem: &OsStr, n: u32) -> OsString {
-    let mut s = stem.to_os_string();
-    s.push(format!(".{n:03}"));
-    s
 }
 
 /// What the footer says, once it looks like a CL_Compressor footer.
@@ -193,7 +174,7 @@ pub fn probe(vols: &VolumeSet, first: &Path) -> Result<Option<LegacyFooter>> {
 
 /// Exactly `len` bytes at `offset` of `path`.
 pub fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let mut f = File::open(path).ctx(path)?;
+    let mut f = volumes::open(path).ctx(path)?;
     f.seek(SeekFrom::Start(offset)).ctx(path)?;
     let mut buf = vec![0u8; len];
     f.read_exact(&mut buf).ctx(path)?;
@@ -202,25 +183,9 @@ pub fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
 
 /// Up to `len` bytes at `offset` of `path` (fewer at the end of the file).
 fn read_up_to(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
-    let mut f = File::open(path).ctx(path)?;
+    let mut f = volumes::open(path).ctx(path)?;
     f.seek(SeekFrom::Start(offset)).ctx(path)?;
     let mut buf = Vec::new();
     f.take(len).read_to_end(&mut buf).ctx(path)?;
     Ok(buf)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn volume_numbers_are_canonical() {
-        assert_eq!(number(OsStr::new("001")), Some(1));
-        assert_eq!(number(OsStr::new("1000")), Some(1000));
-        assert_eq!(number(OsStr::new("01")), None);
-        assert_eq!(number(OsStr::new("0001")), None);
-        assert_eq!(number(OsStr::new("000")), None);
-        assert_eq!(number(OsStr::new("1a3")), None);
-        assert_eq!(number(OsStr::new("99999999999")), None);
-    }
 }

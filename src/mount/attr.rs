@@ -7,7 +7,7 @@
 //! * The root is implicit in the index: it takes mode 0755, the mounting user and the mtime given.
 
 use super::inodes::{Ino, Inodes, Node};
-use crate::format::index::{Entry, EntryKind, Index};
+use crate::format::index::{Entry, EntryKind, ValidIndex};
 use fuser::{FileAttr, FileType, INodeNo};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,12 +37,12 @@ pub fn file_type(k: EntryKind) -> FileType {
 }
 
 /// The entry holding the metadata of node `n`, if any (not for the root or synthesized directories).
-pub fn entry_of<'i>(index: &'i Index, n: &Node) -> Option<&'i Entry> {
-    index.entries.get(n.entry?.0 as usize)
+pub fn entry_of<'i>(index: &'i ValidIndex, n: &Node) -> Option<&'i Entry> {
+    index.entry(n.entry?)
 }
 
 /// The type of inode `ino`.
-pub fn kind_of(index: &Index, inodes: &Inodes, ino: Ino) -> FileType {
+pub fn kind_of(index: &ValidIndex, inodes: &Inodes, ino: Ino) -> FileType {
     inodes
         .node(ino)
         .and_then(|n| entry_of(index, n))
@@ -67,7 +67,7 @@ fn encode_rdev(rdev: u64) -> u32 {
 }
 
 /// The attributes of inode `ino`.
-pub fn attr(index: &Index, inodes: &Inodes, ino: Ino, root: &RootMeta) -> Option<FileAttr> {
+pub fn attr(index: &ValidIndex, inodes: &Inodes, ino: Ino, root: &RootMeta) -> Option<FileAttr> {
     let node = inodes.node(ino)?;
     let Some(e) = entry_of(index, node) else {
         return Some(FileAttr {
@@ -119,7 +119,12 @@ pub fn attr(index: &Index, inodes: &Inodes, ino: Ino, root: &RootMeta) -> Option
 }
 
 /// The value of xattr `name` of inode `ino`.
-pub fn xattr<'i>(index: &'i Index, inodes: &Inodes, ino: Ino, name: &[u8]) -> Option<&'i [u8]> {
+pub fn xattr<'i>(
+    index: &'i ValidIndex,
+    inodes: &Inodes,
+    ino: Ino,
+    name: &[u8],
+) -> Option<&'i [u8]> {
     let e = entry_of(index, inodes.node(ino)?)?;
     e.xattrs
         .iter()
@@ -128,7 +133,7 @@ pub fn xattr<'i>(index: &'i Index, inodes: &Inodes, ino: Ino, name: &[u8]) -> Op
 }
 
 /// The xattr names of inode `ino`, each followed by a NUL (the `listxattr` layout).
-pub fn xattr_names(index: &Index, inodes: &Inodes, ino: Ino) -> Vec<u8> {
+pub fn xattr_names(index: &ValidIndex, inodes: &Inodes, ino: Ino) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(e) = inodes.node(ino).and_then(|n| entry_of(index, n)) {
         for (n, _) in &e.xattrs {

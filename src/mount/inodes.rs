@@ -2,11 +2,10 @@
 //!
 //! Numbering: the root is inode 1, entry `i` of the index is inode `i + 2`. A hardlink entry has no inode
 //! of its own: its name points at the inode of the file it links to, so all paths of a hardlinked file
-//! share one inode number and `nlink` counts them. Directories a damaged or foreign (CL_Compressor) index
-//! leaves out are synthesized (mode 0755, mtime 0) so that every entry is reachable; they take inode
-//! numbers after the entries.
+//! share one inode number and `nlink` counts them. Every entry is reachable: the index is validated, so
+//! every parent is a directory entry (CL_Compressor's reader adds the directories its index leaves out).
 
-use crate::format::index::{EntryId, EntryKind, Index};
+use crate::format::index::{EntryId, EntryKind, ValidIndex};
 use std::collections::HashMap;
 
 /// An inode number.
@@ -24,8 +23,7 @@ impl Ino {
 /// One name in a directory.
 #[derive(Clone, Copy, Debug)]
 struct Child {
-    /// The entry (or synthesized directory, numbered after the entries) whose last path component is
-    /// the name.
+    /// The entry whose last path component is the name.
     named_by: u32,
     /// Where the name starts in that path.
     name_at: u32,
@@ -35,7 +33,7 @@ struct Child {
 /// One inode.
 #[derive(Clone, Debug)]
 pub struct Node {
-    /// The entry holding the metadata; `None` for the root and synthesized directories.
+    /// The entry holding the metadata; `None` for the root.
     pub entry: Option<EntryId>,
     pub parent: Ino,
     /// For directories: 2 + subdirectories. For files: the number of paths naming it.
@@ -50,9 +48,6 @@ pub struct Inodes {
     nodes: Vec<Node>,
     /// All directories' names, grouped by directory, each group sorted by name bytes.
     children: Vec<Child>,
-    /// Paths of synthesized directories; `Child::named_by` = entries + position.
-    synthetic: Vec<Vec<u8>>,
-    entries: usize,
 }
 
 /// Splits `a/b/c` into (`a/b`, offset of `c`); a top-level name has parent "".
@@ -65,8 +60,8 @@ fn split_parent(p: &[u8]) -> (&[u8], usize) {
 
 impl Inodes {
     /// Builds the table from the index: O(n log n) in the number of entries.
-    pub fn build(index: &Index) -> Inodes {
-        let n = index.entries.len();
+    pub fn build(index: &ValidIndex) -> Inodes {
+        let n = index.entries().len();
         let mut nodes: Vec<Node> = Vec::with_capacity(n + 1);
         let dir_node = |entry, parent| Node {
             entry,
@@ -75,7 +70,7 @@ impl Inodes {
             children: (0, 0),
         };
         nodes.push(dir_node(None, Ino::ROOT));
-        for (i, e) in index.entries.iter().enumerate() {
+        for (i, e) in index.entries().iter().enumerate() {
             let nlink = if e.kind == EntryKind::Dir { 2 } else { 1 };
             nodes.push(Node {
                 entry: Some(EntryId(i as u64)),
@@ -87,36 +82,26 @@ impl Inodes {
         // Directory paths → inode; "" is the root.
         let mut dirs: HashMap<&[u8], Ino> = HashMap::with_capacity(n / 4 + 1);
         dirs.insert(&[], Ino::ROOT);
-        for (i, e) in index.entries.iter().enumerate() {
+        for (i, e) in index.entries().iter().enumerate() {
             if e.kind == EntryKind::Dir {
                 dirs.insert(&e.path, Ino::of_entry(i));
             }
         }
-        let mut synthetic: Vec<Vec<u8>> = Vec::new();
         let mut edges: Vec<(Ino, Child)> = Vec::with_capacity(n);
         let mut linked: Vec<u32> = Vec::new();
-        for (i, e) in index.entries.iter().enumerate() {
-            let ino = match e.kind {
-                EntryKind::Hardlink => {
-                    let t = e.link as usize;
-                    if t >= n || index.entries[t].kind != EntryKind::File {
-                        continue;
-                    }
-                    linked.push(t as u32);
-                    Ino::of_entry(t)
+        for (i, e) in index.entries().iter().enumerate() {
+            // Validated: a hardlink names an earlier file entry.
+            let ino = match index.hardlink_target(EntryId(i as u64)) {
+                Some(t) => {
+                    linked.push(t.0 as u32);
+                    Ino::of_entry(t.at())
                 }
-                _ => Ino::of_entry(i),
+                None => Ino::of_entry(i),
             };
-            let parent = parent_dir(
-                &e.path,
-                &mut dirs,
-                &mut nodes,
-                &mut synthetic,
-                &mut edges,
-                n,
-            );
+            // Validated: the parent is an earlier directory entry (or the root).
+            let (parent_path, at) = split_parent(&e.path);
+            let parent = dirs.get(parent_path).copied().unwrap_or(Ino::ROOT);
             nodes[ino.0 as usize - 1].parent = parent;
-            let (_, at) = split_parent(&e.path);
             edges.push((
                 parent,
                 Child {
@@ -132,8 +117,6 @@ impl Inodes {
         let mut table = Inodes {
             nodes,
             children: Vec::new(),
-            synthetic,
-            entries: n,
         };
         table.group(edges, index);
         table
@@ -141,7 +124,7 @@ impl Inodes {
 
     /// Sorts names by (directory, name), drops repeated names (first wins), and records each directory's
     /// range and subdirectory count.
-    fn group(&mut self, mut edges: Vec<(Ino, Child)>, index: &Index) {
+    fn group(&mut self, mut edges: Vec<(Ino, Child)>, index: &ValidIndex) {
         edges.sort_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| self.name_in(index, &a.1).cmp(self.name_in(index, &b.1)))
@@ -163,19 +146,20 @@ impl Inodes {
         self.children = edges.into_iter().map(|(_, c)| c).collect();
     }
 
-    fn name_in<'i>(&'i self, index: &'i Index, c: &Child) -> &'i [u8] {
-        let path = match index.entries.get(c.named_by as usize) {
-            Some(e) => &e.path[..],
-            None => &self.synthetic[c.named_by as usize - self.entries][..],
-        };
-        &path[c.name_at as usize..]
+    fn name_in<'i>(&'i self, index: &'i ValidIndex, c: &Child) -> &'i [u8] {
+        let path = index
+            .entry(EntryId(u64::from(c.named_by)))
+            .map_or(&[][..], |e| &e.path[..]);
+        path.get(c.name_at as usize..).unwrap_or_default()
     }
 
-    /// Whether `ino` is a directory (the root, a synthesized one or a directory entry).
-    pub fn is_dir(&self, index: &Index, ino: Ino) -> bool {
+    /// Whether `ino` is a directory (the root or a directory entry).
+    pub fn is_dir(&self, index: &ValidIndex, ino: Ino) -> bool {
         match self.node(ino) {
             Some(Node { entry: None, .. }) => true,
-            Some(Node { entry: Some(e), .. }) => index.entries[e.0 as usize].kind == EntryKind::Dir,
+            Some(Node { entry: Some(e), .. }) => {
+                index.entry(*e).is_some_and(|x| x.kind == EntryKind::Dir)
+            }
             None => false,
         }
     }
@@ -186,7 +170,7 @@ impl Inodes {
     }
 
     /// The inode named `name` in directory `dir`.
-    pub fn lookup(&self, index: &Index, dir: Ino, name: &[u8]) -> Option<Ino> {
+    pub fn lookup(&self, index: &ValidIndex, dir: Ino, name: &[u8]) -> Option<Ino> {
         let kids = self.children_of(dir)?;
         kids.binary_search_by(|c| self.name_in(index, c).cmp(name))
             .ok()
@@ -201,7 +185,7 @@ impl Inodes {
     /// The names in directory `dir` from position `from` on: (name, inode).
     pub fn list<'i>(
         &'i self,
-        index: &'i Index,
+        index: &'i ValidIndex,
         dir: Ino,
         from: usize,
     ) -> impl Iterator<Item = (&'i [u8], Ino)> + 'i {
@@ -222,41 +206,6 @@ impl Inodes {
     }
 }
 
-/// The directory inode holding `path`, synthesizing missing directories (and their own parents).
-fn parent_dir<'p>(
-    path: &'p [u8],
-    dirs: &mut HashMap<&'p [u8], Ino>,
-    nodes: &mut Vec<Node>,
-    synthetic: &mut Vec<Vec<u8>>,
-    edges: &mut Vec<(Ino, Child)>,
-    entries: usize,
-) -> Ino {
-    let (parent, _) = split_parent(path);
-    if let Some(&d) = dirs.get(parent) {
-        return d;
-    }
-    let grand = parent_dir(parent, dirs, nodes, synthetic, edges, entries);
-    let ino = Ino(nodes.len() as u64 + 1);
-    nodes.push(Node {
-        entry: None,
-        parent: grand,
-        nlink: 2,
-        children: (0, 0),
-    });
-    let (_, at) = split_parent(parent);
-    edges.push((
-        grand,
-        Child {
-            named_by: (entries + synthetic.len()) as u32,
-            name_at: at as u32,
-            ino,
-        },
-    ));
-    synthetic.push(parent.to_vec());
-    dirs.insert(parent, ino);
-    ino
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,7 +217,7 @@ mod tests {
 
     #[test]
     fn tree_hardlinks_and_nlink() {
-        let mut idx = Index {
+        let mut idx = crate::format::index::Index {
             entries: vec![
                 entry("a", EntryKind::Dir),
                 entry("a/b", EntryKind::Dir),
@@ -281,6 +230,7 @@ mod tests {
         let mut h = entry("a/h", EntryKind::Hardlink);
         h.link = 3;
         idx.entries.insert(4, h);
+        let idx = idx.validate("t", 0).unwrap();
         let t = Inodes::build(&idx);
         let a = t.lookup(&idx, Ino::ROOT, b"a").unwrap();
         assert_eq!(a, Ino(2));
@@ -300,19 +250,5 @@ mod tests {
         assert_eq!(t.node(Ino(3)).unwrap().parent, a);
         assert_eq!(t.lookup(&idx, Ino::ROOT, b"nope"), None);
         assert!(t.node(Ino(0)).is_none());
-    }
-
-    #[test]
-    fn missing_parents_are_synthesized() {
-        let idx = Index {
-            entries: vec![entry("p/q/f", EntryKind::File)],
-            ..Default::default()
-        };
-        let t = Inodes::build(&idx);
-        let p = t.lookup(&idx, Ino::ROOT, b"p").unwrap();
-        let q = t.lookup(&idx, p, b"q").unwrap();
-        assert_eq!(t.lookup(&idx, q, b"f"), Some(Ino(2)));
-        assert!(t.is_dir(&idx, p) && t.is_dir(&idx, q));
-        assert_eq!(t.node(q).unwrap().parent, p);
     }
 }

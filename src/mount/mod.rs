@@ -4,8 +4,9 @@
 //! * [`attr`]: archived metadata → FUSE attributes.
 //! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
 //! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
-//! * this file: the fuser adapter. Each callback converts, delegates, and replies once; errors become
-//!   errnos in one place ([`errno`]), through [`Error::errno`] (EIO for corruption, ENOENT for missing).
+//! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
+//!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
+//!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
 //!
 //! The archive never changes while mounted, so attributes and names get long TTLs, opened files keep
 //! their page cache (`FOPEN_KEEP_CACHE`) and directories their listings (`FOPEN_CACHE_DIR`).
@@ -13,10 +14,11 @@
 pub mod attr;
 pub mod inodes;
 pub mod reader;
+#[allow(unsafe_code)]
 pub mod serve;
 
 use crate::archive::Archive;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::format::index::EntryKind;
 use attr::RootMeta;
 use fuser::{
@@ -30,7 +32,6 @@ use parking_lot::RwLock;
 use reader::{OpenFile, Reader};
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,31 +43,27 @@ pub use serve::{unmount, MountOptions};
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 const GEN: Generation = Generation(0);
 
-/// Writes one line to the mount's log (stderr: the terminal with `-f`, `--log FILE` or nothing in the
-/// background). Never fails.
-pub fn log(line: &str) {
-    let _ = writeln!(std::io::stderr(), "clc mount: {line}");
+/// The errno a FUSE reply carries for a library error: the one mapping from error kinds to errnos.
+pub fn errno(e: &Error) -> Errno {
+    match e {
+        Error::NotFound(_) => Errno::ENOENT,
+        Error::Io { source, .. } => source.raw_os_error().map_or(Errno::EIO, Errno::from_i32),
+        Error::Usage(_) | Error::Setting { .. } => Errno::EINVAL,
+        // A file whose bytes cannot be read (a damaged or missing frame or volume, known damage) and
+        // anything else: an I/O error, whatever the cause below it.
+        _ => Errno::EIO,
+    }
 }
 
-/// The errno a reply carries for `e`.
-fn errno(e: &Error) -> Errno {
-    Errno::from_i32(e.errno())
-}
-
-fn os_err(code: i32) -> Error {
-    Error::io("", std::io::Error::from_raw_os_error(code))
-}
-
-fn missing(ino: Ino) -> Error {
-    Error::NotFound(format!("inode {}", ino.0))
-}
+/// A missing inode.
+const MISSING: Errno = Errno::ENOENT;
 
 /// The mounted archive: the inode table, the reader, and the open files.
 pub struct ClcFs {
     inodes: Inodes,
     reader: Reader,
     root: RootMeta,
-    files: RwLock<HashMap<u64, Arc<OpenFile>>>,
+    files: RwLock<HashMap<FileHandle, Arc<OpenFile>>>,
     next_fh: AtomicU64,
     statfs: (u64, u64),
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
@@ -82,7 +79,7 @@ impl ClcFs {
         batch: usize,
         decoder: Box<dyn crate::cache::BatchDecoder>,
     ) -> ClcFs {
-        let inodes = Inodes::build(&archive.index);
+        let inodes = Inodes::build(archive.index());
         let mtime = archive
             .volume_paths()
             .last()
@@ -90,7 +87,7 @@ impl ClcFs {
             .and_then(|m| m.modified().ok())
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let (uid, gid) = serve::ids();
-        let bytes: u64 = archive.index.contents.iter().map(|c| c.size).sum();
+        let bytes = archive.index().unique_bytes();
         let statfs = (bytes.div_ceil(attr::BLKSIZE as u64), inodes.len() as u64);
         ClcFs {
             inodes,
@@ -107,38 +104,42 @@ impl ClcFs {
         self.reader.archive()
     }
 
-    fn attr(&self, ino: Ino) -> Result<FileAttr> {
-        attr::attr(&self.ar().index, &self.inodes, ino, &self.root).ok_or_else(|| missing(ino))
+    fn attr(&self, ino: Ino) -> Result<FileAttr, Errno> {
+        attr::attr(self.ar().index(), &self.inodes, ino, &self.root).ok_or(MISSING)
     }
 
-    fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr> {
-        if !self.inodes.is_dir(&self.ar().index, parent) {
-            return Err(os_err(libc::ENOTDIR));
+    fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr, Errno> {
+        if !self.inodes.is_dir(self.ar().index(), parent) {
+            return Err(Errno::ENOTDIR);
         }
         let ino = self
             .inodes
-            .lookup(&self.ar().index, parent, name.as_bytes())
-            .ok_or_else(|| Error::NotFound(name.to_string_lossy().into_owned()))?;
+            .lookup(self.ar().index(), parent, name.as_bytes())
+            .ok_or(Errno::ENOENT)?;
         self.attr(ino)
     }
 
-    fn check_dir(&self, ino: Ino) -> Result<()> {
+    fn check_dir(&self, ino: Ino) -> Result<(), Errno> {
         match self.inodes.node(ino) {
-            None => Err(missing(ino)),
-            Some(_) if self.inodes.is_dir(&self.ar().index, ino) => Ok(()),
-            Some(_) => Err(os_err(libc::ENOTDIR)),
+            None => Err(MISSING),
+            Some(_) if self.inodes.is_dir(self.ar().index(), ino) => Ok(()),
+            Some(_) => Err(Errno::ENOTDIR),
         }
     }
 
     /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name). Lazy, so that
     /// each readdir call of a big directory costs what it returns.
-    fn dir_list(&self, dir: Ino, from: u64) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>> {
+    fn dir_list(
+        &self,
+        dir: Ino,
+        from: u64,
+    ) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>, Errno> {
         self.check_dir(dir)?;
         let parent = self.inodes.node(dir).map_or(Ino::ROOT, |n| n.parent);
         let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
         let names = self
             .inodes
-            .list(&self.ar().index, dir, (from as usize).saturating_sub(2))
+            .list(self.ar().index(), dir, (from as usize).saturating_sub(2))
             .map(|(n, i)| (i, n));
         Ok(dots
             .into_iter()
@@ -148,55 +149,52 @@ impl ClcFs {
             .map(|((i, n), off)| (off, i, n)))
     }
 
-    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<u64> {
-        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-        let e = attr::entry_of(&self.ar().index, node).ok_or_else(|| os_err(libc::EISDIR))?;
+    fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<FileHandle, Errno> {
+        let node = self.inodes.node(ino).ok_or(MISSING)?;
+        let e = attr::entry_of(self.ar().index(), node).ok_or(Errno::EISDIR)?;
         if e.kind == EntryKind::Dir {
-            return Err(os_err(libc::EISDIR));
+            return Err(Errno::EISDIR);
         }
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
-            return Err(os_err(libc::EROFS));
+            return Err(Errno::EROFS);
         }
-        let entry = node.entry.ok_or_else(|| missing(ino))?;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let entry = node.entry.ok_or(MISSING)?;
+        let fh = FileHandle(self.next_fh.fetch_add(1, Ordering::Relaxed));
         self.files
             .write()
             .insert(fh, Arc::new(OpenFile::new(entry)));
         Ok(fh)
     }
 
-    fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let f = self.files.read().get(&fh).cloned();
         let f = match f {
             Some(f) => f,
             None => {
-                let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-                Arc::new(OpenFile::new(
-                    node.entry.ok_or_else(|| os_err(libc::EISDIR))?,
-                ))
+                let node = self.inodes.node(ino).ok_or(MISSING)?;
+                Arc::new(OpenFile::new(node.entry.ok_or(Errno::EISDIR)?))
             }
         };
-        self.reader.read(&f, offset, size)
+        self.reader.read(&f, offset, size).map_err(|e| errno(&e))
     }
 
-    fn readlink(&self, ino: Ino) -> Result<&[u8]> {
-        let node = self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-        match attr::entry_of(&self.ar().index, node) {
+    fn readlink(&self, ino: Ino) -> Result<&[u8], Errno> {
+        let node = self.inodes.node(ino).ok_or(MISSING)?;
+        match attr::entry_of(self.ar().index(), node) {
             Some(e) if e.kind == EntryKind::Symlink => Ok(&e.target),
-            _ => Err(os_err(libc::EINVAL)),
+            _ => Err(Errno::EINVAL),
         }
     }
 
-    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8]> {
-        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
-        attr::xattr(&self.ar().index, &self.inodes, ino, name.as_bytes())
-            .ok_or_else(|| os_err(libc::ENODATA))
+    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8], Errno> {
+        self.inodes.node(ino).ok_or(MISSING)?;
+        attr::xattr(self.ar().index(), &self.inodes, ino, name.as_bytes()).ok_or(Errno::ENODATA)
     }
 
-    fn access(&self, ino: Ino, mask: AccessFlags) -> Result<()> {
-        self.inodes.node(ino).ok_or_else(|| missing(ino))?;
+    fn access(&self, ino: Ino, mask: AccessFlags) -> Result<(), Errno> {
+        self.inodes.node(ino).ok_or(MISSING)?;
         if mask.contains(AccessFlags::W_OK) {
-            return Err(os_err(libc::EROFS));
+            return Err(Errno::EROFS);
         }
         Ok(())
     }
@@ -231,7 +229,7 @@ impl Filesystem for ClcFs {
     /// skips that.
     fn destroy(&mut self) {
         if self.exit_when_done {
-            let _ = std::io::stderr().flush();
+            crate::diag::flush();
             std::process::exit(0);
         }
     }
@@ -239,28 +237,28 @@ impl Filesystem for ClcFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.lookup_attr(Ino(parent.0), name) {
             Ok(a) => reply.entry(&TTL, &a, GEN),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.attr(Ino(ino.0)) {
             Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.readlink(Ino(ino.0)) {
             Ok(t) => reply.data(t),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.open_file(Ino(ino.0), flags) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(errno(&e)),
+            Ok(fh) => reply.opened(fh, FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -275,9 +273,9 @@ impl Filesystem for ClcFs {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.read(Ino(ino.0), fh.0, offset, size) {
+        match self.read(Ino(ino.0), fh, offset, size) {
             Ok(d) => reply.data(&d),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -291,7 +289,7 @@ impl Filesystem for ClcFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.files.write().remove(&fh.0);
+        self.files.write().remove(&fh);
         reply.ok();
     }
 
@@ -301,7 +299,7 @@ impl Filesystem for ClcFs {
                 FileHandle(0),
                 FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
             ),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -315,7 +313,7 @@ impl Filesystem for ClcFs {
     ) {
         match self.dir_list(Ino(ino.0), offset) {
             Ok(list) => {
-                let ix = &self.ar().index;
+                let ix = self.ar().index();
                 for (off, i, name) in list {
                     let kind = attr::kind_of(ix, &self.inodes, i);
                     if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name)) {
@@ -324,7 +322,7 @@ impl Filesystem for ClcFs {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -346,7 +344,7 @@ impl Filesystem for ClcFs {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -358,7 +356,7 @@ impl Filesystem for ClcFs {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         match self.xattr(Ino(ino.0), name) {
             Ok(v) => reply_sized(reply, size, v),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -368,16 +366,16 @@ impl Filesystem for ClcFs {
             Some(_) => reply_sized(
                 reply,
                 size,
-                &attr::xattr_names(&self.ar().index, &self.inodes, i),
+                &attr::xattr_names(self.ar().index(), &self.inodes, i),
             ),
-            None => reply.error(errno(&missing(i))),
+            None => reply.error(MISSING),
         }
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         match self.access(Ino(ino.0), mask) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 

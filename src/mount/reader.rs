@@ -6,8 +6,8 @@
 //! (`FrameCache::prefetch`, batched). The window is refilled when the reader has used half of it, so a
 //! streaming reader finds its frames decoded, while random readers never trigger it.
 
-use crate::archive::{Archive, FrameSource};
-use crate::cache::FrameCache;
+use crate::archive::Archive;
+use crate::cache::{FrameCache, FrameSource};
 use crate::error::{Error, Result};
 use crate::format::index::{EntryId, FrameId};
 use parking_lot::Mutex;
@@ -59,7 +59,7 @@ impl Reader {
         batch: usize,
         decoder: Box<dyn crate::cache::BatchDecoder>,
     ) -> Reader {
-        let frame = archive.index.max_frame_len();
+        let frame = archive.index().max_frame_len();
         let ahead = (budget / 4).min(32 << 20).max(2 * frame);
         let batch = batch.min((budget / (4 * frame.max(1))).max(1) as usize);
         let cache = FrameCache::shared(archive.clone(), budget)
@@ -93,11 +93,7 @@ impl Reader {
     }
 
     fn size_of(&self, e: EntryId) -> u64 {
-        let idx = &self.archive.index;
-        idx.entries
-            .get(e.0 as usize)
-            .and_then(|x| idx.content_of(x))
-            .map_or(0, |c| idx.contents[c.0 as usize].size)
+        self.archive.index().data_size(e)
     }
 
     fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {
@@ -114,7 +110,7 @@ impl Reader {
         if prev >= to {
             return; // another read of this handle issued it
         }
-        let ids = self.frames_in(f.entry, prev.max(end), to);
+        let ids = self.archive.index().frames_in(f.entry, prev.max(end), to);
         let ids: Vec<FrameId> = ids
             .into_iter()
             .filter(|&id| !self.cache.contains(id))
@@ -126,35 +122,11 @@ impl Reader {
         rayon::spawn(move || cache.prefetch(&ids));
     }
 
-    /// The frames holding bytes `from..to` of entry `e`, in file order, without repeats.
-    fn frames_in(&self, e: EntryId, from: u64, to: u64) -> Vec<FrameId> {
-        let idx = &self.archive.index;
-        let Some(cid) = idx
-            .entries
-            .get(e.0 as usize)
-            .and_then(|x| idx.content_of(x))
-        else {
-            return Vec::new();
-        };
-        let refs = idx.content_refs(cid);
-        let first = refs
-            .partition_point(|r| r.file_offset <= from)
-            .saturating_sub(1);
-        let mut out: Vec<FrameId> = Vec::new();
-        for r in refs[first..].iter().take_while(|r| r.file_offset < to) {
-            let fr = idx.chunks[r.chunk.0 as usize].frame;
-            if out.last() != Some(&fr) {
-                out.push(fr);
-            }
-        }
-        out
-    }
-
     fn log_once(&self, e: &Error) {
         let line = e.to_string();
         let mut seen = self.logged.lock();
         if seen.len() < MAX_LOGGED && seen.insert(line.clone()) {
-            crate::mount::log(&format!("read error: {line}"));
+            crate::diag::log(&format!("read error: {line}"));
         }
     }
 

@@ -14,7 +14,8 @@
 //! FFI (fork, pipe, signals, umount2) is confined to this file; each `unsafe` block is one libc call
 //! on values it owns.
 
-use super::{log, ClcFs};
+use super::ClcFs;
+use crate::diag::log;
 use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -144,8 +145,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         None => None,
     };
     let (mut rd, wr) = pipe()?;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    crate::diag::flush();
     // SAFETY: no other thread exists yet in this process (see the module docs).
     match unsafe { libc::fork() } {
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
@@ -160,11 +160,11 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
             let _ = rd.read_to_string(&mut msg);
             match msg.as_str() {
                 READY => Ok(()),
-                "" => Err(Error::Other(format!(
-                    "{}: the mount process exited before mounting",
-                    mp.display()
-                ))),
-                m => Err(Error::Other(m.to_string())),
+                "" => Err(Error::Mount {
+                    path: mp.clone(),
+                    msg: "the mount process exited before mounting".into(),
+                }),
+                m => Err(Error::Reported(m.to_string())),
             }
         }
     }
@@ -208,7 +208,10 @@ fn background(
 }
 
 fn mount_error(mp: &Path, e: std::io::Error) -> Error {
-    Error::Other(format!("{}: cannot mount: {e}", mp.display()))
+    Error::Mount {
+        path: mp.to_path_buf(),
+        msg: format!("cannot mount: {e}"),
+    }
 }
 
 /// Serves until the filesystem is unmounted (by `clc umount`, `umount`, or a signal).
@@ -280,6 +283,7 @@ fn pipe() -> Result<(File, File)> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::io("pipe", std::io::Error::last_os_error()));
     }
+    // SAFETY: the two descriptors are open and owned by nothing else; each File takes one.
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
@@ -343,19 +347,19 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
         {
             Ok(s) if s.success() => return Ok(()),
             Ok(_) => {
-                return Err(Error::Other(format!(
-                    "{}: {bin} -u failed",
-                    mountpoint.display()
-                )))
+                return Err(Error::Mount {
+                    path: mountpoint.to_path_buf(),
+                    msg: format!("{bin} -u failed"),
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(bin, e)),
         }
     }
-    Err(Error::Other(format!(
-        "{}: cannot unmount: not root and no fusermount3 or fusermount found",
-        mountpoint.display()
-    )))
+    Err(Error::Mount {
+        path: mountpoint.to_path_buf(),
+        msg: "cannot unmount: not root and no fusermount3 or fusermount found".into(),
+    })
 }
 
 #[cfg(test)]

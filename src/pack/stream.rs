@@ -5,9 +5,9 @@
 
 use crate::chunk;
 use crate::config::Config;
+use crate::diag::trace::{self, Stage};
+use crate::diag::Warnings;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
-use crate::trace::{self, Stage};
-use crate::warn::Warnings;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -310,13 +310,23 @@ struct OpenFrame {
     limit: usize,
 }
 
+impl OpenFrame {
+    fn new(limit: u64) -> OpenFrame {
+        OpenFrame {
+            data: Vec::new(),
+            chunks: Vec::new(),
+            limit: limit as usize,
+        }
+    }
+}
+
 /// Cuts, hashes and dedups chunks and fills frames. With ADAPTIVE_FRAMES the frame size follows the data
 /// (see [`Config::frame_limits`]): chunks that look incompressible ([`chunk::incompressible`]) fill frames
 /// of their own of SMALL_FRAME_SIZE, so that a random read of them costs little; a frame of other data
 /// that is being filled with a run of same-named files (the same file in several versions or places,
 /// where long matches pay) grows up to LARGE_FRAME_SIZE; the rest fills frames of FRAME_SIZE. Every
 /// frame is given to the codec, which stores it RAW when that is not smaller. Frames are numbered in the
-/// order they are sent.
+/// order they are sent; their buffers come from `pool` (the compressors give them back).
 pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
@@ -324,41 +334,77 @@ pub fn sequencer(
     pool: &FramePool,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
-    let adaptive = cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw;
-    let (small, normal, large) = cfg.frame_limits();
-    let open_frame = |limit: u64| OpenFrame {
-        data: Vec::new(),
-        chunks: Vec::new(),
-        limit: limit as usize,
-    };
-    // [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
-    let mut open = [open_frame(normal), open_frame(small)];
-    let large = large as usize;
-    let mut t = Tables::default();
-    let mut seen: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut pending: Vec<ChunkRef> = Vec::new();
-    let mut pending_len = 0u64;
-    // Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
-    let mut small_contents: HashMap<Vec<u64>, u64> = HashMap::new();
-    // Time the sequencer spends waiting for the compressors (not its own work, for the trace).
-    let blocked = std::cell::Cell::new(std::time::Duration::ZERO);
-    let emit = |f: &mut OpenFrame, t: &mut Tables| {
-        if f.data.is_empty() {
-            return;
-        }
-        let id = t.frames;
-        for c in f.chunks.drain(..) {
-            t.chunks[c as usize].frame = FrameId(id);
-        }
-        let data = std::mem::take(&mut f.data);
-        let wait = std::time::Instant::now();
-        frames_tx.send(RawFrame { id, data }).ok();
-        blocked.set(blocked.get() + wait.elapsed());
-        t.frames += 1;
-    };
+    let mut seq = Sequencer::new(cfg, frames_tx, pool);
     for batch in rx {
-        // Cut, hash and judge every data segment of the batch in parallel; order is kept.
-        let cut: Vec<Vec<Cut>> = batch
+        let cut = seq.cut(&batch);
+        let t_seq = std::time::Instant::now();
+        let mut seq_bytes = 0u64;
+        for (m, cuts) in batch.into_iter().zip(cut) {
+            match m {
+                Msg::Data { data, run, .. } => {
+                    progress.inc(data.len() as u64);
+                    seq_bytes += data.len() as u64;
+                    for c in cuts {
+                        seq.place(&data, c, run);
+                    }
+                }
+                Msg::End { entries, .. } => seq.end_content(entries),
+                Msg::Fail { .. } => seq.fail(),
+            }
+        }
+        // Own work only: the time blocked handing frames on is left out.
+        let end = std::time::Instant::now() - std::mem::take(&mut seq.blocked);
+        trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
+    }
+    seq.finish()
+}
+
+/// The sequencer's state between batches.
+struct Sequencer<'a> {
+    cfg: &'a Config,
+    adaptive: bool,
+    large: usize,
+    frames_tx: Sender<RawFrame>,
+    /// Where frame buffers come from.
+    pool: &'a FramePool,
+    /// Time spent waiting for the compressors since the batch began (not the sequencer's own work,
+    /// for the trace).
+    blocked: std::time::Duration,
+    /// [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
+    open: [OpenFrame; 2],
+    t: Tables,
+    /// Chunk id by BLAKE3.
+    seen: HashMap<[u8; 32], u64>,
+    /// The refs of the content being read, and its length so far.
+    pending: Vec<ChunkRef>,
+    pending_len: u64,
+    /// Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
+    small_contents: HashMap<Vec<u64>, u64>,
+}
+
+impl<'a> Sequencer<'a> {
+    fn new(cfg: &'a Config, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
+        let (small, normal, large) = cfg.frame_limits();
+        Sequencer {
+            cfg,
+            adaptive: cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw,
+            large: large as usize,
+            frames_tx,
+            pool,
+            blocked: std::time::Duration::ZERO,
+            open: [OpenFrame::new(normal), OpenFrame::new(small)],
+            t: Tables::default(),
+            seen: HashMap::new(),
+            pending: Vec::new(),
+            pending_len: 0,
+            small_contents: HashMap::new(),
+        }
+    }
+
+    /// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
+    fn cut(&self, batch: &[Msg]) -> Vec<Vec<Cut>> {
+        let (cfg, adaptive) = (self.cfg, self.adaptive);
+        batch
             .par_iter()
             .map(|m| match m {
                 Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
@@ -373,94 +419,113 @@ pub fn sequencer(
                 }),
                 _ => Vec::new(),
             })
-            .collect();
-        let t_seq = std::time::Instant::now();
-        let mut seq_bytes = 0u64;
-        for (m, cuts) in batch.into_iter().zip(cut) {
-            match m {
-                Msg::Data { data, run, .. } => {
-                    progress.inc(data.len() as u64);
-                    seq_bytes += data.len() as u64;
-                    for (o, l, h, raw) in cuts {
-                        let id = match seen.get(&h) {
-                            Some(&id) => id,
-                            None => {
-                                let f = &mut open[usize::from(raw)];
-                                let limit = if adaptive && run && !raw {
-                                    large
-                                } else {
-                                    f.limit
-                                };
-                                if f.data.len() + l > limit {
-                                    emit(f, &mut t);
-                                }
-                                if f.data.capacity() == 0 {
-                                    f.data = pool.take(f.limit);
-                                }
-                                let id = t.chunks.len() as u64;
-                                t.chunks.push(Chunk {
-                                    frame: FrameId(u32::MAX), // set by `emit`
-                                    offset: f.data.len() as u32,
-                                    len: l as u32,
-                                });
-                                f.chunks.push(id);
-                                f.data.extend_from_slice(&data[o..o + l]);
-                                t.unique_bytes += l as u64;
-                                seen.insert(h, id);
-                                id
-                            }
-                        };
-                        pending.push(ChunkRef {
-                            file_offset: pending_len,
-                            chunk: ChunkId(id),
-                        });
-                        pending_len += l as u64;
-                    }
+            .collect()
+    }
+
+    /// Adds a chunk of `data` to the content being read: a chunk seen before is referred to again;
+    /// a new one goes into the open frame of its kind (which is sent first when it would overflow).
+    fn place(&mut self, data: &[u8], (o, l, h, raw): Cut, run: bool) {
+        let id = match self.seen.get(&h) {
+            Some(&id) => id,
+            None => {
+                let k = usize::from(raw);
+                let limit = if self.adaptive && run && !raw {
+                    self.large
+                } else {
+                    self.open[k].limit
+                };
+                if self.open[k].data.len() + l > limit {
+                    self.emit(k);
                 }
-                Msg::End { entries, .. } => {
-                    let mut cid = t.contents.len() as u64;
-                    // A small file with the same chunks as an earlier one has the same bytes (chunks
-                    // are identified by BLAKE3): it shares that content.
-                    let key: Option<Vec<u64>> = (pending_len > 0
-                        && pending_len <= crate::dedup::STREAM_DEDUP_MAX)
-                        .then(|| pending.iter().map(|r| r.chunk.0).collect());
-                    match key.as_ref().and_then(|k| small_contents.get(k)) {
-                        Some(&earlier) => {
-                            cid = earlier;
-                            pending.clear();
-                        }
-                        None if pending_len > 0 => {
-                            t.contents.push(Content {
-                                size: pending_len,
-                                first_ref: t.refs.len() as u64,
-                                ref_count: pending.len() as u64,
-                            });
-                            t.refs.append(&mut pending);
-                            if let Some(k) = key {
-                                small_contents.insert(k, cid);
-                            }
-                        }
-                        None => {}
-                    }
-                    t.bytes_in += pending_len * entries.len() as u64;
-                    for e in entries {
-                        t.entry_content
-                            .insert(e, if pending_len > 0 { cid } else { u64::MAX });
-                    }
-                    pending_len = 0;
+                let t = &mut self.t;
+                let f = &mut self.open[k];
+                if f.data.capacity() == 0 {
+                    f.data = self.pool.take(f.limit);
                 }
-                Msg::Fail { .. } => {
-                    pending.clear();
-                    pending_len = 0;
+                let id = t.chunks.len() as u64;
+                t.chunks.push(Chunk {
+                    frame: FrameId(u32::MAX), // set by `emit`
+                    offset: f.data.len() as u32,
+                    len: l as u32,
+                });
+                f.chunks.push(id);
+                f.data.extend_from_slice(&data[o..o + l]);
+                t.unique_bytes += l as u64;
+                self.seen.insert(h, id);
+                id
+            }
+        };
+        self.pending.push(ChunkRef {
+            file_offset: self.pending_len,
+            chunk: ChunkId(id),
+        });
+        self.pending_len += l as u64;
+    }
+
+    /// The content being read is complete: it becomes a content (or shares an earlier small one) and
+    /// `entries` get it.
+    fn end_content(&mut self, entries: Vec<usize>) {
+        let t = &mut self.t;
+        let len = self.pending_len;
+        let mut cid = t.contents.len() as u64;
+        // A small file with the same chunks as an earlier one has the same bytes (chunks are identified
+        // by BLAKE3): it shares that content.
+        let key: Option<Vec<u64>> = (len > 0 && len <= crate::dedup::STREAM_DEDUP_MAX)
+            .then(|| self.pending.iter().map(|r| r.chunk.0).collect());
+        match key.as_ref().and_then(|k| self.small_contents.get(k)) {
+            Some(&earlier) => {
+                cid = earlier;
+                self.pending.clear();
+            }
+            None if len > 0 => {
+                t.contents.push(Content {
+                    size: len,
+                    first_ref: t.refs.len() as u64,
+                    ref_count: self.pending.len() as u64,
+                });
+                t.refs.append(&mut self.pending);
+                if let Some(k) = key {
+                    self.small_contents.insert(k, cid);
                 }
             }
+            None => {}
         }
-        // Own work only: the time blocked handing frames on is left out.
-        let end = std::time::Instant::now() - blocked.take();
-        trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
+        t.bytes_in += len * entries.len() as u64;
+        for e in entries {
+            t.entry_content
+                .insert(e, if len > 0 { cid } else { u64::MAX });
+        }
+        self.pending_len = 0;
     }
-    for f in &mut open {
-        emit(f, &mut t);
+
+    /// The content being read failed: its chunks so far are not referred to.
+    fn fail(&mut self) {
+        self.pending.clear();
+        self.pending_len = 0;
     }
-    t
+
+    /// Sends open frame `k` (if it holds anything) with the next frame id.
+    fn emit(&mut self, k: usize) {
+        let (t, f) = (&mut self.t, &mut self.open[k]);
+        if f.data.is_empty() {
+            return;
+        }
+        let id = t.frames;
+        for c in f.chunks.drain(..) {
+            t.chunks[c as usize].frame = FrameId(id);
+        }
+        let data = std::mem::take(&mut f.data);
+        let wait = std::time::Instant::now();
+        self.frames_tx.send(RawFrame { id, data }).ok();
+        self.blocked += wait.elapsed();
+        t.frames += 1;
+    }
+
+    /// Sends the frames still open and returns the tables.
+    fn finish(mut self) -> Tables {
+        for k in 0..self.open.len() {
+            self.emit(k);
+        }
+        self.t
+    }
 }

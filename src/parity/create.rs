@@ -3,11 +3,11 @@
 //! are written last, over a zeroed placeholder, so a parity volume never looks valid before it is complete.
 
 use super::layout::ParityHeader;
-use super::{parity_count, parity_path, read_padded, stripe_size};
+use super::{parity_count, read_padded, stripe_size};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
+use crate::volumes::{self, parity_path};
 use reed_solomon_simd::ReedSolomonEncoder;
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -56,7 +56,10 @@ fn plan(volumes: &[PathBuf], percent: u32, archive_id: [u8; 16]) -> Result<Parit
     let p = parity_count(percent, volumes.len())?;
     let data_len = data_lens.iter().copied().max().unwrap_or(0);
     if data_len == 0 {
-        return Err(Error::Other("parity: no data volumes to protect".into()));
+        return Err(Error::Parity {
+            what: "parity".into(),
+            msg: "no data volumes to protect".into(),
+        });
     }
     let b = stripe_size(n, p, data_len);
     let s = data_len.div_ceil(u64::from(b)) as u32;
@@ -78,11 +81,7 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Re
     let mut outs = paths
         .iter()
         .map(|p| {
-            let f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(p)
-                .ctx(p)?;
+            let f = volumes::create(p).ctx(p)?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
             w.write_all(&vec![0u8; h.header_len() as usize]).ctx(p)?;
             Ok(w)
@@ -96,7 +95,7 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Re
         // Opened per stripe: file descriptors stay bounded however many volumes there are.
         for (i, (buf, vol)) in bufs.iter_mut().zip(volumes).enumerate() {
             let buf = &mut buf[..sl];
-            let f = File::open(vol).ctx(vol)?;
+            let f = volumes::open(vol).ctx(vol)?;
             read_padded(&f, h.stripe_start(s), buf).ctx(vol)?;
             h.data_sums[i * s_count + s as usize] = checksum(buf);
         }
@@ -138,5 +137,8 @@ pub(crate) fn rs_encoder(
 }
 
 pub(crate) fn rs_err(e: reed_solomon_simd::Error) -> Error {
-    Error::Other(format!("Reed–Solomon: {e}"))
+    Error::Parity {
+        what: "Reed–Solomon".into(),
+        msg: e.to_string(),
+    }
 }

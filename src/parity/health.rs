@@ -3,11 +3,12 @@
 //! them. Used by `verify` and as the first step of `repair`.
 
 use super::layout::ParityHeader;
-use super::{list, parity_path, read_padded, real_bytes};
+use super::{read_padded, real_bytes};
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
-use crate::pack::writer::volume_path;
+use crate::ids::VolumeNo;
+use crate::volumes::{self, parity_path};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
@@ -165,8 +166,8 @@ impl Health {
 
 /// Checks the archive `path` names against its parity set. `Ok(None)`: no parity volumes.
 pub fn check(path: &Path) -> Result<Option<Health>> {
-    let base = super::base_of(path);
-    let found = list(&base);
+    let base = volumes::base_of(path);
+    let found = volumes::list_parity(&base);
     if found.is_empty() {
         return Ok(None);
     }
@@ -179,7 +180,7 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         .collect();
     let data: Vec<VolHealth> = (0..h.data_count as usize)
         .into_par_iter()
-        .map(|i| check_data(&h, i, &volume_path(&base, i as u32 + 1)))
+        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1))))
         .collect();
     let parity: Vec<VolHealth> = (0..h.parity_count as usize)
         .into_par_iter()
@@ -212,7 +213,7 @@ fn choose_header(
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
     for (n, p) in found {
-        let r = File::open(p).map_err(|e| Error::io(p, e)).and_then(|f| {
+        let r = volumes::open(p).map_err(|e| Error::io(p, e)).and_then(|f| {
             let len = f.metadata().map_err(|e| Error::io(p, e))?.len();
             ParityHeader::read(&f, len, p)
         });
@@ -231,15 +232,17 @@ fn choose_header(
     }
     groups.sort_by_key(|(h, n)| (Some(h.archive_id) != data_id, usize::MAX - n));
     let Some((h, _)) = groups.into_iter().next() else {
-        return Err(Error::Other(format!(
-            "{}: parity volumes exist but none has a valid header ({})",
-            parity_path(base, 1).display(),
-            notes
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
+        return Err(Error::Parity {
+            what: parity_path(base, 1).display().to_string(),
+            msg: format!(
+                "parity volumes exist but none has a valid header ({})",
+                notes
+                    .iter()
+                    .map(|(_, m)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        });
     };
     if data_id.is_some_and(|id| id != h.archive_id) {
         notes.push((
@@ -254,8 +257,8 @@ fn choose_header(
 fn data_archive_id(base: &Path) -> Option<[u8; 16]> {
     let mut count: HashMap<[u8; 16], usize> = HashMap::new();
     for n in 1..=8 {
-        let p = volume_path(base, n);
-        let Ok(f) = File::open(&p) else { continue };
+        let p = volumes::data_path(base, VolumeNo(n));
+        let Ok(f) = volumes::open(&p) else { continue };
         let mut b = [0u8; VolumeHeader::SIZE];
         if f.read_exact_at(&mut b, 0).is_ok() {
             if let Ok(h) = VolumeHeader::decode(&b, "") {
@@ -272,7 +275,7 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
     let real: Vec<u32> = (0..h.stripe_count)
         .filter(|&s| h.stripe_start(s) < want)
         .collect();
-    let (problem, bad) = match File::open(path) {
+    let (problem, bad) = match volumes::open(path) {
         Err(e) => (Some(missing(e)), real),
         Ok(f) => {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -290,7 +293,7 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
 
 fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
     let all: Vec<u32> = (0..h.stripe_count).collect();
-    let (problem, bad) = match File::open(path) {
+    let (problem, bad) = match volumes::open(path) {
         Err(e) => (Some(missing(e)), all),
         Ok(f) => {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -24,9 +24,7 @@ pub use repair::repair;
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 
 /// Stripe size when memory allows: large enough for sequential I/O, small enough to bound memory.
 pub const STRIPE_MAX: u32 = 1 << 20;
@@ -34,57 +32,6 @@ pub const STRIPE_MAX: u32 = 1 << 20;
 pub const STRIPE_MIN: u32 = 64 << 10;
 /// Memory budget for one stripe of every volume, (N + P) × B.
 pub const STRIPE_BUDGET: u64 = 256 << 20;
-
-/// Path of parity volume `n` (1-based) of the archive whose base path is `base`: `NAME.p001`, ….
-pub fn parity_path(base: &Path, n: u32) -> PathBuf {
-    let mut s = base.as_os_str().to_owned();
-    s.push(format!(".p{n:03}"));
-    PathBuf::from(s)
-}
-
-/// The archive base (`NAME`) of a path naming any of its volumes (`NAME.001`, `NAME.p001`) or `NAME`.
-pub fn base_of(path: &Path) -> PathBuf {
-    if let Some((b, _)) = crate::archive::volumes::split(path) {
-        return b;
-    }
-    let b = path.as_os_str().as_bytes();
-    if let Some(dot) = b.iter().rposition(|&c| c == b'.') {
-        let tail = &b[dot + 1..];
-        if tail.len() >= 4 && tail[0] == b'p' && tail[1..].iter().all(u8::is_ascii_digit) {
-            return PathBuf::from(std::ffi::OsStr::from_bytes(&b[..dot]));
-        }
-    }
-    path.to_path_buf()
-}
-
-/// Every existing `base.pNNN` (three or more digits), sorted by number.
-pub fn list(base: &Path) -> Vec<(u32, PathBuf)> {
-    let dir = match base.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let Some(name) = base.file_name() else {
-        return Vec::new();
-    };
-    let mut prefix = name.as_bytes().to_vec();
-    prefix.extend_from_slice(b".p");
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|de| {
-            let f = de.file_name();
-            let digits = f.as_bytes().strip_prefix(prefix.as_slice())?;
-            if digits.len() < 3 || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let n: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-            (n > 0).then(|| (n, base.with_file_name(&f)))
-        })
-        .collect();
-    found.sort();
-    found
-}
 
 /// P = ceil(percent × N / 100), at least 1; refused when reed-solomon-simd cannot code N + P shards.
 pub fn parity_count(percent: u32, data_count: usize) -> Result<u32> {
@@ -114,17 +61,6 @@ pub fn stripe_size(n: u32, p: u32, data_len: u64) -> u32 {
     (b / 64 * 64) as u32
 }
 
-/// The advice appended to a missing- or damaged-volume message when the archive has parity volumes.
-pub fn repair_hint(base: &Path) -> Option<String> {
-    let p1 = parity_path(base, 1);
-    p1.exists().then(|| {
-        format!(
-            "parity volumes exist: run `clc repair {}` first",
-            crate::pack::writer::volume_path(base, 1).display()
-        )
-    })
-}
-
 /// Reads what exists of `buf.len()` bytes at `off` (stopping at the end of the file) and zeroes the rest.
 /// Returns how many bytes came from the file.
 pub(crate) fn read_padded(f: &File, off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -152,12 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_counts() {
-        assert_eq!(parity_path(Path::new("d/a"), 3), PathBuf::from("d/a.p003"));
-        assert_eq!(parity_path(Path::new("a"), 1000), PathBuf::from("a.p1000"));
-        assert_eq!(base_of(Path::new("d/a.001")), PathBuf::from("d/a"));
-        assert_eq!(base_of(Path::new("d/a.p012")), PathBuf::from("d/a"));
-        assert_eq!(base_of(Path::new("d/a")), PathBuf::from("d/a"));
+    fn parity_counts() {
         assert_eq!(parity_count(10, 7).unwrap(), 1);
         assert_eq!(parity_count(10, 11).unwrap(), 2);
         assert_eq!(parity_count(30, 10).unwrap(), 3);

@@ -5,12 +5,12 @@
 
 use super::create::{rs_encoder, rs_err};
 use super::health::{check, Health, VolHealth};
-use super::{base_of, parity_path, read_padded, real_bytes};
+use super::{read_padded, real_bytes};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
-use crate::pack::writer::volume_path;
+use crate::ids::VolumeNo;
+use crate::volumes::{self, base_of, data_path, parity_path};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
         .collect();
     let finals: Vec<PathBuf> = td
         .iter()
-        .map(|&i| volume_path(&base, i as u32 + 1))
+        .map(|&i| data_path(&base, VolumeNo(i as u32 + 1)))
         .chain(tp.iter().map(|&j| parity_path(&base, j as u32 + 1)))
         .collect();
     let tmps: Vec<PathBuf> = finals
@@ -80,7 +80,7 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
         } else {
             dir
         };
-        let _ = File::open(dir).and_then(|d| d.sync_all());
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(Some(Repaired {
         before: h,
@@ -98,11 +98,7 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
     let mut outs = Vec::with_capacity(tmps.len());
     for (k, t) in tmps.iter().enumerate() {
         let _ = std::fs::remove_file(t);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(t)
-            .ctx(t)?;
+        let f = volumes::create(t).ctx(t)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
         if let Some(&j) = tp.get(k.wrapping_sub(td.len())) {
             let mut ph = hd.clone();
@@ -111,7 +107,9 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
         }
         outs.push(w);
     }
-    let data_paths: Vec<PathBuf> = (1..=n as u32).map(|i| volume_path(base, i)).collect();
+    let data_paths: Vec<PathBuf> = (1..=n as u32)
+        .map(|i| data_path(base, VolumeNo(i)))
+        .collect();
     let par_paths: Vec<PathBuf> = (1..=p as u32).map(|j| parity_path(base, j)).collect();
     let mut bufs = vec![Vec::new(); n];
     let mut pbufs = vec![Vec::new(); p];
@@ -146,19 +144,17 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             }
             let out = d.decode().map_err(rs_err)?;
             for &i in &erased {
-                let r = out.restored_original(i).ok_or_else(|| {
-                    Error::Other(format!(
-                        "Reed–Solomon: stripe {s} of volume {} not restored",
-                        i + 1
-                    ))
+                let r = out.restored_original(i).ok_or_else(|| Error::Parity {
+                    what: "Reed–Solomon".into(),
+                    msg: format!("stripe {s} of volume {} not restored", i + 1),
                 })?;
                 bufs[i].clear();
                 bufs[i].extend_from_slice(r);
                 if checksum(&bufs[i]) != hd.data_sum(i, s) {
-                    return Err(Error::Other(format!(
-                        "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
-                        data_paths[i].display()
-                    )));
+                    return Err(Error::Parity {
+                        what: data_paths[i].display().to_string(),
+                        msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
+                    });
                 }
             }
         }
@@ -170,10 +166,10 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             if h.parity[j].bad.binary_search(&s).is_err() {
                 read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
             } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
-                return Err(Error::Other(format!(
-                    "{}: rebuilt stripe {s} fails its checksum; nothing was changed",
-                    par_paths[j].display()
-                )));
+                return Err(Error::Parity {
+                    what: par_paths[j].display().to_string(),
+                    msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
+                });
             }
             outs[td.len() + k]
                 .write_all(&pbufs[j])
@@ -215,7 +211,7 @@ fn read_data(
     buf.resize(h.shard_len(s), 0);
     let real = real_bytes(h, h.data_lens[i], s);
     if real > 0 {
-        let f = File::open(path).ctx(path)?;
+        let f = volumes::open(path).ctx(path)?;
         read_padded(&f, h.stripe_start(s), &mut buf[..real]).ctx(path)?;
     }
     Ok(())
@@ -229,7 +225,7 @@ fn read_parity(
 ) -> Result<()> {
     buf.clear();
     buf.resize(h.shard_len(s), 0);
-    let f = File::open(path).ctx(path)?;
+    let f = volumes::open(path).ctx(path)?;
     read_padded(&f, h.header_len() + h.stripe_start(s), buf).ctx(path)?;
     Ok(())
 }

@@ -9,6 +9,8 @@ use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::{FrameHeader, MAGIC};
 use crate::format::volume::VolumeHeader;
+use crate::ids::VolumeNo;
+use crate::volumes;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -42,16 +44,11 @@ impl VolumeSalvage {
 
 /// Walks every `NAME.NNN` of the archive `base` (the volumes found on disk).
 pub fn scan(base: &Path) -> Vec<VolumeSalvage> {
-    let mut vols = crate::archive::volumes::list(base);
     // A gap in the numbering is a missing volume: name it.
-    let last = vols
-        .last()
-        .and_then(|p| crate::archive::volumes::split(p))
-        .map_or(0, |(_, n)| n);
-    vols = (1..=last)
-        .map(|n| crate::pack::writer::volume_path(base, n))
-        .collect();
-    vols.iter().map(|p| scan_volume(p)).collect()
+    let last = volumes::list_data(base).last().map_or(0, |(n, _)| n.0);
+    (1..=last)
+        .map(|n| scan_volume(&volumes::data_path(base, VolumeNo(n))))
+        .collect()
 }
 
 fn scan_volume(path: &Path) -> VolumeSalvage {
@@ -59,7 +56,7 @@ fn scan_volume(path: &Path) -> VolumeSalvage {
         path: path.to_path_buf(),
         ..Default::default()
     };
-    let f = match File::open(path) {
+    let f = match volumes::open(path) {
         Ok(f) => f,
         Err(e) => {
             v.unreadable = Some(if e.kind() == std::io::ErrorKind::NotFound {

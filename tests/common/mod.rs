@@ -206,19 +206,30 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     assert_eq!(ga, gb, "hardlink groups");
 }
 
-/// Whether FUSE mounts can be tested here (root and /dev/fuse); with CLC_REQUIRE_FUSE=1 (CI) their absence
-/// fails the test instead of skipping it.
-pub fn fuse_ok() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
+/// Whether requirement `what` (ROOT, FUSE, OPENCL) must be met here: `CLC_REQUIRE_<what>=1`, or
+/// `CI=true` (scripts/test.sh sets both in CI), so that nothing is skipped silently there.
+pub fn required(what: &str) -> bool {
+    std::env::var(format!("CLC_REQUIRE_{what}")).as_deref() == Ok("1")
+        || std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// `ok`; when it is false the test prints `SKIP: why` and should return, or fails where `what` is
+/// [`required`].
+pub fn require(what: &str, ok: bool, why: &str) -> bool {
     if !ok {
         assert!(
-            std::env::var("CLC_REQUIRE_FUSE").as_deref() != Ok("1"),
-            "CLC_REQUIRE_FUSE=1 but not root or no /dev/fuse"
+            !required(what),
+            "CLC_REQUIRE_{what}=1 or CI=true, but {why}"
         );
-        eprintln!("SKIP: FUSE mount tests need root and /dev/fuse");
+        eprintln!("SKIP: {why}");
     }
     ok
+}
+
+/// Whether FUSE mounts can be tested here (root and /dev/fuse); see [`require`].
+pub fn fuse_ok() -> bool {
+    let ok = clc::sys::is_root() && Path::new("/dev/fuse").exists();
+    require("FUSE", ok, "FUSE mount tests need root and /dev/fuse")
 }
 
 /// Whether something is mounted at `mnt` (a canonical path), from /proc/self/mountinfo.

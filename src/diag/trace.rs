@@ -1,17 +1,20 @@
-//! `CLC_TRACE=1`: one trace for a whole run, on stderr.
+//! `CLC_TRACE=1`: one trace for a whole run, on stderr (the only trace: pack's phases, the GPU's
+//! start-up and every stage of the stream, CPU and GPU alike, go through here).
 //!
 //! Two kinds of lines: events ([`note`], [`span`]: something happened at a time, such as "scan
 //! done" or "kernels loaded from the cache") and, at the end ([`report`]), one line per pipeline
 //! [`Stage`] with the time spent in it summed over every thread (`busy`), the span from its first
 //! start to its last end (`span`, since the run began), the bytes it handled and bytes / span. A stage
 //! whose span is close to the whole stream and whose busy time is close to its span on one thread is
-//! the one capping the run. Without `CLC_TRACE` every call is a load and a branch.
+//! the one capping the run. Without `CLC_TRACE` (or with it empty or `0`) every call is a load and a
+//! branch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// The stages a byte passes through in `pack` (and the GPU's parts of them).
+/// The stages a byte passes through in `pack`, and back in `extract` and `mount` (and the GPU's parts of
+/// them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     /// Walking the tree (whole scan phase).

@@ -1,21 +1,17 @@
-//! Volume writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting with its
-//! header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and the footer.
+//! The archive writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting
+//! with its header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and
+//! the footer.
 
 use crate::error::{IoContext, Result};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
+use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
 use crate::format::{checksum, FORMAT_VERSION};
-use std::fs::{File, OpenOptions};
+use crate::volumes;
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-/// Path of volume `n` of the archive whose base path is `base` (`NAME`, possibly with a directory).
-pub fn volume_path(base: &Path, n: u32) -> PathBuf {
-    let mut s = base.as_os_str().to_owned();
-    s.push(format!(".{n:03}"));
-    PathBuf::from(s)
-}
 
 pub struct VolumeWriter {
     base: PathBuf,
@@ -58,12 +54,8 @@ impl VolumeWriter {
     fn open_next(&mut self) -> Result<()> {
         self.close_current()?;
         let number = self.paths.len() as u32 + 1;
-        let path = volume_path(&self.base, number);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .ctx(&path)?;
+        let path = volumes::data_path(&self.base, VolumeNo(number));
+        let f = volumes::create(&path).ctx(&path)?;
         self.paths.push(path.clone());
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let h = VolumeHeader {
@@ -104,7 +96,7 @@ impl VolumeWriter {
     }
 
     /// Writes one frame; returns (volume number, offset of its stored bytes).
-    pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(u32, u64)> {
+    pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(VolumeNo, u64)> {
         let len = (FrameHeader::SIZE + stored.len()) as u64;
         self.room_for(len)?;
         let o = self.cur.as_mut().expect("room_for opened a volume");
@@ -118,7 +110,7 @@ impl VolumeWriter {
             crate::sys::start_writeback(o.out.get_ref(), o.kicked, o.pos - o.kicked);
             o.kicked = o.pos;
         }
-        Ok((o.number, at))
+        Ok((VolumeNo(o.number), at))
     }
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.

@@ -1,0 +1,165 @@
+//! The index of a new archive: the entries of the scan (hardlinks resolved, files that could not be
+//! read left out), the stream's tables, the frames as written, and the parameters; and the archive id.
+
+use super::stream::Tables;
+use crate::config::Config;
+use crate::diag::Warnings;
+use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
+use crate::format::FORMAT_VERSION;
+use crate::scan::ScanEntry;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// What the index holds, counted for the summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub files: u64,
+    pub dirs: u64,
+    pub other: u64,
+    pub hardlinks: u64,
+    pub dup_files: u64,
+    pub dup_bytes: u64,
+}
+
+/// The index of the tree `src` as scanned, with `link_of` (hardlink → its file) from the plan.
+pub struct IndexBuilder<'a> {
+    pub cfg: &'a Config,
+    pub src: &'a Path,
+    pub scanned: &'a [ScanEntry],
+    pub link_of: &'a HashMap<usize, usize>,
+}
+
+impl IndexBuilder<'_> {
+    /// The index over the stream's tables `t` and the `frames` as written.
+    pub fn build(&self, t: Tables, frames: Vec<Frame>, warn: &Warnings) -> (Index, Counts) {
+        let (entries, counts) = self.entries(&t, warn);
+        let mut params = base_params(self.cfg, self.src);
+        params.extend([
+            ("bytes_in".into(), t.bytes_in.to_string()),
+            ("unique_bytes".into(), t.unique_bytes.to_string()),
+            ("entries_files".into(), counts.files.to_string()),
+            ("entries_dirs".into(), counts.dirs.to_string()),
+        ]);
+        params.sort();
+        let index = Index {
+            params,
+            entries,
+            contents: t.contents,
+            refs: t.refs,
+            chunks: t.chunks,
+            frames,
+        };
+        (index, counts)
+    }
+
+    /// One entry per scanned path, except files left out (unreadable) and hardlinks to them.
+    fn entries(&self, t: &Tables, warn: &Warnings) -> (Vec<Entry>, Counts) {
+        let mut c = Counts::default();
+        let mut new_id: HashMap<usize, u64> = HashMap::new();
+        let mut entries = Vec::with_capacity(self.scanned.len());
+        let mut seen_content: HashSet<u64> = HashSet::new();
+        for (i, s) in self.scanned.iter().enumerate() {
+            let mut e = Entry::new(s.path.clone(), s.kind, s.mode);
+            (e.uid, e.gid, e.mtime_sec, e.mtime_nsec, e.rdev) =
+                (s.uid, s.gid, s.mtime_sec, s.mtime_nsec, s.rdev);
+            e.xattrs = s.xattrs.clone();
+            match s.kind {
+                EntryKind::File => match self.link_of.get(&i) {
+                    Some(p) => {
+                        let Some(&pid) = new_id.get(p) else {
+                            warn.warn(format!(
+                                "{}: hardlink target was left out, so is it",
+                                s.abs.display()
+                            ));
+                            continue;
+                        };
+                        e.kind = EntryKind::Hardlink;
+                        e.link = pid;
+                        e.size = entries.get(pid as usize).map_or(0, |t: &Entry| t.size);
+                        c.hardlinks += 1;
+                    }
+                    None => {
+                        let Some(&content) = t.entry_content.get(&i) else {
+                            continue; // unreadable: warned by the reader, left out entirely
+                        };
+                        e.link = content;
+                        e.size = if content == NONE {
+                            0
+                        } else {
+                            t.contents[content as usize].size
+                        };
+                        if content != NONE && !seen_content.insert(content) {
+                            c.dup_files += 1;
+                            c.dup_bytes += e.size;
+                        }
+                        c.files += 1;
+                    }
+                },
+                EntryKind::Symlink => {
+                    e.target = s.target.clone();
+                    e.size = s.target.len() as u64;
+                    c.other += 1;
+                }
+                EntryKind::Dir => c.dirs += 1,
+                _ => c.other += 1,
+            }
+            new_id.insert(i, entries.len() as u64);
+            entries.push(e);
+        }
+        (entries, c)
+    }
+}
+
+fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
+    vec![
+        ("format_version".into(), FORMAT_VERSION.to_string()),
+        ("codec".into(), cfg.codec.name().into()),
+        (
+            "stream_order".into(),
+            if cfg.order_similar { "similar" } else { "path" }.into(),
+        ),
+        ("frame_size".into(), cfg.frame_size.to_string()),
+        (
+            "adaptive_frames".into(),
+            if cfg.adaptive_frames { "true" } else { "false" }.into(),
+        ),
+        ("small_frame_size".into(), cfg.frame_limits().0.to_string()),
+        ("large_frame_size".into(), cfg.frame_limits().2.to_string()),
+        ("volume_size".into(), cfg.volume_size.to_string()),
+        ("chunk_min".into(), cfg.chunk_min.to_string()),
+        ("chunk_avg".into(), cfg.chunk_avg.to_string()),
+        ("chunk_max".into(), cfg.chunk_max.to_string()),
+        ("hash_log".into(), cfg.hash_log.to_string()),
+        ("hash_candidates".into(), cfg.hash_candidates.to_string()),
+        (
+            "good_enough_match".into(),
+            cfg.good_enough_match.to_string(),
+        ),
+        ("subblock_size".into(), cfg.subblock_size.to_string()),
+        ("clc_version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("source_root".into(), src.to_string_lossy().into_owned()),
+    ]
+}
+
+/// blake3("clc-archive-id-v1" ‖ params ‖ listing)[0..16]: the same input and config give the same id.
+pub fn archive_id(cfg: &Config, src: &Path, scanned: &[ScanEntry]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"clc-archive-id-v1");
+    for (k, v) in base_params(cfg, src) {
+        h.update(&(k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update(&(v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    for e in scanned {
+        h.update(&(e.path.len() as u64).to_le_bytes());
+        h.update(&e.path);
+        h.update(&[e.kind as u8]);
+        h.update(&e.size.to_le_bytes());
+        h.update(&e.mtime_sec.to_le_bytes());
+        h.update(&e.mtime_nsec.to_le_bytes());
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    id
+}

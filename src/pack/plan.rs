@@ -1,0 +1,234 @@
+//! The plan of a pack, made from the scanned tree before any data is streamed: which paths are
+//! hardlinks of which, which files are whole-file duplicates of which (FNV-1a on the GPU or the CPU,
+//! confirmed by BLAKE3), and the jobs (one per content to store) in stream order.
+
+use super::stream::Job;
+use crate::dedup;
+use crate::diag::trace::{self, Stage};
+use crate::diag::Warnings;
+use crate::format::index::EntryKind;
+use crate::gpu::Gpu;
+use crate::scan::ScanEntry;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What the stream needs from the scan.
+pub struct Plan {
+    /// Scan position of a hardlink → scan position of the file it links to (the first path of its inode).
+    pub link_of: HashMap<usize, usize>,
+    /// The contents to store, in stream order.
+    pub jobs: Vec<Job>,
+    pub dedup: dedup::Stats,
+}
+
+/// Finds hardlinks and whole-file duplicates and orders the jobs (`order_similar`: see
+/// [`similarity_key`]).
+pub fn plan(
+    scanned: &[ScanEntry],
+    order_similar: bool,
+    gpu: Option<&Gpu>,
+    warn: &Warnings,
+) -> Plan {
+    let link_of = hardlinks(scanned);
+    // Whole-file dedup over the files that own data.
+    let owners: Vec<usize> = (0..scanned.len())
+        .filter(|&i| scanned[i].kind == EntryKind::File && !link_of.contains_key(&i))
+        .collect();
+    let cands: Vec<dedup::Candidate> = owners
+        .iter()
+        .filter(|&&i| scanned[i].size > dedup::STREAM_DEDUP_MAX)
+        .map(|&i| dedup::Candidate {
+            id: i,
+            path: &scanned[i].abs,
+            size: scanned[i].size,
+        })
+        .collect();
+    let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
+    let (groups, dedup) = trace::timed(Stage::Dedup, 0, || dedup::find(&cands, &fnv, warn));
+    let jobs = make_jobs(order_similar, scanned, &owners, groups);
+    Plan {
+        link_of,
+        jobs,
+        dedup,
+    }
+}
+
+/// Hardlinks: the first path (in sorted order) of an inode is the file, the others link to it.
+fn hardlinks(scanned: &[ScanEntry]) -> HashMap<usize, usize> {
+    let mut first_of_inode: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut link_of: HashMap<usize, usize> = HashMap::new();
+    for (i, e) in scanned.iter().enumerate() {
+        if e.kind == EntryKind::File && e.nlink > 1 {
+            match first_of_inode.get(&(e.dev, e.ino)) {
+                Some(&p) => {
+                    link_of.insert(i, p);
+                }
+                None => {
+                    first_of_inode.insert((e.dev, e.ino), i);
+                }
+            }
+        }
+    }
+    link_of
+}
+
+/// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
+/// unreadable ones and failed batches go to the CPU), else on the CPU, which also gives each file's BLAKE3
+/// from the same read.
+fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<dedup::FileHashes>> {
+    use rayon::prelude::*;
+    let Some(g) = gpu else {
+        return dedup::fnv_cpu(paths);
+    };
+    let sizes: Vec<u64> = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(u64::MAX, |m| m.len()))
+        .collect();
+    let mut out: Vec<Option<dedup::FileHashes>> = vec![None; paths.len()];
+    let mut start = 0;
+    while start < paths.len() {
+        let (mut end, mut bytes) = (start, 0u64);
+        while end < paths.len() && (end == start || bytes < 256 << 20) {
+            bytes = bytes.saturating_add(sizes[end]);
+            end += 1;
+        }
+        let bufs: Vec<Option<Vec<u8>>> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                (sizes[i] <= 64 << 20)
+                    .then(|| std::fs::read(paths[i]).ok())
+                    .flatten()
+            })
+            .collect();
+        let on_gpu: Vec<usize> = (0..bufs.len()).filter(|&k| bufs[k].is_some()).collect();
+        let refs: Vec<&[u8]> = on_gpu.iter().filter_map(|&k| bufs[k].as_deref()).collect();
+        if let Ok(h) = g.fnv1a64_batch(&refs) {
+            for (&k, v) in on_gpu.iter().zip(h) {
+                out[start + k] = Some(dedup::FileHashes {
+                    fnv: v,
+                    strong: None,
+                });
+            }
+        }
+        let rest: Vec<usize> = (start..end).filter(|&i| out[i].is_none()).collect();
+        let cpu = dedup::fnv_cpu(&rest.iter().map(|&i| paths[i]).collect::<Vec<_>>());
+        for (i, v) in rest.into_iter().zip(cpu) {
+            out[i] = v;
+        }
+        start = end;
+    }
+    out
+}
+
+fn make_jobs(
+    order_similar: bool,
+    scanned: &[ScanEntry],
+    owners: &[usize],
+    groups: Vec<dedup::Group>,
+) -> Vec<Job> {
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    for (g, grp) in groups.iter().enumerate() {
+        for &id in &grp.ids {
+            group_of.insert(id, g);
+        }
+    }
+    let mut jobs = Vec::new();
+    for &i in owners {
+        let (entries, expect) = match group_of.get(&i) {
+            Some(&g) if groups[g].ids[0] == i => (groups[g].ids.clone(), Some(groups[g].hash)),
+            Some(_) => continue,
+            None => (vec![i], None),
+        };
+        jobs.push(Job {
+            paths: entries.iter().map(|&e| scanned[e].abs.clone()).collect(),
+            entries,
+            expect,
+            size: scanned[i].size,
+            run: false,
+        });
+    }
+    if order_similar {
+        let name = |j: &Job| file_name(&scanned[j.entries[0]].path);
+        let mut count: HashMap<&[u8], usize> = HashMap::new();
+        for j in &jobs {
+            *count.entry(name(j)).or_default() += 1;
+        }
+        jobs.sort_by_cached_key(|j| {
+            similarity_key(&scanned[j.entries[0]].path, count[name(j)] > 1)
+        });
+        for k in 1..jobs.len() {
+            jobs[k].run = name(&jobs[k]) == name(&jobs[k - 1]);
+        }
+    }
+    jobs
+}
+
+fn file_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// Stream order that puts likely-similar files within the window of each other. Files whose name occurs
+/// more than once in the tree (`repeated`) come after the others and are grouped: same extension, then
+/// same name, then the parent directories read from the nearest one up, then the path. Reading parents
+/// upwards puts `a-1.0/src/x/f.c` next to `a-2.0/src/x/f.c` (the same file in two versions of a tree,
+/// wherever the version directory sits) rather than after every other `f.c` of `a-1.0`. Files with a
+/// name of their own keep path order, which keeps a directory's related files together.
+fn similarity_key(path: &[u8], repeated: bool) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 * path.len() + 5);
+    if !repeated {
+        key.push(0);
+        key.extend_from_slice(path);
+        return key;
+    }
+    let mut parts = path.split(|&b| b == b'/');
+    let name = parts.next_back().unwrap_or(path);
+    let ext = match name.iter().rposition(|&b| b == b'.') {
+        Some(d) if d > 0 => &name[d + 1..],
+        _ => &[],
+    };
+    // Fields end in 0 bytes (never in a path), so a shorter field sorts first.
+    key.push(1);
+    key.extend_from_slice(ext);
+    key.push(0);
+    key.extend_from_slice(name);
+    key.push(0);
+    for dir in parts.rev() {
+        key.extend_from_slice(dir);
+        key.push(1);
+    }
+    key.push(0);
+    key.extend_from_slice(path);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similarity_key;
+
+    #[test]
+    fn similar_order_puts_versions_of_a_file_side_by_side() {
+        let mut paths: Vec<&[u8]> = vec![
+            b"a-2.0/src/x/f.c",
+            b"a-1.0/src/y/f.c",
+            b"a-1.0/src/x/f.c",
+            b"a-1.0/src/x/g.c",
+            b"a-1.0/README",
+            b"a-2.0/src/y/f.c",
+            b"a-1.0/src/x/f.h",
+            b"a-2.0/src/x/f.h",
+        ];
+        let repeated = |p: &[u8]| p.ends_with(b"f.c") || p.ends_with(b"f.h");
+        paths.sort_by_key(|p| similarity_key(p, repeated(p)));
+        let want: Vec<&[u8]> = vec![
+            b"a-1.0/README",
+            b"a-1.0/src/x/g.c",
+            b"a-1.0/src/x/f.c",
+            b"a-2.0/src/x/f.c",
+            b"a-1.0/src/y/f.c",
+            b"a-2.0/src/y/f.c",
+            b"a-1.0/src/x/f.h",
+            b"a-2.0/src/x/f.h",
+        ];
+        assert_eq!(paths, want);
+    }
+}

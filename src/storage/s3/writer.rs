@@ -1,0 +1,267 @@
+//! Streaming an object to S3 while it is produced: a multipart upload whose parts are sent as they fill,
+//! a bounded number at a time, from memory only (nothing is staged on disk).
+//!
+//! Memory: the part being filled plus at most `parts_in_flight` parts uploading. The upload is created
+//! when the first part is full; an object smaller than one part is sent with one PUT at `finish`. Parts
+//! are `part_size` bytes and double every 1000 parts, so the 10 000-part limit of S3 is reached only past
+//! ~8 TB with 8 MiB parts. Nothing is visible under the name until `finish` completes the upload; `abort`
+//! (or dropping the writer unfinished) aborts it, which removes the uploaded parts.
+
+use super::errors::{self, Names};
+use super::MAX_PART;
+use crate::storage::{retry, ObjectWriter, Result, RetryPolicy, StorageError};
+use object_store::aws::AmazonS3;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// S3's limit on the number of parts of one upload.
+const MAX_PARTS: usize = 10_000;
+
+/// What the writer shares with its backend.
+pub(super) struct Shared {
+    pub rt: Arc<Runtime>,
+    pub req: Arc<Requests>,
+}
+
+/// What a part upload task needs: the client and the names for messages. Not the runtime: a task must
+/// never hold the last reference to the runtime it runs on (dropping a runtime inside it panics).
+pub(super) struct Requests {
+    pub client: Arc<AmazonS3>,
+    pub retry: RetryPolicy,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl Requests {
+    fn names<'a>(&'a self, url: &'a str) -> Names<'a> {
+        Names {
+            object: url,
+            endpoint: &self.endpoint,
+            bucket: &self.bucket,
+        }
+    }
+}
+
+pub(super) struct S3Writer {
+    rt: Arc<Runtime>,
+    s: Arc<Requests>,
+    key: Key,
+    url: String,
+    part_size: usize,
+    parts_in_flight: usize,
+    /// The part being filled.
+    buf: Vec<u8>,
+    /// The multipart upload, once the first part was sent.
+    upload: Option<String>,
+    /// Part uploads in flight, oldest first.
+    inflight: VecDeque<JoinHandle<Result<PartId>>>,
+    /// Parts uploaded, in order.
+    done: Vec<PartId>,
+    sent_parts: usize,
+    written: u64,
+    /// Set after an error, a finish or an abort: nothing more can be written.
+    closed: bool,
+}
+
+impl S3Writer {
+    pub fn new(s: Shared, key: Key, url: String, part_size: usize, parts_in_flight: usize) -> Self {
+        S3Writer {
+            rt: s.rt,
+            s: s.req,
+            key,
+            url,
+            part_size,
+            parts_in_flight,
+            buf: Vec::new(),
+            upload: None,
+            inflight: VecDeque::new(),
+            done: Vec::new(),
+            sent_parts: 0,
+            written: 0,
+            closed: false,
+        }
+    }
+
+    fn closed_err(&self) -> StorageError {
+        StorageError::Upload {
+            object: self.url.clone(),
+            msg: "the upload was already finished, aborted or failed".into(),
+        }
+    }
+
+    /// Size of part `i` (from 0): `part_size`, doubling every 1000 parts, at most 5 GiB.
+    fn size_of_part(&self, i: usize) -> usize {
+        let shift = (i / 1000).min(20) as u32;
+        self.part_size.saturating_mul(1 << shift).min(MAX_PART)
+    }
+
+    /// Sends the filled buffer as the next part, first waiting for the oldest part if too many are in
+    /// flight.
+    fn send_part(&mut self) -> Result<()> {
+        if self.sent_parts >= MAX_PARTS {
+            return Err(StorageError::Upload {
+                object: self.url.clone(),
+                msg: format!("more than {MAX_PARTS} parts"),
+            });
+        }
+        let id = match &self.upload {
+            Some(id) => id.clone(),
+            None => {
+                let s = self.s.clone();
+                let (key, url) = (&self.key, self.url.as_str());
+                let id = self.rt.block_on(retry::run(&s.retry, || async {
+                    s.client
+                        .create_multipart(key)
+                        .await
+                        .map_err(|e| errors::convert(e, &s.names(url)))
+                }))?;
+                self.upload = Some(id.clone());
+                id
+            }
+        };
+        while self.inflight.len() >= self.parts_in_flight {
+            self.wait_oldest()?;
+        }
+        let next = self.size_of_part(self.sent_parts + 1);
+        let data = PutPayload::from(std::mem::replace(&mut self.buf, Vec::with_capacity(next)));
+        let (s, key, url, idx) = (
+            self.s.clone(),
+            self.key.clone(),
+            self.url.clone(),
+            self.sent_parts,
+        );
+        self.inflight.push_back(self.rt.spawn(async move {
+            retry::run(&s.retry, || async {
+                s.client
+                    .put_part(&key, &id, idx, data.clone())
+                    .await
+                    .map_err(|e| errors::convert(e, &s.names(&url)))
+            })
+            .await
+        }));
+        self.sent_parts += 1;
+        Ok(())
+    }
+
+    fn wait_oldest(&mut self) -> Result<()> {
+        let Some(h) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let part = self.rt.block_on(h).map_err(|e| StorageError::Upload {
+            object: self.url.clone(),
+            msg: format!("part upload task: {e}"),
+        })??;
+        self.done.push(part);
+        Ok(())
+    }
+
+    /// Stops the parts in flight and aborts the upload (one attempt: this runs after failures too).
+    fn abort_upload(&mut self) -> Result<()> {
+        for h in self.inflight.drain(..) {
+            h.abort();
+        }
+        let Some(id) = self.upload.take() else {
+            return Ok(());
+        };
+        let s = self.s.clone();
+        let r = self.rt.block_on(s.client.abort_multipart(&self.key, &id));
+        r.map_err(|e| errors::convert(e, &s.names(&self.url)))
+    }
+
+    fn write_inner(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let room = self.size_of_part(self.sent_parts) - self.buf.len();
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.written += n as u64;
+            if self.buf.len() == self.size_of_part(self.sent_parts) {
+                self.send_part()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_inner(&mut self) -> Result<u64> {
+        let s = self.s.clone();
+        if self.upload.is_none() {
+            // Smaller than one part: one PUT.
+            let data = PutPayload::from(std::mem::take(&mut self.buf));
+            let (key, url) = (&self.key, self.url.as_str());
+            self.rt.block_on(retry::run(&s.retry, || async {
+                s.client
+                    .put(key, data.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| errors::convert(e, &s.names(url)))
+            }))?;
+            return Ok(self.written);
+        }
+        if !self.buf.is_empty() {
+            self.send_part()?;
+        }
+        while !self.inflight.is_empty() {
+            self.wait_oldest()?;
+        }
+        let id = self.upload.clone().unwrap_or_default();
+        let parts = std::mem::take(&mut self.done);
+        let (key, url) = (&self.key, self.url.as_str());
+        self.rt.block_on(retry::run(&s.retry, || async {
+            s.client
+                .complete_multipart(key, &id, parts.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::convert(e, &s.names(url)))
+        }))?;
+        self.upload = None;
+        Ok(self.written)
+    }
+}
+
+impl ObjectWriter for S3Writer {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        if self.closed {
+            return Err(self.closed_err());
+        }
+        let r = self.write_inner(data);
+        if r.is_err() {
+            self.closed = true;
+            let _ = self.abort_upload();
+        }
+        r
+    }
+
+    fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<u64> {
+        if self.closed {
+            return Err(self.closed_err());
+        }
+        self.closed = true;
+        let r = self.finish_inner();
+        if r.is_err() {
+            let _ = self.abort_upload();
+        }
+        r
+    }
+
+    fn abort(mut self: Box<Self>) -> Result<()> {
+        self.closed = true;
+        self.abort_upload()
+    }
+}
+
+impl Drop for S3Writer {
+    /// A writer dropped before `finish` aborts its upload: no object appears and no parts stay behind
+    /// (as far as the server can be reached).
+    fn drop(&mut self) {
+        let _ = self.abort_upload();
+    }
+}
