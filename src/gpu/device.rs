@@ -366,11 +366,12 @@ impl Device {
 
 /// Builds the LZ_EXT3_SB decoder: on NVIDIA with its PTX loads and fence (`CLC_PTX`), falling back to
 /// the portable OpenCL C (volatile loads, `mem_fence`) if that does not build. `CLC_GPU_SB_PTX=0` forces
-/// the portable code, `CLC_GPU_SB_QCAP` sets the queue of set-aside matches (experiments).
+/// the portable code, `CLC_GPU_SB_LONG` the length above which a copy is done by the whole work-group
+/// rather than by its own work-item (experiments).
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let qcap = diag::knob("CLC_GPU_SB_QCAP", 8..=1024, 128);
-    let base = format!("{opts} -D QCAP={qcap}u");
+    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 20, 32);
+    let base = format!("{opts} -D LONG={long}u");
     let file = "lz_ext3_sb_decompress.cl";
     let nvidia = found.info.platform.to_ascii_lowercase().contains("nvidia")
         && diag::knob("CLC_GPU_SB_PTX", 0..=1, 1) == 1;
