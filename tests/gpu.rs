@@ -600,26 +600,33 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
-/// The `sb_` tests (kernel, malformed frames) again with work-groups of 32 (what GPUs run) on the CPU device, in a child process
-/// with `CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised, not only work-item 0.
+/// The `sb_` tests (kernel, malformed frames) again in child processes: with work-groups of 32 (what
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised,
+/// not only work-item 0), and with the out-of-order kernel (`CLC_GPU_SB_OOO=1`) in groups of 32 and 1.
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sb_",
-            "--nocapture",
-            "--test-threads=1",
-            "--skip",
-            "warp_sized",
-        ])
-        .env("CLC_GPU_SB_WG", "32")
-        .env("CLC_GPU_TEST_CHILD", "1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "work-groups of 32: child failed");
+    for (wg, ooo) in [("32", "0"), ("32", "1"), ("1", "1")] {
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sb_",
+                "--nocapture",
+                "--test-threads=1",
+                "--skip",
+                "warp_sized",
+            ])
+            .env("CLC_GPU_SB_WG", wg)
+            .env("CLC_GPU_SB_OOO", ooo)
+            .env("CLC_GPU_TEST_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "work-groups of {wg}, out-of-order kernel {ooo}: child failed"
+        );
+    }
 }
 
 #[test]
@@ -681,7 +688,8 @@ fn sb_frame(sb_log: u32, subs: &[Vec<Seq>]) -> Vec<u8> {
         starts.push(seqs.len() as u32);
         for s in sub {
             let m = s.len.saturating_sub(4);
-            let tok = ((s.lits.len().min(15) as u8) << 4) | if s.off > 0 { m.min(15) as u8 } else { 0 };
+            let tok =
+                ((s.lits.len().min(15) as u8) << 4) | if s.off > 0 { m.min(15) as u8 } else { 0 };
             seqs.push(tok);
             if s.lits.len() >= 15 {
                 ext(&mut seqs, s.lits.len() - 15);
@@ -788,7 +796,10 @@ fn sb_kernel_decodes_adversarial_chains() {
         }
     }
     assert!(want[1].as_ref() == Some(&text_frame));
-    assert!(want[3].is_none() && want[4].is_none(), "the CPU refuses the mutations");
+    assert!(
+        want[3].is_none() && want[4].is_none(),
+        "the CPU refuses the mutations"
+    );
     for dec in [
         g.decompress_sb_batch(&frames).unwrap(),
         frames

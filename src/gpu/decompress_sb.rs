@@ -48,8 +48,9 @@ pub(crate) struct Buffers {
     input: DevBuf<u8>,
     output: DevBuf<u8>,
     desc: DevBuf<u32>,
-    /// One bit per output byte: set once the byte is final.
-    bits: DevBuf<u32>,
+    /// The in-order kernel's progress per sub-block, or the out-of-order kernel's bit per output byte
+    /// (set once the byte is final): zeros at every launch, large enough for either.
+    progress: DevBuf<u32>,
     status: DevBuf<u32>,
     ticket: DevBuf<u32>,
     queue: DevBuf<u32>,
@@ -79,7 +80,7 @@ impl Buffers {
             input: DevBuf::new(ctx, 1, t)?,
             output: DevBuf::new(ctx, 1, t)?,
             desc: DevBuf::new(ctx, 1, t)?,
-            bits: DevBuf::new(ctx, 1, t)?,
+            progress: DevBuf::new(ctx, 1, t)?,
             status: DevBuf::new(ctx, 1, t)?,
             ticket: DevBuf::new(ctx, 1, t)?,
             queue: DevBuf::new(ctx, 1, t)?,
@@ -102,7 +103,12 @@ impl Buffers {
         grow(ctx, &mut self.input, ib, "allocating the input")?;
         grow(ctx, &mut self.output, ob, "allocating the output")?;
         grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
-        grow(ctx, &mut self.bits, ob.div_ceil(32), "allocating tables")?;
+        grow(
+            ctx,
+            &mut self.progress,
+            nsub.max(ob.div_ceil(32)),
+            "allocating tables",
+        )?;
         grow(ctx, &mut self.status, nsub, "allocating tables")?;
         grow(ctx, &mut self.queue, nq * 3, "allocating the match queues")?;
         grow_pinned(ctx, q, &mut self.pin_in, ib)?;
@@ -230,7 +236,7 @@ fn launch(
     }
     let mut up = Vec::with_capacity(4);
     up.push(q.write(&mut b.desc, 0, &pl.desc)?);
-    up.push(q.fill(&mut b.bits, 0u32)?);
+    up.push(q.fill(&mut b.progress, 0u32)?);
     up.push(q.fill(&mut b.ticket, 0u32)?);
     if pl.ib > 0 {
         up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..pl.ib])?);
@@ -246,7 +252,7 @@ fn launch(
             &b.input,
             &b.desc,
             &b.output,
-            &b.bits,
+            &b.progress,
             &b.status,
             &b.ticket,
             &b.queue,
