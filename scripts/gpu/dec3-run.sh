@@ -5,13 +5,17 @@
 #   target/release/examples/gpu_decode_bench (stripped), this script and scripts/gpu/nvcomp_bench.py into
 #   .dev-gpu-gpu-dec/ of the main checkout; then run(command="bash .dev-gpu-gpu-dec/dec3-run.sh",
 #   carry=[".dev-gpu-gpu-dec", ".dev-gpu-shared"]). The log comes back as $OUT/dec.log.
-# Env: TAR a tar to use instead of rdoc.tar.xz and DEV (NVIDIA) the device (a dry run on PoCL elsewhere).
+# Run 4 (docs/GPU.md) was this script on commit 628e78d, where the out-of-order kernel was the default;
+# since then it is chosen by CLC_GPU_SB_OOO=1: export it (OOO=1 here does) to measure it again, beside
+# a run without for the in-order kernel.
+# Env: OOO=1 the out-of-order kernel; TAR a tar to use instead of rdoc.tar.xz and DEV (NVIDIA) the device (a dry run on PoCL elsewhere).
 D=$(cd "$(dirname "$0")" && pwd); S=$(cd "$D/../.dev-gpu-shared" && pwd)
 OUT=${OUT:-/tmp}
 exec > >(tee "$OUT/dec.log") 2>&1
 REPS=${REPS:-3}
 DEV=${DEV:-NVIDIA}
 export CLC_CACHE_DIR=/tmp/clc-cache
+[ -n "$OOO" ] && export CLC_GPU_SB_OOO=1
 t() { local s=$(date +%s.%N); "$@" >/dev/null 2>&1; local rc=$?; awk -v a="$s" -v b="$(date +%s.%N)" -v r=$rc 'BEGIN{printf "%.3f s (rc %d)\n", b-a, r}'; }
 echo "== machine"; nvidia-smi -L 2>/dev/null; nproc
 if [ -n "$TAR" ]; then cp "$TAR" /tmp/rdoc.tar; else xz -T0 -dc "$S/rdoc.tar.xz" > /tmp/rdoc.tar; fi; ls -l /tmp/rdoc.tar
