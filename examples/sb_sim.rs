@@ -116,8 +116,9 @@ fn main() {
         println!("   hwm-dataflow path {:.0} (x{:.1})", c, work / c);
         let (cyc, walk) = kernel_model(&enc, &lay, n, false);
         let (all, _) = kernel_model(&enc, &lay, n, true);
+        let front = kernel_model_front(&enc, &lay, n);
         println!(
-            "   kernel model, iterations: frame {cyc:.0} (queue cycled 32 at a time) | {all:.0} (all retried each iteration) | longest walk {walk:.0}"
+            "   kernel model, iterations: frame {cyc:.0} (queue cycled 32 at a time) | {all:.0} (all retried each iteration) | {front:.0} (the 32 lowest) | longest walk {walk:.0}"
         );
         tot_work += work;
         tot_a += a;
@@ -189,6 +190,17 @@ fn sequences(inp: &[u8], mut op: usize) -> Vec<Sq> {
 /// `all`: the retry iteration looks at every queued match, not 32 of them. Returns the frame's end and
 /// the longest walk (iterations until a sub-block's last window is done).
 fn kernel_model(enc: &[u8], lay: &lz_ext3_sb::Layout, n: usize, all: bool) -> (f64, f64) {
+    kernel_model_with(enc, lay, n, if all { 1 } else { 0 })
+}
+
+/// As [`kernel_model`], retrying the 32 lowest queued matches at every iteration.
+fn kernel_model_front(enc: &[u8], lay: &lz_ext3_sb::Layout, n: usize) -> f64 {
+    kernel_model_with(enc, lay, n, 2).0
+}
+
+/// `how`: 0 cycle 32 at a time, 1 all, 2 the 32 lowest.
+fn kernel_model_with(enc: &[u8], lay: &lz_ext3_sb::Layout, n: usize, how: u32) -> (f64, f64) {
+    let all = how == 1;
     const W: usize = 32;
     let mut fin = vec![f64::INFINITY; n];
     // Copies match `s` in the iteration [st, end) if its source is final by `st`.
@@ -229,7 +241,7 @@ fn kernel_model(enc: &[u8], lay: &lz_ext3_sb::Layout, n: usize, all: bool) -> (f
                 }
             }
             *queue = kept;
-            rp = if all { 0 } else { b - removed };
+            rp = if how != 0 { 0 } else { b - removed };
             if rp >= queue.len() {
                 rp = 0;
             }
