@@ -39,14 +39,17 @@ pub struct UmountArgs {
 }
 
 pub fn run(a: MountArgs) -> Result<i32> {
+    let trace = clc::diag::Trace::start();
     // No thread may start before the fork: load the settings without building the thread pool.
     let cfg = a.common.load(&[])?;
+    trace.stage("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let cache = match &a.cache_size {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
     let ar = Archive::open(&a.archive)?;
+    trace.stage(&format!("archive opened ({} entries)", ar.index().entries().len()));
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
@@ -66,12 +69,13 @@ pub fn run(a: MountArgs) -> Result<i32> {
         Box::new(clc::gpu::GpuDecoder::new(&cfg, None, a.common.quiet))
     };
     let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
+    trace.stage("inode table built");
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),
         log: a.log.clone(),
     };
-    serve::mount(fs, &a.mountpoint, &opts, &how)?;
+    serve::mount(fs, &a.mountpoint, &opts, &how, &trace)?;
     Ok(0)
 }
 

@@ -15,7 +15,7 @@
 //! on values it owns.
 
 use super::ClcFs;
-use crate::diag::log;
+use crate::diag::{log, Trace};
 use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -121,7 +121,13 @@ pub struct Serve {
 
 /// Mounts `fs` on `mountpoint` and serves it: until unmounted with `-f`; otherwise returns once the
 /// background process has mounted it (and only the background process goes on, then exits).
-pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
+pub fn mount(
+    mut fs: ClcFs,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    how: &Serve,
+    trace: &Trace,
+) -> Result<()> {
     fs.exit_when_done = true;
     let mp = mountpoint.canonicalize().ctx(mountpoint)?;
     if !mp.is_dir() {
@@ -130,8 +136,10 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     let conf = opts.fuser_config((how.threads * 2).clamp(4, 16));
     if how.foreground {
         block_signals();
-        start_pool(how.threads);
+        limit_arenas();
         let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
+        trace.stage("mounted");
+        start_pool(how.threads);
         return serve(session, &mp);
     }
     let log_file = match &how.log {
@@ -151,13 +159,16 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
             drop(rd);
-            let code = background(fs, &mp, &conf, how.threads, log_file, wr);
+            let code = background(fs, &mp, &conf, how.threads, log_file, wr, trace);
             std::process::exit(code);
         }
         _ => {
             drop(wr);
+            // The parent exits next: dropping the index and the inode table would only cost time.
+            std::mem::forget(fs);
             let mut msg = String::new();
             let _ = rd.read_to_string(&mut msg);
+            trace.stage("the background process reported");
             match msg.as_str() {
                 READY => Ok(()),
                 "" => Err(Error::Mount {
@@ -180,6 +191,7 @@ fn background(
     threads: usize,
     log_file: Option<File>,
     mut ready: File,
+    trace: &Trace,
 ) -> i32 {
     // SAFETY: plain syscalls on this process.
     unsafe {
@@ -187,7 +199,7 @@ fn background(
     }
     let _ = std::env::set_current_dir("/");
     block_signals();
-    start_pool(threads);
+    limit_arenas();
     let session = match Session::new(fs, mp, conf) {
         Ok(s) => s,
         Err(e) => {
@@ -195,9 +207,12 @@ fn background(
             return 2;
         }
     };
+    trace.stage("mounted");
     redirect_stdio(log_file.as_ref());
     let _ = ready.write_all(READY.as_bytes());
     drop(ready); // the parent reads to end of file, then returns
+    // The decode threads start once the mount is live: nothing waits for them before the first read.
+    start_pool(threads);
     match serve(session, mp) {
         Ok(()) => 0,
         Err(e) => {
@@ -232,14 +247,18 @@ fn serve(mut session: Session<ClcFs>, mp: &Path) -> Result<()> {
     session.run().ctx(mp)
 }
 
-fn start_pool(threads: usize) {
-    // Frames are large (up to 16 MiB) and freed on other threads than the ones that allocated them;
-    // glibc's default of up to 8 arenas per core then keeps freed frames around and the resident size
-    // grows to several times the cache budget. Two arenas keep it near budget at no measurable cost.
+/// Before any thread starts: frames are large (up to 16 MiB) and freed on other threads than the ones
+/// that allocated them; glibc's default of up to 8 arenas per core then keeps freed frames around and
+/// the resident size grows to several times the cache budget. Two arenas keep it near budget at no
+/// measurable cost.
+fn limit_arenas() {
     // SAFETY: mallopt only sets an allocator parameter, before the threads that allocate start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+}
+
+fn start_pool(threads: usize) {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("clc-decode-{i}"))
