@@ -1,4 +1,4 @@
-//! The read path of the mount: (file, offset, len) → [`Archive::read_at`] through the shared
+//! The read path of the mount: (file, offset, len) → [`Archive::read_runs`] through the shared
 //! [`FrameCache`], plus read-ahead for handles that read sequentially.
 //!
 //! Read-ahead: each open handle remembers where its last read ended. A read that starts near there
@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::index::{EntryId, FrameId};
 use parking_lot::Mutex;
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -36,6 +37,23 @@ impl OpenFile {
             entry,
             last_end: AtomicU64::new(0),
             ahead_to: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The bytes of one read: a range of one decoded frame, shared with the cache, or bytes gathered from
+/// several frames.
+pub enum Bytes {
+    Frame(Arc<Vec<u8>>, Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Frame(f, r) => &f[r.clone()],
+            Bytes::Owned(v) => v,
         }
     }
 }
@@ -77,19 +95,33 @@ impl Reader {
         &self.archive
     }
 
-    /// Reads up to `len` bytes of `f` at `offset`. Errors are logged once (they name the file, the frame
-    /// and the volume) and returned.
-    pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Vec<u8>> {
+    /// Reads up to `len` bytes of `f` at `offset`. A read within one frame (the usual case: frames are
+    /// far larger than a FUSE request) is answered from the decoded frame without a copy. Errors are
+    /// logged once (they name the file, the frame and the volume) and returned.
+    pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Bytes> {
         let size = self.size_of(f.entry);
-        let want = (len as u64).min(size.saturating_sub(offset)) as usize;
-        let mut buf = vec![0u8; want];
+        let mut out = Bytes::Owned(Vec::new());
         let n = self
             .archive
-            .read_at(f.entry, offset, &mut buf, &*self.cache as &dyn FrameSource)
+            .read_runs(
+                f.entry,
+                offset,
+                len as usize,
+                &*self.cache as &dyn FrameSource,
+                |frame, r| match &mut out {
+                    Bytes::Owned(v) if v.is_empty() => out = Bytes::Frame(frame.clone(), r),
+                    Bytes::Owned(v) => v.extend_from_slice(&frame[r]),
+                    Bytes::Frame(first, fr) => {
+                        let mut v = Vec::with_capacity(len as usize);
+                        v.extend_from_slice(&first[fr.clone()]);
+                        v.extend_from_slice(&frame[r]);
+                        out = Bytes::Owned(v);
+                    }
+                },
+            )
             .inspect_err(|e| self.log_once(e))?;
-        buf.truncate(n);
         self.read_ahead(f, offset, offset + n as u64, size);
-        Ok(buf)
+        Ok(out)
     }
 
     fn size_of(&self, e: EntryId) -> u64 {
