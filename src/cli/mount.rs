@@ -49,7 +49,10 @@ pub fn run(a: MountArgs) -> Result<i32> {
         None => cfg.cache_size,
     };
     let ar = Archive::open(&a.archive)?;
-    trace.stage(&format!("archive opened ({} entries)", ar.index().entries().len()));
+    trace.stage(&format!(
+        "archive opened ({} entries)",
+        ar.index().entries().len()
+    ));
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");

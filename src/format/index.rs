@@ -367,7 +367,11 @@ impl Index {
                 return Err(bad(format!("entry {i} out of order or duplicate path")));
             }
             prev = Some(&e.path);
-            let parent = e.path.iter().rposition(|&b| b == b'/').map(|s| &e.path[..s]);
+            let parent = e
+                .path
+                .iter()
+                .rposition(|&b| b == b'/')
+                .map(|s| &e.path[..s]);
             if parent.is_some() && parent != proved {
                 self.check_parent(i, &e.path).map_err(bad)?;
                 proved = parent;

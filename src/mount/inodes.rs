@@ -87,7 +87,10 @@ impl Inodes {
         let entries = index.entries();
         let n = entries.len();
         // Inode numbers are u32 here; an index this large cannot be inflated (4 GiB cap) anyway.
-        assert!(n < u32::MAX as usize - 2, "too many entries for the inode table");
+        assert!(
+            n < u32::MAX as usize - 2,
+            "too many entries for the inode table"
+        );
         let parent = parents(entries);
         let mut dirs = vec![Dir {
             entry: u32::MAX,
@@ -165,7 +168,9 @@ impl Inodes {
         let e = ino.entry().filter(|&e| e < self.parent.len())? as u32;
         // Entries fit in u32 (see `build`); the end marker's entry (u32::MAX) is never searched for.
         let dirs = &self.dirs[1..];
-        dirs.binary_search_by_key(&e, |d| d.entry).ok().map(|k| k + 1)
+        dirs.binary_search_by_key(&e, |d| d.entry)
+            .ok()
+            .map(|k| k + 1)
     }
 
     /// Whether `ino` is a directory (the root or a directory entry).
