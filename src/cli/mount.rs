@@ -39,17 +39,17 @@ pub struct UmountArgs {
 }
 
 pub fn run(a: MountArgs) -> Result<i32> {
-    let trace = clc::diag::Trace::start();
+    clc::diag::trace::start();
     // No thread may start before the fork: load the settings without building the thread pool.
     let cfg = a.common.load(&[])?;
-    trace.stage("settings loaded");
+    clc::diag::trace::note("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let cache = match &a.cache_size {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
     let ar = Archive::open(&a.archive)?;
-    trace.stage(&format!(
+    clc::diag::trace::note(&format!(
         "archive opened ({} entries)",
         ar.index().entries().len()
     ));
@@ -72,13 +72,13 @@ pub fn run(a: MountArgs) -> Result<i32> {
             None => Box::new(clc::cache::CpuDecoder),
         };
     let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
-    trace.stage("inode table built");
+    clc::diag::trace::note("inode table built");
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),
         log: a.log.clone(),
     };
-    serve::mount(fs, &a.mountpoint, &opts, &how, &trace)?;
+    serve::mount(fs, &a.mountpoint, &opts, &how)?;
     Ok(0)
 }
 

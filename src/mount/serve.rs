@@ -15,7 +15,7 @@
 //! on values it owns.
 
 use super::ClcFs;
-use crate::diag::{log, Trace};
+use crate::diag::{log, trace};
 use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -147,7 +147,6 @@ pub fn mount(
     mountpoint: &Path,
     opts: &MountOptions,
     how: &Serve,
-    trace: &Trace,
 ) -> Result<()> {
     fs.exit_when_done = true;
     let mp = mountpoint.canonicalize().ctx(mountpoint)?;
@@ -159,7 +158,7 @@ pub fn mount(
         block_signals();
         limit_arenas();
         let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
-        trace.stage("mounted");
+        trace::note("mounted");
         set_read_ahead(&mp, opts.read_ahead_kb);
         start_pool(how.threads);
         return serve(session, &mp);
@@ -181,7 +180,7 @@ pub fn mount(
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
             drop(rd);
-            let code = background(fs, &mp, opts, &conf, how, log_file, wr, trace);
+            let code = background(fs, &mp, opts, &conf, how, log_file, wr);
             std::process::exit(code);
         }
         _ => {
@@ -190,7 +189,7 @@ pub fn mount(
             std::mem::forget(fs);
             let mut msg = String::new();
             let _ = rd.read_to_string(&mut msg);
-            trace.stage("the background process reported");
+            trace::note("the background process reported");
             match msg.as_str() {
                 READY => Ok(()),
                 "" => Err(Error::Mount {
@@ -206,7 +205,6 @@ pub fn mount(
 const READY: &str = "\0mounted";
 
 /// The background process: mount, report through `ready`, serve. Returns the exit status.
-#[allow(clippy::too_many_arguments)]
 fn background(
     fs: ClcFs,
     mp: &Path,
@@ -215,7 +213,6 @@ fn background(
     how: &Serve,
     log_file: Option<File>,
     mut ready: File,
-    trace: &Trace,
 ) -> i32 {
     // SAFETY: plain syscalls on this process.
     unsafe {
@@ -231,7 +228,7 @@ fn background(
             return 2;
         }
     };
-    trace.stage("mounted");
+    trace::note("mounted");
     redirect_stdio(log_file.as_ref());
     set_read_ahead(mp, opts.read_ahead_kb);
     let _ = ready.write_all(READY.as_bytes());
