@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// A read that starts at most this far from where the previous one ended still counts as sequential
 /// (the kernel issues read-ahead requests in parallel, so they arrive slightly out of order).
 const SEQ_SLACK: u64 = 1 << 20;
+/// How many entries after a file's the tree-walk prefetch looks at.
+const FOLLOW_SCAN: u64 = 256;
 /// Error lines remembered so that a retried read of a bad frame logs once.
 const MAX_LOGGED: usize = 1024;
 
@@ -63,6 +65,9 @@ pub struct Reader {
     cache: Arc<FrameCache<'static>>,
     /// Read-ahead window in bytes (0: off).
     ahead: u64,
+    /// Prefetch the frames of the following files on a file's first read that misses
+    /// (`CLC_MOUNT_FOLLOW=0` turns it off, for measuring).
+    follow: bool,
     logged: Mutex<HashSet<String>>,
 }
 
@@ -87,6 +92,7 @@ impl Reader {
             archive,
             cache: Arc::new(cache),
             ahead,
+            follow: std::env::var_os("CLC_MOUNT_FOLLOW").is_none_or(|v| v != "0"),
             logged: Mutex::new(HashSet::new()),
         }
     }
@@ -100,6 +106,14 @@ impl Reader {
     /// logged once (they name the file, the frame and the volume) and returned.
     pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Bytes> {
         let size = self.size_of(f.entry);
+        // A first read of a file whose frame is not decoded yet: a reader walking the tree (tar, cp -r,
+        // rsync, grep -r) goes on to the next files in path order, so their frames are decoded meanwhile.
+        if offset == 0 && self.follow {
+            let first = self.archive.index().frames_in(f.entry, 0, 1);
+            if first.iter().any(|&id| !self.cache.contains(id)) {
+                self.prefetch_following(f.entry, &first);
+            }
+        }
         let mut out = Bytes::Owned(Vec::new());
         let n = self
             .archive
@@ -122,6 +136,32 @@ impl Reader {
             .inspect_err(|e| self.log_once(e))?;
         self.read_ahead(f, offset, offset + n as u64, size);
         Ok(out)
+    }
+
+    /// Decodes on the pool the frames of the files after `e` in path order (not yet cached, not in
+    /// `skip`), up to half the read-ahead window, looking at most [`FOLLOW_SCAN`] entries ahead.
+    fn prefetch_following(&self, e: EntryId, skip: &[FrameId]) {
+        let ix = self.archive.index();
+        let end = (e.0 + 1 + FOLLOW_SCAN).min(ix.entries().len() as u64);
+        let mut ids: Vec<FrameId> = Vec::new();
+        let mut bytes = 0u64;
+        'scan: for j in e.0 + 1..end {
+            let id = EntryId(j);
+            for fr in ix.frames_in(id, 0, self.size_of(id)) {
+                if bytes >= self.ahead / 2 {
+                    break 'scan;
+                }
+                if skip.contains(&fr) || ids.contains(&fr) || self.cache.contains(fr) {
+                    continue;
+                }
+                bytes += ix.frame(fr).map_or(0, |m| u64::from(m.raw_len));
+                ids.push(fr);
+            }
+        }
+        if !ids.is_empty() {
+            let cache = self.cache.clone();
+            rayon::spawn(move || cache.prefetch(&ids));
+        }
     }
 
     fn size_of(&self, e: EntryId) -> u64 {
