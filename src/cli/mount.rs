@@ -22,7 +22,8 @@ pub struct MountArgs {
     /// Decoded-frame cache budget (CACHE_SIZE), e.g. 512M
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
-    /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, … (comma-separated)
+    /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, read_ahead_kb=N
+    /// (the kernel's read-ahead, root only; default 2048), … (comma-separated)
     #[arg(short = 'o', value_name = "OPTION,…")]
     pub options: Vec<String>,
     /// Append the background process's messages (read errors) to FILE
