@@ -142,12 +142,7 @@ pub struct Serve {
 
 /// Mounts `fs` on `mountpoint` and serves it: until unmounted with `-f`; otherwise returns once the
 /// background process has mounted it (and only the background process goes on, then exits).
-pub fn mount(
-    mut fs: ClcFs,
-    mountpoint: &Path,
-    opts: &MountOptions,
-    how: &Serve,
-) -> Result<()> {
+pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
     fs.exit_when_done = true;
     let mp = mountpoint.canonicalize().ctx(mountpoint)?;
     if !mp.is_dir() {
