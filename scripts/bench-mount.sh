@@ -94,7 +94,7 @@ fresh() { # kind: a new mount, then a cold page cache
 }
 
 declare -A R # "kind,metric" -> space-separated values
-add() { R[$2,$1]="${R[$2,$1]:-} $3"; } # metric kind value
+add() { R[$2,$1]="${R[$2,$1]:-} $3"; echo "sample: $2 $1 $3"; } # metric kind value
 timed() { # metric kind command...: runs the command in the mount, records its time
     local m=$1 k=$2; shift 2
     local t0 t1; t0=$(now); (cd "$MNT" && "$@"); t1=$(now)
@@ -164,7 +164,7 @@ for rep in $(seq "$REPS"); do
     done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 med() { echo "${R[$1,$2]:-}" | median; } # kind metric
 ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=2; $1 / $2" | bc -l || echo -; }
 
