@@ -332,17 +332,24 @@ impl Archive {
             0
         };
         let start = f.offset - hdr as u64;
-        let mut buf = vec![0u8; hdr + f.stored_len as usize];
-        file.read_exact_at(&mut buf, start).map_err(|e| {
+        let read_err = |e: std::io::Error| {
             let cause = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Check("volume is truncated")
             } else {
                 Error::io(path, e)
             };
             self.frame_err(id, cause)
-        })?;
+        };
+        // The header and the stored bytes in two buffers, so that the stored bytes (up to 16 MiB) need not
+        // be moved down over the header afterwards; both come from one read of the volume's cache.
+        let mut head = [0u8; FrameHeader::SIZE];
+        let mut buf = vec![0u8; f.stored_len as usize];
         if hdr > 0 {
-            let h = FrameHeader::decode(&buf, &escape_path(path), start)?;
+            file.read_exact_at(&mut head, start).map_err(read_err)?;
+        }
+        file.read_exact_at(&mut buf, f.offset).map_err(read_err)?;
+        if hdr > 0 {
+            let h = FrameHeader::decode(&head, &escape_path(path), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
             let got = (
                 h.codec,
@@ -355,7 +362,6 @@ impl Archive {
                 let cause = Error::Check("frame header disagrees with the index");
                 return Err(self.frame_err(id, cause));
             }
-            buf.drain(..hdr);
         }
         Ok(buf)
     }
@@ -412,34 +418,69 @@ impl Archive {
         buf: &mut [u8],
         src: &dyn FrameSource,
     ) -> Result<usize> {
+        let mut done = 0usize;
+        self.read_runs(e, offset, buf.len(), src, |frame, r| {
+            buf[done..done + r.len()].copy_from_slice(&frame[r.clone()]);
+            done += r.len();
+        })?;
+        Ok(done)
+    }
+
+    /// The bytes of entry `e` from `offset` on, at most `len` of them, without copying: `f` gets them in
+    /// file order as runs, each a range of one decoded frame (pieces that follow each other in the same
+    /// frame form one run). Returns how many bytes the runs hold (0 at or past the end). Every byte comes
+    /// from a checked frame; errors name the file, and no run is given after an error.
+    pub fn read_runs(
+        &self,
+        e: EntryId,
+        offset: u64,
+        len: usize,
+        src: &dyn FrameSource,
+        mut f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+    ) -> Result<usize> {
         self.check_entry(e)?;
         let Some(content) = self.index.content_of(e) else {
             return Ok(0);
         };
         let size = self.index.data_size(e);
-        if offset >= size || buf.is_empty() {
+        if offset >= size || len == 0 {
             return Ok(0);
         }
         let in_file = |source: Error| Error::InFile {
             path: self.path_of(e),
             source: Box::new(source),
         };
-        let want = buf.len().min((size - offset) as usize);
+        let want = len.min((size - offset) as usize);
         let mut done = 0usize;
+        // The run being gathered: (frame id, its bytes, range).
+        let mut run: Option<(FrameId, Arc<Vec<u8>>, std::ops::Range<usize>)> = None;
         for p in self.index.pieces(content, offset) {
             if done == want {
                 break;
             }
-            let data = src.frame(p.frame).map_err(in_file)?;
             let within = (offset + done as u64 - p.file_offset) as usize;
             let n = (p.len as usize - within).min(want - done);
             let s = p.at as usize + within;
-            // Validated: the piece lies within its frame; checked: the frame has its full length.
-            let bytes = data.get(s..s + n).ok_or_else(|| {
-                in_file(Error::Check("decoded frame shorter than the index says"))
-            })?;
-            buf[done..done + n].copy_from_slice(bytes);
+            match &mut run {
+                Some((id, _, r)) if *id == p.frame && r.end == s => r.end += n,
+                _ => {
+                    let data = src.frame(p.frame).map_err(in_file)?;
+                    // Validated: the piece lies within its frame; checked: the frame has its full
+                    // length. A shorter one is refused before any of its bytes are given.
+                    if data.len() < p.at as usize + p.len as usize {
+                        return Err(in_file(Error::Check(
+                            "decoded frame shorter than the index says",
+                        )));
+                    }
+                    if let Some((_, d, r)) = run.replace((p.frame, data, s..s + n)) {
+                        f(&d, r);
+                    }
+                }
+            }
             done += n;
+        }
+        if let Some((_, d, r)) = run {
+            f(&d, r);
         }
         Ok(done)
     }

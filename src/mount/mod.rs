@@ -29,7 +29,7 @@ use fuser::{
 };
 use inodes::{Ino, Inodes};
 use parking_lot::RwLock;
-use reader::{OpenFile, Reader};
+use reader::{Bytes, OpenFile, Reader};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -166,7 +166,7 @@ impl ClcFs {
         Ok(fh)
     }
 
-    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Bytes, Errno> {
         let f = self.files.read().get(&fh).cloned();
         let f = match f {
             Some(f) => f,
