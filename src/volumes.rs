@@ -9,6 +9,13 @@
 //! Which volumes exist is decided here from one listing of the base's directory ([`siblings`]); a volume
 //! is opened for reading by [`open`] and created by [`create`]. These three are where a storage
 //! backend other than local files would come in.
+//!
+//! A base or volume path may also be an `s3://bucket/prefix/NAME` URL: [`remote`] reads and writes such
+//! volumes through [`Store`](crate::storage::Store). [`siblings`], [`open_vol`], [`create_out`],
+//! [`remove`] and [`exists`] serve both; [`open`] and [`create`] (plain files, for parity and
+//! CL_Compressor archives) refuse URLs.
+
+pub mod remote;
 
 use crate::ids::VolumeNo;
 use std::ffi::{OsStr, OsString};
@@ -92,6 +99,10 @@ pub fn dir_of(base: &Path) -> PathBuf {
 /// Every file next to `base` named `NAME.SUFFIX` (`NAME` being the last component of `base`), as
 /// (`SUFFIX`, path): the one directory listing that every listing of volumes filters.
 pub fn siblings(base: &Path) -> io::Result<Vec<(OsString, PathBuf)>> {
+    if remote::is_remote(base) {
+        let found = remote::siblings(base)?;
+        return Ok(found.into_iter().map(|(s, p, _)| (s, p)).collect());
+    }
     let Some(name) = base.file_name() else {
         return Ok(Vec::new());
     };
@@ -144,17 +155,145 @@ pub fn list_parity(base: &Path) -> Vec<(u32, PathBuf)> {
 
 /// Whether the archive `base` has parity volumes (its first one exists).
 pub fn has_parity(base: &Path) -> bool {
-    parity_path(base, 1).exists()
+    exists(&parity_path(base, 1))
 }
 
-/// Opens a volume for reading.
+/// Whether the volume `path` exists (a file, or an object).
+pub fn exists(path: &Path) -> bool {
+    if remote::is_remote(path) {
+        remote::exists(path)
+    } else {
+        path.exists()
+    }
+}
+
+/// The size of the volume `path` (a file, or an object).
+pub fn size(path: &Path) -> io::Result<u64> {
+    if remote::is_remote(path) {
+        remote::RemoteVol::open(path).map(|v| v.len())
+    } else {
+        std::fs::metadata(path).map(|m| m.len())
+    }
+}
+
+/// Removes the volume `path` (a file, or an object).
+pub fn remove(path: &Path) -> io::Result<()> {
+    if remote::is_remote(path) {
+        remote::remove(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// Why a URL cannot be opened as a plain file.
+fn no_url(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}: parity volumes and CL_Compressor archives in object storage are not supported",
+            path.display()
+        ),
+    )
+}
+
+/// Opens a volume for reading, as a local file (refusing an `s3://` URL).
 pub fn open(path: &Path) -> io::Result<File> {
+    if remote::is_remote(path) {
+        return Err(no_url(path));
+    }
     File::open(path)
 }
 
-/// Creates a new volume for writing; fails when one of that name exists.
+/// Creates a new volume for writing, as a local file; fails when one of that name exists (and for an
+/// `s3://` URL).
 pub fn create(path: &Path) -> io::Result<File> {
+    if remote::is_remote(path) {
+        return Err(no_url(path));
+    }
     OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// A volume open for reading: a local file or an object.
+pub enum Vol {
+    Local(File),
+    Remote(remote::RemoteVol),
+}
+
+impl Vol {
+    /// Its size in bytes.
+    pub fn len(&self) -> io::Result<u64> {
+        match self {
+            Vol::Local(f) => Ok(f.metadata()?.len()),
+            Vol::Remote(r) => Ok(r.len()),
+        }
+    }
+
+    /// Exactly `buf.len()` bytes at `at`; `UnexpectedEof` when the volume ends before.
+    pub fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        match self {
+            Vol::Local(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, at),
+            Vol::Remote(r) => r.read_exact_at(buf, at),
+        }
+    }
+}
+
+/// Opens a volume for reading, a file or an object.
+pub fn open_vol(path: &Path) -> io::Result<Vol> {
+    if remote::is_remote(path) {
+        remote::RemoteVol::open(path).map(Vol::Remote)
+    } else {
+        open(path).map(Vol::Local)
+    }
+}
+
+/// A volume being written: a new local file, or an object streamed as it is written (visible only once
+/// [`finish`](VolOut::finish)ed; dropped unfinished, it leaves nothing).
+pub enum VolOut {
+    Local(File),
+    Remote(remote::RemoteOut),
+}
+
+impl VolOut {
+    /// The local file, for writeback hints.
+    pub fn local(&self) -> Option<&File> {
+        match self {
+            VolOut::Local(f) => Some(f),
+            VolOut::Remote(_) => None,
+        }
+    }
+
+    /// Makes the volume durable: `fsync` of the file, or completing the upload.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            VolOut::Local(f) => f.sync_data(),
+            VolOut::Remote(r) => r.finish(),
+        }
+    }
+}
+
+impl io::Write for VolOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            VolOut::Local(f) => f.write(buf),
+            VolOut::Remote(r) => r.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            VolOut::Local(f) => f.flush(),
+            VolOut::Remote(r) => r.flush(),
+        }
+    }
+}
+
+/// Creates a new data volume, a file or an object; fails when one of that name exists.
+pub fn create_out(path: &Path) -> io::Result<VolOut> {
+    if remote::is_remote(path) {
+        remote::RemoteOut::create(path).map(VolOut::Remote)
+    } else {
+        create(path).map(VolOut::Local)
+    }
 }
 
 #[cfg(test)]

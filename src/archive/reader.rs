@@ -10,11 +10,9 @@ use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryId, Frame, FrameId, Index, ValidIndex, VolumeNo};
 use crate::format::volume::VolumeHeader;
-use crate::volumes::{self, Name};
+use crate::volumes::{self, Name, Vol};
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,7 +37,7 @@ impl Kind {
 struct Volume {
     path: PathBuf,
     /// The open volume, or why it cannot be used (missing, another archive's, another slot's).
-    file: Result<File>,
+    file: Result<Vol>,
 }
 
 /// An open archive. Shared by threads (`&self` everywhere).
@@ -80,7 +78,7 @@ impl FrameStore for Archive {
 struct Last {
     number: VolumeNo,
     path: PathBuf,
-    file: File,
+    file: Vol,
     len: u64,
     tail: Vec<u8>,
 }
@@ -113,6 +111,10 @@ impl Archive {
             }
             _ => path.to_path_buf(),
         };
+        if volumes::remote::is_remote(&base) {
+            // A listing that fails (credentials, endpoint, bucket) is that error, not "no volumes".
+            volumes::siblings(&base).ctx(path)?;
+        }
         let vols = volumes::list_data(&base);
         let (first, last) = match (vols.first(), vols.last()) {
             (Some((_, first)), Some((number, last))) => (first, open_last(*number, last)?),
@@ -145,7 +147,7 @@ impl Archive {
     }
 
     /// clc's own archive: footer → index (validated) → every volume opened and its header checked.
-    fn open_clc(base: &Path, mut last: Last) -> Result<Archive> {
+    fn open_clc(base: &Path, last: Last) -> Result<Archive> {
         let what = last.path.display().to_string();
         let footer_at = last.len - Footer::SIZE as u64;
         let footer = Footer::decode(&last.tail, &what, last.len)?;
@@ -160,7 +162,7 @@ impl Archive {
             ));
         }
         let index =
-            read_index(&mut last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
+            read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
         if footer.version < 2 {
             if let Some(i) = index
                 .frames()
@@ -219,7 +221,7 @@ impl Archive {
             .volumes
             .into_iter()
             .map(|path| Volume {
-                file: volumes::open(&path).ctx(&path),
+                file: volumes::open(&path).map(Vol::Local).ctx(&path),
                 path,
             })
             .collect();
@@ -421,8 +423,8 @@ impl Archive {
 
 /// Opens the last volume and reads its tail, where clc's footer is.
 fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
-    let file = volumes::open(path).ctx(path)?;
-    let len = file.metadata().ctx(path)?.len();
+    let file = volumes::open_vol(path).ctx(path)?;
+    let len = file.len().ctx(path)?;
     let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
     let tail_at = len - tail.len() as u64;
     file.read_exact_at(&mut tail, tail_at).ctx(path)?;
@@ -437,7 +439,7 @@ fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
 
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
-    volumes::open(p).ok()?.read_exact(&mut b).ok()?;
+    volumes::open_vol(p).ok()?.read_exact_at(&mut b, 0).ok()?;
     Some(b)
 }
 
@@ -451,7 +453,7 @@ fn repair_hint(base: &Path) -> Option<String> {
     })
 }
 
-fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
+fn read_index(f: &Vol, footer: &Footer, what: &str) -> Result<Index> {
     let mut blob = vec![0u8; footer.index_stored_len as usize];
     f.read_exact_at(&mut blob, footer.index_offset).ctx(what)?;
     // zlib inflates at most about 1032:1, so a claim beyond that is not believed when sizing the buffer.
@@ -478,12 +480,12 @@ fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
 }
 
 /// Opens volume `n` of the archive whose id is `id`, checking its header.
-fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
+fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Result<Vol> {
     let bad = |msg: String| Error::BadVolume {
         path: path.to_path_buf(),
         msg,
     };
-    let f = volumes::open(path).ctx(path)?;
+    let f = volumes::open_vol(path).ctx(path)?;
     let mut b = [0u8; VolumeHeader::SIZE];
     f.read_exact_at(&mut b, 0)
         .map_err(|_| bad("too short for a volume header".into()))?;

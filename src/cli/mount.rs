@@ -46,6 +46,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
+    super::check_location(&a.archive)?;
     let ar = Archive::open(&a.archive)?;
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {

@@ -83,7 +83,7 @@ pub fn pack_with(
 ) -> Result<PackStats> {
     let t0 = Instant::now();
     trace::start();
-    prepare_output(&opts.out, opts.force)?;
+    prepare_output(&opts.out, opts.force, cfg.parity > 0)?;
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
@@ -160,7 +160,7 @@ pub fn pack_with(
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
         stored_bytes: vols
             .iter()
-            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .map(|p| volumes::size(p).unwrap_or(0))
             .sum(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
@@ -265,21 +265,38 @@ fn write_in_order(
 }
 
 /// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
-/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
-fn prepare_output(out: &Path, force: bool) -> Result<()> {
+/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one. `out` may be
+/// an `s3://` URL: then the volumes are objects, listed (which checks the settings and the bucket before
+/// anything is scanned) and removed through the store.
+fn prepare_output(out: &Path, force: bool, parity: bool) -> Result<()> {
+    let remote = volumes::remote::is_remote(out);
+    if remote {
+        if parity {
+            return Err(Error::Usage(format!(
+                "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
+                out.display()
+            )));
+        }
+        volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    }
     let stale_parity = volumes::list_parity(out);
     let first = match stale_parity.first() {
-        Some((_, p)) if !volumes::data_path(out, VolumeNo(1)).exists() => p.clone(),
+        Some((_, p)) if !volumes::exists(&volumes::data_path(out, VolumeNo(1))) => p.clone(),
         _ => volumes::data_path(out, VolumeNo(1)),
     };
-    if first.symlink_metadata().is_ok() && !force {
+    let taken = if remote {
+        volumes::exists(&first)
+    } else {
+        first.symlink_metadata().is_ok()
+    };
+    if taken && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
             first.display()
         )));
     }
     let dir = volumes::dir_of(out);
-    if !dir.is_dir() {
+    if !remote && !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: output directory does not exist",
             dir.display()
@@ -289,7 +306,7 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
         let parity = stale_parity.into_iter().map(|(_, p)| p);
         let data = volumes::list_data(out).into_iter().map(|(_, p)| p);
         for p in data.chain(parity) {
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            volumes::remove(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
     Ok(())
@@ -297,6 +314,6 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
 
 fn remove_all(paths: &[PathBuf]) {
     for p in paths {
-        let _ = std::fs::remove_file(p);
+        let _ = volumes::remove(p);
     }
 }
