@@ -161,8 +161,7 @@ impl Archive {
                 ),
             ));
         }
-        let index =
-            read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
+        let index = read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
         if footer.version < 2 {
             if let Some(i) = index
                 .frames()

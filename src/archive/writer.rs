@@ -81,7 +81,11 @@ impl VolumeWriter {
 
     fn close_current(&mut self) -> Result<()> {
         if let Some(o) = self.cur.take() {
-            let out = o.out.into_inner().map_err(|e| e.into_error()).ctx(&o.path)?;
+            let out = o
+                .out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx(&o.path)?;
             out.finish().ctx(&o.path)?;
         }
         Ok(())

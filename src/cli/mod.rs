@@ -171,7 +171,9 @@ pub fn check_location(p: &std::path::Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let b = p.as_os_str().as_bytes();
     let scheme = b.windows(3).position(|w| w == b"://").map(|i| &b[..i]);
-    if scheme.is_some_and(|s| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+')) {
+    if scheme
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+'))
+    {
         clc::storage::Location::parse(p.as_os_str())?;
     }
     Ok(())

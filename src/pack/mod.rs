@@ -158,10 +158,7 @@ pub fn pack_with(
         cpu_frames: counters.cpu_frames.load(Ordering::Relaxed),
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
-        stored_bytes: vols
-            .iter()
-            .map(|p| volumes::size(p).unwrap_or(0))
-            .sum(),
+        stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),

@@ -8,9 +8,7 @@
 //! callers keep one error path; [`Error::io`](crate::error::Error::io) takes the [`StorageError`] back
 //! out, and the message names the object's URL.
 
-use crate::storage::{
-    env, Location, ObjectName, ObjectWriter, S3Address, StorageError, Store,
-};
+use crate::storage::{env, Location, ObjectName, ObjectWriter, S3Address, StorageError, Store};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -123,9 +121,11 @@ impl RemoteVol {
             .read_range(&self.addr.name, at..end)
             .map_err(to_io)?;
         buf.copy_from_slice(&b);
+        // CLC_TRACE: the bytes fetched from the store, as ReadFrames' bytes (no time of its own: the
+        // caller times the read).
+        crate::diag::trace::add_device(crate::diag::trace::Stage::ReadFrames, 0, b.len() as u64);
         Ok(())
     }
-
 }
 
 /// A volume object being written: a streaming upload that appears only when finished.
