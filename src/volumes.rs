@@ -170,7 +170,7 @@ pub fn exists(path: &Path) -> bool {
 /// The size of the volume `path` (a file, or an object).
 pub fn size(path: &Path) -> io::Result<u64> {
     if remote::is_remote(path) {
-        remote::RemoteVol::open(path).map(|v| v.len())
+        remote::RemoteVol::open(path).map(|v| v.size())
     } else {
         std::fs::metadata(path).map(|m| m.len())
     }
@@ -221,10 +221,10 @@ pub enum Vol {
 
 impl Vol {
     /// Its size in bytes.
-    pub fn len(&self) -> io::Result<u64> {
+    pub fn size(&self) -> io::Result<u64> {
         match self {
             Vol::Local(f) => Ok(f.metadata()?.len()),
-            Vol::Remote(r) => Ok(r.len()),
+            Vol::Remote(r) => Ok(r.size()),
         }
     }
 

@@ -423,7 +423,7 @@ impl Archive {
 /// Opens the last volume and reads its tail, where clc's footer is.
 fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
     let file = volumes::open_vol(path).ctx(path)?;
-    let len = file.len().ctx(path)?;
+    let len = file.size().ctx(path)?;
     let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
     let tail_at = len - tail.len() as u64;
     file.read_exact_at(&mut tail, tail_at).ctx(path)?;

@@ -106,7 +106,7 @@ impl RemoteVol {
         Ok(RemoteVol { addr, len })
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.len
     }
 
