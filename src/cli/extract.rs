@@ -19,6 +19,9 @@ pub struct ExtractArgs {
     /// Restore every intact file and list the damaged ones instead of stopping at the first
     #[arg(long)]
     pub keep_going: bool,
+    /// Restore modes exactly as archived when not root (root always does; others clear the umask's bits)
+    #[arg(long)]
+    pub same_permissions: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -36,6 +39,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
             .map(|p| normalize_sel(p.as_os_str().as_bytes()))
             .collect(),
         keep_going: a.keep_going,
+        same_permissions: a.same_permissions,
     };
     let t0 = std::time::Instant::now();
     let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;
