@@ -14,11 +14,9 @@ use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryId, Frame, FrameId, Index, ValidIndex, VolumeNo};
 use crate::format::volume::VolumeHeader;
-use crate::volumes::{self, Name};
+use crate::volumes::{self, Name, Vol};
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +47,7 @@ pub struct Archive {
     /// clc's archive id, which every volume's header must carry (none for CL_Compressor archives).
     archive_id: Option<[u8; 16]>,
     /// The volumes open now (a bounded set).
-    open: volumes::OpenVolumes,
+    open: volumes::OpenVolumes<Vol>,
     /// Entries whose bytes cannot be trusted, with the reason (CL_Compressor writer bug).
     damaged: HashMap<EntryId, String>,
     /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
@@ -82,7 +80,7 @@ impl FrameStore for Archive {
 struct Last {
     number: VolumeNo,
     path: PathBuf,
-    file: File,
+    file: Vol,
     len: u64,
     tail: Vec<u8>,
 }
@@ -116,6 +114,10 @@ impl Archive {
             }
             _ => path.to_path_buf(),
         };
+        if volumes::remote::is_remote(&base) {
+            // A listing that fails (credentials, endpoint, bucket) is that error, not "no volumes".
+            volumes::siblings(&base).ctx(path)?;
+        }
         let vols = volumes::list_data(&base);
         if vols.is_empty() {
             return Err(Error::io(
@@ -139,7 +141,7 @@ impl Archive {
         if vols[0].0 .0 == 1
             && first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC)
         {
-            let len = std::fs::metadata(top).map_or(0, |m| m.len());
+            let len = volumes::size(top).unwrap_or(0);
             return Err(Error::corrupt(
                 escape_path(top),
                 len.saturating_sub(Footer::SIZE as u64),
@@ -157,7 +159,7 @@ impl Archive {
     }
 
     /// clc's own archive: footer → index (validated) → the volumes' names, from the footer's count.
-    fn open_clc(base: &Path, mut last: Last) -> Result<Archive> {
+    fn open_clc(base: &Path, last: Last) -> Result<Archive> {
         let what = escape_path(&last.path);
         let footer_at = last.len - Footer::SIZE as u64;
         let footer = Footer::decode(&last.tail, &what, last.len)?;
@@ -171,8 +173,7 @@ impl Archive {
                 ),
             ));
         }
-        let index =
-            read_index(&mut last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
+        let index = read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
         if footer.version < 2 {
             if let Some(i) = index
                 .frames()
@@ -235,10 +236,10 @@ impl Archive {
 
     /// Volume `n`, open (from the bounded set, or opened now and its header checked). Errors name the
     /// volume, with the repair hint when parity volumes exist.
-    fn volume(&self, n: VolumeNo) -> Result<Arc<File>> {
+    fn volume(&self, n: VolumeNo) -> Result<Arc<Vol>> {
         self.open.get(n, || {
             let path = self.volume_path(n);
-            volumes::open(path)
+            volumes::open_vol(path)
                 .ctx(path)
                 .and_then(|f| self.check_header(n, f))
                 .map_err(|e| match &self.repair_hint {
@@ -260,7 +261,7 @@ impl Archive {
 
     /// `f`, volume `n`, if its header says it is that volume of this archive (clc), or as it is
     /// (CL_Compressor volumes have no header).
-    fn check_header(&self, n: VolumeNo, f: File) -> Result<File> {
+    fn check_header(&self, n: VolumeNo, f: Vol) -> Result<Vol> {
         match &self.archive_id {
             Some(id) => check_volume(f, self.volume_path(n), n.0, id),
             None => Ok(f),
@@ -489,8 +490,8 @@ impl Archive {
 /// Opens the last volume and reads its tail, where clc's footer is (again: the volume may have been
 /// replaced since it was found).
 fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
-    let file = volumes::open(path).ctx(path)?;
-    let len = file.metadata().ctx(path)?.len();
+    let file = volumes::open_vol(path).ctx(path)?;
+    let len = file.size().ctx(path)?;
     let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
     let tail_at = len - tail.len() as u64;
     file.read_exact_at(&mut tail, tail_at).ctx(path)?;
@@ -505,7 +506,7 @@ fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
 
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
-    volumes::open(p).ok()?.read_exact(&mut b).ok()?;
+    volumes::open_vol(p).ok()?.read_exact_at(&mut b, 0).ok()?;
     Some(b)
 }
 
@@ -519,7 +520,7 @@ fn repair_hint(base: &Path) -> Option<String> {
     })
 }
 
-fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
+fn read_index(f: &Vol, footer: &Footer, what: &str) -> Result<Index> {
     let mut blob = vec![0u8; footer.index_stored_len as usize];
     f.read_exact_at(&mut blob, footer.index_offset).ctx(what)?;
     // zlib inflates at most about 1032:1, so a claim beyond that is not believed when sizing the buffer.
@@ -546,7 +547,7 @@ fn read_index(f: &mut File, footer: &Footer, what: &str) -> Result<Index> {
 }
 
 /// `f`, opened as volume `n` of the archive whose id is `id`, if its header says so.
-fn check_volume(f: File, path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
+fn check_volume(f: Vol, path: &Path, n: u32, id: &[u8; 16]) -> Result<Vol> {
     let bad = |msg: String| Error::BadVolume {
         path: path.to_path_buf(),
         msg,

@@ -28,6 +28,7 @@ pub struct ExtractArgs {
 
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
+    super::check_location(&a.archive)?;
     let ar = Archive::open(&a.archive)?;
     let warn = Warnings::new(false);
     let opts = ExtractOptions {

@@ -49,6 +49,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
+    super::check_location(&a.archive)?;
     let ar = Archive::open(&a.archive)?;
     clc::diag::trace::note(&format!(
         "archive opened ({} entries)",

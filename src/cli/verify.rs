@@ -15,6 +15,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
+    super::check_location(&a.archive)?;
     report(&a.archive, a.quiet)
 }
 

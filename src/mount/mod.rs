@@ -229,6 +229,8 @@ impl Filesystem for ClcFs {
     /// skips that.
     fn destroy(&mut self) {
         if self.exit_when_done {
+            // CLC_TRACE: what the mount read (with --log, into the log).
+            crate::diag::trace::report();
             crate::diag::flush();
             std::process::exit(0);
         }

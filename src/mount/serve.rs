@@ -177,6 +177,9 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     };
     let (mut rd, wr) = pipe()?;
     crate::diag::flush();
+    // An archive in object storage was opened through a client with its own threads: end them (the
+    // serving process makes its client afresh on its first read).
+    crate::volumes::remote::forget_stores();
     // SAFETY: no other thread exists yet in this process (see the module docs).
     match unsafe { libc::fork() } {
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),

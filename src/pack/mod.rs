@@ -84,7 +84,7 @@ pub fn pack_with(
 ) -> Result<PackStats> {
     let t0 = Instant::now();
     trace::start();
-    prepare_output(&opts.out, opts.force)?;
+    prepare_output(&opts.out, opts.force, cfg.parity > 0)?;
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
@@ -159,10 +159,7 @@ pub fn pack_with(
         cpu_frames: counters.cpu_frames.load(Ordering::Relaxed),
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
-        stored_bytes: vols
-            .iter()
-            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-            .sum(),
+        stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
@@ -271,22 +268,42 @@ fn write_in_order(
 /// that slot). Nothing else named like a volume is touched: a user's `NAME.2024` or `NAME.p2024`, a
 /// directory `NAME.2023`, a CL_Compressor volume. All is decided before anything is removed, and a
 /// `NAME.001` or `NAME.p001` that is not ours is an error (the new archive could not be written there),
-/// so a refusal leaves the old archive whole.
-fn prepare_output(out: &Path, force: bool) -> Result<()> {
+/// so a refusal leaves the old archive whole. `out` may be an `s3://` URL: then the volumes are objects,
+/// listed first (which checks the settings and the bucket before anything is scanned) and removed
+/// through the store.
+fn prepare_output(out: &Path, force: bool, parity: bool) -> Result<()> {
+    let remote = volumes::remote::is_remote(out);
+    if remote {
+        if parity {
+            return Err(Error::Usage(format!(
+                "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
+                out.display()
+            )));
+        }
+        volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    }
+    let present = |p: &Path| {
+        if remote {
+            volumes::exists(p)
+        } else {
+            p.symlink_metadata().is_ok()
+        }
+    };
     let first_data = volumes::data_path(out, VolumeNo(1));
     let first_parity = volumes::parity_path(out, 1);
-    let first = match first_data.symlink_metadata() {
-        Err(_) if first_parity.symlink_metadata().is_ok() => &first_parity,
-        _ => &first_data,
+    let first = if !present(&first_data) && present(&first_parity) {
+        &first_parity
+    } else {
+        &first_data
     };
-    if first.symlink_metadata().is_ok() && !force {
+    if present(first) && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
             diag::escape_path(first)
         )));
     }
     let dir = volumes::dir_of(out);
-    if !dir.is_dir() {
+    if !remote && !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: output directory does not exist",
             diag::escape_path(&dir)
@@ -304,7 +321,7 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
         });
         let occupied = [&first_data, &first_parity]
             .into_iter()
-            .find(|p| p.symlink_metadata().is_ok() && !ours.contains(p));
+            .find(|p| present(p) && !ours.contains(p));
         if let Some(p) = occupied {
             return Err(Error::Usage(format!(
                 "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
@@ -313,7 +330,7 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
             )));
         }
         for p in ours {
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            volumes::remove(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
     Ok(())
@@ -321,6 +338,6 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
 
 fn remove_all(paths: &[PathBuf]) {
     for p in paths {
-        let _ = std::fs::remove_file(p);
+        let _ = volumes::remove(p);
     }
 }
