@@ -1,5 +1,6 @@
-//! Host side of the LZ_EXT3 encoder: lays a batch of frames out in device memory, runs the five
-//! kernels of `kernels/lz_ext3_compress.cl` and reads back one block per frame.
+//! Host side of the LZ_EXT3 encoder: lays a batch of frames out in device memory, runs the kernels of
+//! `kernels/lz_ext3_compress.cl` and reads back one block per frame: an LZ_EXT3_SB frame (codec 3,
+//! FORMAT.md 2.2) when the tuning has a sub-block size (`sb_log`), else a plain LZ_EXT3 block (codec 1).
 //!
 //! Device layout of a launch (F frames, S segments of SUB bytes for the match finder, P = S × SUB / PSUB
 //! parse sub-blocks of PSUB bytes):
@@ -11,9 +12,12 @@
 //! far      S × SUB × u32     offset of the latest earlier anchor with the same hash, 0 = none
 //! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each segment (0 = none)
 //! scratch  P × SCRATCH bytes     sequences 2..n of each parse sub-block
-//! info     P × 8 u32, sb_plan P × 4 u32, fr_plan F × 4 u32   (see the kernel file)
-//! output   Σ cap(n_f) bytes, cap(n) = n + n/255 + 16 (the bound for MIN_MATCH >= 5)
+//! info     P × 8 u32, sb_plan P × 8 u32, fr_plan F × 4 u32   (see the kernel file)
+//! output   per frame: the LZ_EXT3_SB header and table (12 + 4 × count bytes, none for codec 1), then
+//!          cap(n) bytes of sequences, cap(n) = n + n/255 + 16 × max(count, 1) (the bound for MIN_MATCH >= 5)
 //! ```
+//! lz_emit writes the sequences and the table's start[] entries; the host writes sb_log, count and
+//! table_check (xxh3 of the header, which needs the whole table) after the download.
 
 use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
@@ -30,6 +34,62 @@ const OVERFLOW: u32 = u32::MAX;
 /// Worst-case encoded size of `n` bytes.
 pub(crate) fn bound(n: usize) -> usize {
     n + n / 255 + 16
+}
+
+/// LZ_EXT3_SB sub-blocks of a frame of `n` bytes (0: a plain LZ_EXT3 block).
+fn sb_count(n: usize, sb_log: u32) -> usize {
+    if sb_log == 0 {
+        0
+    } else {
+        n.div_ceil(1 << sb_log)
+    }
+}
+
+/// Bytes before the sequences: the LZ_EXT3_SB header and table (none for a plain block).
+fn sb_head(n: usize, sb_log: u32) -> usize {
+    if sb_log == 0 {
+        0
+    } else {
+        12 + 4 * sb_count(n, sb_log)
+    }
+}
+
+/// Worst-case size of the sequences of `n` bytes: `bound`, plus 16 bytes per further sub-block.
+fn seq_bound(n: usize, sb_log: u32) -> usize {
+    n + n / 255 + 16 * sb_count(n, sb_log).max(1)
+}
+
+/// Writes sb_log, count and table_check into the header of an LZ_EXT3_SB frame whose start[] entries
+/// the kernel wrote (FORMAT.md 2.2).
+fn seal_sb_header(block: &mut [u8], n: usize, sb_log: u32) {
+    let count = sb_count(n, sb_log);
+    block[0] = sb_log as u8;
+    block[1..4].fill(0);
+    block[4..8].copy_from_slice(&(count as u32).to_le_bytes());
+    let at = 8 + 4 * count;
+    let check = xxhash_rust::xxh3::xxh3_64(&block[..at]) as u32;
+    block[at..at + 4].copy_from_slice(&check.to_le_bytes());
+}
+
+/// A valid frame holding `src` as literals only, in the encoder's codec (if a frame would overflow).
+fn literal_frame(src: &[u8], sb_log: u32) -> Vec<u8> {
+    if sb_log == 0 {
+        return literal_block(src);
+    }
+    let s = 1usize << sb_log;
+    let mut seqs = Vec::with_capacity(seq_bound(src.len(), sb_log));
+    let mut starts = Vec::new();
+    for part in src.chunks(s) {
+        starts.push(seqs.len() as u32);
+        seqs.extend(literal_block(part));
+    }
+    let mut out = vec![0u8; sb_head(src.len(), sb_log)];
+    for (k, st) in starts.iter().enumerate() {
+        out[8 + 4 * k..12 + 4 * k].copy_from_slice(&st.to_le_bytes());
+    }
+    seal_sb_header(&mut out, src.len(), sb_log);
+    out.extend(seqs);
+    out
 }
 
 /// A valid LZ_EXT3 block holding `src` as literals only (used if a frame would overflow its bound).
@@ -59,12 +119,13 @@ struct Layout {
     fr_first_sb: Vec<u32>,
     fr_nsb: Vec<u32>,
     fr_cap: Vec<u32>,
+    /// Where each frame's sequences start in the output (its LZ_EXT3_SB header lies just before).
     fr_out: Vec<u64>,
     out_bytes: usize,
 }
 
 impl Layout {
-    fn new(frames: &[&[u8]], sub_log: u32, psub_log: u32) -> Layout {
+    fn new(frames: &[&[u8]], sub_log: u32, psub_log: u32, sb_log: u32) -> Layout {
         let sub = 1usize << sub_log;
         let psub = 1usize << psub_log;
         let mut l = Layout {
@@ -84,9 +145,10 @@ impl Layout {
             l.fr_len.push(fr.len() as u32);
             l.fr_first_sb.push((base / psub) as u32);
             l.fr_nsb.push(fr.len().div_ceil(psub).max(1) as u32);
-            l.fr_cap.push(bound(fr.len()) as u32);
-            l.fr_out.push(l.out_bytes as u64);
-            l.out_bytes += bound(fr.len()).next_multiple_of(8);
+            let (head, cap) = (sb_head(fr.len(), sb_log), seq_bound(fr.len(), sb_log));
+            l.fr_cap.push(cap as u32);
+            l.fr_out.push((l.out_bytes + head) as u64);
+            l.out_bytes += (head + cap).next_multiple_of(8);
             l.sb_frame.extend(std::iter::repeat_n(f as u32, nseg));
         }
         l
@@ -110,6 +172,7 @@ pub(crate) fn padded(dev: &Device, n: usize) -> usize {
 
 /// A launch whose uploads and kernels are enqueued; [`Pending::collect`] downloads its blocks.
 struct Pending<'a> {
+    sb_log: u32,
     frames: &'a [&'a [u8]],
     fr_out: Vec<u64>,
     output: DevBuf<u8>,
@@ -130,7 +193,7 @@ fn enqueue<'a>(
 ) -> Result<Pending<'a>> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
-    let lay = Layout::new(frames, tu.sub_log, tu.psub_log);
+    let lay = Layout::new(frames, tu.sub_log, tu.psub_log, tu.sb_log);
     let (nf, ns) = (frames.len(), lay.nseg());
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
@@ -148,7 +211,7 @@ fn enqueue<'a>(
     let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
     let scratch = DevBuf::<u8>::new(ctx, np * tu.scratch(), "allocating scratch")?;
     let info = DevBuf::<u32>::new(ctx, np * INFO, "allocating tables")?;
-    let sb_plan = DevBuf::<u32>::new(ctx, np * 4, "allocating tables")?;
+    let sb_plan = DevBuf::<u32>::new(ctx, np * 8, "allocating tables")?;
     let fr_plan = DevBuf::<u32>::new(ctx, nf * 4, "allocating tables")?;
     let output = DevBuf::<u8>::new(ctx, lay.out_bytes, "allocating the output")?;
 
@@ -186,6 +249,11 @@ fn enqueue<'a>(
         wg,
     )?;
     let np32 = np as u32;
+    // Literal runs chain within an LZ_EXT3_SB sub-block (2^gl parse sub-blocks), or the whole frame.
+    let (gl, sb) = match tu.sb_log {
+        0 => (24u32, 0u32),
+        l => (l - tu.psub_log, 1u32),
+    };
     let k_parse = q.launch(
         &k.parse,
         &[
@@ -198,7 +266,7 @@ fn enqueue<'a>(
     let k_plan = q.launch(
         &k.plan,
         &[
-            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan,
+            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan, &gl, &sb,
         ],
         nf * tu.pwg,
         Some(tu.pwg),
@@ -207,7 +275,7 @@ fn enqueue<'a>(
         &k.emit,
         &[
             &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &fr_out, &scratch, &info,
-            &sb_plan, &fr_plan, &output,
+            &sb_plan, &fr_plan, &output, &gl, &sb,
         ],
         np * tu.wg,
         wg,
@@ -216,6 +284,7 @@ fn enqueue<'a>(
     let mut plan = vec![0u32; nf * 4];
     let ev_plan = q.read(&fr_plan, 0, &mut plan)?;
     Ok(Pending {
+        sb_log: tu.sb_log,
         frames,
         fr_out: lay.fr_out,
         output,
@@ -298,6 +367,7 @@ impl Pending<'_> {
     fn collect(self, q: &Queue, t: &mut Timings) -> Result<Vec<Vec<u8>>> {
         q.finish()?;
         let Pending {
+            sb_log,
             frames,
             fr_out,
             output,
@@ -314,13 +384,14 @@ impl Pending<'_> {
             outs.push(if size == OVERFLOW {
                 Vec::new()
             } else {
-                vec![0u8; size as usize]
+                vec![0u8; sb_head(frames[f].len(), sb_log) + size as usize]
             });
         }
         let mut reads = || -> Result<()> {
             for (f, o) in outs.iter_mut().enumerate() {
                 if !o.is_empty() {
-                    down.push(q.read(&output, fr_out[f] as usize, o)?);
+                    let at = fr_out[f] as usize - sb_head(frames[f].len(), sb_log);
+                    down.push(q.read(&output, at, o)?);
                 }
             }
             Ok(())
@@ -329,8 +400,11 @@ impl Pending<'_> {
         let fin = q.finish(); // before `outs` can be dropped, even on error
         r.and(fin)?;
         for (f, o) in outs.iter_mut().enumerate() {
+            let n = frames[f].len();
             if plan[f * 4] == OVERFLOW {
-                *o = literal_block(frames[f]);
+                *o = literal_frame(frames[f], sb_log);
+            } else if sb_log > 0 {
+                seal_sb_header(o, n, sb_log);
             }
         }
         t.upload_ns += up
