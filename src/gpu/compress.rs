@@ -23,6 +23,7 @@ use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
+use opencl3::context::Context;
 use opencl3::event::Event;
 use std::collections::VecDeque;
 
@@ -170,12 +171,131 @@ pub(crate) fn padded(dev: &Device, n: usize) -> usize {
     n.div_ceil(dev.tuning.sub()).max(1) * dev.tuning.sub()
 }
 
+/// A device's encoder buffers for one queue, kept between launches (in `Kernels::cbufs`) and grown
+/// when a launch needs more: no allocation per launch once the largest launch has been seen.
+pub(crate) struct Buffers {
+    input: DevBuf<u8>,
+    sb_frame: DevBuf<u32>,
+    fr_base: DevBuf<u64>,
+    fr_len: DevBuf<u32>,
+    fr_first: DevBuf<u32>,
+    fr_nsb: DevBuf<u32>,
+    fr_cap: DevBuf<u32>,
+    fr_out: DevBuf<u64>,
+    far: DevBuf<u32>,
+    ltab: DevBuf<u32>,
+    matches: DevBuf<u32>,
+    scratch: DevBuf<u8>,
+    info: DevBuf<u32>,
+    sb_plan: DevBuf<u32>,
+    fr_plan: DevBuf<u32>,
+    output: DevBuf<u8>,
+    alist: [DevBuf<u64>; 2],
+    acnt: [DevBuf<u32>; 2],
+}
+
+/// Replaces `b` with a buffer an eighth larger than `need` unless it holds `need` already.
+fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<()> {
+    if b.len() < need {
+        // Free the old one first: device memory may not hold both.
+        *b = DevBuf::new(ctx, 1, what)?;
+        *b = DevBuf::new(ctx, need + need / 8, what)?;
+    }
+    Ok(())
+}
+
+impl Buffers {
+    fn new(ctx: &Context) -> Result<Buffers> {
+        let t = "allocating tables";
+        Ok(Buffers {
+            input: DevBuf::new(ctx, 1, t)?,
+            sb_frame: DevBuf::new(ctx, 1, t)?,
+            fr_base: DevBuf::new(ctx, 1, t)?,
+            fr_len: DevBuf::new(ctx, 1, t)?,
+            fr_first: DevBuf::new(ctx, 1, t)?,
+            fr_nsb: DevBuf::new(ctx, 1, t)?,
+            fr_cap: DevBuf::new(ctx, 1, t)?,
+            fr_out: DevBuf::new(ctx, 1, t)?,
+            far: DevBuf::new(ctx, 1, t)?,
+            ltab: DevBuf::new(ctx, 1, t)?,
+            matches: DevBuf::new(ctx, 1, t)?,
+            scratch: DevBuf::new(ctx, 1, t)?,
+            info: DevBuf::new(ctx, 1, t)?,
+            sb_plan: DevBuf::new(ctx, 1, t)?,
+            fr_plan: DevBuf::new(ctx, 1, t)?,
+            output: DevBuf::new(ctx, 1, t)?,
+            alist: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
+            acnt: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
+        })
+    }
+
+    /// Grows what is too small for a launch of `nf` frames laid out as `lay`.
+    fn fit(&mut self, ctx: &Context, tu: &super::device::Tuning, lay: &Layout) -> Result<()> {
+        let (nf, ns) = (lay.fr_len.len(), lay.nseg());
+        let in_bytes = ns << tu.sub_log;
+        let np = in_bytes >> tu.psub_log;
+        let t = "allocating tables";
+        grow(ctx, &mut self.input, in_bytes, "allocating the input")?;
+        grow(ctx, &mut self.sb_frame, ns, t)?;
+        grow(ctx, &mut self.fr_base, nf, t)?;
+        grow(ctx, &mut self.fr_len, nf, t)?;
+        grow(ctx, &mut self.fr_first, nf, t)?;
+        grow(ctx, &mut self.fr_nsb, nf, t)?;
+        grow(ctx, &mut self.fr_cap, nf, t)?;
+        grow(ctx, &mut self.fr_out, nf, t)?;
+        grow(
+            ctx,
+            &mut self.far,
+            in_bytes,
+            "allocating the far-offset array",
+        )?;
+        grow(
+            ctx,
+            &mut self.ltab,
+            ns << tu.lhash_log,
+            "allocating hash tables",
+        )?;
+        grow(
+            ctx,
+            &mut self.matches,
+            in_bytes,
+            "allocating the match array",
+        )?;
+        grow(
+            ctx,
+            &mut self.scratch,
+            np * tu.scratch(),
+            "allocating scratch",
+        )?;
+        grow(ctx, &mut self.info, np * INFO, t)?;
+        grow(ctx, &mut self.sb_plan, np * 8, t)?;
+        grow(ctx, &mut self.fr_plan, nf * 4, t)?;
+        grow(
+            ctx,
+            &mut self.output,
+            lay.out_bytes,
+            "allocating the output",
+        )?;
+        for i in 0..2 {
+            grow(
+                ctx,
+                &mut self.alist[i],
+                ns * tu.acap,
+                "allocating anchor lists",
+            )?;
+            grow(ctx, &mut self.acnt[i], ns, "allocating anchor lists")?;
+        }
+        Ok(())
+    }
+}
+
 /// A launch whose uploads and kernels are enqueued; [`Pending::collect`] downloads its blocks.
 struct Pending<'a> {
     sb_log: u32,
     frames: &'a [&'a [u8]],
     fr_out: Vec<u64>,
-    output: DevBuf<u8>,
+    /// The launch's buffers (the output is read from them); back to the device after `collect`.
+    bufs: Buffers,
     /// Being filled by a non-blocking read of fr_plan (the heap buffer does not move with the struct).
     plan: Vec<u32>,
     up: Vec<Event>,
@@ -183,13 +303,14 @@ struct Pending<'a> {
     ev: [Event; 7],
 }
 
-/// Enqueues one launch worth of frames on `q`: uploads, table clears, the five kernels and the read of
-/// the frame sizes. Intermediate buffers may be dropped at once: OpenCL frees them after their commands.
+/// Enqueues one launch worth of frames on `q` with `bufs` (none of whose earlier commands may still be
+/// pending on another queue): uploads, table clears, the kernels and the read of the frame sizes.
 fn enqueue<'a>(
     dev: &Device,
     k: &Kernels,
     q: &Queue,
     frames: &'a [&'a [u8]],
+    mut bufs: Buffers,
 ) -> Result<Pending<'a>> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
@@ -198,53 +319,58 @@ fn enqueue<'a>(
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
 
-    let mut input = DevBuf::<u8>::new(ctx, in_bytes, "allocating the input")?;
-    let mut sb_frame = DevBuf::<u32>::new(ctx, ns, "allocating tables")?;
-    let mut fr_base = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let mut fr_len = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_first = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_nsb = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_cap = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_out = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let mut far = DevBuf::<u32>::new(ctx, in_bytes, "allocating the far-offset array")?;
-    let mut ltab = DevBuf::<u32>::new(ctx, ns << tu.lhash_log, "allocating hash tables")?;
-    let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
-    let scratch = DevBuf::<u8>::new(ctx, np * tu.scratch(), "allocating scratch")?;
-    let info = DevBuf::<u32>::new(ctx, np * INFO, "allocating tables")?;
-    let sb_plan = DevBuf::<u32>::new(ctx, np * 8, "allocating tables")?;
-    let fr_plan = DevBuf::<u32>::new(ctx, nf * 4, "allocating tables")?;
-    let output = DevBuf::<u8>::new(ctx, lay.out_bytes, "allocating the output")?;
+    bufs.fit(ctx, tu, &lay)?;
+    let Buffers {
+        input,
+        sb_frame,
+        fr_base,
+        fr_len,
+        fr_first,
+        fr_nsb,
+        fr_cap,
+        fr_out,
+        far,
+        ltab,
+        matches,
+        scratch,
+        info,
+        sb_plan,
+        fr_plan,
+        output,
+        alist,
+        acnt,
+    } = &mut bufs;
 
     // The small tables first, blocking (their host vectors die with this call); then the frames,
     // non-blocking (they outlive the whole batch call).
     let mut up = Vec::with_capacity(nf + 10);
-    up.push(q.write_now(&mut sb_frame, 0, &lay.sb_frame)?);
-    up.push(q.write_now(&mut fr_base, 0, &lay.fr_base)?);
-    up.push(q.write_now(&mut fr_len, 0, &lay.fr_len)?);
-    up.push(q.write_now(&mut fr_first, 0, &lay.fr_first_sb)?);
-    up.push(q.write_now(&mut fr_nsb, 0, &lay.fr_nsb)?);
-    up.push(q.write_now(&mut fr_cap, 0, &lay.fr_cap)?);
-    up.push(q.write_now(&mut fr_out, 0, &lay.fr_out)?);
+    up.push(q.write_now(sb_frame, 0, &lay.sb_frame)?);
+    up.push(q.write_now(fr_base, 0, &lay.fr_base)?);
+    up.push(q.write_now(fr_len, 0, &lay.fr_len)?);
+    up.push(q.write_now(fr_first, 0, &lay.fr_first_sb)?);
+    up.push(q.write_now(fr_nsb, 0, &lay.fr_nsb)?);
+    up.push(q.write_now(fr_cap, 0, &lay.fr_cap)?);
+    up.push(q.write_now(fr_out, 0, &lay.fr_out)?);
     for (f, fr) in frames.iter().enumerate() {
         if !fr.is_empty() {
-            up.push(q.write(&mut input, lay.fr_base[f] as usize, fr)?);
+            up.push(q.write(input, lay.fr_base[f] as usize, fr)?);
         }
     }
-    let clear_g = q.fill(&mut far, 0u32)?;
-    q.fill(&mut ltab, 0u32)?;
+    let clear_g = q.fill_n(far, 0u32, in_bytes)?;
+    q.fill_n(ltab, 0u32, ns << tu.lhash_log)?;
 
     let wg = Some(tu.wg);
     q.launch(
         &k.build,
-        &[&input, &sb_frame, &fr_base, &fr_len, &ltab],
+        &[input, sb_frame, fr_base, fr_len, ltab],
         in_bytes,
         None,
     )?;
-    let frame_bufs: [&dyn Arg; 4] = [&input, &sb_frame, &fr_base, &fr_len];
-    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, &far)?;
+    let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
+    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, far, alist, acnt)?;
     let k_find = q.launch(
         &k.find,
-        &[&input, &sb_frame, &fr_base, &fr_len, &ltab, &far, &matches],
+        &[input, sb_frame, fr_base, fr_len, ltab, far, matches],
         ns * tu.wg,
         wg,
     )?;
@@ -257,8 +383,7 @@ fn enqueue<'a>(
     let k_parse = q.launch(
         &k.parse,
         &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &matches, &scratch, &info,
-            &np32,
+            input, sb_frame, fr_base, fr_len, fr_first, fr_nsb, matches, scratch, info, &np32,
         ],
         np.next_multiple_of(64),
         None,
@@ -266,7 +391,7 @@ fn enqueue<'a>(
     let k_plan = q.launch(
         &k.plan,
         &[
-            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan, &gl, &sb,
+            fr_len, fr_first, fr_nsb, fr_cap, info, sb_plan, fr_plan, &gl, &sb,
         ],
         nf * tu.pwg,
         Some(tu.pwg),
@@ -274,20 +399,20 @@ fn enqueue<'a>(
     let k_emit = q.launch(
         &k.emit,
         &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &fr_out, &scratch, &info,
-            &sb_plan, &fr_plan, &output, &gl, &sb,
+            input, sb_frame, fr_base, fr_len, fr_first, fr_nsb, fr_out, scratch, info, sb_plan,
+            fr_plan, output, &gl, &sb,
         ],
         np * tu.wg,
         wg,
     )?;
 
     let mut plan = vec![0u32; nf * 4];
-    let ev_plan = q.read(&fr_plan, 0, &mut plan)?;
+    let ev_plan = q.read(fr_plan, 0, &mut plan)?;
     Ok(Pending {
         sb_log: tu.sb_log,
         frames,
         fr_out: lay.fr_out,
-        output,
+        bufs,
         plan,
         up,
         ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
@@ -307,17 +432,11 @@ fn enqueue_far(
     ns: usize,
     frame_bufs: [&dyn Arg; 4],
     far: &DevBuf<u32>,
+    alist: &[DevBuf<u64>; 2],
+    acnt: &[DevBuf<u32>; 2],
 ) -> Result<Event> {
-    let (tu, ctx) = (&dev.tuning, &dev.ctx);
+    let tu = &dev.tuning;
     let slots = ns * tu.acap;
-    let alist = [
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-    ];
-    let acnt = [
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-    ];
     let [input, sb_frame, fr_base, fr_len] = frame_bufs;
     q.launch(
         &k.anchor,
@@ -364,13 +483,14 @@ fn enqueue_far(
 
 impl Pending<'_> {
     /// Waits for the launch on `q`, downloads each block and adds the launch's times to `t`.
-    fn collect(self, q: &Queue, t: &mut Timings) -> Result<Vec<Vec<u8>>> {
+    /// Gives the launch's buffers back with the blocks.
+    fn collect(self, q: &Queue, t: &mut Timings) -> Result<(Vec<Vec<u8>>, Buffers)> {
         q.finish()?;
         let Pending {
             sb_log,
             frames,
             fr_out,
-            output,
+            bufs,
             plan,
             up,
             ev,
@@ -391,7 +511,7 @@ impl Pending<'_> {
             for (f, o) in outs.iter_mut().enumerate() {
                 if !o.is_empty() {
                     let at = fr_out[f] as usize - sb_head(frames[f].len(), sb_log);
-                    down.push(q.read(&output, at, o)?);
+                    down.push(q.read(&bufs.output, at, o)?);
                 }
             }
             Ok(())
@@ -428,7 +548,7 @@ impl Pending<'_> {
         }
         t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
-        Ok(outs)
+        Ok((outs, bufs))
     }
 }
 
@@ -445,7 +565,10 @@ pub(crate) fn run(
             f.len()
         )));
     }
-    let k = dev.k.lock();
+    let mut guard = dev.k.lock();
+    // Each queue's buffers, taken out of the device for the call and put back after it.
+    let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
+    let k = &*guard;
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
         padded(dev, frames[i].len())
     });
@@ -457,12 +580,21 @@ pub(crate) fn run(
         for (n, r) in ranges.into_iter().enumerate() {
             if pending.len() == 2 {
                 let (p, qi) = pending.pop_front().expect("two pending");
-                out.extend(p.collect(queues[qi], t)?);
+                let (o, b) = p.collect(queues[qi], t)?;
+                out.extend(o);
+                slots[qi] = Some(b);
             }
-            pending.push_back((enqueue(dev, &k, queues[n % 2], &frames[r])?, n % 2));
+            let qi = n % 2;
+            let bufs = match slots[qi].take() {
+                Some(b) => b,
+                None => Buffers::new(&dev.ctx)?,
+            };
+            pending.push_back((enqueue(dev, k, queues[qi], &frames[r], bufs)?, qi));
         }
         while let Some((p, qi)) = pending.pop_front() {
-            out.extend(p.collect(queues[qi], t)?);
+            let (o, b) = p.collect(queues[qi], t)?;
+            out.extend(o);
+            slots[qi] = Some(b);
         }
         Ok(())
     };
@@ -474,5 +606,6 @@ pub(crate) fn run(
         }
     }
     drop(pending);
+    guard.cbufs = slots;
     r.map(|()| out)
 }

@@ -280,6 +280,8 @@ pub(crate) struct Kernels {
     /// Its buffers, kept between launches.
     pub sb: Option<super::decompress_sb::Buffers>,
     pub fnv: Kernel,
+    /// The encoder's device buffers, one set per queue, kept between launches.
+    pub cbufs: [Option<super::compress::Buffers>; 2],
     pub queue: Queue,
     /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
     /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
@@ -357,6 +359,7 @@ impl Device {
             decompress: kernel(&pd, "lz_decompress")?,
             decompress_sb: kernel(&psb, "lz3sb_decode")?,
             sb: None,
+            cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
             queue2: if cpu {
