@@ -367,7 +367,7 @@ fn enqueue<'a>(
         None,
     )?;
     let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
-    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, far, alist, acnt)?;
+    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, (far, alist, acnt))?;
     let k_find = q.launch(
         &k.find,
         &[input, sb_frame, fr_base, fr_len, ltab, far, matches],
@@ -422,8 +422,8 @@ fn enqueue<'a>(
 /// Far matches, enqueued on `q` after lz_build: each segment's sorted anchors (lz_anchor), merged into
 /// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
 /// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
-/// sb_frame, fr_base and fr_len. The anchor lists live only for these commands (OpenCL frees them
-/// after). Returns lz_link's event.
+/// sb_frame, fr_base and fr_len; then `far` and the two anchor lists and counts (ping-pong for the
+/// merge rounds), from the launch's buffers. Returns lz_link's event.
 fn enqueue_far(
     dev: &Device,
     k: &Kernels,
@@ -431,9 +431,7 @@ fn enqueue_far(
     frames: &[&[u8]],
     ns: usize,
     frame_bufs: [&dyn Arg; 4],
-    far: &DevBuf<u32>,
-    alist: &[DevBuf<u64>; 2],
-    acnt: &[DevBuf<u32>; 2],
+    (far, alist, acnt): (&DevBuf<u32>, &[DevBuf<u64>; 2], &[DevBuf<u32>; 2]),
 ) -> Result<Event> {
     let tu = &dev.tuning;
     let slots = ns * tu.acap;
