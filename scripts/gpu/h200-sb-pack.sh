@@ -4,6 +4,8 @@
 # tree with --cpu and on the GPU (sizes, times); the GPU-made archive extracted with --cpu and with the
 # GPU decoder, compared byte-exact. Carried: .dev-gpu-gpu-enc (clc, gpu_bench, timed.py, nvcomp_lz4.py,
 # this file) and .dev-gpu-shared (rdoc.tar.xz, nvCOMP wheels). Log: $OUT/run.log.
+# Copy it into the carried folder as run.sh. To try it on PoCL first: OUT=DIR DEV=pthread SH=DIR_WITH_A_SMALL_rdoc.tar.xz
+# (SBS="" leaves the gpu_bench rows out).
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
 exec > >(tee "$OUT/run.log") 2>&1
