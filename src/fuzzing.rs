@@ -736,3 +736,50 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `lz_ext3e_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as an
+/// LZ_EXT3E frame (issue 21's codec; not yet a codec id of the format).
+pub fn lz_ext3e_decode(data: &[u8]) {
+    let Some((head, block)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let raw_len = (u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize) % (MAX_RAW + 1);
+    if let Ok(out) = crate::codec::lz_ext3e::decompress(block, raw_len) {
+        assert_eq!(out.len(), raw_len, "decoded length differs from raw_len");
+    }
+}
+
+/// `lz_ext3e_roundtrip`: encoder options from the first 3 bytes, the rest compressed and decompressed;
+/// the encoding is deterministic whatever the encoder compressed before.
+pub fn lz_ext3e_roundtrip(data: &[u8]) {
+    use crate::codec::lz_ext3e::{self, Encoder, Options};
+    let Some((head, src)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let p = EncodeParams {
+        hash_log: 10 + head[0] as u32 % 9,
+        candidates: 1 + (head[0] >> 4) as u32 % 4,
+        good_enough: 8 + head[2] as u32,
+        ..EncodeParams::default()
+    };
+    let o = Options {
+        // 12..=17: small sub-blocks so short inputs still cross boundaries.
+        subblock_log: 12 + head[1] as u32 % 6,
+        huffman: [0, 1, 0x3f, head[2] & 0x3f][(head[1] >> 3) as usize % 4],
+        frame_tables: head[1] & 0x20 == 0,
+        own_tables: head[1] & 0x40 == 0,
+        repeat: head[1] & 0x80 == 0,
+        hash_bytes: 4 + head[2] as u32 % 3,
+        dfast: head[2] & 0x80 != 0,
+    };
+    let mut enc = Encoder::new(&p, &o);
+    let mut packed = Vec::new();
+    let bd = enc.compress(src, &mut packed);
+    assert_eq!(bd.total(), packed.len() as u64, "breakdown does not add up");
+    let back = lz_ext3e::decompress(&packed, src.len()).expect("own encoding must decode");
+    assert!(back == src, "round trip changed the bytes");
+    let mut again = Vec::new();
+    enc.compress(&src[src.len() / 2..], &mut Vec::new());
+    enc.compress(src, &mut again);
+    assert!(again == packed, "encoder output depends on its history");
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 8] = [
+const TARGETS: [(&str, Body); 10] = [
     ("lz_ext3_decode", clc::fuzzing::lz_ext3_decode),
     ("lz_ext3_sb_decode", clc::fuzzing::lz_ext3_sb_decode),
     ("lz_ext3_roundtrip", clc::fuzzing::lz_ext3_roundtrip),
@@ -20,6 +20,8 @@ const TARGETS: [(&str, Body); 8] = [
     ("open_archive", clc::fuzzing::open_archive),
     ("open_archive_mutate", clc::fuzzing::open_archive_mutate),
     ("index_grow", clc::fuzzing::index_grow),
+    ("lz_ext3e_decode", clc::fuzzing::lz_ext3e_decode),
+    ("lz_ext3e_roundtrip", clc::fuzzing::lz_ext3e_roundtrip),
 ];
 const CORPUS_CAP: usize = 200;
 
@@ -124,6 +126,16 @@ fn lz_ext3_decode_inputs() {
 #[test]
 fn lz_ext3_roundtrip_inputs() {
     run_named("lz_ext3_roundtrip", 300, 70_000);
+}
+
+#[test]
+fn lz_ext3e_decode_inputs() {
+    run_named("lz_ext3e_decode", 400, 4096);
+}
+
+#[test]
+fn lz_ext3e_roundtrip_inputs() {
+    run_named("lz_ext3e_roundtrip", 300, 70_000);
 }
 
 #[test]
@@ -293,5 +305,45 @@ fn write_seeds() {
         ),
     ] {
         put("index_grow", name, &ops);
+    }
+}
+
+/// Writes `fuzz/seeds/lz_ext3e_decode/*` (run by hand: `cargo test --test fuzz_regress -- --ignored
+/// write_ext3e_seeds`): frames of the default options, of raw streams only, of a long repeat and of a short
+/// input, each behind its 3-byte raw length.
+#[test]
+#[ignore]
+fn write_ext3e_seeds() {
+    use clc::codec::lz_ext3e::{Encoder, Options};
+    use clc::codec::EncodeParams;
+    let dir = fuzz_dir().join("seeds/lz_ext3e_decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text: Vec<u8> =
+        b"the frame, the volume, the index; the frame again, and the volume. ".repeat(75);
+    let raw = Options {
+        huffman: 0,
+        ..Options::default()
+    };
+    let small = Options {
+        subblock_log: 12,
+        ..Options::default()
+    };
+    for (name, src, opt) in [
+        ("text", &text[..], Options::default()),
+        ("text_raw", &text[..], raw),
+        ("repeat", &[b'z'; 9000][..], small),
+        (
+            "short",
+            &b"abcabcabcabcabcabcabcabc"[..],
+            Options::default(),
+        ),
+    ] {
+        let mut v = (src.len() as u32).to_le_bytes()[..3].to_vec();
+        Encoder::new(&EncodeParams::default(), &opt).compress(src, &mut v);
+        assert_eq!(
+            clc::codec::lz_ext3e::decompress(&v[3..], src.len()).unwrap(),
+            src
+        );
+        std::fs::write(dir.join(name), &v).unwrap();
     }
 }

@@ -129,7 +129,7 @@ impl Spec {
         } else {
             self.volume_size
         };
-        let mut vw = VolumeWriter::new(base, max, [0x5a; 16]);
+        let mut vw = VolumeWriter::new(base, max, [0x5a; 16], clc::format::FORMAT_VERSION);
         let mut idx = self.idx.clone();
         for (i, d) in self.data.iter().enumerate() {
             let h = FrameHeader {

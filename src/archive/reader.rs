@@ -174,21 +174,22 @@ impl Archive {
             ));
         }
         let index = read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
-        if footer.version < 2 {
-            if let Some(i) = index
-                .frames()
-                .iter()
-                .position(|f| f.codec == Codec::LzExt3Sb)
-            {
-                return Err(Error::corrupt(
-                    &what,
-                    footer.index_offset,
-                    format!(
-                        "frame {i} is LZ_EXT3_SB, which needs format version 2 (archive says {})",
-                        footer.version
-                    ),
-                ));
-            }
+        if let Some((i, f)) = index
+            .frames()
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.codec.min_version() > footer.version)
+        {
+            return Err(Error::corrupt(
+                &what,
+                footer.index_offset,
+                format!(
+                    "frame {i} is {}, which needs format version {} (archive says {})",
+                    f.codec.name(),
+                    f.codec.min_version(),
+                    footer.version
+                ),
+            ));
         }
         // Every volume but the last holds at least one frame, so a larger count is a lie; it would
         // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).

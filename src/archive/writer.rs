@@ -8,11 +8,11 @@
 //! archive that opens as complete.
 
 use crate::error::{IoContext, Result};
+use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
-use crate::format::{checksum, FORMAT_VERSION};
 use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,8 @@ pub struct VolumeWriter {
     base: PathBuf,
     max: u64,
     archive_id: [u8; 16],
+    /// The `format_version` written in every volume header and the footer.
+    version: u32,
     cur: Option<Open>,
     paths: Vec<PathBuf>,
     frames_in_cur: u64,
@@ -39,11 +41,13 @@ struct Open {
 const WRITEBACK_STEP: u64 = 32 << 20;
 
 impl VolumeWriter {
-    pub fn new(base: &Path, max: u64, archive_id: [u8; 16]) -> Self {
+    /// A writer of an archive of format `version` (`format::version_for` the pack's codec).
+    pub fn new(base: &Path, max: u64, archive_id: [u8; 16], version: u32) -> Self {
         VolumeWriter {
             base: base.to_path_buf(),
             max,
             archive_id,
+            version,
             cur: None,
             paths: Vec::new(),
             frames_in_cur: 0,
@@ -63,7 +67,7 @@ impl VolumeWriter {
         self.paths.push(path.clone());
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let h = VolumeHeader {
-            version: FORMAT_VERSION as u16,
+            version: self.version as u16,
             number,
             archive_id: self.archive_id,
         };
@@ -135,7 +139,7 @@ impl VolumeWriter {
         let count = self.paths.len() as u32;
         let o = self.cur.as_mut().expect("room_for opened a volume");
         let footer = Footer {
-            version: FORMAT_VERSION,
+            version: self.version,
             volume_count: count,
             archive_id: id,
             index_offset: o.pos,

@@ -1,15 +1,19 @@
 //! Block codecs. Every frame is encoded on its own by one of these; decoders check every length and offset
 //! against their buffers and return an error on malformed input, never panic.
 
+pub mod huffman;
+pub mod lz_dfast;
 pub mod lz_ext3;
 pub mod lz_ext3_sb;
+pub mod lz_ext3e;
+pub mod lz_parse;
 
 pub use crate::format::codec::Codec;
 
 use crate::error::{Error, Result};
 
 /// Match-finder tuning for the LZ_EXT3 encoders (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH)
-/// and the LZ_EXT3_SB sub-block size (SUBBLOCK_SIZE, as a log2).
+/// and the LZ_EXT3_SB / LZ_EXT3E sub-block size (SUBBLOCK_SIZE, as a log2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeParams {
     pub hash_log: u32,
@@ -37,6 +41,7 @@ pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
         Codec::LzExt3 => lz_ext3::compress(src, p),
         Codec::Lz4 => lz4_flex::block::compress(src),
         Codec::LzExt3Sb => lz_ext3_sb::compress(src, p),
+        Codec::LzExt3E => lz_ext3e::compress(src, p),
     }
 }
 
@@ -46,6 +51,7 @@ pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::decompress(src, raw_len)?,
         Codec::LzExt3Sb => lz_ext3_sb::decompress(src, raw_len)?,
+        Codec::LzExt3E => lz_ext3e::decompress(src, raw_len)?,
         Codec::Lz4 => lz4_flex::block::decompress(src, raw_len)
             .map_err(|e| Error::Decode(format!("lz4: {e}")))?,
     };

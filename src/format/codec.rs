@@ -10,6 +10,9 @@ pub enum Codec {
     Lz4 = 2,
     /// LZ_EXT3 in sub-blocks with a start table (format version 2; FORMAT.md §2.2).
     LzExt3Sb = 3,
+    /// LZ_EXT3's sequences as six Huffman/raw/RLE-coded streams per sub-block, in 2.2's sub-blocks
+    /// (format version 4; FORMAT.md §10).
+    LzExt3E = 4,
 }
 
 impl Codec {
@@ -19,6 +22,7 @@ impl Codec {
             1 => Some(Codec::LzExt3),
             2 => Some(Codec::Lz4),
             3 => Some(Codec::LzExt3Sb),
+            4 => Some(Codec::LzExt3E),
             _ => None,
         }
     }
@@ -29,6 +33,17 @@ impl Codec {
             Codec::LzExt3 => "LZ_EXT3",
             Codec::Lz4 => "LZ4",
             Codec::LzExt3Sb => "LZ_EXT3_SB",
+            Codec::LzExt3E => "LZ_EXT3E",
+        }
+    }
+
+    /// The lowest `format_version` whose archives may hold frames of this codec (FORMAT.md §7); a
+    /// reader refuses such a frame in an archive of a lower version.
+    pub fn min_version(self) -> u32 {
+        match self {
+            Codec::Raw | Codec::LzExt3 | Codec::Lz4 => 1,
+            Codec::LzExt3Sb => 2,
+            Codec::LzExt3E => super::FORMAT_VERSION_EXT3E,
         }
     }
 
@@ -37,6 +52,7 @@ impl Codec {
         match s.to_ascii_lowercase().as_str() {
             "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
             "lz_ext3_sb" => Some(Codec::LzExt3Sb),
+            "lz_ext3e" => Some(Codec::LzExt3E),
             "lz4" => Some(Codec::Lz4),
             "raw" | "none" => Some(Codec::Raw),
             _ => None,

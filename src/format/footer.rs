@@ -97,7 +97,7 @@ impl Footer {
         if check != super::checksum(&tail[..64]) {
             return Err(bad(64, "checksum mismatch".into()));
         }
-        if version == 0 || version > super::FORMAT_VERSION {
+        if version == 0 || version > super::MAX_READ_VERSION {
             return Err(bad(8, format!("unknown format version {version}")));
         }
         if volume_count == 0 {

@@ -8,8 +8,21 @@ pub mod frame;
 pub mod index;
 pub mod volume;
 
-/// The format version this build writes.
+/// The format version this build writes, unless the archive holds LZ_EXT3E frames.
 pub const FORMAT_VERSION: u32 = 2;
+
+/// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §10); also the
+/// newest version this build reads.
+pub const FORMAT_VERSION_EXT3E: u32 = 4;
+
+/// The newest format version readers accept.
+pub const MAX_READ_VERSION: u32 = FORMAT_VERSION_EXT3E;
+
+/// The format version a pack whose frames are written with `codec` records: the lowest that allows
+/// that codec, and never below [`FORMAT_VERSION`], so archives without LZ_EXT3E keep their version.
+pub fn version_for(codec: codec::Codec) -> u32 {
+    codec.min_version().max(FORMAT_VERSION)
+}
 
 /// Checksum used for frames, headers and the index: XXH3-64, seed 0.
 pub fn checksum(data: &[u8]) -> u64 {

@@ -6,7 +6,6 @@ use crate::config::Config;
 use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
-use crate::format::FORMAT_VERSION;
 use crate::scan::ScanEntry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -113,7 +112,10 @@ impl IndexBuilder<'_> {
 
 fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
     vec![
-        ("format_version".into(), FORMAT_VERSION.to_string()),
+        (
+            "format_version".into(),
+            crate::format::version_for(cfg.frame_codec()).to_string(),
+        ),
         ("codec".into(), cfg.codec.name().into()),
         (
             "stream_order".into(),

@@ -108,7 +108,12 @@ pub fn pack_with(
         warn,
     };
     let progress = diag::progress_bar(opts.progress, total);
-    let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
+    let mut vw = VolumeWriter::new(
+        &opts.out,
+        cfg.volume_size,
+        archive_id,
+        crate::format::version_for(cfg.frame_codec()),
+    );
     let streamed = stream_all(cfg, &comp, &gpu, plan.jobs, &progress, &mut vw);
     progress.finish_and_clear();
     trace::note("stream done");

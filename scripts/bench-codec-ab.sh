@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Pack and extract with LZ_EXT3 and LZ_EXT3E (issue 21) beside `mksquashfs -comp lz4` and `tar | zstd -3 -T0`,
+# in the same run, on each DIR: wall and CPU (user + sys of every process) medians, sizes, and every clc
+# archive restored and compared with its source.
+# Usage: scripts/bench-codec-ab.sh DIR...    REPS=N (default 3); BENCH_TMP (default /dev/shm)
+# Builds clc with the `ext3e-experiment` feature (LZ_EXT3E frames are not in the format yet: FORMAT.md §10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { echo "usage: scripts/bench-codec-ab.sh DIR..." >&2; exit 2; }
+REPS=${REPS:-3}
+cargo build --release --quiet --features ext3e-experiment --bin clc
+W=$(mktemp -d "${BENCH_TMP:-/dev/shm}/clc-ab.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cp target/release/clc "$W/clc"
+CLC=$W/clc
+median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+timed() { # NAME CMD: wall seconds to $W/t.NAME, CPU seconds (user + sys) to $W/c.NAME
+    local f=$1; shift
+    local t0 t1
+    sync
+    t0=$(date +%s.%N); /usr/bin/time -f "%U %S" -o "$W/cpu" bash -c "$*"; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l >> "$W/t.$f"
+    awk '{print $1 + $2}' "$W/cpu" >> "$W/c.$f"
+}
+echo "$(nproc) cores, $(date -u +%F), commit $(git rev-parse --short HEAD); machine shared with other builds"
+for DIR in "$@"; do
+    SRC=$(realpath "$DIR")
+    tar cf - -C "$SRC" . | cat > /dev/null
+    rm -f "$W"/t.* "$W"/c.*
+    for ((i = 1; i <= REPS; i++)); do
+        rm -rf "$W"/a.* "$W"/e.* "$W/s.sqfs" "$W/z.zst"
+        timed a_pack "'$CLC' pack '$SRC' -o '$W/a' -q --cpu"
+        timed e_pack "'$CLC' pack '$SRC' -o '$W/e' -q --cpu --codec lz_ext3e"
+        timed sqfs_pack "mksquashfs '$SRC' '$W/s.sqfs' -comp lz4 -noappend -quiet -no-progress >/dev/null"
+        timed zstd_pack "tar cf - -C '$SRC' . | zstd -3 -T0 -q > '$W/z.zst'"
+        rm -rf "$W"/x?
+        timed a_x "'$CLC' extract '$W/a.001' -o '$W/xa' -q"
+        timed e_x "'$CLC' extract '$W/e.001' -o '$W/xe' -q"
+        timed sqfs_x "unsquashfs -q -n -d '$W/xs' '$W/s.sqfs' >/dev/null"
+        timed zstd_x "mkdir '$W/xz' && zstd -d -q < '$W/z.zst' | tar xf - -C '$W/xz'"
+    done
+    for x in xa xe; do
+        diff -r --no-dereference "$SRC" "$W/$x" >/dev/null || { echo "$x differs from $SRC" >&2; exit 1; }
+    done
+    IN=$(du -sb --apparent-size "$SRC" | cut -f1)
+    Z=$(wc -c < "$W/z.zst")
+    declare -A S=([a]=$(cat "$W"/a.0* | wc -c) [e]=$(cat "$W"/e.0* | wc -c) [sqfs]=$(wc -c < "$W/s.sqfs") [zstd]=$Z)
+    echo
+    echo "### $SRC: $(echo "$IN/1000000" | bc) MB in $(find "$SRC" -type f | wc -l) files, median of $REPS"
+    echo
+    echo "| tool | size MB | × tar\|zstd -3 | pack s | pack CPU s | pack × sqfs (wall, CPU) | extract s | extract CPU s | extract × LZ_EXT3 (wall, CPU) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for k in a e sqfs zstd; do
+        case $k in a) N="clc LZ_EXT3";; e) N="clc LZ_EXT3E";; sqfs) N="mksquashfs -comp lz4";; zstd) N="tar \| zstd -3 -T0";; esac
+        printf "| %s | %.2f | %.3f | %.2f | %.2f | %.2f, %.2f | %.2f | %.2f | %.2f, %.2f |\n" "$N" \
+            "$(echo "${S[$k]}/1000000" | bc -l)" "$(echo "${S[$k]}/$Z" | bc -l)" \
+            "$(median "$W/t.${k}_pack")" "$(median "$W/c.${k}_pack")" \
+            "$(echo "$(median "$W/t.${k}_pack")/$(median "$W/t.sqfs_pack")" | bc -l)" \
+            "$(echo "$(median "$W/c.${k}_pack")/$(median "$W/c.sqfs_pack")" | bc -l)" \
+            "$(median "$W/t.${k}_x")" "$(median "$W/c.${k}_x")" \
+            "$(echo "$(median "$W/t.${k}_x")/$(median "$W/t.a_x")" | bc -l)" \
+            "$(echo "$(median "$W/c.${k}_x")/$(median "$W/c.a_x")" | bc -l)"
+    done
+done
