@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Recreates tests/data/golden-vN.* for the format version this clc writes (N = 2 now: LZ_EXT3_SB frames
-# of 64 KiB in sub-blocks of 16 KiB): a small archive that every later clc must keep reading
-# (tests/golden.rs). Older versions' files (golden-v1.*, written by format version 1) are kept as they
-# are. Run only when deliberately replacing the current one; the committed files are the reference.
+# Recreates tests/data/golden-vN.* for a format version this clc writes: N = ${1:-2}; 2 (the default codec):
+# LZ_EXT3_SB frames of 64 KiB in sub-blocks of 16 KiB; 4: the same with `--codec lz_ext3e` (LZ_EXT3E frames,
+# FORMAT.md §2.3). A small archive that every later clc must keep reading (tests/golden.rs). Older versions'
+# files (golden-v1.*, written by format version 1) are kept as they are. Run only when deliberately
+# replacing one; the committed files are the reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -27,10 +28,15 @@ chmod 0750 "$S/bin"; chmod 0600 "$S/bin/random.bin"
 python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.golden', b'yes')" "$S/docs/long.txt"
 find "$S" -exec touch -h -d '2024-01-02 03:04:05.123456789 UTC' {} +
 chown -hR 1000:1000 "$S"
-V=2
+V=${1:-2}
+case $V in
+    2) CODEC=lz_ext3 ;;
+    4) CODEC=lz_ext3e ;;
+    *) echo "make-golden.sh: version 2 or 4" >&2; exit 2 ;;
+esac
 printf 'SUBBLOCK_SIZE = 16K\n' > "$T/config.txt"
 rm -f tests/data/golden-v$V.*
-target/release/clc pack "$S" -o tests/data/golden-v$V --frame-size 64K --volume-size 64K --cpu -q \
+target/release/clc pack "$S" -o tests/data/golden-v$V --frame-size 64K --volume-size 64K --cpu -q --codec $CODEC \
     --config "$T/config.txt"
 target/release/clc list tests/data/golden-v$V.001 > tests/data/golden-v$V.list
 (cd "$S" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > tests/data/golden-v$V.sha256

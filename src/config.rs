@@ -73,7 +73,7 @@ pub struct Config {
     pub chunk_max: u32,
     /// CACHE_SIZE: decoded-frame cache budget for mount and extract.
     pub cache_size: u64,
-    /// CODEC: lz_ext3, lz4 or raw.
+    /// CODEC: lz_ext3, lz_ext3e, lz4 or raw.
     pub codec: Codec,
     /// SUBBLOCK_SIZE: LZ_EXT3 frames are written in sub-blocks of this many bytes (LZ_EXT3_SB, a power
     /// of two, 4 KiB ..= 16 MiB); 0 writes plain LZ_EXT3 frames (codec 1, decoded serially).
@@ -254,7 +254,10 @@ impl Config {
             }
             "CODEC" => {
                 self.codec = Codec::parse(value).ok_or_else(|| {
-                    format!("{} is not a codec (lz_ext3, lz4 or raw)", shown(value))
+                    format!(
+                        "{} is not a codec (lz_ext3, lz_ext3e, lz4 or raw)",
+                        shown(value)
+                    )
                 })?
             }
             _ => {

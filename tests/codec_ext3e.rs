@@ -1,4 +1,4 @@
-//! LZ_EXT3E (issue 21's codec, docs/FORMAT.md §10): one roundtrip helper over every mode (sub-block sizes,
+//! LZ_EXT3E (issue 21's codec, docs/FORMAT.md §2.3): one roundtrip helper over every mode (sub-block sizes,
 //! which streams are Huffman-coded, frame and own tables, repeat offsets, both match finders and their
 //! settings) and every kind of data; a frame written by hand from the spec; hostile input; a proptest.
 
@@ -216,7 +216,7 @@ fn entropy_stage_pays_on_text() {
     );
 }
 
-/// A frame written by hand from docs/FORMAT.md §10, not by the encoder: "abcabcabcd" as 3 literals, a
+/// A frame written by hand from docs/FORMAT.md §2.3, not by the encoder: "abcabcabcd" as 3 literals, a
 /// 6-byte match at offset 3 (code 6), then a literal-only token; the tokens Huffman-coded with their own
 /// table, the offset's low byte as a repeated byte.
 fn hand_frame() -> Vec<u8> {

@@ -1,5 +1,6 @@
 //! The golden archives: `tests/data/golden-v1.*` was written by format version 1, `golden-v2.*` by
-//! version 2 (LZ_EXT3_SB frames; scripts/make-golden.sh). Every later clc must list them identically and
+//! version 2 (LZ_EXT3_SB frames; scripts/make-golden.sh), `golden-v4.*` by version 4 (LZ_EXT3E frames;
+//! scripts/make-golden.sh 4). Every later clc must list them identically and
 //! restore the same bytes and metadata. And the other way: what this clc writes for a generated tree is
 //! pinned (frames and index), so that a change to the bytes an archive holds is never an accident.
 
@@ -37,6 +38,34 @@ fn golden_v2_lists_verifies_and_restores() {
             assert_eq!(par, ar.read_frame(id).unwrap(), "frame {id}");
         }
     }
+}
+
+/// Version 4: LZ_EXT3E frames (16 KiB sub-blocks), and the same archive with its footer claiming
+/// version 2 refused, naming the frame and the version its codec needs.
+#[test]
+fn golden_v4_lists_verifies_and_restores() {
+    golden(4, "LZ_EXT3E");
+    let t = tempfile::tempdir().unwrap();
+    for n in 1..=4 {
+        let name = format!("golden-v4.{n:03}");
+        std::fs::copy(data(&name), t.path().join(&name)).unwrap();
+    }
+    let last = t.path().join("golden-v4.004");
+    let mut b = std::fs::read(&last).unwrap();
+    let f = b.len() - 80;
+    assert_eq!(b[f + 8..f + 12], 4u32.to_le_bytes());
+    b[f + 8..f + 12].copy_from_slice(&2u32.to_le_bytes());
+    let check = clc::format::checksum(&b[f..f + 64]);
+    b[f + 64..f + 72].copy_from_slice(&check.to_le_bytes());
+    std::fs::write(&last, &b).unwrap();
+    let err = match clc::archive::Archive::open(&t.path().join("golden-v4.001")) {
+        Ok(_) => panic!("a version 2 archive with LZ_EXT3E frames was opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("is LZ_EXT3E, which needs format version 4 (archive says 2)"),
+        "{err}"
+    );
 }
 
 fn golden(version: u32, codec: &str) {

@@ -39,6 +39,11 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
         ("lz4", vec!["--frame-size", "128K"]),
         ("raw", vec!["--volume-size", "1M"]),
         ("lz_ext3", vec![]),
+        (
+            "lz_ext3e",
+            vec!["--frame-size", "64K", "--volume-size", "300K"],
+        ),
+        ("lz_ext3e", vec![]),
     ] {
         let work = t.path().join(format!("w-{codec}-{}", extra.len()));
         fs::create_dir(&work).unwrap();
@@ -48,6 +53,20 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
         assert_same_tree(&src, &dest);
         let (out, _) = clc_ok!("verify", work.join("arc.001"));
         assert!(out.starts_with("ok:"), "{out}");
+        let (info, _) = clc_ok!("info", work.join("arc.001"), "--json");
+        let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+        // LZ_EXT3E frames make a format version 4 archive; every other codec keeps version 2.
+        let (version, name) = match codec {
+            "lz_ext3e" => (4, "LZ_EXT3E"),
+            "lz4" => (2, "LZ4"),
+            "raw" => (2, "RAW"),
+            _ => (2, "LZ_EXT3_SB"),
+        };
+        assert_eq!(v["format"], format!("clc format v{version}"), "{info}");
+        assert!(
+            v["frames_per_codec"][name].as_u64().unwrap_or(0) >= 1,
+            "{info}"
+        );
         if extra.contains(&"200K") {
             let vols = fs::read_dir(&work)
                 .unwrap()

@@ -1,14 +1,14 @@
 //! LZ_EXT3E: LZ_EXT3's sequences (16 MiB window, 3-byte offsets, LZ4 tokens) cut into sub-blocks of S bytes
 //! of output, each sub-block's fields stored as six byte streams that are Huffman-coded (src/codec/huffman.rs)
-//! when that is smaller. See docs/FORMAT.md section 2.2.
+//! when that is smaller. See docs/FORMAT.md section 2.3.
 //!
 //! ```text
-//! frame        u8 subblock_log (12 ..= 24, S = 2^subblock_log)
-//!              u8 table_mask: bit i set = a frame table for stream i follows (bits 6, 7 are 0)
+//! frame        u8 table_mask: bit i set = a frame table for stream i follows (bits 6, 7 are 0)
 //!              tables, one per set bit in stream order (huffman.rs's table description)
-//!              u32 LE × ceil(raw_len / S): offset of each sub-block in the stored bytes, the first one
-//!              right after this list, strictly increasing, each below stored_len
-//!              sub-blocks
+//!              FORMAT.md 2.2's sub-block table, read by `lz_ext3_sb::Layout`: u8 sb_log (12 ..= 24,
+//!              S = 2^sb_log), 3 reserved bytes, u32 count = ceil(raw_len / S), u32 start[k] from the
+//!              end of the table (start[0] = 0, strictly rising), u32 table_check
+//!              sub-blocks   (an empty frame, raw_len 0, is zero bytes)
 //! sub-block    varint n_tok, n_lit, n_ext, n_off (LEB128 u32)
 //!              then for each stream with n > 0, in order lit, tok, ext, off0, off1, off2:
 //!                u8 mode: 0 raw (n bytes) | 1 one byte repeated n times (1 byte) |

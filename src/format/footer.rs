@@ -97,7 +97,7 @@ impl Footer {
         if check != super::checksum(&tail[..64]) {
             return Err(bad(64, "checksum mismatch".into()));
         }
-        if version == 0 || version > super::MAX_READ_VERSION {
+        if !super::version_known(version) {
             return Err(bad(8, format!("unknown format version {version}")));
         }
         if volume_count == 0 {

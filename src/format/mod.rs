@@ -11,12 +11,14 @@ pub mod volume;
 /// The format version this build writes, unless the archive holds LZ_EXT3E frames.
 pub const FORMAT_VERSION: u32 = 2;
 
-/// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §10); also the
-/// newest version this build reads.
+/// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §2.3).
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
-/// The newest format version readers accept.
-pub const MAX_READ_VERSION: u32 = FORMAT_VERSION_EXT3E;
+/// The format versions this build reads: 1, 2 and 4. Version 3 (issue 18's snapshots, FORMAT.md §7) is
+/// not known to this build and refused, like any version above 4.
+pub fn version_known(version: u32) -> bool {
+    matches!(version, 1 | 2 | FORMAT_VERSION_EXT3E)
+}
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows
 /// that codec, and never below [`FORMAT_VERSION`], so archives without LZ_EXT3E keep their version.
