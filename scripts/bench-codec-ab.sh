@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Pack and extract with LZ_EXT3 and LZ_EXT3E (issue 21) beside `mksquashfs -comp lz4` and `tar | zstd -3 -T0`,
-# in the same run, on each DIR: wall and CPU (user + sys of every process) medians, sizes, and every clc
-# archive restored and compared with its source.
+# Pack and extract with clc's default codec (LZ_EXT3_SB) and `--codec lz_ext3e` (issue 21) beside
+# `mksquashfs -comp lz4` and `tar | zstd -3 -T0`, in the same run, on each DIR: wall and CPU (user + sys of
+# every process) medians, sizes, and every clc archive restored and compared with its source.
 # Usage: scripts/bench-codec-ab.sh DIR...    REPS=N (default 3); BENCH_TMP (default /dev/shm)
-# Builds clc with the `ext3e-experiment` feature (LZ_EXT3E frames are not in the format yet: FORMAT.md §10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: scripts/bench-codec-ab.sh DIR..." >&2; exit 2; }
 REPS=${REPS:-3}
-cargo build --release --quiet --features ext3e-experiment --bin clc
+cargo build --release --quiet --bin clc
 W=$(mktemp -d "${BENCH_TMP:-/dev/shm}/clc-ab.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 cp target/release/clc "$W/clc"
@@ -48,10 +47,10 @@ for DIR in "$@"; do
     echo
     echo "### $SRC: $(echo "$IN/1000000" | bc) MB in $(find "$SRC" -type f | wc -l) files, median of $REPS"
     echo
-    echo "| tool | size MB | × tar\|zstd -3 | pack s | pack CPU s | pack × sqfs (wall, CPU) | extract s | extract CPU s | extract × LZ_EXT3 (wall, CPU) |"
+    echo "| tool | size MB | × tar\|zstd -3 | pack s | pack CPU s | pack × sqfs (wall, CPU) | extract s | extract CPU s | extract × clc default (wall, CPU) |"
     echo "|---|---|---|---|---|---|---|---|---|"
     for k in a e sqfs zstd; do
-        case $k in a) N="clc LZ_EXT3";; e) N="clc LZ_EXT3E";; sqfs) N="mksquashfs -comp lz4";; zstd) N="tar \| zstd -3 -T0";; esac
+        case $k in a) N="clc default (LZ_EXT3_SB)";; e) N="clc --codec lz_ext3e";; sqfs) N="mksquashfs -comp lz4";; zstd) N="tar \| zstd -3 -T0";; esac
         printf "| %s | %.2f | %.3f | %.2f | %.2f | %.2f, %.2f | %.2f | %.2f | %.2f, %.2f |\n" "$N" \
             "$(echo "${S[$k]}/1000000" | bc -l)" "$(echo "${S[$k]}/$Z" | bc -l)" \
             "$(median "$W/t.${k}_pack")" "$(median "$W/c.${k}_pack")" \

@@ -15,13 +15,13 @@ fn data(name: &str) -> PathBuf {
 
 #[test]
 fn golden_v1_lists_verifies_and_restores() {
-    golden(1, "LZ_EXT3");
+    golden(1, "LZ_EXT3", 4);
 }
 
 /// Version 2: its LZ_EXT3_SB frames (16 KiB sub-blocks) decode on the CPU, serially and in parallel.
 #[test]
 fn golden_v2_lists_verifies_and_restores() {
-    golden(2, "LZ_EXT3_SB");
+    golden(2, "LZ_EXT3_SB", 4);
     let (info, _) = clc_ok!("info", data("golden-v2.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(v["subblock_size"], 16384, "{info}");
@@ -44,13 +44,13 @@ fn golden_v2_lists_verifies_and_restores() {
 /// version 2 refused, naming the frame and the version its codec needs.
 #[test]
 fn golden_v4_lists_verifies_and_restores() {
-    golden(4, "LZ_EXT3E");
+    golden(4, "LZ_EXT3E", 2);
     let t = tempfile::tempdir().unwrap();
-    for n in 1..=4 {
+    for n in 1..=2 {
         let name = format!("golden-v4.{n:03}");
         std::fs::copy(data(&name), t.path().join(&name)).unwrap();
     }
-    let last = t.path().join("golden-v4.004");
+    let last = t.path().join("golden-v4.002");
     let mut b = std::fs::read(&last).unwrap();
     let f = b.len() - 80;
     assert_eq!(b[f + 8..f + 12], 4u32.to_le_bytes());
@@ -68,7 +68,7 @@ fn golden_v4_lists_verifies_and_restores() {
     );
 }
 
-fn golden(version: u32, codec: &str) {
+fn golden(version: u32, codec: &str, volumes: usize) {
     let first = data(&format!("golden-v{version}.001"));
     let (out, _) = clc_ok!("list", &first);
     assert_eq!(
@@ -80,7 +80,7 @@ fn golden(version: u32, codec: &str) {
     let (info, _) = clc_ok!("info", &first, "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(v["format"], format!("clc format v{version}"));
-    assert_eq!(v["volumes"].as_array().unwrap().len(), 4);
+    assert_eq!(v["volumes"].as_array().unwrap().len(), volumes);
     assert!(
         v["frames_per_codec"][codec].as_u64().unwrap() >= 2,
         "{info}"
