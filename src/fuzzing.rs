@@ -738,7 +738,7 @@ impl Drop for TempDir {
 }
 
 /// `lz_ext3e_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as an
-/// LZ_EXT3E frame (issue 21's codec; not yet a codec id of the format).
+/// LZ_EXT3E frame (codec 4, docs/FORMAT.md 2.3).
 pub fn lz_ext3e_decode(data: &[u8]) {
     let Some((head, block)) = data.split_first_chunk::<3>() else {
         return;
