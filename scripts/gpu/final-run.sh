@@ -6,14 +6,14 @@
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio).
 # Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
-# zstd (/usr/bin), this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
+# zstd (/usr/bin) into bin/ and liblz4.so.1 into lib/, this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
 # then run(command="bash .dev-gpu-final/final-run.sh", carry=[".dev-gpu-final", ".dev-gpu-shared"],
 # kind="nvidia-h200-x2"). Logs under $OUT; a table last.
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
 OUT=${OUT:-/tmp/final-out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/final.log") 2>&1
-export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache
+export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache LD_LIBRARY_PATH=$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 CLC=$D/clc; T="python3 $D/timed.py"; REPS=${REPS:-3}
 W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
 nproc; nvidia-smi -L
