@@ -8,7 +8,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
-use crate::diag::Warnings;
+use crate::diag::{Progress, Warnings};
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
 use parking_lot::Mutex;
@@ -25,12 +25,20 @@ pub struct ExtractOptions {
     /// Only these paths and what is below them (all when empty).
     pub paths: Vec<Vec<u8>>,
     pub keep_going: bool,
+    /// Show bytes and files written on stderr (see [`crate::diag::Progress`]).
+    pub progress: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct ExtractStats {
+    /// Regular files written (hardlinks whose target was not chosen included).
     pub files: u64,
     pub bytes: u64,
+    pub hardlinks: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes made.
+    pub other: u64,
     pub damaged: Vec<String>,
 }
 
@@ -41,11 +49,18 @@ fn selected(e: &Entry, sel: &[Vec<u8>]) -> bool {
             .any(|p| e.path == *p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/')))
 }
 
-/// Strips trailing '/' and leading "./" from a user-given path.
+/// Strips trailing '/' and leading "/" and "./" from a user-given path: archive paths are relative to the
+/// packed directory, so `/bin/ls`, `./bin/ls` and `bin/ls` name the same entry.
 pub fn normalize_sel(p: &[u8]) -> Vec<u8> {
     let mut v = p;
-    while v.starts_with(b"./") {
-        v = &v[2..];
+    loop {
+        if let Some(r) = v.strip_prefix(b"./") {
+            v = r;
+        } else if let Some(r) = v.strip_prefix(b"/").filter(|_| v.len() > 1) {
+            v = r;
+        } else {
+            break;
+        }
     }
     while v.len() > 1 && v.ends_with(b"/") {
         v = &v[..v.len() - 1];
@@ -75,11 +90,18 @@ pub fn extract(
         root: crate::sys::is_root(),
         warn,
     };
-    x.make_non_files()?;
+    let made = x.make_non_files()?;
     let plan = x.plan_files();
-    let stats = x.write_files(cfg, &plan, decoder, opts.keep_going)?;
-    x.link_hardlinks()?;
+    let progress = x.progress(opts.progress, &plan);
+    let stats = x.write_files(cfg, &plan, decoder, opts.keep_going, &progress);
+    progress.finish();
+    let mut stats = stats?;
+    stats.hardlinks = x.link_hardlinks()?;
+    (stats.dirs, stats.symlinks, stats.other) = made;
     x.finish_dirs();
+    if opts.paths.is_empty() {
+        x.finish_root();
+    }
     Ok(stats)
 }
 
@@ -128,39 +150,45 @@ impl Extraction<'_> {
             .filter_map(move |&id| Some((id, idx.entry(id)?)))
     }
 
-    /// Directories and non-file entries first (in path order, so parents come first).
-    fn make_non_files(&self) -> Result<()> {
+    /// Directories and non-file entries first (in path order, so parents come first). Returns how many
+    /// directories, symlinks and other entries were made.
+    fn make_non_files(&self) -> Result<(u64, u64, u64)> {
+        let mut made = (0, 0, 0);
         for (_, e) in self.entries() {
             let target = self.guard.prepare(&e.path)?;
             match e.kind {
-                EntryKind::Dir => match fs::symlink_metadata(&target) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        return Err(Error::Target {
-                            path: target.display().to_string(),
-                            msg: "exists and is not a directory".into(),
-                        })
+                EntryKind::Dir => {
+                    match fs::symlink_metadata(&target) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => {
+                            return Err(Error::Target {
+                                path: target.display().to_string(),
+                                msg: "exists and is not a directory".into(),
+                            })
+                        }
+                        Err(_) => fs::create_dir(&target).ctx(&target)?,
                     }
-                    Err(_) => fs::create_dir(&target).ctx(&target)?,
-                },
+                    made.0 += 1;
+                }
                 EntryKind::Symlink => {
                     remove_existing(&target)?;
                     std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
                         .ctx(&target)?;
                     self.guard.add_symlink(&e.path);
                     set_owner_and_time(&target, e, self.root, self.warn);
+                    made.1 += 1;
                 }
                 EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
-                    self.make_special(&target, e)?
+                    made.2 += u64::from(self.make_special(&target, e)?);
                 }
                 _ => {}
             }
         }
-        Ok(())
+        Ok(made)
     }
 
-    /// A FIFO, device or socket (the last two only as root).
-    fn make_special(&self, target: &Path, e: &Entry) -> Result<()> {
+    /// A FIFO, device or socket (the last two only as root); false when skipped.
+    fn make_special(&self, target: &Path, e: &Entry) -> Result<bool> {
         let bits = match e.kind {
             EntryKind::Fifo => libc::S_IFIFO,
             EntryKind::CharDev => libc::S_IFCHR,
@@ -172,12 +200,22 @@ impl Extraction<'_> {
                 "{}: device or socket skipped (needs root)",
                 target.display()
             ));
-            return Ok(());
+            return Ok(false);
         }
         remove_existing(target)?;
         crate::sys::mknod(target, bits, e.mode, e.rdev).ctx(target)?;
         finish_metadata(target, e, self.root, self.warn);
-        Ok(())
+        Ok(true)
+    }
+
+    /// The progress of writing the planned files: their bytes and their count.
+    fn progress(&self, show: bool, plan: &FilePlan) -> Progress {
+        if !show {
+            return Progress::hidden();
+        }
+        let idx = self.ar.index();
+        let bytes = plan.files.iter().map(|&id| idx.data_size(id)).sum();
+        Progress::new(show, "extract", bytes, plan.files.len() as u64, "files")
     }
 
     /// Regular files (and hardlinks whose target is not extracted) in stream order. Each file's frames
@@ -226,6 +264,7 @@ impl Extraction<'_> {
         plan: &FilePlan,
         decoder: Box<dyn crate::cache::BatchDecoder + '_>,
         keep_going: bool,
+        progress: &Progress,
     ) -> Result<ExtractStats> {
         let mem = MemoryPlan::new(cfg, self.ar.index().max_frame_len());
         let cache = FrameCache::new(self.ar, mem.lru)
@@ -243,7 +282,7 @@ impl Extraction<'_> {
             // Decode ahead on its own thread, at most the LRU share of CACHE_SIZE beyond the writers.
             s.spawn(|| decode_ahead(&cache, &plan.order, &w.progress, &mem, &done));
             let workers: Vec<_> = (0..mem.writers)
-                .map(|_| s.spawn(|| self.writer(&cache, plan, &w)))
+                .map(|_| s.spawn(|| self.writer(&cache, plan, &w, progress)))
                 .collect();
             for h in workers {
                 let _ = h.join();
@@ -257,7 +296,7 @@ impl Extraction<'_> {
     }
 
     /// One writer thread: takes the next planned file until none is left or one has failed.
-    fn writer(&self, cache: &FrameCache, plan: &FilePlan, w: &Writers) {
+    fn writer(&self, cache: &FrameCache, plan: &FilePlan, w: &Writers, progress: &Progress) {
         loop {
             let k = w.next.fetch_add(1, Ordering::Relaxed);
             let Some(&id) = plan.files.get(k) else { return };
@@ -270,10 +309,16 @@ impl Extraction<'_> {
             if let Some(p) = plan.first_pos[k] {
                 w.progress.fetch_max(p, Ordering::Relaxed);
             }
-            let r = self
-                .guard
-                .prepare(&e.path)
-                .and_then(|t| write_file(self.ar, cache, id, e, &t, self.root, self.warn));
+            let r = self.guard.prepare(&e.path).and_then(|t| {
+                let out = Out {
+                    target: &t,
+                    root: self.root,
+                    warn: self.warn,
+                    progress,
+                };
+                write_file(self.ar, cache, id, e, &out)
+            });
+            progress.items(1);
             match r {
                 Ok(n) => {
                     let mut st = w.stats.lock();
@@ -291,8 +336,9 @@ impl Extraction<'_> {
         }
     }
 
-    /// Hardlinks to extracted files.
-    fn link_hardlinks(&self) -> Result<()> {
+    /// Hardlinks to extracted files; returns how many were linked.
+    fn link_hardlinks(&self) -> Result<u64> {
+        let mut linked = 0;
         let idx = self.ar.index();
         for (id, e) in self.entries() {
             let Some(t) = idx.hardlink_target(id) else {
@@ -312,8 +358,9 @@ impl Extraction<'_> {
             }
             remove_existing(&target)?;
             fs::hard_link(&orig, &target).ctx(&target)?;
+            linked += 1;
         }
-        Ok(())
+        Ok(linked)
     }
 
     /// Directory metadata last (deepest first), so restrictive modes do not block the writes above.
@@ -326,6 +373,29 @@ impl Extraction<'_> {
         for e in dirs.into_iter().rev() {
             let target = self.dest.join(std::ffi::OsStr::from_bytes(&e.path));
             finish_metadata(&target, e, self.root, self.warn);
+        }
+    }
+
+    /// The mtime of the packed directory itself (param `root_mtime`), on DEST, when the whole archive was
+    /// extracted. Owner and mode are DEST's own: it may be a directory that existed before.
+    fn finish_root(&self) {
+        let param = |k: &str| {
+            let p = self.ar.index().params();
+            p.iter()
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse().ok())
+        };
+        let (Some(sec), nsec) = (param("root_mtime"), param("root_mtime_nsec")) else {
+            return;
+        };
+        let nsec = nsec
+            .filter(|&n: &i64| (0..1_000_000_000).contains(&n))
+            .unwrap_or(0);
+        if let Err(err) = crate::sys::set_mtime(&self.dest, sec, nsec as u32) {
+            self.warn.warn(format!(
+                "{}: mtime not restored: {err}",
+                self.dest.display()
+            ));
         }
     }
 }
@@ -388,15 +458,21 @@ fn decode_ahead(
     }
 }
 
-fn write_file(
-    ar: &Archive,
-    cache: &FrameCache,
-    id: EntryId,
-    e: &Entry,
-    target: &Path,
+/// Where one file goes and what its writer reports to.
+struct Out<'a> {
+    target: &'a Path,
     root: bool,
-    warn: &Warnings,
-) -> Result<u64> {
+    warn: &'a Warnings,
+    progress: &'a Progress,
+}
+
+fn write_file(ar: &Archive, cache: &FrameCache, id: EntryId, e: &Entry, out: &Out) -> Result<u64> {
+    let Out {
+        target,
+        root,
+        warn,
+        progress,
+    } = *out;
     ar.check_entry(id)?;
     remove_existing(target)?;
     let mut f = OpenOptions::new()
@@ -419,6 +495,7 @@ fn write_file(
                 });
             }
             f.write_all(&buf[..n]).ctx(target)?;
+            progress.bytes(n as u64);
             off += n as u64;
         }
         Ok(())

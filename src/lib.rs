@@ -35,6 +35,7 @@ pub mod parity;
 pub mod report;
 pub mod scan;
 pub mod storage;
+pub mod summary;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod verify;

@@ -2,14 +2,26 @@
 //! and names, for each damage, the volume, offset, frame and the files it touches.
 
 use crate::archive::{Archive, Kind};
+use crate::diag::Progress;
 use crate::format::index::{EntryKind, FrameId};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// One problem found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Damage {
+    /// The whole problem, one line.
     pub line: String,
+    /// `volume` (missing, wrong or unreadable), `frame` (fails to read, decode or check) or `file` (its
+    /// bytes are known to be damaged).
+    pub what: &'static str,
+    pub frame: Option<u32>,
+    pub volume: Option<String>,
+    pub offset: Option<u64>,
+    /// Why, without the place.
+    pub cause: String,
+    /// The files whose data is affected (all of them; `line` names the first five).
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -37,9 +49,19 @@ fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
 }
 
 pub fn verify(ar: &Archive) -> Report {
+    verify_with(ar, &Progress::hidden())
+}
+
+/// [`verify`], showing the frames and bytes checked on `progress`.
+pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
     let mut rep = Report::default();
     for p in ar.volume_problems() {
-        rep.damages.push(Damage { line: p });
+        rep.damages.push(Damage {
+            what: "volume",
+            cause: p.clone(),
+            line: p,
+            ..Damage::default()
+        });
     }
     if let Kind::Legacy(k) = ar.kind() {
         rep.notes.push(format!(
@@ -47,15 +69,15 @@ pub fn verify(ar: &Archive) -> Report {
              its declared size, that file sizes add up to the stream, and that every duplicate's original exists"
         ));
     }
-    let results: Vec<(u32, Result<u64, String>)> = (0..ar.index().frames().len() as u32)
+    let results: Vec<(u32, Result<u64, crate::Error>)> = (0..ar.index().frames().len() as u32)
         .into_par_iter()
         .map(|i| {
-            (
-                i,
-                ar.read_frame(FrameId(i))
-                    .map(|d| d.len() as u64)
-                    .map_err(|e| e.to_string()),
-            )
+            let r = ar.read_frame(FrameId(i)).map(|d| d.len() as u64);
+            if let Some(f) = ar.index().frames().get(i as usize) {
+                progress.bytes(u64::from(f.raw_len));
+            }
+            progress.items(1);
+            (i, r)
         })
         .collect();
     let touched = files_by_frame(ar);
@@ -65,13 +87,23 @@ pub fn verify(ar: &Archive) -> Report {
                 rep.frames_ok += 1;
                 rep.bytes_ok += n;
             }
-            Err(msg) => {
+            Err(err) => {
+                let msg = err.to_string();
                 let files = touched.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
                 let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
                 let more = if files.len() > 5 {
                     format!(" and {} more", files.len() - 5)
                 } else {
                     String::new()
+                };
+                let (volume, offset, cause) = match &err {
+                    crate::Error::Frame {
+                        volume,
+                        offset,
+                        cause,
+                        ..
+                    } => (Some(volume.clone()), Some(*offset), cause.to_string()),
+                    e => (None, None, e.to_string()),
                 };
                 rep.damages.push(Damage {
                     line: format!(
@@ -82,6 +114,12 @@ pub fn verify(ar: &Archive) -> Report {
                             shown.join(", ")
                         }
                     ),
+                    what: "frame",
+                    frame: Some(i),
+                    volume,
+                    offset,
+                    cause,
+                    files: files.to_vec(),
                 });
             }
         }
@@ -89,6 +127,10 @@ pub fn verify(ar: &Archive) -> Report {
     for (id, why) in ar.damaged() {
         rep.damages.push(Damage {
             line: format!("{}: {why}", ar.path_of(id)),
+            what: "file",
+            cause: why.to_string(),
+            files: vec![ar.path_of(id)],
+            ..Damage::default()
         });
     }
     rep

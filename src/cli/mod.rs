@@ -119,8 +119,10 @@ impl Common {
         Ok(cfg)
     }
 
-    /// Opens the GPU unless the CPU is forced. With GPU_FALLBACK_ENABLED an OpenCL failure prints one line
-    /// and returns None (the CPU does the work); without it, the failure is an error.
+    /// Opens the GPU unless the CPU is forced. With GPU_FALLBACK_ENABLED an OpenCL failure returns None
+    /// (the CPU does the work), silently when the device choice is the default (`auto`) and the machine
+    /// has no OpenCL GPU (most machines), else with one line naming `--gpu-device` and `GPU_DEVICE`.
+    /// Without GPU_FALLBACK_ENABLED the failure is an error.
     pub fn gpu(&self, cfg: &Config) -> Result<Option<clc::gpu::Gpu>> {
         if cfg.force_cpu {
             return Ok(None);
@@ -128,14 +130,31 @@ impl Common {
         match clc::gpu::Gpu::open(cfg) {
             Ok(g) => Ok(Some(g)),
             Err(e) if cfg.gpu_fallback => {
-                if !self.quiet {
-                    eprintln!("clc: no GPU used ({e}); working on the CPU");
+                if !self.quiet && (self.gpu_asked(cfg) || has_gpu()) {
+                    eprintln!(
+                        "clc: no GPU used ({e}); working on the CPU (device chosen by --gpu-device or \
+                         GPU_DEVICE = {:?}; `clc info --devices` lists them)",
+                        cfg.gpu_device
+                    );
                 }
                 Ok(None)
             }
-            Err(e) => Err(e).context("GPU_FALLBACK_ENABLED is false"),
+            Err(e) => Err(e).context(
+                "GPU_FALLBACK_ENABLED is false (use --cpu, or --gpu-device / GPU_DEVICE to choose a device)",
+            ),
         }
     }
+
+    /// Whether a device was asked for, by `--gpu-device` or by a `GPU_DEVICE` other than `auto`.
+    pub fn gpu_asked(&self, cfg: &Config) -> bool {
+        let d = cfg.gpu_device.trim();
+        self.gpu_device.is_some() || !(d.is_empty() || d.eq_ignore_ascii_case("auto"))
+    }
+}
+
+/// Whether OpenCL shows a device of type GPU (asked only after opening one failed).
+fn has_gpu() -> bool {
+    clc::gpu::list_devices().is_ok_and(|d| d.iter().any(|d| d.kind == "GPU"))
 }
 
 fn flag_of(key: &str) -> String {
@@ -165,18 +184,4 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Human-readable binary size.
-pub fn human(n: u64) -> String {
-    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
+pub use clc::summary::{human, plural};

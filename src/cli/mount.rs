@@ -64,7 +64,9 @@ pub fn run(a: MountArgs) -> Result<i32> {
     let decoder: Box<dyn clc::cache::BatchDecoder> = if cfg.force_cpu {
         Box::new(clc::cache::CpuDecoder)
     } else {
-        Box::new(clc::gpu::GpuDecoder::new(&cfg, None, a.common.quiet))
+        // The default choice on a machine without a GPU decodes on the CPU without a word.
+        let quiet = a.common.quiet || !a.common.gpu_asked(&cfg);
+        Box::new(clc::gpu::GpuDecoder::new(&cfg, None, quiet))
     };
     let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
     let how = Serve {

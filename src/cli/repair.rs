@@ -15,7 +15,8 @@ pub struct RepairArgs {
 
 /// Exit status: 0 repaired (or nothing to repair) and verified, 2 damage left.
 pub fn run(a: RepairArgs) -> Result<i32> {
-    let Some(r) = clc::parity::repair(&a.archive)? else {
+    let show = !a.quiet && clc::sys::stderr_is_tty();
+    let Some(r) = clc::parity::repair_with(&a.archive, show)? else {
         return salvage_report(&a);
     };
     for p in r.before.problems() {

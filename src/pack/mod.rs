@@ -39,6 +39,8 @@ pub struct PackOptions {
 pub struct PackStats {
     pub files: u64,
     pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes.
     pub other: u64,
     pub bytes_in: u64,
     pub unique_bytes: u64,
@@ -50,7 +52,12 @@ pub struct PackStats {
     pub cpu_frames: u64,
     pub raw_frames: u64,
     pub gpu_redone: u64,
+    /// Bytes of the data volumes (frames, headers, index, footer).
     pub stored_bytes: u64,
+    /// Bytes of the frames' stored data: what the data became.
+    pub frame_bytes: u64,
+    /// The frame codec asked for (frames it does not shrink are RAW).
+    pub codec: &'static str,
     pub volumes: Vec<PathBuf>,
     pub seconds: f64,
     pub warnings: usize,
@@ -68,7 +75,12 @@ pub fn pack(
     warn: &Warnings,
 ) -> Result<PackStats> {
     let trace = Trace::start();
+    let created = diag::creation_time();
     prepare_output(&opts.out, opts.force)?;
+    let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.mtime(), m.mtime_nsec() as u32)
+    });
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     trace.stage("scan done");
     let plan = plan::plan(&scanned, cfg.order_similar, gpu, warn);
@@ -83,10 +95,16 @@ pub fn pack(
         counters: &counters,
         warn,
     };
-    let progress = diag::progress_bar(opts.progress, plan.jobs.iter().map(|j| j.size).sum());
+    let progress = diag::Progress::new(
+        opts.progress,
+        "pack",
+        plan.jobs.iter().map(|j| j.size).sum(),
+        plan.jobs.iter().map(|j| j.entries.len() as u64).sum(),
+        "files",
+    );
     let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
     let streamed = stream_all(cfg, &comp, plan.jobs, &progress, &mut vw);
-    progress.finish_and_clear();
+    progress.finish();
     trace.stage("stream done");
     let (tables, frames) = match streamed {
         Ok(r) => r,
@@ -98,11 +116,14 @@ pub fn pack(
 
     let (bytes_in, unique_bytes, frame_count) =
         (tables.bytes_in, tables.unique_bytes, frames.len() as u64);
+    let frame_bytes = frames.iter().map(|f| u64::from(f.stored_len)).sum();
     let builder = IndexBuilder {
         cfg,
         src: &opts.src,
         scanned: &scanned,
         link_of: &plan.link_of,
+        root_mtime,
+        created,
     };
     let (index, counts) = builder.build(tables, frames, warn);
     let raw_index = index.encode();
@@ -121,6 +142,7 @@ pub fn pack(
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
+        symlinks: c.symlinks,
         other: c.other,
         bytes_in,
         unique_bytes,
@@ -136,6 +158,8 @@ pub fn pack(
             .iter()
             .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
             .sum(),
+        frame_bytes,
+        codec: cfg.codec.name(),
         volumes: vols,
         seconds: trace.seconds(),
         warnings: warn.count(),
@@ -151,7 +175,7 @@ fn stream_all(
     cfg: &Config,
     comp: &Compressor,
     jobs: Vec<Job>,
-    progress: &indicatif::ProgressBar,
+    progress: &diag::Progress,
     vw: &mut VolumeWriter,
 ) -> Result<(Tables, Vec<Frame>)> {
     let warn = comp.warn;

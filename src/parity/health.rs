@@ -4,6 +4,7 @@
 
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
+use crate::diag::Progress;
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
@@ -166,6 +167,11 @@ impl Health {
 
 /// Checks the archive `path` names against its parity set. `Ok(None)`: no parity volumes.
 pub fn check(path: &Path) -> Result<Option<Health>> {
+    check_with(path, false)
+}
+
+/// [`check`], showing the bytes and volumes checked on stderr when `show` (see [`Progress`]).
+pub fn check_with(path: &Path, show: bool) -> Result<Option<Health>> {
     let base = volumes::base_of(path);
     let found = volumes::list_parity(&base);
     if found.is_empty() {
@@ -178,14 +184,23 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         .filter(|(n, _)| *n == 0 || *n > h.parity_count)
         .map(|(_, m)| m)
         .collect();
+    let progress = Progress::new(
+        show,
+        "parity check",
+        h.data_lens.iter().sum::<u64>() + u64::from(h.parity_count) * h.parity_file_len(),
+        u64::from(h.data_count + h.parity_count),
+        "volumes",
+    );
+    let p = &progress;
     let data: Vec<VolHealth> = (0..h.data_count as usize)
         .into_par_iter()
-        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1))))
+        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1)), p))
         .collect();
     let parity: Vec<VolHealth> = (0..h.parity_count as usize)
         .into_par_iter()
-        .map(|j| check_parity(&h, j, &parity_path(&base, j as u32 + 1)))
+        .map(|j| check_parity(&h, j, &parity_path(&base, j as u32 + 1), p))
         .collect();
+    progress.finish();
     for (n, p) in &found {
         if *n > h.parity_count {
             notes.push(format!(
@@ -269,7 +284,7 @@ fn data_archive_id(base: &Path) -> Option<[u8; 16]> {
     count.into_iter().max_by_key(|&(_, n)| n).map(|(id, _)| id)
 }
 
-fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
+fn check_data(h: &ParityHeader, i: usize, path: &Path, progress: &Progress) -> VolHealth {
     let want = h.data_lens[i];
     // Stripes wholly past the volume's end are known zeros: never damaged.
     let real: Vec<u32> = (0..h.stripe_count)
@@ -281,9 +296,13 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let problem = length_problem(len, want);
             let at = |s| (h.stripe_start(s), real_bytes(h, want, s), h.shard_len(s));
-            (problem, bad_stripes(&f, &real, at, |s| h.data_sum(i, s)))
+            (
+                problem,
+                bad_stripes(&f, &real, at, |s| h.data_sum(i, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -291,7 +310,7 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
     }
 }
 
-fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
+fn check_parity(h: &ParityHeader, j: usize, path: &Path, progress: &Progress) -> VolHealth {
     let all: Vec<u32> = (0..h.stripe_count).collect();
     let (problem, bad) = match volumes::open(path) {
         Err(e) => (Some(missing(e)), all),
@@ -313,9 +332,13 @@ fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
                 .reduce(|a, b| format!("{a}; {b}"));
             let hl = h.header_len();
             let at = |s| (hl + h.stripe_start(s), h.shard_len(s), h.shard_len(s));
-            (problem, bad_stripes(&f, &all, at, |s| h.parity_sum(j, s)))
+            (
+                problem,
+                bad_stripes(&f, &all, at, |s| h.parity_sum(j, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -330,6 +353,7 @@ fn bad_stripes(
     stripes: &[u32],
     at: impl Fn(u32) -> (u64, usize, usize),
     want: impl Fn(u32) -> u64,
+    progress: &Progress,
 ) -> Vec<u32> {
     let mut buf = Vec::new();
     stripes
@@ -339,6 +363,7 @@ fn bad_stripes(
             let (off, real, len) = at(s);
             buf.clear();
             buf.resize(len, 0);
+            progress.bytes(real as u64);
             read_padded(f, off, &mut buf[..real]).is_err() || checksum(&buf) != want(s)
         })
         .collect()
