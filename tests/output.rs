@@ -1,7 +1,8 @@
 //! What people read: the summaries (stdout) in one vocabulary with `info`, the frame line in the form of the
 //! tool clc replaces, plurals, a sane reduction on tiny inputs, silence about a GPU nobody asked for,
 //! `--json` for pack, verify, extract and info, extract paths with a leading `/`, the packed directory's
-//! own mtime and `mount` / `umount` refusing what is not theirs.
+//! own mtime, `mount` / `umount` refusing what is not theirs, and the man pages and shell completions
+//! naming every subcommand.
 
 mod common;
 
@@ -380,4 +381,56 @@ fn umount_takes_only_clc_mounts_and_mount_only_free_directories() {
     );
     let (code, _, err) = run(&[os("umount"), mnt.as_os_str()]);
     assert!(code == 2 && err.contains("not mounted"), "{err}");
+}
+
+/// The subcommands `clc --help` lists.
+fn subcommands() -> Vec<String> {
+    let (out, _) = clc_ok!("--help");
+    let list: Vec<String> = out
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    for must in ["pack", "extract", "verify", "mount", "completions", "man"] {
+        assert!(list.iter().any(|c| c == must), "{must} in {list:?}");
+    }
+    list
+}
+
+#[test]
+fn completions_and_man_pages_name_every_subcommand() {
+    let subs = subcommands();
+    for shell in ["bash", "zsh", "fish"] {
+        let (out, _) = clc_ok!("completions", shell);
+        for s in &subs {
+            assert!(out.contains(s.as_str()), "{shell} completion lacks {s}");
+        }
+        assert!(
+            out.contains("volume-size") && out.contains("gpu-device"),
+            "{shell}"
+        );
+    }
+    let (code, _, err) = run(&[os("completions"), os("tcsh")]);
+    assert!(code == 2 && err.contains("tcsh"), "{err}");
+
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("man");
+    clc_ok!("man", &dir);
+    let main = fs::read_to_string(dir.join("clc.1")).unwrap();
+    assert!(main.contains(".TH clc 1 "), "roff: {}", &main[..80]);
+    for s in &subs {
+        assert!(main.contains(&format!("clc\\-{s}")), "clc.1 lacks {s}");
+        let page = fs::read_to_string(dir.join(format!("clc-{s}.1")))
+            .unwrap_or_else(|e| panic!("clc-{s}.1: {e}"));
+        assert!(page.contains(&format!(".TH clc-{s} 1 ")), "clc-{s}.1 title");
+    }
+    let pack = fs::read_to_string(dir.join("clc-pack.1")).unwrap();
+    assert!(
+        pack.contains("volume\\-size") && pack.contains("\\-\\-json"),
+        "clc-pack.1 options"
+    );
 }

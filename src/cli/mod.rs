@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand, each a thin call into the library.
 
+pub mod docs;
 pub mod extract;
 pub mod info;
 pub mod list;
@@ -17,7 +18,16 @@ use std::path::PathBuf;
 #[command(
     name = "clc",
     version,
-    about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view"
+    about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view",
+    long_about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view.\n\n\
+        clc packs a directory into NAME.001, NAME.002, … (whole-file and chunk deduplication, LZ_EXT3 \
+        frames compressed on the CPU or an OpenCL GPU, a checksum on every frame and on the index), \
+        restores it, lists it, checks it, repairs it from parity volumes and mounts it read-only \
+        through FUSE. It also reads the archives of the Python CL_Compressor.\n\n\
+        Summaries go to stdout, warnings and errors to stderr, progress to stderr when it is a \
+        terminal. Exit status: 0 ok, 1 finished with warnings, 2 error.\n\n\
+        Environment: SOURCE_DATE_EPOCH sets the creation time pack records (reproducible archives); \
+        CLC_TRACE=1 prints the stages of a run with their times."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +52,10 @@ pub enum Cmd {
     Mount(mount::MountArgs),
     /// Unmount a mounted archive
     Umount(mount::UmountArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (clc.1 and one per subcommand) into DIR
+    Man(docs::ManArgs),
 }
 
 /// Flags shared by every command that reads or writes data.
@@ -181,6 +195,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Repair(a) => repair::run(a),
         Cmd::Mount(a) => mount::run(a),
         Cmd::Umount(a) => mount::run_umount(a),
+        Cmd::Completions(a) => docs::completions(a),
+        Cmd::Man(a) => docs::man(a),
     }
 }
 
