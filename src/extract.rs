@@ -49,21 +49,25 @@ fn selected(e: &Entry, sel: &[Vec<u8>]) -> bool {
             .any(|p| e.path == *p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/')))
 }
 
-/// Strips trailing '/' and leading "/" and "./" from a user-given path: archive paths are relative to the
-/// packed directory, so `/bin/ls`, `./bin/ls` and `bin/ls` name the same entry.
+/// Strips leading "/" and "./" and trailing "/" from a user-given path: archive paths are relative to the
+/// packed directory, so `/bin/ls`, `./bin/ls` and `bin/ls` name the same entry, and `/`, `.` and `./` name
+/// the packed directory itself (empty: everything).
 pub fn normalize_sel(p: &[u8]) -> Vec<u8> {
     let mut v = p;
     loop {
         if let Some(r) = v.strip_prefix(b"./") {
             v = r;
-        } else if let Some(r) = v.strip_prefix(b"/").filter(|_| v.len() > 1) {
+        } else if let Some(r) = v.strip_prefix(b"/") {
             v = r;
         } else {
             break;
         }
     }
-    while v.len() > 1 && v.ends_with(b"/") {
-        v = &v[..v.len() - 1];
+    while let Some(r) = v.strip_suffix(b"/") {
+        v = r;
+    }
+    if v == b"." {
+        v = b"";
     }
     v.to_vec()
 }
@@ -651,6 +655,27 @@ mod tests {
                 // Smaller than a frame per share: one of each, whatever the budget.
                 assert!(p.writers == 1 && p.batch == 1, "{cache} {frame}");
             }
+        }
+    }
+
+    #[test]
+    fn selections_are_relative_to_the_packed_directory() {
+        for (given, want) in [
+            (&b"bin/ls"[..], &b"bin/ls"[..]),
+            (b"/bin/ls", b"bin/ls"),
+            (b"./bin/ls/", b"bin/ls"),
+            (b"//bin//", b"bin"),
+            (b"/", b""),
+            (b".", b""),
+            (b"./", b""),
+            (b"..", b".."),
+        ] {
+            assert_eq!(
+                normalize_sel(given),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(given)
+            );
         }
     }
 }

@@ -335,8 +335,10 @@ fn extract_takes_a_leading_slash_and_restores_the_top_directory_mtime() {
     ]);
     assert!(code == 2 && err.contains("nope"), "{err}");
 
+    // "/" names the packed directory: everything, as without paths.
     let all = t.path().join("all");
-    clc_ok!("extract", &first, "-o", &all, "-q");
+    clc_ok!("extract", &first, "-o", &all, "-q", "/");
+    assert_eq!(walk(&all), walk(&src));
     let m = fs::metadata(&all).unwrap();
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_600_000_000, 42));
     let m = fs::metadata(&src).unwrap();

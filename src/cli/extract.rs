@@ -30,13 +30,19 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
     let ar = Archive::open(&a.archive)?;
     let warn = Warnings::new(false);
+    let sel: Vec<Vec<u8>> = a
+        .paths
+        .iter()
+        .map(|p| normalize_sel(p.as_os_str().as_bytes()))
+        .collect();
     let opts = ExtractOptions {
         dest: a.output.clone(),
-        paths: a
-            .paths
-            .iter()
-            .map(|p| normalize_sel(p.as_os_str().as_bytes()))
-            .collect(),
+        // `/` or `.` names the packed directory itself: everything.
+        paths: if sel.iter().any(|p| p.is_empty()) {
+            Vec::new()
+        } else {
+            sel
+        },
         keep_going: a.keep_going,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
     };
