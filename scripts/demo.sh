@@ -2,9 +2,10 @@
 # The main job on a sample directory: build, pack, list, info, verify, mount, read, unmount, extract, compare.
 # Usage: scripts/demo.sh [DIR]   (default: /usr/share/doc)
 # It may install packages with apt-get (scripts/deps.sh: fuse3, PoCL, the OpenCL ICD loader, clinfo, xz-utils,
-# util-linux) when they are missing, and builds clc in release mode first: about 6 minutes on 2 cores from a
-# fresh clone, seconds once built. The mount step runs as root, or without root through fusermount3 (fuse3)
-# when /dev/fuse is usable; otherwise it is skipped with the reason.
+# util-linux) when they are missing, and builds clc in release mode first: 4 to 10 minutes on 2 cores from a
+# fresh clone (about 4 minutes of CPU; 10 when other work shares the machine), seconds once built. The
+# mount step runs as root, or without root through fusermount3 (fuse3) when /dev/fuse is usable; otherwise
+# it is skipped with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${1:-/usr/share/doc}
@@ -14,7 +15,7 @@ scripts/deps.sh
 if [ -x target/release/clc ]; then
     say "building clc (release; up to date, or only what changed)"
 else
-    say "building clc (release): about 6 minutes on 2 cores the first time"
+    say "building clc (release): 4 to 10 minutes on 2 cores the first time"
 fi
 cargo build --release --quiet
 CLC=$PWD/target/release/clc

@@ -57,8 +57,8 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
-            "GPU decoded {} frames; {} redone on the CPU",
-            d.gpu_frames.load(Relaxed),
+            "GPU decoded {}; {} redone on the CPU",
+            super::plural(d.gpu_frames.load(Relaxed), "frame"),
             d.cpu_frames.load(Relaxed)
         )
     });

@@ -125,20 +125,23 @@ impl Health {
         let vols =
             |it: &mut dyn Iterator<Item = &VolHealth>| it.filter(|v| v.needs_rewrite()).count();
         let (dv, pv) = (vols(&mut self.data.iter()), vols(&mut self.parity.iter()));
+        let s = |n: usize| if n == 1 { "" } else { "s" };
         if self.is_clean() {
-            let s = if p == 1 { "" } else { "s" };
+            let (ps, n) = (s(p as usize), self.data.len());
             return format!(
-                "parity ok: {p} parity volume{s} over {} data volumes, can rebuild up to {p} damaged \
-                 volume{s} per stripe",
-                self.data.len()
+                "parity ok: {p} parity volume{ps} over {n} data volume{}, can rebuild up to {p} damaged \
+                 volume{ps} per stripe",
+                s(n)
             );
         }
         let lost = self.unrecoverable();
         if lost.is_empty() {
             return format!(
-                "repairable with clc repair: {bad_stripes} damaged stripes / {} volumes ({dv} data, {pv} \
-                 parity), parity can rebuild up to {p} per stripe",
-                dv + pv
+                "repairable with clc repair: {bad_stripes} damaged stripe{} / {} volume{} ({dv} data, \
+                 {pv} parity), parity can rebuild up to {p} per stripe",
+                s(bad_stripes),
+                dv + pv,
+                s(dv + pv)
             );
         }
         let gone: Vec<String> = self
