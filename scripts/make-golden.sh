@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Recreates tests/data/golden-v1.* : a small archive of format v1 that every later clc must keep reading
-# (tests/golden.rs). Run only when deliberately replacing it; the committed files are the reference.
+# Recreates tests/data/golden-vN.* for the format version this clc writes (N = 2 now: LZ_EXT3_SB frames
+# of 64 KiB in sub-blocks of 16 KiB): a small archive that every later clc must keep reading
+# (tests/golden.rs). Older versions' files (golden-v1.*, written by format version 1) are kept as they
+# are. Run only when deliberately replacing the current one; the committed files are the reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -22,11 +24,14 @@ PY
 ln "$S/docs/nested/small.txt" "$S/docs/hardlink.txt"
 ln -s nested/small.txt "$S/docs/symlink"
 chmod 0750 "$S/bin"; chmod 0600 "$S/bin/random.bin"
-setfattr -n user.golden -v yes "$S/docs/long.txt"
+python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.golden', b'yes')" "$S/docs/long.txt"
 find "$S" -exec touch -h -d '2024-01-02 03:04:05.123456789 UTC' {} +
 chown -hR 1000:1000 "$S"
-rm -f tests/data/golden-v1.*
-target/release/clc pack "$S" -o tests/data/golden-v1 --frame-size 64K --volume-size 64K --cpu -q
-target/release/clc list tests/data/golden-v1.001 > tests/data/golden-v1.list
-(cd "$S" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > tests/data/golden-v1.sha256
-ls -l tests/data/golden-v1.*
+V=2
+printf 'SUBBLOCK_SIZE = 16K\n' > "$T/config.txt"
+rm -f tests/data/golden-v$V.*
+target/release/clc pack "$S" -o tests/data/golden-v$V --frame-size 64K --volume-size 64K --cpu -q \
+    --config "$T/config.txt"
+target/release/clc list tests/data/golden-v$V.001 > tests/data/golden-v$V.list
+(cd "$S" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > tests/data/golden-v$V.sha256
+ls -l tests/data/golden-v$V.*

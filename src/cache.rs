@@ -13,6 +13,7 @@
 //! in `gpu`) decodes frames from their metadata and stored bytes alone.
 
 use crate::codec;
+use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
 use crate::format::index::Frame;
 use crate::ids::FrameId;
@@ -50,6 +51,11 @@ pub fn decode(f: &StoredFrame) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// [`decode`], its time and decoded bytes counted in the trace's `Decode` stage.
+pub fn decode_traced(f: &StoredFrame) -> Result<Vec<u8>> {
+    trace::timed(Stage::Decode, u64::from(f.meta.raw_len), || decode(f))
+}
+
 /// Decodes batches of frames. The hook where a GPU `decompress_batch` plugs in.
 pub trait BatchDecoder: Send + Sync {
     /// Decodes each frame of `batch`; returns one result per frame, in order. Every `Ok` must have
@@ -69,7 +75,7 @@ impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
 
 impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
-        batch.par_iter().map(decode).collect()
+        batch.par_iter().map(decode_traced).collect()
     }
 }
 
@@ -244,8 +250,10 @@ impl<'a> FrameCache<'a> {
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
         let store: &dyn FrameStore = &*self.store;
-        let stored: Vec<Result<Vec<u8>>> =
-            ids.par_iter().map(|&id| store.read_stored(id)).collect();
+        let stored: Vec<Result<Vec<u8>>> = ids
+            .par_iter()
+            .map(|&id| trace::timed(Stage::ReadFrames, 0, || store.read_stored(id)))
+            .collect();
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {

@@ -498,7 +498,10 @@ fn write_file(ar: &Archive, cache: &FrameCache, id: EntryId, e: &Entry, out: &Ou
                     why: "data ends early".into(),
                 });
             }
-            f.write_all(&buf[..n]).ctx(target)?;
+            crate::diag::trace::timed(crate::diag::trace::Stage::Write, n as u64, || {
+                f.write_all(&buf[..n])
+            })
+            .ctx(target)?;
             progress.bytes(n as u64);
             off += n as u64;
         }

@@ -3,6 +3,7 @@
 //! scanned. The index is a [`ValidIndex`]: everything read through it was checked when it was loaded.
 
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
+use crate::codec::Codec;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
@@ -160,6 +161,22 @@ impl Archive {
         }
         let index =
             read_index(&mut last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
+        if footer.version < 2 {
+            if let Some(i) = index
+                .frames()
+                .iter()
+                .position(|f| f.codec == Codec::LzExt3Sb)
+            {
+                return Err(Error::corrupt(
+                    &what,
+                    footer.index_offset,
+                    format!(
+                        "frame {i} is LZ_EXT3_SB, which needs format version 2 (archive says {})",
+                        footer.version
+                    ),
+                ));
+            }
+        }
         // Every volume but the last holds at least one frame, so a larger count is a lie; it would
         // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).
         if footer.volume_count as u64 > index.frames().len() as u64 + 1 {
@@ -317,6 +334,25 @@ impl Archive {
         let bytes = self.read_stored(id)?;
         let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
         cache::decode(&StoredFrame { id, meta, bytes }).map_err(|e| self.frame_err(id, e))
+    }
+
+    /// The sub-block size of an LZ_EXT3_SB frame, read from its first stored byte (None for other
+    /// codecs). The byte is not trusted beyond that: the decoders check it (FORMAT.md 2.2).
+    pub fn subblock_size(&self, id: FrameId) -> Result<Option<u64>> {
+        let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
+        if f.codec != Codec::LzExt3Sb || f.stored_len == 0 {
+            return Ok(None);
+        }
+        // Validated: the frame's volume is one of `volumes`.
+        let vol = &self.volumes[f.volume.at()];
+        let file = vol
+            .file
+            .as_ref()
+            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, f.offset)
+            .map_err(|e| self.frame_err(id, Error::io(&vol.path, e)))?;
+        Ok(Some(1u64 << b[0].min(63)))
     }
 
     /// The path of entry `e`, for messages.

@@ -47,8 +47,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
     };
     let t0 = std::time::Instant::now();
-    let gpu = a.common.gpu(&cfg)?;
-    let decoder = gpu.map(|g| clc::gpu::GpuDecoder::new(&cfg, Some(g), a.common.quiet));
+    let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;
     let st = match &decoder {
         Some(d) => clc::extract::extract(&ar, &cfg, &opts, Box::new(d), &warn)?,
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
@@ -57,11 +56,19 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
-            "GPU decoded {}; {} redone on the CPU",
+            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU",
             super::plural(d.gpu_frames.load(Relaxed), "frame"),
+            d.cpu_share_frames.load(Relaxed),
             d.cpu_frames.load(Relaxed)
         )
     });
+    if let Some(d) = &decoder {
+        clc::diag::trace::note(&format!(
+            "decode: GPU share at the end {} per mille",
+            d.share()
+        ));
+    }
+    clc::diag::trace::report();
     // Some OpenCL drivers abort while tearing down at exit; the process ends now anyway.
     std::mem::forget(decoder);
     if a.json {

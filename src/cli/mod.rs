@@ -144,6 +144,8 @@ impl Common {
         match clc::gpu::Gpu::open(cfg) {
             Ok(g) => Ok(Some(g)),
             Err(e) if cfg.gpu_fallback => {
+                // Said in the trace in any case (CLC_TRACE: why the CPU did the work).
+                clc::diag::trace::note(&format!("no GPU used ({e})"));
                 if !self.quiet && (self.gpu_asked(cfg) || has_gpu()) {
                     eprintln!(
                         "clc: no GPU used ({e}); working on the CPU (device chosen by --gpu-device or \

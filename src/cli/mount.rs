@@ -61,13 +61,11 @@ pub fn run(a: MountArgs) -> Result<i32> {
         .unwrap_or_else(|_| a.archive.clone());
     let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
     // The GPU (if any) is opened lazily, in the serving process after the fork: OpenCL does not survive one.
-    let decoder: Box<dyn clc::cache::BatchDecoder> = if cfg.force_cpu {
-        Box::new(clc::cache::CpuDecoder)
-    } else {
-        // The default choice on a machine without a GPU decodes on the CPU without a word.
-        let quiet = a.common.quiet || !a.common.gpu_asked(&cfg);
-        Box::new(clc::gpu::GpuDecoder::new(&cfg, None, quiet))
-    };
+    let decoder: Box<dyn clc::cache::BatchDecoder> =
+        match clc::gpu::GpuDecoder::lazy_for_frames(&cfg, ar.index().frames(), a.common.quiet) {
+            Some(d) => Box::new(d),
+            None => Box::new(clc::cache::CpuDecoder),
+        };
     let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
     let how = Serve {
         foreground: a.foreground,

@@ -2,7 +2,7 @@ use super::Common;
 use anyhow::Result;
 use clap::Args;
 use clc::diag::Warnings;
-use clc::pack::PackOptions;
+use clc::pack::{GpuUse, PackOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -57,7 +57,18 @@ pub fn run(a: PackArgs) -> Result<i32> {
             }
         },
     )?;
-    let gpu = a.common.gpu(&cfg)?;
+    // GPU_DEVICE = auto: pack opens the GPU itself, once the scan shows enough bytes for it to pay
+    // (and with GPU_FALLBACK_ENABLED = false, a failure to open it is still an error).
+    let auto = !cfg.force_cpu && cfg.gpu_device.trim().eq_ignore_ascii_case("auto");
+    let gpu = if auto { None } else { a.common.gpu(&cfg)? };
+    let open_failed = std::sync::Mutex::new(None);
+    let open = || match a.common.gpu(&cfg) {
+        Ok(g) => g,
+        Err(e) => {
+            *open_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+    };
     let warn = Warnings::new(false);
     let opts = PackOptions {
         src: a.src.clone(),
@@ -65,7 +76,23 @@ pub fn run(a: PackArgs) -> Result<i32> {
         force: a.force,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
     };
-    let st = clc::pack::pack(&cfg, &opts, gpu.as_ref(), &warn)?;
+    let choice = match (&gpu, auto) {
+        (Some(g), _) => GpuUse::Given(g),
+        (None, true) => GpuUse::Auto(&open),
+        (None, false) => GpuUse::Off,
+    };
+    let st = clc::pack::pack_with(&cfg, &opts, choice, &warn);
+    if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
+        if let Ok(st) = &st {
+            let parity = st.parity.iter().flat_map(|p| &p.paths);
+            for v in st.volumes.iter().chain(parity) {
+                let _ = std::fs::remove_file(v);
+            }
+        }
+        return Err(e);
+    }
+    let st = st?;
     if a.json {
         println!("{:#}", clc::summary::pack_json(&st));
     } else if !a.common.quiet {

@@ -9,7 +9,7 @@ pub mod index;
 pub mod volume;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Checksum used for frames, headers and the index: XXH3-64, seed 0.
 pub fn checksum(data: &[u8]) -> u64 {

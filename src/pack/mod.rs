@@ -1,7 +1,8 @@
 //! `clc pack`, as a sequence of stages: prepare the output → scan the tree → plan (hardlinks, whole-file
 //! dedup, stream order; [`plan`]) → stream (read, chunk, chunk dedup, frames; [`stream`]) → compress on
 //! the CPU or the GPU ([`compress`]) → write volumes in order → index ([`index`]) and footer → parity
-//! volumes. The stream's stages run at once, joined by bounded channels.
+//! volumes. The stream's stages run at once, joined by bounded channels. `CLC_TRACE=1` times each stage
+//! ([`diag::trace`]).
 
 pub mod compress;
 pub mod index;
@@ -11,20 +12,23 @@ pub mod stream;
 use crate::archive::VolumeWriter;
 use crate::config::Config;
 use crate::dedup;
-use crate::diag::{self, Trace, Warnings};
+use crate::diag::trace::{self, Stage};
+use crate::diag::{self, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
 use crate::format::index::{Frame, VolumeNo};
 use crate::gpu::Gpu;
 use crate::scan;
 use crate::volumes;
-use compress::{Compressor, Counters, Encoded};
-use crossbeam_channel::{Receiver, Sender};
+use compress::{Compressor, Counters, Encoded, Lanes, PackGpu};
 use index::IndexBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use stream::{Job, RawFrame, Tables};
+use std::time::Instant;
+use stream::{FramePool, Job, RawFrame, Tables};
+
+pub use compress::{GpuUse, GPU_AUTO_MIN_BYTES};
 
 pub struct PackOptions {
     pub src: PathBuf,
@@ -74,7 +78,18 @@ pub fn pack(
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Result<PackStats> {
-    let trace = Trace::start();
+    pack_with(cfg, opts, gpu.map_or(GpuUse::Off, GpuUse::Given), warn)
+}
+
+/// [`pack`], with the GPU given, left out or chosen by size ([`GpuUse`]).
+pub fn pack_with(
+    cfg: &Config,
+    opts: &PackOptions,
+    gpu: GpuUse<'_>,
+    warn: &Warnings,
+) -> Result<PackStats> {
+    let t0 = Instant::now();
+    trace::start();
     let created = diag::creation_time();
     prepare_output(&opts.out, opts.force)?;
     let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
@@ -82,30 +97,38 @@ pub fn pack(
         (m.mtime(), m.mtime_nsec() as u32)
     });
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
-    trace.stage("scan done");
-    let plan = plan::plan(&scanned, cfg.order_similar, gpu, warn);
-    trace.stage(&format!("whole-file dedup done {:?}", plan.dedup));
+    trace::add(Stage::Scan, t0, Instant::now(), 0);
+    trace::note("scan done");
+    // Whole-file dedup hashes on the GPU only when it was given (auto opens it later, if at all).
+    let given = match gpu {
+        GpuUse::Given(g) => Some(g),
+        _ => None,
+    };
+    let plan = plan::plan(&scanned, cfg.order_similar, given, warn);
+    trace::note(&format!("whole-file dedup done {:?}", plan.dedup));
     let archive_id = index::archive_id(cfg, &opts.src, &scanned);
 
+    let total: u64 = plan.jobs.iter().map(|j| j.size).sum();
+    let gpu = PackGpu::new(gpu, total, cfg.threads());
     let counters = Counters::default();
     let comp = Compressor {
-        codec: cfg.codec,
+        codec: cfg.frame_codec(),
         params: cfg.encode_params(),
-        gpu,
+        gpu: None, // the compress stage adds `gpu`'s device
         counters: &counters,
         warn,
     };
     let progress = diag::Progress::new(
         opts.progress,
         "pack",
-        plan.jobs.iter().map(|j| j.size).sum(),
+        total,
         plan.jobs.iter().map(|j| j.entries.len() as u64).sum(),
         "files",
     );
     let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
-    let streamed = stream_all(cfg, &comp, plan.jobs, &progress, &mut vw);
+    let streamed = stream_all(cfg, &comp, &gpu, plan.jobs, &progress, &mut vw);
     progress.finish();
-    trace.stage("stream done");
+    trace::note("stream done");
     let (tables, frames) = match streamed {
         Ok(r) => r,
         Err(e) => {
@@ -117,6 +140,7 @@ pub fn pack(
     let (bytes_in, unique_bytes, frame_count) =
         (tables.bytes_in, tables.unique_bytes, frames.len() as u64);
     let frame_bytes = frames.iter().map(|f| u64::from(f.stored_len)).sum();
+    let t_fin = Instant::now();
     let builder = IndexBuilder {
         cfg,
         src: &opts.src,
@@ -127,10 +151,11 @@ pub fn pack(
     };
     let (index, counts) = builder.build(tables, frames, warn);
     let raw_index = index.encode();
-    trace.stage(&format!("index built ({} bytes)", raw_index.len()));
+    trace::note(&format!("index built ({} bytes)", raw_index.len()));
     let paths = vw.paths().to_vec();
     let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
-    trace.stage("index written, volumes closed");
+    trace::note("index written, volumes closed");
+    trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
     let parity = match cfg.parity {
         0 => None,
         pct => Some(
@@ -139,6 +164,7 @@ pub fn pack(
         ),
     };
     let c = counts;
+    trace::report();
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
@@ -161,52 +187,55 @@ pub fn pack(
         frame_bytes,
         codec: cfg.codec.name(),
         volumes: vols,
-        seconds: trace.seconds(),
+        seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
-        gpu: gpu.map(Gpu::describe),
+        gpu: gpu.describe(),
         dedup: plan.dedup,
         parity,
     })
 }
 
 /// The stream: reader → sequencer → compressors → writer, each on its own thread(s), joined by bounded
-/// channels. Returns the stream's tables and the frames as written.
+/// channels; frame buffers go round through a [`FramePool`]. `comp` is the compressor without its GPU,
+/// which the compress stage takes from `gpu`. Returns the stream's tables and the frames as written.
 fn stream_all(
     cfg: &Config,
     comp: &Compressor,
+    gpu: &PackGpu,
     jobs: Vec<Job>,
     progress: &diag::Progress,
     vw: &mut VolumeWriter,
 ) -> Result<(Tables, Vec<Frame>)> {
     let warn = comp.warn;
-    let on_gpu = comp.gpu.is_some();
+    let batch = cfg.compressor_batch_size.max(1);
+    // Idle frame buffers kept for reuse: as many as can be in flight.
+    let pool = FramePool::new(cfg.threads() * 2 + batch * 2 + 4);
     std::thread::scope(|s| {
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
-        let batch = cfg.compressor_batch_size.max(1);
         // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
-        let queued = if on_gpu { batch * 2 } else { cfg.threads() };
+        let queued = if gpu.planned() {
+            batch * 2
+        } else {
+            cfg.threads()
+        };
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(queued);
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
         // CPU path: a token per frame from compression until it is written, so that at most two frames
-        // per thread are held between the sequencer and the volumes, however long one frame takes.
+        // per thread are held between the sequencer and the volumes, however long one frame takes. (The
+        // GPU path takes none; whether frames go to the GPU is only known once it is opened.)
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
+        let pool = &pool;
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
-        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, frame_tx, progress));
-        if on_gpu {
-            // Two feeders, so one batch uploads or downloads while the other computes.
-            for _ in 0..2 {
-                let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
-                s.spawn(move || gpu_feed(comp, batch, frame_rx, enc_tx));
-            }
-        } else {
-            let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
-            s.spawn(move || cpu_dispatch(comp, frame_rx, enc_tx, tok_tx));
-        }
-        drop((frame_rx, enc_tx));
-        let tokens = (!on_gpu).then_some(&tok_rx);
-        let frames = write_in_order(vw, enc_rx, tokens);
+        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, frame_tx, pool, progress));
+        let lanes = Lanes {
+            frames: frame_rx,
+            out: enc_tx,
+            tokens: tok_tx,
+        };
+        s.spawn(move || compress::stage(comp, gpu, batch, lanes, pool));
+        let frames = write_in_order(vw, enc_rx, Some(&tok_rx));
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
         let frames = frames?;
         let tables = seq
@@ -214,47 +243,6 @@ fn stream_all(
             .map_err(|_| Error::Internal("pack: sequencer panicked".into()))?;
         Ok((tables, frames))
     })
-}
-
-/// A GPU feeder: gathers frames into batches of `batch` and compresses each batch in one call.
-fn gpu_feed(
-    comp: &Compressor,
-    batch: usize,
-    frames: Receiver<RawFrame>,
-    out: Sender<Vec<Encoded>>,
-) {
-    while let Ok(first) = frames.recv() {
-        let mut b = vec![first];
-        while b.len() < batch {
-            match frames.recv() {
-                Ok(f) => b.push(f),
-                Err(_) => break,
-            }
-        }
-        if out.send(comp.batch(b)).is_err() {
-            return;
-        }
-    }
-}
-
-/// The CPU path: every frame is its own task on the worker pool, started once a token is free.
-fn cpu_dispatch(
-    comp: &Compressor,
-    frames: Receiver<RawFrame>,
-    out: Sender<Vec<Encoded>>,
-    tokens: Sender<()>,
-) {
-    rayon::in_place_scope(|rs| {
-        for f in frames {
-            if tokens.send(()).is_err() {
-                return;
-            }
-            let out = out.clone();
-            rs.spawn(move |_| {
-                let _ = out.send(vec![comp.one(&f)]);
-            });
-        }
-    });
 }
 
 /// Writes frames in id order as they arrive; after each, gives back one token of `tokens`.
@@ -279,7 +267,9 @@ fn write_in_order(
                 checksum: e.checksum,
                 frame_id: e.id,
             };
-            let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            let (volume, offset) = trace::timed(Stage::Write, h.stored_len as u64, || {
+                vw.write_frame(&h, &e.stored)
+            })?;
             frames.push(Frame {
                 volume,
                 offset,
