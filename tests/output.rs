@@ -166,6 +166,21 @@ fn a_gpu_asked_for_and_missing_is_one_line_naming_flag_and_key() {
         err.lines().count() == 1 && err.contains("GPU_DEVICE"),
         "{err}"
     );
+    // extract says the same, once.
+    let (first, x) = (t.path().join("a.001"), t.path().join("x"));
+    let (code, _, err) = run(&[
+        os("extract"),
+        first.as_os_str(),
+        os("-o"),
+        x.as_os_str(),
+        os("--gpu-device"),
+        os("no-such-device-name"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.lines().count() == 1 && err.contains("--gpu-device") && err.contains("GPU_DEVICE"),
+        "{err}"
+    );
     // -q: not even that.
     let (_, out, err) = run(&[
         os("pack"),
