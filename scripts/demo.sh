@@ -15,7 +15,7 @@ scripts/deps.sh
 if [ -x target/release/clc ]; then
     say "building clc (release; up to date, or only what changed)"
 else
-    say "building clc (release): 4 to 10 minutes on 2 cores the first time"
+    say "building clc (release): 4 to 12 minutes on 2 cores the first time"
 fi
 cargo build --release --quiet
 CLC=$PWD/target/release/clc
