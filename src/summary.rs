@@ -160,7 +160,7 @@ pub fn pack_text(st: &PackStats) -> Vec<String> {
     let first = st
         .volumes
         .first()
-        .map(|p| p.display().to_string())
+        .map(|p| crate::diag::escape_path(p))
         .unwrap_or_default();
     let mut out = vec![
         format!(

@@ -3,9 +3,24 @@
 
 use crate::archive::{Archive, Kind};
 use crate::diag::Progress;
-use crate::format::index::{EntryKind, FrameId};
+use crate::format::index::{EntryId, FrameId};
 use rayon::prelude::*;
-use std::collections::HashMap;
+
+/// How many of the files a damaged frame touches are named.
+const SHOWN: usize = 5;
+
+/// `a, b, c and N more`, or `(none)`.
+fn files_line(ar: &Archive, count: u64, ids: &[EntryId]) -> String {
+    if ids.is_empty() {
+        return "(none)".into();
+    }
+    let names: Vec<String> = ids.iter().map(|&id| ar.path_of(id)).collect();
+    let more = count.saturating_sub(ids.len() as u64);
+    match more {
+        0 => names.join(", "),
+        n => format!("{} and {n} more", names.join(", ")),
+    }
+}
 
 /// One problem found.
 #[derive(Debug, Clone, Default)]
@@ -30,22 +45,6 @@ pub struct Report {
     pub bytes_ok: u64,
     pub damages: Vec<Damage>,
     pub notes: Vec<String>,
-}
-
-/// Files (paths) whose data lies in each frame.
-fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
-    let mut m: HashMap<u32, Vec<String>> = HashMap::new();
-    for (id, e) in ar.index().entries_with_ids() {
-        if e.kind != EntryKind::File {
-            continue;
-        }
-        for f in ar.index().frames_of(id) {
-            m.entry(f.0)
-                .or_default()
-                .push(String::from_utf8_lossy(&e.path).into_owned());
-        }
-    }
-    m
 }
 
 pub fn verify(ar: &Archive) -> Report {
@@ -80,7 +79,14 @@ pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
             (i, r)
         })
         .collect();
-    let touched = files_by_frame(ar);
+    let bad: Vec<FrameId> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| FrameId(*i))
+        .collect();
+    // Linear in the index whatever it shares (see `files_in_frames`); every file is named for --json, the
+    // first SHOWN in the line.
+    let mut touched = ar.index().files_in_frames(&bad, usize::MAX).into_iter();
     for (i, r) in results {
         match r {
             Ok(n) => {
@@ -88,14 +94,7 @@ pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
                 rep.bytes_ok += n;
             }
             Err(err) => {
-                let msg = err.to_string();
-                let files = touched.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
-                let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
-                let more = if files.len() > 5 {
-                    format!(" and {} more", files.len() - 5)
-                } else {
-                    String::new()
-                };
+                let (count, ids) = touched.next().unwrap_or_default();
                 let (volume, offset, cause) = match &err {
                     crate::Error::Frame {
                         volume,
@@ -107,19 +106,16 @@ pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
                 };
                 rep.damages.push(Damage {
                     line: format!(
-                        "{msg}; files: {}{more}",
-                        if shown.is_empty() {
-                            "(none)".into()
-                        } else {
-                            shown.join(", ")
-                        }
+                        "{err}; files: {}",
+                        files_line(ar, count, &ids[..ids.len().min(SHOWN)])
                     ),
                     what: "frame",
                     frame: Some(i),
                     volume,
                     offset,
                     cause,
-                    files: files.to_vec(),
+                    // Escaped as everywhere, so that they match extract's `damaged` list.
+                    files: ids.iter().map(|&id| ar.path_of(id)).collect(),
                 });
             }
         }

@@ -49,11 +49,26 @@ fn test_device() -> Option<usize> {
     Some(idx)
 }
 
+/// The tests' config on device `idx`, with SUBBLOCK_SIZE = 0: the encoder writes plain LZ_EXT3 blocks
+/// (codec 1), which the tests below decode with `lz_ext3` and the codec-1 kernel. The LZ_EXT3_SB
+/// encoder (the default) has its own tests, `sb_encoder_*`.
 fn cfg_for(idx: usize) -> Config {
     Config {
         gpu_device: idx.to_string(),
+        subblock_size: 0,
         ..Config::default()
     }
+}
+
+/// The device of `gpu()` opened with SUBBLOCK_SIZE = `sb` (LZ_EXT3_SB frames).
+fn sb_gpu(sb: u64) -> Gpu {
+    let g = Gpu::open(&Config {
+        subblock_size: sb,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert_eq!(g.compress_codec(), clc::codec::Codec::LzExt3Sb);
+    g
 }
 
 fn gpu() -> Option<&'static Gpu> {
@@ -436,6 +451,7 @@ fn two_devices_match_one() {
         assert!(st.success(), "two-device child failed");
         return;
     }
+    // The default config: LZ_EXT3_SB frames.
     let cfg = Config {
         compressor_batch_size: 4,
         ..Config::default()
@@ -455,7 +471,7 @@ fn two_devices_match_one() {
         .map(|(e, f)| (e.as_slice(), f.len()))
         .collect();
     for (d, f) in two
-        .decompress_batch(&jobs)
+        .decompress_sb_batch(&jobs)
         .unwrap()
         .into_iter()
         .zip(&frames)
@@ -600,26 +616,33 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
-/// The `sb_` tests again with work-groups of 32 (what GPUs run) on the CPU device, in a child process
-/// with `CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised, not only work-item 0.
+/// The `sb_` tests (kernel, malformed frames) again in child processes: with work-groups of 32 (what
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised,
+/// not only work-item 0), and with the out-of-order kernel (`CLC_GPU_SB_OOO=1`) in groups of 32 and 1.
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sb_kernel_",
-            "--nocapture",
-            "--test-threads=1",
-            "--skip",
-            "warp_sized",
-        ])
-        .env("CLC_GPU_SB_WG", "32")
-        .env("CLC_GPU_TEST_CHILD", "1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "work-groups of 32: child failed");
+    for (wg, ooo) in [("32", "0"), ("32", "1"), ("1", "1")] {
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sb_",
+                "--nocapture",
+                "--test-threads=1",
+                "--skip",
+                "warp_sized",
+            ])
+            .env("CLC_GPU_SB_WG", wg)
+            .env("CLC_GPU_SB_OOO", ooo)
+            .env("CLC_GPU_TEST_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "work-groups of {wg}, out-of-order kernel {ooo}: child failed"
+        );
+    }
 }
 
 #[test]
@@ -639,6 +662,285 @@ fn far_matches_are_found_as_the_cpu_encoder_finds_them() {
         let gpu = g.compress_batch(&[&frame]).unwrap().remove(0);
         assert_eq!(lz_ext3::decompress(&gpu, frame.len()).unwrap(), frame);
         let cpu = lz_ext3::compress(&frame, &EncodeParams::default());
+        assert!(
+            (gpu.len() as f64) < 1.03 * cpu.len() as f64 && gpu.len() < size + size / 50,
+            "{size}: gpu {} bytes, cpu {} bytes",
+            gpu.len(),
+            cpu.len()
+        );
+    }
+}
+
+/// Appends a length extension (LZ_EXT3: 255s, then the rest).
+fn ext(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 255 {
+        out.push(255);
+        n -= 255;
+    }
+    out.push(n as u8);
+}
+
+/// One sequence of a hand-made frame: literals, then a match (`off` 0: none).
+struct Seq {
+    lits: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+fn seq(lits: &[u8], off: usize, len: usize) -> Seq {
+    Seq {
+        lits: lits.to_vec(),
+        off,
+        len,
+    }
+}
+
+/// A hand-made LZ_EXT3_SB frame (FORMAT.md 2.2: header, start table, table_check, sequences) with
+/// sub-blocks of 2^`sb_log` bytes holding `subs`' sequences.
+fn sb_frame(sb_log: u32, subs: &[Vec<Seq>]) -> Vec<u8> {
+    let mut seqs = Vec::new();
+    let mut starts = Vec::new();
+    for sub in subs {
+        starts.push(seqs.len() as u32);
+        for s in sub {
+            let m = s.len.saturating_sub(4);
+            let tok =
+                ((s.lits.len().min(15) as u8) << 4) | if s.off > 0 { m.min(15) as u8 } else { 0 };
+            seqs.push(tok);
+            if s.lits.len() >= 15 {
+                ext(&mut seqs, s.lits.len() - 15);
+            }
+            seqs.extend_from_slice(&s.lits);
+            if s.off > 0 {
+                seqs.extend_from_slice(&(s.off as u32).to_le_bytes()[..3]);
+                if m >= 15 {
+                    ext(&mut seqs, m - 15);
+                }
+            }
+        }
+    }
+    let mut out = vec![sb_log as u8, 0, 0, 0];
+    out.extend_from_slice(&(starts.len() as u32).to_le_bytes());
+    for s in &starts {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    let check = xxhash_rust::xxh3::xxh3_64(&out) as u32;
+    out.extend_from_slice(&check.to_le_bytes());
+    out.extend_from_slice(&seqs);
+    out
+}
+
+/// 256 sub-blocks of 4 KiB, each 256 sequences of one literal and a 15-byte match reading the previous
+/// sub-block mirrored (its first match reads the previous one's last bytes): every byte after the first
+/// sub-block hangs on a chain through all earlier sub-blocks, in the worst order for a pipeline.
+fn mirror_chain(seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut subs = vec![vec![seq(&r.bytes(4096), 0, 0)]];
+    for _ in 1..256 {
+        subs.push(
+            (0..256)
+                .map(|j| seq(&r.bytes(1), 16 + 32 * j, 15))
+                .collect(),
+        );
+    }
+    sb_frame(12, &subs)
+}
+
+/// A 16 MiB frame of 64 KiB sub-blocks: random literals, then each sub-block one 64 KiB match of the
+/// previous (a chain of long copies through the whole frame), an overlapping run, and last sub-block's
+/// matches reaching back to the frame's first byte (offsets up to 2^24 - 100).
+fn long_chain(seed: u64) -> (Vec<u8>, usize) {
+    let mut r = Rng(seed);
+    let s = 1usize << 16;
+    let mut subs = vec![vec![seq(&r.bytes(s), 0, 0)]];
+    for k in 1..255 {
+        subs.push(if k % 7 == 3 {
+            vec![seq(&r.bytes(3), 3, s - 3 - 1000), seq(&r.bytes(1000), 0, 0)]
+        } else {
+            vec![seq(&r.bytes(1), s, s - 1)]
+        });
+    }
+    let p = 255 * s;
+    subs.push(vec![
+        seq(&[], p, s - 200),
+        seq(&r.bytes(100), (16 << 20) - 100, 100),
+    ]);
+    (sb_frame(16, &subs), 16 << 20)
+}
+
+/// Adversarial frames (chains of dependencies through every sub-block, long copies, matches 16 MiB back)
+/// decode to the serial decoder's bytes, beside ordinary frames in one launch and alone; a corrupt
+/// sub-block in the middle of a chain fails its frame alone, and nothing hangs.
+#[test]
+fn sb_kernel_decodes_adversarial_chains() {
+    let g = gpu_or_skip!();
+    let mirror = mirror_chain(5);
+    let (long, long_raw) = long_chain(6);
+    let text_frame = text(300_000, 8);
+    let text_enc = lz_ext3_sb::compress(
+        &text_frame,
+        &EncodeParams {
+            sb_log: 12,
+            ..EncodeParams::default()
+        },
+    );
+    // The chain with sub-block 100's first offset before the frame's start (later sub-blocks wait on
+    // it); and the long chain's last match one byte too far back.
+    let mut bad_mirror = mirror.clone();
+    let at = 12 + 4 * 256 + (1 + 17 + 4096) + 99 * 256 * 5;
+    assert_eq!(bad_mirror[at], 0x1b, "the mutation hits a token");
+    bad_mirror[at + 2..at + 5].copy_from_slice(&[0xff; 3]);
+    let mut bad_long = long.clone();
+    let n = bad_long.len();
+    let off = u32::from_le_bytes([bad_long[n - 4], bad_long[n - 3], bad_long[n - 2], 0]);
+    bad_long[n - 4..n - 1].copy_from_slice(&(off + 1).to_le_bytes()[..3]);
+    let raw_m = 256 * 4096;
+    let frames: Vec<(&[u8], usize)> = vec![
+        (&mirror, raw_m),
+        (&text_enc, text_frame.len()),
+        (&long, long_raw),
+        (&bad_mirror, raw_m),
+        (&bad_long, long_raw),
+    ];
+    let want: Vec<Option<Vec<u8>>> = frames
+        .iter()
+        .map(|(e, n)| lz_ext3_sb::decompress_serial(e, *n).ok())
+        .collect();
+    for i in [0, 2] {
+        if let Err(e) = lz_ext3_sb::decompress_serial(frames[i].0, frames[i].1) {
+            panic!("the CPU refuses chain {i}: {e}");
+        }
+    }
+    assert!(want[1].as_ref() == Some(&text_frame));
+    assert!(
+        want[3].is_none() && want[4].is_none(),
+        "the CPU refuses the mutations"
+    );
+    for dec in [
+        g.decompress_sb_batch(&frames).unwrap(),
+        frames
+            .iter()
+            .flat_map(|f| g.decompress_sb_batch(&[*f]).unwrap())
+            .collect(),
+    ] {
+        for (i, (d, w)) in dec.into_iter().zip(&want).enumerate() {
+            match (d, w) {
+                (Ok(d), Some(w)) => assert!(d == *w, "frame {i}: kernel decode differs"),
+                (Err(_), None) => {}
+                (d, _) => panic!("frame {i}: gpu ok {} vs cpu ok {}", d.is_ok(), w.is_some()),
+            }
+        }
+    }
+}
+
+/// The LZ_EXT3_SB encoder (format v2, the default): for sub-blocks of 4 KiB, 64 KiB and 16 MiB, every
+/// corpus frame has a table that passes the reader's checks, stays within the codec's bound, and
+/// decodes byte-exact on the CPU (serial and parallel decoders) and on the LZ_EXT3_SB kernel.
+#[test]
+fn sb_encoder_frames_decode_on_cpu_and_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    for sb_log in [12u32, 16, 24] {
+        let g = sb_gpu(1 << sb_log);
+        let enc = g.compress_batch(&frames).unwrap();
+        assert_eq!(enc.len(), frames.len());
+        for ((name, data), e) in c.iter().zip(&enc) {
+            let n = data.len();
+            let lay = lz_ext3_sb::Layout::parse(e, n)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): table: {err}"));
+            assert_eq!(lay.sb_log, sb_log, "{name}");
+            assert_eq!(lay.count(), n.div_ceil(1 << sb_log), "{name}");
+            assert!(
+                e.len() <= lz_ext3_sb::max_compressed_len(n, sb_log),
+                "{name} (2^{sb_log}): over the bound"
+            );
+            let serial = lz_ext3_sb::decompress_serial(e, n)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): {err}"));
+            assert!(serial == *data, "{name} (2^{sb_log}): decoded bytes differ");
+            let par = lz_ext3_sb::decompress_parallel(e, n, 4)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): parallel: {err}"));
+            assert!(par == *data, "{name} (2^{sb_log}): parallel decode differs");
+        }
+        let jobs: Vec<(&[u8], usize)> = enc
+            .iter()
+            .zip(&frames)
+            .map(|(e, f)| (e.as_slice(), f.len()))
+            .collect();
+        for ((name, data), d) in c.iter().zip(g.decompress_sb_batch(&jobs).unwrap()) {
+            let d = d.unwrap_or_else(|e| panic!("{name} (2^{sb_log}): kernel: {e}"));
+            assert!(d == *data, "{name} (2^{sb_log}): kernel decode differs");
+        }
+        // It compresses, sub-blocks and all (independent of the CPU encoder).
+        let size = |name: &str| {
+            let i = c.iter().position(|(n, _)| n == name).unwrap();
+            (enc[i].len(), c[i].1.len())
+        };
+        let (z, n) = size("zeros 1 MiB");
+        assert!(z < n / 100 + 16 * (n >> sb_log), "zeros: {z} of {n}");
+        let (t, n) = size("text 1.5 MiB");
+        assert!(t < n / 2, "text: {t} of {n}");
+        let (f, n) = size("far repeat");
+        assert!(f < n * 80 / 100, "far repeat: {f} of {n}");
+    }
+}
+
+/// LZ_EXT3_SB output depends on the frames alone: not on batching, the batch size or the run.
+#[test]
+fn sb_encoder_is_deterministic_and_independent_of_batching() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = sb_gpu(64 << 10);
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let a = g.compress_batch(&frames).unwrap();
+    assert!(a == g.compress_batch(&frames).unwrap(), "two runs differ");
+    let single: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| g.compress_batch(&[f]).unwrap().remove(0))
+        .collect();
+    assert!(a == single, "batched and one-by-one differ");
+    let small = Gpu::open(&Config {
+        compressor_batch_size: 3,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert_eq!(small.compress_codec(), clc::codec::Codec::LzExt3);
+    let small = Gpu::open(&Config {
+        compressor_batch_size: 3,
+        subblock_size: 64 << 10,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert!(
+        small.compress_batch(&frames).unwrap() == a,
+        "batch size changes the output"
+    );
+}
+
+/// Far matches (an edited second copy 1-3 MiB back) cross sub-blocks: the GPU's LZ_EXT3_SB frames
+/// are within 3 % of the CPU LZ_EXT3_SB encoder's.
+#[test]
+fn sb_encoder_finds_far_matches_as_the_cpu_encoder() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = sb_gpu(64 << 10);
+    let mut r = Rng(7);
+    for size in [1usize << 20, 3 << 20] {
+        let a: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        let mut frame = a.clone();
+        frame.extend(
+            a.iter()
+                .enumerate()
+                .map(|(i, &b)| if i % 4096 == 0 { b ^ 0x55 } else { b }),
+        );
+        let gpu = g.compress_batch(&[&frame]).unwrap().remove(0);
+        assert!(lz_ext3_sb::decompress(&gpu, frame.len()).unwrap() == frame);
+        let cpu = lz_ext3_sb::compress(&frame, &EncodeParams::default());
         assert!(
             (gpu.len() as f64) < 1.03 * cpu.len() as f64 && gpu.len() < size + size / 50,
             "{size}: gpu {} bytes, cpu {} bytes",

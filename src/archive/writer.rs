@@ -1,6 +1,11 @@
 //! The archive writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting
 //! with its header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and
 //! the footer.
+//!
+//! A volume is a local file or an object streamed to a store (`volumes::VolOut`); either way it is
+//! complete only when closed (`fsync`, or the upload completed), one after the other, so the last
+//! volume, which holds the index and the footer, is committed last: a pack interrupted anywhere leaves no
+//! archive that opens as complete.
 
 use crate::error::{IoContext, Result};
 use crate::format::footer::Footer;
@@ -8,8 +13,7 @@ use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
 use crate::format::{checksum, FORMAT_VERSION};
-use crate::volumes;
-use std::fs::File;
+use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,7 +29,7 @@ pub struct VolumeWriter {
 struct Open {
     number: u32,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<VolOut>,
     pos: u64,
     /// Bytes before this offset have been handed to the kernel's writeback.
     kicked: u64,
@@ -55,7 +59,7 @@ impl VolumeWriter {
         self.close_current()?;
         let number = self.paths.len() as u32 + 1;
         let path = volumes::data_path(&self.base, VolumeNo(number));
-        let f = volumes::create(&path).ctx(&path)?;
+        let f = volumes::create_out(&path).ctx(&path)?;
         self.paths.push(path.clone());
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let h = VolumeHeader {
@@ -76,9 +80,13 @@ impl VolumeWriter {
     }
 
     fn close_current(&mut self) -> Result<()> {
-        if let Some(mut o) = self.cur.take() {
-            o.out.flush().ctx(&o.path)?;
-            o.out.get_ref().sync_data().ctx(&o.path)?;
+        if let Some(o) = self.cur.take() {
+            let out = o
+                .out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx(&o.path)?;
+            out.finish().ctx(&o.path)?;
         }
         Ok(())
     }
@@ -107,7 +115,9 @@ impl VolumeWriter {
         self.frames_in_cur += 1;
         if o.pos - o.kicked >= WRITEBACK_STEP {
             o.out.flush().ctx(&o.path)?;
-            crate::sys::start_writeback(o.out.get_ref(), o.kicked, o.pos - o.kicked);
+            if let Some(f) = o.out.get_ref().local() {
+                crate::sys::start_writeback(f, o.kicked, o.pos - o.kicked);
+            }
             o.kicked = o.pos;
         }
         Ok((VolumeNo(o.number), at))

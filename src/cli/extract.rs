@@ -22,12 +22,16 @@ pub struct ExtractArgs {
     /// Print what was restored (counts, damaged files) as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    /// Restore modes exactly as archived when not root (root always does; others clear the umask's bits)
+    #[arg(long)]
+    pub same_permissions: bool,
     #[command(flatten)]
     pub common: Common,
 }
 
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
+    super::check_location(&a.archive)?;
     let ar = Archive::open(&a.archive)?;
     let warn = Warnings::new(false);
     let sel: Vec<Vec<u8>> = a
@@ -45,6 +49,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         },
         keep_going: a.keep_going,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
+        same_permissions: a.same_permissions,
     };
     let t0 = std::time::Instant::now();
     let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;

@@ -23,6 +23,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     let Some(path) = a.archive else {
         bail!("info needs an archive (NAME.001) or --devices");
     };
+    super::check_location(&path)?;
     let ar = Archive::open(&path)?;
     let v = clc::report::info_json(&ar);
     if a.json {

@@ -203,3 +203,17 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 pub use clc::summary::{human, plural};
+
+/// Checks an archive argument that is an address (`s3://bucket/prefix/NAME`, or another `scheme://`,
+/// which is refused) before the library is asked for it; a local path is the library's to check.
+pub fn check_location(p: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let b = p.as_os_str().as_bytes();
+    let scheme = b.windows(3).position(|w| w == b"://").map(|i| &b[..i]);
+    if scheme
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+'))
+    {
+        clc::storage::Location::parse(p.as_os_str())?;
+    }
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
+    super::check_location(&a.archive)?;
     if a.json {
         return json_report(&a.archive);
     }

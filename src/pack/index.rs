@@ -3,6 +3,7 @@
 
 use super::stream::Tables;
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
 use crate::format::FORMAT_VERSION;
@@ -80,7 +81,7 @@ impl IndexBuilder<'_> {
                         let Some(&pid) = new_id.get(p) else {
                             warn.warn(format!(
                                 "{}: hardlink target was left out, so is it",
-                                s.abs.display()
+                                escape_path(&s.abs)
                             ));
                             continue;
                         };

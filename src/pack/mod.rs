@@ -17,6 +17,7 @@ use crate::diag::{self, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
 use crate::format::index::{Frame, VolumeNo};
+use crate::format::volume::VolumeHeader;
 use crate::gpu::Gpu;
 use crate::scan;
 use crate::volumes;
@@ -91,7 +92,7 @@ pub fn pack_with(
     let t0 = Instant::now();
     trace::start();
     let created = diag::creation_time();
-    prepare_output(&opts.out, opts.force)?;
+    prepare_output(&opts.out, opts.force, cfg.parity > 0)?;
     let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
         use std::os::unix::fs::MetadataExt;
         (m.mtime(), m.mtime_nsec() as u32)
@@ -180,12 +181,11 @@ pub fn pack_with(
         cpu_frames: counters.cpu_frames.load(Ordering::Relaxed),
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
-        stored_bytes: vols
-            .iter()
-            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-            .sum(),
+        stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
         frame_bytes,
-        codec: cfg.codec.name(),
+        // What the frames are written in (LZ_EXT3_SB for lz_ext3 with sub-blocks), on the CPU and the
+        // GPU alike (`Gpu::compress_codec` follows the same SUBBLOCK_SIZE).
+        codec: cfg.frame_codec().name(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
@@ -288,32 +288,75 @@ fn write_in_order(
     Ok(frames)
 }
 
-/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
-/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
-fn prepare_output(out: &Path, force: bool) -> Result<()> {
-    let stale_parity = volumes::list_parity(out);
-    let first = match stale_parity.first() {
-        Some((_, p)) if !volumes::data_path(out, VolumeNo(1)).exists() => p.clone(),
-        _ => volumes::data_path(out, VolumeNo(1)),
+/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`. With `force`, removes the volumes of
+/// the archive being replaced, so that no stale one is taken for part of the new archive: only the files
+/// whose header says they are that volume (a clc volume header numbered as the name, a parity header of
+/// that slot). Nothing else named like a volume is touched: a user's `NAME.2024` or `NAME.p2024`, a
+/// directory `NAME.2023`, a CL_Compressor volume. All is decided before anything is removed, and a
+/// `NAME.001` or `NAME.p001` that is not ours is an error (the new archive could not be written there),
+/// so a refusal leaves the old archive whole. `out` may be an `s3://` URL: then the volumes are objects,
+/// listed first (which checks the settings and the bucket before anything is scanned) and removed
+/// through the store.
+fn prepare_output(out: &Path, force: bool, parity: bool) -> Result<()> {
+    let remote = volumes::remote::is_remote(out);
+    if remote {
+        if parity {
+            return Err(Error::Usage(format!(
+                "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
+                out.display()
+            )));
+        }
+        volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    }
+    let present = |p: &Path| {
+        if remote {
+            volumes::exists(p)
+        } else {
+            p.symlink_metadata().is_ok()
+        }
     };
-    if first.symlink_metadata().is_ok() && !force {
+    let first_data = volumes::data_path(out, VolumeNo(1));
+    let first_parity = volumes::parity_path(out, 1);
+    let first = if !present(&first_data) && present(&first_parity) {
+        &first_parity
+    } else {
+        &first_data
+    };
+    if present(first) && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
-            first.display()
+            diag::escape_path(first)
         )));
     }
     let dir = volumes::dir_of(out);
-    if !dir.is_dir() {
+    if !remote && !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: output directory does not exist",
-            dir.display()
+            diag::escape_path(&dir)
         )));
     }
     if force {
-        let parity = stale_parity.into_iter().map(|(_, p)| p);
-        let data = volumes::list_data(out).into_iter().map(|(_, p)| p);
-        for p in data.chain(parity) {
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        let head = crate::parity::layout::ParityHeader::FIXED;
+        let ours = volumes::stale_volumes(out, head, |name, b| match name {
+            volumes::Name::Data(n) => {
+                VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
+            }
+            volumes::Name::Parity(k) => {
+                crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
+            }
+        });
+        let occupied = [&first_data, &first_parity]
+            .into_iter()
+            .find(|p| present(p) && !ours.contains(p));
+        if let Some(p) = occupied {
+            return Err(Error::Usage(format!(
+                "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
+                 an archive's own volumes)",
+                diag::escape_path(p)
+            )));
+        }
+        for p in ours {
+            volumes::remove(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
     Ok(())
@@ -321,6 +364,6 @@ fn prepare_output(out: &Path, force: bool) -> Result<()> {
 
 fn remove_all(paths: &[PathBuf]) {
     for p in paths {
-        let _ = std::fs::remove_file(p);
+        let _ = volumes::remove(p);
     }
 }

@@ -96,7 +96,7 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<dedup::FileHashes
             .into_par_iter()
             .map(|i| {
                 (sizes[i] <= 64 << 20)
-                    .then(|| std::fs::read(paths[i]).ok())
+                    .then(|| dedup::read_whole(paths[i]))
                     .flatten()
             })
             .collect();
@@ -140,7 +140,7 @@ fn make_jobs(
             None => (vec![i], None),
         };
         jobs.push(Job {
-            paths: entries.iter().map(|&e| scanned[e].abs.clone()).collect(),
+            sources: entries.iter().map(|&e| scanned[e].source()).collect(),
             entries,
             expect,
             size: scanned[i].size,

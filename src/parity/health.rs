@@ -4,6 +4,7 @@
 
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
+use crate::diag::escape_path;
 use crate::diag::Progress;
 use crate::error::{Error, Result};
 use crate::format::checksum;
@@ -43,7 +44,7 @@ impl VolHealth {
                 ranges(&self.bad)
             ));
         }
-        format!("{}: {}", self.path.display(), parts.join("; "))
+        format!("{}: {}", escape_path(&self.path), parts.join("; "))
     }
 }
 
@@ -148,7 +149,7 @@ impl Health {
             .data
             .iter()
             .filter(|v| !self.rebuildable(v))
-            .map(|v| v.path.display().to_string())
+            .map(|v| escape_path(&v.path))
             .collect();
         let worst = lost
             .iter()
@@ -176,7 +177,12 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
 /// [`check`], showing the bytes and volumes checked on stderr when `show` (see [`Progress`]).
 pub fn check_with(path: &Path, show: bool) -> Result<Option<Health>> {
     let base = volumes::base_of(path);
-    let found = volumes::list_parity(&base);
+    // Files named like parity volumes that do not begin like one (a user's NAME.p2024) are not ours: a
+    // parity volume of the set that lost its magic is still checked below, by its slot.
+    let found: Vec<(u32, PathBuf)> = volumes::list_parity(&base)
+        .into_iter()
+        .filter(|(_, p)| begins_like_parity(p))
+        .collect();
     if found.is_empty() {
         return Ok(None);
     }
@@ -208,7 +214,7 @@ pub fn check_with(path: &Path, show: bool) -> Result<Option<Health>> {
         if *n > h.parity_count {
             notes.push(format!(
                 "{}: not part of this parity set of {} volumes; ignored",
-                p.display(),
+                escape_path(p),
                 h.parity_count
             ));
         }
@@ -219,6 +225,12 @@ pub fn check_with(path: &Path, show: bool) -> Result<Option<Health>> {
         parity,
         notes,
     }))
+}
+
+/// Whether `p` begins with the parity volumes' magic.
+fn begins_like_parity(p: &Path) -> bool {
+    let mut b = [0u8; 8];
+    volumes::open(p).is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
 }
 
 /// Picks the parity header to trust: among those that decode, the set whose archive id is the data
@@ -251,7 +263,7 @@ fn choose_header(
     groups.sort_by_key(|(h, n)| (Some(h.archive_id) != data_id, usize::MAX - n));
     let Some((h, _)) = groups.into_iter().next() else {
         return Err(Error::Parity {
-            what: parity_path(base, 1).display().to_string(),
+            what: escape_path(&parity_path(base, 1)),
             msg: format!(
                 "parity volumes exist but none has a valid header ({})",
                 notes

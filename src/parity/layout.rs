@@ -24,6 +24,7 @@
 //! zero-padded to `shard_len(s)` (the range's length rounded up to a multiple of 64; B for every stripe but
 //! the last). All parity volumes of a set carry the same header but for `parity_index` and the two checks.
 
+use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::bytes::{Cursor, PutLe};
 use crate::format::checksum;
@@ -127,7 +128,7 @@ impl ParityHeader {
 
     /// Reads and checks the header of the parity volume `f` (`file_len` bytes long); `what` names it.
     pub fn read(f: &File, file_len: u64, what: &Path) -> Result<ParityHeader> {
-        let name = what.display().to_string();
+        let name = escape_path(what);
         let mut fixed = [0u8; Self::FIXED];
         f.read_exact_at(&mut fixed, 0)
             .map_err(|_| Error::corrupt(&name, 0, "too short for a parity header"))?;
@@ -186,7 +187,7 @@ impl ParityHeader {
     }
 
     /// Parses and checks the fixed 64 bytes; the table is left empty.
-    fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
+    pub fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
         let bad = |off: u64, msg: &str| Error::corrupt(what, off, format!("parity header: {msg}"));
         let mut c = Cursor::new(buf, what);
         if c.array::<8>()? != MAGIC {

@@ -6,6 +6,7 @@
 use super::create::{rs_encoder, rs_err};
 use super::health::{check_with, Health, VolHealth};
 use super::{read_padded, real_bytes};
+use crate::diag::escape_path;
 use crate::diag::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
@@ -177,7 +178,7 @@ fn rebuild(
                 bufs[i].extend_from_slice(r);
                 if checksum(&bufs[i]) != hd.data_sum(i, s) {
                     return Err(Error::Parity {
-                        what: data_paths[i].display().to_string(),
+                        what: escape_path(&data_paths[i]),
                         msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
                     });
                 }
@@ -192,7 +193,7 @@ fn rebuild(
                 read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
             } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
                 return Err(Error::Parity {
-                    what: par_paths[j].display().to_string(),
+                    what: escape_path(&par_paths[j]),
                     msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
                 });
             }
