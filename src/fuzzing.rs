@@ -648,9 +648,18 @@ fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
         .collect::<crate::Result<Vec<_>>>()?;
     let ar = Archive::open(&paths[0])?;
     let mut index = ar.index().clone().into_raw();
-    // The params of the clc that made the saved inputs: later keys would move every byte after them.
+    // The params of the clc that made the saved inputs: later keys would move every byte after them
+    // (`created` and `root_mtime*` would also make the bytes depend on when and where the base was made).
     index.params.retain(|(k, _)| {
-        !["adaptive_frames", "small_frame_size", "large_frame_size"].contains(&k.as_str())
+        ![
+            "adaptive_frames",
+            "small_frame_size",
+            "large_frame_size",
+            "created",
+            "root_mtime",
+            "root_mtime_nsec",
+        ]
+        .contains(&k.as_str())
     });
     for (k, v) in index.params.iter_mut() {
         if k == "source_root" {

@@ -1,12 +1,10 @@
-//! Text and JSON for `clc list` and `clc info`.
+//! Text and JSON for `clc list` and `clc info` (the summaries of pack, extract and verify: [`crate::summary`]).
 
 use crate::archive::Archive;
-use crate::diag::escape_path;
+use crate::diag::{escape, escape_path};
 use crate::format::index::{Entry, EntryId, EntryKind, ValidIndex};
+use crate::summary::{param_value, FrameCounts};
 use serde_json::json;
-
-/// Names are escaped for the terminal by the library's one helper.
-pub use crate::diag::escape;
 
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(kind: EntryKind, mode: u32) -> String {
@@ -53,7 +51,8 @@ pub fn mode_string(kind: EntryKind, mode: u32) -> String {
     s
 }
 
-fn time_string(sec: i64) -> String {
+/// `YYYY-MM-DD HH:MM` in UTC.
+pub fn time_string(sec: i64) -> String {
     // UTC, civil-from-days (Howard Hinnant's algorithm).
     let days = sec.div_euclid(86400);
     let rem = sec.rem_euclid(86400);
@@ -172,7 +171,9 @@ fn subblock_sizes(ar: &Archive) -> (std::collections::BTreeMap<u64, u64>, u64) {
     (sizes, unreadable)
 }
 
-/// The facts `clc info` prints.
+/// The facts `clc info` prints: counts and sizes as numbers, params as numbers, booleans or strings,
+/// the frames counted as `pack` counts them, and the creation time (`created`, Unix seconds, and
+/// `created_utc`; null for archives that do not record it).
 pub fn info_json(ar: &Archive) -> serde_json::Value {
     let idx = ar.index();
     let count = |k: EntryKind| idx.entries().iter().filter(|e| e.kind == k).count();
@@ -185,7 +186,6 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
     let unique = idx.unique_bytes();
     let chunk_bytes = idx.chunk_bytes();
     let mut per_codec = serde_json::Map::new();
-    let mut stored: u64 = 0;
     for f in idx.frames() {
         let name = if f.flags & crate::format::frame::FLAG_GPU != 0 {
             format!("{}_GPU", f.codec.name())
@@ -194,8 +194,8 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         };
         let c = per_codec.entry(name).or_insert(json!(0));
         *c = json!(c.as_u64().unwrap_or(0) + 1);
-        stored += f.stored_len as u64;
     }
+    let frames = FrameCounts::of_index(idx);
     let (sizes, unreadable) = subblock_sizes(ar);
     let subblock_frames: u64 = sizes.values().sum();
     let subblock_size = sizes.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s);
@@ -204,8 +204,17 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         .iter()
         .map(|p| json!({"path": escape_path(p), "bytes": crate::volumes::size(p).ok()}))
         .collect();
-    json!({
+    let param = |k: &str| {
+        idx.params()
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let created = param("created").and_then(|t| t.parse::<i64>().ok());
+    let mut v = json!({
         "format": ar.kind().describe(),
+        "created": created,
+        "created_utc": created.map(time_string),
         "files": count(EntryKind::File),
         "hardlinks": count(EntryKind::Hardlink),
         "dirs": count(EntryKind::Dir),
@@ -214,17 +223,18 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         "bytes_in": bytes_in,
         "unique_file_bytes": unique,
         "unique_chunk_bytes": chunk_bytes,
-        "bytes_stored": stored,
-        "frames": idx.frames().len(),
+        "bytes_stored": frames.stored_bytes,
         "frames_per_codec": per_codec,
         "subblock_size": subblock_size,
         "subblock_frames": subblock_frames,
         "subblock_sizes": sizes.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "subblock_unreadable": unreadable,
         "volumes": volumes,
-        "params": idx.params().iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "params": idx.params().iter().map(|(k, v)| (k.clone(), param_value(v))).collect::<serde_json::Map<_, _>>(),
         "damaged_files": ar.damaged().len(),
-    })
+    });
+    frames.add_json(bytes_in, &mut v);
+    v
 }
 
 #[cfg(test)]

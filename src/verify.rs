@@ -2,6 +2,7 @@
 //! and names, for each damage, the volume, offset, frame and the files it touches.
 
 use crate::archive::{Archive, Kind};
+use crate::diag::Progress;
 use crate::format::index::{EntryId, FrameId};
 use rayon::prelude::*;
 
@@ -22,9 +23,20 @@ fn files_line(ar: &Archive, count: u64, ids: &[EntryId]) -> String {
 }
 
 /// One problem found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Damage {
+    /// The whole problem, one line.
     pub line: String,
+    /// `volume` (missing, wrong or unreadable), `frame` (fails to read, decode or check) or `file` (its
+    /// bytes are known to be damaged).
+    pub what: &'static str,
+    pub frame: Option<u32>,
+    pub volume: Option<String>,
+    pub offset: Option<u64>,
+    /// Why, without the place.
+    pub cause: String,
+    /// The files whose data is affected (all of them; `line` names the first five).
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -36,9 +48,19 @@ pub struct Report {
 }
 
 pub fn verify(ar: &Archive) -> Report {
+    verify_with(ar, &Progress::hidden())
+}
+
+/// [`verify`], showing the frames and bytes checked on `progress`.
+pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
     let mut rep = Report::default();
     for p in ar.volume_problems() {
-        rep.damages.push(Damage { line: p });
+        rep.damages.push(Damage {
+            what: "volume",
+            cause: p.clone(),
+            line: p,
+            ..Damage::default()
+        });
     }
     if let Kind::Legacy(k) = ar.kind() {
         rep.notes.push(format!(
@@ -46,15 +68,15 @@ pub fn verify(ar: &Archive) -> Report {
              its declared size, that file sizes add up to the stream, and that every duplicate's original exists"
         ));
     }
-    let results: Vec<(u32, Result<u64, String>)> = (0..ar.index().frames().len() as u32)
+    let results: Vec<(u32, Result<u64, crate::Error>)> = (0..ar.index().frames().len() as u32)
         .into_par_iter()
         .map(|i| {
-            (
-                i,
-                ar.read_frame(FrameId(i))
-                    .map(|d| d.len() as u64)
-                    .map_err(|e| e.to_string()),
-            )
+            let r = ar.read_frame(FrameId(i)).map(|d| d.len() as u64);
+            if let Some(f) = ar.index().frames().get(i as usize) {
+                progress.bytes(u64::from(f.raw_len));
+            }
+            progress.items(1);
+            (i, r)
         })
         .collect();
     let bad: Vec<FrameId> = results
@@ -62,18 +84,38 @@ pub fn verify(ar: &Archive) -> Report {
         .filter(|(_, r)| r.is_err())
         .map(|(i, _)| FrameId(*i))
         .collect();
-    // Linear in the index whatever it shares (see `files_in_frames`).
-    let mut touched = ar.index().files_in_frames(&bad, SHOWN).into_iter();
-    for (_, r) in results {
+    // Linear in the index whatever it shares (see `files_in_frames`); every file is named for --json, the
+    // first SHOWN in the line.
+    let mut touched = ar.index().files_in_frames(&bad, usize::MAX).into_iter();
+    for (i, r) in results {
         match r {
             Ok(n) => {
                 rep.frames_ok += 1;
                 rep.bytes_ok += n;
             }
-            Err(msg) => {
+            Err(err) => {
                 let (count, ids) = touched.next().unwrap_or_default();
+                let (volume, offset, cause) = match &err {
+                    crate::Error::Frame {
+                        volume,
+                        offset,
+                        cause,
+                        ..
+                    } => (Some(volume.clone()), Some(*offset), cause.to_string()),
+                    e => (None, None, e.to_string()),
+                };
                 rep.damages.push(Damage {
-                    line: format!("{msg}; files: {}", files_line(ar, count, &ids)),
+                    line: format!(
+                        "{err}; files: {}",
+                        files_line(ar, count, &ids[..ids.len().min(SHOWN)])
+                    ),
+                    what: "frame",
+                    frame: Some(i),
+                    volume,
+                    offset,
+                    cause,
+                    // Escaped as everywhere, so that they match extract's `damaged` list.
+                    files: ids.iter().map(|&id| ar.path_of(id)).collect(),
                 });
             }
         }
@@ -81,6 +123,10 @@ pub fn verify(ar: &Archive) -> Report {
     for (id, why) in ar.damaged() {
         rep.damages.push(Damage {
             line: format!("{}: {why}", ar.path_of(id)),
+            what: "file",
+            cause: why.to_string(),
+            files: vec![ar.path_of(id)],
+            ..Damage::default()
         });
     }
     rep

@@ -1,4 +1,4 @@
-use super::human;
+use super::{human, plural};
 use anyhow::{bail, Result};
 use clap::Args;
 use clc::archive::Archive;
@@ -32,13 +32,18 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     }
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     println!("format:         {}", v["format"].as_str().unwrap_or(""));
+    if let Some(t) = v["created_utc"].as_str() {
+        println!("created:        {t} UTC");
+    }
     println!(
-        "entries:        {} files, {} hardlinks, {} dirs, {} symlinks, {} other",
-        n("files"),
-        n("hardlinks"),
-        n("dirs"),
-        n("symlinks"),
-        n("other")
+        "entries:        {}",
+        clc::summary::entries_text(
+            n("files"),
+            n("hardlinks"),
+            n("dirs"),
+            n("symlinks"),
+            n("other")
+        )
     );
     println!(
         "bytes in:       {} ({})",
@@ -51,13 +56,20 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         human(n("unique_chunk_bytes"))
     );
     println!(
-        "stored:         {} in {} frames",
+        "stored:         {} in {}",
         human(n("bytes_stored")),
-        n("frames")
+        plural(n("frames"), "frame")
     );
+    let counts = clc::summary::FrameCounts {
+        gpu: n("frames_gpu"),
+        cpu: n("frames_cpu"),
+        raw: n("frames_raw"),
+        stored_bytes: n("bytes_stored"),
+    };
+    println!("frames:         {}", counts.line(n("bytes_in")));
     if let Some(m) = v["frames_per_codec"].as_object() {
         let parts: Vec<String> = m.iter().map(|(k, c)| format!("{k}={c}")).collect();
-        println!("frames:         {}", parts.join(" | "));
+        println!("codecs:         {}", parts.join(" | "));
     }
     if n("subblock_frames") > 0 {
         println!(
@@ -77,7 +89,10 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     if let Some(p) = v["params"].as_object() {
         println!("parameters:");
         for (k, val) in p {
-            println!("  {k} = {}", val.as_str().unwrap_or(""));
+            match val.as_str() {
+                Some(s) => println!("  {k} = {s}"),
+                None => println!("  {k} = {val}"),
+            }
         }
     }
     if n("damaged_files") > 0 {

@@ -43,6 +43,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
     clc::diag::trace::start();
     // No thread may start before the fork: load the settings without building the thread pool.
     let cfg = a.common.load(&[])?;
+    clc::mount::table::require_free(&a.mountpoint)?;
     clc::diag::trace::note("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let cache = match &a.cache_size {
@@ -85,6 +86,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
 }
 
 pub fn run_umount(a: UmountArgs) -> Result<i32> {
+    clc::mount::table::require_clc(&a.mountpoint)?;
     clc::mount::unmount(&a.mountpoint)?;
     Ok(0)
 }

@@ -4,6 +4,7 @@
 //! * [`attr`]: archived metadata → FUSE attributes.
 //! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
 //! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
+//! * [`table`]: what is mounted where (a mountpoint must be free; `umount` takes only clc's mounts).
 //! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
 //!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
 //!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
@@ -16,6 +17,7 @@ pub mod inodes;
 pub mod reader;
 #[allow(unsafe_code)]
 pub mod serve;
+pub mod table;
 
 use crate::archive::Archive;
 use crate::error::Error;

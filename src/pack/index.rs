@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct Counts {
     pub files: u64,
     pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes.
     pub other: u64,
     pub hardlinks: u64,
     pub dup_files: u64,
@@ -28,6 +30,10 @@ pub struct IndexBuilder<'a> {
     pub src: &'a Path,
     pub scanned: &'a [ScanEntry],
     pub link_of: &'a HashMap<usize, usize>,
+    /// The mtime of `src` itself (the root is no entry), restored on DEST by extract.
+    pub root_mtime: Option<(i64, u32)>,
+    /// When the archive was made (Unix seconds; `SOURCE_DATE_EPOCH` when set, for reproducible archives).
+    pub created: i64,
 }
 
 impl IndexBuilder<'_> {
@@ -40,7 +46,12 @@ impl IndexBuilder<'_> {
             ("unique_bytes".into(), t.unique_bytes.to_string()),
             ("entries_files".into(), counts.files.to_string()),
             ("entries_dirs".into(), counts.dirs.to_string()),
+            ("created".into(), self.created.to_string()),
         ]);
+        if let Some((sec, nsec)) = self.root_mtime {
+            params.push(("root_mtime".into(), sec.to_string()));
+            params.push(("root_mtime_nsec".into(), nsec.to_string()));
+        }
         params.sort();
         let index = Index {
             params,
@@ -99,7 +110,7 @@ impl IndexBuilder<'_> {
                 EntryKind::Symlink => {
                     e.target = s.target.clone();
                     e.size = s.target.len() as u64;
-                    c.other += 1;
+                    c.symlinks += 1;
                 }
                 EntryKind::Dir => c.dirs += 1,
                 _ => c.other += 1,

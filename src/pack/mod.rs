@@ -44,6 +44,8 @@ pub struct PackOptions {
 pub struct PackStats {
     pub files: u64,
     pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes.
     pub other: u64,
     pub bytes_in: u64,
     pub unique_bytes: u64,
@@ -55,7 +57,12 @@ pub struct PackStats {
     pub cpu_frames: u64,
     pub raw_frames: u64,
     pub gpu_redone: u64,
+    /// Bytes of the data volumes (frames, headers, index, footer).
     pub stored_bytes: u64,
+    /// Bytes of the frames' stored data: what the data became.
+    pub frame_bytes: u64,
+    /// The frame codec asked for (frames it does not shrink are RAW).
+    pub codec: &'static str,
     pub volumes: Vec<PathBuf>,
     pub seconds: f64,
     pub warnings: usize,
@@ -84,7 +91,12 @@ pub fn pack_with(
 ) -> Result<PackStats> {
     let t0 = Instant::now();
     trace::start();
+    let created = diag::creation_time();
     prepare_output(&opts.out, opts.force, cfg.parity > 0)?;
+    let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.mtime(), m.mtime_nsec() as u32)
+    });
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
@@ -107,10 +119,16 @@ pub fn pack_with(
         counters: &counters,
         warn,
     };
-    let progress = diag::progress_bar(opts.progress, total);
+    let progress = diag::Progress::new(
+        opts.progress,
+        "pack",
+        total,
+        plan.jobs.iter().map(|j| j.entries.len() as u64).sum(),
+        "files",
+    );
     let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
     let streamed = stream_all(cfg, &comp, &gpu, plan.jobs, &progress, &mut vw);
-    progress.finish_and_clear();
+    progress.finish();
     trace::note("stream done");
     let (tables, frames) = match streamed {
         Ok(r) => r,
@@ -122,12 +140,15 @@ pub fn pack_with(
 
     let (bytes_in, unique_bytes, frame_count) =
         (tables.bytes_in, tables.unique_bytes, frames.len() as u64);
+    let frame_bytes = frames.iter().map(|f| u64::from(f.stored_len)).sum();
     let t_fin = Instant::now();
     let builder = IndexBuilder {
         cfg,
         src: &opts.src,
         scanned: &scanned,
         link_of: &plan.link_of,
+        root_mtime,
+        created,
     };
     let (index, counts) = builder.build(tables, frames, warn);
     let raw_index = index.encode();
@@ -148,6 +169,7 @@ pub fn pack_with(
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
+        symlinks: c.symlinks,
         other: c.other,
         bytes_in,
         unique_bytes,
@@ -160,6 +182,10 @@ pub fn pack_with(
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
         stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
+        frame_bytes,
+        // What the frames are written in (LZ_EXT3_SB for lz_ext3 with sub-blocks), on the CPU and the
+        // GPU alike (`Gpu::compress_codec` follows the same SUBBLOCK_SIZE).
+        codec: cfg.frame_codec().name(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
@@ -177,7 +203,7 @@ fn stream_all(
     comp: &Compressor,
     gpu: &PackGpu,
     jobs: Vec<Job>,
-    progress: &indicatif::ProgressBar,
+    progress: &diag::Progress,
     vw: &mut VolumeWriter,
 ) -> Result<(Tables, Vec<Frame>)> {
     let warn = comp.warn;

@@ -334,7 +334,7 @@ pub fn sequencer(
     cfg: &Config,
     frames_tx: Sender<RawFrame>,
     pool: &FramePool,
-    progress: &indicatif::ProgressBar,
+    progress: &crate::diag::Progress,
 ) -> Tables {
     let mut seq = Sequencer::new(cfg, frames_tx, pool);
     for batch in rx {
@@ -344,13 +344,16 @@ pub fn sequencer(
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
                 Msg::Data { data, run, .. } => {
-                    progress.inc(data.len() as u64);
+                    progress.bytes(data.len() as u64);
                     seq_bytes += data.len() as u64;
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
                 }
-                Msg::End { entries, .. } => seq.end_content(entries),
+                Msg::End { entries, .. } => {
+                    progress.items(entries.len() as u64);
+                    seq.end_content(entries)
+                }
                 Msg::Fail { .. } => seq.fail(),
             }
         }

@@ -5,6 +5,7 @@
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
 use crate::diag::escape_path;
+use crate::diag::Progress;
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
@@ -125,20 +126,23 @@ impl Health {
         let vols =
             |it: &mut dyn Iterator<Item = &VolHealth>| it.filter(|v| v.needs_rewrite()).count();
         let (dv, pv) = (vols(&mut self.data.iter()), vols(&mut self.parity.iter()));
+        let s = |n: usize| if n == 1 { "" } else { "s" };
         if self.is_clean() {
-            let s = if p == 1 { "" } else { "s" };
+            let (ps, n) = (s(p as usize), self.data.len());
             return format!(
-                "parity ok: {p} parity volume{s} over {} data volumes, can rebuild up to {p} damaged \
-                 volume{s} per stripe",
-                self.data.len()
+                "parity ok: {p} parity volume{ps} over {n} data volume{}, can rebuild up to {p} damaged \
+                 volume{ps} per stripe",
+                s(n)
             );
         }
         let lost = self.unrecoverable();
         if lost.is_empty() {
             return format!(
-                "repairable with clc repair: {bad_stripes} damaged stripes / {} volumes ({dv} data, {pv} \
-                 parity), parity can rebuild up to {p} per stripe",
-                dv + pv
+                "repairable with clc repair: {bad_stripes} damaged stripe{} / {} volume{} ({dv} data, \
+                 {pv} parity), parity can rebuild up to {p} per stripe",
+                s(bad_stripes),
+                dv + pv,
+                s(dv + pv)
             );
         }
         let gone: Vec<String> = self
@@ -167,6 +171,11 @@ impl Health {
 
 /// Checks the archive `path` names against its parity set. `Ok(None)`: no parity volumes.
 pub fn check(path: &Path) -> Result<Option<Health>> {
+    check_with(path, false)
+}
+
+/// [`check`], showing the bytes and volumes checked on stderr when `show` (see [`Progress`]).
+pub fn check_with(path: &Path, show: bool) -> Result<Option<Health>> {
     let base = volumes::base_of(path);
     // Files named like parity volumes that do not begin like one (a user's NAME.p2024) are not ours: a
     // parity volume of the set that lost its magic is still checked below, by its slot.
@@ -184,14 +193,23 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         .filter(|(n, _)| *n == 0 || *n > h.parity_count)
         .map(|(_, m)| m)
         .collect();
+    let progress = Progress::new(
+        show,
+        "parity check",
+        h.data_lens.iter().sum::<u64>() + u64::from(h.parity_count) * h.parity_file_len(),
+        u64::from(h.data_count + h.parity_count),
+        "volumes",
+    );
+    let p = &progress;
     let data: Vec<VolHealth> = (0..h.data_count as usize)
         .into_par_iter()
-        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1))))
+        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1)), p))
         .collect();
     let parity: Vec<VolHealth> = (0..h.parity_count as usize)
         .into_par_iter()
-        .map(|j| check_parity(&h, j, &parity_path(&base, j as u32 + 1)))
+        .map(|j| check_parity(&h, j, &parity_path(&base, j as u32 + 1), p))
         .collect();
+    progress.finish();
     for (n, p) in &found {
         if *n > h.parity_count {
             notes.push(format!(
@@ -281,7 +299,7 @@ fn data_archive_id(base: &Path) -> Option<[u8; 16]> {
     count.into_iter().max_by_key(|&(_, n)| n).map(|(id, _)| id)
 }
 
-fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
+fn check_data(h: &ParityHeader, i: usize, path: &Path, progress: &Progress) -> VolHealth {
     let want = h.data_lens[i];
     // Stripes wholly past the volume's end are known zeros: never damaged.
     let real: Vec<u32> = (0..h.stripe_count)
@@ -293,9 +311,13 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let problem = length_problem(len, want);
             let at = |s| (h.stripe_start(s), real_bytes(h, want, s), h.shard_len(s));
-            (problem, bad_stripes(&f, &real, at, |s| h.data_sum(i, s)))
+            (
+                problem,
+                bad_stripes(&f, &real, at, |s| h.data_sum(i, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -303,7 +325,7 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
     }
 }
 
-fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
+fn check_parity(h: &ParityHeader, j: usize, path: &Path, progress: &Progress) -> VolHealth {
     let all: Vec<u32> = (0..h.stripe_count).collect();
     let (problem, bad) = match volumes::open(path) {
         Err(e) => (Some(missing(e)), all),
@@ -325,9 +347,13 @@ fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
                 .reduce(|a, b| format!("{a}; {b}"));
             let hl = h.header_len();
             let at = |s| (hl + h.stripe_start(s), h.shard_len(s), h.shard_len(s));
-            (problem, bad_stripes(&f, &all, at, |s| h.parity_sum(j, s)))
+            (
+                problem,
+                bad_stripes(&f, &all, at, |s| h.parity_sum(j, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -342,6 +368,7 @@ fn bad_stripes(
     stripes: &[u32],
     at: impl Fn(u32) -> (u64, usize, usize),
     want: impl Fn(u32) -> u64,
+    progress: &Progress,
 ) -> Vec<u32> {
     let mut buf = Vec::new();
     stripes
@@ -351,6 +378,7 @@ fn bad_stripes(
             let (off, real, len) = at(s);
             buf.clear();
             buf.resize(len, 0);
+            progress.bytes(real as u64);
             read_padded(f, off, &mut buf[..real]).is_err() || checksum(&buf) != want(s)
         })
         .collect()

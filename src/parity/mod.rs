@@ -19,8 +19,8 @@ pub mod repair;
 pub mod salvage;
 
 pub use create::create;
-pub use health::{check, Health};
-pub use repair::repair;
+pub use health::{check, check_with, Health};
+pub use repair::{repair, repair_with};
 
 use crate::error::{Error, Result};
 use std::fs::File;

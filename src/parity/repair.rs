@@ -4,9 +4,10 @@
 //! one that cannot be rebuilt whole is left as it is.
 
 use super::create::{rs_encoder, rs_err};
-use super::health::{check, Health, VolHealth};
+use super::health::{check_with, Health, VolHealth};
 use super::{read_padded, real_bytes};
 use crate::diag::escape_path;
+use crate::diag::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::ids::VolumeNo;
@@ -31,8 +32,13 @@ pub struct Repaired {
 
 /// Repairs the archive `path` names. `Ok(None)`: it has no parity volumes.
 pub fn repair(path: &Path) -> Result<Option<Repaired>> {
+    repair_with(path, false)
+}
+
+/// [`repair`], showing the check and the rebuild on stderr when `show` (see [`Progress`]).
+pub fn repair_with(path: &Path, show: bool) -> Result<Option<Repaired>> {
     let t0 = std::time::Instant::now();
-    let Some(h) = check(path)? else {
+    let Some(h) = check_with(path, show)? else {
         return Ok(None);
     };
     let base = base_of(path);
@@ -60,7 +66,19 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
         .iter()
         .map(|p| suffixed(p, ".repaired.tmp"))
         .collect();
-    if let Err(e) = rebuild(&base, &h, &td, &tp, &tmps) {
+    let progress = Progress::new(
+        show && !tmps.is_empty(),
+        "repair",
+        (0..h.header.stripe_count)
+            .map(|s| h.header.shard_len(s) as u64)
+            .sum::<u64>()
+            * tmps.len() as u64,
+        u64::from(h.header.stripe_count),
+        "stripes",
+    );
+    let rebuilt = rebuild(&base, &h, &td, &tp, &tmps, &progress);
+    progress.finish();
+    if let Err(e) = rebuilt {
         for t in &tmps {
             let _ = std::fs::remove_file(t);
         }
@@ -93,7 +111,14 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
 }
 
 /// Writes the rebuilt data volumes `td` and parity volumes `tp` into `tmps` (data first).
-fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]) -> Result<()> {
+fn rebuild(
+    base: &Path,
+    h: &Health,
+    td: &[usize],
+    tp: &[usize],
+    tmps: &[PathBuf],
+    progress: &Progress,
+) -> Result<()> {
     let hd = &h.header;
     let (n, p) = (hd.data_count as usize, hd.parity_count as usize);
     let mut outs = Vec::with_capacity(tmps.len());
@@ -180,6 +205,8 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             let real = real_bytes(hd, hd.data_lens[i], s);
             outs[k].write_all(&bufs[i][..real]).ctx(&tmps[k])?;
         }
+        progress.bytes(sl as u64 * tmps.len() as u64);
+        progress.items(1);
     }
     for (w, t) in outs.iter_mut().zip(tmps) {
         w.flush().ctx(t)?;
