@@ -48,6 +48,7 @@ impl IndexBuilder<'_> {
             refs: t.refs,
             chunks: t.chunks,
             frames,
+            dicts: Vec::new(),
         };
         (index, counts)
     }

@@ -91,7 +91,7 @@ pub fn pack(
     let (tables, frames) = match streamed {
         Ok(r) => r,
         Err(e) => {
-            remove_all(vw.paths());
+            remove_all(&vw.paths());
             return Err(e);
         }
     };
