@@ -100,6 +100,9 @@ pub enum Error {
     /// Mounting or unmounting at `path` failed.
     #[error("{path}: {msg}")]
     Mount { path: PathBuf, msg: String },
+    /// SIGINT or SIGTERM (the signal number) stopped the operation; what it had written is removed.
+    #[error("interrupted")]
+    Interrupted(i32),
     /// An error that reached this process as text (from the mount's background process).
     #[error("{0}")]
     Reported(String),

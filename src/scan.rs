@@ -25,6 +25,9 @@ pub struct ScanEntry {
     pub gid: u32,
     pub mtime_sec: i64,
     pub mtime_nsec: u32,
+    /// Change time (the files cache of an append compares it, with the inode number).
+    pub ctime_sec: i64,
+    pub ctime_nsec: u32,
     pub size: u64,
     pub rdev: u64,
     pub dev: u64,
@@ -165,6 +168,8 @@ fn stat_entry(
         gid: m.gid(),
         mtime_sec: m.mtime(),
         mtime_nsec: m.mtime_nsec().clamp(0, 999_999_999) as u32,
+        ctime_sec: m.ctime(),
+        ctime_nsec: m.ctime_nsec().clamp(0, 999_999_999) as u32,
         rdev: m.rdev(),
         dev: m.dev(),
         ino: m.ino(),

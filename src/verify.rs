@@ -36,7 +36,51 @@ fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
     m
 }
 
+/// Checks every frame of the archive, every snapshot's tree, and that no volume lies past the newest
+/// complete footer.
 pub fn verify(ar: &Archive) -> Report {
+    let frames: Vec<u32> = (0..ar.index().frames().len() as u32).collect();
+    let mut rep = check(ar, &frames);
+    if let Some(h) = ar.history() {
+        for p in &h.stray {
+            rep.damages.push(Damage {
+                line: format!(
+                    "{}: after the newest complete footer, so in no snapshot (an interrupted append, or \
+                     the rest of a snapshot whose last volume is missing or damaged)",
+                    p.display()
+                ),
+            });
+        }
+    }
+    for k in 0..ar.snapshots().len() {
+        if let Err(e) = ar.tree(k) {
+            rep.damages.push(Damage {
+                line: format!("snapshot {}: {e}", ar.snapshots()[k].record.name),
+            });
+        }
+    }
+    rep
+}
+
+/// Checks the frames that the selected tree's files need (and their dictionaries).
+pub fn verify_selected(ar: &Archive) -> Report {
+    let idx = ar.index();
+    let mut need: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
+    for (id, e) in idx.entries_with_ids() {
+        if e.kind == EntryKind::File {
+            need.extend(idx.frames_of(id).into_iter().map(|f| f.0));
+        }
+    }
+    let dicts: Vec<u32> = need
+        .iter()
+        .filter_map(|&f| idx.dict_of(FrameId(f)))
+        .flat_map(|d| d.first.0..d.first.0 + u32::from(d.count))
+        .collect();
+    need.extend(dicts);
+    check(ar, &need.into_iter().collect::<Vec<_>>())
+}
+
+fn check(ar: &Archive, frames: &[u32]) -> Report {
     let mut rep = Report::default();
     for p in ar.volume_problems() {
         rep.damages.push(Damage { line: p });
@@ -47,9 +91,9 @@ pub fn verify(ar: &Archive) -> Report {
              its declared size, that file sizes add up to the stream, and that every duplicate's original exists"
         ));
     }
-    let results: Vec<(u32, Result<u64, String>)> = (0..ar.index().frames().len() as u32)
-        .into_par_iter()
-        .map(|i| {
+    let results: Vec<(u32, Result<u64, String>)> = frames
+        .par_iter()
+        .map(|&i| {
             (
                 i,
                 ar.read_frame(FrameId(i))

@@ -312,7 +312,7 @@ fn chain(blobs: Vec<(Footer, Blob)>, what: &str, stray: Vec<PathBuf>) -> Result<
                         "generation {number}: its bases disagree with the earlier generations"
                     )));
                 }
-                if g.hashes_first > bases.chunks {
+                if g.hashes_first > bases.chunks && !g.hashes.is_empty() {
                     return Err(bad(format!(
                         "generation {number}: chunk hashes start past its chunks"
                     )));

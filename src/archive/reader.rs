@@ -65,8 +65,8 @@ fn select(h: &History, pick: &Pick, what: &str) -> Result<Option<usize>> {
     if !h.versioned() {
         return match pick {
             Pick::Newest => Ok(None),
-            Pick::Named(n) => Err(Error::NotFound(format!(
-                "snapshot {n}: {what} has no snapshots (it was not made with --append)"
+            Pick::Named(n) => Err(Error::Usage(format!(
+                "no snapshot named {n}: {what} has no snapshots (it was not made with --append)"
             ))),
         };
     }
@@ -79,7 +79,7 @@ fn select(h: &History, pick: &Pick, what: &str) -> Result<Option<usize>> {
             .map(Some)
             .ok_or_else(|| {
                 let names: Vec<&str> = h.snapshots.iter().map(|s| s.record.name.as_str()).collect();
-                Error::NotFound(format!(
+                Error::Usage(format!(
                     "no snapshot named {n}; the snapshots are: {}",
                     names.join(", ")
                 ))

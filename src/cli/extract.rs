@@ -1,7 +1,6 @@
 use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
-use clc::archive::Archive;
 use clc::diag::Warnings;
 use clc::extract::{normalize_sel, ExtractOptions};
 use std::os::unix::ffi::OsStrExt;
@@ -19,13 +18,16 @@ pub struct ExtractArgs {
     /// Restore every intact file and list the damaged ones instead of stopping at the first
     #[arg(long)]
     pub keep_going: bool,
+    /// The snapshot to restore (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
 
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     let warn = Warnings::new(false);
     let opts = ExtractOptions {
         dest: a.output.clone(),

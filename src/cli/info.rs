@@ -1,7 +1,6 @@
 use super::human;
 use anyhow::{bail, Result};
 use clap::Args;
-use clc::archive::Archive;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -14,6 +13,9 @@ pub struct InfoArgs {
     /// List the OpenCL devices instead
     #[arg(long)]
     pub devices: bool,
+    /// The snapshot to describe (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: InfoArgs) -> Result<i32> {
@@ -23,7 +25,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     let Some(path) = a.archive else {
         bail!("info needs an archive (NAME.001) or --devices");
     };
-    let ar = Archive::open(&path)?;
+    let ar = super::open(&path, &a.snapshot)?;
     let v = clc::report::info_json(&ar);
     if a.json {
         println!("{v:#}");
@@ -63,6 +65,25 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         for vol in vols {
             let b = vol["bytes"].as_u64().map_or("missing".to_string(), human);
             println!("  {} ({b})", vol["path"].as_str().unwrap_or(""));
+        }
+    }
+    if let Some(snaps) = v["snapshots"].as_array().filter(|s| !s.is_empty()) {
+        println!(
+            "snapshots:      {} (shown: {}); volumes in all: {}",
+            snaps.len(),
+            v["snapshot"].as_str().unwrap_or(""),
+            human(n("bytes_total"))
+        );
+        for s in snaps {
+            let m = |k: &str| s[k].as_u64().unwrap_or(0);
+            println!(
+                "  {}  {}  {} files, {}; added {}",
+                s["name"].as_str().unwrap_or(""),
+                s["utc"].as_str().unwrap_or(""),
+                m("files"),
+                human(m("bytes_in")),
+                human(m("bytes_added"))
+            );
         }
     }
     if let Some(p) = v["params"].as_object() {

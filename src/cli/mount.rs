@@ -3,7 +3,6 @@
 use super::Common;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
-use clc::archive::Archive;
 use clc::config::parse_size;
 use clc::mount::serve::{self, Serve};
 use clc::mount::{ClcFs, MountOptions};
@@ -28,6 +27,10 @@ pub struct MountArgs {
     /// Append the background process's messages (read errors) to FILE
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Serve this snapshot at the root (default for an archive made with --append: one directory per
+    /// snapshot at the root)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -46,7 +49,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
@@ -65,7 +68,14 @@ pub fn run(a: MountArgs) -> Result<i32> {
     } else {
         Box::new(clc::gpu::GpuDecoder::new(&cfg, None, a.common.quiet))
     };
-    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
+    let all = a.snapshot.is_none();
+    let fs = ClcFs::new(
+        Arc::new(ar),
+        cache,
+        cfg.decompressor_batch_size,
+        decoder,
+        all,
+    );
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),

@@ -26,8 +26,18 @@ pub struct PackArgs {
     #[arg(long, value_name = "PCT")]
     pub parity: Option<String>,
     /// Overwrite an existing archive of that name
-    #[arg(long)]
+    #[arg(long, conflicts_with = "append")]
     pub force: bool,
+    /// Add a snapshot of SRC to the archive NAME (creating it if there is none): only new data is
+    /// stored, in new volumes; earlier volumes are never rewritten
+    #[arg(long)]
+    pub append: bool,
+    /// Name of the new snapshot (default: the UTC time, 2026-11-30T05-28-00Z)
+    #[arg(long, value_name = "SNAPSHOT", requires = "append")]
+    pub name: Option<String>,
+    /// Read every file, even those the files cache (path, size, mtime, ctime, inode) says are unchanged
+    #[arg(long, requires = "append")]
+    pub rescan: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -61,8 +71,20 @@ pub fn run(a: PackArgs) -> Result<i32> {
         out: a.output.clone(),
         force: a.force,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
+        append: a.append,
+        name: a.name.clone(),
+        rescan: a.rescan,
     };
-    let st = clc::pack::pack(&cfg, &opts, gpu.as_ref(), &warn)?;
+    // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
+    clc::sys::catch_interrupts();
+    let st = match clc::pack::pack(&cfg, &opts, gpu.as_ref(), &warn) {
+        Err(clc::Error::Interrupted(sig)) => {
+            eprintln!("clc: interrupted; nothing was written");
+            std::mem::forget(gpu);
+            return Ok(128 + sig);
+        }
+        r => r?,
+    };
     if !a.common.quiet {
         print_summary(&st);
     }
@@ -96,6 +118,14 @@ fn print_summary(st: &PackStats) {
         if st.volumes.len() == 1 { "" } else { "s" },
         human(st.stored_bytes)
     );
+    if let Some(name) = &st.snapshot {
+        println!(
+            "snapshot {name} (generation {}): {} files unchanged since the last snapshot ({}, not read)",
+            st.generation,
+            st.unchanged_files,
+            human(st.unchanged_bytes)
+        );
+    }
     println!(
         "dedup: {} duplicate files ({} saved), {} hardlinks; chunk dedup left {} unique of {}",
         st.dup_files,

@@ -12,9 +12,20 @@ pub struct VerifyArgs {
     /// Print only damage
     #[arg(short, long)]
     pub quiet: bool,
+    /// Check only what this snapshot needs (default: every frame and every snapshot)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
+    if a.snapshot.is_some() {
+        let ar = super::open(&a.archive, &a.snapshot)?;
+        return Ok(if print_frames(&ar, a.quiet, true) {
+            2
+        } else {
+            0
+        });
+    }
     report(&a.archive, a.quiet)
 }
 
@@ -25,7 +36,7 @@ pub fn report(path: &Path, quiet: bool) -> Result<i32> {
     let opened = Archive::open(path);
     let parity = clc::parity::check(path);
     let mut data_bad = match &opened {
-        Ok(ar) => print_frames(ar, quiet),
+        Ok(ar) => print_frames(ar, quiet, false),
         Err(e) => {
             if matches!(parity, Ok(None)) {
                 return Err(anyhow::anyhow!("{e}"));
@@ -55,9 +66,13 @@ pub fn report(path: &Path, quiet: bool) -> Result<i32> {
     })
 }
 
-/// Prints frame damage; returns whether there was any.
-fn print_frames(ar: &Archive, quiet: bool) -> bool {
-    let rep = clc::verify::verify(ar);
+/// Prints frame damage (of the selected snapshot only, or of everything); returns whether there was any.
+fn print_frames(ar: &Archive, quiet: bool, selected: bool) -> bool {
+    let rep = if selected {
+        clc::verify::verify_selected(ar)
+    } else {
+        clc::verify::verify(ar)
+    };
     for n in &rep.notes {
         println!("note: {n}");
     }
@@ -66,8 +81,16 @@ fn print_frames(ar: &Archive, quiet: bool) -> bool {
     }
     if rep.damages.is_empty() {
         if !quiet {
+            let snaps = match ar.snapshots().len() {
+                0 => String::new(),
+                _ if selected => format!(
+                    ", snapshot {}",
+                    ar.selected().map_or("", |s| &s.record.name)
+                ),
+                n => format!(", {n} snapshots"),
+            };
             println!(
-                "ok: {} frames, {} decoded and checked, {} volumes",
+                "ok: {} frames, {} decoded and checked, {} volumes{snaps}",
                 rep.frames_ok,
                 human(rep.bytes_ok),
                 ar.volume_paths().len()

@@ -9,7 +9,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::error::{Error, Result};
-use crate::format::index::{EntryId, FrameId};
+use crate::format::index::{EntryId, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,8 @@ const MAX_LOGGED: usize = 1024;
 
 /// The state of one open file.
 pub struct OpenFile {
+    /// The tree the file belongs to (the archive's, or one snapshot's).
+    pub index: ValidIndex,
     pub entry: EntryId,
     /// Where the last read ended.
     last_end: AtomicU64,
@@ -31,8 +33,9 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    pub fn new(entry: EntryId) -> Self {
+    pub fn new(index: ValidIndex, entry: EntryId) -> Self {
         OpenFile {
+            index,
             entry,
             last_end: AtomicU64::new(0),
             ahead_to: AtomicU64::new(0),
@@ -80,20 +83,25 @@ impl Reader {
     /// Reads up to `len` bytes of `f` at `offset`. Errors are logged once (they name the file, the frame
     /// and the volume) and returned.
     pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Vec<u8>> {
-        let size = self.size_of(f.entry);
+        let size = f.index.data_size(f.entry);
         let want = (len as u64).min(size.saturating_sub(offset)) as usize;
         let mut buf = vec![0u8; want];
+        self.archive
+            .check_entry(f.entry)
+            .inspect_err(|e| self.log_once(e))?;
         let n = self
             .archive
-            .read_at(f.entry, offset, &mut buf, &*self.cache as &dyn FrameSource)
+            .read_in(
+                &f.index,
+                f.entry,
+                offset,
+                &mut buf,
+                &*self.cache as &dyn FrameSource,
+            )
             .inspect_err(|e| self.log_once(e))?;
         buf.truncate(n);
         self.read_ahead(f, offset, offset + n as u64, size);
         Ok(buf)
-    }
-
-    fn size_of(&self, e: EntryId) -> u64 {
-        self.archive.index().data_size(e)
     }
 
     fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {
@@ -110,7 +118,7 @@ impl Reader {
         if prev >= to {
             return; // another read of this handle issued it
         }
-        let ids = self.archive.index().frames_in(f.entry, prev.max(end), to);
+        let ids = f.index.frames_in(f.entry, prev.max(end), to);
         let ids: Vec<FrameId> = ids
             .into_iter()
             .filter(|&id| !self.cache.contains(id))

@@ -3,9 +3,12 @@
 //! the CPU or the GPU ([`compress`]) → write volumes in order → index ([`index`]) and footer → parity
 //! volumes. The stream's stages run at once, joined by bounded channels.
 
+pub mod append;
 pub mod compress;
 pub mod index;
+pub mod output;
 pub mod plan;
+pub mod snapshot;
 pub mod stream;
 
 use crate::archive::VolumeWriter;
@@ -14,17 +17,18 @@ use crate::dedup;
 use crate::diag::{self, Trace, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
-use crate::format::index::{Frame, VolumeNo};
+use crate::format::generation::{GenIndex, SnapshotRecord};
+use crate::format::index::{Dict, Entry, Frame, VolumeNo};
 use crate::gpu::Gpu;
 use crate::scan;
-use crate::volumes;
+use append::Previous;
 use compress::{Compressor, Counters, Encoded};
 use crossbeam_channel::{Receiver, Sender};
-use index::IndexBuilder;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use index::{EntryBuilder, GenParts};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use stream::{Job, RawFrame, Tables};
+use stream::{Job, RawFrame, Seed, Tables};
 
 pub struct PackOptions {
     pub src: PathBuf,
@@ -32,6 +36,12 @@ pub struct PackOptions {
     pub out: PathBuf,
     pub force: bool,
     pub progress: bool,
+    /// Add a snapshot to the archive at `out` (creating a versioned archive when there is none).
+    pub append: bool,
+    /// The new snapshot's name (default: the UTC start time).
+    pub name: Option<String>,
+    /// Read every file, even those the files cache says are unchanged.
+    pub rescan: bool,
 }
 
 /// What a pack did, for the summary.
@@ -58,9 +68,34 @@ pub struct PackStats {
     pub dedup: dedup::Stats,
     /// The parity volumes written (PARITY > 0).
     pub parity: Option<crate::parity::create::Created>,
+    /// The snapshot written (versioned archives), and its generation.
+    pub snapshot: Option<String>,
+    pub generation: u32,
+    /// Files the files cache knew unchanged (not read), and their bytes.
+    pub unchanged_files: u64,
+    pub unchanged_bytes: u64,
 }
 
-/// Packs `opts.src` into a new archive. `gpu` compresses (and hashes) when given.
+/// Fails with [`Error::Interrupted`] once SIGINT or SIGTERM has arrived (see `sys::catch_interrupts`).
+fn check_interrupt() -> Result<()> {
+    match crate::sys::interrupted() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+/// Seconds and nanoseconds since 1970 now.
+fn now() -> (i64, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Packs `opts.src` into a new archive, or (`opts.append`) adds a snapshot of it to the archive there.
+/// `gpu` compresses (and hashes) when given. Stages: claim the output → scan → files cache → plan →
+/// stream → entries and snapshot → volumes → parity. On any error, and on SIGINT/SIGTERM once
+/// `sys::catch_interrupts` is on, every file written is removed.
 pub fn pack(
     cfg: &Config,
     opts: &PackOptions,
@@ -68,12 +103,38 @@ pub fn pack(
     warn: &Warnings,
 ) -> Result<PackStats> {
     let trace = Trace::start();
-    prepare_output(&opts.out, opts.force)?;
+    let started = now();
+    let claim = output::claim(&opts.out, opts.force, opts.append)?;
+    let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
+    let cfg = &fit(cfg, prev.as_ref());
+    trace.stage("output claimed");
     let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
+    check_interrupt()?;
     trace.stage("scan done");
-    let plan = plan::plan(&scanned, cfg.order_similar, gpu, warn);
+    let known = match &prev {
+        Some(p) if !opts.rescan => p.files_cache(&scanned),
+        _ => HashMap::new(),
+    };
+    let plan = plan::plan(&scanned, &known, cfg.order_similar, gpu, warn);
+    check_interrupt()?;
     trace.stage(&format!("whole-file dedup done {:?}", plan.dedup));
-    let archive_id = index::archive_id(cfg, &opts.src, &scanned);
+    let archive_id = match &prev {
+        Some(p) => p.ar.archive_id(),
+        None => index::archive_id(cfg, &opts.src, &scanned),
+    };
+    let (seed, old_hashes) = match &prev {
+        Some(p) if !plan.jobs.is_empty() => p.seed()?,
+        Some(p) => (
+            Seed {
+                bases: p.bases(),
+                ..Seed::default()
+            },
+            Vec::new(),
+        ),
+        None => Default::default(),
+    };
+    let bases = seed.bases;
+    trace.stage("seeded");
 
     let counters = Counters::default();
     let comp = Compressor {
@@ -84,45 +145,63 @@ pub fn pack(
         warn,
     };
     let progress = diag::progress_bar(opts.progress, plan.jobs.iter().map(|j| j.size).sum());
-    let mut vw = VolumeWriter::new(&opts.out, cfg.volume_size, archive_id);
-    let streamed = stream_all(cfg, &comp, plan.jobs, &progress, &mut vw);
+    let first = VolumeNo(claim.first_volume);
+    let mut vw = VolumeWriter::starting_at(&opts.out, cfg.volume_size, archive_id, first);
+    let streamed = stream_all(cfg, &comp, plan.jobs, seed, &progress, &mut vw);
     progress.finish_and_clear();
     trace.stage("stream done");
-    let (tables, frames) = match streamed {
-        Ok(r) => r,
-        Err(e) => {
-            remove_all(&vw.paths());
-            return Err(e);
-        }
-    };
+    let (tables, frames, dicts) = streamed?;
+    check_interrupt()?;
 
-    let (bytes_in, unique_bytes, frame_count) =
-        (tables.bytes_in, tables.unique_bytes, frames.len() as u64);
-    let builder = IndexBuilder {
-        cfg,
+    let (unique_bytes, frame_count) = (tables.unique_bytes, frames.len() as u64);
+    let versioned = opts.append;
+    let eb = EntryBuilder {
         src: &opts.src,
         scanned: &scanned,
         link_of: &plan.link_of,
+        known: &known,
+        stamp_before: versioned.then_some((started.0 - 1, started.1)),
     };
-    let (index, counts) = builder.build(tables, frames, warn);
-    let raw_index = index.encode();
+    let (entries, counts) = eb.entries(&tables, warn);
+    let parts = GenParts {
+        cfg,
+        src: &opts.src,
+        generation: prev.as_ref().map_or(1, Previous::generation),
+        versioned,
+        first_volume: first.0,
+        earlier: prev.as_ref().map_or_else(Vec::new, Previous::earlier),
+        bases,
+        old_hashes,
+    };
+    let mut gen = parts.build(tables, &counts, frames, dicts);
+    let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
+    let raw_index = gen.encode();
     trace.stage(&format!("index built ({} bytes)", raw_index.len()));
-    let paths = vw.paths().to_vec();
-    let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
-    trace.stage("index written, volumes closed");
+    check_interrupt()?;
+    let vols = vw.finish(&raw_index)?;
+    trace.stage("index written, volumes in place");
     let parity = match cfg.parity {
         0 => None,
         pct => Some(
-            crate::parity::create(&opts.out, &vols, pct, archive_id)
+            check_interrupt()
+                .and_then(|()| crate::parity::create(&opts.out, &vols, pct, archive_id))
                 .inspect_err(|_| remove_all(&vols))?,
         ),
     };
+    if let Err(e) = check_interrupt() {
+        remove_all(&vols);
+        if let Some(p) = &parity {
+            remove_all(&p.paths);
+        }
+        return Err(e);
+    }
+    drop(claim);
     let c = counts;
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
         other: c.other,
-        bytes_in,
+        bytes_in: c.bytes_in,
         unique_bytes,
         dup_files: c.dup_files,
         dup_bytes: c.dup_bytes,
@@ -142,7 +221,85 @@ pub fn pack(
         gpu: gpu.map(Gpu::describe),
         dedup: plan.dedup,
         parity,
+        snapshot,
+        generation: gen.generation,
+        unchanged_files: known.len() as u64,
+        unchanged_bytes: known.values().map(|&(_, n)| n).sum(),
     })
+}
+
+/// The config a pack runs with: frames (and so chunks) capped to fit a volume (FORMAT.md: VOLUME_SIZE
+/// is a hard limit), and, for an append, the archive's chunk sizes, so that unchanged data cuts into the
+/// same chunks.
+fn fit(cfg: &Config, prev: Option<&Previous>) -> Config {
+    let mut c = cfg.clone();
+    if let Some(p) = prev {
+        let get = |k: &str| p.param(k).and_then(|v| v.parse::<u32>().ok());
+        if let (Some(min), Some(avg), Some(max)) =
+            (get("chunk_min"), get("chunk_avg"), get("chunk_max"))
+        {
+            (c.chunk_min, c.chunk_avg, c.chunk_max) = (min, avg, max);
+        }
+    }
+    c.fit_volume(crate::archive::writer::max_frame(c.volume_size));
+    c
+}
+
+/// Puts the tree into the generation index: a plain archive's whole entry table, or a versioned
+/// archive's snapshot (its runs, sharing the previous snapshot's records, and its record; before it, when
+/// the archive was plain, a record for its old tree). Returns the new snapshot's name.
+fn attach_tree(
+    gen: &mut GenIndex,
+    entries: &[Entry],
+    prev: Option<&Previous>,
+    opts: &PackOptions,
+    started: i64,
+) -> Result<Option<String>> {
+    if !gen.versioned() {
+        for e in entries {
+            crate::format::generation::encode_entry(&mut gen.entry_area, e);
+        }
+        return Ok(None);
+    }
+    let mut records: Vec<SnapshotRecord> = Vec::new();
+    let mut taken: Vec<String> = prev.map_or_else(Vec::new, |p| {
+        p.names().into_iter().map(String::from).collect()
+    });
+    if let Some(p) = prev.filter(|p| p.is_plain()) {
+        let name = snapshot::utc_name(p.plain_time());
+        records.push(snapshot::record(
+            name.clone(),
+            p.plain_time(),
+            p.param("source_root").unwrap_or("").as_bytes(),
+            p.entries(),
+            vec![p.plain_run()],
+        ));
+        taken.push(name);
+    }
+    let prev_runs = prev.map(Previous::runs);
+    let placed = match prev {
+        Some(p) => snapshot::place(
+            entries,
+            Some((p.entries(), prev_runs.as_deref().unwrap_or(&[]))),
+            &snapshot::v3_area(p.h),
+            gen.generation,
+            0,
+        ),
+        None => snapshot::place(entries, None, &|_| false, gen.generation, 0),
+    };
+    let taken_refs: Vec<&str> = taken.iter().map(String::as_str).collect();
+    let name = snapshot::name(opts.name.as_deref(), started, &taken_refs)?;
+    use std::os::unix::ffi::OsStrExt;
+    records.push(snapshot::record(
+        name.clone(),
+        started,
+        opts.src.as_os_str().as_bytes(),
+        entries,
+        placed.runs,
+    ));
+    gen.entry_area = placed.area;
+    gen.snapshots = records;
+    Ok(Some(name))
 }
 
 /// The stream: reader → sequencer → compressors → writer, each on its own thread(s), joined by bounded
@@ -151,9 +308,11 @@ fn stream_all(
     cfg: &Config,
     comp: &Compressor,
     jobs: Vec<Job>,
+    seed: Seed,
     progress: &indicatif::ProgressBar,
     vw: &mut VolumeWriter,
-) -> Result<(Tables, Vec<Frame>)> {
+) -> Result<(Tables, Vec<Frame>, Vec<Dict>)> {
+    let first_frame = seed.bases.frames as u32;
     let warn = comp.warn;
     let on_gpu = comp.gpu.is_some();
     std::thread::scope(|s| {
@@ -169,7 +328,7 @@ fn stream_all(
         // per thread are held between the sequencer and the volumes, however long one frame takes.
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
-        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, frame_tx, progress));
+        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, seed, frame_tx, progress));
         if on_gpu {
             // Two feeders, so one batch uploads or downloads while the other computes.
             for _ in 0..2 {
@@ -182,13 +341,13 @@ fn stream_all(
         }
         drop((frame_rx, enc_tx));
         let tokens = (!on_gpu).then_some(&tok_rx);
-        let frames = write_in_order(vw, enc_rx, tokens);
+        let written = write_in_order(vw, first_frame, enc_rx, tokens);
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
-        let frames = frames?;
+        let (frames, dicts) = written?;
         let tables = seq
             .join()
             .map_err(|_| Error::Internal("pack: sequencer panicked".into()))?;
-        Ok((tables, frames))
+        Ok((tables, frames, dicts))
     })
 }
 
@@ -233,16 +392,19 @@ fn cpu_dispatch(
     });
 }
 
-/// Writes frames in id order as they arrive; after each, gives back one token of `tokens`.
+/// Writes frames in id order (from `next`) as they arrive; after each, gives back one token of `tokens`.
+/// Returns the frames and their dictionaries. Stops at SIGINT/SIGTERM.
 fn write_in_order(
     vw: &mut VolumeWriter,
+    mut next: u32,
     rx: crossbeam_channel::Receiver<Vec<Encoded>>,
     tokens: Option<&crossbeam_channel::Receiver<()>>,
-) -> Result<Vec<Frame>> {
-    let mut next = 0u32;
+) -> Result<(Vec<Frame>, Vec<Dict>)> {
     let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
     let mut frames = Vec::new();
+    let dicts = Vec::new();
     for batch in rx {
+        check_interrupt()?;
         for e in batch {
             waiting.insert(e.id, e);
         }
@@ -271,38 +433,7 @@ fn write_in_order(
             }
         }
     }
-    Ok(frames)
-}
-
-/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`; with `force`, removes every `NAME.NNN`
-/// and `NAME.pNNN` so no stale volume of an older archive is taken for part of the new one.
-fn prepare_output(out: &Path, force: bool) -> Result<()> {
-    let stale_parity = volumes::list_parity(out);
-    let first = match stale_parity.first() {
-        Some((_, p)) if !volumes::data_path(out, VolumeNo(1)).exists() => p.clone(),
-        _ => volumes::data_path(out, VolumeNo(1)),
-    };
-    if first.symlink_metadata().is_ok() && !force {
-        return Err(Error::Usage(format!(
-            "{}: already exists (use --force to overwrite)",
-            first.display()
-        )));
-    }
-    let dir = volumes::dir_of(out);
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: output directory does not exist",
-            dir.display()
-        )));
-    }
-    if force {
-        let parity = stale_parity.into_iter().map(|(_, p)| p);
-        let data = volumes::list_data(out).into_iter().map(|(_, p)| p);
-        for p in data.chain(parity) {
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-        }
-    }
-    Ok(())
+    Ok((frames, dicts))
 }
 
 fn remove_all(paths: &[PathBuf]) {

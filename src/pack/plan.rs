@@ -21,17 +21,23 @@ pub struct Plan {
 }
 
 /// Finds hardlinks and whole-file duplicates and orders the jobs (`order_similar`: see
-/// [`similarity_key`]).
+/// [`similarity_key`]). Files in `known` (the files cache of an append: their content is known without
+/// reading them) get no job.
 pub fn plan(
     scanned: &[ScanEntry],
+    known: &HashMap<usize, (u64, u64)>,
     order_similar: bool,
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Plan {
     let link_of = hardlinks(scanned);
-    // Whole-file dedup over the files that own data.
+    // Whole-file dedup over the files that own data and must be read.
     let owners: Vec<usize> = (0..scanned.len())
-        .filter(|&i| scanned[i].kind == EntryKind::File && !link_of.contains_key(&i))
+        .filter(|&i| {
+            scanned[i].kind == EntryKind::File
+                && !link_of.contains_key(&i)
+                && !known.contains_key(&i)
+        })
         .collect();
     let cands: Vec<dedup::Candidate> = owners
         .iter()

@@ -6,6 +6,7 @@
 use crate::chunk;
 use crate::config::Config;
 use crate::diag::Warnings;
+use crate::format::generation::Bases;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
@@ -244,16 +245,31 @@ impl Reader<'_> {
     }
 }
 
-/// The sequencer's result: the data tables of the index, and which scan entry got which content.
+/// The sequencer's result: the rows this run adds to the data tables (their ids, and the ids they name,
+/// are global: they start at the archive's [`Bases`]), the chunks' BLAKE3s, and which scan entry got
+/// which content.
 #[derive(Default)]
 pub struct Tables {
     pub contents: Vec<Content>,
     pub refs: Vec<ChunkRef>,
     pub chunks: Vec<Chunk>,
-    pub entry_content: HashMap<usize, u64>,
+    /// BLAKE3 of each new chunk, in chunk order.
+    pub hashes: Vec<[u8; 32]>,
+    /// Scan position → (content id or NONE, size) of every file read.
+    pub entry_content: HashMap<usize, (u64, u64)>,
     pub bytes_in: u64,
     pub unique_bytes: u64,
+    /// New frames.
     pub frames: u32,
+}
+
+/// What the sequencer starts from: the ids of the archive's first new rows, and what earlier
+/// generations hold (empty for a new archive): chunk ids by BLAKE3, content ids by their chunk lists.
+#[derive(Default)]
+pub struct Seed {
+    pub bases: Bases,
+    pub chunk_ids: HashMap<[u8; 32], u64>,
+    pub by_chunks: HashMap<Vec<u64>, u64>,
 }
 
 /// A frame's bytes on their way to the compressors.
@@ -265,8 +281,8 @@ pub struct RawFrame {
 /// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
 type Cut = (usize, usize, [u8; 32], bool);
 
-/// A frame being filled: its bytes, the chunks placed in it (their frame id is set when it is sent) and
-/// the size at which it is sent.
+/// A frame being filled: its bytes, the chunks placed in it (positions in this run's chunk table; their
+/// frame id is set when it is sent) and the size at which it is sent.
 struct OpenFrame {
     data: Vec<u8>,
     chunks: Vec<u64>,
@@ -293,10 +309,11 @@ impl OpenFrame {
 pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
+    seed: Seed,
     frames_tx: Sender<RawFrame>,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
-    let mut seq = Sequencer::new(cfg, frames_tx);
+    let mut seq = Sequencer::new(cfg, seed, frames_tx);
     for batch in rx {
         let cut = seq.cut(&batch);
         for (m, cuts) in batch.into_iter().zip(cut) {
@@ -324,17 +341,19 @@ struct Sequencer<'a> {
     /// [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
     open: [OpenFrame; 2],
     t: Tables,
-    /// Chunk id by BLAKE3.
+    /// The ids of this run's first rows.
+    bases: Bases,
+    /// Chunk id by BLAKE3 (of every generation).
     seen: HashMap<[u8; 32], u64>,
     /// The refs of the content being read, and its length so far.
     pending: Vec<ChunkRef>,
     pending_len: u64,
-    /// Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
-    small_contents: HashMap<Vec<u64>, u64>,
+    /// Contents by their chunk ids (of every generation): equal lists are equal bytes.
+    by_chunks: HashMap<Vec<u64>, u64>,
 }
 
 impl<'a> Sequencer<'a> {
-    fn new(cfg: &'a Config, frames_tx: Sender<RawFrame>) -> Self {
+    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>) -> Self {
         let (small, normal, large) = cfg.frame_limits();
         Sequencer {
             cfg,
@@ -343,10 +362,11 @@ impl<'a> Sequencer<'a> {
             frames_tx,
             open: [OpenFrame::new(normal), OpenFrame::new(small)],
             t: Tables::default(),
-            seen: HashMap::new(),
+            bases: seed.bases,
+            seen: seed.chunk_ids,
             pending: Vec::new(),
             pending_len: 0,
-            small_contents: HashMap::new(),
+            by_chunks: seed.by_chunks,
         }
     }
 
@@ -391,13 +411,15 @@ impl<'a> Sequencer<'a> {
                 if f.data.capacity() == 0 {
                     f.data.reserve_exact(f.limit);
                 }
-                let id = t.chunks.len() as u64;
+                let local = t.chunks.len() as u64;
+                let id = self.bases.chunks + local;
                 t.chunks.push(Chunk {
                     frame: FrameId(u32::MAX), // set by `emit`
                     offset: f.data.len() as u32,
                     len: l as u32,
                 });
-                f.chunks.push(id);
+                t.hashes.push(h);
+                f.chunks.push(local);
                 f.data.extend_from_slice(&data[o..o + l]);
                 t.unique_bytes += l as u64;
                 self.seen.insert(h, id);
@@ -411,17 +433,17 @@ impl<'a> Sequencer<'a> {
         self.pending_len += l as u64;
     }
 
-    /// The content being read is complete: it becomes a content (or shares an earlier small one) and
-    /// `entries` get it.
+    /// The content being read is complete: it becomes a content (or shares an earlier one with the same
+    /// chunks) and `entries` get it.
     fn end_content(&mut self, entries: Vec<usize>) {
         let t = &mut self.t;
         let len = self.pending_len;
-        let mut cid = t.contents.len() as u64;
-        // A small file with the same chunks as an earlier one has the same bytes (chunks are identified
-        // by BLAKE3): it shares that content.
-        let key: Option<Vec<u64>> = (len > 0 && len <= crate::dedup::STREAM_DEDUP_MAX)
-            .then(|| self.pending.iter().map(|r| r.chunk.0).collect());
-        match key.as_ref().and_then(|k| self.small_contents.get(k)) {
+        let mut cid = self.bases.contents + t.contents.len() as u64;
+        // A file with the same chunks as an earlier one (of this run or of any generation) has the same
+        // bytes (chunks are identified by BLAKE3): it shares that content.
+        let key: Option<Vec<u64>> =
+            (len > 0).then(|| self.pending.iter().map(|r| r.chunk.0).collect());
+        match key.as_ref().and_then(|k| self.by_chunks.get(k)) {
             Some(&earlier) => {
                 cid = earlier;
                 self.pending.clear();
@@ -429,12 +451,12 @@ impl<'a> Sequencer<'a> {
             None if len > 0 => {
                 t.contents.push(Content {
                     size: len,
-                    first_ref: t.refs.len() as u64,
+                    first_ref: self.bases.refs + t.refs.len() as u64,
                     ref_count: self.pending.len() as u64,
                 });
                 t.refs.append(&mut self.pending);
                 if let Some(k) = key {
-                    self.small_contents.insert(k, cid);
+                    self.by_chunks.insert(k, cid);
                 }
             }
             None => {}
@@ -442,7 +464,7 @@ impl<'a> Sequencer<'a> {
         t.bytes_in += len * entries.len() as u64;
         for e in entries {
             t.entry_content
-                .insert(e, if len > 0 { cid } else { u64::MAX });
+                .insert(e, (if len > 0 { cid } else { u64::MAX }, len));
         }
         self.pending_len = 0;
     }
@@ -459,7 +481,7 @@ impl<'a> Sequencer<'a> {
         if f.data.is_empty() {
             return;
         }
-        let id = t.frames;
+        let id = (self.bases.frames + u64::from(t.frames)) as u32;
         for c in f.chunks.drain(..) {
             t.chunks[c as usize].frame = FrameId(id);
         }

@@ -186,7 +186,7 @@ impl ParityHeader {
     }
 
     /// Parses and checks the fixed 64 bytes; the table is left empty.
-    fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
+    pub(crate) fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
         let bad = |off: u64, msg: &str| Error::corrupt(what, off, format!("parity header: {msg}"));
         let mut c = Cursor::new(buf, what);
         if c.array::<8>()? != MAGIC {

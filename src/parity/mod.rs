@@ -26,6 +26,27 @@ use crate::error::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+/// A parity volume of `base` whose set covers data volumes after `last` (so a newer generation's last
+/// data volume is missing), if there is one.
+pub fn covers_past(base: &std::path::Path, last: u32) -> Option<std::path::PathBuf> {
+    for (_, p) in crate::volumes::list_parity(base) {
+        let Ok(f) = crate::volumes::open(&p) else {
+            continue;
+        };
+        let mut b = [0u8; layout::ParityHeader::FIXED];
+        if f.read_exact_at(&mut b, 0).is_err() {
+            continue;
+        }
+        let Ok(h) = layout::ParityHeader::decode_fixed(&b, "") else {
+            continue;
+        };
+        if u64::from(h.data_count) > u64::from(last) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 /// Stripe size when memory allows: large enough for sequential I/O, small enough to bound memory.
 pub const STRIPE_MAX: u32 = 1 << 20;
 /// The smallest stripe size chosen for many volumes.
