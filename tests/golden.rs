@@ -160,10 +160,12 @@ fn pack_of_a_generated_tree_is_pinned() {
             archive_digest(&t.path().join(format!("{codec}.001")))
         ));
     }
+    // Format version 3 changed only the `format_version` param here (the frames and tables are those
+    // of version 1: checked by normalizing it to "1", which gave the version 1 digests).
     let want = [
-        "lz_ext3 87f47e09a7586ff8",
-        "lz4 0f75b6aae18c58bd",
-        "raw 3ce5b2dcbeb16568",
+        "lz_ext3 aeaba76303f69d46",
+        "lz4 377bf8309a27658c",
+        "raw d8ac9e1cec4826a1",
     ];
     assert_eq!(got, want);
 }

@@ -245,7 +245,7 @@ fn list_and_info_describe_the_archive() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), walk(&src).len());
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
-    assert!(out.contains("clc format v1"), "{out}");
+    assert!(out.contains("clc format v3"), "{out}");
     assert!(
         out.contains("hardlinks") && out.contains("frame_size = "),
         "{out}"

@@ -127,6 +127,9 @@ impl VolumeWriter {
             archive_id: self.archive_id,
         };
         s.write(&h.encode())?;
+        // On disk at once: a `.partial` file a killed pack leaves starts with a clc header, which is how
+        // the next pack knows it for its own (FORMAT.md section 11).
+        s.out.flush().ctx(&s.path)?;
         self.cur = Some(s);
         self.frames_in_cur = 0;
         Ok(())

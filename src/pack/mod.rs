@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use stream::{Job, RawFrame, Seed, Tables};
 
+#[derive(Clone, Debug, Default)]
 pub struct PackOptions {
     pub src: PathBuf,
     /// Archive base path: volumes are `<out>.001`, ….

@@ -143,14 +143,16 @@ pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
     Ok(claim)
 }
 
-/// Removes the `.partial` files a killed run left (those that start with a clc header).
+/// Removes the `.partial` files a killed run left (those that start with a clc header, or are empty: a
+/// run killed as it created one).
 fn remove_partials(out: &Path) -> Result<()> {
     for (name, p) in volumes::list_partial(out) {
         let magic: &[u8] = match name {
             Name::Data(_) => &VOLUME_MAGIC,
             Name::Parity(_) => &PARITY_MAGIC[..6],
         };
-        if !starts_with(&p, magic) {
+        let empty = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if !empty && !starts_with(&p, magic) {
             return Err(Error::Usage(format!(
                 "{}: not a volume clc was writing; remove it or choose another name",
                 p.display()
