@@ -39,6 +39,17 @@ pub struct ScanEntry {
 
 /// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
+    scan_with(root, workers, true, warn)
+}
+
+/// [`scan`], reading extended attributes only when `xattrs` is set: an append reads them afterwards,
+/// only for entries its files cache does not know ([`read_xattrs`]).
+pub fn scan_with(
+    root: &Path,
+    workers: usize,
+    xattrs: bool,
+    warn: &Warnings,
+) -> Result<Vec<ScanEntry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
         return Err(Error::Usage(format!("{}: not a directory", root.display())));
@@ -52,12 +63,12 @@ pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntr
         for _ in 0..workers.max(1) {
             let (tx, rx) = (tx.clone(), rx.clone());
             let (out, pending) = (&out, &pending);
-            s.spawn(move || worker(&tx, &rx, pending, out, warn));
+            s.spawn(move || worker(&tx, &rx, pending, out, xattrs, warn));
         }
     });
     drop(tx);
     let mut v = out.into_inner();
-    v.sort_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
+    v.sort_unstable_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
     Ok(v)
 }
 
@@ -66,6 +77,7 @@ fn worker(
     rx: &Receiver<(PathBuf, Vec<u8>)>,
     pending: &AtomicUsize,
     out: &Mutex<Vec<ScanEntry>>,
+    xattrs: bool,
     warn: &Warnings,
 ) {
     loop {
@@ -91,7 +103,7 @@ fn worker(
                         path.push(b'/');
                     }
                     path.extend_from_slice(name.as_bytes());
-                    match stat_entry(&de, path, warn) {
+                    match stat_entry(&de, path, xattrs, warn) {
                         Ok(e) => {
                             if e.kind == EntryKind::Dir {
                                 pending.fetch_add(1, Ordering::SeqCst);
@@ -113,6 +125,7 @@ fn worker(
 fn stat_entry(
     de: &fs::DirEntry,
     path: Vec<u8>,
+    xattrs: bool,
     warn: &Warnings,
 ) -> std::result::Result<ScanEntry, String> {
     let abs = de.path();
@@ -147,13 +160,11 @@ fn stat_entry(
     } else {
         Vec::new()
     };
-    let xattrs = crate::sys::xattrs(&abs).unwrap_or_else(|e| {
-        warn.warn(format!(
-            "{}: extended attributes not read: {e}",
-            abs.display()
-        ));
+    let xattrs = if xattrs {
+        read_xattrs(&abs, warn)
+    } else {
         Vec::new()
-    });
+    };
     Ok(ScanEntry {
         size: match kind {
             EntryKind::File => m.len(),
@@ -176,6 +187,17 @@ fn stat_entry(
         nlink: m.nlink(),
         target,
         xattrs,
+    })
+}
+
+/// The extended attributes of `abs` (not following a symlink); a failure is warned about.
+pub fn read_xattrs(abs: &Path, warn: &Warnings) -> Vec<(Vec<u8>, Vec<u8>)> {
+    crate::sys::xattrs(abs).unwrap_or_else(|e| {
+        warn.warn(format!(
+            "{}: extended attributes not read: {e}",
+            abs.display()
+        ));
+        Vec::new()
     })
 }
 

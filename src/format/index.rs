@@ -747,6 +747,17 @@ pub(crate) fn put_entry(v: &mut Vec<u8>, e: &Entry, stamped: bool) {
     }
 }
 
+/// The length of `e`'s record as [`put_entry`] writes it.
+pub fn record_len(e: &Entry, stamped: bool) -> u64 {
+    let x: usize = e.xattrs.iter().map(|(n, v)| 8 + n.len() + v.len()).sum();
+    let stamp = match (stamped, &e.stamp) {
+        (false, _) => 0,
+        (true, None) => 1,
+        (true, Some(_)) => 21,
+    };
+    (1 + 4 + e.path.len() + 12 + 12 + 24 + 4 + e.target.len() + 4 + x + stamp) as u64
+}
+
 pub(crate) fn read_entry(c: &mut Cursor, stamped: bool) -> Result<Entry> {
     let kind = EntryKind::from_u8(c.u8()?).ok_or_else(|| c.err("unknown entry kind"))?;
     let path = c.bytes()?.to_vec();
@@ -947,6 +958,28 @@ mod tests {
                 checksum: Some(7),
             }],
             dicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn record_lengths() {
+        let mut v = Vec::new();
+        for e in sample().entries.iter_mut() {
+            for stamped in [false, true] {
+                for stamp in [
+                    None,
+                    Some(Stamp {
+                        ctime_sec: 1,
+                        ctime_nsec: 2,
+                        ino: 3,
+                    }),
+                ] {
+                    e.stamp = stamp;
+                    v.clear();
+                    put_entry(&mut v, e, stamped);
+                    assert_eq!(record_len(e, stamped), v.len() as u64);
+                }
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 use super::stream::Seed;
 use crate::archive::generations::History;
 use crate::archive::Archive;
+use crate::diag::Warnings;
 use crate::error::{Error, Result};
 use crate::format::generation::{Bases, Earlier, Run};
 use crate::format::index::{ChunkId, ContentId, Entry, EntryKind, FrameId, Stamp};
@@ -86,33 +87,50 @@ impl<'a> Previous<'a> {
     }
 
     /// The files cache: scan position → (content, size) of every regular file whose path, size, mtime,
-    /// change time and inode equal the previous snapshot's entry and stamp. Their bytes are not read.
-    pub fn files_cache(&self, scanned: &[ScanEntry]) -> HashMap<usize, (u64, u64)> {
-        let by_path: HashMap<&[u8], &Entry> = self
-            .entries()
-            .iter()
-            .filter(|e| e.kind == EntryKind::File && e.stamp.is_some())
-            .map(|e| (e.path.as_slice(), e))
-            .collect();
+    /// change time and inode equal the previous snapshot's entry and stamp; their bytes are not read
+    /// (none with `rescan`). Reads the extended attributes of the other entries (the scan left them
+    /// out): an unchanged change time means unchanged attributes. Both lists are sorted by path.
+    pub fn files_cache(
+        &self,
+        scanned: &mut [ScanEntry],
+        rescan: bool,
+        warn: &Warnings,
+    ) -> HashMap<usize, (u64, u64)> {
+        let prev = self.entries();
         let mut known = HashMap::new();
-        for (i, s) in scanned.iter().enumerate() {
-            if s.kind != EntryKind::File {
-                continue;
+        let mut unknown: Vec<usize> = Vec::new();
+        let mut j = 0usize;
+        for (i, s) in scanned.iter_mut().enumerate() {
+            while j < prev.len() && prev[j].path < s.path {
+                j += 1;
             }
-            let Some(e) = by_path.get(s.path.as_slice()) else {
-                continue;
-            };
+            let e = prev.get(j).filter(|e| e.path == s.path);
             let stamp = Stamp {
                 ctime_sec: s.ctime_sec,
                 ctime_nsec: s.ctime_nsec,
                 ino: s.ino,
             };
-            if e.size == s.size
-                && (e.mtime_sec, e.mtime_nsec) == (s.mtime_sec, s.mtime_nsec)
-                && e.stamp == Some(stamp)
-            {
-                known.insert(i, (e.link, e.size));
+            let same = e.filter(|e| {
+                s.kind == EntryKind::File
+                    && e.kind == EntryKind::File
+                    && e.size == s.size
+                    && (e.mtime_sec, e.mtime_nsec) == (s.mtime_sec, s.mtime_nsec)
+                    && e.stamp == Some(stamp)
+            });
+            match same {
+                Some(e) if !rescan => {
+                    s.xattrs = e.xattrs.clone();
+                    known.insert(i, (e.link, e.size));
+                }
+                _ => unknown.push(i),
             }
+        }
+        let read: Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> = unknown
+            .par_iter()
+            .map(|&i| (i, crate::scan::read_xattrs(&scanned[i].abs, warn)))
+            .collect();
+        for (i, x) in read {
+            scanned[i].xattrs = x;
         }
         known
     }

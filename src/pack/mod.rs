@@ -109,13 +109,15 @@ pub fn pack(
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
     let cfg = &fit(cfg, prev.as_ref());
     trace.stage("output claimed");
-    let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
+    // An append reads extended attributes after the scan, only for what the files cache does not know.
+    let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
     check_interrupt()?;
     trace.stage("scan done");
     let known = match &prev {
-        Some(p) if !opts.rescan => p.files_cache(&scanned),
-        _ => HashMap::new(),
+        Some(p) => p.files_cache(&mut scanned, opts.rescan, warn),
+        None => HashMap::new(),
     };
+    trace.stage(&format!("files cache: {} unchanged", known.len()));
     let plan = plan::plan(&scanned, &known, cfg.order_similar, gpu, warn);
     check_interrupt()?;
     trace.stage(&format!("whole-file dedup done {:?}", plan.dedup));

@@ -5,8 +5,7 @@
 use crate::archive::generations::History;
 use crate::error::{Error, Result};
 use crate::format::generation::{self, encode_entry, Run, SnapshotRecord};
-use crate::format::index::Entry;
-use std::collections::HashMap;
+use crate::format::index::{record_len, Entry};
 
 /// A snapshot's entry table as runs, and the records this generation writes for it.
 #[derive(Debug, Default)]
@@ -48,7 +47,7 @@ pub fn v3_area(h: &History) -> impl Fn(u32) -> bool + '_ {
 /// The runs of `entries` for generation `this` whose entry area already holds `area_start` bytes:
 /// an entry equal to the previous snapshot's entry of the same path (`prev`: its entries and runs)
 /// points at that record when it is a version 3 record (`v3` says which generations' are); the others
-/// are encoded anew.
+/// are encoded anew. Both entry lists are sorted by path: one merge, no hashing.
 pub fn place(
     entries: &[Entry],
     prev: Option<(&[Entry], &[Run])>,
@@ -56,29 +55,36 @@ pub fn place(
     this: u32,
     area_start: u64,
 ) -> Placed {
-    let mut at: HashMap<&[u8], (&Entry, Loc)> = HashMap::new();
+    // Where each previous record lies (None: not a version 3 record).
+    let mut locs: Vec<Option<Loc>> = Vec::new();
+    let pe: &[Entry] = prev.map_or(&[], |p| p.0);
     if let Some((pe, pruns)) = prev {
+        locs.reserve(pe.len());
         let mut k = 0usize;
-        let mut buf = Vec::new();
         for r in pruns {
             let stamped = v3(r.generation);
             let mut off = r.offset;
             for e in pe.iter().skip(k).take(r.count as usize) {
-                buf.clear();
-                encode_entry(&mut buf, e);
-                if stamped {
-                    at.insert(&e.path, (e, (r.generation, off, buf.len() as u64)));
-                    off += buf.len() as u64;
-                }
+                let len = record_len(e, true);
+                locs.push(stamped.then_some((r.generation, off, len)));
+                off += len;
             }
             k += r.count as usize;
         }
     }
     let mut out = Placed::default();
+    let mut j = 0usize;
     for e in entries {
-        match at.get(e.path.as_slice()) {
-            Some((old, loc)) if *old == e => push(&mut out.runs, *loc),
-            _ => {
+        while j < pe.len() && pe[j].path < e.path {
+            j += 1;
+        }
+        let reuse = match (pe.get(j), locs.get(j)) {
+            (Some(old), Some(Some(loc))) if old == e => Some(*loc),
+            _ => None,
+        };
+        match reuse {
+            Some(loc) => push(&mut out.runs, loc),
+            None => {
                 let off = area_start + out.area.len() as u64;
                 encode_entry(&mut out.area, e);
                 let len = area_start + out.area.len() as u64 - off;
