@@ -616,3 +616,73 @@ fn appending_to_a_damaged_archive_is_refused() {
         "{e}"
     );
 }
+
+/// Each append writes its own parity set over its new volumes, numbered on, never touching the earlier
+/// sets; `repair` rebuilds a lost volume of any generation; no volume, data or parity, passes
+/// `--volume-size`.
+#[test]
+fn parity_over_appended_volumes() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fresh(&src, 8, 3);
+    let out = t.path().join("arc");
+    let first = t.path().join("arc.001");
+    let flags = ["-q", "--volume-size", "1M", "--parity", "50"];
+    append(&src, &out, &flags);
+    let one = t.path().join("v-one");
+    copy(&src, &one);
+    let list = |pre: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(t.path())
+            .unwrap()
+            .flatten()
+            .map(|d| d.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(pre) && n[pre.len()..].bytes().all(|b| b.is_ascii_digit())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let parity_one: Vec<(PathBuf, Vec<u8>)> = list("arc.p")
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    assert!(!parity_one.is_empty());
+    fresh(&src, 9, 3);
+    append(&src, &out, &[&flags[..], &["--rescan"]].concat());
+    let parity_all = list("arc.p");
+    assert!(parity_all.len() > parity_one.len(), "{parity_all:?}");
+    for (p, b) in &parity_one {
+        assert!(fs::read(p).unwrap() == *b, "{} was rewritten", p.display());
+    }
+    for v in list("arc.").iter().chain(&parity_all) {
+        let len = fs::metadata(v).unwrap().len();
+        assert!(len <= 1 << 20, "{} is {len} bytes", v.display());
+    }
+    // Lose one data volume of each generation (the first's, and the newest, with the footer).
+    let data = list("arc.");
+    let gen2_first = data
+        .iter()
+        .position(|p| !parity_one.is_empty() && p.ends_with(format!("arc.{:03}", 2)))
+        .unwrap();
+    fs::remove_file(&data[gen2_first]).unwrap();
+    let last = data.last().unwrap().clone();
+    fs::remove_file(&last).unwrap();
+    let (code, o, _) = clc(&[&"verify", &first]);
+    assert_eq!(code, 2, "{o}");
+    let (code, o, e) = clc(&[&"repair", &first]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        o.contains("rebuilt") && o.contains(&last.display().to_string()),
+        "{o}"
+    );
+    earlier_intact(
+        &first,
+        &names(&first)
+            .into_iter()
+            .zip([one, src.clone()])
+            .collect::<Vec<_>>(),
+        t.path(),
+    );
+}

@@ -18,7 +18,7 @@ pub fn run(a: RepairArgs) -> Result<i32> {
     let Some(r) = clc::parity::repair(&a.archive)? else {
         return salvage_report(&a);
     };
-    for p in r.before.problems() {
+    for p in r.before.iter().flat_map(|h| h.problems()) {
         println!("DAMAGED: {p}");
     }
     if r.rebuilt.is_empty() && r.lost.is_empty() && !a.quiet {
@@ -35,7 +35,9 @@ pub fn run(a: RepairArgs) -> Result<i32> {
         );
     }
     if !r.lost.is_empty() {
-        println!("{}", r.before.summary());
+        for h in &r.before {
+            println!("{}", h.summary());
+        }
         let lost: Vec<String> = r.lost.iter().map(|p| p.display().to_string()).collect();
         println!(
             "NOT repaired (more damage than the parity covers): {}",

@@ -38,7 +38,7 @@ pub fn report(path: &Path, quiet: bool) -> Result<i32> {
     let mut data_bad = match &opened {
         Ok(ar) => print_frames(ar, quiet, false),
         Err(e) => {
-            if matches!(parity, Ok(None)) {
+            if matches!(&parity, Ok(sets) if sets.is_empty()) {
                 return Err(anyhow::anyhow!("{e}"));
             }
             println!("DAMAGED: {e}");
@@ -46,10 +46,13 @@ pub fn report(path: &Path, quiet: bool) -> Result<i32> {
         }
     };
     let parity_bad = match &parity {
-        Ok(None) => false,
-        Ok(Some(h)) => {
-            data_bad |= h.data_damaged();
-            print_parity(h, quiet)
+        Ok(sets) => {
+            let mut bad = false;
+            for h in sets {
+                data_bad |= h.data_damaged();
+                bad |= print_parity(h, quiet);
+            }
+            bad
         }
         Err(e) => {
             println!("DAMAGED: {e}");

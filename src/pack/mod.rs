@@ -183,11 +183,20 @@ pub fn pack(
     check_interrupt()?;
     let vols = vw.finish(&raw_index)?;
     trace.stage("index written, volumes in place");
+    // Each generation's own parity set over its new volumes, numbered on from the archive's last.
+    let place = crate::parity::SetPlace {
+        volumes: &vols,
+        first_data: first.0,
+        first_parity: crate::volumes::list_parity(&opts.out)
+            .last()
+            .map_or(1, |(n, _)| n + 1),
+        volume_size: cfg.volume_size,
+    };
     let parity = match cfg.parity {
         0 => None,
         pct => Some(
             check_interrupt()
-                .and_then(|()| crate::parity::create(&opts.out, &vols, pct, archive_id))
+                .and_then(|()| crate::parity::create(&opts.out, &place, pct, archive_id))
                 .inspect_err(|_| remove_all(&vols))?,
         ),
     };

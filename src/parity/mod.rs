@@ -18,7 +18,7 @@ pub mod layout;
 pub mod repair;
 pub mod salvage;
 
-pub use create::create;
+pub use create::{create, SetPlace};
 pub use health::{check, Health};
 pub use repair::repair;
 
@@ -34,13 +34,13 @@ pub fn covers_past(base: &std::path::Path, last: u32) -> Option<std::path::PathB
             continue;
         };
         let mut b = [0u8; layout::ParityHeader::FIXED];
-        if f.read_exact_at(&mut b, 0).is_err() {
-            continue;
-        }
-        let Ok(h) = layout::ParityHeader::decode_fixed(&b, "") else {
+        let Ok(n) = f.read_at(&mut b, 0) else {
             continue;
         };
-        if u64::from(h.data_count) > u64::from(last) {
+        let Ok(h) = layout::ParityHeader::decode_fixed(&b[..n], "") else {
+            continue;
+        };
+        if u64::from(h.first_data) + u64::from(h.data_count) - 1 > u64::from(last) {
             return Some(p);
         }
     }
