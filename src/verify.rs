@@ -73,8 +73,9 @@ pub fn verify_selected(ar: &Archive) -> Report {
     }
     let dicts: Vec<u32> = need
         .iter()
-        .filter_map(|&f| idx.dict_of(FrameId(f)))
-        .flat_map(|d| d.first.0..d.first.0 + u32::from(d.count))
+        .filter_map(|&f| idx.dict_spans(FrameId(f)))
+        .flatten()
+        .map(|s| s.frame.0)
         .collect();
     need.extend(dicts);
     check(ar, &need.into_iter().collect::<Vec<_>>())

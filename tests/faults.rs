@@ -319,6 +319,7 @@ fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
         expect: Some(*blake3::hash(&same).as_bytes()),
         size: size as u64,
         run: false,
+        prev: None,
     };
     (job, same)
 }

@@ -107,6 +107,10 @@ impl FrameStore for Archive {
     fn frame_error(&self, id: FrameId, cause: Error) -> Error {
         self.frame_err(id, cause)
     }
+
+    fn dict(&self, id: FrameId) -> Option<Vec<crate::format::index::Span>> {
+        self.index.dict_spans(id)
+    }
 }
 
 /// Which tree of an archive to open.
@@ -456,11 +460,22 @@ impl Archive {
         Ok(buf)
     }
 
-    /// Reads, decodes and checks one frame on the CPU.
+    /// Reads, decodes and checks one frame on the CPU (after its dictionary frames, if it has them).
     pub fn read_frame(&self, id: FrameId) -> Result<Vec<u8>> {
+        let dict = self
+            .index
+            .dict_spans(id)
+            .map(|spans| cache::dict_bytes(&spans, &mut |f| self.read_frame(f).map(Arc::new)))
+            .transpose()
+            .map_err(|e| self.frame_err(id, e))?;
         let bytes = self.read_stored(id)?;
         let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
-        cache::decode(&StoredFrame { id, meta, bytes }).map_err(|e| self.frame_err(id, e))
+        let f = StoredFrame { id, meta, bytes };
+        match dict {
+            Some(d) => cache::decode_with_dict(&f, &d),
+            None => cache::decode(&f),
+        }
+        .map_err(|e| self.frame_err(id, e))
     }
 
     /// The path of entry `e`, for messages.

@@ -120,10 +120,12 @@ fn print_summary(st: &PackStats) {
     );
     if let Some(name) = &st.snapshot {
         println!(
-            "snapshot {name} (generation {}): {} files unchanged since the last snapshot ({}, not read)",
+            "snapshot {name} (generation {}): {} files unchanged since the last snapshot ({}, not read); \
+             {} frames stored against earlier versions",
             st.generation,
             st.unchanged_files,
-            human(st.unchanged_bytes)
+            human(st.unchanged_bytes),
+            st.dict_frames
         );
     }
     println!(

@@ -6,7 +6,8 @@
 //! u32 generation, u32 flags (bit 0 VERSIONED), u32 first_volume
 //! u32 earlier, earlier × (u32 last_volume, u64 index_checksum)
 //! u64 frame_base, chunk_base, content_base, ref_base
-//! params | frames (+ u32 dict_first, u8 dict_count) | chunks | hashes (u64 first, u64 count, 32 B each)
+//! params | frames (+ u32 runs, runs × (u64 first chunk, u32 count): the dictionary) | chunks
+//! hashes (u64 first, u64 count, 32 B each)
 //! contents | refs | entries (u64 length, entry records with stamps) | snapshots (u32 count, records)
 //! ```
 //!
@@ -18,10 +19,10 @@ use super::bytes::{Cursor, PutLe};
 use super::index::{
     put_chunks, put_contents, put_entry, put_frame, put_params, put_refs, read_chunks,
     read_contents, read_entry, read_frame, read_params, read_refs, Chunk, ChunkRef, Content, Dict,
-    Entry, Frame, FRAME_ROW, MAX_DICT_FRAMES,
+    Entry, Frame, FRAME_ROW,
 };
 use crate::error::{Error, Result};
-use crate::ids::FrameId;
+use crate::ids::{ChunkId, FrameId};
 
 pub const MAGIC: [u8; 8] = *b"CLCIDX03";
 /// Flag: written by `pack --append`; the archive holds named snapshots.
@@ -120,13 +121,13 @@ impl GenIndex {
             let id = FrameId((b.frames + i as u64) as u32);
             match dicts.next_if(|d| d.frame == id) {
                 Some(d) => {
-                    v.put_u32(d.first.0);
-                    v.put_u8(d.count);
+                    v.put_u32(d.runs.len() as u32);
+                    for &(c, n) in &d.runs {
+                        v.put_u64(c.0);
+                        v.put_u32(n);
+                    }
                 }
-                None => {
-                    v.put_u32(0);
-                    v.put_u8(0);
-                }
+                None => v.put_u32(0),
             }
         }
         put_chunks(&mut v, &self.chunks);
@@ -230,26 +231,26 @@ impl GenIndex {
     }
 
     fn read_frames(&mut self, c: &mut Cursor) -> Result<()> {
-        let n = c.count(FRAME_ROW + 5)?;
+        let n = c.count(FRAME_ROW + 4)?;
         if self.bases.frames.saturating_add(n as u64) > u64::from(u32::MAX) {
             return Err(c.err("more than 2^32 frames"));
         }
         self.frames.reserve(n);
         for i in 0..n {
             self.frames.push(read_frame(c)?);
-            let first = FrameId(c.u32()?);
-            let count = c.u8()?;
-            if count > MAX_DICT_FRAMES {
-                return Err(c.err(format!("a dictionary of {count} frames")));
+            let runs = c.u32()? as usize;
+            if runs > c.remaining() / 12 {
+                return Err(c.err(format!("a dictionary of {runs} runs")));
             }
-            if count > 0 {
-                self.dicts.push(Dict {
+            if runs > 0 {
+                let mut d = Dict {
                     frame: FrameId((self.bases.frames + i as u64) as u32),
-                    first,
-                    count,
-                });
-            } else if first.0 != 0 {
-                return Err(c.err("dictionary start without a dictionary"));
+                    runs: Vec::with_capacity(runs),
+                };
+                for _ in 0..runs {
+                    d.runs.push((ChunkId(c.u64()?), c.u32()?));
+                }
+                self.dicts.push(d);
             }
         }
         Ok(())
@@ -394,8 +395,7 @@ mod tests {
             ],
             dicts: vec![Dict {
                 frame: FrameId(6),
-                first: FrameId(1),
-                count: 2,
+                runs: vec![(ChunkId(1), 2), (ChunkId(9), 1)],
             }],
             chunks: vec![Chunk {
                 frame: FrameId(5),

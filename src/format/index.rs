@@ -143,18 +143,35 @@ pub struct Frame {
     pub checksum: Option<u64>,
 }
 
-/// A frame's dictionary (FORMAT.md 2.2): the `count` frames from `first` on, decoded and concatenated,
-/// precede the frame's own bytes when it is decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A frame's dictionary (FORMAT.md 2.2): the bytes of these chunks of earlier frames, in order, precede
+/// the frame's own bytes when it is decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dict {
     pub frame: FrameId,
-    pub first: FrameId,
-    pub count: u8,
+    /// Runs of consecutive chunk ids: (first, count).
+    pub runs: Vec<(ChunkId, u32)>,
 }
 
-/// The most frames a dictionary names, and the most bytes they may hold.
-pub const MAX_DICT_FRAMES: u8 = 4;
+impl Dict {
+    /// Its chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|&(f, n)| (f.0..f.0 + u64::from(n)).map(ChunkId))
+    }
+}
+
+/// The most frames a dictionary's chunks may lie in, and the most bytes it may hold.
+pub const MAX_DICT_FRAMES: usize = 8;
 pub const MAX_DICT_BYTES: u64 = 16 << 20;
+
+/// Bytes `at .. at + len` of decoded frame `frame`: a piece of a dictionary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub frame: FrameId,
+    pub at: u32,
+    pub len: u32,
+}
 
 impl Frame {
     /// Checks decoded bytes against the frame's length and checksum (a CL_Compressor frame has none).
@@ -336,8 +353,9 @@ impl Tables {
         Ok(())
     }
 
-    /// FORMAT.md 2.2: dictionaries of LZ_EXT3 frames, 1 to 4 earlier frames without dictionaries of
-    /// their own, at most 16 MiB in all; frames listed once, in order; flag bit 1 exactly on them.
+    /// FORMAT.md 2.2: a dictionary belongs to an LZ_EXT3 frame and names existing chunks of earlier
+    /// frames that have none themselves, at most 16 MiB in at most 8 frames; frames listed once, in
+    /// order; flag bit 1 exactly on them.
     fn check_dicts(&self) -> Check {
         let mut prev: Option<FrameId> = None;
         for d in &self.dicts {
@@ -350,25 +368,42 @@ impl Tables {
                 .frames
                 .get(d.frame.at())
                 .ok_or_else(|| format!("dictionary of missing frame {i}"))?;
-            let end = d.first.0 as u64 + u64::from(d.count);
-            if d.count == 0 || d.count > MAX_DICT_FRAMES || end > u64::from(i) {
-                return Err(format!("frame {i}: dictionary frames out of range"));
-            }
             if f.codec != Codec::LzExt3 {
                 return Err(format!(
                     "frame {i}: a dictionary on a {} frame",
                     f.codec.name()
                 ));
             }
-            let mut bytes = 0u64;
-            for k in d.first.0..end as u32 {
-                if self.dict_index(FrameId(k)).is_some() {
-                    return Err(format!("frame {i}: dictionary frame {k} has a dictionary"));
-                }
-                bytes += u64::from(self.frames[k as usize].raw_len);
+            let end_ok = d.runs.iter().all(|&(c, n)| {
+                n > 0
+                    && c.0
+                        .checked_add(u64::from(n))
+                        .is_some_and(|e| e <= self.chunks.len() as u64)
+            });
+            if d.runs.is_empty() || !end_ok {
+                return Err(format!("frame {i}: dictionary chunks out of range"));
             }
-            if bytes > MAX_DICT_BYTES {
-                return Err(format!("frame {i}: dictionary of {bytes} bytes"));
+            let (mut bytes, mut frames) = (0u64, Vec::<FrameId>::new());
+            for c in d.chunks() {
+                let ch = &self.chunks[c.at()];
+                if ch.frame >= d.frame {
+                    return Err(format!("frame {i}: dictionary chunk {c} of a later frame"));
+                }
+                if self.dict_index(ch.frame).is_some() {
+                    return Err(format!(
+                        "frame {i}: dictionary chunk {c} in frame {}, which has a dictionary",
+                        ch.frame
+                    ));
+                }
+                bytes += u64::from(ch.len);
+                if !frames.contains(&ch.frame) {
+                    frames.push(ch.frame);
+                }
+                if bytes > MAX_DICT_BYTES || frames.len() > MAX_DICT_FRAMES {
+                    return Err(format!(
+                        "frame {i}: dictionary of more than 16 MiB or 8 frames"
+                    ));
+                }
             }
         }
         for (i, f) in self.frames.iter().enumerate() {
@@ -610,8 +645,33 @@ impl ValidIndex {
     }
 
     /// The dictionary of frame `id` (FORMAT.md 2.2), if it has one.
-    pub fn dict_of(&self, id: FrameId) -> Option<Dict> {
-        self.tables.dict_index(id).map(|i| self.tables.dicts[i])
+    pub fn dict_of(&self, id: FrameId) -> Option<&Dict> {
+        self.tables.dict_index(id).map(|i| &self.tables.dicts[i])
+    }
+
+    /// The byte ranges of decoded frames that make up a dictionary of chunks `runs` (of this index: a
+    /// frame's own, or one an append plans), adjacent ones merged; `None` when a chunk is unknown.
+    pub fn spans(&self, runs: &[(ChunkId, u32)]) -> Option<Vec<Span>> {
+        let mut out: Vec<Span> = Vec::new();
+        for &(first, n) in runs {
+            for c in first.0..first.0.checked_add(u64::from(n))? {
+                let ch = self.tables.chunks.get(c as usize)?;
+                match out.last_mut() {
+                    Some(s) if s.frame == ch.frame && s.at + s.len == ch.offset => s.len += ch.len,
+                    _ => out.push(Span {
+                        frame: ch.frame,
+                        at: ch.offset,
+                        len: ch.len,
+                    }),
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Frame `id`'s dictionary as byte ranges of earlier frames (validated: all exist), if it has one.
+    pub fn dict_spans(&self, id: FrameId) -> Option<Vec<Span>> {
+        self.spans(&self.dict_of(id)?.runs)
     }
 
     /// The frames that have a dictionary.

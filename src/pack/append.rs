@@ -2,13 +2,14 @@
 //! for the files cache and for sharing entry records), every generation's chunks by BLAKE3 and contents
 //! by their chunk lists (so that nothing stored is stored again), and where the new generation starts.
 
-use super::stream::Seed;
+use super::plan::Cache;
+use super::stream::{DictPlan, Seed};
 use crate::archive::generations::History;
 use crate::archive::Archive;
 use crate::diag::Warnings;
 use crate::error::{Error, Result};
 use crate::format::generation::{Bases, Earlier, Run};
-use crate::format::index::{ChunkId, ContentId, Entry, EntryKind, FrameId, Stamp};
+use crate::format::index::{ChunkId, ContentId, Entry, EntryKind, FrameId, Stamp, NONE};
 use crate::scan::ScanEntry;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -90,14 +91,10 @@ impl<'a> Previous<'a> {
     /// change time and inode equal the previous snapshot's entry and stamp; their bytes are not read
     /// (none with `rescan`). Reads the extended attributes of the other entries (the scan left them
     /// out): an unchanged change time means unchanged attributes. Both lists are sorted by path.
-    pub fn files_cache(
-        &self,
-        scanned: &mut [ScanEntry],
-        rescan: bool,
-        warn: &Warnings,
-    ) -> HashMap<usize, (u64, u64)> {
+    pub fn files_cache(&self, scanned: &mut [ScanEntry], rescan: bool, warn: &Warnings) -> Cache {
         let prev = self.entries();
         let mut known = HashMap::new();
+        let mut was = HashMap::new();
         let mut unknown: Vec<usize> = Vec::new();
         let mut j = 0usize;
         for (i, s) in scanned.iter_mut().enumerate() {
@@ -122,7 +119,12 @@ impl<'a> Previous<'a> {
                     s.xattrs = e.xattrs.clone();
                     known.insert(i, (e.link, e.size));
                 }
-                _ => unknown.push(i),
+                _ => {
+                    if let Some(e) = e.filter(|e| e.kind == EntryKind::File && e.link != NONE) {
+                        was.insert(i, e.link);
+                    }
+                    unknown.push(i);
+                }
             }
         }
         let read: Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> = unknown
@@ -132,7 +134,7 @@ impl<'a> Previous<'a> {
         for (i, x) in read {
             scanned[i].xattrs = x;
         }
-        known
+        Cache { known, prev: was }
     }
 
     /// What the stream starts from: every chunk by BLAKE3, every content by its chunk list. Also returns
@@ -227,5 +229,20 @@ impl<'a> Previous<'a> {
         last.and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// Dictionaries for an append's frames come from the chunks of earlier generations.
+impl DictPlan for Previous<'_> {
+    fn chunks_of(&self, c: u64) -> Vec<(u64, FrameId, u32)> {
+        let idx = self.ar.index();
+        idx.chunks_of(ContentId(c))
+            .filter_map(|k| {
+                let ch = idx.chunk(k)?;
+                idx.dict_of(ch.frame)
+                    .is_none()
+                    .then_some((k.0, ch.frame, ch.len))
+            })
+            .collect()
     }
 }

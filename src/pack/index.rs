@@ -140,14 +140,10 @@ impl GenParts<'_> {
         ]);
         params.sort();
         let chunk_end = self.bases.chunks + t.chunks.len() as u64;
-        let (hashes_first, hashes) = if self.versioned {
-            let first = chunk_end - t.hashes.len() as u64 - self.old_hashes.len() as u64;
-            let mut h = self.old_hashes;
-            h.extend(t.hashes);
-            (first, h)
-        } else {
-            (chunk_end, Vec::new())
-        };
+        let first = chunk_end - t.hashes.len() as u64 - self.old_hashes.len() as u64;
+        let mut hashes = self.old_hashes;
+        hashes.extend(t.hashes);
+        let hashes_first = first;
         GenIndex {
             generation: self.generation,
             flags: if self.versioned { FLAG_VERSIONED } else { 0 },

@@ -25,7 +25,7 @@ use append::Previous;
 use compress::{Compressor, Counters, Encoded};
 use crossbeam_channel::{Receiver, Sender};
 use index::{EntryBuilder, GenParts};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use stream::{Job, RawFrame, Seed, Tables};
@@ -75,7 +75,12 @@ pub struct PackStats {
     /// Files the files cache knew unchanged (not read), and their bytes.
     pub unchanged_files: u64,
     pub unchanged_bytes: u64,
+    /// Frames stored after a dictionary of earlier frames (an append).
+    pub dict_frames: u64,
 }
+
+/// Decoded earlier frames an append keeps for dictionaries.
+const DICT_CACHE: u64 = 96 << 20;
 
 /// Fails with [`Error::Interrupted`] once SIGINT or SIGTERM has arrived (see `sys::catch_interrupts`).
 fn check_interrupt() -> Result<()> {
@@ -113,12 +118,13 @@ pub fn pack(
     let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
     check_interrupt()?;
     trace.stage("scan done");
-    let known = match &prev {
+    let cache = match &prev {
         Some(p) => p.files_cache(&mut scanned, opts.rescan, warn),
-        None => HashMap::new(),
+        None => plan::Cache::default(),
     };
+    let known = &cache.known;
     trace.stage(&format!("files cache: {} unchanged", known.len()));
-    let plan = plan::plan(&scanned, &known, cfg.order_similar, gpu, warn);
+    let plan = plan::plan(&scanned, &cache, cfg.order_similar, gpu, warn);
     check_interrupt()?;
     trace.stage(&format!("whole-file dedup done {:?}", plan.dedup));
     let archive_id = match &prev {
@@ -140,17 +146,34 @@ pub fn pack(
     trace.stage("seeded");
 
     let counters = Counters::default();
+    // An append reads earlier frames for dictionaries through a cache of its own.
+    let dict_cache = prev
+        .as_ref()
+        .map(|p| crate::cache::FrameCache::new(p.ar, DICT_CACHE));
+    let dict_bytes = |d: &Dict| -> Result<Vec<u8>> {
+        use crate::cache::FrameSource;
+        let (Some(cache), Some(p)) = (dict_cache.as_ref(), prev.as_ref()) else {
+            return Err(Error::Internal("a dictionary without an archive".into()));
+        };
+        let spans =
+            p.ar.index()
+                .spans(&d.runs)
+                .ok_or_else(|| Error::Internal("a dictionary of unknown chunks".into()))?;
+        crate::cache::dict_bytes(&spans, &mut |f| cache.frame(f))
+    };
     let comp = Compressor {
         codec: cfg.codec,
         params: cfg.encode_params(),
         gpu,
         counters: &counters,
         warn,
+        dicts: prev.is_some().then_some(&dict_bytes as compress::DictBytes),
     };
+    let plan_dicts = prev.as_ref().map(|p| p as &dyn stream::DictPlan);
     let progress = diag::progress_bar(opts.progress, plan.jobs.iter().map(|j| j.size).sum());
     let first = VolumeNo(claim.first_volume);
     let mut vw = VolumeWriter::starting_at(&opts.out, cfg.volume_size, archive_id, first);
-    let streamed = stream_all(cfg, &comp, plan.jobs, seed, &progress, &mut vw);
+    let streamed = stream_all(cfg, &comp, plan.jobs, seed, plan_dicts, &progress, &mut vw);
     progress.finish_and_clear();
     trace.stage("stream done");
     let (tables, frames, dicts) = streamed?;
@@ -207,7 +230,6 @@ pub fn pack(
         }
         return Err(e);
     }
-    drop(claim);
     let c = counts;
     Ok(PackStats {
         files: c.files,
@@ -237,6 +259,7 @@ pub fn pack(
         generation: gen.generation,
         unchanged_files: known.len() as u64,
         unchanged_bytes: known.values().map(|&(_, n)| n).sum(),
+        dict_frames: counters.dict_frames.load(Ordering::Relaxed),
     })
 }
 
@@ -321,6 +344,7 @@ fn stream_all(
     comp: &Compressor,
     jobs: Vec<Job>,
     seed: Seed,
+    dicts: Option<&dyn stream::DictPlan>,
     progress: &indicatif::ProgressBar,
     vw: &mut VolumeWriter,
 ) -> Result<(Tables, Vec<Frame>, Vec<Dict>)> {
@@ -340,7 +364,7 @@ fn stream_all(
         // per thread are held between the sequencer and the volumes, however long one frame takes.
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
-        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, seed, frame_tx, progress));
+        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, seed, dicts, frame_tx, progress));
         if on_gpu {
             // Two feeders, so one batch uploads or downloads while the other computes.
             for _ in 0..2 {
@@ -414,13 +438,13 @@ fn write_in_order(
 ) -> Result<(Vec<Frame>, Vec<Dict>)> {
     let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
     let mut frames = Vec::new();
-    let dicts = Vec::new();
+    let mut dicts = Vec::new();
     for batch in rx {
         check_interrupt()?;
         for e in batch {
             waiting.insert(e.id, e);
         }
-        while let Some(e) = waiting.remove(&next) {
+        while let Some(mut e) = waiting.remove(&next) {
             let h = FrameHeader {
                 codec: e.codec,
                 flags: e.flags,
@@ -430,6 +454,7 @@ fn write_in_order(
                 frame_id: e.id,
             };
             let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            dicts.extend(e.dict.take());
             frames.push(Frame {
                 volume,
                 offset,

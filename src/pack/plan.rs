@@ -20,12 +20,20 @@ pub struct Plan {
     pub dedup: dedup::Stats,
 }
 
+/// What an append knows of the files of the previous snapshot.
+#[derive(Default)]
+pub struct Cache {
+    /// Files whose content is known without reading them: scan position → (content, size).
+    pub known: HashMap<usize, (u64, u64)>,
+    /// Files to read whose path held content `c` in the previous snapshot: scan position → c.
+    pub prev: HashMap<usize, u64>,
+}
+
 /// Finds hardlinks and whole-file duplicates and orders the jobs (`order_similar`: see
-/// [`similarity_key`]). Files in `known` (the files cache of an append: their content is known without
-/// reading them) get no job.
+/// [`similarity_key`]). Files the files cache knows get no job.
 pub fn plan(
     scanned: &[ScanEntry],
-    known: &HashMap<usize, (u64, u64)>,
+    cache: &Cache,
     order_similar: bool,
     gpu: Option<&Gpu>,
     warn: &Warnings,
@@ -36,7 +44,7 @@ pub fn plan(
         .filter(|&i| {
             scanned[i].kind == EntryKind::File
                 && !link_of.contains_key(&i)
-                && !known.contains_key(&i)
+                && !cache.known.contains_key(&i)
         })
         .collect();
     let cands: Vec<dedup::Candidate> = owners
@@ -50,7 +58,7 @@ pub fn plan(
         .collect();
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
     let (groups, dedup) = dedup::find(&cands, &fnv, warn);
-    let jobs = make_jobs(order_similar, scanned, &owners, groups);
+    let jobs = make_jobs(order_similar, scanned, &owners, groups, &cache.prev);
     Plan {
         link_of,
         jobs,
@@ -130,6 +138,7 @@ fn make_jobs(
     scanned: &[ScanEntry],
     owners: &[usize],
     groups: Vec<dedup::Group>,
+    prev: &HashMap<usize, u64>,
 ) -> Vec<Job> {
     let mut group_of: HashMap<usize, usize> = HashMap::new();
     for (g, grp) in groups.iter().enumerate() {
@@ -146,6 +155,7 @@ fn make_jobs(
         };
         jobs.push(Job {
             paths: entries.iter().map(|&e| scanned[e].abs.clone()).collect(),
+            prev: prev.get(&i).copied(),
             entries,
             expect,
             size: scanned[i].size,

@@ -7,9 +7,10 @@ use crate::chunk;
 use crate::config::Config;
 use crate::diag::Warnings;
 use crate::format::generation::Bases;
-use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
+use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, Dict, FrameId, MAX_DICT_FRAMES};
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
@@ -24,6 +25,9 @@ pub struct Job {
     pub size: u64,
     /// Continues a run of files of the same name (in stream order): long matches likely pay here.
     pub run: bool,
+    /// The content the same path had in the previous snapshot (an append; the file changed): the
+    /// frames holding it are candidates for its frame's dictionary (FORMAT.md 2.2).
+    pub prev: Option<u64>,
 }
 
 /// What the reader tells the sequencer.
@@ -32,16 +36,13 @@ pub enum Msg {
         job: u64,
         data: Vec<u8>,
         run: bool,
+        /// The job's [`Job::prev`].
+        prev: Option<u64>,
     },
     /// The job's bytes are complete; `entries` get the content.
-    End {
-        job: u64,
-        entries: Vec<usize>,
-    },
+    End { job: u64, entries: Vec<usize> },
     /// The job failed; its bytes so far are discarded.
-    Fail {
-        job: u64,
-    },
+    Fail { job: u64 },
 }
 
 /// Reads every job's files in order, sending batches of about `BUFFER_SIZE` bytes. Runs of small files are
@@ -145,8 +146,13 @@ impl Reader<'_> {
         let hash = job.expect.map(|_| *blake3::hash(&data).as_bytes());
         let total = data.len() as u64;
         if total > 0 {
-            let run = job.run;
-            self.push(Msg::Data { job: id, data, run })?;
+            let (run, prev) = (job.run, job.prev);
+            self.push(Msg::Data {
+                job: id,
+                data,
+                run,
+                prev,
+            })?;
         }
         self.end(id, &mut job, total, hash)
     }
@@ -177,6 +183,7 @@ impl Reader<'_> {
                         job: id,
                         data: buf,
                         run: job.run,
+                        prev: job.prev,
                     };
                     if self.push(msg).is_err() {
                         return Ok(Err(Stopped));
@@ -235,6 +242,7 @@ impl Reader<'_> {
                     expect: None,
                     size: job.size,
                     run: false,
+                    prev: None,
                 });
             }
         }
@@ -272,11 +280,23 @@ pub struct Seed {
     pub by_chunks: HashMap<Vec<u64>, u64>,
 }
 
-/// A frame's bytes on their way to the compressors.
+/// A frame's bytes on their way to the compressors, with the dictionary chosen for it.
 pub struct RawFrame {
     pub id: u32,
     pub data: Vec<u8>,
+    pub dict: Option<Dict>,
 }
+
+/// What an append knows of earlier generations, for choosing dictionaries.
+pub trait DictPlan: Sync {
+    /// The chunks of content `c` (of an earlier generation) that may be part of a dictionary (their
+    /// frame has none), in order: (chunk id, its frame, its length).
+    fn chunks_of(&self, c: u64) -> Vec<(u64, FrameId, u32)>;
+}
+
+/// The most bytes of earlier versions gathered as one frame's dictionary: with a frame of up to 4 MiB
+/// behind them, every byte stays within LZ_EXT3's 16 MiB reach.
+const DICT_BUDGET: u64 = 12 << 20;
 
 /// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
 type Cut = (usize, usize, [u8; 32], bool);
@@ -310,21 +330,34 @@ pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
     seed: Seed,
+    dicts: Option<&dyn DictPlan>,
     frames_tx: Sender<RawFrame>,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
     let mut seq = Sequencer::new(cfg, seed, frames_tx);
+    seq.dicts = dicts;
     for batch in rx {
         let cut = seq.cut(&batch);
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
-                Msg::Data { data, run, .. } => {
+                Msg::Data {
+                    job,
+                    data,
+                    run,
+                    prev,
+                } => {
+                    if let Some(c) = prev {
+                        seq.vote(job, c);
+                    }
                     progress.inc(data.len() as u64);
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
                 }
-                Msg::End { entries, .. } => seq.end_content(entries),
+                Msg::End { entries, .. } => {
+                    seq.current = None;
+                    seq.end_content(entries)
+                }
                 Msg::Fail { .. } => seq.fail(),
             }
         }
@@ -350,6 +383,21 @@ struct Sequencer<'a> {
     pending_len: u64,
     /// Contents by their chunk ids (of every generation): equal lists are equal bytes.
     by_chunks: HashMap<Vec<u64>, u64>,
+    /// Earlier generations, for dictionaries.
+    dicts: Option<&'a dyn DictPlan>,
+    /// The open compressible frame's dictionary so far: the chunks of earlier versions of its files.
+    dict: OpenDict,
+    /// The job being read and the earlier version of its file.
+    current: Option<(u64, u64)>,
+}
+
+/// A dictionary being gathered for the open compressible frame.
+#[derive(Default)]
+struct OpenDict {
+    chunks: Vec<u64>,
+    seen: HashSet<u64>,
+    bytes: u64,
+    frames: Vec<FrameId>,
 }
 
 impl<'a> Sequencer<'a> {
@@ -367,7 +415,65 @@ impl<'a> Sequencer<'a> {
             pending: Vec::new(),
             pending_len: 0,
             by_chunks: seed.by_chunks,
+            dicts: None,
+            dict: OpenDict::default(),
+            current: None,
         }
+    }
+
+    /// Job `job`, whose file's earlier version is content `c`, is being read: that version's chunks join
+    /// the open compressible frame's dictionary (within 12 MiB and 8 frames).
+    fn vote(&mut self, job: u64, c: u64) {
+        if self.current.is_some_and(|(j, _)| j == job) {
+            return;
+        }
+        self.current = Some((job, c));
+        self.add_to_dict(c);
+    }
+
+    fn add_to_dict(&mut self, c: u64) {
+        let Some(plan) = self.dicts else {
+            return;
+        };
+        let d = &mut self.dict;
+        for (k, f, len) in plan.chunks_of(c) {
+            if d.bytes + u64::from(len) > DICT_BUDGET {
+                return;
+            }
+            let new_frame = !d.frames.contains(&f);
+            if (new_frame && d.frames.len() == MAX_DICT_FRAMES) || !d.seen.insert(k) {
+                continue;
+            }
+            if new_frame {
+                d.frames.push(f);
+            }
+            d.chunks.push(k);
+            d.bytes += u64::from(len);
+        }
+    }
+
+    /// The dictionary of the compressible frame being sent (`len` bytes): the earlier versions gathered,
+    /// when they are at least an eighth of it. The next frame starts gathering anew, with the earlier
+    /// version of the file being read.
+    fn choose_dict(&mut self, id: u32, len: usize) -> Option<Dict> {
+        let d = std::mem::take(&mut self.dict);
+        if let Some((_, c)) = self.current {
+            self.add_to_dict(c);
+        }
+        if d.chunks.is_empty() || d.bytes * 8 < len as u64 {
+            return None;
+        }
+        let mut runs: Vec<(ChunkId, u32)> = Vec::new();
+        for k in d.chunks {
+            match runs.last_mut() {
+                Some((f, n)) if f.0 + u64::from(*n) == k => *n += 1,
+                _ => runs.push((ChunkId(k), 1)),
+            }
+        }
+        Some(Dict {
+            frame: FrameId(id),
+            runs,
+        })
     }
 
     /// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
@@ -486,8 +592,13 @@ impl<'a> Sequencer<'a> {
             t.chunks[c as usize].frame = FrameId(id);
         }
         let data = std::mem::take(&mut f.data);
-        self.frames_tx.send(RawFrame { id, data }).ok();
-        t.frames += 1;
+        let dict = if k == 0 {
+            self.choose_dict(id, data.len())
+        } else {
+            None
+        };
+        self.frames_tx.send(RawFrame { id, data, dict }).ok();
+        self.t.frames += 1;
     }
 
     /// Sends the frames still open and returns the tables.
