@@ -686,3 +686,60 @@ fn parity_over_appended_volumes() {
         t.path(),
     );
 }
+
+/// A slightly edited large file is stored against its earlier version (FORMAT.md 2.2): its frames name
+/// the earlier version's chunks as their dictionary, the snapshot costs a small part of the file, every
+/// snapshot still extracts, and verify checks the frames with a dictionary.
+#[test]
+fn an_edited_file_is_stored_against_its_earlier_version() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    // Lines of numbers: compressible (about 2:1), yet every few bytes unlike the rest, so that a long match
+    // into the earlier version is there to be found (a text of a few words repeats every short string).
+    let big: Vec<u8> = common::noise(7, 1_000_000)
+        .chunks(8)
+        .enumerate()
+        .flat_map(|(i, c)| {
+            format!("{i:08} {}\n", u64::from_le_bytes(c.try_into().unwrap())).into_bytes()
+        })
+        .collect();
+    assert!(big.len() > 2_500_000);
+    fs::write(src.join("big.txt"), &big).unwrap();
+    let out = t.path().join("arc");
+    let first = t.path().join("arc.001");
+    append(&src, &out, &["-q"]);
+    let keep = t.path().join("v1");
+    copy(&src, &keep);
+    // Edits every 200 KB: about half of the 64 KiB chunks change, which chunk dedup alone stores again.
+    let mut b = big.clone();
+    for k in (0..15).rev() {
+        let at = k * 200_000 + 1234;
+        b.splice(at..at + 5, format!("[edit {k}]").bytes());
+    }
+    fs::write(src.join("big.txt"), &b).unwrap();
+    let o = append(&src, &out, &[]);
+    let line = o.lines().find(|l| l.starts_with("snapshot ")).unwrap();
+    let n: u64 = line
+        .split("; ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{o}"));
+    assert!(n >= 1, "no frame stored against the earlier version: {o}");
+    let snaps = snapshot_json(&first);
+    let added = snaps[1]["bytes_added"].as_u64().unwrap();
+    let whole = snaps[0]["bytes_added"].as_u64().unwrap();
+    assert!(
+        added * 5 < whole,
+        "the edit cost {added} of {whole} bytes: {o}"
+    );
+    let names = names(&first);
+    for (name, tree) in [(&names[0], &keep), (&names[1], &src)] {
+        let dest = t.path().join(format!("x-{name}"));
+        extract(&first, &dest, Some(name));
+        common::assert_same_tree(tree, &dest);
+    }
+    let (code, o, e) = clc(&[&"verify", &first]);
+    assert_eq!(code, 0, "{o}{e}");
+}
