@@ -106,6 +106,7 @@ fn main() {
                 hash_log,
                 candidates,
                 good_enough,
+                ..EncodeParams::default()
             };
             let mut enc = Encoder::new(&p);
             let mut outs: Vec<Vec<u8>> = vec![Vec::new(); frames.len()];

@@ -6,6 +6,8 @@
 //! the first kernel command to the last), end-to-end throughput (host → device → host, wall clock
 //! of the batch calls) and the compression ratio. Batches hold COMPRESSOR_BATCH_SIZE /
 //! DECOMPRESSOR_BATCH_SIZE frames. Every GPU block is checked against the CPU decoder once.
+//! Also clc's CPU encoder (every core) and lz4_flex on the same frames, for the ratio. With
+//! `--compress-only` the decompression and FNV rows are left out.
 
 use clc::codec::lz_ext3;
 use clc::gpu::{Gpu, Timings};
@@ -127,18 +129,38 @@ fn main() {
             gpu.compress_batch_timed(&frames[i..j]).unwrap().1
         })
     });
-    let (dt, dw) = best(&|| {
-        run_batches(cfg.decompressor_batch_size, &|i, j| {
-            let (out, t) = gpu.decompress_batch_timed(&jobs[i..j]).unwrap();
-            assert!(out.iter().all(|o| o.is_ok()));
-            t
+    let only_c = args.iter().any(|a| a == "--compress-only");
+    let skip = || (Timings::default(), Duration::ZERO);
+    let (dt, dw) = if only_c {
+        skip()
+    } else {
+        best(&|| {
+            run_batches(cfg.decompressor_batch_size, &|i, j| {
+                let (out, t) = gpu.decompress_batch_timed(&jobs[i..j]).unwrap();
+                assert!(out.iter().all(|o| o.is_ok()));
+                t
+            })
         })
-    });
-    let (ht, hw) = best(&|| {
-        run_batches(cfg.compressor_batch_size, &|i, j| {
-            gpu.fnv1a64_batch_timed(&frames[i..j]).unwrap().1
+    };
+    let (ht, hw) = if only_c {
+        skip()
+    } else {
+        best(&|| {
+            run_batches(cfg.compressor_batch_size, &|i, j| {
+                gpu.fnv1a64_batch_timed(&frames[i..j]).unwrap().1
+            })
         })
-    });
+    };
+    let cpu_enc_start = Instant::now();
+    let params = cfg.encode_params();
+    let cpu_packed: u64 = {
+        use rayon::prelude::*;
+        frames
+            .par_iter()
+            .map(|f| lz_ext3::compress(f, &params).len().min(f.len()) as u64)
+            .sum()
+    };
+    let cpu_enc = cpu_enc_start.elapsed();
     let cpu_start = Instant::now();
     for (e, f) in enc.iter().zip(&frames) {
         std::hint::black_box(lz_ext3::decompress(e, f.len()).unwrap());
@@ -182,6 +204,13 @@ fn main() {
             ratio: None,
         },
         Row {
+            name: "clc cpu encoder (all)",
+            raw,
+            kernel_ns: 0,
+            wall: cpu_enc,
+            ratio: Some(cpu_packed as f64 / raw.max(1) as f64),
+        },
+        Row {
             name: "lz4_flex (1 thread)",
             raw,
             kernel_ns: 0,
@@ -204,7 +233,11 @@ fn main() {
             ratio
         );
     }
-    let names = ["clear+build", "find", "parse", "plan", "emit"];
+    println!(
+        "gpu / cpu encoder size: {:.4}",
+        packed as f64 / cpu_packed.max(1) as f64
+    );
+    let names = ["build+anchors", "find", "parse", "plan", "emit"];
     let total: u64 = ct.stages_ns.iter().sum::<u64>().max(1);
     let parts: Vec<String> = names
         .iter()

@@ -1,11 +1,19 @@
-// LZ_EXT3 encoder, five kernels run in order over a batch of frames (see docs/GPU.md).
+// LZ_EXT3 encoder, kernels run in order over a batch of frames (see docs/GPU.md).
 //
-//   lz_build  one work-item per input byte: first-occurrence table per frame (atomic_min) and a
-//             last-occurrence table per sub-block (atomic_max). Both are order-independent, so the
-//             result is deterministic.
+//   lz_build  one work-item per input byte: a last-occurrence table per segment (atomic_max,
+//             order-independent, so the result is deterministic).
+//   lz_anchor one work-group per segment: the segment's anchors (positions whose 8-byte hash has its
+//             top ABITS bits zero, content-defined, about one in 2^ABITS) as (hash << 32 | pos),
+//             sorted, at most ACAP (the first ACAP by position).
+//   lz_merge  one work-item per anchor slot, run once per round r: merges the sorted anchor runs of
+//             2^r segments pairwise (each entry's rank in the other run by binary search), until
+//             each frame has one sorted list.
+//   lz_link   one work-item per anchor slot: an anchor whose predecessors in its frame's sorted list
+//             have the same hash gets far[pos] = the offset of the best of the latest few: earlier
+//             anchors with equal bytes, however far back in the frame (up to 16 MiB).
 //   lz_find   one work-group per segment (SUB bytes): every work-item finds the best match for its
-//             positions (local Top-K table + previous segment + frame first occurrence) and stores it
-//             packed as (len << 24 | offset) in `matches`.
+//             positions (local Top-K table + previous segment + the far offsets of the nearest
+//             anchors before and after it) and stores it packed as (len << 24 | offset) in `matches`.
 //   lz_parse  one work-item per parse sub-block (PSUB bytes, smaller than a segment so that there
 //             are many of them): greedy parse with one-step lazy matching over `matches`; sequences
 //             2..n go to a per-sub-block scratch region, the first one is kept aside because its
@@ -15,7 +23,8 @@
 //   lz_emit   one work-group per sub-block: writes the first sequence header, the literal bytes lying
 //             in its own range and the scratch bytes straight into the frame's final output.
 //
-// Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH.
+// Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH,
+// ABITS, ACAP, AWG.
 // Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build,
 // lz_find) covers input bytes [g << SUB_LOG, +SUB), sb_frame[g] is its frame. The frame's parse
 // sub-blocks are fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f] (fr_first_sb[f] = fr_base[f] >> PSUB_LOG);
@@ -24,7 +33,6 @@
 
 #define SUB (1u << SUB_LOG)
 #define PSUB (1u << PSUB_LOG)
-#define GSIZE (1u << HASH_LOG)
 #define LSIZE (1u << LHASH_LOG)
 #define LAST_LITS 12u
 #define SCRATCH (PSUB + PSUB / 255u + 64u)
@@ -44,7 +52,6 @@ inline uint read32(const __global uchar *p) {
     return (uint)p[0] | ((uint)p[1] << 8) | ((uint)p[2] << 16) | ((uint)p[3] << 24);
 }
 
-inline uint hash_g(uint v) { return (v * 2654435761u) >> (32 - HASH_LOG); }
 inline uint hash_l(uint v) { return (v * 2654435761u) >> (32 - LHASH_LOG); }
 
 // Last position (exclusive) a match may reach in a frame of n bytes; 0 when none fits.
@@ -88,7 +95,7 @@ inline uint put_match(__global uchar *o, uint off, uint len) {
 
 __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
                        const __global ulong *fr_base, const __global uint *fr_len,
-                       __global uint *gtab, __global uint *ltab) {
+                       __global uint *ltab) {
     size_t g = get_global_id(0);
     uint s = (uint)(g >> SUB_LOG);
     uint f = sb_frame[s];
@@ -98,10 +105,8 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
     if (lim < MIN_MATCH || p + MIN_MATCH > lim) return;
     uint v = read32(in + g);
     // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
-    // address serialise. The tables only move one way (min / max), so a value read that already
-    // beats p, stale or not, means the atomic would change nothing: the result is the same.
-    __global uint *gt = &gtab[(size_t)f * GSIZE + hash_g(v)];
-    if (*gt > p) atomic_min(gt, p);
+    // address serialise. The table only moves one way (max), so a value read that already beats p,
+    // stale or not, means the atomic would change nothing: the result is the same.
     __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
     if (*lt < p + 1u) atomic_max(lt, p + 1u);
 }
@@ -114,19 +119,187 @@ inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     return l;
 }
 
+// ---- Far matches: anchors -------------------------------------------------------------------
+
+#ifndef KEYLEN
+#define KEYLEN 24u
+#endif
+#define NONE_SLOT 0xffffffffffffffffUL
+
+// Hash of the 8 bytes at p; p is an anchor when its top ABITS bits are zero.
+inline uint key8(uint v0, uint v1) {
+    uint h = v0 * 2654435761u ^ (v1 * 2246822519u + 0x9e3779b9u);
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    return h;
+}
+
+// Whether frame position p (p + 8 <= lim) is an anchor. Positions inside runs of period 1, 2 or 4
+// are not: a run would otherwise put thousands of anchors under one hash, and near matches cover it.
+inline bool anchor_at(const __global uchar *src, uint p, uint lim, uint *key) {
+    if (p + KEYLEN > lim) return false;
+    uint v0 = read32(src + p), v1 = read32(src + p + 4u);
+    uint h = key8(v0, v1);
+    if ((h >> (32 - ABITS)) != 0u) return false;
+    for (uint d = 1; d <= 4u; d <<= 1) {
+        if (p >= d && read32(src + p - d) == v0 && read32(src + p + 4u - d) == v1) return false;
+    }
+    // The sort key covers KEYLEN bytes: twins then share a longer prefix, so the latest twin is
+    // much more often the right source than with the 8 bytes that make the anchor.
+    for (uint o = 8u; o < KEYLEN; o += 8u) h = key8(h ^ read32(src + p + o), read32(src + p + o + 4u));
+    *key = h;
+    return true;
+}
+
+__kernel __attribute__((reqd_work_group_size(AWG, 1, 1)))
+void lz_anchor(const __global uchar *in, const __global uint *sb_frame,
+               const __global ulong *fr_base, const __global uint *fr_len,
+               __global ulong *alist, __global uint *acnt) {
+    __local ulong la[ACAP];
+    __local uint lc[AWG];
+    uint s = get_group_id(0);
+    uint lid = get_local_id(0);
+    uint f = sb_frame[s];
+    uint n = fr_len[f];
+    uint k = s - (uint)(fr_base[f] >> SUB_LOG);
+    const __global uchar *src = in + fr_base[f];
+    uint lim = match_limit(n);
+    uint start = k << SUB_LOG, end = min(start + SUB, n);
+    // Each work-item owns a contiguous run of positions, so a prefix sum of the counts puts the
+    // anchors in position order (the first ACAP are kept: deterministic).
+    uint per = SUB / AWG;
+    uint a = min(start + lid * per, end), b = min(a + per, end);
+    uint cnt = 0, key;
+    for (uint p = a; p < b; p++) cnt += anchor_at(src, p, lim, &key) ? 1u : 0u;
+    lc[lid] = cnt;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint o = 1; o < AWG; o <<= 1) {  // inclusive scan (Hillis-Steele)
+        uint v = lid >= o ? lc[lid - o] : 0u;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        lc[lid] += v;
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    uint total = min(lc[AWG - 1], (uint)ACAP);
+    uint at = lc[lid] - cnt;
+    for (uint p = a; p < b && at < ACAP; p++) {
+        if (anchor_at(src, p, lim, &key)) la[at++] = ((ulong)key << 32) | p;
+    }
+    uint size = 1;
+    while (size < total) size <<= 1;
+    for (uint i = total + lid; i < size; i += AWG) la[i] = NONE_SLOT;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // Bitonic sort of la[0..size) ascending.
+    for (uint kk = 2; kk <= size; kk <<= 1) {
+        for (uint j = kk >> 1; j > 0; j >>= 1) {
+            for (uint i = lid; i < size; i += AWG) {
+                uint l = i ^ j;
+                if (l > i) {
+                    ulong x = la[i], y = la[l];
+                    bool up = (i & kk) == 0u;
+                    if ((x > y) == up) { la[i] = y; la[l] = x; }
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    __global ulong *out = alist + (size_t)s * ACAP;
+    for (uint i = lid; i < total; i += AWG) out[i] = la[i];
+    if (lid == 0) acnt[s] = total;
+}
+
+// Number of entries of run[0..n) below x (n may be 0).
+inline uint rank_in(const __global ulong *run, uint n, ulong x) {
+    uint lo = 0, hi = n;
+    while (lo < hi) {
+        uint mid = (lo + hi) >> 1;
+        if (run[mid] < x) lo = mid + 1u; else hi = mid;
+    }
+    return lo;
+}
+
+// Round r: the sorted runs of 2^r segments (stored from their first segment's slots on, count at
+// that segment) are merged pairwise inside each frame into runs of 2^(r+1) segments.
+__kernel void lz_merge(const __global uint *sb_frame, const __global ulong *fr_base,
+                       const __global uint *fr_len, const __global ulong *src_list,
+                       const __global uint *src_cnt, __global ulong *dst_list,
+                       __global uint *dst_cnt, uint r, uint nslots) {
+    uint g = get_global_id(0);
+    if (g >= nslots) return;
+    uint s = g / ACAP, i = g % ACAP;
+    uint f = sb_frame[s];
+    uint fs0 = (uint)(fr_base[f] >> SUB_LOG);
+    uint nsf = (fr_len[f] + SUB - 1u) >> SUB_LOG;
+    uint k = s - fs0;
+    uint head = fs0 + ((k >> r) << r);
+    uint idx = (s - head) * ACAP + i;
+    uint j = k >> r;
+    uint ohead = fs0 + ((k >> (r + 1u)) << (r + 1u));
+    uint partner = (j & 1u) ? head - (1u << r) : head + (1u << r);
+    bool has_partner = (j & 1u) || (partner - fs0) < nsf;
+    uint pcnt = has_partner ? src_cnt[partner] : 0u;
+    uint cnt = src_cnt[head];
+    if (s == ohead && i == 0u) dst_cnt[ohead] = cnt + pcnt;
+    if (idx >= cnt) return;
+    ulong x = src_list[(size_t)head * ACAP + idx];
+    uint o = idx + (has_partner ? rank_in(src_list + (size_t)partner * ACAP, pcnt, x) : 0u);
+    dst_list[(size_t)ohead * ACAP + o] = x;
+}
+
+// After the last round each frame's anchors are one sorted list at its first segment. An anchor
+// gets in far[] the offset of the best of its up to FAR_CANDS latest earlier twins (same hash, in
+// the list just before it): the longest match (up to GOOD bytes), the nearest on a tie.
+#define FAR_CANDS 16u
+__kernel void lz_link(const __global uchar *in, const __global uint *sb_frame,
+                      const __global ulong *fr_base, const __global uint *fr_len,
+                      const __global ulong *list, const __global uint *cnt,
+                      __global uint *far, uint nslots) {
+    uint g = get_global_id(0);
+    if (g >= nslots) return;
+    uint s = g / ACAP, i = g % ACAP;
+    uint f = sb_frame[s];
+    uint fs0 = (uint)(fr_base[f] >> SUB_LOG);
+    uint idx = (s - fs0) * ACAP + i;
+    if (idx == 0u || idx >= cnt[fs0]) return;
+    const __global ulong *l = list + (size_t)fs0 * ACAP;
+    const __global uchar *src = in + fr_base[f];
+    ulong x = l[idx];
+    uint p = (uint)x;
+    uint maxlen = min(match_limit(fr_len[f]) - p, (uint)GOOD);
+    uint blen = 0, boff = 0;
+    for (uint c = 1; c <= FAR_CANDS && c <= idx; c++) {
+        ulong y = l[idx - c];
+        if ((x >> 32) != (y >> 32)) break;
+        uint q = (uint)y;
+        uint len = common(src + q, src + p, maxlen);
+        if (len > blen) { blen = len; boff = p - q; }
+        if (len == maxlen) break;
+    }
+    if (blen >= 8u) far[fr_base[f] + p] = boff;
+}
+
+// ---- Match finding ------------------------------------------------------------------------------
+
+// How far (in positions) a far offset is carried to its neighbours in lz_find.
+#define FAR_REACH 32u
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void lz_find(const __global uchar *in, const __global uint *sb_frame,
-             const __global ulong *fr_base, const __global uint *fr_len, const __global uint *gtab,
-             const __global uint *ltab, __global uint *matches) {
+             const __global ulong *fr_base, const __global uint *fr_len,
+             const __global uint *ltab, const __global uint *far, __global uint *matches) {
     // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
     // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
     __local uint tab[LSIZE * CANDS];
+    // Far offsets of this epoch's positions (0 = none), and the last one of earlier epochs.
+    __local uint lfar[WG];
+    __local uint lcarry;
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
     uint f = sb_frame[s];
     uint n = fr_len[f];
     uint k = s - (uint)(fr_base[f] >> SUB_LOG);  // segment index inside the frame
     const __global uchar *src = in + fr_base[f];
+    const __global uint *fr_far = far + fr_base[f];
     __global uint *mt = matches + fr_base[f];
     uint start = k << SUB_LOG;
     uint lim = match_limit(n);
@@ -136,12 +309,23 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         tab[i * CANDS] = k > 0 ? ltab[(size_t)(s - 1) * LSIZE + i] : 0u;
         for (uint c = 1; c < CANDS; c++) tab[i * CANDS + c] = 0u;
     }
+    if (lid == 0) lcarry = 0u;
     barrier(CLK_LOCAL_MEM_FENCE);
 
     uint end = min(start + SUB, n);
     uint epochs = end > start ? (end - start + WG - 1) / WG : 0u;
     for (uint e = 0; e < epochs; e++) {
         uint p = start + e * WG + lid;
+        lfar[lid] = p < end ? fr_far[p] : 0u;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // Nearest anchor offsets at or before p (else the carry from earlier epochs) and after p.
+        uint fprev = lcarry, fnext = 0;
+        for (uint j = lid + 1u; j-- > 0u && lid - j < FAR_REACH;) {
+            if (lfar[j] != 0u) { fprev = lfar[j]; break; }
+        }
+        for (uint j = lid + 1u; j < WG && j - lid < FAR_REACH; j++) {
+            if (lfar[j] != 0u) { fnext = lfar[j]; break; }
+        }
         bool can = lim >= MIN_MATCH && p + MIN_MATCH <= lim;
         uint hl = 0, best = 0;
         if (can) {
@@ -149,15 +333,16 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
             hl = hash_l(v);
             uint maxlen = min(lim - p, (uint)GOOD);
             uint blen = 0, boff = 0;
-            for (uint c = 0; c <= CANDS && blen < maxlen; c++) {
+            for (uint c = 0; c < CANDS + 2u && blen < maxlen; c++) {
                 uint q;
                 if (c < CANDS) {
                     uint q1 = tab[hl * CANDS + c];
                     if (q1 == 0u) continue;
                     q = q1 - 1u;
                 } else {
-                    q = gtab[(size_t)f * GSIZE + hash_g(v)];
-                    if (q >= p) continue;
+                    uint d = c == CANDS ? fprev : fnext;
+                    if (d == 0u || d > p || (c > CANDS && d == fprev)) continue;
+                    q = p - d;
                 }
                 if (read32(src + q) != v) continue;
                 uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
@@ -169,6 +354,11 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         if (p < end) mt[p] = best;
         barrier(CLK_LOCAL_MEM_FENCE);
         if (can) atomic_max(&tab[hl * CANDS + e % CANDS], p + 1u);
+        if (lid == WG - 1u) {
+            uint c = lcarry;
+            for (uint j = 0; j < WG; j++) c = lfar[j] != 0u ? lfar[j] : c;
+            lcarry = c;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }

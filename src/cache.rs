@@ -13,6 +13,7 @@
 //! in `gpu`) decodes frames from their metadata and stored bytes alone.
 
 use crate::codec;
+use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
 use crate::format::index::{Frame, Span};
 use crate::ids::FrameId;
@@ -29,7 +30,7 @@ pub trait FrameStore: Send + Sync {
     fn read_stored(&self, id: FrameId) -> Result<Vec<u8>>;
     /// `cause` (why frame `id` did not decode or check) with the frame's volume and offset.
     fn frame_error(&self, id: FrameId, cause: Error) -> Error;
-    /// Frame `id`'s dictionary (FORMAT.md 2.2) as byte ranges of earlier decoded frames, if it has one:
+    /// Frame `id`'s dictionary (FORMAT.md 2.3) as byte ranges of earlier decoded frames, if it has one:
     /// such a frame is decoded after those frames, on the CPU, never in a batch.
     fn dict(&self, _id: FrameId) -> Option<Vec<Span>> {
         None
@@ -87,6 +88,11 @@ pub fn decode_with_dict(f: &StoredFrame, dict: &[u8]) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// [`decode`], its time and decoded bytes counted in the trace's `Decode` stage.
+pub fn decode_traced(f: &StoredFrame) -> Result<Vec<u8>> {
+    trace::timed(Stage::Decode, u64::from(f.meta.raw_len), || decode(f))
+}
+
 /// Decodes batches of frames. The hook where a GPU `decompress_batch` plugs in.
 pub trait BatchDecoder: Send + Sync {
     /// Decodes each frame of `batch`; returns one result per frame, in order. Every `Ok` must have
@@ -106,7 +112,7 @@ impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
 
 impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
-        batch.par_iter().map(decode).collect()
+        batch.par_iter().map(decode_traced).collect()
     }
 }
 
@@ -287,8 +293,10 @@ impl<'a> FrameCache<'a> {
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
         let store: &dyn FrameStore = &*self.store;
-        let stored: Vec<Result<Vec<u8>>> =
-            ids.par_iter().map(|&id| store.read_stored(id)).collect();
+        let stored: Vec<Result<Vec<u8>>> = ids
+            .par_iter()
+            .map(|&id| trace::timed(Stage::ReadFrames, 0, || store.read_stored(id)))
+            .collect();
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {

@@ -75,6 +75,9 @@ pub struct Config {
     pub cache_size: u64,
     /// CODEC: lz_ext3, lz4 or raw.
     pub codec: Codec,
+    /// SUBBLOCK_SIZE: LZ_EXT3 frames are written in sub-blocks of this many bytes (LZ_EXT3_SB, a power
+    /// of two, 4 KiB ..= 16 MiB); 0 writes plain LZ_EXT3 frames (codec 1, decoded serially).
+    pub subblock_size: u64,
     /// STREAM_ORDER: true = "similar" (extension, then file name, then path), false = "path".
     pub order_similar: bool,
     /// GPU_DEVICE: "auto", "all", an index or a name substring.
@@ -110,6 +113,7 @@ impl Default for Config {
             chunk_max: 256 << 10,
             cache_size: 256 << 20,
             codec: Codec::LzExt3,
+            subblock_size: 64 << 10,
             order_similar: true,
             gpu_device: "auto".into(),
             parity: 0,
@@ -178,6 +182,16 @@ impl Config {
             hash_log: self.hash_log,
             candidates: self.hash_candidates,
             good_enough: self.good_enough_match,
+            sb_log: self.subblock_size.max(1).trailing_zeros(),
+        }
+    }
+
+    /// The codec new frames are written with: CODEC, with `lz_ext3` meaning LZ_EXT3_SB unless
+    /// SUBBLOCK_SIZE is 0.
+    pub fn frame_codec(&self) -> Codec {
+        match self.codec {
+            Codec::LzExt3 if self.subblock_size > 0 => Codec::LzExt3Sb,
+            c => c,
         }
     }
 
@@ -278,6 +292,13 @@ impl Config {
             key: "GPU_DEVICE",
             msg,
         })?;
+        let sb = self.subblock_size;
+        if sb != 0 && (!sb.is_power_of_two() || sb < 4 << 10) {
+            return Err(Invalid::Value {
+                key: "SUBBLOCK_SIZE",
+                msg: format!("{} is not 0 or a power of two from 4K to 16M", fmt_size(sb)),
+            });
+        }
         // A chunk never spans frames, so the largest chunk must fit in one; and the cache must hold at
         // least one decoded frame.
         let order = [

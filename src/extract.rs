@@ -418,7 +418,10 @@ fn write_file(
                     why: "data ends early".into(),
                 });
             }
-            f.write_all(&buf[..n]).ctx(target)?;
+            crate::diag::trace::timed(crate::diag::trace::Stage::Write, n as u64, || {
+                f.write_all(&buf[..n])
+            })
+            .ctx(target)?;
             off += n as u64;
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! [`READ_BUDGET`] bytes read through an opened archive.
 
 use crate::archive::Archive;
-use crate::codec::{lz_ext3, EncodeParams};
+use crate::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryKind, Index};
@@ -37,6 +37,32 @@ pub fn lz_ext3_decode(data: &[u8]) {
     }
 }
 
+/// `lz_ext3_sb_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as an
+/// LZ_EXT3_SB frame (table and sequences). The serial decoder, the parallel one (3 threads) and
+/// `codec::decode` must agree: all refuse, or all give the same `raw_len` bytes.
+pub fn lz_ext3_sb_decode(data: &[u8]) {
+    let Some((head, frame)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let raw_len = (u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize) % (MAX_RAW + 1);
+    let serial = lz_ext3_sb::decompress_serial(frame, raw_len);
+    let parallel = lz_ext3_sb::decompress_parallel(frame, raw_len, 3);
+    let generic = crate::codec::decode(crate::codec::Codec::LzExt3Sb, frame, raw_len);
+    match (&serial, &parallel, &generic) {
+        (Ok(a), Ok(b), Ok(c)) => {
+            assert_eq!(a.len(), raw_len, "decoded length differs from raw_len");
+            assert!(a == b && a == c, "decoders disagree on the bytes");
+        }
+        (Err(_), Err(_), Err(_)) => {}
+        _ => panic!(
+            "decoders disagree: serial {}, parallel {}, codec::decode {}",
+            serial.is_ok(),
+            parallel.is_ok(),
+            generic.is_ok()
+        ),
+    }
+}
+
 /// `lz_ext3_roundtrip`: encoder params from the first 3 bytes, the rest compressed and decompressed.
 pub fn lz_ext3_roundtrip(data: &[u8]) {
     let Some((head, src)) = data.split_first_chunk::<3>() else {
@@ -50,6 +76,7 @@ pub fn lz_ext3_roundtrip(data: &[u8]) {
         },
         candidates: head[1] as u32 % 18,
         good_enough: head[2] as u32 * 3,
+        ..EncodeParams::default()
     };
     let packed = lz_ext3::compress(src, &p);
     assert!(
@@ -68,6 +95,22 @@ pub fn lz_ext3_roundtrip(data: &[u8]) {
     let mut again = Vec::new();
     enc.compress(src, &mut again);
     assert!(again == packed, "encoder output depends on its history");
+    // The same bytes as LZ_EXT3_SB, sub-blocks of 4 KiB to 64 KiB: both decoders give them back.
+    let q = EncodeParams {
+        sb_log: 12 + head[0] as u32 % 5,
+        ..p
+    };
+    let sb = lz_ext3_sb::compress(src, &q);
+    assert!(
+        sb.len() <= lz_ext3_sb::max_compressed_len(src.len(), q.sb_log),
+        "LZ_EXT3_SB: encoded {} bytes past the bound for {}",
+        sb.len(),
+        src.len()
+    );
+    let back = lz_ext3_sb::decompress_serial(&sb, src.len()).expect("own LZ_EXT3_SB must decode");
+    assert!(back == src, "LZ_EXT3_SB round trip changed the bytes");
+    let par = lz_ext3_sb::decompress_parallel(&sb, src.len(), 3).expect("parallel decode");
+    assert!(par == src, "LZ_EXT3_SB parallel decode changed the bytes");
 }
 
 /// `index_decode`: `Index::decode` + `validate`; a valid index also re-encodes to an equal index and
@@ -333,6 +376,8 @@ fn make_base() -> crate::Result<BaseArchive> {
         chunk_max: 16 << 10,
         max_worker_threads: 1,
         adaptive_frames: false,
+        // Four LZ_EXT3_SB sub-blocks per frame: mutations reach the start table and its check.
+        subblock_size: 4 << 10,
         ..crate::Config::default()
     };
     let out = dir.0.join("base");

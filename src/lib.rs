@@ -8,7 +8,9 @@
 //! index. The layers, and which module owns which concept: `docs/ARCHITECTURE.md`.
 //!
 //! Unsafe code is denied here and allowed only in the FFI modules: [`sys`] (libc), `gpu::cl` (OpenCL)
-//! and [`mount::serve`] (fork, signals, mounts); each `unsafe` block says why it is sound.
+//! and [`mount::serve`] (fork, signals, mounts), and in one hot loop, the parallel LZ_EXT3_SB decoder
+//! (`codec::lz_ext3_sb::parallel`, held to its safe serial twin); each `unsafe` block says why it is
+//! sound.
 
 #![deny(unsafe_code)]
 

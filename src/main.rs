@@ -8,6 +8,8 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // `clc` as the child that probes one OpenCL driver (src/gpu/icd.rs): answers and exits.
+    clc::gpu::probe_child_main();
     clc::sys::default_sigpipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

@@ -170,6 +170,21 @@ pub fn list_json(idx: &ValidIndex, id: EntryId) -> serde_json::Value {
     v
 }
 
+/// The frame layout: how many LZ_EXT3_SB frames have each sub-block size (read from each frame's first
+/// byte), and how many of them could not be read.
+fn subblock_sizes(ar: &Archive) -> (std::collections::BTreeMap<u64, u64>, u64) {
+    let mut sizes = std::collections::BTreeMap::<u64, u64>::new();
+    let mut unreadable = 0u64;
+    for id in ar.index().frame_ids() {
+        match ar.subblock_size(id) {
+            Ok(Some(s)) => *sizes.entry(s).or_default() += 1,
+            Ok(None) => {}
+            Err(_) => unreadable += 1,
+        }
+    }
+    (sizes, unreadable)
+}
+
 /// The facts `clc info` prints.
 pub fn info_json(ar: &Archive) -> serde_json::Value {
     let idx = ar.index();
@@ -194,6 +209,9 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         *c = json!(c.as_u64().unwrap_or(0) + 1);
         stored += f.stored_len as u64;
     }
+    let (sizes, unreadable) = subblock_sizes(ar);
+    let subblock_frames: u64 = sizes.values().sum();
+    let subblock_size = sizes.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s);
     let volumes: Vec<serde_json::Value> = ar
         .volume_paths()
         .iter()
@@ -212,6 +230,10 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         "bytes_stored": stored,
         "frames": idx.frames().len(),
         "frames_per_codec": per_codec,
+        "subblock_size": subblock_size,
+        "subblock_frames": subblock_frames,
+        "subblock_sizes": sizes.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "subblock_unreadable": unreadable,
         "volumes": volumes,
         "params": idx.params().iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "damaged_files": ar.damaged().len(),

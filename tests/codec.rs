@@ -252,6 +252,7 @@ fn param_corners() {
                     hash_log,
                     candidates,
                     good_enough,
+                    ..EncodeParams::default()
                 };
                 let block = check(&data, &p);
                 assert!(block.len() < data.len() * 3 / 4, "{p:?}: {}", block.len());
@@ -266,6 +267,7 @@ fn param_corners() {
                 hash_log,
                 candidates,
                 good_enough,
+                ..EncodeParams::default()
             },
         );
     }
@@ -410,7 +412,7 @@ proptest! {
     #[test]
     fn proptest_roundtrip(data in mixed(), hash_log in 10u32..=14, candidates in 1u32..=16,
                           good_enough in 4u32..100) {
-        check(&data, &EncodeParams { hash_log, candidates, good_enough });
+        check(&data, &EncodeParams { hash_log, candidates, good_enough, ..EncodeParams::default() });
     }
 
     #[test]

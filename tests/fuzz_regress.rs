@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 6] = [
+const TARGETS: [(&str, Body); 7] = [
     ("lz_ext3_decode", clc::fuzzing::lz_ext3_decode),
+    ("lz_ext3_sb_decode", clc::fuzzing::lz_ext3_sb_decode),
     ("lz_ext3_roundtrip", clc::fuzzing::lz_ext3_roundtrip),
     ("index_decode", clc::fuzzing::index_decode),
     ("headers", clc::fuzzing::headers),
@@ -100,34 +101,48 @@ fn run_target(target: &str, body: Body, count: usize, max_len: usize) {
     eprintln!("{target}: {n} files, {count} generated inputs");
 }
 
+/// `run_target` for the target called `name` in [`TARGETS`].
+fn run_named(name: &str, count: usize, max_len: usize) {
+    let (t, body) = TARGETS
+        .iter()
+        .find(|(t, _)| *t == name)
+        .expect("a target of TARGETS");
+    run_target(t, *body, count, max_len);
+}
+
+#[test]
+fn lz_ext3_sb_decode_inputs() {
+    run_named("lz_ext3_sb_decode", 400, 8192);
+}
+
 #[test]
 fn lz_ext3_decode_inputs() {
-    run_target(TARGETS[0].0, TARGETS[0].1, 400, 4096);
+    run_named("lz_ext3_decode", 400, 4096);
 }
 
 #[test]
 fn lz_ext3_roundtrip_inputs() {
-    run_target(TARGETS[1].0, TARGETS[1].1, 300, 70_000);
+    run_named("lz_ext3_roundtrip", 300, 70_000);
 }
 
 #[test]
 fn index_decode_inputs() {
-    run_target(TARGETS[2].0, TARGETS[2].1, 400, 2048);
+    run_named("index_decode", 400, 2048);
 }
 
 #[test]
 fn headers_inputs() {
-    run_target(TARGETS[3].0, TARGETS[3].1, 400, 100);
+    run_named("headers", 400, 100);
 }
 
 #[test]
 fn open_archive_inputs() {
-    run_target(TARGETS[4].0, TARGETS[4].1, 200, 4096);
+    run_named("open_archive", 200, 4096);
 }
 
 #[test]
 fn open_archive_mutate_inputs() {
-    run_target(TARGETS[5].0, TARGETS[5].1, 200, 64);
+    run_named("open_archive_mutate", 200, 64);
 }
 
 /// Found again by `open_archive_mutate` with the fix reverted (after 382 executions, starting from the

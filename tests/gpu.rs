@@ -4,7 +4,7 @@
 //! fail. The device is the first whose name contains `CLC_TEST_GPU_DEVICE` (default: "pthread", then
 //! "cpu", then device 0). The two-device test reruns this binary with `POCL_DEVICES="pthread pthread"`.
 
-use clc::codec::{lz_ext3, EncodeParams};
+use clc::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
 use clc::gpu::{list_devices, Gpu};
 use clc::hash::fnv1a64;
 use clc::Config;
@@ -238,13 +238,20 @@ fn malformed_frames_fail_alone_and_agree_with_the_cpu_decoder() {
     let data = text(50_000, 11);
     let good = g.compress_batch(&[&data]).unwrap().remove(0);
     let mut bad_off = good.clone();
-    // An offset of 0 in the first sequence that has one.
-    let lit = (good[0] >> 4) as usize;
-    if lit < 15 && good.len() > lit + 4 {
-        bad_off[1 + lit] = 0;
-        bad_off[2 + lit] = 0;
-        bad_off[3 + lit] = 0;
+    // An offset of 0 in the first sequence (it has one: the text repeats).
+    let mut at = 1;
+    let mut lit = (good[0] >> 4) as usize;
+    if lit == 15 {
+        while good[at] == 255 {
+            lit += 255;
+            at += 1;
+        }
+        lit += good[at] as usize;
+        at += 1;
     }
+    at += lit;
+    assert!(good.len() > at + 3, "the first sequence has a match");
+    bad_off[at..at + 3].fill(0);
     let truncated = &good[..good.len() / 2];
     let frames: Vec<(&[u8], usize)> = vec![
         (&good, data.len()),
@@ -494,4 +501,149 @@ fn sixteen_mib_frame_with_far_matches() {
         .remove(0)
         .unwrap();
     assert!(dec == data);
+}
+
+/// LZ_EXT3_SB frames made by the CPU encoder decode on the kernel, for every corpus entry and sub-block
+/// size, all in one batch (so sub-blocks of many frames share a launch).
+#[test]
+fn sb_kernel_decodes_cpu_frames() {
+    let g = gpu_or_skip!();
+    let c = corpus();
+    for sb_log in [12, 16] {
+        let p = EncodeParams {
+            sb_log,
+            ..EncodeParams::default()
+        };
+        let enc: Vec<Vec<u8>> = c.iter().map(|(_, d)| lz_ext3_sb::compress(d, &p)).collect();
+        let jobs: Vec<(&[u8], usize)> = enc
+            .iter()
+            .zip(&c)
+            .map(|(e, (_, d))| (e.as_slice(), d.len()))
+            .collect();
+        let dec = g.decompress_sb_batch(&jobs).unwrap();
+        for ((name, data), d) in c.iter().zip(dec) {
+            let d = d.unwrap_or_else(|e| panic!("{name} (2^{sb_log}): {e}"));
+            assert!(d == *data, "{name} (2^{sb_log}): kernel decode differs");
+        }
+    }
+}
+
+/// Long chains of matches across many small sub-blocks (text repeating at every distance), several
+/// frames per launch and batches of one: the set-aside queue fills, groups wait on each other, and the
+/// bytes are still those of the serial decoder.
+#[test]
+fn sb_kernel_resolves_dependencies_across_sub_blocks() {
+    let g = gpu_or_skip!();
+    let mut frames = Vec::new();
+    for seed in 0..3u64 {
+        let mut d = text(1 << 20, seed + 20);
+        let copy = d[1000..300_000].to_vec();
+        d.extend_from_slice(&copy);
+        d.extend(far_repeat(seed));
+        frames.push(d);
+    }
+    let p = EncodeParams {
+        sb_log: 12,
+        ..EncodeParams::default()
+    };
+    let enc: Vec<Vec<u8>> = frames.iter().map(|d| lz_ext3_sb::compress(d, &p)).collect();
+    let jobs: Vec<(&[u8], usize)> = enc
+        .iter()
+        .zip(&frames)
+        .map(|(e, d)| (e.as_slice(), d.len()))
+        .collect();
+    for dec in [
+        g.decompress_sb_batch(&jobs).unwrap(),
+        g.decompress_sb_batch(&jobs[..1]).unwrap(),
+    ] {
+        for (d, want) in dec.into_iter().zip(&frames) {
+            assert!(d.unwrap() == *want, "kernel decode differs");
+        }
+    }
+}
+
+/// Corrupt sequences: the kernel accepts exactly what the CPU decoder accepts, with the same bytes, and
+/// a bad frame fails alone; a bad table never reaches the device.
+#[test]
+fn sb_malformed_frames_agree_with_the_cpu_decoder() {
+    let g = gpu_or_skip!();
+    let small = text(20_000, 12);
+    let p = EncodeParams {
+        sb_log: 12,
+        ..EncodeParams::default()
+    };
+    let base = lz_ext3_sb::compress(&small, &p);
+    let seq_at = 12 + 4 * small.len().div_ceil(4096);
+    let mut r = Rng(43);
+    let mut muts = vec![base.clone()];
+    for _ in 0..300 {
+        let mut m = base.clone();
+        for _ in 0..1 + r.next() % 3 {
+            let i = seq_at + (r.next() as usize) % (m.len() - seq_at);
+            m[i] = r.next() as u8;
+        }
+        muts.push(m);
+    }
+    let mut bad_table = base.clone();
+    bad_table[9] ^= 1;
+    muts.push(bad_table);
+    let jobs: Vec<(&[u8], usize)> = muts.iter().map(|m| (m.as_slice(), small.len())).collect();
+    let dec = g.decompress_sb_batch(&jobs).unwrap();
+    assert!(dec[0].as_ref().unwrap() == &small);
+    assert!(dec.last().unwrap().is_err());
+    for (m, d) in muts.iter().zip(dec) {
+        match (lz_ext3_sb::decompress(m, small.len()), d) {
+            (Ok(a), Ok(b)) => assert!(a == b),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("cpu {:?} vs gpu {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+}
+
+/// The `sb_` tests again with work-groups of 32 (what GPUs run) on the CPU device, in a child process
+/// with `CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised, not only work-item 0.
+#[test]
+fn sb_kernel_with_warp_sized_groups() {
+    if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
+        return;
+    }
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sb_kernel_",
+            "--nocapture",
+            "--test-threads=1",
+            "--skip",
+            "warp_sized",
+        ])
+        .env("CLC_GPU_SB_WG", "32")
+        .env("CLC_GPU_TEST_CHILD", "1")
+        .status()
+        .unwrap();
+    assert!(st.success(), "work-groups of 32: child failed");
+}
+
+#[test]
+fn far_matches_are_found_as_the_cpu_encoder_finds_them() {
+    let g = gpu_or_skip!();
+    // Random bytes, then the same bytes again (1 to 3 MiB back) with one byte changed every 4 KiB
+    // (an edited second version of a file): only far matches compress it.
+    let mut r = Rng(7);
+    for size in [1usize << 20, 3 << 20] {
+        let a: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        let mut frame = a.clone();
+        frame.extend(
+            a.iter()
+                .enumerate()
+                .map(|(i, &b)| if i % 4096 == 0 { b ^ 0x55 } else { b }),
+        );
+        let gpu = g.compress_batch(&[&frame]).unwrap().remove(0);
+        assert_eq!(lz_ext3::decompress(&gpu, frame.len()).unwrap(), frame);
+        let cpu = lz_ext3::compress(&frame, &EncodeParams::default());
+        assert!(
+            (gpu.len() as f64) < 1.03 * cpu.len() as f64 && gpu.len() < size + size / 50,
+            "{size}: gpu {} bytes, cpu {} bytes",
+            gpu.len(),
+            cpu.len()
+        );
+    }
 }

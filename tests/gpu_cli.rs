@@ -7,8 +7,17 @@ mod common;
 use common::*;
 use std::ffi::OsStr;
 
+/// The OpenCL devices, listed once per process: PoCL's start-up is not safe from several threads at once.
+fn devices() -> clc::Result<Vec<clc::gpu::DeviceInfo>> {
+    static D: std::sync::OnceLock<Result<Vec<clc::gpu::DeviceInfo>, String>> =
+        std::sync::OnceLock::new();
+    D.get_or_init(|| clc::gpu::list_devices().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(clc::Error::Gpu)
+}
+
 fn opencl_device() -> Option<String> {
-    match clc::gpu::list_devices() {
+    match devices() {
         Ok(d) if !d.is_empty() => {
             let idx = d
                 .iter()
@@ -72,11 +81,34 @@ fn pack_on_opencl_then_extract_on_cpu() {
     );
     assert_same_tree(&src, &dest);
     clc_ok!("verify", t.path().join("g.001"));
-    // And decoded in batches on the OpenCL device: the same tree, every frame checked.
+    // Extract with the OpenCL device: the GPU-made archive (plain LZ_EXT3 frames: decoded on the CPU)
+    // and a CPU-made one (LZ_EXT3_SB frames: decoded on the device beside the CPU), the same tree, every
+    // frame checked.
     let dest = t.path().join("out-gpu");
     let (out, _) = clc_ok!(
         "extract",
         t.path().join("g.001"),
+        "-o",
+        &dest,
+        "--gpu-device",
+        &dev
+    );
+    assert!(out.contains("; 0 redone on the CPU"), "{out}");
+    assert_same_tree(&src, &dest);
+    clc_ok!(
+        "pack",
+        &src,
+        "-o",
+        t.path().join("c"),
+        "--cpu",
+        "--frame-size",
+        "128K",
+        "-q"
+    );
+    let dest = t.path().join("out-sb");
+    let (out, _) = clc_ok!(
+        "extract",
+        t.path().join("c.001"),
         "-o",
         &dest,
         "--gpu-device",
@@ -102,6 +134,8 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
             .args(args)
             .env("OCL_ICD_VENDORS", &empty)
             .env("OPENCL_VENDOR_PATH", &empty)
+            // GPU_DEVICE = auto opens the GPU from this many bytes on (the tree is small).
+            .env("CLC_GPU_AUTO_MIN", "0")
             .output()
             .unwrap();
         (
@@ -141,4 +175,130 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
     assert_eq!(code, Some(2));
     assert!(err.contains("OpenCL") && err.lines().count() == 1, "{err}");
     assert!(!t.path().join("b.001").exists());
+}
+
+/// Runs clc with `envs` added; (exit code, stdout, stderr).
+fn run_with(envs: &[(&str, &OsStr)], args: &[&OsStr]) -> (Option<i32>, String, String) {
+    let mut c = clc();
+    c.args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn kernel_binaries_are_cached_per_device_source_and_options() {
+    let Some(dev) = opencl_device() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), text(3, 50_000)).unwrap();
+    let cache = t.path().join("cache");
+    let cfg = t.path().join("c3.txt");
+    std::fs::write(&cfg, "HASH_CANDIDATES = 3\n").unwrap();
+    let envs = [
+        ("CLC_CACHE_DIR", cache.as_os_str()),
+        ("CLC_TRACE", OsStr::new("1")),
+    ];
+    let pack = |name: &str, extra: &[&OsStr]| {
+        let out = t.path().join(name);
+        let mut args = vec![
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            out.as_os_str(),
+            OsStr::new("--gpu-device"),
+            OsStr::new(&dev),
+        ];
+        args.extend_from_slice(extra);
+        let (code, o, e) = run_with(&envs, &args);
+        assert_eq!(code, Some(0), "{o}{e}");
+        let count = |w: &str| e.lines().filter(|l| l.ends_with(w)).count();
+        (count(": Compiled"), count(": Cached"))
+    };
+    // Four programs: compression, plain LZ_EXT3 decoding, FNV-1a, LZ_EXT3_SB decoding.
+    assert_eq!(
+        pack("a", &[]),
+        (4, 0),
+        "first run compiles the four programs"
+    );
+    assert_eq!(pack("b", &[]), (0, 4), "second run loads them");
+    let files = || std::fs::read_dir(cache.join("kernels")).unwrap().count();
+    assert_eq!(files(), 4);
+    // Other build options (HASH_CANDIDATES is a -D value) are another binary, not a stale one.
+    assert_eq!(
+        pack("c", &[OsStr::new("--config"), cfg.as_os_str()]),
+        (4, 0)
+    );
+    assert_eq!(files(), 8);
+    // A damaged cache file is rebuilt, never used.
+    for f in std::fs::read_dir(cache.join("kernels")).unwrap() {
+        let p = f.unwrap().path();
+        let mut d = std::fs::read(&p).unwrap();
+        let n = d.len();
+        d[n / 2] ^= 0x55;
+        std::fs::write(&p, d).unwrap();
+    }
+    assert_eq!(pack("d", &[]), (4, 0));
+}
+
+#[test]
+fn auto_loads_no_opencl_driver_without_a_gpu() {
+    let Some(_) = opencl_device() else { return };
+    let has_gpu = devices().unwrap().iter().any(|d| d.kind == "GPU");
+    if has_gpu {
+        eprintln!("SKIP: this machine has an OpenCL GPU");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), text(3, 50_000)).unwrap();
+    let cache = t.path().join("cache");
+    // Below GPU_AUTO_MIN_BYTES the default leaves OpenCL alone whatever is installed.
+    let (code, o, e) = run_with(
+        &[
+            ("CLC_CACHE_DIR", cache.as_os_str()),
+            ("CLC_TRACE", OsStr::new("1")),
+        ],
+        &[
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            t.path().join("small").as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{o}{e}");
+    assert!(e.contains("the GPU is left out"), "{e}");
+    assert!(
+        !e.contains("no GPU used") && !e.contains("platforms listed"),
+        "{e}"
+    );
+    let envs = [
+        ("CLC_CACHE_DIR", cache.as_os_str()),
+        ("CLC_TRACE", OsStr::new("1")),
+        ("CLC_GPU_AUTO_MIN", OsStr::new("0")),
+    ];
+    for i in 1..=2 {
+        let out = t.path().join(format!("a{i}"));
+        let args = [
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            out.as_os_str(),
+        ];
+        let (code, o, e) = run_with(&envs, &args);
+        assert_eq!(code, Some(0), "{o}{e}");
+        assert!(e.contains("no GPU used"), "{e}");
+        // The first run probes the drivers (in child processes) and loads none itself either; its
+        // answer is kept, so the second run does not even load the ICD loader.
+        assert!(!e.contains("OpenCL platforms listed"), "run {i}: {e}");
+        assert!(cache.join("opencl-icds.txt").is_file());
+    }
 }

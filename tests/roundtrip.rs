@@ -250,6 +250,11 @@ fn list_and_info_describe_the_archive() {
         out.contains("hardlinks") && out.contains("frame_size = "),
         "{out}"
     );
+    assert!(out.contains("sub-blocks:     64.0 KiB in"), "{out}");
+    let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["subblock_size"], 65536, "{out}");
+    assert!(v["subblock_frames"].as_u64().unwrap() >= 1, "{out}");
 }
 
 /// ADAPTIVE_FRAMES: incompressible chunks fill small frames of their own, a run of same-named files (two

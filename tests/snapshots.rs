@@ -302,20 +302,30 @@ fn names_and_plain_archives() {
 /// restores bit for bit; the new snapshot holds the new tree.
 #[test]
 fn appending_to_the_golden_v1_archive() {
+    append_to_golden(1);
+}
+
+/// The same for the golden version 2 archive (LZ_EXT3_SB frames).
+#[test]
+fn appending_to_the_golden_v2_archive() {
+    append_to_golden(2);
+}
+
+fn append_to_golden(v: u32) {
     let t = tempfile::tempdir().unwrap();
     let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
     for i in 1..=4 {
-        let n = format!("golden-v1.{i:03}");
+        let n = format!("golden-v{v}.{i:03}");
         fs::copy(data.join(&n), t.path().join(&n)).unwrap();
     }
-    let first = t.path().join("golden-v1.001");
+    let first = t.path().join(format!("golden-v{v}.001"));
     let src = t.path().join("src");
     common::make_tree(&src);
     let (code, o, e) = clc(&[
         &"pack",
         &src,
         &"-o",
-        &t.path().join("golden-v1"),
+        &t.path().join(format!("golden-v{v}")),
         &"--append",
         &"--cpu",
     ]);
@@ -326,7 +336,7 @@ fn appending_to_the_golden_v1_archive() {
     extract(&first, &old, Some(&n[0]));
     let sums = Command::new("sha256sum")
         .args(["--check", "--strict", "--quiet"])
-        .arg(data.join("golden-v1.sha256"))
+        .arg(data.join(format!("golden-v{v}.sha256")))
         .current_dir(&old)
         .output()
         .unwrap();
@@ -342,7 +352,7 @@ fn appending_to_the_golden_v1_archive() {
     assert_eq!(code, 0, "{o}{e}");
     // The original volumes are untouched.
     for i in 1..=4 {
-        let n = format!("golden-v1.{i:03}");
+        let n = format!("golden-v{v}.{i:03}");
         assert!(fs::read(data.join(&n)).unwrap() == fs::read(t.path().join(&n)).unwrap());
     }
 }
@@ -687,7 +697,7 @@ fn parity_over_appended_volumes() {
     );
 }
 
-/// A slightly edited large file is stored against its earlier version (FORMAT.md 2.2): its frames name
+/// A slightly edited large file is stored against its earlier version (FORMAT.md 2.3): its frames name
 /// the earlier version's chunks as their dictionary, the snapshot costs a small part of the file, every
 /// snapshot still extracts, and verify checks the frames with a dictionary.
 #[test]

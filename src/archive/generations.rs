@@ -3,6 +3,7 @@
 //! spans them), checking that the generations hold together, and assembling one table set and the
 //! snapshots' entry tables from them.
 
+use crate::codec::Codec;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
@@ -114,7 +115,7 @@ fn extents(vols: &[Listed], at: usize, f: &Footer) -> Result<Vec<(usize, u64, u6
     if f.index_offset + f.index_stored_len == end {
         return Ok(vec![(at, f.index_offset, end)]);
     }
-    if f.version == 1 {
+    if f.version < 3 {
         return Err(bad("footer: index does not end at the footer"));
     }
     // Spanning: the last volume's bytes after its header, whole volumes before, and the start.
@@ -294,12 +295,27 @@ fn chain(blobs: Vec<(Footer, Blob)>, what: &str, stray: Vec<PathBuf>) -> Result<
         };
         let gen = match blob {
             Blob::V1(idx) => {
-                if number != 1 || count != 1 && footer.version != 1 {
+                if number != 1 || count != 1 && footer.version >= 3 {
                     return Err(bad(format!("generation {number} has a version 1 index")));
+                }
+                // Codec 3 came with format version 2 (FORMAT.md 2.2).
+                if footer.version < 2 {
+                    if let Some(i) = idx.frames.iter().position(|f| f.codec == Codec::LzExt3Sb) {
+                        return Err(bad(format!(
+                            "frame {i} is LZ_EXT3_SB, which needs format version 2 (archive says {})",
+                            footer.version
+                        )));
+                    }
                 }
                 v1_generation(idx, footer, &mut tables)
             }
             Blob::V3(g) => {
+                if footer.version < 3 {
+                    return Err(bad(format!(
+                        "generation {number}: a generation index under a version {} footer",
+                        footer.version
+                    )));
+                }
                 if g.generation != number || g.first_volume != first_volume {
                     return Err(bad(format!(
                         "generation {} starting at volume {} where generation {number} starting at \

@@ -4,6 +4,7 @@
 
 use super::generations::{self, History, Snapshot};
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
+use crate::codec::Codec;
 use crate::error::{Error, IoContext, Result};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
@@ -476,6 +477,25 @@ impl Archive {
             None => cache::decode(&f),
         }
         .map_err(|e| self.frame_err(id, e))
+    }
+
+    /// The sub-block size of an LZ_EXT3_SB frame, read from its first stored byte (None for other
+    /// codecs). The byte is not trusted beyond that: the decoders check it (FORMAT.md 2.2).
+    pub fn subblock_size(&self, id: FrameId) -> Result<Option<u64>> {
+        let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
+        if f.codec != Codec::LzExt3Sb || f.stored_len == 0 {
+            return Ok(None);
+        }
+        // Validated: the frame's volume is one of `volumes`.
+        let vol = &self.volumes[f.volume.at()];
+        let file = vol
+            .file
+            .as_ref()
+            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, f.offset)
+            .map_err(|e| self.frame_err(id, Error::io(&vol.path, e)))?;
+        Ok(Some(1u64 << b[0].min(63)))
     }
 
     /// The path of entry `e`, for messages.

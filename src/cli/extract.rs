@@ -39,8 +39,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         keep_going: a.keep_going,
     };
     let t0 = std::time::Instant::now();
-    let gpu = a.common.gpu(&cfg)?;
-    let decoder = gpu.map(|g| clc::gpu::GpuDecoder::new(&cfg, Some(g), a.common.quiet));
+    let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;
     let st = match &decoder {
         Some(d) => clc::extract::extract(&ar, &cfg, &opts, Box::new(d), &warn)?,
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
@@ -48,11 +47,19 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     if let (Some(d), false) = (&decoder, a.common.quiet) {
         use std::sync::atomic::Ordering::Relaxed;
         println!(
-            "GPU decoded {} frames; {} redone on the CPU",
+            "GPU decoded {} frames, the CPU {} beside it; {} redone on the CPU",
             d.gpu_frames.load(Relaxed),
+            d.cpu_share_frames.load(Relaxed),
             d.cpu_frames.load(Relaxed)
         );
     }
+    if let Some(d) = &decoder {
+        clc::diag::trace::note(&format!(
+            "decode: GPU share at the end {} per mille",
+            d.share()
+        ));
+    }
+    clc::diag::trace::report();
     // Some OpenCL drivers abort while tearing down at exit; the process ends now anyway.
     std::mem::forget(decoder);
     if !st.damaged.is_empty() {

@@ -60,6 +60,14 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         let parts: Vec<String> = m.iter().map(|(k, c)| format!("{k}={c}")).collect();
         println!("frames:         {}", parts.join(" | "));
     }
+    if n("subblock_frames") > 0 {
+        println!(
+            "sub-blocks:     {} in {} of {} frames (format v2, parallel decode)",
+            human(n("subblock_size")),
+            n("subblock_frames"),
+            n("frames")
+        );
+    }
     if let Some(vols) = v["volumes"].as_array() {
         println!("volumes:        {}", vols.len());
         for vol in vols {

@@ -63,11 +63,11 @@ pub fn run(a: MountArgs) -> Result<i32> {
         .unwrap_or_else(|_| a.archive.clone());
     let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
     // The GPU (if any) is opened lazily, in the serving process after the fork: OpenCL does not survive one.
-    let decoder: Box<dyn clc::cache::BatchDecoder> = if cfg.force_cpu {
-        Box::new(clc::cache::CpuDecoder)
-    } else {
-        Box::new(clc::gpu::GpuDecoder::new(&cfg, None, a.common.quiet))
-    };
+    let decoder: Box<dyn clc::cache::BatchDecoder> =
+        match clc::gpu::GpuDecoder::lazy_for_frames(&cfg, ar.index().frames(), a.common.quiet) {
+            Some(d) => Box::new(d),
+            None => Box::new(clc::cache::CpuDecoder),
+        };
     let all = a.snapshot.is_none();
     let fs = ClcFs::new(
         Arc::new(ar),

@@ -2,7 +2,7 @@ use super::{human, Common};
 use anyhow::Result;
 use clap::Args;
 use clc::diag::Warnings;
-use clc::pack::{PackOptions, PackStats};
+use clc::pack::{GpuUse, PackOptions, PackStats};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -64,7 +64,18 @@ pub fn run(a: PackArgs) -> Result<i32> {
             }
         },
     )?;
-    let gpu = a.common.gpu(&cfg)?;
+    // GPU_DEVICE = auto: pack opens the GPU itself, once the scan shows enough bytes for it to pay
+    // (and with GPU_FALLBACK_ENABLED = false, a failure to open it is still an error).
+    let auto = !cfg.force_cpu && cfg.gpu_device.trim().eq_ignore_ascii_case("auto");
+    let gpu = if auto { None } else { a.common.gpu(&cfg)? };
+    let open_failed = std::sync::Mutex::new(None);
+    let open = || match a.common.gpu(&cfg) {
+        Ok(g) => g,
+        Err(e) => {
+            *open_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+    };
     let warn = Warnings::new(false);
     let opts = PackOptions {
         src: a.src.clone(),
@@ -77,14 +88,30 @@ pub fn run(a: PackArgs) -> Result<i32> {
     };
     // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
     clc::sys::catch_interrupts();
-    let st = match clc::pack::pack(&cfg, &opts, gpu.as_ref(), &warn) {
+    let choice = match (&gpu, auto) {
+        (Some(g), _) => GpuUse::Given(g),
+        (None, true) => GpuUse::Auto(&open),
+        (None, false) => GpuUse::Off,
+    };
+    let st = match clc::pack::pack_with(&cfg, &opts, choice, &warn) {
         Err(clc::Error::Interrupted(sig)) => {
             eprintln!("clc: interrupted; nothing was written");
             std::mem::forget(gpu);
             return Ok(128 + sig);
         }
-        r => r?,
+        r => r,
     };
+    if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
+        if let Ok(st) = &st {
+            let parity = st.parity.iter().flat_map(|p| &p.paths);
+            for v in st.volumes.iter().chain(parity) {
+                let _ = std::fs::remove_file(v);
+            }
+        }
+        return Err(e);
+    }
+    let st = st?;
     if !a.common.quiet {
         print_summary(&st);
     }

@@ -55,11 +55,11 @@ pub const MAX_OFFSET: usize = (1 << 24) - 1;
 pub const HASH_BYTES: u32 = 6;
 /// Inputs shorter than this are stored as one literal run (the match finder reads 8 bytes at a time and
 /// must leave `LAST_LITERALS`).
-const MIN_INPUT: usize = LAST_LITERALS + 8;
+pub(super) const MIN_INPUT: usize = LAST_LITERALS + 8;
 /// LZ4's skip strength: after `2^SKIP_STRENGTH` misses in a row the step grows by one byte.
-const SKIP_STRENGTH: u32 = 6;
+pub(super) const SKIP_STRENGTH: u32 = 6;
 /// A table slot: `tag << 24 | position mod 2^24`; 0 is an empty slot (tag 0, position 0).
-const POS_MASK: u32 = (1 << 24) - 1;
+pub(super) const POS_MASK: u32 = (1 << 24) - 1;
 
 /// Upper bound on the encoded size of `n` input bytes (all literals: token, length bytes, literals).
 pub fn max_compressed_len(n: usize) -> usize {
@@ -118,7 +118,7 @@ impl Encoder {
     }
 
     /// Appends the LZ_EXT3 encoding of `src` to `out`, with `prefix` as a dictionary: matches may reach
-    /// back into it (FORMAT.md 2.2); a decoder must be given the same prefix. Every position of the
+    /// back into it (FORMAT.md 2.3); a decoder must be given the same prefix. Every position of the
     /// prefix is entered in the match finder first.
     pub fn compress_with_prefix(&mut self, prefix: &[u8], src: &[u8], out: &mut Vec<u8>) {
         if prefix.is_empty() {
@@ -171,7 +171,7 @@ pub fn compress(src: &[u8], p: &EncodeParams) -> Vec<u8> {
 }
 
 #[inline(always)]
-fn read_u64(s: &[u8], i: usize) -> u64 {
+pub(super) fn read_u64(s: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
 }
 
@@ -179,7 +179,7 @@ fn read_u64(s: &[u8], i: usize) -> u64 {
 /// (the next bits), stored beside each position so most false candidates are rejected without reading
 /// the input at the candidate (a cache miss).
 #[inline(always)]
-fn hash(v: u64, log: u32) -> (usize, u32) {
+pub(super) fn hash(v: u64, log: u32) -> (usize, u32) {
     let h = (v << (64 - 8 * HASH_BYTES)).wrapping_mul(0x9E37_79B1_85EB_CA87);
     (
         (h >> (64 - log)) as usize,
@@ -189,13 +189,13 @@ fn hash(v: u64, log: u32) -> (usize, u32) {
 
 /// Whether the `HASH_BYTES` low bytes of `a` and `b` are equal.
 #[inline(always)]
-fn same_prefix(a: u64, b: u64) -> bool {
+pub(super) fn same_prefix(a: u64, b: u64) -> bool {
     (a ^ b) << (64 - 8 * HASH_BYTES) == 0
 }
 
 /// Number of equal bytes at `a` and `b` (`a < b`), stopping at `limit` for `b`.
 #[inline(always)]
-fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
+pub(super) fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
     let mut i = 0;
     while b + i + 8 <= limit {
         let x = read_u64(s, a + i) ^ read_u64(s, b + i);
@@ -212,7 +212,7 @@ fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
 
 /// Writes a length continuation (`n` already reduced by 15).
 #[inline(always)]
-fn write_ext(out: &mut Vec<u8>, mut n: usize) {
+pub(super) fn write_ext(out: &mut Vec<u8>, mut n: usize) {
     while n >= 255 {
         out.push(255);
         n -= 255;
@@ -222,7 +222,7 @@ fn write_ext(out: &mut Vec<u8>, mut n: usize) {
 
 /// Writes one sequence: `lits`, then a match of `mlen` bytes at `offset`.
 #[inline(always)]
-fn write_sequence(out: &mut Vec<u8>, lits: &[u8], offset: usize, mlen: usize) {
+pub(super) fn write_sequence(out: &mut Vec<u8>, lits: &[u8], offset: usize, mlen: usize) {
     let l = lits.len();
     let m = mlen - MIN_MATCH;
     out.push(((l.min(15) as u8) << 4) | m.min(15) as u8);
@@ -237,7 +237,7 @@ fn write_sequence(out: &mut Vec<u8>, lits: &[u8], offset: usize, mlen: usize) {
 }
 
 /// Writes the final, literals-only sequence.
-fn write_literals_only(out: &mut Vec<u8>, lits: &[u8]) {
+pub(super) fn write_literals_only(out: &mut Vec<u8>, lits: &[u8]) {
     let l = lits.len();
     out.push((l.min(15) as u8) << 4);
     if l >= 15 {
@@ -248,13 +248,13 @@ fn write_literals_only(out: &mut Vec<u8>, lits: &[u8]) {
 
 /// The `K` slots of bucket `h`.
 #[inline(always)]
-fn bucket_of<const K: usize>(table: &mut [u32], h: usize) -> &mut [u32; K] {
+pub(super) fn bucket_of<const K: usize>(table: &mut [u32], h: usize) -> &mut [u32; K] {
     (&mut table[h * K..h * K + K]).try_into().unwrap()
 }
 
 /// Inserts position `p` at the front of its bucket (shift-insert keeps the bucket newest first).
 #[inline(always)]
-fn insert<const K: usize>(bucket: &mut [u32; K], p: u32) {
+pub(super) fn insert<const K: usize>(bucket: &mut [u32; K], p: u32) {
     if K > 1 {
         bucket.copy_within(0..K - 1, 1);
     }
@@ -376,13 +376,13 @@ fn compress_block<const K: usize>(
     write_literals_only(out, &src[anchor..]);
 }
 
-fn err(msg: &str) -> Error {
+pub(super) fn err(msg: &str) -> Error {
     Error::Decode(format!("lz_ext3: {msg}"))
 }
 
 /// Reads a length continuation at `*ip` and returns its sum.
 #[inline(always)]
-fn read_ext(src: &[u8], ip: &mut usize) -> Result<usize> {
+pub(super) fn read_ext(src: &[u8], ip: &mut usize) -> Result<usize> {
     let mut n = 0usize;
     loop {
         let b = *src.get(*ip).ok_or_else(|| err("truncated length"))?;
@@ -482,7 +482,7 @@ fn decompress_from(src: &[u8], dst: &mut [u8], start: usize) -> Result<()> {
 /// Copies `len` bytes from `op - off` to `op` as a forward byte-by-byte copy would (overlap repeats the
 /// last `off` bytes). The caller has checked `1 <= off <= op` and `op + len <= dst.len()`.
 #[inline(always)]
-fn copy_match(dst: &mut [u8], op: usize, off: usize, len: usize) {
+pub(super) fn copy_match(dst: &mut [u8], op: usize, off: usize, len: usize) {
     let s = op - off;
     if off >= 16 && len <= 16 && op + 16 <= dst.len() {
         dst.copy_within(s..s + 16, op);

@@ -2,17 +2,21 @@
 //! against their buffers and return an error on malformed input, never panic.
 
 pub mod lz_ext3;
+pub mod lz_ext3_sb;
 
 pub use crate::format::codec::Codec;
 
 use crate::error::{Error, Result};
 
-/// Match-finder tuning for the LZ_EXT3 encoder (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH).
+/// Match-finder tuning for the LZ_EXT3 encoders (config keys HASH_LOG, HASH_CANDIDATES, GOOD_ENOUGH_MATCH)
+/// and the LZ_EXT3_SB sub-block size (SUBBLOCK_SIZE, as a log2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeParams {
     pub hash_log: u32,
     pub candidates: u32,
     pub good_enough: u32,
+    /// log2 of the LZ_EXT3_SB sub-block size (12..=24).
+    pub sb_log: u32,
 }
 
 impl Default for EncodeParams {
@@ -21,6 +25,7 @@ impl Default for EncodeParams {
             hash_log: 16,
             candidates: 2,
             good_enough: 64,
+            sb_log: lz_ext3_sb::DEFAULT_SB_LOG,
         }
     }
 }
@@ -31,10 +36,11 @@ pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::compress(src, p),
         Codec::Lz4 => lz4_flex::block::compress(src),
+        Codec::LzExt3Sb => lz_ext3_sb::compress(src, p),
     }
 }
 
-/// Encodes `src` with LZ_EXT3 after `dict` (FORMAT.md 2.2: a frame with a dictionary).
+/// Encodes `src` with LZ_EXT3 after `dict` (FORMAT.md 2.3: a frame with a dictionary).
 pub fn encode_with_dict(dict: &[u8], src: &[u8], p: &EncodeParams) -> Vec<u8> {
     let mut out = Vec::new();
     lz_ext3::Encoder::new(p).compress_with_prefix(dict, src, &mut out);
@@ -57,6 +63,7 @@ pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let out = match codec {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::decompress(src, raw_len)?,
+        Codec::LzExt3Sb => lz_ext3_sb::decompress(src, raw_len)?,
         Codec::Lz4 => lz4_flex::block::decompress(src, raw_len)
             .map_err(|e| Error::Decode(format!("lz4: {e}")))?,
     };

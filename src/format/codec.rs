@@ -8,6 +8,8 @@ pub enum Codec {
     Raw = 0,
     LzExt3 = 1,
     Lz4 = 2,
+    /// LZ_EXT3 in sub-blocks with a start table (format version 2; FORMAT.md §2.2).
+    LzExt3Sb = 3,
 }
 
 impl Codec {
@@ -16,6 +18,7 @@ impl Codec {
             0 => Some(Codec::Raw),
             1 => Some(Codec::LzExt3),
             2 => Some(Codec::Lz4),
+            3 => Some(Codec::LzExt3Sb),
             _ => None,
         }
     }
@@ -25,6 +28,7 @@ impl Codec {
             Codec::Raw => "RAW",
             Codec::LzExt3 => "LZ_EXT3",
             Codec::Lz4 => "LZ4",
+            Codec::LzExt3Sb => "LZ_EXT3_SB",
         }
     }
 
@@ -32,6 +36,7 @@ impl Codec {
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
+            "lz_ext3_sb" => Some(Codec::LzExt3Sb),
             "lz4" => Some(Codec::Lz4),
             "raw" | "none" => Some(Codec::Raw),
             _ => None,

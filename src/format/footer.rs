@@ -88,11 +88,11 @@ impl Footer {
         if volume_count == 0 {
             return Err(bad(12, "zero volumes".into()));
         }
-        // Version 1: the blob lies in this volume and ends at the footer. Version 3: it may start in an
+        // Versions 1 and 2: the blob lies in this volume and ends at the footer. Version 3: it may start in an
         // earlier volume (FORMAT.md 3.2); the reader places it with the volumes' lengths.
         let end = index_offset.checked_add(index_stored_len);
         let fits = match version {
-            1 => end == Some(at),
+            1 | 2 => end == Some(at),
             _ => end.is_some() && index_offset >= super::volume::VolumeHeader::SIZE as u64,
         };
         if !fits {

@@ -25,7 +25,7 @@ pub const MAX_FRAME: u32 = 16 << 20;
 pub const MAX_STORED: u32 = MAX_FRAME + MAX_FRAME / 8;
 /// Frame flag: encoded by the GPU.
 pub const FLAG_GPU: u8 = 1;
-/// Frame flag: decoded after a dictionary (format version 3; FORMAT.md 2.2).
+/// Frame flag: decoded after a dictionary (format version 3; FORMAT.md 2.3).
 pub const FLAG_DICT: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

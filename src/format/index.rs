@@ -143,7 +143,7 @@ pub struct Frame {
     pub checksum: Option<u64>,
 }
 
-/// A frame's dictionary (FORMAT.md 2.2): the bytes of these chunks of earlier frames, in order, precede
+/// A frame's dictionary (FORMAT.md 2.3): the bytes of these chunks of earlier frames, in order, precede
 /// the frame's own bytes when it is decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dict {
@@ -353,7 +353,7 @@ impl Tables {
         Ok(())
     }
 
-    /// FORMAT.md 2.2: a dictionary belongs to an LZ_EXT3 frame and names existing chunks of earlier
+    /// FORMAT.md 2.3: a dictionary belongs to an LZ_EXT3 frame and names existing chunks of earlier
     /// frames that have none themselves, at most 16 MiB in at most 8 frames; frames listed once, in
     /// order; flag bit 1 exactly on them.
     fn check_dicts(&self) -> Check {
@@ -486,7 +486,7 @@ fn check_parent(entries: &[Entry], i: usize, p: &[u8]) -> Check {
 /// accessors rely on what was proved, which is:
 ///
 /// * frames: volume in `1..=volume_count`, raw length at most `MAX_FRAME`, stored length at most
-///   `MAX_STORED`, a RAW frame's stored length equal to its raw length; a dictionary (FORMAT.md 2.2)
+///   `MAX_STORED`, a RAW frame's stored length equal to its raw length; a dictionary (FORMAT.md 2.3)
 ///   names 1 to 4 earlier frames without dictionaries, at most 16 MiB;
 /// * chunks: non-empty, in an existing frame, within that frame's raw length;
 /// * contents: their refs lie in the ref table, name existing chunks, and cover `0..size` without gap
@@ -644,7 +644,7 @@ impl ValidIndex {
         &self.tables.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
     }
 
-    /// The dictionary of frame `id` (FORMAT.md 2.2), if it has one.
+    /// The dictionary of frame `id` (FORMAT.md 2.3), if it has one.
     pub fn dict_of(&self, id: FrameId) -> Option<&Dict> {
         self.tables.dict_index(id).map(|i| &self.tables.dicts[i])
     }

@@ -6,14 +6,16 @@
 //! ```text
 //! input    S × SUB bytes   frame f at fr_base[f], a multiple of SUB; padding never read
 //! matches  S × SUB × u32   (len << 24 | offset) per position, 0 = none
-//! gtab     F × 2^HASH_LOG u32    first occurrence per hash (u32::MAX = none)
+//! alist    2 × S × ACAP u64  sorted anchors (hash << 32 | pos) per segment, then per merged run
+//! acnt     2 × S u32         anchors of the run starting at each segment
+//! far      S × SUB × u32     offset of the latest earlier anchor with the same hash, 0 = none
 //! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each segment (0 = none)
 //! scratch  P × SCRATCH bytes     sequences 2..n of each parse sub-block
 //! info     P × 8 u32, sb_plan P × 4 u32, fr_plan F × 4 u32   (see the kernel file)
 //! output   Σ cap(n_f) bytes, cap(n) = n + n/255 + 16 (the bound for MIN_MATCH >= 5)
 //! ```
 
-use super::cl::{event_span, DevBuf, Queue};
+use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
@@ -141,7 +143,7 @@ fn enqueue<'a>(
     let mut fr_nsb = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
     let mut fr_cap = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
     let mut fr_out = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let mut gtab = DevBuf::<u32>::new(ctx, nf << tu.hash_log, "allocating hash tables")?;
+    let mut far = DevBuf::<u32>::new(ctx, in_bytes, "allocating the far-offset array")?;
     let mut ltab = DevBuf::<u32>::new(ctx, ns << tu.lhash_log, "allocating hash tables")?;
     let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
     let scratch = DevBuf::<u8>::new(ctx, np * tu.scratch(), "allocating scratch")?;
@@ -165,19 +167,21 @@ fn enqueue<'a>(
             up.push(q.write(&mut input, lay.fr_base[f] as usize, fr)?);
         }
     }
-    let clear_g = q.fill(&mut gtab, u32::MAX)?;
+    let clear_g = q.fill(&mut far, 0u32)?;
     q.fill(&mut ltab, 0u32)?;
 
     let wg = Some(tu.wg);
-    let k_build = q.launch(
+    q.launch(
         &k.build,
-        &[&input, &sb_frame, &fr_base, &fr_len, &gtab, &ltab],
+        &[&input, &sb_frame, &fr_base, &fr_len, &ltab],
         in_bytes,
         None,
     )?;
+    let frame_bufs: [&dyn Arg; 4] = [&input, &sb_frame, &fr_base, &fr_len];
+    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, &far)?;
     let k_find = q.launch(
         &k.find,
-        &[&input, &sb_frame, &fr_base, &fr_len, &gtab, &ltab, &matches],
+        &[&input, &sb_frame, &fr_base, &fr_len, &ltab, &far, &matches],
         ns * tu.wg,
         wg,
     )?;
@@ -219,6 +223,74 @@ fn enqueue<'a>(
         up,
         ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
     })
+}
+
+/// Far matches, enqueued on `q` after lz_build: each segment's sorted anchors (lz_anchor), merged into
+/// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
+/// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
+/// sb_frame, fr_base and fr_len. The anchor lists live only for these commands (OpenCL frees them
+/// after). Returns lz_link's event.
+fn enqueue_far(
+    dev: &Device,
+    k: &Kernels,
+    q: &Queue,
+    frames: &[&[u8]],
+    ns: usize,
+    frame_bufs: [&dyn Arg; 4],
+    far: &DevBuf<u32>,
+) -> Result<Event> {
+    let (tu, ctx) = (&dev.tuning, &dev.ctx);
+    let slots = ns * tu.acap;
+    let alist = [
+        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
+        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
+    ];
+    let acnt = [
+        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
+        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
+    ];
+    let [input, sb_frame, fr_base, fr_len] = frame_bufs;
+    q.launch(
+        &k.anchor,
+        &[input, sb_frame, fr_base, fr_len, &alist[0], &acnt[0]],
+        ns * tu.awg,
+        Some(tu.awg),
+    )?;
+    let max_seg = frames
+        .iter()
+        .map(|f| f.len().div_ceil(tu.sub()).max(1))
+        .max()
+        .unwrap_or(1);
+    let rounds = max_seg.next_power_of_two().trailing_zeros() as usize;
+    let nslots = slots as u32;
+    for r in 0..rounds {
+        let (a, b) = (r % 2, 1 - r % 2);
+        let r32 = r as u32;
+        q.launch(
+            &k.merge,
+            &[
+                sb_frame, fr_base, fr_len, &alist[a], &acnt[a], &alist[b], &acnt[b], &r32, &nslots,
+            ],
+            slots.next_multiple_of(64),
+            None,
+        )?;
+    }
+    let fin = rounds % 2;
+    q.launch(
+        &k.link,
+        &[
+            input,
+            sb_frame,
+            fr_base,
+            fr_len,
+            &alist[fin],
+            &acnt[fin],
+            far,
+            &nslots,
+        ],
+        slots.next_multiple_of(64),
+        None,
+    )
 }
 
 impl Pending<'_> {
@@ -303,7 +375,7 @@ pub(crate) fn run(
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
         padded(dev, frames[i].len())
     });
-    let queues = [&k.queue, &k.queue2];
+    let queues = k.queues();
     // Two launches in flight on two queues: while one computes, the other uploads or downloads.
     let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());
@@ -323,8 +395,9 @@ pub(crate) fn run(
     let r = pipeline();
     if r.is_err() {
         // Reads into the pending launches' host vectors may be in flight: wait before dropping them.
-        let _ = k.queue.finish();
-        let _ = k.queue2.finish();
+        for q in queues {
+            let _ = q.finish();
+        }
     }
     drop(pending);
     r.map(|()| out)

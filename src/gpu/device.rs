@@ -15,11 +15,13 @@ use parking_lot::Mutex;
 use super::cl::{ClContext, Queue};
 use super::DeviceInfo;
 use crate::config::Config;
+use crate::diag;
 use crate::error::{Error, Result};
 
 const SRC_COMPRESS: &str = include_str!("../../kernels/lz_ext3_compress.cl");
 const SRC_DECOMPRESS: &str = include_str!("../../kernels/lz_ext3_decompress.cl");
 const SRC_FNV: &str = include_str!("../../kernels/fnv1a.cl");
+const SRC_DECOMPRESS_SB: &str = include_str!("../../kernels/lz_ext3_sb_decompress.cl");
 
 /// A device found by [`enumerate`], with the raw id needed to open it.
 pub(crate) struct Found {
@@ -169,6 +171,12 @@ pub(crate) struct Tuning {
     pub good: u32,
     /// Shortest match emitted: 5, the first length that pays for a 3-byte offset.
     pub min_match: u32,
+    /// Anchors (far-match sample points): about one position in 2^abits.
+    pub abits: u32,
+    /// Most anchors kept per segment.
+    pub acap: usize,
+    /// Work-group size of lz_anchor.
+    pub awg: usize,
 }
 
 impl Tuning {
@@ -180,6 +188,7 @@ impl Tuning {
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
         let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
         let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
+        let abits = env("CLC_GPU_ABITS", 2..=8, 4);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
         // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
@@ -198,18 +207,23 @@ impl Tuning {
             cands,
             good: cfg.good_enough_match.clamp(5, 255),
             min_match: 5,
+            abits,
+            acap: (2usize << (sub_log - abits)).clamp(256, 4096),
+            awg: 256,
         }
     }
 
-    /// Bytes of local memory lz_find needs.
+    /// Bytes of local memory the largest kernel needs (lz_find's table, or lz_anchor's list).
     pub fn local_bytes(&self) -> u64 {
-        (4u64 << self.lhash_log) * self.cands as u64
+        let find = (4u64 << self.lhash_log) * self.cands as u64 + 4 * self.wg as u64 + 4;
+        let anchor = 8 * self.acap as u64 + 4 * self.awg as u64;
+        find.max(anchor)
     }
 
     fn options(&self) -> String {
         format!(
             "-D SUB_LOG={} -D PSUB_LOG={} -D WG={} -D PWG={} -D DWG={} -D HASH_LOG={} -D LHASH_LOG={} \
-             -D CANDS={} -D GOOD={} -D MIN_MATCH={}",
+             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={}",
             self.sub_log,
             self.psub_log,
             self.wg,
@@ -219,7 +233,10 @@ impl Tuning {
             self.lhash_log,
             self.cands,
             self.good,
-            self.min_match
+            self.min_match,
+            self.abits,
+            self.acap,
+            self.awg
         )
     }
 
@@ -238,15 +255,32 @@ impl Tuning {
 /// also serialises batches on that device.
 pub(crate) struct Kernels {
     pub build: Kernel,
+    pub anchor: Kernel,
+    pub merge: Kernel,
+    pub link: Kernel,
     pub find: Kernel,
     pub parse: Kernel,
     pub plan: Kernel,
     pub emit: Kernel,
     pub decompress: Kernel,
+    /// The LZ_EXT3_SB decoder (one work-group of 32 per sub-block).
+    pub decompress_sb: Kernel,
+    /// Its buffers, kept between launches.
+    pub sb: Option<super::decompress_sb::Buffers>,
     pub fnv: Kernel,
     pub queue: Queue,
-    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the other).
-    pub queue2: Queue,
+    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
+    /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
+    /// (`pocl_release_dlhandle_cache: Assertion 'found->ref_count > 0'`) when two launches of one
+    /// kernel with different grid sizes run at once (its release finds the wrong cache entry).
+    pub queue2: Option<Queue>,
+}
+
+impl Kernels {
+    /// The two queues launches alternate on (the same one twice on CPU devices).
+    pub fn queues(&self) -> [&Queue; 2] {
+        [&self.queue, self.queue2.as_ref().unwrap_or(&self.queue)]
+    }
 }
 
 /// One opened device.
@@ -256,6 +290,9 @@ pub(crate) struct Device {
     pub tuning: Tuning,
     /// Largest single buffer the device allows.
     pub max_alloc: u64,
+    /// Work-group size of the LZ_EXT3_SB decoder: 32 (a warp) on GPUs, 1 on CPU devices, where
+    /// work-items of a group run one after the other anyway.
+    pub sb_w: usize,
     pub k: Mutex<Kernels>,
 }
 
@@ -268,7 +305,7 @@ impl Device {
         let max_wg = d.max_work_group_size().unwrap_or(0);
         let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
         let tuning = Tuning::new(cfg);
-        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg);
+        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg).max(tuning.awg);
         if local_mem < tuning.local_bytes() + 64 || max_wg < need_wg {
             return Err(Error::Gpu(format!(
                 "{name}: needs {} bytes of local memory and work-groups of {need_wg} (has {local_mem}, {max_wg})",
@@ -276,37 +313,88 @@ impl Device {
             )));
         }
         let opts = tuning.options();
+        let t0 = std::time::Instant::now();
         let build = |src: &str, file: &str| -> Result<Program> {
-            Program::create_and_build_from_source(&ctx, src, &opts).map_err(|log| {
-                let first = log
-                    .lines()
-                    .find(|l| l.contains("error"))
-                    .unwrap_or(log.lines().next().unwrap_or(""));
-                Error::Gpu(format!("building {file} for {name}: {}", first.trim()))
-            })
+            let (p, origin) = super::program::build(&ctx, &d, src, &opts, file)?;
+            diag::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
+            Ok(p)
         };
         let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
+        diag::trace::span("gpu: programs built", t0, 0);
+        let cpu = found.info.kind == "CPU";
+        // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments).
+        let sb_default = if cpu { 1 } else { 32 };
+        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=32, sb_default) {
+            w @ (1 | 32) => w as usize,
+            _ => sb_default as usize,
+        };
+        let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u"))?;
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
             build: kernel(&pc, "lz_build")?,
+            anchor: kernel(&pc, "lz_anchor")?,
+            merge: kernel(&pc, "lz_merge")?,
+            link: kernel(&pc, "lz_link")?,
             find: kernel(&pc, "lz_find")?,
             parse: kernel(&pc, "lz_parse")?,
             plan: kernel(&pc, "lz_plan")?,
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
+            decompress_sb: kernel(&psb, "lz3sb_decode")?,
+            sb: None,
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
-            queue2: Queue::new(&ctx, found.id)?,
+            queue2: if cpu {
+                None
+            } else {
+                Some(Queue::new(&ctx, found.id)?)
+            },
         };
         Ok(Device {
             info: found.info.clone(),
             ctx,
             tuning,
             max_alloc,
+            sb_w,
             k: Mutex::new(k),
         })
     }
+}
+
+/// Builds the LZ_EXT3_SB decoder: on NVIDIA with its PTX loads and fence (`CLC_PTX`), falling back to
+/// the portable OpenCL C (volatile loads, `mem_fence`) if that does not build. `CLC_GPU_SB_PTX=0` forces
+/// the portable code, `CLC_GPU_SB_QCAP` sets the queue of set-aside matches (experiments).
+fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
+    let d = ClDevice::new(found.id);
+    let qcap = diag::knob("CLC_GPU_SB_QCAP", 8..=1024, 128);
+    let base = format!("{opts} -D QCAP={qcap}u");
+    let file = "lz_ext3_sb_decompress.cl";
+    let nvidia = found.info.platform.to_ascii_lowercase().contains("nvidia")
+        && diag::knob("CLC_GPU_SB_PTX", 0..=1, 1) == 1;
+    if nvidia {
+        match super::program::build(
+            ctx,
+            &d,
+            SRC_DECOMPRESS_SB,
+            &format!("{base} -D CLC_PTX"),
+            file,
+        ) {
+            Ok((p, origin)) => {
+                diag::trace::note(&format!(
+                    "gpu: {file} (PTX) for {}: {origin:?}",
+                    found.info.name
+                ));
+                return Ok(p);
+            }
+            Err(e) => diag::trace::note(&format!(
+                "gpu: {file} with PTX failed ({e}); portable build"
+            )),
+        }
+    }
+    let (p, origin) = super::program::build(ctx, &d, SRC_DECOMPRESS_SB, &base, file)?;
+    diag::trace::note(&format!("gpu: {file} for {}: {origin:?}", found.info.name));
+    Ok(p)
 }

@@ -189,6 +189,7 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
             "good_enough_match".into(),
             cfg.good_enough_match.to_string(),
         ),
+        ("subblock_size".into(), cfg.subblock_size.to_string()),
         ("clc_version".into(), env!("CARGO_PKG_VERSION").into()),
         ("source_root".into(), src.to_string_lossy().into_owned()),
     ]

@@ -1,7 +1,8 @@
 //! `clc pack`, as a sequence of stages: prepare the output → scan the tree → plan (hardlinks, whole-file
 //! dedup, stream order; [`plan`]) → stream (read, chunk, chunk dedup, frames; [`stream`]) → compress on
 //! the CPU or the GPU ([`compress`]) → write volumes in order → index ([`index`]) and footer → parity
-//! volumes. The stream's stages run at once, joined by bounded channels.
+//! volumes. The stream's stages run at once, joined by bounded channels. `CLC_TRACE=1` times each stage
+//! ([`diag::trace`]).
 
 pub mod append;
 pub mod compress;
@@ -14,7 +15,8 @@ pub mod stream;
 use crate::archive::VolumeWriter;
 use crate::config::Config;
 use crate::dedup;
-use crate::diag::{self, Trace, Warnings};
+use crate::diag::trace::{self, Stage};
+use crate::diag::{self, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
 use crate::format::generation::{GenIndex, SnapshotRecord};
@@ -22,13 +24,15 @@ use crate::format::index::{Dict, Entry, Frame, VolumeNo};
 use crate::gpu::Gpu;
 use crate::scan;
 use append::Previous;
-use compress::{Compressor, Counters, Encoded};
-use crossbeam_channel::{Receiver, Sender};
+use compress::{Compressor, Counters, Encoded, Lanes, PackGpu};
 use index::{EntryBuilder, GenParts};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use stream::{Job, RawFrame, Seed, Tables};
+use std::time::Instant;
+use stream::{FramePool, Job, RawFrame, Seed, Tables};
+
+pub use compress::{GpuUse, GPU_AUTO_MIN_BYTES};
 
 #[derive(Clone, Debug, Default)]
 pub struct PackOptions {
@@ -108,25 +112,42 @@ pub fn pack(
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Result<PackStats> {
-    let trace = Trace::start();
+    pack_with(cfg, opts, gpu.map_or(GpuUse::Off, GpuUse::Given), warn)
+}
+
+/// [`pack`], with the GPU given, left out or chosen by size ([`GpuUse`]).
+pub fn pack_with(
+    cfg: &Config,
+    opts: &PackOptions,
+    gpu: GpuUse<'_>,
+    warn: &Warnings,
+) -> Result<PackStats> {
+    let t0 = Instant::now();
+    trace::start();
     let started = now();
     let claim = output::claim(&opts.out, opts.force, opts.append)?;
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
     let cfg = &fit(cfg, prev.as_ref());
-    trace.stage("output claimed");
+    trace::note("output claimed");
     // An append reads extended attributes after the scan, only for what the files cache does not know.
     let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
     check_interrupt()?;
-    trace.stage("scan done");
+    trace::add(Stage::Scan, t0, Instant::now(), 0);
+    trace::note("scan done");
     let cache = match &prev {
         Some(p) => p.files_cache(&mut scanned, opts.rescan, warn),
         None => plan::Cache::default(),
     };
     let known = &cache.known;
-    trace.stage(&format!("files cache: {} unchanged", known.len()));
-    let plan = plan::plan(&scanned, &cache, cfg.order_similar, gpu, warn);
+    trace::note(&format!("files cache: {} unchanged", known.len()));
+    // Whole-file dedup hashes on the GPU only when it was given (auto opens it later, if at all).
+    let given = match gpu {
+        GpuUse::Given(g) => Some(g),
+        _ => None,
+    };
+    let plan = plan::plan(&scanned, &cache, cfg.order_similar, given, warn);
     check_interrupt()?;
-    trace.stage(&format!("whole-file dedup done {:?}", plan.dedup));
+    trace::note(&format!("whole-file dedup done {:?}", plan.dedup));
     let archive_id = match &prev {
         Some(p) => p.ar.archive_id(),
         None => index::archive_id(cfg, &opts.src, &scanned),
@@ -143,8 +164,10 @@ pub fn pack(
         None => Default::default(),
     };
     let bases = seed.bases;
-    trace.stage("seeded");
+    trace::note("seeded");
 
+    let total: u64 = plan.jobs.iter().map(|j| j.size).sum();
+    let gpu = PackGpu::new(gpu, total, cfg.threads());
     let counters = Counters::default();
     // An append reads earlier frames for dictionaries through a cache of its own.
     let dict_cache = prev
@@ -162,25 +185,28 @@ pub fn pack(
         crate::cache::dict_bytes(&spans, &mut |f| cache.frame(f))
     };
     let comp = Compressor {
-        codec: cfg.codec,
+        codec: cfg.frame_codec(),
         params: cfg.encode_params(),
-        gpu,
+        gpu: None, // the compress stage adds `gpu`'s device
         counters: &counters,
         warn,
         dicts: prev.is_some().then_some(&dict_bytes as compress::DictBytes),
     };
     let plan_dicts = prev.as_ref().map(|p| p as &dyn stream::DictPlan);
-    let progress = diag::progress_bar(opts.progress, plan.jobs.iter().map(|j| j.size).sum());
+    let progress = diag::progress_bar(opts.progress, total);
     let first = VolumeNo(claim.first_volume);
     let mut vw = VolumeWriter::starting_at(&opts.out, cfg.volume_size, archive_id, first);
-    let streamed = stream_all(cfg, &comp, plan.jobs, seed, plan_dicts, &progress, &mut vw);
+    let streamed = stream_all(
+        cfg, &comp, &gpu, plan.jobs, seed, plan_dicts, &progress, &mut vw,
+    );
     progress.finish_and_clear();
-    trace.stage("stream done");
+    trace::note("stream done");
     let (tables, frames, dicts) = streamed?;
     check_interrupt()?;
 
     let (unique_bytes, frame_count) = (tables.unique_bytes, frames.len() as u64);
     let versioned = opts.append;
+    let t_fin = Instant::now();
     let eb = EntryBuilder {
         src: &opts.src,
         scanned: &scanned,
@@ -202,10 +228,11 @@ pub fn pack(
     let mut gen = parts.build(tables, &counts, frames, dicts);
     let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
     let raw_index = gen.encode();
-    trace.stage(&format!("index built ({} bytes)", raw_index.len()));
+    trace::note(&format!("index built ({} bytes)", raw_index.len()));
     check_interrupt()?;
     let vols = vw.finish(&raw_index)?;
-    trace.stage("index written, volumes in place");
+    trace::note("index written, volumes in place");
+    trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
     // Each generation's own parity set over its new volumes, numbered on from the archive's last.
     let place = crate::parity::SetPlace {
         volumes: &vols,
@@ -231,6 +258,7 @@ pub fn pack(
         return Err(e);
     }
     let c = counts;
+    trace::report();
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
@@ -250,9 +278,9 @@ pub fn pack(
             .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
             .sum(),
         volumes: vols,
-        seconds: trace.seconds(),
+        seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
-        gpu: gpu.map(Gpu::describe),
+        gpu: gpu.describe(),
         dedup: plan.dedup,
         parity,
         snapshot,
@@ -338,10 +366,12 @@ fn attach_tree(
 }
 
 /// The stream: reader → sequencer → compressors → writer, each on its own thread(s), joined by bounded
-/// channels. Returns the stream's tables and the frames as written.
+/// channels; frame buffers go round through a [`FramePool`]. `comp` is the compressor without its GPU,
+/// which the compress stage takes from `gpu`. Returns the stream's tables and the frames as written.
 fn stream_all(
     cfg: &Config,
     comp: &Compressor,
+    gpu: &PackGpu,
     jobs: Vec<Job>,
     seed: Seed,
     dicts: Option<&dyn stream::DictPlan>,
@@ -350,34 +380,36 @@ fn stream_all(
 ) -> Result<(Tables, Vec<Frame>, Vec<Dict>)> {
     let first_frame = seed.bases.frames as u32;
     let warn = comp.warn;
-    let on_gpu = comp.gpu.is_some();
+    let batch = cfg.compressor_batch_size.max(1);
+    // Idle frame buffers kept for reuse: as many as can be in flight.
+    let pool = FramePool::new(cfg.threads() * 2 + batch * 2 + 4);
     std::thread::scope(|s| {
         let depth = cfg.read_buffer_batches.max(1);
         let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
-        let batch = cfg.compressor_batch_size.max(1);
         // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
-        let queued = if on_gpu { batch * 2 } else { cfg.threads() };
+        let queued = if gpu.planned() {
+            batch * 2
+        } else {
+            cfg.threads()
+        };
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(queued);
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
         // CPU path: a token per frame from compression until it is written, so that at most two frames
-        // per thread are held between the sequencer and the volumes, however long one frame takes.
+        // per thread are held between the sequencer and the volumes, however long one frame takes. (The
+        // GPU path takes none; whether frames go to the GPU is only known once it is opened.)
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
+        let pool = &pool;
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
-        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, seed, dicts, frame_tx, progress));
-        if on_gpu {
-            // Two feeders, so one batch uploads or downloads while the other computes.
-            for _ in 0..2 {
-                let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
-                s.spawn(move || gpu_feed(comp, batch, frame_rx, enc_tx));
-            }
-        } else {
-            let (frame_rx, enc_tx) = (frame_rx.clone(), enc_tx.clone());
-            s.spawn(move || cpu_dispatch(comp, frame_rx, enc_tx, tok_tx));
-        }
-        drop((frame_rx, enc_tx));
-        let tokens = (!on_gpu).then_some(&tok_rx);
-        let written = write_in_order(vw, first_frame, enc_rx, tokens);
+        let seq =
+            s.spawn(move || stream::sequencer(read_rx, cfg, seed, dicts, frame_tx, pool, progress));
+        let lanes = Lanes {
+            frames: frame_rx,
+            out: enc_tx,
+            tokens: tok_tx,
+        };
+        s.spawn(move || compress::stage(comp, gpu, batch, lanes, pool));
+        let written = write_in_order(vw, first_frame, enc_rx, Some(&tok_rx));
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
         let (frames, dicts) = written?;
         let tables = seq
@@ -385,47 +417,6 @@ fn stream_all(
             .map_err(|_| Error::Internal("pack: sequencer panicked".into()))?;
         Ok((tables, frames, dicts))
     })
-}
-
-/// A GPU feeder: gathers frames into batches of `batch` and compresses each batch in one call.
-fn gpu_feed(
-    comp: &Compressor,
-    batch: usize,
-    frames: Receiver<RawFrame>,
-    out: Sender<Vec<Encoded>>,
-) {
-    while let Ok(first) = frames.recv() {
-        let mut b = vec![first];
-        while b.len() < batch {
-            match frames.recv() {
-                Ok(f) => b.push(f),
-                Err(_) => break,
-            }
-        }
-        if out.send(comp.batch(b)).is_err() {
-            return;
-        }
-    }
-}
-
-/// The CPU path: every frame is its own task on the worker pool, started once a token is free.
-fn cpu_dispatch(
-    comp: &Compressor,
-    frames: Receiver<RawFrame>,
-    out: Sender<Vec<Encoded>>,
-    tokens: Sender<()>,
-) {
-    rayon::in_place_scope(|rs| {
-        for f in frames {
-            if tokens.send(()).is_err() {
-                return;
-            }
-            let out = out.clone();
-            rs.spawn(move |_| {
-                let _ = out.send(vec![comp.one(&f)]);
-            });
-        }
-    });
 }
 
 /// Writes frames in id order (from `next`) as they arrive; after each, gives back one token of `tokens`.
@@ -453,7 +444,9 @@ fn write_in_order(
                 checksum: e.checksum,
                 frame_id: e.id,
             };
-            let (volume, offset) = vw.write_frame(&h, &e.stored)?;
+            let (volume, offset) = trace::timed(Stage::Write, h.stored_len as u64, || {
+                vw.write_frame(&h, &e.stored)
+            })?;
             dicts.extend(e.dict.take());
             frames.push(Frame {
                 volume,

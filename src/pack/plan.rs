@@ -4,6 +4,7 @@
 
 use super::stream::Job;
 use crate::dedup;
+use crate::diag::trace::{self, Stage};
 use crate::diag::Warnings;
 use crate::format::index::EntryKind;
 use crate::gpu::Gpu;
@@ -57,7 +58,7 @@ pub fn plan(
         })
         .collect();
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
-    let (groups, dedup) = dedup::find(&cands, &fnv, warn);
+    let (groups, dedup) = trace::timed(Stage::Dedup, 0, || dedup::find(&cands, &fnv, warn));
     let jobs = make_jobs(order_similar, scanned, &owners, groups, &cache.prev);
     Plan {
         link_of,

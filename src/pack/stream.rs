@@ -5,6 +5,7 @@
 
 use crate::chunk;
 use crate::config::Config;
+use crate::diag::trace::{self, Stage};
 use crate::diag::Warnings;
 use crate::format::generation::Bases;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, Dict, FrameId, MAX_DICT_FRAMES};
@@ -26,7 +27,7 @@ pub struct Job {
     /// Continues a run of files of the same name (in stream order): long matches likely pay here.
     pub run: bool,
     /// The content the same path had in the previous snapshot (an append; the file changed): the
-    /// frames holding it are candidates for its frame's dictionary (FORMAT.md 2.2).
+    /// frames holding it are candidates for its frame's dictionary (FORMAT.md 2.3).
     pub prev: Option<u64>,
 }
 
@@ -104,8 +105,10 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
 }
 
 fn read_small(p: &std::path::Path, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
+    let t = std::time::Instant::now();
     let mut buf = Vec::with_capacity((size as usize + 1).min(seg));
     File::open(p)?.take(seg as u64).read_to_end(&mut buf)?;
+    trace::add(Stage::Read, t, std::time::Instant::now(), buf.len() as u64);
     Ok(buf)
 }
 
@@ -171,7 +174,9 @@ impl Reader<'_> {
                     // Size the buffer by what the scan saw, so small files cost small buffers.
                     let hint = (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
                     let mut buf = Vec::with_capacity(hint.min(self.seg));
+                    let t = std::time::Instant::now();
                     let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
+                    trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
                     if n == 0 {
                         return Ok(Ok(()));
                     }
@@ -280,6 +285,38 @@ pub struct Seed {
     pub by_chunks: HashMap<Vec<u64>, u64>,
 }
 
+/// Frame buffers given back after compression, for the sequencer to fill again. A fresh 4-16 MiB
+/// buffer costs a page fault per 4 KiB on first touch, which made the sequencer (one thread that
+/// every byte passes) spend more time faulting than copying.
+pub struct FramePool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl FramePool {
+    /// A pool holding at most `n` idle buffers.
+    pub fn new(n: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(n.max(1));
+        FramePool { tx, rx }
+    }
+
+    /// An empty buffer with room for `cap` bytes: a given-back one when there is one.
+    fn take(&self, cap: usize) -> Vec<u8> {
+        while let Ok(mut v) = self.rx.try_recv() {
+            if v.capacity() >= cap {
+                v.clear();
+                return v;
+            }
+        }
+        Vec::with_capacity(cap)
+    }
+
+    /// Gives a buffer back (dropped if the pool is full).
+    pub fn give(&self, v: Vec<u8>) {
+        let _ = self.tx.try_send(v);
+    }
+}
+
 /// A frame's bytes on their way to the compressors, with the dictionary chosen for it.
 pub struct RawFrame {
     pub id: u32,
@@ -325,19 +362,22 @@ impl OpenFrame {
 /// that is being filled with a run of same-named files (the same file in several versions or places,
 /// where long matches pay) grows up to LARGE_FRAME_SIZE; the rest fills frames of FRAME_SIZE. Every
 /// frame is given to the codec, which stores it RAW when that is not smaller. Frames are numbered in the
-/// order they are sent.
+/// order they are sent; their buffers come from `pool` (the compressors give them back).
 pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
     frames_tx: Sender<RawFrame>,
+    pool: &FramePool,
     progress: &indicatif::ProgressBar,
 ) -> Tables {
-    let mut seq = Sequencer::new(cfg, seed, frames_tx);
+    let mut seq = Sequencer::new(cfg, seed, frames_tx, pool);
     seq.dicts = dicts;
     for batch in rx {
         let cut = seq.cut(&batch);
+        let t_seq = std::time::Instant::now();
+        let mut seq_bytes = 0u64;
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
                 Msg::Data {
@@ -350,6 +390,7 @@ pub fn sequencer(
                         seq.vote(job, c);
                     }
                     progress.inc(data.len() as u64);
+                    seq_bytes += data.len() as u64;
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
@@ -361,6 +402,9 @@ pub fn sequencer(
                 Msg::Fail { .. } => seq.fail(),
             }
         }
+        // Own work only: the time blocked handing frames on is left out.
+        let end = std::time::Instant::now() - std::mem::take(&mut seq.blocked);
+        trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
     }
     seq.finish()
 }
@@ -371,6 +415,11 @@ struct Sequencer<'a> {
     adaptive: bool,
     large: usize,
     frames_tx: Sender<RawFrame>,
+    /// Where frame buffers come from.
+    pool: &'a FramePool,
+    /// Time spent waiting for the compressors since the batch began (not the sequencer's own work,
+    /// for the trace).
+    blocked: std::time::Duration,
     /// [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
     open: [OpenFrame; 2],
     t: Tables,
@@ -401,13 +450,15 @@ struct OpenDict {
 }
 
 impl<'a> Sequencer<'a> {
-    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>) -> Self {
+    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
         let (small, normal, large) = cfg.frame_limits();
         Sequencer {
             cfg,
             adaptive: cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw,
             large: large as usize,
             frames_tx,
+            pool,
+            blocked: std::time::Duration::ZERO,
             open: [OpenFrame::new(normal), OpenFrame::new(small)],
             t: Tables::default(),
             bases: seed.bases,
@@ -482,7 +533,7 @@ impl<'a> Sequencer<'a> {
         batch
             .par_iter()
             .map(|m| match m {
-                Msg::Data { data, .. } => {
+                Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
                     chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
                         .into_iter()
                         .map(|(o, l)| {
@@ -491,7 +542,7 @@ impl<'a> Sequencer<'a> {
                             (o, l, *blake3::hash(c).as_bytes(), raw)
                         })
                         .collect()
-                }
+                }),
                 _ => Vec::new(),
             })
             .collect()
@@ -515,7 +566,7 @@ impl<'a> Sequencer<'a> {
                 let t = &mut self.t;
                 let f = &mut self.open[k];
                 if f.data.capacity() == 0 {
-                    f.data.reserve_exact(f.limit);
+                    f.data = self.pool.take(f.limit);
                 }
                 let local = t.chunks.len() as u64;
                 let id = self.bases.chunks + local;
@@ -597,7 +648,9 @@ impl<'a> Sequencer<'a> {
         } else {
             None
         };
+        let wait = std::time::Instant::now();
         self.frames_tx.send(RawFrame { id, data, dict }).ok();
+        self.blocked += wait.elapsed();
         self.t.frames += 1;
     }
 

@@ -1,0 +1,205 @@
+//! The LZ_EXT3_SB encoder: the LZ_EXT3 match finder of `lz_ext3` (same hash table, candidates, lazy step,
+//! backward extension and acceleration), run sub-block by sub-block so that no sequence crosses a
+//! sub-block's end. The hash table spans the whole frame, so matches reach back up to 16 MiB across
+//! sub-blocks, as in LZ_EXT3; only the sub-block edges cost ratio (+0.3-0.5 % at 64 KiB, docs/BENCHMARKS.md).
+
+use super::super::lz_ext3::{
+    bucket_of, common_len, hash, insert, read_u64, same_prefix, write_literals_only,
+    write_sequence, HASH_BYTES, LAST_LITERALS, MIN_MATCH, POS_MASK, SKIP_STRENGTH,
+};
+use super::{write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MIN_SB_LOG};
+use crate::codec::EncodeParams;
+
+/// An LZ_EXT3_SB encoder that keeps its tables between calls.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    hash_log: u32,
+    candidates: usize,
+    good_enough: usize,
+    sb_log: u32,
+    table: Vec<u32>,
+    seqs: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+impl Encoder {
+    /// A new encoder for `p`, clamped as `lz_ext3::Encoder` clamps it; `sb_log` to 12..=24 (0: 16).
+    pub fn new(p: &EncodeParams) -> Self {
+        Encoder {
+            hash_log: p.hash_log.clamp(10, 24),
+            candidates: p.candidates.clamp(1, 16) as usize,
+            good_enough: (p.good_enough as usize).max(MIN_MATCH),
+            sb_log: if p.sb_log == 0 {
+                DEFAULT_SB_LOG
+            } else {
+                p.sb_log.clamp(MIN_SB_LOG, MAX_SB_LOG)
+            },
+            table: Vec::new(),
+            seqs: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Appends the LZ_EXT3_SB encoding of `src` (header and table, then the sequences) to `out`.
+    pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
+        let n = src.len();
+        self.seqs.clear();
+        self.starts.clear();
+        self.seqs
+            .reserve(n + n / 255 + 16 * (n >> self.sb_log) + 16);
+        // Buckets: 2^hash_log, but no more than the next power of two of the input length.
+        let need_log = usize::BITS - n.saturating_sub(1).leading_zeros();
+        let log = self.hash_log.min(need_log.max(10));
+        let slots = self.candidates << log;
+        if self.table.len() < slots {
+            self.table.resize(slots, 0);
+        }
+        let table = &mut self.table[..slots];
+        table.fill(0);
+        let st = State {
+            src,
+            table,
+            log,
+            good_enough: self.good_enough,
+            out: &mut self.seqs,
+        };
+        macro_rules! dispatch {
+            ($($k:literal)*) => {
+                match self.candidates {
+                    $($k => st.run::<$k>(self.sb_log, &mut self.starts),)*
+                    _ => unreachable!("candidates clamped to 1..=16"),
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+        out.reserve(self.seqs.len() + 12 + 4 * self.starts.len());
+        write_table(out, self.sb_log, &self.starts);
+        out.extend_from_slice(&self.seqs);
+    }
+}
+
+/// Encodes `src` in sub-blocks of `2^p.sb_log` bytes (2^16 when 0).
+pub fn compress(src: &[u8], p: &EncodeParams) -> Vec<u8> {
+    let mut out = Vec::new();
+    Encoder::new(p).compress(src, &mut out);
+    out
+}
+
+struct State<'a> {
+    src: &'a [u8],
+    table: &'a mut [u32],
+    log: u32,
+    good_enough: usize,
+    out: &'a mut Vec<u8>,
+}
+
+impl State<'_> {
+    /// Encodes every sub-block in order, recording where each one's sequences begin.
+    fn run<const K: usize>(mut self, sb_log: u32, starts: &mut Vec<u32>) {
+        let n = self.src.len();
+        let s = 1usize << sb_log;
+        // As in LZ_EXT3, the frame's last LAST_LITERALS bytes are literals.
+        let frame_limit = n.saturating_sub(LAST_LITERALS);
+        let mut b = 0;
+        while b < n {
+            let e = (b + s).min(n);
+            starts.push(self.out.len() as u32);
+            self.sub_block::<K>(b, e, e.min(frame_limit));
+            b = e;
+        }
+    }
+
+    /// Encodes output `[b, e)`; matches end at or before `limit`.
+    ///
+    /// The hot loop, long on purpose as `lz_ext3::compress_block` is (the same search, insertion and
+    /// acceleration); the one difference is the sub-block's bounds.
+    fn sub_block<const K: usize>(&mut self, b: usize, e: usize, limit: usize) {
+        let src = self.src;
+        let mut anchor = b;
+        let mut ip = b;
+        if limit >= b + HASH_BYTES as usize {
+            // A match must start at or before `search_end` (HASH_BYTES bytes before `limit`); with
+            // `limit <= n - LAST_LITERALS` every 8-byte read at a searched position is inside `src`.
+            let search_end = limit - HASH_BYTES as usize;
+            'outer: loop {
+                let mut attempts = 1u32 << SKIP_STRENGTH;
+                let (mut mpos, mut mlen) = loop {
+                    if ip > search_end {
+                        break 'outer;
+                    }
+                    let (pos, len) = self.find_and_insert::<K>(ip, limit);
+                    if len != 0 {
+                        break (pos, len);
+                    }
+                    ip += (attempts >> SKIP_STRENGTH) as usize;
+                    attempts += 1;
+                };
+                if mlen < self.good_enough && ip < search_end {
+                    let (pos, len) = self.find_and_insert::<K>(ip + 1, limit);
+                    if len > mlen {
+                        ip += 1;
+                        mpos = pos;
+                        mlen = len;
+                    }
+                }
+                // Extend backwards into the pending literals (never past the sub-block's start).
+                while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
+                    ip -= 1;
+                    mpos -= 1;
+                    mlen += 1;
+                }
+                write_sequence(self.out, &src[anchor..ip], ip - mpos, mlen);
+                ip += mlen;
+                anchor = ip;
+                if ip - 2 <= search_end {
+                    let p = ip - 2;
+                    let (h, tag) = hash(read_u64(src, p), self.log);
+                    insert(bucket_of::<K>(self.table, h), tag | (p as u32 & POS_MASK));
+                }
+            }
+        }
+        if anchor < e {
+            write_literals_only(self.out, &src[anchor..e]);
+        }
+    }
+
+    /// `lz_ext3::find_and_insert`: the best match at `ip` ending by `limit` among the bucket's
+    /// candidates (length 0: none of `HASH_BYTES`), then `ip` is inserted.
+    #[inline(always)]
+    fn find_and_insert<const K: usize>(&mut self, ip: usize, limit: usize) -> (usize, usize) {
+        let src = self.src;
+        let v = read_u64(src, ip);
+        let (h, tag) = hash(v, self.log);
+        let bucket = bucket_of::<K>(self.table, h);
+        let mut best_len = 0usize;
+        let mut best_pos = 0usize;
+        let hb = HASH_BYTES as usize;
+        for &slot in bucket.iter() {
+            if slot & !POS_MASK != tag {
+                continue;
+            }
+            let off = ((ip as u32).wrapping_sub(slot) & POS_MASK) as usize;
+            if off == 0 || off > ip {
+                continue;
+            }
+            let c = ip - off;
+            if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len])
+            {
+                continue;
+            }
+            if !same_prefix(read_u64(src, c), v) {
+                continue;
+            }
+            let len = hb + common_len(src, c + hb, ip + hb, limit);
+            if len > best_len {
+                best_len = len;
+                best_pos = c;
+                if len >= self.good_enough {
+                    break;
+                }
+            }
+        }
+        insert(bucket, tag | (ip as u32 & POS_MASK));
+        (best_pos, best_len)
+    }
+}

@@ -1,0 +1,330 @@
+//! Host side of the LZ_EXT3_SB decoder kernel (`kernels/lz_ext3_sb_decompress.cl`): every sub-block of
+//! every frame of a launch is one work-group's job; the host reads each frame's table (refusing a bad one
+//! before anything reaches the device), writes one descriptor per sub-block, and a frame is `Ok` only when
+//! all its sub-blocks are.
+
+use super::cl::{event_span, DevBuf, Pinned, Queue};
+use super::device::{Device, Kernels};
+use super::Timings;
+use crate::codec::lz_ext3_sb::Layout;
+use crate::diag::trace::{self, Stage};
+use crate::error::{Error, Result};
+use opencl3::context::Context;
+use opencl3::event::Event;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// uints per sub-block descriptor.
+const DESC: usize = 8;
+
+fn status_text(code: u32) -> &'static str {
+    match code {
+        1 => "truncated length",
+        2 => "literals past input",
+        3 => "output overrun",
+        4 => "truncated offset",
+        5 => "bad match",
+        6 => "short output",
+        _ => "unknown kernel status",
+    }
+}
+
+fn decode_err(msg: impl std::fmt::Display) -> Error {
+    Error::Decode(format!("lz_ext3_sb (gpu): {msg}"))
+}
+
+/// One frame's place in a launch.
+struct Placed {
+    in_off: usize,
+    out_off: usize,
+    raw: usize,
+    first_sub: usize,
+    subs: usize,
+}
+
+/// A device's buffers for this kernel, kept between launches and grown when a launch needs more:
+/// no allocation per launch, and transfers through pinned host memory.
+pub(crate) struct Buffers {
+    input: DevBuf<u8>,
+    output: DevBuf<u8>,
+    desc: DevBuf<u32>,
+    progress: DevBuf<u32>,
+    status: DevBuf<u32>,
+    ticket: DevBuf<u32>,
+    queue: DevBuf<u32>,
+    pin_in: Pinned,
+    pin_out: Pinned,
+}
+
+/// Replaces `b` with a buffer a quarter larger than `need` unless it holds `need` already.
+fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<()> {
+    if b.len() < need {
+        *b = DevBuf::new(ctx, need + need / 4, what)?;
+    }
+    Ok(())
+}
+
+fn grow_pinned(ctx: &Context, q: &Queue, b: &mut Pinned, need: usize) -> Result<()> {
+    if b.len() < need {
+        *b = Pinned::new(ctx, q, need + need / 4)?;
+    }
+    Ok(())
+}
+
+impl Buffers {
+    fn new(ctx: &Context, q: &Queue) -> Result<Buffers> {
+        let t = "allocating tables";
+        Ok(Buffers {
+            input: DevBuf::new(ctx, 1, t)?,
+            output: DevBuf::new(ctx, 1, t)?,
+            desc: DevBuf::new(ctx, 1, t)?,
+            progress: DevBuf::new(ctx, 1, t)?,
+            status: DevBuf::new(ctx, 1, t)?,
+            ticket: DevBuf::new(ctx, 1, t)?,
+            queue: DevBuf::new(ctx, 1, t)?,
+            pin_in: Pinned::new(ctx, q, 1)?,
+            pin_out: Pinned::new(ctx, q, 1)?,
+        })
+    }
+
+    /// Grows what is too small for `ib` input bytes, `ob` output bytes, `nsub` sub-blocks and `nq`
+    /// queue slots.
+    fn fit(
+        &mut self,
+        ctx: &Context,
+        q: &Queue,
+        ib: usize,
+        ob: usize,
+        nsub: usize,
+        nq: usize,
+    ) -> Result<()> {
+        grow(ctx, &mut self.input, ib, "allocating the input")?;
+        grow(ctx, &mut self.output, ob, "allocating the output")?;
+        grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
+        grow(ctx, &mut self.progress, nsub, "allocating tables")?;
+        grow(ctx, &mut self.status, nsub, "allocating tables")?;
+        grow(ctx, &mut self.queue, nq * 3, "allocating the match queues")?;
+        grow_pinned(ctx, q, &mut self.pin_in, ib)?;
+        grow_pinned(ctx, q, &mut self.pin_out, ob)
+    }
+}
+
+/// Where a launch's frames and sub-blocks go: each frame's place, one descriptor per sub-block, and the
+/// sizes the buffers need (input and output bytes, sub-blocks, queue slots).
+struct Plan {
+    placed: Vec<Placed>,
+    desc: Vec<u32>,
+    ib: usize,
+    ob: usize,
+    nsub: usize,
+    nq: usize,
+}
+
+/// Lays out `frames` (their tables `lays`) for one launch.
+fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
+    let (mut ib, mut ob, mut nsub, mut nq) = (0usize, 0usize, 0usize, 0usize);
+    let mut placed = Vec::with_capacity(frames.len());
+    let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
+    for ((enc, raw), lay) in frames.iter().zip(lays) {
+        let p = Placed {
+            in_off: ib,
+            out_off: ob,
+            raw: *raw,
+            first_sub: nsub,
+            subs: lay.count(),
+        };
+        for s in 0..lay.count() {
+            let (i, o) = (lay.input(s), lay.output(s));
+            desc.extend_from_slice(&[
+                (p.in_off + i.start) as u32,
+                i.len() as u32,
+                (p.out_off + o.start) as u32,
+                o.start as u32,
+                o.len() as u32,
+                p.first_sub as u32,
+                lay.sb_log,
+                nq as u32,
+            ]);
+            // A sequence with a match takes at least 4 input bytes: the queue never fills.
+            nq += i.len() / 4 + 1;
+        }
+        nsub += lay.count();
+        ib += enc.len().next_multiple_of(8);
+        ob += raw.next_multiple_of(8);
+        placed.push(p);
+    }
+    Plan {
+        placed,
+        desc,
+        ib,
+        ob,
+        nsub,
+        nq,
+    }
+}
+
+/// Each frame's result: its bytes, copied out of the pinned output, when all its sub-blocks' status
+/// words `st` are 0, else the first failing sub-block's cause.
+fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8>>> {
+    placed
+        .par_iter()
+        .map(|p| {
+            let bad = st[p.first_sub..p.first_sub + p.subs]
+                .iter()
+                .copied()
+                .find(|&c| c != 0);
+            match bad {
+                None => Ok(pin[p.out_off..p.out_off + p.raw].to_vec()),
+                Some(code) => Err(decode_err(status_text(code))),
+            }
+        })
+        .collect()
+}
+
+/// A launch's profiling events: uploads, the kernel, the two downloads.
+struct Events {
+    up: Vec<Event>,
+    kernel: Event,
+    status: Event,
+    output: Event,
+}
+
+/// Adds a finished launch's device times to `t` and the trace.
+fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: Instant) {
+    let up_ns = ev
+        .up
+        .first()
+        .zip(ev.up.last())
+        .map_or(0, |(a, b)| event_span(a, b));
+    let k_ns = event_span(&ev.kernel, &ev.kernel);
+    let down_ns = event_span(&ev.status, &ev.output);
+    let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
+    trace::add_device(Stage::GpuKernel, k_ns, out_bytes);
+    trace::add_device(Stage::GpuCopy, up_ns + down_ns, out_bytes);
+    trace::add(Stage::GpuDecode, device_done, Instant::now(), 0);
+    t.upload_ns += up_ns;
+    t.kernel_ns += k_ns;
+    t.download_ns += down_ns;
+    t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
+    t.bytes_out += out_bytes;
+}
+
+/// Decodes one launch worth of frames (tables already checked); adds its times to `t`.
+fn launch(
+    dev: &Device,
+    k: &mut Kernels,
+    frames: &[(&[u8], usize)],
+    lays: &[Layout],
+    t: &mut Timings,
+) -> Result<Vec<Result<Vec<u8>>>> {
+    let pl = plan(frames, lays);
+    if k.sb.is_none() {
+        k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
+    }
+    let q = &k.queue;
+    let b = k.sb.as_mut().expect("set above");
+    b.fit(&dev.ctx, q, pl.ib, pl.ob, pl.nsub, pl.nq)?;
+    for ((enc, _), p) in frames.iter().zip(&pl.placed) {
+        b.pin_in.as_mut_slice()[p.in_off..p.in_off + enc.len()].copy_from_slice(enc);
+    }
+    let mut up = Vec::with_capacity(4);
+    up.push(q.write(&mut b.desc, 0, &pl.desc)?);
+    up.push(q.fill(&mut b.progress, 0u32)?);
+    up.push(q.fill(&mut b.ticket, 0u32)?);
+    if pl.ib > 0 {
+        up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..pl.ib])?);
+    }
+    let w = dev.sb_w;
+    let groups = pl
+        .nsub
+        .min((dev.info.compute_units.max(1) as usize) * 32)
+        .max(1);
+    let kernel = q.launch(
+        &k.decompress_sb,
+        &[
+            &b.input,
+            &b.desc,
+            &b.output,
+            &b.progress,
+            &b.status,
+            &b.ticket,
+            &b.queue,
+            &(pl.nsub as u32),
+        ],
+        groups * w,
+        Some(w),
+    )?;
+    let mut st = vec![u32::MAX; pl.nsub];
+    let status = q.read(&b.status, 0, &mut st)?;
+    let output = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..pl.ob])?;
+    let fin = q.finish(); // before `desc`, `st` or the pinned memory can be touched again
+    fin?;
+    let device_done = Instant::now();
+    let outs = frame_results(&pl.placed, &st, b.pin_out.as_slice());
+    let ev = Events {
+        up,
+        kernel,
+        status,
+        output,
+    };
+    record(t, frames, &ev, device_done);
+    Ok(outs)
+}
+
+/// Decodes LZ_EXT3_SB `frames` on one device in launches of at most `batch` frames.
+pub(crate) fn run(
+    dev: &Device,
+    frames: &[(&[u8], usize)],
+    batch: usize,
+    t: &mut Timings,
+) -> Result<Vec<Result<Vec<u8>>>> {
+    let mut k = dev.k.lock();
+    let mut out: Vec<Option<Result<Vec<u8>>>> = (0..frames.len()).map(|_| None).collect();
+    // Frames whose table is refused never reach the device.
+    let mut ok = Vec::new();
+    let mut lays = Vec::new();
+    for (i, (enc, raw)) in frames.iter().enumerate() {
+        let lay = if *raw > crate::format::frame::MAX_FRAME as usize {
+            Err(decode_err("frame over the 16 MiB limit"))
+        } else {
+            Layout::parse(enc, *raw)
+        };
+        match lay {
+            Ok(l) => {
+                ok.push(i);
+                lays.push(l);
+            }
+            Err(e) => out[i] = Some(Err(e)),
+        }
+    }
+    let budget = (dev.max_alloc as usize).clamp(16 << 20, 1 << 30);
+    // Launches of at most `batch` frames and `budget` bytes; not cut in two as compression's are: a
+    // launch's parallelism is its number of sub-blocks.
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ok.len() {
+        let (mut j, mut bytes) = (i, 0usize);
+        while j < ok.len() && j - i < batch.max(1) {
+            let b = frames[ok[j]].0.len() + frames[ok[j]].1;
+            if j > i && bytes + b > budget {
+                break;
+            }
+            bytes += b;
+            j += 1;
+        }
+        parts.push(i..j);
+        i = j;
+    }
+    for r in parts {
+        let part: Vec<(&[u8], usize)> = ok[r.clone()].iter().map(|&x| frames[x]).collect();
+        let res = launch(dev, &mut k, &part, &lays[r.clone()], t);
+        let res = super::decompress::finished(&k, res)?;
+        for (x, v) in ok[r].iter().zip(res) {
+            out[*x] = Some(v);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(decode_err("not decoded"))))
+        .collect())
+}
