@@ -23,14 +23,19 @@ cp -a "$SRC" "$W/tree"
 T=$W/tree
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$W/restic-cache BORG_BASE_DIR=$W/borg-base
-size() { du -s --apparent-size --bytes "$@" | awk '{s+=$1} END {print s+0}'; }
+size() { # apparent bytes of the paths that exist (0 when none does)
+    local f=() p
+    for p in "$@"; do [ -e "$p" ] && f+=("$p"); done
+    [ ${#f[@]} -gt 0 ] || { echo 0; return; }
+    du -s --apparent-size --bytes "${f[@]}" | awk '{s+=$1} END {print s+0}'
+}
 now() { date +%s.%N; }
 declare -A SEC BYTES
 run() { # tool step command...
     local tool=$1 step=$2; shift 2
     local before after t0 t1
     case $tool in
-        clc) before=$(size "$W"/clc/b.[0-9]* 2>/dev/null || echo 0) ;;
+        clc) before=$(size "$W"/clc/b.[0-9]*) ;;
         *) before=$(size "$W/$tool") ;;
     esac
     t0=$(now); "$@" >"$W/$tool.$step.log" 2>&1; t1=$(now)
@@ -42,7 +47,7 @@ run() { # tool step command...
     BYTES[$tool.$step]=$((after - before))
 }
 mkdir -p "$W/clc"
-borg init -q --encryption=none "$W/borg"
+borg init --encryption=none "$W/borg"
 restic init -q -r "$W/restic" >/dev/null
 sync
 for step in 1 2; do

@@ -34,13 +34,16 @@ pub struct ScanEntry {
     pub ino: u64,
     pub nlink: u64,
     pub target: Vec<u8>,
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub xattrs: Xattrs,
 }
 
 /// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
     scan_with(root, workers, true, warn)
 }
+
+/// Extended attributes: (name, value) pairs.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// [`scan`], reading extended attributes only when `xattrs` is set: an append reads them afterwards,
 /// only for entries its files cache does not know ([`read_xattrs`]).

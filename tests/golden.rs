@@ -59,6 +59,16 @@ fn golden_v3_lists_verifies_and_restores() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["first", "second", "third"]);
+    // info: each snapshot's added bytes, and the totals.
+    let (info, _) = clc_ok!("info", &first);
+    assert!(info.contains("snapshots:      3 (shown: third)"), "{info}");
+    for s in got.as_array().unwrap() {
+        let line = info
+            .lines()
+            .find(|l| l.trim_start().starts_with(s["name"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{info}"));
+        assert!(line.contains("; added "), "{line}");
+    }
     let ar = clc::archive::Archive::open(&first).unwrap();
     let with_dict: Vec<_> = ar
         .index()

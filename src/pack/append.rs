@@ -127,7 +127,7 @@ impl<'a> Previous<'a> {
                 }
             }
         }
-        let read: Vec<(usize, Vec<(Vec<u8>, Vec<u8>)>)> = unknown
+        let read: Vec<(usize, crate::scan::Xattrs)> = unknown
             .par_iter()
             .map(|&i| (i, crate::scan::read_xattrs(&scanned[i].abs, warn)))
             .collect();

@@ -197,7 +197,13 @@ pub fn pack_with(
     let first = VolumeNo(claim.first_volume);
     let mut vw = VolumeWriter::starting_at(&opts.out, cfg.volume_size, archive_id, first);
     let streamed = stream_all(
-        cfg, &comp, &gpu, plan.jobs, seed, plan_dicts, &progress, &mut vw,
+        cfg,
+        &comp,
+        &gpu,
+        plan.jobs,
+        (seed, plan_dicts),
+        &progress,
+        &mut vw,
     );
     progress.finish_and_clear();
     trace::note("stream done");
@@ -211,7 +217,7 @@ pub fn pack_with(
         src: &opts.src,
         scanned: &scanned,
         link_of: &plan.link_of,
-        known: &known,
+        known,
         stamp_before: versioned.then_some((started.0 - 1, started.1)),
     };
     let (entries, counts) = eb.entries(&tables, warn);
@@ -373,8 +379,7 @@ fn stream_all(
     comp: &Compressor,
     gpu: &PackGpu,
     jobs: Vec<Job>,
-    seed: Seed,
-    dicts: Option<&dyn stream::DictPlan>,
+    (seed, dicts): (Seed, Option<&dyn stream::DictPlan>),
     progress: &indicatif::ProgressBar,
     vw: &mut VolumeWriter,
 ) -> Result<(Tables, Vec<Frame>, Vec<Dict>)> {

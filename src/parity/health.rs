@@ -239,10 +239,10 @@ pub fn check(path: &Path) -> Result<Vec<Health>> {
 /// Picks the parity header to trust for each set (grouped by their first parity volume): among those
 /// that decode, the one whose archive id is the data volumes' (when one can be read) held by the most
 /// parity volumes. Also returns the parity volumes whose header does not decode, with the error.
-fn choose_headers(
-    base: &Path,
-    found: &[(u32, PathBuf)],
-) -> Result<(Vec<ParityHeader>, Vec<(u32, String)>)> {
+/// Parity volumes whose header does not decode: (number, why).
+type Notes = Vec<(u32, String)>;
+
+fn choose_headers(base: &Path, found: &[(u32, PathBuf)]) -> Result<(Vec<ParityHeader>, Notes)> {
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
     for (n, p) in found {
