@@ -196,10 +196,28 @@ impl Config {
     }
 
     /// Reads and validates a config file: `Config::default()` with each of the file's keys applied.
+    /// It must be a regular file: a FIFO (with no writer, `--config` hung) or a device is refused
+    /// without reading, and the file is opened with `O_NONBLOCK` so nothing swapped in can block.
     pub fn load(path: &Path) -> Result<Config> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let regular = |m: std::fs::Metadata| {
+            m.is_file()
+                .then_some(())
+                .ok_or_else(|| std::io::Error::other("not a regular file"))
+        };
         let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        std::fs::metadata(path)
+            .and_then(regular)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(path)
+            })
+            .and_then(|f| {
+                regular(f.metadata()?)?;
+                f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)
+            })
             .ctx(path)?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
             let path = path.display();

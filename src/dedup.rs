@@ -7,6 +7,7 @@
 //! two of them are merged there when their chunk lists are equal (every chunk identified by its BLAKE3),
 //! which costs no extra open and no extra pass.
 
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::hash;
 use rayon::prelude::*;
@@ -71,8 +72,27 @@ pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<FileHashes>> {
         .collect()
 }
 
+/// Opens a source file for hashing: never through a symlink swapped in since the scan, never blocking on
+/// a FIFO (what is stored is read again, and checked, by the pack's reader: `scan::Source::open`).
+fn open(p: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(p)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+}
+
+/// A whole source file (for hashing on the GPU), opened as [`open`] does.
+pub fn read_whole(p: &Path) -> Option<Vec<u8>> {
+    let mut v = Vec::new();
+    open(p)?.read_to_end(&mut v).ok()?;
+    Some(v)
+}
+
 fn stream<T>(p: &Path, init: T, mut f: impl FnMut(T, &[u8]) -> T) -> Option<T> {
-    let mut file = File::open(p).ok()?;
+    let mut file = open(p)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut acc = init;
     loop {
@@ -103,7 +123,7 @@ fn sample_spots(size: u64) -> [(usize, u64, usize); 3] {
 }
 
 fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
-    let f = File::open(p).ok()?;
+    let f = open(p)?;
     let mut s = [0u8; 7];
     for (at, off, len) in sample_spots(size) {
         f.read_exact_at(&mut s[at..at + len], off).ok()?;
@@ -185,7 +205,7 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
                 }
                 None => warn.warn(format!(
                     "{}: unreadable while hashing for dedup",
-                    cands[i].path.display()
+                    escape_path(cands[i].path)
                 )),
             }
         }

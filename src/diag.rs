@@ -11,13 +11,48 @@
 //! * [`icd`]: the OpenCL ICD loader's variables, read and set before OpenCL is first loaded.
 //! * [`progress_bar`]: pack's progress on stderr.
 //! * [`temp_dir`]: where temporary files go (`TMPDIR`).
+//! * [`escape`]: every name that reaches a terminal (archive paths, symlink targets, xattr names, source
+//!   paths) goes through it, so that no archive can send escape sequences to the user's terminal.
 
 pub mod trace;
 
 use parking_lot::Mutex;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Escapes a name for one line of text: printable UTF-8 stays, `\n`, `\t` and `\\` become those escapes,
+/// every other control character (C0, DEL, C1: ESC, BEL, CR…) and every invalid byte becomes `\xHH`, and the
+/// Unicode bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E/F) `\u{…}`, so nothing in a name
+/// can move the cursor, retitle the terminal or reorder what is shown. The output is unambiguous: distinct
+/// names give distinct strings.
+pub fn escape(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                    out.push_str(&format!("\\u{{{:04x}}}", c as u32))
+                }
+                c => out.push(c),
+            }
+        }
+        for &x in chunk.invalid() {
+            out.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    out
+}
+
+/// [`escape`] of a path's bytes.
+pub fn escape_path(p: &Path) -> String {
+    escape(p.as_os_str().as_bytes())
+}
 
 #[derive(Default)]
 pub struct Warnings {
@@ -176,4 +211,23 @@ pub fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
 /// The directory for temporary files: `TMPDIR`, else `/tmp` (`std::env::temp_dir`).
 pub fn temp_dir() -> std::path::PathBuf {
     std::env::temp_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names from an archive reached the terminal raw in extract's warnings (ESC, BEL, CR).
+    #[test]
+    fn regression_escape_terminal_controls() {
+        assert_eq!(escape(b"a\nb\xffc"), "a\\nb\\xffc");
+        assert_eq!(
+            escape(b"\x1b]0;owned\x07\r\x1b[2J\\"),
+            "\\x1b]0;owned\\x07\\x0d\\x1b[2J\\\\"
+        );
+        assert_eq!(escape("C1 \u{9b}31m".as_bytes()), "C1 \\x9b31m");
+        assert_eq!(escape("rtl \u{202e}txt".as_bytes()), "rtl \\u{202e}txt");
+        assert_eq!(escape("déjà vu".as_bytes()), "déjà vu");
+        assert_eq!(escape_path(Path::new("d/\x1bx")), "d/\\x1bx");
+    }
 }

@@ -2,7 +2,11 @@
 //! offset, key) so that the binary prints one clear line and the mount picks an errno by kind
 //! (`mount::errno`). Errors are `Clone` (I/O causes are shared), so that a frame's failure can reach
 //! every reader that waited for it. `anyhow` is used only in `src/cli` and `main.rs`.
+//!
+//! Paths held as `PathBuf` are escaped when shown ([`crate::diag::escape`]); text fields hold text that
+//! was escaped when it was made (names from an archive or a source tree go through the same helper).
 
+use crate::diag::escape_path;
 use crate::ids::FrameId;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", escape_path(path))]
     Io {
         path: PathBuf,
         #[source]
@@ -42,11 +46,11 @@ pub enum Error {
         msg: String,
     },
     /// A volume is missing from the set.
-    #[error("{0}: volume missing")]
+    #[error("{}: volume missing", escape_path(.0))]
     MissingVolume(PathBuf),
     /// A volume that is there but is not the one its slot needs (another archive's, another number's, too
     /// short).
-    #[error("{path}: {msg}")]
+    #[error("{}: {msg}", escape_path(path))]
     BadVolume { path: PathBuf, msg: String },
     /// Frame `frame` (in `volume` at `offset`) could not be read, decoded or checked; `cause` says why.
     #[error("frame {frame} (volume {volume}, offset {offset}): {cause}")]
@@ -98,7 +102,7 @@ pub enum Error {
     #[error("{what}: {msg}")]
     Parity { what: String, msg: String },
     /// Mounting or unmounting at `path` failed.
-    #[error("{path}: {msg}")]
+    #[error("{}: {msg}", escape_path(path))]
     Mount { path: PathBuf, msg: String },
     /// SIGINT or SIGTERM (the signal number) stopped the operation; what it had written is removed.
     #[error("interrupted")]

@@ -8,6 +8,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
@@ -25,6 +26,9 @@ pub struct ExtractOptions {
     /// Only these paths and what is below them (all when empty).
     pub paths: Vec<Vec<u8>>,
     pub keep_going: bool,
+    /// Restore modes exactly as archived even when not root (`tar -p`); otherwise a non-root extract
+    /// clears the bits of the umask, as tar does. Root always restores them exactly.
+    pub same_permissions: bool,
 }
 
 #[derive(Debug, Default)]
@@ -66,21 +70,49 @@ pub fn extract(
     fs::create_dir_all(&opts.dest).ctx(&opts.dest)?;
     let dest = opts.dest.canonicalize().ctx(&opts.dest)?;
     let chosen = choose(ar, &opts.paths)?;
+    let root = crate::sys::is_root();
     let x = Extraction {
         ar,
         chosen_set: chosen.iter().copied().collect(),
         chosen,
         guard: PathGuard::new(&dest),
         dest,
-        root: crate::sys::is_root(),
-        warn,
+        meta: Meta {
+            root,
+            mode_mask: if root || opts.same_permissions {
+                0o7777
+            } else {
+                0o7777 & !crate::sys::umask()
+            },
+            warn,
+        },
+        keep_going: opts.keep_going,
+        failed: Mutex::new(Vec::new()),
+        written: Mutex::new(HashSet::new()),
     };
     x.make_non_files()?;
     let plan = x.plan_files();
-    let stats = x.write_files(cfg, &plan, decoder, opts.keep_going)?;
+    let mut stats = x.write_files(cfg, &plan, decoder)?;
     x.link_hardlinks()?;
     x.finish_dirs();
+    let mut failed = x.failed.into_inner();
+    failed.sort();
+    stats
+        .damaged
+        .extend(failed.into_iter().map(|id| ar.path_of(id)));
     Ok(stats)
+}
+
+/// What `--keep-going` would have done, added to the error that stops a plain extract.
+const KEEP_GOING_HINT: &str =
+    "--keep-going restores every other entry and lists the ones that fail";
+
+/// How metadata is restored: owner only as root; modes masked by the umask unless root or
+/// `same_permissions`.
+struct Meta<'a> {
+    root: bool,
+    mode_mask: u32,
+    warn: &'a Warnings,
 }
 
 /// The entries `sel` names (all when empty), in path order; every path of `sel` must name something.
@@ -95,7 +127,7 @@ fn choose(ar: &Archive, sel: &[Vec<u8>]) -> Result<Vec<EntryId>> {
             .iter()
             .any(|(_, e)| selected(e, std::slice::from_ref(p)))
         {
-            return Err(Error::NotFound(String::from_utf8_lossy(p).into_owned()));
+            return Err(Error::NotFound(crate::diag::escape(p)));
         }
     }
     Ok(chosen.into_iter().map(|(id, _)| id).collect())
@@ -108,8 +140,12 @@ struct Extraction<'a> {
     chosen_set: HashSet<EntryId>,
     dest: PathBuf,
     guard: PathGuard,
-    root: bool,
-    warn: &'a Warnings,
+    meta: Meta<'a>,
+    keep_going: bool,
+    /// Entries that could not be restored (with `keep_going`), other than files whose data failed.
+    failed: Mutex<Vec<EntryId>>,
+    /// Files written by this extraction: the only ones a hardlink may be linked to.
+    written: Mutex<HashSet<EntryId>>,
 }
 
 /// The files to write, in stream order, and the frames they need, each once, in the order first needed.
@@ -128,33 +164,56 @@ impl Extraction<'_> {
             .filter_map(move |&id| Some((id, idx.entry(id)?)))
     }
 
+    /// An entry that could not be restored: with `keep_going` it is warned about and listed, and the
+    /// work goes on; otherwise the error stops the extraction, saying that `--keep-going` exists.
+    fn entry_failed(&self, id: EntryId, err: Error) -> Result<()> {
+        if self.keep_going {
+            self.meta.warn.warn(format!("not restored: {err}"));
+            self.failed.lock().push(id);
+            Ok(())
+        } else {
+            Err(Error::Hint {
+                source: Box::new(err),
+                hint: KEEP_GOING_HINT.into(),
+            })
+        }
+    }
+
     /// Directories and non-file entries first (in path order, so parents come first).
     fn make_non_files(&self) -> Result<()> {
-        for (_, e) in self.entries() {
-            let target = self.guard.prepare(&e.path)?;
-            match e.kind {
-                EntryKind::Dir => match fs::symlink_metadata(&target) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        return Err(Error::Target {
-                            path: target.display().to_string(),
-                            msg: "exists and is not a directory".into(),
-                        })
-                    }
-                    Err(_) => fs::create_dir(&target).ctx(&target)?,
-                },
-                EntryKind::Symlink => {
-                    remove_existing(&target)?;
-                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
-                        .ctx(&target)?;
-                    self.guard.add_symlink(&e.path);
-                    set_owner_and_time(&target, e, self.root, self.warn);
-                }
-                EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
-                    self.make_special(&target, e)?
-                }
-                _ => {}
+        for (id, e) in self.entries() {
+            if let Err(err) = self.make_non_file(e) {
+                self.entry_failed(id, err)?;
             }
+        }
+        Ok(())
+    }
+
+    /// One directory, symlink or special file (nothing for files and hardlinks).
+    fn make_non_file(&self, e: &Entry) -> Result<()> {
+        let target = self.guard.prepare(&e.path)?;
+        match e.kind {
+            EntryKind::Dir => match fs::symlink_metadata(&target) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::Target {
+                        path: escape_path(&target),
+                        msg: "exists and is not a directory".into(),
+                    })
+                }
+                Err(_) => fs::create_dir(&target).ctx(&target)?,
+            },
+            EntryKind::Symlink => {
+                remove_existing(&target)?;
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&e.target), &target)
+                    .ctx(&target)?;
+                self.guard.add_symlink(&e.path);
+                self.meta.owner_and_time(&target, e);
+            }
+            EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
+                self.make_special(&target, e)?
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -167,40 +226,55 @@ impl Extraction<'_> {
             EntryKind::BlockDev => libc::S_IFBLK,
             _ => libc::S_IFSOCK,
         };
-        if e.kind != EntryKind::Fifo && !self.root {
-            self.warn.warn(format!(
+        if e.kind != EntryKind::Fifo && !self.meta.root {
+            self.meta.warn.warn(format!(
                 "{}: device or socket skipped (needs root)",
-                target.display()
+                escape_path(target)
             ));
             return Ok(());
         }
         remove_existing(target)?;
         crate::sys::mknod(target, bits, e.mode, e.rdev).ctx(target)?;
-        finish_metadata(target, e, self.root, self.warn);
+        self.meta.finish(target, e);
         Ok(())
     }
 
-    /// Regular files (and hardlinks whose target is not extracted) in stream order. Each file's frames
-    /// are looked up once: they order the files, the decode-ahead and the writers' progress.
+    /// Regular files (and hardlinks whose target is not extracted) in stream order, and the frames they
+    /// need in the order first needed. Each content's frames are walked once, however many files share
+    /// it (8 000 files sharing one content of 8 000 refs must not cost 64 million steps): the work is
+    /// linear in the index plus the bytes written, and the plan holds one frame per file.
     fn plan_files(&self) -> FilePlan {
         let idx = self.ar.index();
-        let mut planned: Vec<(EntryId, Vec<FrameId>)> = self
+        let first_frame = |id: EntryId| {
+            idx.content_of(id)
+                .and_then(|c| idx.pieces(c, 0).next())
+                .map(|p| p.frame)
+        };
+        let mut planned: Vec<(EntryId, Option<FrameId>)> = self
             .entries()
             .filter(|&(id, e)| match idx.hardlink_target(id) {
                 Some(t) => !self.chosen_set.contains(&t),
                 None => e.kind == EntryKind::File,
             })
-            .map(|(id, _)| (id, idx.frames_of(id)))
+            .map(|(id, _)| (id, first_frame(id)))
             .collect();
-        planned.sort_by_key(|(_, f)| f.first().map_or(0, |f| f.0));
-        let order: Vec<FrameId> = {
-            let mut seen = HashSet::new();
-            planned
-                .iter()
-                .flat_map(|(_, f)| f.iter().copied())
-                .filter(|f| seen.insert(*f))
-                .collect()
-        };
+        planned.sort_by_key(|(_, f)| f.map_or(0, |f| f.0));
+        let mut order: Vec<FrameId> = Vec::new();
+        let mut seen_frame = vec![false; idx.frames().len()];
+        let mut seen_content = HashSet::new();
+        for &(id, _) in &planned {
+            let Some(c) = idx.content_of(id) else {
+                continue;
+            };
+            if !seen_content.insert(c) {
+                continue;
+            }
+            for p in idx.pieces(c, 0) {
+                if !std::mem::replace(&mut seen_frame[p.frame.at()], true) {
+                    order.push(p.frame);
+                }
+            }
+        }
         let mut pos_of = vec![0u32; idx.frames().len()];
         for (p, f) in order.iter().enumerate() {
             pos_of[f.at()] = p as u32;
@@ -208,7 +282,7 @@ impl Extraction<'_> {
         FilePlan {
             first_pos: planned
                 .iter()
-                .map(|(_, f)| f.first().map(|f| u64::from(pos_of[f.at()])))
+                .map(|(_, f)| f.map(|f| u64::from(pos_of[f.at()])))
                 .collect(),
             files: planned.into_iter().map(|(id, _)| id).collect(),
             order,
@@ -225,7 +299,6 @@ impl Extraction<'_> {
         cfg: &Config,
         plan: &FilePlan,
         decoder: Box<dyn crate::cache::BatchDecoder + '_>,
-        keep_going: bool,
     ) -> Result<ExtractStats> {
         let mem = MemoryPlan::new(cfg, self.ar.index().max_frame_len());
         let cache = FrameCache::new(self.ar, mem.lru)
@@ -236,7 +309,6 @@ impl Extraction<'_> {
             failed: Mutex::new(None),
             next: AtomicUsize::new(0),
             progress: AtomicU64::new(0),
-            keep_going,
         };
         let done = AtomicUsize::new(0);
         std::thread::scope(|s| {
@@ -251,7 +323,10 @@ impl Extraction<'_> {
             done.store(usize::MAX, Ordering::Relaxed);
         });
         match w.failed.into_inner() {
-            Some(e) => Err(e),
+            Some(e) => Err(Error::Hint {
+                source: Box::new(e),
+                hint: KEEP_GOING_HINT.into(),
+            }),
             None => Ok(w.stats.into_inner()),
         }
     }
@@ -273,15 +348,16 @@ impl Extraction<'_> {
             let r = self
                 .guard
                 .prepare(&e.path)
-                .and_then(|t| write_file(self.ar, cache, id, e, &t, self.root, self.warn));
+                .and_then(|t| write_file(self.ar, cache, id, e, &t, &self.meta));
             match r {
                 Ok(n) => {
+                    self.written.lock().insert(id);
                     let mut st = w.stats.lock();
                     st.files += 1;
                     st.bytes += n;
                 }
-                Err(err) if w.keep_going => {
-                    self.warn.warn(format!("damaged: {err}"));
+                Err(err) if self.keep_going => {
+                    self.meta.warn.warn(format!("damaged: {err}"));
                     w.stats.lock().damaged.push(self.ar.path_of(id));
                 }
                 Err(err) => {
@@ -291,9 +367,12 @@ impl Extraction<'_> {
         }
     }
 
-    /// Hardlinks to extracted files.
+    /// Hardlinks to extracted files. Only a file this extraction wrote is linked to: whatever stands at
+    /// its path otherwise (a file of DEST, or one reached through a symlink of DEST) is not the
+    /// archive's.
     fn link_hardlinks(&self) -> Result<()> {
         let idx = self.ar.index();
+        let written = self.written.lock().clone();
         for (id, e) in self.entries() {
             let Some(t) = idx.hardlink_target(id) else {
                 continue;
@@ -301,31 +380,36 @@ impl Extraction<'_> {
             let Some(orig) = idx.entry(t).filter(|_| self.chosen_set.contains(&t)) else {
                 continue;
             };
-            let target = self.guard.prepare(&e.path)?;
-            let orig = self.dest.join(std::ffi::OsStr::from_bytes(&orig.path));
-            if orig.symlink_metadata().is_err() {
-                self.warn.warn(format!(
-                    "{}: not linked, its target was not restored",
-                    target.display()
-                ));
-                continue;
+            let r = self.guard.prepare(&e.path).and_then(|target| {
+                if !written.contains(&t) {
+                    self.meta.warn.warn(format!(
+                        "{}: not linked, its target was not restored",
+                        escape_path(&target)
+                    ));
+                    return Ok(());
+                }
+                let orig = self.dest.join(std::ffi::OsStr::from_bytes(&orig.path));
+                remove_existing(&target)?;
+                fs::hard_link(&orig, &target).ctx(&target)
+            });
+            if let Err(err) = r {
+                self.entry_failed(id, err)?;
             }
-            remove_existing(&target)?;
-            fs::hard_link(&orig, &target).ctx(&target)?;
         }
         Ok(())
     }
 
     /// Directory metadata last (deepest first), so restrictive modes do not block the writes above.
     fn finish_dirs(&self) {
+        let failed: HashSet<EntryId> = self.failed.lock().iter().copied().collect();
         let dirs: Vec<&Entry> = self
             .entries()
+            .filter(|(id, e)| e.kind == EntryKind::Dir && !failed.contains(id))
             .map(|(_, e)| e)
-            .filter(|e| e.kind == EntryKind::Dir)
             .collect();
         for e in dirs.into_iter().rev() {
             let target = self.dest.join(std::ffi::OsStr::from_bytes(&e.path));
-            finish_metadata(&target, e, self.root, self.warn);
+            self.meta.finish(&target, e);
         }
     }
 }
@@ -338,7 +422,6 @@ struct Writers {
     next: AtomicUsize,
     /// The furthest position in the frame order that a writer has started on.
     progress: AtomicU64,
-    keep_going: bool,
 }
 
 /// How extract splits CACHE_SIZE, so that decoded and stored frames together stay within it: 3/8 for
@@ -394,8 +477,7 @@ fn write_file(
     id: EntryId,
     e: &Entry,
     target: &Path,
-    root: bool,
-    warn: &Warnings,
+    meta: &Meta,
 ) -> Result<u64> {
     ar.check_entry(id)?;
     remove_existing(target)?;
@@ -433,14 +515,14 @@ fn write_file(
     }
     drop(f);
     let meta_from = ar.index().entry(ar.index().data_entry(id)).unwrap_or(e);
-    finish_metadata(target, meta_from, root, warn);
+    meta.finish(target, meta_from);
     Ok(size)
 }
 
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => Err(Error::Target {
-            path: p.display().to_string(),
+            path: escape_path(p),
             msg: "exists and is a directory".into(),
         }),
         Ok(_) => fs::remove_file(p).ctx(p),
@@ -448,42 +530,49 @@ fn remove_existing(p: &Path) -> Result<()> {
     }
 }
 
-fn set_owner(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
-    if root {
-        if let Err(err) = std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)) {
-            warn.warn(format!("{}: owner not restored: {err}", p.display()));
+impl Meta<'_> {
+    fn owner(&self, p: &Path, e: &Entry) {
+        if self.root {
+            if let Err(err) = std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)) {
+                self.warn
+                    .warn(format!("{}: owner not restored: {err}", escape_path(p)));
+            }
         }
     }
-}
 
-fn set_time(p: &Path, e: &Entry, warn: &Warnings) {
-    if let Err(err) = crate::sys::set_mtime(p, e.mtime_sec, e.mtime_nsec) {
-        warn.warn(format!("{}: mtime not restored: {err}", p.display()));
-    }
-}
-
-/// Owner and mtime: all a symlink keeps.
-fn set_owner_and_time(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
-    set_owner(p, e, root, warn);
-    set_time(p, e, warn);
-}
-
-fn finish_metadata(p: &Path, e: &Entry, root: bool, warn: &Warnings) {
-    for (n, v) in &e.xattrs {
-        if let Err(err) = crate::sys::set_xattr(p, n, v) {
-            warn.warn(format!(
-                "{}: xattr {} not restored: {err}",
-                p.display(),
-                String::from_utf8_lossy(n)
-            ));
+    fn time(&self, p: &Path, e: &Entry) {
+        if let Err(err) = crate::sys::set_mtime(p, e.mtime_sec, e.mtime_nsec) {
+            self.warn
+                .warn(format!("{}: mtime not restored: {err}", escape_path(p)));
         }
     }
-    // Owner before mode (chown clears setuid/setgid), mtime last.
-    set_owner(p, e, root, warn);
-    if let Err(err) = fs::set_permissions(p, fs::Permissions::from_mode(e.mode)) {
-        warn.warn(format!("{}: mode not restored: {err}", p.display()));
+
+    /// Owner and mtime: all a symlink keeps.
+    fn owner_and_time(&self, p: &Path, e: &Entry) {
+        self.owner(p, e);
+        self.time(p, e);
     }
-    set_time(p, e, warn);
+
+    /// Owner first: chown clears setuid/setgid bits and the `security.capability` xattr (a packed
+    /// `ping` lost cap_net_raw when xattrs went first). Then xattrs, the mode, and the mtime last.
+    fn finish(&self, p: &Path, e: &Entry) {
+        self.owner(p, e);
+        for (n, v) in &e.xattrs {
+            if let Err(err) = crate::sys::set_xattr(p, n, v) {
+                self.warn.warn(format!(
+                    "{}: xattr {} not restored: {err}",
+                    escape_path(p),
+                    crate::diag::escape(n)
+                ));
+            }
+        }
+        let mode = e.mode & self.mode_mask;
+        if let Err(err) = fs::set_permissions(p, fs::Permissions::from_mode(mode)) {
+            self.warn
+                .warn(format!("{}: mode not restored: {err}", escape_path(p)));
+        }
+        self.time(p, e);
+    }
 }
 
 /// Refuses to create anything below a symlink: ancestors must be real directories under DEST.
@@ -508,7 +597,7 @@ impl PathGuard {
 
     /// Checks (and creates, as plain directories) the ancestors of `rel`; returns DEST/rel.
     fn prepare(&self, rel: &[u8]) -> Result<PathBuf> {
-        let show = || String::from_utf8_lossy(rel).into_owned();
+        let show = || crate::diag::escape(rel);
         crate::format::index::check_path(rel).map_err(|msg| Error::Target { path: show(), msg })?;
         let mut end = 0;
         while let Some(pos) = rel[end..].iter().position(|&b| b == b'/') {
@@ -529,7 +618,7 @@ impl PathGuard {
                 Ok(_) => {
                     return Err(Error::Target {
                         path: show(),
-                        msg: format!("refused, {} is not a directory", p.display()),
+                        msg: format!("refused, {} is not a directory", escape_path(&p)),
                     })
                 }
                 Err(_) => fs::create_dir(&p)

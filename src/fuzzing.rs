@@ -6,6 +6,11 @@
 //!
 //! Lengths are capped so that one input costs bounded time and memory: raw lengths at 1 MiB, and at most
 //! [`READ_BUDGET`] bytes read through an opened archive.
+//!
+//! [`index_grow`] is structure-aware the other way: instead of changing bytes it grows counts (xattrs,
+//! files sharing a content, contents sharing refs, refs per content, hardlinks, depth), keeping the
+//! archive valid, so that what costs memory or time by a count rather than by bytes is reached; its
+//! fuzz target checks the memory used against the archive's size (docs/RELIABILITY.md).
 
 use crate::archive::Archive;
 use crate::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
@@ -309,6 +314,192 @@ pub fn mutate_base(data: &[u8]) -> Vec<Vec<u8>> {
     vols
 }
 
+/// `index_grow`: the base archive's index grown by the input read as 4-byte operations, resealed and
+/// written, then [`exercise`]. See [`grow_base`].
+pub fn index_grow(data: &[u8]) {
+    exercise_volumes(&grow_base(data));
+}
+
+/// Heap that opening, listing, reading (within [`READ_BUDGET`]) and verifying an archive of
+/// `archive_bytes` may use, at most: the bound docs/RELIABILITY.md states, which the `index_grow` target
+/// and tests/bounds.rs check. An index inflates to at most 64 × its stored bytes + 16 MiB
+/// (`footer::max_index_raw`), and its tables take at most [`MEMORY_PER_INDEX_BYTE`] bytes per raw
+/// byte; the rest is the decoding budget (frames in flight, read buffers).
+pub fn memory_bound(archive_bytes: u64) -> u64 {
+    let raw = crate::format::footer::max_index_raw(archive_bytes);
+    MEMORY_PER_INDEX_BYTE * raw + MEMORY_BUDGET
+}
+
+/// See [`memory_bound`].
+pub const MEMORY_PER_INDEX_BYTE: u64 = 12;
+/// See [`memory_bound`].
+pub const MEMORY_BUDGET: u64 = 64 << 20;
+
+/// Writes `vols` as `NAME.001`, … in a fresh directory and runs [`exercise`] on them.
+pub fn exercise_volumes(vols: &[Vec<u8>]) {
+    let dir = TempDir::new();
+    let refs: Vec<&[u8]> = vols.iter().map(Vec::as_slice).collect();
+    let first = write_volumes(&dir.0, &refs);
+    exercise(&first);
+}
+
+/// Most operations one `index_grow` input applies, and most items they add in all.
+pub const GROW_OPS: usize = 8;
+pub const GROW_ITEMS: usize = 1 << 20;
+
+/// The volumes [`index_grow`] makes of `data`: the base archive (see [`base_archive`]) whose index gets,
+/// for each operation `[op, a, b, e]` with `n = 2^(e % 18)` (the total held to [`GROW_ITEMS`]), new
+/// entries under `zz/oK/` (K the operation's position, so the index stays sorted):
+/// * `op % 8 == 0`: `n` xattrs, on as many empty files as Linux's limits need (`b` odd: the first
+///   name empty, which no index may hold);
+/// * `1`: `n` files sharing content `a`;
+/// * `2`: `n` new contents, each a copy of content `a`'s ref range (shared refs), a file each (contents
+///   made by earlier operations count: content `a % count` of those there now);
+/// * `3`: one content of `n` refs alternating between chunks `a` and `b`, shared by `n` files;
+/// * `4`: `n` refs alternating between chunks `a` and `b`, and `n` contents covering their prefixes;
+/// * `5`: one file and `n` hardlinks to it;
+/// * `6`: a directory `n` levels deep (at most 4 096);
+/// * `7`: `n` symlinks whose targets are `b × 16` bytes long.
+///
+/// Everything stays valid (refs, chunks and frames are the base's), so the archive opens unless a
+/// bound refuses it; the frames are untouched.
+pub fn grow_base(data: &[u8]) -> Vec<Vec<u8>> {
+    use crate::format::index::{
+        check_xattrs, ChunkId, ChunkRef, Content, Entry, EntryKind, MAX_XATTRS, NONE,
+    };
+    let base = base_archive();
+    let mut vols = base.volumes.clone();
+    let Ok(mut idx) = Index::decode(&base.raw_index, "fuzz base") else {
+        return vols;
+    };
+    let chunks = idx.chunks.len().max(1);
+    let mut budget = GROW_ITEMS;
+    let dir = |idx: &mut Index, p: String| {
+        idx.entries
+            .push(Entry::new(p.into_bytes(), EntryKind::Dir, 0o755))
+    };
+    let file = |idx: &mut Index, p: String, link: u64| {
+        let mut e = Entry::new(p.into_bytes(), EntryKind::File, 0o644);
+        if link != NONE {
+            e.size = idx.contents[link as usize].size;
+            e.link = link;
+        }
+        idx.entries.push(e);
+    };
+    // `n` refs alternating between two chunks, appended; returns (first ref, total length).
+    let run = |idx: &mut Index, n: usize, a: usize, b: usize| {
+        let first = idx.refs.len() as u64;
+        let mut pos = 0u64;
+        for i in 0..n {
+            let c = if i % 2 == 0 { a % chunks } else { b % chunks };
+            idx.refs.push(ChunkRef {
+                file_offset: pos,
+                chunk: ChunkId(c as u64),
+            });
+            pos += u64::from(idx.chunks.get(c).map_or(0, |c| c.len));
+        }
+        (first, pos)
+    };
+    dir(&mut idx, "zz".into());
+    for (k, m) in data.chunks_exact(4).take(GROW_OPS).enumerate() {
+        let (op, a, b, e) = (m[0], m[1] as usize, m[2] as usize, m[3]);
+        let n = (1usize << (e % 18)).min(budget);
+        // Contents made by earlier operations count: `2` can share the refs of a content `3` made.
+        let contents = idx.contents.len().max(1);
+        budget -= n;
+        let at = format!("zz/o{k:02}");
+        dir(&mut idx, at.clone());
+        let name = |i: usize| format!("{at}/{i:08}");
+        match op % 8 {
+            0 => {
+                // As many files as it takes, each with as many as Linux allows of names `u.NNNN`.
+                let per = MAX_XATTRS.min(crate::format::index::XATTR_LIST_MAX / 7);
+                for f in 0..n.div_ceil(per) {
+                    file(&mut idx, name(f), NONE);
+                    let x: Vec<(Vec<u8>, Vec<u8>)> = (0..per.min(n - f * per))
+                        .map(|i| {
+                            let name = match (b % 2, f, i) {
+                                (1, 0, 0) => Vec::new(),
+                                _ => format!("u.{i:04}").into_bytes(),
+                            };
+                            (name, vec![b'v'; a % 8])
+                        })
+                        .collect();
+                    debug_assert!(b % 2 == 1 || check_xattrs(&x).is_ok());
+                    idx.entries.last_mut().expect("just pushed").xattrs = x;
+                }
+            }
+            1 => {
+                let c = (a % contents) as u64;
+                for i in 0..n {
+                    file(&mut idx, name(i), c);
+                }
+            }
+            2 => {
+                let ct = idx.contents[a % contents];
+                for i in 0..n {
+                    idx.contents.push(ct);
+                    let c = idx.contents.len() as u64 - 1;
+                    file(&mut idx, name(i), c);
+                }
+            }
+            3 => {
+                let (first, size) = run(&mut idx, n, a, b);
+                idx.contents.push(Content {
+                    size,
+                    first_ref: first,
+                    ref_count: n as u64,
+                });
+                let c = idx.contents.len() as u64 - 1;
+                for i in 0..n {
+                    file(&mut idx, name(i), c);
+                }
+            }
+            4 => {
+                let (first, _) = run(&mut idx, n, a, b);
+                for i in 0..n {
+                    let r = idx.refs[first as usize + i];
+                    let len = idx.chunks.get(r.chunk.at()).map_or(0, |c| u64::from(c.len));
+                    idx.contents.push(Content {
+                        size: r.file_offset + len,
+                        first_ref: first,
+                        ref_count: i as u64 + 1,
+                    });
+                    let c = idx.contents.len() as u64 - 1;
+                    file(&mut idx, name(i), c);
+                }
+            }
+            5 => {
+                file(&mut idx, name(0), (a % contents) as u64);
+                let to = idx.entries.len() as u64 - 1;
+                let size = idx.entries[to as usize].size;
+                for i in 1..=n {
+                    let mut h = Entry::new(name(i).into_bytes(), EntryKind::Hardlink, 0o644);
+                    (h.link, h.size) = (to, size);
+                    idx.entries.push(h);
+                }
+            }
+            6 => {
+                let mut p = at.clone();
+                for _ in 0..n.min(4096) {
+                    p.push_str("/d");
+                    dir(&mut idx, p.clone());
+                }
+            }
+            _ => {
+                for i in 0..n {
+                    let mut l = Entry::new(name(i).into_bytes(), EntryKind::Symlink, 0o777);
+                    l.target = vec![b't'; b * 16];
+                    l.size = l.target.len() as u64;
+                    idx.entries.push(l);
+                }
+            }
+        }
+    }
+    reseal_index(&mut vols, &idx.encode());
+    vols
+}
+
 /// What every archive target does once the volumes are on disk: open, list every entry, read every file
 /// fully through `read_at` with the archive as the frame source (within [`READ_BUDGET`]), and verify.
 /// Errors are fine; a reader that returns bytes past the end, or too few without an error, is not.
@@ -317,6 +508,8 @@ pub fn exercise(first: &Path) {
         return;
     };
     let _ = crate::report::info_json(&ar);
+    // What `clc mount` builds before serving.
+    let _ = crate::mount::inodes::Inodes::build(ar.index());
     let mut budget = READ_BUDGET;
     let mut buf = vec![0u8; 256 << 10];
     for (id, e) in ar.index().entries_with_ids() {
@@ -346,6 +539,12 @@ pub fn exercise(first: &Path) {
         }
     }
     let _ = crate::verify::verify(&ar);
+}
+
+/// How many contents the base archive's index has (the first content an `index_grow` operation makes has
+/// this number).
+pub fn base_archive_contents() -> usize {
+    Index::decode(&base_archive().raw_index, "fuzz base").map_or(0, |i| i.contents.len())
 }
 
 /// The base archive of [`open_archive_mutate`], its raw index, and where its frame headers are.

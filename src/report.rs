@@ -1,28 +1,12 @@
 //! Text and JSON for `clc list` and `clc info`.
 
 use crate::archive::Archive;
+use crate::diag::escape_path;
 use crate::format::index::{Entry, EntryId, EntryKind, ValidIndex};
 use serde_json::json;
 
-/// Escapes bytes for one line of text: printable UTF-8 stays, the rest becomes `\n`, `\t`, `\\` or `\xHH`.
-pub fn escape(b: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\\' => out.push_str("\\\\"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        for &x in chunk.invalid() {
-            out.push_str(&format!("\\x{x:02x}"));
-        }
-    }
-    out
-}
+/// Names are escaped for the terminal by the library's one helper.
+pub use crate::diag::escape;
 
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(kind: EntryKind, mode: u32) -> String {
@@ -90,11 +74,14 @@ fn time_string(sec: i64) -> String {
     )
 }
 
-/// The size `list` shows: a file's, a hardlink's target's, a symlink's target length.
+/// The size `list` shows: a file's, a hardlink's file's, a symlink's target length (what the mount
+/// shows), 0 for anything else. The index's stored size of non-files is never shown: an archive could
+/// make it say anything.
 fn entry_size(idx: &ValidIndex, id: EntryId, e: &Entry) -> u64 {
-    match idx.hardlink_target(id) {
-        Some(t) => idx.entry(t).map_or(0, |t| t.size),
-        None => e.size,
+    match e.kind {
+        EntryKind::File | EntryKind::Hardlink => idx.data_size(id),
+        EntryKind::Symlink => e.target.len() as u64,
+        _ => 0,
     }
 }
 
@@ -215,7 +202,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
     let volumes: Vec<serde_json::Value> = ar
         .volume_paths()
         .iter()
-        .map(|p| json!({"path": p.display().to_string(), "bytes": std::fs::metadata(p).map(|m| m.len()).ok()}))
+        .map(|p| json!({"path": escape_path(p), "bytes": std::fs::metadata(p).map(|m| m.len()).ok()}))
         .collect();
     json!({
         "format": ar.kind().describe(),

@@ -1,6 +1,7 @@
 //! Parallel, deterministic walk of the source tree: `NUM_SCAN_WORKERS` threads read directories and stat
 //! their children; the result is sorted by path bytes, so the archive does not depend on thread timing.
 
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::error::{Error, Result};
 use crate::format::index::EntryKind;
@@ -37,6 +38,54 @@ pub struct ScanEntry {
     pub xattrs: Xattrs,
 }
 
+/// A scanned file to read: its path and the identity (device, inode) the scan saw there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Source {
+    /// The source at `path` as it is now (tests, and files added by hand).
+    pub fn of(path: &Path) -> std::io::Result<Source> {
+        let m = fs::symlink_metadata(path)?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// Opens the file for reading its bytes, only if it is still the one scanned: never through a
+    /// symlink (`O_NOFOLLOW`), never blocking (`O_NONBLOCK`: a FIFO swapped in), and the opened file must
+    /// be a regular file with the scanned device and inode. A file replaced after the scan (by a
+    /// symlink to a 0600 secret, which was stored under the old name with mode 0644) is not read.
+    pub fn open(&self) -> std::io::Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)?;
+        let m = f.metadata()?;
+        if !m.is_file() || m.dev() != self.dev || m.ino() != self.ino {
+            return Err(std::io::Error::other("replaced since the scan"));
+        }
+        Ok(f)
+    }
+}
+
+impl ScanEntry {
+    /// What to open to read this entry's bytes.
+    pub fn source(&self) -> Source {
+        Source {
+            path: self.abs.clone(),
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+}
+
 /// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
     scan_with(root, workers, true, warn)
@@ -55,7 +104,10 @@ pub fn scan_with(
 ) -> Result<Vec<ScanEntry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
-        return Err(Error::Usage(format!("{}: not a directory", root.display())));
+        return Err(Error::Usage(format!(
+            "{}: not a directory",
+            escape_path(root)
+        )));
     }
     fs::read_dir(root).map_err(|e| Error::io(root, e))?;
     let out = Mutex::new(Vec::new());
@@ -96,7 +148,7 @@ fn worker(
                     let de = match de {
                         Ok(d) => d,
                         Err(e) => {
-                            warn.warn(format!("{}: {e}", dir.display()));
+                            warn.warn(format!("{}: {e}", escape_path(&dir)));
                             continue;
                         }
                     };
@@ -118,7 +170,7 @@ fn worker(
                     }
                 }
             }
-            Err(e) => warn.warn(format!("{}: {e} (directory left empty)", dir.display())),
+            Err(e) => warn.warn(format!("{}: {e} (directory left empty)", escape_path(&dir))),
         }
         out.lock().extend(found);
         pending.fetch_sub(1, Ordering::SeqCst);
@@ -135,7 +187,7 @@ fn stat_entry(
     // Relative to the open directory (fstatat), without following a symlink, as lstat would.
     let m = de
         .metadata()
-        .map_err(|e| format!("{}: {e} (left out)", abs.display()))?;
+        .map_err(|e| format!("{}: {e} (left out)", escape_path(&abs)))?;
     let ft = m.file_type();
     let kind = if ft.is_file() {
         EntryKind::File
@@ -152,11 +204,14 @@ fn stat_entry(
     } else if ft.is_socket() {
         EntryKind::Socket
     } else {
-        return Err(format!("{}: unknown file type (left out)", abs.display()));
+        return Err(format!(
+            "{}: unknown file type (left out)",
+            escape_path(&abs)
+        ));
     };
     let target = if kind == EntryKind::Symlink {
         fs::read_link(&abs)
-            .map_err(|e| format!("{}: {e} (left out)", abs.display()))?
+            .map_err(|e| format!("{}: {e} (left out)", escape_path(&abs)))?
             .as_os_str()
             .as_bytes()
             .to_vec()
@@ -198,7 +253,7 @@ pub fn read_xattrs(abs: &Path, warn: &Warnings) -> Vec<(Vec<u8>, Vec<u8>)> {
     crate::sys::xattrs(abs).unwrap_or_else(|e| {
         warn.warn(format!(
             "{}: extended attributes not read: {e}",
-            abs.display()
+            escape_path(abs)
         ));
         Vec::new()
     })

@@ -11,6 +11,24 @@ fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
+/// The process's umask, from `/proc/self/status` (Linux 4.7+); elsewhere set and put back at once,
+/// which is only safe before other threads start (extract reads it before its writers start).
+pub fn umask() -> u32 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let v = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+            u32::from_str_radix(v.trim(), 8).ok()
+        });
+    from_proc.unwrap_or_else(|| {
+        // SAFETY: umask only swaps the process's mask; the old one is put back at once.
+        let old = unsafe { libc::umask(0o022) };
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        old
+    })
+}
+
 /// Extended attributes of `p` (not following a symlink), sorted by name.
 pub fn xattrs(p: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let c = cpath(p)?;
@@ -210,5 +228,98 @@ pub fn interrupted() -> Option<i32> {
     match INTERRUPT.load(std::sync::atomic::Ordering::SeqCst) {
         0 => None,
         s => Some(s),
+    }
+}
+
+/// Temporary files to remove when SIGINT, SIGTERM or SIGHUP ends the process while they exist (the
+/// CL_Compressor SQLite image was left behind by a SIGTERM during open). While a [`RemoveOnSignal`]
+/// lives, its path is in one of a few slots that a signal handler reads: it unlinks every path there,
+/// then puts the default action back and raises the signal again, so the process still ends as it
+/// would have. Only signals whose action is the default are caught (an ignored SIGHUP under `nohup`
+/// stays ignored), and a thread that blocks them (the mount's) is not disturbed.
+pub struct RemoveOnSignal {
+    slot: Option<usize>,
+}
+
+static TEMP_SLOTS: [std::sync::atomic::AtomicPtr<libc::c_char>; 8] =
+    [const { std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }; 8];
+
+extern "C" fn remove_temps_and_reraise(sig: libc::c_int) {
+    use std::sync::atomic::Ordering;
+    for s in &TEMP_SLOTS {
+        let p = s.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !p.is_null() {
+            // SAFETY: `p` is a NUL-terminated path leaked by `RemoveOnSignal::new` and taken out of its
+            // slot by this swap, so nothing frees it meanwhile; unlink is async-signal-safe.
+            unsafe { libc::unlink(p) };
+        }
+    }
+    // SAFETY: signal and raise are async-signal-safe; the default action then ends the process.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+fn install_temp_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: sigaction is plain data, for which all zeros is a valid value.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: with a null new action, sigaction only reads the current one into `old`.
+            if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
+                continue;
+            }
+            // SAFETY: installs a handler that only calls async-signal-safe functions.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = remove_temps_and_reraise as *const () as usize;
+                libc::sigemptyset(&mut act.sa_mask);
+                libc::sigaction(sig, &act, std::ptr::null_mut());
+            }
+        }
+    });
+}
+
+impl RemoveOnSignal {
+    /// Removes `path` if a signal ends the process before this guard is dropped (when a slot is free).
+    pub fn new(path: &std::path::Path) -> RemoveOnSignal {
+        use std::sync::atomic::Ordering;
+        install_temp_handler();
+        let Ok(c) = cpath(path) else {
+            return RemoveOnSignal { slot: None };
+        };
+        let raw = c.into_raw();
+        for (i, s) in TEMP_SLOTS.iter().enumerate() {
+            if s.compare_exchange(
+                std::ptr::null_mut(),
+                raw,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+            {
+                return RemoveOnSignal { slot: Some(i) };
+            }
+        }
+        // SAFETY: `raw` came from `into_raw` above and was stored nowhere.
+        drop(unsafe { CString::from_raw(raw) });
+        RemoveOnSignal { slot: None }
+    }
+}
+
+impl Drop for RemoveOnSignal {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let Some(i) = self.slot else { return };
+        let p = TEMP_SLOTS[i].swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !p.is_null() {
+            // SAFETY: the pointer was made by `CString::into_raw` in `new` and, taken out of its slot by
+            // this swap, is owned here alone.
+            drop(unsafe { CString::from_raw(p) });
+        }
     }
 }

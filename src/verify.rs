@@ -2,9 +2,24 @@
 //! and names, for each damage, the volume, offset, frame and the files it touches.
 
 use crate::archive::{Archive, Kind};
-use crate::format::index::{EntryKind, FrameId};
+use crate::format::index::{EntryId, EntryKind, FrameId};
 use rayon::prelude::*;
-use std::collections::HashMap;
+
+/// How many of the files a damaged frame touches are named.
+const SHOWN: usize = 5;
+
+/// `a, b, c and N more`, or `(none)`.
+fn files_line(ar: &Archive, count: u64, ids: &[EntryId]) -> String {
+    if ids.is_empty() {
+        return "(none)".into();
+    }
+    let names: Vec<String> = ids.iter().map(|&id| ar.path_of(id)).collect();
+    let more = count.saturating_sub(ids.len() as u64);
+    match more {
+        0 => names.join(", "),
+        n => format!("{} and {n} more", names.join(", ")),
+    }
+}
 
 /// One problem found.
 #[derive(Debug, Clone)]
@@ -18,22 +33,6 @@ pub struct Report {
     pub bytes_ok: u64,
     pub damages: Vec<Damage>,
     pub notes: Vec<String>,
-}
-
-/// Files (paths) whose data lies in each frame.
-fn files_by_frame(ar: &Archive) -> HashMap<u32, Vec<String>> {
-    let mut m: HashMap<u32, Vec<String>> = HashMap::new();
-    for (id, e) in ar.index().entries_with_ids() {
-        if e.kind != EntryKind::File {
-            continue;
-        }
-        for f in ar.index().frames_of(id) {
-            m.entry(f.0)
-                .or_default()
-                .push(String::from_utf8_lossy(&e.path).into_owned());
-        }
-    }
-    m
 }
 
 /// Checks every frame of the archive, every snapshot's tree, and that no volume lies past the newest
@@ -103,30 +102,23 @@ fn check(ar: &Archive, frames: &[u32]) -> Report {
             )
         })
         .collect();
-    let touched = files_by_frame(ar);
-    for (i, r) in results {
+    let bad: Vec<FrameId> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| FrameId(*i))
+        .collect();
+    // Linear in the index whatever it shares (see `files_in_frames`).
+    let mut touched = ar.index().files_in_frames(&bad, SHOWN).into_iter();
+    for (_, r) in results {
         match r {
             Ok(n) => {
                 rep.frames_ok += 1;
                 rep.bytes_ok += n;
             }
             Err(msg) => {
-                let files = touched.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
-                let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
-                let more = if files.len() > 5 {
-                    format!(" and {} more", files.len() - 5)
-                } else {
-                    String::new()
-                };
+                let (count, ids) = touched.next().unwrap_or_default();
                 rep.damages.push(Damage {
-                    line: format!(
-                        "{msg}; files: {}{more}",
-                        if shown.is_empty() {
-                            "(none)".into()
-                        } else {
-                            shown.join(", ")
-                        }
-                    ),
+                    line: format!("{msg}; files: {}", files_line(ar, count, &ids)),
                 });
             }
         }

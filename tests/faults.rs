@@ -315,7 +315,10 @@ fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
     }
     let job = Job {
         entries: vec![0, 1, 2],
-        paths,
+        sources: paths
+            .iter()
+            .map(|p| clc::scan::Source::of(p).unwrap())
+            .collect(),
         expect: Some(*blake3::hash(&same).as_bytes()),
         size: size as u64,
         run: false,
@@ -365,5 +368,54 @@ fn regression_dedup_fallback_duplicate_changed() {
             "c must keep its own bytes, not b's new ones"
         );
         assert!(warns.iter().any(|w| w.contains("left out")), "{warns:?}");
+    }
+}
+
+/// Issue 14 item 10: a file replaced after the scan by a symlink to a 0600 secret of the same size was
+/// read through the link and stored under the old name (mode 0644, exit 0). The reader now opens with
+/// O_NOFOLLOW and checks the opened file is the one scanned (device and inode), small and streamed.
+#[test]
+fn regression_pack_never_reads_a_file_swapped_after_the_scan() {
+    for size in [10_000, 3 << 20] {
+        let t = tempfile::tempdir().unwrap();
+        let secret = t.path().join("secret");
+        fs::write(&secret, common::noise(21, size)).unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, common::text(22, size)).unwrap();
+        let scanned = clc::scan::Source::of(&victim).unwrap();
+        // Swapped: by a symlink to the secret, then by another file (a new inode) of the same size.
+        fs::remove_file(&victim).unwrap();
+        std::os::unix::fs::symlink(&secret, &victim).unwrap();
+        let job = |source: clc::scan::Source| Job {
+            entries: vec![0],
+            sources: vec![source],
+            expect: None,
+            size: size as u64,
+            run: false,
+            prev: None,
+        };
+        let (got, warns) = read_jobs(vec![job(scanned.clone())]);
+        assert!(
+            !got.contains_key(&0),
+            "{size}: the secret's bytes were stored"
+        );
+        assert!(
+            warns.iter().any(|w| w.contains("(left out)")),
+            "{size}: {warns:?}"
+        );
+        // (Made while the symlink still holds its inode, so it cannot reuse the scanned one.)
+        let other = t.path().join("other");
+        fs::write(&other, common::noise(23, size)).unwrap();
+        fs::rename(&other, &victim).unwrap();
+        assert_ne!(clc::scan::Source::of(&victim).unwrap(), scanned);
+        let (got, warns) = read_jobs(vec![job(scanned)]);
+        assert!(
+            !got.contains_key(&0),
+            "{size}: another file's bytes were stored"
+        );
+        assert!(
+            warns.iter().any(|w| w.contains("replaced since the scan")),
+            "{size}: {warns:?}"
+        );
     }
 }

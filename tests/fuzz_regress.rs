@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 7] = [
+const TARGETS: [(&str, Body); 8] = [
     ("lz_ext3_decode", clc::fuzzing::lz_ext3_decode),
     ("lz_ext3_sb_decode", clc::fuzzing::lz_ext3_sb_decode),
     ("lz_ext3_roundtrip", clc::fuzzing::lz_ext3_roundtrip),
@@ -19,6 +19,7 @@ const TARGETS: [(&str, Body); 7] = [
     ("headers", clc::fuzzing::headers),
     ("open_archive", clc::fuzzing::open_archive),
     ("open_archive_mutate", clc::fuzzing::open_archive_mutate),
+    ("index_grow", clc::fuzzing::index_grow),
 ];
 const CORPUS_CAP: usize = 200;
 
@@ -145,6 +146,13 @@ fn open_archive_mutate_inputs() {
     run_named("open_archive_mutate", 200, 64);
 }
 
+#[test]
+fn index_grow_inputs() {
+    // Few and short: each grows the index by up to 2^17 items per operation (tests/bounds.rs checks
+    // the largest shapes, with a heap count).
+    run_named("index_grow", 24, 12);
+}
+
 /// Found again by `open_archive_mutate` with the fix reverted (after 382 executions, starting from the
 /// corpus of the earlier runs): one mutation writing 0xffffffff over a frame's stored length in the index
 /// made `read_stored` allocate it (libFuzzer: out-of-memory, malloc(4294906717)). tests/hostile.rs found
@@ -264,4 +272,27 @@ fn write_seeds() {
     put("open_archive_mutate", "index-flip", &[1, 40, 0, 0x01]);
     put("open_archive_mutate", "frame-header", &[2, 1, 9, 0x80]);
     put("open_archive_mutate", "index-value", &[3, 100, 1, 6]);
+    // index_grow: one seed per operation (2^6 to 2^10 items), and all of them at once.
+    let made_by_3 = clc::fuzzing::base_archive_contents() as u8;
+    for (name, ops) in [
+        ("none", vec![]),
+        ("xattrs", vec![0, 3, 0, 10]),
+        ("xattr-empty-name", vec![0, 0, 1, 4]),
+        ("shared-content", vec![1, 0, 0, 10]),
+        ("shared-range", vec![3, 0, 1, 8, 2, made_by_3, 0, 10]),
+        ("long-content", vec![3, 0, 1, 10]),
+        ("prefix-contents", vec![4, 1, 2, 10]),
+        ("hardlinks", vec![5, 1, 0, 10]),
+        ("depth", vec![6, 0, 0, 8]),
+        ("symlinks", vec![7, 0, 4, 8]),
+        (
+            "all",
+            vec![
+                0, 1, 0, 6, 1, 0, 0, 6, 2, 1, 0, 6, 3, 0, 1, 6, 4, 1, 2, 6, 5, 2, 0, 6, 6, 0, 0, 6,
+                7, 0, 2, 6,
+            ],
+        ),
+    ] {
+        put("index_grow", name, &ops);
+    }
 }

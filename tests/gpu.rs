@@ -600,26 +600,33 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
-/// The `sb_` tests again with work-groups of 32 (what GPUs run) on the CPU device, in a child process
-/// with `CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised, not only work-item 0.
+/// The `sb_` tests (kernel, malformed frames) again in child processes: with work-groups of 32 (what
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised,
+/// not only work-item 0), and with the out-of-order kernel (`CLC_GPU_SB_OOO=1`) in groups of 32 and 1.
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sb_kernel_",
-            "--nocapture",
-            "--test-threads=1",
-            "--skip",
-            "warp_sized",
-        ])
-        .env("CLC_GPU_SB_WG", "32")
-        .env("CLC_GPU_TEST_CHILD", "1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "work-groups of 32: child failed");
+    for (wg, ooo) in [("32", "0"), ("32", "1"), ("1", "1")] {
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sb_",
+                "--nocapture",
+                "--test-threads=1",
+                "--skip",
+                "warp_sized",
+            ])
+            .env("CLC_GPU_SB_WG", wg)
+            .env("CLC_GPU_SB_OOO", ooo)
+            .env("CLC_GPU_TEST_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "work-groups of {wg}, out-of-order kernel {ooo}: child failed"
+        );
+    }
 }
 
 #[test]
@@ -645,5 +652,167 @@ fn far_matches_are_found_as_the_cpu_encoder_finds_them() {
             gpu.len(),
             cpu.len()
         );
+    }
+}
+
+/// Appends a length extension (LZ_EXT3: 255s, then the rest).
+fn ext(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 255 {
+        out.push(255);
+        n -= 255;
+    }
+    out.push(n as u8);
+}
+
+/// One sequence of a hand-made frame: literals, then a match (`off` 0: none).
+struct Seq {
+    lits: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+fn seq(lits: &[u8], off: usize, len: usize) -> Seq {
+    Seq {
+        lits: lits.to_vec(),
+        off,
+        len,
+    }
+}
+
+/// A hand-made LZ_EXT3_SB frame (FORMAT.md 2.2: header, start table, table_check, sequences) with
+/// sub-blocks of 2^`sb_log` bytes holding `subs`' sequences.
+fn sb_frame(sb_log: u32, subs: &[Vec<Seq>]) -> Vec<u8> {
+    let mut seqs = Vec::new();
+    let mut starts = Vec::new();
+    for sub in subs {
+        starts.push(seqs.len() as u32);
+        for s in sub {
+            let m = s.len.saturating_sub(4);
+            let tok =
+                ((s.lits.len().min(15) as u8) << 4) | if s.off > 0 { m.min(15) as u8 } else { 0 };
+            seqs.push(tok);
+            if s.lits.len() >= 15 {
+                ext(&mut seqs, s.lits.len() - 15);
+            }
+            seqs.extend_from_slice(&s.lits);
+            if s.off > 0 {
+                seqs.extend_from_slice(&(s.off as u32).to_le_bytes()[..3]);
+                if m >= 15 {
+                    ext(&mut seqs, m - 15);
+                }
+            }
+        }
+    }
+    let mut out = vec![sb_log as u8, 0, 0, 0];
+    out.extend_from_slice(&(starts.len() as u32).to_le_bytes());
+    for s in &starts {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    let check = xxhash_rust::xxh3::xxh3_64(&out) as u32;
+    out.extend_from_slice(&check.to_le_bytes());
+    out.extend_from_slice(&seqs);
+    out
+}
+
+/// 256 sub-blocks of 4 KiB, each 256 sequences of one literal and a 15-byte match reading the previous
+/// sub-block mirrored (its first match reads the previous one's last bytes): every byte after the first
+/// sub-block hangs on a chain through all earlier sub-blocks, in the worst order for a pipeline.
+fn mirror_chain(seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut subs = vec![vec![seq(&r.bytes(4096), 0, 0)]];
+    for _ in 1..256 {
+        subs.push(
+            (0..256)
+                .map(|j| seq(&r.bytes(1), 16 + 32 * j, 15))
+                .collect(),
+        );
+    }
+    sb_frame(12, &subs)
+}
+
+/// A 16 MiB frame of 64 KiB sub-blocks: random literals, then each sub-block one 64 KiB match of the
+/// previous (a chain of long copies through the whole frame), an overlapping run, and last sub-block's
+/// matches reaching back to the frame's first byte (offsets up to 2^24 - 100).
+fn long_chain(seed: u64) -> (Vec<u8>, usize) {
+    let mut r = Rng(seed);
+    let s = 1usize << 16;
+    let mut subs = vec![vec![seq(&r.bytes(s), 0, 0)]];
+    for k in 1..255 {
+        subs.push(if k % 7 == 3 {
+            vec![seq(&r.bytes(3), 3, s - 3 - 1000), seq(&r.bytes(1000), 0, 0)]
+        } else {
+            vec![seq(&r.bytes(1), s, s - 1)]
+        });
+    }
+    let p = 255 * s;
+    subs.push(vec![
+        seq(&[], p, s - 200),
+        seq(&r.bytes(100), (16 << 20) - 100, 100),
+    ]);
+    (sb_frame(16, &subs), 16 << 20)
+}
+
+/// Adversarial frames (chains of dependencies through every sub-block, long copies, matches 16 MiB back)
+/// decode to the serial decoder's bytes, beside ordinary frames in one launch and alone; a corrupt
+/// sub-block in the middle of a chain fails its frame alone, and nothing hangs.
+#[test]
+fn sb_kernel_decodes_adversarial_chains() {
+    let g = gpu_or_skip!();
+    let mirror = mirror_chain(5);
+    let (long, long_raw) = long_chain(6);
+    let text_frame = text(300_000, 8);
+    let text_enc = lz_ext3_sb::compress(
+        &text_frame,
+        &EncodeParams {
+            sb_log: 12,
+            ..EncodeParams::default()
+        },
+    );
+    // The chain with sub-block 100's first offset before the frame's start (later sub-blocks wait on
+    // it); and the long chain's last match one byte too far back.
+    let mut bad_mirror = mirror.clone();
+    let at = 12 + 4 * 256 + (1 + 17 + 4096) + 99 * 256 * 5;
+    assert_eq!(bad_mirror[at], 0x1b, "the mutation hits a token");
+    bad_mirror[at + 2..at + 5].copy_from_slice(&[0xff; 3]);
+    let mut bad_long = long.clone();
+    let n = bad_long.len();
+    let off = u32::from_le_bytes([bad_long[n - 4], bad_long[n - 3], bad_long[n - 2], 0]);
+    bad_long[n - 4..n - 1].copy_from_slice(&(off + 1).to_le_bytes()[..3]);
+    let raw_m = 256 * 4096;
+    let frames: Vec<(&[u8], usize)> = vec![
+        (&mirror, raw_m),
+        (&text_enc, text_frame.len()),
+        (&long, long_raw),
+        (&bad_mirror, raw_m),
+        (&bad_long, long_raw),
+    ];
+    let want: Vec<Option<Vec<u8>>> = frames
+        .iter()
+        .map(|(e, n)| lz_ext3_sb::decompress_serial(e, *n).ok())
+        .collect();
+    for i in [0, 2] {
+        if let Err(e) = lz_ext3_sb::decompress_serial(frames[i].0, frames[i].1) {
+            panic!("the CPU refuses chain {i}: {e}");
+        }
+    }
+    assert!(want[1].as_ref() == Some(&text_frame));
+    assert!(
+        want[3].is_none() && want[4].is_none(),
+        "the CPU refuses the mutations"
+    );
+    for dec in [
+        g.decompress_sb_batch(&frames).unwrap(),
+        frames
+            .iter()
+            .flat_map(|f| g.decompress_sb_batch(&[*f]).unwrap())
+            .collect(),
+    ] {
+        for (i, (d, w)) in dec.into_iter().zip(&want).enumerate() {
+            match (d, w) {
+                (Ok(d), Some(w)) => assert!(d == *w, "frame {i}: kernel decode differs"),
+                (Err(_), None) => {}
+                (d, _) => panic!("frame {i}: gpu ok {} vs cpu ok {}", d.is_ok(), w.is_some()),
+            }
+        }
     }
 }

@@ -30,10 +30,8 @@ if [ "$NG" -ge 2 ]; then
   timeout 120 $B /tmp/rdoc.tar --device all --repeat 5 | tail -4
 fi
 if [ -z "$QUICK" ]; then
-  echo "== variants (4 MiB frames): portable loads/fence; queue 32 / 512; sub-blocks 16 / 256 KiB; batch 8"
+  echo "== variants (4 MiB frames): portable loads/fence; sub-blocks 16 / 256 KiB; batch 8"
   CLC_GPU_SB_PTX=0 timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 | tail -3
-  CLC_GPU_SB_QCAP=32 timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 | tail -3
-  CLC_GPU_SB_QCAP=512 timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 | tail -3
   timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 --sb-log 14 | tail -4
   timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 --sb-log 18 | tail -4
   timeout 60 $B /tmp/rdoc.tar --device $DEV --repeat 3 --batch 8 | tail -3

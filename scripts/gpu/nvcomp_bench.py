@@ -1,4 +1,5 @@
 # nvCOMP LZ4 (and others) on the same tar, device-resident, timed with CUDA events.
+# python3 nvcomp_bench.py FILE [ALGO,ALGO...] (default LZ4,Snappy,Zstd,Deflate)
 import sys, time
 import cupy as cp
 from nvidia import nvcomp
@@ -14,7 +15,7 @@ def timed(f, reps=5):
         s.record(); out = f(); e.record(); e.synchronize()
         best = min(best, cp.cuda.get_elapsed_time(s, e) / 1e3)
     return best, out
-for algo in ["LZ4", "Snappy", "Zstd", "Deflate"]:
+for algo in (sys.argv[2].split(",") if len(sys.argv) > 2 else ["LZ4", "Snappy", "Zstd", "Deflate"]):
     try:
         codec = nvcomp.Codec(algorithm=algo)
         tc, comp = timed(lambda: codec.encode(arr))

@@ -1,10 +1,14 @@
 //! Opening an archive: footer → index → volumes, and reading frames and file bytes through the index.
-//! Opening reads the footer and the index only; volumes are opened and their headers checked, never
-//! scanned. The index is a [`ValidIndex`]: everything read through it was checked when it was loaded.
+//! Opening reads the footer and the index only. The last volume is the highest-numbered one whose tail
+//! is a clc footer, and the footer's volume count names the others (`NAME.001` … by canonical name):
+//! nothing else beside the archive is looked at. Volumes are opened when a frame in them is first read,
+//! their headers checked then, and at most [`volumes::MAX_OPEN_VOLUMES`] are open at once. The index is a
+//! [`ValidIndex`]: everything read through it was checked when it was loaded.
 
 use super::generations::{self, History, Snapshot};
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
 use crate::codec::Codec;
+use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
@@ -36,18 +40,16 @@ impl Kind {
     }
 }
 
-struct Volume {
-    path: PathBuf,
-    /// The open volume, or why it cannot be used (missing, another archive's, another slot's).
-    file: Result<File>,
-}
-
 /// An open archive. Shared by threads (`&self` everywhere).
 pub struct Archive {
     index: ValidIndex,
     kind: Kind,
-    /// Volume `n` at `n - 1`; as many as the index's frames may name.
-    volumes: Vec<Volume>,
+    /// The path of volume `n` at `n - 1`; as many as the index's frames may name.
+    volumes: Vec<PathBuf>,
+    /// clc's archive id, which every volume's header must carry (none for CL_Compressor archives).
+    archive_id: Option<[u8; 16]>,
+    /// The volumes open now (a bounded set).
+    open: volumes::OpenVolumes,
     /// Entries whose bytes cannot be trusted, with the reason (CL_Compressor writer bug).
     damaged: HashMap<EntryId, String>,
     /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
@@ -56,9 +58,8 @@ pub struct Archive {
     history: Option<Arc<History>>,
     /// The snapshot `index` is the tree of (`None`: a plain archive's only tree).
     selected: Option<usize>,
-    /// `NAME`, and the id every volume carries.
+    /// `NAME`.
     base: PathBuf,
-    archive_id: [u8; 16],
 }
 
 /// The snapshot that `pick` names, if the archive has snapshots; `None` for a plain archive's tree.
@@ -152,7 +153,7 @@ impl Archive {
             _ if volumes::list_data(path).is_empty() => {
                 return Err(Error::Usage(format!(
                     "{}: not an archive volume (expected NAME.001)",
-                    path.display()
+                    escape_path(path)
                 )))
             }
             _ => path.to_path_buf(),
@@ -174,11 +175,13 @@ impl Archive {
         if let Some(n) = newest {
             return Self::open_clc(&base, &vols, &n, pick);
         }
-        let what = last.path.display().to_string();
+        let what = escape_path(&last.path);
+        let top = &last.path;
         if clc_first {
+            let len = last.len;
             return Err(Error::corrupt(
-                what,
-                last.len.saturating_sub(Footer::SIZE as u64),
+                escape_path(top),
+                len.saturating_sub(Footer::SIZE as u64),
                 "no clc footer: this volume is truncated, or the last volume of the archive is missing",
             ));
         }
@@ -190,15 +193,15 @@ impl Archive {
         match crate::legacy::open(&first.path)? {
             Some(l) => Ok(Self::from_legacy(l)),
             None => Err(Error::corrupt(
-                what,
+                escape_path(top),
                 0,
                 "not a clc or CL_Compressor archive",
             )),
         }
     }
 
-    /// clc's own archive: every generation's index, the chosen tree validated against their tables,
-    /// every volume up to the newest footer opened and its header checked.
+    /// clc's own archive: every generation's index, the chosen tree validated against their tables; the
+    /// volumes named from the footer's count, opened (and their headers checked) when first read.
     fn open_clc(
         base: &Path,
         vols: &[generations::Listed],
@@ -206,7 +209,7 @@ impl Archive {
         pick: &Pick,
     ) -> Result<Archive> {
         let footer = &newest.footer;
-        let what = vols[newest.at].path.display().to_string();
+        let what = escape_path(&vols[newest.at].path);
         let (history, mut tables) = generations::load(vols, newest)?;
         // A volume holds a frame or index bytes, so a larger count is a lie; it would otherwise size
         // the volume table (2^32 - 1 slots for a file named NAME.4294967295).
@@ -228,11 +231,7 @@ impl Archive {
             ));
         }
         if !newest.stray.is_empty() {
-            let names: Vec<String> = newest
-                .stray
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
+            let names: Vec<String> = newest.stray.iter().map(|p| escape_path(p)).collect();
             crate::diag::note(&format!(
                 "ignoring {}: after the newest complete footer ({}), left by an interrupted append or \
                  the rest of a snapshot whose last volume is missing (see `clc verify`)",
@@ -246,32 +245,22 @@ impl Archive {
             None => history.plain_entries(&what)?,
         };
         let index = tables.validate(&what, footer.volume_count)?;
-        let repair_hint = repair_hint(base);
         let volumes = (1..=footer.volume_count)
-            .map(|n| {
-                let path = volumes::data_path(base, VolumeNo(n));
-                let file =
-                    open_volume(&path, n, &footer.archive_id).map_err(|e| match &repair_hint {
-                        Some(h) => Error::Hint {
-                            source: Box::new(e),
-                            hint: h.clone(),
-                        },
-                        None => e,
-                    });
-                Volume { path, file }
-            })
+            .map(|n| volumes::data_path(base, VolumeNo(n)))
             .collect();
-        Ok(Archive {
+        let ar = Archive {
             index,
             kind: Kind::Clc(footer.version),
             volumes,
+            archive_id: Some(footer.archive_id),
+            open: volumes::OpenVolumes::default(),
             damaged: HashMap::new(),
-            repair_hint,
+            repair_hint: repair_hint(base),
             history: Some(Arc::new(history)),
             selected,
             base: base.to_path_buf(),
-            archive_id: footer.archive_id,
-        })
+        };
+        Ok(ar)
     }
 
     fn from_legacy(l: crate::legacy::Legacy) -> Archive {
@@ -279,24 +268,17 @@ impl Archive {
             .volumes
             .first()
             .map_or_else(PathBuf::new, |p| volumes::base_of(p));
-        let volumes = l
-            .volumes
-            .into_iter()
-            .map(|path| Volume {
-                file: volumes::open(&path).ctx(&path),
-                path,
-            })
-            .collect();
         Archive {
             index: l.index,
             kind: Kind::Legacy(l.kind),
-            volumes,
+            volumes: l.volumes,
+            archive_id: None,
+            open: volumes::OpenVolumes::default(),
             damaged: l.damaged.into_iter().collect(),
             repair_hint: None,
             history: None,
             selected: None,
             base,
-            archive_id: [0; 16],
         }
     }
 
@@ -347,7 +329,7 @@ impl Archive {
 
     /// The id every volume carries.
     pub fn archive_id(&self) -> [u8; 16] {
-        self.archive_id
+        self.archive_id.unwrap_or([0; 16])
     }
 
     /// The bytes that snapshot `k`'s generation added (its volumes).
@@ -361,7 +343,41 @@ impl Archive {
     fn describe_last(&self) -> String {
         self.volumes
             .last()
-            .map_or_else(String::new, |v| v.path.display().to_string())
+            .map_or_else(String::new, |p| escape_path(p))
+    }
+
+    /// Volume `n`, open (from the bounded set, or opened now and its header checked). Errors name the
+    /// volume, with the repair hint when parity volumes exist.
+    fn volume(&self, n: VolumeNo) -> Result<Arc<File>> {
+        self.open.get(n, || {
+            let path = self.volume_path(n);
+            volumes::open(path)
+                .ctx(path)
+                .and_then(|f| self.check_header(n, f))
+                .map_err(|e| match &self.repair_hint {
+                    Some(h) => Error::Hint {
+                        source: Box::new(e),
+                        hint: h.clone(),
+                    },
+                    None => e,
+                })
+        })
+    }
+
+    /// The path of volume `n` (validated frames only name existing slots).
+    fn volume_path(&self, n: VolumeNo) -> &Path {
+        self.volumes
+            .get(n.at())
+            .map_or(Path::new(""), PathBuf::as_path)
+    }
+
+    /// `f`, volume `n`, if its header says it is that volume of this archive (clc), or as it is
+    /// (CL_Compressor volumes have no header).
+    fn check_header(&self, n: VolumeNo, f: File) -> Result<File> {
+        match &self.archive_id {
+            Some(id) => check_volume(f, self.volume_path(n), n.0, id),
+            None => Ok(f),
+        }
     }
 
     /// The validated index.
@@ -387,14 +403,14 @@ impl Archive {
 
     /// Paths of the data volumes, in order.
     pub fn volume_paths(&self) -> Vec<&Path> {
-        self.volumes.iter().map(|v| v.path.as_path()).collect()
+        self.volumes.iter().map(PathBuf::as_path).collect()
     }
 
-    /// Problems found with volumes at open (missing, wrong archive, wrong slot).
+    /// Problems with the volumes (missing, not a regular file, another archive's, another slot's):
+    /// each volume is opened and checked in turn, within the bounded set of open files.
     pub fn volume_problems(&self) -> Vec<String> {
-        self.volumes
-            .iter()
-            .filter_map(|v| v.file.as_ref().err().map(Error::to_string))
+        (1..=self.volumes.len() as u32)
+            .filter_map(|n| self.volume(VolumeNo(n)).err().map(|e| e.to_string()))
             .collect()
     }
 
@@ -412,7 +428,7 @@ impl Archive {
         };
         Error::Frame {
             frame: id,
-            volume: self.volumes[f.volume.at()].path.display().to_string(),
+            volume: escape_path(self.volume_path(f.volume)),
             offset: f.offset,
             cause: Box::new(cause),
         }
@@ -421,12 +437,8 @@ impl Archive {
     /// Reads a frame's stored bytes, checking its inline header against the frame table.
     pub fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
         let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
-        // Validated: the frame's volume is one of `volumes`.
-        let vol = &self.volumes[f.volume.at()];
-        let file = vol
-            .file
-            .as_ref()
-            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let path = self.volume_path(f.volume);
+        let file = self.volume(f.volume).map_err(|e| self.frame_err(id, e))?;
         let hdr = if matches!(self.kind, Kind::Clc(_)) {
             FrameHeader::SIZE
         } else {
@@ -438,12 +450,12 @@ impl Archive {
             let cause = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Check("volume is truncated")
             } else {
-                Error::io(&vol.path, e)
+                Error::io(path, e)
             };
             self.frame_err(id, cause)
         })?;
         if hdr > 0 {
-            let h = FrameHeader::decode(&buf, &vol.path.display().to_string(), start)?;
+            let h = FrameHeader::decode(&buf, &escape_path(path), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
             let got = (
                 h.codec,
@@ -486,23 +498,18 @@ impl Archive {
         if f.codec != Codec::LzExt3Sb || f.stored_len == 0 {
             return Ok(None);
         }
-        // Validated: the frame's volume is one of `volumes`.
-        let vol = &self.volumes[f.volume.at()];
-        let file = vol
-            .file
-            .as_ref()
-            .map_err(|e| self.frame_err(id, e.clone()))?;
+        let file = self.volume(f.volume).map_err(|e| self.frame_err(id, e))?;
         let mut b = [0u8; 1];
         file.read_exact_at(&mut b, f.offset)
-            .map_err(|e| self.frame_err(id, Error::io(&vol.path, e)))?;
+            .map_err(|e| self.frame_err(id, Error::io(self.volume_path(f.volume), e)))?;
         Ok(Some(1u64 << b[0].min(63)))
     }
 
     /// The path of entry `e`, for messages.
     pub fn path_of(&self, e: EntryId) -> String {
-        self.index.entry(e).map_or_else(String::new, |x| {
-            String::from_utf8_lossy(&x.path).into_owned()
-        })
+        self.index
+            .entry(e)
+            .map_or_else(String::new, |x| crate::diag::escape(&x.path))
     }
 
     /// Fails when entry `e` does not exist, or its bytes are known to be damaged (whatever its size
@@ -591,22 +598,21 @@ fn repair_hint(base: &Path) -> Option<String> {
     volumes::has_parity(base).then(|| {
         format!(
             "parity volumes exist: run `clc repair {}` first",
-            volumes::data_path(base, VolumeNo(1)).display()
+            escape_path(&volumes::data_path(base, VolumeNo(1)))
         )
     })
 }
 
-/// Opens volume `n` of the archive whose id is `id`, checking its header.
-fn open_volume(path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
+/// `f`, opened as volume `n` of the archive whose id is `id`, if its header says so.
+fn check_volume(f: File, path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
     let bad = |msg: String| Error::BadVolume {
         path: path.to_path_buf(),
         msg,
     };
-    let f = volumes::open(path).ctx(path)?;
     let mut b = [0u8; VolumeHeader::SIZE];
     f.read_exact_at(&mut b, 0)
         .map_err(|_| bad("too short for a volume header".into()))?;
-    let h = VolumeHeader::decode(&b, &path.display().to_string())?;
+    let h = VolumeHeader::decode(&b, &escape_path(path))?;
     if h.archive_id != *id {
         return Err(bad("volume of another archive".into()));
     }

@@ -21,6 +21,9 @@ pub struct ExtractArgs {
     /// The snapshot to restore (default: the newest)
     #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
+    /// Restore modes exactly as archived when not root (root always does; others clear the umask's bits)
+    #[arg(long)]
+    pub same_permissions: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -37,6 +40,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
             .map(|p| normalize_sel(p.as_os_str().as_bytes()))
             .collect(),
         keep_going: a.keep_going,
+        same_permissions: a.same_permissions,
     };
     let t0 = std::time::Instant::now();
     let decoder = clc::gpu::GpuDecoder::for_frames(&cfg, ar.index().frames(), a.common.quiet)?;

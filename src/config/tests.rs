@@ -336,6 +336,19 @@ fn load_reads_a_file_and_names_it() {
     ));
 }
 
+/// Issue 14 (decided): `--config` naming a FIFO hung waiting for a writer; anything but a regular file
+/// is refused at once, naming it.
+#[test]
+fn load_refuses_what_is_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    crate::sys::mknod(&fifo, libc::S_IFIFO, 0o644, 0).unwrap();
+    for p in [fifo.as_path(), dir.path(), Path::new("/dev/null")] {
+        let msg = Config::load(p).unwrap_err().to_string();
+        assert!(msg.contains("not a regular file"), "{msg}");
+    }
+}
+
 proptest! {
     /// Any text gives a valid config or one error line naming the file.
     #[test]

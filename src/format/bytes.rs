@@ -47,6 +47,11 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0, what }
     }
 
+    /// What the bytes are, for errors.
+    pub fn what(&self) -> &'a str {
+        self.what
+    }
+
     pub fn pos(&self) -> usize {
         self.pos
     }

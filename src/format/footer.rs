@@ -21,6 +21,21 @@ pub const MAGIC2: [u8; 8] = *b"CLCFOOT1";
 pub const MAGIC: [u8; 8] = *b"GPU_IDX1";
 /// Readers refuse indexes that claim more than this once inflated.
 pub const MAX_INDEX_RAW: u64 = 4 << 30;
+/// Below [`MAX_INDEX_RAW`], an index may inflate to at most `INDEX_RATIO` × its stored (zlib) length plus
+/// [`INDEX_SLACK`]. clc's indexes compress about 28:1 at best (a million empty files with numbered
+/// names), so no archive clc writes comes near it; a bomb (320 MB of one repeated entry in 311 KB) is
+/// refused before it is inflated, and nothing sized by an index's counts can then outgrow the archive.
+pub const INDEX_RATIO: u64 = 64;
+/// See [`INDEX_RATIO`].
+pub const INDEX_SLACK: u64 = 16 << 20;
+
+/// The largest raw index a reader accepts from `stored` bytes of zlib (clc's and CL_Compressor's).
+pub fn max_index_raw(stored: u64) -> u64 {
+    stored
+        .saturating_mul(INDEX_RATIO)
+        .saturating_add(INDEX_SLACK)
+        .min(MAX_INDEX_RAW)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Footer {
@@ -101,8 +116,15 @@ impl Footer {
                 format!("index at {index_offset}+{index_stored_len} does not end at the footer"),
             ));
         }
-        if index_raw_len > MAX_INDEX_RAW {
-            return Err(bad(48, format!("index claims {index_raw_len} bytes")));
+        if index_raw_len > max_index_raw(index_stored_len) {
+            return Err(bad(
+                48,
+                format!(
+                    "index claims {index_raw_len} bytes from {index_stored_len} stored (at most \
+                     {INDEX_RATIO} × stored + {} MiB, and 4 GiB, are accepted)",
+                    INDEX_SLACK >> 20
+                ),
+            ));
         }
         Ok(Footer {
             version,
@@ -139,5 +161,29 @@ mod tests {
         let mut bad = b;
         bad[20] ^= 1;
         assert!(Footer::decode(&bad, "v", 200).is_err());
+    }
+
+    /// Issue 14: a 311 KB archive whose index inflated to 320 MB made `list` allocate gigabytes; the raw
+    /// length is now bounded by the stored length before anything is inflated.
+    #[test]
+    fn regression_index_raw_bounded_by_stored() {
+        let f = |raw: u64, stored: u64| Footer {
+            version: 1,
+            volume_count: 1,
+            archive_id: [1; 16],
+            index_offset: 100,
+            index_stored_len: stored,
+            index_raw_len: raw,
+            index_checksum: 5,
+        };
+        let ok = f(64 * 300_000 + INDEX_SLACK, 300_000);
+        assert!(Footer::decode(&ok.encode(), "v", 300_180).is_ok());
+        let bomb = f(320 << 20, 300_000);
+        let e = Footer::decode(&bomb.encode(), "v", 300_180).unwrap_err();
+        assert!(
+            e.to_string().contains("index claims 335544320 bytes"),
+            "{e}"
+        );
+        assert_eq!(max_index_raw(u64::MAX), MAX_INDEX_RAW);
     }
 }

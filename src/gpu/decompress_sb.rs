@@ -48,6 +48,8 @@ pub(crate) struct Buffers {
     input: DevBuf<u8>,
     output: DevBuf<u8>,
     desc: DevBuf<u32>,
+    /// The in-order kernel's progress per sub-block, or the out-of-order kernel's bit per output byte
+    /// (set once the byte is final): zeros at every launch, large enough for either.
     progress: DevBuf<u32>,
     status: DevBuf<u32>,
     ticket: DevBuf<u32>,
@@ -101,7 +103,12 @@ impl Buffers {
         grow(ctx, &mut self.input, ib, "allocating the input")?;
         grow(ctx, &mut self.output, ob, "allocating the output")?;
         grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
-        grow(ctx, &mut self.progress, nsub, "allocating tables")?;
+        grow(
+            ctx,
+            &mut self.progress,
+            nsub.max(ob.div_ceil(32)),
+            "allocating tables",
+        )?;
         grow(ctx, &mut self.status, nsub, "allocating tables")?;
         grow(ctx, &mut self.queue, nq * 3, "allocating the match queues")?;
         grow_pinned(ctx, q, &mut self.pin_in, ib)?;

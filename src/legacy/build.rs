@@ -218,7 +218,7 @@ fn place(
             Some((c, kept)) if i >= c && f.size > 0 => {
                 let base = format!(
                     "CL_Compressor truncated-stream bug: index promises {promised} bytes, frames hold {held}; first affected file: {}",
-                    paths[c]
+                    crate::diag::escape(paths[c].as_bytes())
                 );
                 if i == c {
                     (

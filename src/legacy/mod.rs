@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod json;
 mod raw;
 mod sqlite;
 mod volumes;
 
+use crate::diag::escape_path;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -54,15 +56,18 @@ pub fn open(first: &Path) -> Result<Option<Legacy>> {
     };
     let last = vols.last();
     let ctx = Ctx {
-        what: last.display().to_string(),
+        what: escape_path(last),
         offset: foot.index_offset,
         kind: foot.kind,
     };
     let blob = volumes::read_at(last, foot.index_offset, foot.index_size as usize)?;
+    // As for clc's own index, what the blob inflates to is bounded by the blob's size (a 204 KB archive
+    // held 200 MiB of newlines): 64 x stored + 16 MiB, and 1 GiB.
+    let cap = crate::format::footer::max_index_raw(blob.len() as u64).min(MAX_INDEX_RAW);
     let raw = match foot.kind {
-        "GPU_IDX1" => parse_idx1(&inflate(&blob, false, MAX_INDEX_RAW, &ctx)?, &ctx)?,
-        "GPU_IDX2" => parse_idx2(&inflate(&blob, true, MAX_INDEX_RAW, &ctx)?, &ctx)?,
-        _ => sqlite::parse_idx3(&inflate(&blob, true, MAX_INDEX_RAW, &ctx)?, &ctx)?,
+        "GPU_IDX1" => parse_idx1(&inflate(&blob, false, cap, &ctx)?, &ctx)?,
+        "GPU_IDX2" => parse_idx2(&inflate(&blob, true, cap, &ctx)?, &ctx)?,
+        _ => sqlite::parse_idx3(flate2::read::GzDecoder::new(&blob[..]), cap, &ctx)?,
     };
     drop(blob);
     let built = build::build(&raw, foot.kind, &vols, &ctx)?;

@@ -11,6 +11,8 @@ use std::io::Read;
 
 use serde_json::{Map, Value};
 
+pub use super::json::{json_value, value_budget, Budgeted};
+
 use crate::error::{Error, Result};
 
 /// The inflated index may not exceed this (zlib/gzip bomb guard).
@@ -83,44 +85,155 @@ pub fn inflate(blob: &[u8], gzip: bool, cap: u64, ctx: &Ctx) -> Result<Vec<u8>> 
     Ok(out)
 }
 
-/// GPU_IDX1: one JSON document.
+/// GPU_IDX1: one JSON document. Read as it is parsed: `files` and `frames` one record at a time (each
+/// record a small `Value`, turned into a [`RawFile`] / [`RawFrame`] at once), other keys skipped without
+/// being kept, so the heap holds the records and one record's `Value`, not a `Value` of the whole
+/// document (up to 21 bytes of heap per byte of `[],[],…`). Only `params` is kept as a `Value`.
 pub fn parse_idx1(json: &[u8], ctx: &Ctx) -> Result<RawIndex> {
-    let doc: Value = serde_json::from_slice(json).map_err(|e| ctx.err(format!("JSON: {e}")))?;
-    let list = |key: &str| -> Result<&Vec<Value>> {
-        doc.get(key)
-            .and_then(Value::as_array)
-            .ok_or_else(|| ctx.err(format!("no \"{key}\" array")))
-    };
-    let files = list("files")?
-        .iter()
-        .enumerate()
-        .map(|(n, v)| file_from(v, n, ctx))
-        .collect::<Result<_>>()?;
-    let frames = list("frames")?
-        .iter()
-        .enumerate()
-        .map(|(n, v)| frame_from(v, n, ctx))
-        .collect::<Result<_>>()?;
+    let failed = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let left = std::cell::Cell::new(0);
+    let res = serde::Deserializer::deserialize_map(
+        &mut de,
+        idx1::Doc {
+            ctx,
+            failed: &failed,
+            left: &left,
+            budget: value_budget(json.len()),
+        },
+    )
+    .and_then(|idx| de.end().map(|()| idx));
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let (files, frames, params) = res.map_err(|e| ctx.err(format!("JSON: {e}")))?;
     Ok(RawIndex {
-        params: params_from(doc.get("params"), ctx)?,
-        files,
-        frames,
+        params: params_from(params.as_ref(), ctx)?,
+        files: files.ok_or_else(|| ctx.err("no \"files\" array"))?,
+        frames: frames.ok_or_else(|| ctx.err("no \"frames\" array"))?,
     })
 }
 
-/// GPU_IDX2: a header line, `count_files` file lines, `count_frames` frame lines.
-pub fn parse_idx2(text: &[u8], ctx: &Ctx) -> Result<RawIndex> {
-    let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-    while lines
-        .last()
-        .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
-    {
-        lines.pop();
+/// The visitors of [`parse_idx1`]. A record that does not map is kept in `failed` (with its own message)
+/// and stops the parse.
+mod idx1 {
+    use super::{file_from, frame_from, Budgeted, Ctx, RawFile, RawFrame};
+    use crate::error::Error;
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+    use std::cell::RefCell;
+
+    pub type Parts = (Option<Vec<RawFile>>, Option<Vec<RawFrame>>, Option<Value>);
+
+    pub struct Doc<'c> {
+        pub ctx: &'c Ctx,
+        pub failed: &'c RefCell<Option<Error>>,
+        /// Values left for the record (or `params`) being read; `budget` for each.
+        pub left: &'c std::cell::Cell<usize>,
+        pub budget: usize,
     }
+
+    impl<'de> Visitor<'de> for Doc<'_> {
+        type Value = Parts;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object with files, frames and params")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts, A::Error> {
+            let (mut files, mut frames, mut params) = (None, None, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "files" => files = Some(map.next_value_seed(Records::new(&self, file_from))?),
+                    "frames" => {
+                        frames = Some(map.next_value_seed(Records::new(&self, frame_from))?)
+                    }
+                    "params" => {
+                        self.left.set(self.budget);
+                        params = Some(map.next_value_seed(Budgeted(self.left))?);
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok((files, frames, params))
+        }
+    }
+
+    /// An array of records, each mapped by `make` as soon as it is parsed.
+    pub struct Records<'c, T> {
+        doc: Doc<'c>,
+        make: fn(&Value, usize, &Ctx) -> crate::error::Result<T>,
+    }
+
+    impl<'c, T> Records<'c, T> {
+        fn new(doc: &Doc<'c>, make: fn(&Value, usize, &Ctx) -> crate::error::Result<T>) -> Self {
+            Records {
+                doc: Doc {
+                    ctx: doc.ctx,
+                    failed: doc.failed,
+                    left: doc.left,
+                    budget: doc.budget,
+                },
+                make,
+            }
+        }
+    }
+
+    impl<'de, T> DeserializeSeed<'de> for Records<'_, T> {
+        type Value = Vec<T>;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, T> Visitor<'de> for Records<'_, T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of records")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            loop {
+                self.doc.left.set(self.doc.budget);
+                let Some(v) = seq.next_element_seed(Budgeted(self.doc.left))? else {
+                    break;
+                };
+                match (self.make)(&v, out.len(), self.doc.ctx) {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        *self.doc.failed.borrow_mut() = Some(e);
+                        return Err(de::Error::custom("bad record"));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// GPU_IDX2: a header line, `count_files` file lines, `count_frames` frame lines, then nothing but
+/// blank lines. The lines are taken one at a time, never collected (200 MiB of newlines made a table of
+/// 200 million line slices), and records are kept only as they parse.
+pub fn parse_idx2(text: &[u8], ctx: &Ctx) -> Result<RawIndex> {
+    let budget = value_budget(text.len());
     let json = |n: usize, line: &[u8]| -> Result<Value> {
-        serde_json::from_slice(line).map_err(|e| ctx.err(format!("line {}: JSON: {e}", n + 1)))
+        json_value(line, budget).map_err(|e| ctx.err(format!("line {}: JSON: {e}", n + 1)))
     };
-    let header = json(0, lines.first().copied().unwrap_or_default())?;
+    let blank = |l: &[u8]| l.iter().all(u8::is_ascii_whitespace);
+    // Blank lines at the end are allowed (the file ends with a newline); elsewhere a line is a record.
+    let end = text.len()
+        - text
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+    let mut lines = text[..end].split(|&b| b == b'\n');
+    let header = json(0, lines.next().unwrap_or_default())?;
     if let Some(t) = header.get("type") {
         if t.as_str() != Some("GPU_IDX2") {
             return Err(ctx.err(format!("header type {t}, expected \"GPU_IDX2\"")));
@@ -133,23 +246,31 @@ pub fn parse_idx2(text: &[u8], ctx: &Ctx) -> Result<RawIndex> {
             .ok_or_else(|| ctx.err(format!("header lacks an integer \"{key}\"")))
     };
     let (nf, nm) = (count("count_files")?, count("count_frames")?);
-    let body = lines.len() as u64 - 1;
-    if nf.checked_add(nm) != Some(body) {
-        return Err(ctx.err(format!(
-            "header announces {nf} files and {nm} frames, {body} lines follow"
-        )));
-    }
     let mut idx = RawIndex {
         params: params_from(header.get("params"), ctx)?,
         ..RawIndex::default()
     };
-    for (n, line) in lines.iter().enumerate().skip(1) {
+    let mut body = 0u64;
+    for (n, line) in lines.enumerate().map(|(n, l)| (n + 1, l)) {
+        body += 1;
+        if body > nf.saturating_add(nm) {
+            // Count the rest without keeping anything, for the message.
+            continue;
+        }
+        if blank(line) {
+            return Err(ctx.err(format!("line {}: empty", n + 1)));
+        }
         let v = json(n, line)?;
-        if ((n - 1) as u64) < nf {
+        if body <= nf {
             idx.files.push(file_from(&v, n - 1, ctx)?);
         } else {
             idx.frames.push(frame_from(&v, idx.frames.len(), ctx)?);
         }
+    }
+    if nf.checked_add(nm) != Some(body) {
+        return Err(ctx.err(format!(
+            "header announces {nf} files and {nm} frames, {body} lines follow"
+        )));
     }
     Ok(idx)
 }
@@ -255,6 +376,22 @@ mod tests {
         assert!(parse_idx2(b"", &ctx()).is_err());
         let neg = ok.replace("\"size\": 3", "\"size\": -3");
         assert!(parse_idx2(neg.as_bytes(), &ctx()).is_err());
+    }
+
+    /// Issue 14 item 2: `[],[],…` as `serde_json::Value`s took 28 bytes of heap per byte; a record or
+    /// `params` may now hold one value per 16 bytes of the document.
+    #[test]
+    fn regression_json_values_are_budgeted() {
+        let arrays = format!("[{}[]]", "[],".repeat(10_000));
+        let e = json_value(arrays.as_bytes(), value_budget(arrays.len())).unwrap_err();
+        assert!(e.to_string().contains("more JSON values"), "{e}");
+        let rec = br#"{"path_rel": "a", "size": 0, "is_duplicate": false, "original": null}"#;
+        // The object, four keys and four values.
+        assert_eq!(json_value(rec, 9).unwrap()["size"], 0);
+        assert!(json_value(rec, 8).is_err());
+        let doc = format!(r#"{{"params": {{"x": {arrays}}}, "files": [], "frames": []}}"#);
+        let e = parse_idx1(doc.as_bytes(), &ctx()).unwrap_err();
+        assert!(e.to_string().contains("more JSON values"), "{e}");
     }
 
     #[test]

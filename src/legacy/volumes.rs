@@ -13,6 +13,7 @@
 //!
 //! Invariant checked here: `index_offset + index_size <= file length - 24` (every writer makes it `==`).
 
+use crate::diag::escape_path;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -50,19 +51,22 @@ impl VolumeSet {
         };
         let dir = volumes::dir_of(first);
         let base = dir.join(stem);
-        let found: Vec<u32> = volumes::siblings(&base)
-            .ctx(&dir)?
-            .iter()
-            .filter_map(|(suffix, _)| canonical_number(suffix))
-            .collect();
-        let count = found.iter().copied().max().unwrap_or(0);
+        volumes::siblings(&base).ctx(&dir)?;
+        // Canonical names of regular files only; the last volume is the highest-numbered one that ends
+        // in a GPU_IDX magic, so a user's `NAME.2024` beside the archive is not taken for it.
+        let found = volumes::list_data(&base);
+        let is_footer = |t: &[u8]| matches!(t, b"GPU_IDX1" | b"GPU_IDX2" | b"GPU_IDX3");
+        let count = match volumes::last_with_tail(&base, 8, is_footer) {
+            Some((n, _, _)) => n.0,
+            None => found.last().map_or(0, |(n, _)| n.0),
+        };
         if count == 0 {
             return Ok(None);
         }
         if count > MAX_VOLUMES {
             let what = volumes::data_path(&base, VolumeNo(count));
             return Err(Error::corrupt(
-                what.display().to_string(),
+                escape_path(&what),
                 0,
                 format!("volume number {count} is above the limit of {MAX_VOLUMES}"),
             ));
@@ -71,9 +75,8 @@ impl VolumeSet {
             .map(|n| volumes::data_path(&base, VolumeNo(n)))
             .collect();
         let mut lens = vec![None; count as usize];
-        for n in found {
-            let p = &paths[n as usize - 1];
-            lens[n as usize - 1] = Some(std::fs::metadata(p).ctx(p)?.len());
+        for (n, p) in found.into_iter().filter(|(n, _)| n.0 <= count) {
+            lens[n.at()] = Some(std::fs::metadata(&p).ctx(&p)?.len());
         }
         Ok(Some(VolumeSet {
             stem: stem.to_os_string(),
@@ -145,13 +148,7 @@ pub fn probe(vols: &VolumeSet, first: &Path) -> Result<Option<LegacyFooter>> {
     };
     let le = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let (index_offset, index_size) = (le(&tail[0..8]), le(&tail[8..16]));
-    let bad = |msg: String| {
-        Error::corrupt(
-            last.display().to_string(),
-            at,
-            format!("{kind} footer: {msg}"),
-        )
-    };
+    let bad = |msg: String| Error::corrupt(escape_path(last), at, format!("{kind} footer: {msg}"));
     match index_offset.checked_add(index_size) {
         Some(end) if end <= at && index_size > 0 => {}
         _ => {

@@ -35,7 +35,8 @@ pub struct MountOptions {
 impl MountOptions {
     /// Parses `-o` values (each comma-separated). Known names become fuser options, `allow_other` and
     /// `allow_root` the session ACL, anything else passes through to the kernel as written. `ro` is
-    /// always set (`rw` is refused); `fsname` defaults to `fsname` and `subtype` to `clc`.
+    /// always set (`rw` is refused); `fsname` defaults to `fsname` and `subtype` to `clc`;
+    /// `allow_other` brings `default_permissions`.
     pub fn parse(lists: &[String], fsname: &str) -> Result<MountOptions> {
         let mut options = Vec::new();
         let mut acl = SessionACL::Owner;
@@ -91,6 +92,12 @@ impl MountOptions {
         }
         if !typed {
             options.push(MountOption::CUSTOM("subtype=clc".into()));
+        }
+        // A mount other users can enter must enforce the archived mode, uid and gid (issue 14: with
+        // allow_other, uid 65534 read a root-owned 0600 file in a 0700 directory): the kernel checks
+        // them against the attributes clc reports.
+        if acl == SessionACL::All && !options.contains(&MountOption::DefaultPermissions) {
+            options.push(MountOption::DefaultPermissions);
         }
         if options.contains(&MountOption::AutoUnmount) && acl == SessionACL::Owner {
             acl = SessionACL::RootAndOwner; // fusermount needs allow_root or allow_other for it
@@ -387,5 +394,19 @@ mod tests {
             1
         );
         assert!(MountOptions::parse(&["rw".into()], "x").is_err());
+    }
+
+    /// Issue 14 item 1: `-o allow_other` alone let any user read what the archive keeps from them.
+    #[test]
+    fn regression_allow_other_brings_default_permissions() {
+        let o = MountOptions::parse(&["allow_other".into()], "clc:/a").unwrap();
+        assert_eq!(o.acl, SessionACL::All);
+        let n = o
+            .options
+            .iter()
+            .filter(|x| **x == MountOption::DefaultPermissions);
+        assert_eq!(n.count(), 1);
+        let o = MountOptions::parse(&[], "clc:/a").unwrap();
+        assert!(!o.options.contains(&MountOption::DefaultPermissions));
     }
 }

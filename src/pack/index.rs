@@ -4,6 +4,7 @@
 
 use super::stream::Tables;
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::Warnings;
 use crate::format::generation::{Bases, Earlier, GenIndex, FLAG_VERSIONED};
 use crate::format::index::{Dict, Entry, EntryKind, Frame, Stamp, NONE};
@@ -56,7 +57,7 @@ impl EntryBuilder<'_> {
                         let Some(&pid) = new_id.get(p) else {
                             warn.warn(format!(
                                 "{}: hardlink target was left out, so is it",
-                                s.abs.display()
+                                escape_path(&s.abs)
                             ));
                             continue;
                         };

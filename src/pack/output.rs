@@ -16,7 +16,7 @@ use crate::archive::generations::{self, Listed};
 use crate::archive::Archive;
 use crate::diag;
 use crate::error::{Error, IoContext, Result};
-use crate::format::volume::MAGIC as VOLUME_MAGIC;
+use crate::format::volume::{VolumeHeader, MAGIC as VOLUME_MAGIC};
 use crate::ids::VolumeNo;
 use crate::parity::layout::MAGIC as PARITY_MAGIC;
 use crate::volumes::{self, Name};
@@ -167,30 +167,62 @@ fn remove_partials(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A new archive: nothing of that name, an incomplete archive of clc's own (replaced), or with `force`
-/// anything (replaced).
+/// A new archive: nothing of that name, or an incomplete archive of clc's own (replaced), or with `force`
+/// an archive there: then only the files whose header says they are that `NAME.NNN` or `NAME.pNNN` are
+/// removed; anything else named like a volume (a user's `NAME.2024`, a directory, a CL_Compressor
+/// volume) is left alone, and a `NAME.001` or `NAME.p001` that is not a clc volume refuses the pack
+/// before anything is removed.
 fn prepare_new(out: &Path, vols: &[Listed], force: bool) -> Result<()> {
     let parity = volumes::list_parity(out);
+    if force {
+        let head = crate::parity::layout::ParityHeader::FIXED;
+        let ours = volumes::stale_volumes(out, head, |name, b| match name {
+            volumes::Name::Data(n) => {
+                VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
+            }
+            volumes::Name::Parity(k) => {
+                crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
+            }
+        });
+        let (first_data, first_parity) = (
+            volumes::data_path(out, VolumeNo(1)),
+            volumes::parity_path(out, 1),
+        );
+        let occupied = [&first_data, &first_parity]
+            .into_iter()
+            .find(|p| p.symlink_metadata().is_ok() && !ours.contains(p));
+        if let Some(p) = occupied {
+            return Err(Error::Usage(format!(
+                "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
+                 an archive's own volumes)",
+                diag::escape_path(p)
+            )));
+        }
+        for p in ours {
+            std::fs::remove_file(&p).ctx(&p)?;
+        }
+        return Ok(());
+    }
     let own_incomplete = !vols.is_empty()
         && vols.iter().all(|v| starts_with(&v.path, &VOLUME_MAGIC))
         && matches!(generations::newest(vols), Ok(None));
-    if !vols.is_empty() && !own_incomplete && !force {
+    if !vols.is_empty() && !own_incomplete {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
-            vols[0].path.display()
+            diag::escape_path(&vols[0].path)
         )));
     }
-    if vols.is_empty() && !parity.is_empty() && !force {
+    if vols.is_empty() && !parity.is_empty() {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
-            parity[0].1.display()
+            diag::escape_path(&parity[0].1)
         )));
     }
-    if own_incomplete && !force {
+    if own_incomplete {
         diag::note(&format!(
             "replacing {} … {}: an incomplete archive left by an interrupted pack",
-            vols[0].path.display(),
-            vols[vols.len() - 1].path.display()
+            diag::escape_path(&vols[0].path),
+            diag::escape_path(&vols[vols.len() - 1].path)
         ));
     }
     let data = vols.iter().map(|v| v.path.clone());

@@ -110,7 +110,7 @@ fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<dedup::FileHashes
             .into_par_iter()
             .map(|i| {
                 (sizes[i] <= 64 << 20)
-                    .then(|| std::fs::read(paths[i]).ok())
+                    .then(|| dedup::read_whole(paths[i]))
                     .flatten()
             })
             .collect();
@@ -155,7 +155,7 @@ fn make_jobs(
             None => (vec![i], None),
         };
         jobs.push(Job {
-            paths: entries.iter().map(|&e| scanned[e].abs.clone()).collect(),
+            sources: entries.iter().map(|&e| scanned[e].source()).collect(),
             prev: prev.get(&i).copied(),
             entries,
             expect,

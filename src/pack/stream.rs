@@ -5,23 +5,24 @@
 
 use crate::chunk;
 use crate::config::Config;
+use crate::diag::escape_path;
 use crate::diag::trace::{self, Stage};
 use crate::diag::Warnings;
 use crate::format::generation::Bases;
 use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, Dict, FrameId, MAX_DICT_FRAMES};
+use crate::scan::Source;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::io::Read;
-use std::path::PathBuf;
 
 /// One content to store: the scan entries that share it (the first is read; the others are duplicates
 /// confirmed by BLAKE3 `expect`, or hardlink-free single files).
 pub struct Job {
     pub entries: Vec<usize>,
-    pub paths: Vec<PathBuf>,
+    /// What to read for each entry (its path and scanned identity).
+    pub sources: Vec<Source>,
     pub expect: Option<[u8; 32]>,
     pub size: u64,
     /// Continues a run of files of the same name (in stream order): long matches likely pay here.
@@ -65,7 +66,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
         warn,
     };
     while let Some(job) = r.queue.pop_front() {
-        let small = |j: &Job| j.size < r.seg as u64 && !j.paths.is_empty();
+        let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
         if !small(&job) || pool.is_none() {
             if r.stream(job).is_err() {
                 return;
@@ -87,7 +88,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
             pool.as_ref().expect("checked above").install(|| {
                 window
                     .par_iter()
-                    .map(|j| read_small(&j.paths[0], j.size, seg))
+                    .map(|j| read_small(&j.sources[0], j.size, seg))
                     .collect()
             });
         for (job, res) in window.into_iter().zip(reads) {
@@ -104,10 +105,10 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
     r.flush();
 }
 
-fn read_small(p: &std::path::Path, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
+fn read_small(src: &Source, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
     let t = std::time::Instant::now();
     let mut buf = Vec::with_capacity((size as usize + 1).min(seg));
-    File::open(p)?.take(seg as u64).read_to_end(&mut buf)?;
+    src.open()?.take(seg as u64).read_to_end(&mut buf)?;
     trace::add(Stage::Read, t, std::time::Instant::now(), buf.len() as u64);
     Ok(buf)
 }
@@ -165,11 +166,12 @@ impl Reader<'_> {
         while !job.entries.is_empty() {
             let id = self.seq;
             self.seq += 1;
-            let path = job.paths[0].clone();
+            let source = job.sources[0].clone();
+            let path = &source.path;
             let mut hasher = job.expect.map(|_| blake3::Hasher::new());
             let mut total = 0u64;
             let res = (|| -> std::io::Result<Result<(), Stopped>> {
-                let mut f = File::open(&path)?;
+                let mut f = source.open()?;
                 loop {
                     // Size the buffer by what the scan saw, so small files cost small buffers.
                     let hint = (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
@@ -207,11 +209,11 @@ impl Reader<'_> {
                 Err(e) => {
                     self.push(Msg::Fail { job: id })?;
                     self.warn
-                        .warn(format!("{}: {e} (left out)", path.display()));
+                        .warn(format!("{}: {e} (left out)", escape_path(path)));
                     // A duplicate held the same bytes when hashed: read it instead, still checked
                     // against that hash, so that if it changed too the others are stored on their own.
                     job.entries.remove(0);
-                    job.paths.remove(0);
+                    job.sources.remove(0);
                 }
             }
         }
@@ -227,23 +229,23 @@ impl Reader<'_> {
         total: u64,
         hash: Option<[u8; 32]>,
     ) -> Result<(), Stopped> {
-        let path = &job.paths[0];
+        let path = &job.sources[0].path;
         if total != job.size {
             self.warn.warn(format!(
                 "{}: size changed while reading ({} → {total} bytes); stored as read",
-                path.display(),
+                escape_path(path),
                 job.size
             ));
         }
         if hash.is_some() && hash != job.expect {
             self.warn.warn(format!(
                 "{}: changed since it was hashed for dedup; its duplicates are stored on their own",
-                path.display()
+                escape_path(path)
             ));
-            for (e, p) in job.entries.drain(1..).zip(job.paths.drain(1..)) {
+            for (e, p) in job.entries.drain(1..).zip(job.sources.drain(1..)) {
                 self.queue.push_back(Job {
                     entries: vec![e],
-                    paths: vec![p],
+                    sources: vec![p],
                     expect: None,
                     size: job.size,
                     run: false,

@@ -4,6 +4,7 @@
 
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
+use crate::diag::escape_path;
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
@@ -42,7 +43,7 @@ impl VolHealth {
                 ranges(&self.bad)
             ));
         }
-        format!("{}: {}", self.path.display(), parts.join("; "))
+        format!("{}: {}", escape_path(&self.path), parts.join("; "))
     }
 }
 
@@ -160,7 +161,7 @@ impl Health {
             .data
             .iter()
             .filter(|v| !self.rebuildable(v))
-            .map(|v| v.path.display().to_string())
+            .map(|v| escape_path(&v.path))
             .collect();
         let worst = lost
             .iter()
@@ -184,7 +185,12 @@ impl Health {
 /// empty list: no parity volumes.
 pub fn check(path: &Path) -> Result<Vec<Health>> {
     let base = volumes::base_of(path);
-    let found = volumes::list_parity(&base);
+    // Files named like parity volumes that do not begin like one (a user's NAME.p2024) are not ours: a
+    // parity volume of the set that lost its magic is still checked below, by its slot.
+    let found: Vec<(u32, PathBuf)> = volumes::list_parity(&base)
+        .into_iter()
+        .filter(|(_, p)| begins_like_parity(p))
+        .collect();
     if found.is_empty() {
         return Ok(Vec::new());
     }
@@ -226,7 +232,7 @@ pub fn check(path: &Path) -> Result<Vec<Health>> {
         if !in_a_set(*n) {
             notes.push(format!(
                 "{}: not part of any parity set; ignored",
-                p.display()
+                escape_path(p)
             ));
         }
     }
@@ -236,12 +242,18 @@ pub fn check(path: &Path) -> Result<Vec<Health>> {
     Ok(out)
 }
 
-/// Picks the parity header to trust for each set (grouped by their first parity volume): among those
-/// that decode, the one whose archive id is the data volumes' (when one can be read) held by the most
-/// parity volumes. Also returns the parity volumes whose header does not decode, with the error.
+/// Whether `p` begins with the parity volumes' magic.
+fn begins_like_parity(p: &Path) -> bool {
+    let mut b = [0u8; 8];
+    volumes::open(p).is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
+}
+
 /// Parity volumes whose header does not decode: (number, why).
 type Notes = Vec<(u32, String)>;
 
+/// Picks the parity header to trust for each set (grouped by their first parity volume): among those
+/// that decode, the one whose archive id is the data volumes' (when one can be read) held by the most
+/// parity volumes. Also returns the parity volumes whose header does not decode, with the error.
 fn choose_headers(base: &Path, found: &[(u32, PathBuf)]) -> Result<(Vec<ParityHeader>, Notes)> {
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
@@ -299,7 +311,7 @@ fn choose_headers(base: &Path, found: &[(u32, PathBuf)]) -> Result<(Vec<ParityHe
     }
     if sets.is_empty() {
         return Err(Error::Parity {
-            what: parity_path(base, 1).display().to_string(),
+            what: escape_path(&parity_path(base, 1)),
             msg: format!(
                 "parity volumes exist but none has a valid header ({})",
                 notes

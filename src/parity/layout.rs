@@ -31,6 +31,7 @@
 //! `first_parity + j × R + r` (R = ceil(S / K)). All parity volumes of a set carry the same header but
 //! for `parity_index` and the two checks.
 
+use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::bytes::{Cursor, PutLe};
 use crate::format::checksum;
@@ -203,7 +204,7 @@ impl ParityHeader {
 
     /// Reads and checks the header of the parity volume `f` (`file_len` bytes long); `what` names it.
     pub fn read(f: &File, file_len: u64, what: &Path) -> Result<ParityHeader> {
-        let name = what.display().to_string();
+        let name = escape_path(what);
         let mut fixed = vec![0u8; Self::FIXED.min(file_len as usize)];
         f.read_exact_at(&mut fixed, 0)
             .map_err(|_| Error::corrupt(&name, 0, "too short for a parity header"))?;
@@ -263,7 +264,7 @@ impl ParityHeader {
 
     /// Parses and checks the fixed part (64 bytes of version 1, 80 of version 2) at the start of
     /// `buf`; the table is left empty.
-    pub(crate) fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
+    pub fn decode_fixed(buf: &[u8], what: &str) -> Result<ParityHeader> {
         let bad = |off: u64, msg: &str| Error::corrupt(what, off, format!("parity header: {msg}"));
         let mut c = Cursor::new(buf, what);
         if c.array::<8>()? != MAGIC {

@@ -6,6 +6,7 @@
 use super::create::{rs_encoder, rs_err};
 use super::health::{check, Health, VolHealth};
 use super::{read_padded, real_bytes};
+use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::ids::VolumeNo;
@@ -174,7 +175,7 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
                 bufs[i].extend_from_slice(r);
                 if checksum(&bufs[i]) != hd.data_sum(i, s) {
                     return Err(Error::Parity {
-                        what: data_paths[i].display().to_string(),
+                        what: escape_path(&data_paths[i]),
                         msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
                     });
                 }
@@ -190,7 +191,7 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
                 read_parity(hd, s, &par_path(j, s), &mut pbufs[j])?;
             } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
                 return Err(Error::Parity {
-                    what: par_path(j, s).display().to_string(),
+                    what: escape_path(&par_path(j, s)),
                     msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
                 });
             }
