@@ -92,7 +92,13 @@ pub fn newest(vols: &[Listed]) -> Result<Option<Newest>> {
                 "the footer and the volume header name different archives",
             ));
         }
-        let stray = vols[at + 1..].iter().map(|v| v.path.clone()).collect();
+        // Above it, only volumes of this archive count (an interrupted append, a newer generation whose
+        // last volume is lost); anything else named like a volume is not ours and is not looked at.
+        let stray = vols[at + 1..]
+            .iter()
+            .filter(|v| header_id(&v.path) == Some(footer.archive_id))
+            .map(|v| v.path.clone())
+            .collect();
         return Ok(Some(Newest { at, footer, stray }));
     }
     Ok(None)
@@ -391,7 +397,9 @@ fn v1_generation(idx: Index, footer: Footer, tables: &mut Index) -> Generation {
         v1_entries: Some((idx.entries, area_len)),
         records: Vec::new(),
         index_checksum: footer.index_checksum,
-        index_room: 1 + footer.index_stored_len / 65_496,
+        // Every volume its blob spans holds at least one of its bytes (and the blob was read: these bytes
+        // are on disk).
+        index_room: 1 + footer.index_stored_len,
     };
     tables.frames = idx.frames;
     tables.chunks = idx.chunks;
@@ -423,7 +431,9 @@ fn v3_generation(g: GenIndex, footer: Footer, tables: &mut Index) -> Generation 
         v1_entries: None,
         records: g.snapshots,
         index_checksum: footer.index_checksum,
-        index_room: 1 + footer.index_stored_len / 65_496,
+        // Every volume its blob spans holds at least one of its bytes (and the blob was read: these bytes
+        // are on disk).
+        index_room: 1 + footer.index_stored_len,
     };
     tables.frames.extend(g.frames);
     tables.dicts.extend(g.dicts);
