@@ -7,9 +7,11 @@
 //! of the batch calls) and the compression ratio. Batches hold COMPRESSOR_BATCH_SIZE /
 //! DECOMPRESSOR_BATCH_SIZE frames. Every GPU block is checked against the CPU decoder once.
 //! Also clc's CPU encoder (every core) and lz4_flex on the same frames, for the ratio. With
-//! `--compress-only` the decompression and FNV rows are left out.
+//! `--compress-only` the decompression and FNV rows are left out. The codec is the config's
+//! (LZ_EXT3_SB in sub-blocks of SUBBLOCK_SIZE, `--subblock-size BYTES`, 0 for plain LZ_EXT3), for the
+//! GPU and the CPU encoder alike; decompression uses the kernel of that codec.
 
-use clc::codec::lz_ext3;
+use clc::codec::{self, Codec};
 use clc::gpu::{Gpu, Timings};
 use clc::Config;
 use std::time::{Duration, Instant};
@@ -53,6 +55,9 @@ fn main() {
         cfg.compressor_batch_size = b;
         cfg.decompressor_batch_size = b;
     }
+    if let Some(s) = arg(&args, "--subblock-size").and_then(|v| v.parse().ok()) {
+        cfg.subblock_size = s;
+    }
     let frame = arg(&args, "--frame-size")
         .and_then(|v| v.parse().ok())
         .unwrap_or(cfg.frame_size as usize);
@@ -71,7 +76,14 @@ fn main() {
     });
     let open = t0.elapsed();
     let frames: Vec<&[u8]> = data.chunks(frame.max(1)).collect();
+    let codec = gpu.compress_codec();
+    assert_eq!(
+        codec,
+        cfg.frame_codec(),
+        "the GPU writes the config's codec"
+    );
     println!("device   {}", gpu.describe());
+    println!("codec    {codec:?} (SUBBLOCK_SIZE {})", cfg.subblock_size);
     println!(
         "input    {path}: {} bytes, {} frames of {} bytes, batch {}/{}, open+build {:.2} s, best of {repeat}",
         data.len(),
@@ -113,7 +125,7 @@ fn main() {
         .collect();
     for (e, f) in enc.iter().zip(&frames) {
         assert!(
-            lz_ext3::decompress(e, f.len()).is_ok_and(|d| d == *f),
+            codec::decode(codec, e, f.len()).is_ok_and(|d| d == *f),
             "GPU block fails the CPU decoder"
         );
     }
@@ -136,7 +148,11 @@ fn main() {
     } else {
         best(&|| {
             run_batches(cfg.decompressor_batch_size, &|i, j| {
-                let (out, t) = gpu.decompress_batch_timed(&jobs[i..j]).unwrap();
+                let (out, t) = if codec == Codec::LzExt3Sb {
+                    gpu.decompress_sb_batch_timed(&jobs[i..j]).unwrap()
+                } else {
+                    gpu.decompress_batch_timed(&jobs[i..j]).unwrap()
+                };
                 assert!(out.iter().all(|o| o.is_ok()));
                 t
             })
@@ -157,13 +173,13 @@ fn main() {
         use rayon::prelude::*;
         frames
             .par_iter()
-            .map(|f| lz_ext3::compress(f, &params).len().min(f.len()) as u64)
+            .map(|f| codec::encode(codec, f, &params).len().min(f.len()) as u64)
             .sum()
     };
     let cpu_enc = cpu_enc_start.elapsed();
     let cpu_start = Instant::now();
     for (e, f) in enc.iter().zip(&frames) {
-        std::hint::black_box(lz_ext3::decompress(e, f.len()).unwrap());
+        std::hint::black_box(codec::decode(codec, e, f.len()).unwrap());
     }
     let cpu_dec = cpu_start.elapsed();
 

@@ -416,34 +416,44 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
     inf[I_SLEN] = o;
 }
 
-// Per sub-block results of lz_plan: sb_plan[s * 4 + ...]
+// Literal runs are chained within a "chain block" of 2^gl parse sub-blocks: the LZ_EXT3_SB sub-block
+// (format v2, gl = sb_log - PSUB_LOG) or the whole frame (plain LZ_EXT3, gl = 24). Each chain block
+// ends with a literal-only sequence holding its pending literals: in LZ_EXT3_SB only when there are
+// some (every sub-block then holds at least one sequence), in plain LZ_EXT3 always (the frame's last).
+// Per parse sub-block results of lz_plan: sb_plan[s * PLAN + ...]
+#define PLAN 8
 #define P_HDR 0   // output position of the first sequence's token
 #define P_CARRY 1 // frame position where the incoming literal run starts
 #define P_DST 2   // output position of byte P_CARRY
+#define T_HDR 3   // last parse sub-block of a chain block only: output position of its final token,
+#define T_DST 4   //   of that sequence's first literal,
+#define T_LIT 5   //   and its literal count (0: no final sequence in LZ_EXT3_SB)
 // Per frame results: fr_plan[f * 4 + ...]
-#define F_SIZE 0  // encoded size, or OVERFLOW
-#define F_HDR 1   // output position of the last (literal-only) sequence's token
-#define F_CARRY 2 // its first literal's frame position
-#define F_DST 3   // output position of that literal
+#define F_SIZE 0  // encoded size of the sequences, or OVERFLOW
+
+// Whether chain block j's final literal-only sequence is written (lit literals; `last`: the frame's).
+inline bool final_seq(uint lit, bool last, uint sb) { return lit > 0u || (last && sb == 0u); }
 
 // One work-group of PWG per frame; work-item i owns a contiguous run ("chunk") of sub-blocks. The
 // serial recurrence (a sub-block's first literal run starts at the tail of the last earlier sub-block
-// with a sequence) becomes three scans over the chunks: the last non-empty sub-block before each
-// chunk (its tail is the chunk's incoming carry), the exclusive sum of chunk sizes (the chunk's output
-// position) and the first non-empty sub-block after each chunk (whose literal destination the empty
-// sub-blocks in between share). The results equal those of the plain serial walk.
+// with a sequence in its chain block, else at the chain block's start) becomes three scans over the
+// chunks: the last non-empty sub-block before each chunk (its tail is the chunk's incoming carry), the
+// exclusive sum of chunk sizes (the chunk's output position) and the first non-empty sub-block after
+// each chunk (whose literal destination the empty sub-blocks in between share). The results equal
+// those of the plain serial walk.
 #define NONE 0xffffffffu
 __kernel __attribute__((reqd_work_group_size(PWG, 1, 1)))
 void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
              const __global uint *fr_nsb, const __global uint *fr_cap,
-             const __global uint *info, __global uint *sb_plan, __global uint *fr_plan) {
+             const __global uint *info, __global uint *sb_plan, __global uint *fr_plan,
+             uint gl, uint sb) {
     __local uint l_last[PWG];   // last non-empty sub-block of each chunk + 1, 0 = none
     __local uint l_first[PWG];  // first non-empty sub-block of each chunk, NONE = none
     __local uint l_size[PWG];   // output bytes of each chunk
-    __local uint l_fdst;
     uint f = get_group_id(0);
     uint lid = get_local_id(0);
     uint first = fr_first_sb[f], nsb = fr_nsb[f];
+    uint n = fr_len[f];
     uint per = (nsb + PWG - 1u) / PWG;
     uint a = first + min(lid * per, nsb), b = first + min(lid * per + per, nsb);
 
@@ -458,11 +468,26 @@ void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
     l_first[lid] = firstne;
     barrier(CLK_LOCAL_MEM_FENCE);
 
+    // The carry just before sub-block a (before a chain block starting at a resets it).
     uint before = 0;
     for (uint j = 0; j < lid; j++) before = max(before, l_last[j]);
-    uint carry_in = before > 0u ? info[(size_t)(before - 1u) * INFO + I_TAIL] : 0u;
+    uint ka = a - first;
+    uint carry_in = 0;
+    if (ka > 0u) {
+        uint cb = (ka - 1u) >> gl;  // chain block of sub-block a - 1
+        if (before > 0u && ((before - 1u - first) >> gl) == cb)
+            carry_in = info[(size_t)(before - 1u) * INFO + I_TAIL];
+        else
+            carry_in = (cb << gl) << PSUB_LOG;
+    }
     uint size = 0, carry = carry_in;
     for (uint s = a; s < b; s++) {
+        uint k = s - first;
+        if (k > 0u && (k & ((1u << gl) - 1u)) == 0u) {  // close the previous chain block
+            uint lit = (k << PSUB_LOG) - carry;
+            if (final_seq(lit, false, sb)) size += 1u + ext_len(lit) + lit;
+            carry = k << PSUB_LOG;
+        }
         const __global uint *inf = info + (size_t)s * INFO;
         if (inf[I_NSEQ] == 0u) continue;
         size += seq_size(inf[I_P0] - carry, inf[I_LEN0]) + inf[I_SLEN];
@@ -475,60 +500,93 @@ void lz_plan(const __global uint *fr_len, const __global uint *fr_first_sb,
     for (uint j = 0; j < lid; j++) pos += l_size[j];
     carry = carry_in;
     for (uint s = a; s < b; s++) {
+        uint k = s - first;
+        if (k > 0u && (k & ((1u << gl) - 1u)) == 0u) {
+            uint lit = (k << PSUB_LOG) - carry;
+            __global uint *t = sb_plan + (size_t)(s - 1u) * PLAN;
+            t[T_HDR] = pos;
+            t[T_DST] = pos + 1u + ext_len(lit);
+            t[T_LIT] = lit;
+            if (final_seq(lit, false, sb)) pos += 1u + ext_len(lit) + lit;
+            carry = k << PSUB_LOG;
+        }
         const __global uint *inf = info + (size_t)s * INFO;
-        sb_plan[s * 4 + P_CARRY] = carry;
-        sb_plan[s * 4 + P_HDR] = pos;
+        __global uint *pl = sb_plan + (size_t)s * PLAN;
+        pl[P_CARRY] = carry;
+        pl[P_HDR] = pos;
         if (inf[I_NSEQ] == 0u) continue;
         uint lit = inf[I_P0] - carry;
-        sb_plan[s * 4 + P_DST] = pos + 1u + ext_len(lit);
+        pl[P_DST] = pos + 1u + ext_len(lit);
         pos += seq_size(lit, inf[I_LEN0]) + inf[I_SLEN];
         carry = inf[I_TAIL];
     }
-    if (lid == PWG - 1u) {  // the last chunk ends where the frame's final literal-only sequence starts
-        uint lit = fr_len[f] - carry;
-        uint dst = pos + 1u + ext_len(lit);
-        uint size = dst + lit;
-        fr_plan[f * 4 + F_SIZE] = size <= fr_cap[f] ? size : OVERFLOW;
-        fr_plan[f * 4 + F_HDR] = pos;
-        fr_plan[f * 4 + F_CARRY] = carry;
-        fr_plan[f * 4 + F_DST] = dst;
-        l_fdst = dst;
+    if (lid == PWG - 1u) {  // the last chunk ends with the frame's last chain block: close it
+        uint lit = n - carry;
+        __global uint *t = sb_plan + (size_t)(first + nsb - 1u) * PLAN;
+        t[T_HDR] = pos;
+        t[T_DST] = pos + 1u + ext_len(lit);
+        t[T_LIT] = lit;
+        if (final_seq(lit, true, sb)) pos += 1u + ext_len(lit) + lit;
+        fr_plan[f * 4 + F_SIZE] = pos <= fr_cap[f] ? pos : OVERFLOW;
     }
     barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
 
-    // Empty sub-blocks copy their bytes into the run that the next non-empty sub-block opens.
+    // Empty sub-blocks copy their bytes into the run that the next non-empty sub-block of their chain
+    // block opens, or else into the chain block's final sequence.
+    if (a == b) return;
+    uint kl = b - 1u - first;
+    uint cb = kl >> gl;
+    uint cb_last = first + min((cb + 1u) << gl, nsb) - 1u;  // last sub-block of that chain block
     uint next = NONE;
     for (uint j = lid + 1u; j < PWG && next == NONE; j++) next = l_first[j];
-    uint nd = next == NONE ? l_fdst : sb_plan[next * 4 + P_DST];
+    uint nd = next != NONE && ((next - first) >> gl) == cb ? sb_plan[(size_t)next * PLAN + P_DST]
+                                                           : sb_plan[(size_t)cb_last * PLAN + T_DST];
     for (uint s = b; s > a; s--) {
-        if (info[(size_t)(s - 1u) * INFO + I_NSEQ] != 0u) nd = sb_plan[(s - 1u) * 4 + P_DST];
-        else sb_plan[(s - 1u) * 4 + P_DST] = nd;
+        __global uint *pl = sb_plan + (size_t)(s - 1u) * PLAN;
+        uint k = s - 1u - first;
+        if (k + 1u == nsb || ((k + 1u) & ((1u << gl) - 1u)) == 0u) nd = pl[T_DST];
+        if (info[(size_t)(s - 1u) * INFO + I_NSEQ] != 0u) nd = pl[P_DST];
+        else pl[P_DST] = nd;
     }
 }
 
+// One work-group per parse sub-block. The sequence area of frame f starts at outbuf + fr_out[f]; in
+// LZ_EXT3_SB (sb = 1) the first parse sub-block of each sub-block writes its start[] entry into the
+// table just before it (the host writes sb_log, count and table_check).
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void lz_emit(const __global uchar *in, const __global uint *sb_frame,
              const __global ulong *fr_base, const __global uint *fr_len,
              const __global uint *fr_first_sb, const __global uint *fr_nsb,
              const __global ulong *fr_out, const __global uchar *scratch,
              const __global uint *info, const __global uint *sb_plan,
-             const __global uint *fr_plan, __global uchar *outbuf) {
+             const __global uint *fr_plan, __global uchar *outbuf, uint gl, uint sb) {
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
     uint f = sb_frame[s >> (SUB_LOG - PSUB_LOG)];
     uint k = s - fr_first_sb[f];
-    if (k >= fr_nsb[f]) return;  // padding after the frame's last sub-block
+    uint nsb = fr_nsb[f];
+    if (k >= nsb) return;  // padding after the frame's last sub-block
     if (fr_plan[f * 4 + F_SIZE] == OVERFLOW) return;  // the host stores this frame as literals
     uint n = fr_len[f];
     uint start = k << PSUB_LOG;
     uint bend = min(start + PSUB, n);  // literal bytes of [start, bend) are copied by this group
-    bool last_sb = k + 1u == fr_nsb[f];
+    bool last_sb = k + 1u == nsb;
+    bool cb_end = last_sb || ((k + 1u) & ((1u << gl) - 1u)) == 0u;  // last of its chain block
     const __global uchar *src = in + fr_base[f];
     __global uchar *out = outbuf + fr_out[f];
     const __global uint *inf = info + (size_t)s * INFO;
+    const __global uint *pl = sb_plan + (size_t)s * PLAN;
     uint nseq = inf[I_NSEQ];
-    uint carry = sb_plan[s * 4 + P_CARRY];
-    uint dst = sb_plan[s * 4 + P_DST];
+    uint carry = pl[P_CARRY];
+    uint dst = pl[P_DST];
+
+    if (sb != 0u && lid == 0 && (k & ((1u << gl) - 1u)) == 0u && start < n) {
+        // start[j] of sub-block j = k >> gl: the table's entries sit before the sequence area.
+        uint count = (n + (1u << (gl + PSUB_LOG)) - 1u) >> (gl + PSUB_LOG);
+        __global uchar *e = out - 4u - 4u * count + 4u * (k >> gl);
+        uint v = pl[P_HDR];
+        e[0] = (uchar)v; e[1] = (uchar)(v >> 8); e[2] = (uchar)(v >> 16); e[3] = (uchar)(v >> 24);
+    }
 
     // The incoming literal run, for the part lying in this sub-block.
     uint run_end = nseq > 0 ? inf[I_P0] : bend;
@@ -536,7 +594,7 @@ void lz_emit(const __global uchar *in, const __global uint *sb_frame,
 
     if (nseq > 0) {
         uint p0 = inf[I_P0], len0 = inf[I_LEN0], tail = inf[I_TAIL], slen = inf[I_SLEN];
-        uint hdr = sb_plan[s * 4 + P_HDR];
+        uint hdr = pl[P_HDR];
         uint mpos = dst + (p0 - carry);  // where the offset of the first sequence goes
         uint mlen = 3u + ext_len(len0 - 4u);
         if (lid == 0) {
@@ -545,12 +603,9 @@ void lz_emit(const __global uchar *in, const __global uint *sb_frame,
         }
         const __global uchar *sc = scratch + (size_t)s * SCRATCH;
         for (uint i = lid; i < slen; i += WG) out[mpos + mlen + i] = sc[i];
-        // Trailing literals start the next run; it is owned by the next sub-block or the final sequence.
-        uint ndst = last_sb ? fr_plan[f * 4 + F_DST] : sb_plan[(s + 1) * 4 + P_DST];
+        // Trailing literals start the next run: the next sub-block's, or this chain block's final one.
+        uint ndst = cb_end ? pl[T_DST] : sb_plan[(size_t)(s + 1u) * PLAN + P_DST];
         for (uint x = tail + lid; x < bend; x += WG) out[ndst + (x - tail)] = src[x];
     }
-    if (last_sb && lid == 0) {
-        uint fcarry = fr_plan[f * 4 + F_CARRY];
-        put_token(out + fr_plan[f * 4 + F_HDR], n - fcarry, 0u);
-    }
+    if (cb_end && lid == 0 && final_seq(pl[T_LIT], last_sb, sb)) put_token(out + pl[T_HDR], pl[T_LIT], 0u);
 }

@@ -13,7 +13,7 @@ if [ "${CI:-}" = true ]; then
 fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The S3 tests (tests/storage.rs) run against a local SeaweedFS on loopback: installed if missing and started
+# The S3 tests (tests/storage.rs, tests/s3_archive.rs) run against a local SeaweedFS on loopback: installed if missing and started
 # here on free ports with fresh data, stopped when this script exits.
 CLC_S3_PORT=$(scripts/s3-server.sh free-port)
 CLC_S3_DIR=$(mktemp -d)

@@ -17,9 +17,10 @@ use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
 use crate::format::index::{Frame, Span};
 use crate::ids::FrameId;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Where frames come from: their metadata and stored bytes (the archive reader implements it).
@@ -179,14 +180,20 @@ pub struct FrameCache<'a> {
     decoder: Box<dyn BatchDecoder + 'a>,
     batch_size: usize,
     budget: u64,
-    inner: Mutex<Inner>,
+    held: RwLock<Held>,
+    /// Ticks of the recency clock: each hit stamps its frame with the next tick.
+    clock: AtomicU64,
     inflight: Mutex<HashMap<FrameId, Slot>>,
     /// Misses claimed by a reader and not yet taken into a batch.
     pending: Mutex<VecDeque<FrameId>>,
 }
 
-struct Inner {
-    lru: lru::LruCache<FrameId, Arc<Vec<u8>>>,
+/// The frames held, each with the tick of its last use. Hits take the lock shared (many readers hit at
+/// once and only bump an atomic stamp); inserts take it exclusively and, when over budget, evict the
+/// least recently used frames in one pass, down to 15/16 of the budget, so that the pass (a sort of
+/// the stamps) runs once per budget/16 bytes inserted rather than once per insert.
+struct Held {
+    frames: HashMap<FrameId, (Arc<Vec<u8>>, AtomicU64)>,
     bytes: u64,
 }
 
@@ -205,10 +212,11 @@ impl<'a> FrameCache<'a> {
             decoder: Box::new(CpuDecoder),
             batch_size: DEFAULT_BATCH,
             budget,
-            inner: Mutex::new(Inner {
-                lru: lru::LruCache::unbounded(),
+            held: RwLock::new(Held {
+                frames: HashMap::new(),
                 bytes: 0,
             }),
+            clock: AtomicU64::new(0),
             inflight: Mutex::new(HashMap::new()),
             pending: Mutex::new(VecDeque::new()),
         }
@@ -226,33 +234,57 @@ impl<'a> FrameCache<'a> {
         self
     }
 
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn lookup(&self, id: FrameId) -> Option<Arc<Vec<u8>>> {
-        self.inner.lock().lru.get(&id).cloned()
+        let g = self.held.read();
+        let (data, used) = g.frames.get(&id)?;
+        used.store(self.tick(), Ordering::Relaxed);
+        Some(data.clone())
     }
 
     fn insert(&self, id: FrameId, data: Arc<Vec<u8>>) {
-        let mut g = self.inner.lock();
+        let mut g = self.held.write();
         let len = data.len() as u64;
-        if let Some(old) = g.lru.put(id, data) {
+        let stamp = AtomicU64::new(self.tick());
+        if let Some((old, _)) = g.frames.insert(id, (data, stamp)) {
             g.bytes -= old.len() as u64;
         }
         g.bytes += len;
-        while g.bytes > self.budget && g.lru.len() > 1 {
-            match g.lru.pop_lru() {
-                Some((_, old)) => g.bytes -= old.len() as u64,
-                None => break,
+        if g.bytes > self.budget && g.frames.len() > 1 {
+            Self::evict(&mut g, id, self.budget - self.budget / 16);
+        }
+    }
+
+    /// Drops the least recently used frames (never `keep`, the one just inserted) until at most `to` bytes
+    /// are held.
+    fn evict(g: &mut Held, keep: FrameId, to: u64) {
+        let mut order: Vec<(u64, FrameId, u64)> = g
+            .frames
+            .iter()
+            .filter(|(&id, _)| id != keep)
+            .map(|(&id, (d, used))| (used.load(Ordering::Relaxed), id, d.len() as u64))
+            .collect();
+        order.sort_unstable();
+        for (_, id, len) in order {
+            if g.bytes <= to {
+                break;
             }
+            g.frames.remove(&id);
+            g.bytes -= len;
         }
     }
 
     /// Bytes held now.
     pub fn bytes(&self) -> u64 {
-        self.inner.lock().bytes
+        self.held.read().bytes
     }
 
     /// Whether frame `id` is decoded and held now.
     pub fn contains(&self, id: FrameId) -> bool {
-        self.inner.lock().lru.contains(&id)
+        self.held.read().frames.contains_key(&id)
     }
 
     /// Decodes every frame of `ids` that is neither cached nor being decoded, in batches (frames with a
@@ -304,6 +336,14 @@ impl<'a> FrameCache<'a> {
                 let meta = *store.meta(id).ok_or(Error::NoFrame(id))?;
                 Ok(StoredFrame { id, meta, bytes })
             }) {
+                // A RAW frame's stored bytes are its bytes: checked and kept as they are, no decoder
+                // call and no copy.
+                Ok(f) if f.meta.codec == codec::Codec::Raw => results.push(Some(
+                    f.meta
+                        .check(&f.bytes)
+                        .map(|()| f.bytes)
+                        .map_err(|e| store.frame_error(id, e)),
+                )),
                 Ok(f) => {
                     todo.push(f);
                     results.push(None);

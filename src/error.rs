@@ -110,14 +110,30 @@ pub enum Error {
     /// An error that reached this process as text (from the mount's background process).
     #[error("{0}")]
     Reported(String),
+    /// Where bytes live failed (an object store or its settings); the message names the object's URL,
+    /// the endpoint or the setting.
+    #[error("{0}")]
+    Storage(Arc<crate::storage::StorageError>),
     /// A broken promise inside clc (a worker that panicked, a decoder that returned too few results).
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl Error {
-    /// Wraps an `io::Error` with the path it concerns.
+    /// Wraps an `io::Error` with the path it concerns; one that carries a storage error (a volume in
+    /// object storage, `volumes::remote`) becomes that error, which names its object itself.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let source = match source.get_ref() {
+            Some(e) if e.is::<crate::storage::StorageError>() => {
+                let kind = source.kind();
+                match source.into_inner().map(|e| e.downcast()) {
+                    Some(Ok(e)) => return Error::Storage(Arc::from(e)),
+                    Some(Err(e)) => std::io::Error::new(kind, e),
+                    None => std::io::Error::from(kind),
+                }
+            }
+            _ => source,
+        };
         Error::Io {
             path: path.into(),
             source: Arc::new(source),
@@ -131,6 +147,12 @@ impl Error {
             offset,
             msg: msg.into(),
         }
+    }
+}
+
+impl From<crate::storage::StorageError> for Error {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Error::Storage(Arc::new(e))
     }
 }
 

@@ -202,7 +202,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
     let volumes: Vec<serde_json::Value> = ar
         .volume_paths()
         .iter()
-        .map(|p| json!({"path": escape_path(p), "bytes": std::fs::metadata(p).map(|m| m.len()).ok()}))
+        .map(|p| json!({"path": escape_path(p), "bytes": crate::volumes::size(p).ok()}))
         .collect();
     json!({
         "format": ar.kind().describe(),
@@ -234,7 +234,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
 fn volumes_bytes(ar: &Archive) -> u64 {
     ar.volume_paths()
         .iter()
-        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .map(|p| crate::volumes::size(p).unwrap_or(0))
         .sum()
 }
 

@@ -16,6 +16,13 @@
 //! volume by what its tail says, not by the highest number present; [`OpenVolumes`] keeps a bounded
 //! set of volumes open however many an archive has; and [`stale_volumes`] names what `pack --force`
 //! may delete: only volumes whose header says they are volumes of that name.
+//!
+//! A base or volume path may also be an `s3://bucket/prefix/NAME` URL: [`remote`] reads and writes such
+//! volumes through [`Store`](crate::storage::Store). [`siblings`], [`open_vol`], [`create_out`],
+//! [`remove`], [`exists`] and [`size`] serve both (objects listed by the store count as regular files);
+//! [`open`] and [`create`] (plain files, for parity and CL_Compressor archives) refuse URLs.
+
+pub mod remote;
 
 use crate::ids::VolumeNo;
 use parking_lot::Mutex;
@@ -24,7 +31,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -103,6 +110,10 @@ pub fn dir_of(base: &Path) -> PathBuf {
 /// Every file next to `base` named `NAME.SUFFIX` (`NAME` being the last component of `base`), as
 /// (`SUFFIX`, path): the one directory listing that every listing of volumes filters.
 pub fn siblings(base: &Path) -> io::Result<Vec<(OsString, PathBuf)>> {
+    if remote::is_remote(base) {
+        let found = remote::siblings(base)?;
+        return Ok(found.into_iter().map(|(s, p, _)| (s, p)).collect());
+    }
     let Some(name) = base.file_name() else {
         return Ok(Vec::new());
     };
@@ -134,6 +145,9 @@ fn canonical_suffix(suffix: &OsStr) -> Option<Name> {
 
 /// Whether `p` is a regular file (following a symlink); looked at with `stat`, never opened.
 pub fn is_regular(p: &Path) -> bool {
+    if remote::is_remote(p) {
+        return remote::exists(p);
+    }
     std::fs::metadata(p).is_ok_and(|m| m.is_file())
 }
 
@@ -143,7 +157,7 @@ fn list(base: &Path) -> Vec<(Name, PathBuf)> {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(suffix, p)| Some((canonical_suffix(&suffix)?, p)))
-        .filter(|(_, p)| is_regular(p))
+        .filter(|(_, p)| remote::is_remote(p) || is_regular(p))
         .collect();
     found.sort_by_key(|(n, _)| match *n {
         Name::Data(v) => (0, v.0),
@@ -230,8 +244,8 @@ pub fn last_with_tail(
     is_tail: impl Fn(&[u8]) -> bool,
 ) -> Option<(VolumeNo, PathBuf, Vec<u8>)> {
     list_data(base).into_iter().rev().find_map(|(v, p)| {
-        let f = open(&p).ok()?;
-        let len = f.metadata().ok()?.len();
+        let f = open_vol(&p).ok()?;
+        let len = f.size().ok()?;
         let mut tail = vec![0u8; n];
         f.read_exact_at(&mut tail, len.checked_sub(n as u64)?)
             .ok()?;
@@ -243,6 +257,9 @@ pub fn last_with_tail(
 /// anything but a regular file: it is looked at with `stat` first, opened with `O_NONBLOCK`, and what was
 /// opened is checked again.
 pub fn open(path: &Path) -> io::Result<File> {
+    if remote::is_remote(path) {
+        return Err(no_url(path));
+    }
     let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
     if !std::fs::metadata(path)?.is_file() {
         return Err(not_regular());
@@ -263,19 +280,19 @@ pub const MAX_OPEN_VOLUMES: usize = 64;
 /// The volumes a reader has open: at most [`MAX_OPEN_VOLUMES`], the least recently used closed first
 /// (once no read holds it), so an archive of any number of volumes reads within a bounded set of file
 /// descriptors (1 500 volumes under `ulimit -n 1024` made `verify` report 964 EMFILE problems).
-pub struct OpenVolumes {
-    files: Mutex<lru::LruCache<VolumeNo, Arc<File>>>,
+pub struct OpenVolumes<F = File> {
+    files: Mutex<lru::LruCache<VolumeNo, Arc<F>>>,
 }
 
-impl Default for OpenVolumes {
+impl<F> Default for OpenVolumes<F> {
     fn default() -> Self {
         OpenVolumes::new(MAX_OPEN_VOLUMES)
     }
 }
 
-impl OpenVolumes {
+impl<F> OpenVolumes<F> {
     /// At most `cap` (1 or more) volumes open at once.
-    pub fn new(cap: usize) -> OpenVolumes {
+    pub fn new(cap: usize) -> OpenVolumes<F> {
         let cap = NonZeroUsize::new(cap).unwrap_or(NonZeroUsize::MIN);
         OpenVolumes {
             files: Mutex::new(lru::LruCache::new(cap)),
@@ -283,11 +300,7 @@ impl OpenVolumes {
     }
 
     /// Volume `n`, opened by `open` unless it is open already.
-    pub fn get<E>(
-        &self,
-        n: VolumeNo,
-        open: impl FnOnce() -> Result<File, E>,
-    ) -> Result<Arc<File>, E> {
+    pub fn get<E>(&self, n: VolumeNo, open: impl FnOnce() -> Result<F, E>) -> Result<Arc<F>, E> {
         if let Some(f) = self.files.lock().get(&n) {
             return Ok(f.clone());
         }
@@ -323,7 +336,7 @@ pub fn stale_volumes(
                 return false;
             };
             let mut head = vec![0u8; head_len];
-            open(p).is_ok_and(|f| f.read_exact_at(&mut head, 0).is_ok() && is_ours(name, &head))
+            open_vol(p).is_ok_and(|f| f.read_exact_at(&mut head, 0).is_ok() && is_ours(name, &head))
         })
         .map(|(_, p)| p)
         .collect();
@@ -331,14 +344,140 @@ pub fn stale_volumes(
     ours
 }
 
-/// Creates a new volume for writing; fails when one of that name exists.
+/// Whether the volume `path` exists (a file, or an object).
+pub fn exists(path: &Path) -> bool {
+    if remote::is_remote(path) {
+        remote::exists(path)
+    } else {
+        path.exists()
+    }
+}
+
+/// The size of the volume `path` (a file, or an object).
+pub fn size(path: &Path) -> io::Result<u64> {
+    if remote::is_remote(path) {
+        remote::RemoteVol::open(path).map(|v| v.size())
+    } else {
+        std::fs::metadata(path).map(|m| m.len())
+    }
+}
+
+/// Removes the volume `path` (a file, or an object).
+pub fn remove(path: &Path) -> io::Result<()> {
+    if remote::is_remote(path) {
+        remote::remove(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// Why a URL cannot be opened as a plain file.
+fn no_url(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}: parity volumes and CL_Compressor archives in object storage are not supported",
+            path.display()
+        ),
+    )
+}
+
+/// Creates a new volume for writing, as a local file; fails when one of that name exists (and for an
+/// `s3://` URL).
 pub fn create(path: &Path) -> io::Result<File> {
+    if remote::is_remote(path) {
+        return Err(no_url(path));
+    }
     OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// A volume open for reading: a local file or an object.
+pub enum Vol {
+    Local(File),
+    Remote(remote::RemoteVol),
+}
+
+impl Vol {
+    /// Its size in bytes.
+    pub fn size(&self) -> io::Result<u64> {
+        match self {
+            Vol::Local(f) => Ok(f.metadata()?.len()),
+            Vol::Remote(r) => Ok(r.size()),
+        }
+    }
+
+    /// Exactly `buf.len()` bytes at `at`; `UnexpectedEof` when the volume ends before.
+    pub fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        match self {
+            Vol::Local(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, at),
+            Vol::Remote(r) => r.read_exact_at(buf, at),
+        }
+    }
+}
+
+/// Opens a volume for reading, a file or an object.
+pub fn open_vol(path: &Path) -> io::Result<Vol> {
+    if remote::is_remote(path) {
+        remote::RemoteVol::open(path).map(Vol::Remote)
+    } else {
+        open(path).map(Vol::Local)
+    }
+}
+
+/// A volume being written: a new local file, or an object streamed as it is written (visible only once
+/// [`finish`](VolOut::finish)ed; dropped unfinished, it leaves nothing).
+pub enum VolOut {
+    Local(File),
+    Remote(remote::RemoteOut),
+}
+
+impl VolOut {
+    /// The local file, for writeback hints.
+    pub fn local(&self) -> Option<&File> {
+        match self {
+            VolOut::Local(f) => Some(f),
+            VolOut::Remote(_) => None,
+        }
+    }
+
+    /// Makes the volume durable: `fsync` of the file, or completing the upload.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            VolOut::Local(f) => f.sync_data(),
+            VolOut::Remote(r) => r.finish(),
+        }
+    }
+}
+
+impl io::Write for VolOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            VolOut::Local(f) => f.write(buf),
+            VolOut::Remote(r) => r.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            VolOut::Local(f) => f.flush(),
+            VolOut::Remote(r) => r.flush(),
+        }
+    }
+}
+
+/// Creates a new data volume, a file or an object; fails when one of that name exists.
+pub fn create_out(path: &Path) -> io::Result<VolOut> {
+    if remote::is_remote(path) {
+        remote::RemoteOut::create(path).map(VolOut::Remote)
+    } else {
+        create(path).map(VolOut::Local)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
     #[test]
     fn names_parse_and_print() {

@@ -49,11 +49,26 @@ fn test_device() -> Option<usize> {
     Some(idx)
 }
 
+/// The tests' config on device `idx`, with SUBBLOCK_SIZE = 0: the encoder writes plain LZ_EXT3 blocks
+/// (codec 1), which the tests below decode with `lz_ext3` and the codec-1 kernel. The LZ_EXT3_SB
+/// encoder (the default) has its own tests, `sb_encoder_*`.
 fn cfg_for(idx: usize) -> Config {
     Config {
         gpu_device: idx.to_string(),
+        subblock_size: 0,
         ..Config::default()
     }
+}
+
+/// The device of `gpu()` opened with SUBBLOCK_SIZE = `sb` (LZ_EXT3_SB frames).
+fn sb_gpu(sb: u64) -> Gpu {
+    let g = Gpu::open(&Config {
+        subblock_size: sb,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert_eq!(g.compress_codec(), clc::codec::Codec::LzExt3Sb);
+    g
 }
 
 fn gpu() -> Option<&'static Gpu> {
@@ -436,6 +451,7 @@ fn two_devices_match_one() {
         assert!(st.success(), "two-device child failed");
         return;
     }
+    // The default config: LZ_EXT3_SB frames.
     let cfg = Config {
         compressor_batch_size: 4,
         ..Config::default()
@@ -455,7 +471,7 @@ fn two_devices_match_one() {
         .map(|(e, f)| (e.as_slice(), f.len()))
         .collect();
     for (d, f) in two
-        .decompress_batch(&jobs)
+        .decompress_sb_batch(&jobs)
         .unwrap()
         .into_iter()
         .zip(&frames)
@@ -814,5 +830,122 @@ fn sb_kernel_decodes_adversarial_chains() {
                 (d, _) => panic!("frame {i}: gpu ok {} vs cpu ok {}", d.is_ok(), w.is_some()),
             }
         }
+    }
+}
+
+/// The LZ_EXT3_SB encoder (format v2, the default): for sub-blocks of 4 KiB, 64 KiB and 16 MiB, every
+/// corpus frame has a table that passes the reader's checks, stays within the codec's bound, and
+/// decodes byte-exact on the CPU (serial and parallel decoders) and on the LZ_EXT3_SB kernel.
+#[test]
+fn sb_encoder_frames_decode_on_cpu_and_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    for sb_log in [12u32, 16, 24] {
+        let g = sb_gpu(1 << sb_log);
+        let enc = g.compress_batch(&frames).unwrap();
+        assert_eq!(enc.len(), frames.len());
+        for ((name, data), e) in c.iter().zip(&enc) {
+            let n = data.len();
+            let lay = lz_ext3_sb::Layout::parse(e, n)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): table: {err}"));
+            assert_eq!(lay.sb_log, sb_log, "{name}");
+            assert_eq!(lay.count(), n.div_ceil(1 << sb_log), "{name}");
+            assert!(
+                e.len() <= lz_ext3_sb::max_compressed_len(n, sb_log),
+                "{name} (2^{sb_log}): over the bound"
+            );
+            let serial = lz_ext3_sb::decompress_serial(e, n)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): {err}"));
+            assert!(serial == *data, "{name} (2^{sb_log}): decoded bytes differ");
+            let par = lz_ext3_sb::decompress_parallel(e, n, 4)
+                .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): parallel: {err}"));
+            assert!(par == *data, "{name} (2^{sb_log}): parallel decode differs");
+        }
+        let jobs: Vec<(&[u8], usize)> = enc
+            .iter()
+            .zip(&frames)
+            .map(|(e, f)| (e.as_slice(), f.len()))
+            .collect();
+        for ((name, data), d) in c.iter().zip(g.decompress_sb_batch(&jobs).unwrap()) {
+            let d = d.unwrap_or_else(|e| panic!("{name} (2^{sb_log}): kernel: {e}"));
+            assert!(d == *data, "{name} (2^{sb_log}): kernel decode differs");
+        }
+        // It compresses, sub-blocks and all (independent of the CPU encoder).
+        let size = |name: &str| {
+            let i = c.iter().position(|(n, _)| n == name).unwrap();
+            (enc[i].len(), c[i].1.len())
+        };
+        let (z, n) = size("zeros 1 MiB");
+        assert!(z < n / 100 + 16 * (n >> sb_log), "zeros: {z} of {n}");
+        let (t, n) = size("text 1.5 MiB");
+        assert!(t < n / 2, "text: {t} of {n}");
+        let (f, n) = size("far repeat");
+        assert!(f < n * 80 / 100, "far repeat: {f} of {n}");
+    }
+}
+
+/// LZ_EXT3_SB output depends on the frames alone: not on batching, the batch size or the run.
+#[test]
+fn sb_encoder_is_deterministic_and_independent_of_batching() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = sb_gpu(64 << 10);
+    let c = corpus();
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let a = g.compress_batch(&frames).unwrap();
+    assert!(a == g.compress_batch(&frames).unwrap(), "two runs differ");
+    let single: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| g.compress_batch(&[f]).unwrap().remove(0))
+        .collect();
+    assert!(a == single, "batched and one-by-one differ");
+    let small = Gpu::open(&Config {
+        compressor_batch_size: 3,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert_eq!(small.compress_codec(), clc::codec::Codec::LzExt3);
+    let small = Gpu::open(&Config {
+        compressor_batch_size: 3,
+        subblock_size: 64 << 10,
+        ..cfg_for(test_device().unwrap())
+    })
+    .unwrap();
+    assert!(
+        small.compress_batch(&frames).unwrap() == a,
+        "batch size changes the output"
+    );
+}
+
+/// Far matches (an edited second copy 1-3 MiB back) cross sub-blocks: the GPU's LZ_EXT3_SB frames
+/// are within 3 % of the CPU LZ_EXT3_SB encoder's.
+#[test]
+fn sb_encoder_finds_far_matches_as_the_cpu_encoder() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = sb_gpu(64 << 10);
+    let mut r = Rng(7);
+    for size in [1usize << 20, 3 << 20] {
+        let a: Vec<u8> = (0..size).map(|_| r.next() as u8).collect();
+        let mut frame = a.clone();
+        frame.extend(
+            a.iter()
+                .enumerate()
+                .map(|(i, &b)| if i % 4096 == 0 { b ^ 0x55 } else { b }),
+        );
+        let gpu = g.compress_batch(&[&frame]).unwrap().remove(0);
+        assert!(lz_ext3_sb::decompress(&gpu, frame.len()).unwrap() == frame);
+        let cpu = lz_ext3_sb::compress(&frame, &EncodeParams::default());
+        assert!(
+            (gpu.len() as f64) < 1.03 * cpu.len() as f64 && gpu.len() < size + size / 50,
+            "{size}: gpu {} bytes, cpu {} bytes",
+            gpu.len(),
+            cpu.len()
+        );
     }
 }

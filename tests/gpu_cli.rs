@@ -64,8 +64,12 @@ fn pack_on_opencl_then_extract_on_cpu() {
     assert!(out.contains("LZ_EXT3_GPU="), "{out}");
     let (info, _) = clc_ok!("info", t.path().join("g.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    // Stored as format v2's LZ_EXT3_SB frames (the default SUBBLOCK_SIZE), as the CPU encoder writes.
     assert!(
-        v["frames_per_codec"]["LZ_EXT3_GPU"].as_u64().unwrap_or(0) >= 3,
+        v["frames_per_codec"]["LZ_EXT3_SB_GPU"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3,
         "{info}"
     );
     // mixed (600000) + text (150000) + tiny (13) + lookalike (150000); the copy shares text's content.
@@ -157,10 +161,7 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
         1,
         "{err}"
     );
-    assert!(
-        out.contains("RAW=") && !out.contains("LZ_EXT3_GPU=1"),
-        "{out}"
-    );
+    assert!(out.contains("RAW=") && !out.contains("_GPU="), "{out}");
     let cfg = t.path().join("cfg.txt");
     std::fs::write(&cfg, "GPU_FALLBACK_ENABLED = false\n").unwrap();
     let b = t.path().join("b");

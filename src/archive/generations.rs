@@ -13,7 +13,6 @@ use crate::format::volume::VolumeHeader;
 use crate::ids::VolumeNo;
 use crate::volumes;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A listed data volume: number, path, length.
@@ -30,7 +29,7 @@ pub fn list(base: &Path) -> Vec<Listed> {
         .into_iter()
         .map(|(n, path)| Listed {
             number: n.0,
-            len: std::fs::metadata(&path).map_or(0, |m| m.len()),
+            len: volumes::size(&path).unwrap_or(0),
             path,
         })
         .collect()
@@ -38,7 +37,7 @@ pub fn list(base: &Path) -> Vec<Listed> {
 
 /// The last [`Footer::SIZE`] bytes of a volume (fewer when it is shorter).
 fn tail(v: &Listed) -> Result<Vec<u8>> {
-    let f = volumes::open(&v.path).ctx(&v.path)?;
+    let f = volumes::open_vol(&v.path).ctx(&v.path)?;
     let n = Footer::SIZE.min(v.len as usize);
     let mut t = vec![0u8; n];
     f.read_exact_at(&mut t, v.len - n as u64).ctx(&v.path)?;
@@ -47,7 +46,7 @@ fn tail(v: &Listed) -> Result<Vec<u8>> {
 
 /// The archive id in a volume's header, if it has a valid one.
 pub fn header_id(p: &Path) -> Option<[u8; 16]> {
-    let f = volumes::open(p).ok()?;
+    let f = volumes::open_vol(p).ok()?;
     let mut b = [0u8; VolumeHeader::SIZE];
     f.read_exact_at(&mut b, 0).ok()?;
     VolumeHeader::decode(&b, "").ok().map(|h| h.archive_id)
@@ -164,7 +163,7 @@ pub fn read_blob(vols: &[Listed], at: usize, f: &Footer) -> Result<Blob> {
     let mut blob = Vec::with_capacity(f.index_stored_len.min(1 << 30) as usize);
     for (k, a, b) in extents(vols, at, f)? {
         let v = &vols[k];
-        let file = volumes::open(&v.path).ctx(&v.path)?;
+        let file = volumes::open_vol(&v.path).ctx(&v.path)?;
         let mut buf = vec![0u8; (b - a) as usize];
         file.read_exact_at(&mut buf, a).ctx(&v.path)?;
         blob.extend_from_slice(&buf);
@@ -550,9 +549,7 @@ impl History {
             return 0;
         };
         (g.first_volume..=g.last_volume)
-            .map(|n| {
-                std::fs::metadata(volumes::data_path(base, VolumeNo(n))).map_or(0, |m| m.len())
-            })
+            .map(|n| volumes::size(&volumes::data_path(base, VolumeNo(n))).unwrap_or(0))
             .sum()
     }
 }

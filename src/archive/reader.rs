@@ -14,11 +14,8 @@ use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::{EntryId, Frame, FrameId, ValidIndex, VolumeNo};
 use crate::format::volume::VolumeHeader;
-use crate::volumes::{self, Name};
+use crate::volumes::{self, Name, Vol};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +46,7 @@ pub struct Archive {
     /// clc's archive id, which every volume's header must carry (none for CL_Compressor archives).
     archive_id: Option<[u8; 16]>,
     /// The volumes open now (a bounded set).
-    open: volumes::OpenVolumes,
+    open: volumes::OpenVolumes<Vol>,
     /// Entries whose bytes cannot be trusted, with the reason (CL_Compressor writer bug).
     damaged: HashMap<EntryId, String>,
     /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
@@ -158,6 +155,10 @@ impl Archive {
             }
             _ => path.to_path_buf(),
         };
+        if volumes::remote::is_remote(&base) {
+            // A listing that fails (credentials, endpoint, bucket) is that error, not "no volumes".
+            volumes::siblings(&base).ctx(path)?;
+        }
         let vols = generations::list(&base);
         let (Some(first), Some(last)) = (vols.first(), vols.last()) else {
             return Err(Error::io(
@@ -348,10 +349,10 @@ impl Archive {
 
     /// Volume `n`, open (from the bounded set, or opened now and its header checked). Errors name the
     /// volume, with the repair hint when parity volumes exist.
-    fn volume(&self, n: VolumeNo) -> Result<Arc<File>> {
+    fn volume(&self, n: VolumeNo) -> Result<Arc<Vol>> {
         self.open.get(n, || {
             let path = self.volume_path(n);
-            volumes::open(path)
+            volumes::open_vol(path)
                 .ctx(path)
                 .and_then(|f| self.check_header(n, f))
                 .map_err(|e| match &self.repair_hint {
@@ -373,7 +374,7 @@ impl Archive {
 
     /// `f`, volume `n`, if its header says it is that volume of this archive (clc), or as it is
     /// (CL_Compressor volumes have no header).
-    fn check_header(&self, n: VolumeNo, f: File) -> Result<File> {
+    fn check_header(&self, n: VolumeNo, f: Vol) -> Result<Vol> {
         match &self.archive_id {
             Some(id) => check_volume(f, self.volume_path(n), n.0, id),
             None => Ok(f),
@@ -445,17 +446,24 @@ impl Archive {
             0
         };
         let start = f.offset - hdr as u64;
-        let mut buf = vec![0u8; hdr + f.stored_len as usize];
-        file.read_exact_at(&mut buf, start).map_err(|e| {
+        let read_err = |e: std::io::Error| {
             let cause = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Check("volume is truncated")
             } else {
                 Error::io(path, e)
             };
             self.frame_err(id, cause)
-        })?;
+        };
+        // The header and the stored bytes in two buffers, so that the stored bytes (up to 16 MiB) need not
+        // be moved down over the header afterwards; both come from one read of the volume's cache.
+        let mut head = [0u8; FrameHeader::SIZE];
+        let mut buf = vec![0u8; f.stored_len as usize];
         if hdr > 0 {
-            let h = FrameHeader::decode(&buf, &escape_path(path), start)?;
+            file.read_exact_at(&mut head, start).map_err(read_err)?;
+        }
+        file.read_exact_at(&mut buf, f.offset).map_err(read_err)?;
+        if hdr > 0 {
+            let h = FrameHeader::decode(&head, &escape_path(path), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
             let got = (
                 h.codec,
@@ -468,7 +476,6 @@ impl Archive {
                 let cause = Error::Check("frame header disagrees with the index");
                 return Err(self.frame_err(id, cause));
             }
-            buf.drain(..hdr);
         }
         Ok(buf)
     }
@@ -550,6 +557,41 @@ impl Archive {
         buf: &mut [u8],
         src: &dyn FrameSource,
     ) -> Result<usize> {
+        let mut done = 0usize;
+        self.runs_in(idx, e, offset, buf.len(), src, |frame, r| {
+            buf[done..done + r.len()].copy_from_slice(&frame[r.clone()]);
+            done += r.len();
+        })?;
+        Ok(done)
+    }
+
+    /// The bytes of entry `e` from `offset` on, at most `len` of them, without copying: `f` gets them in
+    /// file order as runs, each a range of one decoded frame (pieces that follow each other in the same
+    /// frame form one run). Returns how many bytes the runs hold (0 at or past the end). Every byte comes
+    /// from a checked frame; errors name the file, and no run is given after an error.
+    pub fn read_runs(
+        &self,
+        e: EntryId,
+        offset: u64,
+        len: usize,
+        src: &dyn FrameSource,
+        f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+    ) -> Result<usize> {
+        self.check_entry(e)?;
+        self.runs_in(&self.index, e, offset, len, src, f)
+    }
+
+    /// [`Archive::read_runs`] for entry `e` of the tree `idx` (this archive's tree or another snapshot's;
+    /// the caller has checked the entry's frames with [`Archive::check_entry`]).
+    pub fn runs_in(
+        &self,
+        idx: &ValidIndex,
+        e: EntryId,
+        offset: u64,
+        len: usize,
+        src: &dyn FrameSource,
+        mut f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+    ) -> Result<usize> {
         let Some(content) = idx.content_of(e) else {
             return Ok(0);
         };
@@ -559,29 +601,44 @@ impl Archive {
             })
         };
         let size = idx.data_size(e);
-        if offset >= size || buf.is_empty() {
+        if offset >= size || len == 0 {
             return Ok(0);
         }
         let in_file = |source: Error| Error::InFile {
             path: path_of(e),
             source: Box::new(source),
         };
-        let want = buf.len().min((size - offset) as usize);
+        let want = len.min((size - offset) as usize);
         let mut done = 0usize;
+        // The run being gathered: (frame id, its bytes, range).
+        let mut run: Option<(FrameId, Arc<Vec<u8>>, std::ops::Range<usize>)> = None;
         for p in idx.pieces(content, offset) {
             if done == want {
                 break;
             }
-            let data = src.frame(p.frame).map_err(in_file)?;
             let within = (offset + done as u64 - p.file_offset) as usize;
             let n = (p.len as usize - within).min(want - done);
             let s = p.at as usize + within;
-            // Validated: the piece lies within its frame; checked: the frame has its full length.
-            let bytes = data.get(s..s + n).ok_or_else(|| {
-                in_file(Error::Check("decoded frame shorter than the index says"))
-            })?;
-            buf[done..done + n].copy_from_slice(bytes);
+            match &mut run {
+                Some((id, _, r)) if *id == p.frame && r.end == s => r.end += n,
+                _ => {
+                    let data = src.frame(p.frame).map_err(in_file)?;
+                    // Validated: the piece lies within its frame; checked: the frame has its full
+                    // length. A shorter one is refused before any of its bytes are given.
+                    if data.len() < p.at as usize + p.len as usize {
+                        return Err(in_file(Error::Check(
+                            "decoded frame shorter than the index says",
+                        )));
+                    }
+                    if let Some((_, d, r)) = run.replace((p.frame, data, s..s + n)) {
+                        f(&d, r);
+                    }
+                }
+            }
             done += n;
+        }
+        if let Some((_, d, r)) = run {
+            f(&d, r);
         }
         Ok(done)
     }
@@ -589,7 +646,7 @@ impl Archive {
 
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
-    volumes::open(p).ok()?.read_exact(&mut b).ok()?;
+    volumes::open_vol(p).ok()?.read_exact_at(&mut b, 0).ok()?;
     Some(b)
 }
 
@@ -604,7 +661,7 @@ fn repair_hint(base: &Path) -> Option<String> {
 }
 
 /// `f`, opened as volume `n` of the archive whose id is `id`, if its header says so.
-fn check_volume(f: File, path: &Path, n: u32, id: &[u8; 16]) -> Result<File> {
+fn check_volume(f: Vol, path: &Path, n: u32, id: &[u8; 16]) -> Result<Vol> {
     let bad = |msg: String| Error::BadVolume {
         path: path.to_path_buf(),
         msg,

@@ -7,6 +7,11 @@
 //! the storage layer's `ObjectWriter` (write, finish, abort), where a backend without renames commits the
 //! last volume last instead. A writer dropped or [`abort`](VolumeWriter::abort)ed before that leaves only
 //! `.partial` files, which it removes when it can.
+//!
+//! A volume is a local file or an object streamed to a store (`volumes::VolOut`). In a bucket an object
+//! appears only when its upload completes, so volumes are written under their final names, one after
+//! the other, the last one (index and footer) last: a pack interrupted anywhere leaves no archive that
+//! opens as complete, and there is nothing to rename.
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::footer::Footer;
@@ -14,8 +19,7 @@ use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
 use crate::format::volume::VolumeHeader;
 use crate::format::{checksum, FORMAT_VERSION};
-use crate::volumes;
-use std::fs::File;
+use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -40,13 +44,15 @@ pub struct VolumeWriter {
     /// Volumes already renamed into place (a failure after the commit removes these too).
     committed: bool,
     frames_in_cur: u64,
+    /// The archive is in object storage: volumes are written under their final names.
+    remote: bool,
 }
 
 /// One volume being written: a stream to its temporary name.
 struct Stream {
     number: u32,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<VolOut>,
     pos: u64,
     /// Bytes before this offset have been handed to the kernel's writeback.
     kicked: u64,
@@ -61,16 +67,23 @@ impl Stream {
         self.pos += data.len() as u64;
         if self.pos - self.kicked >= WRITEBACK_STEP {
             self.out.flush().ctx(&self.path)?;
-            crate::sys::start_writeback(self.out.get_ref(), self.kicked, self.pos - self.kicked);
+            if let Some(f) = self.out.get_ref().local() {
+                crate::sys::start_writeback(f, self.kicked, self.pos - self.kicked);
+            }
             self.kicked = self.pos;
         }
         Ok(())
     }
 
-    /// Flushes and syncs the volume; it is complete under its temporary name.
-    fn finish(mut self) -> Result<()> {
-        self.out.flush().ctx(&self.path)?;
-        self.out.get_ref().sync_data().ctx(&self.path)
+    /// Flushes and syncs the volume (or completes the upload); it is complete under its temporary name
+    /// (in a bucket, under its final name).
+    fn finish(self) -> Result<()> {
+        let out = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx(&self.path)?;
+        out.finish().ctx(&self.path)
     }
 }
 
@@ -91,6 +104,7 @@ impl VolumeWriter {
             made: Vec::new(),
             committed: false,
             frames_in_cur: 0,
+            remote: volumes::remote::is_remote(base),
         }
     }
 
@@ -98,7 +112,14 @@ impl VolumeWriter {
     pub fn paths(&self) -> Vec<PathBuf> {
         self.made
             .iter()
-            .map(|(tmp, fin)| if self.committed { fin } else { tmp }.clone())
+            .map(|(tmp, fin)| {
+                if self.committed || self.remote {
+                    fin
+                } else {
+                    tmp
+                }
+                .clone()
+            })
             .collect()
     }
 
@@ -111,8 +132,12 @@ impl VolumeWriter {
         self.close_current()?;
         let number = self.next_number();
         let fin = volumes::data_path(&self.base, VolumeNo(number));
-        let path = volumes::partial_path(&fin);
-        let f = volumes::create(&path).ctx(&path)?;
+        let path = if self.remote {
+            fin.clone()
+        } else {
+            volumes::partial_path(&fin)
+        };
+        let f = volumes::create_out(&path).ctx(&path)?;
         self.made.push((path.clone(), fin));
         let mut s = Stream {
             number,
@@ -231,6 +256,11 @@ impl VolumeWriter {
     /// Renames every volume to its final name, the last one (with the footer) last, and syncs the
     /// directory. A final name that exists already is an error (nothing is overwritten).
     fn commit(&mut self) -> Result<()> {
+        if self.remote {
+            // Each object appeared when its upload completed, the last one last.
+            self.committed = true;
+            return Ok(());
+        }
         for (_, fin) in &self.made {
             if fin.symlink_metadata().is_ok() {
                 return Err(Error::Usage(format!(
@@ -250,11 +280,13 @@ impl VolumeWriter {
     pub fn abort(&mut self) {
         self.cur = None;
         for p in self.paths() {
-            let _ = std::fs::remove_file(p);
+            let _ = volumes::remove(&p);
         }
         // A rename may have failed half-way: try both names.
-        for (tmp, _) in &self.made {
-            let _ = std::fs::remove_file(tmp);
+        if !self.remote {
+            for (tmp, _) in &self.made {
+                let _ = std::fs::remove_file(tmp);
+            }
         }
         self.made.clear();
     }

@@ -30,6 +30,7 @@ pub struct ExtractArgs {
 
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
+    super::check_location(&a.archive)?;
     let ar = super::open(&a.archive, &a.snapshot)?;
     let warn = Warnings::new(false);
     let opts = ExtractOptions {

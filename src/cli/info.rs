@@ -25,6 +25,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     let Some(path) = a.archive else {
         bail!("info needs an archive (NAME.001) or --devices");
     };
+    super::check_location(&path)?;
     let ar = super::open(&path, &a.snapshot)?;
     let v = clc::report::info_json(&ar);
     if a.json {
@@ -62,7 +63,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     }
     if n("subblock_frames") > 0 {
         println!(
-            "sub-blocks:     {} in {} of {} frames (format v2, parallel decode)",
+            "sub-blocks:     {} in {} of {} frames (LZ_EXT3_SB, decoded in parallel)",
             human(n("subblock_size")),
             n("subblock_frames"),
             n("frames")

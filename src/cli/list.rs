@@ -16,6 +16,7 @@ pub struct ListArgs {
 }
 
 pub fn run(a: ListArgs) -> Result<i32> {
+    super::check_location(&a.archive)?;
     let ar = super::open(&a.archive, &a.snapshot)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());

@@ -182,6 +182,20 @@ pub fn open(path: &std::path::Path, snapshot: &Option<String>) -> Result<clc::ar
     Ok(clc::archive::Archive::open_at(path, pick)?)
 }
 
+/// Checks an archive argument that is an address (`s3://bucket/prefix/NAME`, or another `scheme://`,
+/// which is refused) before the library is asked for it; a local path is the library's to check.
+pub fn check_location(p: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let b = p.as_os_str().as_bytes();
+    let scheme = b.windows(3).position(|w| w == b"://").map(|i| &b[..i]);
+    if scheme
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+'))
+    {
+        clc::storage::Location::parse(p.as_os_str())?;
+    }
+    Ok(())
+}
+
 /// Human-readable binary size.
 pub fn human(n: u64) -> String {
     const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

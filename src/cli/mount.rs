@@ -21,7 +21,8 @@ pub struct MountArgs {
     /// Decoded-frame cache budget (CACHE_SIZE), e.g. 512M
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
-    /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, … (comma-separated)
+    /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, read_ahead_kb=N
+    /// (the kernel's read-ahead, root only; default 2048), … (comma-separated)
     #[arg(short = 'o', value_name = "OPTION,…")]
     pub options: Vec<String>,
     /// Append the background process's messages (read errors) to FILE
@@ -42,14 +43,21 @@ pub struct UmountArgs {
 }
 
 pub fn run(a: MountArgs) -> Result<i32> {
+    clc::diag::trace::start();
     // No thread may start before the fork: load the settings without building the thread pool.
     let cfg = a.common.load(&[])?;
+    clc::diag::trace::note("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let cache = match &a.cache_size {
         Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
         None => cfg.cache_size,
     };
+    super::check_location(&a.archive)?;
     let ar = super::open(&a.archive, &a.snapshot)?;
+    clc::diag::trace::note(&format!(
+        "archive opened ({} entries)",
+        ar.index().entries().len()
+    ));
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");
@@ -76,6 +84,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         decoder,
         all,
     );
+    clc::diag::trace::note("inode table built");
     let how = Serve {
         foreground: a.foreground,
         threads: cfg.threads(),

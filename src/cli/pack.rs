@@ -77,6 +77,7 @@ pub fn run(a: PackArgs) -> Result<i32> {
         }
     };
     let warn = Warnings::new(false);
+    super::check_location(&a.output)?;
     let opts = PackOptions {
         src: a.src.clone(),
         out: a.output.clone(),

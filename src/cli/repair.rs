@@ -15,6 +15,7 @@ pub struct RepairArgs {
 
 /// Exit status: 0 repaired (or nothing to repair) and verified, 2 damage left.
 pub fn run(a: RepairArgs) -> Result<i32> {
+    super::check_location(&a.archive)?;
     let Some(r) = clc::parity::repair(&a.archive)? else {
         return salvage_report(&a);
     };

@@ -18,6 +18,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
+    super::check_location(&a.archive)?;
     if a.snapshot.is_some() {
         let ar = super::open(&a.archive, &a.snapshot)?;
         return Ok(if print_frames(&ar, a.quiet, true) {

@@ -213,6 +213,17 @@ impl Queue {
         .cl("clearing")
     }
 
+    /// Sets the first `n` elements of `buf` (at least one, at most all) to `value`.
+    pub fn fill_n<T>(&self, buf: &mut DevBuf<T>, value: T, n: usize) -> Result<Event> {
+        let size = n.clamp(1, buf.len.max(1)) * std::mem::size_of::<T>();
+        // SAFETY: the pattern is one `T` and the size is within the buffer's own.
+        unsafe {
+            self.q
+                .enqueue_fill_buffer(&mut buf.buf, &[value], 0, size, &[])
+        }
+        .cl("clearing")
+    }
+
     /// Runs `kernel` over `global` work-items in groups of `local` (None: the driver chooses).
     pub fn launch(
         &self,

@@ -1,5 +1,6 @@
-//! Host side of the LZ_EXT3 encoder: lays a batch of frames out in device memory, runs the five
-//! kernels of `kernels/lz_ext3_compress.cl` and reads back one block per frame.
+//! Host side of the LZ_EXT3 encoder: lays a batch of frames out in device memory, runs the kernels of
+//! `kernels/lz_ext3_compress.cl` and reads back one block per frame: an LZ_EXT3_SB frame (codec 3,
+//! FORMAT.md 2.2) when the tuning has a sub-block size (`sb_log`), else a plain LZ_EXT3 block (codec 1).
 //!
 //! Device layout of a launch (F frames, S segments of SUB bytes for the match finder, P = S × SUB / PSUB
 //! parse sub-blocks of PSUB bytes):
@@ -11,14 +12,18 @@
 //! far      S × SUB × u32     offset of the latest earlier anchor with the same hash, 0 = none
 //! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each segment (0 = none)
 //! scratch  P × SCRATCH bytes     sequences 2..n of each parse sub-block
-//! info     P × 8 u32, sb_plan P × 4 u32, fr_plan F × 4 u32   (see the kernel file)
-//! output   Σ cap(n_f) bytes, cap(n) = n + n/255 + 16 (the bound for MIN_MATCH >= 5)
+//! info     P × 8 u32, sb_plan P × 8 u32, fr_plan F × 4 u32   (see the kernel file)
+//! output   per frame: the LZ_EXT3_SB header and table (12 + 4 × count bytes, none for codec 1), then
+//!          cap(n) bytes of sequences, cap(n) = n + n/255 + 16 × max(count, 1) (the bound for MIN_MATCH >= 5)
 //! ```
+//! lz_emit writes the sequences and the table's start[] entries; the host writes sb_log, count and
+//! table_check (xxh3 of the header, which needs the whole table) after the download.
 
 use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
+use opencl3::context::Context;
 use opencl3::event::Event;
 use std::collections::VecDeque;
 
@@ -30,6 +35,62 @@ const OVERFLOW: u32 = u32::MAX;
 /// Worst-case encoded size of `n` bytes.
 pub(crate) fn bound(n: usize) -> usize {
     n + n / 255 + 16
+}
+
+/// LZ_EXT3_SB sub-blocks of a frame of `n` bytes (0: a plain LZ_EXT3 block).
+fn sb_count(n: usize, sb_log: u32) -> usize {
+    if sb_log == 0 {
+        0
+    } else {
+        n.div_ceil(1 << sb_log)
+    }
+}
+
+/// Bytes before the sequences: the LZ_EXT3_SB header and table (none for a plain block).
+fn sb_head(n: usize, sb_log: u32) -> usize {
+    if sb_log == 0 {
+        0
+    } else {
+        12 + 4 * sb_count(n, sb_log)
+    }
+}
+
+/// Worst-case size of the sequences of `n` bytes: `bound`, plus 16 bytes per further sub-block.
+fn seq_bound(n: usize, sb_log: u32) -> usize {
+    n + n / 255 + 16 * sb_count(n, sb_log).max(1)
+}
+
+/// Writes sb_log, count and table_check into the header of an LZ_EXT3_SB frame whose start[] entries
+/// the kernel wrote (FORMAT.md 2.2).
+fn seal_sb_header(block: &mut [u8], n: usize, sb_log: u32) {
+    let count = sb_count(n, sb_log);
+    block[0] = sb_log as u8;
+    block[1..4].fill(0);
+    block[4..8].copy_from_slice(&(count as u32).to_le_bytes());
+    let at = 8 + 4 * count;
+    let check = xxhash_rust::xxh3::xxh3_64(&block[..at]) as u32;
+    block[at..at + 4].copy_from_slice(&check.to_le_bytes());
+}
+
+/// A valid frame holding `src` as literals only, in the encoder's codec (if a frame would overflow).
+fn literal_frame(src: &[u8], sb_log: u32) -> Vec<u8> {
+    if sb_log == 0 {
+        return literal_block(src);
+    }
+    let s = 1usize << sb_log;
+    let mut seqs = Vec::with_capacity(seq_bound(src.len(), sb_log));
+    let mut starts = Vec::new();
+    for part in src.chunks(s) {
+        starts.push(seqs.len() as u32);
+        seqs.extend(literal_block(part));
+    }
+    let mut out = vec![0u8; sb_head(src.len(), sb_log)];
+    for (k, st) in starts.iter().enumerate() {
+        out[8 + 4 * k..12 + 4 * k].copy_from_slice(&st.to_le_bytes());
+    }
+    seal_sb_header(&mut out, src.len(), sb_log);
+    out.extend(seqs);
+    out
 }
 
 /// A valid LZ_EXT3 block holding `src` as literals only (used if a frame would overflow its bound).
@@ -59,12 +120,13 @@ struct Layout {
     fr_first_sb: Vec<u32>,
     fr_nsb: Vec<u32>,
     fr_cap: Vec<u32>,
+    /// Where each frame's sequences start in the output (its LZ_EXT3_SB header lies just before).
     fr_out: Vec<u64>,
     out_bytes: usize,
 }
 
 impl Layout {
-    fn new(frames: &[&[u8]], sub_log: u32, psub_log: u32) -> Layout {
+    fn new(frames: &[&[u8]], sub_log: u32, psub_log: u32, sb_log: u32) -> Layout {
         let sub = 1usize << sub_log;
         let psub = 1usize << psub_log;
         let mut l = Layout {
@@ -84,9 +146,10 @@ impl Layout {
             l.fr_len.push(fr.len() as u32);
             l.fr_first_sb.push((base / psub) as u32);
             l.fr_nsb.push(fr.len().div_ceil(psub).max(1) as u32);
-            l.fr_cap.push(bound(fr.len()) as u32);
-            l.fr_out.push(l.out_bytes as u64);
-            l.out_bytes += bound(fr.len()).next_multiple_of(8);
+            let (head, cap) = (sb_head(fr.len(), sb_log), seq_bound(fr.len(), sb_log));
+            l.fr_cap.push(cap as u32);
+            l.fr_out.push((l.out_bytes + head) as u64);
+            l.out_bytes += (head + cap).next_multiple_of(8);
             l.sb_frame.extend(std::iter::repeat_n(f as u32, nseg));
         }
         l
@@ -108,11 +171,131 @@ pub(crate) fn padded(dev: &Device, n: usize) -> usize {
     n.div_ceil(dev.tuning.sub()).max(1) * dev.tuning.sub()
 }
 
+/// A device's encoder buffers for one queue, kept between launches (in `Kernels::cbufs`) and grown
+/// when a launch needs more: no allocation per launch once the largest launch has been seen.
+pub(crate) struct Buffers {
+    input: DevBuf<u8>,
+    sb_frame: DevBuf<u32>,
+    fr_base: DevBuf<u64>,
+    fr_len: DevBuf<u32>,
+    fr_first: DevBuf<u32>,
+    fr_nsb: DevBuf<u32>,
+    fr_cap: DevBuf<u32>,
+    fr_out: DevBuf<u64>,
+    far: DevBuf<u32>,
+    ltab: DevBuf<u32>,
+    matches: DevBuf<u32>,
+    scratch: DevBuf<u8>,
+    info: DevBuf<u32>,
+    sb_plan: DevBuf<u32>,
+    fr_plan: DevBuf<u32>,
+    output: DevBuf<u8>,
+    alist: [DevBuf<u64>; 2],
+    acnt: [DevBuf<u32>; 2],
+}
+
+/// Replaces `b` with a buffer an eighth larger than `need` unless it holds `need` already.
+fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<()> {
+    if b.len() < need {
+        // Free the old one first: device memory may not hold both.
+        *b = DevBuf::new(ctx, 1, what)?;
+        *b = DevBuf::new(ctx, need + need / 8, what)?;
+    }
+    Ok(())
+}
+
+impl Buffers {
+    fn new(ctx: &Context) -> Result<Buffers> {
+        let t = "allocating tables";
+        Ok(Buffers {
+            input: DevBuf::new(ctx, 1, t)?,
+            sb_frame: DevBuf::new(ctx, 1, t)?,
+            fr_base: DevBuf::new(ctx, 1, t)?,
+            fr_len: DevBuf::new(ctx, 1, t)?,
+            fr_first: DevBuf::new(ctx, 1, t)?,
+            fr_nsb: DevBuf::new(ctx, 1, t)?,
+            fr_cap: DevBuf::new(ctx, 1, t)?,
+            fr_out: DevBuf::new(ctx, 1, t)?,
+            far: DevBuf::new(ctx, 1, t)?,
+            ltab: DevBuf::new(ctx, 1, t)?,
+            matches: DevBuf::new(ctx, 1, t)?,
+            scratch: DevBuf::new(ctx, 1, t)?,
+            info: DevBuf::new(ctx, 1, t)?,
+            sb_plan: DevBuf::new(ctx, 1, t)?,
+            fr_plan: DevBuf::new(ctx, 1, t)?,
+            output: DevBuf::new(ctx, 1, t)?,
+            alist: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
+            acnt: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
+        })
+    }
+
+    /// Grows what is too small for a launch of `nf` frames laid out as `lay`.
+    fn fit(&mut self, ctx: &Context, tu: &super::device::Tuning, lay: &Layout) -> Result<()> {
+        let (nf, ns) = (lay.fr_len.len(), lay.nseg());
+        let in_bytes = ns << tu.sub_log;
+        let np = in_bytes >> tu.psub_log;
+        let t = "allocating tables";
+        grow(ctx, &mut self.input, in_bytes, "allocating the input")?;
+        grow(ctx, &mut self.sb_frame, ns, t)?;
+        grow(ctx, &mut self.fr_base, nf, t)?;
+        grow(ctx, &mut self.fr_len, nf, t)?;
+        grow(ctx, &mut self.fr_first, nf, t)?;
+        grow(ctx, &mut self.fr_nsb, nf, t)?;
+        grow(ctx, &mut self.fr_cap, nf, t)?;
+        grow(ctx, &mut self.fr_out, nf, t)?;
+        grow(
+            ctx,
+            &mut self.far,
+            in_bytes,
+            "allocating the far-offset array",
+        )?;
+        grow(
+            ctx,
+            &mut self.ltab,
+            ns << tu.lhash_log,
+            "allocating hash tables",
+        )?;
+        grow(
+            ctx,
+            &mut self.matches,
+            in_bytes,
+            "allocating the match array",
+        )?;
+        grow(
+            ctx,
+            &mut self.scratch,
+            np * tu.scratch(),
+            "allocating scratch",
+        )?;
+        grow(ctx, &mut self.info, np * INFO, t)?;
+        grow(ctx, &mut self.sb_plan, np * 8, t)?;
+        grow(ctx, &mut self.fr_plan, nf * 4, t)?;
+        grow(
+            ctx,
+            &mut self.output,
+            lay.out_bytes,
+            "allocating the output",
+        )?;
+        for i in 0..2 {
+            grow(
+                ctx,
+                &mut self.alist[i],
+                ns * tu.acap,
+                "allocating anchor lists",
+            )?;
+            grow(ctx, &mut self.acnt[i], ns, "allocating anchor lists")?;
+        }
+        Ok(())
+    }
+}
+
 /// A launch whose uploads and kernels are enqueued; [`Pending::collect`] downloads its blocks.
 struct Pending<'a> {
+    sb_log: u32,
     frames: &'a [&'a [u8]],
     fr_out: Vec<u64>,
-    output: DevBuf<u8>,
+    /// The launch's buffers (the output is read from them); back to the device after `collect`.
+    bufs: Buffers,
     /// Being filled by a non-blocking read of fr_plan (the heap buffer does not move with the struct).
     plan: Vec<u32>,
     up: Vec<Event>,
@@ -120,77 +303,87 @@ struct Pending<'a> {
     ev: [Event; 7],
 }
 
-/// Enqueues one launch worth of frames on `q`: uploads, table clears, the five kernels and the read of
-/// the frame sizes. Intermediate buffers may be dropped at once: OpenCL frees them after their commands.
+/// Enqueues one launch worth of frames on `q` with `bufs` (none of whose earlier commands may still be
+/// pending on another queue): uploads, table clears, the kernels and the read of the frame sizes.
 fn enqueue<'a>(
     dev: &Device,
     k: &Kernels,
     q: &Queue,
     frames: &'a [&'a [u8]],
+    mut bufs: Buffers,
 ) -> Result<Pending<'a>> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
-    let lay = Layout::new(frames, tu.sub_log, tu.psub_log);
+    let lay = Layout::new(frames, tu.sub_log, tu.psub_log, tu.sb_log);
     let (nf, ns) = (frames.len(), lay.nseg());
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
 
-    let mut input = DevBuf::<u8>::new(ctx, in_bytes, "allocating the input")?;
-    let mut sb_frame = DevBuf::<u32>::new(ctx, ns, "allocating tables")?;
-    let mut fr_base = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let mut fr_len = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_first = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_nsb = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_cap = DevBuf::<u32>::new(ctx, nf, "allocating tables")?;
-    let mut fr_out = DevBuf::<u64>::new(ctx, nf, "allocating tables")?;
-    let mut far = DevBuf::<u32>::new(ctx, in_bytes, "allocating the far-offset array")?;
-    let mut ltab = DevBuf::<u32>::new(ctx, ns << tu.lhash_log, "allocating hash tables")?;
-    let matches = DevBuf::<u32>::new(ctx, in_bytes, "allocating the match array")?;
-    let scratch = DevBuf::<u8>::new(ctx, np * tu.scratch(), "allocating scratch")?;
-    let info = DevBuf::<u32>::new(ctx, np * INFO, "allocating tables")?;
-    let sb_plan = DevBuf::<u32>::new(ctx, np * 4, "allocating tables")?;
-    let fr_plan = DevBuf::<u32>::new(ctx, nf * 4, "allocating tables")?;
-    let output = DevBuf::<u8>::new(ctx, lay.out_bytes, "allocating the output")?;
+    bufs.fit(ctx, tu, &lay)?;
+    let Buffers {
+        input,
+        sb_frame,
+        fr_base,
+        fr_len,
+        fr_first,
+        fr_nsb,
+        fr_cap,
+        fr_out,
+        far,
+        ltab,
+        matches,
+        scratch,
+        info,
+        sb_plan,
+        fr_plan,
+        output,
+        alist,
+        acnt,
+    } = &mut bufs;
 
     // The small tables first, blocking (their host vectors die with this call); then the frames,
     // non-blocking (they outlive the whole batch call).
     let mut up = Vec::with_capacity(nf + 10);
-    up.push(q.write_now(&mut sb_frame, 0, &lay.sb_frame)?);
-    up.push(q.write_now(&mut fr_base, 0, &lay.fr_base)?);
-    up.push(q.write_now(&mut fr_len, 0, &lay.fr_len)?);
-    up.push(q.write_now(&mut fr_first, 0, &lay.fr_first_sb)?);
-    up.push(q.write_now(&mut fr_nsb, 0, &lay.fr_nsb)?);
-    up.push(q.write_now(&mut fr_cap, 0, &lay.fr_cap)?);
-    up.push(q.write_now(&mut fr_out, 0, &lay.fr_out)?);
+    up.push(q.write_now(sb_frame, 0, &lay.sb_frame)?);
+    up.push(q.write_now(fr_base, 0, &lay.fr_base)?);
+    up.push(q.write_now(fr_len, 0, &lay.fr_len)?);
+    up.push(q.write_now(fr_first, 0, &lay.fr_first_sb)?);
+    up.push(q.write_now(fr_nsb, 0, &lay.fr_nsb)?);
+    up.push(q.write_now(fr_cap, 0, &lay.fr_cap)?);
+    up.push(q.write_now(fr_out, 0, &lay.fr_out)?);
     for (f, fr) in frames.iter().enumerate() {
         if !fr.is_empty() {
-            up.push(q.write(&mut input, lay.fr_base[f] as usize, fr)?);
+            up.push(q.write(input, lay.fr_base[f] as usize, fr)?);
         }
     }
-    let clear_g = q.fill(&mut far, 0u32)?;
-    q.fill(&mut ltab, 0u32)?;
+    let clear_g = q.fill_n(far, 0u32, in_bytes)?;
+    q.fill_n(ltab, 0u32, ns << tu.lhash_log)?;
 
     let wg = Some(tu.wg);
     q.launch(
         &k.build,
-        &[&input, &sb_frame, &fr_base, &fr_len, &ltab],
+        &[input, sb_frame, fr_base, fr_len, ltab],
         in_bytes,
         None,
     )?;
-    let frame_bufs: [&dyn Arg; 4] = [&input, &sb_frame, &fr_base, &fr_len];
-    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, &far)?;
+    let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
+    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, (far, alist, acnt))?;
     let k_find = q.launch(
         &k.find,
-        &[&input, &sb_frame, &fr_base, &fr_len, &ltab, &far, &matches],
+        &[input, sb_frame, fr_base, fr_len, ltab, far, matches],
         ns * tu.wg,
         wg,
     )?;
     let np32 = np as u32;
+    // Literal runs chain within an LZ_EXT3_SB sub-block (2^gl parse sub-blocks), or the whole frame.
+    let (gl, sb) = match tu.sb_log {
+        0 => (24u32, 0u32),
+        l => (l - tu.psub_log, 1u32),
+    };
     let k_parse = q.launch(
         &k.parse,
         &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &matches, &scratch, &info,
-            &np32,
+            input, sb_frame, fr_base, fr_len, fr_first, fr_nsb, matches, scratch, info, &np32,
         ],
         np.next_multiple_of(64),
         None,
@@ -198,7 +391,7 @@ fn enqueue<'a>(
     let k_plan = q.launch(
         &k.plan,
         &[
-            &fr_len, &fr_first, &fr_nsb, &fr_cap, &info, &sb_plan, &fr_plan,
+            fr_len, fr_first, fr_nsb, fr_cap, info, sb_plan, fr_plan, &gl, &sb,
         ],
         nf * tu.pwg,
         Some(tu.pwg),
@@ -206,19 +399,20 @@ fn enqueue<'a>(
     let k_emit = q.launch(
         &k.emit,
         &[
-            &input, &sb_frame, &fr_base, &fr_len, &fr_first, &fr_nsb, &fr_out, &scratch, &info,
-            &sb_plan, &fr_plan, &output,
+            input, sb_frame, fr_base, fr_len, fr_first, fr_nsb, fr_out, scratch, info, sb_plan,
+            fr_plan, output, &gl, &sb,
         ],
         np * tu.wg,
         wg,
     )?;
 
     let mut plan = vec![0u32; nf * 4];
-    let ev_plan = q.read(&fr_plan, 0, &mut plan)?;
+    let ev_plan = q.read(fr_plan, 0, &mut plan)?;
     Ok(Pending {
+        sb_log: tu.sb_log,
         frames,
         fr_out: lay.fr_out,
-        output,
+        bufs,
         plan,
         up,
         ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
@@ -228,8 +422,8 @@ fn enqueue<'a>(
 /// Far matches, enqueued on `q` after lz_build: each segment's sorted anchors (lz_anchor), merged into
 /// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
 /// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
-/// sb_frame, fr_base and fr_len. The anchor lists live only for these commands (OpenCL frees them
-/// after). Returns lz_link's event.
+/// sb_frame, fr_base and fr_len; then `far` and the two anchor lists and counts (ping-pong for the
+/// merge rounds), from the launch's buffers. Returns lz_link's event.
 fn enqueue_far(
     dev: &Device,
     k: &Kernels,
@@ -237,18 +431,10 @@ fn enqueue_far(
     frames: &[&[u8]],
     ns: usize,
     frame_bufs: [&dyn Arg; 4],
-    far: &DevBuf<u32>,
+    (far, alist, acnt): (&DevBuf<u32>, &[DevBuf<u64>; 2], &[DevBuf<u32>; 2]),
 ) -> Result<Event> {
-    let (tu, ctx) = (&dev.tuning, &dev.ctx);
+    let tu = &dev.tuning;
     let slots = ns * tu.acap;
-    let alist = [
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-        DevBuf::<u64>::new(ctx, slots, "allocating anchor lists")?,
-    ];
-    let acnt = [
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-        DevBuf::<u32>::new(ctx, ns, "allocating anchor lists")?,
-    ];
     let [input, sb_frame, fr_base, fr_len] = frame_bufs;
     q.launch(
         &k.anchor,
@@ -295,12 +481,14 @@ fn enqueue_far(
 
 impl Pending<'_> {
     /// Waits for the launch on `q`, downloads each block and adds the launch's times to `t`.
-    fn collect(self, q: &Queue, t: &mut Timings) -> Result<Vec<Vec<u8>>> {
+    /// Gives the launch's buffers back with the blocks.
+    fn collect(self, q: &Queue, t: &mut Timings) -> Result<(Vec<Vec<u8>>, Buffers)> {
         q.finish()?;
         let Pending {
+            sb_log,
             frames,
             fr_out,
-            output,
+            bufs,
             plan,
             up,
             ev,
@@ -314,13 +502,14 @@ impl Pending<'_> {
             outs.push(if size == OVERFLOW {
                 Vec::new()
             } else {
-                vec![0u8; size as usize]
+                vec![0u8; sb_head(frames[f].len(), sb_log) + size as usize]
             });
         }
         let mut reads = || -> Result<()> {
             for (f, o) in outs.iter_mut().enumerate() {
                 if !o.is_empty() {
-                    down.push(q.read(&output, fr_out[f] as usize, o)?);
+                    let at = fr_out[f] as usize - sb_head(frames[f].len(), sb_log);
+                    down.push(q.read(&bufs.output, at, o)?);
                 }
             }
             Ok(())
@@ -329,8 +518,11 @@ impl Pending<'_> {
         let fin = q.finish(); // before `outs` can be dropped, even on error
         r.and(fin)?;
         for (f, o) in outs.iter_mut().enumerate() {
+            let n = frames[f].len();
             if plan[f * 4] == OVERFLOW {
-                *o = literal_block(frames[f]);
+                *o = literal_frame(frames[f], sb_log);
+            } else if sb_log > 0 {
+                seal_sb_header(o, n, sb_log);
             }
         }
         t.upload_ns += up
@@ -354,7 +546,7 @@ impl Pending<'_> {
         }
         t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
-        Ok(outs)
+        Ok((outs, bufs))
     }
 }
 
@@ -371,7 +563,10 @@ pub(crate) fn run(
             f.len()
         )));
     }
-    let k = dev.k.lock();
+    let mut guard = dev.k.lock();
+    // Each queue's buffers, taken out of the device for the call and put back after it.
+    let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
+    let k = &*guard;
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
         padded(dev, frames[i].len())
     });
@@ -383,12 +578,21 @@ pub(crate) fn run(
         for (n, r) in ranges.into_iter().enumerate() {
             if pending.len() == 2 {
                 let (p, qi) = pending.pop_front().expect("two pending");
-                out.extend(p.collect(queues[qi], t)?);
+                let (o, b) = p.collect(queues[qi], t)?;
+                out.extend(o);
+                slots[qi] = Some(b);
             }
-            pending.push_back((enqueue(dev, &k, queues[n % 2], &frames[r])?, n % 2));
+            let qi = n % 2;
+            let bufs = match slots[qi].take() {
+                Some(b) => b,
+                None => Buffers::new(&dev.ctx)?,
+            };
+            pending.push_back((enqueue(dev, k, queues[qi], &frames[r], bufs)?, qi));
         }
         while let Some((p, qi)) = pending.pop_front() {
-            out.extend(p.collect(queues[qi], t)?);
+            let (o, b) = p.collect(queues[qi], t)?;
+            out.extend(o);
+            slots[qi] = Some(b);
         }
         Ok(())
     };
@@ -400,5 +604,6 @@ pub(crate) fn run(
         }
     }
     drop(pending);
+    guard.cbufs = slots;
     r.map(|()| out)
 }

@@ -14,6 +14,8 @@ use parking_lot::Mutex;
 
 use super::cl::{ClContext, Queue};
 use super::DeviceInfo;
+use crate::codec::lz_ext3_sb::{MAX_SB_LOG, MIN_SB_LOG};
+use crate::codec::Codec;
 use crate::config::Config;
 use crate::diag;
 use crate::error::{Error, Result};
@@ -178,6 +180,9 @@ pub(crate) struct Tuning {
     pub acap: usize,
     /// Work-group size of lz_anchor.
     pub awg: usize,
+    /// log2 of the LZ_EXT3_SB sub-block size the encoder writes (SUBBLOCK_SIZE), 0: plain LZ_EXT3
+    /// (codec 1). A kernel argument, not a build constant.
+    pub sb_log: u32,
 }
 
 impl Tuning {
@@ -187,7 +192,13 @@ impl Tuning {
         let env = crate::diag::knob;
         // CLC_GPU_* overrides are for experiments (docs/GPU.md); the defaults are the format's tuning.
         let sub_log = env("CLC_GPU_SUB_LOG", 12..=20, 15);
-        let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log));
+        let sb_log = match cfg.frame_codec() {
+            Codec::LzExt3Sb => cfg.encode_params().sb_log.clamp(MIN_SB_LOG, MAX_SB_LOG),
+            _ => 0,
+        };
+        // A parse sub-block never spans two LZ_EXT3_SB sub-blocks.
+        let psub_log = env("CLC_GPU_PSUB_LOG", 8..=sub_log, PSUB_LOG.min(sub_log))
+            .min(if sb_log > 0 { sb_log } else { u32::MAX });
         let dwg = env("CLC_GPU_DWG", 32..=1024, 128).next_power_of_two() as usize;
         let abits = env("CLC_GPU_ABITS", 2..=8, 4);
         let cands = cfg.hash_candidates.clamp(1, 8);
@@ -211,6 +222,7 @@ impl Tuning {
             abits,
             acap: (2usize << (sub_log - abits)).clamp(256, 4096),
             awg: 256,
+            sb_log,
         }
     }
 
@@ -269,6 +281,8 @@ pub(crate) struct Kernels {
     /// Its buffers, kept between launches.
     pub sb: Option<super::decompress_sb::Buffers>,
     pub fnv: Kernel,
+    /// The encoder's device buffers, one set per queue, kept between launches.
+    pub cbufs: [Option<super::compress::Buffers>; 2],
     pub queue: Queue,
     /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
     /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
@@ -346,6 +360,7 @@ impl Device {
             decompress: kernel(&pd, "lz_decompress")?,
             decompress_sb: kernel(&psb, "lz3sb_decode")?,
             sb: None,
+            cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
             queue2: if cpu {

@@ -180,8 +180,17 @@ impl Gpu {
         self.devices.iter().map(|d| d.info.clone()).collect()
     }
 
-    /// LZ_EXT3-encodes each frame (at most 16 MiB). Each output is one valid LZ_EXT3 block that the CPU
-    /// decoder turns back into exactly the frame.
+    /// The codec [`Gpu::compress_batch`] writes: LZ_EXT3_SB (codec 3) in sub-blocks of SUBBLOCK_SIZE,
+    /// as the CPU encoder does (`Config::frame_codec`), or plain LZ_EXT3 (codec 1) with SUBBLOCK_SIZE = 0.
+    pub fn compress_codec(&self) -> crate::codec::Codec {
+        match self.devices.first().map_or(0, |d| d.tuning.sb_log) {
+            0 => crate::codec::Codec::LzExt3,
+            _ => crate::codec::Codec::LzExt3Sb,
+        }
+    }
+
+    /// Encodes each frame (at most 16 MiB) in [`Gpu::compress_codec`]. Each output is one valid frame of
+    /// that codec that the CPU decoder turns back into exactly the frame.
     pub fn compress_batch(&self, frames: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
         self.compress_batch_timed(frames).map(|(o, _)| o)
     }
@@ -382,7 +391,10 @@ mod tests {
                     for _ in 0..3 {
                         let out = gpu.compress_batch(&frames).unwrap();
                         for (o, f) in out.iter().zip(&frames) {
-                            assert_eq!(crate::codec::lz_ext3::decompress(o, f.len()).unwrap(), *f);
+                            assert_eq!(
+                                crate::codec::lz_ext3_sb::decompress(o, f.len()).unwrap(),
+                                *f
+                            );
                         }
                     }
                 });

@@ -37,7 +37,7 @@ pub fn file_type(k: EntryKind) -> FileType {
 }
 
 /// The entry holding the metadata of node `n`, if any (not for the root or synthesized directories).
-pub fn entry_of<'i>(index: &'i ValidIndex, n: &Node) -> Option<&'i Entry> {
+pub fn entry_of(index: &ValidIndex, n: Node) -> Option<&Entry> {
     index.entry(n.entry?)
 }
 

@@ -30,7 +30,7 @@ use fuser::{
 };
 use inodes::Ino;
 use parking_lot::RwLock;
-use reader::{OpenFile, Reader};
+use reader::{Bytes, OpenFile, Reader};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -285,7 +285,7 @@ impl ClcFs {
         Ok(fh)
     }
 
-    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    fn read(&self, ino: Ino, fh: FileHandle, offset: u64, size: u32) -> Result<Bytes, Errno> {
         let f = self.files.read().get(&fh).cloned();
         let f = match f {
             Some(f) => f,
@@ -368,6 +368,8 @@ impl Filesystem for ClcFs {
     /// skips that.
     fn destroy(&mut self) {
         if self.exit_when_done {
+            // CLC_TRACE: what the mount read (with --log, into the log).
+            crate::diag::trace::report();
             crate::diag::flush();
             std::process::exit(0);
         }

@@ -1,4 +1,4 @@
-//! The read path of the mount: (file, offset, len) → [`Archive::read_at`] through the shared
+//! The read path of the mount: (file, offset, len) → [`Archive::read_runs`] through the shared
 //! [`FrameCache`], plus read-ahead for handles that read sequentially.
 //!
 //! Read-ahead: each open handle remembers where its last read ended. A read that starts near there
@@ -12,12 +12,15 @@ use crate::error::{Error, Result};
 use crate::format::index::{EntryId, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A read that starts at most this far from where the previous one ended still counts as sequential
 /// (the kernel issues read-ahead requests in parallel, so they arrive slightly out of order).
 const SEQ_SLACK: u64 = 1 << 20;
+/// How many entries after a file's the tree-walk prefetch looks at.
+const FOLLOW_SCAN: u64 = 256;
 /// Error lines remembered so that a retried read of a bad frame logs once.
 const MAX_LOGGED: usize = 1024;
 
@@ -43,11 +46,31 @@ impl OpenFile {
     }
 }
 
+/// The bytes of one read: a range of one decoded frame, shared with the cache, or bytes gathered from
+/// several frames.
+pub enum Bytes {
+    Frame(Arc<Vec<u8>>, Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Frame(f, r) => &f[r.clone()],
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 pub struct Reader {
     archive: Arc<Archive>,
     cache: Arc<FrameCache<'static>>,
     /// Read-ahead window in bytes (0: off).
     ahead: u64,
+    /// Prefetch the frames of the following files on a file's first read that misses
+    /// (`CLC_MOUNT_FOLLOW=0` turns it off, for measuring).
+    follow: bool,
     logged: Mutex<HashSet<String>>,
 }
 
@@ -72,6 +95,7 @@ impl Reader {
             archive,
             cache: Arc::new(cache),
             ahead,
+            follow: std::env::var_os("CLC_MOUNT_FOLLOW").is_none_or(|v| v != "0"),
             logged: Mutex::new(HashSet::new()),
         }
     }
@@ -80,28 +104,70 @@ impl Reader {
         &self.archive
     }
 
-    /// Reads up to `len` bytes of `f` at `offset`. Errors are logged once (they name the file, the frame
-    /// and the volume) and returned.
-    pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Vec<u8>> {
+    /// Reads up to `len` bytes of `f` at `offset`. A read within one frame (the usual case: frames are
+    /// far larger than a FUSE request) is answered from the decoded frame without a copy. Errors are
+    /// logged once (they name the file, the frame and the volume) and returned.
+    pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Bytes> {
         let size = f.index.data_size(f.entry);
-        let want = (len as u64).min(size.saturating_sub(offset)) as usize;
-        let mut buf = vec![0u8; want];
+        // A first read of a file whose frame is not decoded yet: a reader walking the tree (tar, cp -r,
+        // rsync, grep -r) goes on to the next files in path order, so their frames are decoded meanwhile.
+        if offset == 0 && self.follow {
+            let first = f.index.frames_in(f.entry, 0, 1);
+            if first.iter().any(|&id| !self.cache.contains(id)) {
+                self.prefetch_following(&f.index, f.entry, &first);
+            }
+        }
         self.archive
             .check_entry(f.entry)
             .inspect_err(|e| self.log_once(e))?;
+        let mut out = Bytes::Owned(Vec::new());
         let n = self
             .archive
-            .read_in(
+            .runs_in(
                 &f.index,
                 f.entry,
                 offset,
-                &mut buf,
+                len as usize,
                 &*self.cache as &dyn FrameSource,
+                |frame, r| match &mut out {
+                    Bytes::Owned(v) if v.is_empty() => out = Bytes::Frame(frame.clone(), r),
+                    Bytes::Owned(v) => v.extend_from_slice(&frame[r]),
+                    Bytes::Frame(first, fr) => {
+                        let mut v = Vec::with_capacity(len as usize);
+                        v.extend_from_slice(&first[fr.clone()]);
+                        v.extend_from_slice(&frame[r]);
+                        out = Bytes::Owned(v);
+                    }
+                },
             )
             .inspect_err(|e| self.log_once(e))?;
-        buf.truncate(n);
         self.read_ahead(f, offset, offset + n as u64, size);
-        Ok(buf)
+        Ok(out)
+    }
+
+    /// Decodes on the pool the frames of the files after `e` in path order (not yet cached, not in
+    /// `skip`), up to half the read-ahead window, looking at most [`FOLLOW_SCAN`] entries ahead.
+    fn prefetch_following(&self, ix: &ValidIndex, e: EntryId, skip: &[FrameId]) {
+        let end = (e.0 + 1 + FOLLOW_SCAN).min(ix.entries().len() as u64);
+        let mut ids: Vec<FrameId> = Vec::new();
+        let mut bytes = 0u64;
+        'scan: for j in e.0 + 1..end {
+            let id = EntryId(j);
+            for fr in ix.frames_in(id, 0, ix.data_size(id)) {
+                if bytes >= self.ahead / 2 {
+                    break 'scan;
+                }
+                if skip.contains(&fr) || ids.contains(&fr) || self.cache.contains(fr) {
+                    continue;
+                }
+                bytes += ix.frame(fr).map_or(0, |m| u64::from(m.raw_len));
+                ids.push(fr);
+            }
+        }
+        if !ids.is_empty() {
+            let cache = self.cache.clone();
+            rayon::spawn(move || cache.prefetch(&ids));
+        }
     }
 
     fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {

@@ -15,7 +15,7 @@
 //! on values it owns.
 
 use super::ClcFs;
-use crate::diag::log;
+use crate::diag::{log, trace};
 use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -30,7 +30,15 @@ use std::path::{Path, PathBuf};
 pub struct MountOptions {
     pub options: Vec<MountOption>,
     pub acl: SessionACL,
+    /// `-o read_ahead_kb=N`: the kernel's read-ahead for this mount; `None`: [`READ_AHEAD_KB`] where
+    /// allowed (root), silently kept otherwise.
+    pub read_ahead_kb: Option<u32>,
 }
+
+/// The kernel's read-ahead set on the mount by default. FUSE starts at 128 KiB, so a streaming reader
+/// sends 128 KiB requests; 1 MiB requests (the kernel's usual limit on FUSE request size, 256 pages)
+/// need a larger window. Only root may set it (`/sys/class/bdi/MAJ:MIN/read_ahead_kb`).
+pub const READ_AHEAD_KB: u32 = 2048;
 
 impl MountOptions {
     /// Parses `-o` values (each comma-separated). Known names become fuser options, `allow_other` and
@@ -40,6 +48,7 @@ impl MountOptions {
     pub fn parse(lists: &[String], fsname: &str) -> Result<MountOptions> {
         let mut options = Vec::new();
         let mut acl = SessionACL::Owner;
+        let mut read_ahead_kb = None;
         let (mut named, mut typed) = (false, false);
         for o in lists
             .iter()
@@ -53,6 +62,14 @@ impl MountOptions {
                 }
                 "allow_root" => {
                     acl = SessionACL::RootAndOwner;
+                    continue;
+                }
+                x if x.starts_with("read_ahead_kb=") => {
+                    let v = &x["read_ahead_kb=".len()..];
+                    let kb = v.parse::<u32>().map_err(|_| {
+                        Error::Usage(format!("-o {x}: read_ahead_kb takes a number of KiB"))
+                    })?;
+                    read_ahead_kb = Some(kb);
                     continue;
                 }
                 "rw" => return Err(Error::Usage("-o rw: the archive is read-only".into())),
@@ -102,7 +119,11 @@ impl MountOptions {
         if options.contains(&MountOption::AutoUnmount) && acl == SessionACL::Owner {
             acl = SessionACL::RootAndOwner; // fusermount needs allow_root or allow_other for it
         }
-        Ok(MountOptions { options, acl })
+        Ok(MountOptions {
+            options,
+            acl,
+            read_ahead_kb,
+        })
     }
 
     fn fuser_config(&self, threads: usize) -> fuser::Config {
@@ -137,8 +158,11 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     let conf = opts.fuser_config((how.threads * 2).clamp(4, 16));
     if how.foreground {
         block_signals();
-        start_pool(how.threads);
+        limit_arenas();
         let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
+        trace::note("mounted");
+        set_read_ahead(&mp, opts.read_ahead_kb);
+        start_pool(how.threads);
         return serve(session, &mp);
     }
     let log_file = match &how.log {
@@ -153,18 +177,24 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     };
     let (mut rd, wr) = pipe()?;
     crate::diag::flush();
+    // An archive in object storage was opened through a client with its own threads: end them (the
+    // serving process makes its client afresh on its first read).
+    crate::volumes::remote::forget_stores();
     // SAFETY: no other thread exists yet in this process (see the module docs).
     match unsafe { libc::fork() } {
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
             drop(rd);
-            let code = background(fs, &mp, &conf, how.threads, log_file, wr);
+            let code = background(fs, &mp, opts, &conf, how, log_file, wr);
             std::process::exit(code);
         }
         _ => {
             drop(wr);
+            // The parent exits next: dropping the index and the inode table would only cost time.
+            std::mem::forget(fs);
             let mut msg = String::new();
             let _ = rd.read_to_string(&mut msg);
+            trace::note("the background process reported");
             match msg.as_str() {
                 READY => Ok(()),
                 "" => Err(Error::Mount {
@@ -183,8 +213,9 @@ const READY: &str = "\0mounted";
 fn background(
     fs: ClcFs,
     mp: &Path,
+    opts: &MountOptions,
     conf: &fuser::Config,
-    threads: usize,
+    how: &Serve,
     log_file: Option<File>,
     mut ready: File,
 ) -> i32 {
@@ -194,7 +225,7 @@ fn background(
     }
     let _ = std::env::set_current_dir("/");
     block_signals();
-    start_pool(threads);
+    limit_arenas();
     let session = match Session::new(fs, mp, conf) {
         Ok(s) => s,
         Err(e) => {
@@ -202,9 +233,13 @@ fn background(
             return 2;
         }
     };
+    trace::note("mounted");
     redirect_stdio(log_file.as_ref());
+    set_read_ahead(mp, opts.read_ahead_kb);
     let _ = ready.write_all(READY.as_bytes());
     drop(ready); // the parent reads to end of file, then returns
+                 // The decode threads start once the mount is live: nothing waits for them before the first read.
+    start_pool(how.threads);
     match serve(session, mp) {
         Ok(()) => 0,
         Err(e) => {
@@ -212,6 +247,42 @@ fn background(
             2
         }
     }
+}
+
+/// Sets the kernel's read-ahead of the mount at `mp` (see [`READ_AHEAD_KB`]). The mount's device number
+/// comes from /proc/self/mountinfo, not from a stat of the mount point, which would wait on this very
+/// process. Best effort: a value asked for with `-o read_ahead_kb` that cannot be set is logged.
+fn set_read_ahead(mp: &Path, asked: Option<u32>) {
+    let kb = asked.unwrap_or(READ_AHEAD_KB);
+    let Some(dev) = mount_device(mp) else {
+        if asked.is_some() {
+            log(&format!(
+                "read_ahead_kb: {} not in /proc/self/mountinfo",
+                mp.display()
+            ));
+        }
+        return;
+    };
+    let knob = format!("/sys/class/bdi/{dev}/read_ahead_kb");
+    if let Err(e) = std::fs::write(&knob, format!("{kb}\n")) {
+        if asked.is_some() {
+            log(&format!("read_ahead_kb: {knob}: {e}"));
+        }
+    }
+}
+
+/// The `MAJ:MIN` of the last mount at `mp` (mountinfo escapes space, tab, newline and backslash in octal).
+fn mount_device(mp: &Path) -> Option<String> {
+    let want = mp.to_str()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let at = f.get(4)?.replace("\\040", " ").replace("\\011", "\t");
+            let at = at.replace("\\012", "\n").replace("\\134", "\\");
+            (at == want).then(|| f.get(2).map(|d| d.to_string()))?
+        })
+        .next_back()
 }
 
 fn mount_error(mp: &Path, e: std::io::Error) -> Error {
@@ -239,14 +310,18 @@ fn serve(mut session: Session<ClcFs>, mp: &Path) -> Result<()> {
     session.run().ctx(mp)
 }
 
-fn start_pool(threads: usize) {
-    // Frames are large (up to 16 MiB) and freed on other threads than the ones that allocated them;
-    // glibc's default of up to 8 arenas per core then keeps freed frames around and the resident size
-    // grows to several times the cache budget. Two arenas keep it near budget at no measurable cost.
+/// Before any thread starts: frames are large (up to 16 MiB) and freed on other threads than the ones
+/// that allocated them; glibc's default of up to 8 arenas per core then keeps freed frames around and
+/// the resident size grows to several times the cache budget. Two arenas keep it near budget at no
+/// measurable cost.
+fn limit_arenas() {
     // SAFETY: mallopt only sets an allocator parameter, before the threads that allocate start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+}
+
+fn start_pool(threads: usize) {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("clc-decode-{i}"))
@@ -394,6 +469,15 @@ mod tests {
             1
         );
         assert!(MountOptions::parse(&["rw".into()], "x").is_err());
+        let o = MountOptions::parse(&["ro,read_ahead_kb=4096".into()], "x").unwrap();
+        assert_eq!(o.read_ahead_kb, Some(4096));
+        assert!(!o
+            .options
+            .iter()
+            .any(|x| matches!(x, MountOption::CUSTOM(c) if c.contains("read_ahead"))));
+        assert_eq!(MountOptions::parse(&[], "x").unwrap().read_ahead_kb, None);
+        let e = MountOptions::parse(&["read_ahead_kb=lots".into()], "x").unwrap_err();
+        assert!(e.to_string().contains("read_ahead_kb=lots"), "{e}");
     }
 
     /// Issue 14 item 1: `-o allow_other` alone let any user read what the archive keeps from them.

@@ -194,8 +194,10 @@ impl Compressor<'_> {
             .par_iter()
             .map(|f| trace::timed(Stage::Checksum, f.data.len() as u64, || checksum(&f.data)))
             .collect();
-        // The GPU encoder writes plain LZ_EXT3 blocks (codec 1) until it is ported to LZ_EXT3_SB (issue 17).
+        // The GPU encoder writes the codec the config asks for (LZ_EXT3_SB, or LZ_EXT3 with
+        // SUBBLOCK_SIZE = 0): the same codec as the CPU encoder, not the same bytes.
         if let (Some(gpu), Codec::LzExt3 | Codec::LzExt3Sb) = (self.gpu, self.codec) {
+            let gcodec = gpu.compress_codec();
             let refs: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
             let r = if dev == usize::MAX {
                 gpu.compress_batch_timed(&refs)
@@ -212,11 +214,11 @@ impl Compressor<'_> {
                         .zip(&sums)
                         .map(|((f, enc), &sum)| {
                             let ok = trace::timed(Stage::Verify, f.data.len() as u64, || {
-                                codec::decode(Codec::LzExt3, &enc, f.data.len())
+                                codec::decode(gcodec, &enc, f.data.len())
                                     .is_ok_and(|d| checksum(&d) == sum)
                             });
                             if ok {
-                                self.finish_as(Codec::LzExt3, f.id, &f.data, enc, FLAG_GPU, sum)
+                                self.finish_as(gcodec, f.id, &f.data, enc, FLAG_GPU, sum)
                             } else {
                                 self.counters.gpu_redone.fetch_add(1, Ordering::Relaxed);
                                 self.cpu(f.id, &f.data, sum)

@@ -23,6 +23,7 @@ use crate::format::generation::{GenIndex, SnapshotRecord};
 use crate::format::index::{Dict, Entry, Frame, VolumeNo};
 use crate::gpu::Gpu;
 use crate::scan;
+use crate::volumes;
 use append::Previous;
 use compress::{Compressor, Counters, Encoded, Lanes, PackGpu};
 use index::{EntryBuilder, GenParts};
@@ -125,7 +126,7 @@ pub fn pack_with(
     let t0 = Instant::now();
     trace::start();
     let started = now();
-    let claim = output::claim(&opts.out, opts.force, opts.append)?;
+    let claim = output::claim(&opts.out, opts.force, opts.append, cfg.parity > 0)?;
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
     let cfg = &fit(cfg, prev.as_ref());
     trace::note("output claimed");
@@ -279,10 +280,7 @@ pub fn pack_with(
         cpu_frames: counters.cpu_frames.load(Ordering::Relaxed),
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
-        stored_bytes: vols
-            .iter()
-            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-            .sum(),
+        stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
@@ -473,6 +471,6 @@ fn write_in_order(
 
 fn remove_all(paths: &[PathBuf]) {
     for p in paths {
-        let _ = std::fs::remove_file(p);
+        let _ = volumes::remove(p);
     }
 }

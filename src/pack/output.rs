@@ -11,6 +11,9 @@
 //!   of its own: volumes that all start with a clc volume header, none ending a complete generation.
 //! * An append opens the archive, removes what a killed append left above the newest complete footer,
 //!   and refuses a damaged or missing last volume, suggesting `clc repair`.
+//! * An archive in object storage (`s3://…`) takes no lock (one in a bucket could only be advisory) and
+//!   has no `.partial` names (an object appears only when its upload completes); appending to it is
+//!   refused for now, and so are parity volumes.
 
 use crate::archive::generations::{self, Listed};
 use crate::archive::Archive;
@@ -93,7 +96,8 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// What a pack may write into.
 pub struct Claim {
-    pub lock: Lock,
+    /// The lock, held until the claim is dropped (none for an archive in object storage).
+    pub lock: Option<Lock>,
     /// The archive an append adds to (`None`: a new archive).
     pub previous: Option<Archive>,
     /// The first volume this run writes.
@@ -110,8 +114,12 @@ fn starts_with(p: &Path, magic: &[u8]) -> bool {
 }
 
 /// Takes `out` for writing. `append`: add a generation to the archive there (or start a versioned
-/// one); otherwise a new archive, replacing an existing one only with `force`.
-pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
+/// one); otherwise a new archive, replacing an existing one only with `force`. `parity`: the run will
+/// write parity volumes.
+pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+    if volumes::remote::is_remote(out) {
+        return claim_remote(out, force, append, parity);
+    }
     let dir = volumes::dir_of(out);
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
@@ -126,21 +134,95 @@ pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
         let previous = open_for_append(out, &vols, killed)?;
         let first_volume = previous.volume_paths().len() as u32 + 1;
         Claim {
-            lock,
+            lock: Some(lock),
             previous: Some(previous),
             first_volume,
         }
     } else {
         prepare_new(out, &vols, force)?;
         Claim {
-            lock,
+            lock: Some(lock),
             previous: None,
             first_volume: 1,
         }
     };
     let mut claim = claim;
-    claim.lock.record(claim.first_volume)?;
+    if let Some(l) = claim.lock.as_mut() {
+        l.record(claim.first_volume)?;
+    }
     Ok(claim)
+}
+
+/// `out` in object storage: listed first (which checks the settings and the bucket before anything is
+/// scanned); an existing archive is refused unless `force`, which removes only the objects whose header
+/// says they are that volume, as for local files.
+fn claim_remote(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+    if append {
+        return Err(Error::Usage(format!(
+            "{}: appending to an archive in object storage is not supported yet",
+            out.display()
+        )));
+    }
+    if parity {
+        return Err(Error::Usage(format!(
+            "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
+            out.display()
+        )));
+    }
+    volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    let first_data = volumes::data_path(out, VolumeNo(1));
+    let first_parity = volumes::parity_path(out, 1);
+    let first = if !volumes::exists(&first_data) && volumes::exists(&first_parity) {
+        &first_parity
+    } else {
+        &first_data
+    };
+    if volumes::exists(first) && !force {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to overwrite)",
+            diag::escape_path(first)
+        )));
+    }
+    if force {
+        remove_own(out, volumes::exists)?;
+    }
+    Ok(Claim {
+        lock: None,
+        previous: None,
+        first_volume: 1,
+    })
+}
+
+/// With `--force`: removes the volumes whose header says they are that `NAME.NNN` or `NAME.pNNN`,
+/// after refusing (before anything is removed) when `NAME.001` or `NAME.p001` is there and not ours.
+fn remove_own(out: &Path, present: impl Fn(&Path) -> bool) -> Result<()> {
+    let head = crate::parity::layout::ParityHeader::FIXED;
+    let ours = volumes::stale_volumes(out, head, |name, b| match name {
+        volumes::Name::Data(n) => {
+            VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
+        }
+        volumes::Name::Parity(k) => {
+            crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
+        }
+    });
+    let (first_data, first_parity) = (
+        volumes::data_path(out, VolumeNo(1)),
+        volumes::parity_path(out, 1),
+    );
+    let occupied = [&first_data, &first_parity]
+        .into_iter()
+        .find(|p| present(p) && !ours.contains(p));
+    if let Some(p) = occupied {
+        return Err(Error::Usage(format!(
+            "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
+             an archive's own volumes)",
+            diag::escape_path(p)
+        )));
+    }
+    for p in ours {
+        volumes::remove(&p).ctx(&p)?;
+    }
+    Ok(())
 }
 
 /// Removes the `.partial` files a killed run left (those that start with a clc header, or are empty: a
@@ -158,7 +240,7 @@ fn remove_partials(out: &Path) -> Result<()> {
                 p.display()
             )));
         }
-        std::fs::remove_file(&p).ctx(&p)?;
+        volumes::remove(&p).ctx(&p)?;
         diag::note(&format!(
             "removed {}: left by an interrupted pack",
             p.display()
@@ -175,33 +257,7 @@ fn remove_partials(out: &Path) -> Result<()> {
 fn prepare_new(out: &Path, vols: &[Listed], force: bool) -> Result<()> {
     let parity = volumes::list_parity(out);
     if force {
-        let head = crate::parity::layout::ParityHeader::FIXED;
-        let ours = volumes::stale_volumes(out, head, |name, b| match name {
-            volumes::Name::Data(n) => {
-                VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
-            }
-            volumes::Name::Parity(k) => {
-                crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
-            }
-        });
-        let (first_data, first_parity) = (
-            volumes::data_path(out, VolumeNo(1)),
-            volumes::parity_path(out, 1),
-        );
-        let occupied = [&first_data, &first_parity]
-            .into_iter()
-            .find(|p| p.symlink_metadata().is_ok() && !ours.contains(p));
-        if let Some(p) = occupied {
-            return Err(Error::Usage(format!(
-                "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
-                 an archive's own volumes)",
-                diag::escape_path(p)
-            )));
-        }
-        for p in ours {
-            std::fs::remove_file(&p).ctx(&p)?;
-        }
-        return Ok(());
+        return remove_own(out, |p| p.symlink_metadata().is_ok());
     }
     let own_incomplete = !vols.is_empty()
         && vols.iter().all(|v| starts_with(&v.path, &VOLUME_MAGIC))
@@ -227,7 +283,7 @@ fn prepare_new(out: &Path, vols: &[Listed], force: bool) -> Result<()> {
     }
     let data = vols.iter().map(|v| v.path.clone());
     for p in data.chain(parity.into_iter().map(|(_, p)| p)) {
-        std::fs::remove_file(&p).ctx(&p)?;
+        volumes::remove(&p).ctx(&p)?;
     }
     Ok(())
 }
@@ -266,7 +322,7 @@ fn open_for_append(out: &Path, vols: &[Listed], killed: Option<u32>) -> Result<A
             )));
         }
         for p in &newest.stray {
-            std::fs::remove_file(p).ctx(p)?;
+            volumes::remove(p).ctx(p)?;
             diag::note(&format!(
                 "removed {}: left by an interrupted append",
                 p.display()

@@ -1,0 +1,78 @@
+#!/bin/bash
+# The end-of-session figures on the lent machine (nvidia-h200-x2: two H200s, 32 cores), one call:
+#   1. pack of the Rust-doc tree and of a mixed tree (the machine's /usr/share/doc, python3, /usr/include)
+#      against tar|lz4 -1 and tar|zstd -3 -T0: --cpu, the default, one GPU, both GPUs (3 runs interleaved);
+#      sizes; the 1-GPU archive verified and extracted byte-exact with --cpu;
+#   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
+#   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio).
+# Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
+# zstd (/usr/bin), this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
+# then run(command="bash .dev-gpu-final/final-run.sh", carry=[".dev-gpu-final", ".dev-gpu-shared"],
+# kind="nvidia-h200-x2"). Logs under $OUT; a table last.
+set -u
+D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
+OUT=${OUT:-/tmp/final-out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/final.log") 2>&1
+export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache
+CLC=$D/clc; T="python3 $D/timed.py"; REPS=${REPS:-3}
+W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
+nproc; nvidia-smi -L
+tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
+cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/
+for t in $W/t/rdoc $W/src; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
+mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null
+$CLC pack $W/one -o $W/o --gpu-device all -q; rm -f $W/o.*   # builds the kernel cache once
+sec() { $T "$@" | cut -d' ' -f1; }
+
+echo "== 1. pack"
+for tree in $W/t/rdoc $W/src; do
+  n=$(basename $tree)
+  for i in $(seq $REPS); do
+    echo "$n lz4: $(sec bash -c "tar cf - -C $tree . | lz4 -1 -q > $W/t.lz4")"
+    echo "$n zstd: $(sec bash -c "tar cf - -C $tree . | zstd -3 -T0 -q > $W/t.zst")"
+    rm -f $W/a.*; echo "$n cpu: $(sec $CLC pack $tree -o $W/a --cpu -q)"
+    rm -f $W/d.*; echo "$n default: $(sec $CLC pack $tree -o $W/d -q)"
+    rm -f $W/g.*; echo "$n gpu1: $(sec $CLC pack $tree -o $W/g --gpu-device NVIDIA -q)"
+    rm -f $W/h.*; echo "$n gpu2: $(sec $CLC pack $tree -o $W/h --gpu-device all -q)"
+  done
+  echo "$n size lz4: $(stat -c %s $W/t.lz4)"; echo "$n size zstd: $(stat -c %s $W/t.zst)"
+  for k in a:cpu d:default g:gpu1 h:gpu2; do echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
+  $CLC info $W/g.001 | grep -i "frames\|LZ_EXT3" | head -3
+  $CLC verify $W/g.001 -q && echo "$n: 1-GPU archive verifies"
+  rm -rf $W/x; $CLC extract $W/g.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: 1-GPU archive extracts byte-exact"
+  rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
+  [ $n = rdoc ] || rm -f $W/a.* 
+  rm -f $W/d.* $W/g.* $W/h.* $W/x.*
+done
+
+echo "== 2. extract and read-all (rdoc, the --cpu archive)"
+MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all")
+for i in $(seq $REPS); do
+  for m in "${MODES[@]}"; do
+    rm -rf $W/x; sync; echo "extract [$m]: $(sec $CLC extract $W/a.001 -o $W/x -q $m)"
+  done
+done
+diff -r $W/t/rdoc $W/x >/dev/null && echo "last extract [${MODES[3]}] identical to the tree"
+for i in $(seq $REPS); do
+  for m in "${MODES[@]}"; do
+    $CLC mount $W/a.001 $W/m $m || { echo "mount [$m] failed"; continue; }
+    echo "read-all [$m]: $(sec bash -c "tar cf - -C $W/m . | cat >/dev/null")"
+    $CLC umount $W/m
+  done
+done
+rm -rf $W/x $W/src
+
+echo "== 3. mount-bench.sh"
+OUT=$OUT/mb REPS=3 BIG_GB=2 timeout 240 bash $D/mount-bench.sh $CLC "$R/.dev-gpu-shared" | tail -20
+
+echo "== table (medians of $REPS)"
+python3 - "$OUT/final.log" <<'EOF'
+import re, sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"^(\S+ \S+|extract \[.*?\]|read-all \[.*?\]): ([0-9.]+)$", line.strip())
+    if m: rows.setdefault(m.group(1), []).append(float(m.group(2)))
+for k, v in rows.items():
+    print(f"{k:32s} median {st.median(v):8.3f}  runs {' '.join(f'{x:.3f}' for x in v)}")
+EOF
+grep " size " "$OUT/final.log"
