@@ -585,6 +585,7 @@ fn make_base() -> crate::Result<BaseArchive> {
         out: out.clone(),
         force: true,
         progress: false,
+        ..Default::default()
     };
     let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
     seal_base(&st.volumes)

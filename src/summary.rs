@@ -162,14 +162,25 @@ pub fn pack_text(st: &PackStats) -> Vec<String> {
         .first()
         .map(|p| crate::diag::escape_path(p))
         .unwrap_or_default();
-    let mut out = vec![
-        format!(
-            "packed {} ({}) into {first} ({}, {})",
-            entries_text(st.files, st.hardlinks, st.dirs, st.symlinks, st.other),
-            human(st.bytes_in),
-            plural(st.volumes.len() as u64, "volume"),
-            human(st.stored_bytes)
-        ),
+    let mut out = vec![format!(
+        "packed {} ({}) into {first} ({}, {})",
+        entries_text(st.files, st.hardlinks, st.dirs, st.symlinks, st.other),
+        human(st.bytes_in),
+        plural(st.volumes.len() as u64, "volume"),
+        human(st.stored_bytes)
+    )];
+    if let Some(name) = &st.snapshot {
+        out.push(format!(
+            "snapshot {} (generation {}): {} unchanged since the last snapshot ({}, not read); {} stored \
+             against earlier versions",
+            crate::diag::escape(name.as_bytes()),
+            st.generation,
+            plural(st.unchanged_files, "file"),
+            human(st.unchanged_bytes),
+            plural(st.dict_frames, "frame")
+        ));
+    }
+    out.extend([
         format!(
             "dedup: {} ({} saved); chunk dedup left {} unique of {}",
             plural(st.dup_files, "duplicate file"),
@@ -178,7 +189,7 @@ pub fn pack_text(st: &PackStats) -> Vec<String> {
             human(st.bytes_in)
         ),
         format!("frames: {}", FrameCounts::of_pack(st).line(st.bytes_in)),
-    ];
+    ]);
     if st.gpu_redone > 0 {
         out.push(format!(
             "GPU frames redone on the CPU after a failed check: {}",
@@ -234,6 +245,11 @@ pub fn pack_json(st: &PackStats) -> Value {
         "gpu_redone": st.gpu_redone,
         "seconds": round3(st.seconds),
         "warnings": st.warnings,
+        "snapshot": st.snapshot,
+        "generation": st.generation,
+        "unchanged_files": st.unchanged_files,
+        "unchanged_bytes": st.unchanged_bytes,
+        "dict_frames": st.dict_frames,
         "parity": st.parity.as_ref().map(|p| json!({
             "volumes": paths(&p.paths),
             "bytes": p.bytes,

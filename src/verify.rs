@@ -3,7 +3,7 @@
 
 use crate::archive::{Archive, Kind};
 use crate::diag::Progress;
-use crate::format::index::{EntryId, FrameId};
+use crate::format::index::{EntryId, EntryKind, FrameId};
 use rayon::prelude::*;
 
 /// How many of the files a damaged frame touches are named.
@@ -47,12 +47,69 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// Checks every frame of the archive, every snapshot's tree, and that no volume lies past the newest
+/// complete footer.
 pub fn verify(ar: &Archive) -> Report {
     verify_with(ar, &Progress::hidden())
 }
 
 /// [`verify`], showing the frames and bytes checked on `progress`.
 pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
+    let frames: Vec<u32> = (0..ar.index().frames().len() as u32).collect();
+    let mut rep = check(ar, &frames, progress);
+    if let Some(h) = ar.history() {
+        for p in &h.stray {
+            rep.damages.push(Damage {
+                what: "volume",
+                line: format!(
+                    "{}: after the newest complete footer, so in no snapshot (an interrupted append, or \
+                     the rest of a snapshot whose last volume is missing or damaged)",
+                    crate::diag::escape_path(p)
+                ),
+                ..Damage::default()
+            });
+        }
+    }
+    for k in 0..ar.snapshots().len() {
+        if let Err(e) = ar.tree(k) {
+            rep.damages.push(Damage {
+                what: "snapshot",
+                cause: e.to_string(),
+                line: format!(
+                    "snapshot {}: {e}",
+                    crate::diag::escape(ar.snapshots()[k].record.name.as_bytes())
+                ),
+                ..Damage::default()
+            });
+        }
+    }
+    rep
+}
+
+/// Checks the frames that the selected tree's files need (and their dictionaries).
+pub fn verify_selected(ar: &Archive) -> Report {
+    let idx = ar.index();
+    let mut need: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
+    for (id, e) in idx.entries_with_ids() {
+        if e.kind == EntryKind::File {
+            need.extend(idx.frames_of(id).into_iter().map(|f| f.0));
+        }
+    }
+    let dicts: Vec<u32> = need
+        .iter()
+        .filter_map(|&f| idx.dict_spans(FrameId(f)))
+        .flatten()
+        .map(|s| s.frame.0)
+        .collect();
+    need.extend(dicts);
+    check(
+        ar,
+        &need.into_iter().collect::<Vec<_>>(),
+        &Progress::hidden(),
+    )
+}
+
+fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
     let mut rep = Report::default();
     for p in ar.volume_problems() {
         rep.damages.push(Damage {
@@ -68,9 +125,9 @@ pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
              its declared size, that file sizes add up to the stream, and that every duplicate's original exists"
         ));
     }
-    let results: Vec<(u32, Result<u64, crate::Error>)> = (0..ar.index().frames().len() as u32)
-        .into_par_iter()
-        .map(|i| {
+    let results: Vec<(u32, Result<u64, crate::Error>)> = frames
+        .par_iter()
+        .map(|&i| {
             let r = ar.read_frame(FrameId(i)).map(|d| d.len() as u64);
             if let Some(f) = ar.index().frames().get(i as usize) {
                 progress.bytes(u64::from(f.raw_len));

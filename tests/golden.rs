@@ -14,13 +14,13 @@ fn data(name: &str) -> PathBuf {
 
 #[test]
 fn golden_v1_lists_verifies_and_restores() {
-    golden(1, "LZ_EXT3");
+    golden(1, "LZ_EXT3", 4, (1_704_164_645, 123_456_789));
 }
 
 /// Version 2: its LZ_EXT3_SB frames (16 KiB sub-blocks) decode on the CPU, serially and in parallel.
 #[test]
 fn golden_v2_lists_verifies_and_restores() {
-    golden(2, "LZ_EXT3_SB");
+    golden(2, "LZ_EXT3_SB", 4, (1_704_164_645, 123_456_789));
     let (info, _) = clc_ok!("info", data("golden-v2.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(v["subblock_size"], 16384, "{info}");
@@ -39,7 +39,72 @@ fn golden_v2_lists_verifies_and_restores() {
     }
 }
 
-fn golden(version: u32, codec: &str) {
+/// Version 3: a versioned archive of three snapshots (`pack --append`, scripts/make-golden.sh). The newest
+/// is the default (listed, extracted and checked above), every snapshot extracts to its tree, and the third
+/// stores an edited file in frames with a dictionary (FORMAT.md 2.3), which decode and check.
+#[test]
+fn golden_v3_lists_verifies_and_restores() {
+    golden(3, "LZ_EXT3_SB", V3_VOLUMES, (1_709_528_767, 0));
+    let first = data("golden-v3.001");
+    let (out, _) = clc_ok!("snapshots", &first, "--json");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("golden-v3.snapshots.json")).unwrap())
+            .unwrap();
+    assert_eq!(got, want);
+    let names: Vec<&str> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["first", "second", "third"]);
+    // info: each snapshot's added bytes, and the totals.
+    let (info, _) = clc_ok!("info", &first);
+    assert!(info.contains("snapshots:      3 (shown: third)"), "{info}");
+    for s in got.as_array().unwrap() {
+        let line = info
+            .lines()
+            .find(|l| l.trim_start().starts_with(s["name"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{info}"));
+        assert!(line.contains("; added "), "{line}");
+    }
+    let ar = clc::archive::Archive::open(&first).unwrap();
+    let with_dict: Vec<_> = ar
+        .index()
+        .frame_ids()
+        .filter(|&id| ar.index().dict_of(id).is_some())
+        .collect();
+    assert!(!with_dict.is_empty(), "no frame with a dictionary");
+    for id in with_dict {
+        ar.read_frame(id).unwrap();
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (one, two) = (t.path().join("first"), t.path().join("second"));
+    clc_ok!("extract", &first, "-o", &one, "-q", "--snapshot", "first");
+    clc_ok!("extract", &first, "-o", &two, "-q", "--snapshot", "second");
+    let read = |p: PathBuf| std::fs::read(p).unwrap();
+    assert_eq!(read(one.join("docs/nested/small.txt")), b"hello, golden\n");
+    assert!(one.join("docs/empty").exists() && !one.join("docs/new.txt").exists());
+    assert_eq!(
+        read(two.join("docs/nested/small.txt")),
+        b"hello, golden\nhello again\n"
+    );
+    assert!(!two.join("docs/empty").exists() && two.join("docs/new.txt").exists());
+    assert_eq!(
+        read(one.join("docs/numbers.txt")),
+        read(two.join("docs/numbers.txt"))
+    );
+    assert_eq!(
+        read(two.join("docs/long.txt")),
+        read(one.join("docs/long.txt"))
+    );
+}
+
+/// The volumes of golden-v3 (three generations of 64 KiB volumes).
+const V3_VOLUMES: usize = 12;
+
+fn golden(version: u32, codec: &str, volumes: usize, mtime: (i64, i64)) {
     let first = data(&format!("golden-v{version}.001"));
     let (out, _) = clc_ok!("list", &first);
     assert_eq!(
@@ -51,7 +116,7 @@ fn golden(version: u32, codec: &str) {
     let (info, _) = clc_ok!("info", &first, "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(v["format"], format!("clc format v{version}"));
-    assert_eq!(v["volumes"].as_array().unwrap().len(), 4);
+    assert_eq!(v["volumes"].as_array().unwrap().len(), volumes);
     assert!(
         v["frames_per_codec"][codec].as_u64().unwrap() >= 2,
         "{info}"
@@ -87,7 +152,7 @@ fn golden(version: u32, codec: &str) {
     assert_eq!(m("bin").mode() & 0o7777, 0o750);
     assert_eq!(
         (m("docs/long.txt").mtime(), m("docs/long.txt").mtime_nsec()),
-        (1_704_164_645, 123_456_789)
+        mtime
     );
     assert!(m("empty-dir").is_dir());
     let x = clc::sys::xattrs(&dest.join("docs/long.txt")).unwrap();
@@ -217,13 +282,15 @@ fn pack_of_a_generated_tree_is_pinned() {
             archive_digest(&t.path().join(format!("{codec}.001")))
         ));
     }
-    // Renewed for the params `created` (normalized above), `root_mtime` and `root_mtime_nsec`: without
-    // those three params the digests are format v2's (lz_ext3 c89861bc4999ea5f, lz4 c8a5134f7e428a9b,
-    // raw 8b8f3ea2d7cff9fb), so the frames and every other byte of the index are unchanged.
+    // Renewed twice in this stop. For the params `created` (normalized above), `root_mtime` and
+    // `root_mtime_nsec`, and for format version 3, which changed only the `format_version` param here:
+    // without those three params and with `format_version` set back to "2" the digests are format v2's
+    // (lz_ext3 c89861bc4999ea5f, lz4 c8a5134f7e428a9b, raw 8b8f3ea2d7cff9fb; checked when merging), so
+    // the frames and every other byte of the index are unchanged.
     let want = [
-        "lz_ext3 4f3b1c16ba51a83a",
-        "lz4 8463e1f5e59be8f5",
-        "raw 5ae114d4c1980b22",
+        "lz_ext3 f13e870dde2003b5",
+        "lz4 aa4431743269ec9e",
+        "raw e4b22d3401d6e511",
     ];
     assert_eq!(got, want);
 }

@@ -250,7 +250,7 @@ fn list_and_info_describe_the_archive() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), walk(&src).len());
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
-    assert!(out.contains("clc format v2"), "{out}");
+    assert!(out.contains("clc format v3"), "{out}");
     assert!(
         out.contains("1 hardlink, ") && out.contains("frame_size = "),
         "{out}"

@@ -1,7 +1,6 @@
 use super::Common;
 use anyhow::Result;
 use clap::Args;
-use clc::archive::Archive;
 use clc::diag::Warnings;
 use clc::extract::{normalize_sel, ExtractOptions};
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +21,9 @@ pub struct ExtractArgs {
     /// Print what was restored (counts, damaged files) as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    /// The snapshot to restore (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     /// Restore modes exactly as archived when not root (root always does; others clear the umask's bits)
     #[arg(long)]
     pub same_permissions: bool,
@@ -32,7 +34,7 @@ pub struct ExtractArgs {
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
     super::check_location(&a.archive)?;
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     let warn = Warnings::new(false);
     let sel: Vec<Vec<u8>> = a
         .paths

@@ -1,7 +1,6 @@
 use super::{human, plural};
 use anyhow::{bail, Result};
 use clap::Args;
-use clc::archive::Archive;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -14,6 +13,9 @@ pub struct InfoArgs {
     /// List the OpenCL devices instead
     #[arg(long)]
     pub devices: bool,
+    /// The snapshot to describe (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: InfoArgs) -> Result<i32> {
@@ -24,7 +26,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         bail!("info needs an archive (NAME.001) or --devices");
     };
     super::check_location(&path)?;
-    let ar = Archive::open(&path)?;
+    let ar = super::open(&path, &a.snapshot)?;
     let v = clc::report::info_json(&ar);
     if a.json {
         println!("{v:#}");
@@ -73,7 +75,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     }
     if n("subblock_frames") > 0 {
         println!(
-            "sub-blocks:     {} in {} of {} frames (format v2, parallel decode)",
+            "sub-blocks:     {} in {} of {} frames (LZ_EXT3_SB, decoded in parallel)",
             human(n("subblock_size")),
             n("subblock_frames"),
             n("frames")
@@ -84,6 +86,25 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         for vol in vols {
             let b = vol["bytes"].as_u64().map_or("missing".to_string(), human);
             println!("  {} ({b})", vol["path"].as_str().unwrap_or(""));
+        }
+    }
+    if let Some(snaps) = v["snapshots"].as_array().filter(|s| !s.is_empty()) {
+        println!(
+            "snapshots:      {} (shown: {}); volumes in all: {}",
+            snaps.len(),
+            v["snapshot"].as_str().unwrap_or(""),
+            human(n("bytes_total"))
+        );
+        for s in snaps {
+            let m = |k: &str| s[k].as_u64().unwrap_or(0);
+            println!(
+                "  {}  {}  {} files, {}; added {}",
+                s["name"].as_str().unwrap_or(""),
+                s["utc"].as_str().unwrap_or(""),
+                m("files"),
+                human(m("bytes_in")),
+                human(m("bytes_added"))
+            );
         }
     }
     if let Some(p) = v["params"].as_object() {

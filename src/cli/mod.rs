@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand, each a thin call into the library.
 
+pub mod diff;
 pub mod docs;
 pub mod extract;
 pub mod info;
@@ -7,6 +8,7 @@ pub mod list;
 pub mod mount;
 pub mod pack;
 pub mod repair;
+pub mod snapshots;
 pub mod verify;
 
 use anyhow::{anyhow, Context, Result};
@@ -44,6 +46,10 @@ pub enum Cmd {
     List(list::ListArgs),
     /// Show what an archive holds and how it was made
     Info(info::InfoArgs),
+    /// List the snapshots of an archive made with `pack --append`
+    Snapshots(snapshots::SnapshotsArgs),
+    /// What changed between two snapshots: + added, - removed, M modified, m metadata only
+    Diff(diff::DiffArgs),
     /// Read every volume and check every checksum
     Verify(verify::VerifyArgs),
     /// Rebuild missing or damaged volumes from the parity volumes (NAME.p001, …)
@@ -193,6 +199,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Extract(a) => extract::run(a),
         Cmd::List(a) => list::run(a),
         Cmd::Info(a) => info::run(a),
+        Cmd::Snapshots(a) => snapshots::run(a),
+        Cmd::Diff(a) => diff::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Repair(a) => repair::run(a),
         Cmd::Mount(a) => mount::run(a),
@@ -203,6 +211,14 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 pub use clc::summary::{human, plural};
+/// Opens `path` at the snapshot `snapshot` names (the newest when `None`).
+pub fn open(path: &std::path::Path, snapshot: &Option<String>) -> Result<clc::archive::Archive> {
+    let pick = match snapshot {
+        Some(n) => clc::archive::Pick::Named(n.clone()),
+        None => clc::archive::Pick::Newest,
+    };
+    Ok(clc::archive::Archive::open_at(path, pick)?)
+}
 
 /// Checks an archive argument that is an address (`s3://bucket/prefix/NAME`, or another `scheme://`,
 /// which is refused) before the library is asked for it; a local path is the library's to check.

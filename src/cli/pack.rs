@@ -26,11 +26,21 @@ pub struct PackArgs {
     #[arg(long, value_name = "PCT")]
     pub parity: Option<String>,
     /// Overwrite an existing archive of that name
-    #[arg(long)]
+    #[arg(long, conflicts_with = "append")]
     pub force: bool,
     /// Print the summary as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    /// Add a snapshot of SRC to the archive NAME (creating it if there is none): only new data is
+    /// stored, in new volumes; earlier volumes are never rewritten
+    #[arg(long)]
+    pub append: bool,
+    /// Name of the new snapshot (default: the UTC time, 2026-11-30T05-28-00Z)
+    #[arg(long, value_name = "SNAPSHOT", requires = "append")]
+    pub name: Option<String>,
+    /// Read every file, even those the files cache (path, size, mtime, ctime, inode) says are unchanged
+    #[arg(long, requires = "append")]
+    pub rescan: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -76,13 +86,25 @@ pub fn run(a: PackArgs) -> Result<i32> {
         out: a.output.clone(),
         force: a.force,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
+        append: a.append,
+        name: a.name.clone(),
+        rescan: a.rescan,
     };
+    // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
+    clc::sys::catch_interrupts();
     let choice = match (&gpu, auto) {
         (Some(g), _) => GpuUse::Given(g),
         (None, true) => GpuUse::Auto(&open),
         (None, false) => GpuUse::Off,
     };
-    let st = clc::pack::pack_with(&cfg, &opts, choice, &warn);
+    let st = match clc::pack::pack_with(&cfg, &opts, choice, &warn) {
+        Err(clc::Error::Interrupted(sig)) => {
+            eprintln!("clc: interrupted; nothing was written");
+            std::mem::forget(gpu);
+            return Ok(128 + sig);
+        }
+        r => r,
+    };
     if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
         if let Ok(st) = &st {

@@ -20,7 +20,7 @@ pub fn run(a: RepairArgs) -> Result<i32> {
     let Some(r) = clc::parity::repair_with(&a.archive, show)? else {
         return salvage_report(&a);
     };
-    for p in r.before.problems() {
+    for p in r.before.iter().flat_map(|h| h.problems()) {
         println!("DAMAGED: {p}");
     }
     if r.rebuilt.is_empty() && r.lost.is_empty() && !a.quiet {
@@ -37,7 +37,9 @@ pub fn run(a: RepairArgs) -> Result<i32> {
         );
     }
     if !r.lost.is_empty() {
-        println!("{}", r.before.summary());
+        for h in &r.before {
+            println!("{}", h.summary());
+        }
         let lost: Vec<String> = r.lost.iter().map(|p| clc::diag::escape_path(p)).collect();
         println!(
             "NOT repaired (more damage than the parity covers): {}",

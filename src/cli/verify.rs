@@ -18,10 +18,28 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object on stdout, each damage an object
     #[arg(long)]
     pub json: bool,
+    /// Check only what this snapshot needs (default: every frame and every snapshot)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
     super::check_location(&a.archive)?;
+    if a.snapshot.is_some() {
+        let ar = super::open(&a.archive, &a.snapshot)?;
+        let rep = clc::verify::verify_selected(&ar);
+        let bad = !rep.damages.is_empty();
+        if a.json {
+            let mut v = clc::summary::verify_json(&ar, &rep);
+            v["parity"] = json!(null);
+            v["ok"] = json!(!bad);
+            v["exit"] = json!(if bad { 2 } else { 0 });
+            println!("{v:#}");
+        } else {
+            print_frames(&ar, &rep, a.quiet, true);
+        }
+        return Ok(if bad { 2 } else { 0 });
+    }
     if a.json {
         return json_report(&a.archive);
     }
@@ -31,7 +49,7 @@ pub fn run(a: VerifyArgs) -> Result<i32> {
 /// What verify found: the frames (when the archive opens) and the parity check.
 struct Found {
     opened: clc::Result<(Archive, Report)>,
-    parity: clc::Result<Option<Health>>,
+    parity: clc::Result<Vec<Health>>,
 }
 
 impl Found {
@@ -62,10 +80,9 @@ impl Found {
         let data_bad = match &self.opened {
             Ok((_, r)) => !r.damages.is_empty(),
             Err(_) => true,
-        } || matches!(&self.parity, Ok(Some(h)) if h.data_damaged());
+        } || matches!(&self.parity, Ok(sets) if sets.iter().any(|h| h.data_damaged()));
         let parity_bad = match &self.parity {
-            Ok(Some(h)) => !h.problems().is_empty(),
-            Ok(None) => false,
+            Ok(sets) => sets.iter().any(|h| !h.problems().is_empty()),
             Err(_) => true,
         };
         if data_bad {
@@ -84,17 +101,20 @@ impl Found {
 pub fn report(path: &Path, quiet: bool) -> Result<i32> {
     let f = Found::check(path, !quiet && clc::sys::stderr_is_tty());
     match &f.opened {
-        Ok((ar, rep)) => print_frames(ar, rep, quiet),
+        Ok((ar, rep)) => print_frames(ar, rep, quiet, false),
         Err(e) => {
-            if matches!(f.parity, Ok(None)) {
+            if matches!(&f.parity, Ok(sets) if sets.is_empty()) {
                 return Err(anyhow::anyhow!("{e}"));
             }
             println!("DAMAGED: {e}");
         }
     }
     match &f.parity {
-        Ok(None) => {}
-        Ok(Some(h)) => print_parity(h, quiet),
+        Ok(sets) => {
+            for h in sets {
+                print_parity(h, quiet);
+            }
+        }
         Err(e) => {
             println!("DAMAGED: {e}");
             println!("NOT repairable: no usable parity header");
@@ -110,7 +130,7 @@ fn json_report(path: &Path) -> Result<i32> {
     let mut v = match &f.opened {
         Ok((ar, rep)) => clc::summary::verify_json(ar, rep),
         Err(e) => {
-            if matches!(f.parity, Ok(None)) {
+            if matches!(&f.parity, Ok(sets) if sets.is_empty()) {
                 return Err(anyhow::anyhow!("{e}"));
             }
             json!({
@@ -120,12 +140,16 @@ fn json_report(path: &Path) -> Result<i32> {
         }
     };
     v["parity"] = match &f.parity {
-        Ok(None) => json!(null),
-        Ok(Some(h)) => json!({
-            "notes": h.notes,
-            "problems": h.problems(),
-            "summary": h.summary(),
-        }),
+        Ok(sets) if sets.is_empty() => json!(null),
+        // One object per parity set (an archive made with --append has one per generation that wrote one).
+        Ok(sets) => json!(sets
+            .iter()
+            .map(|h| json!({
+                "notes": h.notes,
+                "problems": h.problems(),
+                "summary": h.summary(),
+            }))
+            .collect::<Vec<_>>()),
         Err(e) => {
             json!({"notes": [], "problems": [e.to_string()], "summary": "NOT repairable: no usable parity header"})
         }
@@ -137,8 +161,8 @@ fn json_report(path: &Path) -> Result<i32> {
     Ok(code)
 }
 
-/// Prints frame damage.
-fn print_frames(ar: &Archive, rep: &Report, quiet: bool) {
+/// Prints frame damage (of the selected snapshot only, or of everything).
+fn print_frames(ar: &Archive, rep: &Report, quiet: bool, selected: bool) {
     for n in &rep.notes {
         println!("note: {n}");
     }
@@ -147,8 +171,16 @@ fn print_frames(ar: &Archive, rep: &Report, quiet: bool) {
     }
     if rep.damages.is_empty() {
         if !quiet {
+            let snaps = match ar.snapshots().len() {
+                0 => String::new(),
+                _ if selected => format!(
+                    ", snapshot {}",
+                    clc::diag::escape(ar.selected().map_or("", |s| &s.record.name).as_bytes())
+                ),
+                n => format!(", {}", plural(n as u64, "snapshot")),
+            };
             println!(
-                "ok: {}, {} decoded and checked, {}",
+                "ok: {}, {} decoded and checked, {}{snaps}",
                 plural(rep.frames_ok, "frame"),
                 human(rep.bytes_ok),
                 plural(ar.volume_paths().len() as u64, "volume")
