@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what clc's tests, demo and benchmarks need on a fresh Debian/Ubuntu machine, if missing:
-# fuse3 (fusermount3), PoCL (a CPU OpenCL device) with the ICD loader and clinfo, xz (seed archives).
-# Usage: scripts/deps.sh [bench]   -- "bench" also installs the peers measured by scripts/bench.sh.
+# fuse3 (fusermount3), PoCL (a CPU OpenCL device) with the ICD loader and clinfo, xz (seed archives),
+# util-linux and bsdutils (`script`, which gives tests/tty.rs a terminal).
+# Usage: scripts/deps.sh [bench]   -- "bench" also installs the peers measured by scripts/bench*.sh.
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in fuse3 pocl-opencl-icd ocl-icd-libopencl1 clinfo xz-utils util-linux; do
+for p in fuse3 pocl-opencl-icd ocl-icd-libopencl1 clinfo xz-utils util-linux bsdutils; do
     have "$p" || need+=("$p")
 done
 if [ "${1:-}" = bench ]; then
-    for p in lz4 zstd squashfs-tools squashfuse fio par2 time bc; do have "$p" || need+=("$p"); done
+    for p in lz4 zstd squashfs-tools squashfuse fio par2 time bc borgbackup restic; do have "$p" || need+=("$p"); done
 fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "scripts/deps.sh: installing ${need[*]}" >&2

@@ -15,7 +15,7 @@
 use crate::codec;
 use crate::diag::trace::{self, Stage};
 use crate::error::{Error, Result};
-use crate::format::index::Frame;
+use crate::format::index::{Frame, Span};
 use crate::ids::FrameId;
 use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
@@ -31,6 +31,11 @@ pub trait FrameStore: Send + Sync {
     fn read_stored(&self, id: FrameId) -> Result<Vec<u8>>;
     /// `cause` (why frame `id` did not decode or check) with the frame's volume and offset.
     fn frame_error(&self, id: FrameId, cause: Error) -> Error;
+    /// Frame `id`'s dictionary (FORMAT.md 2.3) as byte ranges of earlier decoded frames, if it has one:
+    /// such a frame is decoded after those frames, on the CPU, never in a batch.
+    fn dict(&self, _id: FrameId) -> Option<Vec<Span>> {
+        None
+    }
 }
 
 /// Decoded, checked frames by id: a cache, or a plain decode.
@@ -48,6 +53,38 @@ pub struct StoredFrame {
 /// Decodes one frame on the CPU and checks the result against its length and checksum.
 pub fn decode(f: &StoredFrame) -> Result<Vec<u8>> {
     let data = codec::decode(f.meta.codec, &f.bytes, f.meta.raw_len as usize)?;
+    f.meta.check(&data)?;
+    Ok(data)
+}
+
+/// The bytes of a dictionary: its spans, cut from the decoded frames `frame` gives.
+pub fn dict_bytes(
+    spans: &[Span],
+    frame: &mut dyn FnMut(FrameId) -> Result<Arc<Vec<u8>>>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(spans.iter().map(|s| s.len as usize).sum());
+    let mut have: Option<(FrameId, Arc<Vec<u8>>)> = None;
+    for s in spans {
+        let data = match &have {
+            Some((f, d)) if *f == s.frame => d.clone(),
+            _ => {
+                let d = frame(s.frame)?;
+                have = Some((s.frame, d.clone()));
+                d
+            }
+        };
+        let (a, b) = (s.at as usize, s.at as usize + s.len as usize);
+        out.extend_from_slice(
+            data.get(a..b)
+                .ok_or(Error::Check("dictionary outside its frame"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Decodes a frame with a dictionary (its bytes) on the CPU and checks the result.
+pub fn decode_with_dict(f: &StoredFrame, dict: &[u8]) -> Result<Vec<u8>> {
+    let data = codec::decode_with_dict(f.meta.codec, dict, &f.bytes, f.meta.raw_len as usize)?;
     f.meta.check(&data)?;
     Ok(data)
 }
@@ -250,8 +287,14 @@ impl<'a> FrameCache<'a> {
         self.held.read().frames.contains_key(&id)
     }
 
-    /// Decodes every frame of `ids` that is neither cached nor being decoded, in batches.
+    /// Decodes every frame of `ids` that is neither cached nor being decoded, in batches (frames with a
+    /// dictionary one by one, after their dictionaries).
     pub fn prefetch(&self, ids: &[FrameId]) {
+        let (with_dict, ids): (Vec<FrameId>, Vec<FrameId>) =
+            ids.iter().partition(|&&id| self.store.dict(id).is_some());
+        for id in with_dict {
+            let _ = self.frame(id);
+        }
         for part in ids.chunks(self.batch_size) {
             let mine: Vec<FrameId> = part
                 .iter()
@@ -380,10 +423,36 @@ impl FrameCache<'static> {
     }
 }
 
+impl FrameCache<'_> {
+    /// A frame with a dictionary: the frames its dictionary lies in first (through the cache; they have
+    /// none of their own), then it, decoded here on the CPU.
+    fn frame_with_dict(&self, id: FrameId, spans: Vec<Span>) -> Result<Arc<Vec<u8>>> {
+        let dict = dict_bytes(&spans, &mut |f| self.frame(f))
+            .map_err(|e| self.store.frame_error(id, e))?;
+        match self.claim(id) {
+            Claim::Done(d) => Ok(d),
+            Claim::Follower(s) => wait(&s),
+            Claim::Leader(s) => {
+                let store: &dyn FrameStore = &*self.store;
+                let r = store.read_stored(id).and_then(|bytes| {
+                    let meta = *store.meta(id).ok_or(Error::NoFrame(id))?;
+                    decode_with_dict(&StoredFrame { id, meta, bytes }, &dict)
+                        .map_err(|e| store.frame_error(id, e))
+                });
+                self.complete(id, r);
+                wait(&s)
+            }
+        }
+    }
+}
+
 impl FrameSource for FrameCache<'_> {
     fn frame(&self, id: FrameId) -> Result<Arc<Vec<u8>>> {
         if let Some(d) = self.lookup(id) {
             return Ok(d);
+        }
+        if let Some(dict) = self.store.dict(id) {
+            return self.frame_with_dict(id, dict);
         }
         let slot = match self.claim(id) {
             Claim::Done(d) => return Ok(d),

@@ -142,6 +142,21 @@ impl Config {
         )
     }
 
+    /// Caps the frame sizes at `max_frame` bytes (the largest frame a volume of VOLUME_SIZE holds:
+    /// volumes are a hard limit), and the chunk sizes with them as `--frame-size` does, since a chunk
+    /// lies in one frame.
+    pub fn fit_volume(&mut self, max_frame: u64) {
+        let m = max_frame.max(1);
+        self.frame_size = self.frame_size.min(m);
+        self.small_frame_size = self.small_frame_size.min(m);
+        self.large_frame_size = self.large_frame_size.min(m);
+        if u64::from(self.chunk_max) > self.frame_size {
+            self.chunk_max = self.frame_size as u32;
+            self.chunk_avg = self.chunk_avg.min(self.chunk_max / 4);
+            self.chunk_min = self.chunk_min.min(self.chunk_avg / 4);
+        }
+    }
+
     /// Threads writing files when extracting (NUM_IO_WORKERS, 0 meaning one per core).
     pub fn io_workers(&self) -> usize {
         per_core(self.num_io_workers)

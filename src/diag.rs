@@ -9,8 +9,9 @@
 //! * [`knob`], [`knob_bytes`]: `CLC_GPU_*` overrides for experiments (docs/GPU.md).
 //! * [`cache_dir`]: where clc keeps what it can rebuild (kernel binaries, the OpenCL driver table).
 //! * [`icd`]: the OpenCL ICD loader's variables, read and set before OpenCL is first loaded.
-//! * [`progress_bar`]: pack's progress on stderr.
+//! * [`Progress`]: a command's progress on stderr (bytes, items, rate, ETA).
 //! * [`temp_dir`]: where temporary files go (`TMPDIR`).
+//! * [`creation_time`]: when an archive is made (`SOURCE_DATE_EPOCH`, else now).
 //! * [`escape`]: every name that reaches a terminal (archive paths, symlink targets, xattr names, source
 //!   paths) goes through it, so that no archive can send escape sequences to the user's terminal.
 
@@ -21,6 +22,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Escapes a name for one line of text: printable UTF-8 stays, `\n`, `\t` and `\\` become those escapes,
 /// every other control character (C0, DEL, C1: ESC, BEL, CR…) and every invalid byte becomes `\xHH`, and the
@@ -190,22 +192,184 @@ pub mod icd {
     }
 }
 
-/// A progress bar of `total` bytes drawn on stderr, or a hidden one when `show` is false.
-pub fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
+/// What a command is doing, on stderr while it runs: `LABEL BYTES/TOTAL DONE/COUNT UNIT [bar] RATE ETA T`,
+/// cleared when it finishes. Hidden (every call a no-op) unless asked for: commands ask only when stderr
+/// is a terminal and `-q` is not given. Clones share one bar; every method may be called from any thread.
+#[derive(Clone)]
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::hidden()
     }
-    let pb = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}",
+}
+
+impl Progress {
+    /// A progress that draws nothing.
+    pub fn hidden() -> Progress {
+        Progress {
+            bar: indicatif::ProgressBar::hidden(),
+            count: Default::default(),
+        }
+    }
+
+    /// A bar of `bytes` bytes and `count` items called `unit` ("files", "frames", "stripes") drawn on
+    /// stderr when `show`, else [`Progress::hidden`]. It is drawn at once, then at most 10 times a second
+    /// and at least twice (so that a stall shows as a falling rate).
+    pub fn new(show: bool, label: &str, bytes: u64, count: u64, unit: &'static str) -> Progress {
+        if !show {
+            return Progress::hidden();
+        }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let shown = done.clone();
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} {bytes}/{total_bytes} {count} {wide_bar} {rate} ETA {eta_sane}",
         )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .with_key(
+            "count",
+            move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let n = shown.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = write!(w, "{n}/{count} {unit}");
+            },
+        )
+        .with_key("rate", Pace::new(false))
+        .with_key("eta_sane", Pace::new(true))
+        .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(bytes),
+            indicatif::ProgressDrawTarget::stderr_with_hz(10),
+        )
+        .with_style(style)
+        .with_prefix(label.to_string());
+        bar.tick();
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        Progress { bar, count: done }
+    }
+
+    /// `n` more bytes done.
+    pub fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    /// `n` more items done.
+    pub fn items(&self, n: u64) {
+        self.count
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The rate (or the time left) of a progress bar, measured over the last [`Pace::WINDOW`] of work, from
+/// the first byte on: start-up (opening files, the first frames in flight) never makes the first figures
+/// absurd. `…` until the work has run [`Pace::SETTLE`].
+#[derive(Clone)]
+struct Pace {
+    eta: bool,
+    samples: std::collections::VecDeque<(Instant, u64)>,
+    len: u64,
+}
+
+impl Pace {
+    /// How long work must have been flowing before a figure is shown.
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(1500);
+    /// The span the rate is measured over.
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn new(eta: bool) -> Pace {
+        Pace {
+            eta,
+            samples: Default::default(),
+            len: 0,
+        }
+    }
+
+    /// Position `pos` of `len` at `now`.
+    fn record(&mut self, now: Instant, pos: u64, len: u64) {
+        self.len = len;
+        if pos == 0 {
+            return;
+        }
+        if let Some(&(t, _)) = self.samples.back() {
+            if now.saturating_duration_since(t) < std::time::Duration::from_millis(200) {
+                return;
+            }
+        }
+        self.samples.push_back((now, pos));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|&(t, _)| now.saturating_duration_since(t) >= Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Bytes per second over the window, once settled.
+    fn rate(&self) -> Option<f64> {
+        let (&(t0, p0), &(t1, p1)) = (self.samples.front()?, self.samples.back()?);
+        let span = t1.saturating_duration_since(t0);
+        (span >= Self::SETTLE).then(|| p1.saturating_sub(p0) as f64 / span.as_secs_f64())
+    }
+
+    fn text(&self) -> String {
+        let Some(rate) = self.rate() else {
+            return if self.eta { "…" } else { "…/s" }.into();
+        };
+        if !self.eta {
+            return format!("{}/s", indicatif::BinaryBytes(rate as u64));
+        }
+        let pos = self.samples.back().map_or(0, |&(_, p)| p);
+        let left = self.len.saturating_sub(pos) as f64;
+        if rate <= 0.0 {
+            return if left > 0.0 { "…" } else { "0s" }.into();
+        }
+        match (left / rate).round() as u64 {
+            s if s >= 100 * 3600 => ">99h".into(),
+            s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+            s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+            s => format!("{s}s"),
+        }
+    }
+}
+
+impl indicatif::style::ProgressTracker for Pace {
+    fn clone_box(&self) -> Box<dyn indicatif::style::ProgressTracker> {
+        Box::new(self.clone())
+    }
+
+    fn tick(&mut self, state: &indicatif::ProgressState, now: Instant) {
+        self.record(now, state.pos(), state.len().unwrap_or(0));
+    }
+
+    fn reset(&mut self, _: &indicatif::ProgressState, _: Instant) {
+        self.samples.clear();
+    }
+
+    fn write(&self, _: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+        let _ = w.write_str(&self.text());
+    }
+}
+
+/// The time an archive is made, in Unix seconds: `SOURCE_DATE_EPOCH` when it is set to a number (the
+/// reproducible-builds convention: the same tree, config and epoch give the same archive), else now.
+pub fn creation_time() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
 }
 
 /// The directory for temporary files: `TMPDIR`, else `/tmp` (`std::env::temp_dir`).
@@ -216,6 +380,49 @@ pub fn temp_dir() -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eta_and_rate_wait_for_the_work_to_settle_and_forget_the_start() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let (gib, mib) = (1u64 << 30, 1u64 << 20);
+        let mut eta = Pace::new(true);
+        let mut rate = Pace::new(false);
+        let mut both = |ms, pos| {
+            eta.record(at(ms), pos, 4 * gib);
+            rate.record(at(ms), pos, 4 * gib);
+            (eta.text(), rate.text())
+        };
+        // Nothing done yet, however long the start-up: no figure.
+        assert_eq!(both(0, 0), ("…".into(), "…/s".into()));
+        assert_eq!(both(5000, 0), ("…".into(), "…/s".into()));
+        // The first bytes after a 5 s start-up: still no figure until 1.5 s of work.
+        assert_eq!(both(5100, mib), ("…".into(), "…/s".into()));
+        assert_eq!(both(6000, 100 * mib), ("…".into(), "…/s".into()));
+        // Then the rate of the work itself (100 MiB/s), not of the start-up: 4 GiB - 200 MiB left → 39 s.
+        assert_eq!(both(7100, 201 * mib), ("39s".into(), "100.00 MiB/s".into()));
+        // A stall lowers the rate over the window; it never divides by zero.
+        let (e, r) = both(30_000, 201 * mib);
+        assert_eq!((e.as_str(), r.as_str()), ("…", "0 B/s"));
+        // Long ETAs are given in hours, capped.
+        let mut slow = Pace::new(true);
+        slow.record(at(0), 1, 4 * gib);
+        slow.record(at(2000), 2, 4 * gib);
+        assert_eq!(slow.text(), ">99h");
+        let mut done = Pace::new(true);
+        done.record(at(0), 1, 10);
+        done.record(at(2000), 10, 10);
+        assert_eq!(done.text(), "0s");
+    }
+
+    #[test]
+    fn hidden_progress_counts_nothing_and_never_fails() {
+        let p = Progress::new(false, "x", 10, 2, "files");
+        p.bytes(5);
+        p.items(1);
+        p.finish();
+        Progress::default().finish();
+    }
 
     /// Names from an archive reached the terminal raw in extract's warnings (ESC, BEL, CR).
     #[test]

@@ -104,6 +104,9 @@ pub enum Error {
     /// Mounting or unmounting at `path` failed.
     #[error("{}: {msg}", escape_path(path))]
     Mount { path: PathBuf, msg: String },
+    /// SIGINT or SIGTERM (the signal number) stopped the operation; what it had written is removed.
+    #[error("interrupted")]
+    Interrupted(i32),
     /// An error that reached this process as text (from the mount's background process).
     #[error("{0}")]
     Reported(String),

@@ -8,8 +8,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::config::Config;
-use crate::diag::escape_path;
-use crate::diag::Warnings;
+use crate::diag::{escape_path, Progress, Warnings};
 use crate::error::{Error, IoContext, Result};
 use crate::format::index::{Entry, EntryId, EntryKind, FrameId};
 use parking_lot::Mutex;
@@ -26,6 +25,8 @@ pub struct ExtractOptions {
     /// Only these paths and what is below them (all when empty).
     pub paths: Vec<Vec<u8>>,
     pub keep_going: bool,
+    /// Show bytes and files written on stderr (see [`crate::diag::Progress`]).
+    pub progress: bool,
     /// Restore modes exactly as archived even when not root (`tar -p`); otherwise a non-root extract
     /// clears the bits of the umask, as tar does. Root always restores them exactly.
     pub same_permissions: bool,
@@ -33,8 +34,14 @@ pub struct ExtractOptions {
 
 #[derive(Debug, Default)]
 pub struct ExtractStats {
+    /// Regular files written (hardlinks whose target was not chosen included).
     pub files: u64,
     pub bytes: u64,
+    pub hardlinks: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes made.
+    pub other: u64,
     pub damaged: Vec<String>,
 }
 
@@ -45,14 +52,25 @@ fn selected(e: &Entry, sel: &[Vec<u8>]) -> bool {
             .any(|p| e.path == *p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/')))
 }
 
-/// Strips trailing '/' and leading "./" from a user-given path.
+/// Strips leading "/" and "./" and trailing "/" from a user-given path: archive paths are relative to the
+/// packed directory, so `/bin/ls`, `./bin/ls` and `bin/ls` name the same entry, and `/`, `.` and `./` name
+/// the packed directory itself (empty: everything).
 pub fn normalize_sel(p: &[u8]) -> Vec<u8> {
     let mut v = p;
-    while v.starts_with(b"./") {
-        v = &v[2..];
+    loop {
+        if let Some(r) = v.strip_prefix(b"./") {
+            v = r;
+        } else if let Some(r) = v.strip_prefix(b"/") {
+            v = r;
+        } else {
+            break;
+        }
     }
-    while v.len() > 1 && v.ends_with(b"/") {
-        v = &v[..v.len() - 1];
+    while let Some(r) = v.strip_suffix(b"/") {
+        v = r;
+    }
+    if v == b"." {
+        v = b"";
     }
     v.to_vec()
 }
@@ -90,11 +108,18 @@ pub fn extract(
         failed: Mutex::new(Vec::new()),
         written: Mutex::new(HashSet::new()),
     };
-    x.make_non_files()?;
+    let made = x.make_non_files()?;
     let plan = x.plan_files();
-    let mut stats = x.write_files(cfg, &plan, decoder)?;
-    x.link_hardlinks()?;
+    let progress = x.progress(opts.progress, &plan);
+    let stats = x.write_files(cfg, &plan, decoder, &progress);
+    progress.finish();
+    let mut stats = stats?;
+    stats.hardlinks = x.link_hardlinks()?;
+    (stats.dirs, stats.symlinks, stats.other) = made;
     x.finish_dirs();
+    if opts.paths.is_empty() {
+        x.finish_root();
+    }
     let mut failed = x.failed.into_inner();
     failed.sort();
     stats
@@ -179,18 +204,27 @@ impl Extraction<'_> {
         }
     }
 
-    /// Directories and non-file entries first (in path order, so parents come first).
-    fn make_non_files(&self) -> Result<()> {
+    /// Directories and non-file entries first (in path order, so parents come first). Returns how many
+    /// directories, symlinks and other entries were made.
+    fn make_non_files(&self) -> Result<(u64, u64, u64)> {
+        let mut made = (0, 0, 0);
         for (id, e) in self.entries() {
-            if let Err(err) = self.make_non_file(e) {
-                self.entry_failed(id, err)?;
+            match self.make_non_file(e) {
+                Ok(false) => {}
+                Ok(true) => match e.kind {
+                    EntryKind::Dir => made.0 += 1,
+                    EntryKind::Symlink => made.1 += 1,
+                    _ => made.2 += 1,
+                },
+                Err(err) => self.entry_failed(id, err)?,
             }
         }
-        Ok(())
+        Ok(made)
     }
 
-    /// One directory, symlink or special file (nothing for files and hardlinks).
-    fn make_non_file(&self, e: &Entry) -> Result<()> {
+    /// One directory, symlink or special file (nothing for files and hardlinks); false when nothing was
+    /// made (a file, or a device or socket skipped).
+    fn make_non_file(&self, e: &Entry) -> Result<bool> {
         let target = self.guard.prepare(&e.path)?;
         match e.kind {
             EntryKind::Dir => match fs::symlink_metadata(&target) {
@@ -211,15 +245,15 @@ impl Extraction<'_> {
                 self.meta.owner_and_time(&target, e);
             }
             EntryKind::Fifo | EntryKind::CharDev | EntryKind::BlockDev | EntryKind::Socket => {
-                self.make_special(&target, e)?
+                return self.make_special(&target, e)
             }
-            _ => {}
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// A FIFO, device or socket (the last two only as root).
-    fn make_special(&self, target: &Path, e: &Entry) -> Result<()> {
+    /// A FIFO, device or socket (the last two only as root); false when skipped.
+    fn make_special(&self, target: &Path, e: &Entry) -> Result<bool> {
         let bits = match e.kind {
             EntryKind::Fifo => libc::S_IFIFO,
             EntryKind::CharDev => libc::S_IFCHR,
@@ -231,12 +265,22 @@ impl Extraction<'_> {
                 "{}: device or socket skipped (needs root)",
                 escape_path(target)
             ));
-            return Ok(());
+            return Ok(false);
         }
         remove_existing(target)?;
         crate::sys::mknod(target, bits, e.mode, e.rdev).ctx(target)?;
         self.meta.finish(target, e);
-        Ok(())
+        Ok(true)
+    }
+
+    /// The progress of writing the planned files: their bytes and their count.
+    fn progress(&self, show: bool, plan: &FilePlan) -> Progress {
+        if !show {
+            return Progress::hidden();
+        }
+        let idx = self.ar.index();
+        let bytes = plan.files.iter().map(|&id| idx.data_size(id)).sum();
+        Progress::new(show, "extract", bytes, plan.files.len() as u64, "files")
     }
 
     /// Regular files (and hardlinks whose target is not extracted) in stream order, and the frames they
@@ -299,6 +343,7 @@ impl Extraction<'_> {
         cfg: &Config,
         plan: &FilePlan,
         decoder: Box<dyn crate::cache::BatchDecoder + '_>,
+        progress: &Progress,
     ) -> Result<ExtractStats> {
         let mem = MemoryPlan::new(cfg, self.ar.index().max_frame_len());
         let cache = FrameCache::new(self.ar, mem.lru)
@@ -315,7 +360,7 @@ impl Extraction<'_> {
             // Decode ahead on its own thread, at most the LRU share of CACHE_SIZE beyond the writers.
             s.spawn(|| decode_ahead(&cache, &plan.order, &w.progress, &mem, &done));
             let workers: Vec<_> = (0..mem.writers)
-                .map(|_| s.spawn(|| self.writer(&cache, plan, &w)))
+                .map(|_| s.spawn(|| self.writer(&cache, plan, &w, progress)))
                 .collect();
             for h in workers {
                 let _ = h.join();
@@ -332,7 +377,7 @@ impl Extraction<'_> {
     }
 
     /// One writer thread: takes the next planned file until none is left or one has failed.
-    fn writer(&self, cache: &FrameCache, plan: &FilePlan, w: &Writers) {
+    fn writer(&self, cache: &FrameCache, plan: &FilePlan, w: &Writers, progress: &Progress) {
         loop {
             let k = w.next.fetch_add(1, Ordering::Relaxed);
             let Some(&id) = plan.files.get(k) else { return };
@@ -348,7 +393,8 @@ impl Extraction<'_> {
             let r = self
                 .guard
                 .prepare(&e.path)
-                .and_then(|t| write_file(self.ar, cache, id, e, &t, &self.meta));
+                .and_then(|t| write_file(self.ar, cache, id, e, &t, &self.meta, progress));
+            progress.items(1);
             match r {
                 Ok(n) => {
                     self.written.lock().insert(id);
@@ -370,7 +416,9 @@ impl Extraction<'_> {
     /// Hardlinks to extracted files. Only a file this extraction wrote is linked to: whatever stands at
     /// its path otherwise (a file of DEST, or one reached through a symlink of DEST) is not the
     /// archive's.
-    fn link_hardlinks(&self) -> Result<()> {
+    /// Returns how many were linked.
+    fn link_hardlinks(&self) -> Result<u64> {
+        let mut linked = 0;
         let idx = self.ar.index();
         let written = self.written.lock().clone();
         for (id, e) in self.entries() {
@@ -386,17 +434,18 @@ impl Extraction<'_> {
                         "{}: not linked, its target was not restored",
                         escape_path(&target)
                     ));
-                    return Ok(());
+                    return Ok(false);
                 }
                 let orig = self.dest.join(std::ffi::OsStr::from_bytes(&orig.path));
                 remove_existing(&target)?;
-                fs::hard_link(&orig, &target).ctx(&target)
+                fs::hard_link(&orig, &target).ctx(&target).map(|()| true)
             });
-            if let Err(err) = r {
-                self.entry_failed(id, err)?;
+            match r {
+                Ok(l) => linked += u64::from(l),
+                Err(err) => self.entry_failed(id, err)?,
             }
         }
-        Ok(())
+        Ok(linked)
     }
 
     /// Directory metadata last (deepest first), so restrictive modes do not block the writes above.
@@ -410,6 +459,29 @@ impl Extraction<'_> {
         for e in dirs.into_iter().rev() {
             let target = self.dest.join(std::ffi::OsStr::from_bytes(&e.path));
             self.meta.finish(&target, e);
+        }
+    }
+
+    /// The mtime of the packed directory itself (param `root_mtime`), on DEST, when the whole archive was
+    /// extracted. Owner and mode are DEST's own: it may be a directory that existed before.
+    fn finish_root(&self) {
+        let param = |k: &str| {
+            let p = self.ar.index().params();
+            p.iter()
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse().ok())
+        };
+        let (Some(sec), nsec) = (param("root_mtime"), param("root_mtime_nsec")) else {
+            return;
+        };
+        let nsec = nsec
+            .filter(|&n: &i64| (0..1_000_000_000).contains(&n))
+            .unwrap_or(0);
+        if let Err(err) = crate::sys::set_mtime(&self.dest, sec, nsec as u32) {
+            self.meta.warn.warn(format!(
+                "{}: mtime not restored: {err}",
+                escape_path(&self.dest)
+            ));
         }
     }
 }
@@ -478,6 +550,7 @@ fn write_file(
     e: &Entry,
     target: &Path,
     meta: &Meta,
+    progress: &Progress,
 ) -> Result<u64> {
     ar.check_entry(id)?;
     remove_existing(target)?;
@@ -504,6 +577,7 @@ fn write_file(
                 f.write_all(&buf[..n])
             })
             .ctx(target)?;
+            progress.bytes(n as u64);
             off += n as u64;
         }
         Ok(())
@@ -666,6 +740,27 @@ mod tests {
                 // Smaller than a frame per share: one of each, whatever the budget.
                 assert!(p.writers == 1 && p.batch == 1, "{cache} {frame}");
             }
+        }
+    }
+
+    #[test]
+    fn selections_are_relative_to_the_packed_directory() {
+        for (given, want) in [
+            (&b"bin/ls"[..], &b"bin/ls"[..]),
+            (b"/bin/ls", b"bin/ls"),
+            (b"./bin/ls/", b"bin/ls"),
+            (b"//bin//", b"bin"),
+            (b"/", b""),
+            (b".", b""),
+            (b"./", b""),
+            (b"..", b".."),
+        ] {
+            assert_eq!(
+                normalize_sel(given),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(given)
+            );
         }
     }
 }

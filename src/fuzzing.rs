@@ -585,6 +585,7 @@ fn make_base() -> crate::Result<BaseArchive> {
         out: out.clone(),
         force: true,
         progress: false,
+        ..Default::default()
     };
     let st = crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true))?;
     seal_base(&st.volumes)
@@ -648,9 +649,18 @@ fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
         .collect::<crate::Result<Vec<_>>>()?;
     let ar = Archive::open(&paths[0])?;
     let mut index = ar.index().clone().into_raw();
-    // The params of the clc that made the saved inputs: later keys would move every byte after them.
+    // The params of the clc that made the saved inputs: later keys would move every byte after them
+    // (`created` and `root_mtime*` would also make the bytes depend on when and where the base was made).
     index.params.retain(|(k, _)| {
-        !["adaptive_frames", "small_frame_size", "large_frame_size"].contains(&k.as_str())
+        ![
+            "adaptive_frames",
+            "small_frame_size",
+            "large_frame_size",
+            "created",
+            "root_mtime",
+            "root_mtime_nsec",
+        ]
+        .contains(&k.as_str())
     });
     for (k, v) in index.params.iter_mut() {
         if k == "source_root" {
@@ -738,7 +748,7 @@ impl Drop for TempDir {
 }
 
 /// `lz_ext3e_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as an
-/// LZ_EXT3E frame (codec 4, docs/FORMAT.md 2.3).
+/// LZ_EXT3E frame (codec 4, docs/FORMAT.md 2.4).
 pub fn lz_ext3e_decode(data: &[u8]) {
     let Some((head, block)) = data.split_first_chunk::<3>() else {
         return;

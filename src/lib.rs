@@ -37,6 +37,7 @@ pub mod parity;
 pub mod report;
 pub mod scan;
 pub mod storage;
+pub mod summary;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod verify;

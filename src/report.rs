@@ -1,12 +1,10 @@
-//! Text and JSON for `clc list` and `clc info`.
+//! Text and JSON for `clc list` and `clc info` (the summaries of pack, extract and verify: [`crate::summary`]).
 
 use crate::archive::Archive;
-use crate::diag::escape_path;
+use crate::diag::{escape, escape_path};
 use crate::format::index::{Entry, EntryId, EntryKind, ValidIndex};
+use crate::summary::{param_value, FrameCounts};
 use serde_json::json;
-
-/// Names are escaped for the terminal by the library's one helper.
-pub use crate::diag::escape;
 
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(kind: EntryKind, mode: u32) -> String {
@@ -53,7 +51,8 @@ pub fn mode_string(kind: EntryKind, mode: u32) -> String {
     s
 }
 
-fn time_string(sec: i64) -> String {
+/// `YYYY-MM-DD HH:MM` in UTC.
+pub fn time_string(sec: i64) -> String {
     // UTC, civil-from-days (Howard Hinnant's algorithm).
     let days = sec.div_euclid(86400);
     let rem = sec.rem_euclid(86400);
@@ -172,7 +171,9 @@ fn subblock_sizes(ar: &Archive) -> (std::collections::BTreeMap<u64, u64>, u64) {
     (sizes, unreadable)
 }
 
-/// The facts `clc info` prints.
+/// The facts `clc info` prints: counts and sizes as numbers, params as numbers, booleans or strings,
+/// the frames counted as `pack` counts them, and the creation time (`created`, Unix seconds, and
+/// `created_utc`; null for archives that do not record it).
 pub fn info_json(ar: &Archive) -> serde_json::Value {
     let idx = ar.index();
     let count = |k: EntryKind| idx.entries().iter().filter(|e| e.kind == k).count();
@@ -185,7 +186,6 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
     let unique = idx.unique_bytes();
     let chunk_bytes = idx.chunk_bytes();
     let mut per_codec = serde_json::Map::new();
-    let mut stored: u64 = 0;
     for f in idx.frames() {
         let name = if f.flags & crate::format::frame::FLAG_GPU != 0 {
             format!("{}_GPU", f.codec.name())
@@ -194,8 +194,8 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         };
         let c = per_codec.entry(name).or_insert(json!(0));
         *c = json!(c.as_u64().unwrap_or(0) + 1);
-        stored += f.stored_len as u64;
     }
+    let frames = FrameCounts::of_index(idx);
     let (sizes, unreadable) = subblock_sizes(ar);
     let subblock_frames: u64 = sizes.values().sum();
     let subblock_size = sizes.iter().max_by_key(|(_, n)| **n).map(|(s, _)| *s);
@@ -204,8 +204,17 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         .iter()
         .map(|p| json!({"path": escape_path(p), "bytes": crate::volumes::size(p).ok()}))
         .collect();
-    json!({
+    let param = |k: &str| {
+        idx.params()
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let created = param("created").and_then(|t| t.parse::<i64>().ok());
+    let mut v = json!({
         "format": ar.kind().describe(),
+        "created": created,
+        "created_utc": created.map(time_string),
         "files": count(EntryKind::File),
         "hardlinks": count(EntryKind::Hardlink),
         "dirs": count(EntryKind::Dir),
@@ -214,17 +223,155 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
         "bytes_in": bytes_in,
         "unique_file_bytes": unique,
         "unique_chunk_bytes": chunk_bytes,
-        "bytes_stored": stored,
-        "frames": idx.frames().len(),
+        "bytes_stored": frames.stored_bytes,
         "frames_per_codec": per_codec,
         "subblock_size": subblock_size,
         "subblock_frames": subblock_frames,
         "subblock_sizes": sizes.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "subblock_unreadable": unreadable,
         "volumes": volumes,
-        "params": idx.params().iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "params": idx.params().iter().map(|(k, v)| (k.clone(), param_value(v))).collect::<serde_json::Map<_, _>>(),
         "damaged_files": ar.damaged().len(),
-    })
+        "snapshot": ar.selected().map(|s| s.record.name.clone()),
+        "snapshots": snapshots_json(ar),
+        "bytes_total": volumes_bytes(ar),
+    });
+    frames.add_json(bytes_in, &mut v);
+    v
+}
+
+/// The bytes of all data volumes.
+fn volumes_bytes(ar: &Archive) -> u64 {
+    ar.volume_paths()
+        .iter()
+        .map(|p| crate::volumes::size(p).unwrap_or(0))
+        .sum()
+}
+
+/// Every snapshot of a versioned archive, oldest first: name, time (seconds since 1970 and UTC text),
+/// source, entries, files, their bytes, and the bytes its generation added to the archive.
+pub fn snapshots_json(ar: &Archive) -> Vec<serde_json::Value> {
+    ar.snapshots()
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let r = &s.record;
+            json!({
+                "name": r.name,
+                "time": r.time,
+                "utc": utc_string(r.time),
+                "source": escape(&r.source),
+                "entries": r.entries,
+                "files": r.files,
+                "bytes_in": r.bytes_in,
+                "generation": s.generation,
+                "bytes_added": ar.added_bytes(k),
+            })
+        })
+        .collect()
+}
+
+/// `2026-11-30 05:28:00 UTC`.
+pub fn utc_string(sec: i64) -> String {
+    format!("{}:{:02} UTC", time_string(sec), sec.rem_euclid(60))
+}
+
+/// How an entry differs between two trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Only in the second tree.
+    Added,
+    /// Only in the first tree.
+    Removed,
+    /// In both, with other bytes, another type or another link target.
+    Modified,
+    /// In both with the same bytes, but other metadata (mode, owner, mtime, xattrs).
+    Metadata,
+}
+
+impl Change {
+    /// The mark `clc diff` prints: `+`, `-`, `M`, `m`.
+    pub fn mark(self) -> char {
+        match self {
+            Change::Added => '+',
+            Change::Removed => '-',
+            Change::Modified => 'M',
+            Change::Metadata => 'm',
+        }
+    }
+}
+
+/// The changes from tree `a` to tree `b` (two snapshots of one archive, so equal content ids are equal
+/// bytes and equal chunk lists too), in path order.
+pub fn diff(a: &ValidIndex, b: &ValidIndex) -> Vec<(Change, Vec<u8>)> {
+    let (ea, eb) = (a.entries(), b.entries());
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < ea.len() || j < eb.len() {
+        let ord = match (ea.get(i), eb.get(j)) {
+            (Some(x), Some(y)) => x.path.cmp(&y.path),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                out.push((Change::Removed, ea[i].path.clone()));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push((Change::Added, eb[j].path.clone()));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let c = compare(a, EntryId(i as u64), b, EntryId(j as u64));
+                if let Some(c) = c {
+                    out.push((c, ea[i].path.clone()));
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// How entry `x` of `a` and entry `y` of `b` (same path) differ, if they do.
+fn compare(a: &ValidIndex, x: EntryId, b: &ValidIndex, y: EntryId) -> Option<Change> {
+    let (ex, ey) = (a.entry(x)?, b.entry(y)?);
+    let same_bytes =
+        |cx: Option<crate::format::index::ContentId>,
+         cy: Option<crate::format::index::ContentId>| match (cx, cy) {
+            (None, None) => true,
+            (Some(p), Some(q)) => p == q || a.chunks_of(p).eq(b.chunks_of(q)),
+            _ => false,
+        };
+    let kind = |e: &Entry| match e.kind {
+        EntryKind::Hardlink => EntryKind::File,
+        k => k,
+    };
+    let data_same = kind(ex) == kind(ey)
+        && a.data_size(x) == b.data_size(y)
+        && same_bytes(a.content_of(x), b.content_of(y))
+        && ex.target == ey.target
+        && ex.rdev == ey.rdev;
+    if !data_same {
+        return Some(Change::Modified);
+    }
+    let (mx, my) = (
+        a.entry(a.data_entry(x)).unwrap_or(ex),
+        b.entry(b.data_entry(y)).unwrap_or(ey),
+    );
+    let meta = |e: &Entry| {
+        (
+            e.mode,
+            e.uid,
+            e.gid,
+            e.mtime_sec,
+            e.mtime_nsec,
+            e.xattrs.clone(),
+        )
+    };
+    (meta(mx) != meta(my)).then_some(Change::Metadata)
 }
 
 #[cfg(test)]

@@ -26,13 +26,16 @@ pub struct ScanEntry {
     pub gid: u32,
     pub mtime_sec: i64,
     pub mtime_nsec: u32,
+    /// Change time (the files cache of an append compares it, with the inode number).
+    pub ctime_sec: i64,
+    pub ctime_nsec: u32,
     pub size: u64,
     pub rdev: u64,
     pub dev: u64,
     pub ino: u64,
     pub nlink: u64,
     pub target: Vec<u8>,
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub xattrs: Xattrs,
 }
 
 /// A scanned file to read: its path and the identity (device, inode) the scan saw there.
@@ -85,6 +88,20 @@ impl ScanEntry {
 
 /// Walks `root` with `workers` threads. Entries that cannot be read are warned about and left out.
 pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntry>> {
+    scan_with(root, workers, true, warn)
+}
+
+/// Extended attributes: (name, value) pairs.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// [`scan`], reading extended attributes only when `xattrs` is set: an append reads them afterwards,
+/// only for entries its files cache does not know ([`read_xattrs`]).
+pub fn scan_with(
+    root: &Path,
+    workers: usize,
+    xattrs: bool,
+    warn: &Warnings,
+) -> Result<Vec<ScanEntry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
         return Err(Error::Usage(format!(
@@ -101,12 +118,12 @@ pub fn scan(root: &Path, workers: usize, warn: &Warnings) -> Result<Vec<ScanEntr
         for _ in 0..workers.max(1) {
             let (tx, rx) = (tx.clone(), rx.clone());
             let (out, pending) = (&out, &pending);
-            s.spawn(move || worker(&tx, &rx, pending, out, warn));
+            s.spawn(move || worker(&tx, &rx, pending, out, xattrs, warn));
         }
     });
     drop(tx);
     let mut v = out.into_inner();
-    v.sort_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
+    v.sort_unstable_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
     Ok(v)
 }
 
@@ -115,6 +132,7 @@ fn worker(
     rx: &Receiver<(PathBuf, Vec<u8>)>,
     pending: &AtomicUsize,
     out: &Mutex<Vec<ScanEntry>>,
+    xattrs: bool,
     warn: &Warnings,
 ) {
     loop {
@@ -140,7 +158,7 @@ fn worker(
                         path.push(b'/');
                     }
                     path.extend_from_slice(name.as_bytes());
-                    match stat_entry(&de, path, warn) {
+                    match stat_entry(&de, path, xattrs, warn) {
                         Ok(e) => {
                             if e.kind == EntryKind::Dir {
                                 pending.fetch_add(1, Ordering::SeqCst);
@@ -162,6 +180,7 @@ fn worker(
 fn stat_entry(
     de: &fs::DirEntry,
     path: Vec<u8>,
+    xattrs: bool,
     warn: &Warnings,
 ) -> std::result::Result<ScanEntry, String> {
     let abs = de.path();
@@ -199,13 +218,11 @@ fn stat_entry(
     } else {
         Vec::new()
     };
-    let xattrs = crate::sys::xattrs(&abs).unwrap_or_else(|e| {
-        warn.warn(format!(
-            "{}: extended attributes not read: {e}",
-            escape_path(&abs)
-        ));
+    let xattrs = if xattrs {
+        read_xattrs(&abs, warn)
+    } else {
         Vec::new()
-    });
+    };
     Ok(ScanEntry {
         size: match kind {
             EntryKind::File => m.len(),
@@ -220,12 +237,25 @@ fn stat_entry(
         gid: m.gid(),
         mtime_sec: m.mtime(),
         mtime_nsec: m.mtime_nsec().clamp(0, 999_999_999) as u32,
+        ctime_sec: m.ctime(),
+        ctime_nsec: m.ctime_nsec().clamp(0, 999_999_999) as u32,
         rdev: m.rdev(),
         dev: m.dev(),
         ino: m.ino(),
         nlink: m.nlink(),
         target,
         xattrs,
+    })
+}
+
+/// The extended attributes of `abs` (not following a symlink); a failure is warned about.
+pub fn read_xattrs(abs: &Path, warn: &Warnings) -> Vec<(Vec<u8>, Vec<u8>)> {
+    crate::sys::xattrs(abs).unwrap_or_else(|e| {
+        warn.warn(format!(
+            "{}: extended attributes not read: {e}",
+            escape_path(abs)
+        ));
+        Vec::new()
     })
 }
 

@@ -183,6 +183,54 @@ pub fn fix_mmap_threshold(bytes: i32) {
     }
 }
 
+/// Takes an exclusive `flock` on `f` without waiting: `Ok(false)` when another process holds it.
+pub fn try_lock_exclusive(f: &std::fs::File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// The signal (SIGINT or SIGTERM) that asked the process to stop, once [`catch_interrupts`] is on.
+static INTERRUPT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPT.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on SIGINT and SIGTERM do not end the process but are recorded for [`interrupted`], so that
+/// a long operation (pack) can stop at the next safe point and remove what it wrote.
+pub fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installs a handler that only stores to an atomic; `sa` is fully initialised (zeroed,
+        // then the handler and an empty mask set).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that interrupted the process (SIGINT = 2, SIGTERM = 15), if one has arrived since
+/// [`catch_interrupts`].
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPT.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
 /// Temporary files to remove when SIGINT, SIGTERM or SIGHUP ends the process while they exist (the
 /// CL_Compressor SQLite image was left behind by a SIGTERM during open). While a [`RemoveOnSignal`]
 /// lives, its path is in one of a few slots that a signal handler reads: it unlinks every path there,

@@ -194,6 +194,47 @@ pub fn has_parity(base: &Path) -> bool {
     is_regular(&parity_path(base, 1))
 }
 
+/// The name a volume is written under until its archive (or generation) is complete:
+/// `NAME.001.partial`, `NAME.p001.partial` (FORMAT.md section 11).
+pub fn partial_path(volume: &Path) -> PathBuf {
+    with_suffix(volume, ".partial")
+}
+
+/// The lock a pack or append holds on `NAME` while it writes: `NAME.lock`.
+pub fn lock_path(base: &Path) -> PathBuf {
+    with_suffix(base, ".lock")
+}
+
+/// Every `NAME.NNN.partial` and `NAME.pNNN.partial` next to `base` (left by a pack that was killed), as
+/// (what the name says, path), sorted.
+pub fn list_partial(base: &Path) -> Vec<(Name, PathBuf)> {
+    let Some(name) = base.file_name() else {
+        return Vec::new();
+    };
+    let mut prefix = name.as_bytes().to_vec();
+    prefix.push(b'.');
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir_of(base)) else {
+        return out;
+    };
+    for de in rd.flatten() {
+        let fname = de.file_name();
+        let rest = fname.as_bytes().strip_prefix(prefix.as_slice());
+        if let Some(suffix) = rest.and_then(|r| r.strip_suffix(b".partial")) {
+            if let Some(n) = parse_suffix(suffix) {
+                out.push((n, base.with_file_name(&fname)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// Syncs the directory holding `base`'s volumes, so that renames into it are durable.
+pub fn sync_dir(base: &Path) -> io::Result<()> {
+    File::open(dir_of(base))?.sync_all()
+}
+
 /// The highest-numbered data volume of `base` whose last `n` bytes satisfy `is_tail` (a footer's magic),
 /// with those bytes. Volumes past the last one (a user's `NAME.2024`) are skipped, each costing one
 /// open and one read; `None` when no volume has such a tail.

@@ -4,8 +4,9 @@
 //! read, or fails with one line naming the volume and leaves nothing that opens.
 //!
 //! Timing: the pack runs with tiny read-ahead and frame queues (64K buffers and frames, one batch in
-//! flight), so when `NAME.001` appears (at the first frame written) the reader is at most about a megabyte
-//! into the stream; each victim is acted on then, far before the reader gets to the point that matters.
+//! flight), so when `NAME.001.partial` appears (at the first frame written; volumes get their names when
+//! the archive is complete) the reader is at most about a megabyte into the stream; each victim is acted
+//! on then, far before the reader gets to the point that matters.
 
 mod common;
 
@@ -92,7 +93,7 @@ fn a_file_that_vanishes_or_turns_unreadable_before_it_is_read_is_left_out() {
         let (src, victim) = tree(t.path(), 30 << 20, &common::noise(3, 1 << 20));
         let out = t.path().join("arc");
         let mut child = spawn_pack(t.path(), &src, &out, "");
-        wait_for(&t.path().join("arc.001"), &mut child);
+        wait_for(&t.path().join("arc.001.partial"), &mut child);
         fs::remove_file(&victim).unwrap();
         if unreadable {
             // Opens (a directory does), then every read fails (EISDIR): an I/O error mid-pack.
@@ -119,7 +120,7 @@ fn a_file_that_shrinks_or_grows_while_read_is_stored_as_read() {
         let (src, victim) = tree(t.path(), 0, &original);
         let out = t.path().join("arc");
         let mut child = spawn_pack(t.path(), &src, &out, "");
-        wait_for(&t.path().join("arc.001"), &mut child);
+        wait_for(&t.path().join("arc.001.partial"), &mut child);
         let expect = if grow {
             let more = common::noise(9, 5 << 20);
             let mut f = fs::OpenOptions::new().append(true).open(&victim).unwrap();
@@ -203,8 +204,11 @@ fn a_full_disk_fails_with_the_volume_named_and_leaves_no_archive() {
     }
 }
 
+/// FORMAT.md section 11: a pack killed by SIGKILL leaves only `.partial` files, so nothing opens; the
+/// next pack of the same NAME recognises them as its own (they start with a clc volume header) and
+/// replaces them, while a `.partial` name holding anyone else's bytes is refused, never removed.
 #[test]
-fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
+fn a_pack_killed_mid_way_leaves_nothing_that_opens_and_the_next_pack_replaces_it() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
@@ -213,16 +217,16 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
     }
     let out = t.path().join("arc");
     let mut child = spawn_pack(t.path(), &src, &out, "VOLUME_SIZE = 1M\n");
-    wait_for(&t.path().join("arc.003"), &mut child);
+    wait_for(&t.path().join("arc.003.partial"), &mut child);
     child.kill().unwrap(); // SIGKILL
     let (code, _) = finish(child);
     assert_eq!(code, -1, "the pack finished before it was killed");
     let first = t.path().join("arc.001");
-    let err = match clc::archive::Archive::open(&first) {
-        Ok(_) => panic!("a killed pack opened as complete"),
-        Err(e) => e.to_string(),
-    };
-    assert!(err.contains("no clc footer"), "{err}");
+    assert!(
+        !first.exists(),
+        "a volume got its name before the archive was complete"
+    );
+    assert!(clc::archive::Archive::open(&first).is_err());
     let dest = t.path().join("dest");
     for args in [
         vec!["list".as_ref(), first.as_os_str()],
@@ -236,11 +240,44 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens() {
     ] {
         let (code, _, err) = common::run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(
-            err.lines().count() == 1 && err.contains("no clc footer"),
-            "{args:?}: {err}"
-        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    // The next pack replaces the leftovers (and says so) ...
+    let (code, _, err) = common::run(&[
+        "pack".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-q".as_ref(),
+        "--cpu".as_ref(),
+        "--volume-size".as_ref(),
+        "1M".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("left by an interrupted pack"), "{err}");
+    let partial: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+    extract_all(&first, &dest);
+    // ... but never a file that is not clc's.
+    fs::write(t.path().join("arc2.001.partial"), b"someone else's notes").unwrap();
+    let other = t.path().join("arc2");
+    let (code, _, err) = common::run(&[
+        "pack".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        other.as_os_str(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a volume clc was writing"), "{err}");
+    assert_eq!(
+        fs::read(t.path().join("arc2.001.partial")).unwrap(),
+        b"someone else's notes"
+    );
 }
 
 /// Runs the pack's reader over `jobs` and returns each scan entry's bytes as the sequencer would store
@@ -285,6 +322,7 @@ fn dup_job(dir: &Path, size: usize) -> (Job, Vec<u8>) {
         expect: Some(*blake3::hash(&same).as_bytes()),
         size: size as u64,
         run: false,
+        prev: None,
     };
     (job, same)
 }
@@ -354,6 +392,7 @@ fn regression_pack_never_reads_a_file_swapped_after_the_scan() {
             expect: None,
             size: size as u64,
             run: false,
+            prev: None,
         };
         let (got, warns) = read_jobs(vec![job(scanned.clone())]);
         assert!(

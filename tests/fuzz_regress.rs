@@ -265,6 +265,7 @@ fn write_seeds() {
         out: t.path().join("a"),
         force: true,
         progress: false,
+        ..Default::default()
     };
     let st = clc::pack::pack(&cfg, &opts, None, &clc::diag::Warnings::new(true)).unwrap();
     assert_eq!(st.volumes.len(), 1);

@@ -1,4 +1,4 @@
-//! CL_Compressor archives (`src/legacy/`): the seed archives in `../shared/seed-archives` must restore the seed
+//! CL_Compressor archives (`src/legacy/`): the seed archives in `tests/data/seed-archives` must restore the seed
 //! tree byte for byte through clc's `Index`; the writer-bug archive must report the right damaged file;
 //! mutated archives must never panic. Synthetic IDX1 archives cover volume gaps and odd duplicates.
 
@@ -11,19 +11,13 @@ use clc::format::index::{EntryId, EntryKind};
 use clc::legacy::{self, Legacy};
 use serde_json::{json, Value};
 
-const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed-archives");
+/// The CL_Compressor archives and the tree they were made from (kept in the repository, ~6 MB).
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed-archives");
 
-/// The seed directory, or `None` (with a SKIP line) when it is absent and `CLC_REQUIRE_SEED` is not 1.
-fn seed() -> Option<PathBuf> {
+fn seed() -> PathBuf {
     let p = PathBuf::from(SEED);
-    if p.join("tree.tar.xz").is_file() {
-        return Some(p);
-    }
-    if std::env::var("CLC_REQUIRE_SEED").as_deref() == Ok("1") {
-        panic!("CLC_REQUIRE_SEED=1 but {SEED} has no tree.tar.xz");
-    }
-    eprintln!("SKIP: {SEED} is absent");
-    None
+    assert!(p.join("tree.tar.xz").is_file(), "{SEED} has no tree.tar.xz");
+    p
 }
 
 /// Reads files through the index, decoding frames once (cached by stored bytes, so that mutated copies of
@@ -122,7 +116,7 @@ fn entries_of(lg: &Legacy, kind: EntryKind) -> BTreeSet<Vec<u8>> {
 
 #[test]
 fn seed_archives_restore_the_tree() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let tmp = extract_tree(&seed);
     let tree = tmp.path().join("tree");
     let (files, dirs) = walk(&tree);
@@ -195,7 +189,7 @@ fn text(tag: &str, n: usize) -> Vec<u8> {
 
 #[test]
 fn truncated_stream_bug_is_reported() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let lg = legacy::open(&seed.join("bug-idx3-head-truncated-stream/archive.001"))
         .unwrap()
         .unwrap();
@@ -283,7 +277,7 @@ fn footer(bytes: &[u8]) -> (usize, usize) {
 
 #[test]
 fn mutated_footer_and_index_never_panic() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let t = copy_dir(&seed.join("bug-idx3-head-truncated-stream"));
     let vol = t.path().join("archive.001");
     let bytes = std::fs::read(&vol).unwrap();
@@ -337,7 +331,7 @@ fn rewrite_index(vol: &Path, kind: u8, f: impl FnOnce(&mut Vec<u8>)) {
 
 #[test]
 fn mutated_index_payloads_never_panic() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let cases = [
         ("bug-idx3-head-truncated-stream", "archive.001", 3u8),
         ("idx1-37b0d32-default", "archive.001", 1),

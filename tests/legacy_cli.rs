@@ -7,19 +7,13 @@ mod common;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed-archives");
+/// The CL_Compressor archives and the tree they were made from (kept in the repository).
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed-archives");
 
-fn seed() -> Option<PathBuf> {
+fn seed() -> PathBuf {
     let p = PathBuf::from(SEED);
-    if p.join("tree.tar.xz").is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CLC_REQUIRE_SEED").as_deref() != Ok("1"),
-        "CLC_REQUIRE_SEED=1 but {SEED} is absent"
-    );
-    eprintln!("SKIP: {SEED} is absent");
-    None
+    assert!(p.join("tree.tar.xz").is_file(), "{SEED} has no tree.tar.xz");
+    p
 }
 
 fn untar(seed: &Path, into: &Path) -> PathBuf {
@@ -36,7 +30,7 @@ fn untar(seed: &Path, into: &Path) -> PathBuf {
 
 #[test]
 fn seed_archives_extract_verify_and_describe() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let t = tempfile::tempdir().unwrap();
     let tree = untar(&seed, t.path());
     let mut n = 0;
@@ -76,7 +70,7 @@ fn seed_archives_extract_verify_and_describe() {
 
 #[test]
 fn truncated_stream_bug_is_refused_and_keep_going_salvages() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     let first = seed.join("bug-idx3-head-truncated-stream/archive.001");
     let t = tempfile::tempdir().unwrap();
     let dest = t.path().join("a");
@@ -114,7 +108,7 @@ fn truncated_stream_bug_is_refused_and_keep_going_salvages() {
 
 #[test]
 fn seed_archive_mounts_like_our_own() {
-    let Some(seed) = seed() else { return };
+    let seed = seed();
     if !common::fuse_ok() {
         return;
     }

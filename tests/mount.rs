@@ -758,3 +758,88 @@ fn old_daemon_never_unmounts_a_newer_mount_at_the_same_place() {
         fs::read(src.join("a/f0")).unwrap()
     );
 }
+
+/// An archive made with `--append` mounts with one directory per snapshot at the root (even with one
+/// snapshot), each holding that snapshot's tree; `--snapshot NAME` serves one at the root; an archive
+/// made without `--append` mounts as before.
+#[test]
+fn snapshots_mount_one_directory_each() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 11);
+    let ar = t.path().join("ar");
+    pack(&src, &ar, &["--append", "--name", "one"]);
+    let first = t.path().join("ar.001");
+    {
+        let m = Mounted::foreground(&first, &t.path().join("m1"), &[]);
+        let names: Vec<String> = fs::read_dir(&m.dir)
+            .unwrap()
+            .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["one"]);
+        assert!(fs::metadata(m.path("one")).unwrap().is_dir());
+        assert!(fs::read(m.path("one/dup1")).unwrap() == fs::read(src.join("dup1")).unwrap());
+    }
+    let keep = t.path().join("v1");
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(&keep)
+        .status()
+        .unwrap()
+        .success());
+    fs::write(src.join("a/f0"), b"changed in two").unwrap();
+    fs::remove_file(src.join("dup1")).unwrap();
+    fs::write(src.join("new"), b"only in two").unwrap();
+    pack(&src, &ar, &["--append", "--name", "two"]);
+    let m = Mounted::foreground(&first, &t.path().join("m2"), &[]);
+    let mut names: Vec<String> = fs::read_dir(&m.dir)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["one", "two"]);
+    assert_eq!(fs::metadata(&m.dir).unwrap().nlink(), 4);
+    for (snap, tree) in [("one", &keep), ("two", &src)] {
+        let rel = |root: &Path| -> Vec<PathBuf> {
+            walk(root)
+                .into_iter()
+                .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+                .collect()
+        };
+        let got = rel(&m.path(snap));
+        assert_eq!(got, rel(tree), "{snap}");
+        for p in got {
+            let (a, b) = (tree.join(&p), m.path(snap).join(&p));
+            let ma = fs::symlink_metadata(&a).unwrap();
+            if ma.is_file() {
+                assert!(
+                    fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+                    "{snap}/{}",
+                    p.display()
+                );
+            }
+        }
+    }
+    // Inode numbers of the two trees never collide; ".." of a snapshot is the root.
+    let i1 = fs::metadata(m.path("one/a/f0")).unwrap().ino();
+    let i2 = fs::metadata(m.path("two/a/f0")).unwrap().ino();
+    assert_ne!(i1, i2);
+    assert_eq!(
+        fs::metadata(m.path("two/..")).unwrap().ino(),
+        fs::metadata(&m.dir).unwrap().ino()
+    );
+    drop(m);
+    let one = Mounted::foreground(&first, &t.path().join("m3"), &["--snapshot", "one"]);
+    assert!(fs::read(one.path("dup1")).unwrap() == fs::read(keep.join("dup1")).unwrap());
+    assert!(!one.path("new").exists());
+    drop(one);
+    // Plain archives: the tree at the root.
+    let plain = t.path().join("plain");
+    pack(&src, &plain, &[]);
+    let p = Mounted::foreground(&t.path().join("plain.001"), &t.path().join("m4"), &[]);
+    assert_eq!(fs::read(p.path("new")).unwrap(), b"only in two");
+}

@@ -282,15 +282,19 @@ fn more_damage_than_parity_is_reported_and_nothing_is_destroyed() {
 
 #[test]
 fn damage_is_located_per_stripe() {
-    // 3 data volumes of ~3 MB, 1 MiB stripes, one parity volume: corruption in different stripes of two
-    // volumes is still repairable; two in the same stripe is not.
+    // 3 data volumes of ~3 MB, 1 MiB stripes, one parity shard — in two parity volumes, since no volume
+    // may exceed 3M (FORMAT.md 9.1): corruption in different stripes of two volumes is still repairable;
+    // two in the same stripe is not.
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("a"), noise(5, 7 << 20)).unwrap();
     let orig = t.path().join("orig");
     pack(&src, &orig, Some("10%"), "3M");
-    assert_eq!((data_vols(&orig).len(), parity_vols(&orig).len()), (3, 1));
+    assert_eq!((data_vols(&orig).len(), parity_vols(&orig).len()), (3, 2));
+    for v in data_vols(&orig).iter().chain(&parity_vols(&orig)) {
+        assert!(fs::metadata(v).unwrap().len() <= 3 << 20, "{}", v.display());
+    }
 
     let d = t.path().join("ok");
     let first = copy_set(&orig, &d);

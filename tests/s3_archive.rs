@@ -175,6 +175,29 @@ fn pack_to_a_bucket_and_read_it_back() {
     ok(port, &["pack", s(&src), "-o", &arch, "--force", "-q"]);
     assert_eq!(store.list("").unwrap().len(), 1, "one volume now");
     ok(port, &["verify", &first]);
+    // Appending to a bucket archive is refused in one line, before anything is written; the archive
+    // stays as it was and no lock or .partial object is left.
+    let (code, err) = fails(port, &["pack", s(&src), "-o", &arch, "--append", "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("appending to an archive in object storage is not supported yet"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let names: Vec<String> = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name.to_string())
+        .collect();
+    assert_eq!(names, ["data.001"]);
+    // The tree of a bucket archive is its one generation: `info` lists no snapshots, and naming one is
+    // an error that says there is none.
+    let info = ok(port, &["info", &arch]);
+    assert!(!info.contains("snapshots:"), "{info}");
+    let (code, err) = fails(port, &["list", &first, "--snapshot", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    ok(port, &["verify", &first]);
 }
 
 /// Wrong credentials, a bad address and a missing volume object: exit 2, one line naming what failed.

@@ -6,26 +6,27 @@
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio).
 # Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
-# zstd (/usr/bin), this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
+# zstd (/usr/bin) into bin/ and liblz4.so.1 into lib/, this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
 # then run(command="bash .dev-gpu-final/final-run.sh", carry=[".dev-gpu-final", ".dev-gpu-shared"],
 # kind="nvidia-h200-x2"). Logs under $OUT; a table last.
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
 OUT=${OUT:-/tmp/final-out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/final.log") 2>&1
-export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache
-CLC=$D/clc; T="python3 $D/timed.py"; REPS=${REPS:-3}
+export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache LD_LIBRARY_PATH=$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+CLC=$D/clc; T="python3 $D/timed.py"; REPS=${REPS:-3}; SECTIONS=${SECTIONS:-1 2 3}
+in_sections() { case " $SECTIONS " in *" $1 "*) return 0;; esac; return 1; }
 W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
-nproc; nvidia-smi -L
+nproc; nvidia-smi -L; NG=$(nvidia-smi -L 2>/dev/null | wc -l)   # "all" = both GPUs only where there are two
 tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
-cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/
+if in_sections 1; then cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/; fi
 for t in $W/t/rdoc $W/src; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
 mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null
-$CLC pack $W/one -o $W/o --gpu-device all -q; rm -f $W/o.*   # builds the kernel cache once
+$CLC pack $W/one -o $W/o --gpu-device NVIDIA -q; rm -f $W/o.*   # builds the kernel cache once
 sec() { $T "$@" | cut -d' ' -f1; }
 
 echo "== 1. pack"
-for tree in $W/t/rdoc $W/src; do
+in_sections 1 && for tree in $W/t/rdoc $W/src; do
   n=$(basename $tree)
   for i in $(seq $REPS); do
     echo "$n lz4: $(sec bash -c "tar cf - -C $tree . | lz4 -1 -q > $W/t.lz4")"
@@ -33,37 +34,39 @@ for tree in $W/t/rdoc $W/src; do
     rm -f $W/a.*; echo "$n cpu: $(sec $CLC pack $tree -o $W/a --cpu -q)"
     rm -f $W/d.*; echo "$n default: $(sec $CLC pack $tree -o $W/d -q)"
     rm -f $W/g.*; echo "$n gpu1: $(sec $CLC pack $tree -o $W/g --gpu-device NVIDIA -q)"
-    rm -f $W/h.*; echo "$n gpu2: $(sec $CLC pack $tree -o $W/h --gpu-device all -q)"
+    [ $NG -ge 2 ] && { rm -f $W/h.*; echo "$n gpu2: $(sec $CLC pack $tree -o $W/h --gpu-device all -q)"; }
   done
   echo "$n size lz4: $(stat -c %s $W/t.lz4)"; echo "$n size zstd: $(stat -c %s $W/t.zst)"
-  for k in a:cpu d:default g:gpu1 h:gpu2; do echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
+  for k in a:cpu d:default g:gpu1 h:gpu2; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
   $CLC info $W/g.001 | grep -i "frames\|LZ_EXT3" | head -3
   $CLC verify $W/g.001 -q && echo "$n: 1-GPU archive verifies"
   rm -rf $W/x; $CLC extract $W/g.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: 1-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
-  [ $n = rdoc ] || rm -f $W/a.* 
-  rm -f $W/d.* $W/g.* $W/h.* $W/x.*
+  rm -f $W/a.* $W/d.* $W/g.* $W/h.* $W/x.*
 done
 
-echo "== 2. extract and read-all (rdoc, the --cpu archive)"
-MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all")
+echo "== 2. extract and read-all (rdoc, an archive packed with --cpu)"
+rm -f $W/r.*; $CLC pack $W/t/rdoc -o $W/r --cpu -q
+in_sections 2 && {
+MODES=("--cpu" "" "--gpu-device NVIDIA"); [ $NG -ge 2 ] && MODES+=("--gpu-device all")
 for i in $(seq $REPS); do
   for m in "${MODES[@]}"; do
-    rm -rf $W/x; sync; echo "extract [$m]: $(sec $CLC extract $W/a.001 -o $W/x -q $m)"
+    rm -rf $W/x; sync; echo "extract [$m]: $(sec timeout 60 $CLC extract $W/r.001 -o $W/x -q $m)"
   done
 done
-diff -r $W/t/rdoc $W/x >/dev/null && echo "last extract [${MODES[3]}] identical to the tree"
+diff -r $W/t/rdoc $W/x >/dev/null && echo "last extract [${MODES[-1]}] identical to the tree"
 for i in $(seq $REPS); do
   for m in "${MODES[@]}"; do
-    $CLC mount $W/a.001 $W/m $m || { echo "mount [$m] failed"; continue; }
-    echo "read-all [$m]: $(sec bash -c "tar cf - -C $W/m . | cat >/dev/null")"
+    $CLC mount $W/r.001 $W/m $m || { echo "mount [$m] failed"; continue; }
+    echo "read-all [$m]: $(sec timeout 60 bash -c "tar cf - -C $W/m . | cat >/dev/null")"
     $CLC umount $W/m
   done
 done
 rm -rf $W/x $W/src
+}
 
 echo "== 3. mount-bench.sh"
-OUT=$OUT/mb REPS=3 BIG_GB=2 timeout 240 bash $D/mount-bench.sh $CLC "$R/.dev-gpu-shared" | tail -20
+in_sections 3 && OUT=$OUT/mb REPS=${MB_REPS:-3} BIG_GB=${MB_GB:-2} timeout ${MB_TIMEOUT:-240} bash $D/mount-bench.sh $CLC "$R/.dev-gpu-shared" | tail -40
 
 echo "== table (medians of $REPS)"
 python3 - "$OUT/final.log" <<'EOF'

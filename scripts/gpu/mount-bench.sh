@@ -50,7 +50,7 @@ mnt() { # archive: a fresh mount, then cold caches
     cold
 }
 declare -A R
-add() { R[$1]="${R[$1]:-} $2"; }
+add() { R[$1]="${R[$1]:-} $2"; echo "   sample $1: $2"; }
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); clc $("$CLC" --version)"
 echo "   cold reads: $COLD"
@@ -76,10 +76,10 @@ for rep in $(seq "$REPS"); do
     add extract "$(secs "$t0" "$t1")"
     rm -rf "$W/x"
     mnt "$W/doc.001"
-    t0=$(now); (cd "$MNT" && tar cf - . | cat >/dev/null); t1=$(now)
+    t0=$(now); (cd "$MNT" && timeout 120 tar cf - . | cat >/dev/null); t1=$(now)
     add readall "$(secs "$t0" "$t1")"
     mnt "$W/big.001"
-    t0=$(now); dd if="$MNT/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
+    t0=$(now); timeout 120 dd if="$MNT/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
     add dd "$(awk -v s="$BIGSIZE" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", s / (b - a) / 1e9}')"
     for jobs in 1 8; do
         mnt "$W/big.001"

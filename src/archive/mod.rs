@@ -6,8 +6,10 @@
 //!
 //! Volume names and listings come from `volumes`; decoded frames are held by `cache`.
 
+pub mod generations;
 pub mod reader;
 pub mod writer;
 
-pub use reader::{Archive, Kind};
+pub use generations::{History, Snapshot};
+pub use reader::{Archive, Kind, Pick};
 pub use writer::VolumeWriter;

@@ -5,18 +5,17 @@
 //! their headers checked then, and at most [`volumes::MAX_OPEN_VOLUMES`] are open at once. The index is a
 //! [`ValidIndex`]: everything read through it was checked when it was loaded.
 
+use super::generations::{self, History, Snapshot};
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
 use crate::codec::Codec;
 use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
-use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
-use crate::format::index::{EntryId, Frame, FrameId, Index, ValidIndex, VolumeNo};
+use crate::format::index::{EntryId, Frame, FrameId, ValidIndex, VolumeNo};
 use crate::format::volume::VolumeHeader;
 use crate::volumes::{self, Name, Vol};
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,6 +51,39 @@ pub struct Archive {
     damaged: HashMap<EntryId, String>,
     /// "run `clc repair` first", added to volume and frame errors when parity volumes exist.
     repair_hint: Option<String>,
+    /// The generations and snapshots of a clc archive (none for CL_Compressor's).
+    history: Option<Arc<History>>,
+    /// The snapshot `index` is the tree of (`None`: a plain archive's only tree).
+    selected: Option<usize>,
+    /// `NAME`.
+    base: PathBuf,
+}
+
+/// The snapshot that `pick` names, if the archive has snapshots; `None` for a plain archive's tree.
+fn select(h: &History, pick: &Pick, what: &str) -> Result<Option<usize>> {
+    if !h.versioned() {
+        return match pick {
+            Pick::Newest => Ok(None),
+            Pick::Named(n) => Err(Error::Usage(format!(
+                "no snapshot named {n}: {what} has no snapshots (it was not made with --append)"
+            ))),
+        };
+    }
+    match pick {
+        Pick::Newest => Ok(h.snapshots.len().checked_sub(1)),
+        Pick::Named(n) => h
+            .snapshots
+            .iter()
+            .position(|s| &s.record.name == n)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = h.snapshots.iter().map(|s| s.record.name.as_str()).collect();
+                Error::Usage(format!(
+                    "no snapshot named {n}; the snapshots are: {}",
+                    names.join(", ")
+                ))
+            }),
+    }
 }
 
 /// Without a cache, every frame is read and decoded on the CPU.
@@ -74,22 +106,31 @@ impl FrameStore for Archive {
     fn frame_error(&self, id: FrameId, cause: Error) -> Error {
         self.frame_err(id, cause)
     }
+
+    fn dict(&self, id: FrameId) -> Option<Vec<crate::format::index::Span>> {
+        self.index.dict_spans(id)
+    }
 }
 
-/// The last volume of an archive, opened, with its length and its last [`Footer::SIZE`] bytes.
-struct Last {
-    number: VolumeNo,
-    path: PathBuf,
-    file: Vol,
-    len: u64,
-    tail: Vec<u8>,
+/// Which tree of an archive to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The newest snapshot (or the only tree of a plain archive).
+    Newest,
+    /// The snapshot of that name (an error naming every snapshot when there is none).
+    Named(String),
 }
 
 impl Archive {
-    /// Opens the archive that `path` (any `NAME.NNN`, or `NAME`) belongs to. When the last volume is
-    /// damaged and parity volumes exist, the error says to run `clc repair`.
+    /// Opens the archive that `path` (any `NAME.NNN`, or `NAME`) belongs to, at its newest snapshot.
+    /// When the last volume is damaged and parity volumes exist, the error says to run `clc repair`.
     pub fn open(path: &Path) -> Result<Archive> {
-        Self::open_inner(path).map_err(|e| match e {
+        Self::open_at(path, Pick::Newest)
+    }
+
+    /// Opens the archive at the snapshot `pick` names.
+    pub fn open_at(path: &Path, pick: Pick) -> Result<Archive> {
+        Self::open_inner(path, &pick).map_err(|e| match e {
             Error::Corrupt { what, offset, msg } => {
                 let msg = match repair_hint(&volumes::base_of(path)) {
                     Some(h) => format!("{msg}; {h}"),
@@ -101,9 +142,9 @@ impl Archive {
         })
     }
 
-    /// Finds the last volume (the highest-numbered with a clc footer), then reads that footer or, when no
-    /// volume has one, opens a CL_Compressor archive.
-    fn open_inner(path: &Path) -> Result<Archive> {
+    /// Finds the volumes, then reads clc's newest complete footer or, failing that, opens a
+    /// CL_Compressor archive.
+    fn open_inner(path: &Path, pick: &Pick) -> Result<Archive> {
         let base = match volumes::parse(path) {
             Some((b, Name::Data(_))) => b,
             _ if volumes::list_data(path).is_empty() => {
@@ -118,37 +159,39 @@ impl Archive {
             // A listing that fails (credentials, endpoint, bucket) is that error, not "no volumes".
             volumes::siblings(&base).ctx(path)?;
         }
-        let vols = volumes::list_data(&base);
-        if vols.is_empty() {
+        let vols = generations::list(&base);
+        let (Some(first), Some(last)) = (vols.first(), vols.last()) else {
             return Err(Error::io(
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
+        };
+        let clc_first = first_bytes(&first.path).is_some_and(|b| b == crate::format::volume::MAGIC);
+        let newest = if clc_first {
+            generations::newest(&vols)?
+        } else {
+            // Only the last volume can hold a clc footer of an archive whose first volume is not clc's.
+            generations::newest(std::slice::from_ref(last))?
+        };
+        if let Some(n) = newest {
+            return Self::open_clc(&base, &vols, &n, pick);
         }
-        if let Some((number, p, _)) =
-            volumes::last_with_tail(&base, Footer::SIZE, Footer::looks_like)
-        {
-            return Self::open_clc(&base, open_last(number, &p)?);
-        }
-        // No footer anywhere: the last of the volumes numbered 1, 2, … without a gap is named.
-        let top = vols
-            .iter()
-            .zip(1u32..)
-            .take_while(|((n, _), i)| n.0 == *i)
-            .last()
-            .map_or(&vols[0].1, |((_, p), _)| p);
-        let first = &vols[0].1;
-        if vols[0].0 .0 == 1
-            && first_bytes(first).is_some_and(|b| b == crate::format::volume::MAGIC)
-        {
-            let len = volumes::size(top).unwrap_or(0);
+        let what = escape_path(&last.path);
+        let top = &last.path;
+        if clc_first {
+            let len = last.len;
             return Err(Error::corrupt(
                 escape_path(top),
                 len.saturating_sub(Footer::SIZE as u64),
                 "no clc footer: this volume is truncated, or the last volume of the archive is missing",
             ));
         }
-        match crate::legacy::open(first)? {
+        if *pick != Pick::Newest {
+            return Err(Error::Usage(format!(
+                "{what}: a CL_Compressor archive has no snapshots"
+            )));
+        }
+        match crate::legacy::open(&first.path)? {
             Some(l) => Ok(Self::from_legacy(l)),
             None => Err(Error::corrupt(
                 escape_path(top),
@@ -158,24 +201,20 @@ impl Archive {
         }
     }
 
-    /// clc's own archive: footer → index (validated) → the volumes' names, from the footer's count.
-    fn open_clc(base: &Path, last: Last) -> Result<Archive> {
-        let what = escape_path(&last.path);
-        let footer_at = last.len - Footer::SIZE as u64;
-        let footer = Footer::decode(&last.tail, &what, last.len)?;
-        if last.number.0 != footer.volume_count {
-            return Err(Error::corrupt(
-                &what,
-                footer_at,
-                format!(
-                    "footer says the archive has {} volumes but this is volume {}",
-                    footer.volume_count, last.number
-                ),
-            ));
-        }
-        let index = read_index(&last.file, &footer, &what)?.validate(&what, footer.volume_count)?;
-        if let Some((i, f)) = index
-            .frames()
+    /// clc's own archive: every generation's index, the chosen tree validated against their tables; the
+    /// volumes named from the footer's count, opened (and their headers checked) when first read.
+    fn open_clc(
+        base: &Path,
+        vols: &[generations::Listed],
+        newest: &generations::Newest,
+        pick: &Pick,
+    ) -> Result<Archive> {
+        let footer = &newest.footer;
+        let what = escape_path(&vols[newest.at].path);
+        let (history, mut tables) = generations::load(vols, newest)?;
+        // A frame whose codec is newer than the archive's format version (codec 4, LZ_EXT3E, needs 4).
+        if let Some((i, f)) = tables
+            .frames
             .iter()
             .enumerate()
             .find(|(_, f)| f.codec.min_version() > footer.version)
@@ -191,19 +230,40 @@ impl Archive {
                 ),
             ));
         }
-        // Every volume but the last holds at least one frame, so a larger count is a lie; it would
-        // otherwise size the volume table (2^32 - 1 slots for a file named NAME.4294967295).
-        if footer.volume_count as u64 > index.frames().len() as u64 + 1 {
+        // A volume holds a frame or index bytes, so a larger count is a lie; it would otherwise size
+        // the volume table (2^32 - 1 slots for a file named NAME.4294967295).
+        let index_room: u64 = history.generations.len() as u64
+            + history
+                .generations
+                .iter()
+                .map(|g| g.index_room)
+                .sum::<u64>();
+        if footer.volume_count as u64 > tables.frames.len() as u64 + index_room {
             return Err(Error::corrupt(
                 &what,
-                footer_at,
+                vols[newest.at].len - Footer::SIZE as u64,
                 format!(
                     "footer says the archive has {} volumes but its index has only {} frames",
                     footer.volume_count,
-                    index.frames().len()
+                    tables.frames.len()
                 ),
             ));
         }
+        if !newest.stray.is_empty() {
+            let names: Vec<String> = newest.stray.iter().map(|p| escape_path(p)).collect();
+            crate::diag::note(&format!(
+                "ignoring {}: after the newest complete footer ({}), left by an interrupted append or \
+                 the rest of a snapshot whose last volume is missing (see `clc verify`)",
+                names.join(", "),
+                what
+            ));
+        }
+        let selected = select(&history, pick, &what)?;
+        tables.entries = match selected {
+            Some(k) => history.snapshot_entries(k, &what)?,
+            None => history.plain_entries(&what)?,
+        };
+        let index = tables.validate(&what, footer.volume_count)?;
         let volumes = (1..=footer.volume_count)
             .map(|n| volumes::data_path(base, VolumeNo(n)))
             .collect();
@@ -215,15 +275,18 @@ impl Archive {
             open: volumes::OpenVolumes::default(),
             damaged: HashMap::new(),
             repair_hint: repair_hint(base),
+            history: Some(Arc::new(history)),
+            selected,
+            base: base.to_path_buf(),
         };
-        // The last volume is open already: keep it (its header is checked like any other's).
-        let _ = ar
-            .open
-            .get(last.number, || ar.check_header(last.number, last.file));
         Ok(ar)
     }
 
     fn from_legacy(l: crate::legacy::Legacy) -> Archive {
+        let base = l
+            .volumes
+            .first()
+            .map_or_else(PathBuf::new, |p| volumes::base_of(p));
         Archive {
             index: l.index,
             kind: Kind::Legacy(l.kind),
@@ -232,7 +295,74 @@ impl Archive {
             open: volumes::OpenVolumes::default(),
             damaged: l.damaged.into_iter().collect(),
             repair_hint: None,
+            history: None,
+            selected: None,
+            base,
         }
+    }
+
+    /// The generations and snapshots (none for a CL_Compressor archive).
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_deref()
+    }
+
+    /// Whether the archive holds named snapshots (made with `--append`).
+    pub fn versioned(&self) -> bool {
+        self.history().is_some_and(History::versioned)
+    }
+
+    /// The named snapshots, oldest first (empty for a plain or CL_Compressor archive).
+    pub fn snapshots(&self) -> &[Snapshot] {
+        self.history().map_or(&[], |h| h.snapshots.as_slice())
+    }
+
+    /// The snapshot whose tree [`Archive::index`] is, if any.
+    pub fn selected(&self) -> Option<&Snapshot> {
+        self.selected.and_then(|k| self.snapshots().get(k))
+    }
+
+    /// The position of the selected snapshot in [`Archive::snapshots`].
+    pub fn selected_at(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// The tree of snapshot `k` (a position in [`Archive::snapshots`]), validated against the same
+    /// tables; the selected one is not decoded again.
+    pub fn tree(&self, k: usize) -> Result<ValidIndex> {
+        if Some(k) == self.selected {
+            return Ok(self.index.clone());
+        }
+        let h = self
+            .history()
+            .filter(|h| k < h.snapshots.len())
+            .ok_or_else(|| Error::NotFound(format!("snapshot {k}")))?;
+        let what = self.describe_last();
+        let entries = h.snapshot_entries(k, &what)?;
+        self.index.with_entries(entries, &what)
+    }
+
+    /// The archive's base path (`NAME`).
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The id every volume carries.
+    pub fn archive_id(&self) -> [u8; 16] {
+        self.archive_id.unwrap_or([0; 16])
+    }
+
+    /// The bytes that snapshot `k`'s generation added (its volumes).
+    pub fn added_bytes(&self, k: usize) -> u64 {
+        match (self.history(), self.snapshots().get(k)) {
+            (Some(h), Some(s)) => h.generation_bytes(&self.base, s.generation),
+            _ => 0,
+        }
+    }
+
+    fn describe_last(&self) -> String {
+        self.volumes
+            .last()
+            .map_or_else(String::new, |p| escape_path(p))
     }
 
     /// Volume `n`, open (from the bounded set, or opened now and its header checked). Errors name the
@@ -368,11 +498,22 @@ impl Archive {
         Ok(buf)
     }
 
-    /// Reads, decodes and checks one frame on the CPU.
+    /// Reads, decodes and checks one frame on the CPU (after its dictionary frames, if it has them).
     pub fn read_frame(&self, id: FrameId) -> Result<Vec<u8>> {
+        let dict = self
+            .index
+            .dict_spans(id)
+            .map(|spans| cache::dict_bytes(&spans, &mut |f| self.read_frame(f).map(Arc::new)))
+            .transpose()
+            .map_err(|e| self.frame_err(id, e))?;
         let bytes = self.read_stored(id)?;
         let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
-        cache::decode(&StoredFrame { id, meta, bytes }).map_err(|e| self.frame_err(id, e))
+        let f = StoredFrame { id, meta, bytes };
+        match dict {
+            Some(d) => cache::decode_with_dict(&f, &d),
+            None => cache::decode(&f),
+        }
+        .map_err(|e| self.frame_err(id, e))
     }
 
     /// The sub-block size of an LZ_EXT3_SB frame, read from its first stored byte (None for other
@@ -420,8 +561,22 @@ impl Archive {
         buf: &mut [u8],
         src: &dyn FrameSource,
     ) -> Result<usize> {
+        self.check_entry(e)?;
+        self.read_in(&self.index, e, offset, buf, src)
+    }
+
+    /// [`Archive::read_at`] for entry `e` of the tree `idx` (another snapshot of this archive: see
+    /// [`Archive::tree`]).
+    pub fn read_in(
+        &self,
+        idx: &ValidIndex,
+        e: EntryId,
+        offset: u64,
+        buf: &mut [u8],
+        src: &dyn FrameSource,
+    ) -> Result<usize> {
         let mut done = 0usize;
-        self.read_runs(e, offset, buf.len(), src, |frame, r| {
+        self.runs_in(idx, e, offset, buf.len(), src, |frame, r| {
             buf[done..done + r.len()].copy_from_slice(&frame[r.clone()]);
             done += r.len();
         })?;
@@ -438,25 +593,44 @@ impl Archive {
         offset: u64,
         len: usize,
         src: &dyn FrameSource,
-        mut f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+        f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
     ) -> Result<usize> {
         self.check_entry(e)?;
-        let Some(content) = self.index.content_of(e) else {
+        self.runs_in(&self.index, e, offset, len, src, f)
+    }
+
+    /// [`Archive::read_runs`] for entry `e` of the tree `idx` (this archive's tree or another snapshot's;
+    /// the caller has checked the entry's frames with [`Archive::check_entry`]).
+    pub fn runs_in(
+        &self,
+        idx: &ValidIndex,
+        e: EntryId,
+        offset: u64,
+        len: usize,
+        src: &dyn FrameSource,
+        mut f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+    ) -> Result<usize> {
+        let Some(content) = idx.content_of(e) else {
             return Ok(0);
         };
-        let size = self.index.data_size(e);
+        let path_of = |e: EntryId| {
+            idx.entry(e).map_or_else(String::new, |x| {
+                String::from_utf8_lossy(&x.path).into_owned()
+            })
+        };
+        let size = idx.data_size(e);
         if offset >= size || len == 0 {
             return Ok(0);
         }
         let in_file = |source: Error| Error::InFile {
-            path: self.path_of(e),
+            path: path_of(e),
             source: Box::new(source),
         };
         let want = len.min((size - offset) as usize);
         let mut done = 0usize;
         // The run being gathered: (frame id, its bytes, range).
         let mut run: Option<(FrameId, Arc<Vec<u8>>, std::ops::Range<usize>)> = None;
-        for p in self.index.pieces(content, offset) {
+        for p in idx.pieces(content, offset) {
             if done == want {
                 break;
             }
@@ -488,23 +662,6 @@ impl Archive {
     }
 }
 
-/// Opens the last volume and reads its tail, where clc's footer is (again: the volume may have been
-/// replaced since it was found).
-fn open_last(number: VolumeNo, path: &Path) -> Result<Last> {
-    let file = volumes::open_vol(path).ctx(path)?;
-    let len = file.size().ctx(path)?;
-    let mut tail = vec![0u8; Footer::SIZE.min(len as usize)];
-    let tail_at = len - tail.len() as u64;
-    file.read_exact_at(&mut tail, tail_at).ctx(path)?;
-    Ok(Last {
-        number,
-        path: path.to_path_buf(),
-        file,
-        len,
-        tail,
-    })
-}
-
 fn first_bytes(p: &Path) -> Option<[u8; 8]> {
     let mut b = [0u8; 8];
     volumes::open_vol(p).ok()?.read_exact_at(&mut b, 0).ok()?;
@@ -519,32 +676,6 @@ fn repair_hint(base: &Path) -> Option<String> {
             escape_path(&volumes::data_path(base, VolumeNo(1)))
         )
     })
-}
-
-fn read_index(f: &Vol, footer: &Footer, what: &str) -> Result<Index> {
-    let mut blob = vec![0u8; footer.index_stored_len as usize];
-    f.read_exact_at(&mut blob, footer.index_offset).ctx(what)?;
-    // zlib inflates at most about 1032:1, so a claim beyond that is not believed when sizing the buffer.
-    let believable = footer.index_stored_len.saturating_mul(1032);
-    let mut raw = Vec::with_capacity(footer.index_raw_len.min(believable).min(1 << 28) as usize);
-    flate2::read::ZlibDecoder::new(&blob[..])
-        .take(footer.index_raw_len + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| {
-            Error::corrupt(
-                what,
-                footer.index_offset,
-                format!("index does not inflate: {e}"),
-            )
-        })?;
-    if raw.len() as u64 != footer.index_raw_len || checksum(&raw) != footer.index_checksum {
-        return Err(Error::corrupt(
-            what,
-            footer.index_offset,
-            "index checksum mismatch",
-        ));
-    }
-    Index::decode(&raw, &format!("{what} (index)"))
 }
 
 /// `f`, opened as volume `n` of the archive whose id is `id`, if its header says so.

@@ -1,13 +1,19 @@
-//! The archive writer: frames in frame-id order into `NAME.001`, `NAME.002`, …, each volume starting
-//! with its header and never exceeding `VOLUME_SIZE` unless one frame alone does; then the index and
-//! the footer.
+//! The archive writer: frames in frame-id order into volumes, each starting with its header and never
+//! larger than `VOLUME_SIZE`; then the index blob (across volumes when it does not fit) and the footer.
 //!
-//! A volume is a local file or an object streamed to a store (`volumes::VolOut`); either way it is
-//! complete only when closed (`fsync`, or the upload completed), one after the other, so the last
-//! volume, which holds the index and the footer, is committed last: a pack interrupted anywhere leaves no
-//! archive that opens as complete.
+//! Each volume is one stream — created, written front to back, synced and closed — under its temporary
+//! name `NAME.NNN.partial` ([`volumes::partial_path`]); only when the last volume, with the footer, is on
+//! disk are they all renamed into place, the last one last (FORMAT.md section 11). That is the shape of
+//! the storage layer's `ObjectWriter` (write, finish, abort), where a backend without renames commits the
+//! last volume last instead. A writer dropped or [`abort`](VolumeWriter::abort)ed before that leaves only
+//! `.partial` files, which it removes when it can.
+//!
+//! A volume is a local file or an object streamed to a store (`volumes::VolOut`). In a bucket an object
+//! appears only when its upload completes, so volumes are written under their final names, one after
+//! the other, the last one (index and footer) last: a pack interrupted anywhere leaves no archive that
+//! opens as complete, and there is nothing to rename.
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
@@ -17,18 +23,35 @@ use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// The volume header and a frame header: a frame of `max_frame(VOLUME_SIZE)` raw bytes fits any empty
+/// volume (FORMAT.md: a frame is stored RAW unless its encoding is smaller).
+pub const FRAME_OVERHEAD: u64 = (VolumeHeader::SIZE + FrameHeader::SIZE) as u64;
+
+/// The largest frame (raw bytes) that fits a volume of `volume_size` bytes.
+pub fn max_frame(volume_size: u64) -> u64 {
+    volume_size.saturating_sub(FRAME_OVERHEAD)
+}
+
 pub struct VolumeWriter {
     base: PathBuf,
     max: u64,
     archive_id: [u8; 16],
     /// The `format_version` written in every volume header and the footer.
     version: u32,
-    cur: Option<Open>,
-    paths: Vec<PathBuf>,
+    /// The number of the first volume this writer creates (1 for a new archive).
+    first: u32,
+    cur: Option<Stream>,
+    /// Every volume created so far: (temporary name, final name).
+    made: Vec<(PathBuf, PathBuf)>,
+    /// Volumes already renamed into place (a failure after the commit removes these too).
+    committed: bool,
     frames_in_cur: u64,
+    /// The archive is in object storage: volumes are written under their final names.
+    remote: bool,
 }
 
-struct Open {
+/// One volume being written: a stream to its temporary name.
+struct Stream {
     number: u32,
     path: PathBuf,
     out: BufWriter<VolOut>,
@@ -40,59 +63,118 @@ struct Open {
 /// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
 const WRITEBACK_STEP: u64 = 32 << 20;
 
+impl Stream {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.out.write_all(data).ctx(&self.path)?;
+        self.pos += data.len() as u64;
+        if self.pos - self.kicked >= WRITEBACK_STEP {
+            self.out.flush().ctx(&self.path)?;
+            if let Some(f) = self.out.get_ref().local() {
+                crate::sys::start_writeback(f, self.kicked, self.pos - self.kicked);
+            }
+            self.kicked = self.pos;
+        }
+        Ok(())
+    }
+
+    /// Flushes and syncs the volume (or completes the upload); it is complete under its temporary name
+    /// (in a bucket, under its final name).
+    fn finish(self) -> Result<()> {
+        let out = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx(&self.path)?;
+        out.finish().ctx(&self.path)
+    }
+}
+
 impl VolumeWriter {
-    /// A writer of an archive of format `version` (`format::version_for` the pack's codec).
+    /// A writer of a new archive of format `version` (`format::version_for` the pack's codec): volumes
+    /// `NAME.001`, ….
     pub fn new(base: &Path, max: u64, archive_id: [u8; 16], version: u32) -> Self {
+        Self::starting_at(base, max, archive_id, VolumeNo(1), version)
+    }
+
+    /// A writer whose first volume is `first` (an append after volume `first − 1`).
+    pub fn starting_at(
+        base: &Path,
+        max: u64,
+        archive_id: [u8; 16],
+        first: VolumeNo,
+        version: u32,
+    ) -> Self {
         VolumeWriter {
             base: base.to_path_buf(),
             max,
             archive_id,
             version,
+            first: first.0.max(1),
             cur: None,
-            paths: Vec::new(),
+            made: Vec::new(),
+            committed: false,
             frames_in_cur: 0,
+            remote: volumes::remote::is_remote(base),
         }
     }
 
-    /// Every volume created so far (to remove them if the pack fails).
-    pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
+    /// Every file this writer has created so far, where it is now (to remove them if the pack fails).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.made
+            .iter()
+            .map(|(tmp, fin)| {
+                if self.committed || self.remote {
+                    fin
+                } else {
+                    tmp
+                }
+                .clone()
+            })
+            .collect()
+    }
+
+    /// The number of the volume being written (or the next one).
+    fn next_number(&self) -> u32 {
+        self.first + self.made.len() as u32
     }
 
     fn open_next(&mut self) -> Result<()> {
         self.close_current()?;
-        let number = self.paths.len() as u32 + 1;
-        let path = volumes::data_path(&self.base, VolumeNo(number));
+        let number = self.next_number();
+        let fin = volumes::data_path(&self.base, VolumeNo(number));
+        let path = if self.remote {
+            fin.clone()
+        } else {
+            volumes::partial_path(&fin)
+        };
         let f = volumes::create_out(&path).ctx(&path)?;
-        self.paths.push(path.clone());
-        let mut out = BufWriter::with_capacity(1 << 20, f);
+        self.made.push((path.clone(), fin));
+        let mut s = Stream {
+            number,
+            path,
+            out: BufWriter::with_capacity(1 << 20, f),
+            pos: 0,
+            kicked: 0,
+        };
         let h = VolumeHeader {
             version: self.version as u16,
             number,
             archive_id: self.archive_id,
         };
-        out.write_all(&h.encode()).ctx(&path)?;
-        self.cur = Some(Open {
-            number,
-            path,
-            out,
-            pos: VolumeHeader::SIZE as u64,
-            kicked: 0,
-        });
+        s.write(&h.encode())?;
+        // On disk at once: a `.partial` file a killed pack leaves starts with a clc header, which is how
+        // the next pack knows it for its own (FORMAT.md section 11).
+        s.out.flush().ctx(&s.path)?;
+        self.cur = Some(s);
         self.frames_in_cur = 0;
         Ok(())
     }
 
     fn close_current(&mut self) -> Result<()> {
-        if let Some(o) = self.cur.take() {
-            let out = o
-                .out
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .ctx(&o.path)?;
-            out.finish().ctx(&o.path)?;
+        match self.cur.take() {
+            Some(s) => s.finish(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Ensures `len` more bytes fit the open volume (opening a new one if not, unless it is still empty).
@@ -107,49 +189,124 @@ impl VolumeWriter {
         Ok(())
     }
 
-    /// Writes one frame; returns (volume number, offset of its stored bytes).
+    /// Writes one frame; returns (volume number, offset of its stored bytes). A frame that cannot fit
+    /// an empty volume is refused: the packer caps frames at [`max_frame`].
     pub fn write_frame(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(VolumeNo, u64)> {
         let len = (FrameHeader::SIZE + stored.len()) as u64;
-        self.room_for(len)?;
-        let o = self.cur.as_mut().expect("room_for opened a volume");
-        o.out.write_all(&h.encode()).ctx(&o.path)?;
-        o.out.write_all(stored).ctx(&o.path)?;
-        let at = o.pos + FrameHeader::SIZE as u64;
-        o.pos += len;
-        self.frames_in_cur += 1;
-        if o.pos - o.kicked >= WRITEBACK_STEP {
-            o.out.flush().ctx(&o.path)?;
-            if let Some(f) = o.out.get_ref().local() {
-                crate::sys::start_writeback(f, o.kicked, o.pos - o.kicked);
-            }
-            o.kicked = o.pos;
+        if len + VolumeHeader::SIZE as u64 > self.max {
+            return Err(Error::Internal(format!(
+                "frame {} of {len} bytes does not fit a volume of {} bytes",
+                h.frame_id, self.max
+            )));
         }
-        Ok((VolumeNo(o.number), at))
+        self.room_for(len)?;
+        let s = self.cur.as_mut().expect("room_for opened a volume");
+        s.write(&h.encode())?;
+        s.write(stored)?;
+        self.frames_in_cur += 1;
+        Ok((VolumeNo(s.number), s.pos - stored.len() as u64))
     }
 
-    /// Writes the index blob (zlib of `raw_index`) and the footer, and syncs. Returns the volume paths.
+    /// Writes the index blob (zlib of `raw_index`) and the footer, syncs, and renames every volume into
+    /// place, the last one last. Returns the volume paths.
     pub fn finish(mut self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
+        let r = self.seal(raw_index).and_then(|()| self.commit());
+        match r {
+            Ok(()) => Ok(self.made.iter().map(|(_, f)| f.clone()).collect()),
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// The index blob after the last frame, spilling into new volumes while it does not fit (FORMAT.md
+    /// 3.2), then the footer, in the volume where the blob ends if there is room, else in one more.
+    fn seal(&mut self, raw_index: &[u8]) -> Result<()> {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
         z.write_all(raw_index)
             .expect("writing to a Vec cannot fail");
         let blob = z.finish().expect("writing to a Vec cannot fail");
-        // The index and footer go together, after the last frame, in a volume with room for them.
-        self.room_for(blob.len() as u64 + Footer::SIZE as u64)?;
-        let id = self.archive_id;
-        let count = self.paths.len() as u32;
-        let o = self.cur.as_mut().expect("room_for opened a volume");
+        let foot = Footer::SIZE as u64;
+        if self.cur.is_none() {
+            self.open_next()?;
+        }
+        let mut rest = &blob[..];
+        let mut start: Option<u64> = None;
+        loop {
+            let s = self.cur.as_mut().expect("a volume is open");
+            let room = self.max.saturating_sub(s.pos);
+            if rest.len() as u64 + foot <= room {
+                start.get_or_insert(s.pos);
+                s.write(rest)?;
+                break;
+            }
+            let k = (room as usize).min(rest.len());
+            if k > 0 {
+                start.get_or_insert(s.pos);
+                s.write(&rest[..k])?;
+                rest = &rest[k..];
+            }
+            self.open_next()?;
+        }
+        let s = self.cur.as_mut().expect("a volume is open");
         let footer = Footer {
             version: self.version,
-            volume_count: count,
-            archive_id: id,
-            index_offset: o.pos,
+            volume_count: s.number,
+            archive_id: self.archive_id,
+            index_offset: start.unwrap_or(s.pos),
             index_stored_len: blob.len() as u64,
             index_raw_len: raw_index.len() as u64,
             index_checksum: checksum(raw_index),
         };
-        o.out.write_all(&blob).ctx(&o.path)?;
-        o.out.write_all(&footer.encode()).ctx(&o.path)?;
-        self.close_current()?;
-        Ok(self.paths)
+        s.write(&footer.encode())?;
+        self.close_current()
+    }
+
+    /// Renames every volume to its final name, the last one (with the footer) last, and syncs the
+    /// directory. A final name that exists already is an error (nothing is overwritten).
+    fn commit(&mut self) -> Result<()> {
+        if self.remote {
+            // Each object appeared when its upload completed, the last one last.
+            self.committed = true;
+            return Ok(());
+        }
+        for (_, fin) in &self.made {
+            if fin.symlink_metadata().is_ok() {
+                return Err(Error::Usage(format!(
+                    "{}: appeared while the archive was written; not overwritten",
+                    fin.display()
+                )));
+            }
+        }
+        self.committed = true;
+        for (tmp, fin) in &self.made {
+            std::fs::rename(tmp, fin).ctx(fin)?;
+        }
+        volumes::sync_dir(&self.base).ctx(volumes::dir_of(&self.base))
+    }
+
+    /// Removes every file written so far (temporary or renamed).
+    pub fn abort(&mut self) {
+        self.cur = None;
+        for p in self.paths() {
+            let _ = volumes::remove(&p);
+        }
+        // A rename may have failed half-way: try both names.
+        if !self.remote {
+            for (tmp, _) in &self.made {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+        self.made.clear();
+    }
+}
+
+impl Drop for VolumeWriter {
+    /// A writer dropped before it finished (an error or a panic on the way) leaves no `.partial` files.
+    fn drop(&mut self) {
+        if !self.committed {
+            self.abort();
+        }
     }
 }

@@ -1,7 +1,6 @@
-use super::{human, Common};
+use super::Common;
 use anyhow::Result;
 use clap::Args;
-use clc::archive::Archive;
 use clc::diag::Warnings;
 use clc::extract::{normalize_sel, ExtractOptions};
 use std::os::unix::ffi::OsStrExt;
@@ -19,6 +18,12 @@ pub struct ExtractArgs {
     /// Restore every intact file and list the damaged ones instead of stopping at the first
     #[arg(long)]
     pub keep_going: bool,
+    /// Print what was restored (counts, damaged files) as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The snapshot to restore (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     /// Restore modes exactly as archived when not root (root always does; others clear the umask's bits)
     #[arg(long)]
     pub same_permissions: bool,
@@ -29,16 +34,23 @@ pub struct ExtractArgs {
 pub fn run(a: ExtractArgs) -> Result<i32> {
     let cfg = a.common.config(&[])?;
     super::check_location(&a.archive)?;
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     let warn = Warnings::new(false);
+    let sel: Vec<Vec<u8>> = a
+        .paths
+        .iter()
+        .map(|p| normalize_sel(p.as_os_str().as_bytes()))
+        .collect();
     let opts = ExtractOptions {
         dest: a.output.clone(),
-        paths: a
-            .paths
-            .iter()
-            .map(|p| normalize_sel(p.as_os_str().as_bytes()))
-            .collect(),
+        // `/` or `.` names the packed directory itself: everything.
+        paths: if sel.iter().any(|p| p.is_empty()) {
+            Vec::new()
+        } else {
+            sel
+        },
         keep_going: a.keep_going,
+        progress: !a.common.quiet && clc::sys::stderr_is_tty(),
         same_permissions: a.same_permissions,
     };
     let t0 = std::time::Instant::now();
@@ -47,15 +59,16 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         Some(d) => clc::extract::extract(&ar, &cfg, &opts, Box::new(d), &warn)?,
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
     };
-    if let (Some(d), false) = (&decoder, a.common.quiet) {
+    let seconds = t0.elapsed().as_secs_f64();
+    let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
-        println!(
-            "GPU decoded {} frames, the CPU {} beside it; {} redone on the CPU",
-            d.gpu_frames.load(Relaxed),
+        format!(
+            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU",
+            super::plural(d.gpu_frames.load(Relaxed), "frame"),
             d.cpu_share_frames.load(Relaxed),
             d.cpu_frames.load(Relaxed)
-        );
-    }
+        )
+    });
     if let Some(d) = &decoder {
         clc::diag::trace::note(&format!(
             "decode: GPU share at the end {} per mille",
@@ -65,22 +78,33 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     clc::diag::trace::report();
     // Some OpenCL drivers abort while tearing down at exit; the process ends now anyway.
     std::mem::forget(decoder);
-    if !st.damaged.is_empty() {
-        eprintln!("clc: {} damaged files not restored:", st.damaged.len());
-        for d in &st.damaged {
-            eprintln!("  {d}");
-        }
-        return Ok(2);
-    }
-    if !a.common.quiet {
-        let s = t0.elapsed().as_secs_f64();
+    if a.json {
         println!(
-            "extracted {} files ({}) in {:.2} s, {}/s",
-            st.files,
-            human(st.bytes),
-            s,
-            human((st.bytes as f64 / s.max(1e-9)) as u64)
+            "{:#}",
+            clc::summary::extract_json(&st, seconds, warn.count())
         );
+    } else {
+        if !st.damaged.is_empty() {
+            eprintln!(
+                "clc: {} not restored:",
+                super::plural(st.damaged.len() as u64, "damaged file")
+            );
+            for d in &st.damaged {
+                eprintln!("  {d}");
+            }
+        }
+        if !a.common.quiet {
+            if let Some(l) = gpu_line {
+                println!("{l}");
+            }
+            println!("{}", clc::summary::extract_text(&st, seconds));
+        }
     }
-    Ok(if warn.count() > 0 { 1 } else { 0 })
+    Ok(if !st.damaged.is_empty() {
+        2
+    } else if warn.count() > 0 {
+        1
+    } else {
+        0
+    })
 }

@@ -1,7 +1,6 @@
-use super::human;
+use super::{human, plural};
 use anyhow::{bail, Result};
 use clap::Args;
-use clc::archive::Archive;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -14,6 +13,9 @@ pub struct InfoArgs {
     /// List the OpenCL devices instead
     #[arg(long)]
     pub devices: bool,
+    /// The snapshot to describe (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: InfoArgs) -> Result<i32> {
@@ -24,7 +26,7 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         bail!("info needs an archive (NAME.001) or --devices");
     };
     super::check_location(&path)?;
-    let ar = Archive::open(&path)?;
+    let ar = super::open(&path, &a.snapshot)?;
     let v = clc::report::info_json(&ar);
     if a.json {
         println!("{v:#}");
@@ -32,13 +34,18 @@ pub fn run(a: InfoArgs) -> Result<i32> {
     }
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
     println!("format:         {}", v["format"].as_str().unwrap_or(""));
+    if let Some(t) = v["created_utc"].as_str() {
+        println!("created:        {t} UTC");
+    }
     println!(
-        "entries:        {} files, {} hardlinks, {} dirs, {} symlinks, {} other",
-        n("files"),
-        n("hardlinks"),
-        n("dirs"),
-        n("symlinks"),
-        n("other")
+        "entries:        {}",
+        clc::summary::entries_text(
+            n("files"),
+            n("hardlinks"),
+            n("dirs"),
+            n("symlinks"),
+            n("other")
+        )
     );
     println!(
         "bytes in:       {} ({})",
@@ -51,17 +58,24 @@ pub fn run(a: InfoArgs) -> Result<i32> {
         human(n("unique_chunk_bytes"))
     );
     println!(
-        "stored:         {} in {} frames",
+        "stored:         {} in {}",
         human(n("bytes_stored")),
-        n("frames")
+        plural(n("frames"), "frame")
     );
+    let counts = clc::summary::FrameCounts {
+        gpu: n("frames_gpu"),
+        cpu: n("frames_cpu"),
+        raw: n("frames_raw"),
+        stored_bytes: n("bytes_stored"),
+    };
+    println!("frames:         {}", counts.line(n("bytes_in")));
     if let Some(m) = v["frames_per_codec"].as_object() {
         let parts: Vec<String> = m.iter().map(|(k, c)| format!("{k}={c}")).collect();
-        println!("frames:         {}", parts.join(" | "));
+        println!("codecs:         {}", parts.join(" | "));
     }
     if n("subblock_frames") > 0 {
         println!(
-            "sub-blocks:     {} in {} of {} frames (format v2, parallel decode)",
+            "sub-blocks:     {} in {} of {} frames (LZ_EXT3_SB, decoded in parallel)",
             human(n("subblock_size")),
             n("subblock_frames"),
             n("frames")
@@ -74,10 +88,32 @@ pub fn run(a: InfoArgs) -> Result<i32> {
             println!("  {} ({b})", vol["path"].as_str().unwrap_or(""));
         }
     }
+    if let Some(snaps) = v["snapshots"].as_array().filter(|s| !s.is_empty()) {
+        println!(
+            "snapshots:      {} (shown: {}); volumes in all: {}",
+            snaps.len(),
+            v["snapshot"].as_str().unwrap_or(""),
+            human(n("bytes_total"))
+        );
+        for s in snaps {
+            let m = |k: &str| s[k].as_u64().unwrap_or(0);
+            println!(
+                "  {}  {}  {} files, {}; added {}",
+                s["name"].as_str().unwrap_or(""),
+                s["utc"].as_str().unwrap_or(""),
+                m("files"),
+                human(m("bytes_in")),
+                human(m("bytes_added"))
+            );
+        }
+    }
     if let Some(p) = v["params"].as_object() {
         println!("parameters:");
         for (k, val) in p {
-            println!("  {k} = {}", val.as_str().unwrap_or(""));
+            match val.as_str() {
+                Some(s) => println!("  {k} = {s}"),
+                None => println!("  {k} = {val}"),
+            }
         }
     }
     if n("damaged_files") > 0 {

@@ -1,6 +1,5 @@
 use anyhow::Result;
 use clap::Args;
-use clc::archive::Archive;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,11 +10,14 @@ pub struct ListArgs {
     /// One JSON array of entries
     #[arg(long)]
     pub json: bool,
+    /// The snapshot to list (default: the newest)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: ListArgs) -> Result<i32> {
     super::check_location(&a.archive)?;
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     let idx = ar.index();

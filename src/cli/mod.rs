@@ -1,11 +1,14 @@
 //! Command-line interface: one file per subcommand, each a thin call into the library.
 
+pub mod diff;
+pub mod docs;
 pub mod extract;
 pub mod info;
 pub mod list;
 pub mod mount;
 pub mod pack;
 pub mod repair;
+pub mod snapshots;
 pub mod verify;
 
 use anyhow::{anyhow, Context, Result};
@@ -17,7 +20,16 @@ use std::path::PathBuf;
 #[command(
     name = "clc",
     version,
-    about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view"
+    about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view",
+    long_about = "Deduplicating multi-volume archiver with GPU (OpenCL) compression and a FUSE view.\n\n\
+        clc packs a directory into NAME.001, NAME.002, … (whole-file and chunk deduplication, LZ_EXT3 \
+        frames compressed on the CPU or an OpenCL GPU, a checksum on every frame and on the index), \
+        restores it, lists it, checks it, repairs it from parity volumes and mounts it read-only \
+        through FUSE. It also reads the archives of the Python CL_Compressor.\n\n\
+        Summaries go to stdout, warnings and errors to stderr, progress to stderr when it is a \
+        terminal. Exit status: 0 ok, 1 finished with warnings, 2 error.\n\n\
+        Environment: SOURCE_DATE_EPOCH sets the creation time pack records (reproducible archives); \
+        CLC_TRACE=1 prints the stages of a run with their times."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,6 +46,10 @@ pub enum Cmd {
     List(list::ListArgs),
     /// Show what an archive holds and how it was made
     Info(info::InfoArgs),
+    /// List the snapshots of an archive made with `pack --append`
+    Snapshots(snapshots::SnapshotsArgs),
+    /// What changed between two snapshots: + added, - removed, M modified, m metadata only
+    Diff(diff::DiffArgs),
     /// Read every volume and check every checksum
     Verify(verify::VerifyArgs),
     /// Rebuild missing or damaged volumes from the parity volumes (NAME.p001, …)
@@ -42,6 +58,10 @@ pub enum Cmd {
     Mount(mount::MountArgs),
     /// Unmount a mounted archive
     Umount(mount::UmountArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (clc.1 and one per subcommand) into DIR
+    Man(docs::ManArgs),
 }
 
 /// Flags shared by every command that reads or writes data.
@@ -119,8 +139,10 @@ impl Common {
         Ok(cfg)
     }
 
-    /// Opens the GPU unless the CPU is forced. With GPU_FALLBACK_ENABLED an OpenCL failure prints one line
-    /// and returns None (the CPU does the work); without it, the failure is an error.
+    /// Opens the GPU unless the CPU is forced. With GPU_FALLBACK_ENABLED an OpenCL failure returns None
+    /// (the CPU does the work), silently when the device choice is the default (`auto`) and the machine
+    /// has no OpenCL GPU (most machines), else with one line naming `--gpu-device` and `GPU_DEVICE`.
+    /// Without GPU_FALLBACK_ENABLED the failure is an error.
     pub fn gpu(&self, cfg: &Config) -> Result<Option<clc::gpu::Gpu>> {
         if cfg.force_cpu {
             return Ok(None);
@@ -128,14 +150,33 @@ impl Common {
         match clc::gpu::Gpu::open(cfg) {
             Ok(g) => Ok(Some(g)),
             Err(e) if cfg.gpu_fallback => {
-                if !self.quiet {
-                    eprintln!("clc: no GPU used ({e}); working on the CPU");
+                // Said in the trace in any case (CLC_TRACE: why the CPU did the work).
+                clc::diag::trace::note(&format!("no GPU used ({e})"));
+                if !self.quiet && (self.gpu_asked(cfg) || has_gpu()) {
+                    eprintln!(
+                        "clc: no GPU used ({e}); working on the CPU (device chosen by --gpu-device or \
+                         GPU_DEVICE = {:?}; `clc info --devices` lists them)",
+                        cfg.gpu_device
+                    );
                 }
                 Ok(None)
             }
-            Err(e) => Err(e).context("GPU_FALLBACK_ENABLED is false"),
+            Err(e) => Err(e).context(
+                "GPU_FALLBACK_ENABLED is false (use --cpu, or --gpu-device / GPU_DEVICE to choose a device)",
+            ),
         }
     }
+
+    /// Whether a device was asked for, by `--gpu-device` or by a `GPU_DEVICE` other than `auto`.
+    pub fn gpu_asked(&self, cfg: &Config) -> bool {
+        let d = cfg.gpu_device.trim();
+        self.gpu_device.is_some() || !(d.is_empty() || d.eq_ignore_ascii_case("auto"))
+    }
+}
+
+/// Whether OpenCL shows a device of type GPU (asked only after opening one failed).
+fn has_gpu() -> bool {
+    clc::gpu::list_devices().is_ok_and(|d| d.iter().any(|d| d.kind == "GPU"))
 }
 
 fn flag_of(key: &str) -> String {
@@ -158,11 +199,25 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Extract(a) => extract::run(a),
         Cmd::List(a) => list::run(a),
         Cmd::Info(a) => info::run(a),
+        Cmd::Snapshots(a) => snapshots::run(a),
+        Cmd::Diff(a) => diff::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Repair(a) => repair::run(a),
         Cmd::Mount(a) => mount::run(a),
         Cmd::Umount(a) => mount::run_umount(a),
+        Cmd::Completions(a) => docs::completions(a),
+        Cmd::Man(a) => docs::man(a),
     }
+}
+
+pub use clc::summary::{human, plural};
+/// Opens `path` at the snapshot `snapshot` names (the newest when `None`).
+pub fn open(path: &std::path::Path, snapshot: &Option<String>) -> Result<clc::archive::Archive> {
+    let pick = match snapshot {
+        Some(n) => clc::archive::Pick::Named(n.clone()),
+        None => clc::archive::Pick::Newest,
+    };
+    Ok(clc::archive::Archive::open_at(path, pick)?)
 }
 
 /// Checks an archive argument that is an address (`s3://bucket/prefix/NAME`, or another `scheme://`,
@@ -177,20 +232,4 @@ pub fn check_location(p: &std::path::Path) -> Result<()> {
         clc::storage::Location::parse(p.as_os_str())?;
     }
     Ok(())
-}
-
-/// Human-readable binary size.
-pub fn human(n: u64) -> String {
-    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
 }

@@ -3,7 +3,6 @@
 use super::Common;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
-use clc::archive::Archive;
 use clc::config::parse_size;
 use clc::mount::serve::{self, Serve};
 use clc::mount::{ClcFs, MountOptions};
@@ -29,6 +28,10 @@ pub struct MountArgs {
     /// Append the background process's messages (read errors) to FILE
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Serve this snapshot at the root (default for an archive made with --append: one directory per
+    /// snapshot at the root)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -43,6 +46,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
     clc::diag::trace::start();
     // No thread may start before the fork: load the settings without building the thread pool.
     let cfg = a.common.load(&[])?;
+    clc::mount::table::require_free(&a.mountpoint)?;
     clc::diag::trace::note("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let cache = match &a.cache_size {
@@ -50,7 +54,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
         None => cfg.cache_size,
     };
     super::check_location(&a.archive)?;
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open(&a.archive, &a.snapshot)?;
     clc::diag::trace::note(&format!(
         "archive opened ({} entries)",
         ar.index().entries().len()
@@ -73,7 +77,14 @@ pub fn run(a: MountArgs) -> Result<i32> {
             Some(d) => Box::new(d),
             None => Box::new(clc::cache::CpuDecoder),
         };
-    let fs = ClcFs::new(Arc::new(ar), cache, cfg.decompressor_batch_size, decoder);
+    let all = a.snapshot.is_none();
+    let fs = ClcFs::new(
+        Arc::new(ar),
+        cache,
+        cfg.decompressor_batch_size,
+        decoder,
+        all,
+    );
     clc::diag::trace::note("inode table built");
     let how = Serve {
         foreground: a.foreground,
@@ -85,6 +96,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
 }
 
 pub fn run_umount(a: UmountArgs) -> Result<i32> {
+    clc::mount::table::require_clc(&a.mountpoint)?;
     clc::mount::unmount(&a.mountpoint)?;
     Ok(0)
 }

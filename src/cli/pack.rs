@@ -1,8 +1,8 @@
-use super::{human, Common};
+use super::Common;
 use anyhow::Result;
 use clap::Args;
 use clc::diag::Warnings;
-use clc::pack::{GpuUse, PackOptions, PackStats};
+use clc::pack::{GpuUse, PackOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -26,8 +26,21 @@ pub struct PackArgs {
     #[arg(long, value_name = "PCT")]
     pub parity: Option<String>,
     /// Overwrite an existing archive of that name
-    #[arg(long)]
+    #[arg(long, conflicts_with = "append")]
     pub force: bool,
+    /// Print the summary as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Add a snapshot of SRC to the archive NAME (creating it if there is none): only new data is
+    /// stored, in new volumes; earlier volumes are never rewritten
+    #[arg(long)]
+    pub append: bool,
+    /// Name of the new snapshot (default: the UTC time, 2026-11-30T05-28-00Z)
+    #[arg(long, value_name = "SNAPSHOT", requires = "append")]
+    pub name: Option<String>,
+    /// Read every file, even those the files cache (path, size, mtime, ctime, inode) says are unchanged
+    #[arg(long, requires = "append")]
+    pub rescan: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -73,13 +86,25 @@ pub fn run(a: PackArgs) -> Result<i32> {
         out: a.output.clone(),
         force: a.force,
         progress: !a.common.quiet && clc::sys::stderr_is_tty(),
+        append: a.append,
+        name: a.name.clone(),
+        rescan: a.rescan,
     };
+    // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
+    clc::sys::catch_interrupts();
     let choice = match (&gpu, auto) {
         (Some(g), _) => GpuUse::Given(g),
         (None, true) => GpuUse::Auto(&open),
         (None, false) => GpuUse::Off,
     };
-    let st = clc::pack::pack_with(&cfg, &opts, choice, &warn);
+    let st = match clc::pack::pack_with(&cfg, &opts, choice, &warn) {
+        Err(clc::Error::Interrupted(sig)) => {
+            eprintln!("clc: interrupted; nothing was written");
+            std::mem::forget(gpu);
+            return Ok(128 + sig);
+        }
+        r => r,
+    };
     if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
         if let Ok(st) = &st {
@@ -91,92 +116,14 @@ pub fn run(a: PackArgs) -> Result<i32> {
         return Err(e);
     }
     let st = st?;
-    if !a.common.quiet {
-        print_summary(&st);
+    if a.json {
+        println!("{:#}", clc::summary::pack_json(&st));
+    } else if !a.common.quiet {
+        for line in clc::summary::pack_text(&st) {
+            println!("{line}");
+        }
     }
     // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit; the process ends now anyway.
     std::mem::forget(gpu);
     Ok(if st.warnings > 0 { 1 } else { 0 })
-}
-
-fn pct(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        100.0 * a as f64 / b as f64
-    }
-}
-
-fn print_summary(st: &PackStats) {
-    let first = st
-        .volumes
-        .first()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    println!(
-        "packed {} files, {} dirs, {} other ({}) into {} ({} volume{}, {})",
-        st.files,
-        st.dirs,
-        st.other,
-        human(st.bytes_in),
-        first,
-        st.volumes.len(),
-        if st.volumes.len() == 1 { "" } else { "s" },
-        human(st.stored_bytes)
-    );
-    println!(
-        "dedup: {} duplicate files ({} saved), {} hardlinks; chunk dedup left {} unique of {}",
-        st.dup_files,
-        human(st.dup_bytes),
-        st.hardlinks,
-        human(st.unique_bytes),
-        human(st.bytes_in)
-    );
-    let n = st.frames;
-    let part = |name: &str, k: u64| format!("{name}={k} ({:.1}%)", pct(k, n));
-    let mut parts = Vec::new();
-    if st.gpu.is_some() || st.gpu_frames > 0 {
-        parts.push(part("LZ_EXT3_GPU", st.gpu_frames));
-        parts.push(part("LZ_EXT3_CPU", st.cpu_frames));
-    } else {
-        parts.push(part("COMPRESSED", st.cpu_frames));
-    }
-    parts.push(part("RAW", st.raw_frames));
-    parts.push(format!(
-        "Reduction = {:.1}%",
-        100.0 - pct(st.stored_bytes, st.bytes_in.max(1))
-    ));
-    println!("frames: {}", parts.join(" | "));
-    if st.gpu_redone > 0 {
-        println!(
-            "GPU frames redone on the CPU after a failed check: {}",
-            st.gpu_redone
-        );
-    }
-    if let Some(p) = &st.parity {
-        let names: Vec<String> = p.paths.iter().map(|x| x.display().to_string()).collect();
-        println!(
-            "parity: {} volume{} ({}), {} ({:.1}% of the data volumes), stripe {}, {:.2} s",
-            p.paths.len(),
-            if p.paths.len() == 1 { "" } else { "s" },
-            names.join(", "),
-            human(p.bytes),
-            pct(p.bytes, st.stored_bytes),
-            human(u64::from(p.stripe_size)),
-            p.seconds
-        );
-    }
-    if let Some(g) = &st.gpu {
-        println!("GPU: {g}");
-    }
-    println!(
-        "time {:.2} s, {}/s{}",
-        st.seconds,
-        human((st.bytes_in as f64 / st.seconds.max(1e-9)) as u64),
-        if st.warnings > 0 {
-            format!(", {} warnings", st.warnings)
-        } else {
-            String::new()
-        }
-    );
 }

@@ -16,28 +16,31 @@ pub struct RepairArgs {
 /// Exit status: 0 repaired (or nothing to repair) and verified, 2 damage left.
 pub fn run(a: RepairArgs) -> Result<i32> {
     super::check_location(&a.archive)?;
-    let Some(r) = clc::parity::repair(&a.archive)? else {
+    let show = !a.quiet && clc::sys::stderr_is_tty();
+    let Some(r) = clc::parity::repair_with(&a.archive, show)? else {
         return salvage_report(&a);
     };
-    for p in r.before.problems() {
+    for p in r.before.iter().flat_map(|h| h.problems()) {
         println!("DAMAGED: {p}");
     }
     if r.rebuilt.is_empty() && r.lost.is_empty() && !a.quiet {
         println!("nothing to repair: every data and parity volume is intact");
     }
     for p in &r.rebuilt {
-        println!("rebuilt {}", p.display());
+        println!("rebuilt {}", clc::diag::escape_path(p));
     }
     for (old, aside) in &r.moved {
         println!(
             "  the damaged {} was kept as {}",
-            old.display(),
-            aside.display()
+            clc::diag::escape_path(old),
+            clc::diag::escape_path(aside)
         );
     }
     if !r.lost.is_empty() {
-        println!("{}", r.before.summary());
-        let lost: Vec<String> = r.lost.iter().map(|p| p.display().to_string()).collect();
+        for h in &r.before {
+            println!("{}", h.summary());
+        }
+        let lost: Vec<String> = r.lost.iter().map(|p| clc::diag::escape_path(p)).collect();
         println!(
             "NOT repaired (more damage than the parity covers): {}",
             lost.join(", ")
@@ -55,7 +58,7 @@ fn salvage_report(a: &RepairArgs) -> Result<i32> {
     let base = clc::volumes::base_of(&a.archive);
     println!(
         "no parity volumes ({}, …): nothing can be rebuilt. Frames found through their inline headers:",
-        clc::volumes::parity_path(&base, 1).display()
+        clc::diag::escape_path(&clc::volumes::parity_path(&base, 1))
     );
     let vols = salvage::scan(&base);
     for v in &vols {
@@ -68,14 +71,14 @@ fn salvage_report(a: &RepairArgs) -> Result<i32> {
     println!(
         "`clc extract --keep-going {} -o DEST` restores every file whose frames are intact (it needs the \
          index in the last volume); no salvaged archive is written",
-        a.archive.display()
+        clc::diag::escape_path(&a.archive)
     );
     let _ = super::verify::report(&a.archive, true);
     Ok(2)
 }
 
 fn describe(v: &VolumeSalvage) -> String {
-    let name = v.path.display();
+    let name = clc::diag::escape_path(&v.path);
     if let Some(why) = &v.unreadable {
         return format!("  {name}: {why}: every frame in it is lost");
     }

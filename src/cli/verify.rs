@@ -1,8 +1,11 @@
-use super::human;
+use super::{human, plural};
 use anyhow::Result;
 use clap::Args;
 use clc::archive::Archive;
+use clc::diag::Progress;
 use clc::parity::Health;
+use clc::verify::Report;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -12,53 +15,154 @@ pub struct VerifyArgs {
     /// Print only damage
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the result as one JSON object on stdout, each damage an object
+    #[arg(long)]
+    pub json: bool,
+    /// Check only what this snapshot needs (default: every frame and every snapshot)
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(a: VerifyArgs) -> Result<i32> {
     super::check_location(&a.archive)?;
+    if a.snapshot.is_some() {
+        let ar = super::open(&a.archive, &a.snapshot)?;
+        let rep = clc::verify::verify_selected(&ar);
+        let bad = !rep.damages.is_empty();
+        if a.json {
+            let mut v = clc::summary::verify_json(&ar, &rep);
+            v["parity"] = json!(null);
+            v["ok"] = json!(!bad);
+            v["exit"] = json!(if bad { 2 } else { 0 });
+            println!("{v:#}");
+        } else {
+            print_frames(&ar, &rep, a.quiet, true);
+        }
+        return Ok(if bad { 2 } else { 0 });
+    }
+    if a.json {
+        return json_report(&a.archive);
+    }
     report(&a.archive, a.quiet)
+}
+
+/// What verify found: the frames (when the archive opens) and the parity check.
+struct Found {
+    opened: clc::Result<(Archive, Report)>,
+    parity: clc::Result<Vec<Health>>,
+}
+
+impl Found {
+    /// Checks every frame, then (with parity volumes) every stripe, with progress on a terminal.
+    fn check(path: &Path, show: bool) -> Found {
+        let opened = Archive::open(path).map(|ar| {
+            let r = {
+                let frames = ar.index().frames();
+                let p = Progress::new(
+                    show,
+                    "verify",
+                    frames.iter().map(|f| u64::from(f.raw_len)).sum(),
+                    frames.len() as u64,
+                    "frames",
+                );
+                let r = clc::verify::verify_with(&ar, &p);
+                p.finish();
+                r
+            };
+            (ar, r)
+        });
+        let parity = clc::parity::check_with(path, show);
+        Found { opened, parity }
+    }
+
+    /// Exit status: 0 all intact, 1 only parity volumes damaged (the data is intact), 2 data damaged.
+    fn code(&self) -> i32 {
+        let data_bad = match &self.opened {
+            Ok((_, r)) => !r.damages.is_empty(),
+            Err(_) => true,
+        } || matches!(&self.parity, Ok(sets) if sets.iter().any(|h| h.data_damaged()));
+        let parity_bad = match &self.parity {
+            Ok(sets) => sets.iter().any(|h| !h.problems().is_empty()),
+            Err(_) => true,
+        };
+        if data_bad {
+            2
+        } else if parity_bad {
+            1
+        } else {
+            0
+        }
+    }
 }
 
 /// Checks every frame through the index and, when parity volumes exist, every data and parity volume
 /// stripe by stripe; prints the damage and whether `clc repair` can fix it. Exit status: 0 all intact,
 /// 1 only parity volumes damaged (the data is intact), 2 data damaged or the archive does not open.
 pub fn report(path: &Path, quiet: bool) -> Result<i32> {
-    let opened = Archive::open(path);
-    let parity = clc::parity::check(path);
-    let mut data_bad = match &opened {
-        Ok(ar) => print_frames(ar, quiet),
+    let f = Found::check(path, !quiet && clc::sys::stderr_is_tty());
+    match &f.opened {
+        Ok((ar, rep)) => print_frames(ar, rep, quiet, false),
         Err(e) => {
-            if matches!(parity, Ok(None)) {
+            if matches!(&f.parity, Ok(sets) if sets.is_empty()) {
                 return Err(anyhow::anyhow!("{e}"));
             }
             println!("DAMAGED: {e}");
-            true
         }
-    };
-    let parity_bad = match &parity {
-        Ok(None) => false,
-        Ok(Some(h)) => {
-            data_bad |= h.data_damaged();
-            print_parity(h, quiet)
+    }
+    match &f.parity {
+        Ok(sets) => {
+            for h in sets {
+                print_parity(h, quiet);
+            }
         }
         Err(e) => {
             println!("DAMAGED: {e}");
             println!("NOT repairable: no usable parity header");
-            true
         }
-    };
-    Ok(if data_bad {
-        2
-    } else if parity_bad {
-        1
-    } else {
-        0
-    })
+    }
+    Ok(f.code())
 }
 
-/// Prints frame damage; returns whether there was any.
-fn print_frames(ar: &Archive, quiet: bool) -> bool {
-    let rep = clc::verify::verify(ar);
+/// `verify --json`: `ok`, the frames checked, `damages` (objects: what, message, frame, volume, offset,
+/// cause, files) and `parity` (null without parity volumes).
+fn json_report(path: &Path) -> Result<i32> {
+    let f = Found::check(path, clc::sys::stderr_is_tty());
+    let mut v = match &f.opened {
+        Ok((ar, rep)) => clc::summary::verify_json(ar, rep),
+        Err(e) => {
+            if matches!(&f.parity, Ok(sets) if sets.is_empty()) {
+                return Err(anyhow::anyhow!("{e}"));
+            }
+            json!({
+                "notes": [],
+                "damages": [{"what": "archive", "message": e.to_string(), "cause": e.to_string(), "files": []}],
+            })
+        }
+    };
+    v["parity"] = match &f.parity {
+        Ok(sets) if sets.is_empty() => json!(null),
+        // One object per parity set (an archive made with --append has one per generation that wrote one).
+        Ok(sets) => json!(sets
+            .iter()
+            .map(|h| json!({
+                "notes": h.notes,
+                "problems": h.problems(),
+                "summary": h.summary(),
+            }))
+            .collect::<Vec<_>>()),
+        Err(e) => {
+            json!({"notes": [], "problems": [e.to_string()], "summary": "NOT repairable: no usable parity header"})
+        }
+    };
+    let code = f.code();
+    v["ok"] = json!(code == 0);
+    v["exit"] = json!(code);
+    println!("{v:#}");
+    Ok(code)
+}
+
+/// Prints frame damage (of the selected snapshot only, or of everything).
+fn print_frames(ar: &Archive, rep: &Report, quiet: bool, selected: bool) {
     for n in &rep.notes {
         println!("note: {n}");
     }
@@ -67,22 +171,28 @@ fn print_frames(ar: &Archive, quiet: bool) -> bool {
     }
     if rep.damages.is_empty() {
         if !quiet {
+            let snaps = match ar.snapshots().len() {
+                0 => String::new(),
+                _ if selected => format!(
+                    ", snapshot {}",
+                    clc::diag::escape(ar.selected().map_or("", |s| &s.record.name).as_bytes())
+                ),
+                n => format!(", {}", plural(n as u64, "snapshot")),
+            };
             println!(
-                "ok: {} frames, {} decoded and checked, {} volumes",
-                rep.frames_ok,
+                "ok: {}, {} decoded and checked, {}{snaps}",
+                plural(rep.frames_ok, "frame"),
                 human(rep.bytes_ok),
-                ar.volume_paths().len()
+                plural(ar.volume_paths().len() as u64, "volume")
             );
         }
-        false
     } else {
-        println!("{} problems found", rep.damages.len());
-        true
+        println!("{} found", plural(rep.damages.len() as u64, "problem"));
     }
 }
 
-/// Prints the parity check; returns whether any volume needs repair.
-pub fn print_parity(h: &Health, quiet: bool) -> bool {
+/// Prints the parity check.
+fn print_parity(h: &Health, quiet: bool) {
     for n in &h.notes {
         println!("note: {n}");
     }
@@ -93,5 +203,4 @@ pub fn print_parity(h: &Health, quiet: bool) -> bool {
     if !problems.is_empty() || !quiet {
         println!("{}", h.summary());
     }
-    !problems.is_empty()
 }

@@ -109,7 +109,52 @@ impl Encoder {
         macro_rules! dispatch {
             ($($k:literal)*) => {
                 match self.candidates {
-                    $($k => compress_block::<$k>(src, out, table, log, ge),)*
+                    $($k => compress_block::<$k>(src, 0, out, table, log, ge),)*
+                    _ => unreachable!("candidates clamped to 1..=16"),
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    }
+
+    /// Appends the LZ_EXT3 encoding of `src` to `out`, with `prefix` as a dictionary: matches may reach
+    /// back into it (FORMAT.md 2.3); a decoder must be given the same prefix. Every position of the
+    /// prefix is entered in the match finder first.
+    pub fn compress_with_prefix(&mut self, prefix: &[u8], src: &[u8], out: &mut Vec<u8>) {
+        if prefix.is_empty() {
+            return self.compress(src, out);
+        }
+        out.reserve(max_compressed_len(src.len()));
+        let mut buf = Vec::with_capacity(prefix.len() + src.len());
+        buf.extend_from_slice(prefix);
+        buf.extend_from_slice(src);
+        if src.len() < MIN_INPUT || buf.len() < MIN_INPUT + 8 {
+            if !src.is_empty() {
+                write_literals_only(out, src);
+            }
+            return;
+        }
+        let need_log = usize::BITS - (buf.len() - 1).leading_zeros();
+        let log = self.hash_log.min(need_log.max(10));
+        let slots = self.candidates << log;
+        if self.table.len() < slots {
+            self.table.resize(slots, 0);
+        }
+        let table = &mut self.table[..slots];
+        table.fill(0);
+        let ge = self.good_enough;
+        let start = prefix.len();
+        macro_rules! dispatch {
+            ($($k:literal)*) => {
+                match self.candidates {
+                    $($k => {
+                        // The prefix's positions, oldest first, so that the newest win the buckets.
+                        for p in 0..start.min(buf.len() - 8) {
+                            let (h, tag) = hash(read_u64(&buf, p), log);
+                            insert(bucket_of::<$k>(table, h), tag | (p as u32 & POS_MASK));
+                        }
+                        compress_block::<$k>(&buf, start, out, table, log, ge)
+                    })*
                     _ => unreachable!("candidates clamped to 1..=16"),
                 }
             };
@@ -267,13 +312,15 @@ fn find_and_insert<const K: usize>(
     (best_pos, best_len)
 }
 
-/// The match finder and sequence writer for `K` candidates per bucket.
+/// The match finder and sequence writer for `K` candidates per bucket: encodes `src[start..]`, the bytes
+/// before `start` being a dictionary already entered in `table` (none for a plain block).
 ///
 /// One long function on purpose: this is the hot loop, and keeping the search, the insertion and the
 /// acceleration together lets the compiler keep the positions in registers. `src.len()` is at least
-/// `MIN_INPUT`, and `table` holds `K << log` slots, all empty (0).
+/// `MIN_INPUT`, and `table` holds `K << log` slots, empty (0) but for the dictionary's.
 fn compress_block<const K: usize>(
     src: &[u8],
+    start: usize,
     out: &mut Vec<u8>,
     table: &mut [u32],
     log: u32,
@@ -284,8 +331,8 @@ fn compress_block<const K: usize>(
     let limit = n - LAST_LITERALS;
     let search_end = limit - HASH_BYTES as usize;
 
-    let mut anchor = 0usize; // start of pending literals
-    let mut ip = 0usize;
+    let mut anchor = start; // start of pending literals
+    let mut ip = start;
     'outer: loop {
         // Find the next match: look up, insert, and on a miss skip ahead (faster after many misses).
         let mut attempts = 1u32 << SKIP_STRENGTH;
@@ -359,16 +406,35 @@ pub fn decompress(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Decodes a block made with `prefix` as its dictionary ([`Encoder::compress_with_prefix`]) into exactly
+/// `raw_len` bytes.
+pub fn decompress_with_prefix(prefix: &[u8], src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    if raw_len > src.len().saturating_mul(255).saturating_add(16) {
+        return Err(err("raw length impossible for the stored length"));
+    }
+    let mut out = Vec::with_capacity(prefix.len() + raw_len);
+    out.extend_from_slice(prefix);
+    out.resize(prefix.len() + raw_len, 0);
+    decompress_from(src, &mut out, prefix.len())?;
+    out.drain(..prefix.len());
+    Ok(out)
+}
+
 /// Decodes a block into `dst`, which must be filled exactly: its length is the block's raw length.
 ///
 /// On error the contents of `dst` are unspecified.
 pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
+    decompress_from(src, dst, 0)
+}
+
+/// Decodes a block into `dst[start..]`, which must be filled exactly; `dst[..start]` is its dictionary.
+fn decompress_from(src: &[u8], dst: &mut [u8], start: usize) -> Result<()> {
     // The hot loop: one iteration per sequence. Short literal runs and short non-overlapping matches are
     // copied as fixed 16-byte blocks when there is room (the extra bytes are overwritten later), which
     // avoids a variable-length memcpy call per sequence.
     let n = dst.len();
     let mut ip = 0usize;
-    let mut op = 0usize;
+    let mut op = start;
     while ip < src.len() {
         let token = src[ip];
         ip += 1;
@@ -454,6 +520,41 @@ mod tests {
         block.extend_from_slice(b"\nabcd");
         let out = decompress(&block, 23).unwrap();
         assert_eq!(out, b"=== Section 000000\nabcd");
+    }
+
+    #[test]
+    fn a_prefix_is_a_dictionary() {
+        let mut old = Vec::new();
+        for i in 0..2000u32 {
+            old.extend_from_slice(format!("line {i} of the first version\n").as_bytes());
+        }
+        let mut new = old.clone();
+        new.splice(
+            30_000..30_000,
+            b"an edit in the second version".iter().copied(),
+        );
+        let p = EncodeParams::default();
+        let plain = compress(&new, &p);
+        let mut with = Vec::new();
+        Encoder::new(&p).compress_with_prefix(&old, &new, &mut with);
+        assert!(
+            with.len() * 20 < plain.len(),
+            "{} vs {}",
+            with.len(),
+            plain.len()
+        );
+        assert_eq!(decompress_with_prefix(&old, &with, new.len()).unwrap(), new);
+        // Without the prefix the block does not decode (matches reach before its start).
+        assert!(decompress(&with, new.len()).is_err());
+        // Tiny inputs and an empty prefix.
+        for n in [0, 1, 5, 19, 20, 40] {
+            let mut e = Vec::new();
+            Encoder::new(&p).compress_with_prefix(&old, &new[..n], &mut e);
+            assert_eq!(decompress_with_prefix(&old, &e, n).unwrap(), &new[..n]);
+        }
+        let mut e = Vec::new();
+        Encoder::new(&p).compress_with_prefix(&[], &new, &mut e);
+        assert_eq!(e, plain);
     }
 
     #[test]

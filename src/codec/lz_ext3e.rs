@@ -1,6 +1,6 @@
 //! LZ_EXT3E: LZ_EXT3's sequences (16 MiB window, 3-byte offsets, LZ4 tokens) cut into sub-blocks of S bytes
 //! of output, each sub-block's fields stored as six byte streams that are Huffman-coded (src/codec/huffman.rs)
-//! when that is smaller. See docs/FORMAT.md section 2.3.
+//! when that is smaller. See docs/FORMAT.md section 2.4.
 //!
 //! ```text
 //! frame        u8 table_mask: bit i set = a frame table for stream i follows (bits 6, 7 are 0)

@@ -45,6 +45,24 @@ pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
     }
 }
 
+/// Encodes `src` with LZ_EXT3 after `dict` (FORMAT.md 2.3: a frame with a dictionary).
+pub fn encode_with_dict(dict: &[u8], src: &[u8], p: &EncodeParams) -> Vec<u8> {
+    let mut out = Vec::new();
+    lz_ext3::Encoder::new(p).compress_with_prefix(dict, src, &mut out);
+    out
+}
+
+/// Decodes an LZ_EXT3 frame with dictionary `dict` into exactly `raw_len` bytes.
+pub fn decode_with_dict(codec: Codec, dict: &[u8], src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    if codec != Codec::LzExt3 {
+        return Err(Error::Decode(format!(
+            "{}: a dictionary on a frame of this codec",
+            codec.name()
+        )));
+    }
+    lz_ext3::decompress_with_prefix(dict, src, raw_len)
+}
+
 /// Decodes `src` into exactly `raw_len` bytes.
 pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let out = match codec {

@@ -11,7 +11,7 @@ pub enum Codec {
     /// LZ_EXT3 in sub-blocks with a start table (format version 2; FORMAT.md §2.2).
     LzExt3Sb = 3,
     /// LZ_EXT3's sequences as six Huffman/raw/RLE-coded streams per sub-block, in 2.2's sub-blocks
-    /// (format version 4; FORMAT.md §2.3).
+    /// (format version 4; FORMAT.md §2.4).
     LzExt3E = 4,
 }
 

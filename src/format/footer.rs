@@ -6,7 +6,7 @@
 //! 8   4    format_version u32
 //! 12  4    volume_count u32
 //! 16  16   archive_id
-//! 32  8    index_offset u64
+//! 32  8    index_offset u64 (in the volume where the blob starts: this one, or an earlier one in version 3)
 //! 40  8    index_stored_len u64
 //! 48  8    index_raw_len u64
 //! 56  8    index_checksum = xxh3(raw index)
@@ -97,14 +97,20 @@ impl Footer {
         if check != super::checksum(&tail[..64]) {
             return Err(bad(64, "checksum mismatch".into()));
         }
-        if !super::version_known(version) {
+        if !super::known_version(version) {
             return Err(bad(8, format!("unknown format version {version}")));
         }
         if volume_count == 0 {
             return Err(bad(12, "zero volumes".into()));
         }
+        // Versions 1 and 2: the blob lies in this volume and ends at the footer. Version 3: it may start in an
+        // earlier volume (FORMAT.md 3.2); the reader places it with the volumes' lengths.
         let end = index_offset.checked_add(index_stored_len);
-        if end != Some(at) {
+        let fits = match version {
+            1 | 2 => end == Some(at),
+            _ => end.is_some() && index_offset >= super::volume::VolumeHeader::SIZE as u64,
+        };
+        if !fits {
             return Err(bad(
                 32,
                 format!("index at {index_offset}+{index_stored_len} does not end at the footer"),

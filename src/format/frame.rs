@@ -4,7 +4,7 @@
 //! off size field
 //! 0   4    magic "CLCF"
 //! 4   1    codec (0 RAW, 1 LZ_EXT3, 2 LZ4)
-//! 5   1    flags (bit 0: encoded on the GPU)
+//! 5   1    flags (bit 0: encoded on the GPU; bit 1: has a dictionary)
 //! 6   2    reserved (0)
 //! 8   4    raw_len u32
 //! 12  4    stored_len u32
@@ -25,6 +25,8 @@ pub const MAX_FRAME: u32 = 16 << 20;
 pub const MAX_STORED: u32 = MAX_FRAME + MAX_FRAME / 8;
 /// Frame flag: encoded by the GPU.
 pub const FLAG_GPU: u8 = 1;
+/// Frame flag: decoded after a dictionary (format version 3; FORMAT.md 2.3).
+pub const FLAG_DICT: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -81,7 +83,7 @@ impl FrameHeader {
         if raw_len > MAX_FRAME || stored_len > MAX_STORED {
             return Err(bad("length out of range"));
         }
-        if flags & !FLAG_GPU != 0 || reserved != 0 {
+        if flags & !(FLAG_GPU | FLAG_DICT) != 0 || reserved != 0 {
             return Err(bad("unknown flags or non-zero reserved bytes"));
         }
         Ok(FrameHeader {
@@ -112,7 +114,7 @@ mod tests {
             checksum: 0,
             frame_id: 0,
         };
-        for (at, v) in [(5, 2u8), (5, 0x80), (6, 1), (7, 0x40)] {
+        for (at, v) in [(5, 4u8), (5, 0x80), (6, 1), (7, 0x40)] {
             let mut b = h.encode();
             b[at] = v;
             let c = crate::format::checksum(&b[..28]) as u32;

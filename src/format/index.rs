@@ -4,6 +4,7 @@
 use super::bytes::{Cursor, PutLe};
 use super::codec::Codec;
 use crate::error::{Error, Result};
+use std::sync::Arc;
 
 pub const MAGIC: [u8; 8] = *b"CLCIDX01";
 /// `link` value meaning "none".
@@ -73,6 +74,17 @@ pub struct Entry {
     pub link: u64,
     pub target: Vec<u8>,
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// What the files cache compares (format version 3, versioned archives only; FORMAT.md 10.3).
+    pub stamp: Option<Stamp>,
+}
+
+/// A file's change time and inode number when it was read: with its size and mtime, what tells an
+/// append that the file is unchanged without reading it (the files cache, FORMAT.md 10.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Stamp {
+    pub ctime_sec: i64,
+    pub ctime_nsec: u32,
+    pub ino: u64,
 }
 
 impl Entry {
@@ -91,6 +103,7 @@ impl Entry {
             link: NONE,
             target: Vec::new(),
             xattrs: Vec::new(),
+            stamp: None,
         }
     }
 }
@@ -130,6 +143,36 @@ pub struct Frame {
     pub checksum: Option<u64>,
 }
 
+/// A frame's dictionary (FORMAT.md 2.3): the bytes of these chunks of earlier frames, in order, precede
+/// the frame's own bytes when it is decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Dict {
+    pub frame: FrameId,
+    /// Runs of consecutive chunk ids: (first, count).
+    pub runs: Vec<(ChunkId, u32)>,
+}
+
+impl Dict {
+    /// Its chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|&(f, n)| (f.0..f.0 + u64::from(n)).map(ChunkId))
+    }
+}
+
+/// The most frames a dictionary's chunks may lie in, and the most bytes it may hold.
+pub const MAX_DICT_FRAMES: usize = 8;
+pub const MAX_DICT_BYTES: u64 = 16 << 20;
+
+/// Bytes `at .. at + len` of decoded frame `frame`: a piece of a dictionary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub frame: FrameId,
+    pub at: u32,
+    pub len: u32,
+}
+
 impl Frame {
     /// Checks decoded bytes against the frame's length and checksum (a CL_Compressor frame has none).
     pub fn check(&self, data: &[u8]) -> Result<()> {
@@ -152,6 +195,8 @@ pub struct Index {
     pub refs: Vec<ChunkRef>,
     pub chunks: Vec<Chunk>,
     pub frames: Vec<Frame>,
+    /// The frames that have a dictionary, by increasing frame id (format version 3).
+    pub dicts: Vec<Dict>,
 }
 
 const FRAME_HEADER: u64 = super::frame::FrameHeader::SIZE as u64;
@@ -164,135 +209,49 @@ impl Index {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Serializes the raw (uncompressed) index.
+    /// Serializes the raw (uncompressed) index in the version 1 layout (FORMAT.md section 4). Stamps and
+    /// dictionaries are not part of it: a version 3 archive writes generation indexes
+    /// (`format::generation`).
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::new();
         v.extend_from_slice(&MAGIC);
-        v.put_u32(self.params.len() as u32);
-        for (k, val) in &self.params {
-            v.put_bytes(k.as_bytes());
-            v.put_bytes(val.as_bytes());
-        }
+        put_params(&mut v, &self.params);
         v.put_u64(self.entries.len() as u64);
         for e in &self.entries {
-            v.put_u8(e.kind as u8);
-            v.put_bytes(&e.path);
-            v.put_u32(e.mode);
-            v.put_u32(e.uid);
-            v.put_u32(e.gid);
-            v.put_i64(e.mtime_sec);
-            v.put_u32(e.mtime_nsec);
-            v.put_u64(e.size);
-            v.put_u64(e.rdev);
-            v.put_u64(e.link);
-            v.put_bytes(&e.target);
-            v.put_u32(e.xattrs.len() as u32);
-            for (n, val) in &e.xattrs {
-                v.put_bytes(n);
-                v.put_bytes(val);
-            }
+            put_entry(&mut v, e, false);
         }
-        v.put_u64(self.contents.len() as u64);
-        for c in &self.contents {
-            v.put_u64(c.size);
-            v.put_u64(c.first_ref);
-            v.put_u64(c.ref_count);
-        }
-        v.put_u64(self.refs.len() as u64);
-        for r in &self.refs {
-            v.put_u64(r.file_offset);
-            v.put_u64(r.chunk.0);
-        }
-        v.put_u64(self.chunks.len() as u64);
-        for c in &self.chunks {
-            v.put_u32(c.frame.0);
-            v.put_u32(c.offset);
-            v.put_u32(c.len);
-        }
+        put_contents(&mut v, &self.contents);
+        put_refs(&mut v, &self.refs);
+        put_chunks(&mut v, &self.chunks);
         v.put_u64(self.frames.len() as u64);
         for f in &self.frames {
-            v.put_u32(f.volume.0);
-            v.put_u64(f.offset - FRAME_HEADER);
-            v.put_u32(f.stored_len);
-            v.put_u32(f.raw_len);
-            v.put_u8(f.codec as u8);
-            v.put_u8(f.flags);
-            v.put_u64(f.checksum.unwrap_or(0));
+            put_frame(&mut v, f);
         }
         v
     }
 
-    /// Parses and validates a raw index. `what` names it in errors.
+    /// Parses a raw index of the version 1 layout. `what` names it in errors.
     pub fn decode(buf: &[u8], what: &str) -> Result<Self> {
         let mut c = Cursor::new(buf, what);
         if c.array::<8>()? != MAGIC {
             return Err(c.err("bad index magic"));
         }
-        let mut idx = Index::default();
-        let np = c.u32()? as usize;
-        if np > c.remaining() / 8 {
-            return Err(c.err("too many params"));
-        }
-        for _ in 0..np {
-            let k = c.bytes()?;
-            let k = utf8(&c, k)?;
-            let v = c.bytes()?;
-            let v = utf8(&c, v)?;
-            idx.params.push((k, v));
-        }
-        let n = c.count(55)?;
+        let mut idx = Index {
+            params: read_params(&mut c)?,
+            ..Index::default()
+        };
+        let n = c.count(MIN_ENTRY)?;
         idx.entries.reserve(n);
         for _ in 0..n {
-            idx.entries.push(decode_entry(&mut c)?);
+            idx.entries.push(read_entry(&mut c, false)?);
         }
-        let n = c.count(24)?;
-        idx.contents.reserve(n);
-        for _ in 0..n {
-            idx.contents.push(Content {
-                size: c.u64()?,
-                first_ref: c.u64()?,
-                ref_count: c.u64()?,
-            });
-        }
-        let n = c.count(16)?;
-        idx.refs.reserve(n);
-        for _ in 0..n {
-            idx.refs.push(ChunkRef {
-                file_offset: c.u64()?,
-                chunk: ChunkId(c.u64()?),
-            });
-        }
-        let n = c.count(12)?;
-        idx.chunks.reserve(n);
-        for _ in 0..n {
-            idx.chunks.push(Chunk {
-                frame: FrameId(c.u32()?),
-                offset: c.u32()?,
-                len: c.u32()?,
-            });
-        }
-        let n = c.count(30)?;
+        idx.contents = read_contents(&mut c)?;
+        idx.refs = read_refs(&mut c)?;
+        idx.chunks = read_chunks(&mut c)?;
+        let n = c.count(FRAME_ROW)?;
         idx.frames.reserve(n);
         for _ in 0..n {
-            let volume = VolumeNo(c.u32()?);
-            let offset = c.u64()?;
-            let stored_len = c.u32()?;
-            let raw_len = c.u32()?;
-            let codec = Codec::from_u8(c.u8()?).ok_or_else(|| c.err("unknown frame codec"))?;
-            let flags = c.u8()?;
-            let checksum = c.u64()?;
-            let offset = offset
-                .checked_add(FRAME_HEADER)
-                .ok_or_else(|| c.err("frame offset overflows"))?;
-            idx.frames.push(Frame {
-                volume,
-                offset,
-                stored_len,
-                raw_len,
-                codec,
-                flags,
-                checksum: Some(checksum),
-            });
+            idx.frames.push(read_frame(&mut c)?);
         }
         if c.remaining() != 0 {
             return Err(c.err("trailing bytes after the frame table"));
@@ -304,86 +263,73 @@ impl Index {
     /// [`ValidIndex`], the only form readers use. `volume_count` bounds the frames' volume numbers;
     /// `what` names the index in errors.
     pub fn validate(self, what: &str, volume_count: u32) -> Result<ValidIndex> {
-        self.check(what, volume_count)?;
-        Ok(ValidIndex { idx: self })
-    }
-
-    fn check(&self, what: &str, volume_count: u32) -> Result<()> {
         let bad = |msg: String| Error::corrupt(what, 0, format!("index: {msg}"));
+        let Index {
+            params,
+            entries,
+            contents,
+            refs,
+            chunks,
+            frames,
+            dicts,
+        } = self;
+        let tables = Tables {
+            params,
+            contents,
+            refs,
+            chunks,
+            frames,
+            dicts,
+        };
+        tables.check(volume_count).map_err(bad)?;
+        check_entries(&tables, &entries).map_err(bad)?;
+        Ok(ValidIndex {
+            tables: Arc::new(tables),
+            entries: Arc::new(entries),
+        })
+    }
+}
+
+/// The data tables of an index: what every snapshot of a versioned archive shares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Tables {
+    params: Vec<(String, String)>,
+    contents: Vec<Content>,
+    refs: Vec<ChunkRef>,
+    chunks: Vec<Chunk>,
+    frames: Vec<Frame>,
+    dicts: Vec<Dict>,
+}
+
+type Check = std::result::Result<(), String>;
+
+impl Tables {
+    fn check(&self, volume_count: u32) -> Check {
         for (i, f) in self.frames.iter().enumerate() {
             if f.volume.0 == 0 || f.volume.0 > volume_count {
-                return Err(bad(format!("frame {i} names volume {}", f.volume)));
+                return Err(format!("frame {i} names volume {}", f.volume));
             }
             if f.raw_len > super::frame::MAX_FRAME {
-                return Err(bad(format!("frame {i} raw length {}", f.raw_len)));
+                return Err(format!("frame {i} raw length {}", f.raw_len));
             }
             if f.stored_len > super::frame::MAX_STORED {
-                return Err(bad(format!("frame {i} stored length {}", f.stored_len)));
+                return Err(format!("frame {i} stored length {}", f.stored_len));
             }
             if f.codec == Codec::Raw && f.stored_len != f.raw_len {
-                return Err(bad(format!("RAW frame {i} with stored != raw length")));
+                return Err(format!("RAW frame {i} with stored != raw length"));
             }
         }
+        self.check_dicts()?;
         for (i, ch) in self.chunks.iter().enumerate() {
             let f = self
                 .frames
                 .get(ch.frame.0 as usize)
-                .ok_or_else(|| bad(format!("chunk {i} names missing frame {}", ch.frame.0)))?;
+                .ok_or_else(|| format!("chunk {i} names missing frame {}", ch.frame.0))?;
             if ch.offset as u64 + ch.len as u64 > f.raw_len as u64 || ch.len == 0 {
-                return Err(bad(format!("chunk {i} lies outside frame {}", ch.frame.0)));
+                return Err(format!("chunk {i} lies outside frame {}", ch.frame.0));
             }
         }
-        self.check_contents().map_err(bad)?;
-        let mut prev: Option<&[u8]> = None;
-        // The parent path last proved to be a directory entry: siblings come in runs, so the binary
-        // search of `check_parent` runs once per run, not once per entry.
-        let mut proved: Option<&[u8]> = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            check_path(&e.path).map_err(|m| bad(format!("entry {i}: {m}")))?;
-            if prev.is_some_and(|p| p >= e.path.as_slice()) {
-                return Err(bad(format!("entry {i} out of order or duplicate path")));
-            }
-            prev = Some(&e.path);
-            let parent = e
-                .path
-                .iter()
-                .rposition(|&b| b == b'/')
-                .map(|s| &e.path[..s]);
-            if parent.is_some() && parent != proved {
-                self.check_parent(i, &e.path).map_err(bad)?;
-                proved = parent;
-            }
-            check_xattrs(&e.xattrs).map_err(|m| bad(format!("entry {i}: {m}")))?;
-            match e.kind {
-                EntryKind::File => {
-                    if e.link == NONE {
-                        if e.size != 0 {
-                            return Err(bad(format!("entry {i} has size but no content")));
-                        }
-                    } else {
-                        let ct = self
-                            .contents
-                            .get(e.link as usize)
-                            .ok_or_else(|| bad(format!("entry {i} names missing content")))?;
-                        if ct.size != e.size {
-                            return Err(bad(format!("entry {i} size differs from its content")));
-                        }
-                    }
-                }
-                EntryKind::Hardlink => {
-                    let t = (e.link < i as u64)
-                        .then(|| &self.entries[e.link as usize])
-                        .ok_or_else(|| bad(format!("hardlink {i} names a later entry")))?;
-                    if t.kind != EntryKind::File {
-                        return Err(bad(format!("hardlink {i} does not name a file")));
-                    }
-                }
-                // The stored size of anything but a file is not used: list and the mount show a
-                // symlink's target length, a hardlink's file's size, 0 otherwise (docs/RELIABILITY.md).
-                _ => {}
-            }
-        }
-        Ok(())
+        self.check_contents()
     }
 
     /// Every content's refs lie in the ref table, name existing chunks and cover `0..size` in order
@@ -463,23 +409,146 @@ impl Index {
         Ok(())
     }
 
-    /// The parent of entry `i` (whose path is `p`) must be an earlier entry of kind Dir, or the root: an
-    /// entry below a symlink, a file or nothing would be written through whatever stands there.
-    /// Entries are sorted by then (checked before), so the parent is found by binary search.
-    fn check_parent(&self, i: usize, p: &[u8]) -> std::result::Result<(), String> {
-        let Some(slash) = p.iter().rposition(|&b| b == b'/') else {
-            return Ok(());
-        };
-        let parent = &p[..slash];
-        let show = || crate::diag::escape(parent);
-        match self.entries[..i].binary_search_by(|e| e.path.as_slice().cmp(parent)) {
-            Ok(j) if self.entries[j].kind == EntryKind::Dir => Ok(()),
-            Ok(_) => Err(format!("entry {i}: parent {} is not a directory", show())),
-            Err(_) => Err(format!(
-                "entry {i}: parent {} is not in the archive",
-                show()
-            )),
+    /// FORMAT.md 2.3: a dictionary belongs to an LZ_EXT3 frame and names existing chunks of earlier
+    /// frames that have none themselves, at most 16 MiB in at most 8 frames; frames listed once, in
+    /// order; flag bit 1 exactly on them.
+    fn check_dicts(&self) -> Check {
+        let mut prev: Option<FrameId> = None;
+        for d in &self.dicts {
+            let i = d.frame.0;
+            if prev.is_some_and(|p| p >= d.frame) {
+                return Err(format!("dictionary of frame {i} out of order"));
+            }
+            prev = Some(d.frame);
+            let f = self
+                .frames
+                .get(d.frame.at())
+                .ok_or_else(|| format!("dictionary of missing frame {i}"))?;
+            if f.codec != Codec::LzExt3 {
+                return Err(format!(
+                    "frame {i}: a dictionary on a {} frame",
+                    f.codec.name()
+                ));
+            }
+            let end_ok = d.runs.iter().all(|&(c, n)| {
+                n > 0
+                    && c.0
+                        .checked_add(u64::from(n))
+                        .is_some_and(|e| e <= self.chunks.len() as u64)
+            });
+            if d.runs.is_empty() || !end_ok {
+                return Err(format!("frame {i}: dictionary chunks out of range"));
+            }
+            let (mut bytes, mut frames) = (0u64, Vec::<FrameId>::new());
+            for c in d.chunks() {
+                let ch = &self.chunks[c.at()];
+                if ch.frame >= d.frame {
+                    return Err(format!("frame {i}: dictionary chunk {c} of a later frame"));
+                }
+                if self.dict_index(ch.frame).is_some() {
+                    return Err(format!(
+                        "frame {i}: dictionary chunk {c} in frame {}, which has a dictionary",
+                        ch.frame
+                    ));
+                }
+                bytes += u64::from(ch.len);
+                if !frames.contains(&ch.frame) {
+                    frames.push(ch.frame);
+                }
+                if bytes > MAX_DICT_BYTES || frames.len() > MAX_DICT_FRAMES {
+                    return Err(format!(
+                        "frame {i}: dictionary of more than 16 MiB or 8 frames"
+                    ));
+                }
+            }
         }
+        for (i, f) in self.frames.iter().enumerate() {
+            let flagged = f.flags & super::frame::FLAG_DICT != 0;
+            if flagged != self.dict_index(FrameId(i as u32)).is_some() {
+                return Err(format!(
+                    "frame {i}: dictionary flag disagrees with the table"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn dict_index(&self, id: FrameId) -> Option<usize> {
+        self.dicts.binary_search_by(|d| d.frame.cmp(&id)).ok()
+    }
+}
+
+/// Entries: valid sorted paths, parents that are earlier directories, files naming contents of their
+/// size, hardlinks naming earlier files.
+fn check_entries(t: &Tables, entries: &[Entry]) -> Check {
+    let mut prev: Option<&[u8]> = None;
+    // The parent path last proved to be a directory entry: siblings come in runs, so the binary
+    // search of `check_parent` runs once per run, not once per entry.
+    let mut proved: Option<&[u8]> = None;
+    for (i, e) in entries.iter().enumerate() {
+        check_path(&e.path).map_err(|m| format!("entry {i}: {m}"))?;
+        if prev.is_some_and(|p| p >= e.path.as_slice()) {
+            return Err(format!("entry {i} out of order or duplicate path"));
+        }
+        prev = Some(&e.path);
+        let parent = e
+            .path
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map(|s| &e.path[..s]);
+        if parent.is_some() && parent != proved {
+            check_parent(entries, i, &e.path)?;
+            proved = parent;
+        }
+        check_xattrs(&e.xattrs).map_err(|m| format!("entry {i}: {m}"))?;
+        match e.kind {
+            EntryKind::File => {
+                if e.link == NONE {
+                    if e.size != 0 {
+                        return Err(format!("entry {i} has size but no content"));
+                    }
+                } else {
+                    let ct = t
+                        .contents
+                        .get(e.link as usize)
+                        .ok_or_else(|| format!("entry {i} names missing content"))?;
+                    if ct.size != e.size {
+                        return Err(format!("entry {i} size differs from its content"));
+                    }
+                }
+            }
+            EntryKind::Hardlink => {
+                let t = (e.link < i as u64)
+                    .then(|| &entries[e.link as usize])
+                    .ok_or_else(|| format!("hardlink {i} names a later entry"))?;
+                if t.kind != EntryKind::File {
+                    return Err(format!("hardlink {i} does not name a file"));
+                }
+            }
+            // The stored size of anything but a file is not used: list and the mount show a
+            // symlink's target length, a hardlink's file's size, 0 otherwise (docs/RELIABILITY.md).
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The parent of entry `i` (whose path is `p`) must be an earlier entry of kind Dir, or the root: an
+/// entry below a symlink, a file or nothing would be written through whatever stands there. Entries are
+/// sorted by then (checked before), so the parent is found by binary search.
+fn check_parent(entries: &[Entry], i: usize, p: &[u8]) -> Check {
+    let Some(slash) = p.iter().rposition(|&b| b == b'/') else {
+        return Ok(());
+    };
+    let parent = &p[..slash];
+    let show = || String::from_utf8_lossy(parent).into_owned();
+    match entries[..i].binary_search_by(|e| e.path.as_slice().cmp(parent)) {
+        Ok(j) if entries[j].kind == EntryKind::Dir => Ok(()),
+        Ok(_) => Err(format!("entry {i}: parent {} is not a directory", show())),
+        Err(_) => Err(format!(
+            "entry {i}: parent {} is not in the archive",
+            show()
+        )),
     }
 }
 
@@ -487,19 +556,22 @@ impl Index {
 /// accessors rely on what was proved, which is:
 ///
 /// * frames: volume in `1..=volume_count`, raw length at most `MAX_FRAME`, stored length at most
-///   `MAX_STORED`, a RAW frame's stored length equal to its raw length;
+///   `MAX_STORED`, a RAW frame's stored length equal to its raw length; a dictionary (FORMAT.md 2.3)
+///   names 1 to 4 earlier frames without dictionaries, at most 16 MiB;
 /// * chunks: non-empty, in an existing frame, within that frame's raw length;
 /// * contents: their refs lie in the ref table, name existing chunks, and cover `0..size` without gap
 ///   or overlap;
 /// * entries: valid relative paths, sorted and unique, each parent an earlier directory entry; a file
 ///   names an existing content of its size (or none, with size 0); a hardlink names an earlier file.
 ///
-/// Entry ids given to the accessors may come from anywhere: an unknown one gives `None` (or nothing).
+/// The data tables are shared (cheaply cloned) between the trees of the snapshots of one archive
+/// ([`ValidIndex::with_entries`]). Entry ids given to the accessors may come from anywhere: an unknown
+/// one gives `None` (or nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidIndex {
-    idx: Index,
+    tables: Arc<Tables>,
+    entries: Arc<Vec<Entry>>,
 }
-
 /// A piece of a file's bytes: `len` bytes at `at` in the decoded frame `frame`, which are the file's
 /// bytes from `file_offset` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -513,26 +585,30 @@ pub struct Piece {
 impl ValidIndex {
     /// The parameters, sorted by key.
     pub fn params(&self) -> &[(String, String)] {
-        &self.idx.params
+        &self.tables.params
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.idx.param(key)
+        self.tables
+            .params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every entry, in path order (entry `i` has id `EntryId(i)`).
     pub fn entries(&self) -> &[Entry] {
-        &self.idx.entries
+        &self.entries
     }
 
     /// Entry `id`, if there is one.
     pub fn entry(&self, id: EntryId) -> Option<&Entry> {
-        self.idx.entries.get(id.at())
+        self.entries.get(id.at())
     }
 
     /// The entries with their ids.
     pub fn entries_with_ids(&self) -> impl Iterator<Item = (EntryId, &Entry)> {
-        (0u64..).map(EntryId).zip(&self.idx.entries)
+        (0u64..).map(EntryId).zip(self.entries.iter())
     }
 
     /// The file a hardlink entry names (an earlier file entry); `None` for other entries.
@@ -556,37 +632,37 @@ impl ValidIndex {
     /// The bytes of data of entry `id`: a file's size, a hardlink's target's; 0 for anything else.
     pub fn data_size(&self, id: EntryId) -> u64 {
         self.content_of(id)
-            .map_or(0, |c| self.idx.contents[c.at()].size)
+            .map_or(0, |c| self.tables.contents[c.at()].size)
     }
 
     /// The sum of all contents' sizes: the bytes of the unique files.
     pub fn unique_bytes(&self) -> u64 {
-        self.idx.contents.iter().map(|c| c.size).sum()
+        self.tables.contents.iter().map(|c| c.size).sum()
     }
 
     /// The sum of all chunks' lengths: the unique bytes after chunk dedup.
     pub fn chunk_bytes(&self) -> u64 {
-        self.idx.chunks.iter().map(|c| u64::from(c.len)).sum()
+        self.tables.chunks.iter().map(|c| u64::from(c.len)).sum()
     }
 
     /// The frame table.
     pub fn frames(&self) -> &[Frame] {
-        &self.idx.frames
+        &self.tables.frames
     }
 
     /// Frame `id`, if there is one.
     pub fn frame(&self, id: FrameId) -> Option<&Frame> {
-        self.idx.frames.get(id.at())
+        self.tables.frames.get(id.at())
     }
 
     /// Every frame id, in order.
     pub fn frame_ids(&self) -> impl Iterator<Item = FrameId> {
-        (0..self.idx.frames.len() as u32).map(FrameId)
+        (0..self.tables.frames.len() as u32).map(FrameId)
     }
 
     /// The decoded length of the largest frame (0 without frames).
     pub fn max_frame_len(&self) -> u64 {
-        self.idx
+        self.tables
             .frames
             .iter()
             .map(|f| u64::from(f.raw_len))
@@ -602,7 +678,7 @@ impl ValidIndex {
             .saturating_sub(1);
         refs[first..].iter().map(|r| {
             // Validated: every ref names a chunk, every chunk lies within its frame.
-            let ch = self.idx.chunks[r.chunk.at()];
+            let ch = self.tables.chunks[r.chunk.at()];
             Piece {
                 frame: ch.frame,
                 at: ch.offset,
@@ -658,19 +734,19 @@ impl ValidIndex {
         }
         // Contents with users, by first ref, longest first.
         let mut order: Vec<u64> = users.keys().copied().collect();
-        order.retain(|&c| self.idx.contents[c as usize].ref_count > 0);
+        order.retain(|&c| self.tables.contents[c as usize].ref_count > 0);
         let key = |c: &u64| {
-            let ct = &self.idx.contents[*c as usize];
+            let ct = &self.tables.contents[*c as usize];
             (ct.first_ref, std::cmp::Reverse(ct.ref_count), *c)
         };
         order.sort_unstable_by_key(key);
         let mut seen: HashSet<FrameId> = HashSet::new();
         let mut g = 0;
         while g < order.len() {
-            let first = self.idx.contents[order[g] as usize].first_ref;
+            let first = self.tables.contents[order[g] as usize].first_ref;
             let len = order[g..]
                 .iter()
-                .take_while(|&&c| self.idx.contents[c as usize].first_ref == first)
+                .take_while(|&&c| self.tables.contents[c as usize].first_ref == first)
                 .count();
             let group = &order[g..g + len];
             g += len;
@@ -681,16 +757,16 @@ impl ValidIndex {
             for c in group {
                 before.push(before[before.len() - 1] + users[c].len() as u64);
             }
-            let longest = self.idx.contents[group[0] as usize].ref_count;
+            let longest = self.tables.contents[group[0] as usize].ref_count;
             for p in 0..longest {
-                let r = self.idx.refs[(first + p) as usize];
-                let frame = self.idx.chunks[r.chunk.at()].frame;
+                let r = self.tables.refs[(first + p) as usize];
+                let frame = self.tables.chunks[r.chunk.at()].frame;
                 let Some(&w) = slot.get(&frame) else { continue };
                 if !seen.insert(frame) {
                     continue;
                 }
                 // The group's contents longer than p hold bytes of this frame: a prefix of `group`.
-                let k = group.partition_point(|&c| self.idx.contents[c as usize].ref_count > p);
+                let k = group.partition_point(|&c| self.tables.contents[c as usize].ref_count > p);
                 out[w].0 += before[k];
                 // Each content has a user: at most `names` contents are visited.
                 for c in &group[..k] {
@@ -707,13 +783,92 @@ impl ValidIndex {
 
     /// The refs of content `c` (an id from `content_of`, so in range).
     fn refs(&self, c: ContentId) -> &[ChunkRef] {
-        let ct = &self.idx.contents[c.at()];
-        &self.idx.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
+        let ct = &self.tables.contents[c.at()];
+        &self.tables.refs[ct.first_ref as usize..(ct.first_ref + ct.ref_count) as usize]
+    }
+
+    /// The dictionary of frame `id` (FORMAT.md 2.3), if it has one.
+    pub fn dict_of(&self, id: FrameId) -> Option<&Dict> {
+        self.tables.dict_index(id).map(|i| &self.tables.dicts[i])
+    }
+
+    /// The byte ranges of decoded frames that make up a dictionary of chunks `runs` (of this index: a
+    /// frame's own, or one an append plans), adjacent ones merged; `None` when a chunk is unknown.
+    pub fn spans(&self, runs: &[(ChunkId, u32)]) -> Option<Vec<Span>> {
+        let mut out: Vec<Span> = Vec::new();
+        for &(first, n) in runs {
+            for c in first.0..first.0.checked_add(u64::from(n))? {
+                let ch = self.tables.chunks.get(c as usize)?;
+                match out.last_mut() {
+                    Some(s) if s.frame == ch.frame && s.at + s.len == ch.offset => s.len += ch.len,
+                    _ => out.push(Span {
+                        frame: ch.frame,
+                        at: ch.offset,
+                        len: ch.len,
+                    }),
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Frame `id`'s dictionary as byte ranges of earlier frames (validated: all exist), if it has one.
+    pub fn dict_spans(&self, id: FrameId) -> Option<Vec<Span>> {
+        self.spans(&self.dict_of(id)?.runs)
+    }
+
+    /// The frames that have a dictionary.
+    pub fn dicts(&self) -> &[Dict] {
+        &self.tables.dicts
+    }
+
+    /// The content table's length: contents have ids `0 .. content_count()`.
+    pub fn content_count(&self) -> u64 {
+        self.tables.contents.len() as u64
+    }
+
+    /// The chunks of content `c`, in file order (nothing for an unknown id).
+    pub fn chunks_of(&self, c: ContentId) -> impl Iterator<Item = ChunkId> + '_ {
+        let refs: &[ChunkRef] = match self.tables.contents.get(c.at()) {
+            Some(_) => self.refs(c),
+            None => &[],
+        };
+        refs.iter().map(|r| r.chunk)
+    }
+
+    /// Chunk `id`, if there is one.
+    pub fn chunk(&self, id: ChunkId) -> Option<&Chunk> {
+        self.tables.chunks.get(id.at())
+    }
+
+    /// The chunk table's length.
+    pub fn chunk_count(&self) -> u64 {
+        self.tables.chunks.len() as u64
+    }
+
+    /// The same data tables with another entry table (another snapshot's tree), which is validated
+    /// against them; `what` names it in errors. The tables are shared, not copied.
+    pub fn with_entries(&self, entries: Vec<Entry>, what: &str) -> Result<ValidIndex> {
+        check_entries(&self.tables, &entries)
+            .map_err(|m| Error::corrupt(what, 0, format!("index: {m}")))?;
+        Ok(ValidIndex {
+            tables: self.tables.clone(),
+            entries: Arc::new(entries),
+        })
     }
 
     /// The tables again, for writing them out or changing them (then to be validated anew).
     pub fn into_raw(self) -> Index {
-        self.idx
+        let t = Arc::unwrap_or_clone(self.tables);
+        Index {
+            params: t.params,
+            entries: Arc::unwrap_or_clone(self.entries),
+            contents: t.contents,
+            refs: t.refs,
+            chunks: t.chunks,
+            frames: t.frames,
+            dicts: t.dicts,
+        }
     }
 }
 
@@ -766,7 +921,79 @@ fn utf8(c: &Cursor, b: &[u8]) -> Result<String> {
     String::from_utf8(b.to_vec()).map_err(|_| c.err("param is not UTF-8"))
 }
 
-fn decode_entry(c: &mut Cursor) -> Result<Entry> {
+/// Smallest encoded entry (version 1 layout), frame row, content, ref and chunk: counts are checked
+/// against them before anything is allocated.
+pub(crate) const MIN_ENTRY: usize = 55;
+pub(crate) const FRAME_ROW: usize = 30;
+
+/// Params: u32 count, then (bytes key, bytes value) each.
+pub(crate) fn put_params(v: &mut Vec<u8>, params: &[(String, String)]) {
+    v.put_u32(params.len() as u32);
+    for (k, val) in params {
+        v.put_bytes(k.as_bytes());
+        v.put_bytes(val.as_bytes());
+    }
+}
+
+pub(crate) fn read_params(c: &mut Cursor) -> Result<Vec<(String, String)>> {
+    let np = c.u32()? as usize;
+    if np > c.remaining() / 8 {
+        return Err(c.err("too many params"));
+    }
+    let mut params = Vec::with_capacity(np);
+    for _ in 0..np {
+        let k = c.bytes()?;
+        let k = utf8(c, k)?;
+        let v = c.bytes()?;
+        let v = utf8(c, v)?;
+        params.push((k, v));
+    }
+    Ok(params)
+}
+
+/// One entry record; `stamped` adds the version 3 stamp (FORMAT.md 10.3).
+pub(crate) fn put_entry(v: &mut Vec<u8>, e: &Entry, stamped: bool) {
+    v.put_u8(e.kind as u8);
+    v.put_bytes(&e.path);
+    v.put_u32(e.mode);
+    v.put_u32(e.uid);
+    v.put_u32(e.gid);
+    v.put_i64(e.mtime_sec);
+    v.put_u32(e.mtime_nsec);
+    v.put_u64(e.size);
+    v.put_u64(e.rdev);
+    v.put_u64(e.link);
+    v.put_bytes(&e.target);
+    v.put_u32(e.xattrs.len() as u32);
+    for (n, val) in &e.xattrs {
+        v.put_bytes(n);
+        v.put_bytes(val);
+    }
+    if stamped {
+        match &e.stamp {
+            None => v.put_u8(0),
+            Some(s) => {
+                v.put_u8(1);
+                v.put_i64(s.ctime_sec);
+                v.put_u32(s.ctime_nsec);
+                v.put_u64(s.ino);
+            }
+        }
+    }
+}
+
+/// The length of `e`'s record as [`put_entry`] writes it.
+pub fn record_len(e: &Entry, stamped: bool) -> u64 {
+    let x: usize = e.xattrs.iter().map(|(n, v)| 8 + n.len() + v.len()).sum();
+    let stamp = match (stamped, &e.stamp) {
+        (false, _) => 0,
+        (true, None) => 1,
+        (true, Some(_)) => 21,
+    };
+    (1 + 4 + e.path.len() + 12 + 12 + 24 + 4 + e.target.len() + 4 + x + stamp) as u64
+}
+
+pub(crate) fn read_entry(c: &mut Cursor, stamped: bool) -> Result<Entry> {
     let kind = EntryKind::from_u8(c.u8()?).ok_or_else(|| c.err("unknown entry kind"))?;
     let path = c.bytes()?.to_vec();
     let mode = c.u32()?;
@@ -796,6 +1023,15 @@ fn decode_entry(c: &mut Cursor) -> Result<Entry> {
     if mode > 0o7777 || mtime_nsec >= 1_000_000_000 {
         return Err(c.err("entry mode or mtime out of range"));
     }
+    let stamp = match stamped.then(|| c.u8()).transpose()? {
+        None | Some(0) => None,
+        Some(1) => Some(Stamp {
+            ctime_sec: c.i64()?,
+            ctime_nsec: c.u32()?,
+            ino: c.u64()?,
+        }),
+        Some(_) => return Err(c.err("bad entry stamp flag")),
+    };
     Ok(Entry {
         path,
         kind,
@@ -809,6 +1045,104 @@ fn decode_entry(c: &mut Cursor) -> Result<Entry> {
         link,
         target,
         xattrs,
+        stamp,
+    })
+}
+
+pub(crate) fn put_contents(v: &mut Vec<u8>, contents: &[Content]) {
+    v.put_u64(contents.len() as u64);
+    for c in contents {
+        v.put_u64(c.size);
+        v.put_u64(c.first_ref);
+        v.put_u64(c.ref_count);
+    }
+}
+
+pub(crate) fn read_contents(c: &mut Cursor) -> Result<Vec<Content>> {
+    let n = c.count(24)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Content {
+            size: c.u64()?,
+            first_ref: c.u64()?,
+            ref_count: c.u64()?,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_refs(v: &mut Vec<u8>, refs: &[ChunkRef]) {
+    v.put_u64(refs.len() as u64);
+    for r in refs {
+        v.put_u64(r.file_offset);
+        v.put_u64(r.chunk.0);
+    }
+}
+
+pub(crate) fn read_refs(c: &mut Cursor) -> Result<Vec<ChunkRef>> {
+    let n = c.count(16)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(ChunkRef {
+            file_offset: c.u64()?,
+            chunk: ChunkId(c.u64()?),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_chunks(v: &mut Vec<u8>, chunks: &[Chunk]) {
+    v.put_u64(chunks.len() as u64);
+    for ch in chunks {
+        v.put_u32(ch.frame.0);
+        v.put_u32(ch.offset);
+        v.put_u32(ch.len);
+    }
+}
+
+pub(crate) fn read_chunks(c: &mut Cursor) -> Result<Vec<Chunk>> {
+    let n = c.count(12)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Chunk {
+            frame: FrameId(c.u32()?),
+            offset: c.u32()?,
+            len: c.u32()?,
+        });
+    }
+    Ok(out)
+}
+
+/// One frame row: the stored offset is that of the frame header.
+pub(crate) fn put_frame(v: &mut Vec<u8>, f: &Frame) {
+    v.put_u32(f.volume.0);
+    v.put_u64(f.offset - FRAME_HEADER);
+    v.put_u32(f.stored_len);
+    v.put_u32(f.raw_len);
+    v.put_u8(f.codec as u8);
+    v.put_u8(f.flags);
+    v.put_u64(f.checksum.unwrap_or(0));
+}
+
+pub(crate) fn read_frame(c: &mut Cursor) -> Result<Frame> {
+    let volume = VolumeNo(c.u32()?);
+    let offset = c.u64()?;
+    let stored_len = c.u32()?;
+    let raw_len = c.u32()?;
+    let codec = Codec::from_u8(c.u8()?).ok_or_else(|| c.err("unknown frame codec"))?;
+    let flags = c.u8()?;
+    let checksum = c.u64()?;
+    let offset = offset
+        .checked_add(FRAME_HEADER)
+        .ok_or_else(|| c.err("frame offset overflows"))?;
+    Ok(Frame {
+        volume,
+        offset,
+        stored_len,
+        raw_len,
+        codec,
+        flags,
+        checksum: Some(checksum),
     })
 }
 
@@ -863,6 +1197,29 @@ mod tests {
                 flags: 0,
                 checksum: Some(7),
             }],
+            dicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn record_lengths() {
+        let mut v = Vec::new();
+        for e in sample().entries.iter_mut() {
+            for stamped in [false, true] {
+                for stamp in [
+                    None,
+                    Some(Stamp {
+                        ctime_sec: 1,
+                        ctime_nsec: 2,
+                        ino: 3,
+                    }),
+                ] {
+                    e.stamp = stamp;
+                    v.clear();
+                    put_entry(&mut v, e, stamped);
+                    assert_eq!(record_len(e, stamped), v.len() as u64);
+                }
+            }
         }
     }
 

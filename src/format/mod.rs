@@ -5,19 +5,21 @@ pub mod bytes;
 pub mod codec;
 pub mod footer;
 pub mod frame;
+pub mod generation;
 pub mod index;
 pub mod volume;
 
 /// The format version this build writes, unless the archive holds LZ_EXT3E frames.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §2.3).
+/// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §2.4): version 3's
+/// layout (generations) with codec 4 allowed.
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
-/// The format versions this build reads: 1, 2 and 4. Version 3 (issue 18's snapshots, FORMAT.md §7) is
-/// not known to this build and refused, like any version above 4.
-pub fn version_known(version: u32) -> bool {
-    matches!(version, 1 | 2 | FORMAT_VERSION_EXT3E)
+/// Whether this build reads archives (footers, volume headers) of format version `v`: 1, 2 (LZ_EXT3_SB
+/// frames), 3 (generations; FORMAT.md section 7) and 4 (LZ_EXT3E frames).
+pub fn known_version(v: u32) -> bool {
+    matches!(v, 1..=FORMAT_VERSION_EXT3E)
 }
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows

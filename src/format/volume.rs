@@ -56,7 +56,7 @@ impl VolumeHeader {
         if check != super::checksum(&buf[..32]) {
             return Err(Error::corrupt(what, 32, "volume header checksum mismatch"));
         }
-        if !super::version_known(version.into()) {
+        if !super::known_version(u32::from(version)) {
             return Err(Error::corrupt(
                 what,
                 8,

@@ -49,6 +49,15 @@ fn gpus_outpace_cpus(cfg: &Config) -> bool {
 }
 
 /// Whether decoding an archive whose frame table is `frames` should use the GPU at all.
+/// The one line said when the device asked for cannot be used: it names the flag and the key.
+fn no_gpu_line(e: &dyn std::fmt::Display, cfg: &Config) -> String {
+    format!(
+        "no GPU used for decoding ({e}); decoding on the CPU (device chosen by --gpu-device or \
+         GPU_DEVICE = {:?}; `clc info --devices` lists them)",
+        cfg.gpu_device
+    )
+}
+
 fn worth_it(cfg: &Config, frames: &[Frame]) -> bool {
     if cfg.force_cpu {
         return false;
@@ -232,9 +241,7 @@ impl GpuDecoder {
             Ok(g) => Ok(Some(Self::new(cfg, Some(g), quiet))),
             Err(e) if cfg.gpu_fallback => {
                 if !quiet {
-                    diag::note(&format!(
-                        "no GPU used for decoding ({e}); decoding on the CPU"
-                    ));
+                    diag::note(&no_gpu_line(&e, cfg));
                 }
                 Ok(None)
             }
@@ -267,9 +274,7 @@ impl GpuDecoder {
                     Err(e) => {
                         // "auto" on a machine without a GPU is the normal case: say nothing then.
                         if !quiet && cfg.gpu_device != "auto" {
-                            diag::note(&format!(
-                                "no GPU used for decoding ({e}); decoding on the CPU"
-                            ));
+                            diag::note(&no_gpu_line(&e, &cfg));
                         }
                         trace::note(&format!("decode: no GPU ({e})"));
                         None

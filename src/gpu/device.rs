@@ -91,7 +91,7 @@ pub(crate) fn choose(found: &[Found], sel: &str) -> Result<Vec<usize>> {
         "auto" | "" => {
             if gpus.is_empty() {
                 return Err(Error::Gpu(format!(
-                    "no OpenCL GPU device (devices: {}); set GPU_DEVICE to an index or name to use another",
+                    "no OpenCL GPU device (devices: {}); choose another with --gpu-device or GPU_DEVICE, an index or a name",
                     listing()
                 )));
             }

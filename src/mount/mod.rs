@@ -4,6 +4,7 @@
 //! * [`attr`]: archived metadata → FUSE attributes.
 //! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
 //! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
+//! * [`table`]: what is mounted where (a mountpoint must be free; `umount` takes only clc's mounts).
 //! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
 //!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
 //!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
@@ -16,6 +17,8 @@ pub mod inodes;
 pub mod reader;
 #[allow(unsafe_code)]
 pub mod serve;
+pub mod table;
+pub mod trees;
 
 use crate::archive::Archive;
 use crate::error::Error;
@@ -27,7 +30,7 @@ use fuser::{
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use inodes::{Ino, Inodes};
+use inodes::Ino;
 use parking_lot::RwLock;
 use reader::{Bytes, OpenFile, Reader};
 use std::collections::HashMap;
@@ -36,6 +39,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use trees::{Place, Tree, Trees};
 
 pub use serve::{unmount, MountOptions};
 
@@ -58,28 +62,35 @@ pub fn errno(e: &Error) -> Errno {
 /// A missing inode.
 const MISSING: Errno = Errno::ENOENT;
 
-/// The mounted archive: the inode table, the reader, and the open files.
+/// The mounted archive: its trees and inode tables, the reader, and the open files.
 pub struct ClcFs {
-    inodes: Inodes,
+    trees: Trees,
     reader: Reader,
     root: RootMeta,
     files: RwLock<HashMap<FileHandle, Arc<OpenFile>>>,
     next_fh: AtomicU64,
-    statfs: (u64, u64),
+    /// Blocks of data (the archive's unique bytes).
+    blocks: u64,
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
     exit_when_done: bool,
 }
 
+/// A name in a directory listing: (next offset, global inode, name, its type).
+type Listed<'a> = (u64, Ino, &'a [u8], fuser::FileType);
+
 impl ClcFs {
-    /// Builds the inode table and the reader; `cache_size` bytes of decoded frames, decoded in batches
-    /// of `batch`. Reads nothing beyond what `Archive::open` read.
+    /// Builds the inode table(s) and the reader; `cache_size` bytes of decoded frames, decoded in
+    /// batches of `batch`. `all_snapshots`: an archive made with `--append` shows one directory per
+    /// snapshot at the root (their trees built when first looked into); otherwise the archive's selected
+    /// tree is the root. Reads nothing beyond what `Archive::open` read.
     pub fn new(
         archive: Arc<Archive>,
         cache_size: u64,
         batch: usize,
         decoder: Box<dyn crate::cache::BatchDecoder>,
+        all_snapshots: bool,
     ) -> ClcFs {
-        let inodes = Inodes::build(archive.index());
+        let trees = Trees::new(&archive, all_snapshots);
         let mtime = archive
             .volume_paths()
             .last()
@@ -88,14 +99,13 @@ impl ClcFs {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let (uid, gid) = serve::ids();
         let bytes = archive.index().unique_bytes();
-        let statfs = (bytes.div_ceil(attr::BLKSIZE as u64), inodes.len() as u64);
         ClcFs {
-            inodes,
+            trees,
             reader: Reader::new(archive, cache_size, batch, decoder),
             root: RootMeta { uid, gid, mtime },
             files: RwLock::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            statfs,
+            blocks: bytes.div_ceil(attr::BLKSIZE as u64),
             exit_when_done: false,
         }
     }
@@ -104,54 +114,165 @@ impl ClcFs {
         self.reader.archive()
     }
 
+    /// Where `ino` lives: ENOENT when nowhere, EIO (logged) when its snapshot's tree cannot be read.
+    fn place(&self, ino: Ino) -> Result<Place, Errno> {
+        match self.trees.place(self.ar(), ino) {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => Err(MISSING),
+            Err(e) => {
+                crate::diag::log(&format!("snapshot tree: {e}"));
+                Err(Errno::EIO)
+            }
+        }
+    }
+
+    /// The root's metadata for tree `slot`: a snapshot's directory takes the snapshot's time.
+    fn root_of(&self, slot: u64) -> RootMeta {
+        let snap = (slot as usize)
+            .checked_sub(1)
+            .and_then(|k| self.trees.snaps().get(k));
+        RootMeta {
+            mtime: snap.map_or(self.root.mtime, |s| s.time),
+            ..self.root
+        }
+    }
+
+    /// The attributes of the snapshot layout's root.
+    fn top_attr(&self) -> FileAttr {
+        FileAttr {
+            ino: INodeNo(Ino::ROOT.0),
+            size: attr::DIR_SIZE,
+            blocks: attr::DIR_SIZE / 512,
+            atime: self.root.mtime,
+            mtime: self.root.mtime,
+            ctime: self.root.mtime,
+            crtime: self.root.mtime,
+            kind: fuser::FileType::Directory,
+            perm: 0o555,
+            nlink: 2 + self.trees.snaps().len() as u32,
+            uid: self.root.uid,
+            gid: self.root.gid,
+            rdev: 0,
+            blksize: attr::BLKSIZE,
+            flags: 0,
+        }
+    }
+
     fn attr(&self, ino: Ino) -> Result<FileAttr, Errno> {
-        attr::attr(self.ar().index(), &self.inodes, ino, &self.root).ok_or(MISSING)
+        match self.place(ino)? {
+            Place::Top => Ok(self.top_attr()),
+            Place::In { tree, slot, local } => {
+                let mut a = attr::attr(&tree.index, &tree.inodes, local, &self.root_of(slot))
+                    .ok_or(MISSING)?;
+                a.ino = INodeNo(Trees::global(slot, local).0);
+                if slot > 0 && local == Ino::ROOT {
+                    a.perm = 0o555;
+                }
+                Ok(a)
+            }
+        }
     }
 
     fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr, Errno> {
-        if !self.inodes.is_dir(self.ar().index(), parent) {
-            return Err(Errno::ENOTDIR);
+        match self.place(parent)? {
+            Place::Top => {
+                let k = self
+                    .trees
+                    .snaps()
+                    .iter()
+                    .position(|s| s.name == name.as_bytes())
+                    .ok_or(Errno::ENOENT)?;
+                self.attr(Trees::global(k as u64 + 1, Ino::ROOT))
+            }
+            Place::In { tree, slot, local } => {
+                if !tree.inodes.is_dir(&tree.index, local) {
+                    return Err(Errno::ENOTDIR);
+                }
+                let ino = tree
+                    .inodes
+                    .lookup(&tree.index, local, name.as_bytes())
+                    .ok_or(Errno::ENOENT)?;
+                self.attr(Trees::global(slot, ino))
+            }
         }
-        let ino = self
-            .inodes
-            .lookup(self.ar().index(), parent, name.as_bytes())
-            .ok_or(Errno::ENOENT)?;
-        self.attr(ino)
     }
 
     fn check_dir(&self, ino: Ino) -> Result<(), Errno> {
-        match self.inodes.node(ino) {
-            None => Err(MISSING),
-            Some(_) if self.inodes.is_dir(self.ar().index(), ino) => Ok(()),
-            Some(_) => Err(Errno::ENOTDIR),
+        match self.place(ino)? {
+            Place::Top => Ok(()),
+            Place::In { tree, local, .. } if tree.inodes.is_dir(&tree.index, local) => Ok(()),
+            Place::In { .. } => Err(Errno::ENOTDIR),
         }
     }
 
-    /// `.`, `..` and the names of `dir` from position `from`: (next offset, inode, name). Lazy, so that
-    /// each readdir call of a big directory costs what it returns.
+    /// `.`, `..` and the names of `dir` from position `from`, each with its type. Lazy in the tree's
+    /// listing, so that each readdir call of a big directory costs what it returns; `f` gets each name
+    /// and returns true when the reply is full.
     fn dir_list(
         &self,
         dir: Ino,
         from: u64,
-    ) -> Result<impl Iterator<Item = (u64, Ino, &[u8])>, Errno> {
-        self.check_dir(dir)?;
-        let parent = self.inodes.node(dir).map_or(Ino::ROOT, |n| n.parent);
-        let dots = [(dir, &b"."[..]), (parent, &b".."[..])];
-        let names = self
-            .inodes
-            .list(self.ar().index(), dir, (from as usize).saturating_sub(2))
-            .map(|(n, i)| (i, n));
-        Ok(dots
-            .into_iter()
-            .skip(from as usize)
-            .chain(names)
-            .zip(from + 1..)
-            .map(|((i, n), off)| (off, i, n)))
+        mut f: impl FnMut(Listed) -> bool,
+    ) -> Result<(), Errno> {
+        let dt = fuser::FileType::Directory;
+        let skip = (from as usize).saturating_sub(2);
+        match self.place(dir)? {
+            Place::Top => {
+                let dots = [(dir, &b"."[..], dt), (dir, &b".."[..], dt)];
+                let names = self.trees.snaps().iter().enumerate().map(|(k, s)| {
+                    (
+                        Trees::global(k as u64 + 1, Ino::ROOT),
+                        s.name.as_slice(),
+                        dt,
+                    )
+                });
+                let items = dots.into_iter().chain(names.skip(skip));
+                for (off, (i, n, t)) in (from + 1..).zip(items.skip((from as usize).min(2))) {
+                    if f((off, i, n, t)) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Place::In { tree, slot, local } => {
+                if !tree.inodes.is_dir(&tree.index, local) {
+                    return Err(Errno::ENOTDIR);
+                }
+                let parent = match (slot, local) {
+                    (s, Ino::ROOT) if s > 0 => Ino::ROOT,
+                    _ => Trees::global(
+                        slot,
+                        tree.inodes.node(local).map_or(Ino::ROOT, |n| n.parent),
+                    ),
+                };
+                let dots = [(dir, &b"."[..], dt), (parent, &b".."[..], dt)];
+                let names = tree.inodes.list(&tree.index, local, skip).map(|(n, i)| {
+                    let kind = attr::kind_of(&tree.index, &tree.inodes, i);
+                    (Trees::global(slot, i), n, kind)
+                });
+                let items = dots.into_iter().skip((from as usize).min(2)).chain(names);
+                for (off, (i, n, t)) in (from + 1..).zip(items) {
+                    if f((off, i, n, t)) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The tree and local inode of a file-like inode (not the snapshot layout's root).
+    fn in_tree(&self, ino: Ino) -> Result<(Arc<Tree>, Ino), Errno> {
+        match self.place(ino)? {
+            Place::Top => Err(Errno::EISDIR),
+            Place::In { tree, local, .. } => Ok((tree, local)),
+        }
     }
 
     fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<FileHandle, Errno> {
-        let node = self.inodes.node(ino).ok_or(MISSING)?;
-        let e = attr::entry_of(self.ar().index(), node).ok_or(Errno::EISDIR)?;
+        let (tree, local) = self.in_tree(ino)?;
+        let node = tree.inodes.node(local).ok_or(MISSING)?;
+        let e = attr::entry_of(&tree.index, node).ok_or(Errno::EISDIR)?;
         if e.kind == EntryKind::Dir {
             return Err(Errno::EISDIR);
         }
@@ -162,7 +283,7 @@ impl ClcFs {
         let fh = FileHandle(self.next_fh.fetch_add(1, Ordering::Relaxed));
         self.files
             .write()
-            .insert(fh, Arc::new(OpenFile::new(entry)));
+            .insert(fh, Arc::new(OpenFile::new(tree.index.clone(), entry)));
         Ok(fh)
     }
 
@@ -171,28 +292,48 @@ impl ClcFs {
         let f = match f {
             Some(f) => f,
             None => {
-                let node = self.inodes.node(ino).ok_or(MISSING)?;
-                Arc::new(OpenFile::new(node.entry.ok_or(Errno::EISDIR)?))
+                let (tree, local) = self.in_tree(ino)?;
+                let node = tree.inodes.node(local).ok_or(MISSING)?;
+                Arc::new(OpenFile::new(
+                    tree.index.clone(),
+                    node.entry.ok_or(Errno::EISDIR)?,
+                ))
             }
         };
         self.reader.read(&f, offset, size).map_err(|e| errno(&e))
     }
 
-    fn readlink(&self, ino: Ino) -> Result<&[u8], Errno> {
-        let node = self.inodes.node(ino).ok_or(MISSING)?;
-        match attr::entry_of(self.ar().index(), node) {
-            Some(e) if e.kind == EntryKind::Symlink => Ok(&e.target),
+    fn readlink(&self, ino: Ino) -> Result<Vec<u8>, Errno> {
+        let (tree, local) = self.in_tree(ino).map_err(|_| Errno::EINVAL)?;
+        let node = tree.inodes.node(local).ok_or(MISSING)?;
+        match attr::entry_of(&tree.index, node) {
+            Some(e) if e.kind == EntryKind::Symlink => Ok(e.target.clone()),
             _ => Err(Errno::EINVAL),
         }
     }
 
-    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<&[u8], Errno> {
-        self.inodes.node(ino).ok_or(MISSING)?;
-        attr::xattr(self.ar().index(), &self.inodes, ino, name.as_bytes()).ok_or(Errno::ENODATA)
+    fn xattr(&self, ino: Ino, name: &OsStr) -> Result<Vec<u8>, Errno> {
+        match self.place(ino)? {
+            Place::Top => Err(Errno::ENODATA),
+            Place::In { tree, local, .. } => {
+                attr::xattr(&tree.index, &tree.inodes, local, name.as_bytes())
+                    .map(<[u8]>::to_vec)
+                    .ok_or(Errno::ENODATA)
+            }
+        }
+    }
+
+    fn xattr_names(&self, ino: Ino) -> Result<Vec<u8>, Errno> {
+        match self.place(ino)? {
+            Place::Top => Ok(Vec::new()),
+            Place::In { tree, local, .. } => {
+                Ok(attr::xattr_names(&tree.index, &tree.inodes, local))
+            }
+        }
     }
 
     fn access(&self, ino: Ino, mask: AccessFlags) -> Result<(), Errno> {
-        self.inodes.node(ino).ok_or(MISSING)?;
+        self.place(ino)?;
         if mask.contains(AccessFlags::W_OK) {
             return Err(Errno::EROFS);
         }
@@ -252,7 +393,7 @@ impl Filesystem for ClcFs {
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.readlink(Ino(ino.0)) {
-            Ok(t) => reply.data(t),
+            Ok(t) => reply.data(&t),
             Err(e) => reply.error(e),
         }
     }
@@ -313,17 +454,11 @@ impl Filesystem for ClcFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.dir_list(Ino(ino.0), offset) {
-            Ok(list) => {
-                let ix = self.ar().index();
-                for (off, i, name) in list {
-                    let kind = attr::kind_of(ix, &self.inodes, i);
-                    if reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name)) {
-                        break;
-                    }
-                }
-                reply.ok();
-            }
+        let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, kind)| {
+            reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name))
+        });
+        match r {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
@@ -336,41 +471,41 @@ impl Filesystem for ClcFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.dir_list(Ino(ino.0), offset) {
-            Ok(list) => {
-                for (off, i, name) in list {
-                    let Ok(a) = self.attr(i) else { continue };
-                    if reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN) {
-                        break;
-                    }
-                }
-                reply.ok();
-            }
+        let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, _)| match self.attr(i) {
+            Ok(a) => reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN),
+            Err(_) => false,
+        });
+        match r {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let (blocks, files) = self.statfs;
-        reply.statfs(blocks, 0, 0, files, 0, attr::BLKSIZE, 255, attr::BLKSIZE);
+        let files = self.trees.inode_count();
+        reply.statfs(
+            self.blocks,
+            0,
+            0,
+            files,
+            0,
+            attr::BLKSIZE,
+            255,
+            attr::BLKSIZE,
+        );
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         match self.xattr(Ino(ino.0), name) {
-            Ok(v) => reply_sized(reply, size, v),
+            Ok(v) => reply_sized(reply, size, &v),
             Err(e) => reply.error(e),
         }
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let i = Ino(ino.0);
-        match self.inodes.node(i) {
-            Some(_) => reply_sized(
-                reply,
-                size,
-                &attr::xattr_names(self.ar().index(), &self.inodes, i),
-            ),
-            None => reply.error(MISSING),
+        match self.xattr_names(Ino(ino.0)) {
+            Ok(names) => reply_sized(reply, size, &names),
+            Err(e) => reply.error(e),
         }
     }
 

@@ -9,7 +9,7 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::error::{Error, Result};
-use crate::format::index::{EntryId, FrameId};
+use crate::format::index::{EntryId, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -26,6 +26,8 @@ const MAX_LOGGED: usize = 1024;
 
 /// The state of one open file.
 pub struct OpenFile {
+    /// The tree the file belongs to (the archive's, or one snapshot's).
+    pub index: ValidIndex,
     pub entry: EntryId,
     /// Where the last read ended.
     last_end: AtomicU64,
@@ -34,8 +36,9 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    pub fn new(entry: EntryId) -> Self {
+    pub fn new(index: ValidIndex, entry: EntryId) -> Self {
         OpenFile {
+            index,
             entry,
             last_end: AtomicU64::new(0),
             ahead_to: AtomicU64::new(0),
@@ -105,19 +108,23 @@ impl Reader {
     /// far larger than a FUSE request) is answered from the decoded frame without a copy. Errors are
     /// logged once (they name the file, the frame and the volume) and returned.
     pub fn read(&self, f: &OpenFile, offset: u64, len: u32) -> Result<Bytes> {
-        let size = self.size_of(f.entry);
+        let size = f.index.data_size(f.entry);
         // A first read of a file whose frame is not decoded yet: a reader walking the tree (tar, cp -r,
         // rsync, grep -r) goes on to the next files in path order, so their frames are decoded meanwhile.
         if offset == 0 && self.follow {
-            let first = self.archive.index().frames_in(f.entry, 0, 1);
+            let first = f.index.frames_in(f.entry, 0, 1);
             if first.iter().any(|&id| !self.cache.contains(id)) {
-                self.prefetch_following(f.entry, &first);
+                self.prefetch_following(&f.index, f.entry, &first);
             }
         }
+        self.archive
+            .check_entry(f.entry)
+            .inspect_err(|e| self.log_once(e))?;
         let mut out = Bytes::Owned(Vec::new());
         let n = self
             .archive
-            .read_runs(
+            .runs_in(
+                &f.index,
                 f.entry,
                 offset,
                 len as usize,
@@ -140,14 +147,13 @@ impl Reader {
 
     /// Decodes on the pool the frames of the files after `e` in path order (not yet cached, not in
     /// `skip`), up to half the read-ahead window, looking at most [`FOLLOW_SCAN`] entries ahead.
-    fn prefetch_following(&self, e: EntryId, skip: &[FrameId]) {
-        let ix = self.archive.index();
+    fn prefetch_following(&self, ix: &ValidIndex, e: EntryId, skip: &[FrameId]) {
         let end = (e.0 + 1 + FOLLOW_SCAN).min(ix.entries().len() as u64);
         let mut ids: Vec<FrameId> = Vec::new();
         let mut bytes = 0u64;
         'scan: for j in e.0 + 1..end {
             let id = EntryId(j);
-            for fr in ix.frames_in(id, 0, self.size_of(id)) {
+            for fr in ix.frames_in(id, 0, ix.data_size(id)) {
                 if bytes >= self.ahead / 2 {
                     break 'scan;
                 }
@@ -164,10 +170,6 @@ impl Reader {
         }
     }
 
-    fn size_of(&self, e: EntryId) -> u64 {
-        self.archive.index().data_size(e)
-    }
-
     fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {
         let last = f.last_end.swap(end, Ordering::Relaxed);
         let sequential = start <= last.saturating_add(SEQ_SLACK) && last <= start + SEQ_SLACK;
@@ -182,7 +184,7 @@ impl Reader {
         if prev >= to {
             return; // another read of this handle issued it
         }
-        let ids = self.archive.index().frames_in(f.entry, prev.max(end), to);
+        let ids = f.index.frames_in(f.entry, prev.max(end), to);
         let ids: Vec<FrameId> = ids
             .into_iter()
             .filter(|&id| !self.cache.contains(id))

@@ -1,11 +1,13 @@
-//! The index of a new archive: the entries of the scan (hardlinks resolved, files that could not be
-//! read left out), the stream's tables, the frames as written, and the parameters; and the archive id.
+//! The index of a new generation: the entries of the scan (hardlinks resolved, files that could not be
+//! read left out, stamps for the files cache of a versioned archive), the stream's rows, the frames as
+//! written, and the parameters; and the archive id of a new archive.
 
 use super::stream::Tables;
 use crate::config::Config;
 use crate::diag::escape_path;
 use crate::diag::Warnings;
-use crate::format::index::{Entry, EntryKind, Frame, Index, NONE};
+use crate::format::generation::{Bases, Earlier, GenIndex, FLAG_VERSIONED};
+use crate::format::index::{Dict, Entry, EntryKind, Frame, Stamp, NONE};
 use crate::scan::ScanEntry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,45 +17,32 @@ use std::path::Path;
 pub struct Counts {
     pub files: u64,
     pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes.
     pub other: u64,
     pub hardlinks: u64,
     pub dup_files: u64,
     pub dup_bytes: u64,
+    /// The sum of the file entries' sizes.
+    pub bytes_in: u64,
 }
 
-/// The index of the tree `src` as scanned, with `link_of` (hardlink → its file) from the plan.
-pub struct IndexBuilder<'a> {
-    pub cfg: &'a Config,
+/// The entries of the tree `src` as scanned, with `link_of` (hardlink → its file) from the plan.
+pub struct EntryBuilder<'a> {
     pub src: &'a Path,
     pub scanned: &'a [ScanEntry],
     pub link_of: &'a HashMap<usize, usize>,
+    /// Files whose content the files cache knew: scan position → (content id or NONE, size).
+    pub known: &'a HashMap<usize, (u64, u64)>,
+    /// Stamp the files changed before this time (seconds, nanoseconds); `None`: no stamps (a plain
+    /// archive). Files changed later are left unstamped so that a change within one clock tick of the
+    /// read is never taken for no change (FORMAT.md 10.5).
+    pub stamp_before: Option<(i64, u32)>,
 }
 
-impl IndexBuilder<'_> {
-    /// The index over the stream's tables `t` and the `frames` as written.
-    pub fn build(&self, t: Tables, frames: Vec<Frame>, warn: &Warnings) -> (Index, Counts) {
-        let (entries, counts) = self.entries(&t, warn);
-        let mut params = base_params(self.cfg, self.src);
-        params.extend([
-            ("bytes_in".into(), t.bytes_in.to_string()),
-            ("unique_bytes".into(), t.unique_bytes.to_string()),
-            ("entries_files".into(), counts.files.to_string()),
-            ("entries_dirs".into(), counts.dirs.to_string()),
-        ]);
-        params.sort();
-        let index = Index {
-            params,
-            entries,
-            contents: t.contents,
-            refs: t.refs,
-            chunks: t.chunks,
-            frames,
-        };
-        (index, counts)
-    }
-
+impl EntryBuilder<'_> {
     /// One entry per scanned path, except files left out (unreadable) and hardlinks to them.
-    fn entries(&self, t: &Tables, warn: &Warnings) -> (Vec<Entry>, Counts) {
+    pub fn entries(&self, t: &Tables, warn: &Warnings) -> (Vec<Entry>, Counts) {
         let mut c = Counts::default();
         let mut new_id: HashMap<usize, u64> = HashMap::new();
         let mut entries = Vec::with_capacity(self.scanned.len());
@@ -79,26 +68,25 @@ impl IndexBuilder<'_> {
                         c.hardlinks += 1;
                     }
                     None => {
-                        let Some(&content) = t.entry_content.get(&i) else {
+                        let got = t.entry_content.get(&i).or_else(|| self.known.get(&i));
+                        let Some(&(content, size)) = got else {
                             continue; // unreadable: warned by the reader, left out entirely
                         };
                         e.link = content;
-                        e.size = if content == NONE {
-                            0
-                        } else {
-                            t.contents[content as usize].size
-                        };
+                        e.size = if content == NONE { 0 } else { size };
                         if content != NONE && !seen_content.insert(content) {
                             c.dup_files += 1;
                             c.dup_bytes += e.size;
                         }
+                        e.stamp = self.stamp(s);
                         c.files += 1;
+                        c.bytes_in += e.size;
                     }
                 },
                 EntryKind::Symlink => {
                     e.target = s.target.clone();
                     e.size = s.target.len() as u64;
-                    c.other += 1;
+                    c.symlinks += 1;
                 }
                 EntryKind::Dir => c.dirs += 1,
                 _ => c.other += 1,
@@ -107,6 +95,83 @@ impl IndexBuilder<'_> {
             entries.push(e);
         }
         (entries, c)
+    }
+
+    fn stamp(&self, s: &ScanEntry) -> Option<Stamp> {
+        let before = self.stamp_before?;
+        ((s.ctime_sec, s.ctime_nsec) < before && (s.mtime_sec, s.mtime_nsec) < before).then_some(
+            Stamp {
+                ctime_sec: s.ctime_sec,
+                ctime_nsec: s.ctime_nsec,
+                ino: s.ino,
+            },
+        )
+    }
+}
+
+/// The generation index's header and tables: everything but the entry area and the snapshots.
+pub struct GenParts<'a> {
+    pub cfg: &'a Config,
+    pub src: &'a Path,
+    pub generation: u32,
+    pub versioned: bool,
+    pub first_volume: u32,
+    pub earlier: Vec<Earlier>,
+    pub bases: Bases,
+    /// BLAKE3s of earlier chunks that no generation holds yet (from chunk 0), computed by this run.
+    pub old_hashes: Vec<[u8; 32]>,
+    /// The mtime of `src` itself (the root is no entry), restored on DEST by extract.
+    pub root_mtime: Option<(i64, u32)>,
+    /// When the archive was made (Unix seconds; `SOURCE_DATE_EPOCH` when set, for reproducible archives).
+    pub created: i64,
+}
+
+impl GenParts<'_> {
+    /// The generation index over the stream's rows `t`, the `frames` as written and their `dicts`. A
+    /// versioned generation stores its chunks' BLAKE3s; a plain one does not (an append to it computes
+    /// them once).
+    pub fn build(
+        self,
+        t: Tables,
+        counts: &Counts,
+        frames: Vec<Frame>,
+        dicts: Vec<Dict>,
+    ) -> GenIndex {
+        let mut params = base_params(self.cfg, self.src);
+        params.extend([
+            ("bytes_in".into(), t.bytes_in.to_string()),
+            ("unique_bytes".into(), t.unique_bytes.to_string()),
+            ("entries_files".into(), counts.files.to_string()),
+            ("entries_dirs".into(), counts.dirs.to_string()),
+            ("created".into(), self.created.to_string()),
+        ]);
+        if let Some((sec, nsec)) = self.root_mtime {
+            params.push(("root_mtime".into(), sec.to_string()));
+            params.push(("root_mtime_nsec".into(), nsec.to_string()));
+        }
+        params.sort();
+        let chunk_end = self.bases.chunks + t.chunks.len() as u64;
+        let first = chunk_end - t.hashes.len() as u64 - self.old_hashes.len() as u64;
+        let mut hashes = self.old_hashes;
+        hashes.extend(t.hashes);
+        let hashes_first = first;
+        GenIndex {
+            generation: self.generation,
+            flags: if self.versioned { FLAG_VERSIONED } else { 0 },
+            first_volume: self.first_volume,
+            earlier: self.earlier,
+            bases: self.bases,
+            params,
+            frames,
+            dicts,
+            chunks: t.chunks,
+            hashes_first,
+            hashes,
+            contents: t.contents,
+            refs: t.refs,
+            entry_area: Vec::new(),
+            snapshots: Vec::new(),
+        }
     }
 }
 

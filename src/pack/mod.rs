@@ -4,9 +4,12 @@
 //! volumes. The stream's stages run at once, joined by bounded channels. `CLC_TRACE=1` times each stage
 //! ([`diag::trace`]).
 
+pub mod append;
 pub mod compress;
 pub mod index;
+pub mod output;
 pub mod plan;
+pub mod snapshot;
 pub mod stream;
 
 use crate::archive::VolumeWriter;
@@ -16,27 +19,35 @@ use crate::diag::trace::{self, Stage};
 use crate::diag::{self, Warnings};
 use crate::error::{Error, Result};
 use crate::format::frame::FrameHeader;
-use crate::format::index::{Frame, VolumeNo};
-use crate::format::volume::VolumeHeader;
+use crate::format::generation::{GenIndex, SnapshotRecord};
+use crate::format::index::{Dict, Entry, Frame, VolumeNo};
 use crate::gpu::Gpu;
 use crate::scan;
 use crate::volumes;
+use append::Previous;
 use compress::{Compressor, Counters, Encoded, Lanes, PackGpu};
-use index::IndexBuilder;
+use index::{EntryBuilder, GenParts};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use stream::{FramePool, Job, RawFrame, Tables};
+use stream::{FramePool, Job, RawFrame, Seed, Tables};
 
 pub use compress::{GpuUse, GPU_AUTO_MIN_BYTES};
 
+#[derive(Clone, Debug, Default)]
 pub struct PackOptions {
     pub src: PathBuf,
     /// Archive base path: volumes are `<out>.001`, ….
     pub out: PathBuf,
     pub force: bool,
     pub progress: bool,
+    /// Add a snapshot to the archive at `out` (creating a versioned archive when there is none).
+    pub append: bool,
+    /// The new snapshot's name (default: the UTC start time).
+    pub name: Option<String>,
+    /// Read every file, even those the files cache says are unchanged.
+    pub rescan: bool,
 }
 
 /// What a pack did, for the summary.
@@ -44,6 +55,8 @@ pub struct PackOptions {
 pub struct PackStats {
     pub files: u64,
     pub dirs: u64,
+    pub symlinks: u64,
+    /// FIFOs, sockets and device nodes.
     pub other: u64,
     pub bytes_in: u64,
     pub unique_bytes: u64,
@@ -55,7 +68,12 @@ pub struct PackStats {
     pub cpu_frames: u64,
     pub raw_frames: u64,
     pub gpu_redone: u64,
+    /// Bytes of the data volumes (frames, headers, index, footer).
     pub stored_bytes: u64,
+    /// Bytes of the frames' stored data: what the data became.
+    pub frame_bytes: u64,
+    /// The frame codec asked for (frames it does not shrink are RAW).
+    pub codec: &'static str,
     pub volumes: Vec<PathBuf>,
     pub seconds: f64,
     pub warnings: usize,
@@ -63,9 +81,39 @@ pub struct PackStats {
     pub dedup: dedup::Stats,
     /// The parity volumes written (PARITY > 0).
     pub parity: Option<crate::parity::create::Created>,
+    /// The snapshot written (versioned archives), and its generation.
+    pub snapshot: Option<String>,
+    pub generation: u32,
+    /// Files the files cache knew unchanged (not read), and their bytes.
+    pub unchanged_files: u64,
+    pub unchanged_bytes: u64,
+    /// Frames stored after a dictionary of earlier frames (an append).
+    pub dict_frames: u64,
 }
 
-/// Packs `opts.src` into a new archive. `gpu` compresses (and hashes) when given.
+/// Decoded earlier frames an append keeps for dictionaries.
+const DICT_CACHE: u64 = 96 << 20;
+
+/// Fails with [`Error::Interrupted`] once SIGINT or SIGTERM has arrived (see `sys::catch_interrupts`).
+fn check_interrupt() -> Result<()> {
+    match crate::sys::interrupted() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+/// Seconds and nanoseconds since 1970 now.
+fn now() -> (i64, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Packs `opts.src` into a new archive, or (`opts.append`) adds a snapshot of it to the archive there.
+/// `gpu` compresses (and hashes) when given. Stages: claim the output → scan → files cache → plan →
+/// stream → entries and snapshot → volumes → parity. On any error, and on SIGINT/SIGTERM once
+/// `sys::catch_interrupts` is on, every file written is removed.
 pub fn pack(
     cfg: &Config,
     opts: &PackOptions,
@@ -84,77 +132,173 @@ pub fn pack_with(
 ) -> Result<PackStats> {
     let t0 = Instant::now();
     trace::start();
-    prepare_output(&opts.out, opts.force, cfg.parity > 0)?;
-    let scanned = scan::scan(&opts.src, cfg.scan_workers(), warn)?;
+    let created = diag::creation_time();
+    let started = now();
+    let claim = output::claim(&opts.out, opts.force, opts.append, cfg.parity > 0)?;
+    let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
+    let cfg = &fit(cfg, prev.as_ref());
+    trace::note("output claimed");
+    let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.mtime(), m.mtime_nsec() as u32)
+    });
+    // An append reads extended attributes after the scan, only for what the files cache does not know.
+    let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
+    check_interrupt()?;
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
+    let cache = match &prev {
+        Some(p) => p.files_cache(&mut scanned, opts.rescan, warn),
+        None => plan::Cache::default(),
+    };
+    let known = &cache.known;
+    trace::note(&format!("files cache: {} unchanged", known.len()));
     // Whole-file dedup hashes on the GPU only when it was given (auto opens it later, if at all).
     let given = match gpu {
         GpuUse::Given(g) => Some(g),
         _ => None,
     };
-    let plan = plan::plan(&scanned, cfg.order_similar, given, warn);
+    let plan = plan::plan(&scanned, &cache, cfg.order_similar, given, warn);
+    check_interrupt()?;
     trace::note(&format!("whole-file dedup done {:?}", plan.dedup));
-    let archive_id = index::archive_id(cfg, &opts.src, &scanned);
+    let archive_id = match &prev {
+        Some(p) => p.ar.archive_id(),
+        None => index::archive_id(cfg, &opts.src, &scanned),
+    };
+    let (seed, old_hashes) = match &prev {
+        Some(p) if !plan.jobs.is_empty() => p.seed()?,
+        Some(p) => (
+            Seed {
+                bases: p.bases(),
+                ..Seed::default()
+            },
+            Vec::new(),
+        ),
+        None => Default::default(),
+    };
+    let bases = seed.bases;
+    trace::note("seeded");
 
     let total: u64 = plan.jobs.iter().map(|j| j.size).sum();
     let gpu = PackGpu::new(gpu, total, cfg.threads());
     let counters = Counters::default();
+    // An append reads earlier frames for dictionaries through a cache of its own.
+    let dict_cache = prev
+        .as_ref()
+        .map(|p| crate::cache::FrameCache::new(p.ar, DICT_CACHE));
+    let dict_bytes = |d: &Dict| -> Result<Vec<u8>> {
+        use crate::cache::FrameSource;
+        let (Some(cache), Some(p)) = (dict_cache.as_ref(), prev.as_ref()) else {
+            return Err(Error::Internal("a dictionary without an archive".into()));
+        };
+        let spans =
+            p.ar.index()
+                .spans(&d.runs)
+                .ok_or_else(|| Error::Internal("a dictionary of unknown chunks".into()))?;
+        crate::cache::dict_bytes(&spans, &mut |f| cache.frame(f))
+    };
     let comp = Compressor {
         codec: cfg.frame_codec(),
         params: cfg.encode_params(),
         gpu: None, // the compress stage adds `gpu`'s device
         counters: &counters,
         warn,
+        dicts: prev.is_some().then_some(&dict_bytes as compress::DictBytes),
     };
-    let progress = diag::progress_bar(opts.progress, total);
-    let mut vw = VolumeWriter::new(
+    let plan_dicts = prev.as_ref().map(|p| p as &dyn stream::DictPlan);
+    let progress = diag::Progress::new(
+        opts.progress,
+        "pack",
+        total,
+        plan.jobs.iter().map(|j| j.entries.len() as u64).sum(),
+        "files",
+    );
+    let first = VolumeNo(claim.first_volume);
+    let mut vw = VolumeWriter::starting_at(
         &opts.out,
         cfg.volume_size,
         archive_id,
+        first,
         crate::format::version_for(cfg.frame_codec()),
     );
-    let streamed = stream_all(cfg, &comp, &gpu, plan.jobs, &progress, &mut vw);
-    progress.finish_and_clear();
-    trace::note("stream done");
-    let (tables, frames) = match streamed {
-        Ok(r) => r,
-        Err(e) => {
-            remove_all(vw.paths());
-            return Err(e);
-        }
-    };
-
-    let (bytes_in, unique_bytes, frame_count) =
-        (tables.bytes_in, tables.unique_bytes, frames.len() as u64);
-    let t_fin = Instant::now();
-    let builder = IndexBuilder {
+    let streamed = stream_all(
         cfg,
+        &comp,
+        &gpu,
+        plan.jobs,
+        (seed, plan_dicts),
+        &progress,
+        &mut vw,
+    );
+    progress.finish();
+    trace::note("stream done");
+    let (tables, frames, dicts) = streamed?;
+    check_interrupt()?;
+
+    let (unique_bytes, frame_count) = (tables.unique_bytes, frames.len() as u64);
+    let versioned = opts.append;
+    let frame_bytes: u64 = frames.iter().map(|f| u64::from(f.stored_len)).sum();
+    let t_fin = Instant::now();
+    let eb = EntryBuilder {
         src: &opts.src,
         scanned: &scanned,
         link_of: &plan.link_of,
+        known,
+        stamp_before: versioned.then_some((started.0 - 1, started.1)),
     };
-    let (index, counts) = builder.build(tables, frames, warn);
-    let raw_index = index.encode();
+    let (entries, counts) = eb.entries(&tables, warn);
+    let parts = GenParts {
+        cfg,
+        src: &opts.src,
+        generation: prev.as_ref().map_or(1, Previous::generation),
+        versioned,
+        first_volume: first.0,
+        earlier: prev.as_ref().map_or_else(Vec::new, Previous::earlier),
+        bases,
+        old_hashes,
+        root_mtime,
+        created,
+    };
+    let mut gen = parts.build(tables, &counts, frames, dicts);
+    let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
+    let raw_index = gen.encode();
     trace::note(&format!("index built ({} bytes)", raw_index.len()));
-    let paths = vw.paths().to_vec();
-    let vols = vw.finish(&raw_index).inspect_err(|_| remove_all(&paths))?;
-    trace::note("index written, volumes closed");
+    check_interrupt()?;
+    let vols = vw.finish(&raw_index)?;
+    trace::note("index written, volumes in place");
     trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
+    // Each generation's own parity set over its new volumes, numbered on from the archive's last.
+    let place = crate::parity::SetPlace {
+        volumes: &vols,
+        first_data: first.0,
+        first_parity: crate::volumes::list_parity(&opts.out)
+            .last()
+            .map_or(1, |(n, _)| n + 1),
+        volume_size: cfg.volume_size,
+    };
     let parity = match cfg.parity {
         0 => None,
         pct => Some(
-            crate::parity::create(&opts.out, &vols, pct, archive_id)
+            check_interrupt()
+                .and_then(|()| crate::parity::create(&opts.out, &place, pct, archive_id))
                 .inspect_err(|_| remove_all(&vols))?,
         ),
     };
+    if let Err(e) = check_interrupt() {
+        remove_all(&vols);
+        if let Some(p) = &parity {
+            remove_all(&p.paths);
+        }
+        return Err(e);
+    }
     let c = counts;
     trace::report();
     Ok(PackStats {
         files: c.files,
         dirs: c.dirs,
+        symlinks: c.symlinks,
         other: c.other,
-        bytes_in,
+        bytes_in: c.bytes_in,
         unique_bytes,
         dup_files: c.dup_files,
         dup_bytes: c.dup_bytes,
@@ -165,13 +309,96 @@ pub fn pack_with(
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
         stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
+        frame_bytes,
+        // What the frames are written in (LZ_EXT3_SB for lz_ext3 with sub-blocks), on the CPU and the
+        // GPU alike (`Gpu::compress_codec` follows the same SUBBLOCK_SIZE).
+        codec: cfg.frame_codec().name(),
         volumes: vols,
         seconds: t0.elapsed().as_secs_f64(),
         warnings: warn.count(),
         gpu: gpu.describe(),
         dedup: plan.dedup,
         parity,
+        snapshot,
+        generation: gen.generation,
+        unchanged_files: known.len() as u64,
+        unchanged_bytes: known.values().map(|&(_, n)| n).sum(),
+        dict_frames: counters.dict_frames.load(Ordering::Relaxed),
     })
+}
+
+/// The config a pack runs with: frames (and so chunks) capped to fit a volume (FORMAT.md: VOLUME_SIZE
+/// is a hard limit), and, for an append, the archive's chunk sizes, so that unchanged data cuts into the
+/// same chunks.
+fn fit(cfg: &Config, prev: Option<&Previous>) -> Config {
+    let mut c = cfg.clone();
+    if let Some(p) = prev {
+        let get = |k: &str| p.param(k).and_then(|v| v.parse::<u32>().ok());
+        if let (Some(min), Some(avg), Some(max)) =
+            (get("chunk_min"), get("chunk_avg"), get("chunk_max"))
+        {
+            (c.chunk_min, c.chunk_avg, c.chunk_max) = (min, avg, max);
+        }
+    }
+    c.fit_volume(crate::archive::writer::max_frame(c.volume_size));
+    c
+}
+
+/// Puts the tree into the generation index: a plain archive's whole entry table, or a versioned
+/// archive's snapshot (its runs, sharing the previous snapshot's records, and its record; before it, when
+/// the archive was plain, a record for its old tree). Returns the new snapshot's name.
+fn attach_tree(
+    gen: &mut GenIndex,
+    entries: &[Entry],
+    prev: Option<&Previous>,
+    opts: &PackOptions,
+    started: i64,
+) -> Result<Option<String>> {
+    if !gen.versioned() {
+        for e in entries {
+            crate::format::generation::encode_entry(&mut gen.entry_area, e);
+        }
+        return Ok(None);
+    }
+    let mut records: Vec<SnapshotRecord> = Vec::new();
+    let mut taken: Vec<String> = prev.map_or_else(Vec::new, |p| {
+        p.names().into_iter().map(String::from).collect()
+    });
+    if let Some(p) = prev.filter(|p| p.is_plain()) {
+        let name = snapshot::utc_name(p.plain_time());
+        records.push(snapshot::record(
+            name.clone(),
+            p.plain_time(),
+            p.param("source_root").unwrap_or("").as_bytes(),
+            p.entries(),
+            vec![p.plain_run()],
+        ));
+        taken.push(name);
+    }
+    let prev_runs = prev.map(Previous::runs);
+    let placed = match prev {
+        Some(p) => snapshot::place(
+            entries,
+            Some((p.entries(), prev_runs.as_deref().unwrap_or(&[]))),
+            &snapshot::v3_area(p.h),
+            gen.generation,
+            0,
+        ),
+        None => snapshot::place(entries, None, &|_| false, gen.generation, 0),
+    };
+    let taken_refs: Vec<&str> = taken.iter().map(String::as_str).collect();
+    let name = snapshot::name(opts.name.as_deref(), started, &taken_refs)?;
+    use std::os::unix::ffi::OsStrExt;
+    records.push(snapshot::record(
+        name.clone(),
+        started,
+        opts.src.as_os_str().as_bytes(),
+        entries,
+        placed.runs,
+    ));
+    gen.entry_area = placed.area;
+    gen.snapshots = records;
+    Ok(Some(name))
 }
 
 /// The stream: reader → sequencer → compressors → writer, each on its own thread(s), joined by bounded
@@ -182,9 +409,11 @@ fn stream_all(
     comp: &Compressor,
     gpu: &PackGpu,
     jobs: Vec<Job>,
-    progress: &indicatif::ProgressBar,
+    (seed, dicts): (Seed, Option<&dyn stream::DictPlan>),
+    progress: &diag::Progress,
     vw: &mut VolumeWriter,
-) -> Result<(Tables, Vec<Frame>)> {
+) -> Result<(Tables, Vec<Frame>, Vec<Dict>)> {
+    let first_frame = seed.bases.frames as u32;
     let warn = comp.warn;
     let batch = cfg.compressor_batch_size.max(1);
     // Idle frame buffers kept for reuse: as many as can be in flight.
@@ -207,37 +436,41 @@ fn stream_all(
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         let pool = &pool;
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
-        let seq = s.spawn(move || stream::sequencer(read_rx, cfg, frame_tx, pool, progress));
+        let seq =
+            s.spawn(move || stream::sequencer(read_rx, cfg, seed, dicts, frame_tx, pool, progress));
         let lanes = Lanes {
             frames: frame_rx,
             out: enc_tx,
             tokens: tok_tx,
         };
         s.spawn(move || compress::stage(comp, gpu, batch, lanes, pool));
-        let frames = write_in_order(vw, enc_rx, Some(&tok_rx));
+        let written = write_in_order(vw, first_frame, enc_rx, Some(&tok_rx));
         drop(tok_rx); // a dispatcher waiting for a token after an error gives up
-        let frames = frames?;
+        let (frames, dicts) = written?;
         let tables = seq
             .join()
             .map_err(|_| Error::Internal("pack: sequencer panicked".into()))?;
-        Ok((tables, frames))
+        Ok((tables, frames, dicts))
     })
 }
 
-/// Writes frames in id order as they arrive; after each, gives back one token of `tokens`.
+/// Writes frames in id order (from `next`) as they arrive; after each, gives back one token of `tokens`.
+/// Returns the frames and their dictionaries. Stops at SIGINT/SIGTERM.
 fn write_in_order(
     vw: &mut VolumeWriter,
+    mut next: u32,
     rx: crossbeam_channel::Receiver<Vec<Encoded>>,
     tokens: Option<&crossbeam_channel::Receiver<()>>,
-) -> Result<Vec<Frame>> {
-    let mut next = 0u32;
+) -> Result<(Vec<Frame>, Vec<Dict>)> {
     let mut waiting: BTreeMap<u32, Encoded> = BTreeMap::new();
     let mut frames = Vec::new();
+    let mut dicts = Vec::new();
     for batch in rx {
+        check_interrupt()?;
         for e in batch {
             waiting.insert(e.id, e);
         }
-        while let Some(e) = waiting.remove(&next) {
+        while let Some(mut e) = waiting.remove(&next) {
             let h = FrameHeader {
                 codec: e.codec,
                 flags: e.flags,
@@ -249,6 +482,7 @@ fn write_in_order(
             let (volume, offset) = trace::timed(Stage::Write, h.stored_len as u64, || {
                 vw.write_frame(&h, &e.stored)
             })?;
+            dicts.extend(e.dict.take());
             frames.push(Frame {
                 volume,
                 offset,
@@ -264,81 +498,7 @@ fn write_in_order(
             }
         }
     }
-    Ok(frames)
-}
-
-/// Refuses to overwrite `NAME.001` (or `NAME.p001`) unless `force`. With `force`, removes the volumes of
-/// the archive being replaced, so that no stale one is taken for part of the new archive: only the files
-/// whose header says they are that volume (a clc volume header numbered as the name, a parity header of
-/// that slot). Nothing else named like a volume is touched: a user's `NAME.2024` or `NAME.p2024`, a
-/// directory `NAME.2023`, a CL_Compressor volume. All is decided before anything is removed, and a
-/// `NAME.001` or `NAME.p001` that is not ours is an error (the new archive could not be written there),
-/// so a refusal leaves the old archive whole. `out` may be an `s3://` URL: then the volumes are objects,
-/// listed first (which checks the settings and the bucket before anything is scanned) and removed
-/// through the store.
-fn prepare_output(out: &Path, force: bool, parity: bool) -> Result<()> {
-    let remote = volumes::remote::is_remote(out);
-    if remote {
-        if parity {
-            return Err(Error::Usage(format!(
-                "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
-                out.display()
-            )));
-        }
-        volumes::siblings(out).map_err(|e| Error::io(out, e))?;
-    }
-    let present = |p: &Path| {
-        if remote {
-            volumes::exists(p)
-        } else {
-            p.symlink_metadata().is_ok()
-        }
-    };
-    let first_data = volumes::data_path(out, VolumeNo(1));
-    let first_parity = volumes::parity_path(out, 1);
-    let first = if !present(&first_data) && present(&first_parity) {
-        &first_parity
-    } else {
-        &first_data
-    };
-    if present(first) && !force {
-        return Err(Error::Usage(format!(
-            "{}: already exists (use --force to overwrite)",
-            diag::escape_path(first)
-        )));
-    }
-    let dir = volumes::dir_of(out);
-    if !remote && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: output directory does not exist",
-            diag::escape_path(&dir)
-        )));
-    }
-    if force {
-        let head = crate::parity::layout::ParityHeader::FIXED;
-        let ours = volumes::stale_volumes(out, head, |name, b| match name {
-            volumes::Name::Data(n) => {
-                VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
-            }
-            volumes::Name::Parity(k) => {
-                crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
-            }
-        });
-        let occupied = [&first_data, &first_parity]
-            .into_iter()
-            .find(|p| present(p) && !ours.contains(p));
-        if let Some(p) = occupied {
-            return Err(Error::Usage(format!(
-                "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
-                 an archive's own volumes)",
-                diag::escape_path(p)
-            )));
-        }
-        for p in ours {
-            volumes::remove(&p).map_err(|e| Error::io(&p, e))?;
-        }
-    }
-    Ok(())
+    Ok((frames, dicts))
 }
 
 fn remove_all(paths: &[PathBuf]) {

@@ -21,18 +21,32 @@ pub struct Plan {
     pub dedup: dedup::Stats,
 }
 
+/// What an append knows of the files of the previous snapshot.
+#[derive(Default)]
+pub struct Cache {
+    /// Files whose content is known without reading them: scan position → (content, size).
+    pub known: HashMap<usize, (u64, u64)>,
+    /// Files to read whose path held content `c` in the previous snapshot: scan position → c.
+    pub prev: HashMap<usize, u64>,
+}
+
 /// Finds hardlinks and whole-file duplicates and orders the jobs (`order_similar`: see
-/// [`similarity_key`]).
+/// [`similarity_key`]). Files the files cache knows get no job.
 pub fn plan(
     scanned: &[ScanEntry],
+    cache: &Cache,
     order_similar: bool,
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Plan {
     let link_of = hardlinks(scanned);
-    // Whole-file dedup over the files that own data.
+    // Whole-file dedup over the files that own data and must be read.
     let owners: Vec<usize> = (0..scanned.len())
-        .filter(|&i| scanned[i].kind == EntryKind::File && !link_of.contains_key(&i))
+        .filter(|&i| {
+            scanned[i].kind == EntryKind::File
+                && !link_of.contains_key(&i)
+                && !cache.known.contains_key(&i)
+        })
         .collect();
     let cands: Vec<dedup::Candidate> = owners
         .iter()
@@ -45,7 +59,7 @@ pub fn plan(
         .collect();
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
     let (groups, dedup) = trace::timed(Stage::Dedup, 0, || dedup::find(&cands, &fnv, warn));
-    let jobs = make_jobs(order_similar, scanned, &owners, groups);
+    let jobs = make_jobs(order_similar, scanned, &owners, groups, &cache.prev);
     Plan {
         link_of,
         jobs,
@@ -125,6 +139,7 @@ fn make_jobs(
     scanned: &[ScanEntry],
     owners: &[usize],
     groups: Vec<dedup::Group>,
+    prev: &HashMap<usize, u64>,
 ) -> Vec<Job> {
     let mut group_of: HashMap<usize, usize> = HashMap::new();
     for (g, grp) in groups.iter().enumerate() {
@@ -141,6 +156,7 @@ fn make_jobs(
         };
         jobs.push(Job {
             sources: entries.iter().map(|&e| scanned[e].source()).collect(),
+            prev: prev.get(&i).copied(),
             entries,
             expect,
             size: scanned[i].size,

@@ -8,10 +8,12 @@ use crate::config::Config;
 use crate::diag::escape_path;
 use crate::diag::trace::{self, Stage};
 use crate::diag::Warnings;
-use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, FrameId};
+use crate::format::generation::Bases;
+use crate::format::index::{Chunk, ChunkId, ChunkRef, Content, Dict, FrameId, MAX_DICT_FRAMES};
 use crate::scan::Source;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 
@@ -25,6 +27,9 @@ pub struct Job {
     pub size: u64,
     /// Continues a run of files of the same name (in stream order): long matches likely pay here.
     pub run: bool,
+    /// The content the same path had in the previous snapshot (an append; the file changed): the
+    /// frames holding it are candidates for its frame's dictionary (FORMAT.md 2.3).
+    pub prev: Option<u64>,
 }
 
 /// What the reader tells the sequencer.
@@ -33,16 +38,13 @@ pub enum Msg {
         job: u64,
         data: Vec<u8>,
         run: bool,
+        /// The job's [`Job::prev`].
+        prev: Option<u64>,
     },
     /// The job's bytes are complete; `entries` get the content.
-    End {
-        job: u64,
-        entries: Vec<usize>,
-    },
+    End { job: u64, entries: Vec<usize> },
     /// The job failed; its bytes so far are discarded.
-    Fail {
-        job: u64,
-    },
+    Fail { job: u64 },
 }
 
 /// Reads every job's files in order, sending batches of about `BUFFER_SIZE` bytes. Runs of small files are
@@ -148,8 +150,13 @@ impl Reader<'_> {
         let hash = job.expect.map(|_| *blake3::hash(&data).as_bytes());
         let total = data.len() as u64;
         if total > 0 {
-            let run = job.run;
-            self.push(Msg::Data { job: id, data, run })?;
+            let (run, prev) = (job.run, job.prev);
+            self.push(Msg::Data {
+                job: id,
+                data,
+                run,
+                prev,
+            })?;
         }
         self.end(id, &mut job, total, hash)
     }
@@ -183,6 +190,7 @@ impl Reader<'_> {
                         job: id,
                         data: buf,
                         run: job.run,
+                        prev: job.prev,
                     };
                     if self.push(msg).is_err() {
                         return Ok(Err(Stopped));
@@ -241,6 +249,7 @@ impl Reader<'_> {
                     expect: None,
                     size: job.size,
                     run: false,
+                    prev: None,
                 });
             }
         }
@@ -251,16 +260,31 @@ impl Reader<'_> {
     }
 }
 
-/// The sequencer's result: the data tables of the index, and which scan entry got which content.
+/// The sequencer's result: the rows this run adds to the data tables (their ids, and the ids they name,
+/// are global: they start at the archive's [`Bases`]), the chunks' BLAKE3s, and which scan entry got
+/// which content.
 #[derive(Default)]
 pub struct Tables {
     pub contents: Vec<Content>,
     pub refs: Vec<ChunkRef>,
     pub chunks: Vec<Chunk>,
-    pub entry_content: HashMap<usize, u64>,
+    /// BLAKE3 of each new chunk, in chunk order.
+    pub hashes: Vec<[u8; 32]>,
+    /// Scan position → (content id or NONE, size) of every file read.
+    pub entry_content: HashMap<usize, (u64, u64)>,
     pub bytes_in: u64,
     pub unique_bytes: u64,
+    /// New frames.
     pub frames: u32,
+}
+
+/// What the sequencer starts from: the ids of the archive's first new rows, and what earlier
+/// generations hold (empty for a new archive): chunk ids by BLAKE3, content ids by their chunk lists.
+#[derive(Default)]
+pub struct Seed {
+    pub bases: Bases,
+    pub chunk_ids: HashMap<[u8; 32], u64>,
+    pub by_chunks: HashMap<Vec<u64>, u64>,
 }
 
 /// Frame buffers given back after compression, for the sequencer to fill again. A fresh 4-16 MiB
@@ -295,17 +319,29 @@ impl FramePool {
     }
 }
 
-/// A frame's bytes on their way to the compressors.
+/// A frame's bytes on their way to the compressors, with the dictionary chosen for it.
 pub struct RawFrame {
     pub id: u32,
     pub data: Vec<u8>,
+    pub dict: Option<Dict>,
 }
+
+/// What an append knows of earlier generations, for choosing dictionaries.
+pub trait DictPlan: Sync {
+    /// The chunks of content `c` (of an earlier generation) that may be part of a dictionary (their
+    /// frame has none), in order: (chunk id, its frame, its length).
+    fn chunks_of(&self, c: u64) -> Vec<(u64, FrameId, u32)>;
+}
+
+/// The most bytes of earlier versions gathered as one frame's dictionary: with a frame of up to 4 MiB
+/// behind them, every byte stays within LZ_EXT3's 16 MiB reach.
+const DICT_BUDGET: u64 = 12 << 20;
 
 /// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
 type Cut = (usize, usize, [u8; 32], bool);
 
-/// A frame being filled: its bytes, the chunks placed in it (their frame id is set when it is sent) and
-/// the size at which it is sent.
+/// A frame being filled: its bytes, the chunks placed in it (positions in this run's chunk table; their
+/// frame id is set when it is sent) and the size at which it is sent.
 struct OpenFrame {
     data: Vec<u8>,
     chunks: Vec<u64>,
@@ -332,25 +368,40 @@ impl OpenFrame {
 pub fn sequencer(
     rx: Receiver<Vec<Msg>>,
     cfg: &Config,
+    seed: Seed,
+    dicts: Option<&dyn DictPlan>,
     frames_tx: Sender<RawFrame>,
     pool: &FramePool,
-    progress: &indicatif::ProgressBar,
+    progress: &crate::diag::Progress,
 ) -> Tables {
-    let mut seq = Sequencer::new(cfg, frames_tx, pool);
+    let mut seq = Sequencer::new(cfg, seed, frames_tx, pool);
+    seq.dicts = dicts;
     for batch in rx {
         let cut = seq.cut(&batch);
         let t_seq = std::time::Instant::now();
         let mut seq_bytes = 0u64;
         for (m, cuts) in batch.into_iter().zip(cut) {
             match m {
-                Msg::Data { data, run, .. } => {
-                    progress.inc(data.len() as u64);
+                Msg::Data {
+                    job,
+                    data,
+                    run,
+                    prev,
+                } => {
+                    if let Some(c) = prev {
+                        seq.vote(job, c);
+                    }
+                    progress.bytes(data.len() as u64);
                     seq_bytes += data.len() as u64;
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
                 }
-                Msg::End { entries, .. } => seq.end_content(entries),
+                Msg::End { entries, .. } => {
+                    progress.items(entries.len() as u64);
+                    seq.current = None;
+                    seq.end_content(entries)
+                }
                 Msg::Fail { .. } => seq.fail(),
             }
         }
@@ -375,17 +426,34 @@ struct Sequencer<'a> {
     /// [0]: compressible data, [1]: data that looks incompressible (only with ADAPTIVE_FRAMES).
     open: [OpenFrame; 2],
     t: Tables,
-    /// Chunk id by BLAKE3.
+    /// The ids of this run's first rows.
+    bases: Bases,
+    /// Chunk id by BLAKE3 (of every generation).
     seen: HashMap<[u8; 32], u64>,
     /// The refs of the content being read, and its length so far.
     pending: Vec<ChunkRef>,
     pending_len: u64,
-    /// Contents of files up to STREAM_DEDUP_MAX by their chunk ids (a few per file).
-    small_contents: HashMap<Vec<u64>, u64>,
+    /// Contents by their chunk ids (of every generation): equal lists are equal bytes.
+    by_chunks: HashMap<Vec<u64>, u64>,
+    /// Earlier generations, for dictionaries.
+    dicts: Option<&'a dyn DictPlan>,
+    /// The open compressible frame's dictionary so far: the chunks of earlier versions of its files.
+    dict: OpenDict,
+    /// The job being read and the earlier version of its file.
+    current: Option<(u64, u64)>,
+}
+
+/// A dictionary being gathered for the open compressible frame.
+#[derive(Default)]
+struct OpenDict {
+    chunks: Vec<u64>,
+    seen: HashSet<u64>,
+    bytes: u64,
+    frames: Vec<FrameId>,
 }
 
 impl<'a> Sequencer<'a> {
-    fn new(cfg: &'a Config, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
+    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
         let (small, normal, large) = cfg.frame_limits();
         Sequencer {
             cfg,
@@ -396,11 +464,70 @@ impl<'a> Sequencer<'a> {
             blocked: std::time::Duration::ZERO,
             open: [OpenFrame::new(normal), OpenFrame::new(small)],
             t: Tables::default(),
-            seen: HashMap::new(),
+            bases: seed.bases,
+            seen: seed.chunk_ids,
             pending: Vec::new(),
             pending_len: 0,
-            small_contents: HashMap::new(),
+            by_chunks: seed.by_chunks,
+            dicts: None,
+            dict: OpenDict::default(),
+            current: None,
         }
+    }
+
+    /// Job `job`, whose file's earlier version is content `c`, is being read: that version's chunks join
+    /// the open compressible frame's dictionary (within 12 MiB and 8 frames).
+    fn vote(&mut self, job: u64, c: u64) {
+        if self.current.is_some_and(|(j, _)| j == job) {
+            return;
+        }
+        self.current = Some((job, c));
+        self.add_to_dict(c);
+    }
+
+    fn add_to_dict(&mut self, c: u64) {
+        let Some(plan) = self.dicts else {
+            return;
+        };
+        let d = &mut self.dict;
+        for (k, f, len) in plan.chunks_of(c) {
+            if d.bytes + u64::from(len) > DICT_BUDGET {
+                return;
+            }
+            let new_frame = !d.frames.contains(&f);
+            if (new_frame && d.frames.len() == MAX_DICT_FRAMES) || !d.seen.insert(k) {
+                continue;
+            }
+            if new_frame {
+                d.frames.push(f);
+            }
+            d.chunks.push(k);
+            d.bytes += u64::from(len);
+        }
+    }
+
+    /// The dictionary of the compressible frame being sent (`len` bytes): the earlier versions gathered,
+    /// when they are at least an eighth of it. The next frame starts gathering anew, with the earlier
+    /// version of the file being read.
+    fn choose_dict(&mut self, id: u32, len: usize) -> Option<Dict> {
+        let d = std::mem::take(&mut self.dict);
+        if let Some((_, c)) = self.current {
+            self.add_to_dict(c);
+        }
+        if d.chunks.is_empty() || d.bytes * 8 < len as u64 {
+            return None;
+        }
+        let mut runs: Vec<(ChunkId, u32)> = Vec::new();
+        for k in d.chunks {
+            match runs.last_mut() {
+                Some((f, n)) if f.0 + u64::from(*n) == k => *n += 1,
+                _ => runs.push((ChunkId(k), 1)),
+            }
+        }
+        Some(Dict {
+            frame: FrameId(id),
+            runs,
+        })
     }
 
     /// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
@@ -444,13 +571,15 @@ impl<'a> Sequencer<'a> {
                 if f.data.capacity() == 0 {
                     f.data = self.pool.take(f.limit);
                 }
-                let id = t.chunks.len() as u64;
+                let local = t.chunks.len() as u64;
+                let id = self.bases.chunks + local;
                 t.chunks.push(Chunk {
                     frame: FrameId(u32::MAX), // set by `emit`
                     offset: f.data.len() as u32,
                     len: l as u32,
                 });
-                f.chunks.push(id);
+                t.hashes.push(h);
+                f.chunks.push(local);
                 f.data.extend_from_slice(&data[o..o + l]);
                 t.unique_bytes += l as u64;
                 self.seen.insert(h, id);
@@ -464,17 +593,17 @@ impl<'a> Sequencer<'a> {
         self.pending_len += l as u64;
     }
 
-    /// The content being read is complete: it becomes a content (or shares an earlier small one) and
-    /// `entries` get it.
+    /// The content being read is complete: it becomes a content (or shares an earlier one with the same
+    /// chunks) and `entries` get it.
     fn end_content(&mut self, entries: Vec<usize>) {
         let t = &mut self.t;
         let len = self.pending_len;
-        let mut cid = t.contents.len() as u64;
-        // A small file with the same chunks as an earlier one has the same bytes (chunks are identified
-        // by BLAKE3): it shares that content.
-        let key: Option<Vec<u64>> = (len > 0 && len <= crate::dedup::STREAM_DEDUP_MAX)
-            .then(|| self.pending.iter().map(|r| r.chunk.0).collect());
-        match key.as_ref().and_then(|k| self.small_contents.get(k)) {
+        let mut cid = self.bases.contents + t.contents.len() as u64;
+        // A file with the same chunks as an earlier one (of this run or of any generation) has the same
+        // bytes (chunks are identified by BLAKE3): it shares that content.
+        let key: Option<Vec<u64>> =
+            (len > 0).then(|| self.pending.iter().map(|r| r.chunk.0).collect());
+        match key.as_ref().and_then(|k| self.by_chunks.get(k)) {
             Some(&earlier) => {
                 cid = earlier;
                 self.pending.clear();
@@ -482,12 +611,12 @@ impl<'a> Sequencer<'a> {
             None if len > 0 => {
                 t.contents.push(Content {
                     size: len,
-                    first_ref: t.refs.len() as u64,
+                    first_ref: self.bases.refs + t.refs.len() as u64,
                     ref_count: self.pending.len() as u64,
                 });
                 t.refs.append(&mut self.pending);
                 if let Some(k) = key {
-                    self.small_contents.insert(k, cid);
+                    self.by_chunks.insert(k, cid);
                 }
             }
             None => {}
@@ -495,7 +624,7 @@ impl<'a> Sequencer<'a> {
         t.bytes_in += len * entries.len() as u64;
         for e in entries {
             t.entry_content
-                .insert(e, if len > 0 { cid } else { u64::MAX });
+                .insert(e, (if len > 0 { cid } else { u64::MAX }, len));
         }
         self.pending_len = 0;
     }
@@ -512,15 +641,20 @@ impl<'a> Sequencer<'a> {
         if f.data.is_empty() {
             return;
         }
-        let id = t.frames;
+        let id = (self.bases.frames + u64::from(t.frames)) as u32;
         for c in f.chunks.drain(..) {
             t.chunks[c as usize].frame = FrameId(id);
         }
         let data = std::mem::take(&mut f.data);
+        let dict = if k == 0 {
+            self.choose_dict(id, data.len())
+        } else {
+            None
+        };
         let wait = std::time::Instant::now();
-        self.frames_tx.send(RawFrame { id, data }).ok();
+        self.frames_tx.send(RawFrame { id, data, dict }).ok();
         self.blocked += wait.elapsed();
-        t.frames += 1;
+        self.t.frames += 1;
     }
 
     /// Sends the frames still open and returns the tables.

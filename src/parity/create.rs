@@ -1,8 +1,10 @@
-//! Writing a parity set after the data volumes are complete: the volumes are re-read stripe by stripe,
-//! each stripe is Reed–Solomon encoded into P parity slices, and the headers (with every slice's checksum)
-//! are written last, over a zeroed placeholder, so a parity volume never looks valid before it is complete.
+//! Writing a parity set after the data volumes of a pack or an append are complete: the volumes are
+//! re-read stripe by stripe, each stripe is Reed–Solomon encoded into P parity slices, and the headers
+//! (with every slice's checksum) are written last, over a placeholder that only says "clc parity", so a
+//! parity volume never looks valid before it is complete. Parity volumes are written under temporary names
+//! (`NAME.pNNN.partial`) and renamed when all are done; none is larger than `VOLUME_SIZE` (FORMAT.md 9.1).
 
-use super::layout::ParityHeader;
+use super::layout::{ParityHeader, MAGIC, VERSION};
 use super::{parity_count, read_padded, stripe_size};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
@@ -20,34 +22,58 @@ pub struct Created {
     pub seconds: f64,
 }
 
-/// Writes `NAME.p001 …` for the data volumes `volumes` (in order) of archive `archive_id`, with
+/// Where a set goes: its data volumes (in order, the first being volume `first_data`), the number of its
+/// first parity volume, and the largest volume allowed.
+pub struct SetPlace<'a> {
+    pub volumes: &'a [PathBuf],
+    pub first_data: u32,
+    pub first_parity: u32,
+    pub volume_size: u64,
+}
+
+/// Writes a parity set (`NAME.p<first_parity>` …) over `place.volumes` of archive `archive_id`, with
 /// `percent` % parity (P = ceil(percent × N / 100), at least 1). A failure removes what it wrote.
 pub fn create(
     base: &Path,
-    volumes: &[PathBuf],
+    place: &SetPlace,
     percent: u32,
     archive_id: [u8; 16],
 ) -> Result<Created> {
     let t0 = std::time::Instant::now();
-    let mut h = plan(volumes, percent, archive_id)?;
-    let paths: Vec<PathBuf> = (1..=h.parity_count).map(|j| parity_path(base, j)).collect();
-    let r = write_set(&mut h, volumes, &paths);
+    let mut h = plan(place, percent, archive_id)?;
+    let numbers: Vec<u32> = (h.first_parity..h.first_parity + h.file_count()).collect();
+    let paths: Vec<PathBuf> = numbers.iter().map(|&j| parity_path(base, j)).collect();
+    let tmps: Vec<PathBuf> = paths.iter().map(|p| volumes::partial_path(p)).collect();
+    let r = write_set(&mut h, place.volumes, &tmps).and_then(|()| {
+        for (t, p) in tmps.iter().zip(&paths) {
+            if p.symlink_metadata().is_ok() {
+                return Err(Error::Usage(format!(
+                    "{}: exists already; not overwritten",
+                    p.display()
+                )));
+            }
+            std::fs::rename(t, p).ctx(p)?;
+        }
+        volumes::sync_dir(base).ctx(volumes::dir_of(base))
+    });
     if let Err(e) = r {
-        for p in &paths {
+        for p in tmps.iter().chain(&paths) {
             let _ = std::fs::remove_file(p);
         }
         return Err(e);
     }
     Ok(Created {
-        bytes: h.parity_file_len() * u64::from(h.parity_count),
+        bytes: h.parity_bytes(),
         paths,
         stripe_size: h.stripe_size,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
 
-/// The header of the set to write, with the lengths filled in and the checksums still zero.
-fn plan(volumes: &[PathBuf], percent: u32, archive_id: [u8; 16]) -> Result<ParityHeader> {
+/// The header of the set to write, with the lengths filled in and the checksums still zero: stripes of
+/// at most 1 MiB, smaller when needed so that every parity volume fits `VOLUME_SIZE`.
+fn plan(place: &SetPlace, percent: u32, archive_id: [u8; 16]) -> Result<ParityHeader> {
+    let volumes = place.volumes;
     let data_lens = volumes
         .iter()
         .map(|p| std::fs::metadata(p).ctx(p).map(|m| m.len()))
@@ -61,64 +87,124 @@ fn plan(volumes: &[PathBuf], percent: u32, archive_id: [u8; 16]) -> Result<Parit
             msg: "no data volumes to protect".into(),
         });
     }
-    let b = stripe_size(n, p, data_len);
-    let s = data_len.div_ceil(u64::from(b)) as u32;
-    Ok(ParityHeader {
-        index: 1,
+    let mut h = ParityHeader {
+        version: VERSION,
+        index: place.first_parity,
         parity_count: p,
         data_count: n,
         archive_id,
-        stripe_size: b,
-        stripe_count: s,
+        stripe_size: 0,
+        stripe_count: 0,
         data_len,
+        first_data: place.first_data,
+        first_parity: place.first_parity,
+        stripes_per_file: 0,
         data_lens,
-        data_sums: vec![0; n as usize * s as usize],
-        parity_sums: vec![0; p as usize * s as usize],
-    })
+        data_sums: Vec::new(),
+        parity_sums: Vec::new(),
+    };
+    let (b, per) = geometry(&h, place.volume_size)?;
+    let s = data_len.div_ceil(u64::from(b)) as u32;
+    h.stripe_size = b;
+    h.stripe_count = s;
+    h.stripes_per_file = per;
+    h.data_sums = vec![0; n as usize * s as usize];
+    h.parity_sums = vec![0; p as usize * s as usize];
+    Ok(h)
 }
 
-fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Result<()> {
-    let mut outs = paths
-        .iter()
-        .map(|p| {
-            let f = volumes::create(p).ctx(p)?;
-            let mut w = BufWriter::with_capacity(1 << 20, f);
-            w.write_all(&vec![0u8; h.header_len() as usize]).ctx(p)?;
-            Ok(w)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let (n, s_count) = (h.data_count as usize, h.stripe_count as usize);
+/// Stripe size B and stripes per parity volume K for `h`'s counts: the largest B (from the usual
+/// choice down, halving) for which a parity volume of one stripe fits `max` bytes, and as many stripes
+/// per volume as fit.
+fn geometry(h: &ParityHeader, max: u64) -> Result<(u32, u32)> {
+    let (n, p) = (h.data_count, h.parity_count);
+    let mut b = stripe_size(n, p, h.data_len);
+    let mut best = u64::MAX;
+    loop {
+        let s = h.data_len.div_ceil(u64::from(b)) as u32;
+        let trial = ParityHeader {
+            stripe_size: b,
+            stripe_count: s,
+            ..h.clone()
+        };
+        let hl = trial.header_len();
+        best = best.min(hl + u64::from(b));
+        if hl + u64::from(b) <= max {
+            let per = ((max - hl) / u64::from(b)).clamp(1, u64::from(s)) as u32;
+            return Ok((b, per));
+        }
+        if b <= 64 {
+            return Err(Error::Usage(format!(
+                "parity over {n} data volumes does not fit volumes of {max} bytes (a parity volume \
+                 needs at least {best}); use a larger --volume-size or less --parity"
+            )));
+        }
+        b = (b / 2).max(64) / 64 * 64;
+    }
+}
+
+/// Writes the parity volumes into `tmps` (in number order): the stripes of each range of K stripes
+/// into its P volumes (so that only P are open at a time), then every header.
+fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], tmps: &[PathBuf]) -> Result<()> {
+    let (n, p, s_count) = (
+        h.data_count as usize,
+        h.parity_count as usize,
+        h.stripe_count as usize,
+    );
+    let r = h.files_per_shard() as usize;
     let mut bufs = vec![vec![0u8; h.stripe_size as usize]; n];
     let mut enc: Option<ReedSolomonEncoder> = None;
-    for s in 0..h.stripe_count {
-        let sl = h.shard_len(s);
-        // Opened per stripe: file descriptors stay bounded however many volumes there are.
-        for (i, (buf, vol)) in bufs.iter_mut().zip(volumes).enumerate() {
-            let buf = &mut buf[..sl];
-            let f = volumes::open(vol).ctx(vol)?;
-            read_padded(&f, h.stripe_start(s), buf).ctx(vol)?;
-            h.data_sums[i * s_count + s as usize] = checksum(buf);
+    let placeholder = {
+        let mut v = vec![0u8; h.header_len() as usize];
+        v[..6].copy_from_slice(&MAGIC[..6]);
+        v
+    };
+    let per = h.stripes_per_file;
+    for range in 0..r {
+        let mut outs = (0..p)
+            .map(|j| {
+                let t = &tmps[j * r + range];
+                let f = volumes::create(t).ctx(t)?;
+                let mut w = BufWriter::with_capacity(1 << 20, f);
+                w.write_all(&placeholder).ctx(t)?;
+                Ok(w)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let first = range as u32 * per;
+        for s in first..(first + per).min(h.stripe_count) {
+            let sl = h.shard_len(s);
+            // Opened per stripe: file descriptors stay bounded however many volumes there are.
+            for (i, (buf, vol)) in bufs.iter_mut().zip(volumes).enumerate() {
+                let buf = &mut buf[..sl];
+                let f = volumes::open(vol).ctx(vol)?;
+                read_padded(&f, h.stripe_start(s), buf).ctx(vol)?;
+                h.data_sums[i * s_count + s as usize] = checksum(buf);
+            }
+            let enc = rs_encoder(&mut enc, n, p, sl)?;
+            for buf in &bufs {
+                enc.add_original_shard(&buf[..sl]).map_err(rs_err)?;
+            }
+            let out = enc.encode().map_err(rs_err)?;
+            for (j, (rec, w)) in out.recovery_iter().zip(outs.iter_mut()).enumerate() {
+                h.parity_sums[j * s_count + s as usize] = checksum(rec);
+                w.write_all(rec).ctx(&tmps[j * r + range])?;
+            }
+            if let Some(sig) = crate::sys::interrupted() {
+                return Err(Error::Interrupted(sig));
+            }
         }
-        let enc = rs_encoder(&mut enc, n, h.parity_count as usize, sl)?;
-        for buf in &bufs {
-            enc.add_original_shard(&buf[..sl]).map_err(rs_err)?;
-        }
-        let out = enc.encode().map_err(rs_err)?;
-        for (j, (rec, w)) in out.recovery_iter().zip(outs.iter_mut()).enumerate() {
-            h.parity_sums[j * s_count + s as usize] = checksum(rec);
-            w.write_all(rec).ctx(&paths[j])?;
+        for (j, w) in outs.iter_mut().enumerate() {
+            w.flush().ctx(&tmps[j * r + range])?;
         }
     }
-    for (j, w) in outs.iter_mut().enumerate() {
-        h.index = j as u32 + 1;
-        let p = &paths[j];
-        w.flush().ctx(p)?;
-        w.seek(SeekFrom::Start(0)).ctx(p)?;
-        w.write_all(&h.encode()).ctx(p)?;
-        w.flush().ctx(p)?;
-        w.get_ref().sync_data().ctx(p)?;
+    for (k, t) in tmps.iter().enumerate() {
+        h.index = h.first_parity + k as u32;
+        let mut f = std::fs::OpenOptions::new().write(true).open(t).ctx(t)?;
+        f.seek(SeekFrom::Start(0)).ctx(t)?;
+        f.write_all(&h.encode()).ctx(t)?;
+        f.sync_data().ctx(t)?;
     }
-    h.index = 1;
+    h.index = h.first_parity;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use super::layout::ParityHeader;
 use super::{read_padded, real_bytes};
-use crate::diag::escape_path;
+use crate::diag::{escape_path, Progress};
 use crate::error::{Error, Result};
 use crate::format::checksum;
 use crate::format::volume::VolumeHeader;
@@ -47,11 +47,14 @@ impl VolHealth {
     }
 }
 
-/// Data and parity volumes checked against the parity header chosen.
+/// One parity set's data and parity volumes checked against the parity header chosen for it.
 #[derive(Debug, Clone)]
 pub struct Health {
     pub header: ParityHeader,
+    /// The set's data volumes, in order.
     pub data: Vec<VolHealth>,
+    /// The set's parity volumes, in number order (shard-major: shard `j`'s volumes are
+    /// `j × R .. (j + 1) × R`).
     pub parity: Vec<VolHealth>,
     /// Parity files not used (another set, or past P), for the report.
     pub notes: Vec<String>,
@@ -69,10 +72,15 @@ impl Health {
             .collect()
     }
 
-    /// Parity volumes whose slice of stripe `s` is intact.
+    /// The parity volume (a position in `parity`) holding shard `j`'s slice of stripe `s`.
+    pub fn parity_at(&self, j: usize, s: u32) -> usize {
+        (self.header.file_of(j as u32, s) - self.header.first_parity) as usize
+    }
+
+    /// Shards whose slice of stripe `s` is intact.
     pub fn good_parity(&self, s: u32) -> Vec<usize> {
-        (0..self.parity.len())
-            .filter(|&j| !Self::bad_in(&self.parity[j], s))
+        (0..self.header.parity_count as usize)
+            .filter(|&j| !Self::bad_in(&self.parity[self.parity_at(j, s)], s))
             .collect()
     }
 
@@ -125,19 +133,27 @@ impl Health {
         let vols =
             |it: &mut dyn Iterator<Item = &VolHealth>| it.filter(|v| v.needs_rewrite()).count();
         let (dv, pv) = (vols(&mut self.data.iter()), vols(&mut self.parity.iter()));
+        let h = &self.header;
+        let set = format!(
+            "data volumes {}-{}",
+            h.first_data,
+            h.first_data + h.data_count - 1
+        );
         if self.is_clean() {
             let s = if p == 1 { "" } else { "s" };
+            let v = self.parity.len();
             return format!(
-                "parity ok: {p} parity volume{s} over {} data volumes, can rebuild up to {p} damaged \
-                 volume{s} per stripe",
+                "parity ok ({set}): {v} parity volume{} over {} data volumes, can rebuild up to {p} \
+                 damaged volume{s} per stripe",
+                if v == 1 { "" } else { "s" },
                 self.data.len()
             );
         }
         let lost = self.unrecoverable();
         if lost.is_empty() {
             return format!(
-                "repairable with clc repair: {bad_stripes} damaged stripes / {} volumes ({dv} data, {pv} \
-                 parity), parity can rebuild up to {p} per stripe",
+                "repairable with clc repair ({set}): {bad_stripes} damaged stripes / {} volumes ({dv} \
+                 data, {pv} parity), parity can rebuild up to {p} per stripe",
                 dv + pv
             );
         }
@@ -165,8 +181,14 @@ impl Health {
     }
 }
 
-/// Checks the archive `path` names against its parity set. `Ok(None)`: no parity volumes.
-pub fn check(path: &Path) -> Result<Option<Health>> {
+/// Checks the archive `path` names against its parity sets (one per generation that wrote one). An
+/// empty list: no parity volumes.
+pub fn check(path: &Path) -> Result<Vec<Health>> {
+    check_with(path, false)
+}
+
+/// [`check`], showing the bytes and volumes checked on stderr when `show` (see [`Progress`]).
+pub fn check_with(path: &Path, show: bool) -> Result<Vec<Health>> {
     let base = volumes::base_of(path);
     // Files named like parity volumes that do not begin like one (a user's NAME.p2024) are not ours: a
     // parity volume of the set that lost its magic is still checked below, by its slot.
@@ -175,38 +197,67 @@ pub fn check(path: &Path) -> Result<Option<Health>> {
         .filter(|(_, p)| begins_like_parity(p))
         .collect();
     if found.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let (h, unread) = choose_header(&base, &found)?;
-    // Unreadable headers of volumes in the set are reported with those volumes.
+    let (sets, unread) = choose_headers(&base, &found)?;
+    let progress = Progress::new(
+        show,
+        "parity check",
+        sets.iter()
+            .map(|h| h.data_lens.iter().sum::<u64>() + h.parity_bytes())
+            .sum(),
+        sets.iter()
+            .map(|h| u64::from(h.data_count + h.file_count()))
+            .sum(),
+        "volumes",
+    );
+    let pr = &progress;
+    let mut out = Vec::new();
+    for h in &sets {
+        let range = h.first_parity..h.first_parity + h.file_count();
+        // Unreadable headers of volumes of the set are reported with those volumes.
+        let notes: Vec<String> = Vec::new();
+        let data: Vec<VolHealth> = (0..h.data_count as usize)
+            .into_par_iter()
+            .map(|i| {
+                let n = VolumeNo(h.first_data + i as u32);
+                check_data(h, i, &volumes::data_path(&base, n), pr)
+            })
+            .collect();
+        let parity: Vec<VolHealth> = range
+            .clone()
+            .into_par_iter()
+            .map(|k| check_parity(h, k, &parity_path(&base, k), pr))
+            .collect();
+        out.push(Health {
+            header: h.clone(),
+            data,
+            parity,
+            notes,
+        });
+    }
+    progress.finish();
+    let in_a_set = |n: u32| {
+        sets.iter()
+            .any(|h| (h.first_parity..h.first_parity + h.file_count()).contains(&n))
+    };
     let mut notes: Vec<String> = unread
         .into_iter()
-        .filter(|(n, _)| *n == 0 || *n > h.parity_count)
+        .filter(|(n, _)| !in_a_set(*n))
         .map(|(_, m)| m)
         .collect();
-    let data: Vec<VolHealth> = (0..h.data_count as usize)
-        .into_par_iter()
-        .map(|i| check_data(&h, i, &volumes::data_path(&base, VolumeNo(i as u32 + 1))))
-        .collect();
-    let parity: Vec<VolHealth> = (0..h.parity_count as usize)
-        .into_par_iter()
-        .map(|j| check_parity(&h, j, &parity_path(&base, j as u32 + 1)))
-        .collect();
     for (n, p) in &found {
-        if *n > h.parity_count {
+        if !in_a_set(*n) {
             notes.push(format!(
-                "{}: not part of this parity set of {} volumes; ignored",
-                escape_path(p),
-                h.parity_count
+                "{}: not part of any parity set; ignored",
+                escape_path(p)
             ));
         }
     }
-    Ok(Some(Health {
-        header: h,
-        data,
-        parity,
-        notes,
-    }))
+    if let Some(first) = out.first_mut() {
+        first.notes = notes;
+    }
+    Ok(out)
 }
 
 /// Whether `p` begins with the parity volumes' magic.
@@ -215,13 +266,13 @@ fn begins_like_parity(p: &Path) -> bool {
     volumes::open(p).is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
 }
 
-/// Picks the parity header to trust: among those that decode, the set whose archive id is the data
-/// volumes' (when one can be read) held by the most parity volumes.
-/// Also returns the parity volumes whose header does not decode, with the error.
-fn choose_header(
-    base: &Path,
-    found: &[(u32, PathBuf)],
-) -> Result<(ParityHeader, Vec<(u32, String)>)> {
+/// Parity volumes whose header does not decode: (number, why).
+type Notes = Vec<(u32, String)>;
+
+/// Picks the parity header to trust for each set (grouped by their first parity volume): among those
+/// that decode, the one whose archive id is the data volumes' (when one can be read) held by the most
+/// parity volumes. Also returns the parity volumes whose header does not decode, with the error.
+fn choose_headers(base: &Path, found: &[(u32, PathBuf)]) -> Result<(Vec<ParityHeader>, Notes)> {
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
     for (n, p) in found {
@@ -230,7 +281,15 @@ fn choose_header(
             ParityHeader::read(&f, len, p)
         });
         match r {
-            Ok(h) => good.push(h),
+            Ok(h) if h.index == *n => good.push(h),
+            Ok(h) => notes.push((
+                *n,
+                format!(
+                    "{}: header of parity volume {}, not {n}",
+                    p.display(),
+                    h.index
+                ),
+            )),
             Err(e) => notes.push((*n, e.to_string())),
         }
     }
@@ -242,8 +301,33 @@ fn choose_header(
             None => groups.push((h, 1)),
         }
     }
-    groups.sort_by_key(|(h, n)| (Some(h.archive_id) != data_id, usize::MAX - n));
-    let Some((h, _)) = groups.into_iter().next() else {
+    groups.sort_by_key(|(h, n)| {
+        (
+            h.first_parity,
+            Some(h.archive_id) != data_id,
+            usize::MAX - n,
+        )
+    });
+    let mut sets: Vec<ParityHeader> = Vec::new();
+    for (h, _) in groups {
+        if sets
+            .last()
+            .is_some_and(|l| l.first_parity == h.first_parity)
+        {
+            continue; // a less trusted header of the same set
+        }
+        if data_id.is_some_and(|id| id != h.archive_id) {
+            notes.push((
+                0,
+                format!(
+                    "the parity set from {} belongs to another archive than the data volumes",
+                    parity_path(base, h.first_parity).display()
+                ),
+            ));
+        }
+        sets.push(h);
+    }
+    if sets.is_empty() {
         return Err(Error::Parity {
             what: escape_path(&parity_path(base, 1)),
             msg: format!(
@@ -255,14 +339,8 @@ fn choose_header(
                     .join("; ")
             ),
         });
-    };
-    if data_id.is_some_and(|id| id != h.archive_id) {
-        notes.push((
-            0,
-            "the parity volumes belong to another archive than the data volumes".into(),
-        ));
     }
-    Ok((h, notes))
+    Ok((sets, notes))
 }
 
 /// The archive id most data volumes' headers carry (volumes 1 … 8 are enough to decide).
@@ -281,7 +359,7 @@ fn data_archive_id(base: &Path) -> Option<[u8; 16]> {
     count.into_iter().max_by_key(|&(_, n)| n).map(|(id, _)| id)
 }
 
-fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
+fn check_data(h: &ParityHeader, i: usize, path: &Path, progress: &Progress) -> VolHealth {
     let want = h.data_lens[i];
     // Stripes wholly past the volume's end are known zeros: never damaged.
     let real: Vec<u32> = (0..h.stripe_count)
@@ -293,9 +371,13 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let problem = length_problem(len, want);
             let at = |s| (h.stripe_start(s), real_bytes(h, want, s), h.shard_len(s));
-            (problem, bad_stripes(&f, &real, at, |s| h.data_sum(i, s)))
+            (
+                problem,
+                bad_stripes(&f, &real, at, |s| h.data_sum(i, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -303,14 +385,17 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path) -> VolHealth {
     }
 }
 
-fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
-    let all: Vec<u32> = (0..h.stripe_count).collect();
+/// Parity volume number `k` of the set `h`.
+fn check_parity(h: &ParityHeader, k: u32, path: &Path, progress: &Progress) -> VolHealth {
+    let (j, stripes) = h.slot_of(k);
+    let j = j as usize;
+    let all: Vec<u32> = stripes.collect();
     let (problem, bad) = match volumes::open(path) {
         Err(e) => (Some(missing(e)), all),
         Ok(f) => {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let want_hdr = ParityHeader {
-                index: j as u32 + 1,
+                index: k,
                 ..h.clone()
             };
             let header = match ParityHeader::read(&f, len, path) {
@@ -319,15 +404,18 @@ fn check_parity(h: &ParityHeader, j: usize, path: &Path) -> VolHealth {
                 Err(_) if len < h.header_len() => None, // said by the length
                 Err(e) => Some(format!("damaged header ({e})")),
             };
-            let problem = [length_problem(len, h.parity_file_len()), header]
+            let problem = [length_problem(len, h.file_len(k)), header]
                 .into_iter()
                 .flatten()
                 .reduce(|a, b| format!("{a}; {b}"));
-            let hl = h.header_len();
-            let at = |s| (hl + h.stripe_start(s), h.shard_len(s), h.shard_len(s));
-            (problem, bad_stripes(&f, &all, at, |s| h.parity_sum(j, s)))
+            let at = |s| (h.slice_offset(s), h.shard_len(s), h.shard_len(s));
+            (
+                problem,
+                bad_stripes(&f, &all, at, |s| h.parity_sum(j, s), progress),
+            )
         }
     };
+    progress.items(1);
     VolHealth {
         path: path.to_path_buf(),
         problem,
@@ -342,6 +430,7 @@ fn bad_stripes(
     stripes: &[u32],
     at: impl Fn(u32) -> (u64, usize, usize),
     want: impl Fn(u32) -> u64,
+    progress: &Progress,
 ) -> Vec<u32> {
     let mut buf = Vec::new();
     stripes
@@ -351,6 +440,7 @@ fn bad_stripes(
             let (off, real, len) = at(s);
             buf.clear();
             buf.resize(len, 0);
+            progress.bytes(real as u64);
             read_padded(f, off, &mut buf[..real]).is_err() || checksum(&buf) != want(s)
         })
         .collect()

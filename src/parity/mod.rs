@@ -18,13 +18,34 @@ pub mod layout;
 pub mod repair;
 pub mod salvage;
 
-pub use create::create;
-pub use health::{check, Health};
-pub use repair::repair;
+pub use create::{create, SetPlace};
+pub use health::{check, check_with, Health};
+pub use repair::{repair, repair_with};
 
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+
+/// A parity volume of `base` whose set covers data volumes after `last` (so a newer generation's last
+/// data volume is missing), if there is one.
+pub fn covers_past(base: &std::path::Path, last: u32) -> Option<std::path::PathBuf> {
+    for (_, p) in crate::volumes::list_parity(base) {
+        let Ok(f) = crate::volumes::open(&p) else {
+            continue;
+        };
+        let mut b = [0u8; layout::ParityHeader::FIXED];
+        let Ok(n) = f.read_at(&mut b, 0) else {
+            continue;
+        };
+        let Ok(h) = layout::ParityHeader::decode_fixed(&b[..n], "") else {
+            continue;
+        };
+        if u64::from(h.first_data) + u64::from(h.data_count) - 1 > u64::from(last) {
+            return Some(p);
+        }
+    }
+    None
+}
 
 /// Stripe size when memory allows: large enough for sequential I/O, small enough to bound memory.
 pub const STRIPE_MAX: u32 = 1 << 20;

@@ -4,9 +4,9 @@
 //! one that cannot be rebuilt whole is left as it is.
 
 use super::create::{rs_encoder, rs_err};
-use super::health::{check, Health, VolHealth};
+use super::health::{check_with, Health, VolHealth};
 use super::{read_padded, real_bytes};
-use crate::diag::escape_path;
+use crate::diag::{escape_path, Progress};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::ids::VolumeNo;
@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 /// What [`repair`] did.
 #[derive(Debug, Clone)]
 pub struct Repaired {
-    /// The state found before repairing.
-    pub before: Health,
-    /// Volumes written anew (data first, then parity).
+    /// The state found before repairing, one per parity set.
+    pub before: Vec<Health>,
+    /// Volumes written anew (data first, then parity, set by set).
     pub rebuilt: Vec<PathBuf>,
     /// Damaged files renamed aside: (old name, new name).
     pub moved: Vec<(PathBuf, PathBuf)>,
@@ -29,42 +29,72 @@ pub struct Repaired {
     pub seconds: f64,
 }
 
-/// Repairs the archive `path` names. `Ok(None)`: it has no parity volumes.
+/// Repairs the archive `path` names, parity set by parity set. `Ok(None)`: it has no parity volumes.
 pub fn repair(path: &Path) -> Result<Option<Repaired>> {
+    repair_with(path, false)
+}
+
+/// [`repair`], showing the check and the rebuild on stderr when `show` (see [`Progress`]).
+pub fn repair_with(path: &Path, show: bool) -> Result<Option<Repaired>> {
     let t0 = std::time::Instant::now();
-    let Some(h) = check(path)? else {
+    let sets = check_with(path, show)?;
+    if sets.is_empty() {
         return Ok(None);
-    };
+    }
     let base = base_of(path);
-    let pick = |vs: &[VolHealth], ok: bool| -> Vec<usize> {
-        (0..vs.len())
-            .filter(|&i| vs[i].needs_rewrite() && h.rebuildable(&vs[i]) == ok)
-            .collect()
-    };
-    let (td, tp) = (pick(&h.data, true), pick(&h.parity, true));
-    let lost: Vec<PathBuf> = pick(&h.data, false)
-        .into_iter()
-        .map(|i| h.data[i].path.clone())
-        .chain(
+    let mut lost: Vec<PathBuf> = Vec::new();
+    let mut finals: Vec<PathBuf> = Vec::new();
+    let mut tmps: Vec<PathBuf> = Vec::new();
+    for h in &sets {
+        let pick = |vs: &[VolHealth], ok: bool| -> Vec<usize> {
+            (0..vs.len())
+                .filter(|&i| vs[i].needs_rewrite() && h.rebuildable(&vs[i]) == ok)
+                .collect()
+        };
+        let (td, tp) = (pick(&h.data, true), pick(&h.parity, true));
+        lost.extend(
+            pick(&h.data, false)
+                .into_iter()
+                .map(|i| h.data[i].path.clone()),
+        );
+        lost.extend(
             pick(&h.parity, false)
                 .into_iter()
-                .map(|j| h.parity[j].path.clone()),
-        )
-        .collect();
-    let finals: Vec<PathBuf> = td
-        .iter()
-        .map(|&i| data_path(&base, VolumeNo(i as u32 + 1)))
-        .chain(tp.iter().map(|&j| parity_path(&base, j as u32 + 1)))
-        .collect();
-    let tmps: Vec<PathBuf> = finals
-        .iter()
-        .map(|p| suffixed(p, ".repaired.tmp"))
-        .collect();
-    if let Err(e) = rebuild(&base, &h, &td, &tp, &tmps) {
-        for t in &tmps {
-            let _ = std::fs::remove_file(t);
+                .map(|k| h.parity[k].path.clone()),
+        );
+        let hd = &h.header;
+        let set_finals: Vec<PathBuf> = td
+            .iter()
+            .map(|&i| data_path(&base, VolumeNo(hd.first_data + i as u32)))
+            .chain(
+                tp.iter()
+                    .map(|&k| parity_path(&base, hd.first_parity + k as u32)),
+            )
+            .collect();
+        let set_tmps: Vec<PathBuf> = set_finals
+            .iter()
+            .map(|p| suffixed(p, ".repaired.tmp"))
+            .collect();
+        let progress = Progress::new(
+            show && !set_tmps.is_empty(),
+            "repair",
+            (0..hd.stripe_count)
+                .map(|s| hd.shard_len(s) as u64)
+                .sum::<u64>()
+                * set_tmps.len() as u64,
+            u64::from(hd.stripe_count),
+            "stripes",
+        );
+        let r = rebuild(&base, h, &td, &tp, &set_tmps, &progress);
+        progress.finish();
+        finals.extend(set_finals);
+        tmps.extend(set_tmps);
+        if let Err(e) = r {
+            for t in &tmps {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e);
         }
-        return Err(e);
     }
     let mut moved = Vec::new();
     for (tmp, fin) in tmps.iter().zip(&finals) {
@@ -75,16 +105,11 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
         }
         std::fs::rename(tmp, fin).ctx(tmp)?;
     }
-    if let Some(dir) = finals.first().and_then(|p| p.parent()) {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    if !finals.is_empty() {
+        let _ = volumes::sync_dir(&base);
     }
     Ok(Some(Repaired {
-        before: h,
+        before: sets,
         rebuilt: finals,
         moved,
         lost,
@@ -92,8 +117,16 @@ pub fn repair(path: &Path) -> Result<Option<Repaired>> {
     }))
 }
 
-/// Writes the rebuilt data volumes `td` and parity volumes `tp` into `tmps` (data first).
-fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]) -> Result<()> {
+/// Writes the rebuilt data volumes `td` and parity volumes `tp` (positions in the set's lists) into
+/// `tmps` (data first).
+fn rebuild(
+    base: &Path,
+    h: &Health,
+    td: &[usize],
+    tp: &[usize],
+    tmps: &[PathBuf],
+    progress: &Progress,
+) -> Result<()> {
     let hd = &h.header;
     let (n, p) = (hd.data_count as usize, hd.parity_count as usize);
     let mut outs = Vec::with_capacity(tmps.len());
@@ -101,26 +134,37 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
         let _ = std::fs::remove_file(t);
         let f = volumes::create(t).ctx(t)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
-        if let Some(&j) = tp.get(k.wrapping_sub(td.len())) {
+        if let Some(&pk) = tp.get(k.wrapping_sub(td.len())) {
             let mut ph = hd.clone();
-            ph.index = j as u32 + 1;
+            ph.index = hd.first_parity + pk as u32;
             w.write_all(&ph.encode()).ctx(t)?;
         }
         outs.push(w);
     }
-    let data_paths: Vec<PathBuf> = (1..=n as u32)
-        .map(|i| data_path(base, VolumeNo(i)))
+    let data_paths: Vec<PathBuf> = (0..n as u32)
+        .map(|i| data_path(base, VolumeNo(hd.first_data + i)))
         .collect();
-    let par_paths: Vec<PathBuf> = (1..=p as u32).map(|j| parity_path(base, j)).collect();
+    let par_path = |j: usize, s: u32| parity_path(base, hd.file_of(j as u32, s));
     let mut bufs = vec![Vec::new(); n];
     let mut pbufs = vec![Vec::new(); p];
     let (mut dec, mut enc) = (None, None);
     for s in 0..hd.stripe_count {
         let sl = hd.shard_len(s);
+        progress.bytes(sl as u64 * tmps.len() as u64);
+        progress.items(1);
         let erased = h.erased(s);
-        let par_needed = tp
+        // The parity targets holding stripe s, and their shards.
+        let here: Vec<(usize, usize)> = tp
             .iter()
-            .any(|&j| h.parity[j].bad.binary_search(&s).is_ok());
+            .enumerate()
+            .filter_map(|(x, &pk)| {
+                let (j, stripes) = hd.slot_of(hd.first_parity + pk as u32);
+                stripes.contains(&s).then_some((x, j as usize))
+            })
+            .collect();
+        let par_needed = here
+            .iter()
+            .any(|&(x, _)| h.parity[tp[x]].bad.binary_search(&s).is_ok());
         let decode = !erased.is_empty() && h.recoverable(s);
         // Every data slice when something is computed; otherwise only the targets' own.
         let want: Vec<usize> = if decode || par_needed {
@@ -134,7 +178,7 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
         if decode {
             let good = h.good_parity(s);
             for &j in good.iter().take(erased.len()) {
-                read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
+                read_parity(hd, s, &par_path(j, s), &mut pbufs[j])?;
             }
             let d = rs_decoder(&mut dec, n, p, sl)?;
             for i in (0..n).filter(|i| !erased.contains(i)) {
@@ -147,7 +191,10 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             for &i in &erased {
                 let r = out.restored_original(i).ok_or_else(|| Error::Parity {
                     what: "Reed–Solomon".into(),
-                    msg: format!("stripe {s} of volume {} not restored", i + 1),
+                    msg: format!(
+                        "stripe {s} of volume {} not restored",
+                        hd.first_data + i as u32
+                    ),
                 })?;
                 bufs[i].clear();
                 bufs[i].extend_from_slice(r);
@@ -163,18 +210,19 @@ fn rebuild(base: &Path, h: &Health, td: &[usize], tp: &[usize], tmps: &[PathBuf]
             let e = rs_encoder(&mut enc, n, p, sl)?;
             encode_into(e, &bufs, &mut pbufs)?;
         }
-        for (k, &j) in tp.iter().enumerate() {
-            if h.parity[j].bad.binary_search(&s).is_err() {
-                read_parity(hd, s, &par_paths[j], &mut pbufs[j])?;
+        for &(x, j) in &here {
+            let pk = tp[x];
+            if h.parity[pk].bad.binary_search(&s).is_err() {
+                read_parity(hd, s, &par_path(j, s), &mut pbufs[j])?;
             } else if checksum(&pbufs[j]) != hd.parity_sum(j, s) {
                 return Err(Error::Parity {
-                    what: escape_path(&par_paths[j]),
+                    what: escape_path(&par_path(j, s)),
                     msg: format!("rebuilt stripe {s} fails its checksum; nothing was changed"),
                 });
             }
-            outs[td.len() + k]
+            outs[td.len() + x]
                 .write_all(&pbufs[j])
-                .ctx(&tmps[td.len() + k])?;
+                .ctx(&tmps[td.len() + x])?;
         }
         for (k, &i) in td.iter().enumerate() {
             let real = real_bytes(hd, hd.data_lens[i], s);
@@ -227,7 +275,7 @@ fn read_parity(
     buf.clear();
     buf.resize(h.shard_len(s), 0);
     let f = volumes::open(path).ctx(path)?;
-    read_padded(&f, h.header_len() + h.stripe_start(s), buf).ctx(path)?;
+    read_padded(&f, h.slice_offset(s), buf).ctx(path)?;
     Ok(())
 }
 

@@ -1,0 +1,353 @@
+//! Claiming `NAME` for a pack or an append (FORMAT.md section 11): the lock, what killed runs left
+//! behind, and what exists already.
+//!
+//! * The lock: an exclusive `flock` on `NAME.lock`, held until the run ends; a second pack or append of
+//!   the same NAME fails at once. The file records the first volume the run writes, so that after a
+//!   SIGKILL the next run knows which volumes were its predecessor's unfinished work. It is removed when
+//!   the run ends (a killed run leaves it, unlocked).
+//! * `.partial` files of a killed run are removed when they start with a clc volume or parity header,
+//!   and refused otherwise (never someone else's file).
+//! * A plain pack refuses an existing complete archive (unless `--force`) and replaces an incomplete one
+//!   of its own: volumes that all start with a clc volume header, none ending a complete generation.
+//! * An append opens the archive, removes what a killed append left above the newest complete footer,
+//!   and refuses a damaged or missing last volume, suggesting `clc repair`.
+//! * An archive in object storage (`s3://…`) takes no lock (one in a bucket could only be advisory) and
+//!   has no `.partial` names (an object appears only when its upload completes); appending to it is
+//!   refused for now, and so are parity volumes.
+
+use crate::archive::generations::{self, Listed};
+use crate::archive::Archive;
+use crate::diag;
+use crate::error::{Error, IoContext, Result};
+use crate::format::volume::{VolumeHeader, MAGIC as VOLUME_MAGIC};
+use crate::ids::VolumeNo;
+use crate::parity::layout::MAGIC as PARITY_MAGIC;
+use crate::volumes::{self, Name};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The lock on `NAME.lock`, removed when dropped.
+pub struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes the lock on `base`, and returns the first volume that a killed run recorded, if one left
+    /// its record behind.
+    pub fn take(base: &Path) -> Result<(Lock, Option<u32>)> {
+        let path = volumes::lock_path(base);
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .ctx(&path)?;
+            let mut text = String::new();
+            if !crate::sys::try_lock_exclusive(&file).ctx(&path)? {
+                let _ = file.read_to_string(&mut text);
+                let pid = field(&text, "pid").map_or_else(String::new, |p| format!(" (pid {p})"));
+                return Err(Error::Usage(format!(
+                    "{}: another clc pack is writing this archive{pid}",
+                    path.display()
+                )));
+            }
+            // The holder before us may have removed the file after we opened it: lock the one in place.
+            let same = std::fs::metadata(&path)
+                .ok()
+                .zip(file.metadata().ok())
+                .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+            if !same {
+                continue;
+            }
+            let _ = file.read_to_string(&mut text);
+            let killed = field(&text, "first_volume").and_then(|v| v.parse().ok());
+            return Ok((Lock { file, path }, killed));
+        }
+    }
+
+    /// Records that this run writes volumes from `first` on.
+    pub fn record(&mut self, first: u32) -> Result<()> {
+        let line = format!("clc pack pid {} first_volume {first}\n", std::process::id());
+        self.file.set_len(0).ctx(&self.path)?;
+        self.file.rewind().ctx(&self.path)?;
+        self.file.write_all(line.as_bytes()).ctx(&self.path)?;
+        self.file.sync_data().ctx(&self.path)
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Still holding the flock: a waiting run re-checks that the file in place is the one it locked.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The value after `key` in the lock file's line.
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == key)?;
+    words.next()
+}
+
+/// What a pack may write into.
+pub struct Claim {
+    /// The lock, held until the claim is dropped (none for an archive in object storage).
+    pub lock: Option<Lock>,
+    /// The archive an append adds to (`None`: a new archive).
+    pub previous: Option<Archive>,
+    /// The first volume this run writes.
+    pub first_volume: u32,
+}
+
+/// Whether `p` starts with `magic`.
+fn starts_with(p: &Path, magic: &[u8]) -> bool {
+    let mut b = vec![0u8; magic.len()];
+    volumes::open(p)
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+        && b == magic
+}
+
+/// Takes `out` for writing. `append`: add a generation to the archive there (or start a versioned
+/// one); otherwise a new archive, replacing an existing one only with `force`. `parity`: the run will
+/// write parity volumes.
+pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+    if volumes::remote::is_remote(out) {
+        return claim_remote(out, force, append, parity);
+    }
+    let dir = volumes::dir_of(out);
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: output directory does not exist",
+            dir.display()
+        )));
+    }
+    let (lock, killed) = Lock::take(out)?;
+    remove_partials(out)?;
+    let vols = generations::list(out);
+    let claim = if append && !vols.is_empty() {
+        let previous = open_for_append(out, &vols, killed)?;
+        let first_volume = previous.volume_paths().len() as u32 + 1;
+        Claim {
+            lock: Some(lock),
+            previous: Some(previous),
+            first_volume,
+        }
+    } else {
+        prepare_new(out, &vols, force)?;
+        Claim {
+            lock: Some(lock),
+            previous: None,
+            first_volume: 1,
+        }
+    };
+    let mut claim = claim;
+    if let Some(l) = claim.lock.as_mut() {
+        l.record(claim.first_volume)?;
+    }
+    Ok(claim)
+}
+
+/// `out` in object storage: listed first (which checks the settings and the bucket before anything is
+/// scanned); an existing archive is refused unless `force`, which removes only the objects whose header
+/// says they are that volume, as for local files.
+fn claim_remote(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+    if append {
+        return Err(Error::Usage(format!(
+            "{}: appending to an archive in object storage is not supported yet",
+            out.display()
+        )));
+    }
+    if parity {
+        return Err(Error::Usage(format!(
+            "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
+            out.display()
+        )));
+    }
+    volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    let first_data = volumes::data_path(out, VolumeNo(1));
+    let first_parity = volumes::parity_path(out, 1);
+    let first = if !volumes::exists(&first_data) && volumes::exists(&first_parity) {
+        &first_parity
+    } else {
+        &first_data
+    };
+    if volumes::exists(first) && !force {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to overwrite)",
+            diag::escape_path(first)
+        )));
+    }
+    if force {
+        remove_own(out, volumes::exists)?;
+    }
+    Ok(Claim {
+        lock: None,
+        previous: None,
+        first_volume: 1,
+    })
+}
+
+/// With `--force`: removes the volumes whose header says they are that `NAME.NNN` or `NAME.pNNN`,
+/// after refusing (before anything is removed) when `NAME.001` or `NAME.p001` is there and not ours.
+fn remove_own(out: &Path, present: impl Fn(&Path) -> bool) -> Result<()> {
+    let head = crate::parity::layout::ParityHeader::FIXED;
+    let ours = volumes::stale_volumes(out, head, |name, b| match name {
+        volumes::Name::Data(n) => {
+            VolumeHeader::decode(&b[..VolumeHeader::SIZE], "").is_ok_and(|h| h.number == n.0)
+        }
+        volumes::Name::Parity(k) => {
+            crate::parity::layout::ParityHeader::decode_fixed(b, "").is_ok_and(|h| h.index == k)
+        }
+    });
+    let (first_data, first_parity) = (
+        volumes::data_path(out, VolumeNo(1)),
+        volumes::parity_path(out, 1),
+    );
+    let occupied = [&first_data, &first_parity]
+        .into_iter()
+        .find(|p| present(p) && !ours.contains(p));
+    if let Some(p) = occupied {
+        return Err(Error::Usage(format!(
+            "{}: exists and is not a volume of a clc archive; not removed (--force replaces only \
+             an archive's own volumes)",
+            diag::escape_path(p)
+        )));
+    }
+    for p in ours {
+        volumes::remove(&p).ctx(&p)?;
+    }
+    Ok(())
+}
+
+/// Removes the `.partial` files a killed run left (those that start with a clc header, or are empty: a
+/// run killed as it created one).
+fn remove_partials(out: &Path) -> Result<()> {
+    for (name, p) in volumes::list_partial(out) {
+        let magic: &[u8] = match name {
+            Name::Data(_) => &VOLUME_MAGIC,
+            Name::Parity(_) => &PARITY_MAGIC[..6],
+        };
+        let empty = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if !empty && !starts_with(&p, magic) {
+            return Err(Error::Usage(format!(
+                "{}: not a volume clc was writing; remove it or choose another name",
+                p.display()
+            )));
+        }
+        volumes::remove(&p).ctx(&p)?;
+        diag::note(&format!(
+            "removed {}: left by an interrupted pack",
+            p.display()
+        ));
+    }
+    Ok(())
+}
+
+/// A new archive: nothing of that name, or an incomplete archive of clc's own (replaced), or with `force`
+/// an archive there: then only the files whose header says they are that `NAME.NNN` or `NAME.pNNN` are
+/// removed; anything else named like a volume (a user's `NAME.2024`, a directory, a CL_Compressor
+/// volume) is left alone, and a `NAME.001` or `NAME.p001` that is not a clc volume refuses the pack
+/// before anything is removed.
+fn prepare_new(out: &Path, vols: &[Listed], force: bool) -> Result<()> {
+    let parity = volumes::list_parity(out);
+    if force {
+        return remove_own(out, |p| p.symlink_metadata().is_ok());
+    }
+    let own_incomplete = !vols.is_empty()
+        && vols.iter().all(|v| starts_with(&v.path, &VOLUME_MAGIC))
+        && matches!(generations::newest(vols), Ok(None));
+    if !vols.is_empty() && !own_incomplete {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to overwrite)",
+            diag::escape_path(&vols[0].path)
+        )));
+    }
+    if vols.is_empty() && !parity.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to overwrite)",
+            diag::escape_path(&parity[0].1)
+        )));
+    }
+    if own_incomplete {
+        diag::note(&format!(
+            "replacing {} … {}: an incomplete archive left by an interrupted pack",
+            diag::escape_path(&vols[0].path),
+            diag::escape_path(&vols[vols.len() - 1].path)
+        ));
+    }
+    let data = vols.iter().map(|v| v.path.clone());
+    for p in data.chain(parity.into_iter().map(|(_, p)| p)) {
+        volumes::remove(&p).ctx(&p)?;
+    }
+    Ok(())
+}
+
+/// The archive to append to, after removing what a killed append left above its newest complete footer.
+fn open_for_append(out: &Path, vols: &[Listed], killed: Option<u32>) -> Result<Archive> {
+    let first = volumes::data_path(out, VolumeNo(1));
+    let refuse = |why: String| {
+        Error::Usage(format!(
+            "cannot append to {}: {why}; run `clc verify {}` (and `clc repair` if it has parity volumes)",
+            out.display(),
+            first.display()
+        ))
+    };
+    let newest = generations::newest(vols)
+        .map_err(|e| refuse(e.to_string()))?
+        .ok_or_else(|| {
+            refuse(format!(
+                "{} has no clc footer (its last volume is damaged or missing)",
+                vols[vols.len() - 1].path.display()
+            ))
+        })?;
+    if !newest.stray.is_empty() {
+        let id = newest.footer.archive_id;
+        let top = vols[newest.at].number;
+        let ours = killed.is_some_and(|f| f > top)
+            && vols[newest.at + 1..]
+                .iter()
+                .all(|v| generations::header_id(&v.path) == Some(id));
+        if !ours {
+            return Err(refuse(format!(
+                "{} lies after the newest complete footer ({}): the last volume of a newer snapshot is \
+                 damaged or missing",
+                newest.stray[0].display(),
+                vols[newest.at].path.display()
+            )));
+        }
+        for p in &newest.stray {
+            volumes::remove(p).ctx(p)?;
+            diag::note(&format!(
+                "removed {}: left by an interrupted append",
+                p.display()
+            ));
+        }
+    }
+    let top = newest.footer.volume_count;
+    if let Some(p) = crate::parity::covers_past(out, top) {
+        return Err(refuse(format!(
+            "the parity volume {} covers data volumes after {}: the last volume of a newer snapshot is \
+             missing",
+            p.display(),
+            volumes::data_path(out, VolumeNo(top)).display()
+        )));
+    }
+    let ar = Archive::open(out).map_err(|e| refuse(e.to_string()))?;
+    if ar.history().is_none() {
+        return Err(Error::Usage(format!(
+            "{}: a CL_Compressor archive cannot be appended to",
+            first.display()
+        )));
+    }
+    let problems = ar.volume_problems();
+    if let Some(p) = problems.first() {
+        return Err(refuse(p.clone()));
+    }
+    Ok(ar)
+}
