@@ -486,7 +486,17 @@ pub(super) fn copy_match(dst: &mut [u8], op: usize, off: usize, len: usize) {
     let s = op - off;
     if off >= 16 && len <= 16 && op + 16 <= dst.len() {
         dst.copy_within(s..s + 16, op);
-    } else if off >= len {
+    } else {
+        copy_exact(dst, op, off, len);
+    }
+}
+
+/// [`copy_match`] without its wild copy: writes exactly `dst[op..op + len]` (LZ_EXT3E's decoder, whose
+/// wild copy has a bound of its own, uses it too).
+#[inline(always)]
+pub(super) fn copy_exact(dst: &mut [u8], op: usize, off: usize, len: usize) {
+    let s = op - off;
+    if off >= len {
         dst.copy_within(s..s + len, op);
     } else if off == 1 {
         let b = dst[s];

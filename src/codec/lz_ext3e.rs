@@ -861,20 +861,8 @@ fn copy_match(dst: &mut [u8], op: usize, off: usize, len: usize, end: usize) {
         // Through a register-sized temporary: `copy_within` is a call that is not inlined.
         let t: [u8; WILD] = dst[s..s + WILD].try_into().unwrap();
         dst[op..op + WILD].copy_from_slice(&t);
-    } else if off >= len {
-        dst.copy_within(s..s + len, op);
-    } else if off == 1 {
-        let b = dst[s];
-        dst[op..op + len].fill(b);
     } else {
-        let mut done = 0;
-        let mut chunk = off;
-        while done < len {
-            let c = chunk.min(len - done);
-            dst.copy_within(s..s + c, op + done);
-            done += c;
-            chunk = done + off;
-        }
+        super::lz_ext3::copy_exact(dst, op, off, len);
     }
 }
 
