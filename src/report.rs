@@ -1,10 +1,11 @@
 //! Text and JSON for `clc list` and `clc info` (the summaries of pack, extract and verify: [`crate::summary`]).
 
 use crate::archive::Archive;
-use crate::diag::{escape, escape_path};
+use crate::diag::escape;
 use crate::format::index::{Entry, EntryId, EntryKind, ValidIndex};
 use crate::summary::{param_value, FrameCounts};
 use serde_json::json;
+use std::os::unix::ffi::OsStrExt;
 
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(kind: EntryKind, mode: u32) -> String {
@@ -135,7 +136,7 @@ pub fn list_json(idx: &ValidIndex, id: EntryId) -> serde_json::Value {
         EntryKind::Socket => "socket",
     };
     let mut v = json!({
-        "path": escape(&e.path),
+        "path": json_name(&e.path),
         "type": kind,
         "mode": format!("{:04o}", e.mode),
         "uid": e.uid,
@@ -145,15 +146,34 @@ pub fn list_json(idx: &ValidIndex, id: EntryId) -> serde_json::Value {
         "mtime_nsec": e.mtime_nsec,
     });
     if e.kind == EntryKind::Symlink {
-        v["target"] = json!(escape(&e.target));
+        v["target"] = json!(json_name(&e.target));
     }
     if e.kind == EntryKind::Hardlink {
-        v["link"] = json!(link_path(idx, id).map(escape));
+        v["link"] = json!(link_path(idx, id).map(json_name));
     }
     if !e.xattrs.is_empty() {
-        v["xattrs"] = json!(e.xattrs.iter().map(|(n, _)| escape(n)).collect::<Vec<_>>());
+        v["xattrs"] = json!(e
+            .xattrs
+            .iter()
+            .map(|(n, _)| json_name(n))
+            .collect::<Vec<_>>());
+    }
+    let names = [Some(&e.path[..]), Some(&e.target[..]), link_path(idx, id)];
+    if names
+        .iter()
+        .flatten()
+        .any(|n| std::str::from_utf8(n).is_err())
+    {
+        v["escaped"] = json!(true);
     }
     v
+}
+
+/// A name for JSON: as it is when it is UTF-8 (serde escapes its control characters the JSON way), else
+/// [`escape`]'s form (`\xHH` for each invalid byte), which the entry flags with `"escaped": true`. Escaping
+/// a UTF-8 name too would escape it twice: `\n` in a name would reach the reader as `\\n`.
+fn json_name(b: &[u8]) -> String {
+    std::str::from_utf8(b).map_or_else(|_| escape(b), str::to_owned)
 }
 
 /// The frame layout: how many LZ_EXT3_SB frames have each sub-block size (read from each frame's first
@@ -202,7 +222,7 @@ pub fn info_json(ar: &Archive) -> serde_json::Value {
     let volumes: Vec<serde_json::Value> = ar
         .volume_paths()
         .iter()
-        .map(|p| json!({"path": escape_path(p), "bytes": crate::volumes::size(p).ok()}))
+        .map(|p| json!({"path": json_name(p.as_os_str().as_bytes()), "bytes": crate::volumes::size(p).ok()}))
         .collect();
     let param = |k: &str| {
         idx.params()
@@ -260,7 +280,7 @@ pub fn snapshots_json(ar: &Archive) -> Vec<serde_json::Value> {
                 "name": r.name,
                 "time": r.time,
                 "utc": utc_string(r.time),
-                "source": escape(&r.source),
+                "source": json_name(&r.source),
                 "entries": r.entries,
                 "files": r.files,
                 "bytes_in": r.bytes_in,

@@ -268,6 +268,15 @@ fn list_and_info_describe_the_archive() {
     let (out, _) = clc_ok!("list", t.path().join("arc.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), walk(&src).len());
+    // A name that is not UTF-8 comes in the text form (each invalid byte as \xHH) and says so.
+    let odd: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["escaped"] == true)
+        .collect();
+    assert_eq!(odd.len(), 1, "{out}");
+    assert_eq!(odd[0]["path"], "small/bad\\xff\\xfename\\nx", "{out}");
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
     assert!(out.contains("clc format v3"), "{out}");
     assert!(
@@ -356,4 +365,56 @@ fn adaptive_frames_follow_the_data() {
             assert!(raw_max > 64 << 10, "noise frames are FRAME_SIZE: {raw_max}");
         }
     }
+}
+
+/// `--json` gives UTF-8 names as they are (newline, tab, backslash, bidi controls and all: JSON escapes
+/// them its own way), not the terminal's escaped form escaped once more.
+#[test]
+fn json_names_are_escaped_once() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let names = [
+        "line\nbreak",
+        "tab\there",
+        "back\\slash",
+        "bidi\u{202e}txt.exe",
+        "plain",
+    ];
+    fs::create_dir_all(&src).unwrap();
+    for n in names {
+        fs::write(src.join(n), n).unwrap();
+    }
+    std::os::unix::fs::symlink("line\nbreak", src.join("sym")).unwrap();
+    clc_ok!("pack", &src, "-o", t.path().join("arc"), "-q", "--cpu");
+    let (out, _) = clc_ok!("list", t.path().join("arc.001"), "--json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let paths: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    for n in names {
+        assert!(paths.contains(&n), "{n:?} in {out}");
+    }
+    let sym = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "sym")
+        .unwrap();
+    assert_eq!(sym["target"], "line\nbreak", "{out}");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("escaped").is_none()),
+        "{out}"
+    );
+    // The text listing keeps the terminal-safe form.
+    let (text, _) = clc_ok!("list", t.path().join("arc.001"));
+    assert!(
+        text.contains("line\\nbreak") && text.contains("bidi\\u{202e}txt.exe"),
+        "{text}"
+    );
 }
