@@ -247,6 +247,7 @@ pub fn pack_with(
         stamp_before: versioned.then_some((started.0 - 1, started.1)),
     };
     let (entries, counts) = eb.entries(&tables, warn);
+    trace::note("entries built");
     let parts = GenParts {
         cfg,
         src: &opts.src,
@@ -260,7 +261,9 @@ pub fn pack_with(
         created,
     };
     let mut gen = parts.build(tables, &counts, frames, dicts);
+    trace::note("generation tables built");
     let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
+    trace::note("snapshot placed");
     let raw_index = gen.encode();
     trace::note(&format!("index built ({} bytes)", raw_index.len()));
     check_interrupt()?;
