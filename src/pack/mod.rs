@@ -197,6 +197,7 @@ pub fn pack_with(
                 .ok_or_else(|| Error::Internal("a dictionary of unknown chunks".into()))?;
         crate::cache::dict_bytes(&spans, &mut |f| cache.frame(f))
     };
+    let dict_encoders = crate::codec::DictEncoders::default();
     let comp = Compressor {
         codec: cfg.frame_codec(),
         params: cfg.encode_params(),
@@ -204,6 +205,7 @@ pub fn pack_with(
         counters: &counters,
         warn,
         dicts: prev.is_some().then_some(&dict_bytes as compress::DictBytes),
+        dict_encoders: &dict_encoders,
     };
     let plan_dicts = prev.as_ref().map(|p| p as &dyn stream::DictPlan);
     let progress = diag::Progress::new(
