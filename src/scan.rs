@@ -123,7 +123,9 @@ pub fn scan_with(
     });
     drop(tx);
     let mut v = out.into_inner();
-    v.sort_unstable_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
+    // Sorting the paths is a tenth of an unchanged append's CPU time: both cores.
+    use rayon::slice::ParallelSliceMut;
+    v.par_sort_unstable_by(|a: &ScanEntry, b| a.path.cmp(&b.path));
     Ok(v)
 }
 

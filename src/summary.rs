@@ -301,6 +301,7 @@ pub fn verify_json(ar: &Archive, rep: &Report) -> Value {
             "offset": d.offset,
             "cause": d.cause,
             "files": d.files,
+            "snapshots": d.snapshots,
         })).collect::<Vec<_>>(),
     })
 }

@@ -35,8 +35,11 @@ pub struct Damage {
     pub offset: Option<u64>,
     /// Why, without the place.
     pub cause: String,
-    /// The files whose data is affected (all of them; `line` names the first five).
+    /// The files whose data is affected (all of them; `line` names the first five), in the tree the
+    /// archive was opened at.
     pub files: Vec<String>,
+    /// A damaged frame of an archive with snapshots: the snapshots with files in it (`line` names them).
+    pub snapshots: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -70,18 +73,34 @@ pub fn verify_with(ar: &Archive, progress: &Progress) -> Report {
             });
         }
     }
+    let bad: Vec<FrameId> = rep
+        .damages
+        .iter()
+        .filter_map(|d| d.frame.map(FrameId))
+        .collect();
     for k in 0..ar.snapshots().len() {
-        if let Err(e) = ar.tree(k) {
-            rep.damages.push(Damage {
+        let name = crate::diag::escape(ar.snapshots()[k].record.name.as_bytes());
+        match ar.tree(k) {
+            Err(e) => rep.damages.push(Damage {
                 what: "snapshot",
                 cause: e.to_string(),
-                line: format!(
-                    "snapshot {}: {e}",
-                    crate::diag::escape(ar.snapshots()[k].record.name.as_bytes())
-                ),
+                line: format!("snapshot {name}: {e}"),
                 ..Damage::default()
-            });
+            }),
+            Ok(tree) if !bad.is_empty() => {
+                let hit = tree.files_in_frames(&bad, 0);
+                let framed = rep.damages.iter_mut().filter(|d| d.frame.is_some());
+                for (d, (count, _)) in framed.zip(hit) {
+                    if count > 0 {
+                        d.snapshots.push(name.clone());
+                    }
+                }
+            }
+            Ok(_) => {}
         }
+    }
+    for d in rep.damages.iter_mut().filter(|d| !d.snapshots.is_empty()) {
+        d.line = format!("{}; snapshots: {}", d.line, d.snapshots.join(", "));
     }
     rep
 }
@@ -173,6 +192,7 @@ fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
                     cause,
                     // Escaped as everywhere, so that they match extract's `damaged` list.
                     files: ids.iter().map(|&id| ar.path_of(id)).collect(),
+                    snapshots: Vec::new(),
                 });
             }
         }

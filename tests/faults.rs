@@ -14,53 +14,14 @@ use clc::pack::stream::{self, Job, Msg};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-const SLOW_PIPE: &str = "FRAME_SIZE = 64K\nCHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\n\
-    CHUNK_MAX_SIZE = 64K\nBUFFER_SIZE = 64K\nREAD_BUFFER_BATCHES = 1\nWRITE_BUFFER_BATCHES = 1\n\
-    COMPRESSOR_BATCH_SIZE = 1\nNUM_READERS = 1\nSTREAM_ORDER = path\n";
-
-/// Starts `clc pack SRC -o OUT --cpu` with the slow-pipe config (plus `extra` config lines).
+/// Starts `clc pack SRC -o OUT --cpu` with the slow pipe, in path order (plus `extra` config lines).
 fn spawn_pack(t: &Path, src: &Path, out: &Path, extra: &str) -> Child {
-    let cfg = t.join("pack.cfg");
-    fs::write(&cfg, format!("{SLOW_PIPE}{extra}")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_clc"))
-        .arg("pack")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .args(["--cpu", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    common::spawn_slow_pack(t, src, out, &[], &format!("STREAM_ORDER = path\n{extra}"))
 }
 
-/// Waits until `p` exists (the pack has written its first frame there).
-fn wait_for(p: &Path, child: &mut Child) {
-    let t0 = Instant::now();
-    while !p.exists() {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("pack ended ({st}) before {} appeared", p.display());
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "{} never appeared",
-            p.display()
-        );
-        std::thread::sleep(Duration::from_micros(500));
-    }
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let code = o.status.code().unwrap_or(-1);
-    assert_ne!(code, 101, "pack panicked: {err}");
-    (code, err)
-}
+use common::{finish, wait_for};
 
 fn extract_all(first: &Path, dest: &Path) {
     let (code, _, err) = common::run(&[
@@ -216,11 +177,8 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens_and_the_next_pack_replaces_it
         fs::write(src.join(format!("f{i}.txt")), common::text(i, 8 << 20)).unwrap();
     }
     let out = t.path().join("arc");
-    let mut child = spawn_pack(t.path(), &src, &out, "VOLUME_SIZE = 1M\n");
-    wait_for(&t.path().join("arc.003.partial"), &mut child);
-    child.kill().unwrap(); // SIGKILL
-    let (code, _) = finish(child);
-    assert_eq!(code, -1, "the pack finished before it was killed");
+    let child = spawn_pack(t.path(), &src, &out, "VOLUME_SIZE = 1M\n");
+    common::signal_when(&t.path().join("arc.003.partial"), child, libc::SIGKILL);
     let first = t.path().join("arc.001");
     assert!(
         !first.exists(),

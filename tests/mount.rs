@@ -803,6 +803,23 @@ fn snapshots_mount_one_directory_each() {
     names.sort();
     assert_eq!(names, ["one", "two"]);
     assert_eq!(fs::metadata(&m.dir).unwrap().nlink(), 4);
+    // Listing the root and a stat of each snapshot's directory build no tree (statfs counts the inodes
+    // of the trees built: the newest, built at the mount); looking into "one" builds its tree.
+    let inodes = |p: &Path| {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C path and a zeroed statvfs to fill.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        st.f_files
+    };
+    let at_mount = inodes(&m.dir);
+    for snap in ["one", "two"] {
+        let md = fs::metadata(m.path(snap)).unwrap();
+        assert!(md.is_dir() && md.nlink() == 1, "{snap}");
+    }
+    assert_eq!(inodes(&m.dir), at_mount);
+    assert!(m.path("one/a").is_dir());
+    assert!(inodes(&m.dir) > at_mount);
     for (snap, tree) in [("one", &keep), ("two", &src)] {
         let rel = |root: &Path| -> Vec<PathBuf> {
             walk(root)

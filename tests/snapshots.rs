@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Runs clc with `args`; returns (exit code, stdout, stderr).
@@ -357,45 +357,19 @@ fn append_to_golden(v: u32) {
     }
 }
 
-/// Starts `clc pack SRC -o OUT --append --cpu` with a slow pipeline (so it can be caught mid-way).
+/// Starts `clc pack SRC -o OUT --append --rescan --cpu` with the slow pipe and 1 MiB volumes (so it
+/// can be caught mid-way).
 fn spawn_append(t: &Path, src: &Path, out: &Path, extra: &str) -> Child {
-    let cfg = t.join("slow.cfg");
-    fs::write(
-        &cfg,
-        format!(
-            "FRAME_SIZE = 64K\nCHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\nCHUNK_MAX_SIZE = 64K\n\
-             BUFFER_SIZE = 64K\nREAD_BUFFER_BATCHES = 1\nWRITE_BUFFER_BATCHES = 1\n\
-             COMPRESSOR_BATCH_SIZE = 1\nNUM_READERS = 1\nVOLUME_SIZE = 1M\n{extra}"
-        ),
+    common::spawn_slow_pack(
+        t,
+        src,
+        out,
+        &["--append", "--rescan"],
+        &format!("VOLUME_SIZE = 1M\n{extra}"),
     )
-    .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_clc"))
-        .arg("pack")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .args(["--append", "--rescan", "--cpu", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
-fn wait_for(p: &Path, child: &mut Child) {
-    let t0 = Instant::now();
-    while !p.exists() {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("pack ended ({st}) before {} appeared", p.display());
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "{} never appeared",
-            p.display()
-        );
-        std::thread::sleep(Duration::from_micros(300));
-    }
-}
+use common::{finish, wait_for};
 
 /// Waits until `lock` holds `child`'s record.
 fn wait_locked(lock: &Path, child: &mut Child) {
@@ -408,14 +382,6 @@ fn wait_locked(lock: &Path, child: &mut Child) {
         assert!(t0.elapsed() < Duration::from_secs(60), "never locked");
         std::thread::sleep(Duration::from_micros(300));
     }
-}
-
-fn finish(child: Child) -> (i32, String) {
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let code = o.status.code().unwrap_or(-1);
-    assert_ne!(code, 101, "pack panicked: {err}");
-    (code, err)
 }
 
 /// A tree of `n` MiB of fresh incompressible bytes (so an append of it writes as many 1 MiB volumes).
@@ -471,28 +437,21 @@ fn interrupted_appends_lose_nothing() {
         // it has removed them) before waiting for its volume.
         wait_locked(&t.path().join("arc.lock"), &mut child);
         let vol = t.path().join(format!("arc.{:03}.partial", 1 + k));
-        wait_for(&vol, &mut child);
         let sig = match how {
             "KILL" => libc::SIGKILL,
             "INT" => libc::SIGINT,
             _ => libc::SIGTERM,
         };
-        // SAFETY: signalling a child this test started.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let (code, err) = finish(child);
-        match how {
-            "KILL" => assert_eq!(code, -1, "finished before the kill"),
-            _ => {
-                assert_eq!(code, 128 + sig, "{how}: {err}");
-                assert!(err.contains("interrupted"), "{err}");
-                let left: Vec<String> = fs::read_dir(t.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|d| d.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("arc.") && n != "arc.001")
-                    .collect();
-                assert!(left.is_empty(), "{how} left {left:?}");
-            }
+        common::signal_when(&vol, child, sig);
+        if how != "KILL" {
+            // SIGINT and SIGTERM remove the append's files at once.
+            let left: Vec<String> = fs::read_dir(t.path())
+                .unwrap()
+                .flatten()
+                .map(|d| d.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("arc.") && n != "arc.001")
+                .collect();
+            assert!(left.is_empty(), "{how} left {left:?}");
         }
         earlier_intact(&first, &keep, t.path());
     }
@@ -752,4 +711,65 @@ fn an_edited_file_is_stored_against_its_earlier_version() {
     }
     let (code, o, e) = clc(&[&"verify", &first]);
     assert_eq!(code, 0, "{o}{e}");
+}
+
+/// Damage to the data only one snapshot holds: `clc verify` fails and names that snapshot (and no
+/// other) beside the frame, in its line and in `--json`; every other snapshot still extracts whole.
+#[test]
+fn verify_names_the_snapshot_whose_data_is_damaged() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fresh(&src, 7, 2);
+    let out = t.path().join("arc");
+    let first = t.path().join("arc.001");
+    append(&src, &out, &["--name", "one", "-q"]);
+    let one = t.path().join("v-one");
+    copy(&src, &one);
+    // Only "two" holds this file: its bytes (incompressible, one frame) are all of arc.002's frames.
+    fs::write(src.join("only-in-two"), common::noise(99, 512 << 10)).unwrap();
+    append(&src, &out, &["--name", "two", "-q"]);
+    fs::remove_file(src.join("only-in-two")).unwrap();
+    append(&src, &out, &["--name", "three", "-q"]);
+    assert_eq!(names(&first), ["one", "two", "three"]);
+    let (code, o, e) = clc(&[&"verify", &first]);
+    assert_eq!(code, 0, "{o}{e}");
+    // One byte in the middle of the frame of "only-in-two".
+    let vol = t.path().join("arc.002");
+    let mut b = fs::read(&vol).unwrap();
+    b[200 << 10] ^= 0x40;
+    fs::write(&vol, &b).unwrap();
+    let (code, o, e) = clc(&[&"verify", &first]);
+    assert_eq!(code, 2, "{o}{e}");
+    let text = format!("{o}{e}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("arc.002"))
+        .unwrap_or_else(|| panic!("no line names arc.002: {text}"));
+    assert!(line.ends_with("; snapshots: two"), "{line}");
+    let (code, o, e) = clc(&[&"verify", &first, &"--json"]);
+    assert_eq!(code, 2, "{e}");
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let damages = v["damages"].as_array().unwrap();
+    assert_eq!(damages.len(), 1, "{o}");
+    assert_eq!(damages[0]["what"], "frame");
+    assert_eq!(damages[0]["snapshots"], serde_json::json!(["two"]), "{o}");
+    // The newest tree does not hold the file, so no file of it is named.
+    assert_eq!(damages[0]["files"], serde_json::json!([]), "{o}");
+    for (name, tree) in [("one", &one), ("three", &src)] {
+        let dest = t.path().join(format!("x-{name}"));
+        extract(&first, &dest, Some(name));
+        common::assert_same_tree(tree, &dest);
+    }
+    let dest = t.path().join("x-two");
+    let (code, _, e) = clc(&[
+        &"extract",
+        &first,
+        &"-o",
+        &dest,
+        &"-q",
+        &"--snapshot",
+        &"two",
+    ]);
+    assert_ne!(code, 0, "the damaged snapshot extracted: {e}");
+    assert!(e.contains("only-in-two"), "{e}");
 }

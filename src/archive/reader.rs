@@ -212,6 +212,7 @@ impl Archive {
         let footer = &newest.footer;
         let what = escape_path(&vols[newest.at].path);
         let (history, mut tables) = generations::load(vols, newest)?;
+        crate::diag::trace::note("open: generations loaded");
         // A frame whose codec is newer than the archive's format version (codec 4, LZ_EXT3E, needs 4).
         if let Some((i, f)) = tables
             .frames
@@ -263,7 +264,9 @@ impl Archive {
             Some(k) => history.snapshot_entries(k, &what)?,
             None => history.plain_entries(&what)?,
         };
+        crate::diag::trace::note("open: entries decoded");
         let index = tables.validate(&what, footer.volume_count)?;
+        crate::diag::trace::note("open: index validated");
         let volumes = (1..=footer.volume_count)
             .map(|n| volumes::data_path(base, VolumeNo(n)))
             .collect();

@@ -52,6 +52,30 @@ pub fn encode_with_dict(dict: &[u8], src: &[u8], p: &EncodeParams) -> Vec<u8> {
     out
 }
 
+/// LZ_EXT3 encoders kept for frames with a dictionary. An append encodes them with a large match table
+/// (8 × 2^22 slots, 128 MiB); allocating it for every frame made page faults, zeroing and unmapping
+/// most of a dictionary frame's time. Here each table is allocated once per frame encoded at the same
+/// time (at most one per worker thread) and reused; the encoder clears the slots it uses, so the bytes
+/// do not depend on which encoder a frame gets.
+#[derive(Default)]
+pub struct DictEncoders(parking_lot::Mutex<Vec<(EncodeParams, lz_ext3::Encoder)>>);
+
+impl DictEncoders {
+    /// [`encode_with_dict`] with a kept encoder.
+    pub fn encode(&self, dict: &[u8], src: &[u8], p: &EncodeParams) -> Vec<u8> {
+        let kept = {
+            let mut v = self.0.lock();
+            let at = v.iter().position(|(q, _)| q == p);
+            at.map(|i| v.swap_remove(i).1)
+        };
+        let mut enc = kept.unwrap_or_else(|| lz_ext3::Encoder::new(p));
+        let mut out = Vec::new();
+        enc.compress_with_prefix(dict, src, &mut out);
+        self.0.lock().push((*p, enc));
+        out
+    }
+}
+
 /// Decodes an LZ_EXT3 frame with dictionary `dict` into exactly `raw_len` bytes.
 pub fn decode_with_dict(codec: Codec, dict: &[u8], src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     if codec != Codec::LzExt3 {
@@ -81,4 +105,51 @@ pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text whose words repeat, with a seeded twist (so that a dictionary pays and inputs differ).
+    fn text(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(format!("word{} ", x % 500).as_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+
+    /// A kept encoder gives the bytes a fresh one gives, whatever it encoded before (larger or smaller
+    /// dictionaries, so that the table it keeps was sized for another input), and they decode.
+    #[test]
+    fn kept_dictionary_encoders_give_the_bytes_of_fresh_ones() {
+        let p = EncodeParams {
+            hash_log: 18,
+            candidates: 4,
+            good_enough: 256,
+            ..EncodeParams::default()
+        };
+        let pool = DictEncoders::default();
+        for (k, (dn, sn)) in [(1 << 20, 300_000), (4096, 70_000), (600_000, 1 << 20)]
+            .into_iter()
+            .enumerate()
+        {
+            let dict = text(k as u64 + 1, dn);
+            let mut src = dict[dn - dn.min(sn / 2)..].to_vec();
+            src.extend(text(k as u64 + 9, sn));
+            src.truncate(sn);
+            let kept = pool.encode(&dict, &src, &p);
+            assert_eq!(kept, encode_with_dict(&dict, &src, &p), "input {k}");
+            assert!(kept.len() < src.len(), "input {k}: the dictionary paid");
+            let back = decode_with_dict(Codec::LzExt3, &dict, &kept, src.len()).unwrap();
+            assert!(back == src, "input {k}");
+        }
+        assert_eq!(pool.0.lock().len(), 1, "one encoder, reused");
+    }
 }

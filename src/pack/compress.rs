@@ -52,6 +52,8 @@ pub struct Compressor<'a> {
     pub warn: &'a Warnings,
     /// Where the dictionaries of frames that have one come from (appends only).
     pub dicts: Option<DictBytes<'a>>,
+    /// The encoders of frames with a dictionary, kept for the next such frame.
+    pub dict_encoders: &'a codec::DictEncoders,
 }
 
 impl Compressor<'_> {
@@ -151,7 +153,9 @@ impl Compressor<'_> {
             good_enough: self.params.good_enough.max(256),
             ..self.params
         };
-        let enc = codec::encode_with_dict(&dict, &f.data, &p);
+        let enc = trace::timed(Stage::CpuEncode, f.data.len() as u64, || {
+            self.dict_encoders.encode(&dict, &f.data, &p)
+        });
         if enc.len() >= f.data.len() {
             return None;
         }

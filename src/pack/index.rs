@@ -9,7 +9,7 @@ use crate::diag::Warnings;
 use crate::format::generation::{Bases, Earlier, GenIndex, FLAG_VERSIONED};
 use crate::format::index::{Dict, Entry, EntryKind, Frame, Stamp, NONE};
 use crate::scan::ScanEntry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// What the index holds, counted for the summary.
@@ -44,9 +44,12 @@ impl EntryBuilder<'_> {
     /// One entry per scanned path, except files left out (unreadable) and hardlinks to them.
     pub fn entries(&self, t: &Tables, warn: &Warnings) -> (Vec<Entry>, Counts) {
         let mut c = Counts::default();
-        let mut new_id: HashMap<usize, u64> = HashMap::new();
+        // Scan position → entry id (NONE: left out); indexed, not hashed: this runs once per path
+        // of the tree, also for an unchanged append, where it is most of the work after the scan.
+        let mut new_id: Vec<u64> = vec![NONE; self.scanned.len()];
         let mut entries = Vec::with_capacity(self.scanned.len());
-        let mut seen_content: HashSet<u64> = HashSet::new();
+        // (content, size) of every file with content, for the duplicate counts.
+        let mut contents: Vec<(u64, u64)> = Vec::with_capacity(self.scanned.len());
         for (i, s) in self.scanned.iter().enumerate() {
             let mut e = Entry::new(s.path.clone(), s.kind, s.mode);
             (e.uid, e.gid, e.mtime_sec, e.mtime_nsec, e.rdev) =
@@ -54,14 +57,15 @@ impl EntryBuilder<'_> {
             e.xattrs = s.xattrs.clone();
             match s.kind {
                 EntryKind::File => match self.link_of.get(&i) {
-                    Some(p) => {
-                        let Some(&pid) = new_id.get(p) else {
+                    Some(&p) => {
+                        let pid = new_id.get(p).copied().unwrap_or(NONE);
+                        if pid == NONE {
                             warn.warn(format!(
                                 "{}: hardlink target was left out, so is it",
                                 escape_path(&s.abs)
                             ));
                             continue;
-                        };
+                        }
                         e.kind = EntryKind::Hardlink;
                         e.link = pid;
                         e.size = entries.get(pid as usize).map_or(0, |t: &Entry| t.size);
@@ -74,9 +78,8 @@ impl EntryBuilder<'_> {
                         };
                         e.link = content;
                         e.size = if content == NONE { 0 } else { size };
-                        if content != NONE && !seen_content.insert(content) {
-                            c.dup_files += 1;
-                            c.dup_bytes += e.size;
+                        if content != NONE {
+                            contents.push((content, e.size));
                         }
                         e.stamp = self.stamp(s);
                         c.files += 1;
@@ -91,8 +94,16 @@ impl EntryBuilder<'_> {
                 EntryKind::Dir => c.dirs += 1,
                 _ => c.other += 1,
             }
-            new_id.insert(i, entries.len() as u64);
+            new_id[i] = entries.len() as u64;
             entries.push(e);
+        }
+        // Every file after the first of its content is a duplicate (one content, one size).
+        contents.sort_unstable();
+        for w in contents.windows(2) {
+            if w[0].0 == w[1].0 {
+                c.dup_files += 1;
+                c.dup_bytes += w[1].1;
+            }
         }
         (entries, c)
     }

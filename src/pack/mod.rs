@@ -197,6 +197,7 @@ pub fn pack_with(
                 .ok_or_else(|| Error::Internal("a dictionary of unknown chunks".into()))?;
         crate::cache::dict_bytes(&spans, &mut |f| cache.frame(f))
     };
+    let dict_encoders = crate::codec::DictEncoders::default();
     let comp = Compressor {
         codec: cfg.frame_codec(),
         params: cfg.encode_params(),
@@ -204,6 +205,7 @@ pub fn pack_with(
         counters: &counters,
         warn,
         dicts: prev.is_some().then_some(&dict_bytes as compress::DictBytes),
+        dict_encoders: &dict_encoders,
     };
     let plan_dicts = prev.as_ref().map(|p| p as &dyn stream::DictPlan);
     let progress = diag::Progress::new(
@@ -247,6 +249,7 @@ pub fn pack_with(
         stamp_before: versioned.then_some((started.0 - 1, started.1)),
     };
     let (entries, counts) = eb.entries(&tables, warn);
+    trace::note("entries built");
     let parts = GenParts {
         cfg,
         src: &opts.src,
@@ -260,7 +263,9 @@ pub fn pack_with(
         created,
     };
     let mut gen = parts.build(tables, &counts, frames, dicts);
+    trace::note("generation tables built");
     let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
+    trace::note("snapshot placed");
     let raw_index = gen.encode();
     trace::note(&format!("index built ({} bytes)", raw_index.len()));
     check_interrupt()?;

@@ -262,3 +262,79 @@ impl Rng {
         (0..n).map(|_| (self.next() >> 24) as u8).collect()
     }
 }
+
+/// The pipeline of the kill tests (tests/faults.rs, tests/snapshots.rs): 64K frames, chunks and read
+/// batches, one batch and one frame in flight, one reader, so that when a volume file appears the
+/// reader is at most about a megabyte further.
+pub const SLOW_PIPE: &str = "FRAME_SIZE = 64K\nCHUNK_MIN_SIZE = 4K\nCHUNK_AVG_SIZE = 16K\n\
+    CHUNK_MAX_SIZE = 64K\nBUFFER_SIZE = 64K\nREAD_BUFFER_BATCHES = 1\nWRITE_BUFFER_BATCHES = 1\n\
+    COMPRESSOR_BATCH_SIZE = 1\nNUM_READERS = 1\n";
+
+/// Starts `clc pack SRC -o OUT --cpu ARGS…` with [`SLOW_PIPE`] plus the config lines `extra` (written
+/// to `t/slow.cfg`), its output captured.
+pub fn spawn_slow_pack(
+    t: &Path,
+    src: &Path,
+    out: &Path,
+    args: &[&str],
+    extra: &str,
+) -> std::process::Child {
+    let cfg = t.join("slow.cfg");
+    fs::write(&cfg, format!("{SLOW_PIPE}{extra}")).unwrap();
+    clc()
+        .arg("pack")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .args(["--cpu", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `p` exists; fails when `child` ends first or after a minute.
+pub fn wait_for(p: &Path, child: &mut std::process::Child) {
+    let t0 = std::time::Instant::now();
+    while !p.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("pack ended ({st}) before {} appeared", p.display());
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+}
+
+/// Waits for `child` to end: its exit code (-1 when a signal ended it) and its stderr. Fails when it
+/// panicked.
+pub fn finish(child: std::process::Child) -> (i32, String) {
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let code = o.status.code().unwrap_or(-1);
+    assert_ne!(code, 101, "pack panicked: {err}");
+    (code, err)
+}
+
+/// The kill-and-check step of the kill tests: once `p` exists, sends `sig` to `child` and waits for it
+/// to end. Returns its exit code and stderr; fails when it finished before the signal (a SIGKILL that
+/// came too late proves nothing) or answered a SIGINT / SIGTERM with anything but `128 + sig` and a
+/// line saying "interrupted".
+pub fn signal_when(p: &Path, mut child: std::process::Child, sig: i32) -> (i32, String) {
+    wait_for(p, &mut child);
+    // SAFETY: signalling a child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    let (code, err) = finish(child);
+    if sig == libc::SIGKILL {
+        assert_eq!(code, -1, "finished before the kill: {err}");
+    } else {
+        assert_eq!(code, 128 + sig, "signal {sig}: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+    }
+    (code, err)
+}
