@@ -27,6 +27,9 @@
 #ifndef W
 #define W 32u
 #endif
+#ifndef LONG
+#define LONG 64u  // literal runs and matches of at least LONG bytes are copied by the whole group
+#endif
 
 #define ST_OK 0u
 #define ST_TRUNC_LEN 1u
@@ -226,6 +229,7 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
     __local State s;
     __local uint waiting[W];
     __local uint wls[W], wld[W], wll[W], wmo[W], wml[W];
+    __local uint gsrc[W], gdst[W], goff[W], glen[W];  // copies for the whole group (goff 0: literals)
     uint lid = get_local_id(0);
     uint dst = 0u, off = 0u, len = 0u, cur = 0u;  // this work-item's match (len 0: none)
     bool wait = false;
@@ -242,14 +246,19 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
         if (mode == M_WINDOW) {
             wait = false;
             len = 0u;
+            glen[lid] = 0u;
             if (lid < s.n) {
                 if (r == 1u) {
                     uint n = wll[lid];
-                    const __global uchar *ls = in + wls[lid];
                     uint d = wld[lid];
-                    for (uint i = 0u; i < n; i++) {
-                        out[d + i] = ls[i];
-                        marks[d + i] = rr;
+                    if (n >= LONG) {
+                        gsrc[lid] = wls[lid]; gdst[lid] = d; goff[lid] = 0u; glen[lid] = n;
+                    } else {
+                        const __global uchar *ls = in + wls[lid];
+                        for (uint i = 0u; i < n; i++) {
+                            out[d + i] = ls[i];
+                            marks[d + i] = rr;
+                        }
                     }
                     dst = d + n;
                     off = wmo[lid];
@@ -263,6 +272,7 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
             }
             waiting[lid] = wait;
         } else if (mode == M_TRY) {
+            glen[lid] = 0u;
             if (wait) {
                 uint a = dst - off;
                 uint span = min(off, len);
@@ -274,7 +284,10 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
                     if (m == 0u || (x < own && m >= r)) break;
                 }
                 cur = i;
-                if (i == span) {
+                if (i == span && len >= LONG) {
+                    gsrc[lid] = a; gdst[lid] = dst; goff[lid] = off; glen[lid] = len;
+                    wait = false;
+                } else if (i == span) {
                     for (uint j = 0u; j < len; j++) {
                         out[dst + j] = out[a + j];
                         marks[dst + j] = rr;
@@ -291,6 +304,21 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
                 e[0] = dst; e[1] = off; e[2] = len; e[3] = cur;
             }
             wait = false;
+        }
+        BAR();
+        // Long literal runs (window) and long ready matches (try), one after another, by the whole group
+        // (`i % off`: an overlapping match repeats its first `off` bytes, all final).
+        uint ng = (mode == M_WINDOW || mode == M_TRY) ? s.n : 0u;
+        for (uint x = 0u; x < ng; x++) {
+            uint n = glen[x];
+            uint d = gdst[x], o = goff[x], a = gsrc[x];
+            if (o == 0u) {
+                for (uint i = lid; i < n; i += W) { out[d + i] = in[a + i]; marks[d + i] = rr; }
+            } else if (o >= n) {
+                for (uint i = lid; i < n; i += W) { out[d + i] = out[a + i]; marks[d + i] = rr; }
+            } else {
+                for (uint i = lid; i < n; i += W) { out[d + i] = out[a + i % o]; marks[d + i] = rr; }
+            }
         }
         BAR();  // one path back to the loop's top (PoCL needs it so)
     }

@@ -613,27 +613,35 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
-/// The `sb_` tests (kernel, malformed frames) again in child processes: with work-groups of 32 (what
-/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised,
-/// not only work-item 0: windows of 32 matches tried at once, in-window chains, compaction).
+/// The `sb_` tests (kernel, malformed frames) again in child processes with work-groups of 32 (what
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide code is exercised, not only
+/// work-item 0: windows of 32 matches tried at once, in-window chains, compaction, group copies), once
+/// with the default length for group copies and once with every copy of 4 bytes or more done by the
+/// group (`CLC_GPU_SB_LONG=4`).
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sb_",
-            "--nocapture",
-            "--test-threads=1",
-            "--skip",
-            "warp_sized",
-        ])
-        .env("CLC_GPU_SB_WG", "32")
-        .env("CLC_GPU_TEST_CHILD", "1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "work-groups of 32: child failed");
+    for long in ["64", "4"] {
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "sb_",
+                "--nocapture",
+                "--test-threads=1",
+                "--skip",
+                "warp_sized",
+            ])
+            .env("CLC_GPU_SB_WG", "32")
+            .env("CLC_GPU_SB_LONG", long)
+            .env("CLC_GPU_TEST_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "work-groups of 32, group copies from {long} bytes: child failed"
+        );
+    }
 }
 
 #[test]

@@ -380,11 +380,21 @@ impl Device {
 }
 
 /// Builds the LZ_EXT3_SB decoder (rounds: no device-wide fences or special loads, the same OpenCL C
-/// everywhere).
+/// everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the whole work-group copies a
+/// literal run or match (default 64), and `CLC_GPU_SB_SRC` names a file whose OpenCL C replaces the
+/// built-in kernel (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
+    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 64);
+    let opts = format!("{opts} -D LONG={long}u");
     let file = "lz_ext3_sb_decompress.cl";
-    let (p, origin) = super::program::build(ctx, &d, SRC_DECOMPRESS_SB, opts, file)?;
+    let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
+    let src = match &alt {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::Gpu(format!("CLC_GPU_SB_SRC {}: {e}", path.display())))?,
+        None => SRC_DECOMPRESS_SB.to_string(),
+    };
+    let (p, origin) = super::program::build(ctx, &d, &src, &opts, file)?;
     diag::trace::note(&format!("gpu: {file} for {}: {origin:?}", found.info.name));
     Ok(p)
 }
