@@ -73,6 +73,59 @@ typedef struct {
     uint left;                             // work-items waiting before the last try
 } State;
 
+// Checks and copies go CH bytes at a time with loads that do not wait on each other (one memory round
+// trip per CH bytes instead of one per byte: the first kernel of this design, byte by byte, spent ~4 ms
+// per round on dependent loads).
+#ifndef CH
+#define CH 16u
+#endif
+// A match whose bytes still to check number GCHK or more is checked by the whole group (once per window
+// and round), W * CH bytes per memory round trip.
+#ifndef GCHK
+#define GCHK 256u
+#endif
+
+// The first index in [i, span) whose byte a + index is not final for round r (a byte below `own`, of
+// another sub-block, counts only if marked in an earlier round), or span.
+inline uint first_unready(const __global ushort *marks, uint a, uint i, uint span, uint own, uint r) {
+    while (i < span) {
+        uint lim = min(span - i, CH);
+        uint bad = CH;
+#pragma unroll
+        for (uint j = 0u; j < CH; j++) {
+            uint x = a + i + min(j, lim - 1u);
+            uint m = marks[x];
+            bool ok = m != 0u && (x >= own || m < r);
+            bad = ok ? bad : min(bad, j);
+        }
+        if (bad < lim) return i + bad;
+        i += lim;
+    }
+    return span;
+}
+
+// Copies n bytes to out[d..] from src[a..] (`off` 0: no overlap; else the match's offset, and byte j
+// comes from a + j % off, all final) and marks them final in round rr; CH at a time.
+inline void copy_lane(__global uchar *out, const __global uchar *src, __global ushort *marks, uint d,
+                      uint a, uint off, uint n, ushort rr) {
+    uchar v[CH];
+    for (uint i = 0u; i < n; i += CH) {
+        uint lim = min(n - i, CH);
+#pragma unroll
+        for (uint j = 0u; j < CH; j++) {
+            uint k = i + min(j, lim - 1u);
+            v[j] = src[a + (off != 0u && off < n ? k % off : k)];
+        }
+#pragma unroll
+        for (uint j = 0u; j < CH; j++) {
+            if (j < lim) {
+                out[d + i + j] = v[j];
+                marks[d + i + j] = rr;
+            }
+        }
+    }
+}
+
 // Reads a length extension at *ip; returns n plus its bytes, or sets *err.
 inline uint read_ext(const __global uchar *src, uint len, uint *ip, uint n, uint *err) {
     for (;;) {
@@ -141,8 +194,12 @@ inline void plan(__local State *s, const __global uchar *in, const __global uint
     }
     if (mode == M_TRY) {
         uint left = 0u;
-        for (uint i = 0u; i < s->n; i++) left += waiting[i];
-        if (left > 0u && left < s->left) {  // something moved: try again (chains inside the window)
+        bool checked = false;  // a group check was asked for: its result is read at the next try
+        for (uint i = 0u; i < s->n; i++) {
+            left += waiting[i] != 0u;
+            checked |= waiting[i] == 2u;
+        }
+        if (left > 0u && (left < s->left || checked)) {  // something moved: try again (chains inside the window)
             s->left = left;
             return;
         }
@@ -230,9 +287,12 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
     __local uint waiting[W];
     __local uint wls[W], wld[W], wll[W], wmo[W], wml[W];
     __local uint gsrc[W], gdst[W], goff[W], glen[W];  // copies for the whole group (goff 0: literals)
+    __local uint gck[W], gcka[W], gckfrom[W], gckspan[W];  // checks for the whole group
+    volatile __local uint gbad[W];                          // their results (first byte not final)
     uint lid = get_local_id(0);
     uint dst = 0u, off = 0u, len = 0u, cur = 0u;  // this work-item's match (len 0: none)
     bool wait = false;
+    bool gchecked = false, gpending = false;  // this match had its group check; its result is pending
     ushort rr = (ushort)r;
     if (lid == 0u) { s.mode = M_NEW; s.k = NONE; }
     for (;;) {
@@ -245,6 +305,8 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
         for (uint i = lid; i < nfail; i += W) marks[s.out + i] = rr;
         if (mode == M_WINDOW) {
             wait = false;
+            gchecked = false;
+            gpending = false;
             len = 0u;
             glen[lid] = 0u;
             if (lid < s.n) {
@@ -254,11 +316,7 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
                     if (n >= LONG) {
                         gsrc[lid] = wls[lid]; gdst[lid] = d; goff[lid] = 0u; glen[lid] = n;
                     } else {
-                        const __global uchar *ls = in + wls[lid];
-                        for (uint i = 0u; i < n; i++) {
-                            out[d + i] = ls[i];
-                            marks[d + i] = rr;
-                        }
+                        copy_lane(out, in, marks, d, wls[lid], 0u, n, rr);
                     }
                     dst = d + n;
                     off = wmo[lid];
@@ -273,33 +331,40 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
             waiting[lid] = wait;
         } else if (mode == M_TRY) {
             glen[lid] = 0u;
+            gck[lid] = 0u;
             if (wait) {
                 uint a = dst - off;
                 uint span = min(off, len);
                 uint own = s.out;
+                if (gpending) {
+                    cur = gbad[lid];
+                    gpending = false;
+                }
                 uint i = cur;
-                for (; i < span; i++) {
-                    uint x = a + i;
-                    uint m = marks[x];
-                    if (m == 0u || (x < own && m >= r)) break;
+                if (!gchecked && span - cur >= GCHK) {
+                    gcka[lid] = a; gckfrom[lid] = cur; gckspan[lid] = span; gbad[lid] = span;
+                    gck[lid] = 1u;
+                    gchecked = true;
+                    gpending = true;
+                } else {
+                    i = first_unready(marks, a, cur, span, own, r);
                 }
                 cur = i;
-                if (i == span && len >= LONG) {
+                if (gpending) {
+                    // wait for the group check
+                } else if (i == span && len >= LONG) {
                     gsrc[lid] = a; gdst[lid] = dst; goff[lid] = off; glen[lid] = len;
                     wait = false;
                 } else if (i == span) {
-                    for (uint j = 0u; j < len; j++) {
-                        out[dst + j] = out[a + j];
-                        marks[dst + j] = rr;
-                    }
+                    copy_lane(out, out, marks, dst, a, off, len, rr);
                     wait = false;
                 }
             }
-            waiting[lid] = wait;
+            waiting[lid] = wait ? (gpending ? 2u : 1u) : 0u;
         } else if (mode == M_FLUSH) {
             if (wait) {
                 uint at = 0u;
-                for (uint j = 0u; j < lid; j++) at += waiting[j];
+                for (uint j = 0u; j < lid; j++) at += waiting[j] != 0u;
                 __global uint *e = pend + 4u * (s.q + s.wp + at);
                 e[0] = dst; e[1] = off; e[2] = len; e[3] = cur;
             }
@@ -318,6 +383,22 @@ void lz3sb_round(const __global uchar *in, const __global uint *desc, __global u
                 for (uint i = lid; i < n; i += W) { out[d + i] = out[a + i]; marks[d + i] = rr; }
             } else {
                 for (uint i = lid; i < n; i += W) { out[d + i] = out[a + i % o]; marks[d + i] = rr; }
+            }
+            if (mode == M_TRY && gck[x] != 0u) {
+                // Each work-item checks every W-th byte, CH loads per round trip, up to its first byte
+                // not final; the lowest of those is the match's first byte not final.
+                uint ca = gcka[x], span = gckspan[x], own = s.out, bad = span;
+                for (uint base = gckfrom[x]; base < span && bad == span; base += W * CH) {
+#pragma unroll
+                    for (uint j = 0u; j < CH; j++) {
+                        uint idx = base + j * W + lid;
+                        uint y = ca + min(idx, span - 1u);
+                        uint m = marks[y];
+                        bool ok = m != 0u && (y >= own || m < r);
+                        bad = (ok || idx >= span) ? bad : min(bad, idx);
+                    }
+                }
+                if (bad < span) atomic_min(&gbad[x], bad);
             }
         }
         BAR();  // one path back to the loop's top (PoCL needs it so)
