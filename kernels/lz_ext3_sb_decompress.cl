@@ -28,7 +28,7 @@
 #define W 32u
 #endif
 #ifndef LONG
-#define LONG 64u  // literal runs and matches of at least LONG bytes are copied by the whole group
+#define LONG 16u  // literal runs and matches of at least LONG bytes are copied by the whole group
 #endif
 
 #define ST_OK 0u

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 16, the rounds kernel (kernels/lz_ext3_sb_decompress.cl) on the lent H200 machine, in one call:
+# Issue 16, run 11 (docs/GPU.md): the rounds kernel (kernels/lz_ext3_sb_decompress.cl) on one H200, in one call:
 # the decode kernel on the Rust-doc tar (4 and 16 MiB frames, variants) beside nvCOMP LZ4/Snappy on the
 # same bytes, then `clc extract` with the GPU named vs --cpu (byte-exact against the tree).
 #   Here: cargo build --release --bin clc --example gpu_decode_bench; copy target/release/clc and

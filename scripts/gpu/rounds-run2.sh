@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 16, run 2 of the rounds kernel: the binaries of rounds-run.sh (run 1) with kernel variants
+# Issue 16, run 12 of docs/GPU.md (rounds kernel): the binaries of rounds-run.sh (run 1) with kernel variants
 # loaded through CLC_GPU_SB_SRC (same arguments, same host code), so no rebuild between the two calls:
 #   k2.cl    checks and copies CH = 16 bytes per memory round trip (commit 8535020 without group checks)
 #   k3.cl    k2 + group checks of matches with >= GCHK = 256 bytes left (kernels/lz_ext3_sb_decompress.cl

@@ -19,9 +19,13 @@ use std::time::Instant;
 const DESC: usize = 8;
 /// uints per pending-list entry (destination, offset, length, source bytes seen final).
 const ENTRY: usize = 4;
-/// Rounds (launches) a batch may take; frames with matches still waiting after that are refused here
-/// (and redone on the CPU by the callers). Real text needs about one round per sub-block (docs/GPU.md).
-pub(crate) const MAX_ROUNDS: u32 = 1024;
+/// Rounds (launches) a batch may take: a match's bytes are final by round k + 1 in sub-block k (its
+/// sources lie in sub-blocks 0..=k), so a frame of n sub-blocks needs at most n rounds, and a batch at
+/// most its largest frame's count (at most 2^24 / 2^12 = 4096). Real text needs about one round per
+/// sub-block (docs/GPU.md). Frames with matches still waiting after the bound (which the rule above
+/// says cannot happen) are refused here, and redone on the CPU by the callers.
+pub(crate) const MAX_ROUNDS: u32 =
+    1 << (crate::codec::lz_ext3_sb::MAX_SB_LOG - crate::codec::lz_ext3_sb::MIN_SB_LOG);
 /// Rounds launched between two reads of the count of waiting matches.
 const ROUNDS_PER_CHECK: u32 = 16;
 
@@ -286,11 +290,17 @@ fn launch(
     // matches every ROUNDS_PER_CHECK rounds.
     let first = round(1, b)?;
     let mut last = None;
+    let bound = lays
+        .iter()
+        .map(|l| l.count() as u32)
+        .max()
+        .unwrap_or(1)
+        .clamp(1, MAX_ROUNDS);
     let mut r = 1u32;
     let mut left = [0u32; 1];
     q.read_now(&b.total, 1, &mut left)?;
-    while left[0] > 0 && r < MAX_ROUNDS {
-        let until = (r + ROUNDS_PER_CHECK).min(MAX_ROUNDS);
+    while left[0] > 0 && r < bound {
+        let until = (r + ROUNDS_PER_CHECK).min(bound);
         for x in r + 1..=until {
             last = Some(round(x, b)?);
         }

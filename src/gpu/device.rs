@@ -381,11 +381,11 @@ impl Device {
 
 /// Builds the LZ_EXT3_SB decoder (rounds: no device-wide fences or special loads, the same OpenCL C
 /// everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the whole work-group copies a
-/// literal run or match (default 64), and `CLC_GPU_SB_SRC` names a file whose OpenCL C replaces the
+/// literal run or match (default 16: fastest of 16, 64, 256 on the H200, docs/GPU.md), and `CLC_GPU_SB_SRC` names a file whose OpenCL C replaces the
 /// built-in kernel (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 64);
+    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 16);
     let opts = format!("{opts} -D LONG={long}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
