@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_decode_bench -- FILE [--device SEL] [--frame-size BYTES]
-//!     [--batch N] [--repeat N] [--sb-log L] [--v1]
+//!     [--batch N] [--repeat N] [--sb-log L] [--max-depth D] [--v1]
 //! ```
 //!
 //! FILE is cut into frames (default 4 MiB, FRAME_SIZE), each encoded by the CPU encoder as LZ_EXT3_SB
@@ -10,7 +10,9 @@
 //! `--repeat` (default 5) after a warm-up, in launches of `--batch` frames (default: all frames):
 //! the kernel's own time (OpenCL profiling events, data already on the device) and the end-to-end time of
 //! the batch calls (upload, kernel, download into fresh host buffers); every frame is compared with the
-//! input. `--v1` adds the old one-work-group-per-frame kernel on the v1 frames. The CPU rows decode the
+//! input; the v2 row also gives the rounds (kernel launches) the batches took and the time of round 1
+//! (the walk) within the kernel time. `--max-depth D` encodes the v2 frames with the encoder's depth
+//! bound (at most D rounds; docs/GPU.md). `--v1` adds the old one-work-group-per-frame kernel on the v1 frames. The CPU rows decode the
 //! same frames on every thread of the machine (rayon, one frame per task).
 
 use clc::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
@@ -63,6 +65,9 @@ fn main() {
     let sb_log: u32 = arg(&args, "--sb-log")
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
+    let max_depth: u32 = arg(&args, "--max-depth")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let p = EncodeParams {
         sb_log,
         ..EncodeParams::default()
@@ -71,7 +76,13 @@ fn main() {
 
     let v2: Vec<Vec<u8>> = frames
         .par_iter()
-        .map(|f| lz_ext3_sb::compress(f, &p))
+        .map(|f| {
+            let mut out = Vec::new();
+            lz_ext3_sb::Encoder::new(&p)
+                .with_max_depth(max_depth)
+                .compress(f, &mut out);
+            out
+        })
         .collect();
     let v1: Vec<Vec<u8>> = frames
         .par_iter()
@@ -97,7 +108,7 @@ fn main() {
     let open = t0.elapsed();
     println!("device   {}", gpu.describe());
     println!(
-        "input    {path}: {raw} bytes, {} frames of {frame} bytes, sub-blocks of {} bytes, batch {batch}, open {:.3} s, best of {repeat}",
+        "input    {path}: {raw} bytes, {} frames of {frame} bytes, sub-blocks of {} bytes, depth bound {max_depth}, batch {batch}, open {:.3} s, best of {repeat}",
         frames.len(),
         1u64 << sb_log,
         open.as_secs_f64()
@@ -143,6 +154,8 @@ fn main() {
             t.kernel_ns += b.kernel_ns;
             t.upload_ns += b.upload_ns;
             t.download_ns += b.download_ns;
+            t.rounds += b.rounds;
+            t.stages_ns[0] += b.stages_ns[0];
             // The comparison is not part of the end-to-end time.
             let _ = wall;
         }
@@ -165,6 +178,12 @@ fn main() {
         );
     };
     row("gpu LZ_EXT3_SB (v2, this kernel)", &t2, w2);
+    println!(
+        "  rounds {} (summed over batches), round 1 (walk) {:.2} ms of {:.2} ms kernel",
+        t2.rounds,
+        t2.stages_ns[0] as f64 / 1e6,
+        t2.kernel_ns as f64 / 1e6
+    );
     if args.iter().any(|a| a == "--v1") {
         let j1 = jobs(&v1);
         let (t1, w1) = best(&|| run(&j1, false));

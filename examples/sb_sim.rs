@@ -1,7 +1,7 @@
 //! Simulation (design aid, not a benchmark): critical path of decoding LZ_EXT3_SB frames with one
 //! walker per sub-block, (a) in order, waiting at each match until its source is final; (b) dataflow,
 //! each match copied as soon as its source is final and the walker has parsed it; (c) a model of the
-//! out-of-order kernel (`lz_ext3_sb_decompress_ooo.cl`) in iterations of its loop: windows of 32
+//! out-of-order kernel of run 4 (`lz_ext3_sb_decompress_ooo.cl`, since removed) in iterations of its loop: windows of 32
 //! sequences, rounds, set-aside matches retried 32 at a time cycling over the queue, against the same
 //! with every queued match retried at every iteration (no latency to notice that a source is final).
 use clc::codec::{lz_ext3_sb, EncodeParams};

@@ -159,6 +159,32 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     c
 }
 
+/// Decodes `encs[i]`, the encoding of `want[i]` (a name and its bytes), in one batch on the LZ_EXT3_SB
+/// kernel (`sb`) or the v1 kernel, and checks every frame's bytes; `what` names the case in failures.
+fn decode_and_compare(g: &Gpu, sb: bool, encs: &[Vec<u8>], want: &[(&str, &[u8])], what: &str) {
+    assert_eq!(encs.len(), want.len());
+    let jobs: Vec<(&[u8], usize)> = encs
+        .iter()
+        .zip(want)
+        .map(|(e, (_, d))| (e.as_slice(), d.len()))
+        .collect();
+    let dec = if sb {
+        g.decompress_sb_batch(&jobs).unwrap()
+    } else {
+        g.decompress_batch(&jobs).unwrap()
+    };
+    assert_eq!(dec.len(), want.len());
+    for ((name, data), d) in want.iter().zip(dec) {
+        let d = d.unwrap_or_else(|e| panic!("{name} ({what}): kernel: {e}"));
+        assert!(d == *data, "{name} ({what}): kernel decode differs");
+    }
+}
+
+/// `corpus()` as `decode_and_compare` takes it.
+fn named(c: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    c.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect()
+}
+
 macro_rules! gpu_or_skip {
     () => {
         match gpu() {
@@ -209,18 +235,8 @@ fn kernel_decodes_cpu_and_kernel_blocks() {
     let cpu: Vec<Vec<u8>> = c.iter().map(|(_, d)| lz_ext3::compress(d, &p)).collect();
     let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
     let gpu_enc = g.compress_batch(&frames).unwrap();
-    for encs in [&cpu, &gpu_enc] {
-        let jobs: Vec<(&[u8], usize)> = encs
-            .iter()
-            .zip(&c)
-            .map(|(e, (_, d))| (e.as_slice(), d.len()))
-            .collect();
-        let dec = g.decompress_batch(&jobs).unwrap();
-        for ((name, data), d) in c.iter().zip(dec) {
-            let d = d.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(d == *data, "{name}: kernel decode differs");
-        }
-    }
+    decode_and_compare(g, false, &cpu, &named(&c), "cpu-encoded");
+    decode_and_compare(g, false, &gpu_enc, &named(&c), "gpu-encoded");
 }
 
 /// Hand-made blocks: overlapping matches, long length extensions, a block ending after a match.
@@ -531,16 +547,7 @@ fn sb_kernel_decodes_cpu_frames() {
             ..EncodeParams::default()
         };
         let enc: Vec<Vec<u8>> = c.iter().map(|(_, d)| lz_ext3_sb::compress(d, &p)).collect();
-        let jobs: Vec<(&[u8], usize)> = enc
-            .iter()
-            .zip(&c)
-            .map(|(e, (_, d))| (e.as_slice(), d.len()))
-            .collect();
-        let dec = g.decompress_sb_batch(&jobs).unwrap();
-        for ((name, data), d) in c.iter().zip(dec) {
-            let d = d.unwrap_or_else(|e| panic!("{name} (2^{sb_log}): {e}"));
-            assert!(d == *data, "{name} (2^{sb_log}): kernel decode differs");
-        }
+        decode_and_compare(g, true, &enc, &named(&c), &format!("2^{sb_log}"));
     }
 }
 
@@ -563,19 +570,9 @@ fn sb_kernel_resolves_dependencies_across_sub_blocks() {
         ..EncodeParams::default()
     };
     let enc: Vec<Vec<u8>> = frames.iter().map(|d| lz_ext3_sb::compress(d, &p)).collect();
-    let jobs: Vec<(&[u8], usize)> = enc
-        .iter()
-        .zip(&frames)
-        .map(|(e, d)| (e.as_slice(), d.len()))
-        .collect();
-    for dec in [
-        g.decompress_sb_batch(&jobs).unwrap(),
-        g.decompress_sb_batch(&jobs[..1]).unwrap(),
-    ] {
-        for (d, want) in dec.into_iter().zip(&frames) {
-            assert!(d.unwrap() == *want, "kernel decode differs");
-        }
-    }
+    let want: Vec<(&str, &[u8])> = frames.iter().map(|d| ("chains", d.as_slice())).collect();
+    decode_and_compare(g, true, &enc, &want, "3 frames in one batch");
+    decode_and_compare(g, true, &enc[..1], &want[..1], "a batch of one");
 }
 
 /// Corrupt sequences: the kernel accepts exactly what the CPU decoder accepts, with the same bytes, and
@@ -616,15 +613,17 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
-/// The `sb_` tests (kernel, malformed frames) again in child processes: with work-groups of 32 (what
-/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide copies and barriers are exercised,
-/// not only work-item 0), and with the out-of-order kernel (`CLC_GPU_SB_OOO=1`) in groups of 32 and 1.
+/// The `sb_` tests (kernel, malformed frames) again in child processes with work-groups of 32 (what
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide code is exercised, not only
+/// work-item 0: windows of 32 matches tried at once, in-window chains, compaction, group copies), once
+/// with the default length for group copies and once with every copy of 4 bytes or more done by the
+/// group (`CLC_GPU_SB_LONG=4`).
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    for (wg, ooo) in [("32", "0"), ("32", "1"), ("1", "1")] {
+    for long in ["64", "4"] {
         let st = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "sb_",
@@ -633,14 +632,14 @@ fn sb_kernel_with_warp_sized_groups() {
                 "--skip",
                 "warp_sized",
             ])
-            .env("CLC_GPU_SB_WG", wg)
-            .env("CLC_GPU_SB_OOO", ooo)
+            .env("CLC_GPU_SB_WG", "32")
+            .env("CLC_GPU_SB_LONG", long)
             .env("CLC_GPU_TEST_CHILD", "1")
             .status()
             .unwrap();
         assert!(
             st.success(),
-            "work-groups of {wg}, out-of-order kernel {ooo}: child failed"
+            "work-groups of 32, group copies from {long} bytes: child failed"
         );
     }
 }
@@ -864,15 +863,7 @@ fn sb_encoder_frames_decode_on_cpu_and_kernel() {
                 .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): parallel: {err}"));
             assert!(par == *data, "{name} (2^{sb_log}): parallel decode differs");
         }
-        let jobs: Vec<(&[u8], usize)> = enc
-            .iter()
-            .zip(&frames)
-            .map(|(e, f)| (e.as_slice(), f.len()))
-            .collect();
-        for ((name, data), d) in c.iter().zip(g.decompress_sb_batch(&jobs).unwrap()) {
-            let d = d.unwrap_or_else(|e| panic!("{name} (2^{sb_log}): kernel: {e}"));
-            assert!(d == *data, "{name} (2^{sb_log}): kernel decode differs");
-        }
+        decode_and_compare(&g, true, &enc, &named(&c), &format!("2^{sb_log}"));
         // It compresses, sub-blocks and all (independent of the CPU encoder).
         let size = |name: &str| {
             let i = c.iter().position(|(n, _)| n == name).unwrap();

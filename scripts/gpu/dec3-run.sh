@@ -1,4 +1,6 @@
 #!/bin/bash
+# History (docs/GPU.md run 4): the out-of-order and in-order kernels it times were removed when the rounds
+# kernel replaced them; it no longer measures what it says.
 # Issue 16, out-of-order LZ_EXT3_SB decoder (per-byte readiness): kernel vs nvCOMP on the same tar, then
 # `clc extract` of the tree with the GPU vs --cpu, in one call of at most ~3 minutes.
 #   Here: cargo build --release --examples; copy target/release/clc and

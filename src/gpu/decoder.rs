@@ -36,9 +36,9 @@ use std::time::Instant;
 pub const GPU_MIN_BYTES: u64 = 64 << 20;
 
 /// Decode rates measured on the lent H200 machine (Rust-doc tar, 4 MiB frames, docs/GPU.md): the
-/// LZ_EXT3_SB kernel 2.4 GB/s on one H200 (132 compute units) with 72 frames in a launch, the CPU
-/// decoder 51 GB/s on its 16 threads.
-const GPU_DECODE_GBS_PER_CU: f64 = 2.4 / 132.0;
+/// LZ_EXT3_SB kernel 2.08 GB/s on one H200 (132 compute units) with 72 frames in a batch (run 12), the
+/// CPU decoder 51 GB/s on its 16 threads (40 in runs 11-12).
+const GPU_DECODE_GBS_PER_CU: f64 = 2.08 / 132.0;
 const CPU_DECODE_GBS_PER_THREAD: f64 = 51.0 / 16.0;
 
 /// GPU_DEVICE = auto: whether the GPUs the driver probe lists (without loading OpenCL) would decode

@@ -1,7 +1,8 @@
 //! Host side of the LZ_EXT3_SB decoder kernel (`kernels/lz_ext3_sb_decompress.cl`): every sub-block of
-//! every frame of a launch is one work-group's job; the host reads each frame's table (refusing a bad one
-//! before anything reaches the device), writes one descriptor per sub-block, and a frame is `Ok` only when
-//! all its sub-blocks are.
+//! every frame of a batch is one work-group's job in each round; the host reads each frame's table
+//! (refusing a bad one before anything reaches the device), writes one descriptor per sub-block, launches
+//! round 1 (the walk) and then rounds 2, 3, ... until no match is left waiting (or [`MAX_ROUNDS`]), and a
+//! frame is `Ok` only when all its sub-blocks are done and well-formed.
 
 use super::cl::{event_span, DevBuf, Pinned, Queue};
 use super::device::{Device, Kernels};
@@ -16,6 +17,17 @@ use std::time::Instant;
 
 /// uints per sub-block descriptor.
 const DESC: usize = 8;
+/// uints per pending-list entry (destination, offset, length, source bytes seen final).
+const ENTRY: usize = 4;
+/// Rounds (launches) a batch may take: a match's bytes are final by round k + 1 in sub-block k (its
+/// sources lie in sub-blocks 0..=k), so a frame of n sub-blocks needs at most n rounds, and a batch at
+/// most its largest frame's count (at most 2^24 / 2^12 = 4096). Real text needs about one round per
+/// sub-block (docs/GPU.md). Frames with matches still waiting after the bound (which the rule above
+/// says cannot happen) are refused here, and redone on the CPU by the callers.
+pub(crate) const MAX_ROUNDS: u32 =
+    1 << (crate::codec::lz_ext3_sb::MAX_SB_LOG - crate::codec::lz_ext3_sb::MIN_SB_LOG);
+/// Rounds launched between two reads of the count of waiting matches.
+const ROUNDS_PER_CHECK: u32 = 16;
 
 fn status_text(code: u32) -> &'static str {
     match code {
@@ -25,6 +37,7 @@ fn status_text(code: u32) -> &'static str {
         4 => "truncated offset",
         5 => "bad match",
         6 => "short output",
+        7 => "matches still waiting after the last round",
         _ => "unknown kernel status",
     }
 }
@@ -48,12 +61,14 @@ pub(crate) struct Buffers {
     input: DevBuf<u8>,
     output: DevBuf<u8>,
     desc: DevBuf<u32>,
-    /// The in-order kernel's progress per sub-block, or the out-of-order kernel's bit per output byte
-    /// (set once the byte is final): zeros at every launch, large enough for either.
-    progress: DevBuf<u32>,
+    /// The round in which each output byte became final (0: not yet): zeros at every batch.
+    marks: DevBuf<u16>,
     status: DevBuf<u32>,
-    ticket: DevBuf<u32>,
-    queue: DevBuf<u32>,
+    /// Each sub-block's pending list (ENTRY uints per slot) and its length.
+    pend: DevBuf<u32>,
+    pcount: DevBuf<u32>,
+    /// Matches left waiting after each round, summed over the batch.
+    total: DevBuf<u32>,
     pin_in: Pinned,
     pin_out: Pinned,
 }
@@ -80,17 +95,18 @@ impl Buffers {
             input: DevBuf::new(ctx, 1, t)?,
             output: DevBuf::new(ctx, 1, t)?,
             desc: DevBuf::new(ctx, 1, t)?,
-            progress: DevBuf::new(ctx, 1, t)?,
+            marks: DevBuf::new(ctx, 1, t)?,
             status: DevBuf::new(ctx, 1, t)?,
-            ticket: DevBuf::new(ctx, 1, t)?,
-            queue: DevBuf::new(ctx, 1, t)?,
+            pend: DevBuf::new(ctx, 1, t)?,
+            pcount: DevBuf::new(ctx, 1, t)?,
+            total: DevBuf::new(ctx, MAX_ROUNDS as usize + 1, t)?,
             pin_in: Pinned::new(ctx, q, 1)?,
             pin_out: Pinned::new(ctx, q, 1)?,
         })
     }
 
     /// Grows what is too small for `ib` input bytes, `ob` output bytes, `nsub` sub-blocks and `nq`
-    /// queue slots.
+    /// pending-list slots.
     fn fit(
         &mut self,
         ctx: &Context,
@@ -103,21 +119,22 @@ impl Buffers {
         grow(ctx, &mut self.input, ib, "allocating the input")?;
         grow(ctx, &mut self.output, ob, "allocating the output")?;
         grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
+        grow(ctx, &mut self.marks, ob, "allocating the byte marks")?;
+        grow(ctx, &mut self.status, nsub, "allocating tables")?;
+        grow(ctx, &mut self.pcount, nsub, "allocating tables")?;
         grow(
             ctx,
-            &mut self.progress,
-            nsub.max(ob.div_ceil(32)),
-            "allocating tables",
+            &mut self.pend,
+            nq * ENTRY,
+            "allocating the pending lists",
         )?;
-        grow(ctx, &mut self.status, nsub, "allocating tables")?;
-        grow(ctx, &mut self.queue, nq * 3, "allocating the match queues")?;
         grow_pinned(ctx, q, &mut self.pin_in, ib)?;
         grow_pinned(ctx, q, &mut self.pin_out, ob)
     }
 }
 
 /// Where a launch's frames and sub-blocks go: each frame's place, one descriptor per sub-block, and the
-/// sizes the buffers need (input and output bytes, sub-blocks, queue slots).
+/// sizes the buffers need (input and output bytes, sub-blocks, pending-list slots).
 struct Plan {
     placed: Vec<Placed>,
     desc: Vec<u32>,
@@ -152,7 +169,7 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
                 lay.sb_log,
                 nq as u32,
             ]);
-            // A sequence with a match takes at least 4 input bytes: the queue never fills.
+            // A sequence with a match takes at least 4 input bytes: a pending list never fills.
             nq += i.len() / 4 + 1;
         }
         nsub += lay.count();
@@ -171,7 +188,7 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
 }
 
 /// Each frame's result: its bytes, copied out of the pinned output, when all its sub-blocks' status
-/// words `st` are 0, else the first failing sub-block's cause.
+/// words `st` are 0, else the first failing sub-block's cause (7: matches still waiting).
 fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8>>> {
     placed
         .par_iter()
@@ -188,10 +205,12 @@ fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8
         .collect()
 }
 
-/// A launch's profiling events: uploads, the kernel, the two downloads.
+/// A batch's profiling events: uploads, the first and last rounds, the two downloads.
 struct Events {
     up: Vec<Event>,
-    kernel: Event,
+    first: Event,
+    last: Option<Event>,
+    rounds: u32,
     status: Event,
     output: Event,
 }
@@ -203,7 +222,7 @@ fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: 
         .first()
         .zip(ev.up.last())
         .map_or(0, |(a, b)| event_span(a, b));
-    let k_ns = event_span(&ev.kernel, &ev.kernel);
+    let k_ns = event_span(&ev.first, ev.last.as_ref().unwrap_or(&ev.first));
     let down_ns = event_span(&ev.status, &ev.output);
     let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
     trace::add_device(Stage::GpuKernel, k_ns, out_bytes);
@@ -211,6 +230,8 @@ fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: 
     trace::add(Stage::GpuDecode, device_done, Instant::now(), 0);
     t.upload_ns += up_ns;
     t.kernel_ns += k_ns;
+    t.rounds += u64::from(ev.rounds);
+    t.stages_ns[0] += event_span(&ev.first, &ev.first);
     t.download_ns += down_ns;
     t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
     t.bytes_out += out_bytes;
@@ -236,8 +257,8 @@ fn launch(
     }
     let mut up = Vec::with_capacity(4);
     up.push(q.write(&mut b.desc, 0, &pl.desc)?);
-    up.push(q.fill(&mut b.progress, 0u32)?);
-    up.push(q.fill(&mut b.ticket, 0u32)?);
+    up.push(q.fill_n(&mut b.marks, 0u16, pl.ob)?);
+    up.push(q.fill(&mut b.total, 0u32)?);
     if pl.ib > 0 {
         up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..pl.ib])?);
     }
@@ -246,31 +267,68 @@ fn launch(
         .nsub
         .min((dev.info.compute_units.max(1) as usize) * 32)
         .max(1);
-    let kernel = q.launch(
-        &k.decompress_sb,
-        &[
-            &b.input,
-            &b.desc,
-            &b.output,
-            &b.progress,
-            &b.status,
-            &b.ticket,
-            &b.queue,
-            &(pl.nsub as u32),
-        ],
-        groups * w,
-        Some(w),
-    )?;
+    let round = |r: u32, b: &Buffers| {
+        q.launch(
+            &k.decompress_sb,
+            &[
+                &b.input,
+                &b.desc,
+                &b.output,
+                &b.marks,
+                &b.status,
+                &b.pend,
+                &b.pcount,
+                &b.total,
+                &(pl.nsub as u32),
+                &r,
+            ],
+            groups * w,
+            Some(w),
+        )
+    };
+    // Round 1 walks every sub-block; then rounds until nothing waits, reading the count of waiting
+    // matches every ROUNDS_PER_CHECK rounds.
+    let first = round(1, b)?;
+    let mut last = None;
+    let bound = lays
+        .iter()
+        .map(|l| l.count() as u32)
+        .max()
+        .unwrap_or(1)
+        .clamp(1, MAX_ROUNDS);
+    let mut r = 1u32;
+    let mut left = [0u32; 1];
+    q.read_now(&b.total, 1, &mut left)?;
+    while left[0] > 0 && r < bound {
+        let until = (r + ROUNDS_PER_CHECK).min(bound);
+        for x in r + 1..=until {
+            last = Some(round(x, b)?);
+        }
+        r = until;
+        q.read_now(&b.total, r as usize, &mut left)?;
+    }
     let mut st = vec![u32::MAX; pl.nsub];
     let status = q.read(&b.status, 0, &mut st)?;
+    let mut pc = vec![0u32; if left[0] > 0 { pl.nsub } else { 0 }];
+    if left[0] > 0 {
+        q.read(&b.pcount, 0, &mut pc)?;
+    }
     let output = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..pl.ob])?;
     let fin = q.finish(); // before `desc`, `st` or the pinned memory can be touched again
     fin?;
+    // A sub-block with matches still waiting is refused as the kernel refuses a bad one.
+    for (s, &p) in st.iter_mut().zip(&pc) {
+        if *s == 0 && p > 0 {
+            *s = 7;
+        }
+    }
     let device_done = Instant::now();
     let outs = frame_results(&pl.placed, &st, b.pin_out.as_slice());
     let ev = Events {
         up,
-        kernel,
+        first,
+        last,
+        rounds: r,
         status,
         output,
     };

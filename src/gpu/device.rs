@@ -24,7 +24,6 @@ const SRC_COMPRESS: &str = include_str!("../../kernels/lz_ext3_compress.cl");
 const SRC_DECOMPRESS: &str = include_str!("../../kernels/lz_ext3_decompress.cl");
 const SRC_FNV: &str = include_str!("../../kernels/fnv1a.cl");
 const SRC_DECOMPRESS_SB: &str = include_str!("../../kernels/lz_ext3_sb_decompress.cl");
-const SRC_DECOMPRESS_SB_OOO: &str = include_str!("../../kernels/lz_ext3_sb_decompress_ooo.cl");
 
 /// A device found by [`enumerate`], with the raw id needed to open it.
 pub(crate) struct Found {
@@ -358,7 +357,7 @@ impl Device {
             plan: kernel(&pc, "lz_plan")?,
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
-            decompress_sb: kernel(&psb, "lz3sb_decode")?,
+            decompress_sb: kernel(&psb, "lz3sb_round")?,
             sb: None,
             cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
@@ -380,37 +379,22 @@ impl Device {
     }
 }
 
-/// Builds the LZ_EXT3_SB decoder: on NVIDIA with its PTX loads and fence (`CLC_PTX`), falling back to
-/// the portable OpenCL C (volatile loads, `mem_fence`) if that does not build. `CLC_GPU_SB_PTX=0` forces
-/// the portable code. `CLC_GPU_SB_OOO=1` builds the out-of-order decoder (per-byte readiness; slower on
-/// the H200 so far, docs/GPU.md), and `CLC_GPU_SB_LONG` sets the length above which it copies with the
-/// whole work-group rather than one work-item (experiments).
+/// Builds the LZ_EXT3_SB decoder (rounds: no device-wide fences or special loads, the same OpenCL C
+/// everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the whole work-group copies a
+/// literal run or match (default 16: fastest of 16, 64, 256 on the H200, docs/GPU.md), and `CLC_GPU_SB_SRC` names a file whose OpenCL C replaces the
+/// built-in kernel (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 20, 32);
-    let base = format!("{opts} -D LONG={long}u");
-    let (file, src) = if diag::knob("CLC_GPU_SB_OOO", 0..=1, 0) == 1 {
-        ("lz_ext3_sb_decompress_ooo.cl", SRC_DECOMPRESS_SB_OOO)
-    } else {
-        ("lz_ext3_sb_decompress.cl", SRC_DECOMPRESS_SB)
+    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 16);
+    let opts = format!("{opts} -D LONG={long}u");
+    let file = "lz_ext3_sb_decompress.cl";
+    let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
+    let src = match &alt {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::Gpu(format!("CLC_GPU_SB_SRC {}: {e}", path.display())))?,
+        None => SRC_DECOMPRESS_SB.to_string(),
     };
-    let nvidia = found.info.platform.to_ascii_lowercase().contains("nvidia")
-        && diag::knob("CLC_GPU_SB_PTX", 0..=1, 1) == 1;
-    if nvidia {
-        match super::program::build(ctx, &d, src, &format!("{base} -D CLC_PTX"), file) {
-            Ok((p, origin)) => {
-                diag::trace::note(&format!(
-                    "gpu: {file} (PTX) for {}: {origin:?}",
-                    found.info.name
-                ));
-                return Ok(p);
-            }
-            Err(e) => diag::trace::note(&format!(
-                "gpu: {file} with PTX failed ({e}); portable build"
-            )),
-        }
-    }
-    let (p, origin) = super::program::build(ctx, &d, src, &base, file)?;
+    let (p, origin) = super::program::build(ctx, &d, &src, &opts, file)?;
     diag::trace::note(&format!("gpu: {file} for {}: {origin:?}", found.info.name));
     Ok(p)
 }

@@ -59,8 +59,11 @@ pub struct Timings {
     /// Bytes given to the kernels and bytes they produced.
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Compression only: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit).
+    /// Compression: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit);
+    /// LZ_EXT3_SB decompression: [0] is round 1's (the walk), within `kernel_ns`.
     pub stages_ns: [u64; 5],
+    /// LZ_EXT3_SB decompression only: rounds (kernel launches) run, summed over batches.
+    pub rounds: u64,
 }
 
 impl Timings {
@@ -70,6 +73,7 @@ impl Timings {
         self.download_ns = self.download_ns.max(o.download_ns);
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.rounds = self.rounds.max(o.rounds);
         for (a, b) in self.stages_ns.iter_mut().zip(o.stages_ns) {
             *a = (*a).max(b);
         }

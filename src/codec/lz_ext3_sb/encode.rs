@@ -17,9 +17,13 @@ pub struct Encoder {
     candidates: usize,
     good_enough: usize,
     sb_log: u32,
+    /// Largest round a match may need (0: no bound); see [`Encoder::with_max_depth`].
+    max_depth: u32,
     table: Vec<u32>,
     seqs: Vec<u8>,
     starts: Vec<u32>,
+    /// Each output byte's round while encoding with a depth bound.
+    rounds: Vec<u16>,
 }
 
 impl Encoder {
@@ -34,10 +38,24 @@ impl Encoder {
             } else {
                 p.sb_log.clamp(MIN_SB_LOG, MAX_SB_LOG)
             },
+            max_depth: 0,
             table: Vec::new(),
             seqs: Vec::new(),
             starts: Vec::new(),
+            rounds: Vec::new(),
         }
+    }
+
+    /// Bounds the dependency depth of the frames this encoder writes to `d` rounds (0: no bound). A
+    /// byte's round: a literal 1; a match's bytes max(1, r(b) for every byte b it reads in its own
+    /// sub-block, r(b) + 1 for every byte of another sub-block). A decoder that walks every sub-block at
+    /// once and then copies, round after round, the matches whose bytes became final in an earlier round
+    /// (the GPU kernel, docs/GPU.md) needs at most `d` rounds. A match that would need more is cut to
+    /// the bytes it may read, or dropped (its bytes become literals or a later match). No format change:
+    /// any reader decodes these frames.
+    pub fn with_max_depth(mut self, d: u32) -> Self {
+        self.max_depth = d.min(u32::from(u16::MAX) - 1);
+        self
     }
 
     /// Appends the LZ_EXT3_SB encoding of `src` (header and table, then the sequences) to `out`.
@@ -56,12 +74,21 @@ impl Encoder {
         }
         let table = &mut self.table[..slots];
         table.fill(0);
+        let rounds = if self.max_depth > 0 {
+            self.rounds.clear();
+            self.rounds.resize(n, 1);
+            Some(&mut self.rounds[..])
+        } else {
+            None
+        };
         let st = State {
             src,
             table,
             log,
             good_enough: self.good_enough,
             out: &mut self.seqs,
+            rounds,
+            max_depth: self.max_depth as u16,
         };
         macro_rules! dispatch {
             ($($k:literal)*) => {
@@ -91,6 +118,9 @@ struct State<'a> {
     log: u32,
     good_enough: usize,
     out: &'a mut Vec<u8>,
+    /// With a depth bound: every byte's round so far (1 until a match covers it).
+    rounds: Option<&'a mut [u16]>,
+    max_depth: u16,
 }
 
 impl State<'_> {
@@ -142,11 +172,20 @@ impl State<'_> {
                         mlen = len;
                     }
                 }
+                let ip0 = ip;
                 // Extend backwards into the pending literals (never past the sub-block's start).
                 while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
                     ip -= 1;
                     mpos -= 1;
                     mlen += 1;
+                }
+                if self.rounds.is_some() {
+                    mlen = self.bound_depth(b, ip, mpos, mlen);
+                    if mlen < MIN_MATCH {
+                        // Too deep: no match here; search on from the next position.
+                        ip = ip0 + 1;
+                        continue 'outer;
+                    }
                 }
                 write_sequence(self.out, &src[anchor..ip], ip - mpos, mlen);
                 ip += mlen;
@@ -161,6 +200,30 @@ impl State<'_> {
         if anchor < e {
             write_literals_only(self.out, &src[anchor..e]);
         }
+    }
+
+    /// With a depth bound: how much of the match at `ip` (sub-block start `b`) reading from `mpos` may be
+    /// kept (its longest prefix whose round stays within the bound; under MIN_MATCH: none), and the kept
+    /// bytes' rounds recorded.
+    fn bound_depth(&mut self, b: usize, ip: usize, mpos: usize, mlen: usize) -> usize {
+        let Some(r) = self.rounds.as_deref_mut() else {
+            return mlen;
+        };
+        let off = ip - mpos;
+        let mut rd = 1u16;
+        let mut keep = mlen;
+        for (x, &rx) in r.iter().enumerate().skip(mpos).take(off.min(mlen)) {
+            let v = if x >= b { rx } else { rx + 1 };
+            if v > self.max_depth {
+                keep = x - mpos;
+                break;
+            }
+            rd = rd.max(v);
+        }
+        if keep >= MIN_MATCH {
+            r[ip..ip + keep].fill(rd);
+        }
+        keep
     }
 
     /// `lz_ext3::find_and_insert`: the best match at `ip` ending by `limit` among the bucket's

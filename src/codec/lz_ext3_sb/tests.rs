@@ -254,3 +254,81 @@ fn ratio_close_to_plain_lz_ext3() {
     let v2 = compress(&data, &params(16)).len();
     assert!((v2 as f64) < v1 as f64 * 1.02, "v1 {v1} v2 {v2}");
 }
+
+/// The largest round a frame needs (FORMAT.md 2.2 frames; the rule of `Encoder::with_max_depth`):
+/// literals 1; a match's bytes max(1, r(b) over the bytes b it reads in its own sub-block, r(b) + 1 over
+/// those of earlier sub-blocks).
+fn depth(enc: &[u8], raw: usize) -> u32 {
+    let lay = Layout::parse(enc, raw).unwrap();
+    let mut r = vec![0u32; raw];
+    let mut deepest = 1;
+    for k in 0..lay.count() {
+        let inp = &enc[lay.input(k)];
+        let b0 = lay.output(k).start;
+        let (mut ip, mut op) = (0, b0);
+        let ext = |ip: &mut usize, mut v: usize| loop {
+            let b = inp[*ip];
+            *ip += 1;
+            v += b as usize;
+            if b != 255 {
+                return v;
+            }
+        };
+        while ip < inp.len() {
+            let t = inp[ip];
+            ip += 1;
+            let mut lit = (t >> 4) as usize;
+            if lit == 15 {
+                lit = ext(&mut ip, lit);
+            }
+            r[op..op + lit].fill(1);
+            op += lit;
+            ip += lit;
+            if ip >= inp.len() {
+                break;
+            }
+            let off = inp[ip] as usize | (inp[ip + 1] as usize) << 8 | (inp[ip + 2] as usize) << 16;
+            ip += 3;
+            let mut ml = (t & 15) as usize;
+            if ml == 15 {
+                ml = ext(&mut ip, ml);
+            }
+            ml += 4;
+            let s = op - off;
+            let d = (s..s + off.min(ml))
+                .map(|x| if x >= b0 { r[x] } else { r[x] + 1 })
+                .fold(1, u32::max);
+            r[op..op + ml].fill(d);
+            deepest = deepest.max(d);
+            op += ml;
+        }
+    }
+    deepest
+}
+
+#[test]
+fn depth_bound_holds_and_frames_still_decode() {
+    let src = sample(400_000, 9);
+    let p = params(12);
+    let free = compress(&src, &p);
+    let free_depth = depth(&free, src.len());
+    assert!(
+        free_depth > 8,
+        "unbounded frames chain through sub-blocks ({free_depth})"
+    );
+    for d in [1u32, 2, 8] {
+        let mut enc = Vec::new();
+        Encoder::new(&p).with_max_depth(d).compress(&src, &mut enc);
+        assert!(depth(&enc, src.len()) <= d, "bound {d}");
+        let (a, b) = both(&enc, src.len());
+        assert!(a.unwrap() == src && b.unwrap() == src, "bound {d}: decodes");
+        assert!(
+            enc.len() >= free.len(),
+            "bound {d}: no smaller than unbounded"
+        );
+    }
+    // The bound off (0) is the plain encoder.
+    let mut enc = Vec::new();
+    Encoder::new(&p).with_max_depth(0).compress(&src, &mut enc);
+    assert!(enc == free);
+}
