@@ -262,6 +262,33 @@ fn every_operation(store: &Store) {
     w.finish().unwrap();
     assert_eq!(store.read_range(&a1, 0..8).unwrap(), b"REPLACED");
 
+    // create: only when absent; of racing creates exactly one wins (a lock in a bucket rests on this:
+    // S3 servers that ignore `If-None-Match: *` would let every one win)
+    let c1 = name("c.lock");
+    store.create(&c1, b"first").unwrap();
+    let e = store.create(&c1, b"second").unwrap_err();
+    assert!(matches!(e, StorageError::Exists { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("{}: already exists", store.describe(&c1))
+    );
+    assert_eq!(store.read_tail(&c1, 100).unwrap(), (b"first".to_vec(), 5));
+    store.delete(&c1).unwrap();
+    let won: Vec<bool> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let (store, c1) = (store.clone(), c1.clone());
+                s.spawn(move || store.create(&c1, format!("racer {i}").as_bytes()).is_ok())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let winner = won.iter().position(|w| *w).unwrap();
+    let held = store.read_tail(&c1, 100).unwrap().0;
+    assert_eq!(held, format!("racer {winner}").as_bytes());
+    store.delete(&c1).unwrap();
+
     // a streaming writer: nothing visible before finish
     let w1 = name("w.001");
     let mut w = store.writer(&w1).unwrap();
