@@ -30,13 +30,14 @@ use std::os::unix::fs::FileExt;
 /// data volume is missing), if there is one.
 pub fn covers_past(base: &std::path::Path, last: u32) -> Option<std::path::PathBuf> {
     for (_, p) in crate::volumes::list_parity(base) {
-        let Ok(f) = crate::volumes::open(&p) else {
+        let Ok(f) = crate::volumes::open_vol(&p) else {
             continue;
         };
         let mut b = [0u8; layout::ParityHeader::FIXED];
-        let Ok(n) = f.read_at(&mut b, 0) else {
+        let n = f.size().map_or(0, |s| s.min(b.len() as u64) as usize);
+        if f.read_exact_at(&mut b[..n], 0).is_err() {
             continue;
-        };
+        }
         let Ok(h) = layout::ParityHeader::decode_fixed(&b[..n], "") else {
             continue;
         };

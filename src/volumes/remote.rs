@@ -171,6 +171,23 @@ impl io::Write for RemoteOut {
     }
 }
 
+/// Writes object `p` holding `data` only if none of that name exists: `AlreadyExists` (carrying
+/// [`StorageError::Exists`]) otherwise; of two racing calls one wins ([`Store::create`]).
+pub fn create_whole(p: &Path, data: &[u8]) -> io::Result<()> {
+    let (store, name) = object(p)?;
+    store.create(&name, data).map_err(|e| match e {
+        StorageError::Exists { .. } => io::Error::new(io::ErrorKind::AlreadyExists, e),
+        e => to_io(e),
+    })
+}
+
+/// The first `max` bytes of object `p` (all of it when shorter).
+pub fn read_head(p: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let (store, name) = object(p)?;
+    let size = store.size(&name).map_err(to_io)?;
+    store.read_range(&name, 0..size.min(max)).map_err(to_io)
+}
+
 /// Removes object `p` (absent is fine).
 pub fn remove(p: &Path) -> io::Result<()> {
     let (store, name) = object(p)?;

@@ -262,3 +262,4 @@ impl Rng {
         (0..n).map(|_| (self.next() >> 24) as u8).collect()
     }
 }
+pub mod s3;
