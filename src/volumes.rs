@@ -406,6 +406,20 @@ impl Vol {
         }
     }
 
+    /// Up to `buf.len()` bytes at `at`, fewer only at the end (0 past it), as `pread` returns them.
+    pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        match self {
+            Vol::Local(f) => std::os::unix::fs::FileExt::read_at(f, buf, at),
+            Vol::Remote(r) => {
+                let n = (buf.len() as u64).min(r.size().saturating_sub(at)) as usize;
+                if n > 0 {
+                    r.read_exact_at(&mut buf[..n], at)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
     /// Exactly `buf.len()` bytes at `at`; `UnexpectedEof` when the volume ends before.
     pub fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
         match self {

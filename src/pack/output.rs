@@ -13,7 +13,7 @@
 //!   and refuses a damaged or missing last volume, suggesting `clc repair`.
 //! * An archive in object storage (`s3://…`) is locked by an object created only when absent
 //!   ([`BucketLock`]) and has no `.partial` names (an object appears only when its upload completes);
-//!   an append to it goes as for local files. Parity volumes in a bucket are refused for now.
+//!   an append to it goes as for local files.
 
 use crate::archive::generations::{self, Listed};
 use crate::archive::Archive;
@@ -116,11 +116,10 @@ fn starts_with(p: &Path, magic: &[u8]) -> bool {
 }
 
 /// Takes `out` for writing. `append`: add a generation to the archive there (or start a versioned
-/// one); otherwise a new archive, replacing an existing one only with `force`. `parity`: the run will
-/// write parity volumes.
-pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+/// one); otherwise a new archive, replacing an existing one only with `force`.
+pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
     if volumes::remote::is_remote(out) {
-        return claim_remote(out, force, append, parity);
+        return claim_remote(out, force, append);
     }
     let dir = volumes::dir_of(out);
     if !dir.is_dir() {
@@ -161,13 +160,7 @@ pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Clai
 /// scanned), then locked with the object `NAME.lock` ([`BucketLock`]). An append opens the archive there
 /// as for local files; a new archive refuses an existing one unless `force`, which removes only the
 /// objects whose header says they are that volume, as for local files.
-fn claim_remote(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
-    if parity {
-        return Err(Error::Usage(format!(
-            "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
-            out.display()
-        )));
-    }
+fn claim_remote(out: &Path, force: bool, append: bool) -> Result<Claim> {
     volumes::siblings(out).map_err(|e| Error::io(out, e))?;
     let lock = BucketLock::take(out)?;
     let vols = generations::list(out);

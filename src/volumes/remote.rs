@@ -147,6 +147,14 @@ impl RemoteOut {
         Ok(RemoteOut { w: Some(w) })
     }
 
+    /// An object `p` that replaces the one of that name (if any) when finished: how `clc repair` writes a
+    /// rebuilt volume over a damaged one (a bucket has no rename).
+    pub fn replace(p: &Path) -> io::Result<RemoteOut> {
+        let (store, name) = object(p)?;
+        let w = store.writer(&name).map_err(to_io)?;
+        Ok(RemoteOut { w: Some(w) })
+    }
+
     /// Completes the upload: the object appears now.
     pub fn finish(mut self) -> io::Result<()> {
         match self.w.take() {
