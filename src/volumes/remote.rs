@@ -241,6 +241,14 @@ pub fn create_whole(p: &Path, data: &[u8]) -> io::Result<()> {
     })
 }
 
+/// The last `n` bytes of object `p` (all of it when shorter) and its size, in one suffix-range `GET`.
+pub fn read_tail(p: &Path, n: u64) -> io::Result<(Vec<u8>, u64)> {
+    let (store, name) = object(p)?;
+    let (b, size) = store.read_tail(&name, n).map_err(to_io)?;
+    crate::diag::trace::add_device(crate::diag::trace::Stage::ReadFrames, 0, b.len() as u64);
+    Ok((b, size))
+}
+
 /// The first `max` bytes of object `p` (all of it when shorter).
 pub fn read_head(p: &Path, max: u64) -> io::Result<Vec<u8>> {
     let (store, name) = object(p)?;
