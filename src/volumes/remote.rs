@@ -150,10 +150,17 @@ pub fn read_many(reqs: &[(&RemoteVol, std::ops::Range<u64>)]) -> Vec<io::Result<
     }
     let store = match store_for(&first.addr) {
         Ok(s) => s,
-        Err(e) => return reqs.iter().map(|_| Err(io::Error::new(e.kind(), e.to_string()))).collect(),
+        Err(e) => {
+            return reqs
+                .iter()
+                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .collect()
+        }
     };
-    let asks: Vec<(&ObjectName, std::ops::Range<u64>)> =
-        reqs.iter().map(|(v, r)| (&v.addr.name, r.clone())).collect();
+    let asks: Vec<(&ObjectName, std::ops::Range<u64>)> = reqs
+        .iter()
+        .map(|(v, r)| (&v.addr.name, r.clone()))
+        .collect();
     let mut out: Vec<Option<io::Result<Vec<u8>>>> = reqs
         .iter()
         .map(|(v, r)| (r.end > v.len || r.start > r.end).then(|| Err(past())))
@@ -173,11 +180,17 @@ pub fn read_many(reqs: &[(&RemoteVol, std::ops::Range<u64>)]) -> Vec<io::Result<
             })
         });
         if let Ok(b) = &r {
-            crate::diag::trace::add_device(crate::diag::trace::Stage::ReadFrames, 0, b.len() as u64);
+            crate::diag::trace::add_device(
+                crate::diag::trace::Stage::ReadFrames,
+                0,
+                b.len() as u64,
+            );
         }
         *o = Some(r.map_err(to_io));
     }
-    out.into_iter().map(|o| o.unwrap_or_else(|| Err(past()))).collect()
+    out.into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(past())))
+        .collect()
 }
 
 /// A volume object being written: a streaming upload that appears only when finished.
