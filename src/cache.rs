@@ -29,6 +29,14 @@ pub trait FrameStore: Send + Sync {
     fn meta(&self, id: FrameId) -> Option<&Frame>;
     /// The stored (encoded) bytes of frame `id`; errors name the frame, its volume and offset.
     fn read_stored(&self, id: FrameId) -> Result<Vec<u8>>;
+    /// The stored bytes of every frame of `ids`, in order, each as [`read_stored`](Self::read_stored)
+    /// returns it; several are read at once (the archive reader sends a bucket archive's as parallel
+    /// ranged `GET`s, more than the pool's threads).
+    fn read_stored_batch(&self, ids: &[FrameId]) -> Vec<Result<Vec<u8>>> {
+        ids.par_iter()
+            .map(|&id| trace::timed(Stage::ReadFrames, 0, || self.read_stored(id)))
+            .collect()
+    }
     /// `cause` (why frame `id` did not decode or check) with the frame's volume and offset.
     fn frame_error(&self, id: FrameId, cause: Error) -> Error;
     /// Frame `id`'s dictionary (FORMAT.md 2.3) as byte ranges of earlier decoded frames, if it has one:
@@ -325,10 +333,7 @@ impl<'a> FrameCache<'a> {
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
         let store: &dyn FrameStore = &*self.store;
-        let stored: Vec<Result<Vec<u8>>> = ids
-            .par_iter()
-            .map(|&id| trace::timed(Stage::ReadFrames, 0, || store.read_stored(id)))
-            .collect();
+        let stored: Vec<Result<Vec<u8>>> = store.read_stored_batch(ids);
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {

@@ -178,6 +178,30 @@ pub fn list_data(base: &Path) -> Vec<(VolumeNo, PathBuf)> {
         .collect()
 }
 
+/// [`list_data`] with each volume's size: for objects the sizes the one listing returned (no `HEAD`
+/// each), for files a `stat` each (0 when it fails).
+pub fn list_data_sized(base: &Path) -> Vec<(VolumeNo, PathBuf, u64)> {
+    if remote::is_remote(base) {
+        let mut found: Vec<(VolumeNo, PathBuf, u64)> = remote::siblings(base)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(suffix, p, len)| match canonical_suffix(&suffix)? {
+                Name::Data(n) => Some((n, p, len)),
+                Name::Parity(_) => None,
+            })
+            .collect();
+        found.sort_by_key(|(n, _, _)| n.0);
+        return found;
+    }
+    list_data(base)
+        .into_iter()
+        .map(|(n, p)| {
+            let len = size(&p).unwrap_or(0);
+            (n, p, len)
+        })
+        .collect()
+}
+
 /// Every parity volume of `base` on disk (canonical names, regular files), sorted by number.
 pub fn list_parity(base: &Path) -> Vec<(u32, PathBuf)> {
     list(base)
@@ -403,6 +427,20 @@ impl Vol {
         match self {
             Vol::Local(f) => Ok(f.metadata()?.len()),
             Vol::Remote(r) => Ok(r.size()),
+        }
+    }
+
+    /// Up to `buf.len()` bytes at `at`, fewer only at the end (0 past it), as `pread` returns them.
+    pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        match self {
+            Vol::Local(f) => std::os::unix::fs::FileExt::read_at(f, buf, at),
+            Vol::Remote(r) => {
+                let n = (buf.len() as u64).min(r.size().saturating_sub(at)) as usize;
+                if n > 0 {
+                    r.read_exact_at(&mut buf[..n], at)?;
+                }
+                Ok(n)
+            }
         }
     }
 

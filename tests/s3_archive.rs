@@ -9,63 +9,19 @@
 
 mod common;
 
-use clc::storage::env::s3_config_from;
-use clc::storage::{ObjectName, S3Config, Store};
-use std::collections::HashMap;
+use clc::storage::{ObjectName, Store};
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "clc-test";
+use common::s3::{config, test_port, vars, PrivateServer, BUCKET};
+
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
 
-fn test_port() -> u16 {
-    std::env::var("CLC_S3_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8333)
-}
-
-fn vars(port: u16, secret: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "clc-test-key".into()),
-        ("AWS_SECRET_ACCESS_KEY", secret.into()),
-    ]
-}
-
-fn config(port: u16) -> S3Config {
-    let v: HashMap<&str, String> = vars(port, "clc-test-secret").into_iter().collect();
-    s3_config_from(&|k| v.get(k).cloned(), None).unwrap()
-}
-
-/// A key prefix no other test or run uses.
-fn fresh_prefix(test: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("clc-archive-tests/{}-{t}/{test}/", std::process::id())
-}
-
-/// The test server's bucket under a fresh prefix, or `None` (SKIP) when no server answers.
+/// The test bucket under a fresh prefix, or `None` (SKIP) when no server answers.
 fn bucket(port: u16, test: &str) -> Option<(Store, String)> {
-    let prefix = fresh_prefix(test);
-    let store = Store::s3(&config(port), BUCKET, &prefix).unwrap();
-    match store.list("") {
-        Ok(_) => Some((store, format!("s3://{BUCKET}/{prefix}"))),
-        Err(e) => {
-            common::require(
-                "S3",
-                false,
-                &format!("no S3 test server ({e}); start one with scripts/s3-server.sh start"),
-            );
-            None
-        }
-    }
+    common::s3::bucket_with(&config(port), test)
 }
 
 /// clc with only the test server's settings in its environment.
@@ -175,15 +131,7 @@ fn pack_to_a_bucket_and_read_it_back() {
     ok(port, &["pack", s(&src), "-o", &arch, "--force", "-q"]);
     assert_eq!(store.list("").unwrap().len(), 1, "one volume now");
     ok(port, &["verify", &first]);
-    // Appending to a bucket archive is refused in one line, before anything is written; the archive
-    // stays as it was and no lock or .partial object is left.
-    let (code, err) = fails(port, &["pack", s(&src), "-o", &arch, "--append", "-q"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("appending to an archive in object storage is not supported yet"),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // No lock object is left behind by a pack.
     let names: Vec<String> = store
         .list("")
         .unwrap()
@@ -265,74 +213,204 @@ fn failures_name_the_endpoint_or_the_object() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// A private server, killed and restarted
+// Snapshots appended to a bucket archive
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-server.sh")
+/// A copy of `src` with everything `assert_same_tree` compares.
+fn copy(src: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
 }
 
-/// A private SeaweedFS on free ports, for tests that kill and restart it; killed when dropped.
-struct PrivateServer {
-    port: u16,
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
+/// The names of the objects under a store's prefix.
+fn objects(store: &Store) -> Vec<String> {
+    store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name.to_string())
+        .collect()
 }
 
-impl PrivateServer {
-    /// `None` (SKIP) when the shared test server does not answer either (no weed installed).
-    fn start(test: &str) -> Option<PrivateServer> {
-        bucket(test_port(), test)?;
-        let dir = tempfile::tempdir().unwrap();
-        let s = PrivateServer {
-            port: free_port_block(),
-            dir: dir.path().to_path_buf(),
-            _dir: dir,
-        };
-        s.run("start");
-        Some(s)
-    }
-
-    fn run(&self, cmd: &str) {
-        let out = Command::new(script())
-            .arg(cmd)
-            .env("CLC_S3_PORT", self.port.to_string())
-            .env("CLC_S3_DIR", &self.dir)
-            .output()
+/// Three snapshots appended to a bucket archive (the first one starts it): each extracts equal to the
+/// tree it was made of; the files cache, read from the bucket archive's index, leaves unchanged files
+/// unread; no lock object stays; and a local archive of the same appends lists the same.
+#[test]
+fn appends_to_a_bucket_archive() {
+    let port = test_port();
+    let Some((store, url)) = bucket(port, "append") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    common::make_tree(&src);
+    // Files older than the run: the files cache trusts only stamps from before the run's start.
+    let old = std::time::Duration::from_secs(2);
+    std::thread::sleep(old);
+    let arch = format!("{url}data");
+    let first = format!("{arch}.001");
+    let mut copies = Vec::new();
+    for round in 0..3u64 {
+        if round > 0 {
+            fs::write(
+                src.join(format!("small/new-{round}.txt")),
+                common::text(70 + round, 30_000),
+            )
             .unwrap();
+            fs::write(
+                src.join("big/random.bin"),
+                common::noise(80 + round, 200_000),
+            )
+            .unwrap();
+            std::thread::sleep(old);
+        }
+        let keep = t.path().join(format!("v{round}"));
+        copy(&src, &keep);
+        let name = format!("r{round}");
+        let o = ok(
+            port,
+            &[
+                "pack",
+                s(&src),
+                "-o",
+                &arch,
+                "--append",
+                "--name",
+                &name,
+                "--volume-size",
+                "256K",
+                "--cpu",
+            ],
+        );
+        if round > 0 {
+            let packed: u64 = o
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{o}"));
+            // Every file but the new and the changed one is known from the bucket's index.
+            let want = format!("{} files unchanged since the last snapshot", packed - 2);
+            assert!(o.contains(&want), "round {round}: want {want:?} in {o}");
+        }
+        copies.push(keep);
         assert!(
-            out.status.success(),
-            "s3-server.sh {cmd} on port {}: {}",
-            self.port,
-            String::from_utf8_lossy(&out.stderr)
+            !objects(&store).iter().any(|n| n.ends_with(".lock")),
+            "{:?}",
+            objects(&store)
         );
     }
+    let snaps = ok(port, &["snapshots", &first]);
+    let names: Vec<&str> = snaps
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["r0", "r1", "r2"], "{snaps}");
+    for (round, keep) in copies.iter().enumerate() {
+        let dest = t.path().join(format!("x{round}"));
+        let name = format!("r{round}");
+        ok(
+            port,
+            &["extract", &first, "-o", s(&dest), "--snapshot", &name, "-q"],
+        );
+        common::assert_same_tree(keep, &dest);
+    }
+    let v = ok(port, &["verify", &first]);
+    assert!(v.contains("3 snapshots"), "{v}");
 }
 
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("kill")
-            .env("CLC_S3_PORT", self.port.to_string())
-            .env("CLC_S3_DIR", &self.dir)
-            .output();
+/// Two appends of one bucket archive at once: the second is refused, naming the lock object, while the
+/// first goes on and completes; a lock object left by a killed run refuses the next one the same way.
+#[test]
+fn concurrent_append_to_a_bucket_is_refused() {
+    let port = test_port();
+    let Some((store, url)) = bucket(port, "concurrent") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..16 {
+        fs::write(
+            src.join(format!("f{i:02}")),
+            common::noise(100 + i, 1 << 20),
+        )
+        .unwrap();
     }
+    let arch = format!("{url}data");
+    let args = [
+        "pack",
+        s(&src),
+        "-o",
+        &arch,
+        "--append",
+        "--volume-size",
+        "1M",
+        "--frame-size",
+        "1M",
+        "--cpu",
+        "-q",
+    ];
+    let mut one = clc(port, "clc-test-secret", &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !objects(&store).iter().any(|n| n == "data.lock") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no lock object");
+        assert!(
+            one.try_wait().unwrap().is_none(),
+            "the first append ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (code, err) = fails(port, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{arch}.lock: another clc pack is writing this archive (pid "
+        )),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = one.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names = objects(&store);
+    assert!(!names.contains(&"data.lock".to_string()), "{names:?}");
+    let out = t.path().join("out");
+    ok(
+        port,
+        &["extract", &format!("{arch}.001"), "-o", s(&out), "-q"],
+    );
+    common::assert_same_tree(&src, &out);
+    // A lock a killed run left refuses the next append until it is deleted.
+    store
+        .put(
+            &ObjectName::new("data.lock").unwrap(),
+            b"clc pack pid 1 host h time 0\n",
+        )
+        .unwrap();
+    let (code, err) = fails(port, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("data.lock: another clc pack is writing this archive (pid 1 on h"),
+        "{err}"
+    );
+    store
+        .delete(&ObjectName::new("data.lock").unwrap())
+        .unwrap();
+    ok(port, &args);
+    let v = ok(port, &["verify", &format!("{arch}.001")]);
+    assert!(v.contains("2 snapshots"), "{v}");
 }
 
-/// A port P such that P..P+5 and P+10000..P+10005 are free (weed mini's ports).
-fn free_port_block() -> u16 {
-    let mut p = 21_000 + (std::process::id() % 2000) as u16 * 7;
-    for _ in 0..3000 {
-        let ok = (0..5).all(|i| {
-            TcpListener::bind(("127.0.0.1", p + i)).is_ok()
-                && TcpListener::bind(("127.0.0.1", p + 10_000 + i)).is_ok()
-        });
-        if ok {
-            return p;
-        }
-        p = if p > 34_000 { 21_000 } else { p + 7 };
-    }
-    panic!("no free block of ports for a private S3 server");
-}
+// ---------------------------------------------------------------------------------------------------
+// A private server, killed and restarted
 
 /// The server killed while pack uploads: pack fails (exit 2), and what is left in the bucket does not
 /// open as an archive, whatever volumes were committed.
@@ -467,4 +545,185 @@ impl Drop for Unmount {
     fn drop(&mut self) {
         let _ = Command::new(CLC).arg("umount").arg(&self.0).output();
     }
+}
+
+/// The server killed while an append uploads: the append fails (exit 2); once the server is back the
+/// earlier snapshots read as before and the new one is absent; the next append (after the lock object
+/// the killed run left is deleted) removes what the killed one uploaded and completes.
+#[test]
+fn server_killed_mid_append_keeps_earlier_snapshots() {
+    let Some(srv) = PrivateServer::start("killed-append") else {
+        return;
+    };
+    let port = srv.port;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    common::make_tree(&src);
+    let keep = t.path().join("v0");
+    copy(&src, &keep);
+    let store = Store::s3(&config(port), BUCKET, "").unwrap();
+    let arch = format!("s3://{BUCKET}/data");
+    let first = format!("{arch}.001");
+    let base = ["--volume-size", "1M", "--frame-size", "1M", "--cpu", "-q"];
+    let pack = |extra: &[&str]| {
+        let mut a = vec!["pack", s(&src), "-o", &arch, "--append"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&base);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let a0 = pack(&["--name", "first"]);
+    ok(port, &a0.iter().map(String::as_str).collect::<Vec<_>>());
+    let before = objects(&store);
+    for i in 0..24 {
+        fs::write(
+            src.join(format!("big-{i:02}")),
+            common::noise(200 + i, 1 << 20),
+        )
+        .unwrap();
+    }
+    let a1 = pack(&["--name", "second"]);
+    let mut run = clc(
+        port,
+        "clc-test-secret",
+        &a1.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Killed once two new volumes are committed (24 to go).
+    let t0 = Instant::now();
+    while store.list("data.").map_or(0, |l| l.len()) < before.len() + 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "append made no volumes"
+        );
+        assert!(run.try_wait().unwrap().is_none(), "append ended too soon");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv.run("kill");
+    let o = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    srv.run("start");
+    // The new volumes the killed run committed are there, above the newest footer; they change nothing.
+    assert!(
+        objects(&store).len() > before.len(),
+        "{:?}",
+        objects(&store)
+    );
+    let snaps = ok(port, &["snapshots", &first]);
+    assert!(
+        snaps.contains("first") && !snaps.contains("second"),
+        "{snaps}"
+    );
+    let out = t.path().join("out");
+    ok(port, &["extract", &first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(&keep, &out);
+    ok(port, &["list", &first]);
+    // The killed run's lock is still there (the server was gone): refused until it is deleted.
+    let (code, err) = fails(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("data.lock: another clc pack"), "{err}");
+    store
+        .delete(&ObjectName::new("data.lock").unwrap())
+        .unwrap();
+    let o = ok(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
+    let _ = o;
+    let snaps = ok(port, &["snapshots", &first]);
+    assert!(
+        snaps.contains("first") && snaps.contains("second"),
+        "{snaps}"
+    );
+    let out2 = t.path().join("out2");
+    ok(port, &["extract", &first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(&src, &out2);
+    let v = ok(port, &["verify", &first]);
+    assert!(v.contains("2 snapshots"), "{v}");
+}
+
+/// Parity volumes in a bucket: a pack with PARITY > 0 streams them (each header first, so nothing is
+/// written out of order); `verify` checks them; `repair` rebuilds a deleted volume object (the last,
+/// with the index) and a damaged one from the parity and uploads them, after which the archive
+/// verifies and extracts equal to the source. An append adds its own parity set, which repairs too.
+#[test]
+fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
+    let port = test_port();
+    let Some((store, url)) = bucket(port, "parity") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    common::make_tree(&src);
+    let arch = format!("{url}data");
+    let first = format!("{arch}.001");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "pack",
+            s(&src),
+            "-o",
+            &arch,
+            "--volume-size",
+            "512K",
+            "--parity",
+            "40",
+        ];
+        a.extend_from_slice(extra);
+        a.push("-q");
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let strs = |v: &[String]| v.iter().map(String::to_string).collect::<Vec<_>>();
+    let a0 = strs(&args(&["--append", "--name", "one"]));
+    ok(port, &a0.iter().map(String::as_str).collect::<Vec<_>>());
+    let names = objects(&store);
+    let data: Vec<&String> = names.iter().filter(|n| !n.contains(".p")).collect();
+    let parity: Vec<&String> = names.iter().filter(|n| n.contains(".p")).collect();
+    assert!(data.len() >= 3 && !parity.is_empty(), "{names:?}");
+    let v = ok(port, &["verify", &first]);
+    assert!(v.contains("parity ok"), "{v}");
+    // The last data volume (index and footer) deleted, another one damaged in its middle.
+    let last = ObjectName::new(data[data.len() - 1].as_str()).unwrap();
+    let mid = ObjectName::new(data[1].as_str()).unwrap();
+    let last_bytes = store.read_tail(&last, 1 << 30).unwrap().0;
+    let mut mid_bytes = store.read_tail(&mid, 1 << 30).unwrap().0;
+    store.delete(&last).unwrap();
+    let k = mid_bytes.len() / 2;
+    mid_bytes[k] ^= 0x55;
+    store.put(&mid, &mid_bytes).unwrap();
+    let (code, _) = fails_all(port, &["verify", &first]);
+    assert_ne!(code, 0);
+    let r = ok(port, &["repair", &first]);
+    assert!(r.contains(data[data.len() - 1].as_str()), "{r}");
+    assert_eq!(store.read_tail(&last, 1 << 30).unwrap().0, last_bytes);
+    mid_bytes[k] ^= 0x55;
+    assert_eq!(store.read_tail(&mid, 1 << 30).unwrap().0, mid_bytes);
+    let v = ok(port, &["verify", &first]);
+    assert!(v.contains("parity ok"), "{v}");
+    let out = t.path().join("out");
+    ok(port, &["extract", &first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(&src, &out);
+    // An append writes its own parity set; a volume of the new generation lost is rebuilt as well.
+    fs::write(src.join("added.bin"), common::noise(9, 700_000)).unwrap();
+    let a1 = strs(&args(&["--append", "--name", "two"]));
+    ok(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
+    let after = objects(&store);
+    let new_data: Vec<&String> = after
+        .iter()
+        .filter(|n| !n.contains(".p") && !names.contains(n))
+        .collect();
+    let new_parity = after.iter().filter(|n| n.contains(".p")).count();
+    assert!(
+        !new_data.is_empty() && new_parity > parity.len(),
+        "{after:?}"
+    );
+    let gone = ObjectName::new(new_data[0].as_str()).unwrap();
+    let gone_bytes = store.read_tail(&gone, 1 << 30).unwrap().0;
+    store.delete(&gone).unwrap();
+    ok(port, &["repair", &first]);
+    assert_eq!(store.read_tail(&gone, 1 << 30).unwrap().0, gone_bytes);
+    let out2 = t.path().join("out2");
+    ok(port, &["extract", &first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(&src, &out2);
+    let v = ok(port, &["verify", &first]);
+    assert!(v.contains("2 snapshots"), "{v}");
 }

@@ -8,16 +8,15 @@
 //! free ports. Without a server they print SKIP and pass, unless `CLC_REQUIRE_S3=1` or `CI=true`, which
 //! make them fail. `scripts/test.sh` starts the server before `cargo test` and stops it after.
 
+mod common;
+
 use clc::storage::env::s3_config_from;
 use clc::storage::{Location, ObjectName, RetryPolicy, S3Config, StorageError, Store};
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "clc-test";
+use common::s3::{fresh_prefix, test_port, PrivateServer, BUCKET};
 
 fn name(s: &str) -> ObjectName {
     ObjectName::new(s).unwrap()
@@ -37,32 +36,11 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The S3 test server
+// The S3 test server (tests/common/s3.rs)
 
-fn required() -> bool {
-    std::env::var("CLC_REQUIRE_S3").as_deref() == Ok("1")
-        || std::env::var("CI").as_deref() == Ok("true")
-}
-
-fn test_port() -> u16 {
-    std::env::var("CLC_S3_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8333)
-}
-
-/// Settings for the test server on `port`: what `scripts/s3-server.sh env` prints, through the same
-/// parsing as the environment.
+/// Settings for the test server on `port`, with retries that give up within a second.
 fn config(port: u16) -> S3Config {
-    let vars: HashMap<&str, String> = [
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "clc-test-key".into()),
-        ("AWS_SECRET_ACCESS_KEY", "clc-test-secret".into()),
-    ]
-    .into_iter()
-    .collect();
-    let mut c = s3_config_from(&|k| vars.get(k).cloned(), None).unwrap();
+    let mut c = common::s3::config(port);
     c.retry = quick_retry();
     c
 }
@@ -77,97 +55,9 @@ fn quick_retry() -> RetryPolicy {
     }
 }
 
-/// A key prefix no other test or run uses.
-fn fresh_prefix(test: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("clc-tests/{}-{t}/{test}/", std::process::id())
-}
-
 /// A store under a fresh prefix of the test bucket, or `None` (SKIP) when no server answers.
 fn s3_store(test: &str) -> Option<Store> {
-    let store = Store::s3(&config(test_port()), BUCKET, &fresh_prefix(test)).unwrap();
-    match store.list("") {
-        Ok(_) => Some(store),
-        Err(e) => {
-            assert!(
-                !required(),
-                "CLC_REQUIRE_S3=1 (or CI=true) but the S3 test server does not answer: {e}"
-            );
-            eprintln!(
-                "SKIP {test}: no S3 test server ({e}); start one with scripts/s3-server.sh start"
-            );
-            None
-        }
-    }
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-server.sh")
-}
-
-/// A private SeaweedFS on free ports, for tests that kill and restart it; killed when dropped.
-struct PrivateServer {
-    port: u16,
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl PrivateServer {
-    fn start() -> PrivateServer {
-        let port = free_port_block();
-        let dir = tempfile::tempdir().unwrap();
-        let s = PrivateServer {
-            port,
-            dir: dir.path().to_path_buf(),
-            _dir: dir,
-        };
-        s.run("start");
-        s
-    }
-
-    fn run(&self, cmd: &str) {
-        let out = Command::new(script())
-            .arg(cmd)
-            .env("CLC_S3_PORT", self.port.to_string())
-            .env("CLC_S3_DIR", &self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "s3-server.sh {cmd} on port {}: {}",
-            self.port,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("kill")
-            .env("CLC_S3_PORT", self.port.to_string())
-            .env("CLC_S3_DIR", &self.dir)
-            .output();
-    }
-}
-
-/// A port P such that P..P+5 and P+10000..P+10005 are free (weed mini's ports).
-fn free_port_block() -> u16 {
-    let mut p = 20_000 + (std::process::id() % 2000) as u16 * 7;
-    for _ in 0..3000 {
-        let ok = (0..5).all(|i| {
-            TcpListener::bind(("127.0.0.1", p + i)).is_ok()
-                && TcpListener::bind(("127.0.0.1", p + 10_000 + i)).is_ok()
-        });
-        if ok {
-            return p;
-        }
-        p = if p > 34_000 { 20_000 } else { p + 7 };
-    }
-    panic!("no free block of ports for a private S3 server");
+    common::s3::bucket_with(&config(test_port()), test).map(|(s, _)| s)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -261,6 +151,33 @@ fn every_operation(store: &Store) {
     assert_eq!(store.read_range(&a1, 0..8).unwrap(), b"replaced");
     w.finish().unwrap();
     assert_eq!(store.read_range(&a1, 0..8).unwrap(), b"REPLACED");
+
+    // create: only when absent; of racing creates exactly one wins (a lock in a bucket rests on this:
+    // S3 servers that ignore `If-None-Match: *` would let every one win)
+    let c1 = name("c.lock");
+    store.create(&c1, b"first").unwrap();
+    let e = store.create(&c1, b"second").unwrap_err();
+    assert!(matches!(e, StorageError::Exists { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("{}: already exists", store.describe(&c1))
+    );
+    assert_eq!(store.read_tail(&c1, 100).unwrap(), (b"first".to_vec(), 5));
+    store.delete(&c1).unwrap();
+    let won: Vec<bool> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let (store, c1) = (store.clone(), c1.clone());
+                s.spawn(move || store.create(&c1, format!("racer {i}").as_bytes()).is_ok())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let winner = won.iter().position(|w| *w).unwrap();
+    let held = store.read_tail(&c1, 100).unwrap().0;
+    assert_eq!(held, format!("racer {winner}").as_bytes());
+    store.delete(&c1).unwrap();
 
     // a streaming writer: nothing visible before finish
     let w1 = name("w.001");
@@ -571,7 +488,7 @@ fn s3_server_killed_mid_upload_then_restarted() {
     let Some(_) = s3_store("killed") else {
         return;
     };
-    let server = PrivateServer::start();
+    let server = PrivateServer::start("killed").unwrap();
     let mut cfg = config(server.port);
     cfg.part_size = 5 << 20;
     cfg.parts_in_flight = 2;
@@ -616,20 +533,10 @@ fn s3_server_killed_mid_upload_then_restarted() {
 
     // Killed and restarted under a read: the default retries carry the read across the restart.
     server.run("kill");
-    let restart = std::thread::spawn({
-        let port = server.port;
-        let dir = server.dir.clone();
-        move || {
-            std::thread::sleep(Duration::from_millis(300));
-            let ok = Command::new(script())
-                .arg("start")
-                .env("CLC_S3_PORT", port.to_string())
-                .env("CLC_S3_DIR", dir)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "restart");
-        }
+    let mut start = server.command("start");
+    let restart = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(start.status().unwrap().success(), "restart");
     });
     let got = store.read_range(&done, 10..90_000);
     restart.join().unwrap();

@@ -23,20 +23,32 @@ pub struct Listed {
     pub len: u64,
 }
 
-/// Every data volume of `base`, with its length (one listing).
+/// Every data volume of `base`, with its length (one listing; in a bucket the listing holds the sizes).
 pub fn list(base: &Path) -> Vec<Listed> {
-    volumes::list_data(base)
+    volumes::list_data_sized(base)
         .into_iter()
-        .map(|(n, path)| Listed {
+        .map(|(n, path, len)| Listed {
             number: n.0,
-            len: volumes::size(&path).unwrap_or(0),
+            len,
             path,
         })
         .collect()
 }
 
-/// The last [`Footer::SIZE`] bytes of a volume (fewer when it is shorter).
+/// The last [`Footer::SIZE`] bytes of a volume (fewer when it is shorter): one suffix-range `GET` in a
+/// bucket.
 fn tail(v: &Listed) -> Result<Vec<u8>> {
+    if volumes::remote::is_remote(&v.path) {
+        let (t, size) = volumes::remote::read_tail(&v.path, Footer::SIZE as u64).ctx(&v.path)?;
+        if size != v.len {
+            return Err(Error::Usage(format!(
+                "{}: changed while it was opened ({} bytes listed, {size} now)",
+                v.path.display(),
+                v.len
+            )));
+        }
+        return Ok(t);
+    }
     let f = volumes::open_vol(&v.path).ctx(&v.path)?;
     let n = Footer::SIZE.min(v.len as usize);
     let mut t = vec![0u8; n];

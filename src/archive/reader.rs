@@ -9,6 +9,7 @@ use super::generations::{self, History, Snapshot};
 use crate::cache::{self, FrameSource, FrameStore, StoredFrame};
 use crate::codec::Codec;
 use crate::diag::escape_path;
+use crate::diag::trace::{self, Stage};
 use crate::error::{Error, IoContext, Result};
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
@@ -101,6 +102,10 @@ impl FrameStore for Archive {
 
     fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
         Archive::read_stored(self, id)
+    }
+
+    fn read_stored_batch(&self, ids: &[FrameId]) -> Vec<Result<Vec<u8>>> {
+        Archive::read_stored_batch(self, ids)
     }
 
     fn frame_error(&self, id: FrameId, cause: Error) -> Error {
@@ -459,31 +464,104 @@ impl Archive {
     /// Reads a frame's stored bytes, checking its inline header against the frame table.
     pub fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
         let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
-        let path = self.volume_path(f.volume);
         let file = self.volume(f.volume).map_err(|e| self.frame_err(id, e))?;
-        let hdr = if matches!(self.kind, Kind::Clc(_)) {
+        let hdr = self.frame_header_len();
+        let start = f.offset - hdr as u64;
+        let read = if let Vol::Remote(_) = &*file {
+            // One ranged GET for the header and the stored bytes: a round trip each would double
+            // the latency of every frame.
+            let mut all = vec![0u8; hdr + f.stored_len as usize];
+            file.read_exact_at(&mut all, start).map(|()| {
+                let buf = all.split_off(hdr);
+                (all, buf)
+            })
+        } else {
+            // The header and the stored bytes in two buffers, so that the stored bytes (up to 16 MiB)
+            // need not be moved down over the header afterwards; both come from one read of the
+            // volume's cache.
+            let mut head = vec![0u8; hdr];
+            let mut buf = vec![0u8; f.stored_len as usize];
+            file.read_exact_at(&mut head, start)
+                .and_then(|()| file.read_exact_at(&mut buf, f.offset))
+                .map(|()| (head, buf))
+        };
+        self.checked_stored(id, read)
+    }
+
+    /// The stored bytes of frames `ids`, in order, as [`read_stored`](Self::read_stored) returns each;
+    /// when all lie in a bucket, as parallel ranged `GET`s (up to the store's `reads_in_flight`),
+    /// otherwise on the rayon pool.
+    pub fn read_stored_batch(&self, ids: &[FrameId]) -> Vec<Result<Vec<u8>>> {
+        use rayon::prelude::*;
+        let hdr = self.frame_header_len();
+        let located: Vec<Option<(Arc<Vol>, std::ops::Range<u64>)>> = ids
+            .iter()
+            .map(|&id| {
+                let f = self.index.frame(id)?;
+                let v = self.volume(f.volume).ok()?;
+                let start = f.offset - hdr as u64;
+                Some((v, start..f.offset + u64::from(f.stored_len)))
+            })
+            .collect();
+        let remote: Option<Vec<(&volumes::remote::RemoteVol, std::ops::Range<u64>)>> = located
+            .iter()
+            .map(|l| match l {
+                Some((v, r)) => match &**v {
+                    Vol::Remote(rv) => Some((rv, r.clone())),
+                    Vol::Local(_) => None,
+                },
+                None => None,
+            })
+            .collect();
+        let Some(reqs) = remote.filter(|r| r.len() > 1) else {
+            return ids
+                .par_iter()
+                .map(|&id| trace::timed(Stage::ReadFrames, 0, || self.read_stored(id)))
+                .collect();
+        };
+        let t0 = std::time::Instant::now();
+        let got = volumes::remote::read_many(&reqs);
+        trace::add(Stage::ReadFrames, t0, std::time::Instant::now(), 0);
+        ids.iter()
+            .zip(got)
+            .map(|(&id, r)| {
+                let split = r.map(|mut all| {
+                    let buf = all.split_off(hdr.min(all.len()));
+                    (all, buf)
+                });
+                self.checked_stored(id, split)
+            })
+            .collect()
+    }
+
+    /// Bytes of the inline frame header before a frame's stored bytes (none in CL_Compressor volumes).
+    fn frame_header_len(&self) -> usize {
+        if matches!(self.kind, Kind::Clc(_)) {
             FrameHeader::SIZE
         } else {
             0
-        };
-        let start = f.offset - hdr as u64;
-        let read_err = |e: std::io::Error| {
+        }
+    }
+
+    /// A frame's stored bytes as read (its inline header, its stored bytes), after checking the header
+    /// against the frame table.
+    fn checked_stored(
+        &self,
+        id: FrameId,
+        read: std::io::Result<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<u8>> {
+        let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
+        let path = self.volume_path(f.volume);
+        let start = f.offset - self.frame_header_len() as u64;
+        let (head, buf) = read.map_err(|e| {
             let cause = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Check("volume is truncated")
             } else {
                 Error::io(path, e)
             };
             self.frame_err(id, cause)
-        };
-        // The header and the stored bytes in two buffers, so that the stored bytes (up to 16 MiB) need not
-        // be moved down over the header afterwards; both come from one read of the volume's cache.
-        let mut head = [0u8; FrameHeader::SIZE];
-        let mut buf = vec![0u8; f.stored_len as usize];
-        if hdr > 0 {
-            file.read_exact_at(&mut head, start).map_err(read_err)?;
-        }
-        file.read_exact_at(&mut buf, f.offset).map_err(read_err)?;
-        if hdr > 0 {
+        })?;
+        if !head.is_empty() {
             let h = FrameHeader::decode(&head, &escape_path(path), start)?;
             let want = (f.codec, f.raw_len, f.stored_len, f.checksum, id.0);
             let got = (

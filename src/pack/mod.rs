@@ -134,7 +134,7 @@ pub fn pack_with(
     trace::start();
     let created = diag::creation_time();
     let started = now();
-    let claim = output::claim(&opts.out, opts.force, opts.append, cfg.parity > 0)?;
+    let claim = output::claim(&opts.out, opts.force, opts.append)?;
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
     let cfg = &fit(cfg, prev.as_ref());
     trace::note("output claimed");

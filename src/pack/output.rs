@@ -11,9 +11,9 @@
 //!   of its own: volumes that all start with a clc volume header, none ending a complete generation.
 //! * An append opens the archive, removes what a killed append left above the newest complete footer,
 //!   and refuses a damaged or missing last volume, suggesting `clc repair`.
-//! * An archive in object storage (`s3://…`) takes no lock (one in a bucket could only be advisory) and
-//!   has no `.partial` names (an object appears only when its upload completes); appending to it is
-//!   refused for now, and so are parity volumes.
+//! * An archive in object storage (`s3://…`) is locked by an object created only when absent
+//!   ([`BucketLock`]) and has no `.partial` names (an object appears only when its upload completes);
+//!   an append to it goes as for local files.
 
 use crate::archive::generations::{self, Listed};
 use crate::archive::Archive;
@@ -96,8 +96,10 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// What a pack may write into.
 pub struct Claim {
-    /// The lock, held until the claim is dropped (none for an archive in object storage).
+    /// The lock, held until the claim is dropped (local archives).
     pub lock: Option<Lock>,
+    /// The lock object of an archive in object storage.
+    pub bucket_lock: Option<BucketLock>,
     /// The archive an append adds to (`None`: a new archive).
     pub previous: Option<Archive>,
     /// The first volume this run writes.
@@ -114,11 +116,10 @@ fn starts_with(p: &Path, magic: &[u8]) -> bool {
 }
 
 /// Takes `out` for writing. `append`: add a generation to the archive there (or start a versioned
-/// one); otherwise a new archive, replacing an existing one only with `force`. `parity`: the run will
-/// write parity volumes.
-pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
+/// one); otherwise a new archive, replacing an existing one only with `force`.
+pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
     if volumes::remote::is_remote(out) {
-        return claim_remote(out, force, append, parity);
+        return claim_remote(out, force, append);
     }
     let dir = volumes::dir_of(out);
     if !dir.is_dir() {
@@ -135,6 +136,7 @@ pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Clai
         let first_volume = previous.volume_paths().len() as u32 + 1;
         Claim {
             lock: Some(lock),
+            bucket_lock: None,
             previous: Some(previous),
             first_volume,
         }
@@ -142,6 +144,7 @@ pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Clai
         prepare_new(out, &vols, force)?;
         Claim {
             lock: Some(lock),
+            bucket_lock: None,
             previous: None,
             first_volume: 1,
         }
@@ -154,22 +157,27 @@ pub fn claim(out: &Path, force: bool, append: bool, parity: bool) -> Result<Clai
 }
 
 /// `out` in object storage: listed first (which checks the settings and the bucket before anything is
-/// scanned); an existing archive is refused unless `force`, which removes only the objects whose header
-/// says they are that volume, as for local files.
-fn claim_remote(out: &Path, force: bool, append: bool, parity: bool) -> Result<Claim> {
-    if append {
-        return Err(Error::Usage(format!(
-            "{}: appending to an archive in object storage is not supported yet",
-            out.display()
-        )));
-    }
-    if parity {
-        return Err(Error::Usage(format!(
-            "{}: parity volumes in object storage are not supported yet (use PARITY = 0)",
-            out.display()
-        )));
-    }
+/// scanned), then locked with the object `NAME.lock` ([`BucketLock`]). An append opens the archive there
+/// as for local files; a new archive refuses an existing one unless `force`, which removes only the
+/// objects whose header says they are that volume, as for local files.
+fn claim_remote(out: &Path, force: bool, append: bool) -> Result<Claim> {
     volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    let lock = BucketLock::take(out)?;
+    let vols = generations::list(out);
+    if append && !vols.is_empty() {
+        // In a bucket a volume appears only when its upload completes and a generation's last volume
+        // (index and footer) is completed last, so volumes above the newest footer are what an
+        // interrupted append left (a newer generation whose last volume object was deleted later is
+        // told apart by its parity set, which `open_for_append` looks for first).
+        let previous = open_for_append(out, &vols, Some(u32::MAX))?;
+        let first_volume = previous.volume_paths().len() as u32 + 1;
+        return Ok(Claim {
+            lock: None,
+            bucket_lock: Some(lock),
+            previous: Some(previous),
+            first_volume,
+        });
+    }
     let first_data = volumes::data_path(out, VolumeNo(1));
     let first_parity = volumes::parity_path(out, 1);
     let first = if !volumes::exists(&first_data) && volumes::exists(&first_parity) {
@@ -188,9 +196,62 @@ fn claim_remote(out: &Path, force: bool, append: bool, parity: bool) -> Result<C
     }
     Ok(Claim {
         lock: None,
+        bucket_lock: Some(lock),
         previous: None,
         first_volume: 1,
     })
+}
+
+/// The lock of an archive in object storage: the object `NAME.lock`, created only when absent
+/// ([`Store::create`](crate::storage::Store::create): `If-None-Match: *` on S3), so that of two packs
+/// or appends of one archive exactly one goes on; removed when dropped. It names the run (pid, host,
+/// start time). A run killed before it removes the lock leaves it, and the next run is refused with a
+/// line naming the object, to be deleted by hand once no clc is writing (a bucket has no `flock` that
+/// ends with its process).
+pub struct BucketLock {
+    path: PathBuf,
+}
+
+impl BucketLock {
+    pub fn take(base: &Path) -> Result<BucketLock> {
+        let path = volumes::lock_path(base);
+        let (secs, nanos) = super::now();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        // Unique bytes: a create retried after a lost answer knows its own object by them.
+        let text = format!(
+            "clc pack pid {} host {} time {secs} nonce {nanos}\n",
+            std::process::id(),
+            host.trim()
+        );
+        match volumes::remote::create_whole(&path, text.as_bytes()) {
+            Ok(()) => Ok(BucketLock { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let held = volumes::remote::read_head(&path, 200).unwrap_or_default();
+                let held = String::from_utf8_lossy(&held);
+                let who = match (
+                    field(&held, "pid"),
+                    field(&held, "host"),
+                    field(&held, "time"),
+                ) {
+                    (Some(p), Some(h), Some(t)) => format!(" (pid {p} on {h}, started at {t} s)"),
+                    _ => String::new(),
+                };
+                Err(Error::Usage(format!(
+                    "{}: another clc pack is writing this archive{}; if none is (a killed run), \
+                     delete this object",
+                    diag::escape_path(&path),
+                    diag::escape(who.as_bytes())
+                )))
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+impl Drop for BucketLock {
+    fn drop(&mut self) {
+        let _ = volumes::remove(&self.path);
+    }
 }
 
 /// With `--force`: removes the volumes whose header says they are that `NAME.NNN` or `NAME.pNNN`,
@@ -306,6 +367,15 @@ fn open_for_append(out: &Path, vols: &[Listed], killed: Option<u32>) -> Result<A
                 vols[vols.len() - 1].path.display()
             ))
         })?;
+    let top = newest.footer.volume_count;
+    if let Some(p) = crate::parity::covers_past(out, top) {
+        return Err(refuse(format!(
+            "the parity volume {} covers data volumes after {}: the last volume of a newer snapshot is \
+             missing",
+            p.display(),
+            volumes::data_path(out, VolumeNo(top)).display()
+        )));
+    }
     if !newest.stray.is_empty() {
         let id = newest.footer.archive_id;
         let top = vols[newest.at].number;
@@ -328,15 +398,6 @@ fn open_for_append(out: &Path, vols: &[Listed], killed: Option<u32>) -> Result<A
                 p.display()
             ));
         }
-    }
-    let top = newest.footer.volume_count;
-    if let Some(p) = crate::parity::covers_past(out, top) {
-        return Err(refuse(format!(
-            "the parity volume {} covers data volumes after {}: the last volume of a newer snapshot is \
-             missing",
-            p.display(),
-            volumes::data_path(out, VolumeNo(top)).display()
-        )));
     }
     let ar = Archive::open(out).map_err(|e| refuse(e.to_string()))?;
     if ar.history().is_none() {

@@ -3,6 +3,8 @@
 //! (with every slice's checksum) are written last, over a placeholder that only says "clc parity", so a
 //! parity volume never looks valid before it is complete. Parity volumes are written under temporary names
 //! (`NAME.pNNN.partial`) and renamed when all are done; none is larger than `VOLUME_SIZE` (FORMAT.md 9.1).
+//! In object storage, where an object cannot be written out of order, the checksums come from a first
+//! pass and each parity volume is streamed once, header first ([`write_set_streamed`]).
 
 use super::layout::{ParityHeader, MAGIC, VERSION};
 use super::{parity_count, read_padded, stripe_size};
@@ -43,6 +45,20 @@ pub fn create(
     let mut h = plan(place, percent, archive_id)?;
     let numbers: Vec<u32> = (h.first_parity..h.first_parity + h.file_count()).collect();
     let paths: Vec<PathBuf> = numbers.iter().map(|&j| parity_path(base, j)).collect();
+    if volumes::remote::is_remote(base) {
+        if let Err(e) = write_set_streamed(&mut h, place.volumes, &paths) {
+            for p in &paths {
+                let _ = volumes::remove(p);
+            }
+            return Err(e);
+        }
+        return Ok(Created {
+            bytes: h.parity_bytes(),
+            paths,
+            stripe_size: h.stripe_size,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+    }
     let tmps: Vec<PathBuf> = paths.iter().map(|p| volumes::partial_path(p)).collect();
     let r = write_set(&mut h, place.volumes, &tmps).and_then(|()| {
         for (t, p) in tmps.iter().zip(&paths) {
@@ -76,7 +92,7 @@ fn plan(place: &SetPlace, percent: u32, archive_id: [u8; 16]) -> Result<ParityHe
     let volumes = place.volumes;
     let data_lens = volumes
         .iter()
-        .map(|p| std::fs::metadata(p).ctx(p).map(|m| m.len()))
+        .map(|p| volumes::size(p).ctx(p))
         .collect::<Result<Vec<u64>>>()?;
     let n = volumes.len() as u32;
     let p = parity_count(percent, volumes.len())?;
@@ -146,20 +162,14 @@ fn geometry(h: &ParityHeader, max: u64) -> Result<(u32, u32)> {
 /// Writes the parity volumes into `tmps` (in number order): the stripes of each range of K stripes
 /// into its P volumes (so that only P are open at a time), then every header.
 fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], tmps: &[PathBuf]) -> Result<()> {
-    let (n, p, s_count) = (
-        h.data_count as usize,
-        h.parity_count as usize,
-        h.stripe_count as usize,
-    );
+    let p = h.parity_count as usize;
     let r = h.files_per_shard() as usize;
-    let mut bufs = vec![vec![0u8; h.stripe_size as usize]; n];
-    let mut enc: Option<ReedSolomonEncoder> = None;
+    let mut coder = Coder::new(h, volumes)?;
     let placeholder = {
         let mut v = vec![0u8; h.header_len() as usize];
         v[..6].copy_from_slice(&MAGIC[..6]);
         v
     };
-    let per = h.stripes_per_file;
     for range in 0..r {
         let mut outs = (0..p)
             .map(|j| {
@@ -170,29 +180,10 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], tmps: &[PathBuf]) -> Res
                 Ok(w)
             })
             .collect::<Result<Vec<_>>>()?;
-        let first = range as u32 * per;
-        for s in first..(first + per).min(h.stripe_count) {
-            let sl = h.shard_len(s);
-            // Opened per stripe: file descriptors stay bounded however many volumes there are.
-            for (i, (buf, vol)) in bufs.iter_mut().zip(volumes).enumerate() {
-                let buf = &mut buf[..sl];
-                let f = volumes::open(vol).ctx(vol)?;
-                read_padded(&f, h.stripe_start(s), buf).ctx(vol)?;
-                h.data_sums[i * s_count + s as usize] = checksum(buf);
-            }
-            let enc = rs_encoder(&mut enc, n, p, sl)?;
-            for buf in &bufs {
-                enc.add_original_shard(&buf[..sl]).map_err(rs_err)?;
-            }
-            let out = enc.encode().map_err(rs_err)?;
-            for (j, (rec, w)) in out.recovery_iter().zip(outs.iter_mut()).enumerate() {
-                h.parity_sums[j * s_count + s as usize] = checksum(rec);
-                w.write_all(rec).ctx(&tmps[j * r + range])?;
-            }
-            if let Some(sig) = crate::sys::interrupted() {
-                return Err(Error::Interrupted(sig));
-            }
-        }
+        coder.range(h, range as u32, Sums::Record, &mut |j, rec| {
+            let t = &tmps[j * r + range];
+            outs[j].write_all(rec).ctx(t)
+        })?;
         for (j, w) in outs.iter_mut().enumerate() {
             w.flush().ctx(&tmps[j * r + range])?;
         }
@@ -205,6 +196,157 @@ fn write_set(h: &mut ParityHeader, volumes: &[PathBuf], tmps: &[PathBuf]) -> Res
         f.sync_data().ctx(t)?;
     }
     h.index = h.first_parity;
+    Ok(())
+}
+
+/// The parity set of an archive in object storage, where an object is written front to back once: a
+/// first pass encodes every stripe to learn the checksums the headers hold (writing nothing), a
+/// second encodes them again and streams each parity volume, header first, under its final name,
+/// checking that every slice hashes as in the first pass (a data volume changed in between is an
+/// error). The data volumes are read twice; each parity volume appears only when its upload completes.
+fn write_set_streamed(h: &mut ParityHeader, volumes: &[PathBuf], paths: &[PathBuf]) -> Result<()> {
+    let p = h.parity_count as usize;
+    let r = h.files_per_shard() as usize;
+    let mut coder = Coder::new(h, volumes)?;
+    for range in 0..r {
+        coder.range(h, range as u32, Sums::Record, &mut |_, _| Ok(()))?;
+    }
+    for range in 0..r {
+        let mut outs = (0..p)
+            .map(|j| {
+                let t = &paths[j * r + range];
+                let mut ph = h.clone();
+                ph.index = h.first_parity + (j * r + range) as u32;
+                let mut w = BufWriter::with_capacity(1 << 20, volumes::create_out(t).ctx(t)?);
+                w.write_all(&ph.encode()).ctx(t)?;
+                Ok(w)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        coder.range(h, range as u32, Sums::Check, &mut |j, rec| {
+            outs[j].write_all(rec).ctx(&paths[j * r + range])
+        })?;
+        for (j, w) in outs.into_iter().enumerate() {
+            let t = &paths[j * r + range];
+            let out = w.into_inner().map_err(|e| e.into_error()).ctx(t)?;
+            out.finish().ctx(t)?;
+        }
+    }
+    Ok(())
+}
+
+/// What [`Coder::range`] does with the slices' checksums: records them in the header, or checks them
+/// against the header (the second pass of [`write_set_streamed`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Sums {
+    Record,
+    Check,
+}
+
+/// Reads stripes of the data volumes and encodes them.
+struct Coder<'a> {
+    volumes: &'a [PathBuf],
+    /// Volumes in object storage, opened once (a `HEAD` each); local files are opened per stripe, so
+    /// that file descriptors stay bounded however many volumes there are.
+    remote: Option<Vec<volumes::Vol>>,
+    bufs: Vec<Vec<u8>>,
+    enc: Option<ReedSolomonEncoder>,
+}
+
+impl<'a> Coder<'a> {
+    fn new(h: &ParityHeader, volumes: &'a [PathBuf]) -> Result<Coder<'a>> {
+        let remote = match volumes.first() {
+            Some(v) if volumes::remote::is_remote(v) => Some(
+                volumes
+                    .iter()
+                    .map(|v| volumes::open_vol(v).ctx(v))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            _ => None,
+        };
+        Ok(Coder {
+            volumes,
+            remote,
+            bufs: vec![vec![0u8; h.stripe_size as usize]; h.data_count as usize],
+            enc: None,
+        })
+    }
+
+    /// Encodes the stripes of parity range `range` (those of its K stripes that exist), handing each
+    /// parity slice to `emit(j, slice)` for parity shard j. The data slices of a stripe are read in
+    /// parallel (ranged `GET`s in a bucket).
+    fn range(
+        &mut self,
+        h: &mut ParityHeader,
+        range: u32,
+        sums: Sums,
+        emit: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let (n, p, s_count) = (
+            h.data_count as usize,
+            h.parity_count as usize,
+            h.stripe_count as usize,
+        );
+        let per = h.stripes_per_file;
+        let first = range * per;
+        for s in first..(first + per).min(h.stripe_count) {
+            let sl = h.shard_len(s);
+            let start = h.stripe_start(s);
+            let (vols, remote) = (self.volumes, self.remote.as_deref());
+            let read: Vec<u64> = self
+                .bufs
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, buf)| {
+                    let (buf, vol) = (&mut buf[..sl], &vols[i]);
+                    match remote {
+                        Some(r) => read_padded(&r[i], start, buf).ctx(vol)?,
+                        None => {
+                            let f = volumes::open_vol(vol).ctx(vol)?;
+                            read_padded(&f, start, buf).ctx(vol)?
+                        }
+                    };
+                    Ok(checksum(buf))
+                })
+                .collect::<Result<Vec<u64>>>()?;
+            for (i, sum) in read.into_iter().enumerate() {
+                record(
+                    &mut h.data_sums[i * s_count + s as usize],
+                    sum,
+                    sums,
+                    &vols[i],
+                )?;
+            }
+            let enc = rs_encoder(&mut self.enc, n, p, sl)?;
+            for buf in &self.bufs {
+                enc.add_original_shard(&buf[..sl]).map_err(rs_err)?;
+            }
+            let out = enc.encode().map_err(rs_err)?;
+            for (j, rec) in out.recovery_iter().enumerate() {
+                let at = j * s_count + s as usize;
+                record(&mut h.parity_sums[at], checksum(rec), sums, &vols[0])?;
+                emit(j, rec)?;
+            }
+            if let Some(sig) = crate::sys::interrupted() {
+                return Err(Error::Interrupted(sig));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records `sum` in `slot`, or checks that it is what the first pass recorded.
+fn record(slot: &mut u64, sum: u64, how: Sums, what: &Path) -> Result<()> {
+    match how {
+        Sums::Record => *slot = sum,
+        Sums::Check if *slot != sum => {
+            return Err(Error::Parity {
+                what: crate::diag::escape_path(what),
+                msg: "the data volumes changed while their parity was written".into(),
+            })
+        }
+        Sums::Check => {}
+    }
     Ok(())
 }
 

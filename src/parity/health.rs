@@ -12,8 +12,6 @@ use crate::ids::VolumeNo;
 use crate::volumes::{self, parity_path};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The state of one data or parity volume.
@@ -263,7 +261,8 @@ pub fn check_with(path: &Path, show: bool) -> Result<Vec<Health>> {
 /// Whether `p` begins with the parity volumes' magic.
 fn begins_like_parity(p: &Path) -> bool {
     let mut b = [0u8; 8];
-    volumes::open(p).is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
+    volumes::open_vol(p)
+        .is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b == super::layout::MAGIC)
 }
 
 /// Parity volumes whose header does not decode: (number, why).
@@ -276,10 +275,12 @@ fn choose_headers(base: &Path, found: &[(u32, PathBuf)]) -> Result<(Vec<ParityHe
     let mut notes = Vec::new();
     let mut good: Vec<ParityHeader> = Vec::new();
     for (n, p) in found {
-        let r = volumes::open(p).map_err(|e| Error::io(p, e)).and_then(|f| {
-            let len = f.metadata().map_err(|e| Error::io(p, e))?.len();
-            ParityHeader::read(&f, len, p)
-        });
+        let r = volumes::open_vol(p)
+            .map_err(|e| Error::io(p, e))
+            .and_then(|f| {
+                let len = f.size().map_err(|e| Error::io(p, e))?;
+                ParityHeader::read(&f, len, p)
+            });
         match r {
             Ok(h) if h.index == *n => good.push(h),
             Ok(h) => notes.push((
@@ -348,7 +349,9 @@ fn data_archive_id(base: &Path) -> Option<[u8; 16]> {
     let mut count: HashMap<[u8; 16], usize> = HashMap::new();
     for n in 1..=8 {
         let p = volumes::data_path(base, VolumeNo(n));
-        let Ok(f) = volumes::open(&p) else { continue };
+        let Ok(f) = volumes::open_vol(&p) else {
+            continue;
+        };
         let mut b = [0u8; VolumeHeader::SIZE];
         if f.read_exact_at(&mut b, 0).is_ok() {
             if let Ok(h) = VolumeHeader::decode(&b, "") {
@@ -365,10 +368,10 @@ fn check_data(h: &ParityHeader, i: usize, path: &Path, progress: &Progress) -> V
     let real: Vec<u32> = (0..h.stripe_count)
         .filter(|&s| h.stripe_start(s) < want)
         .collect();
-    let (problem, bad) = match volumes::open(path) {
+    let (problem, bad) = match volumes::open_vol(path) {
         Err(e) => (Some(missing(e)), real),
         Ok(f) => {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let len = f.size().unwrap_or(0);
             let problem = length_problem(len, want);
             let at = |s| (h.stripe_start(s), real_bytes(h, want, s), h.shard_len(s));
             (
@@ -390,10 +393,10 @@ fn check_parity(h: &ParityHeader, k: u32, path: &Path, progress: &Progress) -> V
     let (j, stripes) = h.slot_of(k);
     let j = j as usize;
     let all: Vec<u32> = stripes.collect();
-    let (problem, bad) = match volumes::open(path) {
+    let (problem, bad) = match volumes::open_vol(path) {
         Err(e) => (Some(missing(e)), all),
         Ok(f) => {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let len = f.size().unwrap_or(0);
             let want_hdr = ParityHeader {
                 index: k,
                 ..h.clone()
@@ -426,7 +429,7 @@ fn check_parity(h: &ParityHeader, k: u32, path: &Path, progress: &Progress) -> V
 /// Stripes of `stripes` whose slice does not hash to `want(s)`. `at(s)` gives the slice's offset, how many
 /// bytes of it to read from the file and its length; the rest is zeros.
 fn bad_stripes(
-    f: &File,
+    f: &volumes::Vol,
     stripes: &[u32],
     at: impl Fn(u32) -> (u64, usize, usize),
     want: impl Fn(u32) -> u64,

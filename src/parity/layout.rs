@@ -35,8 +35,6 @@ use crate::diag::escape_path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::bytes::{Cursor, PutLe};
 use crate::format::checksum;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 pub const MAGIC: [u8; 8] = *b"CLCPAR\0\x01";
@@ -203,7 +201,7 @@ impl ParityHeader {
     }
 
     /// Reads and checks the header of the parity volume `f` (`file_len` bytes long); `what` names it.
-    pub fn read(f: &File, file_len: u64, what: &Path) -> Result<ParityHeader> {
+    pub fn read(f: &crate::volumes::Vol, file_len: u64, what: &Path) -> Result<ParityHeader> {
         let name = escape_path(what);
         let mut fixed = vec![0u8; Self::FIXED.min(file_len as usize)];
         f.read_exact_at(&mut fixed, 0)

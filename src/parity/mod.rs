@@ -23,20 +23,20 @@ pub use health::{check, check_with, Health};
 pub use repair::{repair, repair_with};
 
 use crate::error::{Error, Result};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::volumes::Vol;
 
 /// A parity volume of `base` whose set covers data volumes after `last` (so a newer generation's last
 /// data volume is missing), if there is one.
 pub fn covers_past(base: &std::path::Path, last: u32) -> Option<std::path::PathBuf> {
     for (_, p) in crate::volumes::list_parity(base) {
-        let Ok(f) = crate::volumes::open(&p) else {
+        let Ok(f) = crate::volumes::open_vol(&p) else {
             continue;
         };
         let mut b = [0u8; layout::ParityHeader::FIXED];
-        let Ok(n) = f.read_at(&mut b, 0) else {
+        let n = f.size().map_or(0, |s| s.min(b.len() as u64) as usize);
+        if f.read_exact_at(&mut b[..n], 0).is_err() {
             continue;
-        };
+        }
         let Ok(h) = layout::ParityHeader::decode_fixed(&b[..n], "") else {
             continue;
         };
@@ -84,7 +84,7 @@ pub fn stripe_size(n: u32, p: u32, data_len: u64) -> u32 {
 
 /// Reads what exists of `buf.len()` bytes at `off` (stopping at the end of the file) and zeroes the rest.
 /// Returns how many bytes came from the file.
-pub(crate) fn read_padded(f: &File, off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_padded(f: &Vol, off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read_at(&mut buf[n..], off + n as u64) {

@@ -1,7 +1,9 @@
 //! `clc repair`: rebuilds, stripe by stripe, every data and parity volume that the parity allows, into
 //! `NAME.NNN.repaired.tmp`; only when all are written and synced, a damaged file is renamed aside to
 //! `NAME.NNN.damaged` and the rebuilt one takes its place. A volume that is intact is never rewritten, and
-//! one that cannot be rebuilt whole is left as it is.
+//! one that cannot be rebuilt whole is left as it is. In object storage a rebuilt volume is streamed
+//! under its own name and replaces the damaged object when its upload completes, after every stripe of
+//! every target was rebuilt and checked (no copy is kept aside: a bucket has no rename).
 
 use super::create::{rs_encoder, rs_err};
 use super::health::{check_with, Health, VolHealth};
@@ -10,7 +12,7 @@ use crate::diag::{escape_path, Progress};
 use crate::error::{Error, IoContext, Result};
 use crate::format::checksum;
 use crate::ids::VolumeNo;
-use crate::volumes::{self, base_of, data_path, parity_path};
+use crate::volumes::{self, base_of, data_path, parity_path, VolOut};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +44,7 @@ pub fn repair_with(path: &Path, show: bool) -> Result<Option<Repaired>> {
         return Ok(None);
     }
     let base = base_of(path);
+    let remote = volumes::remote::is_remote(&base);
     let mut lost: Vec<PathBuf> = Vec::new();
     let mut finals: Vec<PathBuf> = Vec::new();
     let mut tmps: Vec<PathBuf> = Vec::new();
@@ -71,10 +74,16 @@ pub fn repair_with(path: &Path, show: bool) -> Result<Option<Repaired>> {
                     .map(|&k| parity_path(&base, hd.first_parity + k as u32)),
             )
             .collect();
-        let set_tmps: Vec<PathBuf> = set_finals
-            .iter()
-            .map(|p| suffixed(p, ".repaired.tmp"))
-            .collect();
+        // In a bucket a rebuilt volume streams under its final name and replaces the damaged object
+        // only when its upload completes (there is no rename, nor a copy kept aside).
+        let set_tmps: Vec<PathBuf> = if remote {
+            set_finals.clone()
+        } else {
+            set_finals
+                .iter()
+                .map(|p| suffixed(p, ".repaired.tmp"))
+                .collect()
+        };
         let progress = Progress::new(
             show && !set_tmps.is_empty(),
             "repair",
@@ -90,14 +99,16 @@ pub fn repair_with(path: &Path, show: bool) -> Result<Option<Repaired>> {
         finals.extend(set_finals);
         tmps.extend(set_tmps);
         if let Err(e) = r {
-            for t in &tmps {
-                let _ = std::fs::remove_file(t);
+            if !remote {
+                for t in &tmps {
+                    let _ = std::fs::remove_file(t);
+                }
             }
             return Err(e);
         }
     }
     let mut moved = Vec::new();
-    for (tmp, fin) in tmps.iter().zip(&finals) {
+    for (tmp, fin) in tmps.iter().zip(&finals).filter(|_| !remote) {
         if fin.symlink_metadata().is_ok() {
             let aside = aside_name(fin);
             std::fs::rename(fin, &aside).ctx(fin)?;
@@ -131,8 +142,12 @@ fn rebuild(
     let (n, p) = (hd.data_count as usize, hd.parity_count as usize);
     let mut outs = Vec::with_capacity(tmps.len());
     for (k, t) in tmps.iter().enumerate() {
-        let _ = std::fs::remove_file(t);
-        let f = volumes::create(t).ctx(t)?;
+        let f = if volumes::remote::is_remote(t) {
+            VolOut::Remote(volumes::remote::RemoteOut::replace(t).ctx(t)?)
+        } else {
+            let _ = std::fs::remove_file(t);
+            VolOut::Local(volumes::create(t).ctx(t)?)
+        };
         let mut w = BufWriter::with_capacity(1 << 20, f);
         if let Some(&pk) = tp.get(k.wrapping_sub(td.len())) {
             let mut ph = hd.clone();
@@ -229,9 +244,10 @@ fn rebuild(
             outs[k].write_all(&bufs[i][..real]).ctx(&tmps[k])?;
         }
     }
-    for (w, t) in outs.iter_mut().zip(tmps) {
-        w.flush().ctx(t)?;
-        w.get_ref().sync_all().ctx(t)?;
+    // Only now, every stripe rebuilt and checked: the files are synced, the objects appear.
+    for (w, t) in outs.into_iter().zip(tmps) {
+        let out = w.into_inner().map_err(|e| e.into_error()).ctx(t)?;
+        out.finish().ctx(t)?;
     }
     Ok(())
 }
@@ -260,7 +276,7 @@ fn read_data(
     buf.resize(h.shard_len(s), 0);
     let real = real_bytes(h, h.data_lens[i], s);
     if real > 0 {
-        let f = volumes::open(path).ctx(path)?;
+        let f = volumes::open_vol(path).ctx(path)?;
         read_padded(&f, h.stripe_start(s), &mut buf[..real]).ctx(path)?;
     }
     Ok(())
@@ -274,7 +290,7 @@ fn read_parity(
 ) -> Result<()> {
     buf.clear();
     buf.resize(h.shard_len(s), 0);
-    let f = volumes::open(path).ctx(path)?;
+    let f = volumes::open_vol(path).ctx(path)?;
     read_padded(&f, h.slice_offset(s), buf).ctx(path)?;
     Ok(())
 }

@@ -39,6 +39,9 @@ pub enum StorageError {
     /// The object does not exist.
     #[error("{object}: no such object")]
     NotFound { object: String },
+    /// An object that [`Store::create`](super::Store::create) found already there.
+    #[error("{object}: already exists")]
+    Exists { object: String },
     /// The bucket does not exist at that endpoint.
     #[error("s3://{bucket}: no such bucket at {endpoint}")]
     NoBucket { bucket: String, endpoint: String },

@@ -205,6 +205,27 @@ impl Backend for LocalBackend {
         w.finish().map(|_| ())
     }
 
+    fn create(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
+        let p = self.path(name);
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p);
+        let mut f = match f {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::Exists {
+                    object: printable(&p.to_string_lossy()),
+                })
+            }
+            r => r.map_err(|e| io_err(&p, e))?,
+        };
+        self.forget(name);
+        f.write_all(data)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| io_err(&p, e))
+    }
+
     fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let mut tmp = OsString::from(".");

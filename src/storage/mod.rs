@@ -11,6 +11,7 @@
 //! | [`read_ranges`](Store::read_ranges) ranges of one or more objects, several in flight | `pread` each | concurrent ranged `GET`s |
 //! | [`read_tail`](Store::read_tail) last bytes + size (a footer in one request) | `fstat` + `pread` | suffix-range `GET` |
 //! | [`put`](Store::put) a whole object | temp file, `fsync`, `rename` | `PUT` |
+//! | [`create`](Store::create) a whole object, only if absent | temp file, `link` | `PUT` + `If-None-Match: *` |
 //! | [`writer`](Store::writer) a stream as it is produced | temp file, `rename` at finish | multipart upload, parts sent while writing |
 //! | [`delete`](Store::delete) (absent is fine) | `unlink` | `DELETE` |
 //!
@@ -58,6 +59,7 @@ trait Backend: Send + Sync {
     }
     fn read_tail(&self, name: &ObjectName, len: u64) -> Result<(Vec<u8>, u64)>;
     fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()>;
+    fn create(&self, name: &ObjectName, data: &[u8]) -> Result<()>;
     fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>>;
     fn delete(&self, name: &ObjectName) -> Result<()>;
 }
@@ -165,6 +167,14 @@ impl Store {
     /// Writes a whole object, replacing any of that name.
     pub fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
         self.backend.put(name, data)
+    }
+
+    /// Writes a whole object only if none of that name exists: [`StorageError::Exists`] otherwise, and
+    /// of two racing calls exactly one succeeds (how a lock in a bucket is taken). Locally an exclusive
+    /// create of a temp file linked into place; on S3 a `PUT` with `If-None-Match: *` (a store that
+    /// ignores the header replaces the object: `tests/storage.rs` checks that SeaweedFS honours it).
+    pub fn create(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
+        self.backend.create(name, data)
     }
 
     /// A writer that streams a new object under `name` (replacing any at `finish`).

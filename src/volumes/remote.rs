@@ -128,6 +128,71 @@ impl RemoteVol {
     }
 }
 
+/// Ranges of volume objects, each exactly as [`RemoteVol::read_exact_at`] reads it, with up to the
+/// store's `reads_in_flight` ranged `GET`s at once ([`Store::read_ranges`]): how the frame cache reads a
+/// batch of frames. Ranges of one bucket and prefix go in one call; an archive's volumes all are.
+pub fn read_many(reqs: &[(&RemoteVol, std::ops::Range<u64>)]) -> Vec<io::Result<Vec<u8>>> {
+    let Some((first, _)) = reqs.first() else {
+        return Vec::new();
+    };
+    let same = reqs
+        .iter()
+        .all(|(v, _)| v.addr.bucket == first.addr.bucket && v.addr.prefix == first.addr.prefix);
+    let past = || io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end");
+    if !same {
+        return reqs
+            .iter()
+            .map(|(v, r)| {
+                let mut b = vec![0u8; (r.end - r.start) as usize];
+                v.read_exact_at(&mut b, r.start).map(|()| b)
+            })
+            .collect();
+    }
+    let store = match store_for(&first.addr) {
+        Ok(s) => s,
+        Err(e) => {
+            return reqs
+                .iter()
+                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .collect()
+        }
+    };
+    let asks: Vec<(&ObjectName, std::ops::Range<u64>)> = reqs
+        .iter()
+        .map(|(v, r)| (&v.addr.name, r.clone()))
+        .collect();
+    let mut out: Vec<Option<io::Result<Vec<u8>>>> = reqs
+        .iter()
+        .map(|(v, r)| (r.end > v.len || r.start > r.end).then(|| Err(past())))
+        .collect();
+    let todo: Vec<(&ObjectName, std::ops::Range<u64>)> = asks
+        .into_iter()
+        .zip(&out)
+        .filter(|(_, o)| o.is_none())
+        .map(|(a, _)| a)
+        .collect();
+    let mut got = store.read_ranges(&todo).into_iter();
+    for o in out.iter_mut().filter(|o| o.is_none()) {
+        let r = got.next().unwrap_or_else(|| {
+            Err(StorageError::BadReply {
+                object: store.describe(&first.addr.name),
+                msg: "fewer answers than ranges".into(),
+            })
+        });
+        if let Ok(b) = &r {
+            crate::diag::trace::add_device(
+                crate::diag::trace::Stage::ReadFrames,
+                0,
+                b.len() as u64,
+            );
+        }
+        *o = Some(r.map_err(to_io));
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(past())))
+        .collect()
+}
+
 /// A volume object being written: a streaming upload that appears only when finished.
 pub struct RemoteOut {
     w: Option<Box<dyn ObjectWriter>>,
@@ -143,6 +208,14 @@ impl RemoteOut {
             Err(StorageError::NotFound { .. }) => {}
             Err(e) => return Err(to_io(e)),
         }
+        let w = store.writer(&name).map_err(to_io)?;
+        Ok(RemoteOut { w: Some(w) })
+    }
+
+    /// An object `p` that replaces the one of that name (if any) when finished: how `clc repair` writes a
+    /// rebuilt volume over a damaged one (a bucket has no rename).
+    pub fn replace(p: &Path) -> io::Result<RemoteOut> {
+        let (store, name) = object(p)?;
         let w = store.writer(&name).map_err(to_io)?;
         Ok(RemoteOut { w: Some(w) })
     }
@@ -169,6 +242,31 @@ impl io::Write for RemoteOut {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Writes object `p` holding `data` only if none of that name exists: `AlreadyExists` (carrying
+/// [`StorageError::Exists`]) otherwise; of two racing calls one wins ([`Store::create`]).
+pub fn create_whole(p: &Path, data: &[u8]) -> io::Result<()> {
+    let (store, name) = object(p)?;
+    store.create(&name, data).map_err(|e| match e {
+        StorageError::Exists { .. } => io::Error::new(io::ErrorKind::AlreadyExists, e),
+        e => to_io(e),
+    })
+}
+
+/// The last `n` bytes of object `p` (all of it when shorter) and its size, in one suffix-range `GET`.
+pub fn read_tail(p: &Path, n: u64) -> io::Result<(Vec<u8>, u64)> {
+    let (store, name) = object(p)?;
+    let (b, size) = store.read_tail(&name, n).map_err(to_io)?;
+    crate::diag::trace::add_device(crate::diag::trace::Stage::ReadFrames, 0, b.len() as u64);
+    Ok((b, size))
+}
+
+/// The first `max` bytes of object `p` (all of it when shorter).
+pub fn read_head(p: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let (store, name) = object(p)?;
+    let size = store.size(&name).map_err(to_io)?;
+    store.read_range(&name, 0..size.min(max)).map_err(to_io)
 }
 
 /// Removes object `p` (absent is fine).

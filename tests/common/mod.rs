@@ -338,3 +338,4 @@ pub fn signal_when(p: &Path, mut child: std::process::Child, sig: i32) -> (i32, 
     }
     (code, err)
 }
+pub mod s3;

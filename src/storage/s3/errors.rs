@@ -101,6 +101,7 @@ pub(super) fn convert(e: object_store::Error, n: &Names) -> StorageError {
     }
     let st = match &e {
         object_store::Error::NotFound { .. } => return StorageError::NotFound { object },
+        object_store::Error::AlreadyExists { .. } => return StorageError::Exists { object },
         object_store::Error::Unauthenticated { .. } => Some(401),
         object_store::Error::PermissionDenied { .. } => Some(403),
         _ => status(&text),

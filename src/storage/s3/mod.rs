@@ -351,6 +351,35 @@ impl Backend for S3Backend {
         }))
     }
 
+    fn create(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
+        let (key, url) = self.key(name)?;
+        let payload = object_store::PutPayload::from(data.to_vec());
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let r = self.rt.block_on(retry::run(&self.retry, || async {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let opts = object_store::PutOptions::from(object_store::PutMode::Create);
+            self.client
+                .put_opts(&key, payload.clone(), opts)
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::convert(e, &self.names(&url)))
+        }));
+        match r {
+            // A retried create may have succeeded before its answer was lost: the object is ours when
+            // it holds exactly our bytes (callers put something unique in it).
+            Err(StorageError::Exists { .. })
+                if attempts.into_inner() > 1
+                    && self.size(name).ok() == Some(data.len() as u64)
+                    && self
+                        .read_range(name, 0..data.len() as u64)
+                        .is_ok_and(|b| b == data) =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
     fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
         let (key, url) = self.key(name)?;
         Ok(Box::new(writer::S3Writer::new(
