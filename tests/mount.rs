@@ -519,6 +519,36 @@ fn eight_direct_readers_of_one_file_finish() {
     }
 }
 
+/// `CLC_TRACE=1`: the mount's report at unmount has a MountRead line with the bytes its reads
+/// answered (a file read once through the page cache: its size).
+#[test]
+fn trace_reports_the_bytes_reads_answered() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let data = text(&mut Rng(5), 300_000);
+    fs::write(src.join("f"), &data).unwrap();
+    pack(&src, &t.path().join("ar"), &[]);
+    let m = Mounted::foreground_env(
+        &t.path().join("ar.001"),
+        &t.path().join("mnt"),
+        &[],
+        &[("CLC_TRACE", "1")],
+    );
+    assert!(fs::read(m.path("f")).unwrap() == data);
+    let log = m.log.clone();
+    drop(m); // unmounts; the server reports and exits
+    let text = fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("MountRead"))
+        .unwrap_or_else(|| panic!("no MountRead line in:\n{text}"));
+    assert!(line.split_whitespace().any(|w| w == "300000"), "{line}");
+}
+
 /// Files of `ar` whose data lies in the frames or volumes chosen: (relative path, frames, volumes).
 fn file_frames(archive: &Path) -> Vec<(String, Vec<u32>, Vec<u32>)> {
     let ar = clc::archive::Archive::open(archive).unwrap();

@@ -306,7 +306,16 @@ impl ClcFs {
             Some(f) => f,
             None => self.file_state(ino)?,
         };
-        self.reader.read(&f, offset, size).map_err(|e| errno(&e))
+        let t0 = std::time::Instant::now();
+        let r = self.reader.read(&f, offset, size).map_err(|e| errno(&e));
+        let n = r.as_ref().map_or(0, |b| b.len() as u64);
+        crate::diag::trace::add(
+            crate::diag::trace::Stage::MountRead,
+            t0,
+            std::time::Instant::now(),
+            n,
+        );
+        r
     }
 
     /// The read state of file `ino` read without a handle of ours: kept per inode, so that a file's
