@@ -11,7 +11,8 @@
 //!
 //! The archive never changes while mounted, so attributes and names get long TTLs, opened files keep
 //! their page cache (`FOPEN_KEEP_CACHE`) and directories their listings (`FOPEN_CACHE_DIR`).
-//! Opening a file costs no request: the first FUSE_OPEN is answered ENOSYS, after which the kernel
+//! Opening a file costs no request: the first FUSE_OPEN is answered ENOSYS (where the kernel offers
+//! FUSE_NO_OPEN_SUPPORT; otherwise opens are answered as usual), after which the kernel
 //! opens files without asking (and sends no FUSE_RELEASE), keeping their page cache; the read state
 //! lives per inode (`ClcFs::file_state`). A read-only mount refuses writes before they reach us.
 
@@ -78,8 +79,8 @@ pub struct ClcFs {
     /// The read state of files read without a handle of ours (opened without a FUSE_OPEN), by inode;
     /// at most [`MAX_STATES`], the map emptied when full.
     states: RwLock<HashMap<Ino, Arc<OpenFile>>>,
-    /// Answer FUSE_OPEN (keeping a handle per open) instead of ENOSYS; `CLC_MOUNT_OPEN=1`, for
-    /// measuring.
+    /// Answer FUSE_OPEN (keeping a handle per open) instead of ENOSYS: `CLC_MOUNT_OPEN=1` (for
+    /// measuring), or a kernel without FUSE_NO_OPEN_SUPPORT (see `init`).
     open_calls: bool,
     /// Blocks of data (the archive's unique bytes).
     blocks: u64,
@@ -395,6 +396,14 @@ impl Filesystem for ClcFs {
             | InitFlags::FUSE_PARALLEL_DIROPS;
         let _ = config.add_capabilities(want & config.capabilities());
         let _ = config.set_max_background(64);
+        // A kernel that does not say it takes ENOSYS as a zero-message open (FUSE_NO_OPEN_SUPPORT,
+        // which older kernels lack) would fail the open with it: answer FUSE_OPEN there.
+        if !config
+            .capabilities()
+            .contains(InitFlags::FUSE_NO_OPEN_SUPPORT)
+        {
+            self.open_calls = true;
+        }
         Ok(())
     }
 
