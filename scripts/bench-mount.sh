@@ -10,7 +10,8 @@
 #               the page cache dropped first, and again warm (binary and archive cached)
 #   idle RSS    VmRSS of the serving process after that `ls`
 #   extract     `clc extract` of the archive (clc only; the goal compares the mount's read-all with it)
-#   read-all    `tar cf - . | cat >/dev/null` over the whole tree
+#   read-all    `tar cf - . | cat >/dev/null` over the whole tree; also the CPU time (user + system) the
+#               serving process spent in it, which a loaded machine disturbs less than the wall time
 #   stat        `find . -print0 | xargs -0 stat`,  `ls -lR`,  `du -s`
 #   seq         the largest file: `dd bs=1M` (MB/s); fio sequential 1 MiB O_DIRECT reads, 1 job over the
 #               file and 8 jobs over an eighth each (MB/s, so every read reaches the filesystem)
@@ -87,6 +88,9 @@ server_pid() { # kind
         *) pgrep -n -f -- "mount $WORK/ar.001 $MNT" ;;
     esac
 }
+cpu_of() { # pid: its user + system CPU seconds so far
+    awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' /proc/"$1"/stat
+}
 fresh() { # kind: a new mount, then a cold page cache
     mountpoint -q "$MNT" && umount "$MNT"
     do_mount "$1"
@@ -133,7 +137,9 @@ for rep in $(seq "$REPS"); do
         fi
         if [[ $METRICS == *" read "* ]]; then
             fresh $kind
+            c0=$(cpu_of "$(server_pid $kind)")
             timed read $kind tar_all
+            add readcpu $kind "$(echo "$(cpu_of "$(server_pid $kind)") - $c0" | bc -l)"
         fi
         if [[ $METRICS == *" stat "* ]]; then
             fresh $kind
@@ -189,6 +195,7 @@ row "mount+ls, warm (s)" mount_warm 4
 row "idle RSS (KiB)" rss 0
 row "clc extract, cold (s)" extract 3
 row "read-all tar, cold (s)" read 3
+row "  server CPU in it (s)" readcpu 2
 row "find|xargs stat, cold (s)" stat 3
 row "ls -lR, cold (s)" lsR 3
 row "du -s, cold (s)" du 3

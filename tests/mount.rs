@@ -169,6 +169,11 @@ struct Mounted {
 impl Mounted {
     /// `clc mount -f` in a child process; returns once the mount is live.
     fn foreground(archive: &Path, dir: &Path, extra: &[&str]) -> Mounted {
+        Self::foreground_env(archive, dir, extra, &[])
+    }
+
+    /// [`Mounted::foreground`] with environment variables set for `clc mount`.
+    fn foreground_env(archive: &Path, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Mounted {
         fs::create_dir_all(dir).unwrap();
         let dir = dir.canonicalize().unwrap();
         let log = dir.with_extension("log");
@@ -178,6 +183,7 @@ impl Mounted {
             .arg(archive)
             .arg(&dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
@@ -439,6 +445,108 @@ fn sixteen_threads_read_random_ranges() {
             });
         }
     });
+}
+
+/// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB
+/// reads, all finish with the right bytes, with a cache smaller than their read-ahead windows together
+/// (frames evicted before they are read) — whether the kernel sends FUSE_OPEN (`CLC_MOUNT_OPEN=1`: one
+/// read state per handle) or not (the default: one state per inode, a stream per reader).
+#[test]
+fn eight_direct_readers_of_one_file_finish() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let data = text(&mut Rng(11), 24 << 20);
+    fs::write(src.join("big"), &data).unwrap();
+    pack(&src, &t.path().join("ar"), &["--frame-size", "1M"]);
+    for open_calls in ["0", "1"] {
+        let m = Mounted::foreground_env(
+            &t.path().join("ar.001"),
+            &t.path().join(format!("mnt{open_calls}")),
+            &["--cache-size", "3M"],
+            &[("CLC_MOUNT_OPEN", open_calls)],
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let part = data.len() / 8;
+        std::thread::scope(|s| {
+            for j in 0..8 {
+                let (tx, m, data) = (tx.clone(), &m, &data);
+                s.spawn(move || {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let f = fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_DIRECT)
+                        .open(m.path("big"))
+                        .unwrap();
+                    // O_DIRECT wants an aligned buffer.
+                    let mut raw = vec![0u8; (1 << 20) + 4096];
+                    let skip = raw.as_ptr().align_offset(4096);
+                    let buf = &mut raw[skip..skip + (1 << 20)];
+                    let mut at = j * part;
+                    while at < (j + 1) * part {
+                        let n = f.read_at(buf, at as u64).unwrap();
+                        assert!(n > 0, "reader {j}: end of file at {at}");
+                        let n = n.min((j + 1) * part - at);
+                        assert!(buf[..n] == data[at..at + n], "reader {j} at {at}");
+                        at += n;
+                    }
+                    tx.send(j).unwrap();
+                });
+            }
+            drop(tx);
+            let t0 = Instant::now();
+            for _ in 0..8 {
+                let left = Duration::from_secs(120).saturating_sub(t0.elapsed());
+                match rx.recv_timeout(left) {
+                    Ok(_) => {}
+                    // A reader failed: the scope reports its panic.
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        // End the server, so that the stuck reads fail and the scope can end.
+                        if let Some(c) = &m.child {
+                            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+                        }
+                        panic!(
+                            "a direct reader did not finish in 120 s (CLC_MOUNT_OPEN={open_calls})"
+                        );
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// `CLC_TRACE=1`: the mount's report at unmount has a MountRead line with the bytes its reads
+/// answered (a file read once through the page cache: its size).
+#[test]
+fn trace_reports_the_bytes_reads_answered() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let data = text(&mut Rng(5), 300_000);
+    fs::write(src.join("f"), &data).unwrap();
+    pack(&src, &t.path().join("ar"), &[]);
+    let m = Mounted::foreground_env(
+        &t.path().join("ar.001"),
+        &t.path().join("mnt"),
+        &[],
+        &[("CLC_TRACE", "1")],
+    );
+    assert!(fs::read(m.path("f")).unwrap() == data);
+    let log = m.log.clone();
+    drop(m); // unmounts; the server reports and exits
+    let text = fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("MountRead"))
+        .unwrap_or_else(|| panic!("no MountRead line in:\n{text}"));
+    assert!(line.split_whitespace().any(|w| w == "300000"), "{line}");
 }
 
 /// Files of `ar` whose data lies in the frames or volumes chosen: (relative path, frames, volumes).

@@ -10,6 +10,9 @@
 # Prints SKIP and exits 0 without /dev/fuse. Cold reads: the page cache is dropped where allowed,
 # otherwise each read gets a fresh mount (so the mount's frame cache is cold, the archive's pages not);
 # the table says which. Logs under $OUT (default /tmp/mount-bench-out); the table comes last.
+# Every read has its own timeout (READ_TIMEOUT, 60 s); a reader that fails or times out is counted and
+# named in the table, so one stuck reader no longer hides the rest. read-all runs twice: as shipped and
+# with CLC_MOUNT_OPEN=1 (FUSE_OPEN answered, one handle per open: the round trips the default avoids).
 # Env: REPS (3; medians), BIG_GB (2: size of the large file, the doc tar repeated), SCRATCH (/tmp/mb).
 set -uo pipefail
 CLC=$(realpath "${1:?usage: $0 CLC DATA}")
@@ -19,6 +22,8 @@ mkdir -p "$OUT"
 exec > >(tee "$OUT/mount-bench.log") 2>&1
 REPS=${REPS:-3}
 BIG_GB=${BIG_GB:-2}
+TO=${READ_TIMEOUT:-60}
+FAILS=""
 W=${SCRATCH:-/tmp/mb}
 MNT=$W/mnt
 
@@ -44,9 +49,9 @@ else
     COLD="fresh mount, page cache of the archive warm (drop_caches not allowed)"
     cold() { :; }
 fi
-mnt() { # archive: a fresh mount, then cold caches
-    mountpoint -q "$MNT" && umount "$MNT"
-    "$CLC" mount "$1" "$MNT" --cpu || { echo "FAIL: clc mount $1"; exit 1; }
+mnt() { # archive [env...]: a fresh mount, then cold caches
+    mountpoint -q "$MNT" && { umount "$MNT" || umount -l "$MNT"; }
+    env "${@:2}" "$CLC" mount "$1" "$MNT" --cpu || { echo "FAIL: clc mount $1"; exit 1; }
     cold
 }
 declare -A R
@@ -75,36 +80,44 @@ for rep in $(seq "$REPS"); do
     t0=$(now); "$CLC" extract "$W/doc.001" -o "$W/x" --cpu -q; t1=$(now)
     add extract "$(secs "$t0" "$t1")"
     rm -rf "$W/x"
-    mnt "$W/doc.001"
-    t0=$(now); (cd "$MNT" && timeout 120 tar cf - . | cat >/dev/null); t1=$(now)
-    add readall "$(secs "$t0" "$t1")"
+    for v in readall:CLC_MOUNT_OPEN=0 readall_open:CLC_MOUNT_OPEN=1; do
+        mnt "$W/doc.001" "${v#*:}"
+        t0=$(now); (cd "$MNT" && timeout "$TO" tar cf - . | cat >/dev/null) || FAILS="$FAILS ${v%%:*}"; t1=$(now)
+        add "${v%%:*}" "$(secs "$t0" "$t1")"
+    done
     mnt "$W/big.001"
-    t0=$(now); timeout 120 dd if="$MNT/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
+    t0=$(now); timeout "$TO" dd if="$MNT/big.bin" of=/dev/null bs=1M status=none || FAILS="$FAILS dd"; t1=$(now)
     add dd "$(awk -v s="$BIGSIZE" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", s / (b - a) / 1e9}')"
-    for jobs in 1 8; do
+    for jobs in 1 8 16; do
         mnt "$W/big.001"
         part=$((BIGSIZE / jobs / 1048576 * 1048576))
         if command -v fio >/dev/null; then
-            how="fio --rw=read --bs=1M --direct=1, each job over its 1/$jobs"
-            gbs=$(cd "$MNT" && fio --name=seq --filename=big.bin --rw=read --bs=1M --direct=1 \
+            how="fio --rw=read --bs=1M --direct=1, each job over its 1/N"
+            gbs=$(cd "$MNT" && timeout "$TO" fio --name=seq --filename=big.bin --rw=read --bs=1M --direct=1 \
                 --ioengine=psync --numjobs=$jobs --size=$part --offset_increment=$part --readonly \
                 --group_reporting --output-format=terse | awk -F';' '{printf "%.2f", $7 * 1024 / 1e9}')
+            [ -n "$gbs" ] || FAILS="$FAILS fio$jobs"
         else
-            how="parallel dd bs=1M iflag=direct, each over its 1/$jobs"
+            how="parallel dd bs=1M iflag=direct, each over its 1/N, each with a ${TO}-s timeout"
             t0=$(now)
+            pids=()
             for j in $(seq 0 $((jobs - 1))); do
-                dd if="$MNT/big.bin" of=/dev/null bs=1M iflag=direct skip=$((j * part >> 20)) \
+                timeout "$TO" dd if="$MNT/big.bin" of=/dev/null bs=1M iflag=direct skip=$((j * part >> 20)) \
                     count=$((part >> 20)) status=none &
+                pids+=($!)
             done
-            wait
+            bad=0
+            for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
             t1=$(now)
+            [ "$bad" = 0 ] || FAILS="$FAILS seq$jobs:$bad-of-$jobs-readers"
             gbs=$(awk -v s=$((part * jobs)) -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", s / (b - a) / 1e9}')
         fi
+        echo "   $jobs readers: $(secs "$T0" "$(now)") s into the script"
         add "seq$jobs" "$gbs"
     done
     mountpoint -q "$MNT" && umount "$MNT"
 done
-for k in extract readall dd seq1 seq8; do echo "$k: ${R[$k]}" >> "$OUT/raw.txt"; done
+for k in extract readall readall_open dd seq1 seq8 seq16; do echo "$k: ${R[$k]}" >> "$OUT/raw.txt"; done
 cat "$OUT/raw.txt"
 
 ex=$(echo "${R[extract]}" | median); ra=$(echo "${R[readall]}" | median)
@@ -114,7 +127,10 @@ printf '%-44s %10s\n' "clc extract doc tree (s)" "$ex"
 printf '%-44s %10s\n' "mount read-all doc tree, tar|cat (s)" "$ra"
 printf '%-44s %10s\n' "  read-all / extract" "$(awk -v a="$ra" -v b="$ex" 'BEGIN {printf "%.2f", a / b}')"
 printf '%-44s %10s\n' "  read-all throughput (GB/s)" "$(awk -v a="$ra" -v s="$BYTES" 'BEGIN {printf "%.2f", s / a / 1e9}')"
+printf '%-44s %10s\n' "  with CLC_MOUNT_OPEN=1 (s)" "$(echo "${R[readall_open]}" | median)"
 printf '%-44s %10s\n' "large file dd bs=1M (GB/s)" "$(echo "${R[dd]}" | median)"
 printf '%-44s %10s\n' "large file 1 reader (GB/s)" "$(echo "${R[seq1]}" | median)"
 printf '%-44s %10s\n' "large file 8 readers (GB/s)" "$(echo "${R[seq8]}" | median)"
+printf '%-44s %10s\n' "large file 16 readers (GB/s)" "$(echo "${R[seq16]}" | median)"
+echo "failed or timed out (${TO} s each):${FAILS:- none}"
 echo "(readers: $how; large file $BIGSIZE bytes)"

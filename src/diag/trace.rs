@@ -49,9 +49,12 @@ pub enum Stage {
     Decode,
     /// Extract and mount: a GPU decode batch from the host's side (launch, wait, results, checks).
     GpuDecode,
+    /// Mount: a FUSE read from its request to its bytes (waits for frames included; summed over the
+    /// request threads), with the bytes answered.
+    MountRead,
 }
 
-const STAGES: [Stage; 16] = [
+const STAGES: [Stage; 17] = [
     Stage::Scan,
     Stage::Dedup,
     Stage::Read,
@@ -68,6 +71,7 @@ const STAGES: [Stage; 16] = [
     Stage::ReadFrames,
     Stage::Decode,
     Stage::GpuDecode,
+    Stage::MountRead,
 ];
 
 struct Acc {

@@ -13,7 +13,7 @@ use crate::format::index::{EntryId, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A read that starts at most this far from where the previous one ended still counts as sequential
@@ -24,15 +24,24 @@ const FOLLOW_SCAN: u64 = 256;
 /// Error lines remembered so that a retried read of a bad frame logs once.
 const MAX_LOGGED: usize = 1024;
 
-/// The state of one open file.
+/// Sequential streams remembered per file. Without FUSE opens (see `mount::ClcFs::open`) every reader
+/// of a file shares one [`OpenFile`]; readers at different places of it (fio jobs each over a part,
+/// several processes) then each keep a stream of their own, so their read-ahead goes on.
+const STREAMS: usize = 8;
+
+/// One sequential reader: where its last read ended, and how far read-ahead was issued for it.
+#[derive(Default)]
+struct Stream {
+    last_end: AtomicU64,
+    ahead_to: AtomicU64,
+}
+
+/// The read state of one file: its tree and entry, and its sequential readers.
 pub struct OpenFile {
     /// The tree the file belongs to (the archive's, or one snapshot's).
     pub index: ValidIndex,
     pub entry: EntryId,
-    /// Where the last read ended.
-    last_end: AtomicU64,
-    /// Read-ahead was issued up to this file offset.
-    ahead_to: AtomicU64,
+    streams: Streams,
 }
 
 impl OpenFile {
@@ -40,9 +49,46 @@ impl OpenFile {
         OpenFile {
             index,
             entry,
-            last_end: AtomicU64::new(0),
-            ahead_to: AtomicU64::new(0),
+            streams: Streams::default(),
         }
+    }
+}
+
+/// Up to [`STREAMS`] sequential readers of one file. The fields are hints (relaxed atomics): a race
+/// costs a read-ahead issued twice or late, never wrong bytes.
+struct Streams {
+    all: [Stream; STREAMS],
+    /// The slot a read that continues no stream takes over next (round robin).
+    next: AtomicUsize,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Streams {
+            all: Default::default(),
+            next: AtomicUsize::new(1),
+        }
+    }
+}
+
+impl Streams {
+    /// The stream that a read of `start..end` continues (its previous read ended within [`SEQ_SLACK`]
+    /// of `start`; a file's first read at 0 continues the empty stream), now ending at `end`. `None`
+    /// when it continues none: it then starts a stream in the next slot, round robin.
+    fn continued(&self, start: u64, end: u64) -> Option<&Stream> {
+        let near = |last: u64| start <= last.saturating_add(SEQ_SLACK) && last <= start + SEQ_SLACK;
+        if let Some(s) = self
+            .all
+            .iter()
+            .find(|s| near(s.last_end.load(Ordering::Relaxed)))
+        {
+            s.last_end.store(end, Ordering::Relaxed);
+            return Some(s);
+        }
+        let s = &self.all[self.next.fetch_add(1, Ordering::Relaxed) % STREAMS];
+        s.last_end.store(end, Ordering::Relaxed);
+        s.ahead_to.store(end, Ordering::Relaxed);
+        None
     }
 }
 
@@ -171,18 +217,19 @@ impl Reader {
     }
 
     fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {
-        let last = f.last_end.swap(end, Ordering::Relaxed);
-        let sequential = start <= last.saturating_add(SEQ_SLACK) && last <= start + SEQ_SLACK;
-        if !sequential || self.ahead == 0 || end >= size {
+        let Some(s) = f.streams.continued(start, end) else {
+            return;
+        };
+        if self.ahead == 0 || end >= size {
             return;
         }
-        if f.ahead_to.load(Ordering::Relaxed) >= (end + self.ahead / 2).min(size) {
+        if s.ahead_to.load(Ordering::Relaxed) >= (end + self.ahead / 2).min(size) {
             return;
         }
         let to = (end + self.ahead).min(size);
-        let prev = f.ahead_to.fetch_max(to, Ordering::Relaxed);
+        let prev = s.ahead_to.fetch_max(to, Ordering::Relaxed);
         if prev >= to {
-            return; // another read of this handle issued it
+            return; // another read of this stream issued it
         }
         let ids = f.index.frames_in(f.entry, prev.max(end), to);
         let ids: Vec<FrameId> = ids
@@ -207,5 +254,47 @@ impl Reader {
     /// Bytes of decoded frames held now.
     pub fn cached_bytes(&self) -> u64 {
         self.cache.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u64 = 1 << 20;
+
+    /// Eight readers each streaming through its own eighth of one file, their reads interleaved, all
+    /// keep read-ahead; random reads are never sequential, and after they took two slots the readers
+    /// stream again within one round.
+    #[test]
+    fn interleaved_readers_each_keep_a_stream() {
+        let s = Streams::default();
+        let part = 64 * M;
+        // First reads: reader 0 continues the empty stream at 0, the others start streams.
+        for j in 0..8u64 {
+            let at = j * part;
+            assert_eq!(s.continued(at, at + M).is_some(), j == 0, "reader {j}");
+        }
+        for step in 1..10u64 {
+            for j in 0..8u64 {
+                let at = j * part + step * M;
+                assert!(s.continued(at, at + M).is_some(), "reader {j} step {step}");
+            }
+        }
+        assert!(s.continued(1000 * M, 1001 * M).is_none());
+        assert!(s.continued(500 * M, 501 * M).is_none());
+        // Two slots were taken over: the readers who lost theirs take others over in turn, and after
+        // one round every reader has a stream again.
+        for j in 0..8u64 {
+            let at = j * part + 10 * M;
+            s.continued(at, at + M);
+        }
+        for j in 0..8u64 {
+            let at = j * part + 11 * M;
+            assert!(
+                s.continued(at, at + M).is_some(),
+                "reader {j} after the disturbance"
+            );
+        }
     }
 }
