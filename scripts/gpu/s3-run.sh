@@ -1,0 +1,35 @@
+#!/bin/bash
+# Issue 19's figures on the lent machine (16 or 32 cores: the S3 server gets cores of its own, which the
+# 2-core development machine cannot give it), then, optionally, the end-of-session table of final-run.sh.
+#   1. scripts/bench-s3.sh (pack to the bucket vs to local disk, read-all through the mount from the
+#      bucket vs local, random 4 KiB reads, bytes fetched per byte read) on the Rust-doc tree and on the
+#      machine's /usr/share/doc, against a SeaweedFS `weed mini` on loopback;
+#   2. with FINAL=1: final-run.sh (SECTIONS, REPS) from the same folder.
+# Here: cargo build --release; make a folder .dev-gpu-X with clc (stripped), weed.xz (`xz -9` of the weed
+# binary that scripts/s3-server.sh installs under ~/.cache/clc-s3/venv/bin), and what final-run.sh needs
+# (bin/lz4, bin/zstd, lib/liblz4.so.1, timed.py, final-run.sh, mount-bench.sh); then
+# run(command="bash scripts/gpu/s3-run.sh .dev-gpu-X", carry=[".dev-gpu-X", ".dev-gpu-shared"]).
+# Logs under $OUT; tables last.
+set -u
+R=$(cd "$(dirname "$0")/../.." && pwd)
+D=$(cd "${1:?usage: s3-run.sh CARRY_DIR}" && pwd)
+OUT=${OUT:-/tmp/s3-run-out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/s3-run.log") 2>&1
+nproc; uptime
+export CLC_S3_HOME=/tmp/clc-s3-home
+mkdir -p $CLC_S3_HOME/venv/bin
+xz -dc "$D/weed.xz" > $CLC_S3_HOME/venv/bin/weed && chmod +x $CLC_S3_HOME/venv/bin/weed
+W=/tmp/s3r; rm -rf $W; mkdir -p $W/t
+tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
+for tree in $W/t/rdoc /usr/share/doc; do
+  n=$(basename $tree)
+  echo "== bench-s3 $n"
+  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 timeout 240 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
+  echo "rc $?"
+  grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
+done
+if [ "${FINAL:-0}" = 1 ]; then
+  SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 300 bash "$D/final-run.sh" | tail -40
+fi
+echo "== s3 tables"
+for n in rdoc doc; do echo "-- $n"; grep -v "trace:" "$OUT/bench-s3-$n.log" | grep -E "^tree|pack to|read every|bytes fetched|random 4" ; done
