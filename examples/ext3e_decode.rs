@@ -48,7 +48,10 @@ fn main() {
     let s: Vec<Vec<u8>> = frames.iter().map(|f| lz_ext3_sb::compress(f, &p)).collect();
     for (k, f) in frames.iter().enumerate() {
         assert_eq!(lz_ext3e::decompress_parallel(&e[k], f.len()).unwrap(), *f);
-        assert_eq!(lz_ext3_sb::decompress_parallel(&s[k], f.len(), threads).unwrap(), *f);
+        assert_eq!(
+            lz_ext3_sb::decompress_parallel(&s[k], f.len(), threads).unwrap(),
+            *f
+        );
     }
     let total = data.len();
     let mbps = |t: Duration| total as f64 / t.as_secs_f64() / 1e6;
