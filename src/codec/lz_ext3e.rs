@@ -639,7 +639,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
 /// Decodes a frame into exactly `raw_len` bytes, its sub-blocks' entropy stage on the threads of the
 /// current rayon pool (each sub-block's six streams are independent once the frame tables are read), then
 /// the sequences serially (a match may reach into earlier sub-blocks). Same result and same refusals as
-/// [`decompress`] (its safe twin, tested against it); costs one set of stream buffers per sub-block.
+/// [`decompress`] (its safe twin, tested against it); holds the streams of a few sub-blocks per thread.
 pub fn decompress_parallel(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     if raw_len > 1 << 24 {
@@ -649,20 +649,26 @@ pub fn decompress_parallel(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let Some((tables, layout, pos)) = frame_head(src, raw_len)? else {
         return Ok(dst);
     };
-    let streams: Vec<Result<(Scratch, [usize; 4])>> = (0..layout.count())
-        .into_par_iter()
-        .map(|b| {
-            let (input, out) = sub_block_at(&layout, pos, b, raw_len);
-            let mut sc = Scratch::default();
-            let c = read_streams(&src[..input.end], input.start, &tables, &mut sc, out.len())
-                .map_err(|e| in_sub_block(b, e))?;
-            Ok((sc, c))
-        })
-        .collect();
-    for (b, r) in streams.into_iter().enumerate() {
-        let (sc, c) = r?;
-        let out = sub_block_at(&layout, pos, b, raw_len).1;
-        run_sequences(&sc, c, &mut dst, out.start, out.end).map_err(|e| in_sub_block(b, e))?;
+    // Sub-blocks in groups of a few per thread: the streams of one group are held at once (a sub-block's
+    // can be several times its size on hostile input), never the whole frame's.
+    let count = layout.count();
+    let group = (4 * rayon::current_num_threads()).max(8);
+    for first in (0..count).step_by(group) {
+        let streams: Vec<Result<(Scratch, [usize; 4])>> = (first..(first + group).min(count))
+            .into_par_iter()
+            .map(|b| {
+                let (input, out) = sub_block_at(&layout, pos, b, raw_len);
+                let mut sc = Scratch::default();
+                let c = read_streams(&src[..input.end], input.start, &tables, &mut sc, out.len())
+                    .map_err(|e| in_sub_block(b, e))?;
+                Ok((sc, c))
+            })
+            .collect();
+        for (b, r) in (first..).zip(streams) {
+            let (sc, c) = r?;
+            let out = sub_block_at(&layout, pos, b, raw_len).1;
+            run_sequences(&sc, c, &mut dst, out.start, out.end).map_err(|e| in_sub_block(b, e))?;
+        }
     }
     Ok(dst)
 }
