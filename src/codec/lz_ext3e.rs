@@ -640,6 +640,7 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
 /// current rayon pool (each sub-block's six streams are independent once the frame tables are read), then
 /// the sequences serially (a match may reach into earlier sub-blocks). Same result and same refusals as
 /// [`decompress`] (its safe twin, tested against it); holds the streams of a few sub-blocks per thread.
+/// On a pool of one thread it is [`decompress`].
 pub fn decompress_parallel(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     if raw_len > 1 << 24 {
@@ -649,25 +650,36 @@ pub fn decompress_parallel(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let Some((tables, layout, pos)) = frame_head(src, raw_len)? else {
         return Ok(dst);
     };
-    // Sub-blocks in groups of a few per thread: the streams of one group are held at once (a sub-block's
-    // can be several times its size on hostile input), never the whole frame's.
     let count = layout.count();
-    let group = (4 * rayon::current_num_threads()).max(8);
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || count <= 1 {
+        decompress_into(src, &mut dst)?;
+        return Ok(dst);
+    }
+    // Sub-blocks in groups of a few per thread: the streams of one group are held at once (a sub-block's
+    // can be several times its size on hostile input), never the whole frame's, and each group reuses the
+    // buffers of the last (fresh buffers per sub-block cost more in page faults than the decode saved).
+    let group = (4 * threads).max(8).min(count);
+    let mut scratch: Vec<(Scratch, [usize; 4], Result<()>)> = (0..group)
+        .map(|_| (Scratch::default(), [0; 4], Ok(())))
+        .collect();
     for first in (0..count).step_by(group) {
-        let streams: Vec<Result<(Scratch, [usize; 4])>> = (first..(first + group).min(count))
-            .into_par_iter()
-            .map(|b| {
+        let n = group.min(count - first);
+        scratch[..n]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, (sc, c, r))| {
+                let b = first + k;
                 let (input, out) = sub_block_at(&layout, pos, b, raw_len);
-                let mut sc = Scratch::default();
-                let c = read_streams(&src[..input.end], input.start, &tables, &mut sc, out.len())
-                    .map_err(|e| in_sub_block(b, e))?;
-                Ok((sc, c))
-            })
-            .collect();
-        for (b, r) in (first..).zip(streams) {
-            let (sc, c) = r?;
+                *r = read_streams(&src[..input.end], input.start, &tables, sc, out.len())
+                    .map(|got| *c = got)
+                    .map_err(|e| in_sub_block(b, e));
+            });
+        for (k, (sc, c, r)) in scratch[..n].iter_mut().enumerate() {
+            let b = first + k;
+            std::mem::replace(r, Ok(()))?;
             let out = sub_block_at(&layout, pos, b, raw_len).1;
-            run_sequences(&sc, c, &mut dst, out.start, out.end).map_err(|e| in_sub_block(b, e))?;
+            run_sequences(sc, *c, &mut dst, out.start, out.end).map_err(|e| in_sub_block(b, e))?;
         }
     }
     Ok(dst)
@@ -975,13 +987,26 @@ mod tests {
         d
     }
 
+    /// The parallel decoder on a pool of 3 threads (whatever the machine has), so its groups and
+    /// threads are exercised.
+    fn par(src: &[u8], n: usize) -> Result<Vec<u8>> {
+        static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+        let pool = POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap()
+        });
+        pool.install(|| decompress_parallel(src, n))
+    }
+
     fn roundtrip(data: &[u8], opt: &Options) -> Vec<u8> {
         let mut enc = Encoder::new(&EncodeParams::default(), opt);
         let mut out = Vec::new();
         let bd = enc.compress(data, &mut out);
         assert_eq!(bd.total(), out.len() as u64);
         assert_eq!(decompress(&out, data.len()).unwrap(), data);
-        assert_eq!(decompress_parallel(&out, data.len()).unwrap(), data);
+        assert_eq!(par(&out, data.len()).unwrap(), data);
         out
     }
 
@@ -1055,23 +1080,23 @@ mod tests {
         for i in (0..out.len()).step_by(7) {
             let mut b = out.clone();
             b[i] ^= 0x5a;
-            let par = decompress_parallel(&b, data.len());
+            let got = par(&b, data.len());
             match decompress(&b, data.len()) {
                 Ok(d) => {
                     assert_eq!(d.len(), data.len());
-                    assert_eq!(par.unwrap(), d, "damage at {i}: parallel differs");
+                    assert_eq!(got.unwrap(), d, "damage at {i}: parallel differs");
                 }
                 Err(e) => {
                     bad_seen += 1;
                     // The same refusal, naming the same sub-block.
-                    assert_eq!(par.unwrap_err().to_string(), e.to_string(), "damage at {i}");
+                    assert_eq!(got.unwrap_err().to_string(), e.to_string(), "damage at {i}");
                 }
             }
         }
         assert!(bad_seen > 0);
         for cut in [0, 1, 2, 10, out.len() / 2, out.len() - 1] {
             assert!(decompress(&out[..cut], data.len()).is_err());
-            assert!(decompress_parallel(&out[..cut], data.len()).is_err());
+            assert!(par(&out[..cut], data.len()).is_err());
         }
         assert!(decompress(&out, data.len() + 1).is_err());
         assert!(decompress(&out, data.len() - 1).is_err());
