@@ -60,7 +60,17 @@ pub struct StoredFrame {
 
 /// Decodes one frame on the CPU and checks the result against its length and checksum.
 pub fn decode(f: &StoredFrame) -> Result<Vec<u8>> {
-    let data = codec::decode(f.meta.codec, &f.bytes, f.meta.raw_len as usize)?;
+    decode_on(f, false)
+}
+
+/// [`decode`]; `parallel`: the frame's own parts on several threads too ([`codec::decode_parallel`]).
+fn decode_on(f: &StoredFrame, parallel: bool) -> Result<Vec<u8>> {
+    let (c, n) = (f.meta.codec, f.meta.raw_len as usize);
+    let data = if parallel {
+        codec::decode_parallel(c, &f.bytes, n)?
+    } else {
+        codec::decode(c, &f.bytes, n)?
+    };
     f.meta.check(&data)?;
     Ok(data)
 }
@@ -110,7 +120,8 @@ pub trait BatchDecoder: Send + Sync {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>>;
 }
 
-/// The CPU decoder: the frames of a batch decode in parallel on the rayon pool.
+/// The CPU decoder: the frames of a batch decode in parallel on the rayon pool; a batch of fewer frames
+/// than the pool has threads also decodes each frame's parts in parallel (LZ_EXT3E's sub-blocks).
 pub struct CpuDecoder;
 
 impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
@@ -121,7 +132,15 @@ impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
 
 impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
-        batch.par_iter().map(decode_traced).collect()
+        let parallel = batch.len() < rayon::current_num_threads();
+        batch
+            .par_iter()
+            .map(|f| {
+                trace::timed(Stage::Decode, u64::from(f.meta.raw_len), || {
+                    decode_on(f, parallel)
+                })
+            })
+            .collect()
     }
 }
 

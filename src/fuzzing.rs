@@ -754,8 +754,20 @@ pub fn lz_ext3e_decode(data: &[u8]) {
         return;
     };
     let raw_len = (u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize) % (MAX_RAW + 1);
-    if let Ok(out) = crate::codec::lz_ext3e::decompress(block, raw_len) {
+    let serial = crate::codec::lz_ext3e::decompress(block, raw_len);
+    if let Ok(out) = &serial {
         assert_eq!(out.len(), raw_len, "decoded length differs from raw_len");
+    }
+    // The parallel decoder accepts exactly the frames the serial one does, with the same bytes.
+    let parallel = crate::codec::lz_ext3e::decompress_parallel(block, raw_len);
+    match (&serial, &parallel) {
+        (Ok(a), Ok(b)) => assert!(a == b, "parallel decode differs from serial"),
+        (Err(_), Err(_)) => {}
+        _ => panic!(
+            "serial and parallel decoders disagree: {:?} vs {:?}",
+            serial.as_ref().map(|v| v.len()),
+            parallel.as_ref().map(|v| v.len())
+        ),
     }
 }
 
@@ -788,6 +800,8 @@ pub fn lz_ext3e_roundtrip(data: &[u8]) {
     assert_eq!(bd.total(), packed.len() as u64, "breakdown does not add up");
     let back = lz_ext3e::decompress(&packed, src.len()).expect("own encoding must decode");
     assert!(back == src, "round trip changed the bytes");
+    let par = lz_ext3e::decompress_parallel(&packed, src.len()).expect("parallel decode");
+    assert!(par == src, "parallel decode changed the bytes");
     let mut again = Vec::new();
     enc.compress(&src[src.len() / 2..], &mut Vec::new());
     enc.compress(src, &mut again);

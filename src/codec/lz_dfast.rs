@@ -10,22 +10,13 @@
 
 #![forbid(unsafe_code)]
 
+use super::lz_match::{common_len, read_u32, read_u64};
 use super::lz_parse::{Seq, LAST_LITERALS, MAX_PARSE_OFFSET};
 
 /// Inputs shorter than this are all literals.
 const MIN_INPUT: usize = LAST_LITERALS + 16;
 /// Misses skip ahead by one more byte every 2^SEARCH_STRENGTH bytes since the last match (zstd's 8).
 const SEARCH_STRENGTH: u32 = 8;
-
-#[inline(always)]
-fn read_u64(s: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
-}
-
-#[inline(always)]
-fn read_u32(s: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes(s[i..i + 4].try_into().unwrap())
-}
 
 #[inline(always)]
 fn hash_long(v: u64, log: u32) -> usize {
@@ -35,22 +26,6 @@ fn hash_long(v: u64, log: u32) -> usize {
 #[inline(always)]
 fn hash_short<const S: u32>(v: u64, log: u32) -> usize {
     ((v << (64 - 8 * S)).wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - log)) as usize
-}
-
-#[inline(always)]
-fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
-    let mut i = 0;
-    while b + i + 8 <= limit {
-        let x = read_u64(s, a + i) ^ read_u64(s, b + i);
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while b + i < limit && s[a + i] == s[b + i] {
-        i += 1;
-    }
-    i
 }
 
 /// The double-fast finder's tables, kept between frames.

@@ -39,6 +39,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::lz_match;
 use super::EncodeParams;
 use crate::error::{Error, Result};
 
@@ -58,8 +59,6 @@ pub const HASH_BYTES: u32 = 6;
 pub(super) const MIN_INPUT: usize = LAST_LITERALS + 8;
 /// LZ4's skip strength: after `2^SKIP_STRENGTH` misses in a row the step grows by one byte.
 pub(super) const SKIP_STRENGTH: u32 = 6;
-/// A table slot: `tag << 24 | position mod 2^24`; 0 is an empty slot (tag 0, position 0).
-pub(super) const POS_MASK: u32 = (1 << 24) - 1;
 
 /// Upper bound on the encoded size of `n` input bytes (all literals: token, length bytes, literals).
 pub fn max_compressed_len(n: usize) -> usize {
@@ -150,8 +149,7 @@ impl Encoder {
                     $($k => {
                         // The prefix's positions, oldest first, so that the newest win the buckets.
                         for p in 0..start.min(buf.len() - 8) {
-                            let (h, tag) = hash(read_u64(&buf, p), log);
-                            insert(bucket_of::<$k>(table, h), tag | (p as u32 & POS_MASK));
+                            lz_match::enter::<$k, HASH_BYTES>(&buf, table, log, p);
                         }
                         compress_block::<$k>(&buf, start, out, table, log, ge)
                     })*
@@ -168,46 +166,6 @@ pub fn compress(src: &[u8], p: &EncodeParams) -> Vec<u8> {
     let mut out = Vec::new();
     Encoder::new(p).compress(src, &mut out);
     out
-}
-
-#[inline(always)]
-pub(super) fn read_u64(s: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
-}
-
-/// Multiplicative hash of the `HASH_BYTES` low bytes of `v`: the bucket (`log` bits) and an 8-bit tag
-/// (the next bits), stored beside each position so most false candidates are rejected without reading
-/// the input at the candidate (a cache miss).
-#[inline(always)]
-pub(super) fn hash(v: u64, log: u32) -> (usize, u32) {
-    let h = (v << (64 - 8 * HASH_BYTES)).wrapping_mul(0x9E37_79B1_85EB_CA87);
-    (
-        (h >> (64 - log)) as usize,
-        ((h >> (56 - log)) as u32 & 0xff) << 24,
-    )
-}
-
-/// Whether the `HASH_BYTES` low bytes of `a` and `b` are equal.
-#[inline(always)]
-pub(super) fn same_prefix(a: u64, b: u64) -> bool {
-    (a ^ b) << (64 - 8 * HASH_BYTES) == 0
-}
-
-/// Number of equal bytes at `a` and `b` (`a < b`), stopping at `limit` for `b`.
-#[inline(always)]
-pub(super) fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
-    let mut i = 0;
-    while b + i + 8 <= limit {
-        let x = read_u64(s, a + i) ^ read_u64(s, b + i);
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while b + i < limit && s[a + i] == s[b + i] {
-        i += 1;
-    }
-    i
 }
 
 /// Writes a length continuation (`n` already reduced by 15).
@@ -246,26 +204,7 @@ pub(super) fn write_literals_only(out: &mut Vec<u8>, lits: &[u8]) {
     out.extend_from_slice(lits);
 }
 
-/// The `K` slots of bucket `h`.
-#[inline(always)]
-pub(super) fn bucket_of<const K: usize>(table: &mut [u32], h: usize) -> &mut [u32; K] {
-    (&mut table[h * K..h * K + K]).try_into().unwrap()
-}
-
-/// Inserts position `p` at the front of its bucket (shift-insert keeps the bucket newest first).
-#[inline(always)]
-pub(super) fn insert<const K: usize>(bucket: &mut [u32; K], p: u32) {
-    if K > 1 {
-        bucket.copy_within(0..K - 1, 1);
-    }
-    bucket[0] = p;
-}
-
-/// Looks up the bucket of position `ip` (whose first 8 bytes are `v`), returns the best match as
-/// `(position, length)` (length 0: none), and inserts `ip` into the bucket.
-///
-/// All candidates are tried newest first; only a strictly longer match replaces the best (ties go to the
-/// nearest), and the search stops at a match of `good_enough` bytes.
+/// LZ_EXT3's match search: the shared finder with [`HASH_BYTES`] and the whole window.
 #[inline(always)]
 fn find_and_insert<const K: usize>(
     src: &[u8],
@@ -275,41 +214,7 @@ fn find_and_insert<const K: usize>(
     limit: usize,
     good_enough: usize,
 ) -> (usize, usize) {
-    let v = read_u64(src, ip);
-    let (h, tag) = hash(v, log);
-    let bucket = bucket_of::<K>(table, h);
-    let mut best_len = 0usize;
-    let mut best_pos = 0usize;
-    for &e in bucket.iter() {
-        if e & !POS_MASK != tag {
-            continue;
-        }
-        // The slot holds the position mod 2^24: the one within the window. Empty slots and positions
-        // older than the window give wrong candidates, which the byte comparison rejects.
-        let off = ((ip as u32).wrapping_sub(e) & POS_MASK) as usize;
-        if off == 0 || off > ip {
-            continue;
-        }
-        let c = ip - off;
-        // A candidate can only win if it also matches the byte just past the best so far.
-        if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len]) {
-            continue;
-        }
-        if !same_prefix(read_u64(src, c), v) {
-            continue;
-        }
-        let hb = HASH_BYTES as usize;
-        let len = hb + common_len(src, c + hb, ip + hb, limit);
-        if len > best_len {
-            best_len = len;
-            best_pos = c;
-            if len >= good_enough {
-                break;
-            }
-        }
-    }
-    insert(bucket, tag | (ip as u32 & POS_MASK));
-    (best_pos, best_len)
+    lz_match::find_and_insert::<K, HASH_BYTES>(src, table, log, ip, limit, good_enough, MAX_OFFSET)
 }
 
 /// The match finder and sequence writer for `K` candidates per bucket: encodes `src[start..]`, the bytes
@@ -369,8 +274,7 @@ fn compress_block<const K: usize>(
         // Insert a position near the match end (as LZ4 does) so the next repeat of it is found.
         if ip - 2 <= search_end {
             let p = ip - 2;
-            let (h, tag) = hash(read_u64(src, p), log);
-            insert(bucket_of::<K>(table, h), tag | (p as u32 & POS_MASK));
+            lz_match::enter::<K, HASH_BYTES>(src, table, log, p);
         }
     }
     write_literals_only(out, &src[anchor..]);

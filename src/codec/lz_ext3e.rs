@@ -617,10 +617,82 @@ struct Scratch {
 
 /// Decodes a frame into `dst` (its raw length). On error the contents of `dst` are unspecified.
 pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
-    let n = dst.len();
+    let Some((tables, layout, pos)) = frame_head(src, dst.len())? else {
+        return Ok(());
+    };
+    let mut scratch = Scratch::default();
+    for b in 0..layout.count() {
+        let (input, out) = sub_block_at(&layout, pos, b, dst.len());
+        read_streams(
+            &src[..input.end],
+            input.start,
+            &tables,
+            &mut scratch,
+            out.len(),
+        )
+        .and_then(|c| run_sequences(&scratch, c, dst, out.start, out.end))
+        .map_err(|e| in_sub_block(b, e))?;
+    }
+    Ok(())
+}
+
+/// Decodes a frame into exactly `raw_len` bytes, its sub-blocks' entropy stage on the threads of the
+/// current rayon pool (each sub-block's six streams are independent once the frame tables are read), then
+/// the sequences serially (a match may reach into earlier sub-blocks). Same result and same refusals as
+/// [`decompress`] (its safe twin, tested against it); holds the streams of a few sub-blocks per thread.
+/// On a pool of one thread it is [`decompress`].
+pub fn decompress_parallel(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+    if raw_len > 1 << 24 {
+        return Err(err("raw length over 16 MiB"));
+    }
+    let mut dst = vec![0u8; raw_len];
+    let Some((tables, layout, pos)) = frame_head(src, raw_len)? else {
+        return Ok(dst);
+    };
+    let count = layout.count();
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || count <= 1 {
+        decompress_into(src, &mut dst)?;
+        return Ok(dst);
+    }
+    // Sub-blocks in groups of a few per thread: the streams of one group are held at once (a sub-block's
+    // can be several times its size on hostile input), never the whole frame's, and each group reuses the
+    // buffers of the last (fresh buffers per sub-block cost more in page faults than the decode saved).
+    let group = (4 * threads).max(8).min(count);
+    let mut scratch: Vec<(Scratch, [usize; 4], Result<()>)> = (0..group)
+        .map(|_| (Scratch::default(), [0; 4], Ok(())))
+        .collect();
+    for first in (0..count).step_by(group) {
+        let n = group.min(count - first);
+        scratch[..n]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, (sc, c, r))| {
+                let b = first + k;
+                let (input, out) = sub_block_at(&layout, pos, b, raw_len);
+                *r = read_streams(&src[..input.end], input.start, &tables, sc, out.len())
+                    .map(|got| *c = got)
+                    .map_err(|e| in_sub_block(b, e));
+            });
+        for (k, (sc, c, r)) in scratch[..n].iter_mut().enumerate() {
+            let b = first + k;
+            std::mem::replace(r, Ok(()))?;
+            let out = sub_block_at(&layout, pos, b, raw_len).1;
+            run_sequences(sc, *c, &mut dst, out.start, out.end).map_err(|e| in_sub_block(b, e))?;
+        }
+    }
+    Ok(dst)
+}
+
+/// A frame's tables (one per stream that has one), its sub-block table, and where that table starts.
+type FrameHead = ([Option<DecTable>; STREAMS], Layout, usize);
+
+/// The head of a frame of `n` raw bytes (`None`: an empty frame, which is zero bytes).
+fn frame_head(src: &[u8], n: usize) -> Result<Option<FrameHead>> {
     if n == 0 {
         return if src.is_empty() {
-            Ok(())
+            Ok(None)
         } else {
             Err(err("bytes stored for an empty frame"))
         };
@@ -639,37 +711,40 @@ pub fn decompress_into(src: &[u8], dst: &mut [u8]) -> Result<()> {
     // The rest is FORMAT.md 2.2's sub-block table and sub-blocks, checked by the same reader as LZ_EXT3_SB.
     let layout = Layout::parse(src.get(pos..).unwrap_or_default(), n)
         .map_err(|e| Error::Decode(format!("lz_ext3e: frame tables end at byte {pos}: {e}")))?;
-    let sb = layout.size();
-    let count = layout.count();
-    let mut scratch = Scratch::default();
-    for b in 0..count {
-        let input = layout.input(b);
-        let out_end = ((b + 1) * sb).min(n);
-        decode_subblock(
-            &src[..pos + input.end],
-            pos + input.start,
-            &tables,
-            &mut scratch,
-            dst,
-            b * sb,
-            out_end,
-        )
-        .map_err(|e| Error::Decode(format!("{e} (sub-block {b})")))?;
-    }
-    Ok(())
+    Ok(Some((tables, layout, pos)))
 }
 
-/// Decodes the sub-block at `src[pos..]` (which ends exactly at `src.len()`) into `dst[op..out_end]`.
-fn decode_subblock(
+/// Sub-block `b`'s stored bytes (in the frame) and its output range.
+fn sub_block_at(
+    layout: &Layout,
+    pos: usize,
+    b: usize,
+    n: usize,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let input = layout.input(b);
+    let sb = layout.size();
+    (
+        pos + input.start..pos + input.end,
+        b * sb..((b + 1) * sb).min(n),
+    )
+}
+
+fn in_sub_block(b: usize, e: Error) -> Error {
+    match e {
+        Error::Decode(m) => Error::Decode(format!("{m} (sub-block {b})")),
+        e => e,
+    }
+}
+
+/// The entropy stage of the sub-block at `src[pos..]` (which ends exactly at `src.len()`) of `size`
+/// output bytes: its six streams into `sc`. Returns the counts (tokens, literals, extensions, offsets).
+fn read_streams(
     src: &[u8],
     mut pos: usize,
     tables: &[Option<DecTable>; STREAMS],
     sc: &mut Scratch,
-    dst: &mut [u8],
-    mut op: usize,
-    out_end: usize,
-) -> Result<()> {
-    let size = out_end - op;
+    size: usize,
+) -> Result<[usize; 4]> {
     let n_tok = read_varint(src, &mut pos)? as usize;
     let n_lit = read_varint(src, &mut pos)? as usize;
     let n_ext = read_varint(src, &mut pos)? as usize;
@@ -699,6 +774,18 @@ fn decode_subblock(
     if pos != src.len() {
         return Err(err("bytes left after the streams"));
     }
+    Ok([n_tok, n_lit, n_ext, n_off])
+}
+
+/// The LZ stage of one sub-block: its sequences (streams in `sc`, counts from [`read_streams`]) into
+/// `dst[op..out_end]`; matches may read all of `dst[..op]`.
+fn run_sequences(
+    sc: &Scratch,
+    [n_tok, n_lit, n_ext, n_off]: [usize; 4],
+    dst: &mut [u8],
+    mut op: usize,
+    out_end: usize,
+) -> Result<()> {
     let [lit, tok, ext, o0, o1, o2] = &sc.s;
     let ext = &ext[..n_ext];
     let (mut lp, mut xp) = (0usize, 0usize);
@@ -900,12 +987,26 @@ mod tests {
         d
     }
 
+    /// The parallel decoder on a pool of 3 threads (whatever the machine has), so its groups and
+    /// threads are exercised.
+    fn par(src: &[u8], n: usize) -> Result<Vec<u8>> {
+        static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+        let pool = POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap()
+        });
+        pool.install(|| decompress_parallel(src, n))
+    }
+
     fn roundtrip(data: &[u8], opt: &Options) -> Vec<u8> {
         let mut enc = Encoder::new(&EncodeParams::default(), opt);
         let mut out = Vec::new();
         let bd = enc.compress(data, &mut out);
         assert_eq!(bd.total(), out.len() as u64);
         assert_eq!(decompress(&out, data.len()).unwrap(), data);
+        assert_eq!(par(&out, data.len()).unwrap(), data);
         out
     }
 
@@ -979,14 +1080,23 @@ mod tests {
         for i in (0..out.len()).step_by(7) {
             let mut b = out.clone();
             b[i] ^= 0x5a;
+            let got = par(&b, data.len());
             match decompress(&b, data.len()) {
-                Ok(d) => assert_eq!(d.len(), data.len()),
-                Err(_) => bad_seen += 1,
+                Ok(d) => {
+                    assert_eq!(d.len(), data.len());
+                    assert_eq!(got.unwrap(), d, "damage at {i}: parallel differs");
+                }
+                Err(e) => {
+                    bad_seen += 1;
+                    // The same refusal, naming the same sub-block.
+                    assert_eq!(got.unwrap_err().to_string(), e.to_string(), "damage at {i}");
+                }
             }
         }
         assert!(bad_seen > 0);
         for cut in [0, 1, 2, 10, out.len() / 2, out.len() - 1] {
             assert!(decompress(&out[..cut], data.len()).is_err());
+            assert!(par(&out[..cut], data.len()).is_err());
         }
         assert!(decompress(&out, data.len() + 1).is_err());
         assert!(decompress(&out, data.len() - 1).is_err());

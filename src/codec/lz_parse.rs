@@ -2,8 +2,8 @@
 //! params) emitting a list of [`Seq`]s instead of LZ_EXT3 bytes, so that the entropy stage can cut them at
 //! sub-block boundaries and code each field as its own stream.
 //!
-//! Kept apart from lz_ext3.rs on purpose while the v2 frame work owns that file: this is where a faster
-//! finder is prototyped and measured (examples/codec_levers.rs) without changing LZ_EXT3's output.
+//! The bucket search itself is lz_match.rs's, shared with LZ_EXT3 and LZ_EXT3_SB; this file keeps the
+//! parse loop (with its repeat check) and its output as a list of sequences.
 //!
 //! Rules (as LZ_EXT3): table matches of at least `hash_bytes` bytes (default [`HASH_BYTES`]), offsets
 //! 1 ..= [`MAX_PARSE_OFFSET`], no match starts or ends in the last [`LAST_LITERALS`] bytes; `2^hash_log`
@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::lz_match::{self, common_len, read_u32};
 use super::EncodeParams;
 
 /// Shortest match the format codes.
@@ -29,7 +30,6 @@ pub const HASH_BYTES: u32 = 6;
 pub const MAX_PARSE_OFFSET: usize = MAX_OFFSET - 3;
 const MIN_INPUT: usize = LAST_LITERALS + 8;
 const SKIP_STRENGTH: u32 = 6;
-const POS_MASK: u32 = (1 << 24) - 1;
 
 /// One match and the literals before it: `src[lit_start .. lit_start + lit_len]` are literals, then
 /// `mlen` bytes are copied from `offset` back. The trailing literals of a frame are not a `Seq`.
@@ -109,60 +109,7 @@ impl Parser {
     }
 }
 
-#[inline(always)]
-fn read_u64(s: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
-}
-
-#[inline(always)]
-fn read_u32(s: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes(s[i..i + 4].try_into().unwrap())
-}
-
-#[inline(always)]
-fn hash<const H: u32>(v: u64, log: u32) -> (usize, u32) {
-    let h = (v << (64 - 8 * H)).wrapping_mul(0x9E37_79B1_85EB_CA87);
-    (
-        (h >> (64 - log)) as usize,
-        ((h >> (56 - log)) as u32 & 0xff) << 24,
-    )
-}
-
-#[inline(always)]
-fn same_prefix<const H: u32>(a: u64, b: u64) -> bool {
-    (a ^ b) << (64 - 8 * H) == 0
-}
-
-#[inline(always)]
-fn common_len(s: &[u8], a: usize, b: usize, limit: usize) -> usize {
-    let mut i = 0;
-    while b + i + 8 <= limit {
-        let x = read_u64(s, a + i) ^ read_u64(s, b + i);
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while b + i < limit && s[a + i] == s[b + i] {
-        i += 1;
-    }
-    i
-}
-
-#[inline(always)]
-fn bucket_of<const K: usize>(table: &mut [u32], h: usize) -> &mut [u32; K] {
-    (&mut table[h * K..h * K + K]).try_into().unwrap()
-}
-
-#[inline(always)]
-fn insert<const K: usize>(bucket: &mut [u32; K], p: u32) {
-    if K > 1 {
-        bucket.copy_within(0..K - 1, 1);
-    }
-    bucket[0] = p;
-}
-
-/// As lz_ext3's `find_and_insert`: the best match at `ip` as `(position, length)`, length 0 for none.
+/// As lz_ext3's `find_and_insert`, with `H` bytes hashed and offsets the repeat codes leave.
 #[inline(always)]
 fn find_and_insert<const K: usize, const H: u32>(
     src: &[u8],
@@ -172,38 +119,7 @@ fn find_and_insert<const K: usize, const H: u32>(
     limit: usize,
     good_enough: usize,
 ) -> (usize, usize) {
-    let v = read_u64(src, ip);
-    let (h, tag) = hash::<H>(v, log);
-    let bucket = bucket_of::<K>(table, h);
-    let mut best_len = 0usize;
-    let mut best_pos = 0usize;
-    for &e in bucket.iter() {
-        if e & !POS_MASK != tag {
-            continue;
-        }
-        let off = ((ip as u32).wrapping_sub(e) & POS_MASK) as usize;
-        if off == 0 || off > ip || off > MAX_PARSE_OFFSET {
-            continue;
-        }
-        let c = ip - off;
-        if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len]) {
-            continue;
-        }
-        if !same_prefix::<H>(read_u64(src, c), v) {
-            continue;
-        }
-        let hb = H as usize;
-        let len = hb + common_len(src, c + hb, ip + hb, limit);
-        if len > best_len {
-            best_len = len;
-            best_pos = c;
-            if len >= good_enough {
-                break;
-            }
-        }
-    }
-    insert(bucket, tag | (ip as u32 & POS_MASK));
-    (best_pos, best_len)
+    lz_match::find_and_insert::<K, H>(src, table, log, ip, limit, good_enough, MAX_PARSE_OFFSET)
 }
 
 /// Length of the match at `ip` with offset `rep` (0 if under 4 bytes or out of reach).
@@ -281,8 +197,7 @@ fn parse_block<const K: usize, const H: u32>(
         anchor = ip;
         if ip - 2 <= search_end {
             let p = ip - 2;
-            let (h, tag) = hash::<H>(read_u64(src, p), log);
-            insert(bucket_of::<K>(table, h), tag | (p as u32 & POS_MASK));
+            lz_match::enter::<K, H>(src, table, log, p);
         }
     }
 }

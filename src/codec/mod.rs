@@ -6,6 +6,7 @@ pub mod lz_dfast;
 pub mod lz_ext3;
 pub mod lz_ext3_sb;
 pub mod lz_ext3e;
+pub mod lz_match;
 pub mod lz_parse;
 
 pub use crate::format::codec::Codec;
@@ -89,7 +90,19 @@ pub fn decode_with_dict(codec: Codec, dict: &[u8], src: &[u8], raw_len: usize) -
 
 /// Decodes `src` into exactly `raw_len` bytes.
 pub fn decode(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    decode_with(codec, src, raw_len, false)
+}
+
+/// [`decode`], with the parts of one frame that can run at once on the current rayon pool's threads
+/// (LZ_EXT3E's sub-blocks' entropy stage; the other codecs decode as [`decode`] does): for a batch of
+/// fewer frames than threads, as one large file's frames at the end of an extract.
+pub fn decode_parallel(codec: Codec, src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    decode_with(codec, src, raw_len, true)
+}
+
+fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Result<Vec<u8>> {
     let out = match codec {
+        Codec::LzExt3E if parallel => lz_ext3e::decompress_parallel(src, raw_len)?,
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::decompress(src, raw_len)?,
         Codec::LzExt3Sb => lz_ext3_sb::decompress(src, raw_len)?,

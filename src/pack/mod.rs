@@ -406,7 +406,7 @@ fn attach_tree(
     Ok(Some(name))
 }
 
-/// The stream: reader → sequencer → compressors → writer, each on its own thread(s), joined by bounded
+/// The stream: reader → cutter → sequencer → compressors → writer, each on its own thread(s), joined by bounded
 /// channels; frame buffers go round through a [`FramePool`]. `comp` is the compressor without its GPU,
 /// which the compress stage takes from `gpu`. Returns the stream's tables and the frames as written.
 fn stream_all(
@@ -424,8 +424,9 @@ fn stream_all(
     // Idle frame buffers kept for reuse: as many as can be in flight.
     let pool = FramePool::new(cfg.threads() * 2 + batch * 2 + 4);
     std::thread::scope(|s| {
-        let depth = cfg.read_buffer_batches.max(1);
-        let (read_tx, read_rx) = crossbeam_channel::bounded(depth);
+        let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
+        // One cut batch waiting for the sequencer while the next is cut.
+        let (cut_tx, cut_rx) = crossbeam_channel::bounded(1);
         // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
         let queued = if gpu.planned() {
             batch * 2
@@ -441,8 +442,9 @@ fn stream_all(
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
         let pool = &pool;
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
+        s.spawn(move || stream::cutter(read_rx, cfg, cut_tx));
         let seq =
-            s.spawn(move || stream::sequencer(read_rx, cfg, seed, dicts, frame_tx, pool, progress));
+            s.spawn(move || stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, pool, progress));
         let lanes = Lanes {
             frames: frame_rx,
             out: enc_tx,

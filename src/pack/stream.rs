@@ -1,7 +1,7 @@
-//! The data stream of a pack: a reader thread reads source files in stream order (read-ahead bounded by
-//! `READ_BUFFER_BATCHES` batches of `BUFFER_SIZE` bytes); the sequencer cuts them into content-defined chunks,
-//! hashes the chunks in parallel, dedups them by BLAKE3 and fills frames in order; frames go to the
-//! compression stage.
+//! The data stream of a pack: a reader thread reads source files in stream order (in batches of at most
+//! 1 MiB, read-ahead bounded by `READ_BUFFER_BATCHES` × `BUFFER_SIZE` bytes); the cutter cuts them into
+//! content-defined chunks and hashes the chunks in parallel; the sequencer dedups them by BLAKE3 and fills
+//! frames in order; frames go to the compression stage.
 
 use crate::chunk;
 use crate::config::Config;
@@ -47,7 +47,7 @@ pub enum Msg {
     Fail { job: u64 },
 }
 
-/// Reads every job's files in order, sending batches of about `BUFFER_SIZE` bytes. Runs of small files are
+/// Reads every job's files in order, sending batches of about [`read_batch_bytes`]. Runs of small files are
 /// read `NUM_READERS` at a time; a large file is streamed in segments.
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -57,7 +57,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
         .ok();
     let mut r = Reader {
         seg: (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20),
-        batch_bytes: cfg.buffer_size as usize,
+        batch_bytes: read_batch_bytes(cfg),
         queue: jobs.into(),
         batch: Vec::new(),
         batch_len: 0,
@@ -338,7 +338,65 @@ pub trait DictPlan: Sync {
 const DICT_BUDGET: u64 = 12 << 20;
 
 /// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
-type Cut = (usize, usize, [u8; 32], bool);
+pub type Cut = (usize, usize, [u8; 32], bool);
+
+/// Bytes in one batch of the reader: at most BUFFER_SIZE, and at most [`READ_BATCH_MAX`], so that the
+/// first frames reach the compressors after a megabyte is read rather than after BUFFER_SIZE, and no
+/// batch makes the next stage wait long for it (issue 21: the compressors sat idle while 16 MiB batches
+/// were read and cut).
+pub fn read_batch_bytes(cfg: &Config) -> usize {
+    (cfg.buffer_size as usize).min(READ_BATCH_MAX)
+}
+
+/// The largest reader batch (see [`read_batch_bytes`]).
+pub const READ_BATCH_MAX: usize = 1 << 20;
+
+/// Batches of the reader that may wait for the cutter: READ_BUFFER_BATCHES × BUFFER_SIZE bytes of
+/// read-ahead, as before batches were made smaller.
+pub fn read_depth(cfg: &Config) -> usize {
+    let per = (cfg.buffer_size as usize)
+        .div_ceil(read_batch_bytes(cfg))
+        .max(1);
+    cfg.read_buffer_batches.max(1) * per
+}
+
+/// The cutter: cuts, hashes and judges every data segment of each batch (in parallel; order is kept)
+/// and hands the batch on with its cuts. A stage of its own so that the next batch is cut while the
+/// sequencer places the last one: the sequencer, which every byte passes, never waits for hashing.
+pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>) {
+    let adaptive = adaptive(cfg);
+    for batch in rx {
+        let cuts = cut(cfg, adaptive, &batch);
+        if tx.send((batch, cuts)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether frame sizes follow the data (ADAPTIVE_FRAMES, and a codec that compresses).
+fn adaptive(cfg: &Config) -> bool {
+    cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw
+}
+
+/// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
+fn cut(cfg: &Config, adaptive: bool, batch: &[Msg]) -> Vec<Vec<Cut>> {
+    batch
+        .par_iter()
+        .map(|m| match m {
+            Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
+                chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
+                    .into_iter()
+                    .map(|(o, l)| {
+                        let c = &data[o..o + l];
+                        let raw = adaptive && chunk::incompressible(c);
+                        (o, l, *blake3::hash(c).as_bytes(), raw)
+                    })
+                    .collect()
+            }),
+            _ => Vec::new(),
+        })
+        .collect()
+}
 
 /// A frame being filled: its bytes, the chunks placed in it (positions in this run's chunk table; their
 /// frame id is set when it is sent) and the size at which it is sent.
@@ -366,7 +424,7 @@ impl OpenFrame {
 /// frame is given to the codec, which stores it RAW when that is not smaller. Frames are numbered in the
 /// order they are sent; their buffers come from `pool` (the compressors give them back).
 pub fn sequencer(
-    rx: Receiver<Vec<Msg>>,
+    rx: Receiver<(Vec<Msg>, Vec<Vec<Cut>>)>,
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
@@ -376,8 +434,7 @@ pub fn sequencer(
 ) -> Tables {
     let mut seq = Sequencer::new(cfg, seed, frames_tx, pool);
     seq.dicts = dicts;
-    for batch in rx {
-        let cut = seq.cut(&batch);
+    for (batch, cut) in rx {
         let t_seq = std::time::Instant::now();
         let mut seq_bytes = 0u64;
         for (m, cuts) in batch.into_iter().zip(cut) {
@@ -414,7 +471,6 @@ pub fn sequencer(
 
 /// The sequencer's state between batches.
 struct Sequencer<'a> {
-    cfg: &'a Config,
     adaptive: bool,
     large: usize,
     frames_tx: Sender<RawFrame>,
@@ -456,8 +512,7 @@ impl<'a> Sequencer<'a> {
     fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
         let (small, normal, large) = cfg.frame_limits();
         Sequencer {
-            cfg,
-            adaptive: cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw,
+            adaptive: adaptive(cfg),
             large: large as usize,
             frames_tx,
             pool,
@@ -528,27 +583,6 @@ impl<'a> Sequencer<'a> {
             frame: FrameId(id),
             runs,
         })
-    }
-
-    /// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
-    fn cut(&self, batch: &[Msg]) -> Vec<Vec<Cut>> {
-        let (cfg, adaptive) = (self.cfg, self.adaptive);
-        batch
-            .par_iter()
-            .map(|m| match m {
-                Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
-                    chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
-                        .into_iter()
-                        .map(|(o, l)| {
-                            let c = &data[o..o + l];
-                            let raw = adaptive && chunk::incompressible(c);
-                            (o, l, *blake3::hash(c).as_bytes(), raw)
-                        })
-                        .collect()
-                }),
-                _ => Vec::new(),
-            })
-            .collect()
     }
 
     /// Adds a chunk of `data` to the content being read: a chunk seen before is referred to again;

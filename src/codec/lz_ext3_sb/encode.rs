@@ -4,9 +4,10 @@
 //! sub-blocks, as in LZ_EXT3; only the sub-block edges cost ratio (+0.3-0.5 % at 64 KiB, docs/BENCHMARKS.md).
 
 use super::super::lz_ext3::{
-    bucket_of, common_len, hash, insert, read_u64, same_prefix, write_literals_only,
-    write_sequence, HASH_BYTES, LAST_LITERALS, MIN_MATCH, POS_MASK, SKIP_STRENGTH,
+    write_literals_only, write_sequence, HASH_BYTES, LAST_LITERALS, MAX_OFFSET, MIN_MATCH,
+    SKIP_STRENGTH,
 };
+use super::super::lz_match;
 use super::{write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MIN_SB_LOG};
 use crate::codec::EncodeParams;
 
@@ -192,8 +193,7 @@ impl State<'_> {
                 anchor = ip;
                 if ip - 2 <= search_end {
                     let p = ip - 2;
-                    let (h, tag) = hash(read_u64(src, p), self.log);
-                    insert(bucket_of::<K>(self.table, h), tag | (p as u32 & POS_MASK));
+                    lz_match::enter::<K, HASH_BYTES>(src, self.table, self.log, p);
                 }
             }
         }
@@ -230,39 +230,14 @@ impl State<'_> {
     /// candidates (length 0: none of `HASH_BYTES`), then `ip` is inserted.
     #[inline(always)]
     fn find_and_insert<const K: usize>(&mut self, ip: usize, limit: usize) -> (usize, usize) {
-        let src = self.src;
-        let v = read_u64(src, ip);
-        let (h, tag) = hash(v, self.log);
-        let bucket = bucket_of::<K>(self.table, h);
-        let mut best_len = 0usize;
-        let mut best_pos = 0usize;
-        let hb = HASH_BYTES as usize;
-        for &slot in bucket.iter() {
-            if slot & !POS_MASK != tag {
-                continue;
-            }
-            let off = ((ip as u32).wrapping_sub(slot) & POS_MASK) as usize;
-            if off == 0 || off > ip {
-                continue;
-            }
-            let c = ip - off;
-            if best_len != 0 && (ip + best_len >= limit || src[c + best_len] != src[ip + best_len])
-            {
-                continue;
-            }
-            if !same_prefix(read_u64(src, c), v) {
-                continue;
-            }
-            let len = hb + common_len(src, c + hb, ip + hb, limit);
-            if len > best_len {
-                best_len = len;
-                best_pos = c;
-                if len >= self.good_enough {
-                    break;
-                }
-            }
-        }
-        insert(bucket, tag | (ip as u32 & POS_MASK));
-        (best_pos, best_len)
+        lz_match::find_and_insert::<K, HASH_BYTES>(
+            self.src,
+            self.table,
+            self.log,
+            ip,
+            limit,
+            self.good_enough,
+            MAX_OFFSET,
+        )
     }
 }
