@@ -24,12 +24,12 @@ tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
 for tree in $W/t/rdoc /usr/share/doc; do
   n=$(basename $tree)
   echo "== bench-s3 $n"
-  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 timeout 240 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
+  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 timeout 150 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
   echo "rc $?"
   grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
 done
 if [ "${FINAL:-0}" = 1 ]; then
-  SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 300 bash "$D/final-run.sh" | tail -40
+  SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 250 bash "$D/final-run.sh" | tail -40
 fi
 echo "== s3 tables"
 for n in rdoc doc; do echo "-- $n"; grep -v "trace:" "$OUT/bench-s3-$n.log" | grep -E "^tree|pack to|read every|bytes fetched|random 4" ; done
