@@ -465,7 +465,7 @@ fn server_killed_mid_pack_leaves_no_archive_that_opens() {
         err.contains(&format!("127.0.0.1:{port}")) || err.contains("s3://"),
         "{err}"
     );
-    srv.run("start");
+    srv.restart();
     let left = store.list("data.").unwrap();
     assert!(
         !left.is_empty(),
@@ -533,7 +533,7 @@ fn mount_from_a_bucket_rides_through_a_restart() {
     srv.run("kill");
     let e = fs::read(mnt.join("f3")).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
-    srv.run("start");
+    srv.restart();
     for (i, d) in files.iter().enumerate() {
         assert_eq!(&fs::read(mnt.join(format!("f{i}"))).unwrap(), d, "f{i}");
     }
@@ -605,7 +605,7 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
     let o = run.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    srv.run("start");
+    srv.restart();
     // The new volumes the killed run committed are there, above the newest footer; they change nothing.
     assert!(
         objects(&store).len() > before.len(),

@@ -108,6 +108,31 @@ impl PrivateServer {
         );
     }
 
+    /// `start` after a kill, then waits (a minute at most) until the server lists the bucket and serves
+    /// the first byte of every object in it: a SeaweedFS just started may refuse or answer 500 for a
+    /// while, on a loaded machine longer than a client's retries. What a test checks after this is how
+    /// clc recovers once the server is back, not how long the server takes to come back.
+    pub fn restart(&self) {
+        self.run("start");
+        let store = Store::s3(&config(self.port), BUCKET, "").unwrap();
+        let t0 = std::time::Instant::now();
+        let serving = || match store.list("") {
+            Ok(l) => l
+                .iter()
+                .filter(|o| o.size > 0)
+                .all(|o| store.read_range(&o.name, 0..1).is_ok()),
+            Err(_) => false,
+        };
+        while !serving() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(60),
+                "the S3 server on port {} does not serve again a minute after its start",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The `scripts/s3-server.sh CMD` command for this server, to run elsewhere (another thread).
     pub fn command(&self, cmd: &str) -> Command {
         let mut c = Command::new(script());
