@@ -6,7 +6,7 @@
 #   2. read every file through `clc mount` from the bucket vs from local volumes (cold mount each time,
 #      `tar cf - | wc -c` of the tree; medians of REPS);
 #   3. NREAD random 4 KiB reads (random file, random 4 KiB-aligned offset) through a fresh mount whose
-#      cache holds one or two frames (--cache-size 8M), so nearly every read misses it, from the bucket and from
+#      cache holds one or two frames (--cache-size $RND_CACHE, default 8M; an archive with 16 MiB frames needs 17M), so nearly every read misses it, from the bucket and from
 #      local volumes (those in the page cache: the cost of clc, not of a disk): median and p90 latency;
 #   4. bytes fetched from the bucket per byte read, sequential (2) and random (3), from CLC_TRACE's
 #      ReadFrames bytes (every ranged GET's body, counted by volumes::remote).
@@ -87,7 +87,7 @@ PY
 }
 for where in local s3; do
     a="$W/loc.001"; [ "$where" = s3 ] && a="$B/arch.001"
-    CLC_TRACE=1 mounted "$a" "$W/rnd-$where.log" 8M
+    CLC_TRACE=1 mounted "$a" "$W/rnd-$where.log" "${RND_CACHE:-8M}"
     read -r m p n < <(rnd)
     "$CLC" umount "$MNT"
     echo "random 4 KiB reads, cold cache, $where: median $m ms, p90 $p ms ($n reads)"

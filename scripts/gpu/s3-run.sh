@@ -24,7 +24,7 @@ tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
 for tree in $W/t/rdoc /usr/share/doc; do
   n=$(basename $tree)
   echo "== bench-s3 $n"
-  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 timeout 150 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
+  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 RND_CACHE=17M timeout 150 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
   echo "rc $?"
   grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
 done
