@@ -21,6 +21,16 @@ mkdir -p $CLC_S3_HOME/venv/bin
 xz -dc "$D/weed.xz" > $CLC_S3_HOME/venv/bin/weed && chmod +x $CLC_S3_HOME/venv/bin/weed
 W=/tmp/s3r; rm -rf $W; mkdir -p $W/t
 tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
+# PARTS="8:4 5:8": upload settings to compare (CLC_S3_PART_MIB:CLC_S3_PARTS_IN_FLIGHT), each a run of
+# bench-s3 on the Rust-doc tree only; without it, the defaults on both trees.
+if [ -n "${PARTS:-}" ]; then
+  for p in $PARTS; do
+    echo "== bench-s3 rdoc parts $p"
+    CLC_S3_PART_MIB=${p%%:*} CLC_S3_PARTS_IN_FLIGHT=${p#*:} CLC=$D/clc REPS=${REPS_S3:-5} NREAD=20 RND_CACHE=17M \
+      timeout 100 bash "$R/scripts/bench-s3.sh" $W/t/rdoc $W/b-rdoc > "$OUT/bench-s3-parts-${p/:/-}.log" 2>&1
+    echo "rc $?"; grep -E "^pack to|^read every" "$OUT/bench-s3-parts-${p/:/-}.log"
+  done
+else
 for tree in $W/t/rdoc /usr/share/doc; do
   n=$(basename $tree)
   echo "== bench-s3 $n"
@@ -28,8 +38,9 @@ for tree in $W/t/rdoc /usr/share/doc; do
   echo "rc $?"
   grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
 done
+fi
 if [ "${FINAL:-0}" = 1 ]; then
   SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 250 bash "$D/final-run.sh" | tail -40
 fi
 echo "== s3 tables"
-for n in rdoc doc; do echo "-- $n"; grep -v "trace:" "$OUT/bench-s3-$n.log" | grep -E "^tree|pack to|read every|bytes fetched|random 4" ; done
+[ -n "${PARTS:-}" ] || for n in rdoc doc; do echo "-- $n"; grep -v "trace:" "$OUT/bench-s3-$n.log" | grep -E "^tree|pack to|read every|bytes fetched|random 4" ; done

@@ -9,6 +9,7 @@
 //! | endpoint     | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `s3 = endpoint_url` or `endpoint_url`, else AWS (all skipped with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`) |
 //! | addressing   | `CLC_S3_ADDRESSING` (`path` or `virtual`), the profile's `s3 = addressing_style`, else path-style with an endpoint (self-hosted stores) and virtual-hosted on AWS |
 //! | plain HTTP   | always to loopback; elsewhere only with `CLC_S3_ALLOW_HTTP=1`                          |
+//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 8), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4) |
 //!
 //! An empty variable counts as unset. There is no fallback to instance metadata or other network
 //! sources: without credentials, opening an S3 location is one clear error.
@@ -103,7 +104,33 @@ pub fn s3_config_from(
             })
         }
     };
+    if let Some(v) = var("CLC_S3_PART_MIB") {
+        cfg.part_size = whole_in(&v, 5..=5120, "CLC_S3_PART_MIB", "MiB")? << 20;
+    }
+    if let Some(v) = var("CLC_S3_PARTS_IN_FLIGHT") {
+        cfg.parts_in_flight = whole_in(&v, 1..=64, "CLC_S3_PARTS_IN_FLIGHT", "parts")?;
+    }
     Ok(cfg)
+}
+
+/// `v` as a whole number within `range`, or the setting's error.
+fn whole_in(
+    v: &str,
+    range: std::ops::RangeInclusive<usize>,
+    setting: &str,
+    unit: &str,
+) -> Result<usize> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| StorageError::Config {
+            setting: setting.into(),
+            msg: format!(
+                "{v:?} is not a whole number of {unit} from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
 }
 
 fn credentials(
@@ -341,6 +368,20 @@ mod tests {
             e.contains("sso_session") && e.contains("export-credentials"),
             "{e}"
         );
+        let c = s3_config_from(
+            &vars(&[("CLC_S3_PART_MIB", "5"), ("CLC_S3_PARTS_IN_FLIGHT", "8")]),
+            h,
+        )
+        .unwrap();
+        assert_eq!((c.part_size, c.parts_in_flight), (5 << 20, 8));
+        for (k, v) in [
+            ("CLC_S3_PART_MIB", "4"),
+            ("CLC_S3_PART_MIB", "8M"),
+            ("CLC_S3_PARTS_IN_FLIGHT", "0"),
+        ] {
+            let e = s3_config_from(&vars(&[(k, v)]), h).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v), "{e}");
+        }
         let e = s3_config_from(&vars(&[("CLC_S3_ADDRESSING", "sideways")]), h)
             .unwrap_err()
             .to_string();
