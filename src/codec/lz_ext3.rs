@@ -95,15 +95,8 @@ impl Encoder {
             }
             return;
         }
-        // Buckets: 2^hash_log, but no more than the next power of two of the input length.
-        let need_log = usize::BITS - (src.len() - 1).leading_zeros();
-        let log = self.hash_log.min(need_log.max(10));
-        let slots = self.candidates << log;
-        if self.table.len() < slots {
-            self.table.resize(slots, 0);
-        }
-        let table = &mut self.table[..slots];
-        table.fill(0);
+        let (table, log) =
+            lz_match::fresh_table(&mut self.table, self.hash_log, self.candidates, src.len());
         let ge = self.good_enough;
         macro_rules! dispatch {
             ($($k:literal)*) => {
@@ -133,14 +126,8 @@ impl Encoder {
             }
             return;
         }
-        let need_log = usize::BITS - (buf.len() - 1).leading_zeros();
-        let log = self.hash_log.min(need_log.max(10));
-        let slots = self.candidates << log;
-        if self.table.len() < slots {
-            self.table.resize(slots, 0);
-        }
-        let table = &mut self.table[..slots];
-        table.fill(0);
+        let (table, log) =
+            lz_match::fresh_table(&mut self.table, self.hash_log, self.candidates, buf.len());
         let ge = self.good_enough;
         let start = prefix.len();
         macro_rules! dispatch {

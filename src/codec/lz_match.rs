@@ -12,6 +12,25 @@
 
 /// The position bits of a slot (the 16 MiB window).
 pub const POS_MASK: u32 = (1 << 24) - 1;
+/// The bucket table for an input of `len` bytes (≥ 1): 2^`hash_log` buckets of `candidates` slots, but no
+/// more buckets than the next power of two of `len` (at least 2^10), cleared; grows `table` when it is
+/// too small and keeps it for the next input. Returns the table and its log2 bucket count.
+pub fn fresh_table(
+    table: &mut Vec<u32>,
+    hash_log: u32,
+    candidates: usize,
+    len: usize,
+) -> (&mut [u32], u32) {
+    let need_log = usize::BITS - (len - 1).leading_zeros();
+    let log = hash_log.min(need_log.max(10));
+    let slots = candidates << log;
+    if table.len() < slots {
+        table.resize(slots, 0);
+    }
+    let table = &mut table[..slots];
+    table.fill(0);
+    (table, log)
+}
 
 #[inline(always)]
 pub fn read_u64(s: &[u8], i: usize) -> u64 {

@@ -83,14 +83,8 @@ impl Parser {
         if src.len() < MIN_INPUT {
             return;
         }
-        let need_log = usize::BITS - (src.len() - 1).leading_zeros();
-        let log = self.hash_log.min(need_log.max(10));
-        let slots = self.candidates << log;
-        if self.table.len() < slots {
-            self.table.resize(slots, 0);
-        }
-        let table = &mut self.table[..slots];
-        table.fill(0);
+        let (table, log) =
+            lz_match::fresh_table(&mut self.table, self.hash_log, self.candidates, src.len());
         let ge = self.good_enough;
         let rc = self.rep_check;
         macro_rules! dispatch {
