@@ -250,11 +250,8 @@ fn compress_block<const K: usize>(
             }
         }
         // Extend backwards into the pending literals.
-        while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
-            ip -= 1;
-            mpos -= 1;
-            mlen += 1;
-        }
+        let back = lz_match::back_len(src, anchor, ip, mpos);
+        (ip, mpos, mlen) = (ip - back, mpos - back, mlen + back);
         write_sequence(out, &src[anchor..ip], ip - mpos, mlen);
         ip += mlen;
         anchor = ip;

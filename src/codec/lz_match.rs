@@ -12,6 +12,17 @@
 
 /// The position bits of a slot (the 16 MiB window).
 pub const POS_MASK: u32 = (1 << 24) - 1;
+/// How far a match found at `ip`, reading from `mpos`, extends backwards: while the bytes before both
+/// agree, never below `anchor` (the first literal not yet emitted) nor the input's start.
+#[inline]
+pub fn back_len(src: &[u8], anchor: usize, ip: usize, mpos: usize) -> usize {
+    let mut n = 0;
+    while ip - n > anchor && mpos - n > 0 && src[ip - n - 1] == src[mpos - n - 1] {
+        n += 1;
+    }
+    n
+}
+
 /// The bucket table for an input of `len` bytes (≥ 1): 2^`hash_log` buckets of `candidates` slots, but no
 /// more buckets than the next power of two of `len` (at least 2^10), cleared; grows `table` when it is
 /// too small and keeps it for the next input. Returns the table and its log2 bucket count.

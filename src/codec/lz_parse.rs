@@ -173,11 +173,8 @@ fn parse_block<const K: usize, const H: u32>(
                 mlen = len;
             }
         }
-        while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
-            ip -= 1;
-            mpos -= 1;
-            mlen += 1;
-        }
+        let back = lz_match::back_len(src, anchor, ip, mpos);
+        (ip, mpos, mlen) = (ip - back, mpos - back, mlen + back);
         seqs.push(Seq {
             lit_start: anchor as u32,
             lit_len: (ip - anchor) as u32,

@@ -175,11 +175,8 @@ impl State<'_> {
                 }
                 let ip0 = ip;
                 // Extend backwards into the pending literals (never past the sub-block's start).
-                while ip > anchor && mpos > 0 && src[ip - 1] == src[mpos - 1] {
-                    ip -= 1;
-                    mpos -= 1;
-                    mlen += 1;
-                }
+                let back = lz_match::back_len(src, anchor, ip, mpos);
+                (ip, mpos, mlen) = (ip - back, mpos - back, mlen + back);
                 if self.rounds.is_some() {
                     mlen = self.bound_depth(b, ip, mpos, mlen);
                     if mlen < MIN_MATCH {
