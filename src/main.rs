@@ -36,7 +36,8 @@ fn main() {
             2
         }
     };
-    std::process::exit(code);
+    // Without the drivers' exit handlers (their teardown is the process's end anyway).
+    clc::sys::exit_now(code);
 }
 
 fn one_line(e: &anyhow::Error) -> String {

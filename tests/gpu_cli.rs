@@ -52,16 +52,25 @@ fn pack_on_opencl_then_extract_on_cpu() {
     let mut look = text(7, 150_000);
     look[70_000] ^= 1;
     std::fs::write(src.join("text-lookalike"), look).unwrap();
-    let (out, _) = clc_ok!(
-        "pack",
-        &src,
-        "-o",
-        t.path().join("g"),
-        "--gpu-device",
-        &dev,
-        "--frame-size",
-        "128K"
+    // Every frame on the device: no lead for the CPU, all frames the GPU's (compress::Split).
+    let g = t.path().join("g");
+    let (code, out, err) = run_with(
+        &[
+            ("CLC_GPU_LEAD", OsStr::new("0")),
+            ("CLC_GPU_SHARE", OsStr::new("1/1")),
+        ],
+        &[
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            g.as_os_str(),
+            OsStr::new("--gpu-device"),
+            OsStr::new(&dev),
+            OsStr::new("--frame-size"),
+            OsStr::new("128K"),
+        ],
     );
+    assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("LZ_EXT3_GPU="), "{out}");
     let (info, _) = clc_ok!("info", t.path().join("g.001"), "--json");
     let v: serde_json::Value = serde_json::from_str(&info).unwrap();
@@ -124,6 +133,90 @@ fn pack_on_opencl_then_extract_on_cpu() {
         "{out}"
     );
     assert_same_tree(&src, &dest);
+}
+
+/// The frames of `archive` per codec name (`clc info --json`).
+fn codec_frames(archive: &std::path::Path, codec: &str) -> u64 {
+    let (info, _) = clc_ok!("info", archive, "--json");
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    v["frames_per_codec"][codec].as_u64().unwrap_or(0)
+}
+
+/// A pack shared by the CPU threads and the OpenCL device (compress::Split, FORMAT.md §6): the frames of
+/// the first CLC_GPU_LEAD bytes on the CPU, then one frame in two on the device. The same config and
+/// device set give the same bytes on every run and with two devices (POCL_DEVICES), the device's frames
+/// are where the rule puts them, and the tree comes back whole.
+#[test]
+fn cpu_and_device_share_a_pack_deterministically() {
+    let Some(dev) = opencl_device() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..6u64 {
+        std::fs::write(src.join(format!("t{i}")), text(20 + i, 200_000)).unwrap();
+    }
+    std::fs::write(src.join("n"), noise(9, 100_000)).unwrap();
+    let pack = |name: &str, device: &str, share: &str, envs: &[(&str, &OsStr)]| {
+        let out = t.path().join(name);
+        let mut e = vec![
+            ("CLC_GPU_LEAD", OsStr::new("300000")),
+            ("CLC_GPU_SHARE", OsStr::new(share)),
+            ("SOURCE_DATE_EPOCH", OsStr::new("1700000000")),
+        ];
+        e.extend_from_slice(envs);
+        let (code, o, err) = run_with(
+            &e,
+            &[
+                OsStr::new("pack"),
+                src.as_os_str(),
+                OsStr::new("-o"),
+                out.as_os_str(),
+                OsStr::new("--gpu-device"),
+                OsStr::new(device),
+                OsStr::new("--frame-size"),
+                OsStr::new("128K"),
+                OsStr::new("--threads"),
+                OsStr::new("2"),
+            ],
+        );
+        assert_eq!(code, Some(0), "{o}{err}");
+        let archive = t.path().join(format!("{name}.001"));
+        (std::fs::read(&archive).unwrap(), archive)
+    };
+    let (a, a_path) = pack("a", &dev, "1/2", &[]);
+    let (b, _) = pack("b", &dev, "1/2", &[]);
+    assert!(a == b, "two runs of one config and device set differ");
+    let (on_gpu, on_cpu) = (
+        codec_frames(&a_path, "LZ_EXT3_SB_GPU"),
+        codec_frames(&a_path, "LZ_EXT3_SB"),
+    );
+    // 1.3 MB in 128 KiB frames: the first three frames (the lead) and the odd ones after it on the CPU.
+    assert!(on_gpu >= 3 && on_cpu >= 5, "GPU {on_gpu}, CPU {on_cpu}");
+    let (c, c_path) = pack("c", &dev, "0/1", &[]);
+    assert_eq!(codec_frames(&c_path, "LZ_EXT3_SB_GPU"), 0);
+    assert!(c != a, "a share of 0 still put frames on the device");
+    let dest = t.path().join("out");
+    clc_ok!("extract", &a_path, "-o", &dest, "--cpu", "-q");
+    assert_same_tree(&src, &dest);
+    // Two devices of the same kind: the same frames on the GPU side, the same bytes.
+    if std::env::var_os("POCL_DEVICES").is_none() && dev_is_pocl(&dev) {
+        let (two, _) = pack(
+            "two",
+            "all",
+            "1/2",
+            &[("POCL_DEVICES", OsStr::new("pthread pthread"))],
+        );
+        assert!(two == a, "two devices wrote other bytes than one");
+    }
+}
+
+/// Whether device `idx` is PoCL's CPU device (two of them can be asked for with POCL_DEVICES).
+fn dev_is_pocl(idx: &str) -> bool {
+    devices().is_ok_and(|d| {
+        d.iter()
+            .any(|x| x.index.to_string() == idx && x.name.to_lowercase().contains("pthread"))
+            && d.len() == 1
+    })
 }
 
 #[test]

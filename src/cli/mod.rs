@@ -144,33 +144,38 @@ impl Common {
     /// has no OpenCL GPU (most machines), else with one line naming `--gpu-device` and `GPU_DEVICE`.
     /// Without GPU_FALLBACK_ENABLED the failure is an error.
     pub fn gpu(&self, cfg: &Config) -> Result<Option<clc::gpu::Gpu>> {
-        if cfg.force_cpu {
-            return Ok(None);
-        }
-        match clc::gpu::Gpu::open(cfg) {
-            Ok(g) => Ok(Some(g)),
-            Err(e) if cfg.gpu_fallback => {
-                // Said in the trace in any case (CLC_TRACE: why the CPU did the work).
-                clc::diag::trace::note(&format!("no GPU used ({e})"));
-                if !self.quiet && (self.gpu_asked(cfg) || has_gpu()) {
-                    eprintln!(
-                        "clc: no GPU used ({e}); working on the CPU (device chosen by --gpu-device or \
-                         GPU_DEVICE = {:?}; `clc info --devices` lists them)",
-                        cfg.gpu_device
-                    );
-                }
-                Ok(None)
-            }
-            Err(e) => Err(e).context(
-                "GPU_FALLBACK_ENABLED is false (use --cpu, or --gpu-device / GPU_DEVICE to choose a device)",
-            ),
-        }
+        open_gpu(cfg, self.quiet, self.gpu_asked(cfg))
     }
 
     /// Whether a device was asked for, by `--gpu-device` or by a `GPU_DEVICE` other than `auto`.
     pub fn gpu_asked(&self, cfg: &Config) -> bool {
         let d = cfg.gpu_device.trim();
         self.gpu_device.is_some() || !(d.is_empty() || d.eq_ignore_ascii_case("auto"))
+    }
+}
+
+/// [`Common::gpu`] for `quiet` and whether a device was `asked` for (callable from any thread).
+pub fn open_gpu(cfg: &Config, quiet: bool, asked: bool) -> Result<Option<clc::gpu::Gpu>> {
+    if cfg.force_cpu {
+        return Ok(None);
+    }
+    match clc::gpu::Gpu::open(cfg) {
+        Ok(g) => Ok(Some(g)),
+        Err(e) if cfg.gpu_fallback => {
+            // Said in the trace in any case (CLC_TRACE: why the CPU did the work).
+            clc::diag::trace::note(&format!("no GPU used ({e})"));
+            if !quiet && (asked || has_gpu()) {
+                eprintln!(
+                    "clc: no GPU used ({e}); working on the CPU (device chosen by --gpu-device or \
+                     GPU_DEVICE = {:?}; `clc info --devices` lists them)",
+                    cfg.gpu_device
+                );
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e).context(
+            "GPU_FALLBACK_ENABLED is false (use --cpu, or --gpu-device / GPU_DEVICE to choose a device)",
+        ),
     }
 }
 

@@ -2,7 +2,7 @@ use super::Common;
 use anyhow::Result;
 use clap::Args;
 use clc::diag::Warnings;
-use clc::pack::{GpuUse, PackOptions};
+use clc::pack::{GpuUse, OpenAhead, PackOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -67,15 +67,30 @@ pub fn run(a: PackArgs) -> Result<i32> {
             }
         },
     )?;
-    // GPU_DEVICE = auto: pack opens the GPU itself, once the scan shows enough bytes for it to pay
-    // (and with GPU_FALLBACK_ENABLED = false, a failure to open it is still an error).
+    // GPU_DEVICE = auto: pack opens the GPU itself, once the scan shows enough bytes for it to pay.
+    // A named device opens on a thread of its own from now on, while the pack scans and the CPU encodes
+    // the first frames (compress::Split). Either way, with GPU_FALLBACK_ENABLED = false a failure to
+    // open it is still an error.
     let auto = !cfg.force_cpu && cfg.gpu_device.trim().eq_ignore_ascii_case("auto");
-    let gpu = if auto { None } else { a.common.gpu(&cfg)? };
-    let open_failed = std::sync::Mutex::new(None);
+    let open_failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let record = |failed: &std::sync::Mutex<Option<anyhow::Error>>, e: anyhow::Error| {
+        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    };
+    let ahead = (!auto && !cfg.force_cpu).then(|| {
+        let (cfg, failed) = (cfg.clone(), open_failed.clone());
+        let (quiet, asked) = (a.common.quiet, a.common.gpu_asked(&cfg));
+        OpenAhead::start(move || match super::open_gpu(&cfg, quiet, asked) {
+            Ok(g) => g,
+            Err(e) => {
+                record(&failed, e);
+                None
+            }
+        })
+    });
     let open = || match a.common.gpu(&cfg) {
         Ok(g) => g,
         Err(e) => {
-            *open_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            record(&open_failed, e);
             None
         }
     };
@@ -92,15 +107,15 @@ pub fn run(a: PackArgs) -> Result<i32> {
     };
     // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
     clc::sys::catch_interrupts();
-    let choice = match (&gpu, auto) {
-        (Some(g), _) => GpuUse::Given(g),
+    let choice = match (&ahead, auto) {
+        (Some(a), _) => GpuUse::Opening(a),
         (None, true) => GpuUse::Auto(&open),
         (None, false) => GpuUse::Off,
     };
     let st = match clc::pack::pack_with(&cfg, &opts, choice, &warn) {
         Err(clc::Error::Interrupted(sig)) => {
             eprintln!("clc: interrupted; nothing was written");
-            std::mem::forget(gpu);
+            std::mem::forget(ahead);
             return Ok(128 + sig);
         }
         r => r,
@@ -123,7 +138,8 @@ pub fn run(a: PackArgs) -> Result<i32> {
             println!("{line}");
         }
     }
-    // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit; the process ends now anyway.
-    std::mem::forget(gpu);
+    // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit, and NVIDIA's takes a tenth of a
+    // second to: the process ends now anyway (main ends it without the libraries' exit handlers).
+    std::mem::forget(ahead);
     Ok(if st.warnings > 0 { 1 } else { 0 })
 }

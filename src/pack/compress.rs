@@ -260,30 +260,87 @@ pub struct Lanes {
     pub tokens: Sender<()>,
 }
 
-/// The compressors: on the GPU, two feeders per device, each taking the next batch of frames from the
-/// queue (whichever device is free gets it: frames encode alone, so the bytes do not depend on which);
-/// on the CPU, one task per frame on the worker pool. `base` is the compressor without its GPU, which
-/// `gpu` gives (opening it now, for `GPU_DEVICE = auto`, while the stream starts reading). Returns when
-/// the frame queue is done.
+/// The compressors. Without a GPU planned, one task per frame on the CPU worker pool. With one, the
+/// frames are shared by [`Split`]: the CPU threads take every frame before the split's lead (the GPU opens
+/// meanwhile) and the frames the split leaves them after it; two feeders per device take the GPU's frames
+/// in batches. Which frame goes where depends on the split alone (the config and the device set), never on
+/// which device or thread is free, so the bytes are the same on every run. `base` is the compressor
+/// without its GPU, which `gpu` gives (opened, waited for, or opening now). Returns when the frame queue
+/// is done and every frame was handed on.
 pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool: &FramePool) {
-    let comp = Compressor {
-        gpu: gpu.device(),
-        ..*base
-    };
-    let Some(g) = comp.gpu else {
-        return cpu_dispatch(&comp, lanes, pool);
-    };
-    let comp = &comp;
+    if !gpu.planned() {
+        return cpu_dispatch(base, lanes, pool);
+    }
+    let Lanes {
+        frames,
+        out,
+        tokens,
+    } = lanes;
+    let threads = rayon::current_num_threads();
+    let lead = Split::lead(threads);
+    // Decided at the first frame past the lead, once the device set is known (the GPU opened).
+    let mut split: Option<Split> = None;
+    let with_gpu: OnceLock<Compressor> = OnceLock::new();
+    let (gtx, grx) = crossbeam_channel::bounded::<RawFrame>(batch.max(1) * 2);
+    let mut offset = 0u64;
     std::thread::scope(|fs| {
-        for feeder in 0..g.device_count() * 2 {
-            let (frames, out) = (lanes.frames.clone(), lanes.out.clone());
-            fs.spawn(move || gpu_feed(comp, feeder / 2, batch, frames, out, pool));
-        }
+        // Opens the GPU (or waits for the one opening) while the CPU takes the frames of the lead; the
+        // stage ends only once it is open, so that a failure to open it is always reported.
+        fs.spawn(|| gpu.device());
+        rayon::in_place_scope(|rs| {
+            for f in frames {
+                if tokens.send(()).is_err() {
+                    return;
+                }
+                let past = offset >= lead;
+                offset += f.data.len() as u64;
+                let sp = match (past, split) {
+                    (false, _) => None,
+                    (true, Some(sp)) => Some(sp),
+                    (true, None) => {
+                        let t = Instant::now();
+                        let g = gpu.device();
+                        let sp = Split::decide(lead, g, threads);
+                        trace::span("GPU waited for at the lead", t, 0);
+                        trace::note(&format!("frames shared: {}", sp.describe()));
+                        if let (Some(g), true) = (g, sp.k > 0) {
+                            let comp = with_gpu.get_or_init(|| Compressor {
+                                gpu: Some(g),
+                                ..*base
+                            });
+                            for feeder in 0..g.device_count() * 2 {
+                                let (grx, out) = (grx.clone(), out.clone());
+                                fs.spawn(move || gpu_feed(comp, feeder / 2, batch, grx, out, pool));
+                            }
+                        }
+                        split = Some(sp);
+                        split
+                    }
+                };
+                let on_gpu = with_gpu.get().is_some()
+                    && f.dict.is_none()
+                    && sp.is_some_and(|s| s.gpu_takes(f.id));
+                if on_gpu {
+                    if gtx.send(f).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let out = out.clone();
+                rs.spawn(move |_| {
+                    let e = base.one(&f);
+                    pool.give(f.data);
+                    let _ = out.send(vec![e]);
+                });
+            }
+        });
+        drop(gtx);
     });
 }
 
-/// A GPU feeder for device `dev`: gathers frames into batches of at most `batch` frames and
-/// [`GPU_BATCH_BYTES`] and compresses each batch in one call.
+/// A GPU feeder for device `dev`: takes the next frame of the GPU's queue and those queued behind it (at
+/// most `batch` frames and [`GPU_BATCH_BYTES`]) and compresses them in one call. It never waits for more
+/// frames than are queued: the writer may be waiting for the first of them.
 fn gpu_feed(
     comp: &Compressor,
     dev: usize,
@@ -296,7 +353,7 @@ fn gpu_feed(
         let mut bytes = first.data.len();
         let mut b = vec![first];
         while b.len() < batch && bytes < GPU_BATCH_BYTES {
-            match frames.recv() {
+            match frames.try_recv() {
                 Ok(f) => {
                     bytes += f.data.len();
                     b.push(f);
@@ -308,6 +365,84 @@ fn gpu_feed(
             return;
         }
     }
+}
+
+/// How the frames of a pack are shared between the CPU threads and the GPUs (FORMAT.md §6): every frame
+/// that starts before `lead` bytes of the stream goes to the CPU (while the GPU opens), then frame `id`
+/// goes to the GPU when `id % m < k` and to the CPU otherwise (frames with a dictionary always to the
+/// CPU). `lead` comes from the CPU thread count, `k` and `m` from it and the device set's compute units,
+/// so the archive is the same for a given tree, config, thread count and device set, on every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub lead: u64,
+    pub k: u32,
+    pub m: u32,
+}
+
+/// The GPU's share of frames is counted in sixteenths.
+pub const SHARE_M: u32 = 16;
+
+/// Seconds from the start of a pack until its GPU is open: NVIDIA's driver and one context on the H200
+/// machine (docs/GPU.md, "Start-up": 0.26-0.35 s to list the platforms, 0.1-0.2 s for the context).
+const GPU_OPEN_S: f64 = 0.45;
+
+impl Split {
+    /// The bytes the CPU threads encode alone while the GPU opens: what `threads` threads encode in
+    /// [`GPU_OPEN_S`]. `CLC_GPU_LEAD` (bytes) replaces it, for benchmarks and tests.
+    pub fn lead(threads: usize) -> u64 {
+        crate::diag::knob_bytes("CLC_GPU_LEAD")
+            .unwrap_or((threads as f64 * CPU_GBS_PER_THREAD * 1e9 * GPU_OPEN_S) as u64)
+    }
+
+    /// The GPU's share, `(k, m)`: its estimated rate over the GPUs' and the CPU threads' together, in
+    /// sixteenths, rounded to the nearest (at least one when `at_least_one`, i.e. the GPU was named).
+    /// `CLC_GPU_SHARE=K/M` (1 ≤ M ≤ 1024, K ≤ M) replaces it, for benchmarks and tests.
+    pub fn share(compute_units: u64, threads: usize, at_least_one: bool) -> (u32, u32) {
+        if let Some(km) = std::env::var("CLC_GPU_SHARE")
+            .ok()
+            .and_then(|v| parse_share(&v))
+        {
+            return km;
+        }
+        let gpu = compute_units as f64 * GPU_GBS_PER_CU;
+        let cpu = threads as f64 * CPU_GBS_PER_THREAD;
+        let k = (f64::from(SHARE_M) * gpu / (gpu + cpu).max(f64::MIN_POSITIVE)).round() as u32;
+        let k = k.min(SHARE_M);
+        (if at_least_one { k.max(1) } else { k }, SHARE_M)
+    }
+
+    /// The split of a pack whose GPU opened as `gpu` (None: it did not, and the CPU takes every frame).
+    pub fn decide(lead: u64, gpu: Option<&Gpu>, threads: usize) -> Split {
+        let (k, m) = match gpu {
+            Some(g) => {
+                let cus = g.devices().iter().map(|d| u64::from(d.compute_units)).sum();
+                Split::share(cus, threads, true)
+            }
+            None => (0, SHARE_M),
+        };
+        Split { lead, k, m }
+    }
+
+    /// Whether frame `id` (past the lead) is the GPU's.
+    pub fn gpu_takes(&self, id: u32) -> bool {
+        id % self.m < self.k
+    }
+
+    /// For the trace and the docs.
+    pub fn describe(&self) -> String {
+        format!(
+            "the CPU alone for the first {} bytes, then the GPU {} of every {} frames",
+            self.lead, self.k, self.m
+        )
+    }
+}
+
+/// `K/M` with 1 ≤ M ≤ 1024 and K ≤ M.
+fn parse_share(v: &str) -> Option<(u32, u32)> {
+    let (k, m) = v.trim().split_once('/')?;
+    let (k, m): (u32, u32) = (k.trim().parse().ok()?, m.trim().parse().ok()?);
+    (1..=1024).contains(&m).then_some(())?;
+    (k <= m).then_some((k, m))
 }
 
 /// The CPU path: every frame is its own task on the worker pool, started once a token is free; its
@@ -339,14 +474,62 @@ pub enum GpuUse<'a> {
     Off,
     /// This one, opened already.
     Given(&'a Gpu),
+    /// A named device (`--gpu-device`), being opened on a thread of its own since before the scan.
+    Opening(&'a OpenAhead),
     /// GPU_DEVICE = auto: opened by the pack (on the compress stage's thread, while the stream starts)
-    /// when the scan finds at least [`GPU_AUTO_MIN_BYTES`] to pack and the GPUs would outpace the CPU
-    /// threads ([`auto_wants_gpu`]); `None` from it means no GPU (the CPU works).
+    /// when the scan finds enough bytes for it to pay ([`auto_wants_gpu`]); `None` from it means no GPU
+    /// (the CPU works).
     Auto(&'a (dyn Fn() -> Option<Gpu> + Sync)),
 }
 
+/// A GPU opened on a thread of its own from before the pack starts (a device named by `--gpu-device` or
+/// `GPU_DEVICE`), so that starting the driver (0.3-0.5 s on the H200 machine) overlaps the scan and the
+/// CPU's first frames instead of coming before them. The thread is never joined: a pack that ends before
+/// it needs the GPU does not wait for the driver.
+pub struct OpenAhead {
+    rx: Receiver<Option<Gpu>>,
+    got: OnceLock<Option<Gpu>>,
+}
+
+impl OpenAhead {
+    /// Starts `open` on a new thread.
+    pub fn start(open: impl FnOnce() -> Option<Gpu> + Send + 'static) -> OpenAhead {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        // Without a thread, `tx` is dropped here and the first `wait` finds no GPU.
+        let _ = std::thread::Builder::new()
+            .name("clc-gpu-open".into())
+            .spawn(move || {
+                let t = Instant::now();
+                let g = open();
+                trace::span("GPU opened (on its own thread)", t, 0);
+                if let Err(e) = tx.send(g) {
+                    // Nobody waits any more (the pack is over): the process ends without tearing the
+                    // driver down.
+                    std::mem::forget(e.into_inner());
+                }
+            });
+        OpenAhead {
+            rx,
+            got: OnceLock::new(),
+        }
+    }
+
+    /// The GPU, waiting for the opening to end (None: it failed).
+    pub fn wait(&self) -> Option<&Gpu> {
+        self.got
+            .get_or_init(|| self.rx.recv().ok().flatten())
+            .as_ref()
+    }
+
+    /// The GPU if it was waited for and opened.
+    pub fn opened(&self) -> Option<&Gpu> {
+        self.got.get().and_then(|g| g.as_ref())
+    }
+}
+
 /// The GPU of one pack: what was asked ([`GpuUse`]), whether frames are meant for it (decided before
-/// the stream starts, from the config and the bytes to pack), and the device once opened.
+/// the stream starts, from the config, the thread count and the bytes to pack), and the device once
+/// opened.
 pub struct PackGpu<'a> {
     asked: GpuUse<'a>,
     planned: bool,
@@ -358,7 +541,7 @@ impl<'a> PackGpu<'a> {
     pub fn new(asked: GpuUse<'a>, total: u64, threads: usize) -> Self {
         let planned = match &asked {
             GpuUse::Off => false,
-            GpuUse::Given(_) => true,
+            GpuUse::Given(_) | GpuUse::Opening(_) => true,
             GpuUse::Auto(_) => {
                 let (want, why) = auto_wants_gpu(total, threads);
                 trace::note(&format!("GPU_DEVICE = auto: {why}"));
@@ -372,12 +555,12 @@ impl<'a> PackGpu<'a> {
         }
     }
 
-    /// Whether frames are meant for a GPU (the frame queue holds two batches then).
+    /// Whether frames may go to a GPU (the frame queue holds two batches then).
     pub fn planned(&self) -> bool {
         self.planned
     }
 
-    /// The GPU given by the caller, if any (whole-file dedup hashes on it; auto opens later, if at all).
+    /// The GPU given by the caller, if any (whole-file dedup hashes on it; the others open later).
     pub fn given(&self) -> Option<&Gpu> {
         match self.asked {
             GpuUse::Given(g) => Some(g),
@@ -385,10 +568,12 @@ impl<'a> PackGpu<'a> {
         }
     }
 
-    /// The GPU to compress on: the given one, or (auto, when planned) opened on the first call.
+    /// The GPU to compress on: the given one, the named one once open (waiting for it), or (auto, when
+    /// planned) opened on the first call.
     pub fn device(&self) -> Option<&Gpu> {
         match self.asked {
             GpuUse::Given(g) => Some(g),
+            GpuUse::Opening(a) => a.wait(),
             GpuUse::Auto(open) if self.planned => {
                 let t = Instant::now();
                 let g = self.opened.get_or_init(open).as_ref();
@@ -403,6 +588,7 @@ impl<'a> PackGpu<'a> {
     pub fn describe(&self) -> Option<String> {
         match self.asked {
             GpuUse::Given(g) => Some(g.describe()),
+            GpuUse::Opening(a) => a.opened().map(Gpu::describe),
             _ => self
                 .opened
                 .get()
@@ -412,21 +598,23 @@ impl<'a> PackGpu<'a> {
     }
 }
 
-/// The default GPU_DEVICE = auto opens the GPU only for a stream of at least this many bytes:
-/// below it, starting the device (0.5 s on the H200 machine) costs more than it could save.
+/// The default GPU_DEVICE = auto opens the GPU only for a stream at least this much longer than the
+/// split's lead (what the CPU threads encode alone while the GPU opens): below it, the GPU's frames
+/// could not make up for the pipeline's cost of taking them.
 pub const GPU_AUTO_MIN_BYTES: u64 = 256 << 20;
 
-/// Compression rates measured on the lent 2 x H200 machine, 32 threads, on the same 4 MiB frames of
-/// the Rust-doc tree (docs/GPU.md): the GPU encoder 2.81 GB/s on one H200 (132 compute units), the
-/// CPU encoder 11-17.7 GB/s on 32 threads.
-const GPU_GBS_PER_CU: f64 = 2.81 / 132.0;
-const CPU_GBS_PER_THREAD: f64 = 0.5;
+/// Compression rates measured on the lent H200 machine on the same 4 MiB frames of the Rust-doc tree
+/// (docs/GPU.md run 7): the GPU encoder 2.00 GB/s end to end on one H200 (132 compute units), the CPU
+/// encoder 10.8 GB/s on 16 threads.
+const GPU_GBS_PER_CU: f64 = 2.0 / 132.0;
+const CPU_GBS_PER_THREAD: f64 = 10.8 / 16.0;
 
-/// Whether GPU_DEVICE = auto uses the GPU for `total` bytes with `threads` CPU threads, and why. It
-/// does when the stream is large enough and the GPUs (compute units from the cached driver probe,
-/// `gpu::gpu_compute_units`) would compress faster than the CPU threads: a choice made from the
-/// device set and the config, never from timings, so the archive is the same on every run.
-/// `CLC_GPU_AUTO_MIN` (bytes) replaces both rules by the size alone, for benchmarks and tests.
+/// Whether GPU_DEVICE = auto plans frames for the GPU for `total` bytes with `threads` CPU threads,
+/// and why. It does when the stream is longer than the split's lead by [`GPU_AUTO_MIN_BYTES`] and the
+/// GPUs (compute units from the cached driver probe, `gpu::gpu_compute_units`) would take at least one
+/// frame in sixteen ([`Split::share`]): a choice made from the device set and the config, never from
+/// timings, so the archive is the same on every run. `CLC_GPU_AUTO_MIN` (bytes) replaces both rules by
+/// the size alone, for benchmarks and tests.
 pub fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
     let verdict = |want: bool| if want { "is opened" } else { "is left out" };
     if let Some(min) = crate::diag::knob_bytes("CLC_GPU_AUTO_MIN") {
@@ -439,10 +627,13 @@ pub fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
             ),
         );
     }
-    if total < GPU_AUTO_MIN_BYTES {
+    let lead = Split::lead(threads);
+    if total < lead.saturating_add(GPU_AUTO_MIN_BYTES) {
         return (
             false,
-            format!("{total} bytes (< {GPU_AUTO_MIN_BYTES}): the GPU is left out"),
+            format!(
+                "{total} bytes (< {lead} the CPU packs while a GPU opens + {GPU_AUTO_MIN_BYTES}): the GPU is left out"
+            ),
         );
     }
     let Some(cus) = crate::gpu::gpu_compute_units() else {
@@ -451,13 +642,14 @@ pub fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
             format!("{total} bytes; no driver probe (GPUs unknown): the GPU is left out"),
         );
     };
-    let gpu = cus as f64 * GPU_GBS_PER_CU;
-    let cpu = threads as f64 * CPU_GBS_PER_THREAD;
-    let want = gpu > cpu;
+    let (k, m) = Split::share(cus, threads, false);
+    let want = k > 0;
     (
         want,
         format!(
-            "{total} bytes; GPUs ({cus} compute units) ~{gpu:.1} GB/s vs {threads} CPU threads ~{cpu:.1} GB/s: the GPU {}",
+            "{total} bytes; GPUs ({cus} compute units) ~{:.1} GB/s vs {threads} CPU threads ~{:.1} GB/s: {k} of every {m} frames; the GPU {}",
+            cus as f64 * GPU_GBS_PER_CU,
+            threads as f64 * CPU_GBS_PER_THREAD,
             verdict(want)
         ),
     )

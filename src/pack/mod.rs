@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use stream::{FramePool, Job, RawFrame, Seed, Tables};
 
-pub use compress::{GpuUse, GPU_AUTO_MIN_BYTES};
+pub use compress::{GpuUse, OpenAhead, Split, GPU_AUTO_MIN_BYTES};
 
 #[derive(Clone, Debug, Default)]
 pub struct PackOptions {
@@ -427,19 +427,16 @@ fn stream_all(
         let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
         // One cut batch waiting for the sequencer while the next is cut.
         let (cut_tx, cut_rx) = crossbeam_channel::bounded(1);
-        // Frames waiting for a compressor: two GPU batches, or one per CPU thread.
-        let queued = if gpu.planned() {
-            batch * 2
-        } else {
-            cfg.threads()
-        };
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(queued);
+        // Frames waiting for the compress stage's dispatcher: one per CPU thread (the GPU's wait in a
+        // queue of their own, `compress::stage`).
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(cfg.threads());
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
-        // CPU path: a token per frame from compression until it is written, so that at most two frames
-        // per thread are held between the sequencer and the volumes, however long one frame takes. (The
-        // GPU path takes none; whether frames go to the GPU is only known once it is opened.)
-        let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2);
+        // A token per frame from compression until it is written, so that at most two frames per thread
+        // (and, with a GPU, two batches per feeder) are held between the sequencer and the volumes,
+        // however long one frame takes.
+        let gpu_room = if gpu.planned() { batch * 4 } else { 0 };
+        let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2 + gpu_room);
         let pool = &pool;
         s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
         s.spawn(move || stream::cutter(read_rx, cfg, cut_tx));
