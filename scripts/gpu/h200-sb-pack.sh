@@ -2,7 +2,7 @@
 # gpu-enc's H200 run (issue 17 / format v2): the GPU encoder writing LZ_EXT3_SB frames. Kernel GB/s
 # (gpu_bench, SUBBLOCK_SIZE 64 KiB and 0) beside nvCOMP LZ4 on the same tar; `clc pack` of the Rust-doc
 # tree with --cpu and on the GPU (sizes, times); the GPU-made archive extracted with --cpu and with the
-# GPU decoder, compared byte-exact. Carried: .dev-gpu-gpu-enc (clc, gpu_bench, timed.py, nvcomp_lz4.py,
+# GPU decoder, compared byte-exact. Carried: .dev-gpu-gpu-enc (clc, gpu_bench, timed.py, nvcomp_bench.py,
 # this file) and .dev-gpu-shared (rdoc.tar.xz, nvCOMP wheels). Log: $OUT/run.log.
 # Copy it into the carried folder as run.sh. To try it on PoCL first: OUT=DIR DEV=pthread SH=DIR_WITH_A_SMALL_rdoc.tar.xz
 # (SBS="" leaves the gpu_bench rows out).
@@ -22,7 +22,7 @@ for sb in ${SBS-65536 0}; do
   timeout 60 $D/gpu_bench /tmp/ge/rdoc.tar --device $DEV --batch 32 --compress-only --repeat 3 --subblock-size $sb
 done
 wait $PIP
-echo "== nvCOMP"; [ -d /tmp/ge/site ] && PYTHONPATH=/tmp/ge/site timeout 60 python3 $D/nvcomp_lz4.py /tmp/ge/rdoc.tar LZ4
+echo "== nvCOMP"; [ -d /tmp/ge/site ] && PYTHONPATH=/tmp/ge/site timeout 60 python3 $D/nvcomp_bench.py /tmp/ge/rdoc.tar LZ4
 echo "== pack (rdoc tree)"
 for i in 1 2; do
   rm -f /tmp/ge/c.*; echo "pack --cpu: $($T $CLC pack $TREE -o /tmp/ge/c --cpu -q)"
