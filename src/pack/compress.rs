@@ -382,9 +382,10 @@ pub struct Split {
 /// The GPU's share of frames is counted in sixteenths.
 pub const SHARE_M: u32 = 16;
 
-/// Seconds from the start of a pack until its GPU is open: NVIDIA's driver and one context on the H200
-/// machine (docs/GPU.md, "Start-up": 0.26-0.35 s to list the platforms, 0.1-0.2 s for the context).
-const GPU_OPEN_S: f64 = 0.45;
+/// Seconds from the start of a pack until its GPU is open, on a thread of its own beside the scan and the
+/// stream: NVIDIA's driver, one context and the cached programs on the H200 machine, 0.21-0.30 s
+/// (docs/GPU.md run 20).
+const GPU_OPEN_S: f64 = 0.3;
 
 impl Split {
     /// The bytes the CPU threads encode alone while the GPU opens: what `threads` threads encode in

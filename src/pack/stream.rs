@@ -367,24 +367,31 @@ pub fn read_depth(cfg: &Config) -> usize {
 /// are cut together, up to one per thread: cut one batch at a time, the 16-core machine's pack ran at
 /// one core's cutting speed (Rust docs 0.37 s instead of 0.24 s, a mixed tree 0.81 s instead of 0.46 s;
 /// docs/GPU.md runs 15-16).
+///
+/// A data segment is cut by one thread, so a group holds up to one segment per thread: `threads` × the
+/// largest segment in it. A large file comes in segments of up to 8 MiB (BUFFER_SIZE), where small files
+/// come in 1 MiB batches: counting 1 MiB per thread for both, a tree of large files was cut two segments
+/// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
+/// cuts: each segment is cut on its own.
 pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>) {
     let adaptive = adaptive(cfg);
-    let want = cfg.threads().max(1) * read_batch_bytes(cfg);
-    let bytes = |b: &[Msg]| -> usize {
-        b.iter()
-            .map(|m| match m {
-                Msg::Data { data, .. } => data.len(),
-                _ => 0,
-            })
-            .sum()
+    let threads = cfg.threads().max(1);
+    // (bytes, largest segment) of a batch's data.
+    let sizes = |b: &[Msg]| -> (usize, usize) {
+        b.iter().fold((0, 0), |(n, top), m| match m {
+            Msg::Data { data, .. } => (n + data.len(), top.max(data.len())),
+            _ => (n, top),
+        })
     };
     while let Ok(first) = rx.recv() {
-        let mut n = bytes(&first);
+        let (mut n, mut top) = sizes(&first);
         let mut group = vec![first];
-        while n < want {
+        while n < threads * top.max(read_batch_bytes(cfg)) {
             match rx.try_recv() {
                 Ok(b) => {
-                    n += bytes(&b);
+                    let (bn, btop) = sizes(&b);
+                    n += bn;
+                    top = top.max(btop);
                     group.push(b);
                 }
                 Err(_) => break,
