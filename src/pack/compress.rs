@@ -655,3 +655,62 @@ pub fn auto_wants_gpu(total: u64, threads: usize) -> (bool, String) {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_follows_the_rates_and_a_named_gpu_gets_one_at_least() {
+        if std::env::var_os("CLC_GPU_SHARE").is_some() {
+            eprintln!("SKIP: CLC_GPU_SHARE is set");
+            return;
+        }
+        // One H200 (132 compute units) beside 16 threads: 2.0 of 12.8 GB/s, 2.5 sixteenths, rounded up.
+        assert_eq!(Split::share(132, 16, false), (3, 16));
+        // Two H200s beside 32 threads: the same share.
+        assert_eq!(Split::share(264, 32, false), (3, 16));
+        // PoCL's 2 compute units beside 2 threads: nothing, unless the device was named.
+        assert_eq!(Split::share(2, 2, false), (0, 16));
+        assert_eq!(Split::share(2, 2, true), (1, 16));
+        // No CPU threads at all: every frame to the GPU.
+        assert_eq!(Split::share(132, 0, false), (16, 16));
+    }
+
+    #[test]
+    fn the_lead_is_what_the_threads_encode_while_the_gpu_opens() {
+        if std::env::var_os("CLC_GPU_LEAD").is_some() {
+            eprintln!("SKIP: CLC_GPU_LEAD is set");
+            return;
+        }
+        assert!(
+            Split::lead(16).abs_diff(3_240_000_000) <= 1,
+            "{}",
+            Split::lead(16)
+        );
+        assert_eq!(Split::lead(0), 0);
+    }
+
+    #[test]
+    fn frames_past_the_lead_go_by_their_number() {
+        let s = Split {
+            lead: 0,
+            k: 3,
+            m: 16,
+        };
+        let on: Vec<u32> = (0..40).filter(|&i| s.gpu_takes(i)).collect();
+        assert_eq!(on, [0, 1, 2, 16, 17, 18, 32, 33, 34]);
+        let none = Split { k: 0, ..s };
+        assert!((0..100).all(|i| !none.gpu_takes(i)));
+    }
+
+    #[test]
+    fn shares_from_the_environment_are_checked() {
+        assert_eq!(parse_share("3/16"), Some((3, 16)));
+        assert_eq!(parse_share(" 1 / 1 "), Some((1, 1)));
+        assert_eq!(parse_share("0/4"), Some((0, 4)));
+        for bad in ["17/16", "1/0", "1/1025", "3", "a/b", "-1/2", ""] {
+            assert_eq!(parse_share(bad), None, "{bad}");
+        }
+    }
+}
