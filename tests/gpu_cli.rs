@@ -286,6 +286,22 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
     assert_eq!(code, Some(2));
     assert!(err.contains("OpenCL") && err.lines().count() == 1, "{err}");
     assert!(!t.path().join("b.001").exists());
+    // A named device opens beside the pack (compress::OpenAhead): its failure is still the error, and
+    // what the CPU packed meanwhile is removed.
+    let b2 = t.path().join("b2");
+    let (code, _, err) = run_env(&[
+        OsStr::new("pack"),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        b2.as_os_str(),
+        OsStr::new("--config"),
+        cfg.as_os_str(),
+        OsStr::new("--gpu-device"),
+        OsStr::new("0"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("OpenCL") && err.lines().count() == 1, "{err}");
+    assert!(!t.path().join("b2.001").exists());
 }
 
 /// Runs clc with `envs` added; (exit code, stdout, stderr).
