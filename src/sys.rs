@@ -325,8 +325,8 @@ impl Drop for RemoveOnSignal {
 }
 
 /// Ends the process with `code` once stdout and stderr are flushed, without the C libraries' exit
-/// handlers: OpenCL drivers tear their contexts down there (NVIDIA's takes a tenth of a second or more,
-/// PoCL's was seen to abort), and nothing of clc's needs them (every file is written and closed by then).
+/// handlers: OpenCL drivers tear their contexts down there (PoCL's was seen to abort, NVIDIA's takes
+/// time), and nothing of clc's needs them (every file is written and closed by then).
 pub fn exit_now(code: i32) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -138,8 +138,8 @@ pub fn run(a: PackArgs) -> Result<i32> {
             println!("{line}");
         }
     }
-    // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit, and NVIDIA's takes a tenth of a
-    // second to: the process ends now anyway (main ends it without the libraries' exit handlers).
+    // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit, and NVIDIA's teardown takes time:
+    // the process ends now anyway (main ends it without the libraries' exit handlers).
     std::mem::forget(ahead);
     Ok(if st.warnings > 0 { 1 } else { 0 })
 }

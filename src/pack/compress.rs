@@ -485,8 +485,8 @@ pub enum GpuUse<'a> {
 
 /// A GPU opened on a thread of its own from before the pack starts (a device named by `--gpu-device` or
 /// `GPU_DEVICE`), so that starting the driver (0.3-0.5 s on the H200 machine) overlaps the scan and the
-/// CPU's first frames instead of coming before them. The thread is never joined: a pack that ends before
-/// it needs the GPU does not wait for the driver.
+/// CPU's first frames instead of coming before them. The pack waits for its result before it ends
+/// (`stage`), so that a failure to open is always reported; the thread itself is never joined.
 pub struct OpenAhead {
     rx: Receiver<Option<Gpu>>,
     got: OnceLock<Option<Gpu>>,
