@@ -335,6 +335,89 @@ pub const MEMORY_PER_INDEX_BYTE: u64 = 12;
 /// See [`memory_bound`].
 pub const MEMORY_BUDGET: u64 = 64 << 20;
 
+/// The heap check that the `index_grow` fuzz target and tests/bounds.rs share: a counting allocator
+/// (each binary installs [`heap::Counting`] as its `#[global_allocator]`) and [`heap::check_volumes`],
+/// which exercises an archive and asserts its heap against [`memory_bound`].
+#[allow(unsafe_code)]
+pub mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// The system allocator, counting the bytes live now and the most live since the last reset.
+    pub struct Counting;
+
+    static NOW: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    /// One measurement at a time (the test harness runs tests on threads).
+    static ONE: Mutex<()> = Mutex::new(());
+
+    // SAFETY: every call is passed to the system allocator unchanged; only counters are added.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(l) };
+            if !p.is_null() {
+                CALLS.fetch_add(1, Relaxed);
+                PEAK.fetch_max(NOW.fetch_add(l.size(), Relaxed) + l.size(), Relaxed);
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { System.dealloc(p, l) };
+            NOW.fetch_sub(l.size(), Relaxed);
+        }
+    }
+
+    /// What one check measured.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Used {
+        /// The archive's bytes, all volumes.
+        pub size: u64,
+        /// The most heap live above what was live before, while exercising it.
+        pub heap: u64,
+        /// [`super::memory_bound`] of `size`.
+        pub bound: u64,
+        pub took: Duration,
+    }
+
+    /// Writes `vols`, runs [`super::exercise`] on them, and panics, naming `what`, when the heap it
+    /// used exceeds [`super::memory_bound`] of the archive's size. Panics too when [`Counting`] is not
+    /// the global allocator (nothing counted), so that a binary that forgot it cannot pass.
+    pub fn check_volumes(what: &str, vols: &[Vec<u8>]) -> Used {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let size: u64 = vols.iter().map(|v| v.len() as u64).sum();
+        let calls = CALLS.load(Relaxed);
+        let before = NOW.load(Relaxed);
+        PEAK.store(before, Relaxed);
+        let t = Instant::now();
+        super::exercise_volumes(vols);
+        let took = t.elapsed();
+        assert!(
+            CALLS.load(Relaxed) > calls,
+            "{what}: no allocation counted: install clc::fuzzing::heap::Counting as #[global_allocator]"
+        );
+        let heap = PEAK.load(Relaxed).saturating_sub(before) as u64;
+        let bound = super::memory_bound(size);
+        assert!(
+            heap <= bound,
+            "{what}: {heap} bytes of heap for an archive of {size} bytes (bound {bound})"
+        );
+        Used {
+            size,
+            heap,
+            bound,
+            took,
+        }
+    }
+
+    /// [`check_volumes`] on the archive [`super::grow_base`] makes of `data`: the `index_grow` check.
+    pub fn check_grown(what: &str, data: &[u8]) -> Used {
+        check_volumes(what, &super::grow_base(data))
+    }
+}
+
 /// Writes `vols` as `NAME.001`, … in a fresh directory and runs [`exercise`] on them.
 pub fn exercise_volumes(vols: &[Vec<u8>]) {
     let dir = TempDir::new();

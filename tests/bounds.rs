@@ -5,86 +5,42 @@
 //! issue 14 items 2–4 among them; a counting allocator measures the heap. The same check runs in the
 //! fuzz target; here it runs in every `cargo test`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-struct Counting;
-
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-/// One measurement at a time (the test harness runs tests on threads).
-static ONE: Mutex<()> = Mutex::new(());
-
-// SAFETY: every call is passed to the system allocator unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            PEAK.fetch_max(NOW.fetch_add(l.size(), Relaxed) + l.size(), Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        NOW.fetch_sub(l.size(), Relaxed);
-    }
-}
+use std::time::Duration;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: clc::fuzzing::heap::Counting = clc::fuzzing::heap::Counting;
 
 /// Linear work on these indexes takes well under a second; the quadratic walks this replaced took
 /// minutes at these counts (80 000 × 80 000 took 9 s).
 const TIME_LIMIT: Duration = Duration::from_secs(30);
 
-/// Grows the base archive by `ops`, exercises it, and checks heap and time; returns (archive bytes,
-/// heap used).
+/// Grows the base archive by `ops`, exercises it, and checks heap (`clc::fuzzing::heap`, the fuzz
+/// target's check) and time; returns (archive bytes, heap used).
 fn check(what: &str, ops: &[[u8; 4]]) -> (u64, u64) {
-    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let data: Vec<u8> = ops.iter().flatten().copied().collect();
     let vols = clc::fuzzing::grow_base(&data);
-    let size: u64 = vols.iter().map(|v| v.len() as u64).sum();
     let last = vols.last().unwrap();
     let footer = &last[last.len() - 80..];
     let raw = u64::from_le_bytes(footer[48..56].try_into().unwrap());
-    let before = NOW.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let t = Instant::now();
-    clc::fuzzing::exercise_volumes(&vols);
-    let took = t.elapsed();
-    let used = (PEAK.load(Relaxed).saturating_sub(before)) as u64;
-    let bound = clc::fuzzing::memory_bound(size);
-    eprintln!(
-        "{what}: archive {size} B, raw index {raw} B, heap {used} B ({:.1} per archive byte, {:.2} per \
-         index byte), bound {bound} B, {took:.2?}",
-        used as f64 / size as f64,
-        used as f64 / raw as f64
-    );
-    assert!(used <= bound, "{what}: {used} B of heap, bound {bound} B");
-    assert!(took < TIME_LIMIT, "{what}: took {took:?}");
-    (size, used)
+    let u = check_volumes(what, vols, raw);
+    (u.size, u.heap)
 }
 
-/// Heap and time for the volumes `vols` (as `check` does for grown ones).
-fn check_volumes(what: &str, vols: Vec<Vec<u8>>, raw: u64) {
-    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let size: u64 = vols.iter().map(|v| v.len() as u64).sum();
-    let before = NOW.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let t = Instant::now();
-    clc::fuzzing::exercise_volumes(&vols);
-    let took = t.elapsed();
-    let used = (PEAK.load(Relaxed).saturating_sub(before)) as u64;
-    let bound = clc::fuzzing::memory_bound(size);
+/// Heap (as `check` does for grown ones) and time for the volumes `vols`, whose raw index is `raw` bytes.
+fn check_volumes(what: &str, vols: Vec<Vec<u8>>, raw: u64) -> clc::fuzzing::heap::Used {
+    let u = clc::fuzzing::heap::check_volumes(what, &vols);
     eprintln!(
-        "{what}: archive {size} B, raw index {raw} B, heap {used} B ({:.2} per index byte), bound {bound} \
-         B, {took:.2?}",
-        used as f64 / raw as f64
+        "{what}: archive {} B, raw index {raw} B, heap {} B ({:.1} per archive byte, {:.2} per index \
+         byte), bound {} B, {:.2?}",
+        u.size,
+        u.heap,
+        u.heap as f64 / u.size as f64,
+        u.heap as f64 / raw as f64,
+        u.bound,
+        u.took
     );
-    assert!(used <= bound, "{what}: {used} B of heap, bound {bound} B");
-    assert!(took < TIME_LIMIT, "{what}: took {took:?}");
+    assert!(u.took < TIME_LIMIT, "{what}: took {:?}", u.took);
+    u
 }
 
 /// A one-volume CL_Compressor archive: ten bytes of frame, the index `raw` compressed (gzip for
