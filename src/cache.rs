@@ -217,6 +217,8 @@ pub struct FrameCache<'a> {
     decoder: Box<dyn BatchDecoder + 'a>,
     batch_size: usize,
     budget: u64,
+    /// `CLC_CACHE_LRU=1`: plain LRU eviction instead (for measuring the eviction against it).
+    lru: bool,
     held: RwLock<Held>,
     /// Ticks of the recency clock: each hit stamps its frame with the next tick.
     clock: AtomicU64,
@@ -267,6 +269,7 @@ impl<'a> FrameCache<'a> {
             decoder: Box::new(CpuDecoder),
             batch_size: DEFAULT_BATCH,
             budget,
+            lru: std::env::var_os("CLC_CACHE_LRU").is_some_and(|v| v == "1"),
             held: RwLock::new(Held {
                 frames: HashMap::new(),
                 bytes: 0,
@@ -315,14 +318,15 @@ impl<'a> FrameCache<'a> {
         }
         // A ghost used more recently than the protected part's least recently used frame comes back
         // protected (the pass below then drops that frame); anything else starts on probation.
-        let protected = g.ghosts.remove(&id).is_some_and(|last| {
-            g.frames
-                .values()
-                .filter(|k| k.protected)
-                .map(|k| k.used.load(Ordering::Relaxed))
-                .min()
-                .is_some_and(|oldest| last > oldest)
-        });
+        let protected = !self.lru
+            && g.ghosts.remove(&id).is_some_and(|last| {
+                g.frames
+                    .values()
+                    .filter(|k| k.protected)
+                    .map(|k| k.used.load(Ordering::Relaxed))
+                    .min()
+                    .is_some_and(|oldest| last > oldest)
+            });
         g.frames.insert(
             id,
             Kept {
@@ -337,7 +341,12 @@ impl<'a> FrameCache<'a> {
             g.protected += len;
         }
         if g.bytes > self.budget && g.frames.len() > 1 {
-            Self::evict(&mut g, id, self.budget, self.budget - self.budget / 16);
+            let to = self.budget - self.budget / 16;
+            if self.lru {
+                Self::evict_lru(&mut g, id, to);
+            } else {
+                Self::evict(&mut g, id, self.budget, to);
+            }
         }
     }
 
@@ -389,6 +398,31 @@ impl<'a> FrameCache<'a> {
         }
     }
 
+    /// `CLC_CACHE_LRU=1`: drops the least recently used frames (never `keep`) until at most `to` bytes
+    /// are held.
+    fn evict_lru(g: &mut Held, keep: FrameId, to: u64) {
+        let mut order: Vec<(u64, FrameId, u64, bool)> = g
+            .frames
+            .iter()
+            .filter(|(&id, _)| id != keep)
+            .map(|(&id, k)| {
+                (
+                    k.used.load(Ordering::Relaxed),
+                    id,
+                    k.data.len() as u64,
+                    k.protected,
+                )
+            })
+            .collect();
+        order.sort_unstable();
+        for (_, id, len, protected) in order {
+            if g.bytes <= to {
+                break;
+            }
+            Self::drop_frame(g, id, len, protected);
+        }
+    }
+
     /// Drops frame `id` (`len` bytes); a frame dropped from probation is remembered as a ghost.
     fn drop_frame(g: &mut Held, id: FrameId, len: u64, protected: bool) {
         let Some(k) = g.frames.remove(&id) else {
@@ -398,7 +432,10 @@ impl<'a> FrameCache<'a> {
         if protected {
             g.protected -= len;
         } else {
-            if g.ghosts.insert(id, k.used.load(Ordering::Relaxed)).is_none() {
+            if g.ghosts
+                .insert(id, k.used.load(Ordering::Relaxed))
+                .is_none()
+            {
                 g.ghost_order.push_back(id);
             }
             while g.ghost_order.len() > MAX_GHOSTS {

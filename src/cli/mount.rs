@@ -18,7 +18,8 @@ pub struct MountArgs {
     /// Stay attached and serve from this process (default: return once mounted, serve in the background)
     #[arg(short, long)]
     pub foreground: bool,
-    /// Decoded-frame cache budget (CACHE_SIZE), e.g. 512M
+    /// Decoded-frame cache budget, e.g. 512M (default: CACHE_SIZE when it is set, else the archive's
+    /// decoded bytes, at least 256M and at most 1G)
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
     /// FUSE options: allow_other, allow_root, default_permissions, fsname=…, noexec, read_ahead_kb=N
@@ -49,9 +50,10 @@ pub fn run(a: MountArgs) -> Result<i32> {
     clc::mount::table::require_free(&a.mountpoint)?;
     clc::diag::trace::note("settings loaded");
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
-    let cache = match &a.cache_size {
-        Some(s) => parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?,
-        None => cfg.cache_size,
+    let given = match &a.cache_size {
+        Some(s) => Some(parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?),
+        None if cfg.cache_size != clc::Config::default().cache_size => Some(cfg.cache_size),
+        None => None,
     };
     super::check_location(&a.archive)?;
     let ar = super::open(&a.archive, &a.snapshot)?;
@@ -59,6 +61,8 @@ pub fn run(a: MountArgs) -> Result<i32> {
         "archive opened ({} entries)",
         ar.index().entries().len()
     ));
+    let cache =
+        given.unwrap_or_else(|| clc::mount::default_cache(ar.index().frames(), cfg.cache_size));
     let least = ar.index().max_frame_len().max(1 << 20);
     if cache < least {
         bail!("--cache-size {cache}: must be at least {least} (1M, and the largest frame of the archive)");

@@ -51,6 +51,20 @@ pub use serve::{unmount, MountOptions};
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 const GEN: Generation = Generation(0);
 
+/// Most decoded bytes the mount's default cache grows to (see [`default_cache`]).
+pub const CACHE_GROWS_TO: u64 = 1 << 30;
+
+/// The mount's cache budget when none is given (`--cache-size`, or `CACHE_SIZE` changed from its
+/// default `base`): the archive's decoded bytes (all its frames), at least `base` and at most
+/// [`CACHE_GROWS_TO`]. A walk over a tree whose data stream interleaves two parts of it (two versions,
+/// same-named files side by side) uses every frame twice, once in each half of the walk; a budget below
+/// the archive's decoded bytes decodes many frames twice (docs/BENCHMARKS.md 5.3), one above it each
+/// frame once. The budget is a ceiling: an idle mount holds nothing.
+pub fn default_cache(frames: &[crate::format::index::Frame], base: u64) -> u64 {
+    let decoded: u64 = frames.iter().map(|f| u64::from(f.raw_len)).sum();
+    decoded.min(CACHE_GROWS_TO).max(base)
+}
+
 /// The errno a FUSE reply carries for a library error: the one mapping from error kinds to errnos.
 pub fn errno(e: &Error) -> Errno {
     match e {
@@ -743,5 +757,32 @@ impl Filesystem for ClcFs {
         reply: ReplyEmpty,
     ) {
         reply.error(Errno::EROFS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::index::{Frame, VolumeNo};
+
+    #[test]
+    fn default_cache_is_the_archives_decoded_bytes_within_bounds() {
+        let frame = |raw_len: u32| Frame {
+            volume: VolumeNo(1),
+            offset: 40,
+            stored_len: 1,
+            raw_len,
+            codec: crate::codec::Codec::Raw,
+            flags: 0,
+            checksum: None,
+        };
+        let base = 256 << 20;
+        let frames = |n: usize| vec![frame(16 << 20); n];
+        // 20 frames of 16 MiB: 320 MiB decoded, above the base.
+        assert_eq!(default_cache(&frames(20), base), 320 << 20);
+        // Small archives keep the base; large ones stop at the ceiling.
+        assert_eq!(default_cache(&frames(3), base), base);
+        assert_eq!(default_cache(&frames(100), base), CACHE_GROWS_TO);
+        assert_eq!(default_cache(&[], base), base);
     }
 }
