@@ -181,9 +181,14 @@ pub fn list_data(base: &Path) -> Vec<(VolumeNo, PathBuf)> {
 /// [`list_data`] with each volume's size: for objects the sizes the one listing returned (no `HEAD`
 /// each), for files a `stat` each (0 when it fails).
 pub fn list_data_sized(base: &Path) -> Vec<(VolumeNo, PathBuf, u64)> {
+    list_data_sized_checked(base).unwrap_or_default()
+}
+
+/// [`list_data_sized`], with a listing of objects that fails (endpoint, credentials, bucket) as that
+/// error rather than as no volumes.
+pub fn list_data_sized_checked(base: &Path) -> io::Result<Vec<(VolumeNo, PathBuf, u64)>> {
     if remote::is_remote(base) {
-        let mut found: Vec<(VolumeNo, PathBuf, u64)> = remote::siblings(base)
-            .unwrap_or_default()
+        let mut found: Vec<(VolumeNo, PathBuf, u64)> = remote::siblings(base)?
             .into_iter()
             .filter_map(|(suffix, p, len)| match canonical_suffix(&suffix)? {
                 Name::Data(n) => Some((n, p, len)),
@@ -191,15 +196,15 @@ pub fn list_data_sized(base: &Path) -> Vec<(VolumeNo, PathBuf, u64)> {
             })
             .collect();
         found.sort_by_key(|(n, _, _)| n.0);
-        return found;
+        return Ok(found);
     }
-    list_data(base)
+    Ok(list_data(base)
         .into_iter()
         .map(|(n, p)| {
             let len = size(&p).unwrap_or(0);
             (n, p, len)
         })
-        .collect()
+        .collect())
 }
 
 /// Every parity volume of `base` on disk (canonical names, regular files), sorted by number.
@@ -213,9 +218,11 @@ pub fn list_parity(base: &Path) -> Vec<(u32, PathBuf)> {
         .collect()
 }
 
-/// Whether the archive `base` has parity volumes (its first one is a regular file).
+/// Whether the archive `base` has parity volumes (its first one is a regular file). In a bucket the
+/// listing this process made of `base` answers, when there was one (no `HEAD`).
 pub fn has_parity(base: &Path) -> bool {
-    is_regular(&parity_path(base, 1))
+    let first = parity_path(base, 1);
+    remote::listed_exists(base, &first).unwrap_or_else(|| is_regular(&first))
 }
 
 /// The name a volume is written under until its archive (or generation) is complete:
@@ -475,6 +482,15 @@ impl VolOut {
         match self {
             VolOut::Local(f) => Some(f),
             VolOut::Remote(_) => None,
+        }
+    }
+
+    /// Hands what is buffered on to the store when it can take it before the end (an upload's part);
+    /// nothing for a file.
+    pub fn send_ready(&mut self) -> io::Result<()> {
+        match self {
+            VolOut::Local(_) => Ok(()),
+            VolOut::Remote(r) => r.send_ready(),
         }
     }
 

@@ -15,14 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::s3::{config, test_port, vars, PrivateServer, BUCKET};
+use common::s3::{noise_files, vars, Case};
 
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
-
-/// The test bucket under a fresh prefix, or `None` (SKIP) when no server answers.
-fn bucket(port: u16, test: &str) -> Option<(Store, String)> {
-    common::s3::bucket_with(&config(port), test)
-}
 
 /// clc with only the test server's settings in its environment.
 fn clc(port: u16, secret: &str, args: &[&str]) -> Command {
@@ -85,18 +80,16 @@ fn s(p: &Path) -> &str {
 /// Pack → list, verify, extract from the bucket: the same tree, the same listing as a local pack.
 #[test]
 fn pack_to_a_bucket_and_read_it_back() {
-    let port = test_port();
-    let Some((store, url)) = bucket(port, "roundtrip") else {
+    let Some(c) = Case::shared("roundtrip", |src| {
+        common::make_tree(src);
+        fs::write(src.join("noise.bin"), common::noise(3, 300_000)).unwrap();
+    }) else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    common::make_tree(&src);
-    fs::write(src.join("noise.bin"), common::noise(3, 300_000)).unwrap();
-    let arch = format!("{url}data");
+    let (port, store, arch, first, src, t) = (c.port, &c.store, &c.arch, &c.first, &c.src, &c.t);
     ok(
         port,
-        &["pack", s(&src), "-o", &arch, "--volume-size", "64K", "-q"],
+        &["pack", s(src), "-o", arch, "--volume-size", "64K", "-q"],
     );
     let objects: Vec<String> = store
         .list("")
@@ -112,25 +105,24 @@ fn pack_to_a_bucket_and_read_it_back() {
     // The same tree packed locally lists the same.
     let local = t.path().join("local");
     clc_ok!("pack", &src, "-o", &local, "--volume-size", "64K", "-q");
-    let first = format!("{arch}.001");
-    let remote_list = ok(port, &["list", &first]);
+    let remote_list = ok(port, &["list", first]);
     let (local_list, _) = clc_ok!("list", t.path().join("local.001"));
     assert_eq!(remote_list, local_list);
-    ok(port, &["verify", &first]);
-    ok(port, &["info", &arch]);
+    ok(port, &["verify", first]);
+    ok(port, &["info", arch]);
     let out = t.path().join("out");
-    ok(port, &["extract", &first, "-o", s(&out), "-q"]);
-    common::assert_same_tree(&src, &out);
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(src, &out);
     // Packing over it again is refused without --force, and replaces it with.
-    let (code, err) = fails(port, &["pack", s(&src), "-o", &arch, "-q"]);
+    let (code, err) = fails(port, &["pack", s(src), "-o", arch, "-q"]);
     assert_eq!(code, 2);
     assert!(
         err.contains(&format!("{arch}.001: already exists")),
         "{err}"
     );
-    ok(port, &["pack", s(&src), "-o", &arch, "--force", "-q"]);
+    ok(port, &["pack", s(src), "-o", arch, "--force", "-q"]);
     assert_eq!(store.list("").unwrap().len(), 1, "one volume now");
-    ok(port, &["verify", &first]);
+    ok(port, &["verify", first]);
     // No lock object is left behind by a pack.
     let names: Vec<String> = store
         .list("")
@@ -141,35 +133,28 @@ fn pack_to_a_bucket_and_read_it_back() {
     assert_eq!(names, ["data.001"]);
     // The tree of a bucket archive is its one generation: `info` lists no snapshots, and naming one is
     // an error that says there is none.
-    let info = ok(port, &["info", &arch]);
+    let info = ok(port, &["info", arch]);
     assert!(!info.contains("snapshots:"), "{info}");
-    let (code, err) = fails(port, &["list", &first, "--snapshot", "nope"]);
+    let (code, err) = fails(port, &["list", first, "--snapshot", "nope"]);
     assert_eq!(code, 2, "{err}");
-    ok(port, &["verify", &first]);
+    ok(port, &["verify", first]);
 }
 
 /// Wrong credentials, a bad address and a missing volume object: exit 2, one line naming what failed.
 #[test]
 fn failures_name_the_endpoint_or_the_object() {
-    let port = test_port();
-    let Some((store, url)) = bucket(port, "failures") else {
+    let Some(c) = Case::shared("failures", |src| noise_files(src, 4, 0, 100_000)) else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for i in 0..4 {
-        fs::write(src.join(format!("f{i}")), common::noise(i, 100_000)).unwrap();
-    }
-    let arch = format!("{url}data");
-    let first = format!("{arch}.001");
+    let (port, store, url, arch, first, src, t) =
+        (c.port, &c.store, &c.url, &c.arch, &c.first, &c.src, &c.t);
     ok(
         port,
         &[
             "pack",
-            s(&src),
+            s(src),
             "-o",
-            &arch,
+            arch,
             "--volume-size",
             "64K",
             "--frame-size",
@@ -178,7 +163,7 @@ fn failures_name_the_endpoint_or_the_object() {
         ],
     );
 
-    let o = clc(port, "wrong-secret", &["list", &first])
+    let o = clc(port, "wrong-secret", &["list", first])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -209,7 +194,7 @@ fn failures_name_the_endpoint_or_the_object() {
         assert!(err.contains(&missing), "{cmd} names {missing}: {err}");
     }
     // The other files still extract, with --keep-going if there is one; list needs no volume.
-    ok(port, &["list", &first]);
+    ok(port, &["list", first]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -242,18 +227,13 @@ fn objects(store: &Store) -> Vec<String> {
 /// unread; no lock object stays; and a local archive of the same appends lists the same.
 #[test]
 fn appends_to_a_bucket_archive() {
-    let port = test_port();
-    let Some((store, url)) = bucket(port, "append") else {
+    let Some(c) = Case::shared("append", common::make_tree) else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    common::make_tree(&src);
+    let (port, store, arch, first, src, t) = (c.port, &c.store, &c.arch, &c.first, &c.src, &c.t);
     // Files older than the run: the files cache trusts only stamps from before the run's start.
     let old = std::time::Duration::from_secs(2);
     std::thread::sleep(old);
-    let arch = format!("{url}data");
-    let first = format!("{arch}.001");
     let mut copies = Vec::new();
     for round in 0..3u64 {
         if round > 0 {
@@ -270,15 +250,15 @@ fn appends_to_a_bucket_archive() {
             std::thread::sleep(old);
         }
         let keep = t.path().join(format!("v{round}"));
-        copy(&src, &keep);
+        copy(src, &keep);
         let name = format!("r{round}");
         let o = ok(
             port,
             &[
                 "pack",
-                s(&src),
+                s(src),
                 "-o",
-                &arch,
+                arch,
                 "--append",
                 "--name",
                 &name,
@@ -299,12 +279,12 @@ fn appends_to_a_bucket_archive() {
         }
         copies.push(keep);
         assert!(
-            !objects(&store).iter().any(|n| n.ends_with(".lock")),
+            !objects(store).iter().any(|n| n.ends_with(".lock")),
             "{:?}",
-            objects(&store)
+            objects(store)
         );
     }
-    let snaps = ok(port, &["snapshots", &first]);
+    let snaps = ok(port, &["snapshots", first]);
     let names: Vec<&str> = snaps
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -315,11 +295,11 @@ fn appends_to_a_bucket_archive() {
         let name = format!("r{round}");
         ok(
             port,
-            &["extract", &first, "-o", s(&dest), "--snapshot", &name, "-q"],
+            &["extract", first, "-o", s(&dest), "--snapshot", &name, "-q"],
         );
         common::assert_same_tree(keep, &dest);
     }
-    let v = ok(port, &["verify", &first]);
+    let v = ok(port, &["verify", first]);
     assert!(v.contains("3 snapshots"), "{v}");
 }
 
@@ -327,26 +307,15 @@ fn appends_to_a_bucket_archive() {
 /// first goes on and completes; a lock object left by a killed run refuses the next one the same way.
 #[test]
 fn concurrent_append_to_a_bucket_is_refused() {
-    let port = test_port();
-    let Some((store, url)) = bucket(port, "concurrent") else {
+    let Some(c) = Case::shared("concurrent", |src| noise_files(src, 16, 100, 1 << 20)) else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for i in 0..16 {
-        fs::write(
-            src.join(format!("f{i:02}")),
-            common::noise(100 + i, 1 << 20),
-        )
-        .unwrap();
-    }
-    let arch = format!("{url}data");
+    let (port, store, arch, src, t) = (c.port, &c.store, &c.arch, &c.src, &c.t);
     let args = [
         "pack",
-        s(&src),
+        s(src),
         "-o",
-        &arch,
+        arch,
         "--append",
         "--volume-size",
         "1M",
@@ -361,7 +330,7 @@ fn concurrent_append_to_a_bucket_is_refused() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !objects(&store).iter().any(|n| n == "data.lock") {
+    while !objects(store).iter().any(|n| n == "data.lock") {
         assert!(t0.elapsed() < Duration::from_secs(60), "no lock object");
         assert!(
             one.try_wait().unwrap().is_none(),
@@ -380,14 +349,14 @@ fn concurrent_append_to_a_bucket_is_refused() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     let o = one.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let names = objects(&store);
+    let names = objects(store);
     assert!(!names.contains(&"data.lock".to_string()), "{names:?}");
     let out = t.path().join("out");
     ok(
         port,
         &["extract", &format!("{arch}.001"), "-o", s(&out), "-q"],
     );
-    common::assert_same_tree(&src, &out);
+    common::assert_same_tree(src, &out);
     // A lock a killed run left refuses the next append until it is deleted.
     store
         .put(
@@ -416,26 +385,18 @@ fn concurrent_append_to_a_bucket_is_refused() {
 /// open as an archive, whatever volumes were committed.
 #[test]
 fn server_killed_mid_pack_leaves_no_archive_that_opens() {
-    let Some(srv) = PrivateServer::start("killed-pack") else {
+    let Some(c) = Case::private("killed-pack", |src| noise_files(src, 24, 0, 1 << 20)) else {
         return;
     };
-    let port = srv.port;
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for i in 0..24 {
-        fs::write(src.join(format!("f{i:02}")), common::noise(i, 1 << 20)).unwrap();
-    }
-    let store = Store::s3(&config(port), BUCKET, "").unwrap();
-    let arch = format!("s3://{BUCKET}/data");
+    let (port, srv, store, arch, src) = (c.port, c.srv(), &c.store, &c.arch, &c.src);
     let mut pack = clc(
         port,
         "clc-test-secret",
         &[
             "pack",
-            s(&src),
+            s(src),
             "-o",
-            &arch,
+            arch,
             "--volume-size",
             "1M",
             "--frame-size",
@@ -486,25 +447,18 @@ fn mount_from_a_bucket_rides_through_a_restart() {
     if !common::fuse_ok() {
         return;
     }
-    let Some(srv) = PrivateServer::start("mount") else {
+    let Some(c) = Case::private("mount", |src| noise_files(src, 4, 10, 1_500_000)) else {
         return;
     };
-    let port = srv.port;
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
+    let (port, srv, arch, src, t) = (c.port, c.srv(), &c.arch, &c.src, &c.t);
     let files: Vec<Vec<u8>> = (0..4).map(|i| common::noise(10 + i, 1_500_000)).collect();
-    for (i, d) in files.iter().enumerate() {
-        fs::write(src.join(format!("f{i}")), d).unwrap();
-    }
-    let arch = format!("s3://{BUCKET}/m");
     ok(
         port,
         &[
             "pack",
-            s(&src),
+            s(src),
             "-o",
-            &arch,
+            arch,
             "--volume-size",
             "2M",
             "--frame-size",
@@ -529,13 +483,17 @@ fn mount_from_a_bucket_rides_through_a_restart() {
     );
     let mnt = mnt.canonicalize().unwrap();
     let _guard = Unmount(mnt.clone());
-    assert_eq!(fs::read(mnt.join("f0")).unwrap(), files[0]);
+    assert_eq!(fs::read(mnt.join("f00")).unwrap(), files[0]);
     srv.run("kill");
-    let e = fs::read(mnt.join("f3")).unwrap_err();
+    let e = fs::read(mnt.join("f03")).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     srv.restart();
     for (i, d) in files.iter().enumerate() {
-        assert_eq!(&fs::read(mnt.join(format!("f{i}"))).unwrap(), d, "f{i}");
+        assert_eq!(
+            &fs::read(mnt.join(format!("f{i:02}"))).unwrap(),
+            d,
+            "f{i:02}"
+        );
     }
 }
 
@@ -552,28 +510,23 @@ impl Drop for Unmount {
 /// the killed run left is deleted) removes what the killed one uploaded and completes.
 #[test]
 fn server_killed_mid_append_keeps_earlier_snapshots() {
-    let Some(srv) = PrivateServer::start("killed-append") else {
+    let Some(c) = Case::private("killed-append", common::make_tree) else {
         return;
     };
-    let port = srv.port;
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    common::make_tree(&src);
+    let (port, srv, store, arch, first, src, t) =
+        (c.port, c.srv(), &c.store, &c.arch, &c.first, &c.src, &c.t);
     let keep = t.path().join("v0");
-    copy(&src, &keep);
-    let store = Store::s3(&config(port), BUCKET, "").unwrap();
-    let arch = format!("s3://{BUCKET}/data");
-    let first = format!("{arch}.001");
+    copy(src, &keep);
     let base = ["--volume-size", "1M", "--frame-size", "1M", "--cpu", "-q"];
     let pack = |extra: &[&str]| {
-        let mut a = vec!["pack", s(&src), "-o", &arch, "--append"];
+        let mut a = vec!["pack", s(src), "-o", &arch, "--append"];
         a.extend_from_slice(extra);
         a.extend_from_slice(&base);
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
     let a0 = pack(&["--name", "first"]);
     ok(port, &a0.iter().map(String::as_str).collect::<Vec<_>>());
-    let before = objects(&store);
+    let before = objects(store);
     for i in 0..24 {
         fs::write(
             src.join(format!("big-{i:02}")),
@@ -607,20 +560,16 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     srv.restart();
     // The new volumes the killed run committed are there, above the newest footer; they change nothing.
-    assert!(
-        objects(&store).len() > before.len(),
-        "{:?}",
-        objects(&store)
-    );
-    let snaps = ok(port, &["snapshots", &first]);
+    assert!(objects(store).len() > before.len(), "{:?}", objects(store));
+    let snaps = ok(port, &["snapshots", first]);
     assert!(
         snaps.contains("first") && !snaps.contains("second"),
         "{snaps}"
     );
     let out = t.path().join("out");
-    ok(port, &["extract", &first, "-o", s(&out), "-q"]);
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
     common::assert_same_tree(&keep, &out);
-    ok(port, &["list", &first]);
+    ok(port, &["list", first]);
     // The killed run's lock is still there (the server was gone): refused until it is deleted.
     let (code, err) = fails(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 2, "{err}");
@@ -630,15 +579,15 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
         .unwrap();
     let o = ok(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
     let _ = o;
-    let snaps = ok(port, &["snapshots", &first]);
+    let snaps = ok(port, &["snapshots", first]);
     assert!(
         snaps.contains("first") && snaps.contains("second"),
         "{snaps}"
     );
     let out2 = t.path().join("out2");
-    ok(port, &["extract", &first, "-o", s(&out2), "-q"]);
-    common::assert_same_tree(&src, &out2);
-    let v = ok(port, &["verify", &first]);
+    ok(port, &["extract", first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(src, &out2);
+    let v = ok(port, &["verify", first]);
     assert!(v.contains("2 snapshots"), "{v}");
 }
 
@@ -648,19 +597,14 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
 /// verifies and extracts equal to the source. An append adds its own parity set, which repairs too.
 #[test]
 fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
-    let port = test_port();
-    let Some((store, url)) = bucket(port, "parity") else {
+    let Some(c) = Case::shared("parity", common::make_tree) else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    common::make_tree(&src);
-    let arch = format!("{url}data");
-    let first = format!("{arch}.001");
+    let (port, store, arch, first, src, t) = (c.port, &c.store, &c.arch, &c.first, &c.src, &c.t);
     let args = |extra: &[&str]| {
         let mut a = vec![
             "pack",
-            s(&src),
+            s(src),
             "-o",
             &arch,
             "--volume-size",
@@ -675,11 +619,11 @@ fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
     let strs = |v: &[String]| v.iter().map(String::to_string).collect::<Vec<_>>();
     let a0 = strs(&args(&["--append", "--name", "one"]));
     ok(port, &a0.iter().map(String::as_str).collect::<Vec<_>>());
-    let names = objects(&store);
+    let names = objects(store);
     let data: Vec<&String> = names.iter().filter(|n| !n.contains(".p")).collect();
     let parity: Vec<&String> = names.iter().filter(|n| n.contains(".p")).collect();
     assert!(data.len() >= 3 && !parity.is_empty(), "{names:?}");
-    let v = ok(port, &["verify", &first]);
+    let v = ok(port, &["verify", first]);
     assert!(v.contains("parity ok"), "{v}");
     // The last data volume (index and footer) deleted, another one damaged in its middle.
     let last = ObjectName::new(data[data.len() - 1].as_str()).unwrap();
@@ -690,23 +634,23 @@ fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
     let k = mid_bytes.len() / 2;
     mid_bytes[k] ^= 0x55;
     store.put(&mid, &mid_bytes).unwrap();
-    let (code, _) = fails_all(port, &["verify", &first]);
+    let (code, _) = fails_all(port, &["verify", first]);
     assert_ne!(code, 0);
-    let r = ok(port, &["repair", &first]);
+    let r = ok(port, &["repair", first]);
     assert!(r.contains(data[data.len() - 1].as_str()), "{r}");
     assert_eq!(store.read_tail(&last, 1 << 30).unwrap().0, last_bytes);
     mid_bytes[k] ^= 0x55;
     assert_eq!(store.read_tail(&mid, 1 << 30).unwrap().0, mid_bytes);
-    let v = ok(port, &["verify", &first]);
+    let v = ok(port, &["verify", first]);
     assert!(v.contains("parity ok"), "{v}");
     let out = t.path().join("out");
-    ok(port, &["extract", &first, "-o", s(&out), "-q"]);
-    common::assert_same_tree(&src, &out);
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(src, &out);
     // An append writes its own parity set; a volume of the new generation lost is rebuilt as well.
     fs::write(src.join("added.bin"), common::noise(9, 700_000)).unwrap();
     let a1 = strs(&args(&["--append", "--name", "two"]));
     ok(port, &a1.iter().map(String::as_str).collect::<Vec<_>>());
-    let after = objects(&store);
+    let after = objects(store);
     let new_data: Vec<&String> = after
         .iter()
         .filter(|n| !n.contains(".p") && !names.contains(n))
@@ -719,11 +663,117 @@ fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
     let gone = ObjectName::new(new_data[0].as_str()).unwrap();
     let gone_bytes = store.read_tail(&gone, 1 << 30).unwrap().0;
     store.delete(&gone).unwrap();
-    ok(port, &["repair", &first]);
+    ok(port, &["repair", first]);
     assert_eq!(store.read_tail(&gone, 1 << 30).unwrap().0, gone_bytes);
     let out2 = t.path().join("out2");
-    ok(port, &["extract", &first, "-o", s(&out2), "-q"]);
-    common::assert_same_tree(&src, &out2);
-    let v = ok(port, &["verify", &first]);
+    ok(port, &["extract", first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(src, &out2);
+    let v = ok(port, &["verify", first]);
     assert!(v.contains("2 snapshots"), "{v}");
+}
+
+/// The requests one run of clc made, by kind (`LIST`, `GET`, `HEAD`, `PUT`, `MPU-PART`, …), from the
+/// lines `CLC_TRACE` prints for each (`storage::requests`).
+fn requests(port: u16, args: &[&str]) -> std::collections::BTreeMap<String, usize> {
+    let o = clc(port, "clc-test-secret", args)
+        .env("CLC_TRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "clc {args:?}: {err}");
+    let mut n = std::collections::BTreeMap::new();
+    for l in err.lines() {
+        let mut w = l.split_whitespace().skip_while(|w| *w != "s3");
+        if let (Some(_), Some(kind)) = (w.next(), w.next()) {
+            *n.entry(kind.to_string()).or_insert(0) += 1;
+        }
+    }
+    n
+}
+
+/// Opening a bucket archive (what `clc list` needs) is one `LIST` (which gives every volume's size: no
+/// `HEAD`) and one `GET` of the last volume's tail (footer and index together), plus, for an archive of
+/// several volumes, one `GET` of the first volume's header in the same round trip (docs/STORAGE.md).
+#[test]
+fn opening_a_bucket_archive_is_one_listing_and_one_tail_read() {
+    let Some(c) = Case::shared("open-requests", |src| noise_files(src, 6, 40, 50_000)) else {
+        return;
+    };
+    let (port, arch, first, src) = (c.port, &c.arch, &c.first, &c.src);
+    let count = |m: &std::collections::BTreeMap<String, usize>, k: &str| m.get(k).copied();
+    ok(port, &["pack", s(src), "-o", arch, "-q"]);
+    let one = requests(port, &["list", first]);
+    assert_eq!(count(&one, "LIST"), Some(1), "{one:?}");
+    assert_eq!(count(&one, "GET"), Some(1), "{one:?}");
+    assert_eq!(one.values().sum::<usize>(), 2, "nothing else: {one:?}");
+    // Several volumes: the first one's header comes with the last one's tail.
+    ok(
+        port,
+        &[
+            "pack",
+            s(src),
+            "-o",
+            arch,
+            "-q",
+            "--force",
+            "--volume-size",
+            "64K",
+        ],
+    );
+    assert!(c.store.list("data.").unwrap().len() >= 4);
+    let many = requests(port, &["list", first]);
+    assert_eq!(count(&many, "LIST"), Some(1), "{many:?}");
+    assert_eq!(count(&many, "GET"), Some(2), "{many:?}");
+    assert_eq!(many.values().sum::<usize>(), 3, "nothing else: {many:?}");
+    // A pack is one listing, the lock, the volumes' uploads and their existence checks, and the lock's
+    // removal: nothing is asked again after the last volume is complete.
+    let pack = requests(port, &["pack", s(src), "-o", arch, "-q", "--force"]);
+    assert_eq!(
+        count(&pack, "LIST"),
+        Some(2),
+        "the claim's and --force's: {pack:?}"
+    );
+    assert_eq!(count(&pack, "PUT-IF-ABSENT"), Some(1), "the lock: {pack:?}");
+    assert_eq!(count(&pack, "PUT"), Some(1), "one small volume: {pack:?}");
+    assert_eq!(
+        count(&pack, "HEAD"),
+        Some(1),
+        "its existence check: {pack:?}"
+    );
+}
+
+/// A volume object that exists already is never replaced by a pack without `--force`, even when it
+/// is not the first (which the claim checks): that volume's upload is refused when it would complete,
+/// the pack fails naming it, nothing of the run is left, and no archive opens. Volumes complete in the
+/// background while the next one streams, so this also holds the last volume (index and footer) to
+/// being committed only after every earlier one succeeded.
+#[test]
+fn an_existing_volume_object_is_not_replaced() {
+    let Some(c) = Case::shared("existing", |src| noise_files(src, 6, 60, 50_000)) else {
+        return;
+    };
+    let (port, store, arch, first, src) = (c.port, &c.store, &c.arch, &c.first, &c.src);
+    let foreign = b"someone else's object".to_vec();
+    store
+        .put(&ObjectName::new("data.002").unwrap(), &foreign)
+        .unwrap();
+    let (code, err) = fails(
+        port,
+        &["pack", s(src), "-o", arch, "-q", "--volume-size", "64K"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{arch}.002")), "{err}");
+    let left: Vec<String> = objects(store);
+    assert_eq!(left, ["data.002"], "only the foreign object: {err}");
+    assert_eq!(
+        store
+            .read_range(
+                &ObjectName::new("data.002").unwrap(),
+                0..foreign.len() as u64
+            )
+            .unwrap(),
+        foreign
+    );
+    let (code, _) = fails(port, &["list", first]);
+    assert_eq!(code, 2);
 }

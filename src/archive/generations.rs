@@ -25,14 +25,19 @@ pub struct Listed {
 
 /// Every data volume of `base`, with its length (one listing; in a bucket the listing holds the sizes).
 pub fn list(base: &Path) -> Vec<Listed> {
-    volumes::list_data_sized(base)
+    list_checked(base).unwrap_or_default()
+}
+
+/// [`list`], with a listing that fails (a bucket's endpoint, credentials) as that error.
+pub fn list_checked(base: &Path) -> std::io::Result<Vec<Listed>> {
+    Ok(volumes::list_data_sized_checked(base)?
         .into_iter()
         .map(|(n, path, len)| Listed {
             number: n.0,
             len,
             path,
         })
-        .collect()
+        .collect())
 }
 
 /// The last [`Footer::SIZE`] bytes of a volume (fewer when it is shorter): one suffix-range `GET` in a

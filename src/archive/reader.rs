@@ -160,17 +160,23 @@ impl Archive {
             }
             _ => path.to_path_buf(),
         };
-        if volumes::remote::is_remote(&base) {
+        let remote = volumes::remote::is_remote(&base);
+        let vols = if remote {
             // A listing that fails (credentials, endpoint, bucket) is that error, not "no volumes".
-            volumes::siblings(&base).ctx(path)?;
-        }
-        let vols = generations::list(&base);
+            generations::list_checked(&base).ctx(path)?
+        } else {
+            generations::list(&base)
+        };
         let (Some(first), Some(last)) = (vols.first(), vols.last()) else {
             return Err(Error::io(
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         };
+        if remote {
+            // The first volume's header and the last one's tail (footer and index) in one round trip.
+            volumes::remote::prefetch_open(&first.path, &last.path);
+        }
         let clc_first = first_bytes(&first.path).is_some_and(|b| b == crate::format::volume::MAGIC);
         let newest = if clc_first {
             generations::newest(&vols)?

@@ -48,6 +48,14 @@ pub struct VolumeWriter {
     frames_in_cur: u64,
     /// The archive is in object storage: volumes are written under their final names.
     remote: bool,
+    /// Size of each volume closed so far, in `made`'s order.
+    sizes: Vec<u64>,
+    /// In a bucket: uploads of earlier volumes completing while the next one streams. Every one has
+    /// completed before the last volume (index and footer) is committed.
+    finishing: Vec<std::thread::JoinHandle<(PathBuf, Result<()>)>>,
+    /// In a bucket: the volumes whose upload completed (what a failed pack removes; an upload that
+    /// did not complete left nothing, and a name it was refused for is someone else's).
+    uploaded: Vec<PathBuf>,
 }
 
 /// One volume being written: a stream to its temporary name.
@@ -115,11 +123,17 @@ impl VolumeWriter {
             committed: false,
             frames_in_cur: 0,
             remote: volumes::remote::is_remote(base),
+            sizes: Vec::new(),
+            finishing: Vec::new(),
+            uploaded: Vec::new(),
         }
     }
 
     /// Every file this writer has created so far, where it is now (to remove them if the pack fails).
     pub fn paths(&self) -> Vec<PathBuf> {
+        if self.remote {
+            return self.uploaded.clone();
+        }
         self.made
             .iter()
             .map(|(tmp, fin)| {
@@ -139,7 +153,7 @@ impl VolumeWriter {
     }
 
     fn open_next(&mut self) -> Result<()> {
-        self.close_current()?;
+        self.close_current(false)?;
         let number = self.next_number();
         let fin = volumes::data_path(&self.base, VolumeNo(number));
         let path = if self.remote {
@@ -170,11 +184,41 @@ impl VolumeWriter {
         Ok(())
     }
 
-    fn close_current(&mut self) -> Result<()> {
-        match self.cur.take() {
-            Some(s) => s.finish(),
-            None => Ok(()),
+    /// Closes the open volume. In a bucket a volume that is not the last completes its upload in the
+    /// background while the next one streams (at most one more writer's parts in memory);
+    /// [`join_finishing`](Self::join_finishing) waits for them.
+    fn close_current(&mut self, last: bool) -> Result<()> {
+        let Some(s) = self.cur.take() else {
+            return Ok(());
+        };
+        self.sizes.push(s.pos);
+        if !self.remote {
+            return s.finish();
         }
+        let path = s.path.clone();
+        if !last {
+            self.finishing
+                .push(std::thread::spawn(move || (path, s.finish())));
+            return Ok(());
+        }
+        s.finish()?;
+        self.uploaded.push(path);
+        Ok(())
+    }
+
+    /// Waits for the earlier volumes' uploads; the first failure is the result.
+    fn join_finishing(&mut self) -> Result<()> {
+        let mut r = Ok(());
+        for h in std::mem::take(&mut self.finishing) {
+            let one = match h.join() {
+                Ok((path, r)) => r.map(|()| self.uploaded.push(path)),
+                Err(_) => Err(Error::Internal("a volume upload panicked".into())),
+            };
+            if r.is_ok() {
+                r = one;
+            }
+        }
+        r
     }
 
     /// Ensures `len` more bytes fit the open volume (opening a new one if not, unless it is still empty).
@@ -209,15 +253,43 @@ impl VolumeWriter {
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, syncs, and renames every volume into
     /// place, the last one last. Returns the volume paths.
-    pub fn finish(mut self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
-        let r = self.seal(raw_index).and_then(|()| self.commit());
+    pub fn finish(self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
+        let v = self.finish_sized(raw_index)?;
+        Ok(v.into_iter().map(|(p, _)| p).collect())
+    }
+
+    /// [`finish`](Self::finish), returning each volume's size with its path (no `stat` or `HEAD`
+    /// after).
+    pub fn finish_sized(mut self, raw_index: &[u8]) -> Result<Vec<(PathBuf, u64)>> {
+        let r = self
+            .send_ready()
+            .and_then(|()| self.seal(raw_index))
+            .and_then(|()| self.commit());
         match r {
-            Ok(()) => Ok(self.made.iter().map(|(_, f)| f.clone()).collect()),
+            Ok(()) => Ok(self
+                .made
+                .iter()
+                .map(|(_, f)| f.clone())
+                .zip(self.sizes.iter().copied())
+                .collect()),
             Err(e) => {
                 self.abort();
                 Err(e)
             }
         }
+    }
+
+    /// Before the index is compressed: hands the stream's buffered bytes on (in a bucket, as a part
+    /// when there are 5 MiB or more), so that they upload while the index is made.
+    fn send_ready(&mut self) -> Result<()> {
+        let Some(s) = self.cur.as_mut() else {
+            return Ok(());
+        };
+        if !self.remote {
+            return Ok(());
+        }
+        s.out.flush().ctx(&s.path)?;
+        s.out.get_mut().send_ready().ctx(&s.path)
     }
 
     /// The index blob after the last frame, spilling into new volumes while it does not fit (FORMAT.md
@@ -260,7 +332,10 @@ impl VolumeWriter {
             index_checksum: checksum(raw_index),
         };
         s.write(&footer.encode())?;
-        self.close_current()
+        // The last volume is committed only after every earlier one: an interrupted pack never leaves
+        // a footer whose volumes are not all there.
+        self.join_finishing()?;
+        self.close_current(true)
     }
 
     /// Renames every volume to its final name, the last one (with the footer) last, and syncs the
@@ -286,9 +361,12 @@ impl VolumeWriter {
         volumes::sync_dir(&self.base).ctx(volumes::dir_of(&self.base))
     }
 
-    /// Removes every file written so far (temporary or renamed).
+    /// Removes every file written so far (temporary or renamed), and in a bucket every volume whose
+    /// upload completed.
     pub fn abort(&mut self) {
         self.cur = None;
+        // Uploads still completing are waited for, so that what they commit is removed below.
+        let _ = self.join_finishing();
         for p in self.paths() {
             let _ = volumes::remove(&p);
         }
@@ -299,6 +377,7 @@ impl VolumeWriter {
             }
         }
         self.made.clear();
+        self.uploaded.clear();
     }
 }
 

@@ -134,7 +134,8 @@ pub fn pack_with(
     trace::start();
     let created = diag::creation_time();
     let started = now();
-    let claim = output::claim(&opts.out, opts.force, opts.append)?;
+    let mut claim = output::claim(&opts.out, opts.force, opts.append)?;
+    let pending = std::mem::take(&mut claim.pending);
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
     let cfg = &fit(cfg, prev.as_ref());
     trace::note("output claimed");
@@ -145,6 +146,8 @@ pub fn pack_with(
     // An append reads extended attributes after the scan, only for what the files cache does not know.
     let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
     check_interrupt()?;
+    // A new archive in a bucket took its lock while the tree was scanned; held until the pack returns.
+    let _bucket_lock = pending.wait()?;
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
     let cache = match &prev {
@@ -269,25 +272,30 @@ pub fn pack_with(
     let raw_index = gen.encode();
     trace::note(&format!("index built ({} bytes)", raw_index.len()));
     check_interrupt()?;
-    let vols = vw.finish(&raw_index)?;
+    let sized = vw.finish_sized(&raw_index)?;
     trace::note("index written, volumes in place");
     trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
+    // The sizes as written: no `stat` (or `HEAD` in a bucket) of each volume after.
+    let stored_bytes = sized.iter().map(|(_, n)| n).sum();
+    let vols: Vec<PathBuf> = sized.into_iter().map(|(p, _)| p).collect();
     // Each generation's own parity set over its new volumes, numbered on from the archive's last.
-    let place = crate::parity::SetPlace {
-        volumes: &vols,
-        first_data: first.0,
-        first_parity: crate::volumes::list_parity(&opts.out)
-            .last()
-            .map_or(1, |(n, _)| n + 1),
-        volume_size: cfg.volume_size,
-    };
     let parity = match cfg.parity {
         0 => None,
-        pct => Some(
-            check_interrupt()
-                .and_then(|()| crate::parity::create(&opts.out, &place, pct, archive_id))
-                .inspect_err(|_| remove_all(&vols))?,
-        ),
+        pct => {
+            let place = crate::parity::SetPlace {
+                volumes: &vols,
+                first_data: first.0,
+                first_parity: crate::volumes::list_parity(&opts.out)
+                    .last()
+                    .map_or(1, |(n, _)| n + 1),
+                volume_size: cfg.volume_size,
+            };
+            Some(
+                check_interrupt()
+                    .and_then(|()| crate::parity::create(&opts.out, &place, pct, archive_id))
+                    .inspect_err(|_| remove_all(&vols))?,
+            )
+        }
     };
     if let Err(e) = check_interrupt() {
         remove_all(&vols);
@@ -313,7 +321,7 @@ pub fn pack_with(
         cpu_frames: counters.cpu_frames.load(Ordering::Relaxed),
         raw_frames: counters.raw_frames.load(Ordering::Relaxed),
         gpu_redone: counters.gpu_redone.load(Ordering::Relaxed),
-        stored_bytes: vols.iter().map(|p| volumes::size(p).unwrap_or(0)).sum(),
+        stored_bytes,
         frame_bytes,
         // What the frames are written in (LZ_EXT3_SB for lz_ext3 with sub-blocks), on the CPU and the
         // GPU alike (`Gpu::compress_codec` follows the same SUBBLOCK_SIZE).

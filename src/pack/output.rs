@@ -100,10 +100,41 @@ pub struct Claim {
     pub lock: Option<Lock>,
     /// The lock object of an archive in object storage.
     pub bucket_lock: Option<BucketLock>,
+    /// A new archive in object storage: the lock being taken (and, with `--force`, the old volumes
+    /// removed) while the tree is scanned; [`PendingLock::wait`] waits for it.
+    pub pending: PendingLock,
     /// The archive an append adds to (`None`: a new archive).
     pub previous: Option<Archive>,
     /// The first volume this run writes.
     pub first_volume: u32,
+}
+
+/// The lock of a new bucket archive being taken in the background: its requests overlap the scan.
+/// Dropped before [`wait`](PendingLock::wait) (a failed scan), it waits for the thread and releases what it took.
+#[derive(Default)]
+pub struct PendingLock(Option<std::thread::JoinHandle<Result<BucketLock>>>);
+
+impl PendingLock {
+    /// Waits until the output is claimed: before anything is written. Locally (and for an append) it
+    /// was at once (`None`); a new bucket archive's lock is taken while the tree is scanned, and is
+    /// held until the returned value is dropped.
+    pub fn wait(mut self) -> Result<Option<BucketLock>> {
+        self.join().transpose()
+    }
+
+    fn join(&mut self) -> Option<Result<BucketLock>> {
+        let h = self.0.take()?;
+        Some(
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Internal("taking the lock panicked".into()))),
+        )
+    }
+}
+
+impl Drop for PendingLock {
+    fn drop(&mut self) {
+        drop(self.join());
+    }
 }
 
 /// Whether `p` starts with `magic`.
@@ -137,6 +168,7 @@ pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
         Claim {
             lock: Some(lock),
             bucket_lock: None,
+            pending: PendingLock::default(),
             previous: Some(previous),
             first_volume,
         }
@@ -145,6 +177,7 @@ pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
         Claim {
             lock: Some(lock),
             bucket_lock: None,
+            pending: PendingLock::default(),
             previous: None,
             first_volume: 1,
         }
@@ -157,49 +190,82 @@ pub fn claim(out: &Path, force: bool, append: bool) -> Result<Claim> {
 }
 
 /// `out` in object storage: listed first (which checks the settings and the bucket before anything is
-/// scanned), then locked with the object `NAME.lock` ([`BucketLock`]). An append opens the archive there
-/// as for local files; a new archive refuses an existing one unless `force`, which removes only the
-/// objects whose header says they are that volume, as for local files.
+/// scanned). An append is then locked with the object `NAME.lock` ([`BucketLock`]) and opens the
+/// archive there as for local files. A new archive refuses an existing one (from that listing) unless
+/// `force`; its lock is taken, and with `force` the objects whose header says they are that volume are
+/// removed (as for local files), in a thread while the tree is scanned ([`PendingLock::wait`] waits for it
+/// before anything is written). A volume that appears between the listing and the upload is not
+/// replaced: each volume's upload checks that its name was free ([`volumes::create_out`]).
 fn claim_remote(out: &Path, force: bool, append: bool) -> Result<Claim> {
-    volumes::siblings(out).map_err(|e| Error::io(out, e))?;
-    let lock = BucketLock::take(out)?;
-    let vols = generations::list(out);
-    if append && !vols.is_empty() {
-        // In a bucket a volume appears only when its upload completes and a generation's last volume
-        // (index and footer) is completed last, so volumes above the newest footer are what an
-        // interrupted append left (a newer generation whose last volume object was deleted later is
-        // told apart by its parity set, which `open_for_append` looks for first).
-        let previous = open_for_append(out, &vols, Some(u32::MAX))?;
-        let first_volume = previous.volume_paths().len() as u32 + 1;
+    let listed = volumes::siblings(out).map_err(|e| Error::io(out, e))?;
+    if append {
+        let lock = BucketLock::take(out)?;
+        let vols = generations::list(out);
+        if !vols.is_empty() {
+            // In a bucket a volume appears only when its upload completes and a generation's last
+            // volume (index and footer) is completed last, so volumes above the newest footer are what
+            // an interrupted append left (a newer generation whose last volume object was deleted later
+            // is told apart by its parity set, which `open_for_append` looks for first).
+            let previous = open_for_append(out, &vols, Some(u32::MAX))?;
+            let first_volume = previous.volume_paths().len() as u32 + 1;
+            return Ok(Claim {
+                lock: None,
+                bucket_lock: Some(lock),
+                pending: PendingLock::default(),
+                previous: Some(previous),
+                first_volume,
+            });
+        }
+        let present = |p: &Path| volumes::exists(p);
+        check_new_remote(out, force, &present)?;
+        if force {
+            remove_own(out, present)?;
+        }
         return Ok(Claim {
             lock: None,
             bucket_lock: Some(lock),
-            previous: Some(previous),
-            first_volume,
+            pending: PendingLock::default(),
+            previous: None,
+            first_volume: 1,
         });
     }
+    let names: std::collections::HashSet<PathBuf> = listed.into_iter().map(|(_, p)| p).collect();
+    let present = move |p: &Path| names.contains(p);
+    check_new_remote(out, force, &present)?;
+    let base = out.to_path_buf();
+    let pending = std::thread::spawn(move || {
+        let lock = BucketLock::take(&base)?;
+        if force {
+            remove_own(&base, present)?;
+        }
+        Ok(lock)
+    });
+    Ok(Claim {
+        lock: None,
+        bucket_lock: None,
+        pending: PendingLock(Some(pending)),
+        previous: None,
+        first_volume: 1,
+    })
+}
+
+/// A new archive in a bucket where `present` says which objects exist: refused when its first volume
+/// does, unless `force`.
+fn check_new_remote(out: &Path, force: bool, present: &dyn Fn(&Path) -> bool) -> Result<()> {
     let first_data = volumes::data_path(out, VolumeNo(1));
     let first_parity = volumes::parity_path(out, 1);
-    let first = if !volumes::exists(&first_data) && volumes::exists(&first_parity) {
+    let first = if !present(&first_data) && present(&first_parity) {
         &first_parity
     } else {
         &first_data
     };
-    if volumes::exists(first) && !force {
+    if present(first) && !force {
         return Err(Error::Usage(format!(
             "{}: already exists (use --force to overwrite)",
             diag::escape_path(first)
         )));
     }
-    if force {
-        remove_own(out, volumes::exists)?;
-    }
-    Ok(Claim {
-        lock: None,
-        bucket_lock: Some(lock),
-        previous: None,
-        first_volume: 1,
-    })
+    Ok(())
 }
 
 /// The lock of an archive in object storage: the object `NAME.lock`, created only when absent

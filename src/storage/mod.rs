@@ -29,6 +29,7 @@ pub mod env;
 mod error;
 mod local;
 mod name;
+pub mod requests;
 mod retry;
 pub mod s3;
 
@@ -61,6 +62,17 @@ trait Backend: Send + Sync {
     fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()>;
     fn create(&self, name: &ObjectName, data: &[u8]) -> Result<()>;
     fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>>;
+    /// A writer whose `finish` fails with `Exists` when `name` existed when it was made. By default
+    /// checked first; a backend may check beside the upload.
+    fn writer_new(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
+        match self.size(name) {
+            Ok(_) => Err(StorageError::Exists {
+                object: self.describe(name),
+            }),
+            Err(StorageError::NotFound { .. }) => self.writer(name),
+            Err(e) => Err(e),
+        }
+    }
     fn delete(&self, name: &ObjectName) -> Result<()>;
 }
 
@@ -75,6 +87,12 @@ pub trait ObjectWriter: Send {
     fn write(&mut self, data: &[u8]) -> Result<()>;
     /// Bytes accepted so far.
     fn written(&self) -> u64;
+    /// Sends what is buffered on now if the store can take it before the end (on S3: as a part, when
+    /// it is at least the 5 MiB a part that is not the last must be), so that less is left to send at
+    /// `finish`. What is written after still goes in the same object. Locally nothing to do.
+    fn send_ready(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Commits the object; returns its size. On error no object appears (and uploaded parts are removed
     /// as far as the server can be reached).
     fn finish(self: Box<Self>) -> Result<u64>;
@@ -180,6 +198,14 @@ impl Store {
     /// A writer that streams a new object under `name` (replacing any at `finish`).
     pub fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
         self.backend.writer(name)
+    }
+
+    /// A writer of a new object `name`: its `finish` fails with [`StorageError::Exists`], committing
+    /// nothing, when an object of that name existed when the writer was made. On S3 the check (a
+    /// `HEAD`) runs beside the upload, so the stream does not wait for it; as for any check-then-write,
+    /// an object created meanwhile by someone else is replaced (a pack holds the archive's lock).
+    pub fn writer_new(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
+        self.backend.writer_new(name)
     }
 
     /// Deletes `name`; an object that does not exist is not an error.

@@ -54,6 +54,101 @@ pub fn forget_stores() {
     drop(stores);
 }
 
+/// What was learnt of volume objects without asking again: each object's size from the last listing
+/// that named it (so that opening a volume costs no `HEAD`), and the last few tails read (so that the
+/// index and, for a short volume, its header come with the footer's `GET`). Keyed by URL; an object this
+/// process writes or removes is forgotten. Everything read through it is checked as a fresh read is (a
+/// tail against its listed size, the index against its checksum, frames against theirs).
+struct Known {
+    sizes: HashMap<PathBuf, u64>,
+    /// Archive bases (`s3://…/NAME`) listed: `sizes` holds every object of theirs that this process
+    /// saw listed or wrote, and no other.
+    listed: std::collections::HashSet<PathBuf>,
+    /// (URL, object size, offset of the first byte, bytes), newest last.
+    tails: Vec<(PathBuf, u64, u64, Vec<u8>)>,
+}
+
+static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
+
+/// Bytes of an object's end fetched with its footer: the footer, the index blob of trees up to some
+/// tens of thousands of files, and the whole of a short volume, in one `GET`.
+pub const TAIL_FETCH: u64 = 1 << 20;
+
+/// Tails kept.
+const TAILS_KEPT: usize = 4;
+
+fn known<R>(f: impl FnOnce(&mut Known) -> R) -> R {
+    let mut g = KNOWN.lock();
+    f(g.get_or_insert_with(|| Known {
+        sizes: HashMap::new(),
+        listed: Default::default(),
+        tails: Vec::new(),
+    }))
+}
+
+/// Forgets what was learnt of object `p` (it is being written or removed).
+fn forget(p: &Path) {
+    known(|k| {
+        k.sizes.remove(p);
+        k.tails.retain(|(u, ..)| u != p);
+    });
+}
+
+/// Object `p` was just written, `size` bytes.
+fn wrote(p: &Path, size: u64) {
+    known(|k| {
+        k.sizes.insert(p.to_path_buf(), size);
+        k.tails.retain(|(u, ..)| u != p);
+    });
+}
+
+/// Whether object `p`, beside the archive `base`, exists, as far as this process's listing of `base`
+/// (and its own writes since) says; `None` when it never listed `base`.
+pub fn listed_exists(base: &Path, p: &Path) -> Option<bool> {
+    if !is_remote(p) {
+        return None;
+    }
+    known(|k| k.listed.contains(base).then(|| k.sizes.contains_key(p)))
+}
+
+/// Before an archive is opened: the last volume's tail (footer and index, [`read_tail`]) and the
+/// first volume's header, fetched at once and kept for the reads that follow. Failures are left for
+/// those reads to meet and report.
+pub fn prefetch_open(first: &Path, last: &Path) {
+    let head_len = crate::format::volume::VolumeHeader::SIZE as u64;
+    std::thread::scope(|sc| {
+        if first != last {
+            sc.spawn(|| {
+                let listed = known(|k| k.sizes.get(first).copied());
+                let (Ok((store, name)), Some(size)) = (object(first), listed) else {
+                    return;
+                };
+                if let Ok(h) = store.read_range(&name, 0..head_len.min(size)) {
+                    known(|k| {
+                        k.tails.push((first.to_path_buf(), size, 0, h));
+                        let extra = k.tails.len().saturating_sub(TAILS_KEPT);
+                        k.tails.drain(..extra);
+                    });
+                }
+            });
+        }
+        let _ = read_tail(last, 0);
+    });
+}
+
+/// Bytes `at..at + len` of object `p` of `size` bytes from a tail read before, when it holds them all.
+fn from_tail(p: &Path, size: u64, at: u64, len: usize) -> Option<Vec<u8>> {
+    known(|k| {
+        let (_, _, start, b) = k
+            .tails
+            .iter()
+            .rev()
+            .find(|(u, n, start, _)| u == p && *n == size && at >= *start)?;
+        let from = (at - start) as usize;
+        b.get(from..from.checked_add(len)?).map(<[u8]>::to_vec)
+    })
+}
+
 /// The address of `p`, an `s3://` URL.
 pub fn address(p: &Path) -> io::Result<S3Address> {
     let url = p.to_str().ok_or_else(|| {
@@ -89,21 +184,41 @@ pub fn siblings(base: &Path) -> io::Result<Vec<(std::ffi::OsString, PathBuf, u64
             }
         }
     }
+    known(|k| {
+        let prefix = base.as_os_str().as_bytes();
+        k.sizes.retain(|p, _| {
+            let b = p.as_os_str().as_bytes();
+            !(b.starts_with(prefix) && b.get(prefix.len()) == Some(&b'.'))
+        });
+        for (_, p, size) in &out {
+            k.sizes.insert(p.clone(), *size);
+        }
+        k.listed.insert(base.to_path_buf());
+    });
     Ok(out)
 }
 
-/// A volume object, open for reading: its address and size (one `HEAD` when opened). It holds no
-/// store, so that [`forget_stores`] can end the client threads before a `fork` while it stays open.
+/// A volume object, open for reading: its address and size (from the listing that found it, else one
+/// `HEAD`). It holds no store, so that [`forget_stores`] can end the client threads before a `fork`
+/// while it stays open.
 pub struct RemoteVol {
     addr: S3Address,
+    url: PathBuf,
     len: u64,
 }
 
 impl RemoteVol {
     pub fn open(p: &Path) -> io::Result<RemoteVol> {
         let addr = address(p)?;
-        let len = store_for(&addr)?.size(&addr.name).map_err(to_io)?;
-        Ok(RemoteVol { addr, len })
+        let len = match known(|k| k.sizes.get(p).copied()) {
+            Some(n) => n,
+            None => store_for(&addr)?.size(&addr.name).map_err(to_io)?,
+        };
+        Ok(RemoteVol {
+            addr,
+            url: p.to_path_buf(),
+            len,
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -116,6 +231,10 @@ impl RemoteVol {
         let end = at.checked_add(buf.len() as u64).ok_or_else(past)?;
         if end > self.len {
             return Err(past());
+        }
+        if let Some(b) = from_tail(&self.url, self.len, at, buf.len()) {
+            buf.copy_from_slice(&b);
+            return Ok(());
         }
         let b = store_for(&self.addr)?
             .read_range(&self.addr.name, at..end)
@@ -196,20 +315,20 @@ pub fn read_many(reqs: &[(&RemoteVol, std::ops::Range<u64>)]) -> Vec<io::Result<
 /// A volume object being written: a streaming upload that appears only when finished.
 pub struct RemoteOut {
     w: Option<Box<dyn ObjectWriter>>,
+    url: PathBuf,
 }
 
 impl RemoteOut {
-    /// A new object `p`; fails with `AlreadyExists` when one of that name exists (checked first: stores do
-    /// not all offer an atomic create-if-absent).
+    /// A new object `p`: its `finish` fails with `AlreadyExists` (committing nothing) when an object of
+    /// that name existed when it was made. The check (a `HEAD`) runs beside the upload
+    /// ([`Store::writer_new`]), so the stream does not wait a round trip for it.
     pub fn create(p: &Path) -> io::Result<RemoteOut> {
         let (store, name) = object(p)?;
-        match store.size(&name) {
-            Ok(_) => return Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-            Err(StorageError::NotFound { .. }) => {}
-            Err(e) => return Err(to_io(e)),
-        }
-        let w = store.writer(&name).map_err(to_io)?;
-        Ok(RemoteOut { w: Some(w) })
+        let w = store.writer_new(&name).map_err(exists_to_io)?;
+        Ok(RemoteOut {
+            w: Some(w),
+            url: p.to_path_buf(),
+        })
     }
 
     /// An object `p` that replaces the one of that name (if any) when finished: how `clc repair` writes a
@@ -217,13 +336,30 @@ impl RemoteOut {
     pub fn replace(p: &Path) -> io::Result<RemoteOut> {
         let (store, name) = object(p)?;
         let w = store.writer(&name).map_err(to_io)?;
-        Ok(RemoteOut { w: Some(w) })
+        Ok(RemoteOut {
+            w: Some(w),
+            url: p.to_path_buf(),
+        })
+    }
+
+    /// Sends what is buffered on now when the store can take it before the end
+    /// ([`ObjectWriter::send_ready`]): less left to upload at `finish`.
+    pub fn send_ready(&mut self) -> io::Result<()> {
+        match self.w.as_mut() {
+            Some(w) => w.send_ready().map_err(to_io),
+            None => Ok(()),
+        }
     }
 
     /// Completes the upload: the object appears now.
     pub fn finish(mut self) -> io::Result<()> {
+        forget(&self.url);
         match self.w.take() {
-            Some(w) => w.finish().map(|_| ()).map_err(to_io),
+            Some(w) => {
+                let n = w.finish().map_err(exists_to_io)?;
+                wrote(&self.url, n);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -244,22 +380,69 @@ impl io::Write for RemoteOut {
     }
 }
 
+/// [`to_io`], with [`StorageError::Exists`] as `AlreadyExists`.
+fn exists_to_io(e: StorageError) -> io::Error {
+    match e {
+        StorageError::Exists { .. } => io::Error::new(io::ErrorKind::AlreadyExists, e),
+        e => to_io(e),
+    }
+}
+
 /// Writes object `p` holding `data` only if none of that name exists: `AlreadyExists` (carrying
 /// [`StorageError::Exists`]) otherwise; of two racing calls one wins ([`Store::create`]).
 pub fn create_whole(p: &Path, data: &[u8]) -> io::Result<()> {
     let (store, name) = object(p)?;
-    store.create(&name, data).map_err(|e| match e {
-        StorageError::Exists { .. } => io::Error::new(io::ErrorKind::AlreadyExists, e),
-        e => to_io(e),
-    })
+    forget(p);
+    store.create(&name, data).map_err(exists_to_io)?;
+    wrote(p, data.len() as u64);
+    Ok(())
 }
 
-/// The last `n` bytes of object `p` (all of it when shorter) and its size, in one suffix-range `GET`.
+/// The last `n` bytes of object `p` (all of it when shorter) and its size. One suffix-range `GET` of
+/// at least [`TAIL_FETCH`] bytes, kept, so that reads of the index (and of a short volume's header)
+/// that follow are answered from it; when the listing said the object is longer than that, a `GET` of
+/// its header goes with it, in flight at the same time (both kept under the size the tail's reply
+/// gave, which is what the reader checks against the listing).
 pub fn read_tail(p: &Path, n: u64) -> io::Result<(Vec<u8>, u64)> {
     let (store, name) = object(p)?;
-    let (b, size) = store.read_tail(&name, n).map_err(to_io)?;
+    let fetch = n.max(TAIL_FETCH);
+    let listed = known(|k| k.sizes.get(p).copied());
+    // Read already (the open's prefetch): the same bytes, no request.
+    let kept = known(|k| {
+        k.tails
+            .iter()
+            .rev()
+            .find(|(u, size, start, b)| u == p && start + b.len() as u64 == *size)
+            .map(|(_, size, _, b)| (*size, b.len() as u64))
+    });
+    if let Some((size, have)) = kept.filter(|&(size, have)| have >= n || have == size) {
+        let keep = n.min(have);
+        if let Some(b) = from_tail(p, size, size - keep, keep as usize) {
+            return Ok((b, size));
+        }
+    }
+    let head_len = crate::format::volume::VolumeHeader::SIZE as u64;
+    let (tail, head) = std::thread::scope(|sc| {
+        let head = listed
+            .is_some_and(|size| size > fetch)
+            .then(|| sc.spawn(|| store.read_range(&name, 0..head_len)));
+        let tail = store.read_tail(&name, fetch);
+        (tail, head.and_then(|h| h.join().ok()).and_then(|r| r.ok()))
+    });
+    let (b, size) = tail.map_err(to_io)?;
     crate::diag::trace::add_device(crate::diag::trace::Stage::ReadFrames, 0, b.len() as u64);
-    Ok((b, size))
+    let start = size - b.len() as u64;
+    known(|k| {
+        k.tails.retain(|(u, ..)| u != p);
+        if let Some(h) = head.filter(|_| size > fetch) {
+            k.tails.push((p.to_path_buf(), size, 0, h));
+        }
+        k.tails.push((p.to_path_buf(), size, start, b.clone()));
+        let extra = k.tails.len().saturating_sub(TAILS_KEPT);
+        k.tails.drain(..extra);
+    });
+    let keep = (n as usize).min(b.len());
+    Ok((b[b.len() - keep..].to_vec(), size))
 }
 
 /// The first `max` bytes of object `p` (all of it when shorter).
@@ -272,6 +455,7 @@ pub fn read_head(p: &Path, max: u64) -> io::Result<Vec<u8>> {
 /// Removes object `p` (absent is fine).
 pub fn remove(p: &Path) -> io::Result<()> {
     let (store, name) = object(p)?;
+    forget(p);
     store.delete(&name).map_err(to_io)
 }
 

@@ -169,3 +169,75 @@ pub fn free_port_block() -> u16 {
     }
     panic!("no free block of ports for a private S3 server");
 }
+
+/// One S3 test's set-up, which every test of tests/s3_archive.rs starts with: a server (the shared
+/// one under a fresh key prefix, or a private one at its bucket's root for tests that kill it), a
+/// store over that prefix, a temporary directory holding the source tree `src`, and the archive's
+/// address `arch` (`s3://bucket/prefix/data`) and first volume `first` (`….001`).
+pub struct Case {
+    pub port: u16,
+    pub store: Store,
+    /// `s3://bucket/prefix/`.
+    pub url: String,
+    pub arch: String,
+    pub first: String,
+    pub src: PathBuf,
+    pub t: tempfile::TempDir,
+    /// The private server, killed when the case is dropped.
+    pub server: Option<PrivateServer>,
+}
+
+impl Case {
+    /// On the shared test server under a fresh prefix; `fill` makes the source tree in the (absent)
+    /// directory it is given. `None` (SKIP) when no server answers.
+    pub fn shared(test: &str, fill: impl FnOnce(&Path)) -> Option<Case> {
+        let port = test_port();
+        let (store, url) = bucket_with(&config(port), test)?;
+        Some(Case::made(port, store, url, None, fill))
+    }
+
+    /// On a private server of its own (which the test may kill and restart), at the bucket's root.
+    pub fn private(test: &str, fill: impl FnOnce(&Path)) -> Option<Case> {
+        let srv = PrivateServer::start(test)?;
+        let port = srv.port;
+        let store = Store::s3(&config(port), BUCKET, "").unwrap();
+        let url = format!("s3://{BUCKET}/");
+        Some(Case::made(port, store, url, Some(srv), fill))
+    }
+
+    fn made(
+        port: u16,
+        store: Store,
+        url: String,
+        server: Option<PrivateServer>,
+        fill: impl FnOnce(&Path),
+    ) -> Case {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fill(&src);
+        let arch = format!("{url}data");
+        Case {
+            port,
+            store,
+            first: format!("{arch}.001"),
+            arch,
+            url,
+            src,
+            t,
+            server,
+        }
+    }
+
+    /// The private server (the test asked for one).
+    pub fn srv(&self) -> &PrivateServer {
+        self.server.as_ref().expect("a case on a private server")
+    }
+}
+
+/// `n` files `fNN` of `size` random bytes (seeds `seed`, `seed + 1`, …) in a new directory `dir`.
+pub fn noise_files(dir: &Path, n: u64, seed: u64, size: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("f{i:02}")), super::noise(seed + i, size)).unwrap();
+    }
+}

@@ -12,6 +12,7 @@ mod writer;
 pub use config::{Addressing, Credentials, S3Config, MAX_PART, MIN_PART};
 
 use super::error::one_line;
+use super::requests::{traced, Kind};
 use super::{
     retry, Backend, ObjectInfo, ObjectName, ObjectWriter, Result, RetryPolicy, StorageError,
 };
@@ -134,12 +135,14 @@ impl S3Backend {
     }
 
     async fn head(&self, key: &Key, url: &str) -> Result<u64> {
-        retry::run(&self.retry, || async {
-            self.client
-                .head(key)
-                .await
-                .map(|m| m.size)
-                .map_err(|e| errors::convert(e, &self.names(url)))
+        retry::run(&self.retry, || {
+            traced(Kind::Head, url, 0, async {
+                self.client
+                    .head(key)
+                    .await
+                    .map(|m| m.size)
+                    .map_err(|e| errors::convert(e, &self.names(url)))
+            })
         })
         .await
     }
@@ -151,14 +154,16 @@ impl S3Backend {
         url: &str,
         range: GetRange,
     ) -> Result<(Range<u64>, u64, Vec<u8>)> {
-        retry::run(&self.retry, || async {
-            let opts = GetOptions::new().with_range(Some(range.clone()));
-            let res = self.client.get_opts(key, opts).await;
-            let res = res.map_err(|e| errors::convert(e, &self.names(url)))?;
-            let (got, size) = (res.range.clone(), res.meta.size);
-            let body = res.bytes().await;
-            let body = body.map_err(|e| errors::convert(e, &self.names(url)))?;
-            Ok((got, size, Vec::from(body)))
+        retry::run(&self.retry, || {
+            traced(Kind::Get, url, 0, async {
+                let opts = GetOptions::new().with_range(Some(range.clone()));
+                let res = self.client.get_opts(key, opts).await;
+                let res = res.map_err(|e| errors::convert(e, &self.names(url)))?;
+                let (got, size) = (res.range.clone(), res.meta.size);
+                let body = res.bytes().await;
+                let body = body.map_err(|e| errors::convert(e, &self.names(url)))?;
+                Ok((got, size, Vec::from(body)))
+            })
         })
         .await
     }
@@ -272,16 +277,18 @@ impl Backend for S3Backend {
             let mut out = Vec::new();
             let mut token: Option<String> = None;
             for _ in 0..MAX_LIST_PAGES {
-                let page = retry::run(&self.retry, || async {
-                    let opts = PaginatedListOptions {
-                        delimiter: Some("/".into()),
-                        page_token: token.clone(),
-                        ..Default::default()
-                    };
-                    self.client
-                        .list_paginated(Some(&full), opts)
-                        .await
-                        .map_err(|e| errors::convert(e, &self.names(&url)))
+                let page = retry::run(&self.retry, || {
+                    traced(Kind::List, &url, 0, async {
+                        let opts = PaginatedListOptions {
+                            delimiter: Some("/".into()),
+                            page_token: token.clone(),
+                            ..Default::default()
+                        };
+                        self.client
+                            .list_paginated(Some(&full), opts)
+                            .await
+                            .map_err(|e| errors::convert(e, &self.names(&url)))
+                    })
                 })
                 .await?;
                 for m in page.result.objects {
@@ -342,12 +349,14 @@ impl Backend for S3Backend {
     fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
         let (key, url) = self.key(name)?;
         let payload = object_store::PutPayload::from(data.to_vec());
-        self.rt.block_on(retry::run(&self.retry, || async {
-            self.client
-                .put(&key, payload.clone())
-                .await
-                .map(|_| ())
-                .map_err(|e| errors::convert(e, &self.names(&url)))
+        self.rt.block_on(retry::run(&self.retry, || {
+            traced(Kind::Put, &url, data.len() as u64, async {
+                self.client
+                    .put(&key, payload.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| errors::convert(e, &self.names(&url)))
+            })
         }))
     }
 
@@ -355,14 +364,16 @@ impl Backend for S3Backend {
         let (key, url) = self.key(name)?;
         let payload = object_store::PutPayload::from(data.to_vec());
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        let r = self.rt.block_on(retry::run(&self.retry, || async {
-            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let opts = object_store::PutOptions::from(object_store::PutMode::Create);
-            self.client
-                .put_opts(&key, payload.clone(), opts)
-                .await
-                .map(|_| ())
-                .map_err(|e| errors::convert(e, &self.names(&url)))
+        let r = self.rt.block_on(retry::run(&self.retry, || {
+            traced(Kind::Create, &url, data.len() as u64, async {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let opts = object_store::PutOptions::from(object_store::PutMode::Create);
+                self.client
+                    .put_opts(&key, payload.clone(), opts)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| errors::convert(e, &self.names(&url)))
+            })
         }));
         match r {
             // A retried create may have succeeded before its answer was lost: the object is ours when
@@ -399,13 +410,37 @@ impl Backend for S3Backend {
         )))
     }
 
+    fn writer_new(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
+        let (key, url) = self.key(name)?;
+        Ok(Box::new(
+            writer::S3Writer::new(
+                writer::Shared {
+                    rt: self.rt.clone(),
+                    req: Arc::new(writer::Requests {
+                        client: self.client.clone(),
+                        retry: self.retry,
+                        endpoint: self.endpoint.clone(),
+                        bucket: self.bucket.clone(),
+                    }),
+                },
+                key,
+                url,
+                self.part_size,
+                self.parts_in_flight,
+            )
+            .new_object(),
+        ))
+    }
+
     fn delete(&self, name: &ObjectName) -> Result<()> {
         let (key, url) = self.key(name)?;
-        self.rt.block_on(retry::run(&self.retry, || async {
-            match self.client.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(errors::convert(e, &self.names(&url))),
-            }
+        self.rt.block_on(retry::run(&self.retry, || {
+            traced(Kind::Delete, &url, 0, async {
+                match self.client.delete(&key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(errors::convert(e, &self.names(&url))),
+                }
+            })
         }))
     }
 }

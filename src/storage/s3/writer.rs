@@ -8,7 +8,8 @@
 //! (or dropping the writer unfinished) aborts it, which removes the uploaded parts.
 
 use super::errors::{self, Names};
-use super::MAX_PART;
+use super::{MAX_PART, MIN_PART};
+use crate::storage::requests::{traced, Kind};
 use crate::storage::{retry, ObjectWriter, Result, RetryPolicy, StorageError};
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
@@ -21,6 +22,11 @@ use tokio::task::JoinHandle;
 
 /// S3's limit on the number of parts of one upload.
 const MAX_PARTS: usize = 10_000;
+
+/// How many bytes before the first part is full the multipart upload is created. An object that ends
+/// within them becomes a one-part upload (its creation was in flight) instead of one `PUT`: one round
+/// trip more at `finish`, for objects within 1 MiB under the part size only.
+const START_BEFORE: usize = 1 << 20;
 
 /// What the writer shares with its backend.
 pub(super) struct Shared {
@@ -58,6 +64,13 @@ pub(super) struct S3Writer {
     buf: Vec<u8>,
     /// The multipart upload, once the first part was sent.
     upload: Option<String>,
+    /// Its creation, started when the first part is [`START_BEFORE`] bytes short of full, so that the
+    /// id is there when the part is (one round trip less between the stream and its first part).
+    creating: Option<JoinHandle<Result<String>>>,
+    /// `HEAD` of the name, sent when the writer was made for a new object ([`S3Writer::new_object`]):
+    /// `finish` refuses to commit over an object that existed then. It runs beside the upload, so the
+    /// stream never waits for it.
+    absent: Option<JoinHandle<Result<bool>>>,
     /// Part uploads in flight, oldest first.
     inflight: VecDeque<JoinHandle<Result<PartId>>>,
     /// Parts uploaded, in order.
@@ -79,12 +92,70 @@ impl S3Writer {
             parts_in_flight,
             buf: Vec::new(),
             upload: None,
+            creating: None,
+            absent: None,
             inflight: VecDeque::new(),
             done: Vec::new(),
             sent_parts: 0,
             written: 0,
             closed: false,
         }
+    }
+
+    /// A writer of an object that must not exist yet: `finish` fails with [`StorageError::Exists`]
+    /// (and commits nothing) when one did when the writer was made.
+    pub fn new_object(mut self) -> Self {
+        let (s, key, url) = (self.s.clone(), self.key.clone(), self.url.clone());
+        self.absent = Some(self.rt.spawn(async move {
+            let r = retry::run(&s.retry, || {
+                traced(Kind::Head, &url, 0, async {
+                    match s.client.head(&key).await {
+                        Ok(_) => Ok(false),
+                        Err(object_store::Error::NotFound { .. }) => Ok(true),
+                        Err(e) => Err(errors::convert(e, &s.names(&url))),
+                    }
+                })
+            });
+            r.await
+        }));
+        self
+    }
+
+    /// Waits for the check that the object did not exist (if one was asked for).
+    fn check_absent(&mut self) -> Result<()> {
+        let Some(h) = self.absent.take() else {
+            return Ok(());
+        };
+        let absent = self.rt.block_on(h).map_err(|e| StorageError::Upload {
+            object: self.url.clone(),
+            msg: format!("existence check task: {e}"),
+        })??;
+        if absent {
+            Ok(())
+        } else {
+            Err(StorageError::Exists {
+                object: self.url.clone(),
+            })
+        }
+    }
+
+    /// Starts creating the multipart upload (once).
+    fn start_upload(&mut self) {
+        if self.upload.is_some() || self.creating.is_some() {
+            return;
+        }
+        let (s, key, url) = (self.s.clone(), self.key.clone(), self.url.clone());
+        self.creating = Some(self.rt.spawn(async move {
+            let r = retry::run(&s.retry, || {
+                traced(Kind::Upload, &url, 0, async {
+                    s.client
+                        .create_multipart(&key)
+                        .await
+                        .map_err(|e| errors::convert(e, &s.names(&url)))
+                })
+            });
+            r.await
+        }));
     }
 
     fn closed_err(&self) -> StorageError {
@@ -112,14 +183,12 @@ impl S3Writer {
         let id = match &self.upload {
             Some(id) => id.clone(),
             None => {
-                let s = self.s.clone();
-                let (key, url) = (&self.key, self.url.as_str());
-                let id = self.rt.block_on(retry::run(&s.retry, || async {
-                    s.client
-                        .create_multipart(key)
-                        .await
-                        .map_err(|e| errors::convert(e, &s.names(url)))
-                }))?;
+                self.start_upload();
+                let h = self.creating.take().expect("start_upload started it");
+                let id = self.rt.block_on(h).map_err(|e| StorageError::Upload {
+                    object: self.url.clone(),
+                    msg: format!("upload creation task: {e}"),
+                })??;
                 self.upload = Some(id.clone());
                 id
             }
@@ -136,11 +205,14 @@ impl S3Writer {
             self.sent_parts,
         );
         self.inflight.push_back(self.rt.spawn(async move {
-            retry::run(&s.retry, || async {
-                s.client
-                    .put_part(&key, &id, idx, data.clone())
-                    .await
-                    .map_err(|e| errors::convert(e, &s.names(&url)))
+            let len = data.content_length() as u64;
+            retry::run(&s.retry, || {
+                traced(Kind::Part, &url, len, async {
+                    s.client
+                        .put_part(&key, &id, idx, data.clone())
+                        .await
+                        .map_err(|e| errors::convert(e, &s.names(&url)))
+                })
             })
             .await
         }));
@@ -165,12 +237,24 @@ impl S3Writer {
         for h in self.inflight.drain(..) {
             h.abort();
         }
+        if let Some(h) = self.absent.take() {
+            h.abort();
+        }
+        if let Some(h) = self.creating.take() {
+            // An upload being created is waited for, so that it can be aborted too.
+            if let Ok(Ok(id)) = self.rt.block_on(h) {
+                self.upload.get_or_insert(id);
+            }
+        }
         let Some(id) = self.upload.take() else {
             return Ok(());
         };
         let s = self.s.clone();
-        let r = self.rt.block_on(s.client.abort_multipart(&self.key, &id));
-        r.map_err(|e| errors::convert(e, &s.names(&self.url)))
+        let url = self.url.as_str();
+        self.rt.block_on(traced(Kind::Abort, url, 0, async {
+            let r = s.client.abort_multipart(&self.key, &id).await;
+            r.map_err(|e| errors::convert(e, &s.names(url)))
+        }))
     }
 
     fn write_inner(&mut self, mut data: &[u8]) -> Result<()> {
@@ -180,43 +264,61 @@ impl S3Writer {
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
             self.written += n as u64;
-            if self.buf.len() == self.size_of_part(self.sent_parts) {
+            let part = self.size_of_part(self.sent_parts);
+            if self.buf.len() == part {
                 self.send_part()?;
+            } else if self.buf.len() >= part.saturating_sub(START_BEFORE) {
+                self.start_upload();
             }
+        }
+        Ok(())
+    }
+
+    /// Sends what is buffered as a part now, if it is large enough to be one that is not the last.
+    fn send_ready_inner(&mut self) -> Result<()> {
+        if self.buf.len() >= MIN_PART {
+            self.send_part()?;
         }
         Ok(())
     }
 
     fn finish_inner(&mut self) -> Result<u64> {
         let s = self.s.clone();
-        if self.upload.is_none() {
+        if self.upload.is_none() && self.creating.is_none() {
+            self.check_absent()?;
             // Smaller than one part: one PUT.
             let data = PutPayload::from(std::mem::take(&mut self.buf));
             let (key, url) = (&self.key, self.url.as_str());
-            self.rt.block_on(retry::run(&s.retry, || async {
-                s.client
-                    .put(key, data.clone())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| errors::convert(e, &s.names(url)))
+            let len = data.content_length() as u64;
+            self.rt.block_on(retry::run(&s.retry, || {
+                traced(Kind::Put, url, len, async {
+                    s.client
+                        .put(key, data.clone())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| errors::convert(e, &s.names(url)))
+                })
             }))?;
             return Ok(self.written);
         }
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() || self.upload.is_none() {
             self.send_part()?;
         }
         while !self.inflight.is_empty() {
             self.wait_oldest()?;
         }
+        self.check_absent()?;
         let id = self.upload.clone().unwrap_or_default();
         let parts = std::mem::take(&mut self.done);
         let (key, url) = (&self.key, self.url.as_str());
-        self.rt.block_on(retry::run(&s.retry, || async {
-            s.client
-                .complete_multipart(key, &id, parts.clone())
-                .await
-                .map(|_| ())
-                .map_err(|e| errors::convert(e, &s.names(url)))
+        self.rt.block_on(retry::run(&s.retry, || {
+            traced(Kind::Complete, url, 0, async {
+                s.client
+                    .complete_multipart(key, &id, parts.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| errors::convert(e, &s.names(url)))
+            })
         }))?;
         self.upload = None;
         Ok(self.written)
@@ -238,6 +340,18 @@ impl ObjectWriter for S3Writer {
 
     fn written(&self) -> u64 {
         self.written
+    }
+
+    fn send_ready(&mut self) -> Result<()> {
+        if self.closed {
+            return Err(self.closed_err());
+        }
+        let r = self.send_ready_inner();
+        if r.is_err() {
+            self.closed = true;
+            let _ = self.abort_upload();
+        }
+        r
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
