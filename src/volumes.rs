@@ -407,7 +407,7 @@ fn no_url(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
         format!(
-            "{}: parity volumes and CL_Compressor archives in object storage are not supported",
+            "{}: this step reads local files only, and this volume is an object in a bucket",
             path.display()
         ),
     )

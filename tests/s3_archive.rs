@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::s3::{noise_files, vars, Case};
+use common::s3::{config, noise_files, vars, Case, BUCKET};
 
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
 
@@ -776,4 +776,51 @@ fn an_existing_volume_object_is_not_replaced() {
     );
     let (code, _) = fails(port, &["list", first]);
     assert_eq!(code, 2);
+}
+
+/// A CL_Compressor archive uploaded to a bucket (the seed archives of tests/legacy.rs, one volume and
+/// three) is read through the same volume interface as clc's own: list, info, verify and extract from
+/// the bucket give what they give for the local copy, and the mount serves its files.
+#[test]
+fn cl_compressor_archives_in_a_bucket_are_readable() {
+    let Some(c) = Case::shared("legacy", |_| ()) else {
+        return;
+    };
+    let (port, url, t) = (c.port, &c.url, &c.t);
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed-archives");
+    for set in ["idx1-37b0d32-default", "idx3-head-f1m-v1m"] {
+        let local = seed.join(set).join("archive.001");
+        // Under their own names (the index names its volumes), one prefix per archive.
+        let prefix = format!(
+            "{}{set}/",
+            url.strip_prefix(&format!("s3://{BUCKET}/")).unwrap()
+        );
+        let store = Store::s3(&config(port), BUCKET, &prefix).unwrap();
+        for e in fs::read_dir(seed.join(set)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            if name.starts_with("archive.") {
+                let key = ObjectName::new(&name).unwrap();
+                store.put(&key, &fs::read(&p).unwrap()).unwrap();
+            }
+        }
+        let first = format!("{url}{set}/archive.001");
+        let (local_list, _) = clc_ok!("list", &local);
+        assert_eq!(ok(port, &["list", &first]), local_list, "{set}");
+        let info = ok(port, &["info", &first]);
+        assert!(info.contains("CL_Compressor"), "{set}: {info}");
+        ok(port, &["verify", &first]);
+        let (a, b) = (t.path().join(format!("{set}-s3")), t.path().join(set));
+        ok(port, &["extract", &first, "-o", s(&a), "-q"]);
+        clc_ok!("extract", &local, "-o", &b, "-q");
+        common::assert_same_tree(&b, &a);
+        if common::fuse_ok() {
+            let mnt = t.path().join(format!("{set}-mnt"));
+            fs::create_dir(&mnt).unwrap();
+            ok(port, &["mount", &first, s(&mnt)]);
+            let mnt = mnt.canonicalize().unwrap();
+            let _guard = Unmount(mnt.clone());
+            common::assert_same_tree(&b, &mnt);
+        }
+    }
 }

@@ -15,7 +15,6 @@
 
 use crate::diag::escape_path;
 use std::ffi::{OsStr, OsString};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -42,7 +41,7 @@ pub struct VolumeSet {
 impl VolumeSet {
     /// Finds the volumes next to `first`. `Ok(None)` when `first` is not named `NAME.NNN` (3+ digits).
     pub fn discover(first: &Path) -> Result<Option<Self>> {
-        std::fs::metadata(first).ctx(first)?;
+        volumes::size(first).ctx(first)?;
         let (Some(stem), Some(_)) = (
             first.file_stem(),
             first.extension().and_then(canonical_number),
@@ -54,11 +53,11 @@ impl VolumeSet {
         volumes::siblings(&base).ctx(&dir)?;
         // Canonical names of regular files only; the last volume is the highest-numbered one that ends
         // in a GPU_IDX magic, so a user's `NAME.2024` beside the archive is not taken for it.
-        let found = volumes::list_data(&base);
+        let found = volumes::list_data_sized(&base);
         let is_footer = |t: &[u8]| matches!(t, b"GPU_IDX1" | b"GPU_IDX2" | b"GPU_IDX3");
         let count = match volumes::last_with_tail(&base, 8, is_footer) {
             Some((n, _, _)) => n.0,
-            None => found.last().map_or(0, |(n, _)| n.0),
+            None => found.last().map_or(0, |(n, _, _)| n.0),
         };
         if count == 0 {
             return Ok(None);
@@ -75,8 +74,15 @@ impl VolumeSet {
             .map(|n| volumes::data_path(&base, VolumeNo(n)))
             .collect();
         let mut lens = vec![None; count as usize];
-        for (n, p) in found.into_iter().filter(|(n, _)| n.0 <= count) {
-            lens[n.at()] = Some(std::fs::metadata(&p).ctx(&p)?.len());
+        for (n, p, len) in found.into_iter().filter(|(n, _, _)| n.0 <= count) {
+            // Files are asked again (the listing gave 0 for one that could not be looked at); objects'
+            // sizes come from the listing.
+            let len = if volumes::remote::is_remote(&p) {
+                len
+            } else {
+                volumes::size(&p).ctx(&p)?
+            };
+            lens[n.at()] = Some(len);
         }
         Ok(Some(VolumeSet {
             stem: stem.to_os_string(),
@@ -169,20 +175,25 @@ pub fn probe(vols: &VolumeSet, first: &Path) -> Result<Option<LegacyFooter>> {
     }))
 }
 
-/// Exactly `len` bytes at `offset` of `path`.
+/// Exactly `len` bytes at `offset` of `path` (a file or a volume object, through `volumes::Vol`).
 pub fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let mut f = volumes::open(path).ctx(path)?;
-    f.seek(SeekFrom::Start(offset)).ctx(path)?;
+    let f = volumes::open_vol(path).ctx(path)?;
     let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf).ctx(path)?;
+    f.read_exact_at(&mut buf, offset).ctx(path)?;
     Ok(buf)
 }
 
 /// Up to `len` bytes at `offset` of `path` (fewer at the end of the file).
 fn read_up_to(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
-    let mut f = volumes::open(path).ctx(path)?;
-    f.seek(SeekFrom::Start(offset)).ctx(path)?;
-    let mut buf = Vec::new();
-    f.take(len).read_to_end(&mut buf).ctx(path)?;
+    let f = volumes::open_vol(path).ctx(path)?;
+    let mut buf = vec![0u8; len as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], offset + got as u64).ctx(path)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    buf.truncate(got);
     Ok(buf)
 }
