@@ -2,13 +2,15 @@
 # Issue 19's figures on the lent machine (16 or 32 cores: the S3 server gets cores of its own, which the
 # 2-core development machine cannot give it), then, optionally, the end-of-session table of final-run.sh.
 #   1. scripts/bench-s3.sh (pack to the bucket vs to local disk, read-all through the mount from the
-#      bucket vs local, random 4 KiB reads, bytes fetched per byte read) on the Rust-doc tree and on the
-#      machine's /usr/share/doc, against a SeaweedFS `weed mini` on loopback;
+#      bucket vs local, random 4 KiB reads, bytes fetched per byte read) on the Rust-doc tree, the mixed
+#      tree (this machine's /usr/share/doc + /usr/include + /usr/lib/python3.X, copied) and the
+#      machine's /usr/share/doc, against a SeaweedFS `weed mini` on loopback; a table last;
 #   2. with FINAL=1: final-run.sh (SECTIONS, REPS) from the same folder.
 # Here: cargo build --release; make a folder .dev-gpu-X with clc (stripped), weed.xz (`xz -9` of the weed
 # binary that scripts/s3-server.sh installs under ~/.cache/clc-s3/venv/bin), and what final-run.sh needs
 # (bin/lz4, bin/zstd, lib/liblz4.so.1, timed.py, final-run.sh, mount-bench.sh); then
-# run(command="bash scripts/gpu/s3-run.sh .dev-gpu-X", carry=[".dev-gpu-X", ".dev-gpu-shared"]).
+# run(command="REPS_S3=5 bash scripts/gpu/s3-run.sh .dev-gpu-X", carry=[".dev-gpu-X",
+# ".dev-gpu-shared/rdoc.tar.xz"]) (final-run.sh and its tools are needed only with FINAL=1).
 # Logs under $OUT; tables last.
 set -u
 R=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,10 +33,16 @@ if [ -n "${PARTS:-}" ]; then
     echo "rc $?"; grep -E "^pack to|^read every" "$OUT/bench-s3-parts-${p/:/-}.log"
   done
 else
-for tree in $W/t/rdoc /usr/share/doc; do
+# The mixed tree of docs/BENCHMARKS.md 11.1, from this machine's own directories (copied: /tmp may be
+# another file system).
+mkdir -p $W/t/mixed
+for d in /usr/share/doc /usr/include $(ls -d /usr/lib/python3* 2>/dev/null | head -1); do
+  [ -d "$d" ] && cp -a "$d" "$W/t/mixed/$(echo "$d" | tr / _)" 2>/dev/null
+done
+for tree in $W/t/rdoc $W/t/mixed /usr/share/doc; do
   n=$(basename $tree)
   echo "== bench-s3 $n"
-  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=200 RND_CACHE=17M timeout 150 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
+  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=${NREAD:-100} RND_CACHE=17M timeout 240 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
   echo "rc $?"
   grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
 done
@@ -42,5 +50,17 @@ fi
 if [ "${FINAL:-0}" = 1 ]; then
   SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 250 bash "$D/final-run.sh" | tail -40
 fi
-echo "== s3 tables"
-[ -n "${PARTS:-}" ] || for n in rdoc doc; do echo "-- $n"; grep -v "trace:" "$OUT/bench-s3-$n.log" | grep -E "^tree|pack to|read every|bytes fetched|random 4" ; done
+if [ -z "${PARTS:-}" ]; then
+  echo "== s3 table (medians of REPS_S3=${REPS_S3:-5}; pack goal bucket/local <= 1.2, read-all goal >= 0.8)"
+  echo "| tree | bytes, files | pack local s | pack bucket s | bucket / local | read-all local / bucket MiB/s | bucket / local |"
+  echo "|---|---|---|---|---|---|---|"
+  for n in rdoc mixed doc; do
+    f="$OUT/bench-s3-$n.log"
+    [ -f "$f" ] || continue
+    grep -v "trace:" "$f" | awk -v n="$n" '
+      /^tree:/ { bytes=$3; files=$5 }
+      /^pack to local disk/ { pl=$5; pb=$11; pr=$15 }
+      /^read every file/ { rl=$10; rb=$15; sub(/\(/, "", rl); sub(/\(/, "", rb); for (i=1;i<=NF;i++) if ($i=="=") rr=$(i+1) }
+      END { printf "| %s | %s B, %s files | %s | %s | %s | %s / %s | %s |\n", n, bytes, files, pl, pb, pr, rl, rb, rr }'
+  done
+fi

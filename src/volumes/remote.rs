@@ -280,9 +280,15 @@ pub fn read_many(reqs: &[(&RemoteVol, std::ops::Range<u64>)]) -> Vec<io::Result<
         .iter()
         .map(|(v, r)| (&v.addr.name, r.clone()))
         .collect();
+    // Past the end, or in a tail read with the footer (the last frames of a volume): no request.
     let mut out: Vec<Option<io::Result<Vec<u8>>>> = reqs
         .iter()
-        .map(|(v, r)| (r.end > v.len || r.start > r.end).then(|| Err(past())))
+        .map(|(v, r)| {
+            if r.end > v.len || r.start > r.end {
+                return Some(Err(past()));
+            }
+            from_tail(&v.url, v.len, r.start, (r.end - r.start) as usize).map(Ok)
+        })
         .collect();
     let todo: Vec<(&ObjectName, std::ops::Range<u64>)> = asks
         .into_iter()
