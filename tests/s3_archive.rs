@@ -385,7 +385,9 @@ fn concurrent_append_to_a_bucket_is_refused() {
 /// open as an archive, whatever volumes were committed.
 #[test]
 fn server_killed_mid_pack_leaves_no_archive_that_opens() {
-    let Some(c) = Case::private("killed-pack", |src| noise_files(src, 24, 0, 1 << 20)) else {
+    // Enough volumes that the pack is still running when the kill lands (volumes complete in the
+    // background while the next streams, so a pack of small volumes is quick).
+    let Some(c) = Case::private("killed-pack", |src| noise_files(src, 40, 0, 1 << 20)) else {
         return;
     };
     let (port, srv, store, arch, src) = (c.port, c.srv(), &c.store, &c.arch, &c.src);
@@ -408,7 +410,7 @@ fn server_killed_mid_pack_leaves_no_archive_that_opens() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    // Kill it once two volumes are committed (the pack is still running: 24 volumes to go).
+    // Kill it once two volumes are committed (the pack is still running: 40 volumes to go).
     let t0 = Instant::now();
     while store.list("data.").map_or(0, |l| l.len()) < 2 {
         assert!(

@@ -185,7 +185,8 @@ impl VolumeWriter {
     }
 
     /// Closes the open volume. In a bucket a volume that is not the last completes its upload in the
-    /// background while the next one streams (at most one more writer's parts in memory);
+    /// background while the next one streams (after the one before it has: at most one more writer's
+    /// parts in memory);
     /// [`join_finishing`](Self::join_finishing) waits for them.
     fn close_current(&mut self, last: bool) -> Result<()> {
         let Some(s) = self.cur.take() else {
@@ -197,6 +198,9 @@ impl VolumeWriter {
         }
         let path = s.path.clone();
         if !last {
+            // One volume completes in the background at a time: memory stays bounded (two writers)
+            // however far the server falls behind.
+            self.join_finishing()?;
             self.finishing
                 .push(std::thread::spawn(move || (path, s.finish())));
             return Ok(());
