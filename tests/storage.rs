@@ -207,6 +207,22 @@ fn every_operation(store: &Store) {
         .collect();
     assert_eq!(l, vec!["w.001"]);
 
+    // a writer of a new object: refused at finish (nothing replaced) when the name was taken, and
+    // committed when it was free
+    // (locally when the writer is made, on S3 at finish: its check runs beside the upload)
+    let e = store.writer_new(&w1).and_then(|mut w| {
+        w.write(b"not over w.001")?;
+        w.finish().map(|_| ())
+    });
+    assert!(matches!(e, Err(StorageError::Exists { .. })), "{e:?}");
+    assert_eq!(store.read_range(&w1, 0..1200).unwrap(), want);
+    let w4 = name("w.004");
+    let mut w = store.writer_new(&w4).unwrap();
+    w.write(b"new").unwrap();
+    assert_eq!(w.finish().unwrap(), 3);
+    assert_eq!(store.read_range(&w4, 0..3).unwrap(), b"new");
+    store.delete(&w4).unwrap();
+
     // names with spaces and non-ASCII
     for n in ["name with spaces.001", "ünïcødé.001", "a+b=c,d;e.001"] {
         store.put(&name(n), n.as_bytes()).unwrap();

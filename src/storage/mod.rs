@@ -200,9 +200,9 @@ impl Store {
         self.backend.writer(name)
     }
 
-    /// A writer of a new object `name`: its `finish` fails with [`StorageError::Exists`], committing
-    /// nothing, when an object of that name existed when the writer was made. On S3 the check (a
-    /// `HEAD`) runs beside the upload, so the stream does not wait for it; as for any check-then-write,
+    /// A writer of a new object `name`: [`StorageError::Exists`], committing nothing, when an object of
+    /// that name existed when the writer was made: locally at once, on S3 from `finish`, since the check
+    /// (a `HEAD`) runs beside the upload so that the stream does not wait for it. As for any check-then-write,
     /// an object created meanwhile by someone else is replaced (a pack holds the archive's lock).
     pub fn writer_new(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
         self.backend.writer_new(name)

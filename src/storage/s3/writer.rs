@@ -274,9 +274,11 @@ impl S3Writer {
         Ok(())
     }
 
-    /// Sends what is buffered as a part now, if it is large enough to be one that is not the last.
+    /// Sends what is buffered as a part now, if it is large enough to be one that is not the last and
+    /// the object is a multipart upload already (a smaller object stays one `PUT`).
     fn send_ready_inner(&mut self) -> Result<()> {
-        if self.buf.len() >= MIN_PART {
+        let multipart = self.upload.is_some() || self.creating.is_some();
+        if multipart && self.buf.len() >= MIN_PART {
             self.send_part()?;
         }
         Ok(())
