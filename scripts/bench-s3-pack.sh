@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Pack to a bucket against pack to a local directory (issue 19's goal: bucket <= 1.2 x local), for one or
+# more clc binaries in the same run, alternating, with the S3 server's own CPU per bucket pack (utime +
+# stime of the `weed` process from /proc/PID/stat, before and after each pack). A local S3 server
+# (SeaweedFS `weed mini` on loopback, scripts/s3-server.sh) is started on a free port with fresh data.
+#
+#   scripts/bench-s3-pack.sh SRC...        (CLCS="target/release/clc" REPS=7)
+#
+# Per tree and binary: medians of REPS of `clc pack SRC -o DIR/loc -q --cpu` (after removing the last
+# one) and `clc pack SRC -o s3://clc-test/bench/NAME -q --cpu --force`, their ratio and difference, and
+# the server's CPU per bucket pack. Timings on a shared machine are noisy: compare within one run.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 SRC..." >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPS=${REPS:-7}
+CLCS=${CLCS:-target/release/clc}
+W=$(mktemp -d)
+export CLC_S3_PORT=$("$HERE/s3-server.sh" free-port)
+export CLC_S3_DIR="$W/s3data"
+trap 'CLC_S3_GRACE=1 "$HERE/s3-server.sh" stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+"$HERE/s3-server.sh" start >/dev/null
+eval "$("$HERE/s3-server.sh" env)"
+HOME_DIR=${CLC_S3_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/clc-s3}
+WP=$(cat "$HOME_DIR/weed-$CLC_S3_PORT.pid")
+ticks() { awk '{print $14 + $15}' "/proc/$WP/stat"; }
+ms() { local s=$(date +%s%N); "$@" >/dev/null 2>&1; echo $(( ($(date +%s%N) - s) / 1000000 )); }
+med() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+hz=$(getconf CLK_TCK)
+echo "machine: $(nproc) cores, $(uptime)"
+for src in "$@"; do
+    n=$(basename "$src")
+    echo "tree: $src, $(du -sb --apparent-size "$src" | cut -f1) bytes, $(find "$src" -type f | wc -l) files; REPS=$REPS"
+    for i in $(seq "$REPS"); do
+        k=0
+        for c in $CLCS; do
+            k=$((k + 1))
+            rm -f "$W"/loc.*
+            ms "$c" pack "$src" -o "$W/loc" -q --cpu >> "$W/$n.$k.local"
+            a=$(ticks)
+            ms "$c" pack "$src" -o "s3://$CLC_S3_TEST_BUCKET/bench/$n" -q --cpu --force >> "$W/$n.$k.s3"
+            sleep 0.3
+            echo $(( ($(ticks) - a) * 1000 / hz )) >> "$W/$n.$k.cpu"
+        done
+    done
+    k=0
+    for c in $CLCS; do
+        k=$((k + 1))
+        l=$(med < "$W/$n.$k.local"); s=$(med < "$W/$n.$k.s3"); u=$(med < "$W/$n.$k.cpu")
+        echo "  $c: local $l ms, bucket $s ms, bucket/local $(awk -v a="$s" -v b="$l" 'BEGIN{printf "%.2f", a/b}') (goal <= 1.2), bucket - local $((s - l)) ms, server CPU per bucket pack $u ms"
+    done
+    rm -f "$W"/loc.*
+done
+echo "after: $(uptime)"
