@@ -774,7 +774,11 @@ fn an_existing_volume_object_is_not_replaced() {
         .into_iter()
         .filter(|o| o.starts_with("data."))
         .collect();
-    assert_eq!(left, std::slice::from_ref(&taken), "only the foreign object: {err}");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&taken),
+        "only the foreign object: {err}"
+    );
     assert_eq!(
         store
             .read_range(
