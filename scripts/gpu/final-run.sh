@@ -1,8 +1,9 @@
 #!/bin/bash
 # The end-of-session figures on the lent machine (nvidia-h200-x2: two H200s, 32 cores), one call:
 #   1. pack of the Rust-doc tree and of a mixed tree (the machine's /usr/share/doc, python3, /usr/include)
-#      against tar|lz4 -1 and tar|zstd -3 -T0: --cpu, the default, one GPU, both GPUs (3 runs interleaved);
-#      sizes; the 1-GPU archive verified and extracted byte-exact with --cpu;
+#      against tar|lz4 -1 and tar|zstd -3 -T0: --cpu, the default, one GPU, both GPUs (named: the
+#      shared split), every frame on one GPU (CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1), 3 runs interleaved;
+#      and on both GPUs where there are two; sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio).
 # Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
@@ -35,14 +36,16 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
     rm -f $W/d.*; echo "$n default: $(sec $CLC pack $tree -o $W/d -q)"
     rm -f $W/g.*; echo "$n gpu1: $(sec $CLC pack $tree -o $W/g --gpu-device NVIDIA -q)"
     [ $NG -ge 2 ] && { rm -f $W/h.*; echo "$n gpu2: $(sec $CLC pack $tree -o $W/h --gpu-device all -q)"; }
+    rm -f $W/e.*; echo "$n allgpu: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/e --gpu-device NVIDIA -q)"
+    [ $NG -ge 2 ] && { rm -f $W/f.*; echo "$n allgpu2: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/f --gpu-device all -q)"; }
   done
   echo "$n size lz4: $(stat -c %s $W/t.lz4)"; echo "$n size zstd: $(stat -c %s $W/t.zst)"
-  for k in a:cpu d:default g:gpu1 h:gpu2; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
-  $CLC info $W/g.001 | grep -i "frames\|LZ_EXT3" | head -3
-  $CLC verify $W/g.001 -q && echo "$n: 1-GPU archive verifies"
-  rm -rf $W/x; $CLC extract $W/g.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: 1-GPU archive extracts byte-exact"
+  for k in a:cpu d:default g:gpu1 h:gpu2 e:allgpu f:allgpu2; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
+  $CLC info $W/e.001 | grep -i "frames\|LZ_EXT3" | head -3
+  $CLC verify $W/e.001 -q && echo "$n: all-GPU archive verifies"
+  rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
-  rm -f $W/a.* $W/d.* $W/g.* $W/h.* $W/x.*
+  rm -f $W/a.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
 done
 
 echo "== 2. extract and read-all (rdoc, an archive packed with --cpu)"
