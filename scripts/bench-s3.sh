@@ -47,6 +47,15 @@ stored=$(du -cb "$W"/loc.* | tail -1 | cut -f1)
 pl=$(med < "$W/pk.local"); ps=$(med < "$W/pk.s3")
 echo "pack to local disk: $pl s; pack to the bucket: $ps s; bucket/local = $(awk -v a="$ps" -v b="$pl" 'BEGIN{printf "%.2f", a/b}') (goal <= 1.2); archive $stored bytes"
 
+# TRACE_PACK=1: one more pack each way with CLC_TRACE (stages and every S3 request with its start and
+# duration); ONLY_PACK=1: stop after the pack figures.
+if [ "${TRACE_PACK:-0}" = 1 ]; then
+    rm -f "$W"/loc.*
+    echo "-- traced pack to local disk"; CLC_TRACE=1 "$CLC" pack "$SRC" -o "$W/loc" -q --cpu 2>&1 | grep "trace:" | tail -25
+    echo "-- traced pack to the bucket"; CLC_TRACE=1 "$CLC" pack "$SRC" -o "$B/arch" -q --cpu --force 2>&1 | grep "trace:" | tail -60
+fi
+[ "${ONLY_PACK:-0}" = 1 ] && exit 0
+
 mounted() { "$CLC" mount "$1" "$MNT" --log "$2" --cpu ${3:+--cache-size "$3"}; }
 # 2. every file through the mount, cold
 for i in $(seq "$REPS"); do
