@@ -39,48 +39,22 @@ fn depth(enc: &[u8], n: usize) -> Depth {
         d.bytes[k] += len as u64;
     };
     for k in 0..lay.count() {
-        let inp = &enc[lay.input(k)];
         let b0 = lay.output(k).start;
-        let mut op = b0;
-        let mut ip = 0;
-        let ext = |ip: &mut usize, mut v: usize| loop {
-            let b = inp[*ip];
-            *ip += 1;
-            v += b as usize;
-            if b != 255 {
-                return v;
+        for q in lz_ext3_sb::Sequences::new(enc, &lay, k) {
+            let q = q.expect("own frame");
+            r[q.lit_at..q.at].fill(1);
+            bump(&mut d, 1, q.lit, false);
+            if q.len == 0 {
+                continue;
             }
-        };
-        while ip < inp.len() {
-            let t = inp[ip];
-            ip += 1;
-            let mut lit = (t >> 4) as usize;
-            if lit == 15 {
-                lit = ext(&mut ip, lit);
-            }
-            r[op..op + lit].fill(1);
-            bump(&mut d, 1, lit, false);
-            op += lit;
-            ip += lit;
-            if ip >= inp.len() {
-                break;
-            }
-            let off = inp[ip] as usize | (inp[ip + 1] as usize) << 8 | (inp[ip + 2] as usize) << 16;
-            ip += 3;
-            let mut ml = (t & 15) as usize;
-            if ml == 15 {
-                ml = ext(&mut ip, ml);
-            }
-            ml += 4;
-            let s = op - off;
+            let s = q.at - q.off;
             let mut rd = 1u16;
-            for (x, &v) in r.iter().enumerate().skip(s).take(off.min(ml)) {
+            for (x, &v) in r.iter().enumerate().skip(s).take(q.off.min(q.len)) {
                 rd = rd.max(if x >= b0 { v } else { v + 1 });
             }
-            r[op..op + ml].fill(rd);
-            bump(&mut d, rd as u32, ml, true);
+            r[q.at..q.at + q.len].fill(rd);
+            bump(&mut d, rd as u32, q.len, true);
             d.rounds = d.rounds.max(rd as u32);
-            op += ml;
         }
     }
     d

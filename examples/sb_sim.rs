@@ -142,47 +142,19 @@ struct Sq {
     len: usize,
 }
 
-fn sequences(inp: &[u8], mut op: usize) -> Vec<Sq> {
-    let mut v = Vec::new();
-    let mut ip = 0;
-    let ext = |ip: &mut usize, mut n: usize| loop {
-        let b = inp[*ip];
-        *ip += 1;
-        n += b as usize;
-        if b != 255 {
-            return n;
-        }
-    };
-    while ip < inp.len() {
-        let t = inp[ip];
-        ip += 1;
-        let mut lit = (t >> 4) as usize;
-        if lit == 15 {
-            lit = ext(&mut ip, lit);
-        }
-        let lit_at = op;
-        op += lit;
-        ip += lit;
-        let mut s = Sq {
-            lit_at,
-            lit,
-            at: op,
-            off: 0,
-            len: 0,
-        };
-        if ip < inp.len() {
-            s.off = inp[ip] as usize | (inp[ip + 1] as usize) << 8 | (inp[ip + 2] as usize) << 16;
-            ip += 3;
-            let mut ml = (t & 15) as usize;
-            if ml == 15 {
-                ml = ext(&mut ip, ml);
+fn sequences(enc: &[u8], lay: &lz_ext3_sb::Layout, k: usize) -> Vec<Sq> {
+    lz_ext3_sb::Sequences::new(enc, lay, k)
+        .map(|q| {
+            let q = q.expect("own frame");
+            Sq {
+                lit_at: q.lit_at,
+                lit: q.lit,
+                at: q.at,
+                off: q.off,
+                len: q.len,
             }
-            s.len = ml + 4;
-            op += s.len;
-        }
-        v.push(s);
-    }
-    v
+        })
+        .collect()
 }
 
 /// The out-of-order kernel's loop, one iteration = 1, every sub-block's group started at 0 (all
@@ -219,7 +191,7 @@ fn kernel_model_with(enc: &[u8], lay: &lz_ext3_sb::Layout, n: usize, how: u32) -
     }
     let (mut end, mut longest_walk) = (0f64, 0f64);
     for k in 0..lay.count() {
-        let seqs = sequences(&enc[lay.input(k)], lay.output(k).start);
+        let seqs = sequences(enc, lay, k);
         let mut t = 0f64;
         let mut queue: Vec<usize> = Vec::new(); // matches set aside, not yet copied (in order)
         let mut rp = 0usize;

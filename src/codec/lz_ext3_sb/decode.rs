@@ -112,3 +112,100 @@ pub(super) fn match_part(input: &[u8], ip: &mut usize, token: u8) -> Result<(usi
     }
     Ok((off, ml + MIN_MATCH))
 }
+
+/// One sequence of a sub-block: `lit` literals at output position `lit_at`, taken from input bytes
+/// `lit_src..lit_src + lit`, then (`len` > 0) a match of `len` bytes at output position `at = lit_at + lit`
+/// that copies from `off` bytes back (`len` 0: the sub-block's last sequence, literals only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sequence {
+    pub lit_at: usize,
+    pub lit_src: usize,
+    pub lit: usize,
+    pub at: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+/// The sequences of one sub-block, checked as the decoder checks them (literals inside the input and
+/// the sub-block, offsets 1 ..= their position in the frame, matches inside the sub-block, the output
+/// full exactly when the input ends): each problem is one `Err` item, after which the walk stops. For
+/// tools and tests that look at a frame's sequences (examples/sb_depth.rs, examples/sb_sim.rs, the
+/// depth bound's test) without decoding it; the decoders keep their own loops (hot).
+#[derive(Clone, Debug)]
+pub struct Sequences<'a> {
+    input: &'a [u8],
+    ip: usize,
+    op: usize,
+    end: usize,
+    done: bool,
+}
+
+impl<'a> Sequences<'a> {
+    /// The sequences of `layout`'s sub-block `k` of the stored frame `src`.
+    pub fn new(src: &'a [u8], layout: &Layout, k: usize) -> Self {
+        let out = layout.output(k);
+        Sequences {
+            input: &src[layout.input(k)],
+            ip: 0,
+            op: out.start,
+            end: out.end,
+            done: false,
+        }
+    }
+
+    fn step(&mut self) -> Result<Sequence> {
+        let input = self.input;
+        let token = input[self.ip];
+        self.ip += 1;
+        let mut lit = (token >> 4) as usize;
+        if lit == 15 {
+            lit += read_ext(input, &mut self.ip)?;
+        }
+        if input.len() - self.ip < lit {
+            return Err(err("literals past the input"));
+        }
+        if lit > self.end - self.op {
+            return Err(err("literals past the sub-block's end"));
+        }
+        let mut s = Sequence {
+            lit_at: self.op,
+            lit_src: self.ip,
+            lit,
+            at: self.op + lit,
+            off: 0,
+            len: 0,
+        };
+        self.ip += lit;
+        self.op += lit;
+        if self.ip < input.len() {
+            let (off, len) = match_part(input, &mut self.ip, token)?;
+            if off > self.op {
+                return Err(err("match offset before the frame start"));
+            }
+            if len > self.end - self.op {
+                return Err(err("match past the sub-block's end"));
+            }
+            (s.off, s.len) = (off, len);
+            self.op += len;
+        }
+        Ok(s)
+    }
+}
+
+impl Iterator for Sequences<'_> {
+    type Item = Result<Sequence>;
+
+    fn next(&mut self) -> Option<Result<Sequence>> {
+        if self.done {
+            return None;
+        }
+        if self.ip == self.input.len() {
+            self.done = true;
+            return (self.op != self.end)
+                .then(|| Err(err("sub-block ends before its output is full")));
+        }
+        let r = self.step();
+        self.done = r.is_err();
+        Some(r)
+    }
+}

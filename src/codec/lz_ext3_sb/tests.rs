@@ -239,6 +239,17 @@ fn corruptions_agree_between_decoders() {
             b[i] = r() as u8;
         }
         let (a, p) = both(&b, data.len());
+        // The checked sequence walk refuses exactly the frames the decoders refuse, with the same error.
+        let lay = Layout::parse(&b, data.len()).unwrap();
+        let walk = (0..lay.count()).try_for_each(|k| {
+            Sequences::new(&b, &lay, k)
+                .try_for_each(|q| q.map(drop))
+                .map_err(|e| decode::in_sub_block(k, e))
+        });
+        assert_eq!(
+            walk.as_ref().err().map(|e| e.to_string()),
+            a.as_ref().err().map(|e| e.to_string())
+        );
         match (a, p) {
             (Ok(x), Ok(y)) => assert_eq!(x, y),
             (Err(_), Err(_)) => {}
@@ -263,44 +274,16 @@ fn depth(enc: &[u8], raw: usize) -> u32 {
     let mut r = vec![0u32; raw];
     let mut deepest = 1;
     for k in 0..lay.count() {
-        let inp = &enc[lay.input(k)];
         let b0 = lay.output(k).start;
-        let (mut ip, mut op) = (0, b0);
-        let ext = |ip: &mut usize, mut v: usize| loop {
-            let b = inp[*ip];
-            *ip += 1;
-            v += b as usize;
-            if b != 255 {
-                return v;
-            }
-        };
-        while ip < inp.len() {
-            let t = inp[ip];
-            ip += 1;
-            let mut lit = (t >> 4) as usize;
-            if lit == 15 {
-                lit = ext(&mut ip, lit);
-            }
-            r[op..op + lit].fill(1);
-            op += lit;
-            ip += lit;
-            if ip >= inp.len() {
-                break;
-            }
-            let off = inp[ip] as usize | (inp[ip + 1] as usize) << 8 | (inp[ip + 2] as usize) << 16;
-            ip += 3;
-            let mut ml = (t & 15) as usize;
-            if ml == 15 {
-                ml = ext(&mut ip, ml);
-            }
-            ml += 4;
-            let s = op - off;
-            let d = (s..s + off.min(ml))
+        for q in Sequences::new(enc, &lay, k) {
+            let q = q.unwrap();
+            r[q.lit_at..q.at].fill(1);
+            let s = q.at - q.off;
+            let d = (s..s + q.off.min(q.len))
                 .map(|x| if x >= b0 { r[x] } else { r[x] + 1 })
                 .fold(1, u32::max);
-            r[op..op + ml].fill(d);
+            r[q.at..q.at + q.len].fill(d);
             deepest = deepest.max(d);
-            op += ml;
         }
     }
     deepest
