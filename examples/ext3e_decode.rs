@@ -3,12 +3,13 @@
 //! and parallel decoders, on the same frames.
 //!
 //! ```text
-//! cargo run --release --example ext3e_decode -- FILE [FRAME_MIB] [THREADS]
+//! cargo run --release --example ext3e_decode -- FILE [FRAME_MIB] [THREADS] [ONLY]
 //! ```
 //!
 //! The file is cut into frames of FRAME_MIB (default 4), each encoded with the default parameters. Times
 //! are wall time, the best of three samples of at least 200 ms, over all frames decoded one after the
-//! other; MB/s of raw bytes. THREADS (default: all cores) sizes the rayon pool.
+//! other; MB/s of raw bytes. THREADS (default: all cores) sizes the rayon pool. ONLY (a word of a decoder's
+//! name, e.g. `E serial`) runs just the decoders whose names contain it (for `perf record`).
 
 use clc::codec::{lz_ext3_sb, lz_ext3e, EncodeParams};
 use std::time::{Duration, Instant};
@@ -59,16 +60,21 @@ fn main() {
         "{path}: {total} bytes, {} frames of {mib} MiB, {threads} threads",
         frames.len()
     );
-    println!("| decoder | stored / raw | MB/s (one frame at a time) |");
-    println!("|---|---|---|");
-    let size = |v: &[Vec<u8>]| v.iter().map(Vec::len).sum::<usize>() as f64 / total as f64;
-    let run = |name: &str, ratio: f64, f: &dyn Fn(usize) -> Vec<u8>| {
+    println!("| decoder | stored bytes | stored / raw | MB/s (one frame at a time) |");
+    println!("|---|---|---|---|");
+    let size = |v: &[Vec<u8>]| v.iter().map(Vec::len).sum::<usize>();
+    let only = args.get(4).cloned().unwrap_or_default();
+    let run = |name: &str, stored: usize, f: &dyn Fn(usize) -> Vec<u8>| {
+        if !name.contains(&only) {
+            return;
+        }
         let t = best_time(|| {
             for (k, fr) in frames.iter().enumerate() {
                 assert_eq!(f(k).len(), fr.len());
             }
         });
-        println!("| {name} | {ratio:.3} | {:.0} |", mbps(t));
+        let ratio = stored as f64 / total as f64;
+        println!("| {name} | {stored} | {ratio:.4} | {:.0} |", mbps(t));
     };
     let n = |k: usize| frames[k].len();
     run("LZ_EXT3_SB serial", size(&s), &|k| {

@@ -876,6 +876,7 @@ pub fn lz_ext3e_roundtrip(data: &[u8]) {
         repeat: head[1] & 0x80 == 0,
         hash_bytes: 4 + head[2] as u32 % 3,
         dfast: head[2] & 0x80 != 0,
+        min_gain_log: head[0] as u32 >> 6,
     };
     let mut enc = Encoder::new(&p, &o);
     let mut packed = Vec::new();

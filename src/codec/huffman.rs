@@ -276,12 +276,11 @@ pub fn segments(n: usize) -> Vec<std::ops::Range<usize>> {
     vec![0..q, q..2 * q, 2 * q..3 * q, 3 * q..n]
 }
 
-/// A decoding table: 2^b entries of `symbol | length << 8`, indexed by the next b bits, b being the longest
-/// code length (at most MAX_BITS; a table of short codes is cheaper to build).
+/// A decoding table: 2^MAX_BITS entries of `symbol | length << 8`, indexed by the next MAX_BITS bits (a code
+/// shorter than MAX_BITS fills every entry whose low bits are its bit-reversed code).
 #[derive(Clone)]
 pub struct DecTable {
     entries: Box<[u16; TABLE_LEN]>,
-    mask: u64,
 }
 
 impl std::fmt::Debug for DecTable {
@@ -294,7 +293,6 @@ impl Default for DecTable {
     fn default() -> Self {
         DecTable {
             entries: Box::new([0u16; TABLE_LEN]),
-            mask: 0,
         }
     }
 }
@@ -308,24 +306,45 @@ impl DecTable {
     }
 
     /// Rebuilds this table (keeping its memory) for `lens`, which must form a complete code.
+    ///
+    /// By doubling, as libdeflate builds its tables: the entries of the codes of length l are written into
+    /// a table of 2^l entries (one each, at the code's bit-reversed value), then the table is copied onto
+    /// its own end to make the 2^(l + 1) table, in which every shorter code holds its entries already. So
+    /// the table costs 2^MAX_BITS entries of block copies plus one store per symbol, rather than one
+    /// scattered store per entry (a table is rebuilt for every sub-block that carries its own).
     pub fn set(&mut self, lens: &[u8; 256]) -> Result<()> {
         check_complete(lens)?;
-        let b = lens.iter().copied().max().unwrap_or(0) as usize;
-        let codes = canonical_codes(lens);
-        let entries = &mut self.entries[..1 << b];
-        for s in 0..256 {
-            let l = lens[s] as usize;
-            if l == 0 {
-                continue;
-            }
-            let e = s as u16 | (l as u16) << 8;
-            let mut i = codes[s] as usize;
-            while i < entries.len() {
-                entries[i] = e;
-                i += 1 << l;
+        // Symbols in canonical order: by length, then symbol.
+        let mut count = [0u16; MAX_BITS as usize + 1];
+        for &l in lens.iter() {
+            count[l as usize] += 1;
+        }
+        let mut first = [0u16; MAX_BITS as usize + 2];
+        for l in 1..=MAX_BITS as usize {
+            first[l + 1] = first[l] + count[l];
+        }
+        let mut order = [0u8; 256];
+        let mut at = first;
+        for (s, &l) in lens.iter().enumerate() {
+            if l > 0 {
+                order[at[l as usize] as usize] = s as u8;
+                at[l as usize] += 1;
             }
         }
-        self.mask = (1 << b) - 1;
+        let t = &mut self.entries[..];
+        let mut code = 0u32; // canonical code of the next symbol, MSB first
+        let mut size = 1usize; // entries built so far
+        for l in 1..=MAX_BITS as usize {
+            // Double: every code of length < l now fills the 2^l table.
+            t.copy_within(0..size, size);
+            size *= 2;
+            code <<= 1;
+            for &s in &order[first[l] as usize..first[l + 1] as usize] {
+                let rev = (code.reverse_bits() >> (32 - l)) as usize;
+                t[rev] = s as u16 | (l as u16) << 8;
+                code += 1;
+            }
+        }
         Ok(())
     }
 
@@ -360,17 +379,16 @@ impl DecTable {
     pub fn decode(&self, src: &[u8], start: usize, end: usize, out: &mut [u8]) -> Result<()> {
         let mut r = BitReader::new(src, start, end)?;
         let t = &self.entries;
-        let m = self.mask;
         let mut chunks = out.chunks_exact_mut(5);
         for c in &mut chunks {
             r.refill();
             for o in c.iter_mut() {
-                *o = r.symbol(t, m);
+                *o = r.symbol(t);
             }
         }
         for o in chunks.into_remainder() {
             r.refill();
-            *o = r.symbol(t, m);
+            *o = r.symbol(t);
         }
         r.finish()
     }
@@ -402,10 +420,11 @@ impl DecTable {
             }
         }
         let t = &self.entries;
-        let m = self.mask;
         // The hot loop keeps one number per stream, the bits it has used (from `src[0]`): every 5 symbols
-        // each stream reads the 8 bytes at its position, shifts off the used bits and decodes 5 codes (at
-        // most 55 bits) from that word. Few live values, so the four streams stay in registers.
+        // each stream reads the 8 bytes at its position, keeps the 56 bits from its next bit and sets bit 56
+        // above them as a marker, then decodes 5 codes (at most 55 bits, so at least 12 real bits lie below
+        // the marker at each look-up) by table look-up and shift alone; where the marker has moved to says
+        // how many bits the 5 codes used. Few live values, so the four streams stay in registers.
         let mut c = [start * 8, ends[0] * 8, ends[1] * 8, ends[2] * 8].map(|v| v as u64);
         let last = (src.len().saturating_sub(8) * 8) as u64;
         let common = o3.len() / 5 * 5;
@@ -418,20 +437,22 @@ impl DecTable {
                     .chunks_exact_mut(5)
                     .zip(o3[..common].chunks_exact_mut(5)),
             );
+        const MARK: u64 = 1 << 56;
         for ((d0, d1), (d2, d3)) in chunks {
             if c.iter().any(|&v| v > last) || src.len() < 8 {
                 break;
             }
             let word = |v: u64| {
                 let i = (v >> 3) as usize;
-                u64::from_le_bytes(src[i..i + 8].try_into().unwrap()) >> (v & 7)
+                let w = u64::from_le_bytes(src[i..i + 8].try_into().unwrap()) >> (v & 7);
+                w & (MARK - 1) | MARK
             };
             let (mut w0, mut w1, mut w2, mut w3) = (word(c[0]), word(c[1]), word(c[2]), word(c[3]));
             for j in 0..5 {
-                let e0 = t[(w0 & m & MASK) as usize];
-                let e1 = t[(w1 & m & MASK) as usize];
-                let e2 = t[(w2 & m & MASK) as usize];
-                let e3 = t[(w3 & m & MASK) as usize];
+                let e0 = t[(w0 & MASK) as usize];
+                let e1 = t[(w1 & MASK) as usize];
+                let e2 = t[(w2 & MASK) as usize];
+                let e3 = t[(w3 & MASK) as usize];
                 d0[j] = e0 as u8;
                 d1[j] = e1 as u8;
                 d2[j] = e2 as u8;
@@ -440,11 +461,13 @@ impl DecTable {
                 w1 >>= e1 >> 8;
                 w2 >>= e2 >> 8;
                 w3 >>= e3 >> 8;
-                c[0] += (e0 >> 8) as u64;
-                c[1] += (e1 >> 8) as u64;
-                c[2] += (e2 >> 8) as u64;
-                c[3] += (e3 >> 8) as u64;
             }
+            // The marker sat at bit 56 and is now at bit 63 - leading_zeros: the bits used are the difference.
+            let used = |w: u64| (w.leading_zeros() - 7) as u64;
+            c[0] += used(w0);
+            c[1] += used(w1);
+            c[2] += used(w2);
+            c[3] += used(w3);
             done += 5;
         }
         // The rest of each stream (and the whole of it when the fast loop could not start) one by one.
@@ -453,7 +476,7 @@ impl DecTable {
             let mut r = BitReader::at(src, starts[k], ends[k], c[k]);
             for x in o[done..].iter_mut() {
                 r.refill();
-                *x = r.symbol(t, m);
+                *x = r.symbol(t);
             }
             r.finish()?;
         }
@@ -526,8 +549,8 @@ impl<'a> BitReader<'a> {
     }
 
     #[inline(always)]
-    fn symbol(&mut self, t: &[u16; TABLE_LEN], mask: u64) -> u8 {
-        let e = t[(self.bits & mask & MASK) as usize];
+    fn symbol(&mut self, t: &[u16; TABLE_LEN]) -> u8 {
+        let e = t[(self.bits & MASK) as usize];
         let l = (e >> 8) as u32;
         self.bits >>= l;
         self.count -= l;
@@ -592,6 +615,37 @@ mod tests {
         }
         let all: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
         roundtrip(&all);
+    }
+
+    /// The table built by doubling holds, at every index, the code whose bit-reversed value are the
+    /// index's low bits (filled here one scattered entry at a time, as the definition says).
+    #[test]
+    fn doubling_builds_the_defined_table() {
+        let mut x = 7u32;
+        let mut t = DecTable::default();
+        for round in 0..40 {
+            let mut freq = [0u32; 256];
+            let symbols = 2 + round * 6;
+            for f in freq.iter_mut().take(symbols) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *f = 1 + (x >> (x % 24));
+            }
+            let lens = build_lengths(&freq).unwrap();
+            t.set(&lens).unwrap();
+            let codes = canonical_codes(&lens);
+            let mut want = [0u16; TABLE_LEN];
+            for s in 0..256 {
+                let l = lens[s] as usize;
+                if l > 0 {
+                    for i in (codes[s] as usize..TABLE_LEN).step_by(1 << l) {
+                        want[i] = s as u16 | (l as u16) << 8;
+                    }
+                }
+            }
+            assert!(t.entries[..] == want[..], "round {round}");
+        }
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub struct Options {
     pub hash_bytes: u32,
     /// Match finder: zstd-style double fast (src/codec/lz_dfast.rs) instead of LZ_EXT3's buckets.
     pub dfast: bool,
+    /// A stream is Huffman-coded only when that saves more than 1 / 2^min_gain_log of its raw size (0:
+    /// any saving; 6 by default, zstd's rule for its literals): a stream that codes to nearly its raw size
+    /// (the offsets' low bytes, the literals of binaries) costs the decoder a table look-up per byte for
+    /// almost nothing.
+    pub min_gain_log: u32,
 }
 
 impl Default for Options {
@@ -91,6 +96,7 @@ impl Default for Options {
             repeat: true,
             hash_bytes: super::lz_parse::HASH_BYTES,
             dfast: false,
+            min_gain_log: 6,
         }
     }
 }
@@ -529,7 +535,11 @@ fn write_stream(
     body: &mut Vec<u8>,
 ) {
     let mut choice = Choice::Raw;
-    let mut best = data.len() as u64;
+    let raw = data.len() as u64;
+    let mut best = match opt.min_gain_log {
+        0 => raw,
+        g => raw - (raw >> g),
+    };
     let huff = opt.huffman >> i & 1 != 0;
     if (huff && h[data[0] as usize] as usize == data.len())
         || (!huff && data.iter().all(|&b| b == data[0]))
@@ -613,6 +623,8 @@ struct Scratch {
     s: [Vec<u8>; STREAMS],
     /// The table of a stream that carries its own.
     own: DecTable,
+    /// Each match's offset code (the three offset streams put together).
+    codes: Vec<u32>,
 }
 
 /// Decodes a frame into `dst` (its raw length). On error the contents of `dst` are unspecified.
@@ -774,6 +786,17 @@ fn read_streams(
     if pos != src.len() {
         return Err(err("bytes left after the streams"));
     }
+    // The three offset bytes of each match as one code (a loop the compiler vectorizes), so the sequence
+    // loop reads one value per match rather than three streams.
+    sc.codes.clear();
+    let [.., o0, o1, o2] = &sc.s;
+    sc.codes.extend(
+        o0[..n_off]
+            .iter()
+            .zip(&o1[..n_off])
+            .zip(&o2[..n_off])
+            .map(|((&a, &b), &c)| a as u32 | (b as u32) << 8 | (c as u32) << 16),
+    );
     Ok([n_tok, n_lit, n_ext, n_off])
 }
 
@@ -786,7 +809,7 @@ fn run_sequences(
     mut op: usize,
     out_end: usize,
 ) -> Result<()> {
-    let [lit, tok, ext, o0, o1, o2] = &sc.s;
+    let [lit, tok, ext, ..] = &sc.s;
     let ext = &ext[..n_ext];
     let (mut lp, mut xp) = (0usize, 0usize);
     let [a, b, c] = INITIAL_REPS;
@@ -795,10 +818,8 @@ fn run_sequences(
     // is checked). Short literal runs and short non-overlapping matches are copied as fixed 16-byte blocks
     // when that stays inside this sub-block's output (so sub-blocks can be decoded by several threads at
     // once); later bytes overwrite the excess.
-    let seqs = tok[..n_off]
-        .iter()
-        .zip(o0[..n_off].iter().zip(o1[..n_off].iter().zip(&o2[..n_off])));
-    for (&t, (&c0, (&c1, &c2))) in seqs {
+    let seqs = tok[..n_off].iter().zip(&sc.codes[..n_off]);
+    for (&t, &code) in seqs {
         let mut l = (t >> 4) as usize;
         if l == 15 {
             l += read_ext(ext, &mut xp)?;
@@ -811,7 +832,6 @@ fn run_sequences(
             m += read_ext(ext, &mut xp)?;
         }
         m += MIN_MATCH;
-        let code = c0 as u32 | (c1 as u32) << 8 | (c2 as u32) << 16;
         let off = code_offset(&mut reps, code) as usize;
         if off == 0 || off > op {
             return Err(err("match offset out of range"));
@@ -941,13 +961,29 @@ fn read_stream(
 
 /// Copies `len` bytes from `op - off` to `op` as a forward byte-by-byte copy would (as LZ_EXT3's), writing
 /// nothing at or past `end`.
+///
+/// Wild copies where the bytes they write past the match stay before `end` (later sequences overwrite
+/// them): 16 bytes at a time when the offset is at least 16 (each block reads only bytes already final), 8
+/// at a time when it is 8 ..= 15; shorter offsets and the last bytes before `end` copy exactly.
 #[inline(always)]
 fn copy_match(dst: &mut [u8], op: usize, off: usize, len: usize, end: usize) {
     let s = op - off;
-    if off >= WILD && len <= WILD && op + WILD <= end {
+    if off >= WILD && op + len.next_multiple_of(WILD) <= end {
         // Through a register-sized temporary: `copy_within` is a call that is not inlined.
-        let t: [u8; WILD] = dst[s..s + WILD].try_into().unwrap();
-        dst[op..op + WILD].copy_from_slice(&t);
+        let mut k = 0;
+        loop {
+            let t: [u8; WILD] = dst[s + k..s + k + WILD].try_into().unwrap();
+            dst[op + k..op + k + WILD].copy_from_slice(&t);
+            k += WILD;
+            if k >= len {
+                break;
+            }
+        }
+    } else if off >= 8 && len <= WILD && op + WILD <= end {
+        let t: [u8; 8] = dst[s..s + 8].try_into().unwrap();
+        dst[op..op + 8].copy_from_slice(&t);
+        let t: [u8; 8] = dst[s + 8..s + 16].try_into().unwrap();
+        dst[op + 8..op + 16].copy_from_slice(&t);
     } else {
         super::lz_ext3::copy_exact(dst, op, off, len);
     }
@@ -1027,6 +1063,7 @@ mod tests {
                             repeat: ot,
                             hash_bytes: if ft { 6 } else { 5 },
                             dfast: huffman == 1,
+                            min_gain_log: log - 10,
                         };
                         roundtrip(&data, &opt);
                     }
