@@ -47,6 +47,10 @@ enum Kind {
     Ext3e(u32, Options),
     /// Candidates, good-enough match length (the finder's early exit), options.
     Ext3eGe(u32, u32, Options),
+    /// HASH_LOG (log2 of the finder's buckets), options.
+    Ext3eHl(u32, Options),
+    /// LZ_EXT3 (c2) with this HASH_LOG.
+    LzExt3Hl(u32),
 }
 
 struct Result {
@@ -65,22 +69,29 @@ fn params(c: u32) -> EncodeParams {
 }
 
 fn run(frames: &[Vec<u8>], kind: Kind) -> Result {
-    let (kind, good_enough) = match kind {
-        Kind::Ext3eGe(c, ge, o) => (Kind::Ext3e(c, o), ge),
-        k => (k, EncodeParams::default().good_enough),
+    let d = EncodeParams::default();
+    let (kind, good_enough, hash_log) = match kind {
+        Kind::Ext3eGe(c, ge, o) => (Kind::Ext3e(c, o), ge, d.hash_log),
+        Kind::Ext3eHl(hl, o) => (Kind::Ext3e(d.candidates, o), d.good_enough, hl),
+        Kind::LzExt3Hl(hl) => (Kind::LzExt3(d.candidates), d.good_enough, hl),
+        k => (k, d.good_enough, d.hash_log),
     };
     let mut stored = 0u64;
     let mut enc_out: Vec<Vec<u8>> = Vec::with_capacity(frames.len());
     let mut bd = Breakdown::default();
     let t = thread_cpu();
     let mut e3 = match kind {
-        Kind::LzExt3(c) => Some(lz_ext3::Encoder::new(&params(c))),
+        Kind::LzExt3(c) => Some(lz_ext3::Encoder::new(&EncodeParams {
+            hash_log,
+            ..params(c)
+        })),
         _ => None,
     };
     let mut ee = match kind {
         Kind::Ext3e(c, o) => {
             let p = EncodeParams {
                 good_enough,
+                hash_log,
                 ..params(c)
             };
             let mut e = lz_ext3e::Encoder::new(&p, &o);
@@ -99,7 +110,7 @@ fn run(frames: &[Vec<u8>], kind: Kind) -> Result {
             Kind::LzExt3(_) => e3.as_mut().unwrap().compress(f, &mut out),
             Kind::Lz4 => out = lz4_flex::block::compress(f),
             Kind::Zstd(_) => out = zc.as_mut().unwrap().compress(f).expect("zstd"),
-            Kind::Ext3e(..) | Kind::Ext3eGe(..) => {
+            Kind::Ext3e(..) | Kind::Ext3eGe(..) | Kind::Ext3eHl(..) | Kind::LzExt3Hl(..) => {
                 bd.add(&ee.as_mut().unwrap().compress(f, &mut out))
             }
         }
@@ -121,7 +132,7 @@ fn run(frames: &[Vec<u8>], kind: Kind) -> Result {
             Kind::LzExt3(_) => lz_ext3::decompress(e, f.len()).expect("lz_ext3 decode"),
             Kind::Lz4 => lz4_flex::block::decompress(e, f.len()).expect("lz4 decode"),
             Kind::Zstd(_) => zd.decompress(e, f.len()).expect("zstd decode"),
-            Kind::Ext3e(..) | Kind::Ext3eGe(..) => {
+            Kind::Ext3e(..) | Kind::Ext3eGe(..) | Kind::Ext3eHl(..) | Kind::LzExt3Hl(..) => {
                 lz_ext3e::decompress(e, f.len()).expect("lz_ext3e decode")
             }
         };
@@ -274,6 +285,21 @@ fn variants() -> Vec<Variant> {
             "e_ge256",
             "default, GOOD_ENOUGH_MATCH 256 (later exit)",
             Kind::Ext3eGe(2, 256, d),
+        ),
+        v("e_hl15", "default, HASH_LOG 15", Kind::Ext3eHl(15, d)),
+        v("e_hl14", "default, HASH_LOG 14", Kind::Ext3eHl(14, d)),
+        v("lz_ext3_hl15", "LZ_EXT3, HASH_LOG 15", Kind::LzExt3Hl(15)),
+        v("lz_ext3_hl14", "LZ_EXT3, HASH_LOG 14", Kind::LzExt3Hl(14)),
+        v(
+            "e_gain0",
+            "default, Huffman for any saving (min_gain_log 0, the last stop's writer)",
+            Kind::Ext3e(
+                2,
+                Options {
+                    min_gain_log: 0,
+                    ..d
+                },
+            ),
         ),
     ]
 }

@@ -7,23 +7,37 @@
 //! ```
 //!
 //! The file is cut into frames of FRAME_MIB (default 4), each encoded with the default parameters. Times
-//! are wall time, the best of three samples of at least 200 ms, over all frames decoded one after the
-//! other; MB/s of raw bytes. THREADS (default: all cores) sizes the rayon pool. ONLY (a word of a decoder's
+//! are the best of three samples of at least 200 ms, over all frames decoded one after the other, in
+//! thread CPU time with one thread (wall time with more); MB/s of raw bytes. THREADS (default: all cores) sizes the rayon pool. ONLY (a word of a decoder's
 //! name, e.g. `E serial`) runs just the decoders whose names contain it (for `perf record`).
 
 use clc::codec::{lz_ext3_sb, lz_ext3e, EncodeParams};
 use std::time::{Duration, Instant};
 
-fn best_time(mut f: impl FnMut()) -> Duration {
+/// CPU time this thread has run (Linux's /proc/thread-self/schedstat), so that other processes on a busy
+/// machine count less; `None` where that file is missing.
+fn thread_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// The best of three samples of at least 200 ms of wall time each: this thread's CPU time with one thread
+/// (else wall time, as with several threads the work runs on others).
+fn best_time(threads: usize, mut f: impl FnMut()) -> Duration {
     let mut best = Duration::MAX;
     for _ in 0..3 {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu_time());
         let mut calls = 0u32;
         while calls == 0 || t.elapsed() < Duration::from_millis(200) {
             f();
             calls += 1;
         }
-        best = best.min(t.elapsed() / calls);
+        let took = match (threads, c, thread_cpu_time()) {
+            (1, Some(a), Some(b)) => b.saturating_sub(a),
+            _ => t.elapsed(),
+        };
+        best = best.min(took / calls);
     }
     best
 }
@@ -68,7 +82,7 @@ fn main() {
         if !name.contains(&only) {
             return;
         }
-        let t = best_time(|| {
+        let t = best_time(threads, || {
             for (k, fr) in frames.iter().enumerate() {
                 assert_eq!(f(k).len(), fr.len());
             }
