@@ -73,6 +73,9 @@ pub struct Config {
     pub chunk_max: u32,
     /// CACHE_SIZE: decoded-frame cache budget for mount and extract.
     pub cache_size: u64,
+    /// Whether CACHE_SIZE was set to a size (even the default's 256M) rather than `auto` or left out:
+    /// when it was not, a mount sizes its cache from the archive (`mount::default_cache`).
+    pub cache_size_given: bool,
     /// CODEC: lz_ext3, lz_ext3e, lz4 or raw.
     pub codec: Codec,
     /// SUBBLOCK_SIZE: LZ_EXT3 frames are written in sub-blocks of this many bytes (LZ_EXT3_SB, a power
@@ -112,6 +115,7 @@ impl Default for Config {
             chunk_avg: 64 << 10,
             chunk_max: 256 << 10,
             cache_size: 256 << 20,
+            cache_size_given: false,
             codec: Codec::LzExt3,
             subblock_size: 64 << 10,
             order_similar: true,
@@ -251,6 +255,11 @@ impl Config {
             return Err("missing value".into());
         }
         match key {
+            // `auto`: the default budget (a mount sizes it from the archive, `mount::default_cache`).
+            "CACHE_SIZE" if value.eq_ignore_ascii_case("auto") => {
+                self.cache_size = Config::default().cache_size;
+                self.cache_size_given = false;
+            }
             "FORCE_CPU_MODE" => self.force_cpu = parse_bool(value)?,
             "GPU_FALLBACK_ENABLED" => self.gpu_fallback = parse_bool(value)?,
             "ADAPTIVE_FRAMES" => self.adaptive_frames = parse_bool(value)?,

@@ -52,7 +52,7 @@ pub fn run(a: MountArgs) -> Result<i32> {
     // CACHE_SIZE's usual check is against FRAME_SIZE (a pack setting); here it is the archive's frames.
     let given = match &a.cache_size {
         Some(s) => Some(parse_size(s).map_err(|m| anyhow!("--cache-size: {m}"))?),
-        None if cfg.cache_size != clc::Config::default().cache_size => Some(cfg.cache_size),
+        None if cfg.cache_size_given => Some(cfg.cache_size),
         None => None,
     };
     super::check_location(&a.archive)?;

@@ -123,7 +123,7 @@ pub const NUMBERS: &[Number] = &[
     bytes("SUBBLOCK_SIZE", 0, MAX_FRAME as u64, |c| c.subblock_size, |c, n| c.subblock_size = n),
     bytes("VOLUME_SIZE", 64 << 10, 16 << 40, |c| c.volume_size, |c, n| c.volume_size = n),
     Number { key: "PARITY", min: 0, max: 100, unit: Unit::Percent, get: |c| u64::from(c.parity), put: |c, n| c.parity = n as u32 },
-    bytes("CACHE_SIZE", 1 << 20, 1 << 40, |c| c.cache_size, |c, n| c.cache_size = n),
+    bytes("CACHE_SIZE", 1 << 20, 1 << 40, |c| c.cache_size, |c, n| { c.cache_size = n; c.cache_size_given = true }),
 ];
 
 /// The numeric key named `key`, if it is one.

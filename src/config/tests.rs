@@ -396,3 +396,17 @@ proptest! {
         prop_assert_eq!(parse_size(&value::fmt_size(n)), Ok(n));
     }
 }
+
+#[test]
+fn cache_size_counts_as_given_even_at_the_default_value() {
+    let mut cfg = Config::default();
+    assert!(!cfg.cache_size_given);
+    cfg.set("CACHE_SIZE", "256M").unwrap();
+    assert_eq!(cfg.cache_size, Config::default().cache_size);
+    assert!(
+        cfg.cache_size_given,
+        "a mount must keep a CACHE_SIZE the user wrote, even 256M"
+    );
+    cfg.set("CACHE_SIZE", "auto").unwrap();
+    assert_eq!(cfg, Config::default());
+}
