@@ -9,7 +9,7 @@
 //! | endpoint     | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `s3 = endpoint_url` or `endpoint_url`, else AWS (all skipped with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`) |
 //! | addressing   | `CLC_S3_ADDRESSING` (`path` or `virtual`), the profile's `s3 = addressing_style`, else path-style with an endpoint (self-hosted stores) and virtual-hosted on AWS |
 //! | plain HTTP   | always to loopback; elsewhere only with `CLC_S3_ALLOW_HTTP=1`                          |
-//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 8), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4) |
+//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 5), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4) |
 //!
 //! An empty variable counts as unset. There is no fallback to instance metadata or other network
 //! sources: without credentials, opening an S3 location is one clear error.
@@ -369,11 +369,11 @@ mod tests {
             "{e}"
         );
         let c = s3_config_from(
-            &vars(&[("CLC_S3_PART_MIB", "5"), ("CLC_S3_PARTS_IN_FLIGHT", "8")]),
+            &vars(&[("CLC_S3_PART_MIB", "12"), ("CLC_S3_PARTS_IN_FLIGHT", "8")]),
             h,
         )
         .unwrap();
-        assert_eq!((c.part_size, c.parts_in_flight), (5 << 20, 8));
+        assert_eq!((c.part_size, c.parts_in_flight), (12 << 20, 8));
         for (k, v) in [
             ("CLC_S3_PART_MIB", "4"),
             ("CLC_S3_PART_MIB", "8M"),

@@ -76,7 +76,7 @@ impl S3Config {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(120),
-            part_size: 8 << 20,
+            part_size: 5 << 20,
             parts_in_flight: 4,
             reads_in_flight: 8,
         }

@@ -4,7 +4,7 @@
 //! Memory: the part being filled plus at most `parts_in_flight` parts uploading. The upload is created
 //! when the first part is full; an object smaller than one part is sent with one PUT at `finish`. Parts
 //! are `part_size` bytes and double every 1000 parts, so the 10 000-part limit of S3 is reached only past
-//! ~8 TB with 8 MiB parts. Nothing is visible under the name until `finish` completes the upload; `abort`
+//! ~4.9 TB with 5 MiB parts (past S3's 5 TiB object limit with larger ones). Nothing is visible under the name until `finish` completes the upload; `abort`
 //! (or dropping the writer unfinished) aborts it, which removes the uploaded parts.
 
 use super::errors::{self, Names};
