@@ -134,6 +134,27 @@ impl S3Backend {
         Ok((key, url))
     }
 
+    /// A multipart writer of `name` with this backend's client, retries and part settings.
+    fn s3_writer(&self, name: &ObjectName) -> Result<writer::S3Writer> {
+        let (key, url) = self.key(name)?;
+        let shared = writer::Shared {
+            rt: self.rt.clone(),
+            req: Arc::new(writer::Requests {
+                client: self.client.clone(),
+                retry: self.retry,
+                endpoint: self.endpoint.clone(),
+                bucket: self.bucket.clone(),
+            }),
+        };
+        Ok(writer::S3Writer::new(
+            shared,
+            key,
+            url,
+            self.part_size,
+            self.parts_in_flight,
+        ))
+    }
+
     async fn head(&self, key: &Key, url: &str) -> Result<u64> {
         retry::run(&self.retry, || {
             traced(Kind::Head, url, 0, async {
@@ -392,44 +413,11 @@ impl Backend for S3Backend {
     }
 
     fn writer(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
-        let (key, url) = self.key(name)?;
-        Ok(Box::new(writer::S3Writer::new(
-            writer::Shared {
-                rt: self.rt.clone(),
-                req: Arc::new(writer::Requests {
-                    client: self.client.clone(),
-                    retry: self.retry,
-                    endpoint: self.endpoint.clone(),
-                    bucket: self.bucket.clone(),
-                }),
-            },
-            key,
-            url,
-            self.part_size,
-            self.parts_in_flight,
-        )))
+        Ok(Box::new(self.s3_writer(name)?))
     }
 
     fn writer_new(&self, name: &ObjectName) -> Result<Box<dyn ObjectWriter>> {
-        let (key, url) = self.key(name)?;
-        Ok(Box::new(
-            writer::S3Writer::new(
-                writer::Shared {
-                    rt: self.rt.clone(),
-                    req: Arc::new(writer::Requests {
-                        client: self.client.clone(),
-                        retry: self.retry,
-                        endpoint: self.endpoint.clone(),
-                        bucket: self.bucket.clone(),
-                    }),
-                },
-                key,
-                url,
-                self.part_size,
-                self.parts_in_flight,
-            )
-            .new_object(),
-        ))
+        Ok(Box::new(self.s3_writer(name)?.new_object()))
     }
 
     fn delete(&self, name: &ObjectName) -> Result<()> {
