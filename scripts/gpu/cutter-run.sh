@@ -60,13 +60,5 @@ for tree in $TREES; do
   rm -f $W/*.0*
 done
 echo "== table (medians)"
-python3 - "$OUT/run.log" <<'EOF'
-import re, sys, statistics as st
-rows = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"^(\S+ \S+): ([0-9.]+)$", line.strip())
-    if m: rows.setdefault(m.group(1), []).append(float(m.group(2)))
-for k, v in rows.items():
-    print(f"{k:16s} median {st.median(v):8.3f}  runs {' '.join(f'{x:.3f}' for x in v)}")
-EOF
+python3 "$R/scripts/gpu/medians.py" "$OUT/run.log" '\S+ \S+' 16
 grep -E "size |identical|byte-exact" $OUT/run.log

@@ -72,13 +72,5 @@ echo "== 3. mount-bench.sh"
 in_sections 3 && OUT=$OUT/mb REPS=${MB_REPS:-3} BIG_GB=${MB_GB:-2} timeout ${MB_TIMEOUT:-240} bash $D/mount-bench.sh $CLC "$R/.dev-gpu-shared" | tail -40
 
 echo "== table (medians of $REPS)"
-python3 - "$OUT/final.log" <<'EOF'
-import re, sys, statistics as st
-rows = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"^(\S+ \S+|extract \[.*?\]|read-all \[.*?\]): ([0-9.]+)$", line.strip())
-    if m: rows.setdefault(m.group(1), []).append(float(m.group(2)))
-for k, v in rows.items():
-    print(f"{k:32s} median {st.median(v):8.3f}  runs {' '.join(f'{x:.3f}' for x in v)}")
-EOF
+python3 "$R/scripts/gpu/medians.py" "$OUT/final.log" '\S+ \S+|extract \[.*?\]|read-all \[.*?\]' 32
 grep " size " "$OUT/final.log"

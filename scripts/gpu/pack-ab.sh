@@ -28,12 +28,4 @@ for tree in $W/t/rdoc $W/src; do
   for b in $D/clc-*; do echo "-- trace $(basename $b) $n"; rm -f $W/a.*; CLC_TRACE=1 $b pack $tree -o $W/a --cpu -q 2>&1 | grep "trace: [A-Z]" | head -12; done
 done
 echo "== table (medians of $REPS)"
-python3 - "$OUT/pack-ab.log" <<'PY'
-import re, sys, statistics as st
-rows = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"^(\S+ \S+ (?:cpu|default|size)): ([0-9.]+)$", line.strip())
-    if m: rows.setdefault(m.group(1), []).append(float(m.group(2)))
-for k, v in rows.items():
-    print(f"{k:36s} median {st.median(v):12.3f}  runs {' '.join(f'{x:g}' for x in v)}")
-PY
+python3 "$R/scripts/gpu/medians.py" "$OUT/pack-ab.log" '\S+ \S+ (?:cpu|default|size)' 36

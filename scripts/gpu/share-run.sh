@@ -100,13 +100,5 @@ $CLC verify $W/d1.001 -q && echo "shared archive verifies"
 rm -rf $W/x; $CLC extract $W/d1.001 -o $W/x --cpu -q && diff -r $t $W/x >/dev/null && echo "shared archive extracts byte-exact"
 
 echo "== table (medians)"
-python3 - "$OUT/run.log" <<'EOF'
-import re, sys, statistics as st
-rows = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"^(\S+ \S+): ([0-9.]+)$", line.strip())
-    if m: rows.setdefault(m.group(1), []).append(float(m.group(2)))
-for k, v in rows.items():
-    print(f"{k:20s} median {st.median(v):8.3f}  runs {' '.join(f'{x:.3f}' for x in v)}")
-EOF
+python3 "$R/scripts/gpu/medians.py" "$OUT/run.log" '\S+ \S+' 20
 grep -E "^(nvcomp|gpu_bench|compress |clc cpu|gpu / cpu|compress kernel|two shared|shared archive)|size " $OUT/run.log
