@@ -388,7 +388,7 @@ fn auto_loads_no_opencl_driver_without_a_gpu() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("a"), text(3, 50_000)).unwrap();
     let cache = t.path().join("cache");
-    // Below GPU_AUTO_MIN_BYTES the default leaves OpenCL alone whatever is installed.
+    // The default leaves OpenCL alone in a pack whatever is installed (compress::auto_wants_gpu).
     let (code, o, e) = run_with(
         &[
             ("CLC_CACHE_DIR", cache.as_os_str()),

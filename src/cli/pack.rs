@@ -67,7 +67,7 @@ pub fn run(a: PackArgs) -> Result<i32> {
             }
         },
     )?;
-    // GPU_DEVICE = auto: pack opens the GPU itself, once the scan shows enough bytes for it to pay.
+    // GPU_DEVICE = auto: pack opens the GPU itself, where pack::compress::auto_wants_gpu plans it.
     // A named device opens on a thread of its own from now on, while the pack scans and the CPU encodes
     // the first frames (compress::Split). Either way, with GPU_FALLBACK_ENABLED = false a failure to
     // open it is still an error.

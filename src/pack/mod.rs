@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use stream::{FramePool, Job, RawFrame, Seed, Tables};
 
-pub use compress::{GpuUse, OpenAhead, Split, GPU_AUTO_MIN_BYTES};
+pub use compress::{GpuUse, OpenAhead, Split};
 
 #[derive(Clone, Debug, Default)]
 pub struct PackOptions {
@@ -183,7 +183,7 @@ pub fn pack_with(
     trace::note("seeded");
 
     let total: u64 = plan.jobs.iter().map(|j| j.size).sum();
-    let gpu = PackGpu::new(gpu, total, cfg.threads());
+    let gpu = PackGpu::new(gpu, total);
     let counters = Counters::default();
     // An append reads earlier frames for dictionaries through a cache of its own.
     let dict_cache = prev
