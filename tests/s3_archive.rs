@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::s3::{config, noise_files, vars, Case, BUCKET};
+use common::s3::{config, noise_files, vars, Case, PrivateServer, BUCKET};
 
 const CLC: &str = env!("CARGO_BIN_EXE_clc");
 
@@ -140,6 +140,28 @@ fn pack_to_a_bucket_and_read_it_back() {
     ok(port, &["verify", first]);
 }
 
+/// Kills the server once `store` holds `n` objects named `data.*` while `run` is still going, and
+/// returns the killed run's output (`what` names the run when it made no volumes or ended first).
+fn kill_server_at(
+    srv: &PrivateServer,
+    store: &Store,
+    n: usize,
+    mut run: std::process::Child,
+    what: &str,
+) -> Output {
+    let t0 = Instant::now();
+    while store.list("data.").map_or(0, |l| l.len()) < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "{what} made no volumes"
+        );
+        assert!(run.try_wait().unwrap().is_none(), "{what} ended too soon");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv.run("kill");
+    run.wait_with_output().unwrap()
+}
+
 /// Wrong credentials, a bad address and a missing volume object: exit 2, one line naming what failed.
 #[test]
 fn failures_name_the_endpoint_or_the_object() {
@@ -200,18 +222,6 @@ fn failures_name_the_endpoint_or_the_object() {
 // ---------------------------------------------------------------------------------------------------
 // Snapshots appended to a bucket archive
 
-/// A copy of `src` with everything `assert_same_tree` compares.
-fn copy(src: &Path, to: &Path) {
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(src)
-        .arg(to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
-
 /// The names of the objects under a store's prefix.
 fn objects(store: &Store) -> Vec<String> {
     store
@@ -250,7 +260,7 @@ fn appends_to_a_bucket_archive() {
             std::thread::sleep(old);
         }
         let keep = t.path().join(format!("v{round}"));
-        copy(src, &keep);
+        common::copy_tree(src, &keep);
         let name = format!("r{round}");
         let o = ok(
             port,
@@ -391,7 +401,7 @@ fn server_killed_mid_pack_leaves_no_archive_that_opens() {
         return;
     };
     let (port, srv, store, arch, src) = (c.port, c.srv(), &c.store, &c.arch, &c.src);
-    let mut pack = clc(
+    let pack = clc(
         port,
         "clc-test-secret",
         &[
@@ -411,17 +421,7 @@ fn server_killed_mid_pack_leaves_no_archive_that_opens() {
     .spawn()
     .unwrap();
     // Kill it once two volumes are committed (the pack is still running: 40 volumes to go).
-    let t0 = Instant::now();
-    while store.list("data.").map_or(0, |l| l.len()) < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "pack made no volumes"
-        );
-        assert!(pack.try_wait().unwrap().is_none(), "pack ended too soon");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    srv.run("kill");
-    let o = pack.wait_with_output().unwrap();
+    let o = kill_server_at(srv, store, 2, pack, "pack");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -518,7 +518,7 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
     let (port, srv, store, arch, first, src, t) =
         (c.port, c.srv(), &c.store, &c.arch, &c.first, &c.src, &c.t);
     let keep = t.path().join("v0");
-    copy(src, &keep);
+    common::copy_tree(src, &keep);
     let base = ["--volume-size", "1M", "--frame-size", "1M", "--cpu", "-q"];
     let pack = |extra: &[&str]| {
         let mut a = vec!["pack", s(src), "-o", &arch, "--append"];
@@ -537,7 +537,7 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
         .unwrap();
     }
     let a1 = pack(&["--name", "second"]);
-    let mut run = clc(
+    let run = clc(
         port,
         "clc-test-secret",
         &a1.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -547,17 +547,7 @@ fn server_killed_mid_append_keeps_earlier_snapshots() {
     .spawn()
     .unwrap();
     // Killed once two new volumes are committed (24 to go).
-    let t0 = Instant::now();
-    while store.list("data.").map_or(0, |l| l.len()) < before.len() + 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "append made no volumes"
-        );
-        assert!(run.try_wait().unwrap().is_none(), "append ended too soon");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    srv.run("kill");
-    let o = run.wait_with_output().unwrap();
+    let o = kill_server_at(srv, store, before.len() + 2, run, "append");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     srv.restart();

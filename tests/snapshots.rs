@@ -28,19 +28,6 @@ fn append(src: &Path, out: &Path, extra: &[&str]) -> String {
     o
 }
 
-/// A copy of `src` with everything `assert_same_tree` compares (cp -a keeps modes, times, xattrs and
-/// hardlinks).
-fn copy(src: &Path, to: &Path) {
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(src)
-        .arg(to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
-
 fn extract(first: &Path, dest: &Path, snapshot: Option<&str>) {
     let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"extract", &first, &"-o", &dest, &"-q", &"--cpu"];
     if let Some(s) = &snapshot {
@@ -119,7 +106,7 @@ fn snapshots_round_trip() {
             mutate(&src, round);
         }
         let keep = t.path().join(format!("v{round}"));
-        copy(&src, &keep);
+        common::copy_tree(&src, &keep);
         append(&src, &out, &["--name", &format!("r{round}"), "-q"]);
         copies.push(keep);
     }
@@ -257,7 +244,7 @@ fn names_and_plain_archives() {
     let (code, _, e) = clc(&[&"pack", &src, &"-o", &out, &"-q", &"--cpu"]);
     assert_eq!(code, 0, "{e}");
     let keep = t.path().join("v0");
-    copy(&src, &keep);
+    common::copy_tree(&src, &keep);
     let (_, o, _) = clc(&[&"snapshots", &first]);
     assert!(o.contains("no snapshots"), "{o}");
     fs::write(src.join("a"), b"two").unwrap();
@@ -422,7 +409,7 @@ fn interrupted_appends_lose_nothing() {
     let first = t.path().join("arc.001");
     append(&src, &out, &["--name", "base", "-q"]);
     let keep = vec![("base".to_string(), t.path().join("v-base"))];
-    copy(&src, &keep[0].1);
+    common::copy_tree(&src, &keep[0].1);
     fresh(&src, 2, 12);
     // Kill when the 1st, 4th and 9th new volume appears, then with SIGINT and SIGTERM.
     for (k, how) in [
@@ -477,7 +464,7 @@ fn a_half_renamed_append_is_recognised() {
     let first = t.path().join("arc.001");
     append(&src, &out, &["--name", "one", "-q", "--volume-size", "1M"]);
     let one = t.path().join("v-one");
-    copy(&src, &one);
+    common::copy_tree(&src, &one);
     let before: Vec<_> = (1..=9)
         .filter(|i| t.path().join(format!("arc.{i:03}")).exists())
         .collect();
@@ -599,7 +586,7 @@ fn parity_over_appended_volumes() {
     let flags = ["-q", "--volume-size", "1M", "--parity", "50"];
     append(&src, &out, &flags);
     let one = t.path().join("v-one");
-    copy(&src, &one);
+    common::copy_tree(&src, &one);
     let list = |pre: &str| -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = fs::read_dir(t.path())
             .unwrap()
@@ -679,7 +666,7 @@ fn an_edited_file_is_stored_against_its_earlier_version() {
     let first = t.path().join("arc.001");
     append(&src, &out, &["-q"]);
     let keep = t.path().join("v1");
-    copy(&src, &keep);
+    common::copy_tree(&src, &keep);
     // Edits every 200 KB: about half of the 64 KiB chunks change, which chunk dedup alone stores again.
     let mut b = big.clone();
     for k in (0..15).rev() {
@@ -724,7 +711,7 @@ fn verify_names_the_snapshot_whose_data_is_damaged() {
     let first = t.path().join("arc.001");
     append(&src, &out, &["--name", "one", "-q"]);
     let one = t.path().join("v-one");
-    copy(&src, &one);
+    common::copy_tree(&src, &one);
     // Only "two" holds this file: its bytes (incompressible, one frame) are all of arc.002's frames.
     fs::write(src.join("only-in-two"), common::noise(99, 512 << 10)).unwrap();
     append(&src, &out, &["--name", "two", "-q"]);

@@ -9,6 +9,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A copy of `src` at `to` with everything `assert_same_tree` compares (`cp -a` keeps modes, times,
+/// xattrs and hardlinks).
+pub fn copy_tree(src: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {} {}", src.display(), to.display());
+}
+
 pub fn clc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_clc"))
 }
