@@ -19,7 +19,7 @@
 //! lz_emit writes the sequences and the table's start[] entries; the host writes sb_log, count and
 //! table_check (xxh3 of the header, which needs the whole table) after the download.
 
-use super::cl::{event_span, Arg, DevBuf, Pinned, Queue};
+use super::cl::{event_span, Arg, DevBuf, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
@@ -172,9 +172,7 @@ pub(crate) fn padded(dev: &Device, n: usize) -> usize {
 }
 
 /// A device's encoder buffers for one queue, kept between launches (in `Kernels::cbufs`) and grown
-/// when a launch needs more: no allocation per launch once the largest launch has been seen. Frames go
-/// up and blocks come down through pinned host memory (`pin_in`, `pin_out`): from pageable memory the
-/// driver stages every transfer itself, at about 1 GB/s on the H200 machine (docs/GPU.md run 24).
+/// when a launch needs more: no allocation per launch once the largest launch has been seen.
 pub(crate) struct Buffers {
     input: DevBuf<u8>,
     sb_frame: DevBuf<u32>,
@@ -194,8 +192,6 @@ pub(crate) struct Buffers {
     output: DevBuf<u8>,
     alist: [DevBuf<u64>; 2],
     acnt: [DevBuf<u32>; 2],
-    pin_in: Pinned,
-    pin_out: Pinned,
 }
 
 /// Replaces `b` with a buffer an eighth larger than `need` unless it holds `need` already.
@@ -208,17 +204,8 @@ fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<
     Ok(())
 }
 
-/// The same for pinned host memory.
-fn grow_pinned(ctx: &Context, q: &Queue, b: &mut Pinned, need: usize) -> Result<()> {
-    if b.len() < need {
-        *b = Pinned::new(ctx, q, 1)?;
-        *b = Pinned::new(ctx, q, need + need / 8)?;
-    }
-    Ok(())
-}
-
 impl Buffers {
-    fn new(ctx: &Context, q: &Queue) -> Result<Buffers> {
+    fn new(ctx: &Context) -> Result<Buffers> {
         let t = "allocating tables";
         Ok(Buffers {
             input: DevBuf::new(ctx, 1, t)?,
@@ -239,19 +226,11 @@ impl Buffers {
             output: DevBuf::new(ctx, 1, t)?,
             alist: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
             acnt: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
-            pin_in: Pinned::new(ctx, q, 1)?,
-            pin_out: Pinned::new(ctx, q, 1)?,
         })
     }
 
     /// Grows what is too small for a launch of `nf` frames laid out as `lay`.
-    fn fit(
-        &mut self,
-        ctx: &Context,
-        q: &Queue,
-        tu: &super::device::Tuning,
-        lay: &Layout,
-    ) -> Result<()> {
+    fn fit(&mut self, ctx: &Context, tu: &super::device::Tuning, lay: &Layout) -> Result<()> {
         let (nf, ns) = (lay.fr_len.len(), lay.nseg());
         let in_bytes = ns << tu.sub_log;
         let np = in_bytes >> tu.psub_log;
@@ -306,8 +285,7 @@ impl Buffers {
             )?;
             grow(ctx, &mut self.acnt[i], ns, "allocating anchor lists")?;
         }
-        grow_pinned(ctx, q, &mut self.pin_in, in_bytes)?;
-        grow_pinned(ctx, q, &mut self.pin_out, lay.out_bytes)
+        Ok(())
     }
 }
 
@@ -341,7 +319,7 @@ fn enqueue<'a>(
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
 
-    bufs.fit(ctx, q, tu, &lay)?;
+    bufs.fit(ctx, tu, &lay)?;
     let Buffers {
         input,
         sb_frame,
@@ -361,8 +339,6 @@ fn enqueue<'a>(
         output,
         alist,
         acnt,
-        pin_in,
-        pin_out: _,
     } = &mut bufs;
 
     // The small tables first, blocking (their host vectors die with this call); then the frames,
@@ -375,18 +351,9 @@ fn enqueue<'a>(
     up.push(q.write_now(fr_nsb, 0, &lay.fr_nsb)?);
     up.push(q.write_now(fr_cap, 0, &lay.fr_cap)?);
     up.push(q.write_now(fr_out, 0, &lay.fr_out)?);
-    // Each frame is copied into the pinned staging at its place, then sent from there; the staging
-    // belongs to this launch's buffers, which nothing touches again before `collect` has finished.
-    let stage = pin_in.as_mut_slice();
-    for (f, fr) in frames.iter().enumerate() {
-        let at = lay.fr_base[f] as usize;
-        stage[at..at + fr.len()].copy_from_slice(fr);
-    }
-    let stage = pin_in.as_slice();
     for (f, fr) in frames.iter().enumerate() {
         if !fr.is_empty() {
-            let at = lay.fr_base[f] as usize;
-            up.push(q.write(input, at, &stage[at..at + fr.len()])?);
+            up.push(q.write(input, lay.fr_base[f] as usize, fr)?);
         }
     }
     let clear_g = q.fill_n(far, 0u32, in_bytes)?;
@@ -521,42 +488,35 @@ impl Pending<'_> {
             sb_log,
             frames,
             fr_out,
-            mut bufs,
+            bufs,
             plan,
             up,
             ev,
         } = self;
         let [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan] = ev;
         let nf = frames.len();
-        // Each block's place in the output, or None when the frame overflowed its bound.
-        let places: Vec<Option<(usize, usize)>> = (0..nf)
-            .map(|f| {
-                let size = plan[f * 4];
-                (size != OVERFLOW).then(|| {
-                    let head = sb_head(frames[f].len(), sb_log);
-                    (fr_out[f] as usize - head, head + size as usize)
-                })
-            })
-            .collect();
+        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
         let mut down = vec![ev_plan];
-        // Blocks come down into the pinned staging at their places in the device's output.
-        let stage = bufs.pin_out.as_mut_slice();
+        for f in 0..nf {
+            let size = plan[f * 4];
+            outs.push(if size == OVERFLOW {
+                Vec::new()
+            } else {
+                vec![0u8; sb_head(frames[f].len(), sb_log) + size as usize]
+            });
+        }
         let mut reads = || -> Result<()> {
-            for &(at, len) in places.iter().flatten() {
-                if len > 0 {
-                    down.push(q.read(&bufs.output, at, &mut stage[at..at + len])?);
+            for (f, o) in outs.iter_mut().enumerate() {
+                if !o.is_empty() {
+                    let at = fr_out[f] as usize - sb_head(frames[f].len(), sb_log);
+                    down.push(q.read(&bufs.output, at, o)?);
                 }
             }
             Ok(())
         };
         let r = reads();
-        let fin = q.finish(); // before the staging can be touched again, even on error
+        let fin = q.finish(); // before `outs` can be dropped, even on error
         r.and(fin)?;
-        let stage = bufs.pin_out.as_slice();
-        let mut outs: Vec<Vec<u8>> = places
-            .iter()
-            .map(|p| p.map_or_else(Vec::new, |(at, len)| stage[at..at + len].to_vec()))
-            .collect();
         for (f, o) in outs.iter_mut().enumerate() {
             let n = frames[f].len();
             if plan[f * 4] == OVERFLOW {
@@ -625,7 +585,7 @@ pub(crate) fn run(
             let qi = n % 2;
             let bufs = match slots[qi].take() {
                 Some(b) => b,
-                None => Buffers::new(&dev.ctx, queues[qi])?,
+                None => Buffers::new(&dev.ctx)?,
             };
             pending.push_back((enqueue(dev, k, queues[qi], &frames[r], bufs)?, qi));
         }
