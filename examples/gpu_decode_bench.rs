@@ -10,9 +10,9 @@
 //! `--repeat` (default 5) after a warm-up, in launches of `--batch` frames (default: all frames):
 //! the kernel's own time (OpenCL profiling events, data already on the device) and the end-to-end time of
 //! the batch calls (upload, kernel, download into fresh host buffers); every frame is compared with the
-//! input; the v2 row also gives the rounds (kernel launches) the batches took and the time of round 1
-//! (the walk) within the kernel time. `--max-depth D` encodes the v2 frames with the encoder's depth
-//! bound (at most D rounds; docs/GPU.md). `--v1` adds the old one-work-group-per-frame kernel on the v1 frames. The CPU rows decode the
+//! input; the v2 row also gives the pointer-jumping passes the batches took and the time of the walk
+//! within the kernel time. `--max-depth D` encodes the v2 frames with the encoder's depth bound
+//! (docs/GPU.md). `--v1` adds the old one-work-group-per-frame kernel on the v1 frames. The CPU rows decode the
 //! same frames on every thread of the machine (rayon, one frame per task).
 
 use clc::codec::{lz_ext3, lz_ext3_sb, EncodeParams};
@@ -179,7 +179,7 @@ fn main() {
     };
     row("gpu LZ_EXT3_SB (v2, this kernel)", &t2, w2);
     println!(
-        "  rounds {} (summed over batches), round 1 (walk) {:.2} ms of {:.2} ms kernel",
+        "  passes {} (summed over batches), walk {:.2} ms of {:.2} ms kernel",
         t2.rounds,
         t2.stages_ns[0] as f64 / 1e6,
         t2.kernel_ns as f64 / 1e6

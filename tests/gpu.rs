@@ -614,16 +614,18 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
 }
 
 /// The `sb_` tests (kernel, malformed frames) again in child processes with work-groups of 32 (what
-/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide code is exercised, not only
-/// work-item 0: windows of 32 matches tried at once, in-window chains, compaction, group copies), once
-/// with the default length for group copies and once with every copy of 4 bytes or more done by the
-/// group (`CLC_GPU_SB_LONG=4`).
+/// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide code of the walk is exercised, not
+/// only work-item 0: windows of 32 sequences placed at once, group stores), once with the default length
+/// for group stores and 4 hops per pointer-jumping pass, once with every literal run and match of 4 bytes
+/// or more placed by the group (`CLC_GPU_SB_LONG=4`) and one hop per pass (`CLC_GPU_SB_JUMPS=1`: plain
+/// pointer doubling: on a GPU the one-byte run of a whole 16 MiB frame takes up to 24 passes of the 25
+/// allowed; on the CPU device groups run in order, so a pass sees most of its own updates).
 #[test]
 fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    for long in ["64", "4"] {
+    for (long, jumps) in [("64", "4"), ("4", "1")] {
         let st = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "sb_",
@@ -634,12 +636,13 @@ fn sb_kernel_with_warp_sized_groups() {
             ])
             .env("CLC_GPU_SB_WG", "32")
             .env("CLC_GPU_SB_LONG", long)
+            .env("CLC_GPU_SB_JUMPS", jumps)
             .env("CLC_GPU_TEST_CHILD", "1")
             .status()
             .unwrap();
         assert!(
             st.success(),
-            "work-groups of 32, group copies from {long} bytes: child failed"
+            "work-groups of 32, group stores from {long} bytes, {jumps} hops a pass: child failed"
         );
     }
 }
@@ -767,6 +770,17 @@ fn long_chain(seed: u64) -> (Vec<u8>, usize) {
     (sb_frame(16, &subs), 16 << 20)
 }
 
+/// A 16 MiB frame of 64 KiB sub-blocks holding one byte repeated: one literal, then matches of offset 1
+/// (the longest chain a frame can have: every byte copies the one before it, 2^24 - 1 hops).
+fn one_byte_run() -> (Vec<u8>, usize) {
+    let s = 1usize << 16;
+    let mut subs = vec![vec![seq(b"z", 1, s - 1)]];
+    for _ in 1..256 {
+        subs.push(vec![seq(&[], 1, s)]);
+    }
+    (sb_frame(16, &subs), 16 << 20)
+}
+
 /// Adversarial frames (chains of dependencies through every sub-block, long copies, matches 16 MiB back)
 /// decode to the serial decoder's bytes, beside ordinary frames in one launch and alone; a corrupt
 /// sub-block in the middle of a chain fails its frame alone, and nothing hangs.
@@ -794,7 +808,9 @@ fn sb_kernel_decodes_adversarial_chains() {
     let off = u32::from_le_bytes([bad_long[n - 4], bad_long[n - 3], bad_long[n - 2], 0]);
     bad_long[n - 4..n - 1].copy_from_slice(&(off + 1).to_le_bytes()[..3]);
     let raw_m = 256 * 4096;
+    let (run, run_raw) = one_byte_run();
     let frames: Vec<(&[u8], usize)> = vec![
+        (&run, run_raw),
         (&mirror, raw_m),
         (&text_enc, text_frame.len()),
         (&long, long_raw),
@@ -805,14 +821,15 @@ fn sb_kernel_decodes_adversarial_chains() {
         .iter()
         .map(|(e, n)| lz_ext3_sb::decompress_serial(e, *n).ok())
         .collect();
-    for i in [0, 2] {
+    for i in [0, 1, 3] {
         if let Err(e) = lz_ext3_sb::decompress_serial(frames[i].0, frames[i].1) {
             panic!("the CPU refuses chain {i}: {e}");
         }
     }
-    assert!(want[1].as_ref() == Some(&text_frame));
+    assert!(want[0].as_ref() == Some(&vec![b'z'; run_raw]));
+    assert!(want[2].as_ref() == Some(&text_frame));
     assert!(
-        want[3].is_none() && want[4].is_none(),
+        want[4].is_none() && want[5].is_none(),
         "the CPU refuses the mutations"
     );
     for dec in [

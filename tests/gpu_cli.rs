@@ -119,6 +119,9 @@ fn pack_on_opencl_then_extract_on_cpu() {
         "128K",
         "-q"
     );
+    // The split as it is (the CPU takes back what the device has not finished when its own part is
+    // done: on a CPU device that can be every frame), then every LZ_EXT3_SB frame on the device with the
+    // CPU waiting for it (CLC_GPU_DECODE_ALL=1): the device's bytes, every one checked.
     let dest = t.path().join("out-sb");
     let (out, _) = clc_ok!(
         "extract",
@@ -128,8 +131,24 @@ fn pack_on_opencl_then_extract_on_cpu() {
         "--gpu-device",
         &dev
     );
+    assert!(out.contains("; 0 redone on the CPU"), "{out}");
+    assert_same_tree(&src, &dest);
+    let dest = t.path().join("out-sb-all");
+    let (code, out, err) = run_with(
+        &[("CLC_GPU_DECODE_ALL", OsStr::new("1"))],
+        &[
+            OsStr::new("extract"),
+            t.path().join("c.001").as_os_str(),
+            OsStr::new("-o"),
+            dest.as_os_str(),
+            OsStr::new("--gpu-device"),
+            OsStr::new(&dev),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
     assert!(
-        out.contains("; 0 redone on the CPU") && !out.contains("GPU decoded 0 frames"),
+        out.contains("; 0 redone on the CPU; 0 taken back from the GPU")
+            && !out.contains("GPU decoded 0 frames"),
         "{out}"
     );
     assert_same_tree(&src, &dest);

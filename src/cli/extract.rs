@@ -63,15 +63,16 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
-            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU",
+            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU; {} taken back from the GPU",
             super::plural(d.gpu_frames.load(Relaxed), "frame"),
             d.cpu_share_frames.load(Relaxed),
-            d.cpu_frames.load(Relaxed)
+            d.cpu_frames.load(Relaxed),
+            d.taken_frames.load(Relaxed)
         )
     });
     if let Some(d) = &decoder {
         clc::diag::trace::note(&format!(
-            "decode: GPU share at the end {} per mille",
+            "decode: GPU's share of the decoded bytes {} per mille",
             d.share()
         ));
     }

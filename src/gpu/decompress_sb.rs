@@ -1,11 +1,11 @@
-//! Host side of the LZ_EXT3_SB decoder kernel (`kernels/lz_ext3_sb_decompress.cl`): every sub-block of
-//! every frame of a batch is one work-group's job in each round; the host reads each frame's table
-//! (refusing a bad one before anything reaches the device), writes one descriptor per sub-block, launches
-//! round 1 (the walk) and then rounds 2, 3, ... until no match is left waiting (or [`MAX_ROUNDS`]), and a
-//! frame is `Ok` only when all its sub-blocks are done and well-formed.
+//! Host side of the LZ_EXT3_SB decoder kernels (`kernels/lz_ext3_sb_decompress.cl`): the host reads each
+//! frame's table (refusing a bad one before anything reaches the device), writes one descriptor per
+//! sub-block, launches the walk (one work-group per sub-block: literals placed, every byte's source
+//! written) and then pointer-jumping passes until no byte is pending (at most [`MAX_PASSES`]), and a frame
+//! is `Ok` only when all its sub-blocks are well-formed and every byte of the launch is final.
 
 use super::cl::{event_span, DevBuf, Pinned, Queue};
-use super::device::{Device, Kernels};
+use super::device::{Device, Kernels, JPER};
 use super::Timings;
 use crate::codec::lz_ext3_sb::Layout;
 use crate::diag::trace::{self, Stage};
@@ -17,17 +17,14 @@ use std::time::Instant;
 
 /// uints per sub-block descriptor.
 const DESC: usize = 8;
-/// uints per pending-list entry (destination, offset, length, source bytes seen final).
-const ENTRY: usize = 4;
-/// Rounds (launches) a batch may take: a match's bytes are final by round k + 1 in sub-block k (its
-/// sources lie in sub-blocks 0..=k), so a frame of n sub-blocks needs at most n rounds, and a batch at
-/// most its largest frame's count (at most 2^24 / 2^12 = 4096). Real text needs about one round per
-/// sub-block (docs/GPU.md). Frames with matches still waiting after the bound (which the rule above
-/// says cannot happen) are refused here, and redone on the CPU by the callers.
-pub(crate) const MAX_ROUNDS: u32 =
-    1 << (crate::codec::lz_ext3_sb::MAX_SB_LOG - crate::codec::lz_ext3_sb::MIN_SB_LOG);
-/// Rounds launched between two reads of the count of waiting matches.
-const ROUNDS_PER_CHECK: u32 = 16;
+/// Pointer-jumping passes a launch may take: every pass at least doubles the hops a pending byte's
+/// source pointer spans, and a chain inside a frame of at most 2^24 bytes has fewer than 2^24 hops, so
+/// 24 passes finish any frame (one more for margin). A launch with bytes still pending after the last
+/// (which the rule says cannot happen) refuses its frames, and the callers redo them on the CPU.
+pub(crate) const MAX_PASSES: u32 = 25;
+/// Passes launched between two reads of the count of pending bytes (a pass after one that left nothing
+/// pending returns at once on the device).
+const PASSES_PER_CHECK: u32 = 4;
 
 fn status_text(code: u32) -> &'static str {
     match code {
@@ -37,7 +34,7 @@ fn status_text(code: u32) -> &'static str {
         4 => "truncated offset",
         5 => "bad match",
         6 => "short output",
-        7 => "matches still waiting after the last round",
+        7 => "bytes still unresolved after the last pass",
         _ => "unknown kernel status",
     }
 }
@@ -61,14 +58,13 @@ pub(crate) struct Buffers {
     input: DevBuf<u8>,
     output: DevBuf<u8>,
     desc: DevBuf<u32>,
-    /// The round in which each output byte became final (0: not yet): zeros at every batch.
-    marks: DevBuf<u16>,
+    /// Each output byte's source (its position, FIN set, once final).
+    src: DevBuf<u32>,
     status: DevBuf<u32>,
-    /// Each sub-block's pending list (ENTRY uints per slot) and its length.
-    pend: DevBuf<u32>,
-    pcount: DevBuf<u32>,
-    /// Matches left waiting after each round, summed over the batch.
-    total: DevBuf<u32>,
+    /// One flag per tile of the jump kernel: all its bytes final.
+    done: DevBuf<u8>,
+    /// Bytes still pending after each pass, summed over the batch.
+    left: DevBuf<u32>,
     pin_in: Pinned,
     pin_out: Pinned,
 }
@@ -95,18 +91,17 @@ impl Buffers {
             input: DevBuf::new(ctx, 1, t)?,
             output: DevBuf::new(ctx, 1, t)?,
             desc: DevBuf::new(ctx, 1, t)?,
-            marks: DevBuf::new(ctx, 1, t)?,
+            src: DevBuf::new(ctx, 1, t)?,
             status: DevBuf::new(ctx, 1, t)?,
-            pend: DevBuf::new(ctx, 1, t)?,
-            pcount: DevBuf::new(ctx, 1, t)?,
-            total: DevBuf::new(ctx, MAX_ROUNDS as usize + 1, t)?,
+            done: DevBuf::new(ctx, 1, t)?,
+            left: DevBuf::new(ctx, MAX_PASSES as usize + 1, t)?,
             pin_in: Pinned::new(ctx, q, 1)?,
             pin_out: Pinned::new(ctx, q, 1)?,
         })
     }
 
-    /// Grows what is too small for `ib` input bytes, `ob` output bytes, `nsub` sub-blocks and `nq`
-    /// pending-list slots.
+    /// Grows what is too small for `ib` input bytes, `ob` output bytes, `nsub` sub-blocks and `tiles`
+    /// tiles of the jump kernel.
     fn fit(
         &mut self,
         ctx: &Context,
@@ -114,39 +109,33 @@ impl Buffers {
         ib: usize,
         ob: usize,
         nsub: usize,
-        nq: usize,
+        tiles: usize,
     ) -> Result<()> {
         grow(ctx, &mut self.input, ib, "allocating the input")?;
         grow(ctx, &mut self.output, ob, "allocating the output")?;
         grow(ctx, &mut self.desc, nsub * DESC, "allocating tables")?;
-        grow(ctx, &mut self.marks, ob, "allocating the byte marks")?;
+        grow(ctx, &mut self.src, ob, "allocating the source pointers")?;
         grow(ctx, &mut self.status, nsub, "allocating tables")?;
-        grow(ctx, &mut self.pcount, nsub, "allocating tables")?;
-        grow(
-            ctx,
-            &mut self.pend,
-            nq * ENTRY,
-            "allocating the pending lists",
-        )?;
+        grow(ctx, &mut self.done, tiles, "allocating tables")?;
         grow_pinned(ctx, q, &mut self.pin_in, ib)?;
         grow_pinned(ctx, q, &mut self.pin_out, ob)
     }
 }
 
 /// Where a launch's frames and sub-blocks go: each frame's place, one descriptor per sub-block, and the
-/// sizes the buffers need (input and output bytes, sub-blocks, pending-list slots).
+/// sizes the buffers need (input and output bytes, sub-blocks).
 struct Plan {
     placed: Vec<Placed>,
     desc: Vec<u32>,
     ib: usize,
     ob: usize,
     nsub: usize,
-    nq: usize,
 }
 
-/// Lays out `frames` (their tables `lays`) for one launch.
+/// Lays out `frames` (their tables `lays`) for one launch. Outputs follow each other without a gap, so
+/// every output byte belongs to a sub-block (the jump kernel reads every `src` entry below `ob`).
 fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
-    let (mut ib, mut ob, mut nsub, mut nq) = (0usize, 0usize, 0usize, 0usize);
+    let (mut ib, mut ob, mut nsub) = (0usize, 0usize, 0usize);
     let mut placed = Vec::with_capacity(frames.len());
     let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
     for ((enc, raw), lay) in frames.iter().zip(lays) {
@@ -167,14 +156,12 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
                 o.len() as u32,
                 p.first_sub as u32,
                 lay.sb_log,
-                nq as u32,
+                0,
             ]);
-            // A sequence with a match takes at least 4 input bytes: a pending list never fills.
-            nq += i.len() / 4 + 1;
         }
         nsub += lay.count();
         ib += enc.len().next_multiple_of(8);
-        ob += raw.next_multiple_of(8);
+        ob += raw;
         placed.push(p);
     }
     Plan {
@@ -183,12 +170,11 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
         ib,
         ob,
         nsub,
-        nq,
     }
 }
 
 /// Each frame's result: its bytes, copied out of the pinned output, when all its sub-blocks' status
-/// words `st` are 0, else the first failing sub-block's cause (7: matches still waiting).
+/// words `st` are 0, else the first failing sub-block's cause (7: bytes left unresolved).
 fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8>>> {
     placed
         .par_iter()
@@ -205,12 +191,12 @@ fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8
         .collect()
 }
 
-/// A batch's profiling events: uploads, the first and last rounds, the two downloads.
+/// A batch's profiling events: uploads, the walk, the last pass, the two downloads.
 struct Events {
     up: Vec<Event>,
     first: Event,
     last: Option<Event>,
-    rounds: u32,
+    passes: u32,
     status: Event,
     output: Event,
 }
@@ -230,7 +216,7 @@ fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: 
     trace::add(Stage::GpuDecode, device_done, Instant::now(), 0);
     t.upload_ns += up_ns;
     t.kernel_ns += k_ns;
-    t.rounds += u64::from(ev.rounds);
+    t.rounds += u64::from(ev.passes);
     t.stages_ns[0] += event_span(&ev.first, &ev.first);
     t.download_ns += down_ns;
     t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
@@ -246,80 +232,70 @@ fn launch(
     t: &mut Timings,
 ) -> Result<Vec<Result<Vec<u8>>>> {
     let pl = plan(frames, lays);
+    let jw = dev.sb_jw;
+    let tile = jw * JPER;
+    let tiles = pl.ob.div_ceil(tile).max(1);
     if k.sb.is_none() {
         k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
     }
     let q = &k.queue;
     let b = k.sb.as_mut().expect("set above");
-    b.fit(&dev.ctx, q, pl.ib, pl.ob, pl.nsub, pl.nq)?;
+    b.fit(&dev.ctx, q, pl.ib, pl.ob, pl.nsub, tiles)?;
     for ((enc, _), p) in frames.iter().zip(&pl.placed) {
         b.pin_in.as_mut_slice()[p.in_off..p.in_off + enc.len()].copy_from_slice(enc);
     }
     let mut up = Vec::with_capacity(4);
     up.push(q.write(&mut b.desc, 0, &pl.desc)?);
-    up.push(q.fill_n(&mut b.marks, 0u16, pl.ob)?);
-    up.push(q.fill(&mut b.total, 0u32)?);
+    up.push(q.fill_n(&mut b.done, 0u8, tiles)?);
+    up.push(q.fill(&mut b.left, 0u32)?);
     if pl.ib > 0 {
         up.push(q.write(&mut b.input, 0, &b.pin_in.as_slice()[..pl.ib])?);
     }
     let w = dev.sb_w;
-    let groups = pl
-        .nsub
-        .min((dev.info.compute_units.max(1) as usize) * 32)
-        .max(1);
-    let round = |r: u32, b: &Buffers| {
-        q.launch(
-            &k.decompress_sb,
-            &[
-                &b.input,
-                &b.desc,
-                &b.output,
-                &b.marks,
-                &b.status,
-                &b.pend,
-                &b.pcount,
-                &b.total,
-                &(pl.nsub as u32),
-                &r,
-            ],
-            groups * w,
-            Some(w),
-        )
-    };
-    // Round 1 walks every sub-block; then rounds until nothing waits, reading the count of waiting
-    // matches every ROUNDS_PER_CHECK rounds.
-    let first = round(1, b)?;
+    // The walk: one group per sub-block.
+    let first = q.launch(
+        &k.decompress_sb,
+        &[
+            &b.input,
+            &b.desc,
+            &b.output,
+            &b.src,
+            &b.status,
+            &(pl.nsub as u32),
+        ],
+        pl.nsub.max(1) * w,
+        Some(w),
+    )?;
+    // The passes, PASSES_PER_CHECK between two reads of the count of pending bytes.
+    let n = pl.ob as u32;
     let mut last = None;
-    let bound = lays
-        .iter()
-        .map(|l| l.count() as u32)
-        .max()
-        .unwrap_or(1)
-        .clamp(1, MAX_ROUNDS);
-    let mut r = 1u32;
-    let mut left = [0u32; 1];
-    q.read_now(&b.total, 1, &mut left)?;
-    while left[0] > 0 && r < bound {
-        let until = (r + ROUNDS_PER_CHECK).min(bound);
-        for x in r + 1..=until {
-            last = Some(round(x, b)?);
+    let mut p = 0u32;
+    let mut left = [1u32; 1];
+    while pl.ob > 0 && left[0] > 0 && p < MAX_PASSES {
+        let until = (p + PASSES_PER_CHECK).min(MAX_PASSES);
+        for x in p + 1..=until {
+            last = Some(q.launch(
+                &k.jump_sb,
+                &[&b.src, &b.output, &b.done, &b.left, &n, &x],
+                tiles * jw,
+                Some(jw),
+            )?);
         }
-        r = until;
-        q.read_now(&b.total, r as usize, &mut left)?;
+        p = until;
+        q.read_now(&b.left, p as usize, &mut left)?;
     }
     let mut st = vec![u32::MAX; pl.nsub];
     let status = q.read(&b.status, 0, &mut st)?;
-    let mut pc = vec![0u32; if left[0] > 0 { pl.nsub } else { 0 }];
-    if left[0] > 0 {
-        q.read(&b.pcount, 0, &mut pc)?;
-    }
     let output = q.read(&b.output, 0, &mut b.pin_out.as_mut_slice()[..pl.ob])?;
     let fin = q.finish(); // before `desc`, `st` or the pinned memory can be touched again
     fin?;
-    // A sub-block with matches still waiting is refused as the kernel refuses a bad one.
-    for (s, &p) in st.iter_mut().zip(&pc) {
-        if *s == 0 && p > 0 {
-            *s = 7;
+    // Bytes still pending after the bound: every frame of the launch is refused (the rule says this
+    // cannot happen; the callers redo them on the CPU).
+    if pl.ob > 0 && left[0] > 0 {
+        for s in st.iter_mut() {
+            if *s == 0 {
+                *s = 7;
+            }
         }
     }
     let device_done = Instant::now();
@@ -328,7 +304,7 @@ fn launch(
         up,
         first,
         last,
-        rounds: r,
+        passes: p,
         status,
         output,
     };
@@ -362,7 +338,8 @@ pub(crate) fn run(
             Err(e) => out[i] = Some(Err(e)),
         }
     }
-    let budget = (dev.max_alloc as usize).clamp(16 << 20, 1 << 30);
+    // The source pointers take 4 bytes per output byte, in one buffer.
+    let budget = (dev.max_alloc as usize / 4).clamp(16 << 20, 1 << 30);
     // Launches of at most `batch` frames and `budget` bytes; not cut in two as compression's are: a
     // launch's parallelism is its number of sub-blocks.
     let mut parts = Vec::new();

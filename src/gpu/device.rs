@@ -275,8 +275,10 @@ pub(crate) struct Kernels {
     pub plan: Kernel,
     pub emit: Kernel,
     pub decompress: Kernel,
-    /// The LZ_EXT3_SB decoder (one work-group of 32 per sub-block).
+    /// The LZ_EXT3_SB decoder's walk (one work-group of `sb_w` per sub-block) and its pointer-jumping
+    /// pass (work-groups of `sb_jw`, JPER bytes per work-item).
     pub decompress_sb: Kernel,
+    pub jump_sb: Kernel,
     /// Its buffers, kept between launches.
     pub sb: Option<super::decompress_sb::Buffers>,
     pub fnv: Kernel,
@@ -307,6 +309,8 @@ pub(crate) struct Device {
     /// Work-group size of the LZ_EXT3_SB decoder: 32 (a warp) on GPUs, 1 on CPU devices, where
     /// work-items of a group run one after the other anyway.
     pub sb_w: usize,
+    /// Work-group size of its pointer-jumping passes (a tile is `sb_jw * JPER` output bytes).
+    pub sb_jw: usize,
     pub k: Mutex<Kernels>,
 }
 
@@ -344,7 +348,9 @@ impl Device {
             w @ (1 | 32) => w as usize,
             _ => sb_default as usize,
         };
-        let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u"))?;
+        // CLC_GPU_SB_JWG: work-group size of the passes (experiments).
+        let sb_jw = diag::knob("CLC_GPU_SB_JWG", 1..=1024, if cpu { 64 } else { 256 }) as usize;
+        let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u -D JPER={JPER}u"))?;
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
@@ -357,7 +363,8 @@ impl Device {
             plan: kernel(&pc, "lz_plan")?,
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
-            decompress_sb: kernel(&psb, "lz3sb_round")?,
+            decompress_sb: kernel(&psb, "lz3sb_walk")?,
+            jump_sb: kernel(&psb, "lz3sb_jump")?,
             sb: None,
             cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
@@ -374,19 +381,25 @@ impl Device {
             tuning,
             max_alloc,
             sb_w,
+            sb_jw,
             k: Mutex::new(k),
         })
     }
 }
 
-/// Builds the LZ_EXT3_SB decoder (rounds: no device-wide fences or special loads, the same OpenCL C
-/// everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the whole work-group copies a
-/// literal run or match (default 16: fastest of 16, 64, 256 on the H200, docs/GPU.md), and `CLC_GPU_SB_SRC` names a file whose OpenCL C replaces the
-/// built-in kernel (same arguments), so variants can be timed without a rebuild.
+/// Output bytes per work-item of the LZ_EXT3_SB decoder's pointer-jumping pass.
+pub(crate) const JPER: usize = 8;
+
+/// Builds the LZ_EXT3_SB decoder (a walk and pointer-jumping passes: no device-wide fences or special
+/// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the
+/// whole work-group places a literal run or match in the walk (default 16), `CLC_GPU_SB_JUMPS` the hops a
+/// pending byte follows in one pass (default 4), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
+/// replaces the built-in kernels (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
     let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 16);
-    let opts = format!("{opts} -D LONG={long}u");
+    let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 4);
+    let opts = format!("{opts} -D LONG={long}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
     let src = match &alt {

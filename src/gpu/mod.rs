@@ -62,7 +62,7 @@ pub struct Timings {
     /// Compression: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit);
     /// LZ_EXT3_SB decompression: [0] is round 1's (the walk), within `kernel_ns`.
     pub stages_ns: [u64; 5],
-    /// LZ_EXT3_SB decompression only: rounds (kernel launches) run, summed over batches.
+    /// LZ_EXT3_SB decompression only: pointer-jumping passes launched, summed over batches.
     pub rounds: u64,
 }
 
