@@ -161,6 +161,15 @@ fn main() {
         }
         (t, start.elapsed())
     };
+    // The CPU decoder's bytes equal the input for every frame, so the GPU's (compared with the input
+    // below) equal the CPU decoder's too.
+    (0..frames.len()).into_par_iter().for_each(|i| {
+        let d = lz_ext3_sb::decompress(&v2[i], frames[i].len()).expect("CPU decode");
+        assert!(
+            d == frames[i],
+            "CPU decode of frame {i} differs from the input"
+        );
+    });
     let j2 = jobs(&v2);
     let (t2, w2) = best(&|| run(&j2, true));
     println!(
