@@ -32,7 +32,7 @@
 #define LONG 16u  // literal runs and matches of at least LONG bytes are placed by the whole group
 #endif
 #ifndef JUMPS
-#define JUMPS 4u  // hops a pending byte follows in one pass
+#define JUMPS 8u  // hops a pending byte follows in one pass
 #endif
 #ifndef JPER
 #define JPER 8u  // bytes per work-item of `lz3sb_jump` (at JW-byte strides: coalesced)

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Issue 16, run 25 of docs/GPU.md: the LZ_EXT3_SB decoder as a walk + pointer jumping, on one H200, in one call:
+# Issue 16, runs 25-26 of docs/GPU.md: the LZ_EXT3_SB decoder as a walk + pointer jumping, on one H200, in one call:
 #   1. the kernel on the Rust-doc tar (4 MiB frames, all 72 in one batch; 16 MiB frames; variants through
-#      CLC_GPU_SB_JUMPS / CLC_GPU_SB_JWG / CLC_GPU_SB_LONG, batches of 8), every frame compared with the
+#      VARIANTS, env settings of CLC_GPU_SB_JUMPS / _JPER / _JWG / _LONG; batches of 8 and 16; 16 KiB
+#      sub-blocks), every frame compared with the
 #      input and with the CPU decoder's bytes, beside the CPU decoder on every thread;
 #   2. nvCOMP 6.0 LZ4 and Snappy decompress on the same bytes;
 #   3. `clc extract` and read-all through `clc mount` of the archive packed with --cpu: --cpu, the default,
@@ -11,7 +12,7 @@
 # scripts/gpu/timed.py and scripts/gpu/medians.py into .dev-gpu-gpu-decode/ of the main checkout; then
 # run(command="bash .dev-gpu-gpu-decode/jump-run.sh", carry=[".dev-gpu-gpu-decode",
 # ".dev-gpu-shared/rdoc.tar.xz", ".dev-gpu-shared/whl"]). Logs under $OUT; a medians table last.
-# Env: DEV (NVIDIA), REPS (3), TAR (a tar to use instead of rdoc.tar.xz), NONV=1 (no nvCOMP), QUICK=1
+# Env: DEV (NVIDIA), REPS (3), VARIANTS (run 26's list; run 25 ran the JUMPS 1, 2, 8, 16, JWG 128, 512 and LONG 64), TAR (a tar to use instead of rdoc.tar.xz), NONV=1 (no nvCOMP), QUICK=1
 # (no variants: a dry run on PoCL).
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
@@ -33,11 +34,10 @@ timeout 100 $B $W/rdoc.tar --device $DEV --repeat 5
 echo "== 16 MiB frames"
 timeout 100 $B $W/rdoc.tar --device $DEV --repeat 5 --frame-size 16777216 | sed -n '5,7p'
 if [ -z "${QUICK:-}" ]; then
-  for v in CLC_GPU_SB_JUMPS=1 CLC_GPU_SB_JUMPS=2 CLC_GPU_SB_JUMPS=8 CLC_GPU_SB_JUMPS=16 CLC_GPU_SB_JWG=128 \
-           CLC_GPU_SB_JWG=512 CLC_GPU_SB_LONG=64; do
+  for v in ${VARIANTS:-CLC_GPU_SB_JUMPS=4 CLC_GPU_SB_JUMPS=16 CLC_GPU_SB_JPER=4 CLC_GPU_SB_JPER=16 CLC_GPU_SB_JWG=128}; do
     echo "-- $v (4 MiB)"; env $v timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 | sed -n '5,7p'
   done
-  echo "-- batches of 8 (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --batch 8 | sed -n '5,7p'
+  for b in 8 16; do echo "-- batches of $b (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --batch $b | sed -n '5,7p'; done
   echo "-- 16 KiB sub-blocks (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --sb-log 14 | sed -n '3p;5,7p'
 fi
 if [ -z "${NONV:-}" ]; then

@@ -60,6 +60,9 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
     };
     let seconds = t0.elapsed().as_secs_f64();
+    if let Some(d) = &decoder {
+        d.opened();
+    }
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(

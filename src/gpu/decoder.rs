@@ -102,7 +102,13 @@ struct Split {
     sbt: f64,
     /// The CPU decoder's running rate per thread, decoded bytes per second (0: not measured yet).
     cpu: f64,
+    /// Batches since the GPU last got a frame.
+    idle: u32,
 }
+
+/// A GPU that the plan leaves idle gets one frame (a probe, which the CPU takes back if it is late) every
+/// this many batches, so that its fit follows it (its first job pays for allocations and warm-up).
+const PROBE_EVERY: u32 = 8;
 
 impl Split {
     /// Adds a GPU job of `bytes` decoded bytes that took `secs`.
@@ -268,8 +274,8 @@ impl Job {
 struct Race {
     split: Arc<Mutex<Split>>,
     busy: Arc<AtomicBool>,
-    /// Every LZ_EXT3_SB frame to the GPU and the CPU waits for it (`CLC_GPU_DECODE_ALL=1`: tests,
-    /// benchmarks of the device path).
+    /// Every LZ_EXT3_SB frame to the GPU and the CPU waits for it, and for the device to open
+    /// (`CLC_GPU_DECODE_ALL=1`: tests, benchmarks of the device path).
     all: bool,
 }
 
@@ -310,9 +316,14 @@ impl Race {
                     .map(|&i| u64::from(batch[i].meta.raw_len))
                     .collect();
                 let other = raw_bytes(batch, 0..batch.len()) - sizes.iter().sum::<u64>();
-                self.split
-                    .lock()
-                    .plan(&sizes, other, batch.len() - sb.len(), threads)
+                let mut sp = self.split.lock();
+                let mut n = sp.plan(&sizes, other, batch.len() - sb.len(), threads);
+                sp.idle = if n > 0 { 0 } else { sp.idle + 1 };
+                if n == 0 && sp.idle >= PROBE_EVERY && !sb.is_empty() && batch.len() >= 2 {
+                    sp.idle = 0;
+                    n = 1;
+                }
+                n
             }
             _ => 0,
         };
@@ -479,14 +490,15 @@ impl GpuDecoder {
 
     /// The decoder extract uses for an archive whose frame table is `frames`, or None for the CPU
     /// alone. GPU_DEVICE = auto (the default) uses the GPU only for archives with at least
-    /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded) and opens it in the
-    /// background; a device named in GPU_DEVICE is opened now, as is any device with
-    /// GPU_FALLBACK_ENABLED = false (then a failure is an error).
+    /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded); the device is
+    /// opened in the background (a named one too: opening costs 0.2-0.5 s that the CPU spends decoding
+    /// meanwhile, and a failure is said in one line, [`GpuDecoder::opened`]), except with
+    /// GPU_FALLBACK_ENABLED = false: then it is opened now and a failure is an error.
     pub fn for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Result<Option<Self>> {
         if !worth_it(cfg, frames) {
             return Ok(None);
         }
-        if cfg.gpu_device == "auto" && cfg.gpu_fallback {
+        if cfg.gpu_fallback {
             return Ok(Some(Self::new(cfg, None, quiet)));
         }
         match Gpu::open(cfg) {
@@ -549,6 +561,14 @@ impl GpuDecoder {
         }
     }
 
+    /// Waits for an opening under way to end (so that a failure to open a named device is said before
+    /// the process ends); returns at once if none was started.
+    pub fn opened(&self) {
+        if *self.opening.lock() {
+            let _ = self.wait_ready();
+        }
+    }
+
     /// Per mille of the decoded bytes the GPU gave so far.
     pub fn share(&self) -> u64 {
         let all = self.bytes.load(Ordering::Relaxed).max(1);
@@ -558,6 +578,10 @@ impl GpuDecoder {
 
 impl BatchDecoder for GpuDecoder {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
+        if self.race.all {
+            // Every frame on the device: wait for it to open.
+            self.wait_ready();
+        }
         let call: Option<DeviceCall> = self.device().map(|_| {
             let cell = self.gpu.clone();
             let call: DeviceCall = Arc::new(move |frames: &[(&[u8], usize)]| {

@@ -5,7 +5,7 @@
 //! is `Ok` only when all its sub-blocks are well-formed and every byte of the launch is final.
 
 use super::cl::{event_span, DevBuf, Pinned, Queue};
-use super::device::{Device, Kernels, JPER};
+use super::device::{Device, Kernels};
 use super::Timings;
 use crate::codec::lz_ext3_sb::Layout;
 use crate::diag::trace::{self, Stage};
@@ -233,7 +233,7 @@ fn launch(
 ) -> Result<Vec<Result<Vec<u8>>>> {
     let pl = plan(frames, lays);
     let jw = dev.sb_jw;
-    let tile = jw * JPER;
+    let tile = jw * dev.sb_jper;
     let tiles = pl.ob.div_ceil(tile).max(1);
     if k.sb.is_none() {
         k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);

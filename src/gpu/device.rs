@@ -276,7 +276,7 @@ pub(crate) struct Kernels {
     pub emit: Kernel,
     pub decompress: Kernel,
     /// The LZ_EXT3_SB decoder's walk (one work-group of `sb_w` per sub-block) and its pointer-jumping
-    /// pass (work-groups of `sb_jw`, JPER bytes per work-item).
+    /// pass (work-groups of `sb_jw`, `sb_jper` bytes per work-item).
     pub decompress_sb: Kernel,
     pub jump_sb: Kernel,
     /// Its buffers, kept between launches.
@@ -309,8 +309,10 @@ pub(crate) struct Device {
     /// Work-group size of the LZ_EXT3_SB decoder: 32 (a warp) on GPUs, 1 on CPU devices, where
     /// work-items of a group run one after the other anyway.
     pub sb_w: usize,
-    /// Work-group size of its pointer-jumping passes (a tile is `sb_jw * JPER` output bytes).
+    /// Work-group size of its pointer-jumping passes and bytes per work-item (a tile is
+    /// `sb_jw * sb_jper` output bytes).
     pub sb_jw: usize,
+    pub sb_jper: usize,
     pub k: Mutex<Kernels>,
 }
 
@@ -350,7 +352,13 @@ impl Device {
         };
         // CLC_GPU_SB_JWG: work-group size of the passes (experiments).
         let sb_jw = diag::knob("CLC_GPU_SB_JWG", 1..=1024, if cpu { 64 } else { 256 }) as usize;
-        let psb = build_sb(&ctx, found, &format!("{opts} -D W={sb_w}u -D JPER={JPER}u"))?;
+        // CLC_GPU_SB_JPER: bytes per work-item of the passes (experiments).
+        let sb_jper = diag::knob("CLC_GPU_SB_JPER", 1..=32, 8) as usize;
+        let psb = build_sb(
+            &ctx,
+            found,
+            &format!("{opts} -D W={sb_w}u -D JPER={sb_jper}u"),
+        )?;
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
@@ -382,23 +390,22 @@ impl Device {
             max_alloc,
             sb_w,
             sb_jw,
+            sb_jper,
             k: Mutex::new(k),
         })
     }
 }
 
-/// Output bytes per work-item of the LZ_EXT3_SB decoder's pointer-jumping pass.
-pub(crate) const JPER: usize = 8;
-
 /// Builds the LZ_EXT3_SB decoder (a walk and pointer-jumping passes: no device-wide fences or special
 /// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the
 /// whole work-group places a literal run or match in the walk (default 16), `CLC_GPU_SB_JUMPS` the hops a
-/// pending byte follows in one pass (default 4), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
+/// pending byte follows in one pass (default 8: 60 GB/s against 48 with 4 and 31 with 1 on the H200,
+/// docs/GPU.md run 25), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
 /// replaces the built-in kernels (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
     let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 16);
-    let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 4);
+    let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 8);
     let opts = format!("{opts} -D LONG={long}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
