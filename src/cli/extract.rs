@@ -61,7 +61,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
     };
     let seconds = t0.elapsed().as_secs_f64();
     if let Some(d) = &decoder {
-        d.opened();
+        d.finish();
     }
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
