@@ -1,4 +1,6 @@
 #!/bin/bash
+# History: the rounds kernel's runs (binaries of commit 421e9ee); the decoder is now a walk + pointer jumping
+# (scripts/gpu/jump-run.sh, GPU.md runs 25-26), whose host code does not load the rounds kernels' variants.
 # Issue 16, run 11 (docs/GPU.md): the rounds kernel (kernels/lz_ext3_sb_decompress.cl) on one H200, in one call:
 # the decode kernel on the Rust-doc tar (4 and 16 MiB frames, variants) beside nvCOMP LZ4/Snappy on the
 # same bytes, then `clc extract` with the GPU named vs --cpu (byte-exact against the tree).

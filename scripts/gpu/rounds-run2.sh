@@ -1,4 +1,6 @@
 #!/bin/bash
+# History: the rounds kernel's runs (binaries of commit 4447f9e); the decoder is now a walk + pointer jumping
+# (scripts/gpu/jump-run.sh, GPU.md runs 25-26), whose host code does not load the rounds kernels' variants.
 # Issue 16, run 12 of docs/GPU.md (rounds kernel): the binaries of rounds-run.sh (run 1) with kernel variants
 # loaded through CLC_GPU_SB_SRC (same arguments, same host code), so no rebuild between the two calls:
 #   k2.cl    checks and copies CH = 16 bytes per memory round trip (commit 8535020 without group checks)
