@@ -613,6 +613,62 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
+/// Hand-made hostile frames of two 4 KiB sub-blocks, each beside a good one in one launch: a match past
+/// its sub-block's end, a match reaching before the frame's first byte, an offset of 0, a sub-block that
+/// ends short, a literal run past its sub-block's input. The kernel refuses each (as the CPU decoder
+/// does), never hangs, and the good frame still decodes to the right bytes.
+#[test]
+fn sb_hostile_sequences_are_refused() {
+    let g = gpu_or_skip!();
+    let lits = Rng(77).bytes(4096);
+    let good = sb_frame(12, &[vec![seq(&lits, 0, 0)], vec![seq(b"ab", 4000, 4094)]]);
+    let raw = 8192;
+    let want = lz_ext3_sb::decompress_serial(&good, raw).expect("the good frame");
+    // Where sub-block 1's first offset is: header (4 + 4), table (2 x 4), check (4), then its token and
+    // 2 literals.
+    let sub1 = 20 + u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+    let mut off0 = good.clone();
+    off0[sub1 + 3..sub1 + 6].copy_from_slice(&[0, 0, 0]);
+    // Sub-block 0's literal length extension (its last byte) 10 more: past its input.
+    let mut lit_past = good.clone();
+    lit_past[20 + 17] += 10;
+    let hostile = [
+        (
+            "match past the sub-block's end",
+            sb_frame(12, &[vec![seq(&lits, 0, 0)], vec![seq(b"ab", 4000, 5000)]]),
+        ),
+        (
+            "match before the frame's start",
+            sb_frame(
+                12,
+                &[vec![seq(b"x", 2, 4095)], vec![seq(b"ab", 4000, 4094)]],
+            ),
+        ),
+        ("offset 0", off0),
+        (
+            "short sub-block",
+            sb_frame(12, &[vec![seq(&lits, 0, 0)], vec![seq(b"ab", 4000, 4000)]]),
+        ),
+        ("literals past the input", lit_past),
+    ];
+    for (what, bad) in &hostile {
+        assert!(
+            lz_ext3_sb::decompress_serial(bad, raw).is_err(),
+            "{what}: the CPU decoder accepts it"
+        );
+        let dec = g
+            .decompress_sb_batch(&[(&good, raw), (bad, raw), (&good, raw)])
+            .unwrap();
+        assert!(dec[1].is_err(), "{what}: the kernel accepts it");
+        for d in [&dec[0], &dec[2]] {
+            assert!(
+                d.as_ref().is_ok_and(|d| *d == want),
+                "{what}: the good frame"
+            );
+        }
+    }
+}
+
 /// The `sb_` tests (kernel, malformed frames) again in child processes with work-groups of 32 (what
 /// GPUs run) on the CPU device (`CLC_GPU_SB_WG=32`: the group-wide code of the walk is exercised, not
 /// only work-item 0: windows of 32 sequences placed at once, group stores), once with the default length
