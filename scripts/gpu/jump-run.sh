@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 16, runs 25-26 of docs/GPU.md: the LZ_EXT3_SB decoder as a walk + pointer jumping, on one H200, in one call:
+# Issue 16, runs 25-27 of docs/GPU.md: the LZ_EXT3_SB decoder as a walk + pointer jumping, on one H200, in one call:
 #   1. the kernel on the Rust-doc tar (4 MiB frames, all 72 in one batch; 16 MiB frames; variants through
 #      VARIANTS, env settings of CLC_GPU_SB_JUMPS / _JPER / _JWG / _LONG; batches of 8 and 16; 16 KiB
 #      sub-blocks), every frame compared with the
@@ -13,7 +13,9 @@
 # run(command="bash .dev-gpu-gpu-decode/jump-run.sh", carry=[".dev-gpu-gpu-decode",
 # ".dev-gpu-shared/rdoc.tar.xz", ".dev-gpu-shared/whl"]). Logs under $OUT; a medians table last.
 # Env: DEV (NVIDIA), REPS (3), VARIANTS (run 26's list; run 25 ran the JUMPS 1, 2, 8, 16, JWG 128, 512 and LONG 64), TAR (a tar to use instead of rdoc.tar.xz), NONV=1 (no nvCOMP), QUICK=1
-# (no variants: a dry run on PoCL).
+# (no variants: a dry run on PoCL), VARIANTS16 (env settings also timed on 16 MiB frames), NOSMALL=1 (no
+# small batches, no 16 KiB sub-blocks), NOE2E=1 (no part 3). Run 27 swapped the walk's source at run time:
+# VARIANTS="CLC_GPU_SB_SRC=.dev-gpu-gpu-decode/a.cl ..." (the path relative to the checkout's root).
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
 OUT=${OUT:-/tmp/jump-out}; mkdir -p "$OUT"
@@ -37,14 +39,18 @@ if [ -z "${QUICK:-}" ]; then
   for v in ${VARIANTS:-CLC_GPU_SB_JUMPS=4 CLC_GPU_SB_JUMPS=16 CLC_GPU_SB_JPER=4 CLC_GPU_SB_JPER=16 CLC_GPU_SB_JWG=128}; do
     echo "-- $v (4 MiB)"; env $v timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 | sed -n '5,7p'
   done
-  for b in 8 16; do echo "-- batches of $b (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --batch $b | sed -n '5,7p'; done
-  echo "-- 16 KiB sub-blocks (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --sb-log 14 | sed -n '3p;5,7p'
+  for v in ${VARIANTS16:-}; do
+    echo "-- $v (16 MiB)"; env $v timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --frame-size 16777216 | sed -n '5,7p'
+  done
+  [ -n "${NOSMALL:-}" ] || for b in 8 16; do echo "-- batches of $b (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --batch $b | sed -n '5,7p'; done
+  [ -n "${NOSMALL:-}" ] || { echo "-- 16 KiB sub-blocks (4 MiB)"; timeout 60 $B $W/rdoc.tar --device $DEV --repeat 3 --sb-log 14 | sed -n '3p;5,7p'; }
 fi
 if [ -z "${NONV:-}" ]; then
   echo "== 2. nvCOMP 6.0 on the same tar (device-resident, CUDA events)"
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$R"/.dev-gpu-shared/whl/*.whl \
     && PYTHONPATH=/tmp/site timeout 120 python3 "$D/nvcomp_bench.py" $W/rdoc.tar LZ4,Snappy
 fi
+[ -n "${NOE2E:-}" ] && { echo "== done (NOE2E: no extract or mount)"; exit 0; }
 echo "== 3. extract and read-all through the mount (archive packed with --cpu)"
 tar xf $W/rdoc.tar -C $W/t; echo "tree: $(du -sb --apparent-size $W/t | cut -f1) bytes, $(find $W/t -type f | wc -l) files"
 $C pack $W/t -o $W/r --cpu -q; ls -l $W/r.*
