@@ -1064,31 +1064,47 @@ fn regression_extract_messages_escape_names() {
     assert!(err.contains("xattr bogus.\\x1b[31m not restored"), "{err}");
 }
 
-/// Waits (inotify) until a file appears in `dir`, then returns its name.
-fn wait_for_create(dir: &Path, limit: Duration) -> Option<OsString> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
-    // SAFETY: plain syscalls on a descriptor this function owns and closes.
-    unsafe {
-        let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
-        assert!(fd >= 0);
-        assert!(libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_CREATE) >= 0);
+/// An inotify watch for names created in a directory.
+struct CreateWatch(i32);
+
+impl CreateWatch {
+    /// Watches `dir` for new names; made before the child starts, so no creation can come first.
+    fn new(dir: &Path) -> CreateWatch {
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: plain syscalls; the descriptor is owned by the value and closed when it drops.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0);
+            assert!(libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_CREATE) >= 0);
+            CreateWatch(fd)
+        }
+    }
+
+    /// The first name created since the watch was made, waiting up to `limit`.
+    fn first(&self, limit: Duration) -> Option<OsString> {
         let t0 = Instant::now();
         let mut buf = [0u8; 4096];
-        let found = loop {
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        loop {
+            // SAFETY: a read into a buffer this function owns.
+            let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
             if n > 16 {
                 let len = u32::from_le_bytes(buf[12..16].try_into().unwrap()) as usize;
                 let name = &buf[16..16 + len];
                 let end = name.iter().position(|&b| b == 0).unwrap_or(len);
-                break Some(OsStr::from_bytes(&name[..end]).to_owned());
+                return Some(OsStr::from_bytes(&name[..end]).to_owned());
             }
             if t0.elapsed() > limit {
-                break None;
+                return None;
             }
             std::hint::spin_loop();
-        };
-        libc::close(fd);
-        found
+        }
+    }
+}
+
+impl Drop for CreateWatch {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor this value owns.
+        unsafe { libc::close(self.0) };
     }
 }
 
@@ -1105,6 +1121,7 @@ fn regression_idx3_temp_file_is_removed_on_sigterm() {
     fs::create_dir(&tmp).unwrap();
     let mut caught = 0;
     for _ in 0..5 {
+        let watch = CreateWatch::new(&tmp);
         let child = Command::new(env!("CARGO_BIN_EXE_clc"))
             .args([os("list"), first.as_os_str()])
             .env("TMPDIR", &tmp)
@@ -1112,7 +1129,7 @@ fn regression_idx3_temp_file_is_removed_on_sigterm() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let seen = wait_for_create(&tmp, MINUTE);
+        let seen = watch.first(MINUTE);
         // SAFETY: a signal to the child this test started.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let st = child.wait_with_output().unwrap().status;
