@@ -1,6 +1,9 @@
 //! Content-defined chunking (FastCDC 2020): identical runs of bytes inside different files or versions get
 //! identical chunk boundaries, so chunk-level dedup finds them.
 
+/// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
+pub type Cut = (usize, usize, [u8; 32], bool);
+
 /// Cut points of `data` as (offset, length) pairs covering it exactly. `min`, `avg` and `max` come from
 /// config (validated there against FastCDC's limits).
 pub fn cut(data: &[u8], min: u32, avg: u32, max: u32) -> Vec<(usize, usize)> {
@@ -12,6 +15,19 @@ pub fn cut(data: &[u8], min: u32, avg: u32, max: u32) -> Vec<(usize, usize)> {
     }
     fastcdc::v2020::FastCDC::new(data, min, avg, max)
         .map(|c| (c.offset, c.length))
+        .collect()
+}
+
+/// Cuts one data segment and identifies its chunks: each chunk's BLAKE3 and, when `judge`, whether it
+/// looks incompressible ([`incompressible`]; false otherwise).
+pub fn cut_segment(data: &[u8], min: u32, avg: u32, max: u32, judge: bool) -> Vec<Cut> {
+    cut(data, min, avg, max)
+        .into_iter()
+        .map(|(o, l)| {
+            let c = &data[o..o + l];
+            let raw = judge && incompressible(c);
+            (o, l, *blake3::hash(c).as_bytes(), raw)
+        })
         .collect()
 }
 

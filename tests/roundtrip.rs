@@ -135,6 +135,82 @@ fn same_input_gives_identical_archive() {
     assert!(n >= 2);
 }
 
+/// Large files are read several segments at a time (`pack::stream::reader_into`): the archive must be the
+/// one a sequential read gives (the cuts are made per segment, so a segment out of order, or read at the
+/// wrong offset, changes it), and extract to the same bytes. Sizes around the segment (64K here): a
+/// multiple of it (the read that sees the end is the window's last), one byte more, and many segments.
+#[test]
+fn segments_read_in_parallel_give_the_sequential_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    // Text-like bytes (words from a small vocabulary), compressible and cut by content.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut text = |n: usize| -> Vec<u8> {
+        let words = [
+            &b"alpha "[..],
+            b"beta ",
+            b"gamma\n",
+            b"delta ",
+            b"epsilon ",
+            b"zeta, ",
+        ];
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(words[(x % 6) as usize]);
+            v.extend_from_slice(&x.to_le_bytes()[..(x >> 60) as usize % 3]);
+        }
+        v.truncate(n);
+        v
+    };
+    for (name, size) in [
+        ("many", 1_300_000),
+        ("exact", 4 << 16),
+        ("one_more", (2 << 16) + 1),
+        ("small", 5000),
+    ] {
+        fs::write(src.join(name), text(size)).unwrap();
+    }
+    let mut archives = Vec::new();
+    for (w, readers) in [("seq", 1), ("par", 8)] {
+        let cfg = t.path().join(format!("{w}.txt"));
+        fs::write(
+            &cfg,
+            format!("BUFFER_SIZE = 64K\nNUM_READERS = {readers}\n"),
+        )
+        .unwrap();
+        let out = clc()
+            .arg("pack")
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join(w))
+            .args(["-q", "--cpu", "--config"])
+            .arg(&cfg)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.is_empty(), "{w}: {err}");
+        let dest = t.path().join(format!("{w}-out"));
+        clc_ok!(
+            "extract",
+            t.path().join(format!("{w}.001")),
+            "-o",
+            &dest,
+            "-q"
+        );
+        assert_same_tree(&src, &dest);
+        archives.push(fs::read(t.path().join(format!("{w}.001"))).unwrap());
+    }
+    assert!(
+        archives[0] == archives[1],
+        "segments read 4 at a time gave another archive than one at a time"
+    );
+}
+
 #[test]
 fn lookalike_files_are_not_merged() {
     // Same size, same first 2 / last 2 / middle 3 bytes, different elsewhere: dedup must keep both.

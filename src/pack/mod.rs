@@ -431,6 +431,7 @@ fn stream_all(
     let batch = cfg.compressor_batch_size.max(1);
     // Idle frame buffers kept for reuse: as many as can be in flight.
     let pool = FramePool::new(cfg.threads() * 2 + batch * 2 + 4);
+    let bufs = stream::ReadPool::new(cfg);
     std::thread::scope(|s| {
         let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
         // One cut batch waiting for the sequencer while the next is cut.
@@ -446,10 +447,12 @@ fn stream_all(
         let gpu_room = if gpu.planned() { batch * 4 } else { 0 };
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2 + gpu_room);
         let pool = &pool;
-        s.spawn(move || stream::reader(jobs, cfg, read_tx, warn));
+        let bufs = &bufs;
+        s.spawn(move || stream::reader_into(jobs, cfg, read_tx, warn, bufs));
         s.spawn(move || stream::cutter(read_rx, cfg, cut_tx));
-        let seq =
-            s.spawn(move || stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, pool, progress));
+        let seq = s.spawn(move || {
+            stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, (pool, bufs), progress)
+        });
         let lanes = Lanes {
             frames: frame_rx,
             out: enc_tx,

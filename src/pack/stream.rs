@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
+use std::io::{Read, Seek};
 
 /// One content to store: the scan entries that share it (the first is read; the others are duplicates
 /// confirmed by BLAKE3 `expect`, or hardlink-free single files).
@@ -48,15 +48,33 @@ pub enum Msg {
 }
 
 /// Reads every job's files in order, sending batches of about [`read_batch_bytes`]. Runs of small files are
-/// read `NUM_READERS` at a time; a large file is streamed in segments.
+/// read `NUM_READERS` at a time; a large file is streamed in segments, several at a time (see
+/// [`reader_into`]).
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
+    reader_into(jobs, cfg, tx, warn, &ReadPool::new(cfg));
+}
+
+/// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills).
+///
+/// A large file is read [`ReadPool::window`] segments at a time, each by a thread of the reader pool
+/// (`pread` at the segment's offset), and sent in order: one thread streaming a large file was busy 98 %
+/// at 2.95 GB/s, the pack's cap on a tree of large files on 16 cores (docs/GPU.md run 21). The segments
+/// are those of a sequential read (BUFFER_SIZE, at most 8 MiB, from the start of the file), so the cuts,
+/// which are made per segment, do not change.
+pub fn reader_into(
+    jobs: Vec<Job>,
+    cfg: &Config,
+    tx: Sender<Vec<Msg>>,
+    warn: &Warnings,
+    bufs: &ReadPool,
+) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.readers())
         .thread_name(|i| format!("clc-read-{i}"))
         .build()
         .ok();
     let mut r = Reader {
-        seg: (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20),
+        seg: bufs.seg,
         batch_bytes: read_batch_bytes(cfg),
         queue: jobs.into(),
         batch: Vec::new(),
@@ -64,10 +82,14 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
         seq: 0,
         tx,
         warn,
+        pool,
+        bufs,
     };
+    // Small files are read in windows of this many bytes, one file per reader thread at a time.
+    let window_bytes = (r.batch_bytes as u64).max(cfg.readers() as u64 * (256 << 10));
     while let Some(job) = r.queue.pop_front() {
         let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
-        if !small(&job) || pool.is_none() {
+        if !small(&job) || r.pool.is_none() {
             if r.stream(job).is_err() {
                 return;
             }
@@ -77,18 +99,18 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
         let mut window = vec![job];
         let mut bytes = window[0].size;
         while let Some(next) = r.queue.front() {
-            if !small(next) || window.len() >= 1024 || bytes >= r.batch_bytes as u64 {
+            if !small(next) || window.len() >= 1024 || bytes >= window_bytes {
                 break;
             }
             bytes += next.size;
             window.push(r.queue.pop_front().expect("front exists"));
         }
-        let seg = r.seg;
+        let (seg, bufs) = (r.seg, r.bufs);
         let reads: Vec<std::io::Result<Vec<u8>>> =
-            pool.as_ref().expect("checked above").install(|| {
+            r.pool.as_ref().expect("checked above").install(|| {
                 window
                     .par_iter()
-                    .map(|j| read_small(&j.sources[0], j.size, seg))
+                    .map(|j| read_small(&j.sources[0], j.size, seg, bufs))
                     .collect()
             });
         for (job, res) in window.into_iter().zip(reads) {
@@ -105,18 +127,102 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
     r.flush();
 }
 
-fn read_small(src: &Source, size: u64, seg: usize) -> std::io::Result<Vec<u8>> {
+fn read_small(src: &Source, size: u64, seg: usize, bufs: &ReadPool) -> std::io::Result<Vec<u8>> {
     let t = std::time::Instant::now();
-    let mut buf = Vec::with_capacity((size as usize + 1).min(seg));
+    let mut buf = bufs.take((size as usize + 1).min(seg));
     src.open()?.take(seg as u64).read_to_end(&mut buf)?;
     trace::add(Stage::Read, t, std::time::Instant::now(), buf.len() as u64);
     Ok(buf)
+}
+
+/// Reads up to `len` bytes of `f` at `offset` into a buffer from `bufs`: fewer only at the end of the
+/// file.
+fn read_segment(
+    f: &std::fs::File,
+    offset: u64,
+    len: usize,
+    bufs: &ReadPool,
+) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let t = std::time::Instant::now();
+    let mut buf = bufs.take(len);
+    buf.resize(len, 0);
+    let mut n = 0;
+    while n < len {
+        match f.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
+    Ok(buf)
+}
+
+/// Buffers for the reader's segments, given back by the sequencer once their chunks are placed: a fresh
+/// 8 MiB buffer costs a page fault per 4 KiB on first touch (as the frame buffers did, [`FramePool`]).
+/// Only reads of at least half a segment take one, so a buffer holds at most twice its bytes.
+pub struct ReadPool {
+    seg: usize,
+    window: usize,
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl ReadPool {
+    /// A pool for `cfg`'s segments (BUFFER_SIZE, within 64 KiB..=8 MiB).
+    pub fn new(cfg: &Config) -> Self {
+        let seg = (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20);
+        // Segments of one large file read at once: no more than the read-ahead holds, nor than there are
+        // reader threads.
+        let ahead = cfg.read_buffer_batches.max(1) * cfg.buffer_size as usize;
+        let window = (ahead / seg).clamp(1, cfg.readers().max(1));
+        let (tx, rx) = crossbeam_channel::bounded(window + 4);
+        ReadPool {
+            seg,
+            window,
+            tx,
+            rx,
+        }
+    }
+
+    /// Segments of one large file read at the same time.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// An empty buffer with room for `cap` bytes (a segment's worth, from the pool, when `cap` is at
+    /// least half a segment).
+    fn take(&self, cap: usize) -> Vec<u8> {
+        if cap < self.seg / 2 {
+            return Vec::with_capacity(cap);
+        }
+        while let Ok(mut v) = self.rx.try_recv() {
+            if v.capacity() >= cap {
+                v.clear();
+                return v;
+            }
+        }
+        Vec::with_capacity(cap.max(self.seg))
+    }
+
+    /// Gives a buffer back (kept if it holds a segment and the pool has room).
+    pub fn give(&self, v: Vec<u8>) {
+        if v.capacity() >= self.seg {
+            let _ = self.tx.try_send(v);
+        }
+    }
 }
 
 struct Stopped;
 
 struct Reader<'a> {
     seg: usize,
+    /// The reader threads (none if they could not be started: then one thread reads).
+    pool: Option<rayon::ThreadPool>,
+    bufs: &'a ReadPool,
     batch_bytes: usize,
     queue: VecDeque<Job>,
     batch: Vec<Msg>,
@@ -172,31 +278,62 @@ impl Reader<'_> {
             let mut total = 0u64;
             let res = (|| -> std::io::Result<Result<(), Stopped>> {
                 let mut f = source.open()?;
+                // Whether `f`'s position is behind `total` (window reads do not move it).
+                let mut behind = false;
                 loop {
-                    // Size the buffer by what the scan saw, so small files cost small buffers.
-                    let hint = (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
-                    let mut buf = Vec::with_capacity(hint.min(self.seg));
-                    let t = std::time::Instant::now();
-                    let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
-                    trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
-                    if n == 0 {
-                        return Ok(Ok(()));
-                    }
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(&buf);
-                    }
-                    total += n as u64;
-                    let msg = Msg::Data {
-                        job: id,
-                        data: buf,
-                        run: job.run,
-                        prev: job.prev,
+                    // Segments still expected (by the scan's size; one more to see the end when the
+                    // size is a multiple of a segment), read a window at a time.
+                    let left = job.size.saturating_sub(total) / self.seg as u64 + 1;
+                    let k = (left.min(self.bufs.window as u64) as usize).max(1);
+                    let reads: Vec<std::io::Result<Vec<u8>>> = match self.pool.as_ref() {
+                        Some(pool) if k > 1 => {
+                            let (f, seg, bufs) = (&f, self.seg, self.bufs);
+                            behind = true;
+                            pool.install(|| {
+                                (0..k)
+                                    .into_par_iter()
+                                    .map(|j| read_segment(f, total + (j * seg) as u64, seg, bufs))
+                                    .collect()
+                            })
+                        }
+                        _ => {
+                            if behind {
+                                f.seek(std::io::SeekFrom::Start(total))?;
+                                behind = false;
+                            }
+                            // Size the buffer by what the scan saw, so small files cost small buffers.
+                            let hint =
+                                (job.size.saturating_sub(total) as usize).clamp(1, self.seg) + 1;
+                            let mut buf = self.bufs.take(hint.min(self.seg));
+                            let t = std::time::Instant::now();
+                            let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
+                            trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
+                            vec![Ok(buf)]
+                        }
                     };
-                    if self.push(msg).is_err() {
-                        return Ok(Err(Stopped));
-                    }
-                    if n < self.seg {
-                        return Ok(Ok(()));
+                    // In order, as a sequential read would have seen them: a short segment is the end.
+                    for buf in reads {
+                        let buf = buf?;
+                        let n = buf.len();
+                        if n == 0 {
+                            return Ok(Ok(()));
+                        }
+                        if let Some(h) = hasher.as_mut() {
+                            h.update(&buf);
+                        }
+                        total += n as u64;
+                        let msg = Msg::Data {
+                            job: id,
+                            data: buf,
+                            run: job.run,
+                            prev: job.prev,
+                        };
+                        if self.push(msg).is_err() {
+                            return Ok(Err(Stopped));
+                        }
+                        if n < self.seg {
+                            return Ok(Ok(()));
+                        }
                     }
                 }
             })();
@@ -337,8 +474,7 @@ pub trait DictPlan: Sync {
 /// behind them, every byte stays within LZ_EXT3's 16 MiB reach.
 const DICT_BUDGET: u64 = 12 << 20;
 
-/// A chunk of a data segment: offset, length, BLAKE3, and whether it looks incompressible.
-pub type Cut = (usize, usize, [u8; 32], bool);
+pub use crate::chunk::Cut;
 
 /// Bytes in one batch of the reader: at most BUFFER_SIZE, and at most [`READ_BATCH_MAX`], so that the
 /// first frames reach the compressors after a megabyte is read rather than after BUFFER_SIZE, and no
@@ -419,14 +555,7 @@ fn cut(cfg: &Config, adaptive: bool, batch: &[&Msg]) -> Vec<Vec<Cut>> {
         .par_iter()
         .map(|m| match m {
             Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
-                chunk::cut(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
-                    .into_iter()
-                    .map(|(o, l)| {
-                        let c = &data[o..o + l];
-                        let raw = adaptive && chunk::incompressible(c);
-                        (o, l, *blake3::hash(c).as_bytes(), raw)
-                    })
-                    .collect()
+                chunk::cut_segment(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max, adaptive)
             }),
             _ => Vec::new(),
         })
@@ -457,14 +586,15 @@ impl OpenFrame {
 /// that is being filled with a run of same-named files (the same file in several versions or places,
 /// where long matches pay) grows up to LARGE_FRAME_SIZE; the rest fills frames of FRAME_SIZE. Every
 /// frame is given to the codec, which stores it RAW when that is not smaller. Frames are numbered in the
-/// order they are sent; their buffers come from `pool` (the compressors give them back).
+/// order they are sent; their buffers come from `pool` (the compressors give them back). The reader's
+/// buffers go back to `bufs` once placed.
 pub fn sequencer(
     rx: Receiver<(Vec<Msg>, Vec<Vec<Cut>>)>,
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
     frames_tx: Sender<RawFrame>,
-    pool: &FramePool,
+    (pool, bufs): (&FramePool, &ReadPool),
     progress: &crate::diag::Progress,
 ) -> Tables {
     let mut seq = Sequencer::new(cfg, seed, frames_tx, pool);
@@ -488,6 +618,7 @@ pub fn sequencer(
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
+                    bufs.give(data);
                 }
                 Msg::End { entries, .. } => {
                     progress.items(entries.len() as u64);
