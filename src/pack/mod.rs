@@ -434,6 +434,7 @@ fn stream_all(
     let bufs = stream::ReadPool::new(cfg);
     std::thread::scope(|s| {
         let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
+        let (slot_tx, slot_rx) = stream::read_slots(cfg);
         // One cut batch waiting for the sequencer while the next is cut.
         let (cut_tx, cut_rx) = crossbeam_channel::bounded(1);
         // Frames waiting for the compress stage's dispatcher: one per CPU thread (the GPU's wait in a
@@ -448,8 +449,8 @@ fn stream_all(
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cfg.threads() * 2 + gpu_room);
         let pool = &pool;
         let bufs = &bufs;
-        s.spawn(move || stream::reader_into(jobs, cfg, read_tx, warn, bufs));
-        s.spawn(move || stream::cutter(read_rx, cfg, cut_tx));
+        s.spawn(move || stream::reader_into(jobs, cfg, (read_tx, slot_tx), warn, bufs));
+        s.spawn(move || stream::cutter((read_rx, slot_rx), cfg, cut_tx));
         let seq = s.spawn(move || {
             stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, (pool, bufs), progress)
         });

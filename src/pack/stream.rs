@@ -51,10 +51,14 @@ pub enum Msg {
 /// read `NUM_READERS` at a time; a large file is streamed in segments, several at a time (see
 /// [`reader_into`]).
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
-    reader_into(jobs, cfg, tx, warn, &ReadPool::new(cfg));
+    // No cutter gives slots back here: room for all of them.
+    let (slots, _kept) = crossbeam_channel::unbounded();
+    reader_into(jobs, cfg, (tx, slots), warn, &ReadPool::new(cfg));
 }
 
-/// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills).
+/// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills), each batch sent
+/// after taking its slots of the read-ahead on `slots` (the other end of [`read_slots`], which the
+/// cutter gives back).
 ///
 /// A large file is read [`ReadPool::window`] segments at a time, each by a thread of the reader pool
 /// (`pread` at the segment's offset), and sent in order: one thread streaming a large file was busy 98 %
@@ -64,7 +68,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
 pub fn reader_into(
     jobs: Vec<Job>,
     cfg: &Config,
-    tx: Sender<Vec<Msg>>,
+    (tx, slots): (Sender<Vec<Msg>>, Sender<()>),
     warn: &Warnings,
     bufs: &ReadPool,
 ) {
@@ -81,6 +85,7 @@ pub fn reader_into(
         batch_len: 0,
         seq: 0,
         tx,
+        slots,
         warn,
         pool,
         bufs,
@@ -229,6 +234,8 @@ struct Reader<'a> {
     batch_len: usize,
     seq: u64,
     tx: Sender<Vec<Msg>>,
+    /// Slots of the read-ahead, one per [`read_batch_bytes`] (or part) of each batch sent.
+    slots: Sender<()>,
     warn: &'a Warnings,
 }
 
@@ -244,7 +251,14 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Sends the batch, after taking its slots of the read-ahead ([`read_slots`]): blocks while the
+    /// bytes read ahead of the cutter are at the bound.
     fn flush(&mut self) -> bool {
+        for _ in 0..slot_cost(self.batch_len, self.batch_bytes) {
+            if self.slots.send(()).is_err() {
+                return false;
+            }
+        }
         self.batch_len = 0;
         self.tx.send(std::mem::take(&mut self.batch)).is_ok()
     }
@@ -496,6 +510,20 @@ pub fn read_depth(cfg: &Config) -> usize {
     cfg.read_buffer_batches.max(1) * per
 }
 
+/// The read-ahead's bound in bytes: [`read_depth`] slots of [`read_batch_bytes`], taken by the reader
+/// for each batch it sends (a large file's segment of up to 8 MiB takes eight of 1 MiB) and given back
+/// by the cutter once the batch is cut. Counting batches alone let 8 MiB segments queue up to 8 × the
+/// bound once several segments were read at a time (READ_BUFFER_BATCHES × BUFFER_SIZE = 64 MiB by
+/// default). Besides the slots, the reader holds the window it is reading (at most as many bytes).
+pub fn read_slots(cfg: &Config) -> (Sender<()>, Receiver<()>) {
+    crossbeam_channel::bounded(read_depth(cfg))
+}
+
+/// Slots of a batch of `bytes` data bytes (an empty batch, the last, takes one).
+fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
+    bytes.div_ceil(batch_bytes.max(1)).max(1)
+}
+
 /// The cutter: cuts, hashes and judges every data segment of each batch (in parallel; order is kept)
 /// and hands the batch on with its cuts. A stage of its own so that the next batch is cut while the
 /// sequencer places the last one: the sequencer, which every byte passes, never waits for hashing.
@@ -509,7 +537,11 @@ pub fn read_depth(cfg: &Config) -> usize {
 /// come in 1 MiB batches: counting 1 MiB per thread for both, a tree of large files was cut two segments
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
-pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>) {
+pub fn cutter(
+    (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
+    cfg: &Config,
+    tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>,
+) {
     let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
     // (bytes, largest segment) of a batch's data.
@@ -535,6 +567,15 @@ pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<(Vec<Msg>, Vec<Ve
         }
         let all: Vec<&Msg> = group.iter().flatten().collect();
         let mut cuts = cut(cfg, adaptive, &all).into_iter();
+        // Cut: the reader may read their bytes' worth again (the slots were taken before the batches
+        // were sent, so they are there).
+        let taken: usize = group
+            .iter()
+            .map(|b| slot_cost(sizes(b).0, read_batch_bytes(cfg)))
+            .sum();
+        for _ in 0..taken {
+            let _ = slots.recv();
+        }
         for batch in group {
             let these = cuts.by_ref().take(batch.len()).collect();
             if tx.send((batch, these)).is_err() {
