@@ -58,7 +58,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
 
 /// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills), each batch sent
 /// after taking its slots of the read-ahead on `slots` (the other end of [`read_slots`], which the
-/// cutter gives back).
+/// sequencer gives back).
 ///
 /// A large file is read [`ReadPool::window`] segments at a time, each by a thread of the reader pool
 /// (`pread` at the segment's offset), and sent in order: one thread streaming a large file was busy 98 %
@@ -490,6 +490,9 @@ const DICT_BUDGET: u64 = 12 << 20;
 
 pub use crate::chunk::Cut;
 
+/// A batch of the reader with the cuts of each of its data segments (the cutter's output).
+pub type CutBatch = (Vec<Msg>, Vec<Vec<Cut>>);
+
 /// Bytes in one batch of the reader: at most BUFFER_SIZE, and at most [`READ_BATCH_MAX`], so that the
 /// first frames reach the compressors after a megabyte is read rather than after BUFFER_SIZE, and no
 /// batch makes the next stage wait long for it (issue 21: the compressors sat idle while 16 MiB batches
@@ -512,9 +515,11 @@ pub fn read_depth(cfg: &Config) -> usize {
 
 /// The read-ahead's bound in bytes: [`read_depth`] slots of [`read_batch_bytes`], taken by the reader
 /// for each batch it sends (a large file's segment of up to 8 MiB takes eight of 1 MiB) and given back
-/// by the cutter once the batch is cut. Counting batches alone let 8 MiB segments queue up to 8 × the
-/// bound once several segments were read at a time (READ_BUFFER_BATCHES × BUFFER_SIZE = 64 MiB by
-/// default). Besides the slots, the reader holds the window it is reading (at most as many bytes).
+/// by the sequencer once the batch's chunks are placed: the bytes between the reader and the frames,
+/// queued, being cut or cut and waiting, stay within READ_BUFFER_BATCHES × BUFFER_SIZE (64 MiB by
+/// default), so the cutter can run ahead of the sequencer without more memory. Counting batches alone
+/// let 8 MiB segments queue up to 8 × the bound once several segments were read at a time. Besides
+/// the slots, the reader holds the window it is reading (at most as many bytes).
 pub fn read_slots(cfg: &Config) -> (Sender<()>, Receiver<()>) {
     crossbeam_channel::bounded(read_depth(cfg))
 }
@@ -537,11 +542,7 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// come in 1 MiB batches: counting 1 MiB per thread for both, a tree of large files was cut two segments
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
-pub fn cutter(
-    (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
-    cfg: &Config,
-    tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>,
-) {
+pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<CutBatch>) {
     let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
     // (bytes, largest segment) of a batch's data.
@@ -567,15 +568,6 @@ pub fn cutter(
         }
         let all: Vec<&Msg> = group.iter().flatten().collect();
         let mut cuts = cut(cfg, adaptive, &all).into_iter();
-        // Cut: the reader may read their bytes' worth again (the slots were taken before the batches
-        // were sent, so they are there).
-        let taken: usize = group
-            .iter()
-            .map(|b| slot_cost(sizes(b).0, read_batch_bytes(cfg)))
-            .sum();
-        for _ in 0..taken {
-            let _ = slots.recv();
-        }
         for batch in group {
             let these = cuts.by_ref().take(batch.len()).collect();
             if tx.send((batch, these)).is_err() {
@@ -630,7 +622,7 @@ impl OpenFrame {
 /// order they are sent; their buffers come from `pool` (the compressors give them back). The reader's
 /// buffers go back to `bufs` once placed.
 pub fn sequencer(
-    rx: Receiver<(Vec<Msg>, Vec<Vec<Cut>>)>,
+    (rx, slots): (Receiver<CutBatch>, Receiver<()>),
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
@@ -672,6 +664,11 @@ pub fn sequencer(
         // Own work only: the time blocked handing frames on is left out.
         let end = std::time::Instant::now() - std::mem::take(&mut seq.blocked);
         trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
+        // Placed: the reader may read as much again (its slots were taken before the batch was sent,
+        // so they are there).
+        for _ in 0..slot_cost(seq_bytes as usize, read_batch_bytes(cfg)) {
+            let _ = slots.recv();
+        }
     }
     seq.finish()
 }
