@@ -435,9 +435,8 @@ fn stream_all(
     std::thread::scope(|s| {
         let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
         let (slot_tx, slot_rx) = stream::read_slots(cfg);
-        // Cut batches waiting for the sequencer while the next are cut: as many as the read-ahead's
-        // slots allow (given back by the sequencer, which bounds the bytes in flight).
-        let (cut_tx, cut_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));
+        // One cut batch waiting for the sequencer while the next is cut.
+        let (cut_tx, cut_rx) = crossbeam_channel::bounded(1);
         // Frames waiting for the compress stage's dispatcher: one per CPU thread (the GPU's wait in a
         // queue of their own, `compress::stage`).
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(cfg.threads());
@@ -451,17 +450,9 @@ fn stream_all(
         let pool = &pool;
         let bufs = &bufs;
         s.spawn(move || stream::reader_into(jobs, cfg, (read_tx, slot_tx), warn, bufs));
-        s.spawn(move || stream::cutter(read_rx, cfg, cut_tx));
+        s.spawn(move || stream::cutter((read_rx, slot_rx), cfg, cut_tx));
         let seq = s.spawn(move || {
-            stream::sequencer(
-                (cut_rx, slot_rx),
-                cfg,
-                seed,
-                dicts,
-                frame_tx,
-                (pool, bufs),
-                progress,
-            )
+            stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, (pool, bufs), progress)
         });
         let lanes = Lanes {
             frames: frame_rx,

@@ -58,7 +58,7 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
 
 /// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills), each batch sent
 /// after taking its slots of the read-ahead on `slots` (the other end of [`read_slots`], which the
-/// sequencer gives back).
+/// cutter gives back).
 ///
 /// A large file is read [`ReadPool::window`] segments at a time, each by a thread of the reader pool
 /// (`pread` at the segment's offset), and sent in order: one thread streaming a large file was busy 98 %
@@ -90,8 +90,6 @@ pub fn reader_into(
         pool,
         bufs,
     };
-    // Small files are read in windows of this many bytes, one file per reader thread at a time.
-    let window_bytes = (r.batch_bytes as u64).max(cfg.readers() as u64 * (256 << 10));
     while let Some(job) = r.queue.pop_front() {
         let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
         if !small(&job) || r.pool.is_none() {
@@ -104,7 +102,7 @@ pub fn reader_into(
         let mut window = vec![job];
         let mut bytes = window[0].size;
         while let Some(next) = r.queue.front() {
-            if !small(next) || window.len() >= 1024 || bytes >= window_bytes {
+            if !small(next) || window.len() >= 1024 || bytes >= r.batch_bytes as u64 {
                 break;
             }
             bytes += next.size;
@@ -166,6 +164,11 @@ fn read_segment(
     Ok(buf)
 }
 
+/// The reader's segment: BUFFER_SIZE, within 64 KiB..=8 MiB.
+fn segment(cfg: &Config) -> usize {
+    (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20)
+}
+
 /// Buffers for the reader's segments, given back by the sequencer once their chunks are placed: a fresh
 /// 8 MiB buffer costs a page fault per 4 KiB on first touch (as the frame buffers did, [`FramePool`]).
 /// Only reads of at least half a segment take one, so a buffer holds at most twice its bytes.
@@ -179,7 +182,7 @@ pub struct ReadPool {
 impl ReadPool {
     /// A pool for `cfg`'s segments (BUFFER_SIZE, within 64 KiB..=8 MiB).
     pub fn new(cfg: &Config) -> Self {
-        let seg = (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20);
+        let seg = segment(cfg);
         // Segments of one large file read at once: no more than the read-ahead holds, nor than there are
         // reader threads.
         let ahead = cfg.read_buffer_batches.max(1) * cfg.buffer_size as usize;
@@ -490,9 +493,6 @@ const DICT_BUDGET: u64 = 12 << 20;
 
 pub use crate::chunk::Cut;
 
-/// A batch of the reader with the cuts of each of its data segments (the cutter's output).
-pub type CutBatch = (Vec<Msg>, Vec<Vec<Cut>>);
-
 /// Bytes in one batch of the reader: at most BUFFER_SIZE, and at most [`READ_BATCH_MAX`], so that the
 /// first frames reach the compressors after a megabyte is read rather than after BUFFER_SIZE, and no
 /// batch makes the next stage wait long for it (issue 21: the compressors sat idle while 16 MiB batches
@@ -513,15 +513,17 @@ pub fn read_depth(cfg: &Config) -> usize {
     cfg.read_buffer_batches.max(1) * per
 }
 
-/// The read-ahead's bound in bytes: [`read_depth`] slots of [`read_batch_bytes`], taken by the reader
-/// for each batch it sends (a large file's segment of up to 8 MiB takes eight of 1 MiB) and given back
-/// by the sequencer once the batch's chunks are placed: the bytes between the reader and the frames,
-/// queued, being cut or cut and waiting, stay within READ_BUFFER_BATCHES × BUFFER_SIZE (64 MiB by
-/// default), so the cutter can run ahead of the sequencer without more memory. Counting batches alone
-/// let 8 MiB segments queue up to 8 × the bound once several segments were read at a time. Besides
-/// the slots, the reader holds the window it is reading (at most as many bytes).
+/// The read-ahead's bound in bytes, in slots of [`read_batch_bytes`]: the reader takes a batch's slots
+/// before sending it (a large file's segment of up to 8 MiB takes eight of 1 MiB) and the cutter gives
+/// them back once the batch is cut. There are [`read_depth`] slots for the queue (READ_BUFFER_BATCHES ×
+/// BUFFER_SIZE bytes, 64 MiB by default) and a segment's worth per thread for the group the cutter cuts
+/// at once ([`cutter`]; 8 MiB per thread). Counting batches alone, as before, let 8 MiB segments queue
+/// up to 8 × READ_BUFFER_BATCHES × BUFFER_SIZE once several were read at a time. A bound of the queue
+/// alone (64 MiB) made the 16-core pack of large files slower (docs/GPU.md run 28: the cutter's groups
+/// held 8 segments for 16 threads). Besides the slots, the reader holds the window it is reading.
 pub fn read_slots(cfg: &Config) -> (Sender<()>, Receiver<()>) {
-    crossbeam_channel::bounded(read_depth(cfg))
+    let group = cfg.threads().max(1) * slot_cost(segment(cfg), read_batch_bytes(cfg));
+    crossbeam_channel::bounded(read_depth(cfg) + group)
 }
 
 /// Slots of a batch of `bytes` data bytes (an empty batch, the last, takes one).
@@ -542,7 +544,11 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// come in 1 MiB batches: counting 1 MiB per thread for both, a tree of large files was cut two segments
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
-pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<CutBatch>) {
+pub fn cutter(
+    (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
+    cfg: &Config,
+    tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>,
+) {
     let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
     // (bytes, largest segment) of a batch's data.
@@ -568,6 +574,15 @@ pub fn cutter(rx: Receiver<Vec<Msg>>, cfg: &Config, tx: Sender<CutBatch>) {
         }
         let all: Vec<&Msg> = group.iter().flatten().collect();
         let mut cuts = cut(cfg, adaptive, &all).into_iter();
+        // Cut: the reader may read their bytes' worth again (the slots were taken before the batches
+        // were sent, so they are there).
+        let taken: usize = group
+            .iter()
+            .map(|b| slot_cost(sizes(b).0, read_batch_bytes(cfg)))
+            .sum();
+        for _ in 0..taken {
+            let _ = slots.recv();
+        }
         for batch in group {
             let these = cuts.by_ref().take(batch.len()).collect();
             if tx.send((batch, these)).is_err() {
@@ -622,7 +637,7 @@ impl OpenFrame {
 /// order they are sent; their buffers come from `pool` (the compressors give them back). The reader's
 /// buffers go back to `bufs` once placed.
 pub fn sequencer(
-    (rx, slots): (Receiver<CutBatch>, Receiver<()>),
+    rx: Receiver<(Vec<Msg>, Vec<Vec<Cut>>)>,
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
@@ -664,11 +679,6 @@ pub fn sequencer(
         // Own work only: the time blocked handing frames on is left out.
         let end = std::time::Instant::now() - std::mem::take(&mut seq.blocked);
         trace::add(Stage::Sequence, t_seq, end.max(t_seq), seq_bytes);
-        // Placed: the reader may read as much again (its slots were taken before the batch was sent,
-        // so they are there).
-        for _ in 0..slot_cost(seq_bytes as usize, read_batch_bytes(cfg)) {
-            let _ = slots.recv();
-        }
     }
     seq.finish()
 }
