@@ -1,5 +1,6 @@
 //! The data stream of a pack: a reader thread reads source files in stream order (in batches of at most
-//! 1 MiB, read-ahead bounded by `READ_BUFFER_BATCHES` × `BUFFER_SIZE` bytes); the cutter cuts them into
+//! 1 MiB, small files and a large file's segments several at a time on the reader threads; the read-ahead
+//! bounded in bytes, [`read_slots`]); the cutter cuts them into
 //! content-defined chunks and hashes the chunks in parallel; the sequencer dedups them by BLAKE3 and fills
 //! frames in order; frames go to the compression stage.
 
