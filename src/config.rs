@@ -366,10 +366,12 @@ impl Config {
     }
 }
 
-/// A thread count from config: `n`, or one per core for 0.
+/// A thread count from config: `n`, or one per core for 0 (the cores counted once per process: std
+/// reads the cgroup's CPU quota on every call, four files, and a mount asked twice before it was ready).
 fn per_core(n: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     match n {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     }
 }

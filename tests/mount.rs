@@ -447,6 +447,29 @@ fn sixteen_threads_read_random_ranges() {
     });
 }
 
+/// Issue 20: with directory listings that carry attributes (READDIRPLUS) as the kernel asks for them
+/// (the default), never (`CLC_MOUNT_RDPLUS=0`, which a bare `find` of a huge tree wants) or always
+/// (`=1`), the mount shows the same tree as the source: names, types, modes, sizes, times, bytes.
+#[test]
+fn listings_with_and_without_attributes_show_the_same_tree() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 3);
+    pack(&src, &t.path().join("ar"), &[]);
+    for v in ["auto", "0", "1"] {
+        let m = Mounted::foreground_env(
+            &t.path().join("ar.001"),
+            &t.path().join(format!("mnt-{v}")),
+            &[],
+            &[("CLC_MOUNT_RDPLUS", v)],
+        );
+        common::assert_same_tree(&src, &m.dir);
+    }
+}
+
 /// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB
 /// reads, all finish with the right bytes, with a cache smaller than their read-ahead windows together
 /// (frames evicted before they are read) — whether the kernel sends FUSE_OPEN (`CLC_MOUNT_OPEN=1`: one

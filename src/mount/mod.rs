@@ -96,10 +96,43 @@ pub struct ClcFs {
     /// Answer FUSE_OPEN (keeping a handle per open) instead of ENOSYS: `CLC_MOUNT_OPEN=1` (for
     /// measuring), or a kernel without FUSE_NO_OPEN_SUPPORT (see `init`).
     open_calls: bool,
+    /// Which directory listings carry attributes (`CLC_MOUNT_RDPLUS`, for measuring; see `init`).
+    rdplus: Rdplus,
     /// Blocks of data (the archive's unique bytes).
     blocks: u64,
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
     exit_when_done: bool,
+}
+
+/// Which directory listings carry attributes (READDIRPLUS), a lever kept for measuring
+/// (docs/BENCHMARKS.md 5.4): `auto` (the default) lets the kernel ask for attributes when a listing
+/// starts and when names of it were looked up (`ls -l`), `0` never (a bare `find` instantiates no
+/// inode per name), `1` always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rdplus {
+    Auto,
+    Off,
+    Always,
+}
+
+impl Rdplus {
+    /// `CLC_MOUNT_RDPLUS`'s value: `0` off, `1` always, anything else (or unset) auto.
+    pub fn from_env(v: Option<&OsStr>) -> Rdplus {
+        match v.map(OsStr::as_bytes) {
+            Some(b"0") => Rdplus::Off,
+            Some(b"1") => Rdplus::Always,
+            _ => Rdplus::Auto,
+        }
+    }
+
+    /// The FUSE_INIT flags asked for.
+    pub fn flags(self) -> InitFlags {
+        match self {
+            Rdplus::Auto => InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
+            Rdplus::Off => InitFlags::empty(),
+            Rdplus::Always => InitFlags::FUSE_DO_READDIRPLUS,
+        }
+    }
 }
 
 /// A name in a directory listing: (next offset, global inode, name, its type).
@@ -134,6 +167,7 @@ impl ClcFs {
             next_fh: AtomicU64::new(1),
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
+            rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
             exit_when_done: false,
         }
@@ -436,10 +470,8 @@ fn reply_sized(reply: ReplyXattr, size: u32, data: &[u8]) {
 /// The adapter: conversions and one reply per callback. Everything that would write gets EROFS.
 impl Filesystem for ClcFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        let want = InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO
-            | InitFlags::FUSE_CACHE_SYMLINKS
-            | InitFlags::FUSE_PARALLEL_DIROPS;
+        let want =
+            self.rdplus.flags() | InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS;
         let _ = config.add_capabilities(want & config.capabilities());
         let _ = config.set_max_background(64);
         // A kernel that does not say it takes ENOSYS as a zero-message open (FUSE_NO_OPEN_SUPPORT,
@@ -784,5 +816,24 @@ mod tests {
         assert_eq!(default_cache(&frames(3), base), base);
         assert_eq!(default_cache(&frames(100), base), CACHE_GROWS_TO);
         assert_eq!(default_cache(&[], base), base);
+    }
+
+    #[test]
+    fn readdirplus_lever_reads_its_values() {
+        let of = |v: Option<&str>| Rdplus::from_env(v.map(OsStr::new));
+        assert_eq!(of(None), Rdplus::Auto);
+        assert_eq!(of(Some("0")), Rdplus::Off);
+        assert_eq!(of(Some("1")), Rdplus::Always);
+        assert_eq!(of(Some("yes")), Rdplus::Auto);
+        assert!(Rdplus::Off.flags().is_empty());
+        assert!(Rdplus::Always
+            .flags()
+            .contains(InitFlags::FUSE_DO_READDIRPLUS));
+        assert!(!Rdplus::Always
+            .flags()
+            .contains(InitFlags::FUSE_READDIRPLUS_AUTO));
+        assert!(Rdplus::Auto
+            .flags()
+            .contains(InitFlags::FUSE_READDIRPLUS_AUTO));
     }
 }
