@@ -209,7 +209,7 @@ pub fn read_blob(vols: &[Listed], at: usize, f: &Footer) -> Result<Blob> {
     if raw.starts_with(&V1_MAGIC) {
         Index::decode(&raw, &what).map(Blob::V1)
     } else {
-        GenIndex::decode(&raw, &what).map(Blob::V3)
+        GenIndex::decode_owned(raw, &what).map(Blob::V3)
     }
 }
 
