@@ -421,17 +421,25 @@ impl Encoder {
 /// outside 12 ..= 24, as for SUBBLOCK_SIZE = 0).
 pub fn compress(src: &[u8], p: &EncodeParams) -> Vec<u8> {
     let mut out = Vec::new();
-    let sb_log = if (12..=24).contains(&p.sb_log) {
-        p.sb_log
-    } else {
-        SUBBLOCK_LOG
-    };
-    let opt = Options {
-        subblock_log: sb_log,
-        ..Options::default()
-    };
-    Encoder::new(p, &opt).compress(src, &mut out);
+    Encoder::for_params(p).compress(src, &mut out);
     out
+}
+
+impl Encoder {
+    /// The encoder [`compress`] uses: default options, `p`'s sub-block size (the default where `p.sb_log`
+    /// is outside 12 ..= 24).
+    pub fn for_params(p: &EncodeParams) -> Self {
+        let sb_log = if (12..=24).contains(&p.sb_log) {
+            p.sb_log
+        } else {
+            SUBBLOCK_LOG
+        };
+        let opt = Options {
+            subblock_log: sb_log,
+            ..Options::default()
+        };
+        Encoder::new(p, &opt)
+    }
 }
 
 /// How one stream of one sub-block is stored.

@@ -36,14 +36,52 @@ impl Default for EncodeParams {
 }
 
 /// Encodes `src` with `codec`. The caller stores the frame RAW when the result is not smaller than `src`.
+///
+/// LZ_EXT3_SB and LZ_EXT3E frames are encoded by an encoder this thread keeps ([`KEPT`]): a fresh one
+/// per frame allocated its match table and its frame-sized sequence buffers anew, and their page faults
+/// and zeroing were a measurable part of a pack's CPU (BENCHMARKS 11.5). Encoders clear what they use,
+/// so the bytes do not depend on what the encoder encoded before (tested).
 pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
     match codec {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::compress(src, p),
         Codec::Lz4 => lz4_flex::block::compress(src),
-        Codec::LzExt3Sb => lz_ext3_sb::compress(src, p),
-        Codec::LzExt3E => lz_ext3e::compress(src, p),
+        Codec::LzExt3Sb | Codec::LzExt3E => KEPT.with_borrow_mut(|k| k.encode(codec, src, p)),
     }
+}
+
+/// This thread's LZ_EXT3_SB and LZ_EXT3E encoders, each with the params it was made for.
+#[derive(Default)]
+struct Kept {
+    sb: Option<(EncodeParams, lz_ext3_sb::Encoder)>,
+    e: Option<(EncodeParams, lz_ext3e::Encoder)>,
+}
+
+impl Kept {
+    fn encode(&mut self, codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
+        let mut out = Vec::new();
+        if codec == Codec::LzExt3Sb {
+            if self.sb.as_ref().is_none_or(|(q, _)| q != p) {
+                self.sb = Some((*p, lz_ext3_sb::Encoder::new(p)));
+            }
+            if let Some((_, e)) = self.sb.as_mut() {
+                e.compress(src, &mut out);
+            }
+        } else {
+            if self.e.as_ref().is_none_or(|(q, _)| q != p) {
+                self.e = Some((*p, lz_ext3e::Encoder::for_params(p)));
+            }
+            if let Some((_, e)) = self.e.as_mut() {
+                e.compress(src, &mut out);
+            }
+        }
+        out
+    }
+}
+
+thread_local! {
+    /// See [`encode`].
+    static KEPT: std::cell::RefCell<Kept> = std::cell::RefCell::default();
 }
 
 /// Encodes `src` with LZ_EXT3 after `dict` (FORMAT.md 2.3: a frame with a dictionary).
@@ -164,5 +202,38 @@ mod tests {
             assert!(back == src, "input {k}");
         }
         assert_eq!(pool.0.lock().len(), 1, "one encoder, reused");
+    }
+
+    /// `encode`'s kept LZ_EXT3_SB and LZ_EXT3E encoders give the bytes of fresh ones, whatever they
+    /// encoded before (larger and smaller inputs, other params), and the frames decode.
+    #[test]
+    fn kept_frame_encoders_give_the_bytes_of_fresh_ones() {
+        let small = EncodeParams {
+            hash_log: 12,
+            sb_log: 12,
+            ..EncodeParams::default()
+        };
+        let inputs = [
+            (1 << 20, EncodeParams::default()),
+            (5000, EncodeParams::default()),
+            (300_000, small),
+            (200_000, EncodeParams::default()),
+            (0, EncodeParams::default()),
+        ];
+        for codec in [Codec::LzExt3Sb, Codec::LzExt3E] {
+            for (k, &(n, p)) in inputs.iter().enumerate() {
+                let src = text(k as u64 + 3, n);
+                let fresh = match codec {
+                    Codec::LzExt3Sb => lz_ext3_sb::compress(&src, &p),
+                    _ => lz_ext3e::compress(&src, &p),
+                };
+                let kept = encode(codec, &src, &p);
+                assert!(kept == fresh, "{codec:?} input {k}");
+                assert!(
+                    decode(codec, &kept, n).unwrap() == src,
+                    "{codec:?} input {k}"
+                );
+            }
+        }
     }
 }
