@@ -276,6 +276,15 @@ pub fn segments(n: usize) -> Vec<std::ops::Range<usize>> {
     vec![0..q, q..2 * q, 2 * q..3 * q, 3 * q..n]
 }
 
+/// How many streams [`segments`] cuts a run of `n` symbols into (1 or 4), without its allocation.
+pub fn stream_count(n: usize) -> usize {
+    if n < FOUR_STREAMS_MIN {
+        1
+    } else {
+        4
+    }
+}
+
 /// A decoding table: 2^MAX_BITS entries of `symbol | length << 8`, indexed by the next MAX_BITS bits (a code
 /// shorter than MAX_BITS fills every entry whose low bits are its bit-reversed code).
 #[derive(Clone)]
@@ -402,15 +411,15 @@ impl DecTable {
         ends: &[usize],
         out: &mut [u8],
     ) -> Result<()> {
-        let segs = segments(out.len());
-        if segs.len() != ends.len() {
+        if stream_count(out.len()) != ends.len() {
             return Err(err("wrong number of streams"));
         }
-        if segs.len() == 1 {
+        if ends.len() == 1 {
             return self.decode(src, start, ends[0], out);
         }
-        // Four streams at once: independent dependency chains for the CPU to overlap.
-        let q = segs[0].len();
+        // Four streams at once (as `segments` cuts them): independent dependency chains for the CPU to
+        // overlap.
+        let q = out.len().div_ceil(4);
         let (o0, rest) = out.split_at_mut(q);
         let (o1, rest) = rest.split_at_mut(q);
         let (o2, o3) = rest.split_at_mut(q);

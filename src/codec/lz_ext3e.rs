@@ -452,7 +452,7 @@ enum Choice {
 
 /// Bytes of the 1 or 4 varint stream sizes for a run of `n` symbols costing `bits` in total (estimate).
 fn sizes_len(n: usize, bits: u64) -> u64 {
-    let streams = huffman::segments(n).len() as u64;
+    let streams = huffman::stream_count(n) as u64;
     let per = bits / 8 / streams + 1;
     streams * (1 + (per >= 128) as u64 + (per >= 16384) as u64)
 }
@@ -566,8 +566,9 @@ fn write_stream(
                 choice = Choice::Frame;
             }
         }
-        if opt.own_tables {
-            // Lengths and cost first; the codes only if this table is chosen.
+        // Lengths and cost first; the codes only if this table is chosen. And the lengths only if the
+        // entropy bound (no table codes below it) says an own table could beat the best so far.
+        if opt.own_tables && own_table_floor(&h, data.len()) < best {
             if let Some(lens) = huffman::build_lengths(&h) {
                 let bits = huffman::cost_bits(&lens, &h).unwrap_or(u64::MAX / 2);
                 let c = bits.div_ceil(8)
@@ -603,6 +604,27 @@ fn write_stream(
             write_huffman(data, &t, out, body);
         }
     }
+}
+
+/// A lower bound on what a stream of `n` symbols with histogram `h` costs with its own table: the
+/// entropy bound (no prefix code spends fewer bits than Σ f · log2(n / f)), one size byte per bitstream,
+/// and the table description (it describes every symbol up to the last that occurs). Cheaper than
+/// building the table (a sort and a tree), and exact: a stream whose floor is no better than its best
+/// choice so far would never have chosen its own table, so skipping the build changes no byte.
+fn own_table_floor(h: &[u32; 256], n: usize) -> u64 {
+    let nf = n as f64;
+    let mut bits = 0f64;
+    let mut last = 0;
+    for (s, &f) in h.iter().enumerate() {
+        if f > 0 {
+            let f = f as f64;
+            bits += f * (nf / f).log2();
+            last = s;
+        }
+    }
+    // A little under the bound, so rounding can never put it above a real table's cost.
+    let bits = (bits * (1.0 - 1e-9)) as u64;
+    bits / 8 + huffman::stream_count(n) as u64 + (1 + last / 2 + 1) as u64
 }
 
 /// The varint sizes of the 1 or 4 streams, then the streams.
@@ -949,7 +971,7 @@ fn read_stream(
             } else {
                 frame_table.ok_or_else(|| err("stream uses a frame table that is absent"))?
             };
-            let streams = huffman::segments(out.len()).len();
+            let streams = huffman::stream_count(out.len());
             let mut ends = [0usize; 4];
             let mut sizes = [0usize; 4];
             for s in sizes.iter_mut().take(streams) {
