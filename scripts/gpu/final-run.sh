@@ -1,7 +1,7 @@
 #!/bin/bash
 # The end-of-session figures on the lent machine (nvidia-h200-x2: two H200s, 32 cores), one call:
 #   1. pack of the Rust-doc tree and of a mixed tree (the machine's /usr/share/doc, python3, /usr/include)
-#      against tar|lz4 -1 and tar|zstd -3 -T0: --cpu, the default, one GPU, both GPUs (named: the
+#      against tar|lz4 -1, tar|zstd -3 -T0 and (if bin/ has it) mksquashfs -comp lz4 -processors N: --cpu, the default, one GPU, both GPUs (named: the
 #      shared split), every frame on one GPU (CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1), 3 runs interleaved;
 #      and on both GPUs where there are two; sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
@@ -32,6 +32,7 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
   for i in $(seq $REPS); do
     echo "$n lz4: $(sec bash -c "tar cf - -C $tree . | lz4 -1 -q > $W/t.lz4")"
     echo "$n zstd: $(sec bash -c "tar cf - -C $tree . | zstd -3 -T0 -q > $W/t.zst")"
+    command -v mksquashfs >/dev/null && { rm -f $W/t.sqfs; echo "$n sqfs: $(sec mksquashfs $tree $W/t.sqfs -comp lz4 -processors $(nproc) -noappend -quiet -no-progress)"; }
     rm -f $W/a.*; echo "$n cpu: $(sec $CLC pack $tree -o $W/a --cpu -q)"
     rm -f $W/d.*; echo "$n default: $(sec $CLC pack $tree -o $W/d -q)"
     rm -f $W/g.*; echo "$n gpu1: $(sec $CLC pack $tree -o $W/g --gpu-device NVIDIA -q)"
@@ -40,6 +41,7 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
     [ $NG -ge 2 ] && { rm -f $W/f.*; echo "$n allgpu2: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/f --gpu-device all -q)"; }
   done
   echo "$n size lz4: $(stat -c %s $W/t.lz4)"; echo "$n size zstd: $(stat -c %s $W/t.zst)"
+  [ -e $W/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $W/t.sqfs)"
   for k in a:cpu d:default g:gpu1 h:gpu2 e:allgpu f:allgpu2; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
   $CLC info $W/e.001 | grep -i "frames\|LZ_EXT3" | head -3
   $CLC verify $W/e.001 -q && echo "$n: all-GPU archive verifies"
