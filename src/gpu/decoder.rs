@@ -493,7 +493,7 @@ impl GpuDecoder {
     /// alone. GPU_DEVICE = auto (the default) uses the GPU only for archives with at least
     /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded); the device is
     /// opened in the background (a named one too: opening costs 0.2-0.5 s that the CPU spends decoding
-    /// meanwhile, and a failure is said in one line, [`GpuDecoder::finish`]), except with
+    /// meanwhile, and a failure is said in one line if it comes before the work ends), except with
     /// GPU_FALLBACK_ENABLED = false: then it is opened now and a failure is an error.
     pub fn for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Result<Option<Self>> {
         if !worth_it(cfg, frames) {
@@ -562,16 +562,14 @@ impl GpuDecoder {
         }
     }
 
-    /// Waits for an opening under way to end (so that a failure to open a named device is said before
-    /// the process ends) and for a GPU job still in flight (one whose frames the CPU took back), so that
-    /// the process never ends inside a driver call; returns at once if neither.
-    pub fn finish(&self) {
-        if *self.opening.lock() {
-            let _ = self.wait_ready();
-        }
-        while self.race.busy.load(Ordering::Acquire) {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
+    /// Whether the device was still opening when the work ended. Nothing waits for it, nor for a GPU
+    /// job still in flight (its frames were taken back by the CPU threads, which decoded them): the
+    /// process ends with `_exit` (`sys::exit_now`), which no driver call in flight can delay or
+    /// disturb, and a named device that fails to open later says nothing, since nothing was given to
+    /// it. (Waiting for both cost a named extract 0.05-0.17 s over `--cpu` on the lent two-H200
+    /// machine, docs/GPU.md run 30.)
+    pub fn still_opening(&self) -> bool {
+        *self.opening.lock() && self.gpu.get().is_none()
     }
 
     /// Per mille of the decoded bytes the GPU gave so far.
