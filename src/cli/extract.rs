@@ -60,6 +60,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
     };
     let seconds = t0.elapsed().as_secs_f64();
+    let still_opening = decoder.as_ref().is_some_and(|d| d.finish());
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
@@ -68,7 +69,7 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
             d.cpu_share_frames.load(Relaxed),
             d.cpu_frames.load(Relaxed),
             d.taken_frames.load(Relaxed),
-            if d.still_opening() {
+            if still_opening {
                 " (the GPU was still opening when the work ended)"
             } else {
                 ""

@@ -500,6 +500,14 @@ impl GpuDecoder {
             return Ok(None);
         }
         if cfg.gpu_fallback {
+            // A name no known device has is said now, not after the work (it is never opened).
+            if super::icd::known_match(&cfg.gpu_device) == Some(false) {
+                if !quiet {
+                    let e = format!("no OpenCL device matches {:?}", cfg.gpu_device);
+                    diag::note(&no_gpu_line(&e, cfg));
+                }
+                return Ok(None);
+            }
             return Ok(Some(Self::new(cfg, None, quiet)));
         }
         match Gpu::open(cfg) {
@@ -562,14 +570,22 @@ impl GpuDecoder {
         }
     }
 
-    /// Whether the device was still opening when the work ended. Nothing waits for it, nor for a GPU
-    /// job still in flight (its frames were taken back by the CPU threads, which decoded them): the
-    /// process ends with `_exit` (`sys::exit_now`), which no driver call in flight can delay or
-    /// disturb, and a named device that fails to open later says nothing, since nothing was given to
-    /// it. (Waiting for both cost a named extract 0.05-0.17 s over `--cpu` on the lent two-H200
-    /// machine, docs/GPU.md run 30.)
-    pub fn still_opening(&self) -> bool {
-        *self.opening.lock() && self.gpu.get().is_none()
+    /// Called when the work is done: waits for an opening still under way only when a named device is
+    /// not known to exist (so that a failure to open it is said before the process ends), never for a GPU
+    /// job still in flight (the CPU threads took its frames back and decoded them). The process ends
+    /// with `_exit` (`sys::exit_now`), which no driver call in flight can delay or disturb. Returns
+    /// whether the device was still opening when the work ended. (Waiting for both cost a named extract
+    /// 0.4-0.46 s over `--cpu` on the lent two-H200 machine, where opening takes 0.5 s: docs/GPU.md
+    /// run 32.)
+    pub fn finish(&self) -> bool {
+        let opening = *self.opening.lock() && self.gpu.get().is_none();
+        let say_failure = self.cfg.gpu_device != "auto"
+            && super::icd::known_match(&self.cfg.gpu_device) != Some(true);
+        if opening && say_failure {
+            let _ = self.wait_ready();
+            return false;
+        }
+        opening
     }
 
     /// Per mille of the decoded bytes the GPU gave so far.
