@@ -60,20 +60,17 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
     };
     let seconds = t0.elapsed().as_secs_f64();
-    let still_opening = decoder.as_ref().is_some_and(|d| d.finish());
+    if let Some(d) = &decoder {
+        d.finish();
+    }
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
-            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU; {} taken back from the GPU{}",
+            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU; {} taken back from the GPU",
             super::plural(d.gpu_frames.load(Relaxed), "frame"),
             d.cpu_share_frames.load(Relaxed),
             d.cpu_frames.load(Relaxed),
-            d.taken_frames.load(Relaxed),
-            if still_opening {
-                " (the GPU was still opening when the work ended)"
-            } else {
-                ""
-            }
+            d.taken_frames.load(Relaxed)
         )
     });
     if let Some(d) = &decoder {

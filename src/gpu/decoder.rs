@@ -493,21 +493,13 @@ impl GpuDecoder {
     /// alone. GPU_DEVICE = auto (the default) uses the GPU only for archives with at least
     /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded); the device is
     /// opened in the background (a named one too: opening costs 0.2-0.5 s that the CPU spends decoding
-    /// meanwhile, and a failure is said in one line if it comes before the work ends), except with
+    /// meanwhile, and a failure is said in one line, [`GpuDecoder::finish`]), except with
     /// GPU_FALLBACK_ENABLED = false: then it is opened now and a failure is an error.
     pub fn for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Result<Option<Self>> {
         if !worth_it(cfg, frames) {
             return Ok(None);
         }
         if cfg.gpu_fallback {
-            // A name no known device has is said now, not after the work (it is never opened).
-            if super::icd::known_match(&cfg.gpu_device) == Some(false) {
-                if !quiet {
-                    let e = format!("no OpenCL device matches {:?}", cfg.gpu_device);
-                    diag::note(&no_gpu_line(&e, cfg));
-                }
-                return Ok(None);
-            }
             return Ok(Some(Self::new(cfg, None, quiet)));
         }
         match Gpu::open(cfg) {
@@ -570,22 +562,16 @@ impl GpuDecoder {
         }
     }
 
-    /// Called when the work is done: waits for an opening still under way only when a named device is
-    /// not known to exist (so that a failure to open it is said before the process ends), never for a GPU
-    /// job still in flight (the CPU threads took its frames back and decoded them). The process ends
-    /// with `_exit` (`sys::exit_now`), which no driver call in flight can delay or disturb. Returns
-    /// whether the device was still opening when the work ended. (Waiting for both cost a named extract
-    /// 0.4-0.46 s over `--cpu` on the lent two-H200 machine, where opening takes 0.5 s: docs/GPU.md
-    /// run 32.)
-    pub fn finish(&self) -> bool {
-        let opening = *self.opening.lock() && self.gpu.get().is_none();
-        let say_failure = self.cfg.gpu_device != "auto"
-            && super::icd::known_match(&self.cfg.gpu_device) != Some(true);
-        if opening && say_failure {
+    /// Waits for an opening under way to end (so that a failure to open a named device is said before
+    /// the process ends) and for a GPU job still in flight (one whose frames the CPU took back), so that
+    /// the process never ends inside a driver call; returns at once if neither.
+    pub fn finish(&self) {
+        if *self.opening.lock() {
             let _ = self.wait_ready();
-            return false;
         }
-        opening
+        while self.race.busy.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 
     /// Per mille of the decoded bytes the GPU gave so far.

@@ -323,25 +323,6 @@ pub fn gpu_compute_units() -> Option<u64> {
     )
 }
 
-/// Whether a device that `sel` picks is known to exist, from the probe table: Some(false) when no
-/// driver offers one, Some(true) when one does, None when that cannot be told without opening (no
-/// table, an index selection, `auto`, or `all` on a machine without a GPU, where it means every device).
-pub(crate) fn known_match(sel: &str) -> Option<bool> {
-    let t = sel.trim().to_ascii_lowercase();
-    if t.is_empty() || t == "auto" {
-        return None;
-    }
-    let (_, known, _, _) = known()?;
-    let mut any = false;
-    for s in known.iter().flat_map(|(_, seen)| seen) {
-        any |= wanted(sel, s)?;
-    }
-    match (t == "all", any) {
-        (true, false) => None,
-        _ => Some(any),
-    }
-}
-
 /// Before OpenCL is first loaded: points `OCL_ICD_VENDORS` at the drivers that `sel` needs. Returns
 /// false when no driver has a device `sel` could pick (the caller then need not load OpenCL at all).
 pub(crate) fn prepare(sel: &str) -> bool {
