@@ -12,35 +12,14 @@
 
 use clc::codec::lz_ext3::{self, Encoder};
 use clc::codec::EncodeParams;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// CPU time this thread has run, from /proc/thread-self/schedstat (Linux), so that other processes on a
-/// busy machine do not count; `None` where that file is missing. The kernel updates it at scheduler
-/// ticks (a few ms), so samples must be much longer than that.
-fn thread_cpu_time() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
+#[path = "common/timing.rs"]
+mod timing;
 
-/// Time of one call of `f`: the best of three samples, each repeating `f` for at least 150 ms of wall
-/// time, in thread CPU time where available (else wall time).
-fn best_time(mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let (t, c) = (Instant::now(), thread_cpu_time());
-        let mut calls = 0u32;
-        while calls == 0 || t.elapsed() < Duration::from_millis(150) {
-            f();
-            calls += 1;
-        }
-        let took = match (c, thread_cpu_time()) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => t.elapsed(),
-        };
-        best = best.min(took / calls);
-    }
-    best
+/// One call's time: the best of three samples of at least 150 ms, in thread CPU time where available.
+fn best_time(f: impl FnMut()) -> Duration {
+    timing::best_time(Duration::from_millis(150), true, f)
 }
 
 fn mbps(bytes: usize, t: Duration) -> f64 {

@@ -11,30 +11,14 @@
 //! Linux gives it. Prints MB/s (10^6 bytes of input per second).
 
 use clc::chunk;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn thread_cpu_time() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
+#[path = "common/timing.rs"]
+mod timing;
 
-fn best_time(mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let (t, c) = (Instant::now(), thread_cpu_time());
-        let mut calls = 0u32;
-        while calls == 0 || t.elapsed() < Duration::from_millis(150) {
-            f();
-            calls += 1;
-        }
-        let took = match (c, thread_cpu_time()) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => t.elapsed(),
-        };
-        best = best.min(took / calls);
-    }
-    best
+/// One call's time: the best of three samples of at least 150 ms, in thread CPU time where available.
+fn best_time(f: impl FnMut()) -> Duration {
+    timing::best_time(Duration::from_millis(150), true, f)
 }
 
 const MIN: u32 = 16 << 10;

@@ -12,34 +12,15 @@
 //! name, e.g. `E serial`) runs just the decoders whose names contain it (for `perf record`).
 
 use clc::codec::{lz_ext3_sb, lz_ext3e, EncodeParams};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// CPU time this thread has run (Linux's /proc/thread-self/schedstat), so that other processes on a busy
-/// machine count less; `None` where that file is missing.
-fn thread_cpu_time() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
+#[path = "common/timing.rs"]
+mod timing;
 
 /// The best of three samples of at least 200 ms of wall time each: this thread's CPU time with one thread
 /// (else wall time, as with several threads the work runs on others).
-fn best_time(threads: usize, mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let (t, c) = (Instant::now(), thread_cpu_time());
-        let mut calls = 0u32;
-        while calls == 0 || t.elapsed() < Duration::from_millis(200) {
-            f();
-            calls += 1;
-        }
-        let took = match (threads, c, thread_cpu_time()) {
-            (1, Some(a), Some(b)) => b.saturating_sub(a),
-            _ => t.elapsed(),
-        };
-        best = best.min(took / calls);
-    }
-    best
+fn best_time(threads: usize, f: impl FnMut()) -> Duration {
+    timing::best_time(Duration::from_millis(200), threads == 1, f)
 }
 
 fn main() {
