@@ -4,8 +4,8 @@
 # BIG permuted copies of the Rust-doc tar); then the shared pack (compress::Split) on the large tree, where
 # the CPU may now be busy enough for the GPU's share to pay. Interleaved runs, medians; archives of the two
 # binaries compared (the cuts must not change); two shared packs compared.
-# Here: the stripped release clc of this branch as clc, run 20's as clc-old, this script, timed.py and
-# gen_big.py in .dev-gpu-gpu-pack/; run(command="bash .dev-gpu-gpu-pack/cutter-run.sh",
+# Here: the stripped release clc of this branch as clc, run 20's as clc-old, this script and timed.py
+# in .dev-gpu-gpu-pack/ (the trees come from scripts/gpu/trees.sh); run(command="bash .dev-gpu-gpu-pack/cutter-run.sh",
 # carry=[".dev-gpu-gpu-pack", ".dev-gpu-shared/rdoc.tar.xz"]). Locally: DEV=pthread SH=DIR BIG=2 MIXED=0.
 set -u
 D=$(cd "$(dirname "$0")" && pwd); R=$(cd "$D/.." && pwd)
@@ -16,16 +16,7 @@ T="python3 $D/timed.py"; REPS=${REPS:-3}; DEV=${DEV:-NVIDIA}; SH=${SH:-$R/.dev-g
 BIG=${BIG:-10}; MIXED=${MIXED:-1}; LEAD=${LEAD:-1000000000}
 W=/tmp/cr; rm -rf $W; mkdir -p $W/t $W/src
 nproc; uptime; nvidia-smi -L 2>/dev/null
-tar xJf "$SH/rdoc.tar.xz" -C $W/t
-TREES="$W/t/rdoc"
-if [ "$MIXED" = 1 ]; then
-  cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/
-  TREES="$TREES $W/src"
-fi
-tar cf $W/rdoc.tar -C $W/t/rdoc .
-python3 $D/gen_big.py $W/rdoc.tar $W/big "$BIG"; rm -f $W/rdoc.tar
-TREES="$TREES $W/big"
-for t in $TREES; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
+. "$R/scripts/gpu/trees.sh"; make_trees
 mkdir -p $W/one && cp -a $W/t/rdoc/*/sync $W/one/ 2>/dev/null; $D/clc pack $W/one -o $W/o --gpu-device $DEV -q; rm -f $W/o.*
 sec() { $T "$@" | cut -d' ' -f1; }
 mode() {  # mode NAME TREE ARCHIVE [extra env via CLC_* already exported]

@@ -6,8 +6,8 @@
 # tar); beside tar | zstd -3 -T0, tar | lz4 -1 and mksquashfs -comp lz4 -processors $(nproc). Interleaved
 # runs, medians; the two binaries' archives compared (cuts and layout must not change); one traced pack
 # (CLC_TRACE=1) per tree and binary.
-# Here: the stripped release clc of this branch as clc, main's as clc-main, this script, timed.py and
-# gen_big.py in .dev-gpu-stream/, with bin/ (lz4, zstd, mksquashfs) and lib/ (their libraries);
+# Here: the stripped release clc of this branch as clc, main's as clc-main, this script, timed.py
+# and medians.py in .dev-gpu-stream/ (the trees come from scripts/gpu/trees.sh), with bin/ (lz4, zstd, mksquashfs) and lib/ (their libraries);
 # run(command="bash .dev-gpu-stream/stream-run.sh", carry=[".dev-gpu-stream",
 # ".dev-gpu-shared/rdoc.tar.xz"]). Locally: BIG=2 MIXED=0 REPS=1.
 set -u
@@ -20,16 +20,7 @@ BIG=${BIG:-10}; MIXED=${MIXED:-1}; P=$(nproc)
 export PATH="$D/bin:$PATH" LD_LIBRARY_PATH="$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 W=/tmp/sr; rm -rf $W; mkdir -p $W/t $W/src
 echo "cores $P"; uptime; grep -m1 'model name' /proc/cpuinfo
-tar xJf "$SH/rdoc.tar.xz" -C $W/t
-TREES="$W/t/rdoc"
-if [ "$MIXED" = 1 ]; then
-  cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/
-  TREES="$TREES $W/src"
-fi
-tar cf $W/rdoc.tar -C $W/t/rdoc .
-python3 $D/gen_big.py $W/rdoc.tar $W/big "$BIG"; rm -f $W/rdoc.tar
-TREES="$TREES $W/big"
-for t in $TREES; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
+. "$R/scripts/gpu/trees.sh"; make_trees
 sec() { $T "$@" | cut -d' ' -f1; }
 PEERS=""
 command -v zstd >/dev/null && PEERS="$PEERS zstd"
