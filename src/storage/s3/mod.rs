@@ -74,7 +74,8 @@ impl S3Backend {
             .with_client_options(options)
             .with_retry(no_retries)
             .with_virtual_hosted_style_request(virtual_hosted)
-            .with_disable_bulk_delete(true);
+            .with_disable_bulk_delete(true)
+            .with_unsigned_payload(!cfg.sign_payload());
         if let Some(t) = &cfg.credentials.session_token {
             b = b.with_token(t);
         }
