@@ -494,6 +494,15 @@ impl VolOut {
         }
     }
 
+    /// Starts uploading all of the volume now (its last part), leaving `finish` to complete it;
+    /// nothing for a file.
+    pub fn send_rest(&mut self) -> io::Result<()> {
+        match self {
+            VolOut::Local(_) => Ok(()),
+            VolOut::Remote(r) => r.send_rest(),
+        }
+    }
+
     /// Makes the volume durable: `fsync` of the file, or completing the upload.
     pub fn finish(self) -> io::Result<()> {
         match self {

@@ -828,3 +828,53 @@ fn cl_compressor_archives_in_a_bucket_are_readable() {
         }
     }
 }
+
+/// A tree whose index is large (`INDEX_APART` raw bytes or more): in a bucket its index and footer go
+/// in a volume of their own after the last frames' volume (uploaded while that one completes, completed
+/// after it); the archive lists, verifies and extracts equal to the source, lists as a local pack of
+/// the same tree does, and takes an appended snapshot.
+#[test]
+fn a_large_index_goes_in_a_volume_of_its_own() {
+    let Some(c) = Case::shared("index-apart", |src| {
+        for d in 0..20 {
+            let dir = src.join(format!("directory-with-a-long-name-{d:02}"));
+            fs::create_dir_all(&dir).unwrap();
+            for f in 0..100 {
+                let body = format!("file {d} {f} {}", "x".repeat(f * 7));
+                fs::write(dir.join(format!("some-file-name-{f:03}.txt")), body).unwrap();
+            }
+        }
+        fs::write(src.join("noise.bin"), common::noise(42, 200_000)).unwrap();
+    }) else {
+        return;
+    };
+    let (port, store, arch, first, src, t) = (c.port, &c.store, &c.arch, &c.first, &c.src, &c.t);
+    ok(port, &["pack", s(src), "-o", arch, "-q"]);
+    assert_eq!(objects(store), ["data.001", "data.002"]);
+    let index_volume = store.size(&ObjectName::new("data.002").unwrap()).unwrap();
+    let local = t.path().join("local");
+    clc_ok!("pack", &src, "-o", &local, "-q");
+    let local_size = fs::metadata(t.path().join("local.001")).unwrap().len();
+    let frames_volume = store.size(&ObjectName::new("data.001").unwrap()).unwrap();
+    // The local archive's bytes and one more volume header: the index and footer moved (their
+    // compressed length may differ by a few bytes: the snapshot's time is in the index).
+    let moved = (frames_volume + index_volume) as i64 - 40 - local_size as i64;
+    assert!(
+        moved.abs() < 64,
+        "{frames_volume} + {index_volume} vs {local_size}"
+    );
+    assert!(index_volume > 40 + 80 && frames_volume < local_size);
+    let (local_list, _) = clc_ok!("list", t.path().join("local.001"));
+    assert_eq!(ok(port, &["list", first]), local_list);
+    ok(port, &["verify", first]);
+    let out = t.path().join("out");
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(src, &out);
+    // An appended snapshot goes after it, and both read back.
+    fs::write(src.join("added.txt"), b"after the first snapshot").unwrap();
+    ok(port, &["pack", s(src), "-o", arch, "--append", "-q"]);
+    ok(port, &["verify", first]);
+    let out2 = t.path().join("out2");
+    ok(port, &["extract", first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(src, &out2);
+}

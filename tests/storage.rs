@@ -411,6 +411,44 @@ fn s3_streams_a_volume_sized_object_in_parts() {
     store.delete(&n).unwrap();
 }
 
+/// `send_rest` sends what was written as the last part (here the only one, under 5 MiB) before
+/// `finish`: nothing is visible until `finish`, a write after it is refused (and the object then never
+/// appears), and an object larger than a part keeps its earlier parts.
+#[test]
+fn s3_send_rest_uploads_the_last_part_before_finish() {
+    let Some(store) = s3_store("send-rest") else {
+        return;
+    };
+    for (k, total) in [(1, 300_000usize), (2, (5 << 20) + 70_000)] {
+        let n = name(&format!("rest-{k}"));
+        let data = noise(20 + k as u64, total);
+        let mut w = store.writer_new(&n).unwrap();
+        w.write(&data[..total / 2]).unwrap();
+        w.write(&data[total / 2..]).unwrap();
+        w.send_rest().unwrap();
+        assert!(
+            store.size(&n).unwrap_err().is_not_found(),
+            "visible before finish"
+        );
+        assert_eq!(w.finish().unwrap(), total as u64);
+        assert!(
+            store.read_range(&n, 0..total as u64).unwrap() == data,
+            "{total} bytes"
+        );
+    }
+    let n = name("rest-then-write");
+    let mut w = store.writer(&n).unwrap();
+    w.write(b"first").unwrap();
+    w.send_rest().unwrap();
+    let e = w.write(b"more").unwrap_err().to_string();
+    assert!(
+        e.contains("rest-then-write") && e.contains("last part"),
+        "{e}"
+    );
+    assert!(w.finish().is_err());
+    assert!(store.size(&n).unwrap_err().is_not_found());
+}
+
 #[test]
 fn s3_wrong_credentials_are_one_clear_error() {
     let Some(_) = s3_store("credentials") else {

@@ -68,6 +68,12 @@ struct Stream {
     kicked: u64,
 }
 
+/// In a bucket, an index of this many raw bytes or more goes in a volume of its own, after the
+/// volume of the last frames ([`VolumeWriter::before_index`]): compressing and uploading it take a few
+/// milliseconds there, which the last frames' upload then hides. A smaller index goes where the
+/// frames end (one object for a small archive).
+pub const INDEX_APART: usize = 256 << 10;
+
 /// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
 const WRITEBACK_STEP: u64 = 32 << 20;
 
@@ -266,7 +272,7 @@ impl VolumeWriter {
     /// after).
     pub fn finish_sized(mut self, raw_index: &[u8]) -> Result<Vec<(PathBuf, u64)>> {
         let r = self
-            .send_ready()
+            .before_index(raw_index.len())
             .and_then(|()| self.seal(raw_index))
             .and_then(|()| self.commit());
         match r {
@@ -283,14 +289,20 @@ impl VolumeWriter {
         }
     }
 
-    /// Before the index is compressed: hands the stream's buffered bytes on (in a bucket, as a part
-    /// when there are 5 MiB or more), so that they upload while the index is made.
-    fn send_ready(&mut self) -> Result<()> {
+    /// In a bucket, before the index is compressed, so that the last frames upload while it is made:
+    /// with an index of [`INDEX_APART`] raw bytes or more, the volume of the last frames is closed
+    /// (its last part uploads and it completes in the background) and the index and footer go in a
+    /// volume of their own (FORMAT.md 3.2: the blob lies in the last volume alone); with a smaller one
+    /// the buffered bytes go as a part when there are 5 MiB or more.
+    fn before_index(&mut self, raw_index: usize) -> Result<()> {
         let Some(s) = self.cur.as_mut() else {
             return Ok(());
         };
         if !self.remote {
             return Ok(());
+        }
+        if raw_index >= INDEX_APART && self.frames_in_cur > 0 {
+            return self.open_next();
         }
         s.out.flush().ctx(&s.path)?;
         s.out.get_mut().send_ready().ctx(&s.path)
@@ -336,6 +348,11 @@ impl VolumeWriter {
             index_checksum: checksum(raw_index),
         };
         s.write(&footer.encode())?;
+        if self.remote && !self.finishing.is_empty() {
+            // Uploading while the earlier volumes complete; committed only after them.
+            s.out.flush().ctx(&s.path)?;
+            s.out.get_mut().send_rest().ctx(&s.path)?;
+        }
         // The last volume is committed only after every earlier one: an interrupted pack never leaves
         // a footer whose volumes are not all there.
         self.join_finishing()?;

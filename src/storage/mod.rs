@@ -93,6 +93,13 @@ pub trait ObjectWriter: Send {
     fn send_ready(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Starts sending everything written so far as the object's last bytes (on S3: the last part of a
+    /// multipart upload, of any size), so that `finish` only waits for it and commits; nothing more may
+    /// be written (S3 refuses it and abandons the upload). How the last volume of a bucket pack (index and footer) uploads while the volumes
+    /// before it complete. Locally nothing to do.
+    fn send_rest(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Commits the object; returns its size. On error no object appears (and uploaded parts are removed
     /// as far as the server can be reached).
     fn finish(self: Box<Self>) -> Result<u64>;

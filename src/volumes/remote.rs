@@ -357,6 +357,15 @@ impl RemoteOut {
         }
     }
 
+    /// Starts uploading everything written as the object's last bytes ([`ObjectWriter::send_rest`]);
+    /// `finish` then only waits for it and completes the upload.
+    pub fn send_rest(&mut self) -> io::Result<()> {
+        match self.w.as_mut() {
+            Some(w) => w.send_rest().map_err(to_io),
+            None => Ok(()),
+        }
+    }
+
     /// Completes the upload: the object appears now.
     pub fn finish(mut self) -> io::Result<()> {
         forget(&self.url);

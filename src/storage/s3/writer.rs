@@ -77,6 +77,8 @@ pub(super) struct S3Writer {
     done: Vec<PartId>,
     sent_parts: usize,
     written: u64,
+    /// Everything written was sent ([`ObjectWriter::send_rest`]): nothing more can be.
+    rest_sent: bool,
     /// Set after an error, a finish or an abort: nothing more can be written.
     closed: bool,
 }
@@ -98,6 +100,7 @@ impl S3Writer {
             done: Vec::new(),
             sent_parts: 0,
             written: 0,
+            rest_sent: false,
             closed: false,
         }
     }
@@ -258,6 +261,12 @@ impl S3Writer {
     }
 
     fn write_inner(&mut self, mut data: &[u8]) -> Result<()> {
+        if self.rest_sent && !data.is_empty() {
+            return Err(StorageError::Upload {
+                object: self.url.clone(),
+                msg: "written after its last part was sent".into(),
+            });
+        }
         while !data.is_empty() {
             let room = self.size_of_part(self.sent_parts) - self.buf.len();
             let n = room.min(data.len());
@@ -281,6 +290,17 @@ impl S3Writer {
         if multipart && self.buf.len() >= MIN_PART {
             self.send_part()?;
         }
+        Ok(())
+    }
+
+    /// Sends what is buffered as the last part of a multipart upload (created now if it was not),
+    /// whatever its size.
+    fn send_rest_inner(&mut self) -> Result<()> {
+        if !self.rest_sent && (!self.buf.is_empty() || self.upload.is_none()) {
+            self.start_upload();
+            self.send_part()?;
+        }
+        self.rest_sent = true;
         Ok(())
     }
 
@@ -349,6 +369,18 @@ impl ObjectWriter for S3Writer {
             return Err(self.closed_err());
         }
         let r = self.send_ready_inner();
+        if r.is_err() {
+            self.closed = true;
+            let _ = self.abort_upload();
+        }
+        r
+    }
+
+    fn send_rest(&mut self) -> Result<()> {
+        if self.closed {
+            return Err(self.closed_err());
+        }
+        let r = self.send_rest_inner();
         if r.is_err() {
             self.closed = true;
             let _ = self.abort_upload();
