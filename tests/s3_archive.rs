@@ -829,6 +829,105 @@ fn cl_compressor_archives_in_a_bucket_are_readable() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Settings through the binary
+
+/// Endpoint, region and credentials from an AWS profile (`AWS_PROFILE`, the credentials and config
+/// files), with no `AWS_*` key variables: pack and list work; the same profile with a wrong secret is
+/// exit 2 and one line that names the endpoint and the credentials.
+#[test]
+fn an_aws_profile_gives_endpoint_region_and_credentials() {
+    let Some(c) = Case::shared("profile", |src| noise_files(src, 2, 40, 20_000)) else {
+        return;
+    };
+    let (port, arch, first, src, t) = (c.port, &c.arch, &c.first, &c.src, &c.t);
+    let creds = t.path().join("credentials");
+    let conf = t.path().join("config");
+    fs::write(
+        &creds,
+        "[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n\
+         [bench]\naws_access_key_id = clc-test-key\naws_secret_access_key = clc-test-secret\n\n\
+         [wrong]\naws_access_key_id = clc-test-key\naws_secret_access_key = not-the-secret\n",
+    )
+    .unwrap();
+    fs::write(
+        &conf,
+        format!(
+            "[profile bench]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{port}\n\
+             [profile wrong]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{port}\n"
+        ),
+    )
+    .unwrap();
+    let with_profile = |profile: &str, args: &[&str]| {
+        let mut c = Command::new(CLC);
+        for (k, _) in vars(port, "") {
+            c.env_remove(k);
+        }
+        for k in [
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL_S3",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("AWS_PROFILE", profile)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &conf)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = with_profile("bench", &["pack", s(src), "-o", arch, "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = with_profile("bench", &["list", first]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(listed.contains("f00") && listed.contains("f01"), "{listed}");
+    let o = with_profile("wrong", &["list", first]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("credentials"),
+        "{err}"
+    );
+}
+
+/// An endpoint where nothing listens: every command (pack and the readers) is exit 2 and one line
+/// naming the endpoint, within the bounded retries.
+#[test]
+fn an_unreachable_endpoint_is_exit_2_and_one_line() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    noise_files(&src, 1, 41, 1000);
+    let url = format!("s3://{BUCKET}/nowhere/data");
+    let first = format!("{url}.001");
+    let out = t.path().join("out");
+    let t0 = Instant::now();
+    for args in [
+        vec!["pack", s(&src), "-o", &url, "-q"],
+        vec!["list", &first],
+        vec!["extract", &first, "-o", s(&out), "-q"],
+    ] {
+        let o = clc(port, "clc-test-secret", &args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("http://127.0.0.1:{port}")) && err.contains("unreachable"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    assert!(!out.exists(), "nothing extracted");
+}
+
 /// A tree whose index is large (`INDEX_APART` raw bytes or more): in a bucket its index and footer go
 /// in a volume of their own after the last frames' volume (uploaded while that one completes, completed
 /// after it); the archive lists, verifies and extracts equal to the source, lists as a local pack of
