@@ -4,11 +4,12 @@
 # stime of the `weed` process from /proc/PID/stat, before and after each pack). A local S3 server
 # (SeaweedFS `weed mini` on loopback, scripts/s3-server.sh) is started on a free port with fresh data.
 #
-#   scripts/bench-s3-pack.sh SRC...        (CLCS="target/release/clc" REPS=7)
+#   scripts/bench-s3-pack.sh SRC...        (CLCS="target/release/clc" REPS=7 FLOOR=0)
 #
 # Per tree and binary: medians of REPS of `clc pack SRC -o DIR/loc -q --cpu` (after removing the last
 # one) and `clc pack SRC -o s3://clc-test/bench/NAME -q --cpu --force`, their ratio and difference, and
-# the server's CPU per bucket pack. Timings on a shared machine are noisy: compare within one run.
+# the server's CPU per bucket pack; with FLOOR=1 the server's time for plain PUTs of the bytes a pack
+# uploads after its stream (scripts/s3-put.py). Timings on a shared machine are noisy: compare within one run.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 SRC..." >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +49,19 @@ for src in "$@"; do
         l=$(med < "$W/$n.$k.local"); s=$(med < "$W/$n.$k.s3"); u=$(med < "$W/$n.$k.cpu")
         echo "  $c: local $l ms, bucket $s ms, bucket/local $(awk -v a="$s" -v b="$l" 'BEGIN{printf "%.2f", a/b}') (goal <= 1.2), bucket - local $((s - l)) ms, server CPU per bucket pack $u ms"
     done
+    # FLOOR=1: the server's own time for what a pack uploads after its stream, as plain PUTs from
+    # scripts/s3-put.py (one request, UNSIGNED-PAYLOAD): the first volume whole (an archive under
+    # 5 MiB is that one PUT) and its last part's bytes (its size past the last whole 5 MiB part).
+    if [ "${FLOOR:-0}" = 1 ]; then
+        v=$(stat -c %s "$W/loc.001")
+        tail=$(( v % (5 << 20) ))
+        read -r b m lo < <(python3 "$HERE/s3-put.py" "$W/loc.001" 9)
+        echo "  plain PUT of the volume's $b bytes: median $m ms (min $lo)"
+        if [ "$tail" -gt 0 ] && [ "$tail" -lt "$v" ]; then
+            read -r b m lo < <(python3 "$HERE/s3-put.py" "$W/loc.001" 9 "$tail")
+            echo "  plain PUT of its last part's $b bytes: median $m ms (min $lo)"
+        fi
+    fi
     rm -f "$W"/loc.*
 done
 echo "after: $(uptime)"

@@ -6,6 +6,10 @@
 #      tree (this machine's /usr/share/doc + /usr/include + /usr/lib/python3.X, copied) and the
 #      machine's /usr/share/doc, against a SeaweedFS `weed mini` on loopback; a table last;
 #   2. with FINAL=1: final-run.sh (SECTIONS, REPS) from the same folder.
+# AB="clc-main clc" adds a pack-only comparison of binaries (bench-s3-pack.sh, FLOOR=1); a binary NAME
+# may be carried as NAME.xz. The scripts may be carried too (a copy of scripts/ under the carry folder,
+# run as .dev-gpu-X/scripts/gpu/s3-run.sh .dev-gpu-X with RDOC=.dev-gpu-shared/rdoc.tar.xz), since the
+# machine gets /work/main's tree.
 # Here: cargo build --release; make a folder .dev-gpu-X with clc (stripped), weed.xz (`xz -9` of the weed
 # binary that scripts/s3-server.sh installs under ~/.cache/clc-s3/venv/bin), and what final-run.sh needs
 # (bin/lz4, bin/zstd, lib/liblz4.so.1, timed.py, final-run.sh, mount-bench.sh); then
@@ -21,31 +25,53 @@ nproc; uptime
 export CLC_S3_HOME=/tmp/clc-s3-home
 mkdir -p $CLC_S3_HOME/venv/bin
 xz -dc "$D/weed.xz" > $CLC_S3_HOME/venv/bin/weed && chmod +x $CLC_S3_HOME/venv/bin/weed
-W=/tmp/s3r; rm -rf $W; mkdir -p $W/t
-tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
+W=/tmp/s3r; rm -rf $W; mkdir -p $W/t $W/bin
+tar xJf "${RDOC:-$R/.dev-gpu-shared/rdoc.tar.xz}" -C $W/t
+# clc binaries: NAME or NAME.xz in the carry folder (xz keeps several under the carry limit).
+for f in "$D"/clc*; do
+  case "$f" in
+    *.xz) n=$(basename "$f" .xz); xz -dc "$f" > $W/bin/$n ;;
+    *) n=$(basename "$f"); cp "$f" $W/bin/$n ;;
+  esac
+  chmod +x $W/bin/$n
+done
+CLC_BIN=$W/bin/clc
 # PARTS="8:4 5:8": upload settings to compare (CLC_S3_PART_MIB:CLC_S3_PARTS_IN_FLIGHT), each a run of
 # bench-s3 on the Rust-doc tree only; without it, the defaults on both trees.
 if [ -n "${PARTS:-}" ]; then
   for p in $PARTS; do
     echo "== bench-s3 rdoc parts $p"
-    CLC_S3_PART_MIB=${p%%:*} CLC_S3_PARTS_IN_FLIGHT=${p#*:} CLC=$D/clc REPS=${REPS_S3:-5} NREAD=20 RND_CACHE=17M \
+    CLC_S3_PART_MIB=${p%%:*} CLC_S3_PARTS_IN_FLIGHT=${p#*:} CLC=$CLC_BIN REPS=${REPS_S3:-5} NREAD=20 RND_CACHE=17M \
       timeout 100 bash "$R/scripts/bench-s3.sh" $W/t/rdoc $W/b-rdoc > "$OUT/bench-s3-parts-${p/:/-}.log" 2>&1
     echo "rc $?"; grep -E "^pack to|^read every" "$OUT/bench-s3-parts-${p/:/-}.log"
   done
 else
 # The mixed tree of docs/BENCHMARKS.md 11.1, from this machine's own directories (copied: /tmp may be
 # another file system).
+# TREES: which of rdoc, mixed, doc (default all three).
+TREES=${TREES:-rdoc mixed doc}
+case " $TREES " in *" mixed "*)
 mkdir -p $W/t/mixed
 for d in /usr/share/doc /usr/include $(ls -d /usr/lib/python3* 2>/dev/null | head -1); do
   [ -d "$d" ] && cp -a "$d" "$W/t/mixed/$(echo "$d" | tr / _)" 2>/dev/null
-done
-for tree in $W/t/rdoc $W/t/mixed /usr/share/doc; do
+done ;;
+esac
+for tree in $(for n in $TREES; do case $n in rdoc|mixed) echo $W/t/$n ;; doc) echo /usr/share/doc ;; esac; done); do
   n=$(basename $tree)
   echo "== bench-s3 $n"
-  CLC=$D/clc REPS=${REPS_S3:-5} NREAD=${NREAD:-100} RND_CACHE=17M timeout 170 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
+  CLC=$CLC_BIN REPS=${REPS_S3:-5} NREAD=${NREAD:-100} RND_CACHE=17M timeout 170 bash "$R/scripts/bench-s3.sh" $tree $W/b-$n > "$OUT/bench-s3-$n.log" 2>&1
   echo "rc $?"
   grep -v "trace:" "$OUT/bench-s3-$n.log" | tail -8
 done
+fi
+# AB="clc-main clc": pack only, those binaries of the carry folder alternating (scripts/bench-s3-pack.sh,
+# REPS_AB, with FLOOR=1: the server's time for plain PUTs of what a pack uploads after its stream), on
+# the Rust-doc tree and this machine's /usr/share/doc.
+if [ -n "${AB:-}" ]; then
+  echo "== bench-s3-pack $AB"
+  CLCS=$(for b in $AB; do printf '%s ' $W/bin/$b; done) REPS=${REPS_AB:-7} FLOOR=1 \
+    timeout ${AB_LIMIT:-120} bash "$R/scripts/bench-s3-pack.sh" $W/t/rdoc /usr/share/doc > "$OUT/bench-s3-pack.log" 2>&1
+  echo "rc $?"; cat "$OUT/bench-s3-pack.log"
 fi
 if [ "${FINAL:-0}" = 1 ]; then
   SECTIONS=${SECTIONS:-1 2} REPS=${REPS:-3} timeout 250 bash "$D/final-run.sh" | tail -40
