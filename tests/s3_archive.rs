@@ -930,8 +930,8 @@ fn an_unreachable_endpoint_is_exit_2_and_one_line() {
 
 /// A tree whose index is large (`INDEX_APART` raw bytes or more): in a bucket its index and footer go
 /// in a volume of their own after the last frames' volume (uploaded while that one completes, completed
-/// after it); the archive lists, verifies and extracts equal to the source, lists as a local pack of
-/// the same tree does, and takes an appended snapshot.
+/// after it); the archive lists, verifies, extracts and mounts equal to the source, lists as a local
+/// pack of the same tree does, and takes an appended snapshot.
 #[test]
 fn a_large_index_goes_in_a_volume_of_its_own() {
     let Some(c) = Case::shared("index-apart", |src| {
@@ -969,6 +969,15 @@ fn a_large_index_goes_in_a_volume_of_its_own() {
     let out = t.path().join("out");
     ok(port, &["extract", first, "-o", s(&out), "-q"]);
     common::assert_same_tree(src, &out);
+    if common::fuse_ok() {
+        let mnt = t.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        ok(port, &["mount", first, s(&mnt)]);
+        let mnt = mnt.canonicalize().unwrap();
+        let guard = Unmount(mnt.clone());
+        common::assert_same_tree(src, &mnt);
+        drop(guard);
+    }
     // An appended snapshot goes after it, and both read back.
     fs::write(src.join("added.txt"), b"after the first snapshot").unwrap();
     ok(port, &["pack", s(src), "-o", arch, "--append", "-q"]);
