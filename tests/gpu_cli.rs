@@ -450,3 +450,82 @@ fn auto_loads_no_opencl_driver_without_a_gpu() {
         assert!(cache.join("opencl-icds.txt").is_file());
     }
 }
+
+/// A device asked for by name in an extract (GpuDecoder::for_frames, docs/GPU.md "Extract and mount"):
+/// looked up in the driver probe table without loading a driver. Known to exist but unable to pay (an
+/// archive the CPU decodes in less time than an open takes): never opened, and the summary says so.
+/// `CLC_GPU_DECODE_MIN` set: opened, and the extract does not wait for it at its end. A misspelled
+/// name: one line at once with the table, one line after the wait without one (no cache).
+#[test]
+fn extract_opens_a_named_device_only_where_it_can_pay() {
+    let Some(_) = opencl_device() else { return };
+    let name = devices().unwrap()[0].name.clone();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..3u64 {
+        std::fs::write(src.join(format!("t{i}")), text(40 + i, 300_000)).unwrap();
+    }
+    clc_ok!(
+        "pack",
+        &src,
+        "-o",
+        t.path().join("a"),
+        "--cpu",
+        "--frame-size",
+        "128K",
+        "-q"
+    );
+    let cache = t.path().join("cache");
+    let extract = |dest: &str, device: &str, envs: &[(&str, &OsStr)]| {
+        let dest = t.path().join(dest);
+        let mut e = vec![
+            ("CLC_CACHE_DIR", cache.as_os_str()),
+            ("CLC_TRACE", OsStr::new("1")),
+        ];
+        e.extend_from_slice(envs);
+        let r = run_with(
+            &e,
+            &[
+                OsStr::new("extract"),
+                t.path().join("a.001").as_os_str(),
+                OsStr::new("-o"),
+                dest.as_os_str(),
+                OsStr::new("--gpu-device"),
+                OsStr::new(device),
+            ],
+        );
+        (r, dest)
+    };
+    // The first run learns the table (probe children); the device is never opened here.
+    let ((code, out, err), dest) = extract("x1", &name, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("GPU not opened"), "{out}");
+    assert!(!err.contains("OpenCL platforms listed"), "{err}");
+    assert!(cache.join("opencl-icds.txt").is_file());
+    assert_same_tree(&src, &dest);
+    // Forced open: the GPU's line, the same tree.
+    let ((code, out, err), dest) = extract("x2", &name, &[("CLC_GPU_DECODE_MIN", OsStr::new("0"))]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("GPU decoded") && out.contains("; 0 redone on the CPU"),
+        "{out}"
+    );
+    assert_same_tree(&src, &dest);
+    // Misspelled, with the table and without any cache: one line naming the flag and the key.
+    for cache_off in [false, true] {
+        let off = [("CLC_CACHE_DIR", OsStr::new(""))];
+        let envs: &[(&str, &OsStr)] = if cache_off { &off } else { &[] };
+        let ((code, out, err), dest) = extract("x3", "no-such-device-name", envs);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let said: Vec<&str> = err.lines().filter(|l| !l.contains("trace")).collect();
+        assert!(
+            said.len() == 1 && said[0].contains("--gpu-device") && said[0].contains("GPU_DEVICE"),
+            "cache off {cache_off}: {err}"
+        );
+        // With the table it is said before the work and no decoder is made (no GPU line).
+        assert!(cache_off || !out.contains("GPU decoded"), "{out}");
+        assert_same_tree(&src, &dest);
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+}

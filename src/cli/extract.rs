@@ -60,18 +60,20 @@ pub fn run(a: ExtractArgs) -> Result<i32> {
         None => clc::extract::extract(&ar, &cfg, &opts, Box::new(clc::cache::CpuDecoder), &warn)?,
     };
     let seconds = t0.elapsed().as_secs_f64();
-    if let Some(d) = &decoder {
-        d.finish();
-    }
+    let said = decoder.as_ref().and_then(|d| d.finish());
     let gpu_line = decoder.as_ref().map(|d| {
         use std::sync::atomic::Ordering::Relaxed;
-        format!(
-            "GPU decoded {}, the CPU {} beside it; {} redone on the CPU; {} taken back from the GPU",
-            super::plural(d.gpu_frames.load(Relaxed), "frame"),
-            d.cpu_share_frames.load(Relaxed),
-            d.cpu_frames.load(Relaxed),
-            d.taken_frames.load(Relaxed)
-        )
+        match &said {
+            Some(why) if d.not_opened() => why.clone(),
+            _ => format!(
+                "GPU decoded {}, the CPU {} beside it; {} redone on the CPU; {} taken back from the GPU{}",
+                super::plural(d.gpu_frames.load(Relaxed), "frame"),
+                d.cpu_share_frames.load(Relaxed),
+                d.cpu_frames.load(Relaxed),
+                d.taken_frames.load(Relaxed),
+                said.as_ref().map_or(String::new(), |s| format!(" ({s})"))
+            ),
+        }
     });
     if let Some(d) = &decoder {
         clc::diag::trace::note(&format!(

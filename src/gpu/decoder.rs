@@ -85,6 +85,32 @@ fn worth_it(cfg: &Config, frames: &[Frame]) -> bool {
     sb > 0 && sb >= min.unwrap_or(GPU_MIN_BYTES)
 }
 
+/// Seconds that opening a device costs before it decodes anything: NVIDIA's driver and contexts on the
+/// lent two-H200 machine, 0.50-0.56 s (docs/GPU.md runs 31-32; one H200: 0.21-0.30 s).
+const OPEN_SECS: f64 = 0.5;
+
+/// Seconds the CPU threads are expected to spend decoding the LZ_EXT3_SB frames of `frames` (the only
+/// frames the GPU can take), at the measured per-thread rate.
+fn cpu_decode_secs(cfg: &Config, frames: &[Frame]) -> f64 {
+    let sb: u64 = frames
+        .iter()
+        .filter(|f| f.codec == Codec::LzExt3Sb)
+        .map(|f| u64::from(f.raw_len))
+        .sum();
+    sb as f64 / (cfg.threads().max(1) as f64 * CPU_DECODE_GBS_PER_THREAD * 1e9)
+}
+
+/// Whether opening a named device for an extract of `frames` can pay: the GPU decodes only once it is
+/// open, so it can take nothing off the CPU threads unless they are still decoding by then. Otherwise
+/// opening it costs the extract the open's CPU time and, at the end, the wait to say a failure or the
+/// process's end with a half-opened driver (0.13 s in run 32). `CLC_GPU_DECODE_MIN` set or
+/// `CLC_GPU_DECODE_ALL=1`: always (tests, benchmarks of the device path).
+fn open_can_pay(cfg: &Config, frames: &[Frame]) -> bool {
+    diag::knob_bytes("CLC_GPU_DECODE_MIN").is_some()
+        || diag::knob("CLC_GPU_DECODE_ALL", 0..=1, 0) == 1
+        || cpu_decode_secs(cfg, frames) > OPEN_SECS
+}
+
 /// The GPU's part of a batch is expected to end by this fraction of the CPU's part's time.
 const DEADLINE: f64 = 0.8;
 /// Weight kept by the earlier GPU jobs at each new one (the fit follows the device as it warms up).
@@ -451,6 +477,11 @@ pub struct GpuDecoder {
     quiet: bool,
     gpu: Arc<OnceLock<Option<Gpu>>>,
     opening: Mutex<bool>,
+    /// Whether [`GpuDecoder::finish`] waits for an opening still under way: only where the device asked
+    /// for is not known to exist (so that a failure to open it is still said).
+    wait_at_end: bool,
+    /// Why the device is never opened (it cannot pay); None: it opens at the first batch.
+    not_opened: Option<String>,
     race: Race,
     /// Frames decoded on the GPU and accepted.
     pub gpu_frames: AtomicU64,
@@ -479,6 +510,8 @@ impl GpuDecoder {
             quiet,
             gpu: Arc::new(cell),
             opening: Mutex::new(given),
+            wait_at_end: true,
+            not_opened: None,
             race: Race::new(diag::knob("CLC_GPU_DECODE_ALL", 0..=1, 0) == 1),
             gpu_frames: AtomicU64::new(0),
             cpu_frames: AtomicU64::new(0),
@@ -490,26 +523,51 @@ impl GpuDecoder {
     }
 
     /// The decoder extract uses for an archive whose frame table is `frames`, or None for the CPU
-    /// alone. GPU_DEVICE = auto (the default) uses the GPU only for archives with at least
-    /// [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (below that OpenCL is not even loaded); the device is
-    /// opened in the background (a named one too: opening costs 0.2-0.5 s that the CPU spends decoding
-    /// meanwhile, and a failure is said in one line, [`GpuDecoder::finish`]), except with
-    /// GPU_FALLBACK_ENABLED = false: then it is opened now and a failure is an error.
+    /// alone. GPU_DEVICE = auto (the default) uses the GPU only where it is expected to outpace the CPU
+    /// threads and for archives with at least [`GPU_MIN_BYTES`] of LZ_EXT3_SB frames (otherwise OpenCL
+    /// is not even loaded). A device asked for by name is first looked up in the driver probe table
+    /// (`icd::known_match`, no driver loaded):
+    /// - no driver offers it: said now in one line, and the CPU decodes;
+    /// - it exists but opening it cannot pay ([`open_can_pay`]): never opened (the summary says why);
+    /// - otherwise it opens in the background (0.2-0.5 s that the CPU spends decoding), and
+    ///   [`GpuDecoder::finish`] waits for an opening still under way only where the table could not
+    ///   tell that the device exists (an index, no table), so that a failure to open it is said.
+    ///
+    /// With GPU_FALLBACK_ENABLED = false the device is opened now and a failure is an error.
     pub fn for_frames(cfg: &Config, frames: &[Frame], quiet: bool) -> Result<Option<Self>> {
         if !worth_it(cfg, frames) {
             return Ok(None);
         }
         if cfg.gpu_fallback {
-            return Ok(Some(Self::new(cfg, None, quiet)));
+            let named = cfg.gpu_device.trim() != "auto";
+            let known = if named {
+                super::icd::known_match(&cfg.gpu_device)
+            } else {
+                None
+            };
+            if known == Some(false) {
+                if !quiet {
+                    let e = format!(
+                        "no OpenCL driver has a device for GPU_DEVICE = {:?}",
+                        cfg.gpu_device
+                    );
+                    diag::note(&no_gpu_line(&e, cfg));
+                }
+                return Ok(None);
+            }
+            let mut d = Self::new(cfg, None, quiet);
+            d.wait_at_end = named && known != Some(true);
+            if known == Some(true) && !open_can_pay(cfg, frames) {
+                d.not_opened = Some(format!(
+                    "GPU not opened: the CPU decodes this archive in about {:.2} s, less than opening \
+                     the device takes (about {OPEN_SECS} s)",
+                    cpu_decode_secs(cfg, frames)
+                ));
+            }
+            return Ok(Some(d));
         }
         match Gpu::open(cfg) {
             Ok(g) => Ok(Some(Self::new(cfg, Some(g), quiet))),
-            Err(e) if cfg.gpu_fallback => {
-                if !quiet {
-                    diag::note(&no_gpu_line(&e, cfg));
-                }
-                Ok(None)
-            }
             Err(e) => Err(e),
         }
     }
@@ -524,6 +582,9 @@ impl GpuDecoder {
     fn device(&self) -> Option<&Gpu> {
         if let Some(g) = self.gpu.get() {
             return g.as_ref();
+        }
+        if self.not_opened.is_some() {
+            return None;
         }
         let mut started = self.opening.lock();
         if !*started {
@@ -562,16 +623,27 @@ impl GpuDecoder {
         }
     }
 
-    /// Waits for an opening under way to end (so that a failure to open a named device is said before
-    /// the process ends) and for a GPU job still in flight (one whose frames the CPU took back), so that
-    /// the process never ends inside a driver call; returns at once if neither.
-    pub fn finish(&self) {
-        if *self.opening.lock() {
+    /// Called when the work is done. Waits for an opening still under way only where the device asked
+    /// for is not known to exist (so that a failure to open it is said before the process ends); never
+    /// for a GPU job still in flight (the CPU threads took its frames back and decoded them): `clc` ends
+    /// with `_exit` (`sys::exit_now`), which no driver call in flight delays or disturbs. Returns what
+    /// the summary says of the device, if anything: why it was not opened, or that it was still opening
+    /// when the work ended (a device known to exist that then fails to open says nothing more).
+    pub fn finish(&self) -> Option<String> {
+        if let Some(why) = &self.not_opened {
+            return Some(why.clone());
+        }
+        let opening = *self.opening.lock() && self.gpu.get().is_none();
+        if opening && self.wait_at_end {
             let _ = self.wait_ready();
+            return None;
         }
-        while self.race.busy.load(Ordering::Acquire) {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
+        opening.then(|| "the GPU was still opening when the work ended".to_string())
+    }
+
+    /// Whether the device is never opened (it cannot pay), for the summary.
+    pub fn not_opened(&self) -> bool {
+        self.not_opened.is_some()
     }
 
     /// Per mille of the decoded bytes the GPU gave so far.

@@ -281,10 +281,26 @@ fn wanted(sel: &str, s: &Seen) -> Option<bool> {
     }
 }
 
-/// The drivers, what each offers (probed once, then from the table), the table's key and the cache
-/// directory; None when the user chose the drivers, there is no cache or a probe failed.
-#[allow(clippy::type_complexity)]
-fn known() -> Option<(Vec<Icd>, Vec<(Via, Vec<Seen>)>, String, PathBuf)> {
+/// What the drivers offer: each driver the loader would load, what it offers (probed once, then from
+/// the table), the table's key and the cache directory.
+struct Known {
+    icds: Vec<Icd>,
+    seen: Vec<(Via, Vec<Seen>)>,
+    key: String,
+    base: PathBuf,
+}
+
+/// The drivers and what they offer, learnt once per process (None when the user chose the drivers,
+/// there is no cache or a probe failed). Once per process because [`prepare`] changes the loader's
+/// variables that [`list_drivers`] reads: learnt again after that, the restricted list is another key,
+/// whose table replaced the whole one, so the next `clc` probed every driver again in the foreground
+/// (0.3-0.4 s with NVIDIA's; the cause of run 33's slow extracts, docs/GPU.md).
+fn known() -> Option<&'static Known> {
+    static KNOWN: std::sync::OnceLock<Option<Known>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(learn).as_ref()
+}
+
+fn learn() -> Option<Known> {
     if diag::icd::is_probe() {
         return None;
     }
@@ -293,28 +309,38 @@ fn known() -> Option<(Vec<Icd>, Vec<(Via, Vec<Seen>)>, String, PathBuf)> {
     if icds.is_empty() {
         return None;
     }
-    let mut key_src = String::from("clc-icds-v3\n");
-    for i in &icds {
-        key_src += &format!("{}\t{}\t{}\n", i.from, i.lib, lib_stamp(&i.lib));
-    }
-    let key = blake3::hash(key_src.as_bytes()).to_hex()[..32].to_string();
+    let key = table_key(&icds);
     let table = base.join("opencl-icds.txt");
-    let mut known = read_table(&table, &key);
-    if known.len() != icds.len() {
+    let mut seen = read_table(&table, &key);
+    if seen.len() != icds.len() {
         let probed: Option<Vec<(Via, Vec<Seen>)>> = icds.iter().map(|i| probe(i, &base)).collect();
         let probed = probed?;
         write_table(&table, &key, &icds, &probed);
-        known = probed;
+        seen = probed;
     }
-    Some((icds, known, key, base))
+    Some(Known {
+        icds,
+        seen,
+        key,
+        base,
+    })
+}
+
+/// The table's key: the drivers, where each was listed, and each library's size and mtime.
+fn table_key(icds: &[Icd]) -> String {
+    let mut key_src = String::from("clc-icds-v3\n");
+    for i in icds {
+        key_src += &format!("{}\t{}\t{}\n", i.from, i.lib, lib_stamp(&i.lib));
+    }
+    blake3::hash(key_src.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// Compute units of the GPU-type devices every driver offers, from the probe table (None: unknown,
 /// e.g. no cache). Lets `GPU_DEVICE = auto` weigh the GPUs against the CPU without loading OpenCL.
 pub fn gpu_compute_units() -> Option<u64> {
-    let (_, known, _, _) = known()?;
+    let k = known()?;
     Some(
-        known
+        k.seen
             .iter()
             .flat_map(|(_, seen)| seen)
             .filter(|s| s.kind == "GPU")
@@ -323,16 +349,47 @@ pub fn gpu_compute_units() -> Option<u64> {
     )
 }
 
+/// Whether `sel` (a `GPU_DEVICE` value) picks a device, from the probe table alone (no driver is
+/// loaded): Some(true) when a driver offers one, Some(false) when none does, None when the table
+/// cannot tell (no table, an index selection, `auto`).
+pub fn known_match(sel: &str) -> Option<bool> {
+    let t = sel.trim().to_ascii_lowercase();
+    if t.is_empty() || t == "auto" {
+        return None;
+    }
+    match_in(&t, &known()?.seen)
+}
+
+/// [`known_match`] over the devices `seen`: `all` picks every GPU, or every device when there is no
+/// GPU; a name, the devices whose name or platform contains it.
+fn match_in(sel: &str, seen: &[(Via, Vec<Seen>)]) -> Option<bool> {
+    let devs = || seen.iter().flat_map(|(_, s)| s);
+    if sel == "all" {
+        return Some(devs().next().is_some());
+    }
+    let mut any = false;
+    for s in devs() {
+        any |= wanted(sel, s)?;
+    }
+    Some(any)
+}
+
 /// Before OpenCL is first loaded: points `OCL_ICD_VENDORS` at the drivers that `sel` needs. Returns
 /// false when no driver has a device `sel` could pick (the caller then need not load OpenCL at all).
 pub(crate) fn prepare(sel: &str) -> bool {
-    let Some((icds, known, key, base)) = known() else {
+    let Some(Known {
+        icds,
+        seen: known,
+        key,
+        base,
+    }) = known()
+    else {
         return true;
     };
     // A driver is needed if one of its devices may be picked; an index selection needs them all.
     let mut need = Vec::new();
     let mut vias = Vec::new();
-    for (icd, (via, seen)) in icds.iter().zip(&known) {
+    for (icd, (via, seen)) in icds.iter().zip(known) {
         let mut any = false;
         for s in seen.iter() {
             match wanted(sel, s) {
@@ -444,6 +501,27 @@ mod tests {
         assert_eq!(wanted("h200", &seen("CPU", "pthread")), Some(false));
         assert_eq!(wanted("0", &seen("CPU", "pthread")), None);
         assert_eq!(wanted("0,1", &seen("GPU", "x")), None);
+    }
+
+    #[test]
+    fn a_name_is_checked_against_the_table_without_a_driver() {
+        let gpus = vec![
+            (Via::Vendors, vec![seen("CPU", "pthread-zen")]),
+            (Via::Filenames, vec![seen("GPU", "NVIDIA H200")]),
+        ];
+        let cpus = vec![(Via::Vendors, vec![seen("CPU", "pthread-zen")])];
+        assert_eq!(match_in("h200", &gpus), Some(true));
+        assert_eq!(match_in("pthread", &gpus), Some(true));
+        assert_eq!(match_in("nvidai", &gpus), Some(false));
+        assert_eq!(match_in("h200", &cpus), Some(false));
+        // The platform name counts too, as when opening.
+        assert_eq!(match_in("p", &cpus), Some(true));
+        // `all`: every GPU, or every device without one; nothing without any device.
+        assert_eq!(match_in("all", &cpus), Some(true));
+        assert_eq!(match_in("all", &[(Via::Vendors, vec![])]), Some(false));
+        // Indices depend on the drivers loaded: the table cannot tell.
+        assert_eq!(match_in("1", &gpus), None);
+        assert_eq!(match_in("0,1", &gpus), None);
     }
 
     #[test]
