@@ -344,10 +344,11 @@ impl Device {
         let pf = build(SRC_FNV, "fnv1a.cl")?;
         diag::trace::span("gpu: programs built", t0, 0);
         let cpu = found.info.kind == "CPU";
-        // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments).
+        // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments); 64, two
+        // warps per group (experiments: a walk whose warps split the work, docs/GPU.md run 35).
         let sb_default = if cpu { 1 } else { 32 };
-        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=32, sb_default) {
-            w @ (1 | 32) => w as usize,
+        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=64, sb_default) {
+            w @ (1 | 32 | 64) => w as usize,
             _ => sb_default as usize,
         };
         // CLC_GPU_SB_JWG: work-group size of the passes (experiments).
