@@ -1,14 +1,21 @@
 // LZ_EXT3_SB decoder (codec 3, docs/FORMAT.md 2.2): a walk, then pointer jumping. docs/GPU.md has the
 // design and the numbers.
 //
-// `lz3sb_walk` (one launch): one work-group of W work-items (W = 32: one warp on NVIDIA; 1 on CPU
-// devices) per sub-block, every sub-block of every frame of the batch at once. Work-item 0 parses a window
-// of up to W sequences (checking every length and offset as the CPU decoder does) into local arrays; then
-// every literal byte is placed in `out` and every output byte i gets its source in `src`: i | FIN for a
-// literal byte (final: its own value), i - offset for a byte of a match (the byte it copies; for an
-// overlapping match that is a byte of the same match, as the CPU decoder reads it). Nothing in the walk
-// reads another sub-block's output, so it needs no rounds. A sub-block that fails marks all its bytes
-// final (its frame is refused from its status word).
+// `lz3sb_walk` (one launch): one work-group of W work-items per sub-block, every sub-block of every frame
+// of the batch at once; W = 64 on GPUs (two warps), 1 on CPU devices. A producer and consumers: work-item
+// 0 parses window x + 1 (up to WIN = 32 sequences, checking every length and offset as the CPU decoder
+// does) into one half of a double-buffered local queue while the second warp (work-items 32..63) places
+// window x from the other half, one barrier per window; the first warp's other lanes only keep the
+// barriers. (Inside one warp the parse and the placement ran one after the other: run 34; as two warps
+// they overlap: run 35.) Placing: every literal byte is written to `out` and every output byte i gets its
+// source in `src`: i | FIN for a literal byte (final: its own value), i - offset for a byte of a match
+// (the byte it copies; for an overlapping match that is a byte of the same match, as the CPU decoder
+// reads it). A match byte whose source was written by an earlier window of the same sub-block follows
+// that entry's chain up to COLLAPSE hops there and then (most sources are recent): a chain that reaches a
+// literal makes the byte final at once, and the passes have fewer hops left. Nothing in the walk reads
+// another sub-block's output, so it needs no rounds. A sub-block that fails marks all its bytes final
+// (its frame is refused from its status word). With W = 32 (CLC_GPU_SB_WG) one work-item parses and the
+// other 31 place; with W = 1 the one work-item does both in turn.
 //
 // `lz3sb_jump` (passes 1, 2, ...): every byte not yet final follows its source chain up to JUMPS hops
 // and keeps where it got to (pointer jumping: src[i] = src[src[i]]...). A byte whose chain reaches a
@@ -28,8 +35,15 @@
 #ifndef W
 #define W 32u
 #endif
-#ifndef LONG
-#define LONG 16u  // literal runs and matches of at least LONG bytes are placed by the whole group
+// Two warps per group (W >= 64): work-item 0 parses windows of WIN sequences, the second warp (work-items
+// 32..W-1) places them; the first warp's other lanes only keep the barriers.
+#if W >= 64
+#define WIN 32u
+#else
+#define WIN W
+#endif
+#ifndef COLLAPSE
+#define COLLAPSE 4u  // hops the walk follows through sources this group wrote in earlier windows
 #endif
 #ifndef JUMPS
 #define JUMPS 8u  // hops a pending byte follows in one pass
@@ -87,7 +101,7 @@ inline uint parse(__local State *s, const __global uchar *in, __local uint *wls,
     const __global uchar *src = in + s->in;
     uint ip = s->ip, op = s->op, in_len = s->in_len, len = s->len;
     uint n = 0u, code = ST_OK;
-    while (n < W && ip < in_len) {
+    while (n < WIN && ip < in_len) {
         uint t = src[ip++];
         uint lit = t >> 4;
         if (lit == 15u) lit = read_ext(src, in_len, &ip, lit, &code);
@@ -121,11 +135,57 @@ inline uint parse(__local State *s, const __global uchar *in, __local uint *wls,
     return code;
 }
 
+#if W == 1
+#define PL 1u     // placers
+#define PL0 0u    // first placer
+#elif W >= 64
+#define PL (W - 32u)
+#define PL0 32u
+#else
+#define PL (W - 1u)
+#define PL0 1u
+#endif
+
+// Places window x's bytes (lanes PL0.., PL consecutive bytes at a time) and collapses chains into
+// entries written by earlier windows of the same sub-block (sb: the sub-block's first output byte).
+inline void place(const __global uchar *in, __global uchar *out, __global uint *src, uint n, uint sb,
+                  uint lid, __local uint *wls, __local uint *wld, __local uint *wll, __local uint *wmo,
+                  __local uint *wml) {
+    uint lo = wld[0u], hi = wld[n - 1u] + wll[n - 1u] + wml[n - 1u];
+    uint cur = 0u, ce = wld[0u] + wll[0u] + wml[0u];
+    for (uint i = lo + lid - PL0; i < hi; i += PL) {
+        while (i >= ce) {
+            cur++;
+            ce = wld[cur] + wll[cur] + wml[cur];
+        }
+        uint d = wld[cur], ll = wll[cur];
+        if (i < d + ll) {
+            out[i] = in[wls[cur] + (i - d)];
+            src[i] = i | FIN;
+        } else {
+            uint v = i - wmo[cur];
+            for (uint h = 0u; h < COLLAPSE && v >= sb && v < lo; h++) {
+                uint t = src[v];
+                if (t & FIN) {
+                    out[i] = out[t & ~FIN];
+                    v = t;
+                    break;
+                }
+                v = t;
+            }
+            src[i] = v;
+        }
+    }
+}
+
+// Producer/consumer: work-item 0 parses window x + 1 into one half of the local queue while the others
+// place window x from the other half (one barrier per window; with W = 1 the one work-item does both in
+// turn).
 __kernel __attribute__((reqd_work_group_size(W, 1, 1)))
 void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uchar *out,
                 __global uint *src, __global uint *status, uint nsub) {
     __local State s;
-    __local uint wls[W], wld[W], wll[W], wmo[W], wml[W];
+    __local uint wls[2u * WIN], wld[2u * WIN], wll[2u * WIN], wmo[2u * WIN], wml[2u * WIN], wn[2];
     uint k = get_group_id(0);
     if (k >= nsub) return;  // the whole group
     uint lid = get_local_id(0);
@@ -133,41 +193,26 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
         const __global uint *d = desc + 8u * k;
         s.in = d[D_IN]; s.in_len = d[D_INLEN]; s.out = d[D_OUT]; s.pos = d[D_POS]; s.len = d[D_LEN];
         s.ip = 0u; s.op = 0u; s.code = ST_OK;
+        wn[0] = 0u;
+        if (s.ip < s.in_len) {
+            s.code = parse(&s, in, wls, wld, wll, wmo, wml);
+            wn[0] = s.n;
+        }
     }
-    for (;;) {
+    for (uint x = 0u;; x++) {
         BAR();
-        if (lid == 0u) {
-            if (s.code == ST_OK && s.ip < s.in_len) {
-                s.code = parse(&s, in, wls, wld, wll, wmo, wml);
-            } else {
-                s.n = 0u;
-            }
-        }
-        BAR();
-        uint n = s.n;
+        uint b = (x & 1u) * WIN, nb = ((x + 1u) & 1u) * WIN;
+        uint n = wn[x & 1u];
         if (n == 0u) break;  // the same for the whole group
-        // Short literal runs and matches: each work-item its own sequence's.
-        if (lid < n) {
-            uint d = wld[lid], ll = wll[lid], a = wls[lid];
-            if (ll < LONG) {
-                for (uint i = 0u; i < ll; i++) { out[d + i] = in[a + i]; src[d + i] = (d + i) | FIN; }
+        if (lid == 0u) {
+            uint m = 0u;
+            if (s.code == ST_OK && s.ip < s.in_len) {
+                s.code = parse(&s, in, wls + nb, wld + nb, wll + nb, wmo + nb, wml + nb);
+                m = s.n;
             }
-            uint md = d + ll, ml = wml[lid], off = wmo[lid];
-            if (ml < LONG) {
-                for (uint i = 0u; i < ml; i++) src[md + i] = md + i - off;
-            }
+            wn[(x + 1u) & 1u] = m;
         }
-        // Long ones by the whole group, one sequence after another (coalesced stores).
-        for (uint x = 0u; x < n; x++) {
-            uint d = wld[x], ll = wll[x], a = wls[x];
-            if (ll >= LONG) {
-                for (uint i = lid; i < ll; i += W) { out[d + i] = in[a + i]; src[d + i] = (d + i) | FIN; }
-            }
-            uint md = d + ll, ml = wml[x], off = wmo[x];
-            if (ml >= LONG) {
-                for (uint i = lid; i < ml; i += W) src[md + i] = md + i - off;
-            }
-        }
+        if (lid >= PL0) place(in, out, src, n, s.out, lid, wls + b, wld + b, wll + b, wmo + b, wml + b);
     }
     uint code = s.code;
     if (code == ST_OK && s.op != s.len) code = ST_SHORT;

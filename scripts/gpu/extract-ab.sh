@@ -3,8 +3,8 @@
 # default, one named GPU and every GPU (`all`), each also with CLC_GPU_DECODE_MIN=0 (`min0`: the device
 # opened even where it cannot pay), for two builds in one call (CARRY_DIR/clc and CARRY_DIR/clc-old, or
 # the same names .xz), REPS runs interleaved, page cache kept (the archive is hot; each run's output is
-# removed and synced first), into every destination of XS (default tmpfs, then the disk); one CLC_TRACE
-# of each build with `all` (min0); every output compared with the tree.
+# removed and synced first; the first run of each compared with the tree), into every destination of XS
+# (default tmpfs, then the disk); one CLC_TRACE of each build with `all` (min0).
 # Each build runs as a file named `clc` (/tmp/xab-bin/NAME/clc): only a binary of that name probes the
 # OpenCL drivers (src/gpu/icd.rs), so a build run as `clc-old` never used the probe table (runs 32-33).
 # Here: cargo build --release; strip target/release/clc into CARRY_DIR/ (the earlier build as clc-old,
@@ -39,7 +39,7 @@ for X in $XS; do
         rm -rf $X; sync
         case $m in min0*) e="env CLC_GPU_DECODE_MIN=0"; a=${m#min0 };; *) e=""; a=$m;; esac
         echo "$b $where [$m]: $(sec timeout 60 $e /tmp/xab-bin/$b/clc extract $W/r.001 -o $X -q $a)"
-        diff -r $W/t/rdoc $X >/dev/null || echo "$b $where [$m]: OUTPUT DIFFERS"
+        [ $i = 1 ] && { diff -r $W/t/rdoc $X >/dev/null || echo "$b $where [$m]: OUTPUT DIFFERS"; }
       done
     done
   done

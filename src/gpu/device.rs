@@ -344,9 +344,10 @@ impl Device {
         let pf = build(SRC_FNV, "fnv1a.cl")?;
         diag::trace::span("gpu: programs built", t0, 0);
         let cpu = found.info.kind == "CPU";
-        // CLC_GPU_SB_WG=32 runs the warp-sized groups on a CPU device too (tests, experiments); 64, two
-        // warps per group (experiments: a walk whose warps split the work, docs/GPU.md run 35).
-        let sb_default = if cpu { 1 } else { 32 };
+        // The walk's work-groups: two warps on GPUs (one parses, one places: docs/GPU.md run 35), one
+        // work-item on CPU devices. CLC_GPU_SB_WG=64 runs the GPUs' groups on a CPU device too (tests),
+        // 32 one warp (one work-item parses, the others place; experiments).
+        let sb_default = if cpu { 1 } else { 64 };
         let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=64, sb_default) {
             w @ (1 | 32 | 64) => w as usize,
             _ => sb_default as usize,
@@ -398,16 +399,16 @@ impl Device {
 }
 
 /// Builds the LZ_EXT3_SB decoder (a walk and pointer-jumping passes: no device-wide fences or special
-/// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_LONG` sets the length from which the
-/// whole work-group places a literal run or match in the walk (default 16), `CLC_GPU_SB_JUMPS` the hops a
+/// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_COLLAPSE` sets the hops the walk follows
+/// through entries of its own sub-block's earlier windows (default 4, 0: none), `CLC_GPU_SB_JUMPS` the hops a
 /// pending byte follows in one pass (default 8: 60 GB/s against 48 with 4 and 31 with 1 on the H200,
 /// docs/GPU.md run 25), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
 /// replaces the built-in kernels (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let long = diag::knob("CLC_GPU_SB_LONG", 1..=1 << 25, 16);
+    let collapse = diag::knob("CLC_GPU_SB_COLLAPSE", 0..=64, 4);
     let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 8);
-    let opts = format!("{opts} -D LONG={long}u -D JUMPS={jumps}u");
+    let opts = format!("{opts} -D COLLAPSE={collapse}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
     let src = match &alt {
