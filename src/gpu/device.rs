@@ -346,10 +346,11 @@ impl Device {
         let cpu = found.info.kind == "CPU";
         // The walk's work-groups: two warps on GPUs (one parses, one places: docs/GPU.md run 35), one
         // work-item on CPU devices. CLC_GPU_SB_WG=64 runs the GPUs' groups on a CPU device too (tests),
-        // 32 one warp (one work-item parses, the others place; experiments).
+        // 32 one warp (one work-item parses, the others place), 96 to 256 more placing warps
+        // (experiments).
         let sb_default = if cpu { 1 } else { 64 };
-        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=64, sb_default) {
-            w @ (1 | 32 | 64) => w as usize,
+        let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=256, sb_default) {
+            w if w == 1 || w % 32 == 0 => w as usize,
             _ => sb_default as usize,
         };
         // CLC_GPU_SB_JWG: work-group size of the passes (experiments).
