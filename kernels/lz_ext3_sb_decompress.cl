@@ -2,12 +2,12 @@
 // design and the numbers.
 //
 // `lz3sb_walk` (one launch): one work-group of W work-items per sub-block, every sub-block of every frame
-// of the batch at once; W = 64 on GPUs (two warps), 1 on CPU devices. A producer and consumers: work-item
-// 0 parses window x + 1 (up to WIN = 32 sequences, checking every length and offset as the CPU decoder
-// does) into one half of a double-buffered local queue while the second warp (work-items 32..63) places
-// window x from the other half, one barrier per window; the first warp's other lanes only keep the
-// barriers. (Inside one warp the parse and the placement ran one after the other: run 34; as two warps
-// they overlap: run 35.) Placing: every literal byte is written to `out` and every output byte i gets its
+// of the batch at once; W = 128 on GPUs (four warps), 1 on CPU devices. A producer and consumers:
+// work-item 0 parses window x + 1 (up to WIN = 32 sequences, checking every length and offset as the CPU
+// decoder does) into one half of a double-buffered local queue while the other warps (work-items 32..W-1)
+// place window x from the other half, one barrier per window; the first warp's other lanes only keep the
+// barriers. (Inside one warp the parse and the placement ran one after the other: run 34; as separate
+// warps they overlap: run 35; with three placing warps the parse is the walk's bound: run 36.) Placing: every literal byte is written to `out` and every output byte i gets its
 // source in `src`: i | FIN for a literal byte (final: its own value), i - offset for a byte of a match
 // (the byte it copies; for an overlapping match that is a byte of the same match, as the CPU decoder
 // reads it). A match byte whose source was written by an earlier window of the same sub-block follows
@@ -35,15 +35,15 @@
 #ifndef W
 #define W 32u
 #endif
-// Two warps per group (W >= 64): work-item 0 parses windows of WIN sequences, the second warp (work-items
-// 32..W-1) places them; the first warp's other lanes only keep the barriers.
+// Two warps or more per group (W >= 64): work-item 0 parses windows of WIN sequences, the other warps
+// (work-items 32..W-1) place them; the first warp's other lanes only keep the barriers.
 #if W >= 64
 #define WIN 32u
 #else
 #define WIN W
 #endif
 #ifndef COLLAPSE
-#define COLLAPSE 4u  // hops the walk follows through sources this group wrote in earlier windows
+#define COLLAPSE 8u  // hops the walk follows through sources this group wrote in earlier windows
 #endif
 #ifndef JUMPS
 #define JUMPS 8u  // hops a pending byte follows in one pass

@@ -670,9 +670,9 @@ fn sb_hostile_sequences_are_refused() {
 }
 
 /// The `sb_` tests (kernel, malformed frames) again in child processes with the work-groups GPUs run, on
-/// the CPU device: two warps (`CLC_GPU_SB_WG=64`: work-item 0 parses windows of 32 sequences while
-/// work-items 32..63 place the one before, one barrier per window) with the default collapse of chains in
-/// the walk and 4 hops per pointer-jumping pass; one warp (`CLC_GPU_SB_WG=32`: one work-item parses, 31
+/// the CPU device: four warps (`CLC_GPU_SB_WG=128`: work-item 0 parses windows of 32 sequences while
+/// work-items 32..127 place the one before, one barrier per window) with the default collapse of chains
+/// in the walk and 4 hops per pointer-jumping pass; one warp (`CLC_GPU_SB_WG=32`: one work-item parses, 31
 /// place) with no collapse (`CLC_GPU_SB_COLLAPSE=0`) and one hop per pass (`CLC_GPU_SB_JUMPS=1`: plain
 /// pointer doubling: on a GPU the one-byte run of a whole 16 MiB frame takes up to 24 passes of the 25
 /// allowed; on the CPU device groups run in order, so a pass sees most of its own updates).
@@ -681,7 +681,7 @@ fn sb_kernel_with_warp_sized_groups() {
     if gpu().is_none() || std::env::var_os("CLC_GPU_TEST_CHILD").is_some() {
         return;
     }
-    for (wg, collapse, jumps) in [("64", "4", "4"), ("32", "0", "1")] {
+    for (wg, collapse, jumps) in [("128", "8", "4"), ("32", "0", "1")] {
         let st = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "sb_",

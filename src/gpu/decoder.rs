@@ -559,9 +559,10 @@ impl GpuDecoder {
             d.wait_at_end = named && known != Some(true);
             if known == Some(true) && !open_can_pay(cfg, frames) {
                 d.not_opened = Some(format!(
-                    "GPU not opened: the CPU decodes this archive in about {:.2} s, less than opening \
-                     the device takes (about {OPEN_SECS} s)",
-                    cpu_decode_secs(cfg, frames)
+                    "GPU not opened: the CPU decodes this archive in about {} ms, less than opening \
+                     the device takes (about {} ms)",
+                    (cpu_decode_secs(cfg, frames) * 1e3).ceil(),
+                    OPEN_SECS * 1e3
                 ));
             }
             return Ok(Some(d));

@@ -344,11 +344,11 @@ impl Device {
         let pf = build(SRC_FNV, "fnv1a.cl")?;
         diag::trace::span("gpu: programs built", t0, 0);
         let cpu = found.info.kind == "CPU";
-        // The walk's work-groups: two warps on GPUs (one parses, one places: docs/GPU.md run 35), one
-        // work-item on CPU devices. CLC_GPU_SB_WG=64 runs the GPUs' groups on a CPU device too (tests),
-        // 32 one warp (one work-item parses, the others place), 96 to 256 more placing warps
-        // (experiments).
-        let sb_default = if cpu { 1 } else { 64 };
+        // The walk's work-groups: four warps on GPUs (one parses, three place: docs/GPU.md runs 35-36),
+        // one work-item on CPU devices. CLC_GPU_SB_WG=128 runs the GPUs' groups on a CPU device too
+        // (tests); 32 is one warp (one work-item parses, the others place), any other multiple of 32 up
+        // to 256 another count of placing warps (experiments).
+        let sb_default = if cpu { 1 } else { 128 };
         let sb_w = match diag::knob("CLC_GPU_SB_WG", 1..=256, sb_default) {
             w if w == 1 || w % 32 == 0 => w as usize,
             _ => sb_default as usize,
@@ -401,13 +401,13 @@ impl Device {
 
 /// Builds the LZ_EXT3_SB decoder (a walk and pointer-jumping passes: no device-wide fences or special
 /// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_COLLAPSE` sets the hops the walk follows
-/// through entries of its own sub-block's earlier windows (default 4, 0: none), `CLC_GPU_SB_JUMPS` the hops a
+/// through entries of its own sub-block's earlier windows (default 8, 0: none), `CLC_GPU_SB_JUMPS` the hops a
 /// pending byte follows in one pass (default 8: 60 GB/s against 48 with 4 and 31 with 1 on the H200,
 /// docs/GPU.md run 25), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
 /// replaces the built-in kernels (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
-    let collapse = diag::knob("CLC_GPU_SB_COLLAPSE", 0..=64, 4);
+    let collapse = diag::knob("CLC_GPU_SB_COLLAPSE", 0..=64, 8);
     let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 8);
     let opts = format!("{opts} -D COLLAPSE={collapse}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
