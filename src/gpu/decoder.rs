@@ -819,6 +819,38 @@ mod tests {
     }
 
     #[test]
+    fn a_named_device_is_opened_only_for_decoding_that_outlasts_an_open() {
+        let frame = |codec, raw_len| Frame {
+            volume: VolumeNo(1),
+            offset: 0,
+            stored_len: 1,
+            raw_len,
+            codec,
+            flags: 0,
+            checksum: None,
+        };
+        let cfg = Config {
+            max_worker_threads: 16,
+            ..Config::default()
+        };
+        // 298 MB of LZ_EXT3_SB frames (the Rust-doc archive): ~7 ms on 16 threads, never worth an open.
+        let small = vec![frame(Codec::LzExt3Sb, 4 << 20); 72];
+        let s = cpu_decode_secs(&cfg, &small);
+        assert!(s > 0.005 && s < 0.01, "{s}");
+        // 32 GiB: ~0.8 s on 16 threads, past an open; only LZ_EXT3_SB frames count (the GPU takes no
+        // others), and fewer threads take longer.
+        let large = vec![frame(Codec::LzExt3Sb, 16 << 20); 2048];
+        assert!(cpu_decode_secs(&cfg, &large) > OPEN_SECS);
+        let plain = vec![frame(Codec::LzExt3, 16 << 20); 2048];
+        assert_eq!(cpu_decode_secs(&cfg, &plain), 0.0);
+        let two = Config {
+            max_worker_threads: 2,
+            ..Config::default()
+        };
+        assert!((cpu_decode_secs(&two, &small) / s - 8.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn the_plan_gives_the_gpu_only_what_it_finishes_before_the_cpu() {
         let mut s = Split::default();
         let f = 4u64 << 20;
