@@ -25,6 +25,9 @@ pub enum Stage {
     Read,
     /// Content-defined chunking, BLAKE3 of chunks and the entropy test (parallel).
     Chunk,
+    /// The cutter's groups, wall time from handing a group to its threads until every segment is cut
+    /// (`Chunk` plus the wait for free threads).
+    CutGroup,
     /// The sequencer's serial part: chunk map, copies into frames.
     Sequence,
     /// xxh3 of every frame.
@@ -54,11 +57,12 @@ pub enum Stage {
     MountRead,
 }
 
-const STAGES: [Stage; 17] = [
+const STAGES: [Stage; 18] = [
     Stage::Scan,
     Stage::Dedup,
     Stage::Read,
     Stage::Chunk,
+    Stage::CutGroup,
     Stage::Sequence,
     Stage::Checksum,
     Stage::CpuEncode,

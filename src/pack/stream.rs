@@ -545,6 +545,12 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// come in 1 MiB batches: counting 1 MiB per thread for both, a tree of large files was cut two segments
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
+///
+/// The groups are cut on threads of the cutter's own (`clc-cut-N`, MAX_WORKER_THREADS of them), not on the
+/// worker pool the encoders share: there a group's work queued behind the frames already handed to the
+/// encoders (up to two per thread, each 10-40 ms of one core), so the stage that feeds every later one
+/// waited for them, once per group of at most `threads` MiB of small files (BENCHMARKS.md §12.4). Its
+/// threads sleep between groups.
 pub fn cutter(
     (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
     cfg: &Config,
@@ -552,6 +558,12 @@ pub fn cutter(
 ) {
     let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
+    // Without threads of its own (they could not be started) it cuts on the worker pool.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("clc-cut-{i}"))
+        .build()
+        .ok();
     // (bytes, largest segment) of a batch's data.
     let sizes = |b: &[Msg]| -> (usize, usize) {
         b.iter().fold((0, 0), |(n, top), m| match m {
@@ -574,7 +586,11 @@ pub fn cutter(
             }
         }
         let all: Vec<&Msg> = group.iter().flatten().collect();
-        let mut cuts = cut(cfg, adaptive, &all).into_iter();
+        let cuts = trace::timed(Stage::CutGroup, n as u64, || match &pool {
+            Some(p) => p.install(|| cut(cfg, adaptive, &all)),
+            None => cut(cfg, adaptive, &all),
+        });
+        let mut cuts = cuts.into_iter();
         // Cut: the reader may read their bytes' worth again (the slots were taken before the batches
         // were sent, so they are there).
         let taken: usize = group
