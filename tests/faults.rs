@@ -241,19 +241,48 @@ fn a_pack_killed_mid_way_leaves_nothing_that_opens_and_the_next_pack_replaces_it
 /// Runs the pack's reader over `jobs` and returns each scan entry's bytes as the sequencer would store
 /// them (a failed job's bytes are dropped), with the warnings.
 fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<String>) {
-    let cfg = clc::Config::default();
+    let (got, _, warns) = read_jobs_with(&clc::Config::default(), jobs);
+    (got, warns)
+}
+
+/// [`read_jobs`] with `cfg`; also the entries in the order their jobs ended. Asserts that the reader
+/// sends every job's messages in stream order: job numbers never go back, a job's bytes come before its
+/// end, and no job's messages follow its end.
+#[allow(clippy::type_complexity)]
+fn read_jobs_with(
+    cfg: &clc::Config,
+    jobs: Vec<Job>,
+) -> (
+    std::collections::HashMap<usize, Vec<u8>>,
+    Vec<usize>,
+    Vec<String>,
+) {
     let warn = clc::diag::Warnings::new(true);
     let (tx, rx) = crossbeam_channel::unbounded();
-    stream::reader(jobs, &cfg, tx, &warn);
+    stream::reader(jobs, cfg, tx, &warn);
     let mut pending: std::collections::HashMap<u64, Vec<u8>> = Default::default();
     let mut got = std::collections::HashMap::new();
+    let mut ended = Vec::new();
+    let mut last: Option<(u64, bool)> = None;
     for m in rx.into_iter().flatten() {
+        let (id, closes) = match &m {
+            Msg::Data { job, .. } => (*job, false),
+            Msg::End { job, .. } | Msg::Fail { job } => (*job, true),
+        };
+        if let Some((prev, closed)) = last {
+            assert!(
+                id > prev || (id == prev && !closed),
+                "job {id} after job {prev} (closed: {closed})"
+            );
+        }
+        last = Some((id, closes));
         match m {
             Msg::Data { job, data, .. } => pending.entry(job).or_default().extend(data),
             Msg::End { job, entries } => {
                 let b = pending.remove(&job).unwrap_or_default();
                 for e in entries {
                     got.insert(e, b.clone());
+                    ended.push(e);
                 }
             }
             Msg::Fail { job } => {
@@ -261,7 +290,64 @@ fn read_jobs(jobs: Vec<Job>) -> (std::collections::HashMap<usize, Vec<u8>>, Vec<
             }
         }
     }
-    (got, warn.all())
+    (got, ended, warn.all())
+}
+
+/// Small files are read in windows, several windows at a time on the reader threads, and large files
+/// streamed between them: whatever thread finishes first, every file's bytes go out whole and in stream
+/// order, a file that vanished since the scan is warned about and left out, and a file grown past a
+/// segment since the scan is streamed whole.
+#[test]
+fn small_files_read_ahead_are_sent_whole_and_in_order() {
+    let t = tempfile::tempdir().unwrap();
+    // 64 KiB segments: files of 64 KiB and more are streamed; windows of 16 KiB (a quarter batch).
+    let cfg = clc::Config {
+        buffer_size: 64 << 10,
+        num_readers: 4,
+        ..Default::default()
+    };
+    let mut jobs = Vec::new();
+    let mut want = std::collections::HashMap::new();
+    for i in 0..400usize {
+        let size = match i % 23 {
+            0 => 0,
+            7 => 70_000 + i,
+            11 => 200_000,
+            _ => (i * 997) % 20_000,
+        };
+        let bytes = common::text(i as u64, size);
+        let p = t.path().join(format!("f{i}"));
+        fs::write(&p, &bytes).unwrap();
+        jobs.push(Job {
+            entries: vec![i],
+            sources: vec![clc::scan::Source::of(&p).unwrap()],
+            expect: None,
+            size: size as u64,
+            run: i % 5 == 1,
+            prev: None,
+        });
+        want.insert(i, bytes);
+    }
+    // Vanished since the scan; grown past a segment since the scan.
+    fs::remove_file(t.path().join("f100")).unwrap();
+    want.remove(&100);
+    let grown = common::text(9, 100_000);
+    fs::write(t.path().join("f200"), &grown).unwrap();
+    want.insert(200, grown);
+    let (got, ended, warns) = read_jobs_with(&cfg, jobs);
+    let order: Vec<usize> = (0..400).filter(|&i| i != 100).collect();
+    assert_eq!(ended, order, "entries end in stream order");
+    for (i, bytes) in &want {
+        assert!(got[i] == *bytes, "f{i}: {} bytes sent", got[i].len());
+    }
+    assert_eq!(warns.len(), 2, "{warns:?}");
+    assert!(warns.iter().any(|w| w.contains("f100")), "{warns:?}");
+    assert!(
+        warns
+            .iter()
+            .any(|w| w.contains("f200") && w.contains("size changed")),
+        "{warns:?}"
+    );
 }
 
 /// Files `a`, `b`, `c` that were equal when the dedup stage hashed them, as one job.
