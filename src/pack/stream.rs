@@ -611,11 +611,14 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
 ///
-/// The groups are cut on threads of the cutter's own (`clc-cut-N`, MAX_WORKER_THREADS of them), not on the
-/// worker pool the encoders share: there a group's work queued behind the frames already handed to the
-/// encoders (up to two per thread, each 10-40 ms of one core), so the stage that feeds every later one
-/// waited for them, once per group of at most `threads` MiB of small files (BENCHMARKS.md §12.4). Its
-/// threads sleep between groups.
+/// Groups of small files are cut on threads of the cutter's own (`clc-cut-N`, MAX_WORKER_THREADS of them),
+/// not on the worker pool the encoders share: there a group's work queued behind the frames already
+/// handed to the encoders (up to two per thread, each 10-40 ms of one core), so the stage that feeds
+/// every later one waited for them, once per group of at most `threads` MiB (on 16 cores the stream of
+/// a mixed tree 15 % faster, docs/GPU.md run 38). A group holding a large file's segments stays on the
+/// shared pool: it amortizes that wait over 8 × the bytes, and its cutting is as heavy as the encoding,
+/// so on threads of its own it oversubscribed the cores (run 38: a tree of large files 5 % slower, the
+/// cutter's and the encoders' busy time up by 10-20 %). Its threads sleep between groups.
 pub fn cutter(
     (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
     cfg: &Config,
@@ -623,7 +626,7 @@ pub fn cutter(
 ) {
     let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
-    // Without threads of its own (they could not be started) it cuts on the worker pool.
+    // Without threads of its own (they could not be started) it cuts every group on the worker pool.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("clc-cut-{i}"))
@@ -651,7 +654,8 @@ pub fn cutter(
             }
         }
         let all: Vec<&Msg> = group.iter().flatten().collect();
-        let cuts = trace::timed(Stage::CutGroup, n as u64, || match &pool {
+        let own = pool.as_ref().filter(|_| top < segment(cfg));
+        let cuts = trace::timed(Stage::CutGroup, n as u64, || match own {
             Some(p) => p.install(|| cut(cfg, adaptive, &all)),
             None => cut(cfg, adaptive, &all),
         });
