@@ -49,8 +49,8 @@ pub enum Msg {
 }
 
 /// Reads every job's files in order, sending batches of about [`read_batch_bytes`]. Runs of small files are
-/// read in windows, `NUM_READERS` windows at a time ([`Reader::read_ahead`]); a large file is streamed in
-/// segments, several at a time (see [`reader_into`]).
+/// read `NUM_READERS` at a time; a large file is streamed in segments, several at a time (see
+/// [`reader_into`]).
 pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warnings) {
     // No cutter gives slots back here: room for all of them.
     let (slots, _kept) = crossbeam_channel::unbounded();
@@ -88,39 +88,47 @@ pub fn reader_into(
         tx,
         slots,
         warn,
-        pool: pool.as_ref(),
+        pool,
         bufs,
     };
-    match &pool {
-        Some(p) => p.in_place_scope(|s| {
-            let _ = r.read_ahead(s, cfg.readers().max(1));
-        }),
-        // No reader threads: one reads every file in turn.
-        None => {
-            while let Some(job) = r.queue.pop_front() {
-                if r.stream(job).is_err() {
-                    return;
-                }
+    while let Some(job) = r.queue.pop_front() {
+        let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
+        if !small(&job) || r.pool.is_none() {
+            if r.stream(job).is_err() {
+                return;
+            }
+            continue;
+        }
+        // A window of small files, read in parallel, handled in order.
+        let mut window = vec![job];
+        let mut bytes = window[0].size;
+        while let Some(next) = r.queue.front() {
+            if !small(next) || window.len() >= 1024 || bytes >= r.batch_bytes as u64 {
+                break;
+            }
+            bytes += next.size;
+            window.push(r.queue.pop_front().expect("front exists"));
+        }
+        let (seg, bufs) = (r.seg, r.bufs);
+        let reads: Vec<std::io::Result<Vec<u8>>> =
+            r.pool.as_ref().expect("checked above").install(|| {
+                window
+                    .par_iter()
+                    .map(|j| read_small(&j.sources[0], j.size, seg, bufs))
+                    .collect()
+            });
+        for (job, res) in window.into_iter().zip(reads) {
+            let ok = match res {
+                Ok(data) if data.len() < seg => r.whole(job, data),
+                // Grew past a segment since the scan, or failed: take the streaming path (which warns).
+                _ => r.stream(job),
+            };
+            if ok.is_err() {
+                return;
             }
         }
     }
     r.flush();
-}
-
-/// Small files read by one reader thread at a time: at most this many bytes (by the scan's sizes; the
-/// first file always) and [`WINDOW_FILES`] files, or a quarter of a reader batch when that is smaller.
-const WINDOW_BYTES: u64 = 256 << 10;
-const WINDOW_FILES: usize = 64;
-
-/// A window's jobs and what reading each gave.
-type WindowRead = (Vec<Job>, Vec<std::io::Result<Vec<u8>>>);
-
-/// What the reader does next, in stream order: a window of small files being read on a reader thread
-/// (its jobs and their bytes come back on the channel; the window's bytes by the scan), or a large file
-/// to stream.
-enum Ahead {
-    Window(Receiver<WindowRead>, u64),
-    Large(Job),
 }
 
 fn read_small(src: &Source, size: u64, seg: usize, bufs: &ReadPool) -> std::io::Result<Vec<u8>> {
@@ -222,7 +230,7 @@ struct Stopped;
 struct Reader<'a> {
     seg: usize,
     /// The reader threads (none if they could not be started: then one thread reads).
-    pool: Option<&'a rayon::ThreadPool>,
+    pool: Option<rayon::ThreadPool>,
     bufs: &'a ReadPool,
     batch_bytes: usize,
     queue: VecDeque<Job>,
@@ -233,78 +241,6 @@ struct Reader<'a> {
     /// Slots of the read-ahead, one per [`read_batch_bytes`] (or part) of each batch sent.
     slots: Sender<()>,
     warn: &'a Warnings,
-}
-
-impl<'a> Reader<'a> {
-    /// Reads the queue in order, runs of small files in windows ([`WINDOW_BYTES`], [`WINDOW_FILES`]),
-    /// each read whole by one reader thread while the next windows are read on the others: up to two
-    /// windows per thread ahead of the one being sent. Each is handed on in stream order once read. The
-    /// windows were read in parallel before too, a window of a batch's bytes at a time split over every
-    /// thread, but the next was started only once the slowest file of the last was read and sent: on 16
-    /// threads the reader threads were about a third busy on small-file trees (docs/GPU.md run 28).
-    /// A large file is streamed ([`Reader::stream`]) when its turn comes, the windows behind it read
-    /// meanwhile. Which files share a window never changes what is sent.
-    fn read_ahead<'s>(&mut self, s: &rayon::Scope<'s>, threads: usize) -> Result<(), Stopped>
-    where
-        'a: 's,
-    {
-        let (seg, bufs) = (self.seg, self.bufs);
-        let window_bytes = WINDOW_BYTES.min(self.batch_bytes as u64 / 4).max(1);
-        let (most_bytes, most) = (window_bytes * 2 * threads as u64, 2 * threads + 1);
-        let mut ahead: VecDeque<Ahead> = VecDeque::new();
-        let mut ahead_bytes = 0u64;
-        loop {
-            while ahead.len() < most && ahead_bytes < most_bytes {
-                let Some(job) = self.queue.pop_front() else {
-                    break;
-                };
-                if job.size >= seg as u64 || job.sources.is_empty() {
-                    ahead.push_back(Ahead::Large(job));
-                    continue;
-                }
-                let mut bytes = job.size;
-                let mut window = vec![job];
-                while let Some(next) = self.queue.front() {
-                    if next.size >= seg as u64
-                        || next.sources.is_empty()
-                        || window.len() >= WINDOW_FILES
-                        || bytes + next.size > window_bytes
-                    {
-                        break;
-                    }
-                    bytes += next.size;
-                    window.push(self.queue.pop_front().expect("front exists"));
-                }
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                s.spawn(move |_| {
-                    let reads = window
-                        .iter()
-                        .map(|j| read_small(&j.sources[0], j.size, seg, bufs))
-                        .collect();
-                    let _ = tx.send((window, reads));
-                });
-                ahead_bytes += bytes;
-                ahead.push_back(Ahead::Window(rx, bytes));
-            }
-            match ahead.pop_front() {
-                None => return Ok(()),
-                Some(Ahead::Large(job)) => self.stream(job)?,
-                Some(Ahead::Window(rx, bytes)) => {
-                    ahead_bytes -= bytes;
-                    // A reader thread that panicked: stop (the scope passes the panic on).
-                    let (window, reads) = rx.recv().map_err(|_| Stopped)?;
-                    for (job, res) in window.into_iter().zip(reads) {
-                        match res {
-                            Ok(data) if data.len() < seg => self.whole(job, data)?,
-                            // Grew past a segment since the scan, or failed: take the streaming path
-                            // (which warns).
-                            _ => self.stream(job)?,
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 impl Reader<'_> {
@@ -585,8 +521,7 @@ pub fn read_depth(cfg: &Config) -> usize {
 /// at once ([`cutter`]; 8 MiB per thread). Counting batches alone, as before, let 8 MiB segments queue
 /// up to 8 × READ_BUFFER_BATCHES × BUFFER_SIZE once several were read at a time. A bound of the queue
 /// alone (64 MiB) made the 16-core pack of large files slower (docs/GPU.md run 28: the cutter's groups
-/// held 8 segments for 16 threads). Besides the slots, the reader holds the segments it is reading and the windows of small files read
-/// ahead (two per reader thread of at most [`WINDOW_BYTES`] by the scan's sizes, [`Reader::read_ahead`]).
+/// held 8 segments for 16 threads). Besides the slots, the reader holds the window it is reading.
 pub fn read_slots(cfg: &Config) -> (Sender<()>, Receiver<()>) {
     let group = cfg.threads().max(1) * slot_cost(segment(cfg), read_batch_bytes(cfg));
     crossbeam_channel::bounded(read_depth(cfg) + group)
