@@ -169,9 +169,10 @@ fn make_jobs(
         for j in &jobs {
             *count.entry(name(j)).or_default() += 1;
         }
-        // On both cores: serial, this sort of 24k jobs was most of the 30 ms between the dedup stage and
-        // the stream's start on 16 cores (docs/GPU.md run 38). Keys are unique (they end in the path), so
-        // the order is the serial sort's.
+        // On every core: on 16 cores 30-40 ms passed serially between the dedup stage's end and the
+        // plan's on a tree of 24k files (docs/GPU.md run 38), part of it this sort (its keys built and
+        // compared; an estimated 10-15 ms, not measured alone). Keys are unique (they end in the path),
+        // so the order is the serial sort's.
         use rayon::slice::ParallelSliceMut;
         jobs.par_sort_by_cached_key(|j| {
             similarity_key(&scanned[j.entries[0]].path, count[name(j)] > 1)
