@@ -293,12 +293,12 @@ fn read_jobs_with(
     (got, ended, warn.all())
 }
 
-/// Small files are read in windows, several windows at a time on the reader threads, and large files
-/// streamed between them: whatever thread finishes first, every file's bytes go out whole and in stream
-/// order, a file that vanished since the scan is warned about and left out, and a file grown past a
-/// segment since the scan is streamed whole.
+/// Small files are read in windows spread over the reader threads, and large files streamed between
+/// them: whatever thread finishes first, every file's bytes go out whole and in stream order, a file that
+/// vanished since the scan is warned about and left out, and a file grown past a segment since the scan
+/// is streamed whole.
 #[test]
-fn small_files_read_ahead_are_sent_whole_and_in_order() {
+fn small_files_read_in_parallel_are_sent_whole_and_in_order() {
     let t = tempfile::tempdir().unwrap();
     // 64 KiB segments: files of 64 KiB and more are streamed; windows of 16 KiB (a quarter batch).
     let cfg = clc::Config {
