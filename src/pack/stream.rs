@@ -934,3 +934,100 @@ impl<'a> Sequencer<'a> {
         self.t
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b"abcdefgh ijk\n"[(x % 13) as usize]
+            })
+            .collect()
+    }
+
+    /// The cutter hands every batch on in order, each data segment with its own cuts (those of
+    /// `chunk::cut_segment`), whether its group was cut on the cutter's threads (small files) or on the
+    /// worker pool (a group holding a large file's segment).
+    #[test]
+    fn cutter_gives_every_segment_its_own_cuts_in_order() {
+        let cfg = Config {
+            buffer_size: 64 << 10,
+            max_worker_threads: 3,
+            ..Config::default()
+        };
+        let seg = segment(&cfg);
+        // Every batch is queued before the cutter starts, so its groups are fixed: a group takes batches
+        // until it holds 3 threads × 64 KiB (or 3 × its largest segment). So the first batch (small
+        // files) is a group cut on the cutter's threads, the next three (a 64 KiB segment among them) one
+        // cut on the worker pool, then small files on the cutter's threads and large segments on the pool.
+        let sizes: [&[usize]; 6] = [
+            &[60_000, 60_000, 50_000, 30_000],
+            &[seg, 20_000],
+            &[0, 17_000, 64_000, 9],
+            &[40_000, 50_000, 60_000, 50_000],
+            &[61_000, 62_000, 63_000, 20_000],
+            &[seg, seg, seg / 2],
+        ];
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (slot_tx, slot_rx) = crossbeam_channel::unbounded();
+        let mut sent = Vec::new();
+        for (b, sz) in sizes.iter().enumerate() {
+            let job = b as u64;
+            let mut batch = Vec::new();
+            for (i, &n) in sz.iter().enumerate() {
+                let data = text((b * 10 + i) as u64, n);
+                sent.push(Some(data.clone()));
+                batch.push(Msg::Data {
+                    job,
+                    data,
+                    run: false,
+                    prev: None,
+                });
+            }
+            batch.push(Msg::End {
+                job,
+                entries: vec![b],
+            });
+            sent.push(None);
+            let bytes: usize = sz.iter().sum();
+            for _ in 0..slot_cost(bytes, read_batch_bytes(&cfg)) {
+                slot_tx.send(()).unwrap();
+            }
+            tx.send(batch).unwrap();
+        }
+        drop(tx);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        cutter((rx, slot_rx), &cfg, out_tx);
+        let mut got = Vec::new();
+        for (batch, cuts) in out_rx {
+            assert_eq!(batch.len(), cuts.len());
+            for (m, c) in batch.into_iter().zip(cuts) {
+                match m {
+                    Msg::Data { data, .. } => {
+                        let want = chunk::cut_segment(
+                            &data,
+                            cfg.chunk_min,
+                            cfg.chunk_avg,
+                            cfg.chunk_max,
+                            adaptive(&cfg),
+                        );
+                        assert_eq!(c, want);
+                        got.push(Some(data));
+                    }
+                    _ => {
+                        assert!(c.is_empty());
+                        got.push(None);
+                    }
+                }
+            }
+        }
+        assert!(got == sent, "every segment, in order");
+        assert!(slot_tx.is_empty(), "every slot given back");
+    }
+}
