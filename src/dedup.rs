@@ -1,6 +1,7 @@
 //! Whole-file dedup through a staged filter: size → first 2 bytes → last 2 bytes → 3 bytes around the middle
 //! → FNV-1a 64 of the whole file (a candidate filter only) → BLAKE3 of the whole file (identity). Only files
-//! whose BLAKE3 is equal are merged; FNV-1a never decides alone.
+//! whose BLAKE3 is equal are merged; FNV-1a never decides alone. Without a GPU the candidate key is the
+//! first 8 bytes of the BLAKE3 itself ([`blake3_cpu`]), read once for both stages.
 //!
 //! `clc pack` gives this filter the files larger than [`STREAM_DEDUP_MAX`]; it pays where reading a few
 //! sampled bytes spares reading a large duplicate. Smaller files are read once, by the data stream, and
@@ -43,7 +44,8 @@ pub struct Stats {
 /// Files up to this size are deduplicated whole by the data stream (by chunk list), not by [`find`].
 pub const STREAM_DEDUP_MAX: u64 = 64 << 10;
 
-/// What the FNV-1a stage learns of a file: its FNV-1a 64, and its BLAKE3 when the same read gave it.
+/// What the FNV-1a stage learns of a file: its FNV-1a 64 (or another 64-bit candidate key:
+/// [`blake3_cpu`]), and its BLAKE3 when the same read gave it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileHashes {
     pub fnv: u64,
@@ -67,6 +69,26 @@ pub fn fnv_cpu(paths: &[&Path]) -> Vec<Option<FileHashes>> {
             Some(FileHashes {
                 fnv,
                 strong: Some(*strong.finalize().as_bytes()),
+            })
+        })
+        .collect()
+}
+
+/// BLAKE3 of each file on the CPU, with its first 8 bytes as the candidate key where [`fnv_cpu`] gives
+/// FNV-1a 64 (None when it cannot be read). When every file is hashed on the CPU the FNV-1a stage spares
+/// no read (the same read gives the BLAKE3 that the last stage checks), so its loop, a multiply per byte,
+/// is left out: 4 % of a pack's CPU on a tree with 59 MB of same-size candidates (BENCHMARKS.md §12.4).
+/// Equal files get equal keys, so [`find`] makes the same groups; the keys of one `find` must all come
+/// from this function (or all from [`fnv_cpu`] and a GPU's FNV-1a).
+pub fn blake3_cpu(paths: &[&Path]) -> Vec<Option<FileHashes>> {
+    paths
+        .par_iter()
+        .map(|p| {
+            let strong = blake3_file(p)?;
+            let key = u64::from_le_bytes(strong[..8].try_into().expect("8 of 32 bytes"));
+            Some(FileHashes {
+                fnv: key,
+                strong: Some(strong),
             })
         })
         .collect()
@@ -267,6 +289,54 @@ mod tests {
         assert_eq!(groups[0].hash, hash::strong(&a));
         let (groups, _) = find(&cands, &fnv_cpu, &w);
         assert_eq!(groups[0].ids, vec![0, 20]);
+    }
+
+    /// Without a GPU the candidate key is BLAKE3's first 8 bytes: the same groups as with FNV-1a, over
+    /// duplicates, files equal in every sampled byte but one elsewhere, and a file that cannot be read.
+    #[test]
+    fn blake3_keys_make_the_groups_fnv_makes() {
+        let d = tempfile::tempdir().unwrap();
+        let base: Vec<u8> = (0..9000u32).map(|x| (x * 13 % 251) as u8).collect();
+        let mut other = base.clone();
+        other[4000] ^= 1;
+        let third: Vec<u8> = base.iter().map(|b| b.wrapping_add(1)).collect();
+        let files: [(&str, &[u8]); 7] = [
+            ("a", &base),
+            ("b", &other),
+            ("c", &base),
+            ("d", &third),
+            ("e", &other),
+            ("f", &third),
+            ("g", &base),
+        ];
+        for (n, v) in files {
+            std::fs::write(d.path().join(n), v).unwrap();
+        }
+        let mut paths: Vec<_> = files.iter().map(|(n, _)| d.path().join(n)).collect();
+        paths.push(d.path().join("missing"));
+        let cands: Vec<Candidate> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Candidate {
+                id: i,
+                path: p,
+                size: 9000,
+            })
+            .collect();
+        let w = Warnings::new(true);
+        let (by_fnv, st_fnv) = find(&cands, &fnv_cpu, &w);
+        let (by_b3, st_b3) = find(&cands, &blake3_cpu, &w);
+        assert_eq!(by_b3, by_fnv);
+        assert_eq!(st_b3, st_fnv);
+        let ids: Vec<Vec<usize>> = by_b3.iter().map(|g| g.ids.clone()).collect();
+        assert_eq!(ids, vec![vec![0, 2, 6], vec![1, 4], vec![3, 5]]);
+        assert_eq!(by_b3[0].hash, hash::strong(&base));
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let keys = blake3_cpu(&refs);
+        assert!(keys[7].is_none(), "a missing file has no key");
+        let k = keys[0].unwrap();
+        assert_eq!(k.strong, Some(hash::strong(&base)));
+        assert_eq!(k.fnv.to_le_bytes(), hash::strong(&base)[..8]);
     }
 
     #[test]

@@ -87,12 +87,13 @@ fn hardlinks(scanned: &[ScanEntry]) -> HashMap<usize, usize> {
 }
 
 /// FNV-1a 64 of whole files: on the GPU in batches of at most 256 MiB read in parallel (files over 64 MiB,
-/// unreadable ones and failed batches go to the CPU), else on the CPU, which also gives each file's BLAKE3
-/// from the same read.
+/// unreadable ones and failed batches go to the CPU, which also gives each file's BLAKE3 from the same
+/// read). Without a GPU every file's BLAKE3, its first 8 bytes as the candidate key
+/// ([`dedup::blake3_cpu`]: the same groups without a byte-serial FNV-1a pass).
 fn fnv_files(paths: &[&Path], gpu: Option<&Gpu>) -> Vec<Option<dedup::FileHashes>> {
     use rayon::prelude::*;
     let Some(g) = gpu else {
-        return dedup::fnv_cpu(paths);
+        return dedup::blake3_cpu(paths);
     };
     let sizes: Vec<u64> = paths
         .iter()
