@@ -4,6 +4,9 @@
 # `mksquashfs -comp lz4`, then, REPS times and interleaved, for each filesystem:
 #   ready     wall time of the mount command plus a first `ls` of the root, page cache warm (ms)
 #   rss       VmRSS of the serving process right after that `ls` (KiB), and after the walks below
+#   read1     `cat` of one file right after that (ms): for clc's paged mount (format version 5) this is
+#             when the archive's index is first read whole
+#   rss_read  VmRSS after that read (KiB)
 #   find      `find . | wc -l` (s), page cache warm (archive cached, mount fresh)
 #   lsR       `ls -lR >/dev/null` (s), on the same mount after `find`
 #   trace     clc only: the `CLC_TRACE=1` steps of one more mount (where the ready time goes)
@@ -53,7 +56,8 @@ declare -A R
 add() { R[$2,$1]="${R[$2,$1]:-} $3"; echo "sample: $2 $1 $3"; } # metric kind value
 med() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-cat "$WORK/ar.001" "$WORK/x.sqfs" >/dev/null # warm
+cat "$WORK"/ar.* "$WORK/x.sqfs" >/dev/null # warm
+ONE=$(cd "$WORK/tree" && find . -type f -size +0 | sort | head -1)
 for rep in $(seq "$REPS"); do
     for kind in clc sqfs; do
         mountpoint -q "$MNT" && umount "$MNT"
@@ -61,6 +65,9 @@ for rep in $(seq "$REPS"); do
         add ready $kind "$(echo "($t1 - $t0) / 1000000" | bc -l | xargs printf '%.1f')"
         pid=$(server_pid $kind)
         add rss $kind "$(rss "$pid")"
+        t0=$(now); cat "$MNT/$ONE" >/dev/null; t1=$(now)
+        add read1 $kind "$(echo "($t1 - $t0) / 1000000" | bc -l | xargs printf '%.1f')"
+        add rss_read $kind "$(rss "$pid")"
         t0=$(now); n=$(cd "$MNT" && find . | wc -l); t1=$(now)
         add find $kind "$(echo "($t1 - $t0) / 1000000000" | bc -l | xargs printf '%.3f')"
         t0=$(now); (cd "$MNT" && ls -lR >/dev/null); t1=$(now)
@@ -75,7 +82,8 @@ CLC_TRACE=1 "$CLC" mount "$WORK/ar.001" "$MNT" 2>&1 | sed 's/^/   /'
 umount "$MNT"
 
 printf '\n| metric (median of %s) | clc | squashfuse | clc / sqfs |\n|---|---|---|---|\n' "$REPS"
-for m in "ready:mount + ls, warm (ms)" "rss:idle RSS after ls (KiB)" "find:find . | wc -l (s)" \
+for m in "ready:mount + ls, warm (ms)" "rss:idle RSS after ls (KiB)" "read1:first read of one file (ms)" \
+    "rss_read:RSS after that read (KiB)" "find:find . | wc -l (s)" \
     "lsR:ls -lR (s)" "rss_walked:RSS after the walks (KiB)"; do
     k=${m%%:*}
     c=$(echo "${R[clc,$k]}" | med)

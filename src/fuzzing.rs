@@ -753,8 +753,9 @@ fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
     let raw_index = index.encode();
     const ID: [u8; 16] = *b"clc-fuzz-base-id";
     for (i, v) in volumes.iter_mut().enumerate() {
+        // Version 3: the base's index is resealed without a paged tree (a version 5 blob ends in one).
         let h = VolumeHeader {
-            version: crate::format::FORMAT_VERSION as u16,
+            version: 3,
             number: i as u32 + 1,
             archive_id: ID,
         };
@@ -765,6 +766,7 @@ fn seal_base(paths: &[PathBuf]) -> crate::Result<BaseArchive> {
     let at = last.len() - Footer::SIZE;
     let mut f = Footer::decode(&last[at..], "fuzz base", last.len() as u64)?;
     f.archive_id = ID;
+    f.version = 3;
     last[at..].copy_from_slice(&f.encode());
     let frame_headers = ar
         .index()
@@ -890,4 +892,61 @@ pub fn lz_ext3e_roundtrip(data: &[u8]) {
     enc.compress(&src[src.len() / 2..], &mut Vec::new());
     enc.compress(src, &mut again);
     assert!(again == packed, "encoder output depends on its history");
+}
+
+/// `tree_pages`: format version 5's paged tree (FORMAT.md 12). The first byte picks the piece: a trailer
+/// (its check recomputed, so the fuzzer reaches the fields), a directory checked against a trailer that
+/// fits it, or a page holding the records a second byte gives; what parses must hold together (a
+/// directory's pages find their records, a page's records all read back).
+pub fn tree_pages(data: &[u8]) {
+    use crate::format::tree::{Directory, Page, Trailer};
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    match sel % 3 {
+        0 => {
+            let mut b = rest.to_vec();
+            b.resize(Trailer::SIZE, 0);
+            b[..8].copy_from_slice(&crate::format::tree::TRAILER_MAGIC);
+            let c = crate::format::checksum(&b[..40]);
+            b[40..48].copy_from_slice(&c.to_le_bytes());
+            let blob_len = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"))
+                .wrapping_add(u64::from(u32::from_le_bytes(
+                    b[24..28].try_into().expect("4 bytes"),
+                )))
+                .wrapping_add(Trailer::SIZE as u64);
+            if let Ok(t) = Trailer::decode(&b, blob_len, "fuzz") {
+                assert!(t.encode()[..] == b[..], "trailer");
+            }
+        }
+        1 => {
+            // A trailer whose directory starts where the pages of `rest` would end.
+            let t = Trailer {
+                index_len: 1,
+                dir_offset: u64::from(rest.first().copied().unwrap_or(0)) * 64 + 1,
+                dir_stored: 0,
+                dir_raw: rest.len() as u32,
+                dir_checksum: 0,
+            };
+            if let Ok(d) = Directory::decode(rest, &t, "fuzz") {
+                assert!(d.encode() == rest, "directory");
+                for r in [0, d.records / 2, d.records - 1] {
+                    let (k, range) = d.page_of(r).expect("a record below `records` has a page");
+                    assert!(range.contains(&r) && d.pages[k].first == range.start);
+                }
+            }
+        }
+        _ => {
+            let Some((&n, raw)) = rest.split_first() else {
+                return;
+            };
+            let (first, records) = (u64::from(n % 4), u64::from(n % 4) + u64::from(n / 4) + 1);
+            if let Ok(p) = Page::parse(raw.to_vec(), first..records, records + 3, "fuzz") {
+                for r in first..records {
+                    assert!(p.record(r).is_some(), "record {r} of a page that parsed");
+                }
+                assert!(p.record(records).is_none());
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 10] = [
+const TARGETS: [(&str, Body); 11] = [
     ("lz_ext3_decode", clc::fuzzing::lz_ext3_decode),
     ("lz_ext3_sb_decode", clc::fuzzing::lz_ext3_sb_decode),
     ("lz_ext3_roundtrip", clc::fuzzing::lz_ext3_roundtrip),
@@ -22,6 +22,7 @@ const TARGETS: [(&str, Body); 10] = [
     ("index_grow", clc::fuzzing::index_grow),
     ("lz_ext3e_decode", clc::fuzzing::lz_ext3e_decode),
     ("lz_ext3e_roundtrip", clc::fuzzing::lz_ext3e_roundtrip),
+    ("tree_pages", clc::fuzzing::tree_pages),
 ];
 const CORPUS_CAP: usize = 200;
 

@@ -129,7 +129,8 @@ impl Spec {
         } else {
             self.volume_size
         };
-        let mut vw = VolumeWriter::new(base, max, [0x5a; 16], clc::format::FORMAT_VERSION);
+        // Version 3: these hand-made indexes have no paged tree (a version 5 blob ends in one).
+        let mut vw = VolumeWriter::new(base, max, [0x5a; 16], 3);
         let mut idx = self.idx.clone();
         for (i, d) in self.data.iter().enumerate() {
             let h = FrameHeader {

@@ -9,7 +9,9 @@ use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::generation::{self, chain_error, Bases, GenIndex, SnapshotRecord};
 use crate::format::index::{put_entry, Entry, Index, MAGIC as V1_MAGIC};
+use crate::format::tree::Trailer;
 use crate::format::volume::VolumeHeader;
+use crate::format::TREE_VERSION;
 use crate::ids::VolumeNo;
 use crate::volumes;
 use std::io::Read;
@@ -128,7 +130,7 @@ pub enum Blob {
 
 /// Where the index blob of the generation ending at `vols[at]` lies: (volume position, byte range)
 /// pieces in order (FORMAT.md 3.2).
-fn extents(vols: &[Listed], at: usize, f: &Footer) -> Result<Vec<(usize, u64, u64)>> {
+pub fn extents(vols: &[Listed], at: usize, f: &Footer) -> Result<Vec<(usize, u64, u64)>> {
     let last = &vols[at];
     let what = last.path.display().to_string();
     let bad = |msg: &str| Error::corrupt(&what, last.len.saturating_sub(80), msg.to_string());
@@ -185,10 +187,20 @@ pub fn read_blob(vols: &[Listed], at: usize, f: &Footer) -> Result<Blob> {
         file.read_exact_at(&mut buf, a).ctx(&v.path)?;
         blob.extend_from_slice(&buf);
     }
+    // Version 5: the generation index is the blob's first `index_len` bytes; the paged tree follows
+    // (FORMAT.md 12), read by the mount alone. Its trailer is checked here, its pages by the mount.
+    let index_len = match f.version >= TREE_VERSION {
+        true => {
+            let t = blob.len().saturating_sub(Trailer::SIZE);
+            let what = format!("{what} (index tree)");
+            Trailer::decode(&blob[t..], blob.len() as u64, &what)?.index_len as usize
+        }
+        false => blob.len(),
+    };
     // zlib inflates at most about 1032:1, so a claim beyond that is not believed when sizing the buffer.
     let believable = f.index_stored_len.saturating_mul(1032);
     let mut raw = Vec::with_capacity(f.index_raw_len.min(believable).min(1 << 28) as usize);
-    flate2::read::ZlibDecoder::new(&blob[..])
+    flate2::read::ZlibDecoder::new(&blob[..index_len])
         .take(f.index_raw_len + 1)
         .read_to_end(&mut raw)
         .map_err(|e| {

@@ -18,6 +18,7 @@ use crate::format::checksum;
 use crate::format::footer::Footer;
 use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
+use crate::format::tree::TreeArea;
 use crate::format::volume::VolumeHeader;
 use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
@@ -264,16 +265,20 @@ impl VolumeWriter {
     /// Writes the index blob (zlib of `raw_index`) and the footer, syncs, and renames every volume into
     /// place, the last one last. Returns the volume paths.
     pub fn finish(self, raw_index: &[u8]) -> Result<Vec<PathBuf>> {
-        let v = self.finish_sized(raw_index)?;
+        let v = self.finish_sized(raw_index, None)?;
         Ok(v.into_iter().map(|(p, _)| p).collect())
     }
 
     /// [`finish`](Self::finish), returning each volume's size with its path (no `stat` or `HEAD`
-    /// after).
-    pub fn finish_sized(mut self, raw_index: &[u8]) -> Result<Vec<(PathBuf, u64)>> {
+    /// after). `tree`: format version 5's paged tree (FORMAT.md 12), written after the index in its blob.
+    pub fn finish_sized(
+        mut self,
+        raw_index: &[u8],
+        tree: Option<&TreeArea>,
+    ) -> Result<Vec<(PathBuf, u64)>> {
         let r = self
             .before_index(raw_index.len())
-            .and_then(|()| self.seal(raw_index))
+            .and_then(|()| self.seal(raw_index, tree))
             .and_then(|()| self.commit());
         match r {
             Ok(()) => Ok(self
@@ -310,11 +315,15 @@ impl VolumeWriter {
 
     /// The index blob after the last frame, spilling into new volumes while it does not fit (FORMAT.md
     /// 3.2), then the footer, in the volume where the blob ends if there is room, else in one more.
-    fn seal(&mut self, raw_index: &[u8]) -> Result<()> {
+    fn seal(&mut self, raw_index: &[u8], tree: Option<&TreeArea>) -> Result<()> {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
         z.write_all(raw_index)
             .expect("writing to a Vec cannot fail");
-        let blob = z.finish().expect("writing to a Vec cannot fail");
+        let mut blob = z.finish().expect("writing to a Vec cannot fail");
+        if let Some(t) = tree {
+            let tail = t.bytes(blob.len() as u64);
+            blob.extend_from_slice(&tail);
+        }
         let foot = Footer::SIZE as u64;
         if self.cur.is_none() {
             self.open_next()?;

@@ -4,8 +4,9 @@ use super::Common;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use clc::config::parse_size;
+use clc::mount::paged::{PagedTree, PAGE_BUDGET};
 use clc::mount::serve::{self, Serve};
-use clc::mount::{ClcFs, MountOptions};
+use clc::mount::{ClcFs, LaterReader, MountOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -56,6 +57,43 @@ pub fn run(a: MountArgs) -> Result<i32> {
         None => None,
     };
     super::check_location(&a.archive)?;
+    let path = a
+        .archive
+        .canonicalize()
+        .unwrap_or_else(|_| a.archive.clone());
+    let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
+    let how = Serve {
+        foreground: a.foreground,
+        threads: cfg.threads(),
+        log: a.log.clone(),
+    };
+    // A plain archive of format version 5: its paged tree alone (FORMAT.md 12); the archive is opened
+    // whole on the first read of a file. Anything else (or a damaged tree: the whole open says what is
+    // wrong) is opened whole now.
+    if a.snapshot.is_none() {
+        if let Ok(Some(tree)) = PagedTree::open(&a.archive, PAGE_BUDGET) {
+            clc::diag::trace::note(&format!("paged tree opened ({} records)", tree.records()));
+            if let Some(c) = given.filter(|&c| c < 1 << 20) {
+                bail!("--cache-size {c}: must be at least 1048576 (1M, and the largest frame of the archive)");
+            }
+            let (dcfg, quiet) = (cfg.clone(), a.common.quiet);
+            let later = LaterReader {
+                path: path.clone(),
+                cache: given,
+                base_cache: cfg.cache_size,
+                batch: cfg.decompressor_batch_size,
+                decoder: Box::new(move |ar| {
+                    match clc::gpu::GpuDecoder::lazy_for_frames(&dcfg, ar.index().frames(), quiet) {
+                        Some(d) => Box::new(d),
+                        None => Box::new(clc::cache::CpuDecoder),
+                    }
+                }),
+            };
+            let mtime = tree.last_volume_mtime();
+            serve::mount(ClcFs::paged(tree, later, mtime), &a.mountpoint, &opts, &how)?;
+            return Ok(0);
+        }
+    }
     let ar = super::open(&a.archive, &a.snapshot)?;
     clc::diag::trace::note(&format!(
         "archive opened ({} entries)",
@@ -70,11 +108,6 @@ pub fn run(a: MountArgs) -> Result<i32> {
     for p in ar.volume_problems() {
         eprintln!("clc: warning: {p}; files with data there will fail to read (EIO)");
     }
-    let path = a
-        .archive
-        .canonicalize()
-        .unwrap_or_else(|_| a.archive.clone());
-    let opts = MountOptions::parse(&a.options, &format!("clc:{}", path.display()))?;
     // The GPU (if any) is opened lazily, in the serving process after the fork: OpenCL does not survive one.
     let decoder: Box<dyn clc::cache::BatchDecoder> =
         match clc::gpu::GpuDecoder::lazy_for_frames(&cfg, ar.index().frames(), a.common.quiet) {
@@ -90,11 +123,6 @@ pub fn run(a: MountArgs) -> Result<i32> {
         all,
     );
     clc::diag::trace::note("inode table built");
-    let how = Serve {
-        foreground: a.foreground,
-        threads: cfg.threads(),
-        log: a.log.clone(),
-    };
     serve::mount(fs, &a.mountpoint, &opts, &how)?;
     Ok(0)
 }

@@ -18,7 +18,7 @@ pub struct PackArgs {
     /// Bytes of unique data per frame (64K … 16M); no frame is larger (adaptive frames do not grow past it)
     #[arg(long, value_name = "SIZE")]
     pub frame_size: Option<String>,
-    /// Frame codec: lz_ext3 (default), lz_ext3e (smaller; format version 4), lz4 or raw
+    /// Frame codec: lz_ext3 (default), lz_ext3e (smaller; codec 4), lz4 or raw
     #[arg(long)]
     pub codec: Option<String>,
     /// Also write Reed–Solomon parity volumes NAME.p001, … able to rebuild this share of the data volumes

@@ -56,6 +56,11 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// The bytes read since position `from`.
+    pub fn since(&self, from: usize) -> &'a [u8] {
+        &self.buf[from.min(self.pos)..self.pos]
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

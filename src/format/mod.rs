@@ -7,23 +7,28 @@ pub mod footer;
 pub mod frame;
 pub mod generation;
 pub mod index;
+pub mod tree;
 pub mod volume;
 
-/// The format version this build writes, unless the archive holds LZ_EXT3E frames.
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this build writes: 5, the paged tree (FORMAT.md 12) in every index blob, on
+/// version 3's layout, with or without LZ_EXT3E frames (codec 4).
+pub const FORMAT_VERSION: u32 = 5;
+
+/// The first format version whose index blobs end in a paged tree (FORMAT.md 12).
+pub const TREE_VERSION: u32 = 5;
 
 /// The format version of an archive written with LZ_EXT3E frames (codec 4, FORMAT.md §2.4): version 3's
-/// layout (generations) with codec 4 allowed.
+/// layout (generations) with codec 4 allowed (what clc wrote for LZ_EXT3E before version 5).
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
 /// Whether this build reads archives (footers, volume headers) of format version `v`: 1, 2 (LZ_EXT3_SB
-/// frames), 3 (generations; FORMAT.md section 7) and 4 (LZ_EXT3E frames).
+/// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames) and 5 (the paged tree).
 pub fn known_version(v: u32) -> bool {
-    matches!(v, 1..=FORMAT_VERSION_EXT3E)
+    matches!(v, 1..=FORMAT_VERSION)
 }
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows
-/// that codec, and never below [`FORMAT_VERSION`], so archives without LZ_EXT3E keep their version.
+/// that codec, and never below [`FORMAT_VERSION`] (so every pack writes 5 now).
 pub fn version_for(codec: codec::Codec) -> u32 {
     codec.min_version().max(FORMAT_VERSION)
 }

@@ -61,7 +61,7 @@ pub fn time(sec: i64, nsec: u32) -> SystemTime {
 }
 
 /// Linux `new_encode_dev` of a `dev_t`: the 32-bit device number FUSE carries.
-fn encode_rdev(rdev: u64) -> u32 {
+pub fn encode_rdev(rdev: u64) -> u32 {
     let (major, minor) = (libc::major(rdev), libc::minor(rdev));
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }

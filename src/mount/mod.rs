@@ -18,6 +18,7 @@
 
 pub mod attr;
 pub mod inodes;
+pub mod paged;
 pub mod reader;
 #[allow(unsafe_code)]
 pub mod serve;
@@ -41,7 +42,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use trees::{Place, Tree, Trees};
 
@@ -85,8 +86,16 @@ const MAX_STATES: usize = 4096;
 
 /// The mounted archive: its trees and inode tables, the reader, and the open files.
 pub struct ClcFs {
+    /// The trees of an archive opened whole (empty when `paged`).
     trees: Trees,
-    reader: Reader,
+    /// A plain version 5 archive's paged tree (FORMAT.md 12): every name and attribute request is
+    /// answered from it, and the archive is opened whole only for the first read of a file's bytes.
+    paged: Option<paged::PagedTree>,
+    /// The reader: made at mount for an archive opened whole; for a paged tree, on the first read
+    /// (`Err`: why the archive could not be opened then, answered EIO).
+    reader: OnceLock<std::result::Result<Reader, String>>,
+    /// How to make the reader on the first read (paged trees only).
+    later: parking_lot::Mutex<Option<LaterReader>>,
     root: RootMeta,
     files: RwLock<HashMap<FileHandle, Arc<OpenFile>>>,
     next_fh: AtomicU64,
@@ -135,6 +144,46 @@ impl Rdplus {
     }
 }
 
+/// Makes the decoder for an archive's frames (the GPU one where it pays).
+pub type MakeDecoder =
+    Box<dyn FnOnce(&crate::archive::Archive) -> Box<dyn crate::cache::BatchDecoder> + Send>;
+
+/// What a paged mount needs to open the archive whole and make its reader on the first read.
+pub struct LaterReader {
+    pub path: std::path::PathBuf,
+    /// `--cache-size` (or `CACHE_SIZE` given): else the archive's default ([`default_cache`]).
+    pub cache: Option<u64>,
+    /// `CACHE_SIZE` (its default) for [`default_cache`].
+    pub base_cache: u64,
+    pub batch: usize,
+    /// Makes the decoder for the archive's frames (the GPU one where it pays).
+    pub decoder: MakeDecoder,
+}
+
+impl LaterReader {
+    fn make(self) -> std::result::Result<Reader, String> {
+        let t0 = std::time::Instant::now();
+        let ar = crate::archive::Archive::open(&self.path).map_err(|e| e.to_string())?;
+        for p in ar.volume_problems() {
+            crate::diag::log(&format!(
+                "warning: {p}; files with data there will fail to read (EIO)"
+            ));
+        }
+        let least = ar.index().max_frame_len().max(1 << 20);
+        let cache = self
+            .cache
+            .unwrap_or_else(|| default_cache(ar.index().frames(), self.base_cache))
+            .max(least);
+        let decoder = (self.decoder)(&ar);
+        crate::diag::trace::note(&format!(
+            "archive opened for the first read ({} entries, {:.3} s)",
+            ar.index().entries().len(),
+            t0.elapsed().as_secs_f64()
+        ));
+        Ok(Reader::new(Arc::new(ar), cache, self.batch, decoder))
+    }
+}
+
 /// A name in a directory listing: (next offset, global inode, name, its type).
 type Listed<'a> = (u64, Ino, &'a [u8], fuser::FileType);
 
@@ -161,7 +210,9 @@ impl ClcFs {
         let bytes = archive.index().unique_bytes();
         ClcFs {
             trees,
-            reader: Reader::new(archive, cache_size, batch, decoder),
+            paged: None,
+            reader: OnceLock::from(Ok(Reader::new(archive, cache_size, batch, decoder))),
+            later: parking_lot::Mutex::new(None),
             root: RootMeta { uid, gid, mtime },
             files: RwLock::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -173,8 +224,51 @@ impl ClcFs {
         }
     }
 
+    /// A mount of a plain version 5 archive from its paged tree: reads nothing more at open; `later`
+    /// opens the archive whole on the first read of a file's bytes. `mtime`: the root's (the last
+    /// volume's modification time).
+    pub fn paged(tree: paged::PagedTree, later: LaterReader, mtime: SystemTime) -> ClcFs {
+        let (uid, gid) = serve::ids();
+        let blocks = tree.unique_bytes().div_ceil(attr::BLKSIZE as u64);
+        ClcFs {
+            trees: Trees::Single(Arc::new(Tree::new(
+                crate::format::index::Index::default()
+                    .validate("empty", 0)
+                    .expect("an empty index is valid"),
+            ))),
+            paged: Some(tree),
+            reader: OnceLock::new(),
+            later: parking_lot::Mutex::new(Some(later)),
+            root: RootMeta { uid, gid, mtime },
+            files: RwLock::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            states: RwLock::new(HashMap::new()),
+            open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
+            rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
+            blocks,
+            exit_when_done: false,
+        }
+    }
+
+    /// The reader, made on the first call for a paged tree (EIO, logged once, when the archive does
+    /// not open then).
+    fn reader(&self) -> Result<&Reader, Errno> {
+        let r = self.reader.get_or_init(|| match self.later.lock().take() {
+            Some(l) => l.make(),
+            None => Err("the archive could not be opened".into()),
+        });
+        r.as_ref().map_err(|e| {
+            crate::diag::log(&format!("first read: {e}"));
+            Errno::EIO
+        })
+    }
+
     fn ar(&self) -> &Archive {
-        self.reader.archive()
+        match self.reader.get() {
+            Some(Ok(r)) => r.archive(),
+            // Only an archive opened whole has trees to place inodes in; its reader is made at mount.
+            _ => unreachable!("the trees of a paged mount are never asked"),
+        }
     }
 
     /// Where `ino` lives: ENOENT when nowhere, EIO (logged) when its snapshot's tree cannot be read.
@@ -251,6 +345,9 @@ impl ClcFs {
     }
 
     fn attr(&self, ino: Ino) -> Result<FileAttr, Errno> {
+        if let Some(t) = &self.paged {
+            return t.attr(ino, &self.root);
+        }
         if let Some(a) = self.snapshot_dir_attr(ino) {
             return Ok(a);
         }
@@ -269,6 +366,9 @@ impl ClcFs {
     }
 
     fn lookup_attr(&self, parent: Ino, name: &OsStr) -> Result<FileAttr, Errno> {
+        if let Some(t) = &self.paged {
+            return t.attr(t.lookup(parent, name.as_bytes())?, &self.root);
+        }
         match self.place(parent)? {
             Place::Top => {
                 let k = self
@@ -293,6 +393,9 @@ impl ClcFs {
     }
 
     fn check_dir(&self, ino: Ino) -> Result<(), Errno> {
+        if let Some(t) = &self.paged {
+            return t.is_dir(ino);
+        }
         match self.place(ino)? {
             Place::Top => Ok(()),
             Place::In { tree, local, .. } if tree.inodes.is_dir(&tree.index, local) => Ok(()),
@@ -311,6 +414,21 @@ impl ClcFs {
     ) -> Result<(), Errno> {
         let dt = fuser::FileType::Directory;
         let skip = (from as usize).saturating_sub(2);
+        if let Some(t) = &self.paged {
+            t.is_dir(dir)?;
+            let dots = [(dir, &b"."[..]), (t.parent(dir)?, &b".."[..])];
+            let mut off = from;
+            for (i, n) in dots.into_iter().skip((from as usize).min(2)) {
+                off += 1;
+                if f((off, i, n, dt)) {
+                    return Ok(());
+                }
+            }
+            return t.list(dir, skip as u64, |n, i, kind| {
+                off += 1;
+                f((off, i, n, kind))
+            });
+        }
         match self.place(dir)? {
             Place::Top => {
                 let dots = [(dir, &b"."[..], dt), (dir, &b".."[..], dt)];
@@ -364,7 +482,41 @@ impl ClcFs {
         }
     }
 
+    /// A paged tree's file `ino` as an open file of the archive opened whole: its record's entry must
+    /// be a file of the same size and name there (else EIO, logged: no bytes of another file).
+    fn paged_file(&self, t: &paged::PagedTree, ino: Ino) -> Result<OpenFile, Errno> {
+        let f = t.file(ino)?;
+        let index = self.reader()?.archive().index();
+        let id = crate::format::index::EntryId(f.entry);
+        match index.entry(id) {
+            Some(e)
+                if e.kind == EntryKind::File
+                    && e.size == f.size
+                    && e.path.rsplit(|&c| c == b'/').next() == Some(&f.name[..]) =>
+            {
+                Ok(OpenFile::new(index.clone(), id))
+            }
+            _ => {
+                crate::diag::log(&format!(
+                    "index tree: inode {} names entry {}, which is not its file",
+                    ino.0, f.entry
+                ));
+                Err(Errno::EIO)
+            }
+        }
+    }
+
     fn open_file(&self, ino: Ino, flags: OpenFlags) -> Result<FileHandle, Errno> {
+        if let Some(t) = &self.paged {
+            t.file(ino)?;
+            if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
+                return Err(Errno::EROFS);
+            }
+            let f = self.paged_file(t, ino)?;
+            let fh = FileHandle(self.next_fh.fetch_add(1, Ordering::Relaxed));
+            self.files.write().insert(fh, Arc::new(f));
+            return Ok(fh);
+        }
         let (tree, local) = self.in_tree(ino)?;
         let node = tree.inodes.node(local).ok_or(MISSING)?;
         let e = attr::entry_of(&tree.index, node).ok_or(Errno::EISDIR)?;
@@ -388,7 +540,7 @@ impl ClcFs {
             None => self.file_state(ino)?,
         };
         let t0 = std::time::Instant::now();
-        let r = self.reader.read(&f, offset, size).map_err(|e| errno(&e));
+        let r = self.reader()?.read(&f, offset, size).map_err(|e| errno(&e));
         let n = r.as_ref().map_or(0, |b| b.len() as u64);
         crate::diag::trace::add(
             crate::diag::trace::Stage::MountRead,
@@ -405,12 +557,17 @@ impl ClcFs {
         if let Some(f) = self.states.read().get(&ino) {
             return Ok(f.clone());
         }
-        let (tree, local) = self.in_tree(ino)?;
-        let node = tree.inodes.node(local).ok_or(MISSING)?;
-        let f = Arc::new(OpenFile::new(
-            tree.index.clone(),
-            node.entry.ok_or(Errno::EISDIR)?,
-        ));
+        let f = match &self.paged {
+            Some(t) => Arc::new(self.paged_file(t, ino)?),
+            None => {
+                let (tree, local) = self.in_tree(ino)?;
+                let node = tree.inodes.node(local).ok_or(MISSING)?;
+                Arc::new(OpenFile::new(
+                    tree.index.clone(),
+                    node.entry.ok_or(Errno::EISDIR)?,
+                ))
+            }
+        };
         let mut m = self.states.write();
         if m.len() >= MAX_STATES {
             m.clear(); // a tree walk reads each file once; a file read again starts a new state
@@ -419,6 +576,9 @@ impl ClcFs {
     }
 
     fn readlink(&self, ino: Ino) -> Result<Vec<u8>, Errno> {
+        if let Some(t) = &self.paged {
+            return t.readlink(ino);
+        }
         let (tree, local) = self.in_tree(ino).map_err(|_| Errno::EINVAL)?;
         let node = tree.inodes.node(local).ok_or(MISSING)?;
         match attr::entry_of(&tree.index, node) {
@@ -428,6 +588,9 @@ impl ClcFs {
     }
 
     fn xattr(&self, ino: Ino, name: &OsStr) -> Result<Vec<u8>, Errno> {
+        if let Some(t) = &self.paged {
+            return t.xattr(ino, name.as_bytes());
+        }
         match self.place(ino)? {
             Place::Top => Err(Errno::ENODATA),
             Place::In { tree, local, .. } => {
@@ -439,6 +602,9 @@ impl ClcFs {
     }
 
     fn xattr_names(&self, ino: Ino) -> Result<Vec<u8>, Errno> {
+        if let Some(t) = &self.paged {
+            return t.xattr_names(ino);
+        }
         match self.place(ino)? {
             Place::Top => Ok(Vec::new()),
             Place::In { tree, local, .. } => {
@@ -448,7 +614,10 @@ impl ClcFs {
     }
 
     fn access(&self, ino: Ino, mask: AccessFlags) -> Result<(), Errno> {
-        self.place(ino)?;
+        match &self.paged {
+            Some(t) => t.attr(ino, &self.root).map(|_| ())?,
+            None => self.place(ino).map(|_| ())?,
+        }
         if mask.contains(AccessFlags::W_OK) {
             return Err(Errno::EROFS);
         }
@@ -608,7 +777,10 @@ impl Filesystem for ClcFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let files = self.trees.inode_count();
+        let files = match &self.paged {
+            Some(t) => t.records(),
+            None => self.trees.inode_count(),
+        };
         reply.statfs(
             self.blocks,
             0,

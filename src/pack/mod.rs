@@ -272,7 +272,12 @@ pub fn pack_with(
     let raw_index = gen.encode();
     trace::note(&format!("index built ({} bytes)", raw_index.len()));
     check_interrupt()?;
-    let sized = vw.finish_sized(&raw_index)?;
+    // Format version 5: this run's tree (the new snapshot's, or the plain archive's) paged in directory
+    // order after the index, for the mount (FORMAT.md 12).
+    let tree = crate::format::tree::build(&entries, gen.generation, gen.flags, unique_bytes);
+    trace::note(&format!("paged tree built ({} records)", tree.records()));
+    check_interrupt()?;
+    let sized = vw.finish_sized(&raw_index, Some(&tree))?;
     trace::note("index written, volumes in place");
     trace::add(Stage::Finish, t_fin, Instant::now(), raw_index.len() as u64);
     // The sizes as written: no `stat` (or `HEAD` in a bucket) of each volume after.

@@ -1,0 +1,183 @@
+use super::*;
+use crate::format::index::Index;
+
+fn entry(path: &str, kind: EntryKind) -> Entry {
+    Entry::new(path.as_bytes().to_vec(), kind, 0o644)
+}
+
+/// A blob as a v5 writer lays it out: `index_len` bytes of stand-in index, then the tree area.
+fn blob_of(entries: &[Entry], index_len: u64) -> (Vec<u8>, Trailer, Directory) {
+    let area = build(entries, 1, 0, 77);
+    let mut blob = vec![0xAA; index_len as usize];
+    blob.extend_from_slice(&area.bytes(index_len));
+    let t = Trailer::decode(&blob[blob.len() - Trailer::SIZE..], blob.len() as u64, "t").unwrap();
+    let at = t.dir_offset as usize;
+    let raw = inflate(
+        &blob[at..at + t.dir_stored as usize],
+        t.dir_raw,
+        t.dir_checksum,
+        "t",
+        0,
+    )
+    .unwrap();
+    let d = Directory::decode(&raw, &t, "t").unwrap();
+    (blob, t, d)
+}
+
+fn pages(blob: &[u8], d: &Directory) -> Vec<Page> {
+    (0..d.pages.len())
+        .map(|k| {
+            let p = d.pages[k];
+            let raw = inflate(
+                &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
+                p.raw,
+                p.checksum,
+                "t",
+                0,
+            )
+            .unwrap();
+            let end = d.pages.get(k + 1).map_or(d.records, |q| q.first);
+            Page::parse(raw, p.first..end, d.records, "t").unwrap()
+        })
+        .collect()
+}
+
+fn tree() -> Vec<Entry> {
+    let mut v = vec![
+        entry("a", EntryKind::Dir),
+        entry("a-b", EntryKind::File),
+        entry("a/b", EntryKind::Dir),
+        entry("a/b.c", EntryKind::File),
+        entry("a/b/x", EntryKind::File),
+        entry("a/h", EntryKind::Hardlink),
+        entry("z", EntryKind::Symlink),
+    ];
+    v[5].link = 4;
+    v[6].target = b"a/b/x".to_vec();
+    v[6].size = 5;
+    v[4].xattrs = vec![(b"user.k".to_vec(), b"v".to_vec())];
+    v
+}
+
+#[test]
+fn directory_order_records_and_links() {
+    let entries = tree();
+    // Validated, as the writer's entries are.
+    let idx = Index {
+        entries: entries.clone(),
+        ..Default::default()
+    }
+    .validate("t", 0)
+    .unwrap();
+    let (blob, t, d) = blob_of(idx.entries(), 100);
+    assert_eq!(t.index_len, 100);
+    assert_eq!((d.records, d.unique_bytes, d.pages.len()), (8, 77, 1));
+    let p = &pages(&blob, &d)[0];
+    let r = |i: u64| p.record(i).unwrap();
+    // Root, then its children by name (a, a-b, z), then a's (b, b.c, h), then b's (x).
+    let names: Vec<&[u8]> = (0..8).map(|i| r(i).name).collect();
+    assert_eq!(
+        names,
+        [&b""[..], b"a", b"a-b", b"z", b"b", b"b.c", b"h", b"x"]
+    );
+    assert_eq!((r(0).link, r(0).children, r(0).nlink), (1, 3, 3));
+    assert_eq!((r(1).link, r(1).children, r(1).nlink), (4, 3, 3));
+    assert_eq!((r(4).link, r(4).children, r(4).parent), (7, 1, 1));
+    assert_eq!((r(7).parent, r(7).entry, r(7).nlink), (4, 4, 2));
+    assert_eq!((r(6).kind, r(6).link), (EntryKind::Hardlink, 7));
+    assert_eq!(r(3).target, b"a/b/x");
+    let x: Vec<_> = r(7).xattrs().collect();
+    assert_eq!(x, vec![(&b"user.k"[..], &b"v"[..])]);
+    assert_eq!(d.page_of(7).unwrap(), (0, 0..8));
+    assert!(d.page_of(8).is_none());
+}
+
+#[test]
+fn many_records_span_pages_in_order() {
+    let mut entries = vec![entry("d", EntryKind::Dir)];
+    for i in 0..20_000 {
+        entries.push(entry(&format!("d/f{i:06}"), EntryKind::File));
+    }
+    let (blob, _, d) = blob_of(&entries, 1);
+    assert!(d.pages.len() > 10, "{} pages", d.pages.len());
+    let ps = pages(&blob, &d);
+    let mut n = 0;
+    for p in &ps {
+        let (k, range) = d.page_of(p.first).unwrap();
+        assert_eq!(d.pages[k].first, p.first);
+        for r in range {
+            let rec = p.record(r).unwrap();
+            if r >= 2 {
+                assert_eq!(rec.name, format!("f{:06}", r - 2).as_bytes());
+                assert_eq!(rec.parent, 1);
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 20_002);
+}
+
+#[test]
+fn hostile_trailer_directory_and_pages_are_errors() {
+    let (blob, t, d) = blob_of(&tree(), 10);
+    let n = blob.len() as u64;
+    let tail = &blob[blob.len() - Trailer::SIZE..];
+    // Any flipped byte of the trailer fails its check; a trailer that does not fit its blob is refused.
+    for i in 0..Trailer::SIZE {
+        let mut b = tail.to_vec();
+        b[i] ^= 1;
+        assert!(Trailer::decode(&b, n, "t").is_err(), "byte {i}");
+    }
+    assert!(Trailer::decode(tail, n + 1, "t").is_err());
+    let bad = Trailer {
+        index_len: t.dir_offset + 1,
+        ..t
+    };
+    assert!(Trailer::decode(&bad.encode(), n, "t").is_err());
+    // A directory whose pages are out of order, too large or misplaced.
+    let raw = d.encode();
+    for (at, v) in [(36usize, 1u8), (44, 1), (52, 0xff), (55, 0xff)] {
+        let mut b = raw.clone();
+        b[at] = b[at].wrapping_add(v);
+        assert!(Directory::decode(&b, &t, "t").is_err(), "byte {at}");
+    }
+    assert!(Directory::decode(&raw[..raw.len() - 1], &t, "t").is_err());
+    // Every truncation and every flipped byte of a page is an error or a page that still checks out;
+    // nothing panics.
+    let p = d.pages[0];
+    let body = inflate(
+        &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
+        p.raw,
+        p.checksum,
+        "t",
+        0,
+    )
+    .unwrap();
+    for i in 0..body.len() {
+        assert!(Page::parse(body[..i].to_vec(), 0..d.records, d.records, "t").is_err());
+        let mut b = body.clone();
+        b[i] ^= 0x80;
+        if let Ok(pg) = Page::parse(b, 0..d.records, d.records, "t") {
+            for r in 0..d.records {
+                assert!(pg.record(r).is_some());
+            }
+        }
+    }
+    assert!(inflate(&blob[..5], p.raw, p.checksum, "t", 0).is_err());
+}
+
+#[test]
+fn trailer_size() {
+    assert_eq!(
+        Trailer {
+            index_len: 1,
+            dir_offset: 1,
+            dir_stored: 0,
+            dir_raw: 0,
+            dir_checksum: 0
+        }
+        .encode()
+        .len(),
+        Trailer::SIZE
+    );
+}
