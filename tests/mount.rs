@@ -358,7 +358,7 @@ fn big_file_whole_and_at_random_offsets() {
     }
 }
 
-/// An LZ_EXT3E archive (codec 4, format version 4) serves the same bytes through the mount: whole and
+/// An LZ_EXT3E archive (codec 4, format version 5) serves the same bytes through the mount: whole and
 /// at random offsets.
 #[test]
 fn lz_ext3e_archive_reads_through_the_mount() {

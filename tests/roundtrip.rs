@@ -55,12 +55,12 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
         assert!(out.starts_with("ok:"), "{out}");
         let (info, _) = clc_ok!("info", work.join("arc.001"), "--json");
         let v: serde_json::Value = serde_json::from_str(&info).unwrap();
-        // LZ_EXT3E frames make a format version 4 archive; every other codec keeps version 3.
+        // Every codec writes format version 5 (the paged tree; LZ_EXT3E made version 4 before it).
         let (version, name) = match codec {
-            "lz_ext3e" => (4, "LZ_EXT3E"),
-            "lz4" => (3, "LZ4"),
-            "raw" => (3, "RAW"),
-            _ => (3, "LZ_EXT3_SB"),
+            "lz_ext3e" => (5, "LZ_EXT3E"),
+            "lz4" => (5, "LZ4"),
+            "raw" => (5, "RAW"),
+            _ => (5, "LZ_EXT3_SB"),
         };
         assert_eq!(v["format"], format!("clc format v{version}"), "{info}");
         assert!(
@@ -354,7 +354,7 @@ fn list_and_info_describe_the_archive() {
     assert_eq!(odd.len(), 1, "{out}");
     assert_eq!(odd[0]["path"], "small/bad\\xff\\xfename\\nx", "{out}");
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
-    assert!(out.contains("clc format v3"), "{out}");
+    assert!(out.contains("clc format v5"), "{out}");
     assert!(
         out.contains("1 hardlink, ") && out.contains("frame_size = "),
         "{out}"

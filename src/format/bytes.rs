@@ -11,6 +11,8 @@ pub trait PutLe {
     fn put_i64(&mut self, v: i64);
     /// u32 length followed by the bytes.
     fn put_bytes(&mut self, b: &[u8]);
+    /// LEB128: 7 bits a byte, low first, the top bit set on every byte but the last.
+    fn put_var(&mut self, v: u64);
 }
 
 impl PutLe for Vec<u8> {
@@ -32,6 +34,13 @@ impl PutLe for Vec<u8> {
     fn put_bytes(&mut self, b: &[u8]) {
         self.put_u32(b.len() as u32);
         self.extend_from_slice(b);
+    }
+    fn put_var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.push(v as u8);
     }
 }
 
@@ -106,6 +115,29 @@ impl<'a> Cursor<'a> {
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         self.arr()
     }
+    /// A LEB128 value ([`PutLe::put_var`]): at most 10 bytes, no bits above 64, no needless bytes.
+    pub fn var(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let bits = u64::from(b & 0x7f);
+            if (i == 9 && b > 1) || (i > 0 && b == 0) {
+                return Err(self.err("malformed variable-length number"));
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.err("malformed variable-length number"))
+    }
+
+    /// A LEB128 length, then that many bytes.
+    pub fn var_bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.var()?;
+        self.take(usize::try_from(n).map_err(|_| self.err("length too large"))?)
+    }
+
     /// u32 length, then that many bytes.
     pub fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u32()? as usize;
@@ -130,6 +162,33 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variable_length_numbers_round_trip_and_refuse_malformed_bytes() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            b.put_var(v);
+            let mut c = Cursor::new(&b, "t");
+            assert_eq!(c.var().unwrap(), v);
+            assert_eq!(c.remaining(), 0);
+        }
+        // Needless trailing zero group, bits above 64, and a run without an end.
+        for bad in [&[0x80, 0x00][..], &[0xff; 9][..], &[0xff; 11][..]] {
+            assert!(Cursor::new(bad, "t").var().is_err(), "{bad:?}");
+        }
+        let mut b = vec![0xff; 9];
+        b.push(0x02);
+        assert!(Cursor::new(&b, "t").var().is_err());
+    }
 
     #[test]
     fn cursor_rejects_reads_past_the_end() {

@@ -17,9 +17,10 @@
 //! directory (raw): "CLCDIR05", u32 generation, u32 flags, u64 records, u64 unique_bytes, u32 pages,
 //!   pages × (u64 first_record, u64 offset from the blob's start, u32 stored, u32 raw, u64 checksum)
 //! page (raw): u32 count, count × record
-//! record: u8 kind, bytes name, u64 parent, u32 mode, u32 uid, u32 gid, i64 mtime_sec,
-//!   u32 mtime_nsec, u64 size, u64 rdev, u64 entry, u64 link, u64 children, u32 nlink,
-//!   bytes target, u32 xattr count, count × (bytes name, bytes value)
+//! record (v: a LEB128 value; vbytes: v length, then the bytes): u8 kind, vbytes name,
+//!   v (r − parent), v mode, v uid, v gid, v zigzag(mtime_sec), v mtime_nsec, v size, v rdev,
+//!   v entry + 1, v link + 1, v children, v nlink, vbytes target, v xattr count,
+//!   count × (vbytes name, vbytes value)
 //! ```
 //!
 //! Record 0 is the root; every directory's children are consecutive records sorted by name, and
@@ -42,8 +43,8 @@ pub const PAGE_TARGET: usize = 64 << 10;
 pub const MAX_PAGE: u32 = 1 << 20;
 /// Readers refuse a directory larger than this raw (32 bytes a page: 2^20 pages, 64 GiB of pages).
 pub const MAX_DIR_RAW: u32 = 32 << 20;
-/// Bytes of a record before its variable parts (kind … nlink, name and target lengths, xattr count).
-const REC_MIN: usize = 1 + 4 + 8 + 4 * 3 + 8 + 4 + 8 * 6 + 4 + 4 + 4;
+/// The fewest bytes a record takes (one a field).
+const REC_MIN: usize = 17;
 
 /// The blob's last bytes: where the generation index ends and the directory lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,27 +245,31 @@ impl<'a> Record<'a> {
     /// The xattrs as (name, value) pairs (already checked when the page was read).
     pub fn xattrs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
         let mut c = Cursor::new(self.xattrs, "");
-        (0..self.xattr_count).map_while(move |_| Some((c.bytes().ok()?, c.bytes().ok()?)))
+        (0..self.xattr_count).map_while(move |_| Some((c.var_bytes().ok()?, c.var_bytes().ok()?)))
     }
 }
 
-fn put_record(v: &mut Vec<u8>, r: &Record) {
+/// Encodes record `r` (number `at`): every integer a LEB128 value; the parent as `at − parent`, `entry`
+/// and `link` as value + 1 (0: none), `mtime_sec` zigzag-coded (FORMAT.md 12).
+fn put_record(v: &mut Vec<u8>, at: u64, r: &Record) {
     v.put_u8(r.kind as u8);
-    v.put_bytes(r.name);
-    v.put_u64(r.parent);
-    v.put_u32(r.mode);
-    v.put_u32(r.uid);
-    v.put_u32(r.gid);
-    v.put_i64(r.mtime_sec);
-    v.put_u32(r.mtime_nsec);
-    v.put_u64(r.size);
-    v.put_u64(r.rdev);
-    v.put_u64(r.entry);
-    v.put_u64(r.link);
-    v.put_u64(r.children);
-    v.put_u32(r.nlink);
-    v.put_bytes(r.target);
-    v.put_u32(r.xattr_count);
+    v.put_var(r.name.len() as u64);
+    v.extend_from_slice(r.name);
+    v.put_var(at - r.parent);
+    v.put_var(u64::from(r.mode));
+    v.put_var(u64::from(r.uid));
+    v.put_var(u64::from(r.gid));
+    v.put_var(((r.mtime_sec << 1) ^ (r.mtime_sec >> 63)) as u64);
+    v.put_var(u64::from(r.mtime_nsec));
+    v.put_var(r.size);
+    v.put_var(r.rdev);
+    v.put_var(r.entry.wrapping_add(1));
+    v.put_var(r.link.wrapping_add(1));
+    v.put_var(r.children);
+    v.put_var(u64::from(r.nlink));
+    v.put_var(r.target.len() as u64);
+    v.extend_from_slice(r.target);
+    v.put_var(u64::from(r.xattr_count));
     v.extend_from_slice(r.xattrs);
 }
 
@@ -276,31 +281,46 @@ fn read_record<'a>(c: &mut Cursor<'a>, r: u64, records: u64) -> Result<Record<'a
     let at = c.pos();
     let kind = c.u8()?;
     let kind = EntryKind::from_u8(kind).ok_or_else(|| c.err(format!("record {r}: kind {kind}")))?;
-    let name = c.bytes()?;
+    let name = c.var_bytes()?;
+    let up = c.var()?;
+    let small = |c: &mut Cursor<'a>| -> Result<u32> {
+        let v = c.var()?;
+        u32::try_from(v).map_err(|_| c.err(format!("record {r}: {v} does not fit 32 bits")))
+    };
+    let (mode, uid, gid) = (small(c)?, small(c)?, small(c)?);
+    let z = c.var()?;
+    let mtime_sec = (z >> 1) as i64 ^ -((z & 1) as i64);
+    let mtime_nsec = small(c)?;
+    let (size, rdev) = (c.var()?, c.var()?);
+    let entry = c.var()?.wrapping_sub(1);
+    let link = c.var()?.wrapping_sub(1);
+    let children = c.var()?;
+    let nlink = small(c)?;
+    let target = c.var_bytes()?;
     let rec = Record {
         kind,
         name,
-        parent: c.u64()?,
-        mode: c.u32()?,
-        uid: c.u32()?,
-        gid: c.u32()?,
-        mtime_sec: c.i64()?,
-        mtime_nsec: c.u32()?,
-        size: c.u64()?,
-        rdev: c.u64()?,
-        entry: c.u64()?,
-        link: c.u64()?,
-        children: c.u64()?,
-        nlink: c.u32()?,
-        target: c.bytes()?,
+        parent: r.wrapping_sub(up),
+        mode,
+        uid,
+        gid,
+        mtime_sec,
+        mtime_nsec,
+        size,
+        rdev,
+        entry,
+        link,
+        children,
+        nlink,
+        target,
         xattr_count: 0,
         xattrs: &[],
     };
-    let nx = c.u32()?;
+    let nx = small(c)?;
     let xat = c.pos();
     let mut x = Vec::new();
     for _ in 0..nx.min(super::index::MAX_XATTRS as u32 + 1) {
-        x.push((c.bytes()?.to_vec(), c.bytes()?.to_vec()));
+        x.push((c.var_bytes()?.to_vec(), c.var_bytes()?.to_vec()));
     }
     let bad = |m: String| Error::corrupt(c.what(), at as u64, format!("record {r}: {m}"));
     if nx as usize != x.len() {
@@ -309,14 +329,14 @@ fn read_record<'a>(c: &mut Cursor<'a>, r: u64, records: u64) -> Result<Record<'a
     super::index::check_xattrs(&x).map_err(bad)?;
     let xattrs = &c_slice(c, xat);
     let name_ok = if r == 0 {
-        name.is_empty() && kind == EntryKind::Dir && rec.parent == 0
+        name.is_empty() && kind == EntryKind::Dir && up == 0
     } else {
         !name.is_empty()
             && name.len() <= 255
             && !name.iter().any(|&b| b == b'/' || b == 0)
             && name != b"."
             && name != b".."
-            && rec.parent < r
+            && (1..=r).contains(&up)
     };
     if !name_ok {
         return Err(bad(format!(
@@ -572,7 +592,7 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         xattrs: &[],
         xattr_count: 0,
     };
-    put_record(&mut raw, &root);
+    put_record(&mut raw, 0, &root);
     count += 1;
     let mut xbuf = Vec::new();
     for (k, &i) in order.iter().enumerate() {
@@ -583,8 +603,10 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         let e = &entries[i];
         xbuf.clear();
         for (n, v) in &e.xattrs {
-            xbuf.put_bytes(n);
-            xbuf.put_bytes(v);
+            xbuf.put_var(n.len() as u64);
+            xbuf.extend_from_slice(n);
+            xbuf.put_var(v.len() as u64);
+            xbuf.extend_from_slice(v);
         }
         let (link, children, nlink) = match e.kind {
             EntryKind::Dir => {
@@ -602,6 +624,7 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         };
         put_record(
             &mut raw,
+            r,
             &Record {
                 kind: e.kind,
                 name: name_of(&e.path),

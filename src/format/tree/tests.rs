@@ -95,7 +95,7 @@ fn directory_order_records_and_links() {
 #[test]
 fn many_records_span_pages_in_order() {
     let mut entries = vec![entry("d", EntryKind::Dir)];
-    for i in 0..20_000 {
+    for i in 0..50_000 {
         entries.push(entry(&format!("d/f{i:06}"), EntryKind::File));
     }
     let (blob, _, d) = blob_of(&entries, 1);
@@ -114,7 +114,7 @@ fn many_records_span_pages_in_order() {
             n += 1;
         }
     }
-    assert_eq!(n, 20_002);
+    assert_eq!(n, 50_002);
 }
 
 #[test]
