@@ -57,7 +57,7 @@ add() { R[$2,$1]="${R[$2,$1]:-} $3"; echo "sample: $2 $1 $3"; } # metric kind va
 med() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 cat "$WORK"/ar.* "$WORK/x.sqfs" >/dev/null # warm
-ONE=$(cd "$WORK/tree" && find . -type f -size +0 | sort | head -1)
+ONE=$(cd "$WORK/tree" && find . -type f -size +0 -print -quit)
 for rep in $(seq "$REPS"); do
     for kind in clc sqfs; do
         mountpoint -q "$MNT" && umount "$MNT"

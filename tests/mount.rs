@@ -1031,6 +1031,15 @@ fn damaged_tree_page_gives_eio_only_on_its_names() {
         let f = fs::OpenOptions::new().write(true).open(&first).unwrap();
         f.write_all_at(&[b[at as usize] ^ 0x5a], at).unwrap();
     }
+    // `clc verify` reads every page: the damage is data damage (exit 2), named as the tree's.
+    let v = Command::new(CLC)
+        .arg("verify")
+        .arg(&first)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(2), "{out}");
+    assert!(out.contains("index tree"), "{out}");
     let m = Mounted::foreground_env(&first, &t.path().join("mnt"), &[], &[("CLC_TRACE", "1")]);
     assert_eq!(
         fs::read_to_string(m.path("d0/a-rather-long-file-name-00007")).unwrap(),

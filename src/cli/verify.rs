@@ -52,6 +52,35 @@ struct Found {
     parity: clc::Result<Vec<Health>>,
 }
 
+/// Format version 5's paged tree (FORMAT.md 12), which a mount of a plain archive reads instead of the
+/// index: every page read and checked, and its records' paths and entries equal to the index's.
+fn tree_damage(path: &Path, ar: &Archive) -> Option<clc::verify::Damage> {
+    let damage = |cause: String| clc::verify::Damage {
+        what: "index tree",
+        line: format!("index tree (what the mount reads): {cause}"),
+        cause,
+        ..Default::default()
+    };
+    let tree = match clc::mount::paged::PagedTree::open(path, 4 << 20) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => return Some(damage(e.to_string())),
+    };
+    let Ok(mut got) = tree.paths() else {
+        return Some(damage(
+            "a page does not read or check (the mount answers EIO for its names)".into(),
+        ));
+    };
+    got.sort();
+    let same = got.len() == ar.index().entries().len()
+        && got
+            .iter()
+            .zip(ar.index().entries())
+            .enumerate()
+            .all(|(i, ((p, id), e))| *p == e.path && *id == i as u64);
+    (!same).then(|| damage("its records do not match the index's entries".into()))
+}
+
 impl Found {
     /// Checks every frame, then (with parity volumes) every stripe, with progress on a terminal.
     fn check(path: &Path, show: bool) -> Found {
@@ -65,8 +94,9 @@ impl Found {
                     frames.len() as u64,
                     "frames",
                 );
-                let r = clc::verify::verify_with(&ar, &p);
+                let mut r = clc::verify::verify_with(&ar, &p);
                 p.finish();
+                r.damages.extend(tree_damage(path, &ar));
                 r
             };
             (ar, r)
