@@ -38,6 +38,57 @@ fn footer(last: &Path) -> (u64, u64) {
     (f.index_offset, f.index_stored_len)
 }
 
+/// The blob bytes of each data volume it spans, in order (FORMAT.md 3.2): (volume, first, end).
+fn blob_pieces<'a>(data: &[&'a PathBuf], offset: u64, stored: u64) -> Vec<(&'a PathBuf, u64, u64)> {
+    let mut need = stored;
+    let mut out = Vec::new();
+    for (k, v) in data.iter().enumerate().rev() {
+        let len = fs::metadata(v).unwrap().len();
+        let end = if k + 1 == data.len() { len - 80 } else { len };
+        let have = end - 40;
+        if have >= need {
+            assert_eq!(end - need, offset);
+            out.push((*v, offset, end));
+            break;
+        }
+        out.push((*v, 40, end));
+        need -= have;
+    }
+    out.reverse();
+    out
+}
+
+/// Volume and offset of byte `pos` of the index blob.
+fn blob_byte<'a>(data: &[&'a PathBuf], offset: u64, stored: u64, pos: u64) -> (&'a PathBuf, u64) {
+    let mut at = 0;
+    for (v, a, b) in blob_pieces(data, offset, stored) {
+        if pos < at + (b - a) {
+            return (v, a + pos - at);
+        }
+        at += b - a;
+    }
+    panic!("byte {pos} is past the blob");
+}
+
+/// The length of the zlib generation index at the front of a version 5 blob (its trailer's `index_len`).
+fn index_len(data: &[&PathBuf], stored: u64) -> u64 {
+    let last = fs::read(data[data.len() - 1]).unwrap();
+    let (offset, _) = footer(data[data.len() - 1]);
+    let t: Vec<u8> = (stored - 48..stored)
+        .map(|p| {
+            let (v, at) = blob_byte(data, offset, stored, p);
+            if v == data[data.len() - 1] {
+                last[at as usize]
+            } else {
+                fs::read(v).unwrap()[at as usize]
+            }
+        })
+        .collect();
+    clc::format::tree::Trailer::decode(&t, stored, "t")
+        .unwrap()
+        .index_len
+}
+
 /// A tree whose index is large and incompressible: thousands of files with random names (and, as a
 /// versioned archive, a BLAKE3 per chunk), next to a large incompressible file that must be cut into
 /// frames of less than a volume.
@@ -107,12 +158,12 @@ fn tiny_volumes_with_a_large_index_stay_within_the_limit() {
             assert_eq!(code, 0, "{what}: {o}{e}");
             common::assert_same_tree(&src, &dest);
         }
-        // A byte of the index in a middle volume flipped: refused as a checksum mismatch, never read.
-        let mid = data[data.len() - 2];
-        let mut b = fs::read(mid).unwrap();
-        let n = b.len();
-        b[n - 10] ^= 1;
-        fs::write(mid, &b).unwrap();
+        // A byte of the generation index (the blob's first `index_len` bytes in format version 5: the
+        // paged tree follows it) flipped in a volume it spans: refused as a checksum mismatch.
+        let (vol, at) = blob_byte(&data, offset, stored, index_len(&data, stored) - 10);
+        let mut b = fs::read(vol).unwrap();
+        b[at as usize] ^= 1;
+        fs::write(vol, &b).unwrap();
         let (code, _, e) = run(&[&"list", &first]);
         assert_eq!(code, 2, "{what}");
         assert!(e.contains("index"), "{what}: {e}");

@@ -57,9 +57,14 @@ impl PagedTree {
     /// volumes above it. `Ok(None)` for every other archive (the mount then opens it whole); an error
     /// when its trailer or directory is damaged.
     pub fn open(path: &Path, budget: usize) -> Result<Option<PagedTree>> {
-        // Absolute: a background mount serves from `/`.
-        let path = &path.canonicalize().ctx(path)?;
-        let base = match volumes::parse(path) {
+        if volumes::remote::is_remote(path) {
+            return Ok(None);
+        }
+        // Absolute: a background mount serves from `/` (a path that does not resolve is not a volume's).
+        let Ok(path) = path.canonicalize() else {
+            return Ok(None);
+        };
+        let base = match volumes::parse(&path) {
             Some((b, Name::Data(_))) => b,
             _ => return Ok(None),
         };
