@@ -529,3 +529,62 @@ fn extract_opens_a_named_device_only_where_it_can_pay() {
         std::fs::remove_dir_all(&dest).unwrap();
     }
 }
+
+/// A pack with a named device that the probe table vouches for, whose stream ends before any frame goes
+/// to the GPU, does not wait for the device to open (CLC_TEST_GPU_OPEN_DELAY_MS stands for a slow driver);
+/// one the table cannot vouch for (no cache) is still waited for, so that a failure to open is said. The
+/// archive is the `--cpu` one either way.
+#[test]
+fn pack_does_not_wait_for_a_vouched_device_no_frame_needs() {
+    let Some(_) = opencl_device() else { return };
+    let name = devices().unwrap()[0].name.clone();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..3u64 {
+        std::fs::write(src.join(format!("t{i}")), text(50 + i, 200_000)).unwrap();
+    }
+    let cache = t.path().join("cache");
+    let delay = std::time::Duration::from_secs(6);
+    let pack = |out: &str, envs: &[(&str, &OsStr)]| {
+        let mut e = vec![
+            ("CLC_CACHE_DIR", cache.as_os_str()),
+            ("SOURCE_DATE_EPOCH", OsStr::new("1")),
+        ];
+        e.extend_from_slice(envs);
+        let mut args = vec![
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            OsStr::new(out),
+            OsStr::new("-q"),
+        ];
+        if out.ends_with("cpu") {
+            args.push(OsStr::new("--cpu"));
+        } else {
+            args.extend([OsStr::new("--gpu-device"), OsStr::new(&name)]);
+        }
+        let at = std::time::Instant::now();
+        let (code, so, se) = run_with(&e, &args);
+        assert_eq!(code, Some(0), "{so}{se}");
+        at.elapsed()
+    };
+    let base = |n: &str| t.path().join(n).to_string_lossy().into_owned();
+    let slow = [("CLC_TEST_GPU_OPEN_DELAY_MS", OsStr::new("6000"))];
+    pack(&base("cpu"), &[]);
+    // Learns the probe table (no delay), so that the next packs can vouch for the device.
+    pack(&base("learn"), &[]);
+    assert!(cache.join("opencl-icds.txt").is_file());
+    let took = pack(&base("vouched"), &slow);
+    assert!(took < delay, "waited for the device: {took:?}");
+    let off = [slow[0], ("CLC_CACHE_DIR", OsStr::new(""))];
+    let took = pack(&base("unknown"), &off);
+    assert!(
+        took >= delay,
+        "did not wait for a device no table vouches for: {took:?}"
+    );
+    let bytes = |n: &str| std::fs::read(t.path().join(format!("{n}.001"))).unwrap();
+    for n in ["learn", "vouched", "unknown"] {
+        assert!(bytes(n) == bytes("cpu"), "{n}: not the --cpu archive");
+    }
+}

@@ -77,15 +77,19 @@ pub fn run(a: PackArgs) -> Result<i32> {
         *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
     };
     let ahead = (!auto && !cfg.force_cpu).then(|| {
+        // A device the driver probe table says exists (no driver loaded to ask) is not waited for at
+        // the end when no frame went to it, unless a failure to open it must be an error.
+        let vouched = cfg.gpu_fallback && clc::gpu::known_match(&cfg.gpu_device) == Some(true);
         let (cfg, failed) = (cfg.clone(), open_failed.clone());
         let (quiet, asked) = (a.common.quiet, a.common.gpu_asked(&cfg));
-        OpenAhead::start(move || match super::open_gpu(&cfg, quiet, asked) {
+        let open = move || match super::open_gpu(&cfg, quiet, asked) {
             Ok(g) => g,
             Err(e) => {
                 record(&failed, e);
                 None
             }
-        })
+        };
+        OpenAhead::start(open, vouched)
     });
     let open = || match a.common.gpu(&cfg) {
         Ok(g) => g,

@@ -23,7 +23,7 @@ mod fnv;
 mod icd;
 pub mod program;
 
-pub use icd::{gpu_compute_units, probe_child_main};
+pub use icd::{gpu_compute_units, known_match, probe_child_main};
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -285,8 +285,11 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
     let mut offset = 0u64;
     std::thread::scope(|fs| {
         // Opens the GPU (or waits for the one opening) while the CPU takes the frames of the lead; the
-        // stage ends only once it is open, so that a failure to open it is always reported.
-        fs.spawn(|| gpu.device());
+        // stage ends only once it is open, so that a failure to open it is always reported, except
+        // for a vouched-for device that no frame needed (OpenAhead).
+        if !gpu.vouched() {
+            fs.spawn(|| gpu.device());
+        }
         rayon::in_place_scope(|rs| {
             for f in frames {
                 if tokens.send(()).is_err() {
@@ -485,21 +488,28 @@ pub enum GpuUse<'a> {
 /// A GPU opened on a thread of its own from before the pack starts (a device named by `--gpu-device` or
 /// `GPU_DEVICE`), so that starting the driver (0.3-0.5 s on the H200 machine) overlaps the scan and the
 /// CPU's first frames instead of coming before them. The pack waits for its result before it ends
-/// (`stage`), so that a failure to open is always reported; the thread itself is never joined.
+/// (`stage`), so that a failure to open is always reported, unless the device is `vouched` for (the
+/// driver probe table says it exists, and a failure to open it would only be a warning) and no frame
+/// went to it: a pack whose stream ends before the split's lead then ends without waiting for the
+/// driver (0.5 s on the two-H200 machine, longer than such a pack). The thread itself is never joined.
 pub struct OpenAhead {
     rx: Receiver<Option<Gpu>>,
     got: OnceLock<Option<Gpu>>,
+    vouched: bool,
 }
 
 impl OpenAhead {
-    /// Starts `open` on a new thread.
-    pub fn start(open: impl FnOnce() -> Option<Gpu> + Send + 'static) -> OpenAhead {
+    /// Starts `open` on a new thread; `vouched`: see [`OpenAhead`].
+    pub fn start(open: impl FnOnce() -> Option<Gpu> + Send + 'static, vouched: bool) -> OpenAhead {
         let (tx, rx) = crossbeam_channel::bounded(1);
         // Without a thread, `tx` is dropped here and the first `wait` finds no GPU.
         let _ = std::thread::Builder::new()
             .name("clc-gpu-open".into())
             .spawn(move || {
                 let t = Instant::now();
+                // For tests: a driver that takes this long to open.
+                let delay = crate::diag::knob("CLC_TEST_GPU_OPEN_DELAY_MS", 0..=60_000, 0);
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(delay)));
                 let g = open();
                 trace::span("GPU opened (on its own thread)", t, 0);
                 if let Err(e) = tx.send(g) {
@@ -511,6 +521,7 @@ impl OpenAhead {
         OpenAhead {
             rx,
             got: OnceLock::new(),
+            vouched,
         }
     }
 
@@ -558,6 +569,11 @@ impl<'a> PackGpu<'a> {
     /// Whether frames may go to a GPU (the frame queue holds two batches then).
     pub fn planned(&self) -> bool {
         self.planned
+    }
+
+    /// A named device opening ahead that the pack need not wait for unless frames go to it.
+    fn vouched(&self) -> bool {
+        matches!(self.asked, GpuUse::Opening(a) if a.vouched)
     }
 
     /// The GPU given by the caller, if any (whole-file dedup hashes on it; the others open later).
