@@ -66,40 +66,56 @@ pub fn encode_rdev(rdev: u64) -> u32 {
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
-/// The attributes of inode `ino`.
-pub fn attr(index: &ValidIndex, inodes: &Inodes, ino: Ino, root: &RootMeta) -> Option<FileAttr> {
-    let node = inodes.node(ino)?;
-    let Some(e) = entry_of(index, node) else {
-        return Some(FileAttr {
-            ino: INodeNo(ino.0),
-            size: DIR_SIZE,
-            blocks: DIR_SIZE / 512,
-            atime: root.mtime,
-            mtime: root.mtime,
-            ctime: root.mtime,
-            crtime: root.mtime,
-            kind: FileType::Directory,
-            perm: 0o755,
-            nlink: node.nlink,
-            uid: root.uid,
-            gid: root.gid,
-            rdev: 0,
-            blksize: BLKSIZE,
-            flags: 0,
-        });
-    };
-    let size = match e.kind {
-        EntryKind::File => e.size,
-        EntryKind::Symlink => e.target.len() as u64,
+/// What a [`FileAttr`] is made of: the fields an index entry and a paged-tree record (format version 5)
+/// both carry, with the inode's link count.
+pub struct Meta<'a> {
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    pub size: u64,
+    pub rdev: u64,
+    pub target: &'a [u8],
+    pub nlink: u32,
+}
+
+/// The attributes of the root directory (inode `ino`), which has no entry: `root`'s owner and time.
+pub fn root_attr(ino: Ino, root: &RootMeta, nlink: u32) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(ino.0),
+        size: DIR_SIZE,
+        blocks: DIR_SIZE / 512,
+        atime: root.mtime,
+        mtime: root.mtime,
+        ctime: root.mtime,
+        crtime: root.mtime,
+        kind: FileType::Directory,
+        perm: 0o755,
+        nlink,
+        uid: root.uid,
+        gid: root.gid,
+        rdev: 0,
+        blksize: BLKSIZE,
+        flags: 0,
+    }
+}
+
+/// The attributes of inode `ino` made of `m`.
+pub fn meta_attr(ino: Ino, m: &Meta) -> FileAttr {
+    let size = match m.kind {
+        EntryKind::File => m.size,
+        EntryKind::Symlink => m.target.len() as u64,
         EntryKind::Dir => DIR_SIZE,
         _ => 0,
     };
-    let rdev = match e.kind {
-        EntryKind::CharDev | EntryKind::BlockDev => encode_rdev(e.rdev),
+    let rdev = match m.kind {
+        EntryKind::CharDev | EntryKind::BlockDev => encode_rdev(m.rdev),
         _ => 0,
     };
-    let t = time(e.mtime_sec, e.mtime_nsec);
-    Some(FileAttr {
+    let t = time(m.mtime_sec, m.mtime_nsec);
+    FileAttr {
         ino: INodeNo(ino.0),
         size,
         blocks: size.div_ceil(512),
@@ -107,15 +123,38 @@ pub fn attr(index: &ValidIndex, inodes: &Inodes, ino: Ino, root: &RootMeta) -> O
         mtime: t,
         ctime: t,
         crtime: t,
-        kind: file_type(e.kind),
-        perm: (e.mode & 0o7777) as u16,
-        nlink: node.nlink,
-        uid: e.uid,
-        gid: e.gid,
+        kind: file_type(m.kind),
+        perm: (m.mode & 0o7777) as u16,
+        nlink: m.nlink,
+        uid: m.uid,
+        gid: m.gid,
         rdev,
         blksize: BLKSIZE,
         flags: 0,
-    })
+    }
+}
+
+/// The attributes of inode `ino`.
+pub fn attr(index: &ValidIndex, inodes: &Inodes, ino: Ino, root: &RootMeta) -> Option<FileAttr> {
+    let node = inodes.node(ino)?;
+    let Some(e) = entry_of(index, node) else {
+        return Some(root_attr(ino, root, node.nlink));
+    };
+    Some(meta_attr(
+        ino,
+        &Meta {
+            kind: e.kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime_sec: e.mtime_sec,
+            mtime_nsec: e.mtime_nsec,
+            size: e.size,
+            rdev: e.rdev,
+            target: &e.target,
+            nlink: node.nlink,
+        },
+    ))
 }
 
 /// The value of xattr `name` of inode `ino`.

@@ -6,7 +6,7 @@
 //! (page, volume, offset); the other pages keep working. The generation index (frames, contents, the
 //! entries in path order) is read only when a file's bytes are first read (see `ClcFs::reader`).
 
-use super::attr::{self, RootMeta, BLKSIZE, DIR_SIZE};
+use super::attr::{self, RootMeta};
 use super::inodes::Ino;
 use crate::archive::generations::{self, Listed};
 use crate::error::{Error, IoContext, Result};
@@ -15,7 +15,7 @@ use crate::format::index::{EntryKind, NONE};
 use crate::format::tree::{inflate, Directory, Page, Record, Trailer};
 use crate::format::TREE_VERSION;
 use crate::volumes::{self, Name};
-use fuser::{Errno, FileAttr, FileType, INodeNo};
+use fuser::{Errno, FileAttr, FileType};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -235,55 +235,26 @@ impl PagedTree {
         let r = Self::rec_of(ino)?;
         self.with(r, |e| {
             if r == 0 {
-                return Ok(FileAttr {
-                    ino: INodeNo(ino.0),
-                    size: DIR_SIZE,
-                    blocks: DIR_SIZE / 512,
-                    atime: root.mtime,
-                    mtime: root.mtime,
-                    ctime: root.mtime,
-                    crtime: root.mtime,
-                    kind: FileType::Directory,
-                    perm: 0o755,
-                    nlink: e.nlink,
-                    uid: root.uid,
-                    gid: root.gid,
-                    rdev: 0,
-                    blksize: BLKSIZE,
-                    flags: 0,
-                });
+                return Ok(attr::root_attr(ino, root, e.nlink));
             }
             if e.kind == EntryKind::Hardlink {
                 return Err(Errno::ENOENT); // no name leads to a hardlink record's own number
             }
-            let size = match e.kind {
-                EntryKind::File => e.size,
-                EntryKind::Symlink => e.target.len() as u64,
-                EntryKind::Dir => DIR_SIZE,
-                _ => 0,
-            };
-            let rdev = match e.kind {
-                EntryKind::CharDev | EntryKind::BlockDev => attr::encode_rdev(e.rdev),
-                _ => 0,
-            };
-            let t = attr::time(e.mtime_sec, e.mtime_nsec);
-            Ok(FileAttr {
-                ino: INodeNo(ino.0),
-                size,
-                blocks: size.div_ceil(512),
-                atime: t,
-                mtime: t,
-                ctime: t,
-                crtime: t,
-                kind: attr::file_type(e.kind),
-                perm: (e.mode & 0o7777) as u16,
-                nlink: e.nlink,
-                uid: e.uid,
-                gid: e.gid,
-                rdev,
-                blksize: BLKSIZE,
-                flags: 0,
-            })
+            Ok(attr::meta_attr(
+                ino,
+                &attr::Meta {
+                    kind: e.kind,
+                    mode: e.mode,
+                    uid: e.uid,
+                    gid: e.gid,
+                    mtime_sec: e.mtime_sec,
+                    mtime_nsec: e.mtime_nsec,
+                    size: e.size,
+                    rdev: e.rdev,
+                    target: e.target,
+                    nlink: e.nlink,
+                },
+            ))
         })?
     }
 
