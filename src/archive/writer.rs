@@ -316,10 +316,7 @@ impl VolumeWriter {
     /// The index blob after the last frame, spilling into new volumes while it does not fit (FORMAT.md
     /// 3.2), then the footer, in the volume where the blob ends if there is room, else in one more.
     fn seal(&mut self, raw_index: &[u8], tree: Option<&TreeArea>) -> Result<()> {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
-        z.write_all(raw_index)
-            .expect("writing to a Vec cannot fail");
-        let mut blob = z.finish().expect("writing to a Vec cannot fail");
+        let mut blob = deflate_index(raw_index);
         if let Some(t) = tree {
             let tail = t.bytes(blob.len() as u64);
             blob.extend_from_slice(&tail);
@@ -417,5 +414,171 @@ impl Drop for VolumeWriter {
         if !self.committed {
             self.abort();
         }
+    }
+}
+
+/// An index of more than this many raw bytes is compressed in parts of this size at once.
+const INDEX_PART: usize = 1 << 20;
+
+/// The zlib stream of an index blob (FORMAT.md 3: zlib, level 3). Up to [`INDEX_PART`] bytes, one
+/// encoder as always; a larger index (a tree of many files: 4.7 MB raw for 23,000 files, 45 ms on one
+/// core, run 38) is cut into parts of [`INDEX_PART`] compressed on the rayon pool, each a raw deflate
+/// stream primed with the 32 KiB before it and ended by a sync flush (the last by the final block), joined
+/// under one zlib header and the Adler-32 of the whole, as pigz does: one ordinary zlib stream that every
+/// reader inflates as before. The bytes depend on the index alone, never on the thread count.
+fn deflate_index(raw: &[u8]) -> Vec<u8> {
+    use rayon::prelude::*;
+    if raw.len() <= INDEX_PART {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+        z.write_all(raw).expect("writing to a Vec cannot fail");
+        return z.finish().expect("writing to a Vec cannot fail");
+    }
+    let parts: Vec<Vec<u8>> = raw
+        .par_chunks(INDEX_PART)
+        .enumerate()
+        .map(|(i, part)| {
+            let start = i * INDEX_PART;
+            let dict = &raw[start.saturating_sub(32 << 10)..start];
+            deflate_part(dict, part, start + part.len() == raw.len())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 6);
+    out.extend_from_slice(&[0x78, 0x5e]); // deflate, 32 KiB window, level 2-5
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(&adler32(raw).to_be_bytes());
+    out
+}
+
+/// `part` as raw deflate at level 3 after the dictionary `dict`, ended by a sync flush (or, `last`, by
+/// the final block).
+fn deflate_part(dict: &[u8], part: &[u8], last: bool) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut c = Compress::new(Compression::new(3), false);
+    if !dict.is_empty() {
+        c.set_dictionary(dict)
+            .expect("a fresh raw deflate stream takes a dictionary");
+    }
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    let mut out = Vec::with_capacity(part.len() / 2 + 4096);
+    loop {
+        if out.capacity() - out.len() < 4096 {
+            out.reserve(out.capacity().max(4096));
+        }
+        let done = c.total_in() as usize;
+        let st = c
+            .compress_vec(&part[done..], &mut out, flush)
+            .expect("deflating into a Vec cannot fail");
+        let all_in = c.total_in() as usize == part.len();
+        // A sync flush is complete once a call leaves output room unused (zlib's rule).
+        if all_in
+            && (if last {
+                st == Status::StreamEnd
+            } else {
+                out.len() < out.capacity()
+            })
+        {
+            return out;
+        }
+    }
+}
+
+/// Adler-32 (RFC 1950) of `data`.
+fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes is the most before `b` could overflow 32 bits (zlib's NMAX).
+    for block in data.chunks(5552) {
+        for &x in block {
+            a += u32::from(x);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    b << 16 | a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Compressible but not trivial bytes: words from a small vocabulary picked by a xorshift.
+    fn text(n: usize) -> Vec<u8> {
+        let words: [&[u8]; 8] = [
+            b"frame ", b"volume ", b"index\n", b"chunk ", b"0x1f ", b"dedup ", b"{", b"}\n",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(words[(x % 8) as usize]);
+            out.push(b'a' + (x >> 40) as u8 % 26);
+        }
+        out.truncate(n);
+        out
+    }
+
+    fn inflate(z: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(z)
+            .read_to_end(&mut out)
+            .expect("a valid zlib stream");
+        out
+    }
+
+    #[test]
+    fn adler32_is_rfc1950s() {
+        assert_eq!(adler32(b""), 1);
+        assert_eq!(adler32(b"Wikipedia"), 0x11e6_0398);
+        // Past one block of 5552 bytes: each byte at its largest, so the sums need their reductions.
+        let big = vec![0xffu8; 100_000];
+        assert_eq!(adler32(&big), 0x149a_302c); // Python's zlib.adler32
+    }
+
+    #[test]
+    fn a_large_index_deflates_in_parts_to_one_zlib_stream() {
+        let raw = text(3 * INDEX_PART + 12_345);
+        let z = deflate_index(&raw);
+        assert_eq!(inflate(&z), raw);
+        // The parts cost little against one encoder, and the bytes do not depend on the threads.
+        let mut one = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+        one.write_all(&raw).unwrap();
+        let one = one.finish().unwrap();
+        assert!(
+            z.len() as f64 <= one.len() as f64 * 1.01,
+            "{} against {}",
+            z.len(),
+            one.len()
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(|| deflate_index(&raw)), z);
+        // A wrong check value is refused by the reader.
+        let mut bad = z.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let mut out = Vec::new();
+        assert!(flate2::read::ZlibDecoder::new(&bad[..])
+            .read_to_end(&mut out)
+            .is_err());
+    }
+
+    #[test]
+    fn a_small_index_is_one_encoders_stream() {
+        let raw = text(INDEX_PART);
+        let mut one = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+        one.write_all(&raw).unwrap();
+        assert_eq!(deflate_index(&raw), one.finish().unwrap());
     }
 }
