@@ -551,8 +551,8 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
             .count() as u32
     };
     let records = order.len() as u64 + 1;
-    let mut pages = Vec::new();
-    let mut refs: Vec<PageRef> = Vec::new();
+    // Each page's first record and raw body; compressed at the end, on the rayon pool.
+    let mut bodies: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut raw: Vec<u8> = Vec::new();
     let mut count = 0u32;
     let mut first = 0u64;
@@ -560,15 +560,7 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         let mut body = Vec::with_capacity(raw.len() + 4);
         body.put_u32(*count);
         body.extend_from_slice(raw);
-        let z = deflate(&body);
-        refs.push(PageRef {
-            first,
-            offset: pages.len() as u64,
-            stored: z.len() as u32,
-            raw: body.len() as u32,
-            checksum: checksum(&body),
-        });
-        pages.extend_from_slice(&z);
+        bodies.push((first, body));
         raw.clear();
         *count = 0;
         next
@@ -648,6 +640,25 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         count += 1;
     }
     close(&mut raw, &mut count, first, 0);
+    let packed: Vec<(Vec<u8>, u64)> = {
+        use rayon::prelude::*;
+        bodies
+            .par_iter()
+            .map(|(_, body)| (deflate(body), checksum(body)))
+            .collect()
+    };
+    let mut pages = Vec::with_capacity(packed.iter().map(|(z, _)| z.len()).sum());
+    let mut refs: Vec<PageRef> = Vec::with_capacity(bodies.len());
+    for ((first, body), (z, sum)) in bodies.iter().zip(&packed) {
+        refs.push(PageRef {
+            first: *first,
+            offset: pages.len() as u64,
+            stored: z.len() as u32,
+            raw: body.len() as u32,
+            checksum: *sum,
+        });
+        pages.extend_from_slice(z);
+    }
     TreeArea {
         pages,
         dir: Directory {
