@@ -4,7 +4,8 @@
 # clc-old (before), scripts/gpu/timed.py as timed.py; each build runs as a file named clc (only a binary
 # of that name probes the drivers, docs/GPU.md run 35). Trees: the Rust docs (.dev-gpu-shared/rdoc.tar.xz)
 # and the machine's mixed tree (/usr/share/doc, python3, /usr/include). Modes: --cpu, default,
-# --gpu-device NVIDIA, --gpu-device all; REPS interleaved, medians last.
+# --gpu-device NVIDIA, --gpu-device all (CPU_ONLY=1: --cpu alone); SQFS=1 adds mksquashfs -comp lz4
+# -processors N (from D/bin, libraries in D/lib) on the same tree; REPS interleaved, medians last.
 # run(command="REPS=5 bash scripts/gpu/pack-named-ab.sh .dev-gpu-final", carry=[".dev-gpu-final",
 #     ".dev-gpu-shared/rdoc.tar.xz"], kind="nvidia-h200-x2")
 set -u
@@ -17,7 +18,8 @@ tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
 cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/
 for t in $W/t/rdoc $W/src; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
 for b in new old; do $W/$b/clc pack $W/t/rdoc/*/ -o $W/warm -q --gpu-device NVIDIA --force >/dev/null 2>&1; rm -f $W/warm.*; done
-MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all")
+MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all"); [ "${CPU_ONLY:-0}" = 1 ] && MODES=("--cpu")
+export PATH=$D/bin:$PATH LD_LIBRARY_PATH=$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 for i in $(seq $REPS); do
   for t in $W/t/rdoc $W/src; do
     for m in "${MODES[@]}"; do
@@ -26,6 +28,10 @@ for i in $(seq $REPS); do
         echo "$(basename $t) $b [$m]: $s $(cat $W/a.* | wc -c)"
       done
     done
+    if [ "${SQFS:-0}" = 1 ] && command -v mksquashfs >/dev/null; then
+      rm -f $W/t.sqfs; s=$(python3 "$D/timed.py" mksquashfs $t $W/t.sqfs -comp lz4 -processors $(nproc) -noappend -quiet -no-progress | cut -d' ' -f1)
+      echo "$(basename $t) mksquashfs [lz4]: $s $(stat -c %s $W/t.sqfs)"
+    fi
   done
 done
 echo "== table (medians of $REPS, s; archive bytes)"
