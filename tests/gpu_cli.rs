@@ -558,6 +558,8 @@ fn pack_does_not_wait_for_a_vouched_device_no_frame_needs() {
             OsStr::new("-o"),
             OsStr::new(out),
             OsStr::new("-q"),
+            OsStr::new("--frame-size"),
+            OsStr::new("128K"),
         ];
         if out.ends_with("cpu") {
             args.push(OsStr::new("--cpu"));
@@ -567,7 +569,7 @@ fn pack_does_not_wait_for_a_vouched_device_no_frame_needs() {
         let at = std::time::Instant::now();
         let (code, so, se) = run_with(&e, &args);
         assert_eq!(code, Some(0), "{so}{se}");
-        at.elapsed()
+        (at.elapsed(), se)
     };
     let base = |n: &str| t.path().join(n).to_string_lossy().into_owned();
     let slow = [("CLC_TEST_GPU_OPEN_DELAY_MS", OsStr::new("6000"))];
@@ -575,10 +577,22 @@ fn pack_does_not_wait_for_a_vouched_device_no_frame_needs() {
     // Learns the probe table (no delay), so that the next packs can vouch for the device.
     pack(&base("learn"), &[]);
     assert!(cache.join("opencl-icds.txt").is_file());
-    let took = pack(&base("vouched"), &slow);
+    // Vouched for, and the stream shorter than the CPU's lead: the driver is not even loaded.
+    let traced = [slow[0], ("CLC_TRACE", OsStr::new("1"))];
+    let (took, err) = pack(&base("vouched"), &traced);
     assert!(took < delay, "waited for the device: {took:?}");
+    assert!(err.contains("GPU not opened"), "{err}");
+    assert!(!err.contains("GPU opened (on its own thread)"), "{err}");
+    // With a lead of one byte the frames after the first (of 128 KiB) are past it, so the pack opens the
+    // device and waits for it there.
+    let lead1 = [slow[0], ("CLC_GPU_LEAD", OsStr::new("1"))];
+    let (took, _) = pack(&base("vouched1"), &lead1);
+    assert!(
+        took >= delay,
+        "frames were meant for the device, yet it was not waited for: {took:?}"
+    );
     let off = [slow[0], ("CLC_CACHE_DIR", OsStr::new(""))];
-    let took = pack(&base("unknown"), &off);
+    let (took, _) = pack(&base("unknown"), &off);
     assert!(
         took >= delay,
         "did not wait for a device no table vouches for: {took:?}"

@@ -489,44 +489,66 @@ pub enum GpuUse<'a> {
 /// `GPU_DEVICE`), so that starting the driver (0.3-0.5 s on the H200 machine) overlaps the scan and the
 /// CPU's first frames instead of coming before them. The pack waits for its result before it ends
 /// (`stage`), so that a failure to open is always reported, unless the device is `vouched` for (the
-/// driver probe table says it exists, and a failure to open it would only be a warning) and no frame
-/// went to it: a pack whose stream ends before the split's lead then ends without waiting for the
-/// driver (0.5 s on the two-H200 machine, longer than such a pack). The thread itself is never joined.
+/// driver probe table says it exists, and a failure to open it would only be a warning). A vouched-for
+/// device opens only once the scan has said how much there is to pack ([`PackGpu::new`]), and only when
+/// frames may go to it: a stream no longer than the split's lead (which the CPU threads take whole) never
+/// loads the driver, whose open and teardown cost 0.1-0.5 s on the H200 machines (docs/GPU.md run 41).
+/// The thread itself is never joined.
 pub struct OpenAhead {
     rx: Receiver<Option<Gpu>>,
     got: OnceLock<Option<Gpu>>,
     vouched: bool,
+    /// A vouched-for device's opening, until [`OpenAhead::begin`] starts it.
+    deferred: parking_lot::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl OpenAhead {
-    /// Starts `open` on a new thread; `vouched`: see [`OpenAhead`].
+    /// Starts `open` on a new thread, now or (`vouched`) at [`OpenAhead::begin`]; see [`OpenAhead`].
     pub fn start(open: impl FnOnce() -> Option<Gpu> + Send + 'static, vouched: bool) -> OpenAhead {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        // Without a thread, `tx` is dropped here and the first `wait` finds no GPU.
-        let _ = std::thread::Builder::new()
-            .name("clc-gpu-open".into())
-            .spawn(move || {
-                let t = Instant::now();
-                // For tests: a driver that takes this long to open.
-                let delay = crate::diag::knob("CLC_TEST_GPU_OPEN_DELAY_MS", 0..=60_000, 0);
-                std::thread::sleep(std::time::Duration::from_millis(u64::from(delay)));
-                let g = open();
-                trace::span("GPU opened (on its own thread)", t, 0);
-                if let Err(e) = tx.send(g) {
-                    // Nobody waits any more (the pack is over): the process ends without tearing the
-                    // driver down.
-                    std::mem::forget(e.into_inner());
-                }
-            });
-        OpenAhead {
+        let run = move || {
+            // Without a thread, `tx` is dropped here and the first `wait` finds no GPU.
+            let _ = std::thread::Builder::new()
+                .name("clc-gpu-open".into())
+                .spawn(move || {
+                    let t = Instant::now();
+                    // For tests: a driver that takes this long to open.
+                    let delay = crate::diag::knob("CLC_TEST_GPU_OPEN_DELAY_MS", 0..=60_000, 0);
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(delay)));
+                    let g = open();
+                    trace::span("GPU opened (on its own thread)", t, 0);
+                    if let Err(e) = tx.send(g) {
+                        // Nobody waits any more (the pack is over): the process ends without tearing
+                        // the driver down.
+                        std::mem::forget(e.into_inner());
+                    }
+                });
+        };
+        let ahead = OpenAhead {
             rx,
             got: OnceLock::new(),
             vouched,
+            deferred: parking_lot::Mutex::new(None),
+        };
+        if vouched {
+            *ahead.deferred.lock() = Some(Box::new(run));
+        } else {
+            run();
+        }
+        ahead
+    }
+
+    /// Starts a deferred opening (nothing when it started already).
+    fn begin(&self) {
+        let run = self.deferred.lock().take();
+        if let Some(run) = run {
+            run();
         }
     }
 
     /// The GPU, waiting for the opening to end (None: it failed).
     pub fn wait(&self) -> Option<&Gpu> {
+        self.begin();
         self.got
             .get_or_init(|| self.rx.recv().ok().flatten())
             .as_ref()
@@ -552,7 +574,21 @@ impl<'a> PackGpu<'a> {
     pub fn new(asked: GpuUse<'a>, total: u64) -> Self {
         let planned = match &asked {
             GpuUse::Off => false,
-            GpuUse::Given(_) | GpuUse::Opening(_) => true,
+            GpuUse::Given(_) => true,
+            // A frame goes to the GPU only when it starts past the lead (`stage`), so a stream of at
+            // most `lead` bytes has none for it; `total` (the jobs' bytes) is at least the stream's.
+            GpuUse::Opening(a)
+                if a.vouched && total <= Split::lead(rayon::current_num_threads()) =>
+            {
+                trace::note(
+                    "GPU not opened: the CPU threads take the whole stream (the split's lead)",
+                );
+                false
+            }
+            GpuUse::Opening(a) => {
+                a.begin();
+                true
+            }
             GpuUse::Auto(_) => {
                 let (want, why) = auto_wants_gpu(total);
                 trace::note(&format!("GPU_DEVICE = auto: {why}"));
