@@ -461,11 +461,7 @@ fn extract_opens_a_named_device_only_where_it_can_pay() {
     let Some(_) = opencl_device() else { return };
     let name = devices().unwrap()[0].name.clone();
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    for i in 0..3u64 {
-        std::fs::write(src.join(format!("t{i}")), text(40 + i, 300_000)).unwrap();
-    }
+    let src = three_texts(t.path(), 40, 300_000);
     clc_ok!(
         "pack",
         &src,
@@ -530,20 +526,27 @@ fn extract_opens_a_named_device_only_where_it_can_pay() {
     }
 }
 
-/// A pack with a named device that the probe table vouches for, whose stream ends before any frame goes
-/// to the GPU, does not wait for the device to open (CLC_TEST_GPU_OPEN_DELAY_MS stands for a slow driver);
-/// one the table cannot vouch for (no cache) is still waited for, so that a failure to open is said. The
-/// archive is the `--cpu` one either way.
+/// `DIR/src` holding three files `t0`..`t2` of `size` bytes of [`text`] from seeds `seed`, `seed + 1`, ….
+fn three_texts(dir: &std::path::Path, seed: u64, size: usize) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..3u64 {
+        std::fs::write(src.join(format!("t{i}")), text(seed + i, size)).unwrap();
+    }
+    src
+}
+
+/// A pack with a named device that the probe table vouches for, whose stream is no longer than the CPU's
+/// lead, never opens the device (the trace says so) and does not wait for it
+/// (CLC_TEST_GPU_OPEN_DELAY_MS stands for a slow driver); with a one-byte lead it opens the device and
+/// waits for it; one the table cannot vouch for (no cache) is still waited for, so that a failure to open
+/// is said. The archive is the `--cpu` one where no frame went to the device.
 #[test]
 fn pack_does_not_wait_for_a_vouched_device_no_frame_needs() {
     let Some(_) = opencl_device() else { return };
     let name = devices().unwrap()[0].name.clone();
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    for i in 0..3u64 {
-        std::fs::write(src.join(format!("t{i}")), text(50 + i, 200_000)).unwrap();
-    }
+    let src = three_texts(t.path(), 50, 200_000);
     let cache = t.path().join("cache");
     let delay = std::time::Duration::from_secs(6);
     let pack = |out: &str, envs: &[(&str, &OsStr)]| {
