@@ -24,18 +24,24 @@ fn blob_of(entries: &[Entry], index_len: u64) -> (Vec<u8>, Trailer, Directory) {
     (blob, t, d)
 }
 
+/// Page `k`'s raw body, inflated and checked.
+fn page_body(blob: &[u8], d: &Directory, k: usize) -> Vec<u8> {
+    let p = d.pages[k];
+    inflate(
+        &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
+        p.raw,
+        p.checksum,
+        "t",
+        0,
+    )
+    .unwrap()
+}
+
 fn pages(blob: &[u8], d: &Directory) -> Vec<Page> {
     (0..d.pages.len())
         .map(|k| {
             let p = d.pages[k];
-            let raw = inflate(
-                &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
-                p.raw,
-                p.checksum,
-                "t",
-                0,
-            )
-            .unwrap();
+            let raw = page_body(blob, d, k);
             let end = d.pages.get(k + 1).map_or(d.records, |q| q.first);
             Page::parse(raw, p.first..end, d.records, "t").unwrap()
         })
@@ -145,14 +151,7 @@ fn hostile_trailer_directory_and_pages_are_errors() {
     // Every truncation and every flipped byte of a page is an error or a page that still checks out;
     // nothing panics.
     let p = d.pages[0];
-    let body = inflate(
-        &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
-        p.raw,
-        p.checksum,
-        "t",
-        0,
-    )
-    .unwrap();
+    let body = page_body(&blob, &d, 0);
     for i in 0..body.len() {
         assert!(Page::parse(body[..i].to_vec(), 0..d.records, d.records, "t").is_err());
         let mut b = body.clone();
@@ -191,15 +190,7 @@ fn randomly_damaged_pages_never_panic() {
         .xattrs
         .push((b"user.second".to_vec(), vec![7; 40]));
     let (blob, _, d) = blob_of(&entries, 3);
-    let p = d.pages[0];
-    let body = inflate(
-        &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
-        p.raw,
-        p.checksum,
-        "t",
-        0,
-    )
-    .unwrap();
+    let body = page_body(&blob, &d, 0);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = |n: usize| {
         x ^= x << 13;
