@@ -7,6 +7,7 @@
 
 mod config;
 mod errors;
+mod part;
 mod writer;
 
 pub use config::{Addressing, Credentials, S3Config, MAX_PART, MIN_PART};
@@ -34,6 +35,9 @@ const MAX_LIST_PAGES: usize = 1_000_000;
 pub(crate) struct S3Backend {
     rt: Arc<Runtime>,
     client: Arc<AmazonS3>,
+    /// Sends parts while they fill; `None` where payloads are signed.
+    streamer: Option<Arc<part::PartSender>>,
+    request_timeout: Duration,
     bucket: String,
     /// Key prefix: empty or ending in `/`.
     prefix: String,
@@ -90,9 +94,12 @@ impl S3Backend {
             setting: format!("s3://{bucket}"),
             msg: one_line(&e.to_string()),
         })?;
+        let streamer = part::PartSender::new(cfg, bucket)?.map(Arc::new);
         Ok(S3Backend {
             rt: Arc::new(rt),
             client: Arc::new(client),
+            streamer,
+            request_timeout: cfg.request_timeout,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             endpoint: cfg.endpoint_text(),
@@ -142,6 +149,8 @@ impl S3Backend {
             rt: self.rt.clone(),
             req: Arc::new(writer::Requests {
                 client: self.client.clone(),
+                streamer: self.streamer.clone(),
+                request_timeout: self.request_timeout,
                 retry: self.retry,
                 endpoint: self.endpoint.clone(),
                 bucket: self.bucket.clone(),

@@ -2,22 +2,35 @@
 //! a bounded number at a time, from memory only (nothing is staged on disk).
 //!
 //! Memory: the part being filled plus at most `parts_in_flight` parts uploading. The upload is created
-//! when the first part is full; an object smaller than one part is sent with one PUT at `finish`. Parts
+//! when the first part is 1 MiB short of full; an object smaller than one part is sent with one PUT at
+//! `finish`.
+//!
+//! Once the upload exists, a part is sent while it fills ([`part`](super::part), where payloads are
+//! not signed): its request starts with the part's length when its first bytes are written, and each
+//! write goes on to the server at once, so a full part has only its last write left to send. Its bytes
+//! are kept as well (one part: 5 MiB by default) until its request succeeded: a streamed request that
+//! fails is retried from them, whole, with the usual retries. A part that the stream's end leaves short
+//! cannot keep its announced length: its request is dropped (the server stores nothing of a body that
+//! ends short) and its kept bytes go as the last part, of their own length. Parts
 //! are `part_size` bytes and double every 1000 parts, so the 10 000-part limit of S3 is reached only past
 //! ~4.9 TB with 5 MiB parts (past S3's 5 TiB object limit with larger ones). Nothing is visible under the name until `finish` completes the upload; `abort`
 //! (or dropping the writer unfinished) aborts it, which removes the uploaded parts.
 
 use super::errors::{self, Names};
+use super::part::{self, PartSender};
 use super::{MAX_PART, MIN_PART};
 use crate::storage::requests::{traced, Kind};
 use crate::storage::{retry, ObjectWriter, Result, RetryPolicy, StorageError};
+use bytes::Bytes;
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// S3's limit on the number of parts of one upload.
@@ -38,6 +51,10 @@ pub(super) struct Shared {
 /// never hold the last reference to the runtime it runs on (dropping a runtime inside it panics).
 pub(super) struct Requests {
     pub client: Arc<AmazonS3>,
+    /// Parts sent while they fill; `None` where payloads are signed (parts go whole).
+    pub streamer: Option<Arc<PartSender>>,
+    /// How long a streamed part may take once full (a whole request's limit).
+    pub request_timeout: Duration,
     pub retry: RetryPolicy,
     pub endpoint: String,
     pub bucket: String,
@@ -53,6 +70,22 @@ impl Requests {
     }
 }
 
+/// A part whose request started when it began to fill (see the module's documentation).
+struct Streaming {
+    /// Its number (from 0).
+    idx: usize,
+    /// Its length, announced in its request.
+    len: usize,
+    filled: usize,
+    /// Everything written to it, kept for a retry or for sending it again short.
+    chunks: Vec<Bytes>,
+    /// Feeds the request's body; dropped when the part is full, which ends the body.
+    body: mpsc::UnboundedSender<Bytes>,
+    /// Hands the kept bytes to the request's task when the part is full (for its retries).
+    full: oneshot::Sender<Vec<Bytes>>,
+    task: JoinHandle<Result<PartId>>,
+}
+
 pub(super) struct S3Writer {
     rt: Arc<Runtime>,
     s: Arc<Requests>,
@@ -60,8 +93,10 @@ pub(super) struct S3Writer {
     url: String,
     part_size: usize,
     parts_in_flight: usize,
-    /// The part being filled.
+    /// The part being filled, while it is not sent as it fills.
     buf: Vec<u8>,
+    /// The part being filled and sent as it fills.
+    streaming: Option<Streaming>,
     /// The multipart upload, once the first part was sent.
     upload: Option<String>,
     /// Its creation, started when the first part is [`START_BEFORE`] bytes short of full, so that the
@@ -93,6 +128,7 @@ impl S3Writer {
             part_size,
             parts_in_flight,
             buf: Vec::new(),
+            streaming: None,
             upload: None,
             creating: None,
             absent: None,
@@ -174,9 +210,122 @@ impl S3Writer {
         self.part_size.saturating_mul(1 << shift).min(MAX_PART)
     }
 
+    /// The upload's id when it exists, taking a creation that has finished (never waiting for one).
+    fn upload_ready(&mut self) -> Result<Option<String>> {
+        if self.upload.is_none() && self.creating.as_ref().is_some_and(|h| h.is_finished()) {
+            let h = self.creating.take().expect("checked");
+            let id = self.rt.block_on(h).map_err(|e| StorageError::Upload {
+                object: self.url.clone(),
+                msg: format!("upload creation task: {e}"),
+            })??;
+            self.upload = Some(id);
+        }
+        Ok(self.upload.clone())
+    }
+
+    /// Starts sending the part being filled while it fills (what is buffered of it first), where
+    /// parts can be streamed and the upload exists; otherwise it stays buffered.
+    fn start_streaming(&mut self) -> Result<()> {
+        let Some(streamer) = self.s.streamer.clone() else {
+            return Ok(());
+        };
+        if self.rest_sent || self.sent_parts >= MAX_PARTS {
+            return Ok(());
+        }
+        let Some(id) = self.upload_ready()? else {
+            return Ok(());
+        };
+        let len = self.size_of_part(self.sent_parts);
+        let (body, rx) = mpsc::unbounded_channel();
+        let (full, full_rx) = oneshot::channel();
+        let mut chunks = Vec::new();
+        if !self.buf.is_empty() {
+            let b = Bytes::from(std::mem::take(&mut self.buf));
+            let _ = body.send(b.clone());
+            chunks.push(b);
+        }
+        let filled = chunks.iter().map(Bytes::len).sum();
+        let idx = self.sent_parts;
+        let part = StreamedPart {
+            s: self.s.clone(),
+            streamer,
+            key: self.key.clone(),
+            url: self.url.clone(),
+            upload: id,
+            idx,
+            len,
+        };
+        let task = self.rt.spawn(part.send(rx, full_rx));
+        self.streaming = Some(Streaming {
+            idx,
+            len,
+            filled,
+            chunks,
+            body,
+            full,
+            task,
+        });
+        Ok(())
+    }
+
+    /// Writes what fits of `data` into the part being streamed; returns how much that was.
+    fn write_streaming(&mut self, data: &[u8]) -> Result<usize> {
+        let st = self.streaming.as_mut().expect("a part is being streamed");
+        let n = (st.len - st.filled).min(data.len());
+        let b = Bytes::copy_from_slice(&data[..n]);
+        // A request that already failed no longer reads its body: it is retried from `chunks`.
+        let _ = st.body.send(b.clone());
+        st.chunks.push(b);
+        st.filled += n;
+        if st.filled == st.len {
+            // Full: its body ends, its task gets the kept bytes, and it joins the parts in flight.
+            let st = self.streaming.take().expect("just used");
+            drop(st.body);
+            let _ = st.full.send(st.chunks);
+            self.inflight.push_back(st.task);
+            self.sent_parts += 1;
+            while self.inflight.len() > self.parts_in_flight {
+                self.wait_oldest()?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Takes back a part being streamed that will not reach its announced length: its request is
+    /// dropped (the server stores nothing of a body that ends short), and its bytes are returned to be
+    /// sent whole, as a part of their own length, under the same number.
+    fn unstream(&mut self) -> Option<Vec<Bytes>> {
+        let st = self.streaming.take()?;
+        debug_assert_eq!(st.idx, self.sent_parts);
+        st.task.abort();
+        // Waits until the request is dropped, so that its connection is closed before the part is
+        // sent again.
+        let _ = self.rt.block_on(st.task);
+        Some(st.chunks)
+    }
+
     /// Sends the filled buffer as the next part, first waiting for the oldest part if too many are in
     /// flight.
     fn send_part(&mut self) -> Result<()> {
+        // Where parts are streamed, only the first is ever buffered.
+        let next = match self.s.streamer {
+            Some(_) => 0,
+            None => self.size_of_part(self.sent_parts + 1),
+        };
+        let data = PutPayload::from(std::mem::replace(&mut self.buf, Vec::with_capacity(next)));
+        self.send_payload(data)
+    }
+
+    /// Sends the part being filled whole, now: the buffer, or what was streamed of it.
+    fn send_current(&mut self) -> Result<()> {
+        match self.unstream() {
+            Some(chunks) => self.send_payload(chunks.into_iter().collect()),
+            None => self.send_part(),
+        }
+    }
+
+    /// Sends `data` as the next part, first waiting for the oldest part if too many are in flight.
+    fn send_payload(&mut self, data: PutPayload) -> Result<()> {
         if self.sent_parts >= MAX_PARTS {
             return Err(StorageError::Upload {
                 object: self.url.clone(),
@@ -199,8 +348,6 @@ impl S3Writer {
         while self.inflight.len() >= self.parts_in_flight {
             self.wait_oldest()?;
         }
-        let next = self.size_of_part(self.sent_parts + 1);
-        let data = PutPayload::from(std::mem::replace(&mut self.buf, Vec::with_capacity(next)));
         let (s, key, url, idx) = (
             self.s.clone(),
             self.key.clone(),
@@ -237,6 +384,9 @@ impl S3Writer {
 
     /// Stops the parts in flight and aborts the upload (one attempt: this runs after failures too).
     fn abort_upload(&mut self) -> Result<()> {
+        if let Some(st) = self.streaming.take() {
+            st.task.abort();
+        }
         for h in self.inflight.drain(..) {
             h.abort();
         }
@@ -268,6 +418,18 @@ impl S3Writer {
             });
         }
         while !data.is_empty() {
+            if self.streaming.is_none()
+                && self.s.streamer.is_some()
+                && (self.upload.is_some() || self.creating.is_some())
+            {
+                self.start_streaming()?;
+            }
+            if self.streaming.is_some() {
+                let n = self.write_streaming(data)?;
+                data = &data[n..];
+                self.written += n as u64;
+                continue;
+            }
             let room = self.size_of_part(self.sent_parts) - self.buf.len();
             let n = room.min(data.len());
             self.buf.extend_from_slice(&data[..n]);
@@ -287,8 +449,12 @@ impl S3Writer {
     /// the object is a multipart upload already (a smaller object stays one `PUT`).
     fn send_ready_inner(&mut self) -> Result<()> {
         let multipart = self.upload.is_some() || self.creating.is_some();
-        if multipart && self.buf.len() >= MIN_PART {
-            self.send_part()?;
+        let buffered = match &self.streaming {
+            Some(st) => st.filled,
+            None => self.buf.len(),
+        };
+        if multipart && buffered >= MIN_PART {
+            self.send_current()?;
         }
         Ok(())
     }
@@ -296,9 +462,11 @@ impl S3Writer {
     /// Sends what is buffered as the last part of a multipart upload (created now if it was not),
     /// whatever its size.
     fn send_rest_inner(&mut self) -> Result<()> {
-        if !self.rest_sent && (!self.buf.is_empty() || self.upload.is_none()) {
+        if !self.rest_sent
+            && (self.streaming.is_some() || !self.buf.is_empty() || self.upload.is_none())
+        {
             self.start_upload();
-            self.send_part()?;
+            self.send_current()?;
         }
         self.rest_sent = true;
         Ok(())
@@ -323,8 +491,8 @@ impl S3Writer {
             }))?;
             return Ok(self.written);
         }
-        if !self.buf.is_empty() || self.upload.is_none() {
-            self.send_part()?;
+        if self.streaming.is_some() || !self.buf.is_empty() || self.upload.is_none() {
+            self.send_current()?;
         }
         while !self.inflight.is_empty() {
             self.wait_oldest()?;
@@ -344,6 +512,83 @@ impl S3Writer {
         }))?;
         self.upload = None;
         Ok(self.written)
+    }
+}
+
+/// What the task of a streamed part needs.
+struct StreamedPart {
+    s: Arc<Requests>,
+    streamer: Arc<PartSender>,
+    key: Key,
+    url: String,
+    upload: String,
+    idx: usize,
+    len: usize,
+}
+
+impl StreamedPart {
+    /// Sends the part as its bytes arrive through `rx`; if that request fails, sends it again whole
+    /// from the bytes `full` brings once the part is full, with the configured retries (less the
+    /// attempt made). Once full, the streamed request has the request timeout to end.
+    async fn send(
+        self,
+        rx: mpsc::UnboundedReceiver<Bytes>,
+        mut full: oneshot::Receiver<Vec<Bytes>>,
+    ) -> Result<PartId> {
+        let (s, url, len) = (&self.s, self.url.as_str(), self.len as u64);
+        let names = s.names(url);
+        let req = traced(
+            Kind::Part,
+            url,
+            len,
+            self.streamer.put(
+                &self.key,
+                &self.upload,
+                self.idx,
+                len,
+                part::body(rx),
+                &names,
+            ),
+        );
+        tokio::pin!(req);
+        // The kept bytes, once the part is full (`Some(None)`: the writer took the part back).
+        let mut kept: Option<Option<Vec<Bytes>>> = None;
+        let first = tokio::select! {
+            r = &mut req => r,
+            k = &mut full => {
+                kept = Some(k.ok());
+                match tokio::time::timeout(s.request_timeout, &mut req).await {
+                    Ok(r) => r,
+                    Err(_) => Err(StorageError::Timeout {
+                        object: url.to_string(),
+                        msg: format!("part {} of {} bytes", self.idx + 1, len),
+                        tries: Default::default(),
+                    }),
+                }
+            }
+        };
+        let Err(e) = first else {
+            return first;
+        };
+        let chunks = match kept {
+            Some(k) => k,
+            None => full.await.ok(),
+        };
+        let Some(chunks) = chunks else {
+            return Err(e);
+        };
+        let payload: PutPayload = chunks.into_iter().collect();
+        let mut policy = s.retry;
+        policy.attempts = policy.attempts.saturating_sub(1).max(1);
+        retry::run(&policy, || {
+            traced(Kind::Part, url, len, async {
+                s.client
+                    .put_part(&self.key, &self.upload, self.idx, payload.clone())
+                    .await
+                    .map_err(|e| errors::convert(e, &names))
+            })
+        })
+        .await
     }
 }
 
