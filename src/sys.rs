@@ -174,6 +174,21 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Blocks SIGPIPE in the calling thread, so that a write to a socket whose peer is gone fails with
+/// `EPIPE` there instead of ending the process (which [`default_sigpipe`] makes SIGPIPE do): for the
+/// threads that do network I/O, e.g. the S3 client's (a server dying under an upload is an error to
+/// report, not a reason to die silently).
+pub fn block_sigpipe_in_thread() {
+    // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only changes this
+    // thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Fixes glibc's mmap threshold at `bytes`, so that buffers at least that large are mapped and given
 /// back when freed (see `main.rs` for why readers of archives want this). Call before any thread starts.
 pub fn fix_mmap_threshold(bytes: i32) {

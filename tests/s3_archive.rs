@@ -986,3 +986,110 @@ fn a_large_index_goes_in_a_volume_of_its_own() {
     ok(port, &["extract", first, "-o", s(&out2), "-q"]);
     common::assert_same_tree(src, &out2);
 }
+
+/// A bucket pack sends each part while it fills: every part after the first whole one starts as its
+/// first bytes are written (`MPU-PART-STREAMED`), and the part the stream's end leaves short goes whole,
+/// at its own length (`MPU-PART`); the archive reads back equal to the source. With
+/// `CLC_S3_STREAM_PARTS=0` no part is streamed, and the archive is the same.
+#[test]
+fn a_bucket_pack_sends_parts_while_they_fill() {
+    // 16 MiB that does not compress: three full 5 MiB parts and a short last one.
+    let Some(c) = Case::shared("streamed-parts", |src| noise_files(src, 8, 70, 2 << 20)) else {
+        return;
+    };
+    let (port, arch, first, src, t) = (c.port, &c.arch, &c.first, &c.src, &c.t);
+    let count = |m: &std::collections::BTreeMap<String, usize>, k: &str| m.get(k).copied();
+    let pack = requests(port, &["pack", s(src), "-o", arch, "-q", "--cpu"]);
+    let streamed = count(&pack, "MPU-PART-STREAMED").unwrap_or(0);
+    assert!(
+        (2..=3).contains(&streamed),
+        "parts 2 and 3 (and the first when the upload was there in time) streamed: {pack:?}"
+    );
+    assert!(
+        count(&pack, "MPU-PART").unwrap_or(0) >= 1,
+        "the short last part goes whole: {pack:?}"
+    );
+    let out = t.path().join("out");
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(src, &out);
+    let listing = ok(port, &["list", first]);
+    let o = clc(
+        port,
+        "clc-test-secret",
+        &["pack", s(src), "-o", arch, "-q", "--cpu", "--force"],
+    )
+    .env("CLC_S3_STREAM_PARTS", "0")
+    .env("CLC_TRACE", "1")
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("MPU-PART-STREAMED"), "{err}");
+    assert!(err.contains("MPU-PART"), "{err}");
+    assert_eq!(ok(port, &["list", first]), listing);
+    ok(port, &["verify", first]);
+}
+
+/// The server killed while a part streams (right after the volume's multipart upload is created, when
+/// its first part's request opens): the pack fails with one line naming the endpoint or the object,
+/// exit 2, and once the server is back no archive opens (the volume was never completed).
+#[test]
+fn server_killed_while_a_part_streams_leaves_no_archive_that_opens() {
+    // 96 MiB that does not compress, in one volume: parts are still streaming when the kill lands.
+    let Some(c) = Case::private("killed-streaming", |src| noise_files(src, 48, 90, 2 << 20)) else {
+        return;
+    };
+    let (port, srv, arch, src) = (c.port, c.srv(), &c.arch, &c.src);
+    let mut pack = clc(
+        port,
+        "clc-test-secret",
+        &["pack", s(src), "-o", arch, "-q", "--cpu"],
+    )
+    .env("CLC_TRACE", "1")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut err = std::io::BufReader::new(pack.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        let n = std::io::BufRead::read_line(&mut err, &mut l).unwrap();
+        assert!(n > 0, "the pack ended before its upload began: {lines:?}");
+        let created = l.contains(" MPU-CREATE ");
+        lines.push(l);
+        if created {
+            break;
+        }
+    }
+    srv.run("kill");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = pack.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{rest}");
+    assert!(
+        rest.lines()
+            .any(|l| l.contains(" MPU-PART-STREAMED ") && l.contains(" failed: ")),
+        "a streamed part was cut: {rest}"
+    );
+    let errors: Vec<&str> = rest
+        .lines()
+        .filter(|l| !l.starts_with("clc: trace:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {errors:?}");
+    assert!(
+        errors[0].contains(&format!("127.0.0.1:{port}")) || errors[0].contains("s3://"),
+        "{errors:?}"
+    );
+    srv.restart();
+    let left = objects(&c.store);
+    assert!(
+        !left.iter().any(|n| n.starts_with("data.0")),
+        "no volume was completed (the lock of the killed run may stay): {left:?}"
+    );
+    for cmd in ["list", "verify"] {
+        let (code, err) = fails(port, &[cmd, &format!("{arch}.001")]);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+    }
+}

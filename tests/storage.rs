@@ -357,15 +357,24 @@ fn local_writers_never_follow_links_and_names_may_be_any_bytes() {
 // ---------------------------------------------------------------------------------------------------
 // S3 only
 
+/// A volume-sized object in irregular writes, its parts sent while they fill (the default) and sent
+/// whole once full (`stream_parts` off, as where payloads are signed): the same bytes either way.
 #[test]
 fn s3_streams_a_volume_sized_object_in_parts() {
     let Some(probe) = s3_store("multipart") else {
         return;
     };
     drop(probe);
+    for streamed in [true, false] {
+        multipart_object(streamed);
+    }
+}
+
+fn multipart_object(streamed: bool) {
     let mut cfg = config(test_port());
     cfg.part_size = 5 << 20;
     cfg.parts_in_flight = 3;
+    cfg.stream_parts = streamed;
     let store = Store::s3(&cfg, BUCKET, &fresh_prefix("multipart")).unwrap();
     let n = name("vol.001");
     let total = (48 << 20) + 123;
@@ -534,6 +543,67 @@ fn s3_unreachable_endpoint_is_one_error_in_bounded_time() {
     assert!(
         took >= Duration::from_millis(500),
         "retried with backoff: {took:?}"
+    );
+}
+
+/// A part is sent while it fills: its request starts when its first bytes are written (counted
+/// then), each part's bytes are kept, and a part whose request the server broke (killed while the part
+/// streamed) is sent again whole from them once the server is back: the object is complete and exact.
+/// A part the end leaves short goes at its own length (the object is not a multiple of the part).
+#[test]
+fn s3_a_streamed_part_is_retried_from_its_kept_bytes() {
+    let Some(_) = s3_store("streamed-retry") else {
+        return;
+    };
+    let server = PrivateServer::start("streamed-retry").unwrap();
+    let mut cfg = config(server.port);
+    cfg.part_size = 5 << 20;
+    cfg.parts_in_flight = 2;
+    // Retries that outlast a restart (SeaweedFS may answer 500 for a moment after it).
+    cfg.retry = RetryPolicy {
+        attempts: 30,
+        first_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_elapsed: Duration::from_secs(60),
+    };
+    let store = Store::s3(&cfg, BUCKET, "streamed/").unwrap();
+    let n = name("vol.001");
+    let total = (13 << 20) + 4321;
+    let data = noise(11, total);
+    let mut w = store.writer_new(&n).unwrap();
+    let before = clc::storage::requests::counts();
+    // The first part and 2 MiB of the second: the second's request is open, its body half sent.
+    w.write(&data[..7 << 20]).unwrap();
+    // Requests run on the store's own threads: counted when they start, soon after the write.
+    let t = Instant::now();
+    let streamed = || {
+        clc::storage::requests::counts()
+            .since(&before)
+            .part_streamed
+    };
+    while streamed() == 0 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        streamed() >= 1,
+        "the second part's request started as it began to fill"
+    );
+    // Its 2 MiB reach the server, then the server dies under the open request.
+    std::thread::sleep(Duration::from_millis(100));
+    server.run("kill");
+    let mut start = server.command("start");
+    let restart = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(start.status().unwrap().success(), "restart");
+    });
+    w.write(&data[7 << 20..]).unwrap();
+    let size = w.finish();
+    restart.join().unwrap();
+    assert_eq!(size.unwrap(), total as u64);
+    assert_eq!(store.size(&n).unwrap(), total as u64);
+    assert!(
+        store.read_range(&n, 0..total as u64).unwrap() == data,
+        "the object read back differs"
     );
 }
 

@@ -9,7 +9,7 @@
 //! | endpoint     | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `s3 = endpoint_url` or `endpoint_url`, else AWS (all skipped with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`) |
 //! | addressing   | `CLC_S3_ADDRESSING` (`path` or `virtual`), the profile's `s3 = addressing_style`, else path-style with an endpoint (self-hosted stores) and virtual-hosted on AWS |
 //! | plain HTTP   | always to loopback; elsewhere only with `CLC_S3_ALLOW_HTTP=1`                          |
-//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 5), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4) |
+//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 5), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4), `CLC_S3_STREAM_PARTS` (0: send each part whole once full; default 1) |
 //!
 //! An empty variable counts as unset. There is no fallback to instance metadata or other network
 //! sources: without credentials, opening an S3 location is one clear error.
@@ -94,16 +94,8 @@ pub fn s3_config_from(
             }
         };
     }
-    cfg.allow_http_anywhere = match var("CLC_S3_ALLOW_HTTP").as_deref() {
-        None | Some("0") => false,
-        Some("1") => true,
-        Some(v) => {
-            return Err(StorageError::Config {
-                setting: "CLC_S3_ALLOW_HTTP".into(),
-                msg: format!("{v:?} is not 0 or 1"),
-            })
-        }
-    };
+    cfg.allow_http_anywhere = zero_or_one(var("CLC_S3_ALLOW_HTTP"), "CLC_S3_ALLOW_HTTP", false)?;
+    cfg.stream_parts = zero_or_one(var("CLC_S3_STREAM_PARTS"), "CLC_S3_STREAM_PARTS", true)?;
     if let Some(v) = var("CLC_S3_PART_MIB") {
         cfg.part_size = whole_in(&v, 5..=5120, "CLC_S3_PART_MIB", "MiB")? << 20;
     }
@@ -111,6 +103,19 @@ pub fn s3_config_from(
         cfg.parts_in_flight = whole_in(&v, 1..=64, "CLC_S3_PARTS_IN_FLIGHT", "parts")?;
     }
     Ok(cfg)
+}
+
+/// A 0/1 switch `name` (`default` when unset).
+fn zero_or_one(v: Option<String>, name: &str, default: bool) -> Result<bool> {
+    match v.as_deref() {
+        None => Ok(default),
+        Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(v) => Err(StorageError::Config {
+            setting: name.into(),
+            msg: format!("{v:?} is not 0 or 1"),
+        }),
+    }
 }
 
 /// `v` as a whole number within `range`, or the setting's error.
@@ -374,10 +379,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.part_size, c.parts_in_flight), (12 << 20, 8));
+        assert!(c.stream_parts, "parts are streamed by default");
+        let c = s3_config_from(&vars(&[("CLC_S3_STREAM_PARTS", "0")]), h).unwrap();
+        assert!(!c.stream_parts);
         for (k, v) in [
             ("CLC_S3_PART_MIB", "4"),
             ("CLC_S3_PART_MIB", "8M"),
             ("CLC_S3_PARTS_IN_FLIGHT", "0"),
+            ("CLC_S3_STREAM_PARTS", "yes"),
         ] {
             let e = s3_config_from(&vars(&[(k, v)]), h).unwrap_err().to_string();
             assert!(e.contains(k) && e.contains(v), "{e}");

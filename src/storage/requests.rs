@@ -23,12 +23,15 @@ pub enum Kind {
     /// `CreateMultipartUpload`.
     Upload,
     Part,
+    /// `UploadPart` sent while the part fills (counted when it starts; dropped unprinted when the
+    /// stream's end leaves the part short).
+    PartStreamed,
     Complete,
     Abort,
     Delete,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind::List,
     Kind::Head,
     Kind::Get,
@@ -36,6 +39,7 @@ const KINDS: [Kind; 10] = [
     Kind::Create,
     Kind::Upload,
     Kind::Part,
+    Kind::PartStreamed,
     Kind::Complete,
     Kind::Abort,
     Kind::Delete,
@@ -51,6 +55,7 @@ impl Kind {
             Kind::Create => "PUT-IF-ABSENT",
             Kind::Upload => "MPU-CREATE",
             Kind::Part => "MPU-PART",
+            Kind::PartStreamed => "MPU-PART-STREAMED",
             Kind::Complete => "MPU-COMPLETE",
             Kind::Abort => "MPU-ABORT",
             Kind::Delete => "DELETE",
@@ -70,6 +75,7 @@ pub struct Counts {
     pub create: u64,
     pub upload: u64,
     pub part: u64,
+    pub part_streamed: u64,
     pub complete: u64,
     pub abort: u64,
     pub delete: u64,
@@ -85,6 +91,7 @@ impl Counts {
             + self.create
             + self.upload
             + self.part
+            + self.part_streamed
             + self.complete
             + self.abort
             + self.delete
@@ -100,6 +107,7 @@ impl Counts {
             create: self.create - before.create,
             upload: self.upload - before.upload,
             part: self.part - before.part,
+            part_streamed: self.part_streamed - before.part_streamed,
             complete: self.complete - before.complete,
             abort: self.abort - before.abort,
             delete: self.delete - before.delete,
@@ -118,6 +126,7 @@ pub fn counts() -> Counts {
         create: c(Kind::Create),
         upload: c(Kind::Upload),
         part: c(Kind::Part),
+        part_streamed: c(Kind::PartStreamed),
         complete: c(Kind::Complete),
         abort: c(Kind::Abort),
         delete: c(Kind::Delete),
@@ -186,7 +195,17 @@ mod tests {
         let d = counts().since(&before);
         // Other tests of this process may make requests at the same time: at least one of each.
         for (k, n) in KINDS.iter().zip([
-            d.list, d.head, d.get, d.put, d.create, d.upload, d.part, d.complete, d.abort, d.delete,
+            d.list,
+            d.head,
+            d.get,
+            d.put,
+            d.create,
+            d.upload,
+            d.part,
+            d.part_streamed,
+            d.complete,
+            d.abort,
+            d.delete,
         ]) {
             assert!(n >= 1, "{k:?} not counted");
         }

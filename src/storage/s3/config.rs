@@ -52,6 +52,9 @@ pub struct S3Config {
     pub parts_in_flight: usize,
     /// Ranged reads in flight at once in [`Store::read_ranges`](crate::storage::Store::read_ranges).
     pub reads_in_flight: usize,
+    /// Send each multipart part while it fills (its request starts with its length when its first
+    /// bytes are written), where payloads are not signed; otherwise each part goes whole once full.
+    pub stream_parts: bool,
 }
 
 /// S3's smallest part (all but the last); larger parts mean fewer requests, more memory per writer.
@@ -79,6 +82,7 @@ impl S3Config {
             part_size: 5 << 20,
             parts_in_flight: 4,
             reads_in_flight: 8,
+            stream_parts: true,
         }
     }
 

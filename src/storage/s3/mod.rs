@@ -57,6 +57,8 @@ impl S3Backend {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("clc-s3")
+            // Sockets are written on these threads: a server gone mid-upload is EPIPE, not SIGPIPE.
+            .on_thread_start(crate::sys::block_sigpipe_in_thread)
             .enable_all()
             .build()
             .map_err(|e| StorageError::io("S3 client runtime", e))?;

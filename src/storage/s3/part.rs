@@ -43,9 +43,9 @@ fn encode_key(s: &str) -> String {
 
 impl PartSender {
     /// A sender for `bucket`, or `None` where payloads are signed (their hash is needed before the
-    /// body is sent, so parts go whole there).
+    /// body is sent, so parts go whole there) or streaming is off ([`S3Config::stream_parts`]).
     pub fn new(cfg: &S3Config, bucket: &str) -> Result<Option<PartSender>> {
-        if cfg.sign_payload() {
+        if cfg.sign_payload() || !cfg.stream_parts {
             return Ok(None);
         }
         let base = match (&cfg.endpoint, cfg.addressing) {

@@ -538,7 +538,7 @@ impl StreamedPart {
         let (s, url, len) = (&self.s, self.url.as_str(), self.len as u64);
         let names = s.names(url);
         let req = traced(
-            Kind::Part,
+            Kind::PartStreamed,
             url,
             len,
             self.streamer.put(
