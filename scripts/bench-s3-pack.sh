@@ -9,7 +9,9 @@
 # Per tree and binary: medians of REPS of `clc pack SRC -o DIR/loc -q --cpu` (after removing the last
 # one) and `clc pack SRC -o s3://clc-test/bench/NAME -q --cpu --force`, their ratio and difference, and
 # the server's CPU per bucket pack; with FLOOR=1 the server's time for plain PUTs of the bytes a pack
-# uploads after its stream (scripts/s3-put.py). Timings on a shared machine are noisy: compare within one run.
+# uploads after its stream (scripts/s3-put.py); with TRACE=1 one more traced bucket pack per binary: its
+# stream's end and every S3 request that ended after it (CLC_TRACE: end time, kind, bytes, duration).
+# Timings on a shared machine are noisy: compare within one run.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 SRC..." >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +51,13 @@ for src in "$@"; do
         l=$(med < "$W/$n.$k.local"); s=$(med < "$W/$n.$k.s3"); u=$(med < "$W/$n.$k.cpu")
         echo "  $c: local $l ms, bucket $s ms, bucket/local $(awk -v a="$s" -v b="$l" 'BEGIN{printf "%.2f", a/b}') (goal <= 1.2), bucket - local $((s - l)) ms, server CPU per bucket pack $u ms"
     done
+    if [ "${TRACE:-0}" = 1 ]; then
+        for c in $CLCS; do
+            echo "  traced bucket pack, $c:"
+            CLC_TRACE=1 "$c" pack "$src" -o "s3://$CLC_S3_TEST_BUCKET/bench/$n" -q --cpu --force 2>&1 |
+                grep "trace:" | awk '/stream done/ {on=1} on && (/ s3 / || /stream done/ || / Finish /)' | sed 's/^clc: trace: */    /'
+        done
+    fi
     # FLOOR=1: the server's own time for what a pack uploads after its stream, as plain PUTs from
     # scripts/s3-put.py (one request, UNSIGNED-PAYLOAD): the first volume whole (an archive under
     # 5 MiB is that one PUT) and its last part's bytes (its size past the last whole 5 MiB part).
