@@ -546,19 +546,36 @@ fn s3_unreachable_endpoint_is_one_error_in_bounded_time() {
     );
 }
 
+/// A private server for `test` (which it may kill and restart) and settings for it with 5 MiB parts,
+/// two in flight; `None` (SKIP) when no S3 server answers.
+fn private_server(test: &str) -> Option<(PrivateServer, S3Config)> {
+    s3_store(test)?;
+    let server = PrivateServer::start(test).unwrap();
+    let mut cfg = config(server.port);
+    cfg.part_size = 5 << 20;
+    cfg.parts_in_flight = 2;
+    Some((server, cfg))
+}
+
+/// Kills the server now and starts it again 300 ms later, in a thread the caller joins.
+fn kill_and_restart(server: &PrivateServer) -> std::thread::JoinHandle<()> {
+    server.run("kill");
+    let mut start = server.command("start");
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(start.status().unwrap().success(), "restart");
+    })
+}
+
 /// A part is sent while it fills: its request starts when its first bytes are written (counted
 /// then), each part's bytes are kept, and a part whose request the server broke (killed while the part
 /// streamed) is sent again whole from them once the server is back: the object is complete and exact.
 /// A part the end leaves short goes at its own length (the object is not a multiple of the part).
 #[test]
 fn s3_a_streamed_part_is_retried_from_its_kept_bytes() {
-    let Some(_) = s3_store("streamed-retry") else {
+    let Some((server, mut cfg)) = private_server("streamed-retry") else {
         return;
     };
-    let server = PrivateServer::start("streamed-retry").unwrap();
-    let mut cfg = config(server.port);
-    cfg.part_size = 5 << 20;
-    cfg.parts_in_flight = 2;
     // Retries that outlast a restart (SeaweedFS may answer 500 for a moment after it).
     cfg.retry = RetryPolicy {
         attempts: 30,
@@ -590,12 +607,7 @@ fn s3_a_streamed_part_is_retried_from_its_kept_bytes() {
     );
     // Its 2 MiB reach the server, then the server dies under the open request.
     std::thread::sleep(Duration::from_millis(100));
-    server.run("kill");
-    let mut start = server.command("start");
-    let restart = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(start.status().unwrap().success(), "restart");
-    });
+    let restart = kill_and_restart(&server);
     w.write(&data[7 << 20..]).unwrap();
     let size = w.finish();
     restart.join().unwrap();
@@ -609,13 +621,9 @@ fn s3_a_streamed_part_is_retried_from_its_kept_bytes() {
 
 #[test]
 fn s3_server_killed_mid_upload_then_restarted() {
-    let Some(_) = s3_store("killed") else {
+    let Some((server, cfg)) = private_server("killed") else {
         return;
     };
-    let server = PrivateServer::start("killed").unwrap();
-    let mut cfg = config(server.port);
-    cfg.part_size = 5 << 20;
-    cfg.parts_in_flight = 2;
     let store = Store::s3(&cfg, BUCKET, "killed/").unwrap();
     let done = name("done.001");
     let done_data = noise(3, 100_000);
@@ -656,12 +664,7 @@ fn s3_server_killed_mid_upload_then_restarted() {
     assert_eq!(store.read_range(&done, 0..100_000).unwrap(), done_data);
 
     // Killed and restarted under a read: the default retries carry the read across the restart.
-    server.run("kill");
-    let mut start = server.command("start");
-    let restart = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(start.status().unwrap().success(), "restart");
-    });
+    let restart = kill_and_restart(&server);
     let got = store.read_range(&done, 10..90_000);
     restart.join().unwrap();
     assert_eq!(got.unwrap(), &done_data[10..90_000]);
