@@ -56,6 +56,8 @@ impl PartSender {
                 format!("https://{bucket}.s3.{}.amazonaws.com", cfg.region)
             }
         };
+        // The TLS stack's crypto (ring), as for object_store's client; a second install fails quietly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .build()
@@ -183,6 +185,56 @@ pub(super) fn body(rx: tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> reqwest::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cfg(endpoint: Option<&str>, addressing: Addressing) -> S3Config {
+        let mut c = S3Config::new(
+            endpoint.map(str::to_string),
+            "eu-west-3",
+            crate::storage::s3::Credentials {
+                key_id: "k".into(),
+                secret: "s".into(),
+                session_token: None,
+            },
+        );
+        c.addressing = addressing;
+        c
+    }
+
+    #[test]
+    fn parts_go_to_the_bucket_the_addressing_names() {
+        let base = |c: &S3Config| PartSender::new(c, "bk").unwrap().map(|p| p.base);
+        for (ep, a, want) in [
+            (
+                Some("http://127.0.0.1:8333"),
+                Addressing::Path,
+                "http://127.0.0.1:8333/bk",
+            ),
+            (
+                Some("https://s3.example.com"),
+                Addressing::VirtualHosted,
+                "https://bk.s3.example.com",
+            ),
+            (
+                None,
+                Addressing::Path,
+                "https://s3.eu-west-3.amazonaws.com/bk",
+            ),
+            (
+                None,
+                Addressing::VirtualHosted,
+                "https://bk.s3.eu-west-3.amazonaws.com",
+            ),
+        ] {
+            assert_eq!(base(&cfg(ep, a)).as_deref(), Some(want), "{ep:?} {a:?}");
+        }
+        // Signed payloads (plain http to another host) and the switch turned off: parts go whole.
+        let mut signed = cfg(Some("http://10.0.0.5:9000"), Addressing::Path);
+        signed.allow_http_anywhere = true;
+        assert!(base(&signed).is_none());
+        let mut off = cfg(Some("http://127.0.0.1:8333"), Addressing::Path);
+        off.stream_parts = false;
+        assert!(base(&off).is_none());
+    }
 
     #[test]
     fn keys_are_encoded_as_sigv4_wants() {
