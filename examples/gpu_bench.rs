@@ -9,7 +9,9 @@
 //! Also clc's CPU encoder (every core) and lz4_flex on the same frames, for the ratio. With
 //! `--compress-only` the decompression and FNV rows are left out. The codec is the config's
 //! (LZ_EXT3_SB in sub-blocks of SUBBLOCK_SIZE, `--subblock-size BYTES`, 0 for plain LZ_EXT3), for the
-//! GPU and the CPU encoder alike; decompression uses the kernel of that codec.
+//! GPU and the CPU encoder alike; decompression uses the kernel of that codec. `--dump FILE` writes the
+//! GPU's blocks, one after the other, so that two kernel versions can be compared with `cmp`. The
+//! compression stages' times are printed in ms and shares (exact with `CLC_GPU_QUEUES=1`).
 
 use clc::codec::{self, Codec};
 use clc::gpu::{Gpu, Timings};
@@ -130,6 +132,12 @@ fn main() {
         );
     }
     let packed: u64 = enc.iter().map(|e| e.len() as u64).sum();
+    if let Some(path) = arg(&args, "--dump") {
+        std::fs::write(&path, enc.concat()).unwrap_or_else(|e| {
+            eprintln!("{path}: {e}");
+            std::process::exit(1)
+        });
+    }
     let jobs: Vec<(&[u8], usize)> = enc
         .iter()
         .zip(&frames)
@@ -253,12 +261,17 @@ fn main() {
         "gpu / cpu encoder size: {:.4}",
         packed as f64 / cpu_packed.max(1) as f64
     );
-    let names = ["build+anchors", "find", "parse", "plan", "emit"];
     let total: u64 = ct.stages_ns.iter().sum::<u64>().max(1);
-    let parts: Vec<String> = names
+    let parts: Vec<String> = clc::gpu::COMPRESS_STAGES
         .iter()
         .zip(ct.stages_ns)
-        .map(|(n, v)| format!("{n} {:.0}%", 100.0 * v as f64 / total as f64))
+        .map(|(n, v)| {
+            format!(
+                "{n} {:.2} ms {:.0}%",
+                v as f64 / 1e6,
+                100.0 * v as f64 / total as f64
+            )
+        })
         .collect();
     println!("compress kernel time: {}", parts.join(", "));
 }

@@ -48,9 +48,23 @@
 #define I_TAIL 4
 #define I_SLEN 5
 
+// The 4 bytes at p, little-endian. On a little-endian device from the one or two aligned words that
+// hold them (the buffers are aligned, and their sizes multiples of 4): two loads instead of four.
 inline uint read32(const __global uchar *p) {
+#ifdef __ENDIAN_LITTLE__
+    size_t a = (size_t)p;
+    const __global uint *w = (const __global uint *)(a & ~(size_t)3);
+    uint sh = (uint)(a & 3u) * 8u;
+    uint lo = w[0];
+    return sh == 0u ? lo : (lo >> sh) | (w[1] << (32u - sh));
+#else
     return (uint)p[0] | ((uint)p[1] << 8) | ((uint)p[2] << 16) | ((uint)p[3] << 24);
+#endif
 }
+
+// Trailing zero bits of x != 0 (OpenCL C 1.2 has no ctz).
+inline uint ctz32(uint x) { return popcount((x & (0u - x)) - 1u); }
+inline uint ctz64(ulong x) { return (uint)popcount((x & (0UL - x)) - 1UL); }
 
 inline uint hash_l(uint v) { return (v * 2654435761u) >> (32 - LHASH_LOG); }
 
@@ -114,7 +128,11 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
 // Length of the common prefix of a and b, at most max.
 inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     uint l = 0;
-    while (l + 4u <= max && read32(a + l) == read32(b + l)) l += 4u;
+    while (l + 4u <= max) {
+        uint x = read32(a + l) ^ read32(b + l);
+        if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
+        l += 4u;
+    }
     while (l < max && a[l] == b[l]) l++;
     return l;
 }
@@ -283,6 +301,10 @@ __kernel void lz_link(const __global uchar *in, const __global uint *sb_frame,
 // How far (in positions) a far offset is carried to its neighbours in lz_find.
 #define FAR_REACH 32u
 
+#if WG != 64
+#error "lz_find keeps one bit per work-item of an epoch in a 64-bit mask: WG must be 64"
+#endif
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void lz_find(const __global uchar *in, const __global uint *sb_frame,
              const __global ulong *fr_base, const __global uint *fr_len,
@@ -290,9 +312,11 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
     // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
     __local uint tab[LSIZE * CANDS];
-    // Far offsets of this epoch's positions (0 = none), and the last one of earlier epochs.
+    // Far offsets of this epoch's positions (0 = none), and which of them are set: one bit per
+    // work-item (atomic_or: order-independent), two masks used in turn so that one is cleared while
+    // the other is read.
     __local uint lfar[WG];
-    __local uint lcarry;
+    __local uint lmask[2][2];
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
     uint f = sb_frame[s];
@@ -309,23 +333,36 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         tab[i * CANDS] = k > 0 ? ltab[(size_t)(s - 1) * LSIZE + i] : 0u;
         for (uint c = 1; c < CANDS; c++) tab[i * CANDS + c] = 0u;
     }
-    if (lid == 0) lcarry = 0u;
+    if (lid < 4u) lmask[lid >> 1][lid & 1u] = 0u;
+    // The last far offset of earlier epochs (the same in every work-item).
+    uint carry = 0u;
     barrier(CLK_LOCAL_MEM_FENCE);
 
     uint end = min(start + SUB, n);
     uint epochs = end > start ? (end - start + WG - 1) / WG : 0u;
     for (uint e = 0; e < epochs; e++) {
         uint p = start + e * WG + lid;
-        lfar[lid] = p < end ? fr_far[p] : 0u;
+        uint fv = p < end ? fr_far[p] : 0u;
+        lfar[lid] = fv;
+        __local uint *m = lmask[e & 1u];
+        if (fv != 0u) atomic_or(&m[lid >> 5], 1u << (lid & 31u));
+        if (lid < 2u) lmask[(e + 1u) & 1u][lid] = 0u;  // read last in epoch e - 1
         barrier(CLK_LOCAL_MEM_FENCE);
-        // Nearest anchor offsets at or before p (else the carry from earlier epochs) and after p.
-        uint fprev = lcarry, fnext = 0;
-        for (uint j = lid + 1u; j-- > 0u && lid - j < FAR_REACH;) {
-            if (lfar[j] != 0u) { fprev = lfar[j]; break; }
+        ulong mask = (ulong)m[0] | ((ulong)m[1] << 32);
+        // Nearest anchor offsets at or before p (within FAR_REACH, else the carry from earlier
+        // epochs) and after p (within FAR_REACH).
+        uint fprev = carry, fnext = 0;
+        ulong upto = mask & (0xffffffffffffffffUL >> (63u - lid));
+        if (upto != 0UL) {
+            uint j = 63u - (uint)clz(upto);
+            if (lid - j < FAR_REACH) fprev = lfar[j];
         }
-        for (uint j = lid + 1u; j < WG && j - lid < FAR_REACH; j++) {
-            if (lfar[j] != 0u) { fnext = lfar[j]; break; }
+        ulong after = lid < 63u ? mask >> (lid + 1u) : 0UL;
+        if (after != 0UL) {
+            uint t = ctz64(after);  // j = lid + 1 + t
+            if (t + 1u < FAR_REACH) fnext = lfar[lid + 1u + t];
         }
+        if (mask != 0UL) carry = lfar[63u - (uint)clz(mask)];
         bool can = lim >= MIN_MATCH && p + MIN_MATCH <= lim;
         uint hl = 0, best = 0;
         if (can) {
@@ -354,11 +391,6 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         if (p < end) mt[p] = best;
         barrier(CLK_LOCAL_MEM_FENCE);
         if (can) atomic_max(&tab[hl * CANDS + e % CANDS], p + 1u);
-        if (lid == WG - 1u) {
-            uint c = lcarry;
-            for (uint j = 0; j < WG; j++) c = lfar[j] != 0u ? lfar[j] : c;
-            lcarry = c;
-        }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }

@@ -289,6 +289,19 @@ impl Buffers {
     }
 }
 
+/// The commands of one stage of a launch: its first and (if not the same) its last event.
+struct Span(Event, Option<Event>);
+
+impl Span {
+    fn last(&self) -> &Event {
+        self.1.as_ref().unwrap_or(&self.0)
+    }
+
+    fn ns(&self) -> u64 {
+        event_span(&self.0, self.last())
+    }
+}
+
 /// A launch whose uploads and kernels are enqueued; [`Pending::collect`] downloads its blocks.
 struct Pending<'a> {
     sb_log: u32,
@@ -299,8 +312,9 @@ struct Pending<'a> {
     /// Being filled by a non-blocking read of fr_plan (the heap buffer does not move with the struct).
     plan: Vec<u32>,
     up: Vec<Event>,
-    /// clears, lz_build, lz_find, lz_parse, lz_plan, lz_emit, the fr_plan read.
-    ev: [Event; 7],
+    /// Stage spans in `COMPRESS_STAGES` order (None: a stage with no command in this launch).
+    ev: [Option<Span>; 8],
+    ev_plan: Event,
 }
 
 /// Enqueues one launch worth of frames on `q` with `bufs` (none of whose earlier commands may still be
@@ -360,14 +374,14 @@ fn enqueue<'a>(
     q.fill_n(ltab, 0u32, ns << tu.lhash_log)?;
 
     let wg = Some(tu.wg);
-    q.launch(
+    let k_build = q.launch(
         &k.build,
         &[input, sb_frame, fr_base, fr_len, ltab],
         in_bytes,
         None,
     )?;
     let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
-    let k_build = enqueue_far(dev, k, q, frames, ns, frame_bufs, (far, alist, acnt))?;
+    let (anchor, merge, link) = enqueue_far(dev, k, q, frames, ns, frame_bufs, (far, alist, acnt))?;
     let k_find = q.launch(
         &k.find,
         &[input, sb_frame, fr_base, fr_len, ltab, far, matches],
@@ -415,7 +429,17 @@ fn enqueue<'a>(
         bufs,
         plan,
         up,
-        ev: [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan],
+        ev: [
+            Some(Span(clear_g, Some(k_build))),
+            Some(anchor),
+            merge,
+            Some(link),
+            Some(Span(k_find, None)),
+            Some(Span(k_parse, None)),
+            Some(Span(k_plan, None)),
+            Some(Span(k_emit, None)),
+        ],
+        ev_plan,
     })
 }
 
@@ -423,7 +447,8 @@ fn enqueue<'a>(
 /// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
 /// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
 /// sb_frame, fr_base and fr_len; then `far` and the two anchor lists and counts (ping-pong for the
-/// merge rounds), from the launch's buffers. Returns lz_link's event.
+/// merge rounds), from the launch's buffers. Returns the spans of the anchors, the merges (none for
+/// frames of one segment) and the link.
 fn enqueue_far(
     dev: &Device,
     k: &Kernels,
@@ -432,11 +457,11 @@ fn enqueue_far(
     ns: usize,
     frame_bufs: [&dyn Arg; 4],
     (far, alist, acnt): (&DevBuf<u32>, &[DevBuf<u64>; 2], &[DevBuf<u32>; 2]),
-) -> Result<Event> {
+) -> Result<(Span, Option<Span>, Span)> {
     let tu = &dev.tuning;
     let slots = ns * tu.acap;
     let [input, sb_frame, fr_base, fr_len] = frame_bufs;
-    q.launch(
+    let anchor = q.launch(
         &k.anchor,
         &[input, sb_frame, fr_base, fr_len, &alist[0], &acnt[0]],
         ns * tu.awg,
@@ -449,10 +474,11 @@ fn enqueue_far(
         .unwrap_or(1);
     let rounds = max_seg.next_power_of_two().trailing_zeros() as usize;
     let nslots = slots as u32;
+    let mut merge: Option<Span> = None;
     for r in 0..rounds {
         let (a, b) = (r % 2, 1 - r % 2);
         let r32 = r as u32;
-        q.launch(
+        let e = q.launch(
             &k.merge,
             &[
                 sb_frame, fr_base, fr_len, &alist[a], &acnt[a], &alist[b], &acnt[b], &r32, &nslots,
@@ -460,9 +486,13 @@ fn enqueue_far(
             slots.next_multiple_of(64),
             None,
         )?;
+        merge = Some(match merge {
+            None => Span(e, None),
+            Some(Span(first, _)) => Span(first, Some(e)),
+        });
     }
     let fin = rounds % 2;
-    q.launch(
+    let link = q.launch(
         &k.link,
         &[
             input,
@@ -476,7 +506,8 @@ fn enqueue_far(
         ],
         slots.next_multiple_of(64),
         None,
-    )
+    )?;
+    Ok((Span(anchor, None), merge, Span(link, None)))
 }
 
 impl Pending<'_> {
@@ -492,8 +523,8 @@ impl Pending<'_> {
             plan,
             up,
             ev,
+            ev_plan,
         } = self;
-        let [clear_g, k_build, k_find, k_parse, k_plan, k_emit, ev_plan] = ev;
         let nf = frames.len();
         let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
         let mut down = vec![ev_plan];
@@ -529,20 +560,15 @@ impl Pending<'_> {
             .first()
             .zip(up.last())
             .map_or(0, |(a, b)| event_span(a, b));
-        t.kernel_ns += event_span(&clear_g, &k_emit); // table clears + the five kernels
+        if let (Some(first), Some(last)) = (&ev[0], &ev[7]) {
+            t.kernel_ns += event_span(&first.0, last.last()); // table clears + every kernel
+        }
         t.download_ns += down
             .first()
             .zip(down.last())
             .map_or(0, |(a, b)| event_span(a, b));
-        let stages = [
-            (&clear_g, &k_build),
-            (&k_find, &k_find),
-            (&k_parse, &k_parse),
-            (&k_plan, &k_plan),
-            (&k_emit, &k_emit),
-        ];
-        for (acc, (a, b)) in t.stages_ns.iter_mut().zip(stages) {
-            *acc += event_span(a, b);
+        for (acc, sp) in t.stages_ns.iter_mut().zip(&ev) {
+            *acc += sp.as_ref().map_or(0, Span::ns);
         }
         t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();

@@ -339,7 +339,15 @@ impl Device {
             diag::trace::note(&format!("gpu: {file} for {name}: {origin:?}"));
             Ok(p)
         };
-        let pc = build(SRC_COMPRESS, "lz_ext3_compress.cl")?;
+        // CLC_GPU_C_SRC names a file whose OpenCL C replaces the encoder's kernels (same kernels and
+        // arguments), so variants can be timed beside each other without a rebuild (experiments).
+        let alt_c = match std::env::var_os("CLC_GPU_C_SRC") {
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                Error::Gpu(format!("CLC_GPU_C_SRC {}: {e}", path.to_string_lossy()))
+            })?),
+            None => None,
+        };
+        let pc = build(alt_c.as_deref().unwrap_or(SRC_COMPRESS), "lz_ext3_compress.cl")?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
         diag::trace::span("gpu: programs built", t0, 0);
@@ -380,7 +388,9 @@ impl Device {
             cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
             queue: Queue::new(&ctx, found.id)?,
-            queue2: if cpu {
+            // CLC_GPU_QUEUES=1: one queue on GPUs too, so that each compression stage's event span
+            // holds its own kernels alone (experiments: docs/GPU.md's per-kernel times).
+            queue2: if cpu || diag::knob("CLC_GPU_QUEUES", 1..=2, 2) == 1 {
                 None
             } else {
                 Some(Queue::new(&ctx, found.id)?)

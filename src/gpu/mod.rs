@@ -48,6 +48,18 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>> {
     Ok(device::enumerate()?.into_iter().map(|f| f.info).collect())
 }
 
+/// Names of the compression stages in [`Timings::stages_ns`].
+pub const COMPRESS_STAGES: [&str; 8] = [
+    "clear+build",
+    "anchor",
+    "merge",
+    "link",
+    "find",
+    "parse",
+    "plan",
+    "emit",
+];
+
 /// Device times of a batch call, from OpenCL profiling events: per device, the span from the first
 /// upload to the last, from the first kernel command to the last, and from the first download to the
 /// last, summed over launches; for several devices the largest value among them.
@@ -59,9 +71,10 @@ pub struct Timings {
     /// Bytes given to the kernels and bytes they produced.
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Compression: run time of each kernel (clears + lz_build, lz_find, lz_parse, lz_plan, lz_emit);
+    /// Compression: run time of each stage, [`COMPRESS_STAGES`] (exact with one queue,
+    /// `CLC_GPU_QUEUES=1`; with two, a stage's span may hold the other launch's kernels);
     /// LZ_EXT3_SB decompression: [0] is round 1's (the walk), within `kernel_ns`.
-    pub stages_ns: [u64; 5],
+    pub stages_ns: [u64; 8],
     /// LZ_EXT3_SB decompression only: pointer-jumping passes launched, summed over batches.
     pub rounds: u64,
 }
