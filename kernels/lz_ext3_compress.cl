@@ -125,14 +125,35 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
     if (*lt < p + 1u) atomic_max(lt, p + 1u);
 }
 
-// Length of the common prefix of a and b, at most max.
+// Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
+// bytes before its frame's end, so the word after the last one compared is still the frame's.
 inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     uint l = 0;
+#ifdef __ENDIAN_LITTLE__
+    // Aligned words, each loaded once: a 4-byte step costs one load per side.
+    size_t aa = (size_t)a, bb = (size_t)b;
+    const __global uint *wa = (const __global uint *)(aa & ~(size_t)3);
+    const __global uint *wb = (const __global uint *)(bb & ~(size_t)3);
+    uint sa = (uint)(aa & 3u) * 8u, sb = (uint)(bb & 3u) * 8u;
+    uint a0 = wa[0], b0 = wb[0];
+    while (l + 4u <= max) {
+        uint a1 = wa[1], b1 = wb[1];
+        // (w0 >> s) | (w1 << (32 - s)), also for s = 0
+        uint x = ((a0 >> sa) | ((a1 << 1) << (31u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (31u - sb)));
+        if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte
+        a0 = a1;
+        b0 = b1;
+        wa++;
+        wb++;
+        l += 4u;
+    }
+#else
     while (l + 4u <= max) {
         uint x = read32(a + l) ^ read32(b + l);
         if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
         l += 4u;
     }
+#endif
     while (l < max && a[l] == b[l]) l++;
     return l;
 }
@@ -305,13 +326,40 @@ __kernel void lz_link(const __global uchar *in, const __global uint *sb_frame,
 #error "lz_find keeps one bit per work-item of an epoch in a 64-bit mask: WG must be 64"
 #endif
 
+// The local table's slots. With segments of at most 32 KiB (SUB_LOG <= 15) a slot is 16 bits: the
+// position relative to the previous segment's start, + 1 (0 = empty), two slots per word: half the
+// local memory, so twice the work-groups fit on a multiprocessor. The segment's last position, the
+// one value that would not fit, is never stored: it is inserted in the last epoch, which no search
+// follows. A slot's value moves one way (max) whatever the order of the updates, as with atomic_max.
+#if SUB_LOG <= 15
+#define TWORDS ((LSIZE * CANDS + 1u) / 2u)
+inline uint slot_get(const __local uint *t, uint i) {
+    uint w = t[i >> 1];
+    return (i & 1u) ? w >> 16 : w & 0xffffu;
+}
+inline void slot_max(volatile __local uint *t, uint i, uint v) {
+    volatile __local uint *w = t + (i >> 1);
+    uint sh = (i & 1u) * 16u;
+    uint old = *w;
+    while (((old >> sh) & 0xffffu) < v) {
+        uint prev = atomic_cmpxchg(w, old, (old & ~(0xffffu << sh)) | (v << sh));
+        if (prev == old) break;
+        old = prev;
+    }
+}
+#else
+#define TWORDS (LSIZE * CANDS)
+inline uint slot_get(const __local uint *t, uint i) { return t[i]; }
+inline void slot_max(volatile __local uint *t, uint i, uint v) { atomic_max(t + i, v); }
+#endif
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void lz_find(const __global uchar *in, const __global uint *sb_frame,
              const __global ulong *fr_base, const __global uint *fr_len,
              const __global uint *ltab, const __global uint *far, __global uint *matches) {
     // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
     // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
-    __local uint tab[LSIZE * CANDS];
+    __local uint tab[TWORDS];
     // Far offsets of this epoch's positions (0 = none), and which of them are set: one bit per
     // work-item (atomic_or: order-independent), two masks used in turn so that one is cleared while
     // the other is read.
@@ -327,11 +375,21 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     __global uint *mt = matches + fr_base[f];
     uint start = k << SUB_LOG;
     uint lim = match_limit(n);
+    // Slot values are positions + 1 - tbase (tbase = 0 with 32-bit slots).
+#if SUB_LOG <= 15
+    int tbase = (int)start - (int)SUB;
+#else
+    int tbase = 0;
+#endif
 
     // Seed slot 0 with the previous segment's latest positions: matches reach back across the edge.
-    for (uint i = lid; i < LSIZE; i += WG) {
-        tab[i * CANDS] = k > 0 ? ltab[(size_t)(s - 1) * LSIZE + i] : 0u;
-        for (uint c = 1; c < CANDS; c++) tab[i * CANDS + c] = 0u;
+    for (uint i = lid; i < TWORDS; i += WG) tab[i] = 0u;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (k > 0) {
+        for (uint i = lid; i < LSIZE; i += WG) {
+            uint v = ltab[(size_t)(s - 1) * LSIZE + i];
+            if (v != 0u) slot_max(tab, i * CANDS, (uint)((int)v - tbase));
+        }
     }
     if (lid < 4u) lmask[lid >> 1][lid & 1u] = 0u;
     // The last far offset of earlier epochs (the same in every work-item).
@@ -373,12 +431,13 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
             for (uint c = 0; c < CANDS + 2u && blen < maxlen; c++) {
                 uint q;
                 if (c < CANDS) {
-                    uint q1 = tab[hl * CANDS + c];
+                    uint q1 = slot_get(tab, hl * CANDS + c);
                     if (q1 == 0u) continue;
-                    q = q1 - 1u;
+                    q = (uint)((int)q1 + tbase) - 1u;
                 } else {
                     uint d = c == CANDS ? fprev : fnext;
-                    if (d == 0u || d > p || (c > CANDS && d == fprev)) continue;
+                    // d == boff: a table slot held that source already (same length, no change).
+                    if (d == 0u || d > p || (c > CANDS && d == fprev) || (blen > 0u && d == boff)) continue;
                     q = p - d;
                 }
                 if (read32(src + q) != v) continue;
@@ -390,7 +449,7 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         }
         if (p < end) mt[p] = best;
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (can) atomic_max(&tab[hl * CANDS + e % CANDS], p + 1u);
+        if (can && e + 1u < epochs) slot_max(tab, hl * CANDS + e % CANDS, (uint)((int)(p + 1u) - tbase));
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
@@ -418,9 +477,20 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
         uint m = mt[p];
         uint len = min(m >> 24, end - p);
         uint off = m & 0xffffffu;
-        if (len < MIN_MATCH) { p++; continue; }
+        if (len < MIN_MATCH) {
+            // A literal (end - p >= MIN_MATCH here, so only the stored length decides). Runs of them
+            // are skipped four matches per load from an aligned position (mt is 16-byte aligned: frames
+            // start at multiples of SUB); the positions the loop would stop at are the same.
+            p++;
+            while ((p & 3u) == 0u && p + 4u + MIN_MATCH <= end) {
+                uint4 w = *(const __global uint4 *)(mt + p);
+                if (max(max(w.x, w.y), max(w.z, w.w)) >> 24 >= MIN_MATCH) break;
+                p += 4u;
+            }
+            continue;
+        }
         if (len == GOOD) {
-            while (p + len < end && src[p + len] == src[p + len - off]) len++;
+            len += common(src + p + len, src + p + len - off, end - p - len);
         } else if (p + 1u + MIN_MATCH <= end && min(mt[p + 1] >> 24, end - p - 1u) > len) {
             p++;  // lazy: the next position has a longer match
             continue;
