@@ -197,6 +197,7 @@ void lz_anchor(const __global uchar *in, const __global uint *sb_frame,
                __global ulong *alist, __global uint *acnt) {
     __local ulong la[ACAP];
     __local uint lc[AWG];
+    __local uint lcount;
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
     uint f = sb_frame[s];
@@ -205,12 +206,30 @@ void lz_anchor(const __global uchar *in, const __global uint *sb_frame,
     const __global uchar *src = in + fr_base[f];
     uint lim = match_limit(n);
     uint start = k << SUB_LOG, end = min(start + SUB, n);
-    // Each work-item owns a contiguous run of positions, so a prefix sum of the counts puts the
-    // anchors in position order (the first ACAP are kept: deterministic).
+    uint key;
+    if (lid == 0) lcount = 0u;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    // Neighbouring work-items take neighbouring positions (coalesced loads) and each anchor a slot
+    // from a counter: the slots' order depends on the scheduling, but the sort below puts the list in
+    // (key, position) order, a total order, so the result does not.
+    for (uint p = start + lid; p < end; p += AWG) {
+        if (anchor_at(src, p, lim, &key)) {
+            uint at = atomic_inc(&lcount);
+            if (at < ACAP) la[at] = ((ulong)key << 32) | p;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint total = lcount;
+    // More anchors than slots: the first ACAP by position are kept. Each work-item owns a contiguous
+    // run of positions, so a prefix sum of the counts puts them in position order. (The barriers are
+    // outside the branch: every work-item meets them, as PoCL needs.)
+    bool over = total > ACAP;
     uint per = SUB / AWG;
     uint a = min(start + lid * per, end), b = min(a + per, end);
-    uint cnt = 0, key;
-    for (uint p = a; p < b; p++) cnt += anchor_at(src, p, lim, &key) ? 1u : 0u;
+    uint cnt = 0;
+    if (over) {
+        for (uint p = a; p < b; p++) cnt += anchor_at(src, p, lim, &key) ? 1u : 0u;
+    }
     lc[lid] = cnt;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint o = 1; o < AWG; o <<= 1) {  // inclusive scan (Hillis-Steele)
@@ -219,10 +238,12 @@ void lz_anchor(const __global uchar *in, const __global uint *sb_frame,
         lc[lid] += v;
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    uint total = min(lc[AWG - 1], (uint)ACAP);
-    uint at = lc[lid] - cnt;
-    for (uint p = a; p < b && at < ACAP; p++) {
-        if (anchor_at(src, p, lim, &key)) la[at++] = ((ulong)key << 32) | p;
+    if (over) {
+        total = min(lc[AWG - 1], (uint)ACAP);
+        uint at = lc[lid] - cnt;
+        for (uint p = a; p < b && at < ACAP; p++) {
+            if (anchor_at(src, p, lim, &key)) la[at++] = ((ulong)key << 32) | p;
+        }
     }
     uint size = 1;
     while (size < total) size <<= 1;
@@ -501,7 +522,15 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
         } else {
             if (o + seq_size(lit, len) > SCRATCH) break;  // cannot happen with MIN_MATCH >= 5
             o += put_token(out + o, lit, len - 4u);
-            for (uint i = 0; i < lit; i++) out[o + i] = src[anchor + i];
+            uint i = 0;
+            for (; i + 4u <= lit; i += 4u) {  // four literals per read
+                uint w = read32(src + anchor + i);
+                out[o + i] = (uchar)w;
+                out[o + i + 1u] = (uchar)(w >> 8);
+                out[o + i + 2u] = (uchar)(w >> 16);
+                out[o + i + 3u] = (uchar)(w >> 24);
+            }
+            for (; i < lit; i++) out[o + i] = src[anchor + i];
             o += lit;
             o += put_match(out + o, off, len);
         }
