@@ -130,30 +130,30 @@ __kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
 inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     uint l = 0;
 #ifdef __ENDIAN_LITTLE__
-    // Aligned words, each loaded once: a 4-byte step costs one load per side.
+    // Aligned 8-byte words, each loaded once: an 8-byte step costs one load per side. (The buffers
+    // and frames are 8-byte aligned, and a and b never lie before their frame's start.)
     size_t aa = (size_t)a, bb = (size_t)b;
-    const __global uint *wa = (const __global uint *)(aa & ~(size_t)3);
-    const __global uint *wb = (const __global uint *)(bb & ~(size_t)3);
-    uint sa = (uint)(aa & 3u) * 8u, sb = (uint)(bb & 3u) * 8u;
-    uint a0 = wa[0], b0 = wb[0];
-    while (l + 4u <= max) {
-        uint a1 = wa[1], b1 = wb[1];
-        // (w0 >> s) | (w1 << (32 - s)), also for s = 0
-        uint x = ((a0 >> sa) | ((a1 << 1) << (31u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (31u - sb)));
-        if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte
+    const __global ulong *wa = (const __global ulong *)(aa & ~(size_t)7);
+    const __global ulong *wb = (const __global ulong *)(bb & ~(size_t)7);
+    uint sa = (uint)(aa & 7u) * 8u, sb = (uint)(bb & 7u) * 8u;
+    ulong a0 = wa[0], b0 = wb[0];
+    while (l + 8u <= max) {
+        ulong a1 = wa[1], b1 = wb[1];
+        // (w0 >> s) | (w1 << (64 - s)), also for s = 0
+        ulong x = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
+        if (x != 0UL) return l + (ctz64(x) >> 3);  // the first differing byte
         a0 = a1;
         b0 = b1;
         wa++;
         wb++;
-        l += 4u;
+        l += 8u;
     }
-#else
+#endif
     while (l + 4u <= max) {
         uint x = read32(a + l) ^ read32(b + l);
         if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
         l += 4u;
     }
-#endif
     while (l < max && a[l] == b[l]) l++;
     return l;
 }
