@@ -149,6 +149,16 @@ pub(crate) fn choose(found: &[Found], sel: &str) -> Result<Vec<usize>> {
 /// Default log2 of the parse sub-block: 4 KiB (see docs/GPU.md for the ratio/speed trade).
 const PSUB_LOG: u32 = 12;
 
+/// Bytes of one slot of lz_find's local table: 16-bit positions (relative to the previous segment)
+/// while two segments' positions fit in them, else 32-bit (the kernel's `SUB_LOG <= 15` switch).
+fn slot_bytes(sub_log: u32) -> u64 {
+    if sub_log <= 15 {
+        2
+    } else {
+        4
+    }
+}
+
 /// Kernel tuning, from Config, fixed when the programs are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tuning {
@@ -202,9 +212,15 @@ impl Tuning {
         let abits = env("CLC_GPU_ABITS", 2..=8, 4);
         let cands = cfg.hash_candidates.clamp(1, 8);
         let hash_log = cfg.hash_log.clamp(10, 22);
-        // Local table: 4 bytes per slot, at most 32 KiB (every OpenCL GPU has at least that).
-        let mut lhash_log = hash_log.min(12);
-        while lhash_log > 8 && (4u64 << lhash_log) * cands as u64 > 32 << 10 {
+        // Local table: sized as 4 bytes per slot in at most 32 KiB (every OpenCL GPU has at least
+        // that), at most 4096 buckets. CLC_GPU_LHASH_LOG (experiments) asks for more buckets, up to
+        // 32 KiB of the slots' real size (13 with the 16-bit slots of 32 KiB segments).
+        let (cap, unit) = match std::env::var_os("CLC_GPU_LHASH_LOG") {
+            Some(_) => (env("CLC_GPU_LHASH_LOG", 8..=14, 12), slot_bytes(sub_log)),
+            None => (12, 4),
+        };
+        let mut lhash_log = hash_log.min(cap);
+        while lhash_log > 8 && (unit << lhash_log) * cands as u64 > 32 << 10 {
             lhash_log -= 1;
         }
         Tuning {
@@ -227,7 +243,9 @@ impl Tuning {
 
     /// Bytes of local memory the largest kernel needs (lz_find's table, or lz_anchor's list).
     pub fn local_bytes(&self) -> u64 {
-        let find = (4u64 << self.lhash_log) * self.cands as u64 + 4 * self.wg as u64 + 4;
+        let find = (slot_bytes(self.sub_log) << self.lhash_log) * self.cands as u64
+            + 4 * self.wg as u64
+            + 16;
         let anchor = 8 * self.acap as u64 + 4 * self.awg as u64;
         find.max(anchor)
     }
@@ -347,7 +365,10 @@ impl Device {
             })?),
             None => None,
         };
-        let pc = build(alt_c.as_deref().unwrap_or(SRC_COMPRESS), "lz_ext3_compress.cl")?;
+        let pc = build(
+            alt_c.as_deref().unwrap_or(SRC_COMPRESS),
+            "lz_ext3_compress.cl",
+        )?;
         let pd = build(SRC_DECOMPRESS, "lz_ext3_decompress.cl")?;
         let pf = build(SRC_FNV, "fnv1a.cl")?;
         diag::trace::span("gpu: programs built", t0, 0);
