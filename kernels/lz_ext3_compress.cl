@@ -1,6 +1,6 @@
 // LZ_EXT3 encoder, kernels run in order over a batch of frames (see docs/GPU.md).
 //
-//   lz_build  one work-item per input byte: a last-occurrence table per segment (atomic_max,
+//   lz_build4 one work-item per 4 input bytes: a last-occurrence table per segment (atomic_max,
 //             order-independent, so the result is deterministic).
 //   lz_anchor one work-group per segment: the segment's anchors (positions whose 8-byte hash has its
 //             top ABITS bits zero, content-defined, about one in 2^ABITS) as (hash << 32 | pos),
@@ -25,7 +25,7 @@
 //
 // Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH,
 // ABITS, ACAP, AWG.
-// Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build,
+// Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build4,
 // lz_find) covers input bytes [g << SUB_LOG, +SUB), sb_frame[g] is its frame. The frame's parse
 // sub-blocks are fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f] (fr_first_sb[f] = fr_base[f] >> PSUB_LOG);
 // sub-block s covers frame bytes [(s - fr_first_sb[f]) << PSUB_LOG, +PSUB). Positions inside a frame
@@ -107,22 +107,29 @@ inline uint put_match(__global uchar *o, uint off, uint len) {
     return k;
 }
 
-__kernel void lz_build(const __global uchar *in, const __global uint *sb_frame,
+// One work-item per 4 input bytes (the 4 positions' hashes from two aligned words).
+__kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
                        const __global ulong *fr_base, const __global uint *fr_len,
                        __global uint *ltab) {
-    size_t g = get_global_id(0);
+    size_t g = get_global_id(0) * 4u;
     uint s = (uint)(g >> SUB_LOG);
     uint f = sb_frame[s];
-    uint p = (uint)(g - fr_base[f]);
+    uint p0 = (uint)(g - fr_base[f]);
     uint lim = match_limit(fr_len[f]);
     // Only positions that can be a match source: q < p and p + MIN_MATCH <= lim.
-    if (lim < MIN_MATCH || p + MIN_MATCH > lim) return;
-    uint v = read32(in + g);
-    // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
-    // address serialise. The table only moves one way (max), so a value read that already beats p,
-    // stale or not, means the atomic would change nothing: the result is the same.
-    __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
-    if (*lt < p + 1u) atomic_max(lt, p + 1u);
+    if (lim < MIN_MATCH || p0 + MIN_MATCH > lim) return;
+    const __global uint *w = (const __global uint *)(in + g);
+    uint w0 = w[0];
+    uint w1 = p0 + 1u + MIN_MATCH <= lim ? w[1] : 0u;  // bytes of positions p0 + 1.. (in the frame)
+    for (uint j = 0; j < 4u && p0 + j + MIN_MATCH <= lim; j++) {
+        uint v = j == 0u ? w0 : (w0 >> (8u * j)) | (w1 << (32u - 8u * j));
+        uint p = p0 + j;
+        // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
+        // address serialise. The table only moves one way (max), so a value read that already beats
+        // p, stale or not, means the atomic would change nothing: the result is the same.
+        __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
+        if (*lt < p + 1u) atomic_max(lt, p + 1u);
+    }
 }
 
 // Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
@@ -409,7 +416,12 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     if (k > 0) {
         for (uint i = lid; i < LSIZE; i += WG) {
             uint v = ltab[(size_t)(s - 1) * LSIZE + i];
+#if SUB_LOG <= 15 && CANDS % 2 == 0
+            // Slot 0 of bucket i is the low half of a word no other bucket shares.
+            if (v != 0u) tab[(i * CANDS) >> 1] = (uint)((int)v - tbase);
+#else
             if (v != 0u) slot_max(tab, i * CANDS, (uint)((int)v - tbase));
+#endif
         }
     }
     if (lid < 4u) lmask[lid >> 1][lid & 1u] = 0u;

@@ -729,6 +729,86 @@ fn far_matches_are_found_as_the_cpu_encoder_finds_them() {
     }
 }
 
+/// Whether the encoder's lz_anchor takes frame position `p` of `d` as an anchor (its `anchor_at` with
+/// the default ABITS = 4, KEYLEN = 24: the 8 bytes at p hash to a value whose top 4 bits are zero, and
+/// p lies in no run of period 1, 2 or 4).
+fn kernel_anchor(d: &[u8], p: usize) -> bool {
+    let r32 = |i: usize| u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
+    if p + 24 + 12 > d.len() {
+        return false;
+    }
+    let (v0, v1) = (r32(p), r32(p + 4));
+    let mut h = v0.wrapping_mul(2654435761) ^ v1.wrapping_mul(2246822519).wrapping_add(0x9e3779b9);
+    h ^= h >> 15;
+    h = h.wrapping_mul(2246822519);
+    h ^= h >> 13;
+    h >> 28 == 0
+        && [1, 2, 4]
+            .iter()
+            .all(|&k| p < k || r32(p - k) != v0 || r32(p + 4 - k) != v1)
+}
+
+/// `n` bytes in which (almost) every position is an anchor: each byte is chosen, among a few random
+/// ones, to make the 8-byte window it ends an anchor.
+fn anchors_everywhere(n: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut d = r.bytes(8);
+    while d.len() < n {
+        let p = d.len() - 7;
+        let mut pick = r.next() as u8;
+        for _ in 0..64 {
+            let b = r.next() as u8;
+            d.push(b);
+            d.extend_from_slice(&[0; 36]); // room for kernel_anchor's key and frame-end checks
+            let ok = kernel_anchor(&d, p);
+            d.truncate(p + 8);
+            d.pop();
+            if ok {
+                pick = b;
+                break;
+            }
+        }
+        d.push(pick);
+    }
+    d
+}
+
+#[test]
+fn segments_with_more_anchors_than_slots_keep_far_matches_and_determinism() {
+    let g = gpu_or_skip!();
+    // A: 256 KiB where nearly every position is an anchor (8 of them per 32 KiB segment is ~32,000,
+    // against 4,096 slots: lz_anchor keeps the first 4,096 by position, its counted path); random
+    // filler; then A again 1 MiB after it (segment-aligned) with one byte changed every 4 KiB. Only
+    // far matches from the kept anchors compress the second A.
+    let a = anchors_everywhere(256 << 10, 11);
+    let dense = (0..32 << 10).filter(|&p| kernel_anchor(&a, p)).count();
+    assert!(dense > 8192, "only {dense} anchors in the first segment");
+    let mut frame = a.clone();
+    frame.extend(Rng(12).bytes((1 << 20) - a.len()));
+    frame.extend(
+        a.iter()
+            .enumerate()
+            .map(|(i, &b)| if i % 4096 == 100 { b ^ 0x55 } else { b }),
+    );
+    let other = text(300_000, 13);
+    let enc = g.compress_batch(&[&frame, &other, &frame]).unwrap();
+    assert_eq!(lz_ext3::decompress(&enc[0], frame.len()).unwrap(), frame);
+    assert!(
+        enc[0] == enc[2],
+        "the same frame twice in one batch differs"
+    );
+    assert!(
+        g.compress_batch(&[&frame]).unwrap()[0] == enc[0],
+        "batched and alone differ"
+    );
+    assert!(
+        enc[0].len() < (1 << 20) + (32 << 10),
+        "the second copy was not found: {} bytes for {} (1 MiB incompressible)",
+        enc[0].len(),
+        frame.len()
+    );
+}
+
 /// Appends a length extension (LZ_EXT3: 255s, then the rest).
 fn ext(out: &mut Vec<u8>, mut n: usize) {
     while n >= 255 {

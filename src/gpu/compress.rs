@@ -375,9 +375,9 @@ fn enqueue<'a>(
 
     let wg = Some(tu.wg);
     let k_build = q.launch(
-        &k.build,
+        &k.build.0,
         &[input, sb_frame, fr_base, fr_len, ltab],
-        in_bytes,
+        in_bytes / k.build.1,
         None,
     )?;
     let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
@@ -443,7 +443,7 @@ fn enqueue<'a>(
     })
 }
 
-/// Far matches, enqueued on `q` after lz_build: each segment's sorted anchors (lz_anchor), merged into
+/// Far matches, enqueued on `q` after lz_build4: each segment's sorted anchors (lz_anchor), merged into
 /// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
 /// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
 /// sb_frame, fr_base and fr_len; then `far` and the two anchor lists and counts (ping-pong for the

@@ -284,7 +284,8 @@ impl Tuning {
 /// The kernels of one device. `Kernel` is not `Sync`, so they sit behind the device's mutex, which
 /// also serialises batches on that device.
 pub(crate) struct Kernels {
-    pub build: Kernel,
+    /// lz_build4 and the input bytes per work-item (4; 1 for an older kernel's lz_build).
+    pub build: (Kernel, usize),
     pub anchor: Kernel,
     pub merge: Kernel,
     pub link: Kernel,
@@ -394,7 +395,12 @@ impl Device {
         let kernel =
             |p: &Program, n: &str| Kernel::create(p, n).cl(&format!("creating kernel {n}"));
         let k = Kernels {
-            build: kernel(&pc, "lz_build")?,
+            // lz_build4 (4 positions per work-item); a CLC_GPU_C_SRC file written for older kernels
+            // may have only lz_build (one position per work-item), which is then launched instead.
+            build: match Kernel::create(&pc, "lz_build4") {
+                Ok(k) => (k, 4),
+                Err(_) => (kernel(&pc, "lz_build")?, 1),
+            },
             anchor: kernel(&pc, "lz_anchor")?,
             merge: kernel(&pc, "lz_merge")?,
             link: kernel(&pc, "lz_link")?,
