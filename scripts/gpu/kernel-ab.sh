@@ -11,8 +11,11 @@
 #   2. PACK=1: clc pack of the Rust-doc tree, --cpu against every frame on the GPU (CLC_GPU_LEAD=0
 #      CLC_GPU_SHARE=1/1) with main's kernel (gpu0: CLC_GPU_C_SRC=var/v0.cl), this branch's (gpu) and this
 #      branch's with 8192 buckets (gpu13: CLC_GPU_LHASH_LOG=13), REPS runs interleaved.
-# Here: cargo build --release --bin clc --example gpu_bench; xz -9 the stripped binaries into the carry folder
-# with this script, var/, nvcomp_bench.py, timed.py, mixed.tar.xz; then
+# The variants are kept in kernel-ab-variants.tar.xz (run48/, run49/: unpack one as var/; v0 is main's
+# kernel at 26ccd94, all the branch's at the run). Here: cargo build --release --bin clc --example gpu_bench;
+# xz -9 the stripped binaries into the carry folder with this script, var/, nvcomp_bench.py, timed.py,
+# mixed.tar.xz (made by: M=32 MiB; the first M/3 bytes of `tar c python3.11 --exclude=__pycache__` of /usr/lib,
+# M/3 of `tar c include` of /usr, the rest of `tar c doc --exclude='*.gz'` of /usr/share; xz -9); then
 # run(command="PACK=1 bash .dev-gpu-gpu-pack/kernel-ab.sh", carry=[".dev-gpu-gpu-pack", ".dev-gpu-shared/rdoc.tar.xz",
 # ".dev-gpu-shared/whl"]). Locally on PoCL: DEV=pthread REP=1 COPIES=1 bash kernel-ab.sh (in the carry folder).
 set -u
@@ -21,7 +24,7 @@ OUT=${OUT:-/tmp/kab-out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 export CLC_CACHE_DIR=/tmp/clc-cache SOURCE_DATE_EPOCH=1700000000
 DEV=${DEV:-NVIDIA}; SH=${SH:-$R/.dev-gpu-shared}; REP=${REP:-3}; COPIES=${COPIES:-8}; PACK=${PACK:-0}
-REPS=${REPS:-3}; VARS=${VARS:-v0 prev u16 stream anchor lit all}
+REPS=${REPS:-3}; VARS=${VARS:-v0 prev u16 stream anchor lit build all}
 W=/tmp/kab; rm -rf $W; mkdir -p $W/t
 for b in gpu_bench clc; do
   if [ -f $D/$b.xz ]; then xz -dc $D/$b.xz > $W/$b; chmod +x $W/$b; elif [ -f $D/$b ]; then cp $D/$b $W/; fi
