@@ -24,7 +24,7 @@
 //             in its own range and the scratch bytes straight into the frame's final output.
 //
 // Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH,
-// ABITS, ACAP, AWG.
+// ABITS, ACAP, AWG, BACK.
 // Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build4,
 // lz_find) covers input bytes [g << SUB_LOG, +SUB), sb_frame[g] is its frame. The frame's parse
 // sub-blocks are fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f] (fr_first_sb[f] = fr_base[f] >> PSUB_LOG);
@@ -461,9 +461,16 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
             hl = hash_l(v);
             uint maxlen = min(lim - p, (uint)GOOD);
             uint blen = 0, boff = 0;
-            for (uint c = 0; c < CANDS + 2u && blen < maxlen; c++) {
+            for (uint c = 0; c < CANDS + 2u + BACK && blen < maxlen; c++) {
                 uint q;
-                if (c < CANDS) {
+                if (c >= CANDS + 2u) {
+                    // The last occurrence of the hash in segment k - 2 - b (experiments: BACK > 0).
+                    uint b = c - CANDS - 2u;
+                    if (k < 2u + b) break;
+                    uint q1 = ltab[(size_t)(s - 2u - b) * LSIZE + hl];
+                    if (q1 == 0u) continue;
+                    q = q1 - 1u;
+                } else if (c < CANDS) {
                     uint q1 = slot_get(tab, hl * CANDS + c);
                     if (q1 == 0u) continue;
                     q = (uint)((int)q1 + tbase) - 1u;

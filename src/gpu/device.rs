@@ -185,6 +185,9 @@ pub(crate) struct Tuning {
     pub min_match: u32,
     /// Anchors (far-match sample points): about one position in 2^abits.
     pub abits: u32,
+    /// Older segments whose last-occurrence tables lz_find also asks, per position (0: none, the
+    /// default; `CLC_GPU_BACK`, experiments).
+    pub back: u32,
     /// Most anchors kept per segment.
     pub acap: usize,
     /// Work-group size of lz_anchor.
@@ -235,6 +238,7 @@ impl Tuning {
             good: cfg.good_enough_match.clamp(5, 255),
             min_match: 5,
             abits,
+            back: env("CLC_GPU_BACK", 0..=8, 0),
             acap: (2usize << (sub_log - abits)).clamp(256, 4096),
             awg: 256,
             sb_log,
@@ -253,7 +257,7 @@ impl Tuning {
     fn options(&self) -> String {
         format!(
             "-D SUB_LOG={} -D PSUB_LOG={} -D WG={} -D PWG={} -D DWG={} -D HASH_LOG={} -D LHASH_LOG={} \
-             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={}",
+             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={} -D BACK={}",
             self.sub_log,
             self.psub_log,
             self.wg,
@@ -266,7 +270,8 @@ impl Tuning {
             self.min_match,
             self.abits,
             self.acap,
-            self.awg
+            self.awg,
+            self.back
         )
     }
 
