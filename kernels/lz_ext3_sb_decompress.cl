@@ -51,6 +51,12 @@
 #ifndef JPER
 #define JPER 8u  // bytes per work-item of `lz3sb_jump` (at JW-byte strides: coalesced)
 #endif
+#ifndef VAL
+#define VAL 0  // 1: a final entry holds its byte's value (FIN | value), not its literal's position
+#endif
+#ifndef STAGE
+#define STAGE 0u  // bytes of a sub-block's input the walk first copies into local memory for the parse
+#endif
 
 #define ST_OK 0u
 #define ST_TRUNC_LEN 1u
@@ -59,6 +65,7 @@
 #define ST_TRUNC_OFF 4u
 #define ST_BAD_MATCH 5u
 #define ST_SHORT 6u
+#define ST_MID 8u  // a segment that ends before its sub-block's input does ends without a match part
 #define FIN 0x80000000u
 
 #if W == 1
@@ -74,19 +81,31 @@
 #define D_OUT 2    // offset of its first output byte in `out`
 #define D_POS 3    // that byte's position in its frame
 #define D_LEN 4    // output bytes
+#define D_FLAGS 7  // bit 0: a segment that ends before its sub-block's input does (its last sequence
+                   // must have a match part: a mid-point is the start of the next sequence)
 
 typedef struct {
-    uint in, in_len, out, pos, len;  // the sub-block (descriptor fields)
+    uint in, in_len, out, pos, len, flags;  // the sub-block or segment (descriptor fields)
     uint ip, op;                     // walk position (input, output in the sub-block)
     uint n;                          // sequences in the window (0: the walk is over)
     uint code;                       // status
 } State;
 
+#if STAGE > 0
+#define STG_ARG , __local const uchar *stg
+#define STG , stg
+#define RD(p) ((p) < STAGE ? (uint)stg[p] : (uint)src[p])
+#else
+#define STG_ARG
+#define STG
+#define RD(p) ((uint)src[p])
+#endif
+
 // Reads a length extension at *ip; returns n plus its bytes, or sets *err.
-inline uint read_ext(const __global uchar *src, uint len, uint *ip, uint n, uint *err) {
+inline uint read_ext(const __global uchar *src STG_ARG, uint len, uint *ip, uint n, uint *err) {
     for (;;) {
         if (*ip >= len) { *err = ST_TRUNC_LEN; return 0u; }
-        uint b = src[*ip];
+        uint b = RD(*ip);
         (*ip)++;
         n += b;
         if (n > 0x7fffffffu) { *err = ST_OVERRUN; return 0u; }
@@ -96,15 +115,16 @@ inline uint read_ext(const __global uchar *src, uint len, uint *ip, uint n, uint
 
 // Parses up to W sequences at s->ip into the window arrays (literal source in `in`, output positions in
 // `out`, match offset and length). Returns a status code.
-inline uint parse(__local State *s, const __global uchar *in, __local uint *wls, __local uint *wld,
+inline uint parse(__local State *s, const __global uchar *in STG_ARG, __local uint *wls, __local uint *wld,
                   __local uint *wll, __local uint *wmo, __local uint *wml) {
     const __global uchar *src = in + s->in;
     uint ip = s->ip, op = s->op, in_len = s->in_len, len = s->len;
     uint n = 0u, code = ST_OK;
     while (n < WIN && ip < in_len) {
-        uint t = src[ip++];
+        uint t = RD(ip);
+        ip++;
         uint lit = t >> 4;
-        if (lit == 15u) lit = read_ext(src, in_len, &ip, lit, &code);
+        if (lit == 15u) lit = read_ext(src STG, in_len, &ip, lit, &code);
         if (code != ST_OK) break;
         if (lit > in_len - ip) { code = ST_LIT_PAST_INPUT; break; }
         if (lit > len - op) { code = ST_OVERRUN; break; }
@@ -116,13 +136,16 @@ inline uint parse(__local State *s, const __global uchar *in, __local uint *wls,
         uint off = 0u, ml = 0u;
         if (ip < in_len) {
             if (in_len - ip < 3u) { code = ST_TRUNC_OFF; break; }
-            off = src[ip] | ((uint)src[ip + 1u] << 8) | ((uint)src[ip + 2u] << 16);
+            off = RD(ip) | (RD(ip + 1u) << 8) | (RD(ip + 2u) << 16);
             ip += 3u;
             ml = t & 15u;
-            if (ml == 15u) ml = read_ext(src, in_len, &ip, ml, &code);
+            if (ml == 15u) ml = read_ext(src STG, in_len, &ip, ml, &code);
             if (code != ST_OK) break;
             ml += 4u;
             if (off == 0u || off > s->pos + op || ml > len - op) { code = ST_BAD_MATCH; break; }
+        } else if (s->flags & 1u) {
+            code = ST_MID;
+            break;
         }
         wmo[n] = off;
         wml[n] = ml;
@@ -160,14 +183,23 @@ inline void place(const __global uchar *in, __global uchar *out, __global uint *
         }
         uint d = wld[cur], ll = wll[cur];
         if (i < d + ll) {
-            out[i] = in[wls[cur] + (i - d)];
+            uchar b = in[wls[cur] + (i - d)];
+            out[i] = b;
+#if VAL
+            src[i] = FIN | b;
+#else
             src[i] = i | FIN;
+#endif
         } else {
             uint v = i - wmo[cur];
             for (uint h = 0u; h < COLLAPSE && v >= sb && v < lo; h++) {
                 uint t = src[v];
                 if (t & FIN) {
+#if VAL
+                    out[i] = (uchar)t;
+#else
                     out[i] = out[t & ~FIN];
+#endif
                     v = t;
                     break;
                 }
@@ -189,13 +221,24 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
     uint k = get_group_id(0);
     if (k >= nsub) return;  // the whole group
     uint lid = get_local_id(0);
+#if STAGE > 0
+    // The parse reads the first STAGE bytes of the input from local memory (copied by the whole group).
+    __local uchar stg[STAGE];
+    {
+        const __global uint *d = desc + 8u * k;
+        uint from = d[D_IN], m = min(d[D_INLEN], STAGE);
+        for (uint i = lid; i < m; i += W) stg[i] = in[from + i];
+    }
+    BAR();
+#endif
     if (lid == 0u) {
         const __global uint *d = desc + 8u * k;
         s.in = d[D_IN]; s.in_len = d[D_INLEN]; s.out = d[D_OUT]; s.pos = d[D_POS]; s.len = d[D_LEN];
+        s.flags = d[D_FLAGS];
         s.ip = 0u; s.op = 0u; s.code = ST_OK;
         wn[0] = 0u;
         if (s.ip < s.in_len) {
-            s.code = parse(&s, in, wls, wld, wll, wmo, wml);
+            s.code = parse(&s, in STG, wls, wld, wll, wmo, wml);
             wn[0] = s.n;
         }
     }
@@ -207,7 +250,7 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
         if (lid == 0u) {
             uint m = 0u;
             if (s.code == ST_OK && s.ip < s.in_len) {
-                s.code = parse(&s, in, wls + nb, wld + nb, wll + nb, wmo + nb, wml + nb);
+                s.code = parse(&s, in STG, wls + nb, wld + nb, wll + nb, wmo + nb, wml + nb);
                 m = s.n;
             }
             wn[(x + 1u) & 1u] = m;
@@ -220,16 +263,21 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
     if (code != ST_OK) {
         // Nothing waits on a failed sub-block; its frame is refused.
         uint o = s.out, len = s.len;
+#if VAL
+        for (uint i = lid; i < len; i += W) src[o + i] = FIN;
+#else
         for (uint i = lid; i < len; i += W) src[o + i] = (o + i) | FIN;
+#endif
     }
 }
 
 // Pass p of the pointer jumping over the n output bytes of the batch; one work-group per tile of
-// get_local_size(0) * JPER bytes.
+// get_local_size(0) * JPER bytes; work-group g takes tile order[g] (the host's order: sub-block rows
+// across the frames, so that a tile's sources were mostly made final by tiles taken before it).
 __kernel void lz3sb_jump(__global uint *src, __global uchar *out, __global uchar *done,
-                         __global uint *left, uint n, uint p) {
+                         __global uint *left, const __global uint *order, uint n, uint p) {
     __local uint cnt;
-    uint tile = get_group_id(0);
+    uint tile = order[get_group_id(0)];
     // Uniform for the group: returns before any barrier, or none does.
     if ((p > 1u && left[p - 1u] == 0u) || done[tile] != 0u) return;
     uint lid = get_local_id(0), jw = get_local_size(0);
@@ -253,7 +301,11 @@ __kernel void lz3sb_jump(__global uint *src, __global uchar *out, __global uchar
         for (uint j = 0u; j < JPER; j++) {
             if ((wait >> j) & 1u) {
                 if (t[j] & FIN) {
+#if VAL
+                    s[j] = t[j];
+#else
                     s[j] = t[j] & ~FIN;
+#endif
                     wait &= ~(1u << j);
                     fin |= 1u << j;
                 } else {
@@ -266,8 +318,13 @@ __kernel void lz3sb_jump(__global uint *src, __global uchar *out, __global uchar
     for (uint j = 0u; j < JPER; j++) {
         uint i = base + j * jw + lid;
         if ((fin >> j) & 1u) {
+#if VAL
+            out[i] = (uchar)s[j];
+            src[i] = s[j];
+#else
             out[i] = out[s[j]];
             src[i] = s[j] | FIN;
+#endif
         } else if (((wait >> j) & 1u) && s[j] != v0[j]) {
             src[i] = s[j];
         }

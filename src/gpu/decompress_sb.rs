@@ -35,6 +35,7 @@ fn status_text(code: u32) -> &'static str {
         5 => "bad match",
         6 => "short output",
         7 => "bytes still unresolved after the last pass",
+        8 => "mid-point not at a sequence start",
         _ => "unknown kernel status",
     }
 }
@@ -65,6 +66,8 @@ pub(crate) struct Buffers {
     done: DevBuf<u8>,
     /// Bytes still pending after each pass, summed over the batch.
     left: DevBuf<u32>,
+    /// The order the passes take the tiles in.
+    order: DevBuf<u32>,
     pin_in: Pinned,
     pin_out: Pinned,
 }
@@ -95,6 +98,7 @@ impl Buffers {
             status: DevBuf::new(ctx, 1, t)?,
             done: DevBuf::new(ctx, 1, t)?,
             left: DevBuf::new(ctx, MAX_PASSES as usize + 1, t)?,
+            order: DevBuf::new(ctx, 1, t)?,
             pin_in: Pinned::new(ctx, q, 1)?,
             pin_out: Pinned::new(ctx, q, 1)?,
         })
@@ -117,6 +121,7 @@ impl Buffers {
         grow(ctx, &mut self.src, ob, "allocating the source pointers")?;
         grow(ctx, &mut self.status, nsub, "allocating tables")?;
         grow(ctx, &mut self.done, tiles, "allocating tables")?;
+        grow(ctx, &mut self.order, tiles, "allocating tables")?;
         grow_pinned(ctx, q, &mut self.pin_in, ib)?;
         grow_pinned(ctx, q, &mut self.pin_out, ob)
     }
@@ -132,9 +137,61 @@ struct Plan {
     nsub: usize,
 }
 
+/// Sequence starts of one sub-block's `input`, every `every` sequences (the first excluded): (input
+/// offset, output offset) in the sub-block. Empty when the input does not parse (the walk says why).
+/// Measurement only (`CLC_GPU_SB_SPLIT`): what mid-points recorded by the encoder would give the walk.
+fn seq_points(input: &[u8], every: usize) -> Vec<(usize, usize)> {
+    let mut pts = Vec::new();
+    let (mut ip, mut op, mut n) = (0usize, 0usize, 0usize);
+    let ext = |ip: &mut usize| -> Option<usize> {
+        let mut v = 0usize;
+        loop {
+            let b = *input.get(*ip)?;
+            *ip += 1;
+            v += b as usize;
+            if b != 255 {
+                return Some(v);
+            }
+        }
+    };
+    while ip < input.len() {
+        if n > 0 && n % every == 0 {
+            pts.push((ip, op));
+        }
+        let t = input[ip];
+        ip += 1;
+        let mut lit = (t >> 4) as usize;
+        if lit == 15 {
+            let Some(e) = ext(&mut ip) else {
+                return Vec::new();
+            };
+            lit += e;
+        }
+        ip += lit;
+        op += lit;
+        if ip < input.len() {
+            ip += 3;
+            let mut ml = (t & 15) as usize;
+            if ml == 15 {
+                let Some(e) = ext(&mut ip) else {
+                    return Vec::new();
+                };
+                ml += e;
+            }
+            op += ml + 4;
+        }
+        n += 1;
+    }
+    if ip != input.len() {
+        return Vec::new();
+    }
+    pts
+}
+
 /// Lays out `frames` (their tables `lays`) for one launch. Outputs follow each other without a gap, so
 /// every output byte belongs to a sub-block (the jump kernel reads every `src` entry below `ob`).
 fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
+    let split = crate::diag::knob("CLC_GPU_SB_SPLIT", 0..=1 << 20, 0) as usize;
     let (mut ib, mut ob, mut nsub) = (0usize, 0usize, 0usize);
     let mut placed = Vec::with_capacity(frames.len());
     let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
@@ -144,22 +201,33 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
             out_off: ob,
             raw: *raw,
             first_sub: nsub,
-            subs: lay.count(),
+            subs: 0,
         };
+        let mut subs = 0;
         for s in 0..lay.count() {
             let (i, o) = (lay.input(s), lay.output(s));
-            desc.extend_from_slice(&[
-                (p.in_off + i.start) as u32,
-                i.len() as u32,
-                (p.out_off + o.start) as u32,
-                o.start as u32,
-                o.len() as u32,
-                p.first_sub as u32,
-                lay.sb_log,
-                0,
-            ]);
+            let mut cuts = vec![(0usize, 0usize)];
+            if split > 0 {
+                cuts.extend(seq_points(&enc[i.clone()], split));
+            }
+            cuts.push((i.len(), o.len()));
+            for c in cuts.windows(2) {
+                let ((i0, o0), (i1, o1)) = (c[0], c[1]);
+                desc.extend_from_slice(&[
+                    (p.in_off + i.start + i0) as u32,
+                    (i1 - i0) as u32,
+                    (p.out_off + o.start + o0) as u32,
+                    (o.start + o0) as u32,
+                    (o1 - o0) as u32,
+                    p.first_sub as u32,
+                    lay.sb_log,
+                    u32::from(i1 < i.len()),
+                ]);
+                subs += 1;
+            }
         }
-        nsub += lay.count();
+        let p = Placed { subs, ..p };
+        nsub += subs;
         ib += enc.len().next_multiple_of(8);
         ob += raw;
         placed.push(p);
@@ -171,6 +239,37 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
         ob,
         nsub,
     }
+}
+
+/// The order the passes take the `tiles` tiles of `tile` bytes in: with `rows`, by sub-block row (the
+/// position of a tile's first byte in its frame, in sub-blocks of the frame's own size) across the
+/// frames, so that a pass reaches a tile after the tiles its sources mostly lie in (earlier sub-blocks
+/// of its frame); else in their own order.
+fn tile_order(
+    placed: &[Placed],
+    lays: &[Layout],
+    tiles: usize,
+    tile: usize,
+    rows: bool,
+) -> Vec<u32> {
+    if !rows {
+        return (0..tiles as u32).collect();
+    }
+    let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(tiles);
+    let mut f = 0;
+    for t in 0..tiles {
+        let at = t * tile;
+        while f + 1 < placed.len() && placed[f + 1].out_off <= at {
+            f += 1;
+        }
+        let row = placed.get(f).map_or(0, |p| {
+            (at.saturating_sub(p.out_off) >> lays[f].sb_log) as u32
+        });
+        keyed.push((row, t as u32));
+    }
+    // Stable: within a row, frames and tiles keep their order.
+    keyed.sort_by_key(|&(r, _)| r);
+    keyed.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Each frame's result: its bytes, copied out of the pinned output, when all its sub-blocks' status
@@ -195,6 +294,7 @@ fn frame_results(placed: &[Placed], st: &[u32], pin: &[u8]) -> Vec<Result<Vec<u8
 struct Events {
     up: Vec<Event>,
     first: Event,
+    pass1: Option<Event>,
     last: Option<Event>,
     passes: u32,
     status: Event,
@@ -208,7 +308,8 @@ fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: 
         .first()
         .zip(ev.up.last())
         .map_or(0, |(a, b)| event_span(a, b));
-    let k_ns = event_span(&ev.first, ev.last.as_ref().unwrap_or(&ev.first));
+    let end = ev.last.as_ref().or(ev.pass1.as_ref()).unwrap_or(&ev.first);
+    let k_ns = event_span(&ev.first, end);
     let down_ns = event_span(&ev.status, &ev.output);
     let out_bytes = frames.iter().map(|(_, r)| *r as u64).sum::<u64>();
     trace::add_device(Stage::GpuKernel, k_ns, out_bytes);
@@ -218,6 +319,7 @@ fn record(t: &mut Timings, frames: &[(&[u8], usize)], ev: &Events, device_done: 
     t.kernel_ns += k_ns;
     t.rounds += u64::from(ev.passes);
     t.stages_ns[0] += event_span(&ev.first, &ev.first);
+    t.stages_ns[1] += ev.pass1.as_ref().map_or(0, |p| event_span(&ev.first, p));
     t.download_ns += down_ns;
     t.bytes_in += frames.iter().map(|(e, _)| e.len() as u64).sum::<u64>();
     t.bytes_out += out_bytes;
@@ -235,6 +337,8 @@ fn launch(
     let jw = dev.sb_jw;
     let tile = jw * dev.sb_jper;
     let tiles = pl.ob.div_ceil(tile).max(1);
+    let rows = crate::diag::knob("CLC_GPU_SB_ORDER", 0..=1, 0) == 1;
+    let order = tile_order(&pl.placed, lays, tiles, tile, rows);
     if k.sb.is_none() {
         k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
     }
@@ -246,6 +350,7 @@ fn launch(
     }
     let mut up = Vec::with_capacity(4);
     up.push(q.write(&mut b.desc, 0, &pl.desc)?);
+    up.push(q.write(&mut b.order, 0, &order)?);
     up.push(q.fill_n(&mut b.done, 0u8, tiles)?);
     up.push(q.fill(&mut b.left, 0u32)?);
     if pl.ib > 0 {
@@ -269,20 +374,31 @@ fn launch(
     // The passes, PASSES_PER_CHECK between two reads of the count of pending bytes.
     let n = pl.ob as u32;
     let mut last = None;
+    let mut pass1 = None;
     let mut p = 0u32;
     let mut left = [1u32; 1];
     while pl.ob > 0 && left[0] > 0 && p < MAX_PASSES {
         let until = (p + PASSES_PER_CHECK).min(MAX_PASSES);
         for x in p + 1..=until {
-            last = Some(q.launch(
+            let ev = q.launch(
                 &k.jump_sb,
-                &[&b.src, &b.output, &b.done, &b.left, &n, &x],
+                &[&b.src, &b.output, &b.done, &b.left, &b.order, &n, &x],
                 tiles * jw,
                 Some(jw),
-            )?);
+            )?;
+            if x == 1 {
+                pass1 = Some(ev);
+            } else {
+                last = Some(ev);
+            }
         }
         p = until;
         q.read_now(&b.left, p as usize, &mut left)?;
+    }
+    // Measurement: the bytes still pending after pass 1 (CLC_GPU_SB_STATS=1, the bench).
+    let mut left1 = [0u32; 1];
+    if pl.ob > 0 && crate::diag::knob("CLC_GPU_SB_STATS", 0..=1, 0) == 1 {
+        q.read_now(&b.left, 1, &mut left1)?;
     }
     let mut st = vec![u32::MAX; pl.nsub];
     let status = q.read(&b.status, 0, &mut st)?;
@@ -299,10 +415,12 @@ fn launch(
         }
     }
     let device_done = Instant::now();
+    t.stages_ns[2] += u64::from(left1[0]);
     let outs = frame_results(&pl.placed, &st, b.pin_out.as_slice());
     let ev = Events {
         up,
         first,
+        pass1,
         last,
         passes: p,
         status,

@@ -73,7 +73,8 @@ pub struct Timings {
     pub bytes_out: u64,
     /// Compression: run time of each stage, [`COMPRESS_STAGES`] (exact with one queue,
     /// `CLC_GPU_QUEUES=1`; with two, a stage's span may hold the other launch's kernels);
-    /// LZ_EXT3_SB decompression: [0] is round 1's (the walk), within `kernel_ns`.
+    /// LZ_EXT3_SB decompression: [0] is the walk's, [1] the walk and pass 1, within `kernel_ns`; [2] not a
+    /// time: the bytes still pending after pass 1 (with `CLC_GPU_SB_STATS=1`).
     pub stages_ns: [u64; 8],
     /// LZ_EXT3_SB decompression only: pointer-jumping passes launched, summed over batches.
     pub rounds: u64,
