@@ -1,14 +1,16 @@
 // LZ_EXT3_SB decoder (codec 3, docs/FORMAT.md 2.2): a walk, then pointer jumping. docs/GPU.md has the
 // design and the numbers.
 //
-// `lz3sb_walk` (one launch): one work-group of W work-items per sub-block, every sub-block of every frame
-// of the batch at once; W = 128 on GPUs (four warps), 1 on CPU devices. A producer and consumers:
+// `lz3sb_walk` (one launch): one work-group of W work-items per segment, every segment of every frame
+// of the batch at once (a segment: a sub-block, or the part of one between two of its mid-points, format
+// 6; a segment that ends before its sub-block's input does must end with a match part, which makes a
+// mid-point that is not the start of a sequence of the serial parse fail); W = 128 on GPUs (four warps), 1 on CPU devices. A producer and consumers:
 // work-item 0 parses window x + 1 (up to WIN = 32 sequences, checking every length and offset as the CPU
 // decoder does) into one half of a double-buffered local queue while the other warps (work-items 32..W-1)
 // place window x from the other half, one barrier per window; the first warp's other lanes only keep the
 // barriers. (Inside one warp the parse and the placement ran one after the other: run 34; as separate
 // warps they overlap: run 35; with three placing warps the parse is the walk's bound: run 36.) Placing: every literal byte is written to `out` and every output byte i gets its
-// source in `src`: i | FIN for a literal byte (final: its own value), i - offset for a byte of a match
+// source in `src`: FIN | its value for a literal byte (final), i - offset for a byte of a match
 // (the byte it copies; for an overlapping match that is a byte of the same match, as the CPU decoder
 // reads it). A match byte whose source was written by an earlier window of the same sub-block follows
 // that entry's chain up to COLLAPSE hops there and then (most sources are recent): a chain that reaches a
@@ -19,18 +21,21 @@
 //
 // `lz3sb_jump` (passes 1, 2, ...): every byte not yet final follows its source chain up to JUMPS hops
 // and keeps where it got to (pointer jumping: src[i] = src[src[i]]...). A byte whose chain reaches a
-// final entry (FIN set: the position of its chain's literal) is final: it takes that literal's value and
-// FIN. Every source lies strictly before its byte in the same frame (the walk refuses an offset of 0 or
+// final entry (FIN set: FIN | the byte's value) is final: it takes that value and FIN (the value travels
+// in the entry, so no load of the literal's byte and no ordering between two stores is needed). Every source lies strictly before its byte in the same frame (the walk refuses an offset of 0 or
 // one before the frame's start), so chains end at a literal and every pass at least doubles the hops a
 // pending pointer spans: a frame of 2^24 bytes is final after at most 24 passes, whatever its bytes.
 // Reads of entries that another work-item rewrites in the same pass see either value, and both are
-// positions on the same chain, so no fences and no waiting are needed: a launch cannot hang. A tile (the
+// entries of the same chain, so no fences and no waiting are needed: a launch cannot hang. Work-group g
+// takes tile order[g]: the host orders the tiles by sub-block row across the frames, so a tile's sources
+// were mostly made final by tiles taken before it (one pass leaves 0.4 % of the bytes, run 46). A tile (the
 // JW * JPER bytes of one work-group) whose bytes are all final is flagged `done` and skipped by later
 // passes; `left[p]` counts the bytes still pending after pass p, and a pass after one that left none
 // returns at once.
 //
 // status[k]: 0 ok, 1 truncated length, 2 literals past input, 3 output overrun, 4 truncated offset, 5 bad
-// match (offset 0, before the frame's start, or past the sub-block's end), 6 short output.
+// match (offset 0, before the frame's start, or past the sub-block's end), 6 short output, 8 a segment
+// ending before its sub-block's input without a match part (a mid-point not at a sequence start).
 
 #ifndef W
 #define W 32u
@@ -50,12 +55,6 @@
 #endif
 #ifndef JPER
 #define JPER 8u  // bytes per work-item of `lz3sb_jump` (at JW-byte strides: coalesced)
-#endif
-#ifndef VAL
-#define VAL 0  // 1: a final entry holds its byte's value (FIN | value), not its literal's position
-#endif
-#ifndef STAGE
-#define STAGE 0u  // bytes of a sub-block's input the walk first copies into local memory for the parse
 #endif
 
 #define ST_OK 0u
@@ -91,21 +90,11 @@ typedef struct {
     uint code;                       // status
 } State;
 
-#if STAGE > 0
-#define STG_ARG , __local const uchar *stg
-#define STG , stg
-#define RD(p) ((p) < STAGE ? (uint)stg[p] : (uint)src[p])
-#else
-#define STG_ARG
-#define STG
-#define RD(p) ((uint)src[p])
-#endif
-
 // Reads a length extension at *ip; returns n plus its bytes, or sets *err.
-inline uint read_ext(const __global uchar *src STG_ARG, uint len, uint *ip, uint n, uint *err) {
+inline uint read_ext(const __global uchar *src, uint len, uint *ip, uint n, uint *err) {
     for (;;) {
         if (*ip >= len) { *err = ST_TRUNC_LEN; return 0u; }
-        uint b = RD(*ip);
+        uint b = src[*ip];
         (*ip)++;
         n += b;
         if (n > 0x7fffffffu) { *err = ST_OVERRUN; return 0u; }
@@ -115,16 +104,16 @@ inline uint read_ext(const __global uchar *src STG_ARG, uint len, uint *ip, uint
 
 // Parses up to W sequences at s->ip into the window arrays (literal source in `in`, output positions in
 // `out`, match offset and length). Returns a status code.
-inline uint parse(__local State *s, const __global uchar *in STG_ARG, __local uint *wls, __local uint *wld,
+inline uint parse(__local State *s, const __global uchar *in, __local uint *wls, __local uint *wld,
                   __local uint *wll, __local uint *wmo, __local uint *wml) {
     const __global uchar *src = in + s->in;
     uint ip = s->ip, op = s->op, in_len = s->in_len, len = s->len;
     uint n = 0u, code = ST_OK;
     while (n < WIN && ip < in_len) {
-        uint t = RD(ip);
+        uint t = src[ip];
         ip++;
         uint lit = t >> 4;
-        if (lit == 15u) lit = read_ext(src STG, in_len, &ip, lit, &code);
+        if (lit == 15u) lit = read_ext(src, in_len, &ip, lit, &code);
         if (code != ST_OK) break;
         if (lit > in_len - ip) { code = ST_LIT_PAST_INPUT; break; }
         if (lit > len - op) { code = ST_OVERRUN; break; }
@@ -136,10 +125,10 @@ inline uint parse(__local State *s, const __global uchar *in STG_ARG, __local ui
         uint off = 0u, ml = 0u;
         if (ip < in_len) {
             if (in_len - ip < 3u) { code = ST_TRUNC_OFF; break; }
-            off = RD(ip) | (RD(ip + 1u) << 8) | (RD(ip + 2u) << 16);
+            off = src[ip] | ((uint)src[ip + 1u] << 8) | ((uint)src[ip + 2u] << 16);
             ip += 3u;
             ml = t & 15u;
-            if (ml == 15u) ml = read_ext(src STG, in_len, &ip, ml, &code);
+            if (ml == 15u) ml = read_ext(src, in_len, &ip, ml, &code);
             if (code != ST_OK) break;
             ml += 4u;
             if (off == 0u || off > s->pos + op || ml > len - op) { code = ST_BAD_MATCH; break; }
@@ -185,21 +174,13 @@ inline void place(const __global uchar *in, __global uchar *out, __global uint *
         if (i < d + ll) {
             uchar b = in[wls[cur] + (i - d)];
             out[i] = b;
-#if VAL
             src[i] = FIN | b;
-#else
-            src[i] = i | FIN;
-#endif
         } else {
             uint v = i - wmo[cur];
             for (uint h = 0u; h < COLLAPSE && v >= sb && v < lo; h++) {
                 uint t = src[v];
                 if (t & FIN) {
-#if VAL
                     out[i] = (uchar)t;
-#else
-                    out[i] = out[t & ~FIN];
-#endif
                     v = t;
                     break;
                 }
@@ -221,16 +202,6 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
     uint k = get_group_id(0);
     if (k >= nsub) return;  // the whole group
     uint lid = get_local_id(0);
-#if STAGE > 0
-    // The parse reads the first STAGE bytes of the input from local memory (copied by the whole group).
-    __local uchar stg[STAGE];
-    {
-        const __global uint *d = desc + 8u * k;
-        uint from = d[D_IN], m = min(d[D_INLEN], STAGE);
-        for (uint i = lid; i < m; i += W) stg[i] = in[from + i];
-    }
-    BAR();
-#endif
     if (lid == 0u) {
         const __global uint *d = desc + 8u * k;
         s.in = d[D_IN]; s.in_len = d[D_INLEN]; s.out = d[D_OUT]; s.pos = d[D_POS]; s.len = d[D_LEN];
@@ -238,7 +209,7 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
         s.ip = 0u; s.op = 0u; s.code = ST_OK;
         wn[0] = 0u;
         if (s.ip < s.in_len) {
-            s.code = parse(&s, in STG, wls, wld, wll, wmo, wml);
+            s.code = parse(&s, in, wls, wld, wll, wmo, wml);
             wn[0] = s.n;
         }
     }
@@ -250,7 +221,7 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
         if (lid == 0u) {
             uint m = 0u;
             if (s.code == ST_OK && s.ip < s.in_len) {
-                s.code = parse(&s, in STG, wls + nb, wld + nb, wll + nb, wmo + nb, wml + nb);
+                s.code = parse(&s, in, wls + nb, wld + nb, wll + nb, wmo + nb, wml + nb);
                 m = s.n;
             }
             wn[(x + 1u) & 1u] = m;
@@ -263,11 +234,7 @@ void lz3sb_walk(const __global uchar *in, const __global uint *desc, __global uc
     if (code != ST_OK) {
         // Nothing waits on a failed sub-block; its frame is refused.
         uint o = s.out, len = s.len;
-#if VAL
         for (uint i = lid; i < len; i += W) src[o + i] = FIN;
-#else
-        for (uint i = lid; i < len; i += W) src[o + i] = (o + i) | FIN;
-#endif
     }
 }
 
@@ -300,16 +267,10 @@ __kernel void lz3sb_jump(__global uint *src, __global uchar *out, __global uchar
 #pragma unroll
         for (uint j = 0u; j < JPER; j++) {
             if ((wait >> j) & 1u) {
+                s[j] = t[j];
                 if (t[j] & FIN) {
-#if VAL
-                    s[j] = t[j];
-#else
-                    s[j] = t[j] & ~FIN;
-#endif
                     wait &= ~(1u << j);
                     fin |= 1u << j;
-                } else {
-                    s[j] = t[j];
                 }
             }
         }
@@ -318,13 +279,8 @@ __kernel void lz3sb_jump(__global uint *src, __global uchar *out, __global uchar
     for (uint j = 0u; j < JPER; j++) {
         uint i = base + j * jw + lid;
         if ((fin >> j) & 1u) {
-#if VAL
             out[i] = (uchar)s[j];
             src[i] = s[j];
-#else
-            out[i] = out[s[j]];
-            src[i] = s[j] | FIN;
-#endif
         } else if (((wait >> j) & 1u) && s[j] != v0[j]) {
             src[i] = s[j];
         }

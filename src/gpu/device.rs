@@ -451,12 +451,7 @@ fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
     let collapse = diag::knob("CLC_GPU_SB_COLLAPSE", 0..=64, 8);
     let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 8);
-    // CLC_GPU_SB_VAL=1: a final entry holds its byte's value; CLC_GPU_SB_STAGE: input bytes the walk
-    // copies into local memory for its parse (0: none).
-    let val = diag::knob("CLC_GPU_SB_VAL", 0..=1, 0);
-    let stage = diag::knob("CLC_GPU_SB_STAGE", 0..=32768, 0);
-    let opts =
-        format!("{opts} -D COLLAPSE={collapse}u -D JUMPS={jumps}u -D VAL={val} -D STAGE={stage}u");
+    let opts = format!("{opts} -D COLLAPSE={collapse}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
     let src = match &alt {
