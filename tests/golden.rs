@@ -1,6 +1,7 @@
 //! The golden archives: `tests/data/golden-v1.*` was written by format version 1, `golden-v2.*` by
 //! version 2 (LZ_EXT3_SB frames; scripts/make-golden.sh), `golden-v4.*` by version 4 (LZ_EXT3E frames;
-//! scripts/make-golden.sh 4), `golden-v5.*` by version 5 (the paged tree; scripts/make-golden.sh 5). Every later clc must list them identically and
+//! scripts/make-golden.sh 4), `golden-v5.*` by version 5 (the paged tree; scripts/make-golden.sh 5), `golden-v6.*` by version 6 (LZ_EXT3_SB frames
+//! with mid-points; scripts/make-golden.sh 6). Every later clc must list them identically and
 //! restore the same bytes and metadata. And the other way: what this clc writes for a generated tree is
 //! pinned (frames and index), so that a change to the bytes an archive holds is never an accident.
 
@@ -95,6 +96,29 @@ fn golden_v5_lists_verifies_and_restores() {
     let mut got = paths.clone();
     got.sort();
     assert_eq!(got, want);
+}
+
+/// Version 6: the same plain pack with mid-points in its LZ_EXT3_SB frames (FORMAT.md 2.2); frames with
+/// points decode serially and in parallel to the frame's bytes.
+#[test]
+fn golden_v6_lists_verifies_and_restores() {
+    let volumes = (1..)
+        .take_while(|n| data(&format!("golden-v6.{n:03}")).exists())
+        .count();
+    golden(6, "LZ_EXT3_SB", volumes, (1_704_164_645, 123_456_789));
+    let ar = clc::archive::Archive::open(&data("golden-v6.001")).unwrap();
+    let mut with_points = 0;
+    for (id, f) in ar.index().frame_ids().zip(ar.index().frames()) {
+        if f.codec == clc::codec::Codec::LzExt3Sb {
+            let stored = ar.read_stored(id).unwrap();
+            let raw = f.raw_len as usize;
+            let lay = clc::codec::lz_ext3_sb::Layout::parse(&stored, raw).unwrap();
+            with_points += usize::from(!lay.points.is_empty());
+            let par = clc::codec::lz_ext3_sb::decompress_parallel(&stored, raw, 2).unwrap();
+            assert_eq!(par, ar.read_frame(id).unwrap(), "frame {id}");
+        }
+    }
+    assert!(with_points > 0, "no frame with mid-points");
 }
 
 /// Version 3: a versioned archive of three snapshots (`pack --append`, scripts/make-golden.sh). The newest
@@ -348,10 +372,14 @@ fn pack_of_a_generated_tree_is_pinned() {
     // Renewed for format version 5, which changed only the `format_version` param here (the paged
     // tree is outside the generation index): with it set back to "3" the digests are version 3's
     // (lz_ext3 f13e870dde2003b5, lz4 aa4431743269ec9e, raw e4b22d3401d6e511; checked when it landed).
+    // Renewed for format version 6: with `format_version` set back to "5" the lz4 and raw digests are
+    // version 5's (lz4 dc2df0c3df2fd7d0, raw 13a2550dadcf2af7; checked when it landed); the lz_ext3
+    // pack's LZ_EXT3_SB frames now carry mid-points (FORMAT.md 2.2), so its digest changed
+    // (version 5's: e8b75f992a83c017).
     let want = [
-        "lz_ext3 e8b75f992a83c017",
-        "lz4 dc2df0c3df2fd7d0",
-        "raw 13a2550dadcf2af7",
+        "lz_ext3 b457fa06a47b9f7f",
+        "lz4 cc3fdb8a815e9715",
+        "raw 86979e2402ced8c0",
     ];
     assert_eq!(got, want);
 }

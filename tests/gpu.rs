@@ -613,6 +613,75 @@ fn sb_malformed_frames_agree_with_the_cpu_decoder() {
     }
 }
 
+/// Format 6's mid-points: the kernel decodes a frame's sub-blocks from each point at once (segments) and
+/// refuses, as the CPU decoder does, a point inside its sub-block that is not a sequence start, or a
+/// sequence start with the wrong output offset; the good frames beside them decode.
+#[test]
+fn sb_mid_points_are_checked_by_the_kernel() {
+    let g = gpu_or_skip!();
+    // Words only: short matches, thousands of sequences per 64 KiB sub-block, so mid-points.
+    let mut r = Rng(5);
+    let words: Vec<Vec<u8>> = (0..300)
+        .map(|_| {
+            (0..3 + r.next() % 9)
+                .map(|_| b'a' + (r.next() % 26) as u8)
+                .collect()
+        })
+        .collect();
+    let mut data = Vec::new();
+    while data.len() < 300_000 {
+        data.extend_from_slice(&words[(r.next() % 300) as usize]);
+        data.push(b' ');
+    }
+    data.truncate(300_000);
+    let good = lz_ext3_sb::compress(&data, &EncodeParams::default());
+    let lay = lz_ext3_sb::Layout::parse(&good, data.len()).unwrap();
+    let n = lay.count();
+    assert!(lay.points.len() >= n, "{} points", lay.points.len());
+    // The first point's bytes, and where the table check is.
+    let t = 8 + 4 * n;
+    let first = t + n;
+    let check = first + 8 * lay.points.len();
+    let (i0, o0) = lay.points[0];
+    let edit = |i: usize, o: usize| {
+        let mut b = good.clone();
+        b[first..first + 4].copy_from_slice(&(i as u32).to_le_bytes());
+        b[first + 4..first + 8].copy_from_slice(&(o as u32).to_le_bytes());
+        let c = xxhash_rust::xxh3::xxh3_64(&b[..check]) as u32;
+        b[check..check + 4].copy_from_slice(&c.to_le_bytes());
+        b
+    };
+    let bad = [
+        edit(i0 + 1, o0),
+        edit(i0 - 1, o0),
+        edit(i0, o0 + 1),
+        edit(i0, o0 - 4),
+    ];
+    let raw = data.len();
+    // A point just after the literals of the sequence before the first point (at its offset bytes): the
+    // segment before it would end in a sequence without a match part, which the kernel refuses by name.
+    let seqs: Vec<lz_ext3_sb::Sequence> = lz_ext3_sb::Sequences::new(&good, &lay, 0)
+        .map(|q| q.unwrap())
+        .collect();
+    let q = seqs[lz_ext3_sb::MID_EVERY - 1];
+    assert!(q.len > 0);
+    let no_match = edit(q.lit_src + q.lit, q.at);
+    let dec = g.decompress_sb_batch(&[(&no_match, raw)]).unwrap();
+    let e = dec[0].as_ref().unwrap_err().to_string();
+    assert!(e.contains("mid-point not at a sequence start"), "{e}");
+    assert!(lz_ext3_sb::decompress(&no_match, raw).is_err());
+    for b in &bad {
+        let e = lz_ext3_sb::decompress(b, raw).unwrap_err().to_string();
+        assert!(e.contains("mid-point"), "{e}");
+        let dec = g
+            .decompress_sb_batch(&[(&good, raw), (b, raw), (&good, raw)])
+            .unwrap();
+        assert!(dec[1].is_err(), "the kernel accepts a bad mid-point");
+        assert!(dec[0].as_ref().is_ok_and(|d| *d == data));
+        assert!(dec[2].as_ref().is_ok_and(|d| *d == data));
+    }
+}
+
 /// Hand-made hostile frames of two 4 KiB sub-blocks, each beside a good one in one launch: a match past
 /// its sub-block's end, a match reaching before the frame's first byte, an offset of 0, a sub-block that
 /// ends short, a literal run past its sub-block's input. The kernel refuses each (as the CPU decoder

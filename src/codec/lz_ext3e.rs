@@ -757,6 +757,11 @@ fn frame_head(src: &[u8], n: usize) -> Result<Option<FrameHead>> {
     // The rest is FORMAT.md 2.2's sub-block table and sub-blocks, checked by the same reader as LZ_EXT3_SB.
     let layout = Layout::parse(src.get(pos..).unwrap_or_default(), n)
         .map_err(|e| Error::Decode(format!("lz_ext3e: frame tables end at byte {pos}: {e}")))?;
+    if !layout.mid_at.is_empty() {
+        return Err(Error::Decode(format!(
+            "lz_ext3e: mid-points in the sub-block table at byte {pos} (LZ_EXT3_SB only)"
+        )));
+    }
     Ok(Some((tables, layout, pos)))
 }
 

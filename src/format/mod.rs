@@ -10,9 +10,9 @@ pub mod index;
 pub mod tree;
 pub mod volume;
 
-/// The format version this build writes: 5, the paged tree (FORMAT.md 12) in every index blob, on
-/// version 3's layout, with or without LZ_EXT3E frames (codec 4).
-pub const FORMAT_VERSION: u32 = 5;
+/// The format version this build writes: 6, LZ_EXT3_SB frames with mid-points (FORMAT.md 2.2), on version
+/// 5's layout (the paged tree, FORMAT.md 12), with or without LZ_EXT3E frames (codec 4).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The first format version whose index blobs end in a paged tree (FORMAT.md 12).
 pub const TREE_VERSION: u32 = 5;
@@ -22,13 +22,14 @@ pub const TREE_VERSION: u32 = 5;
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
 /// Whether this build reads archives (footers, volume headers) of format version `v`: 1, 2 (LZ_EXT3_SB
-/// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames) and 5 (the paged tree).
+/// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames), 5 (the paged tree) and 6
+/// (mid-points in LZ_EXT3_SB frames).
 pub fn known_version(v: u32) -> bool {
     matches!(v, 1..=FORMAT_VERSION)
 }
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows
-/// that codec, and never below [`FORMAT_VERSION`] (so every pack writes 5 now).
+/// that codec, and never below [`FORMAT_VERSION`] (so every pack writes 6 now).
 pub fn version_for(codec: codec::Codec) -> u32 {
     codec.min_version().max(FORMAT_VERSION)
 }

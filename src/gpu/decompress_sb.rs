@@ -49,6 +49,7 @@ struct Placed {
     in_off: usize,
     out_off: usize,
     raw: usize,
+    /// Its descriptors (segments): `first_sub .. first_sub + subs`.
     first_sub: usize,
     subs: usize,
 }
@@ -137,61 +138,13 @@ struct Plan {
     nsub: usize,
 }
 
-/// Sequence starts of one sub-block's `input`, every `every` sequences (the first excluded): (input
-/// offset, output offset) in the sub-block. Empty when the input does not parse (the walk says why).
-/// Measurement only (`CLC_GPU_SB_SPLIT`): what mid-points recorded by the encoder would give the walk.
-fn seq_points(input: &[u8], every: usize) -> Vec<(usize, usize)> {
-    let mut pts = Vec::new();
-    let (mut ip, mut op, mut n) = (0usize, 0usize, 0usize);
-    let ext = |ip: &mut usize| -> Option<usize> {
-        let mut v = 0usize;
-        loop {
-            let b = *input.get(*ip)?;
-            *ip += 1;
-            v += b as usize;
-            if b != 255 {
-                return Some(v);
-            }
-        }
-    };
-    while ip < input.len() {
-        if n > 0 && n % every == 0 {
-            pts.push((ip, op));
-        }
-        let t = input[ip];
-        ip += 1;
-        let mut lit = (t >> 4) as usize;
-        if lit == 15 {
-            let Some(e) = ext(&mut ip) else {
-                return Vec::new();
-            };
-            lit += e;
-        }
-        ip += lit;
-        op += lit;
-        if ip < input.len() {
-            ip += 3;
-            let mut ml = (t & 15) as usize;
-            if ml == 15 {
-                let Some(e) = ext(&mut ip) else {
-                    return Vec::new();
-                };
-                ml += e;
-            }
-            op += ml + 4;
-        }
-        n += 1;
-    }
-    if ip != input.len() {
-        return Vec::new();
-    }
-    pts
-}
-
-/// Lays out `frames` (their tables `lays`) for one launch. Outputs follow each other without a gap, so
-/// every output byte belongs to a sub-block (the jump kernel reads every `src` entry below `ob`).
+/// Lays out `frames` (their tables `lays`) for one launch: one descriptor per segment (a sub-block, or
+/// its part between two mid-points; the last word flags a segment that ends before its sub-block's
+/// input, whose last sequence must have a match part). Outputs follow each other without a gap, so
+/// every output byte belongs to a segment (the jump kernel reads every `src` entry below `ob`).
 fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
-    let split = crate::diag::knob("CLC_GPU_SB_SPLIT", 0..=1 << 20, 0) as usize;
+    // CLC_GPU_SB_MIDS=0: one segment per sub-block, whatever the frame's mid-points (measurements).
+    let mids = crate::diag::knob("CLC_GPU_SB_MIDS", 0..=1, 1) == 1;
     let (mut ib, mut ob, mut nsub) = (0usize, 0usize, 0usize);
     let mut placed = Vec::with_capacity(frames.len());
     let mut desc: Vec<u32> = Vec::with_capacity(DESC * 64);
@@ -206,9 +159,10 @@ fn plan(frames: &[(&[u8], usize)], lays: &[Layout]) -> Plan {
         let mut subs = 0;
         for s in 0..lay.count() {
             let (i, o) = (lay.input(s), lay.output(s));
+            // Segments: from the sub-block's start to its first mid-point, ..., from its last to its end.
             let mut cuts = vec![(0usize, 0usize)];
-            if split > 0 {
-                cuts.extend(seq_points(&enc[i.clone()], split));
+            if mids {
+                cuts.extend_from_slice(lay.points(s));
             }
             cuts.push((i.len(), o.len()));
             for c in cuts.windows(2) {

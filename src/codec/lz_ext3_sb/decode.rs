@@ -3,7 +3,7 @@
 //! the same) and is the safe twin the parallel decoder is tested against.
 
 use super::super::lz_ext3::{copy_match, read_ext, MIN_MATCH};
-use super::{err, Layout};
+use super::{err, Layout, Points};
 use crate::error::{Error, Result};
 
 /// Decodes a frame into exactly `raw_len` bytes, serially (see [`super::decompress_parallel`] for
@@ -18,7 +18,8 @@ pub fn decompress_serial(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     let mut out = vec![0u8; lay.raw_len];
     for k in 0..lay.count() {
         let r = lay.output(k);
-        walk(&src[lay.input(k)], &mut out, r.start, r.end).map_err(|e| in_sub_block(k, e))?;
+        walk(&src[lay.input(k)], &mut out, r.start, r.end, lay.points(k))
+            .map_err(|e| in_sub_block(k, e))?;
     }
     Ok(out)
 }
@@ -47,16 +48,25 @@ pub(super) fn in_sub_block(k: usize, e: Error) -> Error {
 }
 
 /// Decodes one sub-block whose output is `out[start..end]`; matches may read all of `out[..op]`.
-/// Fails unless the input is consumed exactly when the output is full.
+/// Fails unless the input is consumed exactly when the output is full, and unless every mid-point
+/// `pts` is a sequence start.
 ///
 /// The hot loop (as `lz_ext3::decompress_into`: short literal runs and short matches are copied as 16
 /// bytes when there is room before the frame's end; the bytes past them are written later, by this
 /// sub-block or the next ones).
-fn walk(input: &[u8], out: &mut [u8], start: usize, end: usize) -> Result<()> {
+fn walk(
+    input: &[u8],
+    out: &mut [u8],
+    start: usize,
+    end: usize,
+    pts: &[(usize, usize)],
+) -> Result<()> {
     let n = out.len();
     let mut ip = 0usize;
     let mut op = start;
+    let mut pts = Points::new(pts);
     while ip < input.len() {
+        pts.at(ip, op - start)?;
         let token = input[ip];
         ip += 1;
         let mut lit = (token >> 4) as usize;
@@ -92,7 +102,7 @@ fn walk(input: &[u8], out: &mut [u8], start: usize, end: usize) -> Result<()> {
     if op != end {
         return Err(err("sub-block ends before its output is full"));
     }
-    Ok(())
+    pts.end()
 }
 
 /// Reads a sequence's offset and match length (after its literals); checks the offset is not 0.

@@ -24,7 +24,7 @@
 
 use super::super::lz_ext3::read_ext;
 use super::decode::{check, in_sub_block, match_part};
-use super::{err, Layout};
+use super::{err, Layout, Points};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -191,7 +191,9 @@ impl Frame<'_> {
         let mut published = b;
         let mut ip = 0usize;
         let mut op = b;
+        let mut pts = Points::new(self.lay.points(k));
         while ip < input.len() {
+            pts.at(ip, op - b)?;
             let token = input[ip];
             ip += 1;
             let mut lit = (token >> 4) as usize;
@@ -248,6 +250,7 @@ impl Frame<'_> {
         if op != end {
             return Err(err("sub-block ends before its output is full"));
         }
+        pts.end()?;
         let upto = if q.len > 0 { q.items[0].op } else { end };
         self.publish(k, b, upto);
         Ok(())

@@ -113,7 +113,7 @@ fn frame(sb_log: u32, subs: &[&[(&[u8], usize, usize)]]) -> Vec<u8> {
         }
     }
     let mut out = Vec::new();
-    write_table(&mut out, sb_log, &starts);
+    write_table(&mut out, sb_log, &starts, &[], &[]);
     out.extend_from_slice(&seqs);
     out
 }
@@ -314,4 +314,135 @@ fn depth_bound_holds_and_frames_still_decode() {
     let mut enc = Vec::new();
     Encoder::new(&p).with_max_depth(0).compress(&src, &mut enc);
     assert!(enc == free);
+}
+
+/// Where sub-block `k`'s mid-points lie in the stored frame `enc` (`n` sub-blocks): the offset of its
+/// first point (8 bytes each), and the offset of the table check.
+fn points_at(enc: &[u8], n: usize, k: usize) -> (usize, usize) {
+    let t = 8 + 4 * n;
+    let before: usize = enc[t..t + k].iter().map(|&c| c as usize).sum();
+    let all: usize = enc[t..t + n].iter().map(|&c| c as usize).sum();
+    (t + n + 8 * before, t + n + 8 * all)
+}
+
+/// Recomputes the table check of a frame with mid-points after an edit of its table.
+fn fix_mids(b: &mut [u8], n: usize) {
+    let end = points_at(b, n, 0).1;
+    let c = table_check(&b[..end]) as u32;
+    b[end..end + 4].copy_from_slice(&c.to_le_bytes());
+}
+
+#[test]
+fn mid_points_are_every_512th_sequence_start() {
+    let data = sample(300_000, 9);
+    let enc = compress(&data, &params(16));
+    let lay = Layout::parse(&enc, data.len()).unwrap();
+    assert_eq!(enc[1], 1, "flag bit 0: the frame has mid-points");
+    assert!(!lay.points.is_empty());
+    for k in 0..lay.count() {
+        let seqs: Vec<Sequence> = Sequences::new(&enc, &lay, k).map(|s| s.unwrap()).collect();
+        let b = lay.output(k).start;
+        let want: Vec<usize> = seqs
+            .iter()
+            .skip(MID_EVERY)
+            .step_by(MID_EVERY)
+            .map(|s| s.lit_at - b)
+            .collect();
+        let got: Vec<usize> = lay.points(k).iter().map(|p| p.1).collect();
+        assert_eq!(got, want, "sub-block {k}: {} sequences", seqs.len());
+    }
+    let (a, p) = both(&enc, data.len());
+    assert!(a.unwrap() == data && p.unwrap() == data);
+    // A frame whose sub-blocks have at most 512 sequences has none: the version-5 layout.
+    let small = sample(3000, 4);
+    let e = compress(&small, &params(16));
+    assert_eq!(e[1], 0);
+    assert!(Layout::parse(&e, small.len()).unwrap().points.is_empty());
+    assert_eq!(decompress(&e, small.len()).unwrap(), small);
+}
+
+#[test]
+fn hostile_mid_points_are_refused_by_both_decoders() {
+    // Words only: short matches, thousands of sequences per sub-block.
+    let mut r = rng(3);
+    let words: Vec<Vec<u8>> = (0..300)
+        .map(|_| (0..3 + r() % 9).map(|_| b'a' + (r() % 26) as u8).collect())
+        .collect();
+    let mut data = Vec::new();
+    while data.len() < 300_000 {
+        data.extend_from_slice(&words[(r() % 300) as usize]);
+        data.push(b' ');
+    }
+    data.truncate(300_000);
+    let enc = compress(&data, &params(16));
+    let n = 300_000usize.div_ceil(1 << 16);
+    let lay = Layout::parse(&enc, data.len()).unwrap();
+    let k = (0..n)
+        .find(|&k| lay.points(k).len() >= 2)
+        .expect("a sub-block with 2 points");
+    let (at, _) = points_at(&enc, n, k);
+    let (inl, outl) = (lay.input(k).len() as u32, lay.output(k).len() as u32);
+    let seqs: Vec<Sequence> = Sequences::new(&enc, &lay, k).map(|s| s.unwrap()).collect();
+    let put = move |b: &mut Vec<u8>, j: usize, i: u32, o: u32| {
+        b[at + 8 * j..at + 8 * j + 4].copy_from_slice(&i.to_le_bytes());
+        b[at + 8 * j + 4..at + 8 * j + 8].copy_from_slice(&o.to_le_bytes());
+    };
+    let p0 = lay.points(k)[0];
+    let (i0, o0) = (p0.0 as u32, p0.1 as u32);
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    // Refused by the table's rules, before decoding.
+    let table: Vec<(Edit, &str)> = vec![
+        (Box::new(move |b| put(b, 0, 0, o0)), "not inside"),
+        (Box::new(move |b| put(b, 0, i0, 0)), "not inside"),
+        (Box::new(move |b| put(b, 0, inl, o0)), "not inside"),
+        (Box::new(move |b| put(b, 0, i0, outl + 1)), "not inside"),
+        (Box::new(move |b| put(b, 1, i0, o0 + 100)), "not inside"),
+        (Box::new(move |b| put(b, 1, i0 + 100, o0)), "not inside"),
+        (Box::new(|b| b[1] = 3), "unknown flags"),
+    ];
+    for (f, want) in &table {
+        let mut b = enc.clone();
+        f(&mut b);
+        fix_mids(&mut b, n);
+        let e = Layout::parse(&b, data.len()).unwrap_err().to_string();
+        assert!(e.contains(want), "{want}: {e}");
+        let (a, p) = both(&b, data.len());
+        assert!(a.is_err() && p.is_err());
+    }
+    // Inside the sub-block but not a sequence start (or the right start with the wrong output offset):
+    // refused while decoding, by both decoders, naming the rule.
+    let decode: Vec<Edit> = vec![
+        Box::new(move |b| put(b, 0, i0 + 1, o0)),
+        Box::new(move |b| put(b, 0, i0 - 1, o0)),
+        Box::new(move |b| put(b, 0, i0, o0 + 1)),
+        Box::new(move |b| put(b, 0, i0, o0 - 1)),
+    ];
+    for f in &decode {
+        let mut b = enc.clone();
+        f(&mut b);
+        fix_mids(&mut b, n);
+        Layout::parse(&b, data.len()).unwrap();
+        let (a, p) = both(&b, data.len());
+        let (a, p) = (a.unwrap_err().to_string(), p.unwrap_err().to_string());
+        assert!(a.contains("mid-point not at a sequence start"), "{a}");
+        assert!(p.contains("mid-point not at a sequence start"), "{p}");
+    }
+    // Any other sequence start is a good mid-point: the same bytes.
+    let s = &seqs[3];
+    let start = {
+        // The token of sequence 3: just before its literals and their length extension.
+        let mut b = enc.clone();
+        let mut found = None;
+        for i in 1..s.lit_src as u32 {
+            put(&mut b, 0, i, (s.lit_at - lay.output(k).start) as u32);
+            fix_mids(&mut b, n);
+            if decompress_serial(&b, data.len()).is_ok() {
+                found = Some(b.clone());
+                break;
+            }
+        }
+        found.expect("sequence 3's start")
+    };
+    let (a, p) = both(&start, data.len());
+    assert!(a.unwrap() == data && p.unwrap() == data);
 }
