@@ -51,7 +51,7 @@
 #define COLLAPSE 8u  // hops the walk follows through sources this group wrote in earlier windows
 #endif
 #ifndef JUMPS
-#define JUMPS 8u  // hops a pending byte follows in one pass
+#define JUMPS 16u  // hops a pending byte follows in one pass
 #endif
 #ifndef JPER
 #define JPER 8u  // bytes per work-item of `lz3sb_jump` (at JW-byte strides: coalesced)

@@ -330,8 +330,8 @@ pub(crate) struct Device {
     pub tuning: Tuning,
     /// Largest single buffer the device allows.
     pub max_alloc: u64,
-    /// Work-group size of the LZ_EXT3_SB decoder: 32 (a warp) on GPUs, 1 on CPU devices, where
-    /// work-items of a group run one after the other anyway.
+    /// Work-group size of the LZ_EXT3_SB decoder's walk: 128 (four warps) on GPUs, 1 on CPU devices,
+    /// where work-items of a group run one after the other anyway.
     pub sb_w: usize,
     /// Work-group size of its pointer-jumping passes and bytes per work-item (a tile is
     /// `sb_jw * sb_jper` output bytes).
@@ -444,13 +444,14 @@ impl Device {
 /// Builds the LZ_EXT3_SB decoder (a walk and pointer-jumping passes: no device-wide fences or special
 /// loads, the same OpenCL C everywhere). Experiments: `CLC_GPU_SB_COLLAPSE` sets the hops the walk follows
 /// through entries of its own sub-block's earlier windows (default 8, 0: none), `CLC_GPU_SB_JUMPS` the hops a
-/// pending byte follows in one pass (default 8: 60 GB/s against 48 with 4 and 31 with 1 on the H200,
-/// docs/GPU.md run 25), and `CLC_GPU_SB_SRC` names a file whose OpenCL C
+/// pending byte follows in one pass (default 16: with the passes in sub-block rows, 112.0 GB/s against
+/// 110.8 with 8 on the H200, docs/GPU.md run 47; before them, run 25: 60 with 8, 48 with 4, 31 with 1),
+/// and `CLC_GPU_SB_SRC` names a file whose OpenCL C
 /// replaces the built-in kernels (same arguments), so variants can be timed without a rebuild.
 fn build_sb(ctx: &Context, found: &Found, opts: &str) -> Result<Program> {
     let d = ClDevice::new(found.id);
     let collapse = diag::knob("CLC_GPU_SB_COLLAPSE", 0..=64, 8);
-    let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 8);
+    let jumps = diag::knob("CLC_GPU_SB_JUMPS", 1..=64, 16);
     let opts = format!("{opts} -D COLLAPSE={collapse}u -D JUMPS={jumps}u");
     let file = "lz_ext3_sb_decompress.cl";
     let alt = std::env::var_os("CLC_GPU_SB_SRC").map(std::path::PathBuf::from);
