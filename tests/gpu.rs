@@ -1056,7 +1056,8 @@ fn sb_kernel_decodes_adversarial_chains() {
 
 /// The LZ_EXT3_SB encoder (format v2, the default): for sub-blocks of 4 KiB, 64 KiB and 16 MiB, every
 /// corpus frame has a table that passes the reader's checks, stays within the codec's bound, and
-/// decodes byte-exact on the CPU (serial and parallel decoders) and on the LZ_EXT3_SB kernel.
+/// decodes byte-exact on the CPU (serial and parallel decoders) and on the LZ_EXT3_SB kernel; frames
+/// whose sub-blocks have more than 512 sequences carry mid-points (format 6, added on the host).
 #[test]
 fn sb_encoder_frames_decode_on_cpu_and_kernel() {
     if gpu().is_none() {
@@ -1064,6 +1065,7 @@ fn sb_encoder_frames_decode_on_cpu_and_kernel() {
     }
     let c = corpus();
     let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let mut with_points = 0;
     for sb_log in [12u32, 16, 24] {
         let g = sb_gpu(1 << sb_log);
         let enc = g.compress_batch(&frames).unwrap();
@@ -1074,6 +1076,7 @@ fn sb_encoder_frames_decode_on_cpu_and_kernel() {
                 .unwrap_or_else(|err| panic!("{name} (2^{sb_log}): table: {err}"));
             assert_eq!(lay.sb_log, sb_log, "{name}");
             assert_eq!(lay.count(), n.div_ceil(1 << sb_log), "{name}");
+            with_points += usize::from(!lay.points.is_empty());
             assert!(
                 e.len() <= lz_ext3_sb::max_compressed_len(n, sb_log),
                 "{name} (2^{sb_log}): over the bound"
@@ -1098,6 +1101,7 @@ fn sb_encoder_frames_decode_on_cpu_and_kernel() {
         let (f, n) = size("far repeat");
         assert!(f < n * 80 / 100, "far repeat: {f} of {n}");
     }
+    assert!(with_points > 0, "no GPU-made frame has mid-points");
 }
 
 /// LZ_EXT3_SB output depends on the frames alone: not on batching, the batch size or the run.

@@ -1016,7 +1016,7 @@ fn damaged_tree_page_gives_eio_only_on_its_names() {
     let b = fs::read(&first).unwrap();
     let foot =
         clc::format::footer::Footer::decode(&b[b.len() - 80..], "t", b.len() as u64).unwrap();
-    assert_eq!(foot.version, 5);
+    assert_eq!(foot.version, 6);
     let blob = &b[foot.index_offset as usize..b.len() - 80];
     let tr = clc::format::tree::Trailer::decode(&blob[blob.len() - 48..], blob.len() as u64, "t")
         .unwrap();

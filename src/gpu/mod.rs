@@ -216,8 +216,21 @@ impl Gpu {
     /// [`Gpu::compress_batch`] with the device times (for benchmarks).
     pub fn compress_batch_timed(&self, frames: &[&[u8]]) -> Result<(Vec<Vec<u8>>, Timings)> {
         self.spread(frames, |d, part, t| {
-            compress::run(d, part, self.compress_batch, t)
+            compress::run(d, part, self.compress_batch, t).map(|o| self.with_mid_points(part, o))
         })
+    }
+
+    /// The encoder's LZ_EXT3_SB frames with the mid-points the CPU encoder would write (format 6,
+    /// FORMAT.md 2.2), added on the CPU: the kernels write none.
+    fn with_mid_points(&self, frames: &[&[u8]], out: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        use rayon::prelude::*;
+        if self.compress_codec() != crate::codec::Codec::LzExt3Sb {
+            return out;
+        }
+        out.into_par_iter()
+            .zip(frames.par_iter())
+            .map(|(o, f)| crate::codec::lz_ext3_sb::with_mid_points(o, f.len()))
+            .collect()
     }
 
     /// [`Gpu::compress_batch_timed`] on device `dev` alone (0-based, in [`Gpu::devices`] order). The
@@ -233,7 +246,7 @@ impl Gpu {
             .ok_or_else(|| Error::Gpu(format!("no opened device {dev}")))?;
         let mut t = Timings::default();
         let out = compress::run(d, frames, self.compress_batch, &mut t)?;
-        Ok((out, t))
+        Ok((self.with_mid_points(frames, out), t))
     }
 
     /// Decodes each `(encoded, raw_len)` into exactly `raw_len` bytes. The outer `Err` is an OpenCL

@@ -8,7 +8,7 @@ use super::super::lz_ext3::{
     SKIP_STRENGTH,
 };
 use super::super::lz_match;
-use super::{find_points, write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MID_EVERY, MIN_SB_LOG};
+use super::{mid_points, write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MIN_SB_LOG};
 use crate::codec::EncodeParams;
 
 /// An LZ_EXT3_SB encoder that keeps its tables between calls.
@@ -23,9 +23,6 @@ pub struct Encoder {
     table: Vec<u32>,
     seqs: Vec<u8>,
     starts: Vec<u32>,
-    /// Mid-points per sub-block and the points (FORMAT.md 2.2, format 6).
-    mids: Vec<u8>,
-    points: Vec<(u32, u32)>,
     /// Each output byte's round while encoding with a depth bound.
     rounds: Vec<u16>,
 }
@@ -46,8 +43,6 @@ impl Encoder {
             table: Vec::new(),
             seqs: Vec::new(),
             starts: Vec::new(),
-            mids: Vec::new(),
-            points: Vec::new(),
             rounds: Vec::new(),
         }
     }
@@ -106,19 +101,13 @@ impl Encoder {
         }
         dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
         // A mid-point at every MID_EVERY-th sequence of a sub-block.
-        self.mids.clear();
-        self.points.clear();
-        for (k, &s) in self.starts.iter().enumerate() {
-            let e = self
-                .starts
-                .get(k + 1)
-                .map_or(self.seqs.len(), |&e| e as usize);
-            let p = find_points(&self.seqs[s as usize..e], MID_EVERY);
-            self.mids.push(p.len() as u8);
-            self.points.extend(p);
-        }
-        out.reserve(self.seqs.len() + 12 + 5 * self.starts.len() + 8 * self.points.len());
-        write_table(out, self.sb_log, &self.starts, &self.mids, &self.points);
+        let (seqs, starts) = (&self.seqs, &self.starts);
+        let (mids, points) = mid_points(starts.iter().enumerate().map(|(k, &s)| {
+            let e = starts.get(k + 1).map_or(seqs.len(), |&e| e as usize);
+            &seqs[s as usize..e]
+        }));
+        out.reserve(self.seqs.len() + 12 + 5 * self.starts.len() + 8 * points.len());
+        write_table(out, self.sb_log, &self.starts, &mids, &points);
         out.extend_from_slice(&self.seqs);
     }
 }

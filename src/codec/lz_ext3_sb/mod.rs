@@ -152,6 +152,42 @@ pub(crate) fn find_points(input: &[u8], every: usize) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// `frame` (an LZ_EXT3_SB frame of `raw_len` bytes without mid-points, e.g. the GPU encoder's) with the
+/// mid-points this crate's encoder would write for its sequences; `frame` itself when its table does not
+/// parse, it has points already, or none is due.
+pub fn with_mid_points(frame: Vec<u8>, raw_len: usize) -> Vec<u8> {
+    let Ok(lay) = Layout::parse(&frame, raw_len) else {
+        return frame;
+    };
+    if !lay.mid_at.is_empty() {
+        return frame;
+    }
+    let (mids, points) = mid_points((0..lay.count()).map(|k| &frame[lay.input(k)]));
+    if points.is_empty() {
+        return frame;
+    }
+    let seq_at = lay.bounds[0];
+    let starts: Vec<u32> = lay.bounds[..lay.count()]
+        .iter()
+        .map(|&b| (b - seq_at) as u32)
+        .collect();
+    let mut out = Vec::with_capacity(frame.len() + mids.len() + 8 * points.len());
+    write_table(&mut out, lay.sb_log, &starts, &mids, &points);
+    out.extend_from_slice(&frame[seq_at..]);
+    out
+}
+
+/// The mid-points of sub-blocks whose sequences are `inputs`: how many each has, and the points.
+pub(crate) fn mid_points<'a>(inputs: impl Iterator<Item = &'a [u8]>) -> (Vec<u8>, Vec<(u32, u32)>) {
+    let (mut mids, mut points) = (Vec::new(), Vec::new());
+    for input in inputs {
+        let p = find_points(input, MID_EVERY);
+        mids.push(p.len() as u8);
+        points.extend(p);
+    }
+    (mids, points)
+}
+
 /// A sub-block's mid-points met by a serial parse: [`Points::at`] at every sequence start, [`Points::end`]
 /// when the sub-block's input is consumed; either fails for a point that is not a sequence start.
 pub(crate) struct Points<'a> {

@@ -446,3 +446,28 @@ fn hostile_mid_points_are_refused_by_both_decoders() {
     let (a, p) = both(&start, data.len());
     assert!(a.unwrap() == data && p.unwrap() == data);
 }
+
+/// A frame without points (what the GPU encoder writes) given its points on the CPU is the CPU encoder's
+/// frame byte for byte; a frame that has points, or whose table does not parse, is left as it is.
+#[test]
+fn mid_points_added_to_a_frame_are_the_encoders() {
+    let data = sample(300_000, 9);
+    let enc = compress(&data, &params(16));
+    let lay = Layout::parse(&enc, data.len()).unwrap();
+    assert!(!lay.points.is_empty());
+    let seq_at = lay.bounds[0];
+    let starts: Vec<u32> = lay.bounds[..lay.count()]
+        .iter()
+        .map(|&b| (b - seq_at) as u32)
+        .collect();
+    let mut bare = Vec::new();
+    write_table(&mut bare, 16, &starts, &[], &[]);
+    bare.extend_from_slice(&enc[seq_at..]);
+    assert_eq!(bare[1], 0);
+    assert_eq!(decompress(&bare, data.len()).unwrap(), data);
+    assert!(with_mid_points(bare.clone(), data.len()) == enc);
+    assert!(with_mid_points(enc.clone(), data.len()) == enc);
+    let mut broken = bare.clone();
+    broken[8] = 1;
+    assert!(with_mid_points(broken.clone(), data.len()) == broken);
+}
