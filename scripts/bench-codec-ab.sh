@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Pack and extract with clc's default codec (LZ_EXT3_SB) and `--codec lz_ext3e` (issue 21) beside
+# Pack and extract with clc's default codec (LZ_EXT3_SB), `--codec lz_ext3e` and `--codec zstd` (issue 21) beside
 # `mksquashfs -comp lz4`, `mksquashfs -comp zstd`, `tar | zstd -3 -T0` and `tar | lz4 -1`, in the same run,
 # on each DIR: wall and CPU (user + sys of every process) medians, sizes, and every clc archive restored and
 # compared with its source.
-# Usage: scripts/bench-codec-ab.sh DIR...    REPS=N (default 3); BENCH_TMP (default /dev/shm)
+# Usage: scripts/bench-codec-ab.sh DIR...    REPS=N (default 3); BENCH_TMP (default /dev/shm); SQZ=0 leaves
+# out `mksquashfs -comp zstd` (12-47 × the others' pack CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: scripts/bench-codec-ab.sh DIR..." >&2; exit 2; }
 REPS=${REPS:-3}
+SQZ=${SQZ:-1}
 cargo build --release --quiet --bin clc
 W=$(mktemp -d "${BENCH_TMP:-/dev/shm}/clc-ab.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -28,34 +30,37 @@ for DIR in "$@"; do
     tar cf - -C "$SRC" . | cat > /dev/null
     rm -f "$W"/t.* "$W"/c.*
     for ((i = 1; i <= REPS; i++)); do
-        rm -rf "$W"/a.* "$W"/e.* "$W/s.sqfs" "$W/q.sqfs" "$W/z.zst" "$W/l.lz4"
+        rm -rf "$W"/a.* "$W"/e.* "$W"/zs.* "$W/s.sqfs" "$W/q.sqfs" "$W/z.zst" "$W/l.lz4"
         timed a_pack "'$CLC' pack '$SRC' -o '$W/a' -q --cpu"
         timed e_pack "'$CLC' pack '$SRC' -o '$W/e' -q --cpu --codec lz_ext3e"
+        timed zs_pack "'$CLC' pack '$SRC' -o '$W/zs' -q --cpu --codec zstd"
         timed sqfs_pack "mksquashfs '$SRC' '$W/s.sqfs' -comp lz4 -noappend -quiet -no-progress >/dev/null"
-        timed sqz_pack "mksquashfs '$SRC' '$W/q.sqfs' -comp zstd -noappend -quiet -no-progress >/dev/null"
+        [ "$SQZ" = 0 ] || timed sqz_pack "mksquashfs '$SRC' '$W/q.sqfs' -comp zstd -noappend -quiet -no-progress >/dev/null"
         timed zstd_pack "tar cf - -C '$SRC' . | zstd -3 -T0 -q > '$W/z.zst'"
         timed lz4_pack "tar cf - -C '$SRC' . | lz4 -1 -q > '$W/l.lz4'"
         rm -rf "$W"/x?
         timed a_x "'$CLC' extract '$W/a.001' -o '$W/xa' -q"
         timed e_x "'$CLC' extract '$W/e.001' -o '$W/xe' -q"
+        timed zs_x "'$CLC' extract '$W/zs.001' -o '$W/xzs' -q"
         timed sqfs_x "unsquashfs -q -n -d '$W/xs' '$W/s.sqfs' >/dev/null"
-        timed sqz_x "unsquashfs -q -n -d '$W/xq' '$W/q.sqfs' >/dev/null"
+        [ "$SQZ" = 0 ] || timed sqz_x "unsquashfs -q -n -d '$W/xq' '$W/q.sqfs' >/dev/null"
         timed zstd_x "mkdir '$W/xz' && zstd -d -q < '$W/z.zst' | tar xf - -C '$W/xz'"
         timed lz4_x "mkdir '$W/xl' && lz4 -d -q < '$W/l.lz4' | tar xf - -C '$W/xl'"
     done
-    for x in xa xe; do
+    for x in xa xe xzs; do
         diff -r --no-dereference "$SRC" "$W/$x" >/dev/null || { echo "$x differs from $SRC" >&2; exit 1; }
     done
     IN=$(du -sb --apparent-size "$SRC" | cut -f1)
     Z=$(wc -c < "$W/z.zst")
-    declare -A S=([a]=$(cat "$W"/a.0* | wc -c) [e]=$(cat "$W"/e.0* | wc -c) [sqfs]=$(wc -c < "$W/s.sqfs") [sqz]=$(wc -c < "$W/q.sqfs") [zstd]=$Z [lz4]=$(wc -c < "$W/l.lz4"))
+    declare -A S=([a]=$(cat "$W"/a.0* | wc -c) [e]=$(cat "$W"/e.0* | wc -c) [sqfs]=$(wc -c < "$W/s.sqfs") [zs]=$(cat "$W"/zs.0* | wc -c) [sqz]=$([ "$SQZ" = 0 ] && echo 0 || wc -c < "$W/q.sqfs") [zstd]=$Z [lz4]=$(wc -c < "$W/l.lz4"))
     echo
     echo "### $SRC: $(echo "$IN/1000000" | bc) MB in $(find "$SRC" -type f | wc -l) files, median of $REPS"
     echo
     echo "| tool | size MB | × tar\|zstd -3 | pack s | pack CPU s | pack × sqfs (wall, CPU) | extract s | extract CPU s | extract × clc default (wall, CPU) |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    for k in a e sqfs sqz zstd lz4; do
-        case $k in a) N="clc default (LZ_EXT3_SB)";; e) N="clc --codec lz_ext3e";; sqfs) N="mksquashfs -comp lz4";;
+    for k in a e zs sqfs sqz zstd lz4; do
+        [ "$k" != sqz ] || [ "$SQZ" != 0 ] || continue
+        case $k in a) N="clc default (LZ_EXT3_SB)";; e) N="clc --codec lz_ext3e";; zs) N="clc --codec zstd";; sqfs) N="mksquashfs -comp lz4";;
             sqz) N="mksquashfs -comp zstd";; zstd) N="tar \| zstd -3 -T0";; lz4) N="tar \| lz4 -1";; esac
         printf "| %s | %.2f | %.3f | %.2f | %.2f | %.2f, %.2f | %.2f | %.2f | %.2f, %.2f |\n" "$N" \
             "$(echo "${S[$k]}/1000000" | bc -l)" "$(echo "${S[$k]}/$Z" | bc -l)" \

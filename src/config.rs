@@ -76,8 +76,10 @@ pub struct Config {
     /// Whether CACHE_SIZE was set to a size (even the default's 256M) rather than `auto` or left out:
     /// when it was not, a mount sizes its cache from the archive (`mount::default_cache`).
     pub cache_size_given: bool,
-    /// CODEC: lz_ext3, lz_ext3e, lz4 or raw.
+    /// CODEC: lz_ext3, lz_ext3e, zstd, lz4 or raw.
     pub codec: Codec,
+    /// ZSTD_LEVEL: the compression level of ZSTD frames (CODEC = zstd), 1..=19.
+    pub zstd_level: u32,
     /// SUBBLOCK_SIZE: LZ_EXT3 frames are written in sub-blocks of this many bytes (LZ_EXT3_SB, a power
     /// of two, 4 KiB ..= 16 MiB); 0 writes plain LZ_EXT3 frames (codec 1, decoded serially).
     pub subblock_size: u64,
@@ -117,6 +119,7 @@ impl Default for Config {
             cache_size: 256 << 20,
             cache_size_given: false,
             codec: Codec::LzExt3,
+            zstd_level: crate::codec::zstd::DEFAULT_LEVEL as u32,
             subblock_size: 64 << 10,
             order_similar: true,
             gpu_device: "auto".into(),
@@ -187,6 +190,7 @@ impl Config {
             candidates: self.hash_candidates,
             good_enough: self.good_enough_match,
             sb_log: self.subblock_size.max(1).trailing_zeros(),
+            zstd_level: self.zstd_level as i32,
         }
     }
 
@@ -279,7 +283,7 @@ impl Config {
             "CODEC" => {
                 self.codec = Codec::parse(value).ok_or_else(|| {
                     format!(
-                        "{} is not a codec (lz_ext3, lz_ext3e, lz4 or raw)",
+                        "{} is not a codec (lz_ext3, lz_ext3e, zstd, lz4 or raw)",
                         shown(value)
                     )
                 })?

@@ -856,6 +856,23 @@ pub fn lz_ext3e_decode(data: &[u8]) {
     }
 }
 
+/// `zstd_decode`: a raw length from the first 3 bytes (capped at [`MAX_RAW`]), the rest as a ZSTD frame's
+/// stored bytes (codec 5, docs/FORMAT.md 2.5), through `codec::decode` as a reader calls it. What decodes
+/// is exactly `raw_len` bytes, and encodes again to a frame that decodes to the same bytes.
+pub fn zstd_decode(data: &[u8]) {
+    use crate::codec::{self, Codec};
+    let Some((head, block)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let raw_len = (u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize) % (MAX_RAW + 1);
+    if let Ok(out) = codec::decode(Codec::Zstd, block, raw_len) {
+        assert_eq!(out.len(), raw_len, "decoded length differs from raw_len");
+        let again = codec::encode(Codec::Zstd, &out, &codec::EncodeParams::default());
+        let back = codec::decode(Codec::Zstd, &again, raw_len).expect("own encoding must decode");
+        assert!(back == out, "re-encoded frame decodes to other bytes");
+    }
+}
+
 /// `lz_ext3e_roundtrip`: encoder options from the first 3 bytes, the rest compressed and decompressed;
 /// the encoding is deterministic whatever the encoder compressed before.
 pub fn lz_ext3e_roundtrip(data: &[u8]) {

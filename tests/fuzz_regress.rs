@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 11] = [
+const TARGETS: [(&str, Body); 12] = [
     ("lz_ext3_decode", clc::fuzzing::lz_ext3_decode),
     ("lz_ext3_sb_decode", clc::fuzzing::lz_ext3_sb_decode),
     ("lz_ext3_roundtrip", clc::fuzzing::lz_ext3_roundtrip),
@@ -23,6 +23,7 @@ const TARGETS: [(&str, Body); 11] = [
     ("lz_ext3e_decode", clc::fuzzing::lz_ext3e_decode),
     ("lz_ext3e_roundtrip", clc::fuzzing::lz_ext3e_roundtrip),
     ("tree_pages", clc::fuzzing::tree_pages),
+    ("zstd_decode", clc::fuzzing::zstd_decode),
 ];
 const CORPUS_CAP: usize = 200;
 
@@ -132,6 +133,11 @@ fn lz_ext3_roundtrip_inputs() {
 #[test]
 fn lz_ext3e_decode_inputs() {
     run_named("lz_ext3e_decode", 400, 4096);
+}
+
+#[test]
+fn zstd_decode_inputs() {
+    run_named("zstd_decode", 300, 4096);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The golden archives: `tests/data/golden-v1.*` was written by format version 1, `golden-v2.*` by
 //! version 2 (LZ_EXT3_SB frames; scripts/make-golden.sh), `golden-v4.*` by version 4 (LZ_EXT3E frames;
 //! scripts/make-golden.sh 4), `golden-v5.*` by version 5 (the paged tree; scripts/make-golden.sh 5), `golden-v6.*` by version 6 (LZ_EXT3_SB frames
-//! with mid-points; scripts/make-golden.sh 6). Every later clc must list them identically and
+//! with mid-points; scripts/make-golden.sh 6), `golden-v7.*` by version 7 (ZSTD frames; scripts/make-golden.sh 7).
+//! Every later clc must list them identically and
 //! restore the same bytes and metadata. And the other way: what this clc writes for a generated tree is
 //! pinned (frames and index), so that a change to the bytes an archive holds is never an accident.
 
@@ -59,27 +60,48 @@ fn golden_v4_lists_verifies_and_restores() {
         .take_while(|n| data(&format!("golden-v4.{n:03}")).exists())
         .count();
     golden(4, "LZ_EXT3E", volumes, (1_704_164_645, 123_456_789));
-    let t = tempfile::tempdir().unwrap();
-    for n in 1..=volumes {
-        let name = format!("golden-v4.{n:03}");
-        std::fs::copy(data(&name), t.path().join(&name)).unwrap();
-    }
-    let last = t.path().join(format!("golden-v4.{volumes:03}"));
-    let mut b = std::fs::read(&last).unwrap();
-    let f = b.len() - 80;
-    assert_eq!(b[f + 8..f + 12], 4u32.to_le_bytes());
-    b[f + 8..f + 12].copy_from_slice(&3u32.to_le_bytes());
-    let check = clc::format::checksum(&b[f..f + 64]);
-    b[f + 64..f + 72].copy_from_slice(&check.to_le_bytes());
-    std::fs::write(&last, &b).unwrap();
-    let err = match clc::archive::Archive::open(&t.path().join("golden-v4.001")) {
-        Ok(_) => panic!("a version 3 archive with LZ_EXT3E frames was opened"),
-        Err(e) => e.to_string(),
-    };
+    let err = open_claiming(4, volumes, 3);
     assert!(
         err.contains("is LZ_EXT3E, which needs format version 4 (archive says 3)"),
         "{err}"
     );
+}
+
+/// Version 7: version 6's layout with ZSTD frames, and the same archive with its footer claiming
+/// version 6 refused, naming the frame and the version its codec needs.
+#[test]
+fn golden_v7_lists_verifies_and_restores() {
+    let volumes = (1..)
+        .take_while(|n| data(&format!("golden-v7.{n:03}")).exists())
+        .count();
+    golden(7, "ZSTD", volumes, (1_704_164_645, 123_456_789));
+    let err = open_claiming(7, volumes, 6);
+    assert!(
+        err.contains("is ZSTD, which needs format version 7 (archive says 6)"),
+        "{err}"
+    );
+}
+
+/// Opens a copy of golden archive `v` (of `volumes` volumes) whose footer claims format version
+/// `claimed` (its checksum made right), and returns the error the open must give.
+fn open_claiming(v: u32, volumes: usize, claimed: u32) -> String {
+    let t = tempfile::tempdir().unwrap();
+    for n in 1..=volumes {
+        let name = format!("golden-v{v}.{n:03}");
+        std::fs::copy(data(&name), t.path().join(&name)).unwrap();
+    }
+    let last = t.path().join(format!("golden-v{v}.{volumes:03}"));
+    let mut b = std::fs::read(&last).unwrap();
+    let f = b.len() - 80;
+    assert_eq!(b[f + 8..f + 12], v.to_le_bytes());
+    b[f + 8..f + 12].copy_from_slice(&claimed.to_le_bytes());
+    let check = clc::format::checksum(&b[f..f + 64]);
+    b[f + 64..f + 72].copy_from_slice(&check.to_le_bytes());
+    std::fs::write(&last, &b).unwrap();
+    match clc::archive::Archive::open(&t.path().join(format!("golden-v{v}.001"))) {
+        Ok(_) => panic!("a version {claimed} archive with codec-{v} frames was opened"),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// Version 5: a plain pack whose index blob ends in the paged tree (FORMAT.md 12); the tree read page by

@@ -358,10 +358,10 @@ fn big_file_whole_and_at_random_offsets() {
     }
 }
 
-/// An LZ_EXT3E archive (codec 4, format version 5) serves the same bytes through the mount: whole and
-/// at random offsets.
+/// An LZ_EXT3E archive (codec 4, format version 5) and a ZSTD one (codec 5, format version 6) serve the
+/// same bytes through the mount: whole and at random offsets.
 #[test]
-fn lz_ext3e_archive_reads_through_the_mount() {
+fn lz_ext3e_and_zstd_archives_read_through_the_mount() {
     if !common::fuse_ok() {
         return;
     }
@@ -371,34 +371,42 @@ fn lz_ext3e_archive_reads_through_the_mount() {
     let data = text(&mut Rng(41), 2_000_000);
     fs::write(src.join("big"), &data).unwrap();
     let small = text_files(&src, 3, 20, 5000);
-    pack(
-        &src,
-        &t.path().join("ar"),
-        &["--frame-size", "64K", "--codec", "lz_ext3e"],
-    );
-    let ar = clc::archive::Archive::open(&t.path().join("ar.001")).unwrap();
-    assert!(ar
-        .index()
-        .frames()
-        .iter()
-        .any(|f| f.codec == clc::codec::Codec::LzExt3E));
-    let m = Mounted::foreground(&t.path().join("ar.001"), &t.path().join("mnt"), &[]);
-    assert!(fs::read(m.path("big")).unwrap() == data, "whole file");
-    for (i, want) in small.iter().enumerate() {
-        assert!(fs::read(m.path(&format!("f{i}"))).unwrap() == *want, "f{i}");
-    }
-    let f = fs::File::open(m.path("big")).unwrap();
-    let mut rng = Rng(6);
-    for _ in 0..50 {
-        let off = rng.below(data.len() as u64);
-        let len = 1 + rng.below(200_000) as usize;
-        let mut buf = vec![0u8; len];
-        let n = f.read_at(&mut buf, off).unwrap();
-        let lo = off as usize;
+    for (name, codec) in [
+        ("lz_ext3e", clc::codec::Codec::LzExt3E),
+        ("zstd", clc::codec::Codec::Zstd),
+    ] {
+        let ar_path = t.path().join(format!("ar-{name}"));
+        pack(&src, &ar_path, &["--frame-size", "64K", "--codec", name]);
+        let first = t.path().join(format!("ar-{name}.001"));
+        let ar = clc::archive::Archive::open(&first).unwrap();
         assert!(
-            n >= 1 && buf[..n] == data[lo..lo + n],
-            "bytes at {off}+{len}"
+            ar.index().frames().iter().any(|f| f.codec == codec),
+            "{name}"
         );
+        let m = Mounted::foreground(&first, &t.path().join(format!("mnt-{name}")), &[]);
+        assert!(
+            fs::read(m.path("big")).unwrap() == data,
+            "{name}: whole file"
+        );
+        for (i, want) in small.iter().enumerate() {
+            assert!(
+                fs::read(m.path(&format!("f{i}"))).unwrap() == *want,
+                "{name}: f{i}"
+            );
+        }
+        let f = fs::File::open(m.path("big")).unwrap();
+        let mut rng = Rng(6);
+        for _ in 0..50 {
+            let off = rng.below(data.len() as u64);
+            let len = 1 + rng.below(200_000) as usize;
+            let mut buf = vec![0u8; len];
+            let n = f.read_at(&mut buf, off).unwrap();
+            let lo = off as usize;
+            assert!(
+                n >= 1 && buf[..n] == data[lo..lo + n],
+                "{name}: bytes at {off}+{len}"
+            );
+        }
     }
 }
 

@@ -194,6 +194,62 @@ fn a_gpu_asked_for_and_missing_is_one_line_naming_flag_and_key() {
     assert_eq!((out.as_str(), err.as_str()), ("", ""));
 }
 
+/// A codec the GPU encoder does not write (ZSTD) opens no device: one line says so, and a missing device
+/// is no error even with GPU_FALLBACK_ENABLED = false (the pack has no use for it). The archive is the
+/// `--cpu` one.
+#[test]
+fn a_codec_the_gpu_cannot_write_opens_no_device() {
+    let t = tempfile::tempdir().unwrap();
+    let src = small_tree(t.path());
+    let cfg = t.path().join("c.txt");
+    fs::write(&cfg, "GPU_FALLBACK_ENABLED = false\n").unwrap();
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("a").as_os_str(),
+        os("--codec"),
+        os("zstd"),
+        os("--gpu-device"),
+        os("no-such-device-name"),
+        os("--config"),
+        cfg.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ZSTD frames are encoded on the CPU only")
+            && err.contains("\"no-such-device-name\" not opened"),
+        "{err}"
+    );
+    // The same pack with LZ_EXT3 does need the device: with fallback off, an error.
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("b").as_os_str(),
+        os("--gpu-device"),
+        os("no-such-device-name"),
+        os("--config"),
+        cfg.as_os_str(),
+    ]);
+    assert_ne!(code, 0, "{err}");
+    let (code, _, err) = run(&[
+        os("pack"),
+        src.as_os_str(),
+        os("-o"),
+        t.path().join("c").as_os_str(),
+        os("--codec"),
+        os("zstd"),
+        os("--cpu"),
+        os("-q"),
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let frames = |n: &str| fs::read(t.path().join(n)).unwrap();
+    // Same tree, same config but the output name: the volumes' frames are the same bytes.
+    assert_eq!(frames("a.001").len(), frames("c.001").len());
+}
+
 #[test]
 fn json_for_pack_info_verify_and_extract() {
     let t = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 use super::Common;
 use anyhow::Result;
 use clap::Args;
+use clc::codec::Codec;
 use clc::diag::Warnings;
 use clc::pack::{GpuUse, OpenAhead, PackOptions};
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub struct PackArgs {
     /// Bytes of unique data per frame (64K … 16M); no frame is larger (adaptive frames do not grow past it)
     #[arg(long, value_name = "SIZE")]
     pub frame_size: Option<String>,
-    /// Frame codec: lz_ext3 (default), lz_ext3e (smaller; codec 4), lz4 or raw
+    /// Frame codec: lz_ext3 (default), lz_ext3e (smaller; codec 4), zstd (codec 5; level ZSTD_LEVEL), lz4 or raw
     #[arg(long)]
     pub codec: Option<String>,
     /// Also write Reed–Solomon parity volumes NAME.p001, … able to rebuild this share of the data volumes
@@ -47,7 +48,7 @@ pub struct PackArgs {
 
 pub fn run(a: PackArgs) -> Result<i32> {
     let small_frames = a.frame_size.is_some();
-    let cfg = a.common.config_with(
+    let mut cfg = a.common.config_with(
         &[
             ("VOLUME_SIZE", a.volume_size.clone()),
             ("FRAME_SIZE", a.frame_size.clone()),
@@ -71,6 +72,20 @@ pub fn run(a: PackArgs) -> Result<i32> {
     // A named device opens on a thread of its own from now on, while the pack scans and the CPU encodes
     // the first frames (compress::Split). Either way, with GPU_FALLBACK_ENABLED = false a failure to
     // open it is still an error.
+    // The GPU encoder writes LZ_EXT3(_SB) only: with another codec no device is opened (a named one is
+    // said to be left alone, so a GPU_FALLBACK_ENABLED = false pack does not fail for a device it has
+    // no use for).
+    let gpu_codec = matches!(cfg.frame_codec(), Codec::LzExt3 | Codec::LzExt3Sb);
+    if !gpu_codec && !cfg.force_cpu && !cfg.gpu_device.trim().eq_ignore_ascii_case("auto") {
+        if !a.common.quiet {
+            eprintln!(
+                "clc: {} frames are encoded on the CPU only; GPU device {:?} not opened",
+                cfg.frame_codec().name(),
+                cfg.gpu_device.trim()
+            );
+        }
+        cfg.force_cpu = true;
+    }
     let auto = !cfg.force_cpu && cfg.gpu_device.trim().eq_ignore_ascii_case("auto");
     let open_failed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let record = |failed: &std::sync::Mutex<Option<anyhow::Error>>, e: anyhow::Error| {

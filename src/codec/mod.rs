@@ -8,6 +8,7 @@ pub mod lz_ext3_sb;
 pub mod lz_ext3e;
 pub mod lz_match;
 pub mod lz_parse;
+pub mod zstd;
 
 pub use crate::format::codec::Codec;
 
@@ -22,6 +23,8 @@ pub struct EncodeParams {
     pub good_enough: u32,
     /// log2 of the LZ_EXT3_SB sub-block size (12..=24).
     pub sb_log: u32,
+    /// ZSTD frames' compression level (ZSTD_LEVEL, 1..=19).
+    pub zstd_level: i32,
 }
 
 impl Default for EncodeParams {
@@ -31,6 +34,7 @@ impl Default for EncodeParams {
             candidates: 2,
             good_enough: 64,
             sb_log: lz_ext3_sb::DEFAULT_SB_LOG,
+            zstd_level: zstd::DEFAULT_LEVEL,
         }
     }
 }
@@ -46,6 +50,7 @@ pub fn encode(codec: Codec, src: &[u8], p: &EncodeParams) -> Vec<u8> {
         Codec::Raw => src.to_vec(),
         Codec::LzExt3 => lz_ext3::compress(src, p),
         Codec::Lz4 => lz4_flex::block::compress(src),
+        Codec::Zstd => zstd::compress(src, p.zstd_level),
         Codec::LzExt3Sb | Codec::LzExt3E => KEPT.with_borrow_mut(|k| k.encode(codec, src, p)),
     }
 }
@@ -145,6 +150,7 @@ fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Resu
         Codec::LzExt3 => lz_ext3::decompress(src, raw_len)?,
         Codec::LzExt3Sb => lz_ext3_sb::decompress(src, raw_len)?,
         Codec::LzExt3E => lz_ext3e::decompress(src, raw_len)?,
+        Codec::Zstd => zstd::decompress(src, raw_len)?,
         Codec::Lz4 => lz4_flex::block::decompress(src, raw_len)
             .map_err(|e| Error::Decode(format!("lz4: {e}")))?,
     };

@@ -184,7 +184,9 @@ fn error_bad_value() {
     );
     assert_error("HASH_LOG = 1.5\n", 1, "HASH_LOG", "not a whole number");
     assert_error("HASH_LOG = -3\n", 1, "HASH_LOG", "not a whole number");
-    assert_error("CODEC = zstd\n", 1, "CODEC", "not a codec");
+    assert_error("CODEC = brotli\n", 1, "CODEC", "not a codec");
+    assert_error("ZSTD_LEVEL = 20\n", 1, "ZSTD_LEVEL", "1..=19");
+    assert_error("ZSTD_LEVEL = 0\n", 1, "ZSTD_LEVEL", "1..=19");
     assert_error("FRAME_SIZE = 4X\n", 1, "FRAME_SIZE", "not a size");
     assert_error(
         "GPU_DEVICE = a\u{7}b\n",

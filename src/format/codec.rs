@@ -13,6 +13,8 @@ pub enum Codec {
     /// LZ_EXT3's sequences as six Huffman/raw/RLE-coded streams per sub-block, in 2.2's sub-blocks
     /// (format version 4; FORMAT.md §2.4).
     LzExt3E = 4,
+    /// One Zstandard frame (format version 6; FORMAT.md §2.5).
+    Zstd = 5,
 }
 
 impl Codec {
@@ -23,6 +25,7 @@ impl Codec {
             2 => Some(Codec::Lz4),
             3 => Some(Codec::LzExt3Sb),
             4 => Some(Codec::LzExt3E),
+            5 => Some(Codec::Zstd),
             _ => None,
         }
     }
@@ -34,6 +37,7 @@ impl Codec {
             Codec::Lz4 => "LZ4",
             Codec::LzExt3Sb => "LZ_EXT3_SB",
             Codec::LzExt3E => "LZ_EXT3E",
+            Codec::Zstd => "ZSTD",
         }
     }
 
@@ -44,6 +48,7 @@ impl Codec {
             Codec::Raw | Codec::LzExt3 | Codec::Lz4 => 1,
             Codec::LzExt3Sb => 2,
             Codec::LzExt3E => super::FORMAT_VERSION_EXT3E,
+            Codec::Zstd => super::FORMAT_VERSION_ZSTD,
         }
     }
 
@@ -53,6 +58,7 @@ impl Codec {
             "lz_ext3" | "lzext3" | "ext3" => Some(Codec::LzExt3),
             "lz_ext3_sb" => Some(Codec::LzExt3Sb),
             "lz_ext3e" => Some(Codec::LzExt3E),
+            "zstd" => Some(Codec::Zstd),
             "lz4" => Some(Codec::Lz4),
             "raw" | "none" => Some(Codec::Raw),
             _ => None,

@@ -21,11 +21,22 @@ pub const TREE_VERSION: u32 = 5;
 /// layout (generations) with codec 4 allowed (what clc wrote for LZ_EXT3E before version 5).
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
+/// The format version of an archive written with ZSTD frames (codec 5, FORMAT.md §2.5): version 6's
+/// layout with codec 5 allowed. Only a pack whose codec is ZSTD writes it.
+pub const FORMAT_VERSION_ZSTD: u32 = 7;
+
+/// The newest format version this build reads.
+pub const NEWEST_VERSION: u32 = if FORMAT_VERSION_ZSTD > FORMAT_VERSION {
+    FORMAT_VERSION_ZSTD
+} else {
+    FORMAT_VERSION
+};
+
 /// Whether this build reads archives (footers, volume headers) of format version `v`: 1, 2 (LZ_EXT3_SB
-/// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames), 5 (the paged tree) and 6
-/// (mid-points in LZ_EXT3_SB frames).
+/// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames), 5 (the paged tree), 6
+/// (mid-points in LZ_EXT3_SB frames) and 7 (ZSTD frames).
 pub fn known_version(v: u32) -> bool {
-    matches!(v, 1..=FORMAT_VERSION)
+    (1..=NEWEST_VERSION).contains(&v)
 }
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows

@@ -187,7 +187,7 @@ impl GenParts<'_> {
 }
 
 fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
-    vec![
+    let mut params = vec![
         (
             "format_version".into(),
             crate::format::version_for(cfg.frame_codec()).to_string(),
@@ -217,7 +217,12 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
         ("subblock_size".into(), cfg.subblock_size.to_string()),
         ("clc_version".into(), env!("CARGO_PKG_VERSION").into()),
         ("source_root".into(), src.to_string_lossy().into_owned()),
-    ]
+    ];
+    // Only where it shapes the frames, so that other packs' params (and archive ids) are unchanged.
+    if cfg.frame_codec() == crate::codec::Codec::Zstd {
+        params.push(("zstd_level".into(), cfg.zstd_level.to_string()));
+    }
+    params
 }
 
 /// blake3("clc-archive-id-v1" ‖ params ‖ listing)[0..16]: the same input and config give the same id.
