@@ -38,7 +38,7 @@ for DIR in "$@"; do
         [ "$SQZ" = 0 ] || timed sqz_pack "mksquashfs '$SRC' '$W/q.sqfs' -comp zstd -noappend -quiet -no-progress >/dev/null"
         timed zstd_pack "tar cf - -C '$SRC' . | zstd -3 -T0 -q > '$W/z.zst'"
         timed lz4_pack "tar cf - -C '$SRC' . | lz4 -1 -q > '$W/l.lz4'"
-        rm -rf "$W"/x?
+        rm -rf "$W"/x?*
         timed a_x "'$CLC' extract '$W/a.001' -o '$W/xa' -q"
         timed e_x "'$CLC' extract '$W/e.001' -o '$W/xe' -q"
         timed zs_x "'$CLC' extract '$W/zs.001' -o '$W/xzs' -q"
@@ -48,7 +48,7 @@ for DIR in "$@"; do
         timed lz4_x "mkdir '$W/xl' && lz4 -d -q < '$W/l.lz4' | tar xf - -C '$W/xl'"
     done
     for x in xa xe xzs; do
-        diff -r --no-dereference "$SRC" "$W/$x" >/dev/null || { echo "$x differs from $SRC" >&2; exit 1; }
+        diff -r --no-dereference "$SRC" "$W/$x" > "$W/diff" || { echo "$x differs from $SRC:" >&2; head "$W/diff" >&2; exit 1; }
     done
     IN=$(du -sb --apparent-size "$SRC" | cut -f1)
     Z=$(wc -c < "$W/z.zst")

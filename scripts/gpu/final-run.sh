@@ -5,7 +5,10 @@
 #      shared split), every frame on one GPU (CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1), 3 runs interleaved;
 #      and on both GPUs where there are two; sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
-#   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio).
+#   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio);
+#   4. the CPU codecs on both trees (issue 21): pack with the default codec, --codec zstd and --codec lz_ext3e
+#      (all --cpu) against mksquashfs -comp lz4 -processors N and tar | zstd -3 -T0, and extract of each clc
+#      archive, all in /dev/shm; sizes.
 # Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
 # zstd (/usr/bin) into bin/ and liblz4.so.1 into lib/, this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
 # then run(command="bash .dev-gpu-final/final-run.sh", carry=[".dev-gpu-final", ".dev-gpu-shared"],
@@ -20,7 +23,7 @@ in_sections() { case " $SECTIONS " in *" $1 "*) return 0;; esac; return 1; }
 W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
 nproc; nvidia-smi -L; NG=$(nvidia-smi -L 2>/dev/null | wc -l)   # "all" = both GPUs only where there are two
 tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
-if in_sections 1; then cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/; fi
+if in_sections 1 || in_sections 4; then cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/; fi
 for t in $W/t/rdoc $W/src; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
 mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null
 $CLC pack $W/one -o $W/o --gpu-device NVIDIA -q; rm -f $W/o.*   # builds the kernel cache once
@@ -48,6 +51,26 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
   rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
   rm -f $W/a.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
+done
+
+echo "== 4. codecs"
+in_sections 4 && for tree in $W/t/rdoc $W/src; do
+  n=$(basename $tree)-c; C=/dev/shm/fr4; rm -rf $C; mkdir -p $C
+  for i in $(seq $REPS); do
+    command -v mksquashfs >/dev/null && { rm -f $C/t.sqfs; echo "$n sqfs: $(sec mksquashfs $tree $C/t.sqfs -comp lz4 -processors $(nproc) -noappend -quiet -no-progress)"; }
+    echo "$n zstd: $(sec bash -c "tar cf - -C $tree . | zstd -3 -T0 -q > $C/t.zst")"
+    for k in sb:lz_ext3 zs:zstd e:lz_ext3e; do
+      rm -f $C/${k%%:*}.*; echo "$n pack-${k#*:}: $(sec $CLC pack $tree -o $C/${k%%:*} --cpu -q --codec ${k#*:})"
+    done
+    for k in sb:lz_ext3 zs:zstd e:lz_ext3e; do
+      rm -rf $C/x; echo "$n extract-${k#*:}: $(sec $CLC extract $C/${k%%:*}.001 -o $C/x -q)"
+    done
+  done
+  diff -r $tree $C/x >/dev/null && echo "$n: the last extract (lz_ext3e) is identical to the tree"
+  rm -rf $C/x; $CLC extract $C/zs.001 -o $C/x -q && diff -r $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
+  echo "$n size zstd: $(stat -c %s $C/t.zst)"; [ -e $C/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $C/t.sqfs)"
+  for k in sb:lz_ext3 zs:zstd e:lz_ext3e; do echo "$n size ${k#*:}: $(cat $C/${k%%:*}.0* | wc -c)"; done
+  rm -rf $C
 done
 
 echo "== 2. extract and read-all (rdoc, an archive packed with --cpu)"
