@@ -25,6 +25,8 @@ struct Kept {
 
 thread_local! {
     static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+    /// See [`decompress`]. One-shot decompression resets the context at every frame.
+    static DCTX: RefCell<zstd_safe::DCtx<'static>> = RefCell::new(zstd_safe::DCtx::create());
 }
 
 fn compressor(level: i32) -> std::io::Result<zstd::bulk::Compressor<'static>> {
@@ -85,9 +87,10 @@ pub fn decompress(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
         return Err(bad("the frame needs a dictionary".into()));
     }
     let mut out = Vec::with_capacity(raw_len);
-    let mut dx = zstd_safe::DCtx::create();
-    let n = dx
-        .decompress(&mut out, src)
+    // A decompression context per thread, as for compression: creating one per frame cost a
+    // context's allocation and set-up for every frame decoded.
+    let n = DCTX
+        .with_borrow_mut(|dx| dx.decompress(&mut out, src))
         .map_err(|c| bad(zstd_safe::get_error_name(c).to_string()))?;
     if n != raw_len || out.len() != raw_len {
         return Err(bad(format!("decoded {n} bytes, expected {raw_len}")));
