@@ -3,7 +3,8 @@
 #   1. pack of the Rust-doc tree and of a mixed tree (the machine's /usr/share/doc, python3, /usr/include)
 #      against tar|lz4 -1, tar|zstd -3 -T0 and (if bin/ has it) mksquashfs -comp lz4 -processors N: --cpu, the default, one GPU, both GPUs (named: the
 #      shared split), every frame on one GPU (CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1), 3 runs interleaved;
-#      and on both GPUs where there are two; sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
+#      and on both GPUs where there are two; every frame on one GPU with CLC_GPU_BACK=8 (lz_find also asks 8 older
+#      segments' tables: the mixed tree's ratio lever of runs 48-49); sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
 #   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio);
 #   4. the CPU codecs on both trees (issue 21): pack with the default codec, --codec zstd and --codec lz_ext3e
@@ -42,15 +43,16 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
     [ $NG -ge 2 ] && { rm -f $W/h.*; echo "$n gpu2: $(sec $CLC pack $tree -o $W/h --gpu-device all -q)"; }
     rm -f $W/e.*; echo "$n allgpu: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/e --gpu-device NVIDIA -q)"
     [ $NG -ge 2 ] && { rm -f $W/f.*; echo "$n allgpu2: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/f --gpu-device all -q)"; }
+    rm -f $W/b.*; echo "$n allgpuB8: $(sec env CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 CLC_GPU_BACK=8 $CLC pack $tree -o $W/b --gpu-device NVIDIA -q)"
   done
   echo "$n size lz4: $(stat -c %s $W/t.lz4)"; echo "$n size zstd: $(stat -c %s $W/t.zst)"
   [ -e $W/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $W/t.sqfs)"
-  for k in a:cpu d:default g:gpu1 h:gpu2 e:allgpu f:allgpu2; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
+  for k in a:cpu d:default g:gpu1 h:gpu2 e:allgpu f:allgpu2 b:allgpuB8; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
   $CLC info $W/e.001 | grep -i "frames\|LZ_EXT3" | head -3
   $CLC verify $W/e.001 -q && echo "$n: all-GPU archive verifies"
   rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
-  rm -f $W/a.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
+  rm -f $W/a.* $W/b.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
 done
 
 echo "== 4. codecs"
