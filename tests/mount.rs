@@ -358,7 +358,7 @@ fn big_file_whole_and_at_random_offsets() {
     }
 }
 
-/// An LZ_EXT3E archive (codec 4, format version 5) and a ZSTD one (codec 5, format version 6) serve the
+/// An LZ_EXT3E archive (codec 4, format version 6) and a ZSTD one (codec 5, format version 7) serve the
 /// same bytes through the mount: whole and at random offsets.
 #[test]
 fn lz_ext3e_and_zstd_archives_read_through_the_mount() {

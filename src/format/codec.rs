@@ -13,7 +13,7 @@ pub enum Codec {
     /// LZ_EXT3's sequences as six Huffman/raw/RLE-coded streams per sub-block, in 2.2's sub-blocks
     /// (format version 4; FORMAT.md §2.4).
     LzExt3E = 4,
-    /// One Zstandard frame (format version 6; FORMAT.md §2.5).
+    /// One Zstandard frame (format version 7; FORMAT.md §2.5).
     Zstd = 5,
 }
 
