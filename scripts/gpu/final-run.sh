@@ -5,7 +5,8 @@
 #      shared split), every frame on one GPU (CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1), 3 runs interleaved;
 #      and on both GPUs where there are two; every frame on one GPU with CLC_GPU_BACK=8 (lz_find also asks 8 older
 #      segments' tables: the mixed tree's ratio lever of runs 48-49); sizes; the all-GPU archive verified and extracted byte-exact with --cpu;
-#   2. extract and read-all through `clc mount` of the --cpu archive: --cpu, default, one GPU, both GPUs;
+#   2. extract (into EXTRACT_DIR, default /dev/shm/frx) and read-all through `clc mount` of the --cpu archive:
+#      --cpu, default, one GPU, both GPUs;
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio);
 #   4. the CPU codecs on both trees (issue 21): pack with the default codec, --codec zstd and --codec lz_ext3e
 #      (all --cpu) against mksquashfs -comp lz4 -processors N and tar | zstd -3 -T0, and extract of each clc
@@ -20,6 +21,7 @@ OUT=${OUT:-/tmp/final-out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/final.log") 2>&1
 export PATH=$D/bin:$PATH CLC_CACHE_DIR=/tmp/clc-cache LD_LIBRARY_PATH=$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 CLC=$D/clc; T="python3 $D/timed.py"; REPS=${REPS:-3}; SECTIONS=${SECTIONS:-1 2 3}
+XD=${EXTRACT_DIR:-/dev/shm/frx}   # section 2's extracts: tmpfs by default, so that writeback is not what is timed
 in_sections() { case " $SECTIONS " in *" $1 "*) return 0;; esac; return 1; }
 W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
 nproc; nvidia-smi -L; NG=$(nvidia-smi -L 2>/dev/null | wc -l)   # "all" = both GPUs only where there are two
@@ -50,7 +52,7 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
   for k in a:cpu d:default g:gpu1 h:gpu2 e:allgpu f:allgpu2 b:allgpuB8; do [ -e $W/${k%%:*}.001 ] || continue; echo "$n size ${k#*:}: $(cat $W/${k%%:*}.* | wc -c)"; done
   $CLC info $W/e.001 | grep -i "frames\|LZ_EXT3" | head -3
   $CLC verify $W/e.001 -q && echo "$n: all-GPU archive verifies"
-  rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
+  rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r --no-dereference $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
   rm -f $W/a.* $W/b.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
 done
@@ -68,9 +70,9 @@ in_sections 4 && for tree in $W/t/rdoc $W/src; do
       rm -rf $C/x; echo "$n extract-${k#*:}: $(sec $CLC extract $C/${k%%:*}.001 -o $C/x -q)"
     done
   done
-  diff -r $tree $C/x >/dev/null && echo "$n: the last extract (lz_ext3e) is identical to the tree"
-  rm -rf $C/x; $CLC extract $C/zs.001 -o $C/x -q && diff -r $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
-  echo "$n size zstd: $(stat -c %s $C/t.zst)"; [ -e $C/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $C/t.sqfs)"
+  diff -r --no-dereference $tree $C/x >/dev/null && echo "$n: the last extract (lz_ext3e) is identical to the tree"
+  rm -rf $C/x; $CLC extract $C/zs.001 -o $C/x -q && diff -r --no-dereference $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
+  echo "$n size tar-zstd: $(stat -c %s $C/t.zst)"; [ -e $C/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $C/t.sqfs)"
   for k in sb:lz_ext3 zs:zstd e:lz_ext3e; do echo "$n size ${k#*:}: $(cat $C/${k%%:*}.0* | wc -c)"; done
   rm -rf $C
 done
@@ -81,10 +83,10 @@ in_sections 2 && {
 MODES=("--cpu" "" "--gpu-device NVIDIA"); [ $NG -ge 2 ] && MODES+=("--gpu-device all")
 for i in $(seq $REPS); do
   for m in "${MODES[@]}"; do
-    rm -rf $W/x; sync; echo "extract [$m]: $(sec timeout 60 $CLC extract $W/r.001 -o $W/x -q $m)"
+    rm -rf $XD; sync; echo "extract [$m]: $(sec timeout 60 $CLC extract $W/r.001 -o $XD -q $m)"
   done
 done
-diff -r $W/t/rdoc $W/x >/dev/null && echo "last extract [${MODES[-1]}] identical to the tree"
+diff -r $W/t/rdoc $XD >/dev/null && echo "last extract [${MODES[-1]}] identical to the tree"; rm -rf $XD
 for i in $(seq $REPS); do
   for m in "${MODES[@]}"; do
     $CLC mount $W/r.001 $W/m $m || { echo "mount [$m] failed"; continue; }
