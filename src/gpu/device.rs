@@ -185,8 +185,9 @@ pub(crate) struct Tuning {
     pub min_match: u32,
     /// Anchors (far-match sample points): about one position in 2^abits.
     pub abits: u32,
-    /// Older segments whose last-occurrence tables lz_find also asks, per position (0: none, the
-    /// default; `CLC_GPU_BACK`, experiments).
+    /// Older segments (before the previous one) whose last-occurrence tables lz_find also asks, per
+    /// position: 8 (`CLC_GPU_BACK`, 0..=8, for experiments). Run 50: the mixed tree's all-GPU archive
+    /// 1.091 -> 1.022 x `--cpu`'s, and the all-GPU pack 0.76-0.80 x the time of B = 0 (docs/GPU.md).
     pub back: u32,
     /// Most anchors kept per segment.
     pub acap: usize,
@@ -238,7 +239,7 @@ impl Tuning {
             good: cfg.good_enough_match.clamp(5, 255),
             min_match: 5,
             abits,
-            back: env("CLC_GPU_BACK", 0..=8, 0),
+            back: env("CLC_GPU_BACK", 0..=8, 8),
             acap: (2usize << (sub_log - abits)).clamp(256, 4096),
             awg: 256,
             sb_log,
