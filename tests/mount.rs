@@ -455,8 +455,8 @@ fn sixteen_threads_read_random_ranges() {
     });
 }
 
-/// Issue 20: with directory listings that carry attributes (READDIRPLUS) as the kernel asks for them
-/// (the default), never (`CLC_MOUNT_RDPLUS=0`, which a bare `find` of a huge tree wants) or always
+/// Issue 20: with directory listings that carry attributes (READDIRPLUS) as the walker's lookups show
+/// it needs them (the default), as the kernel asks for them (`auto`), never (`CLC_MOUNT_RDPLUS=0`, which a bare `find` of a huge tree wants) or always
 /// (`=1`), the mount shows the same tree as the source: names, types, modes, sizes, times, bytes.
 #[test]
 fn listings_with_and_without_attributes_show_the_same_tree() {
@@ -467,7 +467,7 @@ fn listings_with_and_without_attributes_show_the_same_tree() {
     let src = t.path().join("src");
     make_tree(&src, 3);
     pack(&src, &t.path().join("ar"), &[]);
-    for v in ["auto", "0", "1"] {
+    for v in ["adaptive", "auto", "0", "1"] {
         let m = Mounted::foreground_env(
             &t.path().join("ar.001"),
             &t.path().join(format!("mnt-{v}")),
@@ -476,6 +476,100 @@ fn listings_with_and_without_attributes_show_the_same_tree() {
         );
         common::assert_same_tree(&src, &m.dir);
     }
+}
+
+/// Issue 20: a walk that only lists (a bare `find`) gets every listing names only, so the kernel makes
+/// no inode per name; a walk that stats what it lists (`ls -lR`) gets attributes with its listings
+/// after the first (but one in `walk::PROBE`), and sees the source's metadata either way.
+#[test]
+fn listings_carry_attributes_only_for_walks_that_stat() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for d in 0..20 {
+        let dir = src.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        text_files(&dir, d, 10, 100);
+    }
+    pack(&src, &t.path().join("ar"), &[]);
+    // Lists every directory, entering subdirectories by the types the listing gives (no stat).
+    fn list_only(dir: &Path) -> usize {
+        let mut n = 0;
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            n += 1;
+            if e.file_type().unwrap().is_dir() {
+                n += list_only(&e.path());
+            }
+        }
+        n
+    }
+    let summary = |walk: &dyn Fn(&Path)| {
+        let m = Mounted::foreground_env(
+            &t.path().join("ar.001"),
+            &t.path().join("mnt"),
+            &[],
+            &[("CLC_TRACE", "1")],
+        );
+        walk(&m.dir);
+        let log = m.log.clone();
+        drop(m);
+        let text = fs::read_to_string(log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("listings started:"))
+            .unwrap_or_else(|| panic!("no listings line in:\n{text}"))
+            .to_string();
+        let num = |w: &str| -> u64 {
+            let i = line.find(w).unwrap();
+            line[..i]
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (num(" with attributes"), num(" names only"))
+    };
+    let (with, names) = summary(&|d| assert_eq!(list_only(d), 220));
+    assert_eq!((with, names), (0, 21), "a bare walk");
+    // Lists each directory and stats its names before entering the next (as `ls -lR` does).
+    fn stat_walk(mnt: &Path, src: &Path) -> usize {
+        let mut n = 0;
+        let mut names: Vec<_> = fs::read_dir(mnt).unwrap().map(|e| e.unwrap()).collect();
+        names.sort_by_key(|e| e.file_name());
+        for e in &names {
+            let (a, b) = (
+                fs::symlink_metadata(e.path()).unwrap(),
+                fs::symlink_metadata(src.join(e.file_name())).unwrap(),
+            );
+            assert_eq!(
+                (a.mode(), a.mtime()),
+                (b.mode(), b.mtime()),
+                "{:?}",
+                e.path()
+            );
+            if a.is_file() {
+                assert_eq!(a.len(), b.len(), "{:?}", e.path());
+            }
+            n += 1;
+        }
+        for e in &names {
+            if e.file_type().unwrap().is_dir() {
+                n += stat_walk(&e.path(), &src.join(e.file_name()));
+            }
+        }
+        n
+    }
+    let (with, names) = summary(&|d| assert_eq!(stat_walk(d, &src), 220));
+    assert!(
+        with >= 14 && names >= 2,
+        "a stat walk: {with} with, {names} without"
+    );
+    let (with, _) = summary(&|d| common::assert_same_tree(&src, d));
+    assert_eq!(with, 0, "a walk that lists everything before it stats");
 }
 
 /// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB

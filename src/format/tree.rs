@@ -375,12 +375,53 @@ fn c_slice<'a>(c: &Cursor<'a>, from: usize) -> &'a [u8] {
     c.since(from)
 }
 
-/// A page as read: its raw bytes and where each record starts.
+/// A page as read: its raw bytes and each record decoded (its numbers, and where its byte strings lie
+/// in the raw bytes), so that a record costs no parsing after the page's one checked pass.
 #[derive(Debug)]
 pub struct Page {
     pub first: u64,
     raw: Vec<u8>,
-    starts: Vec<u32>,
+    recs: Vec<Fixed>,
+}
+
+/// A byte string of a page's raw bytes: (start, length).
+#[derive(Clone, Copy, Debug)]
+struct Span(u32, u32);
+
+impl Span {
+    fn of(raw: &[u8], s: &[u8]) -> Span {
+        // `s` is a subslice of `raw` (a page is at most 1 MiB, so both fit 32 bits).
+        Span(
+            (s.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize) as u32,
+            s.len() as u32,
+        )
+    }
+
+    fn get(self, raw: &[u8]) -> Option<&[u8]> {
+        raw.get(self.0 as usize..(self.0 as usize).checked_add(self.1 as usize)?)
+    }
+}
+
+/// A record's numbers, decoded and checked once, with [`Span`]s for its byte strings.
+#[derive(Clone, Copy, Debug)]
+struct Fixed {
+    kind: EntryKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime_nsec: u32,
+    nlink: u32,
+    xattr_count: u32,
+    parent: u64,
+    mtime_sec: i64,
+    size: u64,
+    rdev: u64,
+    entry: u64,
+    link: u64,
+    children: u64,
+    name: Span,
+    target: Span,
+    xattrs: Span,
 }
 
 impl Page {
@@ -400,10 +441,9 @@ impl Page {
                 range.end - range.start
             )));
         }
-        let mut starts = Vec::with_capacity((n as usize).min(raw.len() / REC_MIN + 1));
+        let mut recs = Vec::with_capacity((n as usize).min(raw.len() / REC_MIN + 1));
         let mut prev: Option<(u64, &[u8])> = None;
         for r in range.clone() {
-            starts.push(c.pos() as u32);
             let rec = read_record(&mut c, r, records)?;
             if let Some((p, name)) = prev {
                 if p == rec.parent && name >= rec.name {
@@ -411,6 +451,25 @@ impl Page {
                 }
             }
             prev = Some((rec.parent, rec.name));
+            recs.push(Fixed {
+                kind: rec.kind,
+                mode: rec.mode,
+                uid: rec.uid,
+                gid: rec.gid,
+                mtime_nsec: rec.mtime_nsec,
+                nlink: rec.nlink,
+                xattr_count: rec.xattr_count,
+                parent: rec.parent,
+                mtime_sec: rec.mtime_sec,
+                size: rec.size,
+                rdev: rec.rdev,
+                entry: rec.entry,
+                link: rec.link,
+                children: rec.children,
+                name: Span::of(&raw, rec.name),
+                target: Span::of(&raw, rec.target),
+                xattrs: Span::of(&raw, rec.xattrs),
+            });
         }
         if c.remaining() != 0 {
             return Err(c.err("page: bytes after its last record"));
@@ -418,20 +477,42 @@ impl Page {
         Ok(Page {
             first: range.start,
             raw,
-            starts,
+            recs,
         })
+    }
+
+    /// Whether record `r` is one of this page's.
+    pub fn holds(&self, r: u64) -> bool {
+        r >= self.first && r - self.first < self.recs.len() as u64
     }
 
     /// Record `r` (a record of this page).
     pub fn record(&self, r: u64) -> Option<Record<'_>> {
         let k = usize::try_from(r.checked_sub(self.first)?).ok()?;
-        let at = *self.starts.get(k)? as usize;
-        let mut c = Cursor::new(self.raw.get(at..)?, "");
-        read_record(&mut c, r, u64::MAX).ok()
+        let f = self.recs.get(k)?;
+        Some(Record {
+            kind: f.kind,
+            name: f.name.get(&self.raw)?,
+            parent: f.parent,
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+            mtime_sec: f.mtime_sec,
+            mtime_nsec: f.mtime_nsec,
+            size: f.size,
+            rdev: f.rdev,
+            entry: f.entry,
+            link: f.link,
+            children: f.children,
+            nlink: f.nlink,
+            target: f.target.get(&self.raw)?,
+            xattrs: f.xattrs.get(&self.raw)?,
+            xattr_count: f.xattr_count,
+        })
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.raw.capacity() + self.starts.capacity() * 4
+        self.raw.capacity() + self.recs.capacity() * std::mem::size_of::<Fixed>()
     }
 }
 

@@ -24,6 +24,7 @@ pub mod reader;
 pub mod serve;
 pub mod table;
 pub mod trees;
+pub mod walk;
 
 use crate::archive::Archive;
 use crate::error::Error;
@@ -107,37 +108,45 @@ pub struct ClcFs {
     open_calls: bool,
     /// Which directory listings carry attributes (`CLC_MOUNT_RDPLUS`, for measuring; see `init`).
     rdplus: Rdplus,
+    /// What the walker does, for [`Rdplus::Adaptive`]'s choice per listing.
+    walk: walk::Walk,
     /// Blocks of data (the archive's unique bytes).
     blocks: u64,
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
     exit_when_done: bool,
 }
 
-/// Which directory listings carry attributes (READDIRPLUS), a lever kept for measuring
-/// (docs/BENCHMARKS.md 5.4): `auto` (the default) lets the kernel ask for attributes when a listing
-/// starts and when names of it were looked up (`ls -l`), `0` never (a bare `find` instantiates no
-/// inode per name), `1` always.
+/// Which directory listings carry attributes (READDIRPLUS). The default, `Adaptive`, asks the kernel
+/// for its auto mode (attributes when a listing starts, and when names of it were looked up) and
+/// answers each listing's start with attributes or names only as [`walk`] learns from the walker.
+/// The others are levers kept for measuring (`CLC_MOUNT_RDPLUS`, docs/BENCHMARKS.md 5.4 and 5.6):
+/// `auto` the kernel's auto mode with attributes always given, `0` never (a bare `find` instantiates
+/// no inode per name), `1` always.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rdplus {
+    Adaptive,
     Auto,
     Off,
     Always,
 }
 
 impl Rdplus {
-    /// `CLC_MOUNT_RDPLUS`'s value: `0` off, `1` always, anything else (or unset) auto.
+    /// `CLC_MOUNT_RDPLUS`'s value: `0` off, `1` always, `auto` auto, anything else (or unset) adaptive.
     pub fn from_env(v: Option<&OsStr>) -> Rdplus {
         match v.map(OsStr::as_bytes) {
             Some(b"0") => Rdplus::Off,
             Some(b"1") => Rdplus::Always,
-            _ => Rdplus::Auto,
+            Some(b"auto") => Rdplus::Auto,
+            _ => Rdplus::Adaptive,
         }
     }
 
     /// The FUSE_INIT flags asked for.
     pub fn flags(self) -> InitFlags {
         match self {
-            Rdplus::Auto => InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
+            Rdplus::Adaptive | Rdplus::Auto => {
+                InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO
+            }
             Rdplus::Off => InitFlags::empty(),
             Rdplus::Always => InitFlags::FUSE_DO_READDIRPLUS,
         }
@@ -219,6 +228,7 @@ impl ClcFs {
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
+            walk: walk::Walk::default(),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
             exit_when_done: false,
         }
@@ -245,6 +255,7 @@ impl ClcFs {
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
+            walk: walk::Walk::default(),
             blocks,
             exit_when_done: false,
         }
@@ -661,6 +672,7 @@ impl Filesystem for ClcFs {
     fn destroy(&mut self) {
         if self.exit_when_done {
             // CLC_TRACE: what the mount read (with --log, into the log).
+            crate::diag::trace::note(&self.walk.summary());
             crate::diag::trace::report();
             crate::diag::flush();
             std::process::exit(0);
@@ -669,7 +681,10 @@ impl Filesystem for ClcFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.lookup_attr(Ino(parent.0), name) {
-            Ok(a) => reply.entry(&TTL, &a, GEN),
+            Ok(a) => {
+                self.walk.looked_up(a.kind == fuser::FileType::Directory);
+                reply.entry(&TTL, &a, GEN)
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -766,9 +781,17 @@ impl Filesystem for ClcFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, _)| match self.attr(i) {
-            Ok(a) => reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN),
-            Err(_) => false,
+        // Names only (see `walk`): the two dots, for which the kernel makes no inode; it asks for the
+        // rest with plain READDIR.
+        let names_only = offset == 0 && self.rdplus == Rdplus::Adaptive && !self.walk.attrs();
+        let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, _)| {
+            if names_only && off > 2 {
+                return true;
+            }
+            match self.attr(i) {
+                Ok(a) => reply.add(INodeNo(i.0), off, OsStr::from_bytes(name), &TTL, &a, GEN),
+                Err(_) => false,
+            }
         });
         match r {
             Ok(()) => reply.ok(),
@@ -993,10 +1016,11 @@ mod tests {
     #[test]
     fn readdirplus_lever_reads_its_values() {
         let of = |v: Option<&str>| Rdplus::from_env(v.map(OsStr::new));
-        assert_eq!(of(None), Rdplus::Auto);
+        assert_eq!(of(None), Rdplus::Adaptive);
+        assert_eq!(of(Some("auto")), Rdplus::Auto);
         assert_eq!(of(Some("0")), Rdplus::Off);
         assert_eq!(of(Some("1")), Rdplus::Always);
-        assert_eq!(of(Some("yes")), Rdplus::Auto);
+        assert_eq!(of(Some("yes")), Rdplus::Adaptive);
         assert!(Rdplus::Off.flags().is_empty());
         assert!(Rdplus::Always
             .flags()
@@ -1007,5 +1031,6 @@ mod tests {
         assert!(Rdplus::Auto
             .flags()
             .contains(InitFlags::FUSE_READDIRPLUS_AUTO));
+        assert_eq!(Rdplus::Adaptive.flags(), Rdplus::Auto.flags());
     }
 }

@@ -19,7 +19,7 @@ use fuser::{Errno, FileAttr, FileType};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Bytes of raw pages a mount keeps (a page is 64 KiB raw; 1,000 pages hold about a million records).
 pub const PAGE_BUDGET: usize = 64 << 20;
@@ -42,6 +42,8 @@ pub struct PagedTree {
     budget: usize,
     /// Pages that failed (logged once each).
     bad: Mutex<HashSet<usize>>,
+    /// The volumes of `vols`, each opened on its first read and kept open.
+    open: Vec<OnceLock<volumes::Vol>>,
 }
 
 /// The file a record's bytes are read from: its entry in the generation index, with what must match.
@@ -79,7 +81,9 @@ impl PagedTree {
             return Ok(None);
         }
         let extents = generations::extents(&vols, n.at, &n.footer)?;
+        let open = vols.iter().map(|_| OnceLock::new()).collect();
         let mut t = PagedTree {
+            open,
             vols,
             extents,
             dir: Directory {
@@ -121,7 +125,13 @@ impl PagedTree {
                 continue;
             }
             let v = &self.vols[k];
-            let f = volumes::open_vol(&v.path).ctx(&v.path)?;
+            let f = match self.open[k].get() {
+                Some(f) => f,
+                None => {
+                    let f = volumes::open_vol(&v.path).ctx(&v.path)?;
+                    self.open[k].get_or_init(|| f)
+                }
+            };
             let mut buf = vec![0u8; (e - s) as usize];
             f.read_exact_at(&mut buf, a + (s - lo)).ctx(&v.path)?;
             out.extend_from_slice(&buf);
@@ -275,6 +285,18 @@ impl PagedTree {
     /// its own. EIO when the record does not name `parent` or a hardlink names no file.
     fn target(&self, r: u64, parent: u64) -> std::result::Result<(Ino, FileType), Errno> {
         let (kind, link, p) = self.with(r, |e| (e.kind, e.link, e.parent))?;
+        self.target_of(r, kind, link, p, parent)
+    }
+
+    /// [`Self::target`] of record `r`, given its kind, link and parent.
+    fn target_of(
+        &self,
+        r: u64,
+        kind: EntryKind,
+        link: u64,
+        p: u64,
+        parent: u64,
+    ) -> std::result::Result<(Ino, FileType), Errno> {
         if p != parent {
             crate::diag::log(&format!(
                 "index tree: record {r} listed under record {parent} names {p} as its parent"
@@ -327,14 +349,19 @@ impl PagedTree {
         mut f: impl FnMut(&[u8], Ino, FileType) -> bool,
     ) -> std::result::Result<(), Errno> {
         let (first, n) = self.children(dir)?;
+        // The page of the record before, kept: a listing's records are one run.
+        let mut page: Option<Arc<Page>> = None;
         for r in first + skip.min(n)..first + n {
-            let (ino, kind) = self.target(r, dir.0 - 1)?;
-            let (k, _) = self.dir.page_of(r).ok_or(Errno::EIO)?;
-            let p = self.page(k)?;
+            let p = match page {
+                Some(p) if p.holds(r) => p,
+                _ => self.page(self.dir.page_of(r).ok_or(Errno::EIO)?.0)?,
+            };
             let rec = p.record(r).ok_or(Errno::EIO)?;
+            let (ino, kind) = self.target_of(r, rec.kind, rec.link, rec.parent, dir.0 - 1)?;
             if f(rec.name, ino, kind) {
                 break;
             }
+            page = Some(p);
         }
         Ok(())
     }
