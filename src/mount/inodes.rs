@@ -215,6 +215,11 @@ impl Inodes {
         Some(ino_of(index, kids[k]))
     }
 
+    /// The number of names in directory `dir`.
+    pub fn dir_len(&self, dir: Ino) -> Option<usize> {
+        Some(self.names_of(self.dir_slot(dir)?).len())
+    }
+
     /// The names in directory `dir` from position `from` on: (name, inode).
     pub fn list<'i>(
         &'i self,

@@ -485,6 +485,18 @@ impl ClcFs {
         }
     }
 
+    /// The number of names in directory `dir` (0 when it is none).
+    fn dir_len(&self, dir: Ino) -> u64 {
+        if let Some(t) = &self.paged {
+            return t.dir_len(dir).unwrap_or(0);
+        }
+        match self.place(dir) {
+            Ok(Place::Top) => self.trees.snaps().len() as u64,
+            Ok(Place::In { tree, local, .. }) => tree.inodes.dir_len(local).unwrap_or(0) as u64,
+            Err(_) => 0,
+        }
+    }
+
     /// The tree and local inode of a file-like inode (not the snapshot layout's root).
     fn in_tree(&self, ino: Ino) -> Result<(Arc<Tree>, Ino), Errno> {
         match self.place(ino)? {
@@ -783,7 +795,10 @@ impl Filesystem for ClcFs {
     ) {
         // Names only (see `walk`): the two dots, for which the kernel makes no inode; it asks for the
         // rest with plain READDIR.
-        let names_only = offset == 0 && self.rdplus == Rdplus::Adaptive && !self.walk.attrs();
+        let names_only = offset == 0
+            && self.rdplus == Rdplus::Adaptive
+            && self.dir_len(Ino(ino.0)) > walk::SMALL
+            && !self.walk.attrs();
         let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, _)| {
             if names_only && off > 2 {
                 return true;

@@ -277,6 +277,11 @@ impl PagedTree {
         })?
     }
 
+    /// The number of names in directory `dir`.
+    pub fn dir_len(&self, dir: Ino) -> std::result::Result<u64, Errno> {
+        self.children(dir).map(|c| c.1)
+    }
+
     pub fn is_dir(&self, ino: Ino) -> std::result::Result<(), Errno> {
         self.children(ino).map(|_| ())
     }
