@@ -5,6 +5,8 @@
 //! * [`reader`]: reads through the shared, batched frame cache, with read-ahead per open file.
 //! * [`serve`]: mount options, the foreground/background session, signals, `clc umount`.
 //! * [`table`]: what is mounted where (a mountpoint must be free; `umount` takes only clc's mounts).
+//! * [`paged`]: a plain version 5 archive served from its paged tree.
+//! * [`walk`]: which directory listings carry attributes (READDIRPLUS), learnt from the walker.
 //! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
 //!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
 //!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
