@@ -573,6 +573,54 @@ fn listings_carry_attributes_only_for_walks_that_stat() {
     assert_eq!(with, 0, "a walk that lists everything before it stats");
 }
 
+/// Issue 20: the kernel keeps the listing of a directory of at most `CACHED_LISTING` (32) names, so
+/// listing it again sends no request; a larger directory's listing is not kept (filling that cache cost
+/// a bare `find` of a million names ~20 %), so listing it again asks again.
+#[test]
+fn only_small_directories_keep_their_listings() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for (d, n) in [("small", 20), ("large", 40)] {
+        fs::create_dir_all(src.join(d)).unwrap();
+        text_files(&src.join(d), 1, n, 10);
+    }
+    pack(&src, &t.path().join("ar"), &[]);
+    // Listing requests of a mount on which `dir` is listed `times` times.
+    let requests = |dir: &str, times: usize| -> u64 {
+        let m = Mounted::foreground_env(
+            &t.path().join("ar.001"),
+            &t.path().join("mnt"),
+            &[],
+            &[("CLC_TRACE", "1")],
+        );
+        for _ in 0..times {
+            assert!(fs::read_dir(m.path(dir)).unwrap().count() >= 20);
+        }
+        let log = m.log.clone();
+        drop(m);
+        let text = fs::read_to_string(log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(" listing requests"))
+            .unwrap_or_else(|| panic!("no listing requests in:\n{text}"))
+            .to_string();
+        let i = line.find(" listing requests").unwrap();
+        line[..i]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (s1, s2) = (requests("small", 1), requests("small", 2));
+    assert!(s1 > 0 && s2 == s1, "small: once {s1}, twice {s2}");
+    let (l1, l2) = (requests("large", 1), requests("large", 2));
+    assert!(l1 > 0 && l2 > l1, "large: once {l1}, twice {l2}");
+}
+
 /// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB
 /// reads, all finish with the right bytes, with a cache smaller than their read-ahead windows together
 /// (frames evicted before they are read) — whether the kernel sends FUSE_OPEN (`CLC_MOUNT_OPEN=1`: one

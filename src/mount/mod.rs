@@ -12,7 +12,8 @@
 //!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
 //!
 //! The archive never changes while mounted, so attributes and names get long TTLs, opened files keep
-//! their page cache (`FOPEN_KEEP_CACHE`) and directories their listings (`FOPEN_CACHE_DIR`).
+//! their page cache (`FOPEN_KEEP_CACHE`) and small directories their listings (`FOPEN_CACHE_DIR`, see
+//! [`CACHED_LISTING`]).
 //! Opening a file costs no request: the first FUSE_OPEN is answered ENOSYS (where the kernel offers
 //! FUSE_NO_OPEN_SUPPORT; otherwise opens are answered as usual), after which the kernel
 //! opens files without asking (and sends no FUSE_RELEASE), keeping their page cache; the read state
@@ -83,6 +84,12 @@ pub fn errno(e: &Error) -> Errno {
 
 /// A missing inode.
 const MISSING: Errno = Errno::ENOENT;
+
+/// The kernel keeps the listing of a directory of at most this many names (`FOPEN_CACHE_DIR`), so that
+/// listing it again asks nothing. It fills that cache name by name (a page-cache lookup each): for a
+/// bare `find` of a million names in directories of ~970 that was ~20 % of its time, while listing a
+/// large directory again costs a request per ~3,000 names (docs/BENCHMARKS.md 5.6).
+const CACHED_LISTING: u64 = 32;
 
 /// Read states kept for files opened without a FUSE_OPEN (see [`ClcFs::file_state`]).
 const MAX_STATES: usize = 4096;
@@ -764,7 +771,11 @@ impl Filesystem for ClcFs {
         match self.check_dir(Ino(ino.0)) {
             Ok(()) => reply.opened(
                 FileHandle(0),
-                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+                if self.dir_len(Ino(ino.0)) <= CACHED_LISTING {
+                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+                } else {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                },
             ),
             Err(e) => reply.error(e),
         }
@@ -778,6 +789,7 @@ impl Filesystem for ClcFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.walk.request();
         let r = self.dir_list(Ino(ino.0), offset, |(off, i, name, kind)| {
             reply.add(INodeNo(i.0), off, kind, OsStr::from_bytes(name))
         });
@@ -795,6 +807,7 @@ impl Filesystem for ClcFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        self.walk.request();
         // Names only (see `walk`): the two dots, for which the kernel makes no inode; it asks for the
         // rest with plain READDIR.
         let names_only = offset == 0

@@ -54,6 +54,8 @@ pub struct Walk {
     /// Listings answered with attributes and names only (for `CLC_TRACE`'s report).
     with_attrs: AtomicU64,
     names_only: AtomicU64,
+    /// READDIR and READDIRPLUS requests answered.
+    requests: AtomicU64,
 }
 
 impl Walk {
@@ -62,6 +64,11 @@ impl Walk {
         if !dir {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A READDIR or READDIRPLUS request came.
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A listing starts (a READDIRPLUS at position 0): answer it with attributes?
@@ -92,9 +99,10 @@ impl Walk {
     /// What the trace reports at unmount.
     pub fn summary(&self) -> String {
         format!(
-            "listings started: {} with attributes, {} names only",
+            "listings started: {} with attributes, {} names only; {} listing requests",
             self.with_attrs.load(Ordering::Relaxed),
-            self.names_only.load(Ordering::Relaxed)
+            self.names_only.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed)
         )
     }
 }
