@@ -478,6 +478,33 @@ fn listings_with_and_without_attributes_show_the_same_tree() {
     }
 }
 
+/// Mounts `archive` at `mnt` with `CLC_TRACE=1`, runs `walk` on the mount, unmounts, and returns the
+/// trace's line about listings (`mount::walk`'s summary).
+fn listing_trace(archive: &Path, mnt: &Path, walk: &dyn Fn(&Path)) -> String {
+    let m = Mounted::foreground_env(archive, mnt, &[], &[("CLC_TRACE", "1")]);
+    walk(&m.dir);
+    let log = m.log.clone();
+    drop(m); // unmounts; the server reports and exits
+    let text = fs::read_to_string(log).unwrap();
+    text.lines()
+        .find(|l| l.contains("listings started:"))
+        .unwrap_or_else(|| panic!("no listings line in:\n{text}"))
+        .to_string()
+}
+
+/// The number just before `word` in `line`.
+fn number_before(line: &str, word: &str) -> u64 {
+    let i = line
+        .find(word)
+        .unwrap_or_else(|| panic!("{word:?} in {line}"));
+    line[..i]
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Issue 20: a walk that only lists (a bare `find`) gets every listing names only, so the kernel makes
 /// no inode per name; a walk that stats what it lists (`ls -lR`) gets attributes with its listings
 /// after the first (but one in `walk::PROBE`), and sees the source's metadata either way. A listing of
@@ -508,31 +535,11 @@ fn listings_carry_attributes_only_for_walks_that_stat() {
         n
     }
     let summary = |walk: &dyn Fn(&Path)| {
-        let m = Mounted::foreground_env(
-            &t.path().join("ar.001"),
-            &t.path().join("mnt"),
-            &[],
-            &[("CLC_TRACE", "1")],
-        );
-        walk(&m.dir);
-        let log = m.log.clone();
-        drop(m);
-        let text = fs::read_to_string(log).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains("listings started:"))
-            .unwrap_or_else(|| panic!("no listings line in:\n{text}"))
-            .to_string();
-        let num = |w: &str| -> u64 {
-            let i = line.find(w).unwrap();
-            line[..i]
-                .split_whitespace()
-                .last()
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
-        (num(" with attributes"), num(" names only"))
+        let line = listing_trace(&t.path().join("ar.001"), &t.path().join("mnt"), walk);
+        (
+            number_before(&line, " with attributes"),
+            number_before(&line, " names only"),
+        )
     };
     let (with, names) = summary(&|d| assert_eq!(list_only(d), 820));
     assert_eq!((with, names), (0, 20), "a bare walk");
@@ -590,30 +597,13 @@ fn only_small_directories_keep_their_listings() {
     pack(&src, &t.path().join("ar"), &[]);
     // Listing requests of a mount on which `dir` is listed `times` times.
     let requests = |dir: &str, times: usize| -> u64 {
-        let m = Mounted::foreground_env(
-            &t.path().join("ar.001"),
-            &t.path().join("mnt"),
-            &[],
-            &[("CLC_TRACE", "1")],
-        );
-        for _ in 0..times {
-            assert!(fs::read_dir(m.path(dir)).unwrap().count() >= 20);
-        }
-        let log = m.log.clone();
-        drop(m);
-        let text = fs::read_to_string(log).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains(" listing requests"))
-            .unwrap_or_else(|| panic!("no listing requests in:\n{text}"))
-            .to_string();
-        let i = line.find(" listing requests").unwrap();
-        line[..i]
-            .split_whitespace()
-            .last()
-            .unwrap()
-            .parse()
-            .unwrap()
+        let walk = |m: &Path| {
+            for _ in 0..times {
+                assert!(fs::read_dir(m.join(dir)).unwrap().count() >= 20);
+            }
+        };
+        let line = listing_trace(&t.path().join("ar.001"), &t.path().join("mnt"), &walk);
+        number_before(&line, " listing requests")
     };
     let (s1, s2) = (requests("small", 1), requests("small", 2));
     assert!(s1 > 0 && s2 == s1, "small: once {s1}, twice {s2}");
