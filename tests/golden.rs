@@ -56,30 +56,29 @@ fn sb_frames_decode_in_parallel(first: &str) -> usize {
 /// its footer claiming version 3 refused, naming the frame and the version its codec needs.
 #[test]
 fn golden_v4_lists_verifies_and_restores() {
-    let volumes = (1..)
-        .take_while(|n| data(&format!("golden-v4.{n:03}")).exists())
-        .count();
-    golden(4, "LZ_EXT3E", volumes, (1_704_164_645, 123_456_789));
-    let err = open_claiming(4, volumes, 3);
-    assert!(
-        err.contains("is LZ_EXT3E, which needs format version 4 (archive says 3)"),
-        "{err}"
-    );
+    golden_of_a_codec(4, "LZ_EXT3E");
 }
 
 /// Version 7: version 6's layout with ZSTD frames, and the same archive with its footer claiming
 /// version 6 refused, naming the frame and the version its codec needs.
 #[test]
 fn golden_v7_lists_verifies_and_restores() {
+    golden_of_a_codec(7, "ZSTD");
+}
+
+/// Golden archive `v`, a plain pack whose frames are of `codec`, the first version that allows it: it
+/// lists, verifies and restores, and with its footer claiming version `v - 1` it is refused.
+fn golden_of_a_codec(v: u32, codec: &str) {
     let volumes = (1..)
-        .take_while(|n| data(&format!("golden-v7.{n:03}")).exists())
+        .take_while(|n| data(&format!("golden-v{v}.{n:03}")).exists())
         .count();
-    golden(7, "ZSTD", volumes, (1_704_164_645, 123_456_789));
-    let err = open_claiming(7, volumes, 6);
-    assert!(
-        err.contains("is ZSTD, which needs format version 7 (archive says 6)"),
-        "{err}"
+    golden(v, codec, volumes, (1_704_164_645, 123_456_789));
+    let err = open_claiming(v, volumes, v - 1);
+    let want = format!(
+        "is {codec}, which needs format version {v} (archive says {})",
+        v - 1
     );
+    assert!(err.contains(&want), "{err}");
 }
 
 /// Opens a copy of golden archive `v` (of `volumes` volumes) whose footer claims format version

@@ -165,11 +165,11 @@ fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Text whose words repeat, with a seeded twist (so that a dictionary pays and inputs differ).
-    fn text(seed: u64, n: usize) -> Vec<u8> {
+    pub(crate) fn text(seed: u64, n: usize) -> Vec<u8> {
         let mut x = seed | 1;
         let mut out = Vec::with_capacity(n);
         while out.len() < n {

@@ -103,16 +103,7 @@ mod tests {
     use super::*;
 
     fn text(n: usize) -> Vec<u8> {
-        let mut x = 7u64;
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            out.extend_from_slice(format!("word{} ", x % 300).as_bytes());
-        }
-        out.truncate(n);
-        out
+        crate::codec::tests::text(7, n)
     }
 
     #[test]
