@@ -30,12 +30,17 @@ $C pack $W/t/rdoc -o $W/r --cpu -q
 mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null; $C pack $W/one -o $W/k --gpu-device all -q; rm -f $W/k.*   # kernel cache, probe table
 sec() { $T "$@" | cut -d' ' -f1; }
 MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all" "min0 --gpu-device NVIDIA" "min0 --gpu-device all")
+# NOMIN0=1 leaves out the min0 modes; SHUFFLE=1 runs the modes of each round in a random order (run 52 saw
+# modes that run the same CPU path differ by 5 % in a fixed order).
+[ "${NOMIN0:-0}" = 1 ] && MODES=("--cpu" "" "--gpu-device NVIDIA" "--gpu-device all")
 for X in $XS; do
   where=$(case $X in /dev/shm*) echo shm;; *) echo disk;; esac)
   df -h $(dirname $X) | tail -1
   for i in $(seq $REPS); do
     for b in clc clc-old; do
-      for m in "${MODES[@]}"; do
+      ORDER=("${MODES[@]}")
+      [ "${SHUFFLE:-0}" = 1 ] && mapfile -t ORDER < <(printf '%s\n' "${MODES[@]}" | shuf)
+      for m in "${ORDER[@]}"; do
         rm -rf $X; sync
         case $m in min0*) e="env CLC_GPU_DECODE_MIN=0"; a=${m#min0 };; *) e=""; a=$m;; esac
         echo "$b $where [$m]: $(sec timeout 60 $e /tmp/xab-bin/$b/clc extract $W/r.001 -o $X -q $a)"
