@@ -39,8 +39,9 @@ fn compressor(level: i32) -> std::io::Result<zstd::bulk::Compressor<'static>> {
 }
 
 /// Encodes `src` as one Zstandard frame at `level` (clamped to [`LEVELS`]). The caller stores the
-/// frame RAW when this is not smaller than `src`; a libzstd failure (out of memory) gives an empty
-/// result, which the caller's size check then stores RAW as well.
+/// frame RAW when this is not smaller than `src`; a libzstd failure (out of memory) gives a copy of
+/// `src`, which that size check then stores RAW. (Not an empty result: the check would take an empty
+/// encoding for a good one, and the frame would be written with no bytes to decode.)
 pub fn compress(src: &[u8], level: i32) -> Vec<u8> {
     let level = level.clamp(*LEVELS.start(), *LEVELS.end());
     KEPT.with_borrow_mut(|kept| {
@@ -48,12 +49,12 @@ pub fn compress(src: &[u8], level: i32) -> Vec<u8> {
             *kept = compressor(level).ok().map(|cx| Kept { level, cx });
         }
         let Some(k) = kept.as_mut() else {
-            return Vec::new();
+            return src.to_vec();
         };
         let mut out = Vec::with_capacity(zstd_safe::compress_bound(src.len()));
         match k.cx.compress_to_buffer(src, &mut out) {
             Ok(_) => out,
-            Err(_) => Vec::new(),
+            Err(_) => src.to_vec(),
         }
     })
 }
