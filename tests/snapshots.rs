@@ -233,6 +233,45 @@ fn files_cache_hits_and_misses() {
 
 /// Default names are the UTC time with -2, -3 for collisions; --name refuses a taken name, '/' and
 /// control characters; appending to a plain archive makes its tree the first snapshot.
+/// Generations of different codecs in one archive: a ZSTD generation (format version 7) and, appended to
+/// it, generations of the default codec (version 6) and of LZ_EXT3E. Each frame is held to the version
+/// of the generation that wrote it, so the archive stays readable (it was refused: "frame 0 is ZSTD,
+/// which needs format version 7 (archive says 6)"), and every snapshot extracts to its tree.
+#[test]
+fn appends_of_other_codecs_keep_a_zstd_archive_readable() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    common::make_tree(&src);
+    let out = t.path().join("arc");
+    let first = t.path().join("arc.001");
+    let mut kept = Vec::new();
+    for (round, codec) in [("zstd", "zstd"), ("sb", "lz_ext3"), ("e", "lz_ext3e")]
+        .into_iter()
+        .enumerate()
+    {
+        if round > 0 {
+            mutate(&src, round as u64);
+        }
+        append(&src, &out, &["-q", "--codec", codec.1, "--name", codec.0]);
+        let keep = t.path().join(format!("v-{}", codec.0));
+        common::copy_tree(&src, &keep);
+        kept.push((codec.0, keep));
+        let (code, o, e) = clc(&[&"verify", &first]);
+        assert_eq!(code, 0, "after the {} append: {o}{e}", codec.1);
+    }
+    let (info, _) = clc_ok!("info", &first, "--json");
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert!(
+        v["frames_per_codec"]["ZSTD"].as_u64().unwrap_or(0) >= 1,
+        "{info}"
+    );
+    for (name, tree) in kept {
+        let dest = t.path().join(format!("x-{name}"));
+        extract(&first, &dest, Some(name));
+        common::assert_same_tree(tree.as_path(), dest.as_path());
+    }
+}
+
 #[test]
 fn names_and_plain_archives() {
     let t = tempfile::tempdir().unwrap();

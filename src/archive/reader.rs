@@ -224,21 +224,33 @@ impl Archive {
         let what = escape_path(&vols[newest.at].path);
         let (history, mut tables) = generations::load(vols, newest)?;
         crate::diag::trace::note("open: generations loaded");
-        // A frame whose codec is newer than the archive's format version (codec 4, LZ_EXT3E, needs 4).
-        if let Some((i, f)) = tables
+        // A frame whose codec is newer than the format version of the generation that wrote it (codec 4,
+        // LZ_EXT3E, needs 4; codec 5, ZSTD, 7). Per generation, not against the newest footer: an append
+        // of another codec writes a lower version than an earlier generation's frames may need.
+        // Generations hold consecutive frames in order; a frame no generation claims (hostile counts)
+        // is held to the newest footer's version.
+        let n = tables.frames.len() as u64;
+        let mut version_at = vec![footer.version; tables.frames.len()];
+        for g in &history.generations {
+            let lo = g.bases.frames.min(n) as usize;
+            let hi = g.bases.frames.saturating_add(g.added.frames).min(n) as usize;
+            version_at[lo..hi].fill(g.version);
+        }
+        if let Some((i, f, v)) = tables
             .frames
             .iter()
+            .zip(&version_at)
             .enumerate()
-            .find(|(_, f)| f.codec.min_version() > footer.version)
+            .map(|(i, (f, &v))| (i, f, v))
+            .find(|(_, f, v)| f.codec.min_version() > *v)
         {
             return Err(Error::corrupt(
                 &what,
                 footer.index_offset,
                 format!(
-                    "frame {i} is {}, which needs format version {} (archive says {})",
+                    "frame {i} is {}, which needs format version {} (archive says {v})",
                     f.codec.name(),
                     f.codec.min_version(),
-                    footer.version
                 ),
             ));
         }
