@@ -10,7 +10,11 @@
 #   3. scripts/gpu/mount-bench.sh (issue 20: extract vs read-all through the mount, one large file, fio);
 #   4. the CPU codecs on both trees (issue 21): pack with the default codec, --codec zstd and --codec lz_ext3e
 #      (all --cpu) against mksquashfs -comp lz4 -processors N and tar | zstd -3 -T0, and extract of each clc
-#      archive, all in /dev/shm; sizes.
+#      archive, all in /dev/shm; sizes;
+#   5. two pinned cores (`taskset`, two CPUs of different physical cores; issue 21's 2-core goals on a machine nobody else uses): pack with
+#      clc-main (a build of main beside this one, if $D has it) and clc, default codec and --codec zstd,
+#      against mksquashfs -comp lz4 -processors 2 and tar | zstd -3 -T2, on the Rust docs, the mixed tree
+#      and the machine's python3 library alone, alternating; sizes.
 # Here: cargo build --release; mkdir -p .dev-gpu-final/bin; copy target/release/clc (stripped), lz4 and
 # zstd (/usr/bin) into bin/ and liblz4.so.1 into lib/, this script, scripts/gpu/timed.py and scripts/gpu/mount-bench.sh into .dev-gpu-final/;
 # then run(command="bash .dev-gpu-final/final-run.sh", carry=[".dev-gpu-final", ".dev-gpu-shared"],
@@ -74,6 +78,25 @@ in_sections 4 && for tree in $W/t/rdoc $W/src; do
   rm -rf $C/x; $CLC extract $C/zs.001 -o $C/x -q && diff -r --no-dereference $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
   echo "$n size tar-zstd: $(stat -c %s $C/t.zst)"; [ -e $C/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $C/t.sqfs)"
   for k in sb:lz_ext3 zs:zstd e:lz_ext3e; do echo "$n size ${k#*:}: $(cat $C/${k%%:*}.0* | wc -c)"; done
+  rm -rf $C
+done
+
+echo "== 5. two pinned cores"
+in_sections 5 && for tree in $W/t/rdoc $W/src $(ls -d $W/src/python3* 2>/dev/null | head -1); do
+  # Two CPUs of different physical cores (not two threads of one).
+  CPUS=$(lscpu -p=CPU,CORE 2>/dev/null | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | head -2 | paste -sd,)
+  n=$(basename $tree)-p2; C=/dev/shm/fr5; rm -rf $C; mkdir -p $C; P="taskset -c ${CPUS:-0,1}"
+  BINS="clc"; [ -x $D/clc-main ] && BINS="clc-main clc"
+  for i in $(seq $REPS); do
+    command -v mksquashfs >/dev/null && { rm -f $C/t.sqfs; echo "$n sqfs: $(sec $P mksquashfs $tree $C/t.sqfs -comp lz4 -processors 2 -noappend -quiet -no-progress)"; }
+    echo "$n tar-zstd: $(sec $P bash -c "tar cf - -C $tree . | zstd -3 -T2 -q > $C/t.zst")"
+    for b in $BINS; do for k in sb:lz_ext3 zs:zstd; do
+      rm -f $C/$b-${k%%:*}.*; echo "$n $b-${k#*:}: $(sec $P $D/$b pack $tree -o $C/$b-${k%%:*} --cpu -q --codec ${k#*:})"
+    done; done
+  done
+  echo "$n size tar-zstd: $(stat -c %s $C/t.zst)"; [ -e $C/t.sqfs ] && echo "$n size sqfs: $(stat -c %s $C/t.sqfs)"
+  for b in $BINS; do for k in sb:lz_ext3 zs:zstd; do echo "$n size $b-${k#*:}: $(cat $C/$b-${k%%:*}.0* | wc -c)"; done; done
+  rm -rf $C/x; $D/clc extract $C/clc-zs.001 -o $C/x -q && diff -r --no-dereference $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
   rm -rf $C
 done
 

@@ -7,7 +7,8 @@
 //! start to its last end (`span`, since the run began), the bytes it handled and bytes / span. A stage
 //! whose span is close to the whole stream and whose busy time is close to its span on one thread is
 //! the one capping the run. Without `CLC_TRACE` (or with it empty or `0`) every call is a load and a
-//! branch.
+//! branch. `CLC_TRACE_EVENTS=FILE` also writes every stage interval to FILE (`stage thread start_ns
+//! end_ns`), from which a timeline of the pipeline shows which threads were busy when.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -158,6 +159,28 @@ pub fn add(stage: Stage, start: Instant, end: Instant, bytes: u64) {
     a.bytes.fetch_add(bytes, Ordering::Relaxed);
     a.first.fetch_min(s, Ordering::Relaxed);
     a.last.fetch_max(e, Ordering::Relaxed);
+    if let Some(ev) = events() {
+        ev.lock().push((stage as u8, thread_no(), s, e));
+    }
+}
+
+/// `CLC_TRACE_EVENTS=FILE` (with `CLC_TRACE`): every stage interval, written to FILE by [`report`] as
+/// `stage thread start_ns end_ns` lines, for a timeline of the pipeline.
+type Events = parking_lot::Mutex<Vec<(u8, u32, u64, u64)>>;
+
+fn events() -> Option<&'static Events> {
+    static EV: OnceLock<Option<Events>> = OnceLock::new();
+    EV.get_or_init(|| {
+        std::env::var_os("CLC_TRACE_EVENTS").map(|_| parking_lot::Mutex::new(Vec::new()))
+    })
+    .as_ref()
+}
+
+/// A small number for the calling thread, in the order threads first record.
+fn thread_no() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    thread_local!(static NO: u32 = NEXT.fetch_add(1, Ordering::Relaxed));
+    NO.with(|n| *n)
 }
 
 /// Records device time (no host interval): busy time only, at the current span.
@@ -190,6 +213,16 @@ pub fn timed<R>(stage: Stage, bytes: u64, f: impl FnOnce() -> R) -> R {
 pub fn report() {
     if !enabled() {
         return;
+    }
+    if let (Some(ev), Some(path)) = (events(), std::env::var_os("CLC_TRACE_EVENTS")) {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (st, th, s, e) in ev.lock().drain(..) {
+            let _ = writeln!(out, "{:?} {th} {s} {e}", STAGES[st as usize]);
+        }
+        if let Err(e) = std::fs::write(&path, out) {
+            eprintln!("clc: trace: {}: {e}", std::path::Path::new(&path).display());
+        }
     }
     eprintln!(
         "clc: trace: {:<10} {:>9} {:>17} {:>13} {:>9}",

@@ -1,8 +1,8 @@
 //! The data stream of a pack: a reader thread reads source files in stream order (in batches of at most
 //! 1 MiB, small files and a large file's segments several at a time on the reader threads; the read-ahead
-//! bounded in bytes, [`read_slots`]); the cutter cuts them into
-//! content-defined chunks and hashes the chunks in parallel; the sequencer dedups them by BLAKE3 and fills
-//! frames in order; frames go to the compression stage.
+//! bounded in bytes, [`read_slots`]); content-defined chunks are cut and hashed (a small file's by the
+//! reader thread that read it, a large file's segments by the cutter, in parallel); the sequencer dedups
+//! them by BLAKE3 and fills frames in order; frames go to the compression stage.
 
 use crate::chunk;
 use crate::config::Config;
@@ -41,6 +41,9 @@ pub enum Msg {
         run: bool,
         /// The job's [`Job::prev`].
         prev: Option<u64>,
+        /// `data`'s chunks, when the reader cut them already (a small file, cut by the thread that
+        /// read it); otherwise the cutter cuts it.
+        cuts: Option<Vec<Cut>>,
     },
     /// The job's bytes are complete; `entries` get the content.
     End { job: u64, entries: Vec<usize> },
@@ -91,6 +94,7 @@ pub fn reader_into(
         pool,
         bufs,
     };
+    let mut window_bytes = r.batch_bytes;
     while let Some(job) = r.queue.pop_front() {
         let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
         if !small(&job) || r.pool.is_none() {
@@ -103,23 +107,35 @@ pub fn reader_into(
         let mut window = vec![job];
         let mut bytes = window[0].size;
         while let Some(next) = r.queue.front() {
-            if !small(next) || window.len() >= 1024 || bytes >= r.batch_bytes as u64 {
+            if !small(next) || window.len() >= 1024 || bytes >= window_bytes as u64 {
                 break;
             }
             bytes += next.size;
             window.push(r.queue.pop_front().expect("front exists"));
         }
         let (seg, bufs) = (r.seg, r.bufs);
-        let reads: Vec<std::io::Result<Vec<u8>>> =
+        // Each file is cut by the thread that read it, while its bytes are in that core's cache: on
+        // 2 cores a stage of its own for small files' cuts ran on one thread at a time, handed work
+        // by the reader and handing it on (BENCHMARKS.md 11.7).
+        let reads: Vec<std::io::Result<(Vec<u8>, Vec<Cut>)>> =
             r.pool.as_ref().expect("checked above").install(|| {
                 window
                     .par_iter()
-                    .map(|j| read_small(&j.sources[0], j.size, seg, bufs))
+                    .map(|j| {
+                        let data = read_small(&j.sources[0], j.size, seg, bufs)?;
+                        let cuts = if data.len() < seg {
+                            cut_one(cfg, &data)
+                        } else {
+                            Vec::new()
+                        };
+                        Ok((data, cuts))
+                    })
                     .collect()
             });
+        window_bytes = (window_bytes * 2).min(READ_WINDOW_MAX.max(r.batch_bytes));
         for (job, res) in window.into_iter().zip(reads) {
             let ok = match res {
-                Ok(data) if data.len() < seg => r.whole(job, data),
+                Ok((data, cuts)) if data.len() < seg => r.whole(job, data, cuts),
                 // Grew past a segment since the scan, or failed: take the streaming path (which warns).
                 _ => r.stream(job),
             };
@@ -130,6 +146,12 @@ pub fn reader_into(
     }
     r.flush();
 }
+
+/// The most bytes of small files read (and cut) in one window of the reader threads. Windows start at a
+/// batch (so that the first frames start early) and double up to this: in a window of one batch a
+/// reader thread woken for its share found it done, and on 2 cores one thread read and cut nearly every
+/// file while the other core waited for frames (BENCHMARKS.md 11.7).
+pub const READ_WINDOW_MAX: usize = 16 << 20;
 
 fn read_small(src: &Source, size: u64, seg: usize, bufs: &ReadPool) -> std::io::Result<Vec<u8>> {
     let t = std::time::Instant::now();
@@ -267,8 +289,8 @@ impl Reader<'_> {
         self.tx.send(std::mem::take(&mut self.batch)).is_ok()
     }
 
-    /// A small file read whole: checks and sends it.
-    fn whole(&mut self, mut job: Job, data: Vec<u8>) -> Result<(), Stopped> {
+    /// A small file read whole and cut: checks and sends it.
+    fn whole(&mut self, mut job: Job, data: Vec<u8>, cuts: Vec<Cut>) -> Result<(), Stopped> {
         let id = self.seq;
         self.seq += 1;
         let hash = job.expect.map(|_| *blake3::hash(&data).as_bytes());
@@ -280,6 +302,7 @@ impl Reader<'_> {
                 data,
                 run,
                 prev,
+                cuts: Some(cuts),
             })?;
         }
         self.end(id, &mut job, total, hash)
@@ -345,6 +368,7 @@ impl Reader<'_> {
                             data: buf,
                             run: job.run,
                             prev: job.prev,
+                            cuts: None,
                         };
                         if self.push(msg).is_err() {
                             return Ok(Err(Stopped));
@@ -532,8 +556,10 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
     bytes.div_ceil(batch_bytes.max(1)).max(1)
 }
 
-/// The cutter: cuts, hashes and judges every data segment of each batch (in parallel; order is kept)
-/// and hands the batch on with its cuts. A stage of its own so that the next batch is cut while the
+/// The cutter: cuts, hashes and judges every data segment of each batch that the reader did not cut
+/// already (in parallel; order is kept) and hands the batch on with its cuts. Small files read on the
+/// reader threads come cut (by the thread that read each, [`reader_into`]), so what is left here is a
+/// large file's segments, and small files when there are no reader threads. A stage of its own so that the next batch is cut while the
 /// sequencer places the last one: the sequencer, which every byte passes, never waits for hashing.
 /// Batches are small (a megabyte, so the first frames start early), so the batches the reader has ready
 /// are cut together, up to one per thread: cut one batch at a time, the 16-core machine's pack ran at
@@ -546,41 +572,47 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// at a time, 1.2 GB/s on 16 cores (docs/GPU.md run 20). Which batches are cut together never changes the
 /// cuts: each segment is cut on its own.
 ///
-/// Groups of small files are cut on threads of the cutter's own (`clc-cut-N`, MAX_WORKER_THREADS of them),
+/// Groups of small files left to it are cut on threads of the cutter's own (`clc-cut-N`, MAX_WORKER_THREADS of them),
 /// not on the worker pool the encoders share: there a group's work queued behind the frames already
 /// handed to the encoders (up to two per thread, each 10-40 ms of one core), so the stage that feeds
 /// every later one waited for them, once per group of at most `threads` MiB (on 16 cores the stream of
 /// a mixed tree 15 % faster, docs/GPU.md run 38). A group holding a large file's segments stays on the
 /// shared pool: it amortizes that wait over 8 × the bytes, and its cutting is as heavy as the encoding,
 /// so on threads of its own it oversubscribed the cores (run 38: a tree of large files 5 % slower, the
-/// cutter's and the encoders' busy time up by 10-20 %). Its threads sleep between groups.
+/// cutter's and the encoders' busy time up by 10-20 %). Its threads start with the first such group and
+/// sleep between groups.
 pub fn cutter(
     (rx, slots): (Receiver<Vec<Msg>>, Receiver<()>),
     cfg: &Config,
     tx: Sender<(Vec<Msg>, Vec<Vec<Cut>>)>,
 ) {
-    let adaptive = adaptive(cfg);
     let threads = cfg.threads().max(1);
-    // Without threads of its own (they could not be started) it cuts every group on the worker pool.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("clc-cut-{i}"))
-        .build()
-        .ok();
-    // (bytes, largest segment) of a batch's data.
+    // Threads of its own for groups of small segments, started for the first such group: small files
+    // read on the reader threads come cut already, so with those there is none. Without them (they
+    // could not be started) it cuts every group on the worker pool.
+    let mut pool: Option<Option<rayon::ThreadPool>> = None;
+    // (bytes, largest segment) of a batch's data; of the data still to cut.
     let sizes = |b: &[Msg]| -> (usize, usize) {
         b.iter().fold((0, 0), |(n, top), m| match m {
             Msg::Data { data, .. } => (n + data.len(), top.max(data.len())),
             _ => (n, top),
         })
     };
+    let uncut = |b: &[Msg]| -> (usize, usize) {
+        b.iter().fold((0, 0), |(n, top), m| match m {
+            Msg::Data {
+                data, cuts: None, ..
+            } => (n + data.len(), top.max(data.len())),
+            _ => (n, top),
+        })
+    };
     while let Ok(first) = rx.recv() {
-        let (mut n, mut top) = sizes(&first);
+        let (mut n, mut top) = uncut(&first);
         let mut group = vec![first];
         while n < threads * top.max(read_batch_bytes(cfg)) {
             match rx.try_recv() {
                 Ok(b) => {
-                    let (bn, btop) = sizes(&b);
+                    let (bn, btop) = uncut(&b);
                     n += bn;
                     top = top.max(btop);
                     group.push(b);
@@ -588,13 +620,28 @@ pub fn cutter(
                 Err(_) => break,
             }
         }
-        let all: Vec<&Msg> = group.iter().flatten().collect();
-        let own = pool.as_ref().filter(|_| top < segment(cfg));
-        let cuts = trace::timed(Stage::CutGroup, n as u64, || match own {
-            Some(p) => p.install(|| cut(cfg, adaptive, &all)),
-            None => cut(cfg, adaptive, &all),
-        });
-        let mut cuts = cuts.into_iter();
+        let cut_now = if n == 0 {
+            Vec::new()
+        } else {
+            let all: Vec<&Msg> = group.iter().flatten().collect();
+            let own = if top < segment(cfg) {
+                pool.get_or_insert_with(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .thread_name(|i| format!("clc-cut-{i}"))
+                        .build()
+                        .ok()
+                })
+                .as_ref()
+            } else {
+                None
+            };
+            trace::timed(Stage::CutGroup, n as u64, || match own {
+                Some(p) => p.install(|| cut(cfg, &all)),
+                None => cut(cfg, &all),
+            })
+        };
+        let mut cut_now = cut_now.into_iter();
         // Cut: the reader may read their bytes' worth again (the slots were taken before the batches
         // were sent, so they are there).
         let taken: usize = group
@@ -604,8 +651,17 @@ pub fn cutter(
         for _ in 0..taken {
             let _ = slots.recv();
         }
-        for batch in group {
-            let these = cuts.by_ref().take(batch.len()).collect();
+        for mut batch in group {
+            let these = batch
+                .iter_mut()
+                .map(|m| {
+                    let here = cut_now.next().unwrap_or_default();
+                    match m {
+                        Msg::Data { cuts, .. } => cuts.take().unwrap_or(here),
+                        _ => here,
+                    }
+                })
+                .collect();
             if tx.send((batch, these)).is_err() {
                 return;
             }
@@ -618,14 +674,28 @@ fn adaptive(cfg: &Config) -> bool {
     cfg.adaptive_frames && cfg.codec != crate::codec::Codec::Raw
 }
 
-/// Cuts, hashes and judges every data segment of the batch in parallel; order is kept.
-fn cut(cfg: &Config, adaptive: bool, batch: &[&Msg]) -> Vec<Vec<Cut>> {
+/// Cuts, hashes and judges one data segment.
+fn cut_one(cfg: &Config, data: &[u8]) -> Vec<Cut> {
+    trace::timed(Stage::Chunk, data.len() as u64, || {
+        chunk::cut_segment(
+            data,
+            cfg.chunk_min,
+            cfg.chunk_avg,
+            cfg.chunk_max,
+            adaptive(cfg),
+        )
+    })
+}
+
+/// Cuts, hashes and judges every data segment of the batch in parallel (those the reader did not cut
+/// already); order is kept.
+fn cut(cfg: &Config, batch: &[&Msg]) -> Vec<Vec<Cut>> {
     batch
         .par_iter()
         .map(|m| match m {
-            Msg::Data { data, .. } => trace::timed(Stage::Chunk, data.len() as u64, || {
-                chunk::cut_segment(data, cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max, adaptive)
-            }),
+            Msg::Data {
+                data, cuts: None, ..
+            } => cut_one(cfg, data),
             _ => Vec::new(),
         })
         .collect()
@@ -678,6 +748,7 @@ pub fn sequencer(
                     data,
                     run,
                     prev,
+                    cuts: _,
                 } => {
                     if let Some(c) = prev {
                         seq.vote(job, c);
@@ -988,6 +1059,7 @@ mod tests {
                     data,
                     run: false,
                     prev: None,
+                    cuts: None,
                 });
             }
             batch.push(Msg::End {
@@ -1028,6 +1100,66 @@ mod tests {
             }
         }
         assert!(got == sent, "every segment, in order");
+        assert!(slot_tx.is_empty(), "every slot given back");
+    }
+
+    /// Segments the reader cut (small files) keep the reader's cuts, whatever they are; the others in the
+    /// same batches are cut by the cutter; a batch with nothing left to cut still goes on, with every
+    /// slot of its bytes given back.
+    #[test]
+    fn cutter_passes_on_the_readers_cuts_and_cuts_the_rest() {
+        let cfg = Config {
+            buffer_size: 64 << 10,
+            max_worker_threads: 2,
+            ..Config::default()
+        };
+        // Not what cutting gives: the reader's cuts must come through as they are.
+        let mark = |n: usize| vec![(0, n, [n as u8; 32], true)];
+        let batches: [&[(usize, bool)]; 3] = [
+            &[(30_000, true), (50_000, false), (20_000, true)],
+            &[(40_000, true), (9, true)],
+            &[(64 << 10, false), (1000, true)],
+        ];
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (slot_tx, slot_rx) = crossbeam_channel::unbounded();
+        let mut want = Vec::new();
+        for (b, items) in batches.iter().enumerate() {
+            let mut batch = Vec::new();
+            for (i, &(n, pre)) in items.iter().enumerate() {
+                let data = text((b * 10 + i) as u64, n);
+                want.push(if pre {
+                    mark(n)
+                } else {
+                    chunk::cut_segment(
+                        &data,
+                        cfg.chunk_min,
+                        cfg.chunk_avg,
+                        cfg.chunk_max,
+                        adaptive(&cfg),
+                    )
+                });
+                batch.push(Msg::Data {
+                    job: b as u64,
+                    data,
+                    run: false,
+                    prev: None,
+                    cuts: pre.then(|| mark(n)),
+                });
+            }
+            let bytes: usize = items.iter().map(|x| x.0).sum();
+            for _ in 0..slot_cost(bytes, read_batch_bytes(&cfg)) {
+                slot_tx.send(()).unwrap();
+            }
+            tx.send(batch).unwrap();
+        }
+        drop(tx);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        cutter((rx, slot_rx), &cfg, out_tx);
+        let got: Vec<Vec<Cut>> = out_rx.into_iter().flat_map(|(_, cuts)| cuts).collect();
+        assert!(
+            got == want,
+            "the reader's cuts as given, the rest cut, in order"
+        );
         assert!(slot_tx.is_empty(), "every slot given back");
     }
 }
