@@ -30,7 +30,7 @@ in_sections() { case " $SECTIONS " in *" $1 "*) return 0;; esac; return 1; }
 W=/tmp/fr; rm -rf $W; mkdir -p $W/t $W/src $W/m
 nproc; nvidia-smi -L; NG=$(nvidia-smi -L 2>/dev/null | wc -l)   # "all" = both GPUs only where there are two
 tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
-if in_sections 1 || in_sections 4; then cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/; fi
+if in_sections 1 || in_sections 4 || in_sections 5; then cp -a /usr/share/doc $W/src/doc; cp -a /usr/lib/python3* $W/src/ 2>/dev/null; cp -a /usr/include $W/src/; fi
 for t in $W/t/rdoc $W/src; do echo "tree $t: $(du -sb --apparent-size $t | cut -f1) bytes, $(find $t -type f | wc -l) files"; tar cf - -C $t . >/dev/null; done
 mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null
 $CLC pack $W/one -o $W/o --gpu-device NVIDIA -q; rm -f $W/o.*   # builds the kernel cache once
@@ -82,14 +82,16 @@ in_sections 4 && for tree in $W/t/rdoc $W/src; do
 done
 
 echo "== 5. two pinned cores"
-in_sections 5 && for tree in $W/t/rdoc $W/src $(ls -d $W/src/python3* 2>/dev/null | head -1); do
+# PINS="2 all" (default 2): also every core, unpinned (main's build against this one there too).
+in_sections 5 && for pin in ${PINS:-2}; do for tree in $W/t/rdoc $W/src $(ls -d $W/src/python3* 2>/dev/null | head -1); do
   # Two CPUs of different physical cores (not two threads of one).
   CPUS=$(lscpu -p=CPU,CORE 2>/dev/null | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | head -2 | paste -sd,)
-  n=$(basename $tree)-p2; C=/dev/shm/fr5; rm -rf $C; mkdir -p $C; P="taskset -c ${CPUS:-0,1}"
+  n=$(basename $tree)-p$pin; C=/dev/shm/fr5; rm -rf $C; mkdir -p $C; P="taskset -c ${CPUS:-0,1}"; NP=2
+  [ "$pin" = all ] && { P=""; NP=$(nproc); }
   BINS="clc"; [ -x $D/clc-main ] && BINS="clc-main clc"
   for i in $(seq $REPS); do
-    command -v mksquashfs >/dev/null && { rm -f $C/t.sqfs; echo "$n sqfs: $(sec $P mksquashfs $tree $C/t.sqfs -comp lz4 -processors 2 -noappend -quiet -no-progress)"; }
-    echo "$n tar-zstd: $(sec $P bash -c "tar cf - -C $tree . | zstd -3 -T2 -q > $C/t.zst")"
+    command -v mksquashfs >/dev/null && { rm -f $C/t.sqfs; echo "$n sqfs: $(sec $P mksquashfs $tree $C/t.sqfs -comp lz4 -processors $NP -noappend -quiet -no-progress)"; }
+    echo "$n tar-zstd: $(sec $P bash -c "tar cf - -C $tree . | zstd -3 -T$NP -q > $C/t.zst")"
     for b in $BINS; do for k in sb:lz_ext3 zs:zstd; do
       rm -f $C/$b-${k%%:*}.*; echo "$n $b-${k#*:}: $(sec $P $D/$b pack $tree -o $C/$b-${k%%:*} --cpu -q --codec ${k#*:})"
     done; done
@@ -98,7 +100,7 @@ in_sections 5 && for tree in $W/t/rdoc $W/src $(ls -d $W/src/python3* 2>/dev/nul
   for b in $BINS; do for k in sb:lz_ext3 zs:zstd; do echo "$n size $b-${k#*:}: $(cat $C/$b-${k%%:*}.0* | wc -c)"; done; done
   rm -rf $C/x; $D/clc extract $C/clc-zs.001 -o $C/x -q && diff -r --no-dereference $tree $C/x >/dev/null && echo "$n: the zstd archive extracts identical"
   rm -rf $C
-done
+done; done
 
 echo "== 2. extract and read-all (rdoc, an archive packed with --cpu)"
 rm -f $W/r.*; $CLC pack $W/t/rdoc -o $W/r --cpu -q
