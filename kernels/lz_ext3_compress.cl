@@ -132,35 +132,68 @@ __kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
     }
 }
 
+#ifdef __ENDIAN_LITTLE__
+// The 8 bytes at p as a little-endian word, from the two aligned words that hold them (reads up to
+// 7 bytes past p + 8; the buffers are 8-byte aligned).
+inline ulong load8(const __global uchar *p) {
+    size_t a = (size_t)p;
+    const __global ulong *w = (const __global ulong *)(a & ~(size_t)7);
+    uint sh = (uint)(a & 7u) * 8u;
+    return (w[0] >> sh) | ((w[1] << 1) << (63u - sh));  // also for sh = 0
+}
+#endif
+
 // Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
 // bytes before its frame's end, so the word after the last one compared is still the frame's.
 inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     uint l = 0;
 #ifdef __ENDIAN_LITTLE__
-    // Aligned 8-byte words, each loaded once: an 8-byte step costs one load per side. (The buffers
-    // and frames are 8-byte aligned, and a and b never lie before their frame's start.)
+    // 32 bytes a round from aligned 8-byte words, each loaded once (five per side, the last one
+    // kept for the next round), then the rest (under 32 bytes) in one round of up to four words
+    // whose last one ends at max (it may overlap bytes already found equal). A GPU does not run ahead
+    // of a load it must branch on, so the rounds, not the loads, are what a long match costs.
+    // (The buffers and frames are 8-byte aligned, and a and b never lie before their frame's start.)
     size_t aa = (size_t)a, bb = (size_t)b;
     const __global ulong *wa = (const __global ulong *)(aa & ~(size_t)7);
     const __global ulong *wb = (const __global ulong *)(bb & ~(size_t)7);
     uint sa = (uint)(aa & 7u) * 8u, sb = (uint)(bb & 7u) * 8u;
     ulong a0 = wa[0], b0 = wb[0];
-    while (l + 8u <= max) {
-        ulong a1 = wa[1], b1 = wb[1];
+    while (l + 32u <= max) {
+        ulong a1 = wa[1], a2 = wa[2], a3 = wa[3], a4 = wa[4];
+        ulong b1 = wb[1], b2 = wb[2], b3 = wb[3], b4 = wb[4];
         // (w0 >> s) | (w1 << (64 - s)), also for s = 0
-        ulong x = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
-        if (x != 0UL) return l + (ctz64(x) >> 3);  // the first differing byte
-        a0 = a1;
-        b0 = b1;
-        wa++;
-        wb++;
-        l += 8u;
+        ulong x0 = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
+        ulong x1 = ((a1 >> sa) | ((a2 << 1) << (63u - sa))) ^ ((b1 >> sb) | ((b2 << 1) << (63u - sb)));
+        ulong x2 = ((a2 >> sa) | ((a3 << 1) << (63u - sa))) ^ ((b2 >> sb) | ((b3 << 1) << (63u - sb)));
+        ulong x3 = ((a3 >> sa) | ((a4 << 1) << (63u - sa))) ^ ((b3 >> sb) | ((b4 << 1) << (63u - sb)));
+        if (x0 != 0UL) return l + (ctz64(x0) >> 3);  // the first differing byte
+        if (x1 != 0UL) return l + 8u + (ctz64(x1) >> 3);
+        if (x2 != 0UL) return l + 16u + (ctz64(x2) >> 3);
+        if (x3 != 0UL) return l + 24u + (ctz64(x3) >> 3);
+        a0 = a4;
+        b0 = b4;
+        wa += 4;
+        wb += 4;
+        l += 32u;
     }
-#endif
+    if (max >= 8u) {
+        ulong y0 = l + 8u <= max ? load8(a + l) ^ load8(b + l) : 0UL;
+        ulong y1 = l + 16u <= max ? load8(a + l + 8u) ^ load8(b + l + 8u) : 0UL;
+        ulong y2 = l + 24u <= max ? load8(a + l + 16u) ^ load8(b + l + 16u) : 0UL;
+        ulong yt = load8(a + max - 8u) ^ load8(b + max - 8u);
+        if (y0 != 0UL) return l + (ctz64(y0) >> 3);
+        if (y1 != 0UL) return l + 8u + (ctz64(y1) >> 3);
+        if (y2 != 0UL) return l + 16u + (ctz64(y2) >> 3);
+        // Bytes before max - 8 are equal here, so the first difference in the last word is the first.
+        return yt != 0UL ? max - 8u + (ctz64(yt) >> 3) : max;
+    }
+#else
     while (l + 4u <= max) {
         uint x = read32(a + l) ^ read32(b + l);
         if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
         l += 4u;
     }
+#endif
     while (l < max && a[l] == b[l]) l++;
     return l;
 }
@@ -349,6 +382,8 @@ __kernel void lz_link(const __global uchar *in, const __global uint *sb_frame,
 
 // How far (in positions) a far offset is carried to its neighbours in lz_find.
 #define FAR_REACH 32u
+// Candidates per position: the local slots, two far offsets, the BACK older segments' last occurrences.
+#define NCAND (CANDS + 2u + BACK)
 
 #if WG != 64
 #error "lz_find keeps one bit per work-item of an epoch in a 64-bit mask: WG must be 64"
@@ -388,10 +423,11 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     // Top-K slots per bucket, positions + 1 (0 = empty). Slot e % CANDS holds the latest position of
     // the bucket among epochs congruent to e; atomic_max keeps that independent of scheduling.
     __local uint tab[TWORDS];
-    // Far offsets of this epoch's positions (0 = none), and which of them are set: one bit per
-    // work-item (atomic_or: order-independent), two masks used in turn so that one is cleared while
-    // the other is read.
-    __local uint lfar[WG];
+    // Far offsets of an epoch's positions (0 = none), and which of them are set: one bit per
+    // work-item (atomic_or: order-independent). Two of each, used in turn: epoch e reads set e % 2
+    // while, after its search, the next epoch's set is written and set e % 2 cleared, so that an epoch
+    // needs two barriers (search | insert and next far offsets), not three.
+    __local uint lfar[2][WG];
     __local uint lmask[2][2];
     uint s = get_group_id(0);
     uint lid = get_local_id(0);
@@ -412,7 +448,16 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
 
     // Seed slot 0 with the previous segment's latest positions: matches reach back across the edge.
     for (uint i = lid; i < TWORDS; i += WG) tab[i] = 0u;
+    if (lid < 4u) lmask[lid >> 1][lid & 1u] = 0u;
     barrier(CLK_LOCAL_MEM_FENCE);
+    uint end = min(start + SUB, n);
+    uint epochs = end > start ? (end - start + WG - 1) / WG : 0u;
+    {  // epoch 0's far offsets
+        uint p = start + lid;
+        uint fv = p < end ? fr_far[p] : 0u;
+        lfar[0][lid] = fv;
+        if (fv != 0u) atomic_or(&lmask[0][lid >> 5], 1u << (lid & 31u));
+    }
     if (k > 0) {
         for (uint i = lid; i < LSIZE; i += WG) {
             uint v = ltab[(size_t)(s - 1) * LSIZE + i];
@@ -424,21 +469,15 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
 #endif
         }
     }
-    if (lid < 4u) lmask[lid >> 1][lid & 1u] = 0u;
     // The last far offset of earlier epochs (the same in every work-item).
     uint carry = 0u;
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    uint end = min(start + SUB, n);
-    uint epochs = end > start ? (end - start + WG - 1) / WG : 0u;
     for (uint e = 0; e < epochs; e++) {
         uint p = start + e * WG + lid;
-        uint fv = p < end ? fr_far[p] : 0u;
-        lfar[lid] = fv;
+        uint fv_next = p + WG < end ? fr_far[p + WG] : 0u;  // the next epoch's, loaded early
         __local uint *m = lmask[e & 1u];
-        if (fv != 0u) atomic_or(&m[lid >> 5], 1u << (lid & 31u));
-        if (lid < 2u) lmask[(e + 1u) & 1u][lid] = 0u;  // read last in epoch e - 1
-        barrier(CLK_LOCAL_MEM_FENCE);
+        const __local uint *lf = lfar[e & 1u];
         ulong mask = (ulong)m[0] | ((ulong)m[1] << 32);
         // Nearest anchor offsets at or before p (within FAR_REACH, else the carry from earlier
         // epochs) and after p (within FAR_REACH).
@@ -446,43 +485,44 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         ulong upto = mask & (0xffffffffffffffffUL >> (63u - lid));
         if (upto != 0UL) {
             uint j = 63u - (uint)clz(upto);
-            if (lid - j < FAR_REACH) fprev = lfar[j];
+            if (lid - j < FAR_REACH) fprev = lf[j];
         }
         ulong after = lid < 63u ? mask >> (lid + 1u) : 0UL;
         if (after != 0UL) {
             uint t = ctz64(after);  // j = lid + 1 + t
-            if (t + 1u < FAR_REACH) fnext = lfar[lid + 1u + t];
+            if (t + 1u < FAR_REACH) fnext = lf[lid + 1u + t];
         }
-        if (mask != 0UL) carry = lfar[63u - (uint)clz(mask)];
+        if (mask != 0UL) carry = lf[63u - (uint)clz(mask)];
         bool can = lim >= MIN_MATCH && p + MIN_MATCH <= lim;
         uint hl = 0, best = 0;
         if (can) {
             uint v = read32(src + p);
             hl = hash_l(v);
             uint maxlen = min(lim - p, (uint)GOOD);
+            // Every candidate's source (q + 1, 0 = none) first, then every source's first 4 bytes,
+            // then the compares in candidate order: the loads of all candidates are in flight at once
+            // instead of one candidate's chain after another's. The choice is the one a loop over the
+            // candidates in this order makes (stopping once a match reaches maxlen): a source equal to
+            // the best's is skipped, as it would change nothing.
+            uint qv[NCAND], wv[NCAND];
+#pragma unroll
+            for (uint c = 0; c < CANDS; c++) {
+                uint q1 = slot_get(tab, hl * CANDS + c);
+                qv[c] = q1 == 0u ? 0u : (uint)((int)q1 + tbase);
+            }
+            qv[CANDS] = fprev != 0u && fprev <= p ? p - fprev + 1u : 0u;
+            qv[CANDS + 1u] = fnext != 0u && fnext <= p && fnext != fprev ? p - fnext + 1u : 0u;
+#pragma unroll
+            for (uint b = 0; b < BACK; b++)  // the last occurrence of the hash in segment k - 2 - b
+                qv[CANDS + 2u + b] = k >= 2u + b ? ltab[(size_t)(s - 2u - b) * LSIZE + hl] : 0u;
+#pragma unroll
+            for (uint c = 0; c < NCAND; c++) wv[c] = qv[c] != 0u ? read32(src + qv[c] - 1u) : ~v;
             uint blen = 0, boff = 0;
-            for (uint c = 0; c < CANDS + 2u + BACK && blen < maxlen; c++) {
-                uint q;
-                if (c >= CANDS + 2u) {
-                    // The last occurrence of the hash in segment k - 2 - b (experiments: BACK > 0).
-                    uint b = c - CANDS - 2u;
-                    if (k < 2u + b) break;
-                    uint q1 = ltab[(size_t)(s - 2u - b) * LSIZE + hl];
-                    if (q1 == 0u) continue;
-                    q = q1 - 1u;
-                } else if (c < CANDS) {
-                    uint q1 = slot_get(tab, hl * CANDS + c);
-                    if (q1 == 0u) continue;
-                    q = (uint)((int)q1 + tbase) - 1u;
-                } else {
-                    uint d = c == CANDS ? fprev : fnext;
-                    // d == boff: a table slot held that source already (same length, no change).
-                    if (d == 0u || d > p || (c > CANDS && d == fprev) || (blen > 0u && d == boff)) continue;
-                    q = p - d;
-                }
-                if (read32(src + q) != v) continue;
-                uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
-                uint off = p - q;
+#pragma unroll
+            for (uint c = 0; c < NCAND; c++) {
+                uint off = p + 1u - qv[c];
+                if (blen >= maxlen || wv[c] != v || qv[c] == 0u || (blen > 0u && off == boff)) continue;
+                uint len = 4u + common(src + p - off + 4, src + p + 4, maxlen - 4u);
                 if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
             }
             if (blen >= MIN_MATCH) best = (blen << 24) | boff;
@@ -490,8 +530,17 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         if (p < end) mt[p] = best;
         barrier(CLK_LOCAL_MEM_FENCE);
         if (can && e + 1u < epochs) slot_max(tab, hl * CANDS + e % CANDS, (uint)((int)(p + 1u) - tbase));
+        if (lid < 2u) m[lid] = 0u;  // read last in this epoch's search
+        lfar[(e + 1u) & 1u][lid] = fv_next;  // read last in epoch e - 1
+        if (fv_next != 0u) atomic_or(&lmask[(e + 1u) & 1u][lid >> 5], 1u << (lid & 31u));
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+}
+
+// One bit per stored match of w (bit i: w's i-th), set where it is a match (length >= MIN_MATCH).
+inline uint match_bits(uint4 w) {
+    return (uint)(w.x >> 24 >= MIN_MATCH) | ((uint)(w.y >> 24 >= MIN_MATCH) << 1) |
+           ((uint)(w.z >> 24 >= MIN_MATCH) << 2) | ((uint)(w.w >> 24 >= MIN_MATCH) << 3);
 }
 
 __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
@@ -515,14 +564,26 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
     uint p0 = 0, len0 = 0, off0 = 0;
     while (end >= MIN_MATCH && p + MIN_MATCH <= end) {
         uint m = mt[p];
+        uint m1 = mt[p + 1u];  // for the lazy step, loaded with m (p + 1 < end here)
         uint len = min(m >> 24, end - p);
         uint off = m & 0xffffffu;
         if (len < MIN_MATCH) {
             // A literal (end - p >= MIN_MATCH here, so only the stored length decides). Runs of them
-            // are skipped four matches per load from an aligned position (mt is 16-byte aligned: frames
-            // start at multiples of SUB); the positions the loop would stop at are the same.
+            // are skipped sixteen stored matches a round (four 16-byte loads in flight at once, from an
+            // aligned position: mt is 16-byte aligned, frames start at multiples of SUB) while sixteen
+            // more positions fit, then four per load; the positions the loop would stop at are the same.
             p++;
-            while ((p & 3u) == 0u && p + 4u + MIN_MATCH <= end) {
+            bool hit = false;
+            while (!hit && p + 16u + MIN_MATCH <= end) {
+                uint a = p & ~3u;
+                const __global uint4 *w4 = (const __global uint4 *)(mt + a);
+                uint4 w0 = w4[0], w1 = w4[1], w2 = w4[2], w3 = w4[3];
+                uint bits = match_bits(w0) | (match_bits(w1) << 4) | (match_bits(w2) << 8) | (match_bits(w3) << 12);
+                bits &= 0xffffu << (p - a);  // positions a .. p - 1 are behind
+                hit = bits != 0u;
+                p = hit ? a + ctz32(bits) : a + 16u;
+            }
+            while (!hit && (p & 3u) == 0u && p + 4u + MIN_MATCH <= end) {
                 uint4 w = *(const __global uint4 *)(mt + p);
                 if (max(max(w.x, w.y), max(w.z, w.w)) >> 24 >= MIN_MATCH) break;
                 p += 4u;
@@ -531,7 +592,7 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
         }
         if (len == GOOD) {
             len += common(src + p + len, src + p + len - off, end - p - len);
-        } else if (p + 1u + MIN_MATCH <= end && min(mt[p + 1] >> 24, end - p - 1u) > len) {
+        } else if (p + 1u + MIN_MATCH <= end && min(m1 >> 24, end - p - 1u) > len) {
             p++;  // lazy: the next position has a longer match
             continue;
         }

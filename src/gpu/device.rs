@@ -249,7 +249,7 @@ impl Tuning {
     /// Bytes of local memory the largest kernel needs (lz_find's table, or lz_anchor's list).
     pub fn local_bytes(&self) -> u64 {
         let find = (slot_bytes(self.sub_log) << self.lhash_log) * self.cands as u64
-            + 4 * self.wg as u64
+            + 8 * self.wg as u64
             + 16;
         let anchor = 8 * self.acap as u64 + 4 * self.awg as u64;
         find.max(anchor)
