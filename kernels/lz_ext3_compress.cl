@@ -24,7 +24,7 @@
 //             in its own range and the scratch bytes straight into the frame's final output.
 //
 // Build-time constants (-D): SUB_LOG, PSUB_LOG, WG, PWG, HASH_LOG, LHASH_LOG, CANDS, GOOD, MIN_MATCH,
-// ABITS, ACAP, AWG, BACK.
+// ABITS, ACAP, AWG, BACK, BACK_BELOW.
 // Layout: frame f starts at in + fr_base[f] (a multiple of 1 << SUB_LOG); segment g (lz_build4,
 // lz_find) covers input bytes [g << SUB_LOG, +SUB), sb_frame[g] is its frame. The frame's parse
 // sub-blocks are fr_first_sb[f] .. fr_first_sb[f] + fr_nsb[f] (fr_first_sb[f] = fr_base[f] >> PSUB_LOG);
@@ -107,6 +107,14 @@ inline uint put_match(__global uchar *o, uint off, uint len) {
     return k;
 }
 
+// Where bucket h of a frame's last-occurrence tables starts in ltab: a frame's tables lie bucket-major
+// (its segments' entries for one bucket side by side), so that lz_find finds the older segments'
+// entries for one hash in one or two cache lines instead of one line each.
+inline size_t tab_at(ulong base, uint n, uint h) {
+    uint nsf = max((n + SUB - 1u) >> SUB_LOG, 1u);
+    return (size_t)(base >> SUB_LOG) * LSIZE + (size_t)h * nsf;
+}
+
 // One work-item per 4 input bytes (the 4 positions' hashes from two aligned words).
 __kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
                        const __global ulong *fr_base, const __global uint *fr_len,
@@ -127,9 +135,42 @@ __kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
         // Read before the atomic: runs of one byte hash to one bucket, and millions of atomics on one
         // address serialise. The table only moves one way (max), so a value read that already beats
         // p, stale or not, means the atomic would change nothing: the result is the same.
-        __global uint *lt = &ltab[(size_t)s * LSIZE + hash_l(v)];
+        __global uint *lt = &ltab[tab_at(fr_base[f], fr_len[f], hash_l(v)) + (s - (uint)(fr_base[f] >> SUB_LOG))];
         if (*lt < p + 1u) atomic_max(lt, p + 1u);
     }
+}
+
+// Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
+// bytes before its frame's end, so the word after the last one compared is still the frame's.
+inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
+    uint l = 0;
+#ifdef __ENDIAN_LITTLE__
+    // Aligned 8-byte words, each loaded once: an 8-byte step costs one load per side. (The buffers
+    // and frames are 8-byte aligned, and a and b never lie before their frame's start.)
+    size_t aa = (size_t)a, bb = (size_t)b;
+    const __global ulong *wa = (const __global ulong *)(aa & ~(size_t)7);
+    const __global ulong *wb = (const __global ulong *)(bb & ~(size_t)7);
+    uint sa = (uint)(aa & 7u) * 8u, sb = (uint)(bb & 7u) * 8u;
+    ulong a0 = wa[0], b0 = wb[0];
+    while (l + 8u <= max) {
+        ulong a1 = wa[1], b1 = wb[1];
+        // (w0 >> s) | (w1 << (64 - s)), also for s = 0
+        ulong x = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
+        if (x != 0UL) return l + (ctz64(x) >> 3);  // the first differing byte
+        a0 = a1;
+        b0 = b1;
+        wa++;
+        wb++;
+        l += 8u;
+    }
+#endif
+    while (l + 4u <= max) {
+        uint x = read32(a + l) ^ read32(b + l);
+        if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
+        l += 4u;
+    }
+    while (l < max && a[l] == b[l]) l++;
+    return l;
 }
 
 #ifdef __ENDIAN_LITTLE__
@@ -143,9 +184,10 @@ inline ulong load8(const __global uchar *p) {
 }
 #endif
 
-// Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
-// bytes before its frame's end, so the word after the last one compared is still the frame's.
-inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
+// common() for long matches (the parse's extension of matches at the cap, up to the sub-block's end):
+// the same result in fewer dependent rounds, at the price of more loads for short ones (run 56: lz_find
+// and lz_link, whose compares end within 64 bytes, were 2-9 % slower with it, the parse 17 % faster).
+inline uint common_long(const __global uchar *a, const __global uchar *b, uint max) {
     uint l = 0;
 #ifdef __ENDIAN_LITTLE__
     // 32 bytes a round from aligned 8-byte words, each loaded once (five per side, the last one
@@ -382,8 +424,6 @@ __kernel void lz_link(const __global uchar *in, const __global uint *sb_frame,
 
 // How far (in positions) a far offset is carried to its neighbours in lz_find.
 #define FAR_REACH 32u
-// Candidates per position: the local slots, two far offsets, the BACK older segments' last occurrences.
-#define NCAND (CANDS + 2u + BACK)
 
 #if WG != 64
 #error "lz_find keeps one bit per work-item of an epoch in a 64-bit mask: WG must be 64"
@@ -460,7 +500,7 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     }
     if (k > 0) {
         for (uint i = lid; i < LSIZE; i += WG) {
-            uint v = ltab[(size_t)(s - 1) * LSIZE + i];
+            uint v = ltab[tab_at(fr_base[f], n, i) + k - 1u];
 #if SUB_LOG <= 15 && CANDS % 2 == 0
             // Slot 0 of bucket i is the low half of a word no other bucket shares.
             if (v != 0u) tab[(i * CANDS) >> 1] = (uint)((int)v - tbase);
@@ -499,30 +539,32 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
             uint v = read32(src + p);
             hl = hash_l(v);
             uint maxlen = min(lim - p, (uint)GOOD);
-            // Every candidate's source (q + 1, 0 = none) first, then every source's first 4 bytes,
-            // then the compares in candidate order: the loads of all candidates are in flight at once
-            // instead of one candidate's chain after another's. The choice is the one a loop over the
-            // candidates in this order makes (stopping once a match reaches maxlen): a source equal to
-            // the best's is skipped, as it would change nothing.
-            uint qv[NCAND], wv[NCAND];
-#pragma unroll
-            for (uint c = 0; c < CANDS; c++) {
-                uint q1 = slot_get(tab, hl * CANDS + c);
-                qv[c] = q1 == 0u ? 0u : (uint)((int)q1 + tbase);
-            }
-            qv[CANDS] = fprev != 0u && fprev <= p ? p - fprev + 1u : 0u;
-            qv[CANDS + 1u] = fnext != 0u && fnext <= p && fnext != fprev ? p - fnext + 1u : 0u;
-#pragma unroll
-            for (uint b = 0; b < BACK; b++)  // the last occurrence of the hash in segment k - 2 - b
-                qv[CANDS + 2u + b] = k >= 2u + b ? ltab[(size_t)(s - 2u - b) * LSIZE + hl] : 0u;
-#pragma unroll
-            for (uint c = 0; c < NCAND; c++) wv[c] = qv[c] != 0u ? read32(src + qv[c] - 1u) : ~v;
+            size_t tb = tab_at(fr_base[f], n, hl);
             uint blen = 0, boff = 0;
-#pragma unroll
-            for (uint c = 0; c < NCAND; c++) {
-                uint off = p + 1u - qv[c];
-                if (blen >= maxlen || wv[c] != v || qv[c] == 0u || (blen > 0u && off == boff)) continue;
-                uint len = 4u + common(src + p - off + 4, src + p + 4, maxlen - 4u);
+            for (uint c = 0; c < CANDS + 2u + BACK && blen < maxlen; c++) {
+                uint q;
+                if (c >= CANDS + 2u) {
+                    // The last occurrence of the hash in segment k - 2 - b (experiments: BACK > 0).
+                    uint b = c - CANDS - 2u;
+                    // BACK_BELOW (experiments, default GOOD: no effect) leaves them to positions whose
+                    // best match so far is shorter.
+                    if (k < 2u + b || blen >= BACK_BELOW) break;
+                    uint q1 = ltab[tb + k - 2u - b];
+                    if (q1 == 0u) continue;
+                    q = q1 - 1u;
+                } else if (c < CANDS) {
+                    uint q1 = slot_get(tab, hl * CANDS + c);
+                    if (q1 == 0u) continue;
+                    q = (uint)((int)q1 + tbase) - 1u;
+                } else {
+                    uint d = c == CANDS ? fprev : fnext;
+                    // d == boff: a table slot held that source already (same length, no change).
+                    if (d == 0u || d > p || (c > CANDS && d == fprev) || (blen > 0u && d == boff)) continue;
+                    q = p - d;
+                }
+                if (read32(src + q) != v) continue;
+                uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
+                uint off = p - q;
                 if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
             }
             if (blen >= MIN_MATCH) best = (blen << 24) | boff;
@@ -591,7 +633,7 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
             continue;
         }
         if (len == GOOD) {
-            len += common(src + p + len, src + p + len - off, end - p - len);
+            len += common_long(src + p + len, src + p + len - off, end - p - len);
         } else if (p + 1u + MIN_MATCH <= end && min(m1 >> 24, end - p - 1u) > len) {
             p++;  // lazy: the next position has a longer match
             continue;

@@ -1166,3 +1166,73 @@ fn sb_encoder_finds_far_matches_as_the_cpu_encoder() {
         );
     }
 }
+
+/// Repeats of one random block cut at every length from 4 to 160 bytes (then a byte that differs), at
+/// shifting alignments: the encoder's byte compares end at every offset inside and past their words.
+fn length_edges(seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let base = r.bytes(200);
+    let mut v = Vec::new();
+    for len in 4..=160usize {
+        v.extend(r.bytes(1 + len % 13));
+        v.extend_from_slice(&base[..len]);
+        v.push(base[len] ^ 0x5a);
+    }
+    v
+}
+
+/// A random block, then three edited copies of it (a byte changed every 29-67 bytes) after random gaps:
+/// each copy's best source lies in an older copy, 5-170 KB back, so the older segments' tables and the
+/// far matches decide much of the parse.
+fn versions(seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let base = r.bytes(48 << 10);
+    let mut v = base.clone();
+    for (gap, every) in [(70_000usize, 61usize), (20_000, 43), (5_000, 29)] {
+        v.extend(r.bytes(gap));
+        let mut c = base.clone();
+        let mut i = (r.next() % every as u64) as usize;
+        while i < c.len() {
+            c[i] ^= 0x41;
+            i += every + (r.next() % 7) as usize;
+        }
+        v.extend(c);
+    }
+    v
+}
+
+/// The encoder's bytes, recorded: an xxh3 of the LZ_EXT3_SB blocks of `corpus()`, `length_edges` and
+/// `versions`,
+/// as the kernel of main at 48bfe61 wrote them with the default tuning. A kernel change that is meant to
+/// keep every byte (a faster compare, loads reordered, docs/GPU.md runs 56-57) must keep this; one that
+/// is meant to change them records the new value here and says so.
+#[test]
+fn sb_encoder_bytes_are_the_recorded_ones() {
+    if gpu().is_none() {
+        return;
+    }
+    let tuned: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("CLC_GPU_") && k != "CLC_GPU_C_SRC")
+        .collect();
+    if !tuned.is_empty() {
+        eprintln!("SKIP: {tuned:?} set (the record is of the default tuning)");
+        return;
+    }
+    let g = sb_gpu(64 << 10);
+    let mut c = corpus();
+    for seed in 1..=4 {
+        c.push((format!("length edges {seed}"), length_edges(seed)));
+        c.push((format!("versions {seed}"), versions(seed)));
+    }
+    let frames: Vec<&[u8]> = c.iter().map(|(_, d)| d.as_slice()).collect();
+    let enc = g.compress_batch(&frames).unwrap();
+    for ((name, f), e) in c.iter().zip(&enc) {
+        let d = lz_ext3_sb::decompress(e, f.len()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(d == *f, "{name}: decodes to other bytes");
+    }
+    let h = xxhash_rust::xxh3::xxh3_64(&enc.concat());
+    assert_eq!(h, RECORDED, "the encoder's bytes changed: {h:#018x}");
+}
+
+const RECORDED: u64 = 0xcddb_d4fb_13a0_51f7;

@@ -4,12 +4,13 @@
 #   1. gpu_bench on the Rust-doc tar (rdoc.tar.xz, tar's own order) and the mixed tar (mixed.tar.xz of
 #      runs 48-49, concatenated COPIES times here), batch 32, best of REP, one queue (CLC_GPU_QUEUES=1:
 #      each stage's time is its own): every kernel variant of VARS (var/NAME.cl through CLC_GPU_C_SRC;
-#      `branch` = the binary's own kernel), each one's blocks cmp-checked against var/main.cl's; then
+#      `branch` = the binary's own kernel; runs 56-57's variants are in kernel-ab2-variants.tar.xz), each
+#      one's blocks cmp-checked against var/main.cl's (main's kernel, 48bfe61); then
 #      the ROWS, each "LABEL:ENV=V,ENV=V" run with the binary's own kernel (and BATCH=N as --batch);
-#      then main's and the branch's kernel with two queues (the default), for end to end;
+#      then the kernels of Q2VARS with two queues (the default), for end to end;
 #   2. PACK=1: clc pack of the Rust-doc tree, --cpu against every frame on the GPU (CLC_GPU_LEAD=0
-#      CLC_GPU_SHARE=1/1) with main's kernel (gpumain) and the branch's (gpu), REPS runs interleaved,
-#      then the branch's trace.
+#      CLC_GPU_SHARE=1/1) with each kernel of PACKVARS (gpu-NAME), REPS runs interleaved, then the last
+#      one's trace.
 # Here: cargo build --release --bin clc --example gpu_bench; xz -9 the stripped binaries into the carry
 # folder with this script, var/, nvcomp_bench.py, timed.py and mixed.tar.xz (kernel-ab.sh's header has its
 # recipe); then run(command="bash .dev-gpu-gpu-pack/kernel-ab2.sh", carry=[".dev-gpu-gpu-pack",
@@ -21,7 +22,7 @@ OUT=${OUT:-/tmp/kab-out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 export CLC_CACHE_DIR=/tmp/clc-cache SOURCE_DATE_EPOCH=1700000000
 DEV=${DEV:-NVIDIA}; SH=${SH:-$R/.dev-gpu-shared}; REP=${REP:-3}; COPIES=${COPIES:-8}; PACK=${PACK:-1}
-REPS=${REPS:-3}; VARS=${VARS:-main common ilp branch}
+REPS=${REPS:-3}; VARS=${VARS:-main common ilp all3 branch ilp2}; PACKVARS=${PACKVARS:-main branch}; Q2VARS=${Q2VARS:-main branch}
 ROWS=${ROWS:-mainB0:CLC_GPU_BACK=0,C_SRC=main branchB0:CLC_GPU_BACK=0 psub11:CLC_GPU_PSUB_LOG=11 batch72:BATCH=72}
 W=/tmp/kab; rm -rf $W; mkdir -p $W/t
 for b in gpu_bench clc; do
@@ -62,32 +63,30 @@ for t in rdoc mixed; do
     bench $W/$t.tar "q1 $label" $batch "${envs[@]}"
     case $label in mainB0) mv $W/cur.dump $W/b0.dump ;;
       branchB0) cmp -s $W/b0.dump $W/cur.dump && echo "same bytes as mainB0: $label $t" || echo "DIFFERENT from mainB0: $label $t" ;;
-      batch*) cmp -s $W/main.dump $W/cur.dump && echo "same bytes as main: $label $t" || echo "DIFFERENT from main: $label $t" ;; esac
+      *72) cmp -s $W/main.dump $W/cur.dump && echo "same bytes as main: $label $t" || echo "DIFFERENT from main: $label $t" ;; esac
   done
-  bench $W/$t.tar "q2 main" 32 $(src main)
-  bench $W/$t.tar "q2 branch" 32
+  for v in $Q2VARS; do bench $W/$t.tar "q2 $v" 32 $(src $v); done
 done
 
 if [ "$PACK" = 1 ] && [ -x $W/clc ]; then
   echo "== 2. pack"
   T="python3 $D/timed.py"; tree=$W/t/rdoc
   $W/clc pack $tree -o $W/warm --gpu-device $DEV -q; rm -f $W/warm.*
-  mode() {
+  mode() {  # mode cpu | mode gpu-VARIANT
     case $1 in
       cpu) $W/clc pack $tree -o $W/$1 --cpu -q ;;
-      gpumain) CLC_GPU_C_SRC=$D/var/main.cl CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $W/clc pack $tree -o $W/$1 --gpu-device $DEV -q ;;
-      gpu) CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $W/clc pack $tree -o $W/$1 --gpu-device $DEV -q ;;
+      gpu-*) env $(src ${1#gpu-}) CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $W/clc pack $tree -o $W/$1 --gpu-device $DEV -q ;;
     esac
   }
-  export -f mode; export W tree DEV D
-  CLC_GPU_C_SRC=$D/var/main.cl $W/clc pack $tree -o $W/warm --gpu-device $DEV -q; rm -f $W/warm.*  # build main's kernel
-  for i in $(seq $REPS); do for m in cpu gpumain gpu; do rm -f $W/$m.*; echo "pack $m: $($T bash -c "mode $m" | cut -d' ' -f1)"; done; done
-  for m in cpu gpumain gpu; do echo "pack size $m: $(cat $W/$m.* | wc -c)"; done
-  cmp $W/gpumain.001 $W/gpu.001 && echo "gpumain and gpu archives identical"
-  rm -rf $W/x; $W/clc extract $W/gpu.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "gpu archive extracts byte-exact"
-  CLC_TRACE=1 CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $W/clc pack $tree -o $W/tr --gpu-device $DEV 2>&1 | grep -E "trace: +[A-Z][A-Za-z]+ |GPU opened|stream done|^time|^frames" | head -24
+  export -f mode src; export W tree DEV D
+  modes="cpu"; for v in $PACKVARS; do modes="$modes gpu-$v"; mode gpu-$v; done  # each kernel built once
+  for i in $(seq $REPS); do for m in $modes; do rm -f $W/$m.*; echo "pack $m: $($T bash -c "mode $m" | cut -d' ' -f1)"; done; done
+  for m in $modes; do echo "pack size $m: $(cat $W/$m.* | wc -c)"; done
+  for m in $modes; do [ $m = cpu ] || { cmp -s $W/gpu-main.001 $W/$m.001 && echo "pack gpu-main and $m archives identical"; }; done
+  rm -rf $W/x; $W/clc extract $W/$m.001 -o $W/x --cpu -q && diff -r $tree $W/x >/dev/null && echo "$m archive extracts byte-exact"
+  env $(src ${m#gpu-}) CLC_TRACE=1 CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $W/clc pack $tree -o $W/tr --gpu-device $DEV 2>&1 | grep -E "trace: +[A-Z][A-Za-z]+ |GPU opened|stream done|^time|^frames" | head -24
 fi
 
 echo "== table"
 sleep 1; cp $OUT/run.log $W/log  # not the file tee is still writing
-grep -E "^(nvcomp|-- |compress |gpu / cpu|compress kernel|same bytes|DIFFERENT|pack |gpumain and|gpu archive)" $W/log
+grep -E "^(nvcomp|-- |compress |gpu / cpu|compress kernel|same bytes|DIFFERENT|pack |gpu-.* archive)" $W/log

@@ -189,6 +189,10 @@ pub(crate) struct Tuning {
     /// position: 8 (`CLC_GPU_BACK`, 0..=8, for experiments). Run 50: the mixed tree's all-GPU archive
     /// 1.091 -> 1.022 x `--cpu`'s, and the all-GPU pack 0.76-0.80 x the time of B = 0 (docs/GPU.md).
     pub back: u32,
+    /// The older segments are asked only while the best match so far is shorter than this: GOOD, so
+    /// always (`CLC_GPU_BACK_BELOW`, 5..=255, for experiments; run 57: 32 took 10-20 % off lz_find for
+    /// +0.05 % of bytes).
+    pub back_below: u32,
     /// Most anchors kept per segment.
     pub acap: usize,
     /// Work-group size of lz_anchor.
@@ -227,6 +231,7 @@ impl Tuning {
         while lhash_log > 8 && (unit << lhash_log) * cands as u64 > 32 << 10 {
             lhash_log -= 1;
         }
+        let good = cfg.good_enough_match.clamp(5, 255);
         Tuning {
             sub_log,
             psub_log,
@@ -236,10 +241,11 @@ impl Tuning {
             hash_log,
             lhash_log,
             cands,
-            good: cfg.good_enough_match.clamp(5, 255),
+            good,
             min_match: 5,
             abits,
             back: env("CLC_GPU_BACK", 0..=8, 8),
+            back_below: env("CLC_GPU_BACK_BELOW", 5..=255, good),
             acap: (2usize << (sub_log - abits)).clamp(256, 4096),
             awg: 256,
             sb_log,
@@ -258,7 +264,8 @@ impl Tuning {
     fn options(&self) -> String {
         format!(
             "-D SUB_LOG={} -D PSUB_LOG={} -D WG={} -D PWG={} -D DWG={} -D HASH_LOG={} -D LHASH_LOG={} \
-             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={} -D BACK={}",
+             -D CANDS={} -D GOOD={} -D MIN_MATCH={} -D ABITS={} -D ACAP={} -D AWG={} -D BACK={} \
+             -D BACK_BELOW={}",
             self.sub_log,
             self.psub_log,
             self.wg,
@@ -272,7 +279,8 @@ impl Tuning {
             self.abits,
             self.acap,
             self.awg,
-            self.back
+            self.back,
+            self.back_below
         )
     }
 
