@@ -140,6 +140,19 @@ __kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
     }
 }
 
+#ifdef __ENDIAN_LITTLE__
+// The aligned 8-byte word holding p, and in *sh the shift (bits) that lines p up in it.
+inline const __global ulong *words(const __global uchar *p, uint *sh) {
+    size_t a = (size_t)p;
+    *sh = (uint)(a & 7u) * 8u;
+    return (const __global ulong *)(a & ~(size_t)7);
+}
+
+// The 8 bytes that start sh / 8 bytes into w0, with w1 the word after it: (w0 >> sh) | (w1 << (64 - sh)),
+// also for sh = 0.
+inline ulong shifted(ulong w0, ulong w1, uint sh) { return (w0 >> sh) | ((w1 << 1) << (63u - sh)); }
+#endif
+
 // Length of the common prefix of a and b, at most max. Every caller's max ends at least LAST_LITS
 // bytes before its frame's end, so the word after the last one compared is still the frame's.
 inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
@@ -147,15 +160,12 @@ inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
 #ifdef __ENDIAN_LITTLE__
     // Aligned 8-byte words, each loaded once: an 8-byte step costs one load per side. (The buffers
     // and frames are 8-byte aligned, and a and b never lie before their frame's start.)
-    size_t aa = (size_t)a, bb = (size_t)b;
-    const __global ulong *wa = (const __global ulong *)(aa & ~(size_t)7);
-    const __global ulong *wb = (const __global ulong *)(bb & ~(size_t)7);
-    uint sa = (uint)(aa & 7u) * 8u, sb = (uint)(bb & 7u) * 8u;
+    uint sa, sb;
+    const __global ulong *wa = words(a, &sa), *wb = words(b, &sb);
     ulong a0 = wa[0], b0 = wb[0];
     while (l + 8u <= max) {
         ulong a1 = wa[1], b1 = wb[1];
-        // (w0 >> s) | (w1 << (64 - s)), also for s = 0
-        ulong x = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
+        ulong x = shifted(a0, a1, sa) ^ shifted(b0, b1, sb);
         if (x != 0UL) return l + (ctz64(x) >> 3);  // the first differing byte
         a0 = a1;
         b0 = b1;
@@ -177,10 +187,9 @@ inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
 // The 8 bytes at p as a little-endian word, from the two aligned words that hold them (reads up to
 // 7 bytes past p + 8; the buffers are 8-byte aligned).
 inline ulong load8(const __global uchar *p) {
-    size_t a = (size_t)p;
-    const __global ulong *w = (const __global ulong *)(a & ~(size_t)7);
-    uint sh = (uint)(a & 7u) * 8u;
-    return (w[0] >> sh) | ((w[1] << 1) << (63u - sh));  // also for sh = 0
+    uint sh;
+    const __global ulong *w = words(p, &sh);
+    return shifted(w[0], w[1], sh);
 }
 #endif
 
@@ -195,19 +204,16 @@ inline uint common_long(const __global uchar *a, const __global uchar *b, uint m
     // whose last one ends at max (it may overlap bytes already found equal). A GPU does not run ahead
     // of a load it must branch on, so the rounds, not the loads, are what a long match costs.
     // (The buffers and frames are 8-byte aligned, and a and b never lie before their frame's start.)
-    size_t aa = (size_t)a, bb = (size_t)b;
-    const __global ulong *wa = (const __global ulong *)(aa & ~(size_t)7);
-    const __global ulong *wb = (const __global ulong *)(bb & ~(size_t)7);
-    uint sa = (uint)(aa & 7u) * 8u, sb = (uint)(bb & 7u) * 8u;
+    uint sa, sb;
+    const __global ulong *wa = words(a, &sa), *wb = words(b, &sb);
     ulong a0 = wa[0], b0 = wb[0];
     while (l + 32u <= max) {
         ulong a1 = wa[1], a2 = wa[2], a3 = wa[3], a4 = wa[4];
         ulong b1 = wb[1], b2 = wb[2], b3 = wb[3], b4 = wb[4];
-        // (w0 >> s) | (w1 << (64 - s)), also for s = 0
-        ulong x0 = ((a0 >> sa) | ((a1 << 1) << (63u - sa))) ^ ((b0 >> sb) | ((b1 << 1) << (63u - sb)));
-        ulong x1 = ((a1 >> sa) | ((a2 << 1) << (63u - sa))) ^ ((b1 >> sb) | ((b2 << 1) << (63u - sb)));
-        ulong x2 = ((a2 >> sa) | ((a3 << 1) << (63u - sa))) ^ ((b2 >> sb) | ((b3 << 1) << (63u - sb)));
-        ulong x3 = ((a3 >> sa) | ((a4 << 1) << (63u - sa))) ^ ((b3 >> sb) | ((b4 << 1) << (63u - sb)));
+        ulong x0 = shifted(a0, a1, sa) ^ shifted(b0, b1, sb);
+        ulong x1 = shifted(a1, a2, sa) ^ shifted(b1, b2, sb);
+        ulong x2 = shifted(a2, a3, sa) ^ shifted(b2, b3, sb);
+        ulong x3 = shifted(a3, a4, sa) ^ shifted(b3, b4, sb);
         if (x0 != 0UL) return l + (ctz64(x0) >> 3);  // the first differing byte
         if (x1 != 0UL) return l + 8u + (ctz64(x1) >> 3);
         if (x2 != 0UL) return l + 16u + (ctz64(x2) >> 3);
