@@ -11,6 +11,9 @@
 #   2. PACK=1: clc pack of the Rust-doc tree, --cpu against every frame on the GPU (CLC_GPU_LEAD=0
 #      CLC_GPU_SHARE=1/1) with each kernel of PACKVARS (gpu-NAME), REPS runs interleaved, then the last
 #      one's trace.
+# Run 56 was `bash kernel-ab2.sh` with var/ = run56/ of kernel-ab2-variants.tar.xz less branch.cl (the binaries'
+# own kernel, from 93e3443), in this script's earlier form (its pack rows named gpumain and gpu); run 57 the
+# command in docs/GPU.md with var/ = run57/.
 # Here: cargo build --release --bin clc --example gpu_bench; xz -9 the stripped binaries into the carry
 # folder with this script, var/, nvcomp_bench.py, timed.py and mixed.tar.xz (kernel-ab.sh's header has its
 # recipe); then run(command="bash .dev-gpu-gpu-pack/kernel-ab2.sh", carry=[".dev-gpu-gpu-pack",
