@@ -128,6 +128,10 @@ impl Default for Config {
     }
 }
 
+/// Frames a pack's input is cut into at least, where frames of the configured sizes would be fewer
+/// ([`Config::fit_input`]).
+pub const MIN_FRAMES_PER_INPUT: u64 = 16;
+
 impl Config {
     /// Worker threads to use (MAX_WORKER_THREADS, 0 meaning every core).
     pub fn threads(&self) -> usize {
@@ -147,6 +151,18 @@ impl Config {
             self.frame_size,
             self.large_frame_size.max(self.frame_size),
         )
+    }
+
+    /// Caps FRAME_SIZE and LARGE_FRAME_SIZE at a sixteenth of the `input` bytes a pack streams, but not
+    /// below the small frame size: the frames of a small tree then keep up to sixteen threads busy, where a
+    /// few 4-16 MiB frames, the last of them encoded alone, made most of its pack (BENCHMARKS.md 11.8). It
+    /// depends on the input alone, not on the machine, so the same tree and config still give the same
+    /// bytes; trees of 256 MiB and more keep the configured sizes.
+    pub fn fit_input(&mut self, input: u64) {
+        let (small, _, _) = self.frame_limits();
+        let cap = (input / MIN_FRAMES_PER_INPUT).max(small);
+        self.frame_size = self.frame_size.min(cap);
+        self.large_frame_size = self.large_frame_size.min(cap);
     }
 
     /// Caps the frame sizes at `max_frame` bytes (the largest frame a volume of VOLUME_SIZE holds:

@@ -498,3 +498,22 @@ fn json_names_are_escaped_once() {
         "{text}"
     );
 }
+
+/// A tree of 8 MiB is cut into frames of at most a sixteenth of it, not below 1 MiB (`Config::fit_input`),
+/// so that its frames are encoded on several threads at once: about eight frames where the 4 MiB
+/// frames gave two; and it still restores.
+#[test]
+fn a_small_tree_is_cut_into_frames_for_several_threads() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..32u64 {
+        fs::write(src.join(format!("f{i:02}.txt")), text(100 + i, 256 << 10)).unwrap();
+    }
+    let dest = pack_extract(&src, t.path(), &[]);
+    assert_same_tree(&src, &dest);
+    let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let frames = v["frames"].as_u64().unwrap();
+    assert!((7..=9).contains(&frames), "{frames} frames for 8 MiB");
+}

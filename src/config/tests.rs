@@ -412,3 +412,36 @@ fn cache_size_counts_as_given_even_at_the_default_value() {
     cfg.set("CACHE_SIZE", "auto").unwrap();
     assert_eq!(cfg, Config::default());
 }
+
+/// A small input's frames are a sixteenth of it, never below the small frame size; an input of 16 ×
+/// LARGE_FRAME_SIZE or more keeps the configured sizes; the sizes given are never raised.
+#[test]
+fn small_inputs_get_frames_for_sixteen_threads() {
+    let d = Config::default();
+    let (small, normal, large) = d.frame_limits();
+    assert_eq!((small, normal, large), (1 << 20, 4 << 20, 16 << 20));
+    let fitted = |input: u64| {
+        let mut c = Config::default();
+        c.fit_input(input);
+        c.frame_limits()
+    };
+    assert_eq!(fitted(20 << 20), (small, 20 << 16, 20 << 16));
+    assert_eq!(
+        fitted(3 << 20),
+        (small, small, small),
+        "not below the small frames"
+    );
+    assert_eq!(fitted(0), (small, small, small));
+    assert_eq!(fitted(100 << 20), (small, normal, 100 << 16));
+    assert_eq!(fitted(256 << 20), (small, normal, large));
+    assert_eq!(fitted(u64::MAX), (small, normal, large), "never raised");
+    let mut c = Config {
+        frame_size: 256 << 10,
+        small_frame_size: 64 << 10,
+        large_frame_size: 512 << 10,
+        chunk_max: 64 << 10,
+        ..Config::default()
+    };
+    c.fit_input(2 << 20);
+    assert_eq!(c.frame_limits(), (64 << 10, 128 << 10, 128 << 10));
+}

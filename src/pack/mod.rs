@@ -183,6 +183,11 @@ pub fn pack_with(
     trace::note("seeded");
 
     let total: u64 = plan.jobs.iter().map(|j| j.size).sum();
+    let cfg = &{
+        let mut c = cfg.clone();
+        c.fit_input(total);
+        c
+    };
     let gpu = PackGpu::new(gpu, total);
     let counters = Counters::default();
     // An append reads earlier frames for dictionaries through a cache of its own.
