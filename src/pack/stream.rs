@@ -1045,8 +1045,7 @@ mod tests {
             &[61_000, 62_000, 63_000, 20_000],
             &[seg, seg, seg / 2],
         ];
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let (slot_tx, slot_rx) = crossbeam_channel::unbounded();
+        let mut batches = Vec::new();
         let mut sent = Vec::new();
         for (b, sz) in sizes.iter().enumerate() {
             let job = b as u64;
@@ -1067,17 +1066,10 @@ mod tests {
                 entries: vec![b],
             });
             sent.push(None);
-            let bytes: usize = sz.iter().sum();
-            for _ in 0..slot_cost(bytes, read_batch_bytes(&cfg)) {
-                slot_tx.send(()).unwrap();
-            }
-            tx.send(batch).unwrap();
+            batches.push(batch);
         }
-        drop(tx);
-        let (out_tx, out_rx) = crossbeam_channel::unbounded();
-        cutter((rx, slot_rx), &cfg, out_tx);
         let mut got = Vec::new();
-        for (batch, cuts) in out_rx {
+        for (batch, cuts) in cut_batches(&cfg, batches) {
             assert_eq!(batch.len(), cuts.len());
             for (m, c) in batch.into_iter().zip(cuts) {
                 match m {
@@ -1100,7 +1092,31 @@ mod tests {
             }
         }
         assert!(got == sent, "every segment, in order");
+    }
+
+    /// Queues `batches` for the cutter, each with its slots of the read-ahead taken as the reader takes
+    /// them, runs the cutter to the end and returns what it handed on; every slot must be given back.
+    fn cut_batches(cfg: &Config, batches: Vec<Vec<Msg>>) -> Vec<(Vec<Msg>, Vec<Vec<Cut>>)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (slot_tx, slot_rx) = crossbeam_channel::unbounded();
+        for batch in batches {
+            let bytes: usize = batch
+                .iter()
+                .map(|m| match m {
+                    Msg::Data { data, .. } => data.len(),
+                    _ => 0,
+                })
+                .sum();
+            for _ in 0..slot_cost(bytes, read_batch_bytes(cfg)) {
+                slot_tx.send(()).unwrap();
+            }
+            tx.send(batch).unwrap();
+        }
+        drop(tx);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        cutter((rx, slot_rx), cfg, out_tx);
         assert!(slot_tx.is_empty(), "every slot given back");
+        out_rx.into_iter().collect()
     }
 
     /// Segments the reader cut (small files) keep the reader's cuts, whatever they are; the others in the
@@ -1120,8 +1136,7 @@ mod tests {
             &[(40_000, true), (9, true)],
             &[(64 << 10, false), (1000, true)],
         ];
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let (slot_tx, slot_rx) = crossbeam_channel::unbounded();
+        let mut queued = Vec::new();
         let mut want = Vec::new();
         for (b, items) in batches.iter().enumerate() {
             let mut batch = Vec::new();
@@ -1146,20 +1161,15 @@ mod tests {
                     cuts: pre.then(|| mark(n)),
                 });
             }
-            let bytes: usize = items.iter().map(|x| x.0).sum();
-            for _ in 0..slot_cost(bytes, read_batch_bytes(&cfg)) {
-                slot_tx.send(()).unwrap();
-            }
-            tx.send(batch).unwrap();
+            queued.push(batch);
         }
-        drop(tx);
-        let (out_tx, out_rx) = crossbeam_channel::unbounded();
-        cutter((rx, slot_rx), &cfg, out_tx);
-        let got: Vec<Vec<Cut>> = out_rx.into_iter().flat_map(|(_, cuts)| cuts).collect();
+        let got: Vec<Vec<Cut>> = cut_batches(&cfg, queued)
+            .into_iter()
+            .flat_map(|(_, cuts)| cuts)
+            .collect();
         assert!(
             got == want,
             "the reader's cuts as given, the rest cut, in order"
         );
-        assert!(slot_tx.is_empty(), "every slot given back");
     }
 }
