@@ -132,7 +132,7 @@ pub fn reader_into(
                     })
                     .collect()
             });
-        window_bytes = (window_bytes * 2).min(READ_WINDOW_MAX.max(r.batch_bytes));
+        window_bytes = (window_bytes * 2).min(window_max(cfg));
         for (job, res) in window.into_iter().zip(reads) {
             let ok = match res {
                 Ok((data, cuts)) if data.len() < seg => r.whole(job, data, cuts),
@@ -152,6 +152,14 @@ pub fn reader_into(
 /// reader thread woken for its share found it done, and on 2 cores one thread read and cut nearly every
 /// file while the other core waited for frames (BENCHMARKS.md 11.7).
 pub const READ_WINDOW_MAX: usize = 16 << 20;
+
+/// The largest window of small files for `cfg`: [`READ_WINDOW_MAX`], but no more than the read-ahead
+/// (READ_BUFFER_BATCHES × BUFFER_SIZE, what a config that bounds the pack's memory sets), and at least a
+/// batch.
+fn window_max(cfg: &Config) -> usize {
+    let ahead = cfg.read_buffer_batches.max(1) * cfg.buffer_size as usize;
+    READ_WINDOW_MAX.min(ahead).max(read_batch_bytes(cfg))
+}
 
 fn read_small(src: &Source, size: u64, seg: usize, bufs: &ReadPool) -> std::io::Result<Vec<u8>> {
     let t = std::time::Instant::now();
@@ -1092,6 +1100,25 @@ mod tests {
             }
         }
         assert!(got == sent, "every segment, in order");
+    }
+
+    /// The reader's windows of small files stay within the read-ahead a config sets (a config that bounds
+    /// the pack's memory bounds them too), and hold at least a batch.
+    #[test]
+    fn windows_of_small_files_stay_within_the_read_ahead() {
+        assert_eq!(window_max(&Config::default()), READ_WINDOW_MAX);
+        let small = Config {
+            buffer_size: 64 << 10,
+            read_buffer_batches: 4,
+            ..Config::default()
+        };
+        assert_eq!(window_max(&small), 256 << 10);
+        let one = Config {
+            buffer_size: 64 << 10,
+            read_buffer_batches: 0,
+            ..Config::default()
+        };
+        assert_eq!(window_max(&one), 64 << 10);
     }
 
     /// Queues `batches` for the cutter, each with its slots of the read-ahead taken as the reader takes
