@@ -748,7 +748,10 @@ impl Filesystem for ClcFs {
         reply: ReplyData,
     ) {
         match self.read(Ino(ino.0), fh, offset, size) {
-            Ok(d) => reply.data(&d),
+            Ok(d) => {
+                reply.data(&d);
+                reader::recycle(d);
+            }
             Err(e) => reply.error(e),
         }
     }

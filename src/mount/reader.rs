@@ -92,6 +92,37 @@ impl Streams {
     }
 }
 
+/// Most bytes a gather buffer keeps between reads (see [`recycle`]): above the largest FUSE read the
+/// kernel sends (256 pages unless `max_pages_limit` was raised).
+const GATHER_KEEP: usize = 4 << 20;
+
+thread_local! {
+    /// The buffer a read that spans several frames or pieces is gathered in, kept per FUSE thread
+    /// ([`recycle`]). A fresh one per read cost a page fault per 4 KiB written: in a read-all of
+    /// four 100 MiB files (adaptive frames and chunk dedup put a file's bytes in several frames, so
+    /// most 1 MiB reads span two), 43 % of the serving process's page faults (docs/BENCHMARKS.md 5.7).
+    static GATHER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's gather buffer, empty, with room for `len` bytes.
+fn gather_buffer(len: usize) -> Vec<u8> {
+    let mut v = GATHER.take();
+    v.clear();
+    v.reserve(len);
+    v
+}
+
+/// Gives the buffer of a gathered read back to this thread once its bytes are replied, so that the
+/// next read that spans frames writes into pages already mapped.
+pub fn recycle(b: Bytes) {
+    // An empty `Owned` (a read of nothing) holds no buffer: it must not replace the kept one.
+    if let Bytes::Owned(v) = b {
+        if v.capacity() > 0 && v.capacity() <= GATHER_KEEP {
+            GATHER.set(v);
+        }
+    }
+}
+
 /// The bytes of one read: a range of one decoded frame, shared with the cache, or bytes gathered from
 /// several frames.
 pub enum Bytes {
@@ -179,7 +210,7 @@ impl Reader {
                     Bytes::Owned(v) if v.is_empty() => out = Bytes::Frame(frame.clone(), r),
                     Bytes::Owned(v) => v.extend_from_slice(&frame[r]),
                     Bytes::Frame(first, fr) => {
-                        let mut v = Vec::with_capacity(len as usize);
+                        let mut v = gather_buffer(len as usize);
                         v.extend_from_slice(&first[fr.clone()]);
                         v.extend_from_slice(&frame[r]);
                         out = Bytes::Owned(v);
@@ -262,6 +293,30 @@ mod tests {
     use super::*;
 
     const M: u64 = 1 << 20;
+
+    /// A read gathered from several frames writes into the buffer the previous one used (no fresh
+    /// pages per read); a read of nothing keeps it, and one above [`GATHER_KEEP`] is not kept.
+    #[test]
+    fn gathered_reads_reuse_their_buffer() {
+        let mut v = gather_buffer(M as usize);
+        v.extend_from_slice(&[7u8; 1000]);
+        let at = v.as_ptr();
+        recycle(Bytes::Owned(v));
+        let w = gather_buffer(4096);
+        assert!(w.is_empty());
+        assert_eq!(w.as_ptr(), at, "the kept buffer is handed out again");
+        recycle(Bytes::Owned(w));
+        recycle(Bytes::Owned(Vec::new()));
+        recycle(Bytes::Frame(Arc::new(vec![1, 2, 3]), 0..2));
+        let w = gather_buffer(10);
+        assert_eq!(w.as_ptr(), at, "a read of nothing or of one frame keeps it");
+        recycle(Bytes::Owned(Vec::with_capacity(GATHER_KEEP + 1)));
+        assert!(
+            gather_buffer(10).capacity() < GATHER_KEEP,
+            "a huge buffer is not kept"
+        );
+        drop(w);
+    }
 
     /// Eight readers each streaming through its own eighth of one file, their reads interleaved, all
     /// keep read-ahead; random reads are never sequential, and after they took two slots the readers
