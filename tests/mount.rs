@@ -481,7 +481,21 @@ fn listings_with_and_without_attributes_show_the_same_tree() {
 /// Mounts `archive` at `mnt` with `CLC_TRACE=1`, runs `walk` on the mount, unmounts, and returns the
 /// trace's line about listings (`mount::walk`'s summary).
 fn listing_trace(archive: &Path, mnt: &Path, walk: &dyn Fn(&Path)) -> String {
-    let m = Mounted::foreground_env(archive, mnt, &[], &[("CLC_TRACE", "1")]);
+    listing_trace_env(archive, mnt, walk, &[])
+}
+
+/// [`listing_trace`] with more environment for the mount.
+fn listing_trace_env(
+    archive: &Path,
+    mnt: &Path,
+    walk: &dyn Fn(&Path),
+    env: &[(&str, &str)],
+) -> String {
+    let env: Vec<(&str, &str)> = [("CLC_TRACE", "1")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    let m = Mounted::foreground_env(archive, mnt, &[], &env);
     walk(&m.dir);
     let log = m.log.clone();
     drop(m); // unmounts; the server reports and exits
@@ -580,9 +594,11 @@ fn listings_carry_attributes_only_for_walks_that_stat() {
     assert_eq!(with, 0, "a walk that lists everything before it stats");
 }
 
-/// Issue 20: the kernel keeps the listing of a directory of at most `CACHED_LISTING` (32) names, so
-/// listing it again sends no request; a larger directory's listing is not kept (filling that cache cost
-/// a bare `find` of a million names ~20 %), so listing it again asks again.
+/// Issue 20: where directories are opened with a request (a tree above `NO_OPENDIR_RECORDS` records;
+/// here forced with `CLC_MOUNT_OPENDIR=1`), the kernel keeps the listing of a directory of at most
+/// `CACHED_LISTING` (32) names, so listing it again sends no request; a larger directory's listing is
+/// not kept (filling that cache cost a bare `find` of a million names ~20 %), so listing it again asks
+/// again.
 #[test]
 fn only_small_directories_keep_their_listings() {
     if !common::fuse_ok() {
@@ -595,20 +611,69 @@ fn only_small_directories_keep_their_listings() {
         text_files(&src.join(d), 1, n, 10);
     }
     pack(&src, &t.path().join("ar"), &[]);
-    // Listing requests of a mount on which `dir` is listed `times` times.
-    let requests = |dir: &str, times: usize| -> u64 {
+    // Listing requests and directory opens of a mount on which `dir` is listed `times` times.
+    let requests = |dir: &str, times: usize| -> (u64, u64) {
         let walk = |m: &Path| {
             for _ in 0..times {
                 assert!(fs::read_dir(m.join(dir)).unwrap().count() >= 20);
             }
         };
-        let line = listing_trace(&t.path().join("ar.001"), &t.path().join("mnt"), &walk);
-        number_before(&line, " listing requests")
+        let line = listing_trace_env(
+            &t.path().join("ar.001"),
+            &t.path().join("mnt"),
+            &walk,
+            &[("CLC_MOUNT_OPENDIR", "1")],
+        );
+        (
+            number_before(&line, " listing requests"),
+            number_before(&line, " directory opens"),
+        )
     };
-    let (s1, s2) = (requests("small", 1), requests("small", 2));
+    let ((s1, o1), (s2, o2)) = (requests("small", 1), requests("small", 2));
     assert!(s1 > 0 && s2 == s1, "small: once {s1}, twice {s2}");
-    let (l1, l2) = (requests("large", 1), requests("large", 2));
+    assert!(o2 > o1, "every listing opens its directory: {o1}, {o2}");
+    let ((l1, _), (l2, _)) = (requests("large", 1), requests("large", 2));
     assert!(l1 > 0 && l2 > l1, "large: once {l1}, twice {l2}");
+}
+
+/// Issue 20: a tree of at most `NO_OPENDIR_RECORDS` records is served without FUSE_OPENDIR: the first
+/// one is answered ENOSYS and the kernel asks no more (nor sends FUSE_RELEASEDIR), and every
+/// directory then keeps its listing, large ones too; the walk sees the whole tree.
+#[test]
+fn small_trees_open_directories_without_a_request() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for d in 0..6 {
+        let dir = src.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        text_files(&dir, d, 40, 10);
+    }
+    pack(&src, &t.path().join("ar"), &[]);
+    let walk = |m: &Path| {
+        common::assert_same_tree(&src, m);
+        for _ in 0..3 {
+            assert_eq!(fs::read_dir(m.join("d0")).unwrap().count(), 40);
+        }
+    };
+    let line = listing_trace(&t.path().join("ar.001"), &t.path().join("mnt"), &walk);
+    assert_eq!(number_before(&line, " directory opens"), 1, "{line}");
+    let cached = number_before(&line, " listing requests");
+    // The same walk with every directory opened by a request: an open per listing, and the large
+    // directory listed again asks again.
+    let line = listing_trace_env(
+        &t.path().join("ar.001"),
+        &t.path().join("mnt"),
+        &walk,
+        &[("CLC_MOUNT_OPENDIR", "1")],
+    );
+    assert!(number_before(&line, " directory opens") >= 7 + 3, "{line}");
+    assert!(
+        number_before(&line, " listing requests") > cached,
+        "listings kept without opens: {cached} requests, {line}"
+    );
 }
 
 /// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB

@@ -17,7 +17,9 @@
 //! Opening a file costs no request: the first FUSE_OPEN is answered ENOSYS (where the kernel offers
 //! FUSE_NO_OPEN_SUPPORT; otherwise opens are answered as usual), after which the kernel
 //! opens files without asking (and sends no FUSE_RELEASE), keeping their page cache; the read state
-//! lives per inode (`ClcFs::file_state`). A read-only mount refuses writes before they reach us.
+//! lives per inode (`ClcFs::file_state`). Directories of a tree of at most [`NO_OPENDIR_RECORDS`]
+//! records are opened the same way (FUSE_OPENDIR answered ENOSYS, no FUSE_RELEASEDIR), and then keep
+//! their listings whatever their size. A read-only mount refuses writes before they reach us.
 
 pub mod attr;
 pub mod inodes;
@@ -91,6 +93,15 @@ const MISSING: Errno = Errno::ENOENT;
 /// large directory again costs a request per ~3,000 names (docs/BENCHMARKS.md 5.6).
 const CACHED_LISTING: u64 = 32;
 
+/// A tree of at most this many records is served without FUSE_OPENDIR: the first is answered ENOSYS,
+/// after which the kernel opens directories without asking, sends no FUSE_RELEASEDIR, and keeps every
+/// directory's listing (`FOPEN_CACHE_DIR`, the kernel's default then). A read-all of the Rust-doc tree
+/// (509 directories, 6,426 records) then sends 1,018 requests fewer (docs/BENCHMARKS.md 5.7). Above
+/// it, directories are opened as usual so that only small ones keep their listings ([`CACHED_LISTING`]):
+/// filling that cache name by name cost a bare `find` of a million names ~20 %; below it, at most
+/// this many names are ever filled in.
+pub const NO_OPENDIR_RECORDS: u64 = 1 << 16;
+
 /// Read states kept for files opened without a FUSE_OPEN (see [`ClcFs::file_state`]).
 const MAX_STATES: usize = 4096;
 
@@ -115,6 +126,10 @@ pub struct ClcFs {
     /// Answer FUSE_OPEN (keeping a handle per open) instead of ENOSYS: `CLC_MOUNT_OPEN=1` (for
     /// measuring), or a kernel without FUSE_NO_OPEN_SUPPORT (see `init`).
     open_calls: bool,
+    /// Answer FUSE_OPENDIR (and get FUSE_RELEASEDIR) instead of ENOSYS: a tree of more than
+    /// [`NO_OPENDIR_RECORDS`] records, `CLC_MOUNT_OPENDIR=1` (for measuring), or a kernel without
+    /// FUSE_NO_OPENDIR_SUPPORT (see `init`).
+    opendir_calls: bool,
     /// Which directory listings carry attributes (`CLC_MOUNT_RDPLUS`, for measuring; see `init`).
     rdplus: Rdplus,
     /// What the walker does, for [`Rdplus::Adaptive`]'s choice per listing.
@@ -236,6 +251,7 @@ impl ClcFs {
             next_fh: AtomicU64::new(1),
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
+            opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             walk: walk::Walk::default(),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
@@ -263,10 +279,19 @@ impl ClcFs {
             next_fh: AtomicU64::new(1),
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
+            opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             walk: walk::Walk::default(),
             blocks,
             exit_when_done: false,
+        }
+    }
+
+    /// The tree's records (inodes).
+    fn records(&self) -> u64 {
+        match &self.paged {
+            Some(t) => t.records(),
+            None => self.trees.inode_count(),
         }
     }
 
@@ -683,6 +708,13 @@ impl Filesystem for ClcFs {
         {
             self.open_calls = true;
         }
+        if !config
+            .capabilities()
+            .contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+            || self.records() > NO_OPENDIR_RECORDS
+        {
+            self.opendir_calls = true;
+        }
         Ok(())
     }
 
@@ -770,7 +802,12 @@ impl Filesystem for ClcFs {
         reply.ok();
     }
 
+    /// ENOSYS for a tree of at most [`NO_OPENDIR_RECORDS`] records (see there).
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.walk.opened_dir();
+        if !self.opendir_calls {
+            return reply.error(Errno::ENOSYS);
+        }
         match self.check_dir(Ino(ino.0)) {
             Ok(()) => reply.opened(
                 FileHandle(0),
@@ -833,10 +870,7 @@ impl Filesystem for ClcFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let files = match &self.paged {
-            Some(t) => t.records(),
-            None => self.trees.inode_count(),
-        };
+        let files = self.records();
         reply.statfs(
             self.blocks,
             0,

@@ -56,6 +56,8 @@ pub struct Walk {
     names_only: AtomicU64,
     /// READDIR and READDIRPLUS requests answered.
     requests: AtomicU64,
+    /// FUSE_OPENDIR requests (answered or ENOSYS).
+    dir_opens: AtomicU64,
 }
 
 impl Walk {
@@ -69,6 +71,11 @@ impl Walk {
     /// A READDIR or READDIRPLUS request came.
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A FUSE_OPENDIR came.
+    pub fn opened_dir(&self) {
+        self.dir_opens.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A listing starts (a READDIRPLUS at position 0): answer it with attributes?
@@ -99,10 +106,11 @@ impl Walk {
     /// What the trace reports at unmount.
     pub fn summary(&self) -> String {
         format!(
-            "listings started: {} with attributes, {} names only; {} listing requests",
+            "listings started: {} with attributes, {} names only; {} listing requests; {} directory opens",
             self.with_attrs.load(Ordering::Relaxed),
             self.names_only.load(Ordering::Relaxed),
-            self.requests.load(Ordering::Relaxed)
+            self.requests.load(Ordering::Relaxed),
+            self.dir_opens.load(Ordering::Relaxed)
         )
     }
 }
