@@ -676,6 +676,98 @@ fn small_trees_open_directories_without_a_request() {
     );
 }
 
+/// Whether every page of file `p` is in the page cache (`mincore` of a mapping: no read is made).
+fn resident(p: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(p).unwrap();
+    let len = f.metadata().unwrap().len() as usize;
+    // SAFETY: maps `len` bytes of an open file read-only, asks which pages are resident into a vector
+    // of one byte per page, and unmaps; nothing else touches the mapping.
+    unsafe {
+        let a = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
+        if a == libc::MAP_FAILED {
+            return false;
+        }
+        let mut v = vec![0u8; len.div_ceil(4096)];
+        let r = libc::mincore(a, len, v.as_mut_ptr());
+        libc::munmap(a, len);
+        r == 0 && v.iter().all(|b| b & 1 == 1)
+    }
+}
+
+/// Issue 20: after the first read of a file of a paged tree, the files after it in its directory are
+/// pushed into the kernel's page cache (FUSE_NOTIFY_STORE), so reading them sends no READ; with
+/// `CLC_MOUNT_PUSH=0` each file costs a READ of its own. The bytes read are the source's either way.
+#[test]
+fn files_after_a_first_read_are_pushed_into_the_page_cache() {
+    if !common::fuse_ok() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    // At most `walk::SMALL` names: the listing carries attributes, so the kernel holds every inode.
+    text_files(&src.join("d"), 7, 30, 9000);
+    pack(&src, &t.path().join("ar"), &[]);
+    let first_reads = |push: &str| -> u64 {
+        let m = Mounted::foreground_env(
+            &t.path().join("ar.001"),
+            &t.path().join("mnt"),
+            &[],
+            &[("CLC_TRACE", "1"), ("CLC_MOUNT_PUSH", push)],
+        );
+        let mut names: Vec<PathBuf> = fs::read_dir(m.path("d"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 30);
+        let same = |p: &Path| {
+            let want = fs::read(src.join("d").join(p.file_name().unwrap())).unwrap();
+            assert!(
+                fs::read(p).unwrap() == want,
+                "{p:?} differs from its source"
+            );
+        };
+        same(&names[0]);
+        if push == "1" {
+            let last = names.last().unwrap();
+            let t0 = std::time::Instant::now();
+            while !resident(last) {
+                assert!(
+                    t0.elapsed().as_secs() < 20,
+                    "{last:?} never reached the page cache"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        for p in &names[1..] {
+            same(p);
+        }
+        let log = m.log.clone();
+        drop(m);
+        let text = fs::read_to_string(log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("first reads:"))
+            .unwrap_or_else(|| panic!("no first reads line in:\n{text}"));
+        number_before(line, "; pushed")
+    };
+    assert_eq!(
+        first_reads("1"),
+        1,
+        "the 29 files after the first were pushed"
+    );
+    assert_eq!(first_reads("0"), 30, "without pushes every file is read");
+}
+
 /// Issue 20: eight readers with O_DIRECT, each streaming through its own eighth of one file in 1 MiB
 /// reads, all finish with the right bytes, with a cache smaller than their read-ahead windows together
 /// (frames evicted before they are read) — whether the kernel sends FUSE_OPEN (`CLC_MOUNT_OPEN=1`: one

@@ -7,6 +7,7 @@
 //! * [`table`]: what is mounted where (a mountpoint must be free; `umount` takes only clc's mounts).
 //! * [`paged`]: a plain version 5 archive served from its paged tree.
 //! * [`walk`]: which directory listings carry attributes (READDIRPLUS), learnt from the walker.
+//! * [`push`]: the files a walker reads next, pushed into the kernel's page cache (no READ for them).
 //! * this file: the fuser adapter. Each callback converts, delegates, and replies once. The helpers
 //!   behind the callbacks answer `Result<T, Errno>`; a library error becomes an errno in one place,
 //!   [`errno`] (ENOENT for what is missing, EIO for damage, the OS's own code for I/O).
@@ -24,6 +25,7 @@
 pub mod attr;
 pub mod inodes;
 pub mod paged;
+pub mod push;
 pub mod reader;
 #[allow(unsafe_code)]
 pub mod serve;
@@ -114,7 +116,7 @@ pub struct ClcFs {
     paged: Option<paged::PagedTree>,
     /// The reader: made at mount for an archive opened whole; for a paged tree, on the first read
     /// (`Err`: why the archive could not be opened then, answered EIO).
-    reader: OnceLock<std::result::Result<Reader, String>>,
+    reader: OnceLock<std::result::Result<Arc<Reader>, String>>,
     /// How to make the reader on the first read (paged trees only).
     later: parking_lot::Mutex<Option<LaterReader>>,
     root: RootMeta,
@@ -132,6 +134,12 @@ pub struct ClcFs {
     opendir_calls: bool,
     /// Which directory listings carry attributes (`CLC_MOUNT_RDPLUS`, for measuring; see `init`).
     rdplus: Rdplus,
+    /// Push the files a walker reads next into the kernel's page cache ([`push`]; `CLC_MOUNT_PUSH=0`
+    /// turns it off, for measuring).
+    push_on: bool,
+    push: push::Push,
+    /// READs at offset 0 (a file's first read, for `CLC_TRACE`).
+    first_reads: AtomicU64,
     /// What the walker does, for [`Rdplus::Adaptive`]'s choice per listing.
     walk: walk::Walk,
     /// Blocks of data (the archive's unique bytes).
@@ -194,7 +202,7 @@ pub struct LaterReader {
 }
 
 impl LaterReader {
-    fn make(self) -> std::result::Result<Reader, String> {
+    fn make(self) -> std::result::Result<Arc<Reader>, String> {
         let t0 = std::time::Instant::now();
         let ar = crate::archive::Archive::open(&self.path).map_err(|e| e.to_string())?;
         for p in ar.volume_problems() {
@@ -213,7 +221,12 @@ impl LaterReader {
             ar.index().entries().len(),
             t0.elapsed().as_secs_f64()
         ));
-        Ok(Reader::new(Arc::new(ar), cache, self.batch, decoder))
+        Ok(Arc::new(Reader::new(
+            Arc::new(ar),
+            cache,
+            self.batch,
+            decoder,
+        )))
     }
 }
 
@@ -244,7 +257,9 @@ impl ClcFs {
         ClcFs {
             trees,
             paged: None,
-            reader: OnceLock::from(Ok(Reader::new(archive, cache_size, batch, decoder))),
+            reader: OnceLock::from(Ok(Arc::new(Reader::new(
+                archive, cache_size, batch, decoder,
+            )))),
             later: parking_lot::Mutex::new(None),
             root: RootMeta { uid, gid, mtime },
             files: RwLock::new(HashMap::new()),
@@ -253,6 +268,9 @@ impl ClcFs {
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
+            push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
+            push: push::Push::default(),
+            first_reads: AtomicU64::new(0),
             walk: walk::Walk::default(),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
             exit_when_done: false,
@@ -281,6 +299,9 @@ impl ClcFs {
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
+            push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
+            push: push::Push::default(),
+            first_reads: AtomicU64::new(0),
             walk: walk::Walk::default(),
             blocks,
             exit_when_done: false,
@@ -297,7 +318,7 @@ impl ClcFs {
 
     /// The reader, made on the first call for a paged tree (EIO, logged once, when the archive does
     /// not open then).
-    fn reader(&self) -> Result<&Reader, Errno> {
+    fn reader(&self) -> Result<&Arc<Reader>, Errno> {
         let r = self.reader.get_or_init(|| match self.later.lock().take() {
             Some(l) => l.make(),
             None => Err("the archive could not be opened".into()),
@@ -306,6 +327,33 @@ impl ClcFs {
             crate::diag::log(&format!("first read: {e}"));
             Errno::EIO
         })
+    }
+
+    /// After the first read of file `ino` of a paged tree: the files that follow it in its directory
+    /// go to the push thread ([`push`]), unless `CLC_MOUNT_PUSH=0`.
+    fn push_following(&self, ino: Ino) {
+        let Some(t) = &self.paged else {
+            return;
+        };
+        if !self.push_on || self.push.notifier.get().is_none() {
+            return;
+        }
+        let Ok(reader) = self.reader() else {
+            return;
+        };
+        let next = t.following_files(ino, push::FILES, push::BYTES, push::EACH);
+        let files: Vec<(Ino, Arc<OpenFile>, u64)> = self
+            .push
+            .claim(next)
+            .into_iter()
+            .filter_map(|(i, size)| self.file_state(i).ok().map(|f| (i, f, size)))
+            .collect();
+        if !files.is_empty() {
+            self.push.send(push::Job {
+                reader: reader.clone(),
+                files,
+            });
+        }
     }
 
     fn ar(&self) -> &Archive {
@@ -726,6 +774,11 @@ impl Filesystem for ClcFs {
         if self.exit_when_done {
             // CLC_TRACE: what the mount read (with --log, into the log).
             crate::diag::trace::note(&self.walk.summary());
+            crate::diag::trace::note(&format!(
+                "first reads: {}; {}",
+                self.first_reads.load(Ordering::Relaxed),
+                self.push.summary()
+            ));
             crate::diag::trace::report();
             crate::diag::flush();
             std::process::exit(0);
@@ -783,6 +836,10 @@ impl Filesystem for ClcFs {
             Ok(d) => {
                 reply.data(&d);
                 reader::recycle(d);
+                if offset == 0 {
+                    self.first_reads.fetch_add(1, Ordering::Relaxed);
+                    self.push_following(Ino(ino.0));
+                }
             }
             Err(e) => reply.error(e),
         }

@@ -159,7 +159,9 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     if how.foreground {
         block_signals();
         limit_arenas();
+        let notifier = fs.push.notifier.clone();
         let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
+        let _ = notifier.set(session.notifier());
         trace::note("mounted");
         set_read_ahead(&mp, opts.read_ahead_kb);
         start_pool(how.threads);
@@ -226,6 +228,7 @@ fn background(
     let _ = std::env::set_current_dir("/");
     block_signals();
     limit_arenas();
+    let notifier = fs.push.notifier.clone();
     let session = match Session::new(fs, mp, conf) {
         Ok(s) => s,
         Err(e) => {
@@ -233,6 +236,7 @@ fn background(
             return 2;
         }
     };
+    let _ = notifier.set(session.notifier());
     trace::note("mounted");
     redirect_stdio(log_file.as_ref());
     set_read_ahead(mp, opts.read_ahead_kb);
