@@ -49,6 +49,15 @@ fn text_files(dir: &Path, seed: u64, count: usize, len: usize) -> Vec<Vec<u8>> {
     data
 }
 
+/// `dirs` directories `d00`, `d01`, … under `src`, each of `files` text files of `len` bytes.
+fn text_dirs(src: &Path, dirs: u64, files: usize, len: usize) {
+    for d in 0..dirs {
+        let dir = src.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        text_files(&dir, d, files, len);
+    }
+}
+
 fn set_mtime(p: &Path, secs: u64) {
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
     fs::File::open(p).unwrap().set_modified(t).unwrap();
@@ -530,11 +539,7 @@ fn listings_carry_attributes_only_for_walks_that_stat() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    for d in 0..20 {
-        let dir = src.join(format!("d{d:02}"));
-        fs::create_dir_all(&dir).unwrap();
-        text_files(&dir, d, 40, 100);
-    }
+    text_dirs(&src, 20, 40, 100);
     pack(&src, &t.path().join("ar"), &[]);
     // Lists every directory, entering subdirectories by the types the listing gives (no stat).
     fn list_only(dir: &Path) -> usize {
@@ -646,16 +651,12 @@ fn small_trees_open_directories_without_a_request() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    for d in 0..6 {
-        let dir = src.join(format!("d{d}"));
-        fs::create_dir_all(&dir).unwrap();
-        text_files(&dir, d, 40, 10);
-    }
+    text_dirs(&src, 6, 40, 10);
     pack(&src, &t.path().join("ar"), &[]);
     let walk = |m: &Path| {
         common::assert_same_tree(&src, m);
         for _ in 0..3 {
-            assert_eq!(fs::read_dir(m.join("d0")).unwrap().count(), 40);
+            assert_eq!(fs::read_dir(m.join("d00")).unwrap().count(), 40);
         }
     };
     let line = listing_trace(&t.path().join("ar.001"), &t.path().join("mnt"), &walk);
