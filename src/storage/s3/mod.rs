@@ -62,8 +62,12 @@ impl S3Backend {
             .enable_all()
             .build()
             .map_err(|e| StorageError::io("S3 client runtime", e))?;
+        // Plain HTTP has no TLS to verify: the system's root certificates (a bundle and a directory of
+        // some 150 files, read and parsed by each client when it is built: ~10 ms on the 2-core
+        // machine, BENCHMARKS.md §10.6) are not loaded.
         let options = ClientOptions::new()
             .with_allow_http(http)
+            .with_no_system_certificates(http)
             .with_connect_timeout(cfg.connect_timeout)
             .with_timeout(cfg.request_timeout);
         let no_retries = RetryConfig {
@@ -96,7 +100,7 @@ impl S3Backend {
             setting: format!("s3://{bucket}"),
             msg: one_line(&e.to_string()),
         })?;
-        let streamer = part::PartSender::new(cfg, bucket)?.map(Arc::new);
+        let streamer = part::PartSender::new(cfg, bucket, http)?.map(Arc::new);
         Ok(S3Backend {
             rt: Arc::new(rt),
             client: Arc::new(client),

@@ -44,7 +44,8 @@ fn encode_key(s: &str) -> String {
 impl PartSender {
     /// A sender for `bucket`, or `None` where payloads are signed (their hash is needed before the
     /// body is sent, so parts go whole there) or streaming is off ([`S3Config::stream_parts`]).
-    pub fn new(cfg: &S3Config, bucket: &str) -> Result<Option<PartSender>> {
+    /// `plain_http`: the endpoint is `http://`, so no root certificates are loaded.
+    pub fn new(cfg: &S3Config, bucket: &str, plain_http: bool) -> Result<Option<PartSender>> {
         if cfg.sign_payload() || !cfg.stream_parts {
             return Ok(None);
         }
@@ -58,13 +59,14 @@ impl PartSender {
         };
         // The TLS stack's crypto (ring), as for object_store's client; a second install fails quietly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .build()
-            .map_err(|e| StorageError::Config {
-                setting: "S3 client".into(),
-                msg: crate::storage::error::one_line(&e.to_string()),
-            })?;
+        let mut b = reqwest::Client::builder().connect_timeout(cfg.connect_timeout);
+        if plain_http {
+            b = b.tls_certs_only([]);
+        }
+        let http = b.build().map_err(|e| StorageError::Config {
+            setting: "S3 client".into(),
+            msg: crate::storage::error::one_line(&e.to_string()),
+        })?;
         Ok(Some(PartSender {
             http,
             base,
@@ -202,7 +204,13 @@ mod tests {
 
     #[test]
     fn parts_go_to_the_bucket_the_addressing_names() {
-        let base = |c: &S3Config| PartSender::new(c, "bk").unwrap().map(|p| p.base);
+        let base = |c: &S3Config| {
+            let plain = c
+                .endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http:"));
+            PartSender::new(c, "bk", plain).unwrap().map(|p| p.base)
+        };
         for (ep, a, want) in [
             (
                 Some("http://127.0.0.1:8333"),
