@@ -83,6 +83,17 @@ impl Warnings {
         self.list.lock().len()
     }
 
+    /// An empty sink that prints as this one does, for work on a thread that may outlive a borrow of
+    /// this one; [`absorb`](Self::absorb) takes its warnings back.
+    pub fn fork(&self) -> Warnings {
+        Warnings::new(self.quiet)
+    }
+
+    /// Records the warnings of `other` (a [`fork`](Self::fork), which printed them already).
+    pub fn absorb(&self, other: Warnings) {
+        self.list.lock().extend(other.list.into_inner());
+    }
+
     pub fn all(&self) -> Vec<String> {
         self.list.lock().clone()
     }

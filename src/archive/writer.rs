@@ -57,7 +57,12 @@ pub struct VolumeWriter {
     /// In a bucket: the volumes whose upload completed (what a failed pack removes; an upload that
     /// did not complete left nothing, and a name it was refused for is someone else's).
     uploaded: Vec<PathBuf>,
+    /// Called once, before the first volume is created ([`gate`](Self::gate)).
+    gate: Option<Gate>,
 }
+
+/// What must hold before a writer creates anything.
+pub type Gate = Box<dyn FnOnce() -> Result<()> + Send>;
 
 /// One volume being written: a stream to its temporary name.
 struct Stream {
@@ -133,7 +138,15 @@ impl VolumeWriter {
             sizes: Vec::new(),
             finishing: Vec::new(),
             uploaded: Vec::new(),
+            gate: None,
         }
+    }
+
+    /// Makes the writer call `g` before it creates its first volume, and fail with its error: a
+    /// bucket archive's lock, taken while the tree is scanned and the first frames are compressed, is
+    /// waited for only there. Dropped uncalled when nothing was written.
+    pub fn gate(&mut self, g: Gate) {
+        self.gate = Some(g);
     }
 
     /// Every file this writer has created so far, where it is now (to remove them if the pack fails).
@@ -161,6 +174,9 @@ impl VolumeWriter {
 
     fn open_next(&mut self) -> Result<()> {
         self.close_current(false)?;
+        if let Some(g) = self.gate.take() {
+            g()?;
+        }
         let number = self.next_number();
         let fin = volumes::data_path(&self.base, VolumeNo(number));
         let path = if self.remote {
@@ -259,6 +275,12 @@ impl VolumeWriter {
         s.write(&h.encode())?;
         s.write(stored)?;
         self.frames_in_cur += 1;
+        if crate::diag::trace::enabled() {
+            crate::diag::trace::note(&format!(
+                "frame {} written: volume {}, {len} bytes, volume at {} bytes",
+                h.frame_id, s.number, s.pos
+            ));
+        }
         Ok((VolumeNo(s.number), s.pos - stored.len() as u64))
     }
 

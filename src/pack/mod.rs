@@ -102,6 +102,24 @@ fn check_interrupt() -> Result<()> {
     }
 }
 
+/// A scan on a thread of its own, with its own warnings sink (a fork of the pack's).
+type ScanThread = std::thread::JoinHandle<(Result<Vec<scan::ScanEntry>>, Warnings)>;
+
+/// Starts scanning `src` (extended attributes included: a new archive) on a thread of its own.
+fn spawn_scan(src: &std::path::Path, workers: usize, warn: &Warnings) -> ScanThread {
+    let (src, w) = (src.to_path_buf(), warn.fork());
+    std::thread::spawn(move || (scan::scan_with(&src, workers, true, &w), w))
+}
+
+/// The scan's entries, its warnings added to `warn`.
+fn join_scan(h: ScanThread, warn: &Warnings) -> Result<Vec<scan::ScanEntry>> {
+    let (r, w) = h
+        .join()
+        .map_err(|_| Error::Internal("the scan panicked".into()))?;
+    warn.absorb(w);
+    r
+}
+
 /// Seconds and nanoseconds since 1970 now.
 fn now() -> (i64, u32) {
     let d = std::time::SystemTime::now()
@@ -134,6 +152,10 @@ pub fn pack_with(
     trace::start();
     let created = diag::creation_time();
     let started = now();
+    // A new archive in a bucket: the tree is scanned while the store's client starts and the output is
+    // claimed (its one `LIST`); a failed claim is reported at once, without waiting for the scan.
+    let early = (volumes::remote::is_remote(&opts.out) && !opts.append)
+        .then(|| spawn_scan(&opts.src, fit(cfg, None).scan_workers(), warn));
     let mut claim = output::claim(&opts.out, opts.force, opts.append)?;
     let pending = std::mem::take(&mut claim.pending);
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
@@ -144,10 +166,21 @@ pub fn pack_with(
         (m.mtime(), m.mtime_nsec() as u32)
     });
     // An append reads extended attributes after the scan, only for what the files cache does not know.
-    let mut scanned = scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?;
+    let mut scanned = match early {
+        Some(h) => join_scan(h, warn)?,
+        None => scan::scan_with(&opts.src, cfg.scan_workers(), prev.is_none(), warn)?,
+    };
     check_interrupt()?;
-    // A new archive in a bucket took its lock while the tree was scanned; held until the pack returns.
-    let _bucket_lock = pending.wait()?;
+    // A new archive in a bucket takes its lock while the tree is scanned and the first frames are
+    // compressed: the volume writer waits for it before it creates the first volume. Held until the pack
+    // returns (parity included).
+    let bucket_lock = std::sync::Arc::new(parking_lot::Mutex::new(None));
+    let slot = bucket_lock.clone();
+    let gate = move || -> Result<()> {
+        *slot.lock() = pending.wait()?;
+        trace::note("output locked");
+        Ok(())
+    };
     trace::add(Stage::Scan, t0, Instant::now(), 0);
     trace::note("scan done");
     let cache = match &prev {
@@ -231,6 +264,7 @@ pub fn pack_with(
         first,
         crate::format::version_for(cfg.frame_codec()),
     );
+    vw.gate(Box::new(gate));
     let streamed = stream_all(
         cfg,
         &comp,

@@ -238,6 +238,7 @@ fn claim_remote(out: &Path, force: bool, append: bool) -> Result<Claim> {
         if force {
             remove_own(&base, present)?;
         }
+        crate::diag::trace::note("bucket lock taken");
         Ok(lock)
     });
     Ok(Claim {
