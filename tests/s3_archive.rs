@@ -91,17 +91,9 @@ fn pack_to_a_bucket_and_read_it_back() {
         port,
         &["pack", s(src), "-o", arch, "--volume-size", "64K", "-q"],
     );
-    let objects: Vec<String> = store
-        .list("")
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name.to_string())
-        .collect();
-    assert!(objects.len() >= 3, "several volumes: {objects:?}");
-    assert!(
-        objects.iter().all(|n| n.starts_with("data.")),
-        "{objects:?}"
-    );
+    let before = objects(store);
+    assert!(before.len() >= 3, "several volumes: {before:?}");
+    assert!(before.iter().all(|n| n.starts_with("data.")), "{before:?}");
     // The same tree packed locally lists the same.
     let local = t.path().join("local");
     clc_ok!("pack", &src, "-o", &local, "--volume-size", "64K", "-q");
@@ -121,16 +113,17 @@ fn pack_to_a_bucket_and_read_it_back() {
         "{err}"
     );
     ok(port, &["pack", s(src), "-o", arch, "--force", "-q"]);
-    assert_eq!(store.list("").unwrap().len(), 1, "one volume now");
     ok(port, &["verify", first]);
-    // No lock object is left behind by a pack.
-    let names: Vec<String> = store
-        .list("")
-        .unwrap()
-        .into_iter()
-        .map(|o| o.name.to_string())
-        .collect();
-    assert_eq!(names, ["data.001"]);
+    // The 64 KiB volumes are gone: only the new archive's (volumes cut early, 1 MiB or more each, and
+    // the index's), and no lock object is left behind by a pack.
+    let n: usize = ok(port, &["info", arch])
+        .lines()
+        .find_map(|l| l.strip_prefix("volumes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("info names the volume count");
+    assert!(n < before.len(), "{n} volumes against {}", before.len());
+    let want: Vec<String> = (1..=n).map(|i| format!("data.{i:03}")).collect();
+    assert_eq!(objects(store), want);
     // The tree of a bucket archive is its one generation: `info` lists no snapshots, and naming one is
     // an error that says there is none.
     let info = ok(port, &["info", arch]);
@@ -667,7 +660,17 @@ fn parity_in_a_bucket_repairs_lost_and_damaged_volumes() {
 /// The requests one run of clc made, by kind (`LIST`, `GET`, `HEAD`, `PUT`, `MPU-PART`, …), from the
 /// lines `CLC_TRACE` prints for each (`storage::requests`).
 fn requests(port: u16, args: &[&str]) -> std::collections::BTreeMap<String, usize> {
+    requests_with(port, &[], args)
+}
+
+/// [`requests`] with more environment variables.
+fn requests_with(
+    port: u16,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::collections::BTreeMap<String, usize> {
     let o = clc(port, "clc-test-secret", args)
+        .envs(env.iter().copied())
         .env("CLC_TRACE", "1")
         .output()
         .unwrap();
@@ -688,7 +691,8 @@ fn requests(port: u16, args: &[&str]) -> std::collections::BTreeMap<String, usiz
 /// several volumes, one `GET` of the first volume's header in the same round trip (docs/STORAGE.md).
 #[test]
 fn opening_a_bucket_archive_is_one_listing_and_one_tail_read() {
-    let Some(c) = Case::shared("open-requests", |src| noise_files(src, 6, 40, 50_000)) else {
+    // Under 1 MiB: one volume (volumes are cut early only from 1 MiB on).
+    let Some(c) = Case::shared("open-requests", |src| noise_files(src, 6, 40, 25_000)) else {
         return;
     };
     let (port, arch, first, src) = (c.port, &c.arch, &c.first, &c.src);
@@ -712,7 +716,7 @@ fn opening_a_bucket_archive_is_one_listing_and_one_tail_read() {
             "64K",
         ],
     );
-    assert!(c.store.list("data.").unwrap().len() >= 4);
+    assert!(c.store.list("data.").unwrap().len() >= 2);
     let many = requests(port, &["list", first]);
     assert_eq!(count(&many, "LIST"), Some(1), "{many:?}");
     assert_eq!(count(&many, "GET"), Some(2), "{many:?}");
@@ -999,7 +1003,10 @@ fn a_bucket_pack_sends_parts_while_they_fill() {
     };
     let (port, arch, first, src, t) = (c.port, &c.arch, &c.first, &c.src, &c.t);
     let count = |m: &std::collections::BTreeMap<String, usize>, k: &str| m.get(k).copied();
-    let pack = requests(port, &["pack", s(src), "-o", arch, "-q", "--cpu"]);
+    // One volume (no early cut), whose parts are what this test is about.
+    let one = [("CLC_S3_EARLY_VOLUMES", "0")];
+    let pack = requests_with(port, &one, &["pack", s(src), "-o", arch, "-q", "--cpu"]);
+    assert_eq!(c.store.list("data.").unwrap().len(), 1);
     let streamed = count(&pack, "MPU-PART-STREAMED").unwrap_or(0);
     assert!(
         (2..=3).contains(&streamed),
@@ -1019,6 +1026,7 @@ fn a_bucket_pack_sends_parts_while_they_fill() {
         &["pack", s(src), "-o", arch, "-q", "--cpu", "--force"],
     )
     .env("CLC_S3_STREAM_PARTS", "0")
+    .envs(one)
     .env("CLC_TRACE", "1")
     .output()
     .unwrap();
@@ -1092,4 +1100,100 @@ fn server_killed_while_a_part_streams_leaves_no_archive_that_opens() {
         assert_eq!(code, 2, "{cmd}: {err}");
         assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
     }
+}
+
+/// A small archive in a bucket is cut into volumes of 1 MiB or more, each sent with one `PUT` as soon
+/// as its last frame is written (so that only the last volume is left to send after the stream). The cut depends on the frames' sizes only: two packs of the tree give
+/// the same objects byte for byte; a local pack of it has the same frames (one volume), and lists the
+/// same. Every command reads it, and a snapshot appends to it; `CLC_S3_EARLY_VOLUMES=0` gives one volume.
+#[test]
+fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
+    // Five 1 MiB files that do not compress (frames of SMALL_FRAME_SIZE, stored RAW), and small text.
+    let Some(c) = Case::shared("early-volumes", |src| {
+        common::make_tree(src);
+        noise_files(&src.join("n"), 5, 90, 1 << 20);
+    }) else {
+        return;
+    };
+    let (port, store, arch, first, src, t) = (c.port, &c.store, &c.arch, &c.first, &c.src, &c.t);
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let pack = requests_with(port, &epoch, &["pack", s(src), "-o", arch, "-q", "--cpu"]);
+    let vols = store.list("data.").unwrap();
+    let n = vols.len();
+    assert!(n >= 3, "several volumes: {vols:?}");
+    // Each closed after the frame that took it to 1 MiB; the last holds what followed, and the index.
+    for v in &vols[..n - 1] {
+        assert!(v.size >= 1 << 20, "{} of {} bytes", v.name, v.size);
+    }
+    assert!(
+        count_of(&pack, "PUT") >= n - 1,
+        "each volume but the last is one PUT: {pack:?}"
+    );
+    // Deterministic: the same tree packed again elsewhere gives the same objects.
+    let again = format!("{}again", c.arch.trim_end_matches("data"));
+    let o = clc(
+        port,
+        "clc-test-secret",
+        &["pack", s(src), "-o", &again, "-q", "--cpu"],
+    )
+    .envs(epoch)
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again_vols = store.list("again.").unwrap();
+    assert_eq!(again_vols.len(), n);
+    for (a, b) in vols.iter().zip(&again_vols) {
+        let read = |name| store.read_range(name, 0..a.size).unwrap();
+        assert_eq!(read(&a.name), read(&b.name), "{} and {}", a.name, b.name);
+    }
+    // A local pack of the tree: one volume, the same frames (stored bytes) and the same listing.
+    let local = t.path().join("local");
+    clc_ok!("pack", &src, "-o", &local, "-q", "--cpu");
+    let (local_info, _) = clc_ok!("info", t.path().join("local.001"));
+    let info = ok(port, &["info", first]);
+    let stored = |i: &str| {
+        i.lines()
+            .find(|l| l.starts_with("stored:"))
+            .map(str::to_string)
+    };
+    assert!(stored(&info).is_some(), "{info}");
+    assert_eq!(stored(&info), stored(&local_info));
+    assert!(info.contains(&format!("volumes:        {n}")), "{info}");
+    let (local_list, _) = clc_ok!("list", t.path().join("local.001"));
+    assert_eq!(ok(port, &["list", first]), local_list);
+    // Without the early cut: one volume, the same listing.
+    let one = format!("{}one", c.arch.trim_end_matches("data"));
+    let o = clc(
+        port,
+        "clc-test-secret",
+        &["pack", s(src), "-o", &one, "-q", "--cpu"],
+    )
+    .env("CLC_S3_EARLY_VOLUMES", "0")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(store.list("one.").unwrap().len(), 1);
+    assert_eq!(ok(port, &["list", &format!("{one}.001")]), local_list);
+    let v = ok(port, &["verify", first]);
+    assert!(v.contains(&format!("{n} volumes")), "{v}");
+    let out = t.path().join("out");
+    ok(port, &["extract", first, "-o", s(&out), "-q"]);
+    common::assert_same_tree(src, &out);
+    // A snapshot appends to it (its own volumes cut the same way).
+    fs::write(src.join("n").join("added"), common::noise(99, 1 << 20)).unwrap();
+    ok(
+        port,
+        &["pack", s(src), "-o", arch, "--append", "--name", "r1", "-q"],
+    );
+    assert!(store.list("data.").unwrap().len() > n);
+    let v = ok(port, &["verify", first]);
+    assert!(v.contains("2 snapshots"), "{v}");
+    let out2 = t.path().join("out2");
+    ok(port, &["extract", first, "-o", s(&out2), "-q"]);
+    common::assert_same_tree(src, &out2);
+}
+
+/// How many requests of `kind` a [`requests`] map holds.
+fn count_of(m: &std::collections::BTreeMap<String, usize>, kind: &str) -> usize {
+    m.get(kind).copied().unwrap_or(0)
 }

@@ -59,6 +59,9 @@ pub struct VolumeWriter {
     uploaded: Vec<PathBuf>,
     /// Called once, before the first volume is created ([`gate`](Self::gate)).
     gate: Option<Gate>,
+    /// Volumes are cut early while the generation is small ([`EARLY_VOLUME`]): in a bucket, unless
+    /// `CLC_S3_EARLY_VOLUMES=0`.
+    early: bool,
 }
 
 /// What must hold before a writer creates anything.
@@ -79,6 +82,20 @@ struct Stream {
 /// milliseconds there, which the last frames' upload then hides. A smaller index goes where the
 /// frames end (one object for a small archive).
 pub const INDEX_APART: usize = 256 << 10;
+
+/// In a bucket, while a generation is small, a volume is closed after the frame that brings it to this
+/// many bytes ([`VolumeWriter::early_cut`]), and uploads at once (one `PUT`, beside the stream) while the
+/// next frames are compressed: after the stream only the last volume is left to send, not the whole
+/// archive (an object's length must be known before its `PUT`, and a multipart part but the last must
+/// be 5 MiB or more, so one object of a few MiB could only go after the stream; BENCHMARKS.md §10.6).
+pub const EARLY_VOLUME: u64 = 1 << 20;
+
+/// Volumes are cut early ([`EARLY_VOLUME`]) until the generation's volumes hold this many bytes; the
+/// rest goes in volumes of `VOLUME_SIZE`, streamed part by part.
+pub const EARLY_UNTIL: u64 = 8 << 20;
+
+/// Early-cut volumes whose uploads may complete at once, in the background.
+const EARLY_IN_FLIGHT: usize = 4;
 
 /// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
 const WRITEBACK_STEP: u64 = 32 << 20;
@@ -139,6 +156,8 @@ impl VolumeWriter {
             finishing: Vec::new(),
             uploaded: Vec::new(),
             gate: None,
+            early: volumes::remote::is_remote(base)
+                && std::env::var_os("CLC_S3_EARLY_VOLUMES").is_none_or(|v| v != "0"),
         }
     }
 
@@ -221,9 +240,15 @@ impl VolumeWriter {
         }
         let path = s.path.clone();
         if !last {
-            // One volume completes in the background at a time: memory stays bounded (two writers)
-            // however far the server falls behind.
-            self.join_finishing()?;
+            // One volume of `VOLUME_SIZE` completes in the background at a time, so memory stays
+            // bounded (two writers) however far the server falls behind; early-cut volumes (a few MiB
+            // each) a few at once.
+            let small = s.pos <= EARLY_UNTIL;
+            let limit = if small { EARLY_IN_FLIGHT } else { 1 };
+            while self.finishing.len() >= limit {
+                let h = self.finishing.remove(0);
+                self.join_one(h)?;
+            }
             self.finishing
                 .push(std::thread::spawn(move || (path, s.finish())));
             return Ok(());
@@ -237,15 +262,32 @@ impl VolumeWriter {
     fn join_finishing(&mut self) -> Result<()> {
         let mut r = Ok(());
         for h in std::mem::take(&mut self.finishing) {
-            let one = match h.join() {
-                Ok((path, r)) => r.map(|()| self.uploaded.push(path)),
-                Err(_) => Err(Error::Internal("a volume upload panicked".into())),
-            };
+            let one = self.join_one(h);
             if r.is_ok() {
                 r = one;
             }
         }
         r
+    }
+
+    /// Waits for one volume's upload.
+    fn join_one(&mut self, h: std::thread::JoinHandle<(PathBuf, Result<()>)>) -> Result<()> {
+        match h.join() {
+            Ok((path, r)) => r.map(|()| self.uploaded.push(path)),
+            Err(_) => Err(Error::Internal("a volume upload panicked".into())),
+        }
+    }
+
+    /// Whether the open volume is closed now, after its last frame: in a bucket, once it holds
+    /// [`EARLY_VOLUME`] bytes, while the generation's volumes (this one included) hold less than
+    /// [`EARLY_UNTIL`]. Decided from the sizes of the frames written, never from timing: the same
+    /// tree and config give the same cut (FORMAT.md 6).
+    fn early_cut(&self) -> bool {
+        let Some(s) = &self.cur else {
+            return false;
+        };
+        let before: u64 = self.sizes.iter().sum();
+        self.early && s.pos >= EARLY_VOLUME && before + s.pos < EARLY_UNTIL
     }
 
     /// Ensures `len` more bytes fit the open volume (opening a new one if not, unless it is still empty).
@@ -281,7 +323,11 @@ impl VolumeWriter {
                 h.frame_id, s.number, s.pos
             ));
         }
-        Ok((VolumeNo(s.number), s.pos - stored.len() as u64))
+        let at = (VolumeNo(s.number), s.pos - stored.len() as u64);
+        if self.early_cut() {
+            self.close_current(false)?;
+        }
+        Ok(at)
     }
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, syncs, and renames every volume into
