@@ -9,8 +9,9 @@
 # Per tree and binary: medians of REPS of `clc pack SRC -o DIR/loc -q --cpu` (after removing the last
 # one) and `clc pack SRC -o s3://clc-test/bench/NAME -q --cpu --force`, their ratio and difference, and
 # the server's CPU per bucket pack; with FLOOR=1 the server's time for plain PUTs of the bytes a pack
-# uploads after its stream (scripts/s3-put.py); with TRACE=1 one more traced bucket pack per binary: its
-# stream's end and every S3 request that ended after it (CLC_TRACE: end time, kind, bytes, duration).
+# uploads after its stream (scripts/s3-put.py); with TRACE=1 one more traced bucket pack per binary: the
+# client's start, the lock, the scan's end, each frame written (volume, bytes), the stream's end and
+# every S3 request (CLC_TRACE: end time, kind, bytes, duration).
 # Timings on a shared machine are noisy: compare within one run.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 SRC..." >&2; exit 2; }
@@ -55,7 +56,8 @@ for src in "$@"; do
         for c in $CLCS; do
             echo "  traced bucket pack, $c:"
             CLC_TRACE=1 "$c" pack "$src" -o "s3://$CLC_S3_TEST_BUCKET/bench/$n" -q --cpu --force 2>&1 |
-                grep "trace:" | awk '/stream done/ {on=1} on && (/ s3 / || /stream done/ || / Finish /)' | sed 's/^clc: trace: */    /'
+                grep "trace:" | grep -E ' s3 |S3 client|lock|scan done|frame [0-9]+ written|stream done|index written| Finish ' |
+                sed 's/^clc: trace: */    /'
         done
     fi
     # FLOOR=1: the server's own time for what a pack uploads after its stream, as plain PUTs from

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,9 +102,12 @@ pub(super) struct S3Writer {
     /// Its creation, started when the first part is [`START_BEFORE`] bytes short of full, so that the
     /// id is there when the part is (one round trip less between the stream and its first part).
     creating: Option<JoinHandle<Result<String>>>,
-    /// `HEAD` of the name, sent when the writer was made for a new object ([`S3Writer::new_object`]):
-    /// `finish` refuses to commit over an object that existed then. It runs beside the upload, so the
-    /// stream never waits for it.
+    /// The object must not exist yet ([`S3Writer::new_object`]).
+    must_be_new: bool,
+    /// For a new object that becomes a multipart upload: `HEAD` of the name, sent when the upload is
+    /// created; `finish` refuses to commit over an object that existed then. It runs beside the
+    /// upload, so the stream never waits for it. (An object of one `PUT` is sent with
+    /// `If-None-Match: *` instead: no request before it.)
     absent: Option<JoinHandle<Result<bool>>>,
     /// Part uploads in flight, oldest first.
     inflight: VecDeque<JoinHandle<Result<PartId>>>,
@@ -131,6 +134,7 @@ impl S3Writer {
             streaming: None,
             upload: None,
             creating: None,
+            must_be_new: false,
             absent: None,
             inflight: VecDeque::new(),
             done: Vec::new(),
@@ -144,6 +148,16 @@ impl S3Writer {
     /// A writer of an object that must not exist yet: `finish` fails with [`StorageError::Exists`]
     /// (and commits nothing) when one did when the writer was made.
     pub fn new_object(mut self) -> Self {
+        self.must_be_new = true;
+        self
+    }
+
+    /// Sends the `HEAD` that checks a new object's name was free (once, when it becomes a multipart
+    /// upload).
+    fn check_name(&mut self) {
+        if !self.must_be_new || self.absent.is_some() {
+            return;
+        }
         let (s, key, url) = (self.s.clone(), self.key.clone(), self.url.clone());
         self.absent = Some(self.rt.spawn(async move {
             let r = retry::run(&s.retry, || {
@@ -157,7 +171,6 @@ impl S3Writer {
             });
             r.await
         }));
-        self
     }
 
     /// Waits for the check that the object did not exist (if one was asked for).
@@ -183,6 +196,7 @@ impl S3Writer {
         if self.upload.is_some() || self.creating.is_some() {
             return;
         }
+        self.check_name();
         let (s, key, url) = (self.s.clone(), self.key.clone(), self.url.clone());
         self.creating = Some(self.rt.spawn(async move {
             let r = retry::run(&s.retry, || {
@@ -410,6 +424,20 @@ impl S3Writer {
         }))
     }
 
+    /// Whether the object holds exactly `data` (`len` bytes).
+    fn holds(&self, data: &PutPayload, len: u64) -> bool {
+        let (s, key) = (&self.s, &self.key);
+        let got = self.rt.block_on(async {
+            let r = s.client.get(key).await.ok()?;
+            (r.meta.size == len).then_some(())?;
+            r.bytes().await.ok()
+        });
+        got.is_some_and(|b| {
+            let want: Vec<u8> = data.iter().flat_map(|c| c.iter().copied()).collect();
+            b[..] == want[..]
+        })
+    }
+
     fn write_inner(&mut self, mut data: &[u8]) -> Result<()> {
         if self.rest_sent && !data.is_empty() {
             return Err(StorageError::Upload {
@@ -475,21 +503,36 @@ impl S3Writer {
     fn finish_inner(&mut self) -> Result<u64> {
         let s = self.s.clone();
         if self.upload.is_none() && self.creating.is_none() {
-            self.check_absent()?;
-            // Smaller than one part: one PUT.
+            // Smaller than one part: one PUT, only if absent for a new object.
             let data = PutPayload::from(std::mem::take(&mut self.buf));
             let (key, url) = (&self.key, self.url.as_str());
             let len = data.content_length() as u64;
-            self.rt.block_on(retry::run(&s.retry, || {
+            let mode = match self.must_be_new {
+                true => object_store::PutMode::Create,
+                false => object_store::PutMode::Overwrite,
+            };
+            let attempts = std::sync::atomic::AtomicU32::new(0);
+            let r = self.rt.block_on(retry::run(&s.retry, || {
                 traced(Kind::Put, url, len, async {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let opts = object_store::PutOptions::from(mode.clone());
                     s.client
-                        .put(key, data.clone())
+                        .put_opts(key, data.clone(), opts)
                         .await
                         .map(|_| ())
                         .map_err(|e| errors::convert(e, &s.names(url)))
                 })
-            }))?;
-            return Ok(self.written);
+            }));
+            return match r {
+                // A retried PUT may have succeeded before its answer was lost: the object is ours
+                // when it holds exactly these bytes.
+                Err(StorageError::Exists { .. })
+                    if attempts.into_inner() > 1 && self.holds(&data, len) =>
+                {
+                    Ok(self.written)
+                }
+                r => r.map(|()| self.written),
+            };
         }
         if self.streaming.is_some() || !self.buf.is_empty() || self.upload.is_none() {
             self.send_current()?;
