@@ -156,8 +156,7 @@ impl VolumeWriter {
             finishing: Vec::new(),
             uploaded: Vec::new(),
             gate: None,
-            early: volumes::remote::is_remote(base)
-                && std::env::var_os("CLC_S3_EARLY_VOLUMES").is_none_or(|v| v != "0"),
+            early: volumes::remote::is_remote(base) && crate::storage::env::early_volumes(),
         }
     }
 

@@ -9,7 +9,7 @@
 //! | endpoint     | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `s3 = endpoint_url` or `endpoint_url`, else AWS (all skipped with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`) |
 //! | addressing   | `CLC_S3_ADDRESSING` (`path` or `virtual`), the profile's `s3 = addressing_style`, else path-style with an endpoint (self-hosted stores) and virtual-hosted on AWS |
 //! | plain HTTP   | always to loopback; elsewhere only with `CLC_S3_ALLOW_HTTP=1`                          |
-//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 5), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4), `CLC_S3_STREAM_PARTS` (0: send each part whole once full; default 1) |
+//! | uploads      | `CLC_S3_PART_MIB` (multipart part size, 5-5120, default 5), `CLC_S3_PARTS_IN_FLIGHT` (1-64, default 4), `CLC_S3_STREAM_PARTS` (0: send each part whole once full; default 1); `CLC_S3_EARLY_VOLUMES` (0: no early cut of a small archive's volumes, [`early_volumes`]; default 1) |
 //!
 //! An empty variable counts as unset. There is no fallback to instance metadata or other network
 //! sources: without credentials, opening an S3 location is one clear error.
@@ -26,6 +26,12 @@ const MAX_PROFILE_FILE: u64 = 1 << 20;
 pub fn s3_config() -> Result<S3Config> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     s3_config_from(&|k| std::env::var(k).ok(), home.as_deref())
+}
+
+/// Whether a pack into a bucket cuts a small archive's volumes early (`archive::writer::EARLY_VOLUME`):
+/// unless `CLC_S3_EARLY_VOLUMES=0`.
+pub fn early_volumes() -> bool {
+    std::env::var_os("CLC_S3_EARLY_VOLUMES").is_none_or(|v| v != "0")
 }
 
 /// S3 settings from the variables `var` gives and the profile files under `home` (for tests).
