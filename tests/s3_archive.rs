@@ -1200,3 +1200,33 @@ fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
 fn count_of(m: &std::collections::BTreeMap<String, usize>, kind: &str) -> usize {
     m.get(kind).copied().unwrap_or(0)
 }
+
+/// A new pack into a bucket takes its lock while the tree is scanned and waits for it only before its
+/// first volume (`VolumeWriter::gate`): a lock held by another run still refuses it, with one line naming
+/// the lock object and its holder, exit 2, nothing written, and the other run's lock left in place.
+#[test]
+fn a_new_bucket_pack_is_refused_by_a_held_lock_before_writing_anything() {
+    let Some(c) = Case::shared("held-lock", |src| noise_files(src, 3, 30, 400_000)) else {
+        return;
+    };
+    let (port, store, arch, src) = (c.port, &c.store, &c.arch, &c.src);
+    let lock = ObjectName::new("data.lock").unwrap();
+    store.put(&lock, b"clc pack pid 1 host h time 0\n").unwrap();
+    let (code, err) = fails(port, &["pack", s(src), "-o", arch, "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{arch}.lock: another clc pack is writing this archive (pid 1 on h"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        objects(store),
+        ["data.lock"],
+        "nothing written, the lock kept"
+    );
+    store.delete(&lock).unwrap();
+    ok(port, &["pack", s(src), "-o", arch, "-q"]);
+    ok(port, &["verify", &format!("{arch}.001")]);
+}
