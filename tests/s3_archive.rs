@@ -1124,9 +1124,15 @@ fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
     let vols = store.list("data.").unwrap();
     let n = vols.len();
     assert!(n >= 3, "several volumes: {vols:?}");
-    // Each closed after the frame that took it to 1 MiB; the last holds what followed, and the index.
+    // Each closed after the frame that took it to EARLY_VOLUME; the last holds what followed, and the
+    // index.
     for v in &vols[..n - 1] {
-        assert!(v.size >= 1 << 20, "{} of {} bytes", v.name, v.size);
+        assert!(
+            v.size >= clc::archive::writer::EARLY_VOLUME,
+            "{} of {} bytes",
+            v.name,
+            v.size
+        );
     }
     assert!(
         count_of(&pack, "PUT") >= n - 1,

@@ -88,14 +88,18 @@ pub const INDEX_APART: usize = 256 << 10;
 /// next frames are compressed: after the stream only the last volume is left to send, not the whole
 /// archive (an object's length must be known before its `PUT`, and a multipart part but the last must
 /// be 5 MiB or more, so one object of a few MiB could only go after the stream; BENCHMARKS.md §10.6).
-pub const EARLY_VOLUME: u64 = 1 << 20;
+/// Half a MiB: a small tree's frames are all written in its stream's last milliseconds on 16 cores, so
+/// what is left after the stream is the largest of these volumes, uploaded beside the others (run 54:
+/// with 1 MiB the largest was 1.85 MB, 21 ms; §10.6).
+pub const EARLY_VOLUME: u64 = 512 << 10;
 
 /// Volumes are cut early ([`EARLY_VOLUME`]) until the generation's volumes hold this many bytes; the
 /// rest goes in volumes of `VOLUME_SIZE`, streamed part by part.
 pub const EARLY_UNTIL: u64 = 8 << 20;
 
-/// Early-cut volumes whose uploads may complete at once, in the background.
-const EARLY_IN_FLIGHT: usize = 4;
+/// Early-cut volumes whose uploads may complete at once, in the background (at most EARLY_UNTIL bytes
+/// in all).
+const EARLY_IN_FLIGHT: usize = 8;
 
 /// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
 const WRITEBACK_STEP: u64 = 32 << 20;

@@ -347,10 +347,10 @@ fn remove_own(out: &Path, present: impl Fn(&Path) -> bool) -> Result<()> {
             diag::escape_path(p)
         )));
     }
-    for p in ours {
-        volumes::remove(&p).ctx(&p)?;
-    }
-    Ok(())
+    let removed = volumes::each_volume(&ours, volumes::remote::is_remote(out), |p| {
+        volumes::remove(p).ctx(p)
+    });
+    removed.into_iter().collect()
 }
 
 /// Removes the `.partial` files a killed run left (those that start with a clc header, or are empty: a
