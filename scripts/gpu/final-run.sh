@@ -58,6 +58,12 @@ in_sections 1 && for tree in $W/t/rdoc $W/src; do
   $CLC verify $W/e.001 -q && echo "$n: all-GPU archive verifies"
   rm -rf $W/x; $CLC extract $W/e.001 -o $W/x --cpu -q && diff -r --no-dereference $tree $W/x >/dev/null && echo "$n: all-GPU archive extracts byte-exact"
   rm -f $W/x.*; CLC_TRACE=1 $CLC pack $tree -o $W/x --gpu-device NVIDIA 2>&1 | grep "trace: [A-Z]\|^time\|^frames" | head -12
+  # Every frame on one GPU, then on both, traced: the GPU-bound stage's time with one and two devices.
+  for g in NVIDIA all; do
+    [ $g = all ] && [ $NG -lt 2 ] && continue
+    rm -f $W/x.*; echo "$n traced all-GPU pack, --gpu-device $g:"
+    CLC_TRACE=1 CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $CLC pack $tree -o $W/x --gpu-device $g 2>&1 | grep "trace: [A-Z]\|GPU open\|^time\|^frames" | head -20
+  done
   rm -f $W/a.* $W/b.* $W/d.* $W/e.* $W/f.* $W/g.* $W/h.* $W/x.*
 done
 
