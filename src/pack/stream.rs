@@ -567,8 +567,9 @@ fn slot_cost(bytes: usize, batch_bytes: usize) -> usize {
 /// The cutter: cuts, hashes and judges every data segment of each batch that the reader did not cut
 /// already (in parallel; order is kept) and hands the batch on with its cuts. Small files read on the
 /// reader threads come cut (by the thread that read each, [`reader_into`]), so what is left here is a
-/// large file's segments, and small files when there are no reader threads. A stage of its own so that the next batch is cut while the
-/// sequencer places the last one: the sequencer, which every byte passes, never waits for hashing.
+/// large file's segments, and small files when there are no reader threads. A stage of its own so
+/// that the next batch is cut while the sequencer places the last one: the sequencer, which every byte
+/// passes, never waits for hashing.
 /// Batches are small (a megabyte, so the first frames start early), so the batches the reader has ready
 /// are cut together, up to one per thread: cut one batch at a time, the 16-core machine's pack ran at
 /// one core's cutting speed (Rust docs 0.37 s instead of 0.24 s, a mixed tree 0.81 s instead of 0.46 s;
