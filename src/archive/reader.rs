@@ -454,9 +454,18 @@ impl Archive {
     /// Problems with the volumes (missing, not a regular file, another archive's, another slot's):
     /// each volume is opened and checked in turn, within the bounded set of open files.
     pub fn volume_problems(&self) -> Vec<String> {
-        (1..=self.volumes.len() as u32)
-            .filter_map(|n| self.volume(VolumeNo(n)).err().map(|e| e.to_string()))
-            .collect()
+        let numbers: Vec<u32> = (1..=self.volumes.len() as u32).collect();
+        // In a bucket each check is a ranged GET: run them together (`volumes::each_volume`); a mount of
+        // an archive of 13 objects spent 25 ms on them one after another before it answered.
+        let remote = numbers
+            .first()
+            .is_some_and(|&n| volumes::remote::is_remote(self.volume_path(VolumeNo(n))));
+        volumes::each_volume(&numbers, remote, |&n| {
+            self.volume(VolumeNo(n)).err().map(|e| e.to_string())
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// `cause`, a failure of frame `id`, with the frame's volume and offset (and the repair hint).
