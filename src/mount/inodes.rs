@@ -233,6 +233,41 @@ impl Inodes {
             .map(move |&c| (name_of(index, c), ino_of(index, c)))
     }
 
+    /// The files named after file `ino` in its directory (name order), for a push (`mount::push`): each
+    /// of 1 to `each` bytes, up to `count` of them and `bytes` in all; (inode, size). A hardlink's name
+    /// leads to its target's inode.
+    pub fn following_files(
+        &self,
+        index: &ValidIndex,
+        ino: Ino,
+        (count, bytes, each): (usize, u64, u64),
+    ) -> Vec<(Ino, u64)> {
+        let (Some(node), Some(e)) = (self.node(ino), ino.entry()) else {
+            return Vec::new();
+        };
+        let Some(kids) = self.dir_slot(node.parent).map(|s| self.names_of(s)) else {
+            return Vec::new();
+        };
+        let name = name_of(index, e as u32);
+        let Ok(at) = kids.binary_search_by(|&c| name_of(index, c).cmp(name)) else {
+            return Vec::new();
+        };
+        let (mut out, mut total) = (Vec::new(), 0u64);
+        for &c in &kids[at + 1..] {
+            if out.len() >= count || total >= bytes {
+                break;
+            }
+            let Some(x) = index.entry(EntryId(u64::from(c))) else {
+                break;
+            };
+            if x.kind == EntryKind::File && (1..=each).contains(&x.size) {
+                total += x.size;
+                out.push((ino_of(index, c), x.size));
+            }
+        }
+        out
+    }
+
     /// Number of inode numbers, the root included (hardlink entries count, though no name leads to them).
     pub fn len(&self) -> usize {
         self.parent.len() + 1

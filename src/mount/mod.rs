@@ -329,19 +329,25 @@ impl ClcFs {
         })
     }
 
-    /// After the first read of file `ino` of a paged tree: the files that follow it in its directory
-    /// go to the push thread ([`push`]), unless `CLC_MOUNT_PUSH=0`.
+    /// After the first read of file `ino` of a paged tree, or of an archive opened whole with one tree
+    /// (a bucket archive's, whose frames come by ranged GETs): the files that follow it in its
+    /// directory go to the push thread ([`push`]), unless `CLC_MOUNT_PUSH=0`.
     fn push_following(&self, ino: Ino) {
-        let Some(t) = &self.paged else {
-            return;
-        };
         if !self.push_on || self.push.notifier.get().is_none() {
             return;
         }
         let Ok(reader) = self.reader() else {
             return;
         };
-        let next = t.following_files(ino, push::FILES, push::BYTES, push::EACH);
+        let next = match (&self.paged, &self.trees) {
+            (Some(t), _) => t.following_files(ino, push::FILES, push::BYTES, push::EACH),
+            (None, Trees::Single(t)) => {
+                t.inodes
+                    .following_files(&t.index, ino, (push::FILES, push::BYTES, push::EACH))
+            }
+            // Snapshot trees number their inodes per tree: not pushed.
+            (None, Trees::Snapshots(_)) => return,
+        };
         let files: Vec<(Ino, Arc<OpenFile>, u64)> = self
             .push
             .claim(next)
