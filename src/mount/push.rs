@@ -2,9 +2,10 @@
 //! reading it sends no request.
 //!
 //! `tar`, `cp -r`, `rsync` and `grep -r` read a directory's files one after the other, each with a READ
-//! round trip that the walker waits for. When a file of a paged tree is first read, the files that
-//! follow it in its directory (small ones: [`EACH`], up to [`FILES`] and [`BYTES`]) are read through the
-//! frame cache by one thread of their own and stored into the kernel's page cache; the walker then finds
+//! round trip that the walker waits for. When a file is first read (from a paged tree, or from an
+//! archive opened whole with one tree, as a bucket archive is), the files that follow it in its
+//! directory (small ones: [`EACH`], up to [`FILES`] and [`BYTES`]) are read through the frame cache by
+//! one thread of their own and stored into the kernel's page cache; the walker then finds
 //! their pages there (files are opened with `FOPEN_KEEP_CACHE`, see `mount::ClcFs::open`). A file whose
 //! inode the kernel does not hold yet (listed without attributes) is skipped by the kernel; a file read
 //! before its push lands is read as usual. The bytes pushed are the ones a READ would answer (checked
