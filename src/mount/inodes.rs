@@ -233,39 +233,26 @@ impl Inodes {
             .map(move |&c| (name_of(index, c), ino_of(index, c)))
     }
 
-    /// The files named after file `ino` in its directory (name order), for a push (`mount::push`): each
-    /// of 1 to `each` bytes, up to `count` of them and `bytes` in all; (inode, size). A hardlink's name
-    /// leads to its target's inode.
-    pub fn following_files(
-        &self,
-        index: &ValidIndex,
+    /// The names after file `ino` in its directory, in name order, as (inode, kind, size) (a hardlink's
+    /// name leads to its target's inode): what a reader walking the tree reads next (`mount::push`
+    /// chooses which to push).
+    pub fn named_after<'i>(
+        &'i self,
+        index: &'i ValidIndex,
         ino: Ino,
-        (count, bytes, each): (usize, u64, u64),
-    ) -> Vec<(Ino, u64)> {
-        let (Some(node), Some(e)) = (self.node(ino), ino.entry()) else {
-            return Vec::new();
+    ) -> impl Iterator<Item = (Ino, EntryKind, u64)> + 'i {
+        let after = || -> Option<&'i [u32]> {
+            let kids = self.names_of(self.dir_slot(self.node(ino)?.parent)?);
+            let name = name_of(index, ino.entry()? as u32);
+            let at = kids
+                .binary_search_by(|&c| name_of(index, c).cmp(name))
+                .ok()?;
+            Some(&kids[at + 1..])
         };
-        let Some(kids) = self.dir_slot(node.parent).map(|s| self.names_of(s)) else {
-            return Vec::new();
-        };
-        let name = name_of(index, e as u32);
-        let Ok(at) = kids.binary_search_by(|&c| name_of(index, c).cmp(name)) else {
-            return Vec::new();
-        };
-        let (mut out, mut total) = (Vec::new(), 0u64);
-        for &c in &kids[at + 1..] {
-            if out.len() >= count || total >= bytes {
-                break;
-            }
-            let Some(x) = index.entry(EntryId(u64::from(c))) else {
-                break;
-            };
-            if x.kind == EntryKind::File && (1..=each).contains(&x.size) {
-                total += x.size;
-                out.push((ino_of(index, c), x.size));
-            }
-        }
-        out
+        after().unwrap_or(&[]).iter().map_while(move |&c| {
+            let x = index.entry(EntryId(u64::from(c)))?;
+            Some((ino_of(index, c), x.kind, x.size))
+        })
     }
 
     /// Number of inode numbers, the root included (hardlink entries count, though no name leads to them).

@@ -340,11 +340,8 @@ impl ClcFs {
             return;
         };
         let next = match (&self.paged, &self.trees) {
-            (Some(t), _) => t.following_files(ino, push::FILES, push::BYTES, push::EACH),
-            (None, Trees::Single(t)) => {
-                t.inodes
-                    .following_files(&t.index, ino, (push::FILES, push::BYTES, push::EACH))
-            }
+            (Some(t), _) => push::pick(t.named_after(ino)),
+            (None, Trees::Single(t)) => push::pick(t.inodes.named_after(&t.index, ino)),
             // Snapshot trees number their inodes per tree: not pushed.
             (None, Trees::Snapshots(_)) => return,
         };

@@ -411,39 +411,23 @@ impl PagedTree {
         })?
     }
 
-    /// The regular files that follow file `ino` in its directory (its later siblings, in listing
-    /// order), each of 1 to `each` bytes, at most `count` of them and until `bytes` are reached: what a
-    /// reader walking the tree reads next ([`crate::mount`]'s push). Stops at the directory's end or at
-    /// a page that cannot be read.
-    pub fn following_files(
-        &self,
-        ino: Ino,
-        count: usize,
-        bytes: u64,
-        each: u64,
-    ) -> Vec<(Ino, u64)> {
-        let Ok(r) = Self::rec_of(ino) else {
-            return Vec::new();
+    /// The names after file `ino` in its directory, in name order, as (inode, kind, size), read record by
+    /// record as they are taken: what a reader walking the tree reads next (`mount::push` chooses which
+    /// to push). Ends at the directory's end or at a page that cannot be read.
+    pub fn named_after(&self, ino: Ino) -> impl Iterator<Item = (Ino, EntryKind, u64)> + '_ {
+        let start = Self::rec_of(ino)
+            .ok()
+            .and_then(|r| self.with(r, |e| e.parent).ok().map(|p| (r, p)));
+        let ((from, end), parent) = match start {
+            Some((r, p)) => ((r + 1, self.dir.records), p),
+            None => ((0, 0), 0),
         };
-        let Ok(parent) = self.with(r, |e| e.parent) else {
-            return Vec::new();
-        };
-        let (mut out, mut total) = (Vec::new(), 0u64);
-        for q in r + 1..self.dir.records {
-            if out.len() >= count || total >= bytes {
-                break;
-            }
-            match self.with(q, |e| (e.parent, e.kind, e.size)) {
-                Ok((p, _, _)) if p != parent => break,
-                Ok((_, EntryKind::File, size)) if (1..=each).contains(&size) => {
-                    total += size;
-                    out.push((Ino(q + 1), size));
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        out
+        (from..end).map_while(
+            move |q| match self.with(q, |e| (e.parent, e.kind, e.size)) {
+                Ok((p, kind, size)) if p == parent => Some((Ino(q + 1), kind, size)),
+                _ => None,
+            },
+        )
     }
 
     /// Every record but the root as (path, entry), by walking the tree from the root (for tests and

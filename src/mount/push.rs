@@ -15,6 +15,7 @@
 
 use super::inodes::Ino;
 use super::reader::{recycle, OpenFile, Reader};
+use crate::format::index::EntryKind;
 use fuser::{INodeNo, Notifier};
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -32,6 +33,23 @@ pub const EACH: u64 = 1 << 20;
 const QUEUE: usize = 8;
 /// Inodes remembered as pushed (the set is emptied when full).
 const REMEMBERED: usize = 1 << 16;
+
+/// Of the names after a first read's file in its directory ((inode, kind, size), in name order), the
+/// files to push: regular files of 1 to [`EACH`] bytes, up to [`FILES`] of them and until [`BYTES`] are
+/// reached. No name is taken past that point (a paged tree reads its records as they are taken).
+pub fn pick(mut after: impl Iterator<Item = (Ino, EntryKind, u64)>) -> Vec<(Ino, u64)> {
+    let (mut out, mut total) = (Vec::new(), 0u64);
+    while out.len() < FILES && total < BYTES {
+        let Some((ino, kind, size)) = after.next() else {
+            break;
+        };
+        if kind == EntryKind::File && (1..=EACH).contains(&size) {
+            total += size;
+            out.push((ino, size));
+        }
+    }
+    out
+}
 
 /// The files to push after one first read.
 pub struct Job {
