@@ -517,6 +517,14 @@ impl VolOut {
         }
     }
 
+    /// Starts the object's multipart upload now (it will be one); nothing for a file.
+    pub fn begin_upload(&mut self) -> io::Result<()> {
+        match self {
+            VolOut::Local(_) => Ok(()),
+            VolOut::Remote(r) => r.begin_upload(),
+        }
+    }
+
     /// Hands what is buffered on to the store when it can take it before the end (an upload's part);
     /// nothing for a file.
     pub fn send_ready(&mut self) -> io::Result<()> {

@@ -1202,6 +1202,77 @@ fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
     common::assert_same_tree(src, &out2);
 }
 
+/// A volume that will be a multipart upload begins it as soon as that is known, not once its first
+/// part is nearly full: the volume after the early cut (closed only when full or at the end) once it
+/// can no longer be cut early, and the last volume (index and footer, committed after the others)
+/// when it opens, before the index is written into it; so no `MPU-CREATE` waits between the stream's
+/// end and their last part. Early-cut volumes (one `PUT` each) begin none. Both archives read back.
+#[test]
+fn volumes_that_will_be_multipart_uploads_begin_them_when_they_open() {
+    // 16 MiB that does not compress: 1 MiB frames, one per early volume up to 8 MiB, then a volume of
+    // the rest (a whole 5 MiB part and a short one) that holds the index too.
+    let Some(c) = Case::shared("begun", |src| {
+        noise_files(&src.join("big"), 16, 120, 1 << 20);
+        noise_files(&src.join("small"), 3, 140, 1 << 20);
+    }) else {
+        return;
+    };
+    let (port, store, src, t) = (c.port, &c.store, &c.src, &c.t);
+    let traced = |tree: &Path, name: &str| {
+        let arch = format!("{}{name}", c.arch.trim_end_matches("data"));
+        let o = clc(
+            port,
+            "clc-test-secret",
+            &["pack", s(tree), "-o", &arch, "-q", "--cpu"],
+        )
+        .env("CLC_TRACE", "1")
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        let out = t.path().join(format!("out-{name}"));
+        ok(
+            port,
+            &["extract", &format!("{arch}.001"), "-o", s(&out), "-q"],
+        );
+        common::assert_same_tree(tree, &out);
+        (store.list(format!("{name}.")).unwrap(), err)
+    };
+    // Where `what` first appears in the trace (a line index), if it does.
+    let at = |err: &str, what: &str| err.lines().position(|l| l.contains(what));
+
+    let (vols, err) = traced(&src.join("big"), "big");
+    let n = vols.len();
+    assert!(n >= 3, "early volumes, then one more: {vols:?}");
+    assert!(vols[n - 1].size > 5 << 20, "{vols:?}");
+    // Begun once the volume can no longer be cut early: at its first frame here (it takes the
+    // generation past 8 MiB), long before 4 MiB of it are buffered.
+    let begun = format!("volume {n}: upload begun at ");
+    let line = err.lines().find(|l| l.contains(&begun)).unwrap_or_default();
+    let bytes: u64 = line
+        .split(&begun)
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(bytes <= (1 << 20) + 200, "{line}: {err}");
+    assert_eq!(
+        err.matches("upload begun").count(),
+        1,
+        "early volumes are one PUT each: {err}"
+    );
+
+    // Three early volumes of one frame each: the last frame closes its volume, and the index and
+    // footer go in a fourth, whose upload begins before the index is written.
+    let (vols, err) = traced(&src.join("small"), "small");
+    assert_eq!(vols.len(), 4, "{vols:?}");
+    let (b, i) = (
+        at(&err, "volume 4: upload begun at 40 bytes"),
+        at(&err, "index written"),
+    );
+    assert!(b.is_some() && i.is_some() && b < i, "{err}");
+}
+
 /// How many requests of `kind` a [`requests`] map holds.
 fn count_of(m: &std::collections::BTreeMap<String, usize>, kind: &str) -> usize {
     m.get(kind).copied().unwrap_or(0)

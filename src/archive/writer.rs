@@ -20,6 +20,7 @@ use crate::format::frame::FrameHeader;
 use crate::format::index::VolumeNo;
 use crate::format::tree::TreeArea;
 use crate::format::volume::VolumeHeader;
+use crate::storage::s3::MIN_PART;
 use crate::volumes::{self, VolOut};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ struct Stream {
     pos: u64,
     /// Bytes before this offset have been handed to the kernel's writeback.
     kicked: u64,
+    /// In a bucket: its multipart upload was begun ([`VolumeWriter::begin_upload`]).
+    begun: bool,
 }
 
 /// In a bucket, an index of this many raw bytes or more goes in a volume of its own, after the
@@ -214,6 +217,7 @@ impl VolumeWriter {
             out: BufWriter::with_capacity(1 << 20, f),
             pos: 0,
             kicked: 0,
+            begun: false,
         };
         let h = VolumeHeader {
             version: self.version as u16,
@@ -226,7 +230,47 @@ impl VolumeWriter {
         s.out.flush().ctx(&s.path)?;
         self.cur = Some(s);
         self.frames_in_cur = 0;
+        self.begin_if_not_early()
+    }
+
+    /// In a bucket with the early cut: once the open volume can no longer be cut early (it reaches
+    /// [`EARLY_VOLUME`] only with the generation at [`EARLY_UNTIL`] or more, [`early_cut`]'s rule), it
+    /// will be closed only when full or at the end, a multipart upload (when volumes are larger than a
+    /// part): created now, so that its first part streams as it fills instead of waiting, once 4 MiB
+    /// are buffered, for the upload's creation. Checked when the volume opens and after each of its
+    /// frames; decided from sizes only.
+    ///
+    /// [`early_cut`]: Self::early_cut
+    fn begin_if_not_early(&mut self) -> Result<()> {
+        let Some(s) = &self.cur else {
+            return Ok(());
+        };
+        if !self.remote || !self.early || s.begun || self.max <= MIN_PART as u64 {
+            return Ok(());
+        }
+        let before: u64 = self.sizes.iter().sum();
+        if before + s.pos.max(EARLY_VOLUME) >= EARLY_UNTIL {
+            self.begin_upload()?;
+        }
         Ok(())
+    }
+
+    /// Creates the open volume's multipart upload now, beside what is written (in a bucket).
+    fn begin_upload(&mut self) -> Result<()> {
+        match self.cur.as_mut() {
+            Some(s) if self.remote && !s.begun => {
+                s.begun = true;
+                s.out.get_mut().begin_upload().ctx(&s.path)?;
+                if crate::diag::trace::enabled() {
+                    crate::diag::trace::note(&format!(
+                        "volume {}: upload begun at {} bytes",
+                        s.number, s.pos
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Closes the open volume. In a bucket a volume that is not the last completes its upload in the
@@ -329,6 +373,8 @@ impl VolumeWriter {
         let at = (VolumeNo(s.number), s.pos - stored.len() as u64);
         if self.early_cut() {
             self.close_current(false)?;
+        } else {
+            self.begin_if_not_early()?;
         }
         Ok(at)
     }
@@ -369,19 +415,28 @@ impl VolumeWriter {
     /// with an index of [`INDEX_APART`] raw bytes or more, the volume of the last frames is closed
     /// (its last part uploads and it completes in the background) and the index and footer go in a
     /// volume of their own (FORMAT.md 3.2: the blob lies in the last volume alone); with a smaller one
-    /// the buffered bytes go as a part when there are 5 MiB or more.
+    /// the buffered bytes go as a part when there are 5 MiB or more. The volume that will hold the
+    /// index and footer, when earlier ones are still completing, gets its multipart upload now.
     fn before_index(&mut self, raw_index: usize) -> Result<()> {
-        let Some(s) = self.cur.as_mut() else {
-            return Ok(());
-        };
         if !self.remote {
             return Ok(());
         }
-        if raw_index >= INDEX_APART && self.frames_in_cur > 0 {
-            return self.open_next();
+        match self.cur.as_mut() {
+            // The last frame closed its volume (an early cut): the index goes in a new one.
+            None if !self.finishing.is_empty() => self.open_next()?,
+            None => return Ok(()),
+            Some(_) if raw_index >= INDEX_APART && self.frames_in_cur > 0 => self.open_next()?,
+            Some(s) => {
+                s.out.flush().ctx(&s.path)?;
+                s.out.get_mut().send_ready().ctx(&s.path)?;
+            }
         }
-        s.out.flush().ctx(&s.path)?;
-        s.out.get_mut().send_ready().ctx(&s.path)
+        if !self.finishing.is_empty() {
+            // The last volume, sent while the others complete and committed after them (`seal`): a
+            // multipart upload, created while the index is compressed rather than after.
+            self.begin_upload()?;
+        }
+        Ok(())
     }
 
     /// The index blob after the last frame, spilling into new volumes while it does not fit (FORMAT.md

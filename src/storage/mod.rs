@@ -87,6 +87,14 @@ pub trait ObjectWriter: Send {
     fn write(&mut self, data: &[u8]) -> Result<()>;
     /// Bytes accepted so far.
     fn written(&self) -> u64;
+    /// The object will be sent in parts or must commit after others (a volume that is not cut early,
+    /// a last volume): on S3 its multipart upload is created now, beside the writes, so that its first
+    /// part streams as it fills and no round trip waits at the end (BENCHMARKS.md §10.8). An upload
+    /// created and then not needed is completed as a one-part upload or aborted like any other.
+    /// Locally nothing to do.
+    fn begin_upload(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Sends what is buffered on now if the store can take it before the end (on S3: as a part, when
     /// it is at least the 5 MiB a part that is not the last must be), so that less is left to send at
     /// `finish`. What is written after still goes in the same object. Locally nothing to do.

@@ -350,6 +350,14 @@ impl RemoteOut {
         })
     }
 
+    /// Starts the upload now, beside the writes ([`ObjectWriter::begin_upload`]).
+    pub fn begin_upload(&mut self) -> io::Result<()> {
+        match self.w.as_mut() {
+            Some(w) => w.begin_upload().map_err(to_io),
+            None => Ok(()),
+        }
+    }
+
     /// Sends what is buffered on now when the store can take it before the end
     /// ([`ObjectWriter::send_ready`]): less left to upload at `finish`.
     pub fn send_ready(&mut self) -> io::Result<()> {

@@ -2,8 +2,9 @@
 //! a bounded number at a time, from memory only (nothing is staged on disk).
 //!
 //! Memory: the part being filled plus at most `parts_in_flight` parts uploading. The upload is created
-//! when the first part is 1 MiB short of full; an object smaller than one part is sent with one PUT at
-//! `finish`.
+//! when the writer is told the object will be one ([`ObjectWriter::begin_upload`]: a volume that is not
+//! cut early, the last volume of a pack), or else when the first part is 1 MiB short of full; an
+//! object smaller than one part whose upload was never begun is sent with one PUT at `finish`.
 //!
 //! Once the upload exists, a part is sent while it fills ([`part`](super::part), where payloads are
 //! not signed): its request starts with the part's length when its first bytes are written, and each
@@ -650,6 +651,16 @@ impl ObjectWriter for S3Writer {
 
     fn written(&self) -> u64 {
         self.written
+    }
+
+    fn begin_upload(&mut self) -> Result<()> {
+        if self.closed {
+            return Err(self.closed_err());
+        }
+        if !self.rest_sent {
+            self.start_upload();
+        }
+        Ok(())
     }
 
     fn send_ready(&mut self) -> Result<()> {
