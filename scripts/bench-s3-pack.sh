@@ -9,9 +9,10 @@
 # Per tree and binary: medians of REPS of `clc pack SRC -o DIR/loc -q --cpu` (after removing the last
 # one) and `clc pack SRC -o s3://clc-test/bench/NAME -q --cpu --force`, their ratio and difference, and
 # the server's CPU per bucket pack; with FLOOR=1 the server's time for plain PUTs of the bytes a pack
-# uploads after its stream (scripts/s3-put.py); with TRACE=1 one more traced bucket pack per binary: the
-# client's start, the lock, the scan's end, each frame written (volume, bytes), the stream's end and
-# every S3 request (CLC_TRACE: end time, kind, bytes, duration).
+# uploads after its stream (scripts/s3-put.py; with TRACE=1 also of its largest frame); with TRACE=1 one
+# more traced bucket pack per binary: the client's start, the lock, the scan's end, each frame written
+# (volume, bytes), each upload begun, the stream's end and every S3 request (CLC_TRACE: end time, kind,
+# bytes, duration), the time until the command returned, and the local pack's end beside it.
 # Timings on a shared machine are noisy: compare within one run.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 SRC..." >&2; exit 2; }
@@ -55,9 +56,21 @@ for src in "$@"; do
     if [ "${TRACE:-0}" = 1 ]; then
         for c in $CLCS; do
             echo "  traced bucket pack, $c:"
-            CLC_TRACE=1 "$c" pack "$src" -o "s3://$CLC_S3_TEST_BUCKET/bench/$n" -q --cpu --force 2>&1 |
-                grep "trace:" | grep -E ' s3 |S3 client|lock|scan done|frame [0-9]+ written|stream done|index written| Finish ' |
+            t0=$(date +%s%N)
+            CLC_TRACE=1 "$c" pack "$src" -o "s3://$CLC_S3_TEST_BUCKET/bench/$n" -q --cpu --force 2> "$W/trace"
+            t1=$(date +%s%N)
+            grep "trace:" "$W/trace" | grep -E ' s3 |S3 client|lock|scan done|frame [0-9]+ written|upload begun|stream done|index written| Finish ' |
                 sed 's/^clc: trace: */    /'
+            # From the command's start to its return, against the trace's last line (what the
+            # process does after its last request: the runtime's shutdown, the exit).
+            echo "    command returned after $(( (t1 - t0) / 1000000 )) ms"
+            # The same for the local pack (its Finish stage and its return).
+            rm -f "$W"/loc.*
+            t0=$(date +%s%N)
+            CLC_TRACE=1 "$c" pack "$src" -o "$W/loc" -q --cpu 2> "$W/trace"
+            t1=$(date +%s%N)
+            grep "trace:" "$W/trace" | grep -E 'stream done|index written| Finish ' | sed 's/^clc: trace: */    local: /'
+            echo "    local: command returned after $(( (t1 - t0) / 1000000 )) ms"
         done
     fi
     # FLOOR=1: the server's own time for what a pack uploads after its stream, as plain PUTs from
@@ -71,6 +84,13 @@ for src in "$@"; do
         if [ "$tail" -gt 0 ] && [ "$tail" -lt "$v" ]; then
             read -r b m lo < <(python3 "$HERE/s3-put.py" "$W/loc.001" 9 "$tail")
             echo "  plain PUT of its last part's $b bytes: median $m ms (min $lo)"
+        fi
+        # With TRACE=1: the largest stored frame (a volume of its own at worst: what is left after
+        # the stream when it is written last).
+        f=$(grep -o 'written: volume [0-9]*, [0-9]* bytes' "$W/trace" 2>/dev/null | awk '{print $4}' | sort -n | tail -1)
+        if [ -n "$f" ] && [ "$f" -lt "$v" ]; then
+            read -r b m lo < <(python3 "$HERE/s3-put.py" "$W/loc.001" 9 "$f")
+            echo "  plain PUT of the largest frame's $b bytes: median $m ms (min $lo)"
         fi
     fi
     rm -f "$W"/loc.*
