@@ -1139,16 +1139,7 @@ fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
         "each volume but the last is one PUT: {pack:?}"
     );
     // Deterministic: the same tree packed again elsewhere gives the same objects.
-    let again = format!("{}again", c.arch.trim_end_matches("data"));
-    let o = clc(
-        port,
-        "clc-test-secret",
-        &["pack", s(src), "-o", &again, "-q", "--cpu"],
-    )
-    .envs(epoch)
-    .output()
-    .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    pack_beside(&c, src, "again", &epoch);
     let again_vols = store.list("again.").unwrap();
     assert_eq!(again_vols.len(), n);
     for (a, b) in vols.iter().zip(&again_vols) {
@@ -1171,16 +1162,7 @@ fn a_small_bucket_archive_is_cut_into_volumes_sent_during_the_pack() {
     let (local_list, _) = clc_ok!("list", t.path().join("local.001"));
     assert_eq!(ok(port, &["list", first]), local_list);
     // Without the early cut: one volume, the same listing.
-    let one = format!("{}one", c.arch.trim_end_matches("data"));
-    let o = clc(
-        port,
-        "clc-test-secret",
-        &["pack", s(src), "-o", &one, "-q", "--cpu"],
-    )
-    .env("CLC_S3_EARLY_VOLUMES", "0")
-    .output()
-    .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (one, _) = pack_beside(&c, src, "one", &[("CLC_S3_EARLY_VOLUMES", "0")]);
     assert_eq!(store.list("one.").unwrap().len(), 1);
     assert_eq!(ok(port, &["list", &format!("{one}.001")]), local_list);
     let v = ok(port, &["verify", first]);
@@ -1219,17 +1201,7 @@ fn volumes_that_will_be_multipart_uploads_begin_them_when_they_open() {
     };
     let (port, store, src, t) = (c.port, &c.store, &c.src, &c.t);
     let traced = |tree: &Path, name: &str| {
-        let arch = format!("{}{name}", c.arch.trim_end_matches("data"));
-        let o = clc(
-            port,
-            "clc-test-secret",
-            &["pack", s(tree), "-o", &arch, "-q", "--cpu"],
-        )
-        .env("CLC_TRACE", "1")
-        .output()
-        .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "{err}");
+        let (arch, err) = pack_beside(&c, tree, name, &[("CLC_TRACE", "1")]);
         let out = t.path().join(format!("out-{name}"));
         ok(
             port,
@@ -1271,6 +1243,23 @@ fn volumes_that_will_be_multipart_uploads_begin_them_when_they_open() {
         at(&err, "index written"),
     );
     assert!(b.is_some() && i.is_some() && b < i, "{err}");
+}
+
+/// Packs `tree` with `--cpu` into the archive `name` beside the case's own, with `envs` set; asserts
+/// that it succeeded and returns its base (`s3://…/name`) and the command's stderr.
+fn pack_beside(c: &Case, tree: &Path, name: &str, envs: &[(&str, &str)]) -> (String, String) {
+    let arch = format!("{}{name}", c.arch.trim_end_matches("data"));
+    let o = clc(
+        c.port,
+        "clc-test-secret",
+        &["pack", s(tree), "-o", &arch, "-q", "--cpu"],
+    )
+    .envs(envs.iter().copied())
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    (arch, err)
 }
 
 /// How many requests of `kind` a [`requests`] map holds.

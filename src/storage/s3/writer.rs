@@ -100,8 +100,9 @@ pub(super) struct S3Writer {
     streaming: Option<Streaming>,
     /// The multipart upload, once the first part was sent.
     upload: Option<String>,
-    /// Its creation, started when the first part is [`START_BEFORE`] bytes short of full, so that the
-    /// id is there when the part is (one round trip less between the stream and its first part).
+    /// Its creation, started by [`ObjectWriter::begin_upload`] or when the first part is
+    /// [`START_BEFORE`] bytes short of full, so that the id is there when the part is (one round trip
+    /// less between the stream and its first part).
     creating: Option<JoinHandle<Result<String>>>,
     /// The object must not exist yet ([`S3Writer::new_object`]).
     must_be_new: bool,
