@@ -10,7 +10,7 @@
 //! alist    2 × S × ACAP u64  sorted anchors (hash << 32 | pos) per segment, then per merged run
 //! acnt     2 × S u32         anchors of the run starting at each segment
 //! far      S × SUB × u32     offset of the latest earlier anchor with the same hash, 0 = none
-//! ltab     S × 2^LHASH_LOG u32   last occurrence + 1 per hash in each segment (0 = none)
+//! ltab     S × 2^LHASH_LOG u32   last occurrence per hash in each segment: (pos + 1) << 7 | tag (0 = none)
 //! scratch  P × SCRATCH bytes     sequences 2..n of each parse sub-block
 //! info     P × 8 u32, sb_plan P × 8 u32, fr_plan F × 4 u32   (see the kernel file)
 //! output   per frame: the LZ_EXT3_SB header and table (12 + 4 × count bytes, none for codec 1), then
