@@ -559,19 +559,9 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
             uint maxlen = min(lim - p, (uint)GOOD);
             size_t tb = tab_at(fr_base[f], n, hl);
             uint blen = 0, boff = 0;
-            for (uint c = 0; c < CANDS + 2u + BACK && blen < maxlen; c++) {
+            for (uint c = 0; c < CANDS + 2u && blen < maxlen; c++) {
                 uint q;
-                if (c >= CANDS + 2u) {
-                    // The last occurrence of the hash in segment k - 2 - b (experiments: BACK > 0).
-                    uint b = c - CANDS - 2u;
-                    // BACK_BELOW (experiments, default GOOD: no effect) leaves them to positions whose
-                    // best match so far is shorter.
-                    if (k < 2u + b || blen >= BACK_BELOW) break;
-                    uint e1 = ltab[tb + k - 2u - b];
-                    // A tag that differs: the bytes differ too, no load needed (empty: e1 == 0).
-                    if (e1 == 0u || (e1 & TAG_MASK) != tg) continue;
-                    q = (e1 >> TAG_BITS) - 1u;
-                } else if (c < CANDS) {
+                if (c < CANDS) {
                     uint q1 = slot_get(tab, hl * CANDS + c);
                     if (q1 == 0u) continue;
                     q = (uint)((int)q1 + tbase) - 1u;
@@ -585,6 +575,28 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
                 uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
                 uint off = p - q;
                 if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
+            }
+            // The older segments k - 2 - b: their entries loaded at once (independent loads), then
+            // only those whose tag is v's asked, in order of b (the others would be skipped anyway).
+            if (BACK > 0u && k >= 2u && blen < maxlen && blen < BACK_BELOW) {
+                uint nb = min((uint)BACK, k - 1u);
+                uint hits = 0u;
+#pragma unroll
+                for (uint b = 0; b < BACK; b++) {
+                    if (b < nb) {
+                        uint e1 = ltab[tb + k - 2u - b];
+                        if (e1 != 0u && (e1 & TAG_MASK) == tg) hits |= 1u << b;
+                    }
+                }
+                while (hits != 0u && blen < maxlen && blen < BACK_BELOW) {
+                    uint b = ctz32(hits);
+                    hits &= hits - 1u;
+                    uint q = (ltab[tb + k - 2u - b] >> TAG_BITS) - 1u;
+                    if (read32(src + q) != v) continue;
+                    uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
+                    uint off = p - q;
+                    if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
+                }
             }
             if (blen >= MIN_MATCH) best = (blen << 24) | boff;
         }
