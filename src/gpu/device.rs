@@ -149,6 +149,10 @@ pub(crate) fn choose(found: &[Found], sel: &str) -> Result<Vec<usize>> {
 /// Default log2 of the parse sub-block: 4 KiB (see docs/GPU.md for the ratio/speed trade).
 const PSUB_LOG: u32 = 12;
 
+/// Default of `Tuning::back_below`: lz_find asks the older segments' tables only while its best match
+/// is shorter than 16 bytes (docs/GPU.md run 65).
+const BACK_BELOW: u32 = 16;
+
 /// Bytes of one slot of lz_find's local table: 16-bit positions (relative to the previous segment)
 /// while two segments' positions fit in them, else 32-bit (the kernel's `SUB_LOG <= 15` switch).
 fn slot_bytes(sub_log: u32) -> u64 {
@@ -189,9 +193,10 @@ pub(crate) struct Tuning {
     /// position: 8 (`CLC_GPU_BACK`, 0..=8, for experiments). Run 50: the mixed tree's all-GPU archive
     /// 1.091 -> 1.022 x `--cpu`'s, and the all-GPU pack 0.76-0.80 x the time of B = 0 (docs/GPU.md).
     pub back: u32,
-    /// The older segments are asked only while the best match so far is shorter than this: GOOD, so
-    /// always (`CLC_GPU_BACK_BELOW`, 5..=255, for experiments; run 57: 32 took 10-20 % off lz_find for
-    /// +0.05 % of bytes).
+    /// The older segments are asked only while the best match so far is shorter than this: 16
+    /// (`CLC_GPU_BACK_BELOW`, 5..=255, for experiments; GOOD asks them always). Run 65: 16 took 34 % /
+    /// 14 % off lz_find on the Rust-doc / mixed tar for +0.19 % / +0.06 % of bytes (0.9247 / 1.0217 x
+    /// the CPU encoder's).
     pub back_below: u32,
     /// Most anchors kept per segment.
     pub acap: usize,
@@ -245,7 +250,7 @@ impl Tuning {
             min_match: 5,
             abits,
             back: env("CLC_GPU_BACK", 0..=8, 8),
-            back_below: env("CLC_GPU_BACK_BELOW", 5..=255, good),
+            back_below: env("CLC_GPU_BACK_BELOW", 5..=255, BACK_BELOW.min(good)),
             acap: (2usize << (sub_log - abits)).clamp(256, 4096),
             awg: 256,
             sb_log,
