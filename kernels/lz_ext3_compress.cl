@@ -705,6 +705,209 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
 // ends with a literal-only sequence holding its pending literals: in LZ_EXT3_SB only when there are
 // some (every sub-block then holds at least one sequence), in plain LZ_EXT3 always (the frame's last).
 // Per parse sub-block results of lz_plan: sb_plan[s * PLAN + ...]
+// ---- The parse with a warp per sub-block (PLANES = 32; experiments: CLC_GPU_PARSE_LANES=32) ------
+//
+// lz_parse's greedy parse is a chain: from a position p the next one, and whether a sequence ends
+// there, depend on p alone (pstep). So the sub-block is cut into 32 slices of PSUB / 32 positions,
+// and lane l first walks its slice from its first position (a guess: the true chain may enter the
+// slice elsewhere), marking the positions it visits. Then one lane follows the true chain from the
+// sub-block's start, jumping over a slice as soon as the chain meets a marked position there (from
+// there on the chain is the guessed one), and stepping where it does not. Then every lane walks its
+// slice again from the true entry: once to count its sequences' bytes, once, after a prefix sum, to
+// write them. The sequences, the first one kept apart and the tail are lz_parse's, byte for byte.
+#ifndef PLANES
+#define PLANES 32
+#endif
+#define PL_SLICE (PSUB / PLANES)
+#define PL_VW ((PL_SLICE + 31u) / 32u)
+#define PL_SUBS 2u  // sub-blocks per work-group of 64
+
+// One step of the chain at p (p + MIN_MATCH <= end): returns the next position; *len is the
+// sequence's match length when one ends at p (its offset in *off), else 0.
+inline uint pstep(const __global uchar *src, const __global uint *mt, uint p, uint end, uint *len,
+                  uint *off) {
+    uint m = mt[p];
+    uint l = min(m >> 24, end - p);
+    *len = 0u;
+    if (l < MIN_MATCH) return p + 1u;  // a literal
+    uint o = m & 0xffffffu;
+    if (l == GOOD) {
+        l += common_long(src + p + l, src + p + l - o, end - p - l);
+    } else if (p + 1u + MIN_MATCH <= end && min(mt[p + 1u] >> 24, end - p - 1u) > l) {
+        return p + 1u;  // lazy: the next position has a longer match
+    }
+    *len = l;
+    *off = o;
+    return p + l;
+}
+
+__kernel __attribute__((reqd_work_group_size(PLANES * PL_SUBS, 1, 1)))
+void lz_parse_w(const __global uchar *in, const __global uint *sb_frame,
+                const __global ulong *fr_base, const __global uint *fr_len,
+                const __global uint *fr_first_sb, const __global uint *fr_nsb,
+                const __global uint *matches, __global uchar *scratch, __global uint *info,
+                uint nsub) {
+    __local uint vis[PL_SUBS * PLANES * PL_VW];  // positions each lane's guessed walk visited
+    __local uint xit[PL_SUBS * PLANES];   // where the guessed walk left the slice
+    __local uint lend[PL_SUBS * PLANES];  // its last sequence: position (NO_POS: none) ...
+    __local uint lanc[PL_SUBS * PLANES];  // ... and end
+    __local uint ent[PL_SUBS * PLANES];   // the true chain's first position in the slice (NO_POS: none)
+    __local uint ein[PL_SUBS * PLANES];   // the literal run's start there
+    __local uint cnt[PL_SUBS * PLANES];   // sequences of the slice
+    __local uint sz[PL_SUBS * PLANES];    // their bytes, then their output offset
+    __local uint tail[PL_SUBS];
+    uint lid = get_local_id(0);
+    uint lane = lid % PLANES, sub = lid / PLANES, me = sub * PLANES + lane;
+    uint s = get_group_id(0) * PL_SUBS + sub;
+    bool live = s < nsub;
+    uint f = 0, k = 0;
+    if (live) {
+        f = sb_frame[s >> (SUB_LOG - PSUB_LOG)];
+        k = s - fr_first_sb[f];
+        live = k < fr_nsb[f];  // not the padding after the frame's last sub-block
+    }
+    uint n = live ? fr_len[f] : 0u;
+    uint start = k << PSUB_LOG;
+    const __global uchar *src = in + (live ? fr_base[f] : 0UL);
+    const __global uint *mt = matches + (live ? fr_base[f] : 0UL);
+    uint end = live ? min(start + PSUB, match_limit(n)) : 0u;
+    uint s0 = start + lane * PL_SLICE, s1 = s0 + PL_SLICE;
+
+    // 1. The guessed walk of each slice.
+    for (uint i = 0; i < PL_VW; i++) vis[me * PL_VW + i] = 0u;
+    uint p = s0, lp = NO_POS, la = 0u;
+    while (p < s1 && p + MIN_MATCH <= end) {
+        uint o = p - s0;
+        vis[me * PL_VW + o / 32u] |= 1u << (o % 32u);
+        uint len, off;
+        uint q = pstep(src, mt, p, end, &len, &off);
+        if (len != 0u) { lp = p; la = q; }
+        p = q;
+    }
+    xit[me] = p;
+    lend[me] = lp;
+    lanc[me] = la;
+    ent[me] = NO_POS;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // 2. The true chain, by one lane per sub-block.
+    if (lane == 0u) {
+        uint b = sub * PLANES;
+        uint t = start, anchor = start;
+        while (t + MIN_MATCH <= end) {
+            uint j = (t - start) / PL_SLICE, o = t - start - j * PL_SLICE;
+            if (ent[b + j] == NO_POS) { ent[b + j] = t; ein[b + j] = anchor; }
+            if ((vis[(b + j) * PL_VW + o / 32u] >> (o % 32u)) & 1u) {
+                // The guessed walk from here on: its last sequence is on the chain if it lies at or after t.
+                if (lend[b + j] != NO_POS && lend[b + j] >= t) anchor = lanc[b + j];
+                t = xit[b + j];
+            } else {
+                uint len, off;
+                uint q = pstep(src, mt, t, end, &len, &off);
+                if (len != 0u) anchor = q;
+                t = q;
+            }
+        }
+        tail[sub] = anchor;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // 3. Each slice's sequences from the true entry: count their bytes.
+    uint e0 = ent[me], a0 = ein[me];
+    uint c = 0, bytes = 0;
+    if (e0 != NO_POS) {
+        uint anchor = a0;
+        for (p = e0; p < s1 && p + MIN_MATCH <= end;) {
+            uint len, off;
+            uint q = pstep(src, mt, p, end, &len, &off);
+            if (len != 0u) {
+                c++;
+                bytes += seq_size(p - anchor, len);
+                anchor = q;
+            }
+            p = q;
+        }
+    }
+    cnt[me] = c;
+    sz[me] = bytes;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lane == 0u) {  // offsets: the sub-block's first sequence is kept apart, not in scratch
+        uint b = sub * PLANES, o = 0;
+        for (uint j = 0; j < PLANES; j++) {
+            uint bj = sz[b + j];
+            sz[b + j] = o;
+            o += bj;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    // 4. Write them (the first of the sub-block goes to info instead).
+    uint before = 0;  // sequences of the slices before this one
+    for (uint j = 0; j < lane; j++) before += cnt[sub * PLANES + j];
+    uint total = before;
+    for (uint j = lane; j < PLANES; j++) total += cnt[sub * PLANES + j];
+    // Bytes of the sub-block's first sequence, which the offsets above counted but scratch does not hold.
+    uint firstsz = 0, p0 = 0, len0 = 0, off0 = 0;
+    {
+        uint j = 0;
+        while (j < PLANES && cnt[sub * PLANES + j] == 0u) j++;
+        if (j < PLANES) {
+            uint anchor = ein[sub * PLANES + j];
+            for (uint t = ent[sub * PLANES + j];;) {
+                uint len, off;
+                uint q = pstep(src, mt, t, end, &len, &off);
+                if (len != 0u) {
+                    firstsz = seq_size(t - anchor, len);
+                    p0 = t; len0 = len; off0 = off;
+                    break;
+                }
+                t = q;
+            }
+        }
+    }
+    __global uchar *out = scratch + (size_t)s * SCRATCH;
+    if (e0 != NO_POS && c != 0u) {
+        uint o = sz[me] - (before > 0u ? firstsz : 0u);
+        uint anchor = a0;
+        bool skip = before == 0u;  // this slice holds the sub-block's first sequence
+        for (p = e0; p < s1 && p + MIN_MATCH <= end;) {
+            uint len, off;
+            uint q = pstep(src, mt, p, end, &len, &off);
+            if (len != 0u) {
+                uint lit = p - anchor;
+                if (skip) {
+                    skip = false;
+                } else if (o + seq_size(lit, len) <= SCRATCH) {  // always (MIN_MATCH >= 5)
+                    o += put_token(out + o, lit, len - 4u);
+                    uint i = 0;
+                    for (; i + 4u <= lit; i += 4u) {  // four literals per read
+                        uint w = read32(src + anchor + i);
+                        out[o + i] = (uchar)w;
+                        out[o + i + 1u] = (uchar)(w >> 8);
+                        out[o + i + 2u] = (uchar)(w >> 16);
+                        out[o + i + 3u] = (uchar)(w >> 24);
+                    }
+                    for (; i < lit; i++) out[o + i] = src[anchor + i];
+                    o += lit;
+                    o += put_match(out + o, off, len);
+                }
+                anchor = q;
+            }
+            p = q;
+        }
+    }
+    if (live && lane == PLANES - 1u) {
+        uint o = sz[me] + bytes - (total > 0u ? firstsz : 0u);
+        __global uint *inf = info + (size_t)s * INFO;
+        inf[I_NSEQ] = total;
+        inf[I_P0] = p0;
+        inf[I_LEN0] = len0;
+        inf[I_OFF0] = off0;
+        inf[I_TAIL] = tail[sub];
+        inf[I_SLEN] = o;
+    }
+}
+
 #define PLAN 8
 #define P_HDR 0   // output position of the first sequence's token
 #define P_CARRY 1 // frame position where the incoming literal run starts

@@ -394,13 +394,18 @@ fn enqueue<'a>(
         0 => (24u32, 0u32),
         l => (l - tu.psub_log, 1u32),
     };
+    // lz_parse_w: 32 work-items per parse sub-block, two sub-blocks per work-group.
+    let (parse_items, parse_wg) = match k.parse.1 {
+        true => (np.div_ceil(2) * 64, Some(64)),
+        false => (np.next_multiple_of(64), None),
+    };
     let k_parse = q.launch(
-        &k.parse,
+        &k.parse.0,
         &[
             input, sb_frame, fr_base, fr_len, fr_first, fr_nsb, matches, scratch, info, &np32,
         ],
-        np.next_multiple_of(64),
-        None,
+        parse_items,
+        parse_wg,
     )?;
     let k_plan = q.launch(
         &k.plan,

@@ -309,7 +309,9 @@ pub(crate) struct Kernels {
     pub merge: Kernel,
     pub link: Kernel,
     pub find: Kernel,
-    pub parse: Kernel,
+    /// lz_parse (one work-item per parse sub-block), or with `true` lz_parse_w (a warp per parse
+    /// sub-block, two per work-group of 64; the same bytes): `CLC_GPU_PARSE_LANES` = 1 or 32.
+    pub parse: (Kernel, bool),
     pub plan: Kernel,
     pub emit: Kernel,
     pub decompress: Kernel,
@@ -424,7 +426,14 @@ impl Device {
             merge: kernel(&pc, "lz_merge")?,
             link: kernel(&pc, "lz_link")?,
             find: kernel(&pc, "lz_find")?,
-            parse: kernel(&pc, "lz_parse")?,
+            // A CLC_GPU_C_SRC file without lz_parse_w runs lz_parse.
+            parse: match diag::knob("CLC_GPU_PARSE_LANES", 1..=32, 1) {
+                32 => match Kernel::create(&pc, "lz_parse_w") {
+                    Ok(k) => (k, true),
+                    Err(_) => (kernel(&pc, "lz_parse")?, false),
+                },
+                _ => (kernel(&pc, "lz_parse")?, false),
+            },
             plan: kernel(&pc, "lz_plan")?,
             emit: kernel(&pc, "lz_emit")?,
             decompress: kernel(&pd, "lz_decompress")?,
