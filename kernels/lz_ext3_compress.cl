@@ -18,6 +18,9 @@
 //             are many of them): greedy parse with one-step lazy matching over `matches`; sequences
 //             2..n go to a per-sub-block scratch region, the first one is kept aside because its
 //             literal run may start in an earlier sub-block.
+//   lz_parse_w the same parse with 32 work-items per sub-block (the host's default; same bytes): each
+//             walks a slice from a guessed entry, one follows the true chain over them, then each
+//             writes its slice's sequences from the true entry.
 //   lz_plan   one work-group per frame: links literal runs across sub-blocks and gives every
 //             sub-block its output position (an exclusive prefix sum), with scans in local memory.
 //   lz_emit   one work-group per sub-block: writes the first sequence header, the literal bytes lying
@@ -705,7 +708,7 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
 // ends with a literal-only sequence holding its pending literals: in LZ_EXT3_SB only when there are
 // some (every sub-block then holds at least one sequence), in plain LZ_EXT3 always (the frame's last).
 // Per parse sub-block results of lz_plan: sb_plan[s * PLAN + ...]
-// ---- The parse with a warp per sub-block (PLANES = 32; experiments: CLC_GPU_PARSE_LANES=32) ------
+// ---- The parse with a warp per sub-block (PLANES = 32; the default, CLC_GPU_PARSE_LANES=1: lz_parse) --
 //
 // lz_parse's greedy parse is a chain: from a position p the next one, and whether a sequence ends
 // there, depend on p alone (pstep). So the sub-block is cut into 32 slices of PSUB / 32 positions,
