@@ -613,6 +613,22 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
     }
 }
 
+// Writes one sequence: token, the `lit` literals at lits, offset and match length; returns its bytes.
+inline uint put_seq(__global uchar *out, const __global uchar *lits, uint lit, uint off, uint len) {
+    uint o = put_token(out, lit, len - 4u);
+    uint i = 0;
+    for (; i + 4u <= lit; i += 4u) {  // four literals per read
+        uint w = read32(lits + i);
+        out[o + i] = (uchar)w;
+        out[o + i + 1u] = (uchar)(w >> 8);
+        out[o + i + 2u] = (uchar)(w >> 16);
+        out[o + i + 3u] = (uchar)(w >> 24);
+    }
+    for (; i < lit; i++) out[o + i] = lits[i];
+    o += lit;
+    return o + put_match(out + o, off, len);
+}
+
 // One bit per stored match of w (bit i: w's i-th), set where it is a match (length >= MIN_MATCH).
 inline uint match_bits(uint4 w) {
     return (uint)(w.x >> 24 >= MIN_MATCH) | ((uint)(w.y >> 24 >= MIN_MATCH) << 1) |
@@ -677,18 +693,7 @@ __kernel void lz_parse(const __global uchar *in, const __global uint *sb_frame,
             p0 = p; len0 = len; off0 = off;
         } else {
             if (o + seq_size(lit, len) > SCRATCH) break;  // cannot happen with MIN_MATCH >= 5
-            o += put_token(out + o, lit, len - 4u);
-            uint i = 0;
-            for (; i + 4u <= lit; i += 4u) {  // four literals per read
-                uint w = read32(src + anchor + i);
-                out[o + i] = (uchar)w;
-                out[o + i + 1u] = (uchar)(w >> 8);
-                out[o + i + 2u] = (uchar)(w >> 16);
-                out[o + i + 3u] = (uchar)(w >> 24);
-            }
-            for (; i < lit; i++) out[o + i] = src[anchor + i];
-            o += lit;
-            o += put_match(out + o, off, len);
+            o += put_seq(out + o, src + anchor, lit, off, len);
         }
         nseq++;
         p += len;
@@ -881,18 +886,7 @@ void lz_parse_w(const __global uchar *in, const __global uint *sb_frame,
                 if (skip) {
                     skip = false;
                 } else if (o + seq_size(lit, len) <= SCRATCH) {  // always (MIN_MATCH >= 5)
-                    o += put_token(out + o, lit, len - 4u);
-                    uint i = 0;
-                    for (; i + 4u <= lit; i += 4u) {  // four literals per read
-                        uint w = read32(src + anchor + i);
-                        out[o + i] = (uchar)w;
-                        out[o + i + 1u] = (uchar)(w >> 8);
-                        out[o + i + 2u] = (uchar)(w >> 16);
-                        out[o + i + 3u] = (uchar)(w >> 24);
-                    }
-                    for (; i < lit; i++) out[o + i] = src[anchor + i];
-                    o += lit;
-                    o += put_match(out + o, off, len);
+                    o += put_seq(out + o, src + anchor, lit, off, len);
                 }
                 anchor = q;
             }
