@@ -105,19 +105,29 @@ pub const EARLY_UNTIL: u64 = 8 << 20;
 const EARLY_IN_FLIGHT: usize = 8;
 
 /// Writeback of a volume is started every this many bytes, so the sync at its close has little left.
-const WRITEBACK_STEP: u64 = 32 << 20;
+const WRITEBACK_STEP: u64 = 4 << 20;
 
 impl Stream {
     fn write(&mut self, data: &[u8]) -> Result<()> {
         self.out.write_all(data).ctx(&self.path)?;
         self.pos += data.len() as u64;
         if self.pos - self.kicked >= WRITEBACK_STEP {
-            self.out.flush().ctx(&self.path)?;
-            if let Some(f) = self.out.get_ref().local() {
-                crate::sys::start_writeback(f, self.kicked, self.pos - self.kicked);
-            }
-            self.kicked = self.pos;
+            self.kick()?;
         }
+        Ok(())
+    }
+
+    /// Starts the kernel's writeback of what was written since the last kick (a local file), so that
+    /// the sync at the volume's close waits for little.
+    fn kick(&mut self) -> Result<()> {
+        if self.pos == self.kicked {
+            return Ok(());
+        }
+        self.out.flush().ctx(&self.path)?;
+        if let Some(f) = self.out.get_ref().local() {
+            crate::sys::start_writeback(f, self.kicked, self.pos - self.kicked);
+        }
+        self.kicked = self.pos;
         Ok(())
     }
 
@@ -377,6 +387,15 @@ impl VolumeWriter {
             self.begin_if_not_early()?;
         }
         Ok(at)
+    }
+
+    /// Starts the writeback of the open volume's frames (a local file) while the index is being built,
+    /// so that the sync after it waits for the index's bytes only.
+    pub fn kick_writeback(&mut self) -> Result<()> {
+        match self.cur.as_mut() {
+            Some(s) => s.kick(),
+            None => Ok(()),
+        }
     }
 
     /// Writes the index blob (zlib of `raw_index`) and the footer, syncs, and renames every volume into

@@ -277,6 +277,7 @@ pub fn pack_with(
     progress.finish();
     trace::note("stream done");
     let (tables, frames, dicts) = streamed?;
+    vw.kick_writeback()?;
     check_interrupt()?;
 
     let (unique_bytes, frame_count) = (tables.unique_bytes, frames.len() as u64);
