@@ -29,8 +29,10 @@ pub enum Stage {
     /// The cutter's groups, wall time from handing a group to its threads until every segment is cut
     /// (`Chunk` plus the wait for free threads).
     CutGroup,
-    /// The sequencer's serial part: chunk map, copies into frames.
+    /// The sequencer's serial part: the chunk map, frames' pieces.
     Sequence,
+    /// A frame's bytes gathered into one buffer by the compressor that takes it.
+    Gather,
     /// xxh3 of every frame.
     Checksum,
     /// CPU encoding of frames.
@@ -58,13 +60,14 @@ pub enum Stage {
     MountRead,
 }
 
-const STAGES: [Stage; 18] = [
+const STAGES: [Stage; 19] = [
     Stage::Scan,
     Stage::Dedup,
     Stage::Read,
     Stage::Chunk,
     Stage::CutGroup,
     Stage::Sequence,
+    Stage::Gather,
     Stage::Checksum,
     Stage::CpuEncode,
     Stage::GpuBatch,

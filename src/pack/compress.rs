@@ -11,7 +11,7 @@ use crate::format::checksum;
 use crate::format::frame::{FLAG_DICT, FLAG_GPU};
 use crate::format::index::Dict;
 use crate::gpu::Gpu;
-use crate::pack::stream::{FramePool, RawFrame};
+use crate::pack::stream::{FrameParts, FramePool, RawFrame};
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,7 +255,7 @@ pub const GPU_BATCH_BYTES: usize = 64 << 20;
 /// The channels of the compress stage: frames in, encoded batches out, and the CPU path's tokens (one
 /// per frame from compression until it is written).
 pub struct Lanes {
-    pub frames: Receiver<RawFrame>,
+    pub frames: Receiver<FrameParts>,
     pub out: Sender<Vec<Encoded>>,
     pub tokens: Sender<()>,
 }
@@ -281,7 +281,7 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
     // Decided at the first frame past the lead, once the device set is known (the GPU opened).
     let mut split: Option<Split> = None;
     let with_gpu: OnceLock<Compressor> = OnceLock::new();
-    let (gtx, grx) = crossbeam_channel::bounded::<RawFrame>(batch.max(1) * 2);
+    let (gtx, grx) = crossbeam_channel::bounded::<FrameParts>(batch.max(1) * 2);
     let mut offset = 0u64;
     std::thread::scope(|fs| {
         // Opens the GPU (or waits for the one opening) while the CPU takes the frames of the lead; the
@@ -296,7 +296,7 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                     return;
                 }
                 let past = offset >= lead;
-                offset += f.data.len() as u64;
+                offset += f.len as u64;
                 let sp = match (past, split) {
                     (false, _) => None,
                     (true, Some(sp)) => Some(sp),
@@ -331,6 +331,7 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                 }
                 let out = out.clone();
                 rs.spawn(move |_| {
+                    let f = f.gather(pool);
                     let e = base.one(&f);
                     pool.give(f.data);
                     let _ = out.send(vec![e]);
@@ -348,22 +349,23 @@ fn gpu_feed(
     comp: &Compressor,
     dev: usize,
     batch: usize,
-    frames: Receiver<RawFrame>,
+    frames: Receiver<FrameParts>,
     out: Sender<Vec<Encoded>>,
     pool: &FramePool,
 ) {
     while let Ok(first) = frames.recv() {
-        let mut bytes = first.data.len();
+        let mut bytes = first.len;
         let mut b = vec![first];
         while b.len() < batch && bytes < GPU_BATCH_BYTES {
             match frames.try_recv() {
                 Ok(f) => {
-                    bytes += f.data.len();
+                    bytes += f.len;
                     b.push(f);
                 }
                 Err(_) => break,
             }
         }
+        let b: Vec<RawFrame> = b.into_par_iter().map(|f| f.gather(pool)).collect();
         if out.send(comp.batch_on(dev, b, pool)).is_err() {
             return;
         }
@@ -464,6 +466,7 @@ fn cpu_dispatch(comp: &Compressor, lanes: Lanes, pool: &FramePool) {
             }
             let out = out.clone();
             rs.spawn(move |_| {
+                let f = f.gather(pool);
                 let e = comp.one(&f);
                 pool.give(f.data);
                 let _ = out.send(vec![e]);

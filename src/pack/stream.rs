@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 /// One content to store: the scan entries that share it (the first is read; the others are duplicates
 /// confirmed by BLAKE3 `expect`, or hardlink-free single files).
@@ -200,7 +201,7 @@ fn segment(cfg: &Config) -> usize {
     (cfg.buffer_size as usize).clamp(64 << 10, 8 << 20)
 }
 
-/// Buffers for the reader's segments, given back by the sequencer once their chunks are placed: a fresh
+/// Buffers for the reader's segments, given back once the frames that refer to them are gathered: a fresh
 /// 8 MiB buffer costs a page fault per 4 KiB on first touch (as the frame buffers did, [`FramePool`]).
 /// Only reads of at least half a segment take one, so a buffer holds at most twice its bytes.
 pub struct ReadPool {
@@ -252,6 +253,13 @@ impl ReadPool {
         if v.capacity() >= self.seg {
             let _ = self.tx.try_send(v);
         }
+    }
+
+    /// `v` to be referred to by frames; given back (as [`give`](Self::give) would) once they are
+    /// gathered.
+    fn hold(&self, v: Vec<u8>) -> Arc<Held> {
+        let back = (v.capacity() >= self.seg).then(|| self.tx.clone());
+        Arc::new(Held { data: v, back })
     }
 }
 
@@ -474,9 +482,8 @@ pub struct Seed {
     pub by_chunks: HashMap<Vec<u64>, u64>,
 }
 
-/// Frame buffers given back after compression, for the sequencer to fill again. A fresh 4-16 MiB
-/// buffer costs a page fault per 4 KiB on first touch, which made the sequencer (one thread that
-/// every byte passes) spend more time faulting than copying.
+/// Frame buffers given back after compression, for the next frames' bytes to be gathered into
+/// ([`FrameParts::gather`]). A fresh 4-16 MiB buffer costs a page fault per 4 KiB on first touch.
 pub struct FramePool {
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,
@@ -490,7 +497,7 @@ impl FramePool {
     }
 
     /// An empty buffer with room for `cap` bytes: a given-back one when there is one.
-    fn take(&self, cap: usize) -> Vec<u8> {
+    pub fn take(&self, cap: usize) -> Vec<u8> {
         while let Ok(mut v) = self.rx.try_recv() {
             if v.capacity() >= cap {
                 v.clear();
@@ -511,6 +518,61 @@ pub struct RawFrame {
     pub id: u32,
     pub data: Vec<u8>,
     pub dict: Option<Dict>,
+}
+
+/// A read buffer whose bytes frames refer to until they are gathered ([`FrameParts`]); a segment's
+/// buffer goes back to the read pool when the last of them is done with it.
+pub struct Held {
+    data: Vec<u8>,
+    back: Option<Sender<Vec<u8>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(tx) = self.back.take() {
+            let _ = tx.try_send(std::mem::take(&mut self.data));
+        }
+    }
+}
+
+/// `len` bytes of a read buffer, from `at`.
+struct Piece {
+    buf: Arc<Held>,
+    at: usize,
+    len: usize,
+}
+
+/// A frame as the sequencer sends it: where its bytes lie in the read buffers, not a copy of them. The
+/// copy into one buffer ([`gather`](Self::gather)) is made by the compressor that takes the frame, so
+/// that the sequencer, one thread that every byte passes, does not copy (on 16 cores it was busy 88-99 %
+/// of the stream copying, faulting fresh frame buffers in and freeing read buffers: docs/GPU.md run 69).
+pub struct FrameParts {
+    pub id: u32,
+    /// The frame's length in bytes.
+    pub len: usize,
+    pub dict: Option<Dict>,
+    pieces: Vec<Piece>,
+    /// The buffer size the frame was filled up to (its kind's limit), for a pool buffer that fits
+    /// every frame of its kind.
+    cap: usize,
+}
+
+impl FrameParts {
+    /// The frame's bytes in one buffer from `pool`; the read buffers it referred to are let go.
+    pub fn gather(self, pool: &FramePool) -> RawFrame {
+        let t = std::time::Instant::now();
+        let mut data = pool.take(self.cap.max(self.len));
+        for p in &self.pieces {
+            data.extend_from_slice(&p.buf.data[p.at..p.at + p.len]);
+        }
+        drop(self.pieces);
+        trace::add(Stage::Gather, t, std::time::Instant::now(), self.len as u64);
+        RawFrame {
+            id: self.id,
+            data,
+            dict: self.dict,
+        }
+    }
 }
 
 /// What an append knows of earlier generations, for choosing dictionaries.
@@ -710,10 +772,13 @@ fn cut(cfg: &Config, batch: &[&Msg]) -> Vec<Vec<Cut>> {
         .collect()
 }
 
-/// A frame being filled: its bytes, the chunks placed in it (positions in this run's chunk table; their
-/// frame id is set when it is sent) and the size at which it is sent.
+/// A frame being filled: where its bytes lie, their length, the chunks placed in it (positions in this
+/// run's chunk table; their frame id is set when it is sent) and the size at which it is sent.
 struct OpenFrame {
-    data: Vec<u8>,
+    pieces: Vec<Piece>,
+    len: usize,
+    /// Bytes of the read buffers its pieces keep alive (a buffer counted each time the frame turns to it).
+    pinned: usize,
     chunks: Vec<u64>,
     limit: usize,
 }
@@ -721,12 +786,59 @@ struct OpenFrame {
 impl OpenFrame {
     fn new(limit: u64) -> OpenFrame {
         OpenFrame {
-            data: Vec::new(),
+            pieces: Vec::new(),
+            len: 0,
+            pinned: 0,
             chunks: Vec::new(),
             limit: limit as usize,
         }
     }
+
+    /// Adds `len` bytes of `buf` from `at`: a piece referring to the buffer, or, when the frame keeps
+    /// more than [`PIN_MAX`] × its limit of read buffers alive (a frame of a few new chunks from many
+    /// segments otherwise seen before), a copy of them.
+    fn add(&mut self, buf: &Arc<Held>, at: usize, len: usize) {
+        self.len += len;
+        if let Some(p) = self.pieces.last_mut() {
+            if Arc::ptr_eq(&p.buf, buf) {
+                if p.at + p.len == at {
+                    p.len += len;
+                } else {
+                    self.pieces.push(Piece {
+                        buf: buf.clone(),
+                        at,
+                        len,
+                    });
+                }
+                return;
+            }
+        }
+        let cap = buf.data.capacity();
+        if self.pinned + cap > PIN_MAX * self.limit.max(self.len) {
+            let copy = Arc::new(Held {
+                data: buf.data[at..at + len].to_vec(),
+                back: None,
+            });
+            self.pinned += len;
+            self.pieces.push(Piece {
+                buf: copy,
+                at: 0,
+                len,
+            });
+            return;
+        }
+        self.pinned += cap;
+        self.pieces.push(Piece {
+            buf: buf.clone(),
+            at,
+            len,
+        });
+    }
 }
+
+/// A frame keeps at most this many times its size of read buffers alive (past it, its new chunks are
+/// copied): a segment (up to 8 MiB) may hold a frame's first bytes and the next frame's too.
+const PIN_MAX: usize = 3;
 
 /// Cuts, hashes and dedups chunks and fills frames. With ADAPTIVE_FRAMES the frame size follows the data
 /// (see [`Config::frame_limits`]): chunks that look incompressible ([`chunk::incompressible`]) fill frames
@@ -741,11 +853,11 @@ pub fn sequencer(
     cfg: &Config,
     seed: Seed,
     dicts: Option<&dyn DictPlan>,
-    frames_tx: Sender<RawFrame>,
-    (pool, bufs): (&FramePool, &ReadPool),
+    frames_tx: Sender<FrameParts>,
+    bufs: &ReadPool,
     progress: &crate::diag::Progress,
 ) -> Tables {
-    let mut seq = Sequencer::new(cfg, seed, frames_tx, pool);
+    let mut seq = Sequencer::new(cfg, seed, frames_tx);
     seq.dicts = dicts;
     for (batch, cut) in rx {
         let t_seq = std::time::Instant::now();
@@ -764,10 +876,10 @@ pub fn sequencer(
                     }
                     progress.bytes(data.len() as u64);
                     seq_bytes += data.len() as u64;
+                    let data = bufs.hold(data);
                     for c in cuts {
                         seq.place(&data, c, run);
                     }
-                    bufs.give(data);
                 }
                 Msg::End { entries, .. } => {
                     progress.items(entries.len() as u64);
@@ -788,9 +900,7 @@ pub fn sequencer(
 struct Sequencer<'a> {
     adaptive: bool,
     large: usize,
-    frames_tx: Sender<RawFrame>,
-    /// Where frame buffers come from.
-    pool: &'a FramePool,
+    frames_tx: Sender<FrameParts>,
     /// Time spent waiting for the compressors since the batch began (not the sequencer's own work,
     /// for the trace).
     blocked: std::time::Duration,
@@ -824,13 +934,12 @@ struct OpenDict {
 }
 
 impl<'a> Sequencer<'a> {
-    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<RawFrame>, pool: &'a FramePool) -> Self {
+    fn new(cfg: &'a Config, seed: Seed, frames_tx: Sender<FrameParts>) -> Self {
         let (small, normal, large) = cfg.frame_limits();
         Sequencer {
             adaptive: adaptive(cfg),
             large: large as usize,
             frames_tx,
-            pool,
             blocked: std::time::Duration::ZERO,
             open: [OpenFrame::new(normal), OpenFrame::new(small)],
             t: Tables::default(),
@@ -902,7 +1011,7 @@ impl<'a> Sequencer<'a> {
 
     /// Adds a chunk of `data` to the content being read: a chunk seen before is referred to again;
     /// a new one goes into the open frame of its kind (which is sent first when it would overflow).
-    fn place(&mut self, data: &[u8], (o, l, h, raw): Cut, run: bool) {
+    fn place(&mut self, data: &Arc<Held>, (o, l, h, raw): Cut, run: bool) {
         let id = match self.seen.get(&h) {
             Some(&id) => id,
             None => {
@@ -912,24 +1021,21 @@ impl<'a> Sequencer<'a> {
                 } else {
                     self.open[k].limit
                 };
-                if self.open[k].data.len() + l > limit {
+                if self.open[k].len + l > limit {
                     self.emit(k);
                 }
                 let t = &mut self.t;
                 let f = &mut self.open[k];
-                if f.data.capacity() == 0 {
-                    f.data = self.pool.take(f.limit);
-                }
                 let local = t.chunks.len() as u64;
                 let id = self.bases.chunks + local;
                 t.chunks.push(Chunk {
                     frame: FrameId(u32::MAX), // set by `emit`
-                    offset: f.data.len() as u32,
+                    offset: f.len as u32,
                     len: l as u32,
                 });
                 t.hashes.push(h);
                 f.chunks.push(local);
-                f.data.extend_from_slice(&data[o..o + l]);
+                f.add(data, o, l);
                 t.unique_bytes += l as u64;
                 self.seen.insert(h, id);
                 id
@@ -987,21 +1093,30 @@ impl<'a> Sequencer<'a> {
     /// Sends open frame `k` (if it holds anything) with the next frame id.
     fn emit(&mut self, k: usize) {
         let (t, f) = (&mut self.t, &mut self.open[k]);
-        if f.data.is_empty() {
+        if f.len == 0 {
             return;
         }
         let id = (self.bases.frames + u64::from(t.frames)) as u32;
         for c in f.chunks.drain(..) {
             t.chunks[c as usize].frame = FrameId(id);
         }
-        let data = std::mem::take(&mut f.data);
+        let (pieces, len, cap) = (std::mem::take(&mut f.pieces), f.len, f.limit);
+        f.len = 0;
+        f.pinned = 0;
         let dict = if k == 0 {
-            self.choose_dict(id, data.len())
+            self.choose_dict(id, len)
         } else {
             None
         };
         let wait = std::time::Instant::now();
-        self.frames_tx.send(RawFrame { id, data, dict }).ok();
+        let parts = FrameParts {
+            id,
+            len,
+            dict,
+            pieces,
+            cap,
+        };
+        self.frames_tx.send(parts).ok();
         self.blocked += wait.elapsed();
         self.t.frames += 1;
     }
@@ -1105,6 +1220,81 @@ mod tests {
 
     /// The reader's windows of small files stay within the read-ahead a config sets (a config that bounds
     /// the pack's memory bounds them too), and hold at least a batch.
+    /// A frame refers to the read buffers and is gathered into their bytes in order; adjacent chunks of
+    /// one buffer are one piece; a frame that would keep more than PIN_MAX × its limit of buffers alive
+    /// copies the rest; a segment's buffer goes back to the read pool once every frame using it is
+    /// gathered, not before.
+    #[test]
+    fn frames_refer_to_read_buffers_until_gathered() {
+        let cfg = Config {
+            buffer_size: 64 << 10,
+            ..Config::default()
+        };
+        let bufs = ReadPool::new(&cfg);
+        let seg = bufs.seg;
+        let a = text(1, seg);
+        let b = text(2, 1000);
+        let (ha, hb) = (bufs.hold(a.clone()), bufs.hold(b.clone()));
+        let mut f = OpenFrame::new(3 * seg as u64);
+        f.add(&ha, 0, 100);
+        f.add(&ha, 100, 50);
+        f.add(&hb, 10, 20);
+        f.add(&ha, 500, 7);
+        assert_eq!(
+            f.pieces.len(),
+            3,
+            "adjacent chunks of one buffer make one piece"
+        );
+        assert_eq!(f.len, 177);
+        assert_eq!(f.pinned, seg + b.capacity() + seg);
+        let mut g = OpenFrame::new(3 * seg as u64);
+        g.add(&ha, seg - 10, 10);
+        let parts = |f: OpenFrame, id| FrameParts {
+            id,
+            len: f.len,
+            dict: None,
+            pieces: f.pieces,
+            cap: f.limit,
+        };
+        drop((ha, hb));
+        let pool = FramePool::new(2);
+        let got = parts(f, 7).gather(&pool);
+        let want: Vec<u8> = [&a[..150], &b[10..30], &a[500..507]].concat();
+        assert_eq!((got.id, &got.data), (7, &want));
+        assert!(
+            bufs.rx.try_recv().is_err(),
+            "frame g still refers to the segment"
+        );
+        assert_eq!(parts(g, 8).gather(&pool).data, a[seg - 10..]);
+        let back = bufs
+            .rx
+            .try_recv()
+            .expect("the segment's buffer is back in the pool");
+        assert_eq!(back.capacity(), a.capacity());
+        assert!(
+            bufs.rx.try_recv().is_err(),
+            "a small file's buffer is not kept"
+        );
+
+        // Past PIN_MAX × the limit of buffers alive, chunks are copied and nothing more is pinned.
+        let mut h = OpenFrame::new(seg as u64);
+        let held: Vec<Arc<Held>> = (0..PIN_MAX + 2)
+            .map(|i| bufs.hold(text(10 + i as u64, seg)))
+            .collect();
+        for k in &held {
+            h.add(k, 3, 5);
+        }
+        let shared = h
+            .pieces
+            .iter()
+            .filter(|p| Arc::strong_count(&p.buf) > 1)
+            .count();
+        assert_eq!(shared, PIN_MAX, "only PIN_MAX segments are kept alive");
+        let want: Vec<u8> = held.iter().flat_map(|k| k.data[3..8].to_vec()).collect();
+        drop(held);
+        assert_eq!(parts(h, 9).gather(&pool).data, want);
+    }
+
     #[test]
     fn windows_of_small_files_stay_within_the_read_ahead() {
         assert_eq!(window_max(&Config::default()), READ_WINDOW_MAX);
