@@ -138,6 +138,15 @@ pub struct GenParts<'a> {
 }
 
 impl GenParts<'_> {
+    /// The generation's flags (FORMAT.md 3.3).
+    pub fn flags(&self) -> u32 {
+        if self.versioned {
+            FLAG_VERSIONED
+        } else {
+            0
+        }
+    }
+
     /// The generation index over the stream's rows `t`, the `frames` as written and their `dicts`. A
     /// versioned generation stores its chunks' BLAKE3s; a plain one does not (an append to it computes
     /// them once).
@@ -148,6 +157,7 @@ impl GenParts<'_> {
         frames: Vec<Frame>,
         dicts: Vec<Dict>,
     ) -> GenIndex {
+        let flags = self.flags();
         let mut params = base_params(self.cfg, self.src);
         params.extend([
             ("bytes_in".into(), t.bytes_in.to_string()),
@@ -168,7 +178,7 @@ impl GenParts<'_> {
         let hashes_first = first;
         GenIndex {
             generation: self.generation,
-            flags: if self.versioned { FLAG_VERSIONED } else { 0 },
+            flags,
             first_volume: self.first_volume,
             earlier: self.earlier,
             bases: self.bases,

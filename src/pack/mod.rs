@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use stream::{FramePool, Job, RawFrame, Seed, Tables};
+use stream::{FrameParts, FramePool, Job, Seed, Tables};
 
 pub use compress::{GpuUse, OpenAhead, Split};
 
@@ -305,17 +305,30 @@ pub fn pack_with(
         root_mtime,
         created,
     };
-    let mut gen = parts.build(tables, &counts, frames, dicts);
-    trace::note("generation tables built");
-    let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
-    trace::note("snapshot placed");
-    let raw_index = gen.encode();
-    trace::note(&format!("index built ({} bytes)", raw_index.len()));
-    check_interrupt()?;
     // Format version 5: this run's tree (the new snapshot's, or the plain archive's) paged in directory
-    // order after the index, for the mount (FORMAT.md 12).
-    let tree = crate::format::tree::build(&entries, gen.generation, gen.flags, unique_bytes);
-    trace::note(&format!("paged tree built ({} records)", tree.records()));
+    // order after the index, for the mount (FORMAT.md 12); built on a thread of its own while the
+    // generation index is built and encoded (each took 6-8 ms of a 0.3 s pack on 16 cores, run 69).
+    let (generation, flags) = (parts.generation, parts.flags());
+    let (tree, built) = std::thread::scope(|s| {
+        let tree = s.spawn(|| {
+            let tree = crate::format::tree::build(&entries, generation, flags, unique_bytes);
+            trace::note(&format!("paged tree built ({} records)", tree.records()));
+            tree
+        });
+        let built = (|| {
+            let mut gen = parts.build(tables, &counts, frames, dicts);
+            trace::note("generation tables built");
+            let snapshot = attach_tree(&mut gen, &entries, prev.as_ref(), opts, started.0)?;
+            trace::note("snapshot placed");
+            let raw_index = gen.encode();
+            trace::note(&format!("index built ({} bytes)", raw_index.len()));
+            Ok::<_, Error>((gen, snapshot, raw_index))
+        })();
+        (tree.join(), built)
+    });
+    let (gen, snapshot, raw_index) = built?;
+    let tree =
+        tree.map_err(|_| Error::Internal("pack: the paged tree's thread panicked".into()))?;
     check_interrupt()?;
     let sized = vw.finish_sized(&raw_index, Some(&tree))?;
     trace::note("index written, volumes in place");
@@ -484,7 +497,7 @@ fn stream_all(
         let (cut_tx, cut_rx) = crossbeam_channel::bounded(1);
         // Frames waiting for the compress stage's dispatcher: one per CPU thread (the GPU's wait in a
         // queue of their own, `compress::stage`).
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<RawFrame>(cfg.threads());
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<FrameParts>(cfg.threads());
         let (enc_tx, enc_rx) =
             crossbeam_channel::bounded::<Vec<Encoded>>(cfg.write_buffer_batches.max(1));
         // A token per frame from compression until it is written, so that at most two frames per thread
@@ -496,9 +509,8 @@ fn stream_all(
         let bufs = &bufs;
         s.spawn(move || stream::reader_into(jobs, cfg, (read_tx, slot_tx), warn, bufs));
         s.spawn(move || stream::cutter((read_rx, slot_rx), cfg, cut_tx));
-        let seq = s.spawn(move || {
-            stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, (pool, bufs), progress)
-        });
+        let seq =
+            s.spawn(move || stream::sequencer(cut_rx, cfg, seed, dicts, frame_tx, bufs, progress));
         let lanes = Lanes {
             frames: frame_rx,
             out: enc_tx,
