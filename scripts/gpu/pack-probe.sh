@@ -21,13 +21,13 @@ for tree in $W/t/rdoc $W/src $W/py; do
   n=$(basename $tree)
   for i in $(seq $REPS); do
     rm -f $W/s.sqfs; echo "$n sqfs: $(sec mksquashfs $tree $W/s.sqfs -comp lz4 -processors $N -noappend -quiet -no-progress)"
-    for b in clc-main clc; do
+    for b in ${BINS:-clc-main clc}; do
       rm -f $W/a.*; echo "$n $b disk: $(sec $D/$b pack $tree -o $W/a --cpu -q)"
       rm -f /dev/shm/a.*; echo "$n $b shm: $(sec $D/$b pack $tree -o /dev/shm/a --cpu -q)"
       rm -f $W/a.*; echo "$n $b zstd disk: $(sec $D/$b pack $tree -o $W/a --cpu -q --codec zstd)"
     done
   done
-  for b in clc-main clc; do
+  for b in ${BINS:-clc-main clc}; do
     rm -f $W/a.*; CLC_TRACE=1 CLC_TRACE_EVENTS=$OUT/ev-$n-$b.txt $D/$b pack $tree -o $W/a --cpu 2>&1 | grep "trace: \|^time" | sed "s/^/$n $b: /"
   done
   command -v strace >/dev/null && { rm -f $W/a.*; strace -f -T -e trace=fdatasync,fsync,rename -o $OUT/st-$n.txt $D/clc pack $tree -o $W/a --cpu -q; grep -v resumed $OUT/st-$n.txt | tail -5; }

@@ -33,6 +33,9 @@ pub enum Stage {
     Sequence,
     /// A frame's bytes gathered into one buffer by the compressor that takes it.
     Gather,
+    /// A pack's stage blocked handing work on (the reader on the read-ahead, the cutter and the
+    /// sequencer on the next stage's queue, the compressors' dispatch on the frames not yet written).
+    Blocked,
     /// xxh3 of every frame.
     Checksum,
     /// CPU encoding of frames.
@@ -60,7 +63,7 @@ pub enum Stage {
     MountRead,
 }
 
-const STAGES: [Stage; 19] = [
+const STAGES: [Stage; 20] = [
     Stage::Scan,
     Stage::Dedup,
     Stage::Read,
@@ -68,6 +71,7 @@ const STAGES: [Stage; 19] = [
     Stage::CutGroup,
     Stage::Sequence,
     Stage::Gather,
+    Stage::Blocked,
     Stage::Checksum,
     Stage::CpuEncode,
     Stage::GpuBatch,

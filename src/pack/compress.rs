@@ -461,9 +461,11 @@ fn cpu_dispatch(comp: &Compressor, lanes: Lanes, pool: &FramePool) {
     } = lanes;
     rayon::in_place_scope(|rs| {
         for f in frames {
+            let t = Instant::now();
             if tokens.send(()).is_err() {
                 return;
             }
+            trace::add(Stage::Blocked, t, Instant::now(), 0);
             let out = out.clone();
             rs.spawn(move |_| {
                 let f = f.gather(pool);

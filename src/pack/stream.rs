@@ -95,62 +95,28 @@ pub fn reader_into(
         pool,
         bufs,
     };
-    let mut window_bytes = r.batch_bytes;
-    while let Some(job) = r.queue.pop_front() {
-        let small = |j: &Job| j.size < r.seg as u64 && !j.sources.is_empty();
-        if !small(&job) || r.pool.is_none() {
+    while let Some(job) = r.queue.front() {
+        if !small_job(job, r.seg) || r.pool.is_none() {
+            let job = r.queue.pop_front().expect("front exists");
             if r.stream(job).is_err() {
                 return;
             }
             continue;
         }
-        // A window of small files, read in parallel, handled in order.
-        let mut window = vec![job];
-        let mut bytes = window[0].size;
-        while let Some(next) = r.queue.front() {
-            if !small(next) || window.len() >= 1024 || bytes >= window_bytes as u64 {
-                break;
-            }
-            bytes += next.size;
-            window.push(r.queue.pop_front().expect("front exists"));
-        }
-        let (seg, bufs) = (r.seg, r.bufs);
-        // Each file is cut by the thread that read it, while its bytes are in that core's cache: on
-        // 2 cores a stage of its own for small files' cuts ran on one thread at a time, handed work
-        // by the reader and handing it on (BENCHMARKS.md 11.7).
-        let reads: Vec<std::io::Result<(Vec<u8>, Vec<Cut>)>> =
-            r.pool.as_ref().expect("checked above").install(|| {
-                window
-                    .par_iter()
-                    .map(|j| {
-                        let data = read_small(&j.sources[0], j.size, seg, bufs)?;
-                        let cuts = if data.len() < seg {
-                            cut_one(cfg, &data)
-                        } else {
-                            Vec::new()
-                        };
-                        Ok((data, cuts))
-                    })
-                    .collect()
-            });
-        window_bytes = (window_bytes * 2).min(window_max(cfg));
-        for (job, res) in window.into_iter().zip(reads) {
-            let ok = match res {
-                Ok((data, cuts)) if data.len() < seg => r.whole(job, data, cuts),
-                // Grew past a segment since the scan, or failed: take the streaming path (which warns).
-                _ => r.stream(job),
-            };
-            if ok.is_err() {
-                return;
-            }
+        if r.small_run(cfg, window_max(cfg)).is_err() {
+            return;
         }
     }
     r.flush();
 }
 
-/// The most bytes of small files read (and cut) in one window of the reader threads. Windows start at a
-/// batch (so that the first frames start early) and double up to this: in a window of one batch a
-/// reader thread woken for its share found it done, and on 2 cores one thread read and cut nearly every
+/// A file read whole (and cut) on a reader thread: smaller than a segment.
+fn small_job(j: &Job, seg: usize) -> bool {
+    j.size < seg as u64 && !j.sources.is_empty()
+}
+
+/// The most bytes of small files being read (and cut) on the reader threads ahead of the one handed on
+/// ([`Reader::small_run`]): on 2 cores, with windows of one batch, one thread read and cut nearly every
 /// file while the other core waited for frames (BENCHMARKS.md 11.7).
 pub const READ_WINDOW_MAX: usize = 16 << 20;
 
@@ -296,13 +262,70 @@ impl Reader<'_> {
     /// Sends the batch, after taking its slots of the read-ahead ([`read_slots`]): blocks while the
     /// bytes read ahead of the cutter are at the bound.
     fn flush(&mut self) -> bool {
+        let t = std::time::Instant::now();
         for _ in 0..slot_cost(self.batch_len, self.batch_bytes) {
             if self.slots.send(()).is_err() {
                 return false;
             }
         }
         self.batch_len = 0;
-        self.tx.send(std::mem::take(&mut self.batch)).is_ok()
+        let sent = self.tx.send(std::mem::take(&mut self.batch)).is_ok();
+        trace::add(Stage::Blocked, t, std::time::Instant::now(), 0);
+        sent
+    }
+
+    /// Reads the run of small files at the queue's front on the reader threads, each cut by the thread
+    /// that read it while its bytes are in that core's cache, at most `ahead` bytes beyond the file
+    /// being handed on, and hands them on in order as each is done. A sliding window, not windows read
+    /// whole one after the other: each of those waited for its slowest file, with 3-13 of 16 threads
+    /// busy, and capped the Rust docs' stream at 2.7 GB/s on 16 cores (docs/GPU.md run 71).
+    fn small_run(&mut self, cfg: &Config, ahead: usize) -> Result<(), Stopped> {
+        type Got = std::io::Result<(Vec<u8>, Vec<Cut>)>;
+        let Some(pool) = self.pool.take() else {
+            return Ok(());
+        };
+        let (seg, bufs) = (self.seg, self.bufs);
+        let r = pool.in_place_scope_fifo(|s| {
+            let mut flight: VecDeque<(Job, Receiver<Got>)> = VecDeque::new();
+            let mut bytes = 0u64;
+            loop {
+                while bytes < ahead as u64 && flight.len() < 1024 {
+                    match self.queue.front() {
+                        Some(j) if small_job(j, seg) => {}
+                        _ => break,
+                    }
+                    let job = self.queue.pop_front().expect("front exists");
+                    let (tx, rx) = crossbeam_channel::bounded::<Got>(1);
+                    let (src, size) = (job.sources[0].clone(), job.size);
+                    s.spawn_fifo(move |_| {
+                        let got = read_small(&src, size, seg, bufs).map(|data| {
+                            let cuts = if data.len() < seg {
+                                cut_one(cfg, &data)
+                            } else {
+                                Vec::new()
+                            };
+                            (data, cuts)
+                        });
+                        let _ = tx.send(got);
+                    });
+                    bytes += job.size;
+                    flight.push_back((job, rx));
+                }
+                let Some((job, rx)) = flight.pop_front() else {
+                    return Ok(());
+                };
+                bytes -= job.size;
+                let ok = match rx.recv() {
+                    Ok(Ok((data, cuts))) if data.len() < seg => self.whole(job, data, cuts),
+                    // Grew past a segment since the scan, or failed: take the streaming path (which
+                    // warns).
+                    _ => self.stream(job),
+                };
+                ok?;
+            }
+        });
+        self.pool = Some(pool);
+        r
     }
 
     /// A small file read whole and cut: checks and sends it.
@@ -552,8 +575,7 @@ pub struct FrameParts {
     pub len: usize,
     pub dict: Option<Dict>,
     pieces: Vec<Piece>,
-    /// The buffer size the frame was filled up to (its kind's limit), for a pool buffer that fits
-    /// every frame of its kind.
+    /// The capacity of a buffer that fits any frame of the pack, so that pool buffers fit every frame.
     cap: usize,
 }
 
@@ -733,9 +755,11 @@ pub fn cutter(
                     }
                 })
                 .collect();
+            let t = std::time::Instant::now();
             if tx.send((batch, these)).is_err() {
                 return;
             }
+            trace::add(Stage::Blocked, t, std::time::Instant::now(), 0);
         }
     }
 }
@@ -1100,7 +1124,11 @@ impl<'a> Sequencer<'a> {
         for c in f.chunks.drain(..) {
             t.chunks[c as usize].frame = FrameId(id);
         }
-        let (pieces, len, cap) = (std::mem::take(&mut f.pieces), f.len, f.limit);
+        // Every pool buffer can take any frame: one sized for a smaller frame was dropped when a
+        // larger one needed a buffer, and a fresh one faulted in (pages untouched cost nothing).
+        let cap = self.large.max(f.limit);
+        let pieces = std::mem::take(&mut f.pieces);
+        let len = f.len;
         f.len = 0;
         f.pinned = 0;
         let dict = if k == 0 {
@@ -1118,6 +1146,7 @@ impl<'a> Sequencer<'a> {
         };
         self.frames_tx.send(parts).ok();
         self.blocked += wait.elapsed();
+        trace::add(Stage::Blocked, wait, std::time::Instant::now(), 0);
         self.t.frames += 1;
     }
 
