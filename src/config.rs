@@ -130,7 +130,7 @@ impl Default for Config {
 
 /// Frames a pack's input is cut into at least, where frames of the configured sizes would be fewer
 /// ([`Config::fit_input`]).
-pub const MIN_FRAMES_PER_INPUT: u64 = 16;
+pub const MIN_FRAMES_PER_INPUT: u64 = 32;
 
 impl Config {
     /// Worker threads to use (MAX_WORKER_THREADS, 0 meaning every core).
@@ -153,11 +153,12 @@ impl Config {
         )
     }
 
-    /// Caps FRAME_SIZE and LARGE_FRAME_SIZE at a sixteenth of the `input` bytes a pack streams, but not
-    /// below the small frame size: the frames of a small tree then keep up to sixteen threads busy, where a
-    /// few 4-16 MiB frames, the last of them encoded alone, made most of its pack (BENCHMARKS.md 11.8). It
-    /// depends on the input alone, not on the machine, so the same tree and config still give the same
-    /// bytes; trees of 256 MiB and more keep the configured sizes.
+    /// Caps FRAME_SIZE and LARGE_FRAME_SIZE at a 32nd of the `input` bytes a pack streams, but not below
+    /// the small frame size: the frames of a small tree then keep sixteen threads busy twice over, where a
+    /// few 4-16 MiB frames, the last of them encoded alone, made most of its pack (BENCHMARKS.md 11.8), and
+    /// with a sixteenth the last frames' encoding still outlasted the reading by a third of the pack on 16
+    /// cores (docs/GPU.md run 72). It depends on the input alone, not on the machine, so the same tree and
+    /// config still give the same bytes; trees of 512 MiB and more keep the configured sizes.
     pub fn fit_input(&mut self, input: u64) {
         let (small, _, _) = self.frame_limits();
         let cap = (input / MIN_FRAMES_PER_INPUT).max(small);

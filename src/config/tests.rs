@@ -413,10 +413,10 @@ fn cache_size_counts_as_given_even_at_the_default_value() {
     assert_eq!(cfg, Config::default());
 }
 
-/// A small input's frames are a sixteenth of it, never below the small frame size; an input of 16 ×
+/// A small input's frames are a 32nd of it, never below the small frame size; an input of 32 ×
 /// LARGE_FRAME_SIZE or more keeps the configured sizes; the sizes given are never raised.
 #[test]
-fn small_inputs_get_frames_for_sixteen_threads() {
+fn small_inputs_get_frames_for_sixteen_threads_twice_over() {
     let d = Config::default();
     let (small, normal, large) = d.frame_limits();
     assert_eq!((small, normal, large), (1 << 20, 4 << 20, 16 << 20));
@@ -425,15 +425,16 @@ fn small_inputs_get_frames_for_sixteen_threads() {
         c.fit_input(input);
         c.frame_limits()
     };
-    assert_eq!(fitted(20 << 20), (small, 20 << 16, 20 << 16));
+    assert_eq!(fitted(40 << 20), (small, 40 << 15, 40 << 15));
     assert_eq!(
         fitted(3 << 20),
         (small, small, small),
         "not below the small frames"
     );
     assert_eq!(fitted(0), (small, small, small));
-    assert_eq!(fitted(100 << 20), (small, normal, 100 << 16));
-    assert_eq!(fitted(256 << 20), (small, normal, large));
+    assert_eq!(fitted(200 << 20), (small, normal, 200 << 15));
+    assert_eq!(fitted(256 << 20), (small, normal, 256 << 15));
+    assert_eq!(fitted(512 << 20), (small, normal, large));
     assert_eq!(fitted(u64::MAX), (small, normal, large), "never raised");
     let mut c = Config {
         frame_size: 256 << 10,
@@ -442,6 +443,6 @@ fn small_inputs_get_frames_for_sixteen_threads() {
         chunk_max: 64 << 10,
         ..Config::default()
     };
-    c.fit_input(2 << 20);
+    c.fit_input(4 << 20);
     assert_eq!(c.frame_limits(), (64 << 10, 128 << 10, 128 << 10));
 }
