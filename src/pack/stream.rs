@@ -81,7 +81,8 @@ pub fn reader_into(
         .num_threads(cfg.readers())
         .thread_name(|i| format!("clc-read-{i}"))
         .build()
-        .ok();
+        .ok()
+        .map(Arc::new);
     let mut r = Reader {
         seg: bufs.seg,
         batch_bytes: read_batch_bytes(cfg),
@@ -95,16 +96,15 @@ pub fn reader_into(
         pool,
         bufs,
     };
-    while let Some(job) = r.queue.front() {
-        if !small_job(job, r.seg) || r.pool.is_none() {
-            let job = r.queue.pop_front().expect("front exists");
+    if r.pool.is_some() {
+        if r.read_all(cfg, window_max(cfg)).is_err() {
+            return;
+        }
+    } else {
+        while let Some(job) = r.queue.pop_front() {
             if r.stream(job).is_err() {
                 return;
             }
-            continue;
-        }
-        if r.small_run(cfg, window_max(cfg)).is_err() {
-            return;
         }
     }
     r.flush();
@@ -234,7 +234,7 @@ struct Stopped;
 struct Reader<'a> {
     seg: usize,
     /// The reader threads (none if they could not be started: then one thread reads).
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<Arc<rayon::ThreadPool>>,
     bufs: &'a ReadPool,
     batch_bytes: usize,
     queue: VecDeque<Job>,
@@ -274,27 +274,32 @@ impl Reader<'_> {
         sent
     }
 
-    /// Reads the run of small files at the queue's front on the reader threads, each cut by the thread
-    /// that read it while its bytes are in that core's cache, at most `ahead` bytes beyond the file
-    /// being handed on, and hands them on in order as each is done. A sliding window, not windows read
-    /// whole one after the other: each of those waited for its slowest file, with 3-13 of 16 threads
-    /// busy, and capped the Rust docs' stream at 2.7 GB/s on 16 cores (docs/GPU.md run 71).
-    fn small_run(&mut self, cfg: &Config, ahead: usize) -> Result<(), Stopped> {
+    /// Reads every job on the reader threads and hands them on in order. A small file is a task of its
+    /// own, cut by the thread that read it while its bytes are in that core's cache; tasks are started
+    /// at most `ahead` bytes beyond the file being handed on, past large files too, so that the small
+    /// files after a large one are read while it streams. A sliding window, not windows read whole one
+    /// after the other: each of those waited for its slowest file, with 3-13 of 16 threads busy, and
+    /// capped the Rust docs' stream at 2.7 GB/s on 16 cores (docs/GPU.md runs 71-72).
+    fn read_all(&mut self, cfg: &Config, ahead: usize) -> Result<(), Stopped> {
         type Got = std::io::Result<(Vec<u8>, Vec<Cut>)>;
-        let Some(pool) = self.pool.take() else {
+        let Some(pool) = self.pool.clone() else {
             return Ok(());
         };
         let (seg, bufs) = (self.seg, self.bufs);
-        let r = pool.in_place_scope_fifo(|s| {
-            let mut flight: VecDeque<(Job, Receiver<Got>)> = VecDeque::new();
+        pool.in_place_scope_fifo(|s| {
+            // Each job with the answer of its task (a small file), or none (streamed when its turn
+            // comes).
+            let mut flight: VecDeque<(Job, Option<Receiver<Got>>)> = VecDeque::new();
             let mut bytes = 0u64;
             loop {
                 while bytes < ahead as u64 && flight.len() < 1024 {
-                    match self.queue.front() {
-                        Some(j) if small_job(j, seg) => {}
-                        _ => break,
+                    let Some(job) = self.queue.pop_front() else {
+                        break;
+                    };
+                    if !small_job(&job, seg) {
+                        flight.push_back((job, None));
+                        continue;
                     }
-                    let job = self.queue.pop_front().expect("front exists");
                     let (tx, rx) = crossbeam_channel::bounded::<Got>(1);
                     let (src, size) = (job.sources[0].clone(), job.size);
                     s.spawn_fifo(move |_| {
@@ -309,23 +314,24 @@ impl Reader<'_> {
                         let _ = tx.send(got);
                     });
                     bytes += job.size;
-                    flight.push_back((job, rx));
+                    flight.push_back((job, Some(rx)));
                 }
-                let Some((job, rx)) = flight.pop_front() else {
+                let Some((job, task)) = flight.pop_front() else {
                     return Ok(());
                 };
+                let Some(rx) = task else {
+                    self.stream(job)?;
+                    continue;
+                };
                 bytes -= job.size;
-                let ok = match rx.recv() {
-                    Ok(Ok((data, cuts))) if data.len() < seg => self.whole(job, data, cuts),
+                match rx.recv() {
+                    Ok(Ok((data, cuts))) if data.len() < seg => self.whole(job, data, cuts)?,
                     // Grew past a segment since the scan, or failed: take the streaming path (which
                     // warns).
-                    _ => self.stream(job),
-                };
-                ok?;
+                    _ => self.stream(job)?,
+                }
             }
-        });
-        self.pool = Some(pool);
-        r
+        })
     }
 
     /// A small file read whole and cut: checks and sends it.
