@@ -42,8 +42,8 @@ pub enum Msg {
         run: bool,
         /// The job's [`Job::prev`].
         prev: Option<u64>,
-        /// `data`'s chunks, when the reader cut them already (a small file, cut by the thread that
-        /// read it); otherwise the cutter cuts it.
+        /// `data`'s chunks, when the reader cut them already (a small file, or a segment read on the
+        /// pool, cut by the thread that read it); otherwise the cutter cuts it.
         cuts: Option<Vec<Cut>>,
     },
     /// The job's bytes are complete; `entries` get the content.
@@ -84,6 +84,7 @@ pub fn reader_into(
         .ok()
         .map(Arc::new);
     let mut r = Reader {
+        cfg,
         seg: bufs.seg,
         batch_bytes: read_batch_bytes(cfg),
         queue: jobs.into(),
@@ -232,6 +233,7 @@ impl ReadPool {
 struct Stopped;
 
 struct Reader<'a> {
+    cfg: &'a Config,
     seg: usize,
     /// The reader threads (none if they could not be started: then one thread reads).
     pool: Option<Arc<rayon::ThreadPool>>,
@@ -371,14 +373,23 @@ impl Reader<'_> {
                     // size is a multiple of a segment), read a window at a time.
                     let left = job.size.saturating_sub(total) / self.seg as u64 + 1;
                     let k = (left.min(self.bufs.window as u64) as usize).max(1);
-                    let reads: Vec<std::io::Result<Vec<u8>>> = match self.pool.as_ref() {
+                    // Segments read on the pool are cut there too, each by the thread that read it (one
+                    // cutter thread at a time cut python3's large files on 16 cores while the small
+                    // files after them waited: docs/GPU.md run 73); the cuts are per segment either way.
+                    type Seg = std::io::Result<(Vec<u8>, Option<Vec<Cut>>)>;
+                    let reads: Vec<Seg> = match self.pool.as_ref() {
                         Some(pool) if k > 1 => {
-                            let (f, seg, bufs) = (&f, self.seg, self.bufs);
+                            let (f, seg, bufs, cfg) = (&f, self.seg, self.bufs, self.cfg);
                             behind = true;
                             pool.install(|| {
                                 (0..k)
                                     .into_par_iter()
-                                    .map(|j| read_segment(f, total + (j * seg) as u64, seg, bufs))
+                                    .map(|j| {
+                                        let b =
+                                            read_segment(f, total + (j * seg) as u64, seg, bufs)?;
+                                        let cuts = (!b.is_empty()).then(|| cut_one(cfg, &b));
+                                        Ok((b, cuts))
+                                    })
                                     .collect()
                             })
                         }
@@ -394,12 +405,12 @@ impl Reader<'_> {
                             let t = std::time::Instant::now();
                             let n = (&mut f).take(self.seg as u64).read_to_end(&mut buf)?;
                             trace::add(Stage::Read, t, std::time::Instant::now(), n as u64);
-                            vec![Ok(buf)]
+                            vec![Ok((buf, None))]
                         }
                     };
                     // In order, as a sequential read would have seen them: a short segment is the end.
-                    for buf in reads {
-                        let buf = buf?;
+                    for read in reads {
+                        let (buf, cuts) = read?;
                         let n = buf.len();
                         if n == 0 {
                             return Ok(Ok(()));
@@ -413,7 +424,7 @@ impl Reader<'_> {
                             data: buf,
                             run: job.run,
                             prev: job.prev,
-                            cuts: None,
+                            cuts,
                         };
                         if self.push(msg).is_err() {
                             return Ok(Err(Stopped));
@@ -1328,6 +1339,75 @@ mod tests {
         let want: Vec<u8> = held.iter().flat_map(|k| k.data[3..8].to_vec()).collect();
         drop(held);
         assert_eq!(parts(h, 9).gather(&pool).data, want);
+    }
+
+    /// The reader hands every job on in order: small files with the cuts of the thread that read them,
+    /// a large file's segments read on the pool with cuts too (each its segment's own, as the cutter
+    /// would make them), the small files after a large one after it, however their reads overlap.
+    #[test]
+    fn the_reader_hands_on_in_order_with_each_segments_cuts() {
+        let cfg = Config {
+            buffer_size: 64 << 10,
+            max_worker_threads: 4,
+            num_readers: 4,
+            ..Config::default()
+        };
+        let d = tempfile::tempdir().unwrap();
+        let sizes = [
+            3_000,
+            5 * (64 << 10) + 77,
+            20_000,
+            0,
+            64 << 10,
+            9_999,
+            40_000,
+        ];
+        let mut jobs = Vec::new();
+        let mut want = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let p = d.path().join(format!("f{i}"));
+            let bytes = text(i as u64 + 7, n);
+            std::fs::write(&p, &bytes).unwrap();
+            want.push(bytes);
+            jobs.push(Job {
+                entries: vec![i],
+                sources: vec![crate::scan::Source::of(&p).unwrap()],
+                expect: None,
+                size: n as u64,
+                run: false,
+                prev: None,
+            });
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (slots, _kept) = crossbeam_channel::unbounded();
+        let warn = Warnings::default();
+        reader_into(jobs, &cfg, (tx, slots), &warn, &ReadPool::new(&cfg));
+        let mut got: Vec<Vec<u8>> = vec![Vec::new(); sizes.len()];
+        let mut order = Vec::new();
+        let (mut cut_here, mut segments_cut) = (0, 0);
+        for m in rx.into_iter().flatten() {
+            match m {
+                Msg::Data {
+                    job, data, cuts, ..
+                } => {
+                    if let Some(c) = cuts {
+                        assert_eq!(c, cut_one(&cfg, &data), "job {job}: the cutter's cuts");
+                        cut_here += 1;
+                        segments_cut += usize::from(data.len() == 64 << 10);
+                    }
+                    got[job as usize].extend_from_slice(&data);
+                }
+                Msg::End { job, entries } => {
+                    assert_eq!(entries, vec![job as usize]);
+                    order.push(job);
+                }
+                Msg::Fail { job } => panic!("job {job} failed"),
+            }
+        }
+        assert_eq!(order, (0..sizes.len() as u64).collect::<Vec<_>>());
+        assert_eq!(got, want);
+        assert!(segments_cut >= 4, "a large file's segments cut on the pool");
+        assert!(cut_here >= 8, "{cut_here} segments came cut");
     }
 
     #[test]
