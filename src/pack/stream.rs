@@ -61,9 +61,9 @@ pub fn reader(jobs: Vec<Job>, cfg: &Config, tx: Sender<Vec<Msg>>, warn: &Warning
     reader_into(jobs, cfg, (tx, slots), warn, &ReadPool::new(cfg));
 }
 
-/// [`reader`], its segment buffers taken from `bufs` (which the sequencer refills), each batch sent
-/// after taking its slots of the read-ahead on `slots` (the other end of [`read_slots`], which the
-/// cutter gives back).
+/// [`reader`], its segment buffers taken from `bufs` (given back once the frames using them are
+/// gathered), each batch sent after taking its slots of the read-ahead on `slots` (the other end of
+/// [`read_slots`], which the cutter gives back).
 ///
 /// A large file is read [`ReadPool::window`] segments at a time, each by a thread of the reader pool
 /// (`pread` at the segment's offset), and sent in order: one thread streaming a large file was busy 98 %
@@ -117,7 +117,7 @@ fn small_job(j: &Job, seg: usize) -> bool {
 }
 
 /// The most bytes of small files being read (and cut) on the reader threads ahead of the one handed on
-/// ([`Reader::small_run`]): on 2 cores, with windows of one batch, one thread read and cut nearly every
+/// ([`Reader::read_all`]): on 2 cores, with windows of one batch, one thread read and cut nearly every
 /// file while the other core waited for frames (BENCHMARKS.md 11.7).
 pub const READ_WINDOW_MAX: usize = 16 << 20;
 
