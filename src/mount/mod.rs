@@ -146,6 +146,11 @@ pub struct ClcFs {
     blocks: u64,
     /// Exit the process when the session ends (set by [`serve`]); see `destroy`.
     exit_when_done: bool,
+    /// Decode threads of the rayon pool, built on the first call for the reader ([`ClcFs::reader`]):
+    /// a mount that starts no thread before serving answers its first requests sooner. `None` (a
+    /// filesystem not served by [`serve`]): rayon's default pool.
+    pool_threads: Option<usize>,
+    pool: std::sync::Once,
 }
 
 /// Which directory listings carry attributes (READDIRPLUS). The default, `Adaptive`, asks the kernel
@@ -274,6 +279,8 @@ impl ClcFs {
             walk: walk::Walk::default(),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
             exit_when_done: false,
+            pool_threads: None,
+            pool: std::sync::Once::new(),
         }
     }
 
@@ -305,6 +312,8 @@ impl ClcFs {
             walk: walk::Walk::default(),
             blocks,
             exit_when_done: false,
+            pool_threads: None,
+            pool: std::sync::Once::new(),
         }
     }
 
@@ -319,6 +328,9 @@ impl ClcFs {
     /// The reader, made on the first call for a paged tree (EIO, logged once, when the archive does
     /// not open then).
     fn reader(&self) -> Result<&Arc<Reader>, Errno> {
+        if let Some(n) = self.pool_threads {
+            self.pool.call_once(|| serve::start_pool(n));
+        }
         let r = self.reader.get_or_init(|| match self.later.lock().take() {
             Some(l) => l.make(),
             None => Err("the archive could not be opened".into()),

@@ -3,8 +3,8 @@
 //! Background mode forks AFTER the archive is opened and the inode table built (so those errors reach
 //! the terminal), and the parent returns only once the child has mounted: the child reports "mounted"
 //! or its error through a pipe. The child starts a new session, changes to `/`, and sends its
-//! stdout/stderr to `--log FILE` or `/dev/null`. Nothing before the fork starts a thread (the rayon pool
-//! is built in the serving process).
+//! stdout/stderr to `--log FILE` or `/dev/null`. Nothing before the fork starts a thread; the decode
+//! threads (the rayon pool) start on the first read of a file, not before the first request.
 //!
 //! SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one thread with `sigwait`: the
 //! first unmounts (lazily when the mount is busy, so no mount is left behind), which ends the session;
@@ -151,6 +151,8 @@ pub struct Serve {
 /// background process has mounted it (and only the background process goes on, then exits).
 pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve) -> Result<()> {
     fs.exit_when_done = true;
+    // The decode pool starts on the first read (`ClcFs::reader`), not before the first request.
+    fs.pool_threads = Some(how.threads);
     let mp = mountpoint.canonicalize().ctx(mountpoint)?;
     if !mp.is_dir() {
         return Err(Error::Usage(format!("{}: not a directory", mp.display())));
@@ -164,7 +166,6 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         let _ = notifier.set(session.notifier());
         trace::note("mounted");
         set_read_ahead(&mp, opts.read_ahead_kb);
-        start_pool(how.threads);
         return serve(session, &mp);
     }
     let log_file = match &how.log {
@@ -187,7 +188,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
             drop(rd);
-            let code = background(fs, &mp, opts, &conf, how, log_file, wr);
+            let code = background(fs, &mp, opts, &conf, log_file, wr);
             std::process::exit(code);
         }
         _ => {
@@ -217,7 +218,6 @@ fn background(
     mp: &Path,
     opts: &MountOptions,
     conf: &fuser::Config,
-    how: &Serve,
     log_file: Option<File>,
     mut ready: File,
 ) -> i32 {
@@ -242,8 +242,6 @@ fn background(
     set_read_ahead(mp, opts.read_ahead_kb);
     let _ = ready.write_all(READY.as_bytes());
     drop(ready); // the parent reads to end of file, then returns
-                 // The decode threads start once the mount is live: nothing waits for them before the first read.
-    start_pool(how.threads);
     match serve(session, mp) {
         Ok(()) => 0,
         Err(e) => {
@@ -325,7 +323,8 @@ fn limit_arenas() {
     }
 }
 
-fn start_pool(threads: usize) {
+/// Builds the decode threads' pool (rayon's global one).
+pub(super) fn start_pool(threads: usize) {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("clc-decode-{i}"))
