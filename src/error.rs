@@ -107,9 +107,6 @@ pub enum Error {
     /// SIGINT or SIGTERM (the signal number) stopped the operation; what it had written is removed.
     #[error("interrupted")]
     Interrupted(i32),
-    /// An error that reached this process as text (from the mount's background process).
-    #[error("{0}")]
-    Reported(String),
     /// Where bytes live failed (an object store or its settings); the message names the object's URL,
     /// the endpoint or the setting.
     #[error("{0}")]

@@ -1,8 +1,9 @@
 //! Mounting and serving: FUSE options, the foreground or background session, signals, and unmounting.
 //!
-//! Background mode forks AFTER the archive is opened and the inode table built (so those errors reach
-//! the terminal), and the parent returns only once the child has mounted: the child reports "mounted"
-//! or its error through a pipe. The child starts a new session, changes to `/`, and sends its
+//! Background mode mounts (mount(2) or fusermount3, and the FUSE_INIT handshake) and then forks, so
+//! that every error up to the mount reaches the terminal and the command returns right after the
+//! fork: the child serves the mount it inherits (its /dev/fuse descriptor), the parent exits without
+//! unmounting. The child starts a new session, changes to `/`, and sends its
 //! stdout/stderr to `--log FILE` or `/dev/null`. Nothing before the fork starts a thread; the decode
 //! threads (the rayon pool) start on the first read of a file, not before the first request.
 //!
@@ -11,7 +12,7 @@
 //! a second one exits at once. When the session ends the process exits from `Filesystem::destroy`
 //! (see there why), in the foreground too.
 //!
-//! FFI (fork, pipe, signals, umount2) is confined to this file; each `unsafe` block is one libc call
+//! FFI (fork, signals, umount2) is confined to this file; each `unsafe` block is one libc call
 //! on values it owns.
 
 use super::ClcFs;
@@ -20,8 +21,7 @@ use crate::error::{Error, IoContext, Result};
 use fuser::{MountOption, Session, SessionACL};
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -178,49 +178,36 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         ),
         None => None,
     };
-    let (mut rd, wr) = pipe()?;
+    // Mounted (and FUSE_INIT answered) here, before the fork: a mount error reaches the terminal, and
+    // the command returns right after the fork instead of waiting for the child to mount and report.
+    let notifier = fs.push.notifier.clone();
+    let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
+    let _ = notifier.set(session.notifier());
+    trace::note("mounted");
+    set_read_ahead(&mp, opts.read_ahead_kb);
     crate::diag::flush();
     // An archive in object storage was opened through a client with its own threads: end them (the
     // serving process makes its client afresh on its first read).
     crate::volumes::remote::forget_stores();
     // SAFETY: no other thread exists yet in this process (see the module docs).
     match unsafe { libc::fork() } {
+        // The session is dropped: that unmounts.
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
-            drop(rd);
-            let code = background(fs, &mp, opts, &conf, log_file, wr);
+            let code = background(session, &mp, log_file);
             std::process::exit(code);
         }
         _ => {
-            drop(wr);
-            // The parent exits next: dropping the index and the inode table would only cost time.
-            std::mem::forget(fs);
-            let mut msg = String::new();
-            let _ = rd.read_to_string(&mut msg);
-            trace::note("the background process reported");
-            match msg.as_str() {
-                READY => Ok(()),
-                "" => Err(Error::Mount {
-                    path: mp.clone(),
-                    msg: "the mount process exited before mounting".into(),
-                }),
-                m => Err(Error::Reported(m.to_string())),
-            }
+            // The child serves the mount: dropping the session here would unmount it, and dropping
+            // the tree would only cost time before the parent exits.
+            std::mem::forget(session);
+            Ok(())
         }
     }
 }
 
-const READY: &str = "\0mounted";
-
-/// The background process: mount, report through `ready`, serve. Returns the exit status.
-fn background(
-    fs: ClcFs,
-    mp: &Path,
-    opts: &MountOptions,
-    conf: &fuser::Config,
-    log_file: Option<File>,
-    mut ready: File,
-) -> i32 {
+/// The background process: detach, serve. Returns the exit status.
+fn background(session: Session<ClcFs>, mp: &Path, log_file: Option<File>) -> i32 {
     // SAFETY: plain syscalls on this process.
     unsafe {
         libc::setsid();
@@ -228,20 +215,7 @@ fn background(
     let _ = std::env::set_current_dir("/");
     block_signals();
     limit_arenas();
-    let notifier = fs.push.notifier.clone();
-    let session = match Session::new(fs, mp, conf) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = ready.write_all(mount_error(mp, e).to_string().as_bytes());
-            return 2;
-        }
-    };
-    let _ = notifier.set(session.notifier());
-    trace::note("mounted");
     redirect_stdio(log_file.as_ref());
-    set_read_ahead(mp, opts.read_ahead_kb);
-    let _ = ready.write_all(READY.as_bytes());
-    drop(ready); // the parent reads to end of file, then returns
     match serve(session, mp) {
         Ok(()) => 0,
         Err(e) => {
@@ -360,16 +334,6 @@ fn wait_signal() {
     unsafe {
         libc::sigwait(&set, &mut sig);
     }
-}
-
-fn pipe() -> Result<(File, File)> {
-    let mut fds = [0i32; 2];
-    // SAFETY: pipe2 fills fds with two new descriptors, which the Files then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::io("pipe", std::io::Error::last_os_error()));
-    }
-    // SAFETY: the two descriptors are open and owned by nothing else; each File takes one.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
 /// Points stdin at /dev/null and stdout/stderr at `log` (or /dev/null).
