@@ -132,6 +132,9 @@ pub struct ClcFs {
     /// [`NO_OPENDIR_RECORDS`] records, `CLC_MOUNT_OPENDIR=1` (for measuring), or a kernel without
     /// FUSE_NO_OPENDIR_SUPPORT (see `init`).
     opendir_calls: bool,
+    /// `CLC_MOUNT_OPENDIR=0`: no FUSE_OPENDIR whatever the tree's size (for measuring), where the
+    /// kernel offers it.
+    no_opendir: bool,
     /// Which directory listings carry attributes (`CLC_MOUNT_RDPLUS`, for measuring; see `init`).
     rdplus: Rdplus,
     /// Push the files a walker reads next into the kernel's page cache ([`push`]; `CLC_MOUNT_PUSH=0`
@@ -272,6 +275,7 @@ impl ClcFs {
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
+            no_opendir: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "0"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
             push: push::Push::default(),
@@ -305,6 +309,7 @@ impl ClcFs {
             states: RwLock::new(HashMap::new()),
             open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
             opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
+            no_opendir: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "0"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
             push: push::Push::default(),
@@ -774,7 +779,7 @@ impl Filesystem for ClcFs {
         if !config
             .capabilities()
             .contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
-            || self.records() > NO_OPENDIR_RECORDS
+            || (self.records() > NO_OPENDIR_RECORDS && !self.no_opendir)
         {
             self.opendir_calls = true;
         }
