@@ -140,6 +140,8 @@ pub struct ClcFs {
     /// Push the files a walker reads next into the kernel's page cache ([`push`]; `CLC_MOUNT_PUSH=0`
     /// turns it off, for measuring).
     push_on: bool,
+    /// What one push may take (`CLC_MOUNT_PUSH_LIMITS`, for measuring; see [`push::Limits`]).
+    push_limits: push::Limits,
     push: push::Push,
     /// READs at offset 0 (a file's first read, for `CLC_TRACE`).
     first_reads: AtomicU64,
@@ -278,6 +280,9 @@ impl ClcFs {
             no_opendir: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "0"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
+            push_limits: push::Limits::from_env(
+                std::env::var_os("CLC_MOUNT_PUSH_LIMITS").as_deref(),
+            ),
             push: push::Push::default(),
             first_reads: AtomicU64::new(0),
             walk: walk::Walk::default(),
@@ -312,6 +317,9 @@ impl ClcFs {
             no_opendir: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "0"),
             rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
             push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
+            push_limits: push::Limits::from_env(
+                std::env::var_os("CLC_MOUNT_PUSH_LIMITS").as_deref(),
+            ),
             push: push::Push::default(),
             first_reads: AtomicU64::new(0),
             walk: walk::Walk::default(),
@@ -357,8 +365,10 @@ impl ClcFs {
             return;
         };
         let next = match (&self.paged, &self.trees) {
-            (Some(t), _) => push::pick(t.named_after(ino)),
-            (None, Trees::Single(t)) => push::pick(t.inodes.named_after(&t.index, ino)),
+            (Some(t), _) => push::pick(t.named_after(ino), &self.push_limits),
+            (None, Trees::Single(t)) => {
+                push::pick(t.inodes.named_after(&t.index, ino), &self.push_limits)
+            }
             // Snapshot trees number their inodes per tree: not pushed.
             (None, Trees::Snapshots(_)) => return,
         };

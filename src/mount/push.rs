@@ -34,21 +34,91 @@ const QUEUE: usize = 8;
 /// Inodes remembered as pushed (the set is emptied when full).
 const REMEMBERED: usize = 1 << 16;
 
+/// The limits of one push: the largest file, the most files, the most bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub each: u64,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl Limits {
+    /// [`EACH`], [`FILES`] and [`BYTES`], unless `CLC_MOUNT_PUSH_LIMITS=EACH,FILES,BYTES` (three
+    /// numbers, for measuring; anything else keeps the defaults) says otherwise.
+    pub fn from_env(v: Option<&std::ffi::OsStr>) -> Limits {
+        let given = v.and_then(|v| v.to_str()).and_then(|v| {
+            let n: Vec<u64> = v
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            match n[..] {
+                [each, files, bytes] => Some(Limits {
+                    each,
+                    files: usize::try_from(files).ok()?,
+                    bytes,
+                }),
+                _ => None,
+            }
+        });
+        given.unwrap_or(Limits {
+            each: EACH,
+            files: FILES,
+            bytes: BYTES,
+        })
+    }
+}
+
 /// Of the names after a first read's file in its directory ((inode, kind, size), in name order), the
-/// files to push: regular files of 1 to [`EACH`] bytes, up to [`FILES`] of them and until [`BYTES`] are
-/// reached. No name is taken past that point (a paged tree reads its records as they are taken).
-pub fn pick(mut after: impl Iterator<Item = (Ino, EntryKind, u64)>) -> Vec<(Ino, u64)> {
+/// files to push: regular files of 1 to `lim.each` bytes, up to `lim.files` of them and until
+/// `lim.bytes` are reached. No name is taken past that point (a paged tree reads its records as they
+/// are taken).
+pub fn pick(
+    mut after: impl Iterator<Item = (Ino, EntryKind, u64)>,
+    lim: &Limits,
+) -> Vec<(Ino, u64)> {
     let (mut out, mut total) = (Vec::new(), 0u64);
-    while out.len() < FILES && total < BYTES {
+    while out.len() < lim.files && total < lim.bytes {
         let Some((ino, kind, size)) = after.next() else {
             break;
         };
-        if kind == EntryKind::File && (1..=EACH).contains(&size) {
+        if kind == EntryKind::File && (1..=lim.each).contains(&size) {
             total += size;
             out.push((ino, size));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_limits_from_the_environment() {
+        let d = Limits::from_env(None);
+        assert_eq!((d.each, d.files, d.bytes), (EACH, FILES, BYTES));
+        let l = Limits::from_env(Some("4194304,256,16777216".as_ref()));
+        assert_eq!((l.each, l.files, l.bytes), (4 << 20, 256, 16 << 20));
+        for bad in ["1,2", "a,b,c", "1,2,3,4", ""] {
+            assert_eq!(Limits::from_env(Some(bad.as_ref())), d, "{bad}");
+        }
+        // The limits cut the pick: files above `each` are skipped, `files` and `bytes` stop it.
+        let names = |n: u64, size: u64| (1..=n).map(move |i| (Ino(i), EntryKind::File, size));
+        let small = Limits {
+            each: 10,
+            files: 3,
+            bytes: 100,
+        };
+        assert_eq!(pick(names(5, 11), &small), vec![]);
+        assert_eq!(pick(names(5, 10), &small).len(), 3);
+        let few_bytes = Limits {
+            each: 10,
+            files: 9,
+            bytes: 25,
+        };
+        assert_eq!(pick(names(9, 10), &few_bytes).len(), 3);
+    }
 }
 
 /// The files to push after one first read.
