@@ -113,7 +113,7 @@ pub struct ClcFs {
     trees: Trees,
     /// A plain version 5 archive's paged tree (FORMAT.md 12): every name and attribute request is
     /// answered from it, and the archive is opened whole only for the first read of a file's bytes.
-    paged: Option<paged::PagedTree>,
+    paged: Option<Arc<paged::PagedTree>>,
     /// The reader: made at mount for an archive opened whole; for a paged tree, on the first read
     /// (`Err`: why the archive could not be opened then, answered EIO).
     reader: OnceLock<std::result::Result<Arc<Reader>, String>>,
@@ -305,7 +305,7 @@ impl ClcFs {
                     .validate("empty", 0)
                     .expect("an empty index is valid"),
             ))),
-            paged: Some(tree),
+            paged: Some(Arc::new(tree)),
             reader: OnceLock::new(),
             later: parking_lot::Mutex::new(Some(later)),
             root: RootMeta { uid, gid, mtime },
@@ -328,6 +328,12 @@ impl ClcFs {
             pool_threads: None,
             pool: std::sync::Once::new(),
         }
+    }
+
+    /// The paged tree, if this mount serves one (for [`serve`] to read its root page in the serving
+    /// process while the command returns).
+    pub fn paged_tree(&self) -> Option<Arc<paged::PagedTree>> {
+        self.paged.clone()
     }
 
     /// The tree's records (inodes).

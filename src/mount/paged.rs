@@ -217,6 +217,12 @@ impl PagedTree {
         ino.0.checked_sub(1).ok_or(Errno::ENOENT)
     }
 
+    /// Reads the root's page now (inflated and checked), so that the first request of a fresh mount (the
+    /// root's attributes, then its listing) finds it. A damaged page is logged as on any first use.
+    pub fn warm(&self) {
+        let _ = self.with(0, |_| ());
+    }
+
     /// The last volume's modification time (the root directory's mtime, as for an archive opened whole).
     pub fn last_volume_mtime(&self) -> std::time::SystemTime {
         self.extents

@@ -24,6 +24,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// FUSE options for the mount, from `-o a,b,c` lists.
 #[derive(Clone, Debug)]
@@ -181,6 +182,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     // Mounted (and FUSE_INIT answered) here, before the fork: a mount error reaches the terminal, and
     // the command returns right after the fork instead of waiting for the child to mount and report.
     let notifier = fs.push.notifier.clone();
+    let warm = fs.paged_tree();
     let session = Session::new(fs, &mp, &conf).map_err(|e| mount_error(&mp, e))?;
     let _ = notifier.set(session.notifier());
     trace::note("mounted");
@@ -194,7 +196,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
         // The session is dropped: that unmounts.
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
-            let code = background(session, &mp, log_file);
+            let code = background(session, &mp, log_file, warm);
             std::process::exit(code);
         }
         _ => {
@@ -206,8 +208,15 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     }
 }
 
-/// The background process: detach, serve. Returns the exit status.
-fn background(session: Session<ClcFs>, mp: &Path, log_file: Option<File>) -> i32 {
+/// The background process: detach, read the root's page of a paged tree (`warm`: the command has
+/// returned, and this overlaps the start of whatever lists the mount first), serve. Returns the exit
+/// status.
+fn background(
+    session: Session<ClcFs>,
+    mp: &Path,
+    log_file: Option<File>,
+    warm: Option<Arc<super::paged::PagedTree>>,
+) -> i32 {
     // SAFETY: plain syscalls on this process.
     unsafe {
         libc::setsid();
@@ -216,6 +225,9 @@ fn background(session: Session<ClcFs>, mp: &Path, log_file: Option<File>) -> i32
     block_signals();
     limit_arenas();
     redirect_stdio(log_file.as_ref());
+    if let Some(t) = warm {
+        t.warm();
+    }
     match serve(session, mp) {
         Ok(()) => 0,
         Err(e) => {
