@@ -330,12 +330,7 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                     continue;
                 }
                 let out = out.clone();
-                rs.spawn(move |_| {
-                    let f = f.gather(pool);
-                    let e = base.one(&f);
-                    pool.give(f.data);
-                    let _ = out.send(vec![e]);
-                });
+                rs.spawn(move |_| cpu_task(base, f, pool, &out));
             }
         });
         drop(gtx);
@@ -467,14 +462,17 @@ fn cpu_dispatch(comp: &Compressor, lanes: Lanes, pool: &FramePool) {
             }
             trace::add(Stage::Blocked, t, Instant::now(), 0);
             let out = out.clone();
-            rs.spawn(move |_| {
-                let f = f.gather(pool);
-                let e = comp.one(&f);
-                pool.give(f.data);
-                let _ = out.send(vec![e]);
-            });
+            rs.spawn(move |_| cpu_task(comp, f, pool, &out));
         }
     });
+}
+
+/// One frame on the CPU: gathered into a buffer of `pool`, encoded, handed on; the buffer goes back.
+fn cpu_task(comp: &Compressor, f: FrameParts, pool: &FramePool, out: &Sender<Vec<Encoded>>) {
+    let f = f.gather(pool);
+    let e = comp.one(&f);
+    pool.give(f.data);
+    let _ = out.send(vec![e]);
 }
 
 /// Which GPU a pack uses.

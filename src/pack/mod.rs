@@ -488,7 +488,11 @@ fn stream_all(
     let warn = comp.warn;
     let batch = cfg.compressor_batch_size.max(1);
     // Idle frame buffers kept for reuse: as many as can be in flight.
-    let pool = FramePool::new(cfg.threads() * 2 + batch * 2 + 4);
+    let (_, normal, large) = cfg.frame_limits();
+    let pool = FramePool::new(
+        cfg.threads() * 2 + batch * 2 + 4,
+        normal.max(large) as usize,
+    );
     let bufs = stream::ReadPool::new(cfg);
     std::thread::scope(|s| {
         let (read_tx, read_rx) = crossbeam_channel::bounded(stream::read_depth(cfg));

@@ -1,8 +1,9 @@
 //! The data stream of a pack: a reader thread reads source files in stream order (in batches of at most
 //! 1 MiB, small files and a large file's segments several at a time on the reader threads; the read-ahead
-//! bounded in bytes, [`read_slots`]); content-defined chunks are cut and hashed (a small file's by the
-//! reader thread that read it, a large file's segments by the cutter, in parallel); the sequencer dedups
-//! them by BLAKE3 and fills frames in order; frames go to the compression stage.
+//! bounded in bytes, [`read_slots`]); content-defined chunks are cut and hashed (by the reader thread that
+//! read the file or segment, else by the cutter, in parallel); the sequencer dedups them by BLAKE3 and
+//! fills frames in order, as pieces of the read buffers; each frame is gathered into one buffer by the
+//! compressor that takes it.
 
 use crate::chunk;
 use crate::config::Config;
@@ -527,24 +528,28 @@ pub struct Seed {
 pub struct FramePool {
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,
+    /// The capacity of a new buffer: the pack's largest frame, so that every buffer fits every frame
+    /// (one sized for a smaller frame was dropped when a larger one needed a buffer, and a fresh one
+    /// faulted in; pages never touched cost nothing).
+    cap: usize,
 }
 
 impl FramePool {
-    /// A pool holding at most `n` idle buffers.
-    pub fn new(n: usize) -> Self {
+    /// A pool holding at most `n` idle buffers of `cap` bytes (the largest frame).
+    pub fn new(n: usize, cap: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(n.max(1));
-        FramePool { tx, rx }
+        FramePool { tx, rx, cap }
     }
 
-    /// An empty buffer with room for `cap` bytes: a given-back one when there is one.
-    pub fn take(&self, cap: usize) -> Vec<u8> {
+    /// An empty buffer with room for `len` bytes: a given-back one when there is one.
+    pub fn take(&self, len: usize) -> Vec<u8> {
         while let Ok(mut v) = self.rx.try_recv() {
-            if v.capacity() >= cap {
+            if v.capacity() >= len {
                 v.clear();
                 return v;
             }
         }
-        Vec::with_capacity(cap)
+        Vec::with_capacity(len.max(self.cap))
     }
 
     /// Gives a buffer back (dropped if the pool is full).
@@ -592,15 +597,13 @@ pub struct FrameParts {
     pub len: usize,
     pub dict: Option<Dict>,
     pieces: Vec<Piece>,
-    /// The capacity of a buffer that fits any frame of the pack, so that pool buffers fit every frame.
-    cap: usize,
 }
 
 impl FrameParts {
     /// The frame's bytes in one buffer from `pool`; the read buffers it referred to are let go.
     pub fn gather(self, pool: &FramePool) -> RawFrame {
         let t = std::time::Instant::now();
-        let mut data = pool.take(self.cap.max(self.len));
+        let mut data = pool.take(self.len);
         for p in &self.pieces {
             data.extend_from_slice(&p.buf.data[p.at..p.at + p.len]);
         }
@@ -1141,9 +1144,6 @@ impl<'a> Sequencer<'a> {
         for c in f.chunks.drain(..) {
             t.chunks[c as usize].frame = FrameId(id);
         }
-        // Every pool buffer can take any frame: one sized for a smaller frame was dropped when a
-        // larger one needed a buffer, and a fresh one faulted in (pages untouched cost nothing).
-        let cap = self.large.max(f.limit);
         let pieces = std::mem::take(&mut f.pieces);
         let len = f.len;
         f.len = 0;
@@ -1159,7 +1159,6 @@ impl<'a> Sequencer<'a> {
             len,
             dict,
             pieces,
-            cap,
         };
         self.frames_tx.send(parts).ok();
         self.blocked += wait.elapsed();
@@ -1300,10 +1299,9 @@ mod tests {
             len: f.len,
             dict: None,
             pieces: f.pieces,
-            cap: f.limit,
         };
         drop((ha, hb));
-        let pool = FramePool::new(2);
+        let pool = FramePool::new(2, 0);
         let got = parts(f, 7).gather(&pool);
         let want: Vec<u8> = [&a[..150], &b[10..30], &a[500..507]].concat();
         assert_eq!((got.id, &got.data), (7, &want));
