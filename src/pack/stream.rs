@@ -99,7 +99,7 @@ pub fn reader_into(
         bufs,
     };
     if r.pool.is_some() {
-        if r.read_all(cfg, window_max(cfg)).is_err() {
+        if r.read_all().is_err() {
             return;
         }
     } else {
@@ -279,16 +279,17 @@ impl Reader<'_> {
 
     /// Reads every job on the reader threads and hands them on in order. A small file is a task of its
     /// own, cut by the thread that read it while its bytes are in that core's cache; tasks are started
-    /// at most `ahead` bytes beyond the file being handed on, past large files too, so that the small
-    /// files after a large one are read while it streams. A sliding window, not windows read whole one
-    /// after the other: each of those waited for its slowest file, with 3-13 of 16 threads busy, and
-    /// capped the Rust docs' stream at 2.7 GB/s on 16 cores (docs/GPU.md runs 71-72).
-    fn read_all(&mut self, cfg: &Config, ahead: usize) -> Result<(), Stopped> {
+    /// at most [`window_max`] bytes beyond the file being handed on, past large files too, so that the
+    /// small files after a large one are read while it streams. A sliding window, not windows read
+    /// whole one after the other: each of those waited for its slowest file, with 3-13 of 16 threads
+    /// busy, and capped the Rust docs' stream at 2.7 GB/s on 16 cores (docs/GPU.md runs 71-72).
+    fn read_all(&mut self) -> Result<(), Stopped> {
         type Got = std::io::Result<(Vec<u8>, Vec<Cut>)>;
         let Some(pool) = self.pool.clone() else {
             return Ok(());
         };
-        let (seg, bufs) = (self.seg, self.bufs);
+        let (cfg, seg, bufs) = (self.cfg, self.seg, self.bufs);
+        let ahead = window_max(cfg);
         pool.in_place_scope_fifo(|s| {
             // Each job with the answer of its task (a small file), or none (streamed when its turn
             // comes).
