@@ -262,15 +262,55 @@ impl ClcFs {
             .and_then(|p| std::fs::metadata(p).ok())
             .and_then(|m| m.modified().ok())
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let (uid, gid) = serve::ids();
         let bytes = archive.index().unique_bytes();
+        let reader = Reader::new(archive, cache_size, batch, decoder);
+        Self::with(
+            trees,
+            None,
+            OnceLock::from(Ok(Arc::new(reader))),
+            None,
+            mtime,
+            bytes,
+        )
+    }
+
+    /// A mount of a plain version 5 archive from its paged tree: reads nothing more at open; `later`
+    /// opens the archive whole on the first read of a file's bytes. `mtime`: the root's (the last
+    /// volume's modification time).
+    pub fn paged(tree: paged::PagedTree, later: LaterReader, mtime: SystemTime) -> ClcFs {
+        let empty = Trees::Single(Arc::new(Tree::new(
+            crate::format::index::Index::default()
+                .validate("empty", 0)
+                .expect("an empty index is valid"),
+        )));
+        let bytes = tree.unique_bytes();
+        Self::with(
+            empty,
+            Some(Arc::new(tree)),
+            OnceLock::new(),
+            Some(later),
+            mtime,
+            bytes,
+        )
+    }
+
+    /// The fields both constructors set alike: the root's owner (the serving user), the knobs read
+    /// from the environment (for measuring), and empty per-file state. `bytes`: the unique bytes, for
+    /// `statfs`'s block count.
+    fn with(
+        trees: Trees,
+        paged: Option<Arc<paged::PagedTree>>,
+        reader: OnceLock<std::result::Result<Arc<Reader>, String>>,
+        later: Option<LaterReader>,
+        mtime: SystemTime,
+        bytes: u64,
+    ) -> ClcFs {
+        let (uid, gid) = serve::ids();
         ClcFs {
             trees,
-            paged: None,
-            reader: OnceLock::from(Ok(Arc::new(Reader::new(
-                archive, cache_size, batch, decoder,
-            )))),
-            later: parking_lot::Mutex::new(None),
+            paged,
+            reader,
+            later: parking_lot::Mutex::new(later),
             root: RootMeta { uid, gid, mtime },
             files: RwLock::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -287,43 +327,6 @@ impl ClcFs {
             first_reads: AtomicU64::new(0),
             walk: walk::Walk::default(),
             blocks: bytes.div_ceil(attr::BLKSIZE as u64),
-            exit_when_done: false,
-            pool_threads: None,
-            pool: std::sync::Once::new(),
-        }
-    }
-
-    /// A mount of a plain version 5 archive from its paged tree: reads nothing more at open; `later`
-    /// opens the archive whole on the first read of a file's bytes. `mtime`: the root's (the last
-    /// volume's modification time).
-    pub fn paged(tree: paged::PagedTree, later: LaterReader, mtime: SystemTime) -> ClcFs {
-        let (uid, gid) = serve::ids();
-        let blocks = tree.unique_bytes().div_ceil(attr::BLKSIZE as u64);
-        ClcFs {
-            trees: Trees::Single(Arc::new(Tree::new(
-                crate::format::index::Index::default()
-                    .validate("empty", 0)
-                    .expect("an empty index is valid"),
-            ))),
-            paged: Some(Arc::new(tree)),
-            reader: OnceLock::new(),
-            later: parking_lot::Mutex::new(Some(later)),
-            root: RootMeta { uid, gid, mtime },
-            files: RwLock::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            states: RwLock::new(HashMap::new()),
-            open_calls: std::env::var_os("CLC_MOUNT_OPEN").is_some_and(|v| v == "1"),
-            opendir_calls: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "1"),
-            no_opendir: std::env::var_os("CLC_MOUNT_OPENDIR").is_some_and(|v| v == "0"),
-            rdplus: Rdplus::from_env(std::env::var_os("CLC_MOUNT_RDPLUS").as_deref()),
-            push_on: std::env::var_os("CLC_MOUNT_PUSH").is_none_or(|v| v != "0"),
-            push_limits: push::Limits::from_env(
-                std::env::var_os("CLC_MOUNT_PUSH_LIMITS").as_deref(),
-            ),
-            push: push::Push::default(),
-            first_reads: AtomicU64::new(0),
-            walk: walk::Walk::default(),
-            blocks,
             exit_when_done: false,
             pool_threads: None,
             pool: std::sync::Once::new(),
