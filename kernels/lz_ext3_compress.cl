@@ -154,6 +154,57 @@ __kernel void lz_build4(const __global uchar *in, const __global uint *sb_frame,
     }
 }
 
+// Work-group size of lz_build_l (the host's BUILD_WG).
+#define BWG 256u
+
+// The tables of lz_build4 with one work-group per segment: the segment's table is built in local
+// memory (atomic_max there, order-independent, so deterministic), then written out whole, empty
+// buckets too, so that the host clears no table and no global atomic is left. Of four neighbouring
+// positions of one work-item that fall into one bucket only the last is offered: its entry is the
+// larger (runs of one byte put every position into one bucket).
+__kernel __attribute__((reqd_work_group_size(BWG, 1, 1)))
+void lz_build_l(const __global uchar *in, const __global uint *sb_frame,
+                const __global ulong *fr_base, const __global uint *fr_len, __global uint *ltab) {
+    __local uint lt[LSIZE];
+    uint s = get_group_id(0);
+    uint lid = get_local_id(0);
+    uint f = sb_frame[s];
+    uint n = fr_len[f];
+    uint k = s - (uint)(fr_base[f] >> SUB_LOG);  // segment index inside the frame
+    uint lim = match_limit(n);
+    for (uint i = lid; i < LSIZE; i += BWG) lt[i] = 0u;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint start = k << SUB_LOG;
+    const __global uint *w = (const __global uint *)(in + fr_base[f] + start);
+    for (uint i = lid; i < SUB / 4u; i += BWG) {
+        uint p0 = start + 4u * i;
+        // Only positions that can be a match source: p + MIN_MATCH <= lim (p0 grows with i).
+        if (lim < MIN_MATCH || p0 + MIN_MATCH > lim) break;
+        uint w0 = w[i];
+        uint w1 = p0 + 1u + MIN_MATCH <= lim ? w[i + 1u] : 0u;  // bytes of positions p0 + 1.. (in the frame)
+        uint h[4], e[4];
+#pragma unroll
+        for (uint j = 0; j < 4u; j++) {
+            uint v = j == 0u ? w0 : (w0 >> (8u * j)) | (w1 << (32u - 8u * j));
+            bool ok = p0 + j + MIN_MATCH <= lim;
+            h[j] = ok ? hash_l(v) : LSIZE;  // LSIZE: no position
+            e[j] = tab_entry(p0 + j, v);
+        }
+#pragma unroll
+        for (uint j = 0; j < 4u; j++) {
+            bool later = false;
+#pragma unroll
+            for (uint j2 = j + 1u; j2 < 4u; j2++) later = later || h[j2] == h[j];
+            // Read before the atomic: a value that already beats e[j] means it would change nothing.
+            if (h[j] < LSIZE && !later && lt[h[j]] < e[j]) atomic_max(&lt[h[j]], e[j]);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint nsf = max((n + SUB - 1u) >> SUB_LOG, 1u);
+    __global uint *out = ltab + tab_at(fr_base[f], n, 0u) + k;  // bucket i at out[i * nsf]
+    for (uint i = lid; i < LSIZE; i += BWG) out[(size_t)i * nsf] = lt[i];
+}
+
 #ifdef __ENDIAN_LITTLE__
 // The aligned 8-byte word holding p, and in *sh the shift (bits) that lines p up in it.
 inline const __global ulong *words(const __global uchar *p, uint *sh) {
@@ -197,15 +248,32 @@ inline uint common(const __global uchar *a, const __global uchar *b, uint max) {
     return l;
 }
 
-#ifdef __ENDIAN_LITTLE__
-// The 8 bytes at p as a little-endian word, from the two aligned words that hold them (reads up to
-// 7 bytes past p + 8; the buffers are 8-byte aligned).
+// The 8 bytes at p as a little-endian word: on a little-endian device from the two aligned words that
+// hold them (reads up to 7 bytes past p + 8; the buffers are 8-byte aligned).
 inline ulong load8(const __global uchar *p) {
+#ifdef __ENDIAN_LITTLE__
     uint sh;
     const __global ulong *w = words(p, &sh);
     return shifted(w[0], w[1], sh);
-}
+#else
+    ulong v = 0UL;
+    for (uint i = 0; i < 8u; i++) v |= (ulong)p[i] << (8u * i);
+    return v;
 #endif
+}
+
+// Length of the match of position p against an earlier q of the same frame (src), given the 8 bytes
+// at each (pv, qv, from load8), at most maxlen (MIN_MATCH <= maxlen, ending LAST_LITS before the
+// frame's end); 0 when their first 4 bytes differ. The same as `read32(q) == read32(p) ?
+// 4 + common(q + 4, p + 4, maxlen - 4) : 0`, but the first 8 bytes cost no further load and no
+// further round: most candidates end there.
+inline uint match_at(const __global uchar *src, uint q, uint p, ulong pv, ulong qv, uint maxlen) {
+    ulong x = pv ^ qv;
+    if ((uint)x != 0u) return 0u;
+    if (x != 0UL) return min(ctz64(x) >> 3, maxlen);  // the first differing byte, 4..7
+    if (maxlen <= 8u) return maxlen;
+    return 8u + common(src + q + 8, src + p + 8, maxlen - 8u);
+}
 
 // common() for long matches (the parse's extension of matches at the cap, up to the sub-block's end):
 // the same result in fewer dependent rounds, at the price of more loads for short ones (run 56: lz_find
@@ -556,26 +624,37 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
         bool can = lim >= MIN_MATCH && p + MIN_MATCH <= lim;
         uint hl = 0, best = 0;
         if (can) {
-            uint v = read32(src + p);
+            ulong pv = load8(src + p);
+            uint v = (uint)pv;
             hl = hash_l(v);
             uint tg = tag_of(v);
             uint maxlen = min(lim - p, (uint)GOOD);
             size_t tb = tab_at(fr_base[f], n, hl);
-            uint blen = 0, boff = 0;
-            for (uint c = 0; c < CANDS + 2u && blen < maxlen; c++) {
-                uint q;
+            // The candidates' sources (NO_POS: none): the table's slots, then the far offsets before and
+            // after p. Their first 8 bytes are loaded at once (independent loads: one round of latency,
+            // not one per candidate), then the candidates are asked in order, as one at a time would.
+            uint cq[CANDS + 2u];
+            ulong cv[CANDS + 2u];
+#pragma unroll
+            for (uint c = 0; c < CANDS + 2u; c++) {
+                uint q = NO_POS;
                 if (c < CANDS) {
                     uint q1 = slot_get(tab, hl * CANDS + c);
-                    if (q1 == 0u) continue;
-                    q = (uint)((int)q1 + tbase) - 1u;
+                    if (q1 != 0u) q = (uint)((int)q1 + tbase) - 1u;
                 } else {
                     uint d = c == CANDS ? fprev : fnext;
-                    // d == boff: a table slot held that source already (same length, no change).
-                    if (d == 0u || d > p || (c > CANDS && d == fprev) || (blen > 0u && d == boff)) continue;
-                    q = p - d;
+                    if (d != 0u && d <= p && (c == CANDS || d != fprev)) q = p - d;
                 }
-                if (read32(src + q) != v) continue;
-                uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
+                cq[c] = q;
+                cv[c] = q != NO_POS ? load8(src + q) : 0UL;
+            }
+            uint blen = 0, boff = 0;
+#pragma unroll
+            for (uint c = 0; c < CANDS + 2u; c++) {
+                uint q = cq[c];
+                // A far source at boff: a table slot held it already (same length, no change).
+                if (q == NO_POS || blen >= maxlen || (c >= CANDS && blen > 0u && p - q == boff)) continue;
+                uint len = match_at(src, q, p, pv, cv[c], maxlen);
                 uint off = p - q;
                 if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
             }
@@ -595,8 +674,7 @@ void lz_find(const __global uchar *in, const __global uint *sb_frame,
                     uint b = ctz32(hits);
                     hits &= hits - 1u;
                     uint q = (ltab[tb + k - 2u - b] >> TAG_BITS) - 1u;
-                    if (read32(src + q) != v) continue;
-                    uint len = 4u + common(src + q + 4, src + p + 4, maxlen - 4u);
+                    uint len = match_at(src, q, p, pv, load8(src + q), maxlen);
                     uint off = p - q;
                     if (len > blen || (len == blen && off < boff)) { blen = len; boff = off; }
                 }

@@ -30,6 +30,8 @@ use std::collections::VecDeque;
 /// Largest frame the encoder takes (offsets are 3 bytes).
 pub(crate) const MAX_FRAME: usize = 16 << 20;
 const INFO: usize = 8;
+/// Work-group size of lz_build_l (its BWG).
+pub(crate) const BUILD_WG: usize = 256;
 const OVERFLOW: u32 = u32::MAX;
 
 /// Worst-case encoded size of `n` bytes.
@@ -371,15 +373,16 @@ fn enqueue<'a>(
         }
     }
     let clear_g = q.fill_n(far, 0u32, in_bytes)?;
-    q.fill_n(ltab, 0u32, ns << tu.lhash_log)?;
 
     let wg = Some(tu.wg);
-    let k_build = q.launch(
-        &k.build.0,
-        &[input, sb_frame, fr_base, fr_len, ltab],
-        in_bytes / k.build.1,
-        None,
-    )?;
+    if k.build_l.is_none() {
+        q.fill_n(ltab, 0u32, ns << tu.lhash_log)?; // lz_build_l writes every entry: no clear
+    }
+    let build_args: [&dyn Arg; 5] = [input, sb_frame, fr_base, fr_len, ltab];
+    let k_build = match &k.build_l {
+        Some(kl) => q.launch(kl, &build_args, ns * BUILD_WG, Some(BUILD_WG))?,
+        None => q.launch(&k.build.0, &build_args, in_bytes / k.build.1, None)?,
+    };
     let frame_bufs: [&dyn Arg; 4] = [input, sb_frame, fr_base, fr_len];
     let (anchor, merge, link) = enqueue_far(dev, k, q, frames, ns, frame_bufs, (far, alist, acnt))?;
     let k_find = q.launch(
@@ -517,8 +520,9 @@ fn enqueue_far(
 
 impl Pending<'_> {
     /// Waits for the launch on `q`, downloads each block and adds the launch's times to `t`.
-    /// Gives the launch's buffers back with the blocks.
-    fn collect(self, q: &Queue, t: &mut Timings) -> Result<(Vec<Vec<u8>>, Buffers)> {
+    /// Gives the launch's buffers back with the blocks, and the device times (ns) at which its first
+    /// command after the uploads started and its last kernel ended (None without profiling data).
+    fn collect(self, q: &Queue, t: &mut Timings) -> Result<(Vec<Vec<u8>>, Buffers, Option<Wall>)> {
         q.finish()?;
         let Pending {
             sb_log,
@@ -565,8 +569,15 @@ impl Pending<'_> {
             .first()
             .zip(up.last())
             .map_or(0, |(a, b)| event_span(a, b));
+        let mut wall = None;
         if let (Some(first), Some(last)) = (&ev[0], &ev[7]) {
             t.kernel_ns += event_span(&first.0, last.last()); // table clears + every kernel
+            if let (Ok(a), Ok(b)) = (
+                first.0.profiling_command_start(),
+                last.last().profiling_command_end(),
+            ) {
+                wall = Some(Wall(a, b));
+            }
         }
         t.download_ns += down
             .first()
@@ -577,7 +588,21 @@ impl Pending<'_> {
         }
         t.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         t.bytes_out += outs.iter().map(|o| o.len() as u64).sum::<u64>();
-        Ok((outs, bufs))
+        Ok((outs, bufs, wall))
+    }
+}
+
+/// A launch's kernels on the device clock: start and end, ns.
+#[derive(Clone, Copy)]
+struct Wall(u64, u64);
+
+impl Wall {
+    /// The span from the earlier start to the later end.
+    fn join(a: Option<Wall>, b: Option<Wall>) -> Option<Wall> {
+        match (a, b) {
+            (Some(Wall(s1, e1)), Some(Wall(s2, e2))) => Some(Wall(s1.min(s2), e1.max(e2))),
+            (x, None) | (None, x) => x,
+        }
     }
 }
 
@@ -598,18 +623,21 @@ pub(crate) fn run(
     // Each queue's buffers, taken out of the device for the call and put back after it.
     let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
     let k = &*guard;
-    let ranges = super::launches(frames.len(), batch, launch_budget(dev), |i| {
+    let two = k.queue2.is_some();
+    let ranges = super::launches(frames.len(), batch, launch_budget(dev), two, |i| {
         padded(dev, frames[i].len())
     });
     let queues = k.queues();
     // Two launches in flight on two queues: while one computes, the other uploads or downloads.
     let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());
+    let mut wall: Option<Wall> = None;
     let pipeline = || -> Result<()> {
         for (n, r) in ranges.into_iter().enumerate() {
             if pending.len() == 2 {
                 let (p, qi) = pending.pop_front().expect("two pending");
-                let (o, b) = p.collect(queues[qi], t)?;
+                let (o, b, w) = p.collect(queues[qi], t)?;
+                wall = Wall::join(wall, w);
                 out.extend(o);
                 slots[qi] = Some(b);
             }
@@ -621,9 +649,13 @@ pub(crate) fn run(
             pending.push_back((enqueue(dev, k, queues[qi], &frames[r], bufs)?, qi));
         }
         while let Some((p, qi)) = pending.pop_front() {
-            let (o, b) = p.collect(queues[qi], t)?;
+            let (o, b, w) = p.collect(queues[qi], t)?;
+            wall = Wall::join(wall, w);
             out.extend(o);
             slots[qi] = Some(b);
+        }
+        if let Some(Wall(a, b)) = wall {
+            t.kernel_wall_ns += b.saturating_sub(a);
         }
         Ok(())
     };

@@ -263,7 +263,8 @@ impl Tuning {
             + 8 * self.wg as u64
             + 16;
         let anchor = 8 * self.acap as u64 + 4 * self.awg as u64;
-        find.max(anchor)
+        let build = 4u64 << self.lhash_log; // lz_build_l's table
+        find.max(anchor).max(build)
     }
 
     fn options(&self) -> String {
@@ -303,8 +304,13 @@ impl Tuning {
 /// The kernels of one device. `Kernel` is not `Sync`, so they sit behind the device's mutex, which
 /// also serialises batches on that device.
 pub(crate) struct Kernels {
-    /// lz_build4 and the input bytes per work-item (4; 1 for an older kernel's lz_build).
+    /// lz_build4 and the input bytes per work-item (4; 1 for an older kernel's lz_build), launched
+    /// after a clear of the tables when `build_l` is None.
     pub build: (Kernel, usize),
+    /// lz_build_l: the same tables built in local memory, one work-group of
+    /// [`super::compress::BUILD_WG`] per segment, written out whole (no clear, no global atomics).
+    /// None with `CLC_GPU_BUILD=4` (lz_build4; the same bytes) or a `CLC_GPU_C_SRC` file without it.
+    pub build_l: Option<Kernel>,
     pub anchor: Kernel,
     pub merge: Kernel,
     pub link: Kernel,
@@ -366,7 +372,8 @@ impl Device {
         let max_wg = d.max_work_group_size().unwrap_or(0);
         let max_alloc = d.max_mem_alloc_size().unwrap_or(128 << 20);
         let tuning = Tuning::new(cfg);
-        let need_wg = tuning.wg.max(tuning.pwg).max(tuning.dwg).max(tuning.awg);
+        let need_wg = (tuning.wg.max(tuning.pwg).max(tuning.dwg).max(tuning.awg))
+            .max(super::compress::BUILD_WG);
         if local_mem < tuning.local_bytes() + 64 || max_wg < need_wg {
             return Err(Error::Gpu(format!(
                 "{name}: needs {} bytes of local memory and work-groups of {need_wg} (has {local_mem}, {max_wg})",
@@ -422,6 +429,10 @@ impl Device {
             build: match Kernel::create(&pc, "lz_build4") {
                 Ok(k) => (k, 4),
                 Err(_) => (kernel(&pc, "lz_build")?, 1),
+            },
+            build_l: match diag::knob("CLC_GPU_BUILD", 0..=4, 0) {
+                4 => None,
+                _ => Kernel::create(&pc, "lz_build_l").ok(),
             },
             anchor: kernel(&pc, "lz_anchor")?,
             merge: kernel(&pc, "lz_merge")?,

@@ -78,6 +78,11 @@ pub struct Timings {
     pub stages_ns: [u64; 8],
     /// LZ_EXT3_SB decompression only: pointer-jumping passes launched, summed over batches.
     pub rounds: u64,
+    /// Compression: per call, from the start of its first launch's first command after the uploads to
+    /// the end of its last launch's last kernel, summed over calls: the device time of the kernels
+    /// when launches on two queues overlap (`kernel_ns` sums each launch's own span, so it counts
+    /// overlapping time twice).
+    pub kernel_wall_ns: u64,
 }
 
 impl Timings {
@@ -88,6 +93,7 @@ impl Timings {
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
         self.rounds = self.rounds.max(o.rounds);
+        self.kernel_wall_ns = self.kernel_wall_ns.max(o.kernel_wall_ns);
         for (a, b) in self.stages_ns.iter_mut().zip(o.stages_ns) {
             *a = (*a).max(b);
         }
@@ -95,12 +101,14 @@ impl Timings {
 }
 
 /// Splits `n` items into launches of at most `batch` items and `budget` bytes (`size(i)` bytes each;
-/// a lone larger item gets a launch of its own). A device share that fits one launch is still cut in
-/// two, so that two launches can overlap on the device's two queues.
+/// a lone larger item gets a launch of its own). With `halves` (a device with two queues) a device share
+/// that fits one launch is still cut in two, so that two launches can overlap on the two queues; with
+/// one queue it is not (two launches one after the other would only add a launch's tail).
 pub(crate) fn launches(
     n: usize,
     batch: usize,
     budget: usize,
+    halves: bool,
     size: impl Fn(usize) -> usize,
 ) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
@@ -114,7 +122,7 @@ pub(crate) fn launches(
         out.push(i..j);
         i = j;
     }
-    if out.len() == 1 && n >= 2 {
+    if halves && out.len() == 1 && n >= 2 {
         out = vec![0..n / 2, n / 2..n];
     }
     out
@@ -435,11 +443,13 @@ mod tests {
 
     #[test]
     fn launches_cover_everything_in_order() {
-        assert!(launches(0, 4, 100, |_| 1).is_empty());
-        assert_eq!(launches(1, 4, 100, |_| 1), vec![0..1]);
-        assert_eq!(launches(3, 16, 100, |_| 1), vec![0..1, 1..3]);
-        assert_eq!(launches(5, 2, 100, |_| 1), vec![0..2, 2..4, 4..5]);
-        assert_eq!(launches(3, 16, 10, |_| 6), vec![0..1, 1..2, 2..3]);
+        assert!(launches(0, 4, 100, true, |_| 1).is_empty());
+        assert_eq!(launches(1, 4, 100, true, |_| 1), vec![0..1]);
+        assert_eq!(launches(3, 16, 100, true, |_| 1), vec![0..1, 1..3]);
+        assert_eq!(launches(3, 16, 100, false, |_| 1), vec![0..3]);
+        assert_eq!(launches(5, 2, 100, true, |_| 1), vec![0..2, 2..4, 4..5]);
+        assert_eq!(launches(5, 2, 100, false, |_| 1), vec![0..2, 2..4, 4..5]);
+        assert_eq!(launches(3, 16, 10, true, |_| 6), vec![0..1, 1..2, 2..3]);
     }
 
     #[test]
