@@ -82,7 +82,7 @@ if command -v ptxas >/dev/null; then
     grep -q "lz_find" $b 2>/dev/null || continue
     tail -c +17 $b | tr -d '\000' > $W/k.ptx  # the cache file's 16-byte header off
     echo "-- $(basename $b) $(grep -m1 '^.target' $W/k.ptx)"
-    ptxas -v --gpu-name sm_90 $W/k.ptx -o /dev/null 2>&1 | grep -A3 -E "Compiling entry function '(lz_find|lz_parse|lz_parse_w|lz_build4)'" | grep -E "entry|Used|spill"
+    ptxas -v --gpu-name sm_90 $W/k.ptx -o /dev/null 2>&1 | grep -A3 -E "Compiling entry function '(lz_find|lz_parse|lz_parse_w|lz_build4|lz_build_l)'" | grep -E "entry|Used|spill"
   done
 fi
 

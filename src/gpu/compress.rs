@@ -623,7 +623,14 @@ pub(crate) fn run(
     // Each queue's buffers, taken out of the device for the call and put back after it.
     let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
     let k = &*guard;
-    let two = k.queue2.is_some();
+    // CLC_GPU_HALVE_MIN=SEGMENTS: a call of fewer than twice that many segments is not cut in two on two
+    // queues (experiments; 0, the default, always cuts). The bytes do not depend on the launches.
+    let segs: usize = frames
+        .iter()
+        .map(|f| padded(dev, f.len()) >> dev.tuning.sub_log)
+        .sum();
+    let halve_min = crate::diag::knob("CLC_GPU_HALVE_MIN", 0..=u32::MAX, 0) as usize;
+    let two = k.queue2.is_some() && segs >= 2 * halve_min;
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), two, |i| {
         padded(dev, frames[i].len())
     });
