@@ -1,7 +1,9 @@
 // LZ_EXT3 encoder, kernels run in order over a batch of frames (see docs/GPU.md).
 //
-//   lz_build4 one work-item per 4 input bytes: a last-occurrence table per segment (atomic_max,
-//             order-independent, so the result is deterministic).
+//   lz_build_l one work-group per segment (the host's default; lz_build4 with CLC_GPU_BUILD=4, after a
+//             clear of the tables): a last-occurrence table per segment built in local memory
+//             (atomic_max, order-independent, so the result is deterministic), written out whole.
+//   lz_build4 one work-item per 4 input bytes: the same tables with global atomic_max.
 //   lz_anchor one work-group per segment: the segment's anchors (positions whose 8-byte hash has its
 //             top ABITS bits zero, content-defined, about one in 2^ABITS) as (hash << 32 | pos),
 //             sorted, at most ACAP (the first ACAP by position).

@@ -451,9 +451,9 @@ fn enqueue<'a>(
     })
 }
 
-/// Far matches, enqueued on `q` after lz_build4: each segment's sorted anchors (lz_anchor), merged into
-/// one sorted list per frame in log2(segments) rounds (lz_merge), then each anchor linked to its latest
-/// earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
+/// Far matches, enqueued on `q` after the tables (lz_build_l or lz_build4): each segment's sorted
+/// anchors (lz_anchor), merged into one sorted list per frame in log2(segments) rounds (lz_merge), then
+/// each anchor linked to its latest earlier twin in `far` (lz_link). `ns` is the launch's segment count; `frame_bufs` are input,
 /// sb_frame, fr_base and fr_len; then `far` and the two anchor lists and counts (ping-pong for the
 /// merge rounds), from the launch's buffers. Returns the spans of the anchors, the merges (none for
 /// frames of one segment) and the link.
