@@ -25,6 +25,8 @@ if ls tests/gpu*.rs >/dev/null 2>&1; then
     POCL_DEVICES="pthread pthread" cargo test --test gpu 2>&1
     # The encoder's one-work-item parse (lz_parse), which the default (lz_parse_w) replaced: the same bytes.
     CLC_GPU_PARSE_LANES=1 cargo test --test gpu sb_encoder_bytes_are_the_recorded_ones 2>&1
+    # The tables built by lz_build4 over a cleared table, which lz_build_l replaced: the same bytes.
+    CLC_GPU_BUILD=4 cargo test --test gpu sb_encoder_bytes_are_the_recorded_ones 2>&1
 fi
 # Fuzzing is not part of CI: building the fuzz crate (nightly, AddressSanitizer, clc and all its
 # dependencies) takes several minutes on two cores. CI runs the same target bodies on stable instead, over

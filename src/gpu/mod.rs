@@ -415,6 +415,9 @@ mod tests {
         };
         let gpu = Gpu::open_devices(&Config::default(), &[idx]).unwrap();
         assert!(gpu.devices[0].k.lock().queue2.is_none());
+        // lz_build_l builds the tables unless CLC_GPU_BUILD=4 asks for lz_build4.
+        let want_l = crate::diag::knob("CLC_GPU_BUILD", 0..=4, 0) != 4;
+        assert_eq!(gpu.devices[0].k.lock().build_l.is_some(), want_l);
         let data: Vec<Vec<u8>> = (0..8u8)
             .map(|i| {
                 (0..40_000 + 9_000 * i as usize)
