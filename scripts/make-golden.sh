@@ -11,7 +11,8 @@
 # writes golden-v5.*: one plain pack of the first tree with the default codec (format version 5: the
 # paged tree, FORMAT.md 12); `scripts/make-golden.sh 6` golden-v6.*, the same pack by format version 6
 # (LZ_EXT3_SB frames with mid-points, FORMAT.md 2.2); `scripts/make-golden.sh 7` golden-v7.*: the same with
-# `--codec zstd` (ZSTD frames, FORMAT.md 2.5; format version 7).
+# `--codec zstd` (ZSTD frames, FORMAT.md 2.5; format version 7); `scripts/make-golden.sh 8` golden-v8.*: the
+# pack of 5 and 6 by format version 8 (LZ4 tree pages, FORMAT.md 12.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLC=${CLC:-target/release/clc}   # CLC=target/debug/clc: any build of this commit writes the same bytes
@@ -40,7 +41,7 @@ python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.golden', b'yes')" "$S/
 find "$S" -exec touch -h -d '2024-01-02 03:04:05.123456789 UTC' {} +
 chown -hR 1000:1000 "$S"
 V=${1:-3}
-case $V in 3 | 4 | 5 | 6 | 7) ;; *) echo "make-golden.sh: version 3, 4, 5, 6 or 7" >&2; exit 2 ;; esac
+case $V in 3 | 4 | 5 | 6 | 7 | 8) ;; *) echo "make-golden.sh: version 3, 4, 5, 6, 7 or 8" >&2; exit 2 ;; esac
 printf 'SUBBLOCK_SIZE = 16K\n' > "$T/config.txt"
 rm -f tests/data/golden-v$V.*
 if [ "$V" -ge 4 ]; then

@@ -911,20 +911,27 @@ pub fn lz_ext3e_roundtrip(data: &[u8]) {
     assert!(again == packed, "encoder output depends on its history");
 }
 
-/// `tree_pages`: format version 5's paged tree (FORMAT.md 12). The first byte picks the piece: a trailer
-/// (its check recomputed, so the fuzzer reaches the fields), a directory checked against a trailer that
-/// fits it, or a page holding the records a second byte gives; what parses must hold together (a
-/// directory's pages find their records, a page's records all read back).
+/// `tree_pages`: the paged tree of format versions 5-8 (FORMAT.md 12). The first byte picks the piece: a
+/// trailer (its check recomputed, so the fuzzer reaches the fields; its magic and version from the
+/// selector: version 5's zlib pages or 8's LZ4 ones), a directory checked against a trailer that fits it,
+/// a page holding the records a second byte gives, or a stored page of either codec decoded and parsed;
+/// what parses must hold together (a directory's pages find their records, a page's records all read
+/// back, a decoded page has exactly its raw length).
 pub fn tree_pages(data: &[u8]) {
-    use crate::format::tree::{Directory, Page, Trailer};
+    use crate::format::tree::{unpack, Directory, Page, PageCodec, Trailer};
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    match sel % 3 {
+    let version = if sel & 0x80 == 0 { 5 } else { 8 };
+    match sel % 4 {
         0 => {
             let mut b = rest.to_vec();
             b.resize(Trailer::SIZE, 0);
-            b[..8].copy_from_slice(&crate::format::tree::TRAILER_MAGIC);
+            let magic = match sel & 0x40 {
+                0 => crate::format::tree::TRAILER_MAGIC,
+                _ => crate::format::tree::TRAILER_MAGIC_LZ4,
+            };
+            b[..8].copy_from_slice(&magic);
             let c = crate::format::checksum(&b[..40]);
             b[40..48].copy_from_slice(&c.to_le_bytes());
             let blob_len = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"))
@@ -932,13 +939,15 @@ pub fn tree_pages(data: &[u8]) {
                     b[24..28].try_into().expect("4 bytes"),
                 )))
                 .wrapping_add(Trailer::SIZE as u64);
-            if let Ok(t) = Trailer::decode(&b, blob_len, "fuzz") {
+            if let Ok(t) = Trailer::decode(&b, blob_len, version, "fuzz") {
                 assert!(t.encode()[..] == b[..], "trailer");
+                assert!(t.pages == PageCodec::for_version(version), "page codec");
             }
         }
         1 => {
             // A trailer whose directory starts where the pages of `rest` would end.
             let t = Trailer {
+                pages: PageCodec::for_version(version),
                 index_len: 1,
                 dir_offset: u64::from(rest.first().copied().unwrap_or(0)) * 64 + 1,
                 dir_stored: 0,
@@ -953,7 +962,7 @@ pub fn tree_pages(data: &[u8]) {
                 }
             }
         }
-        _ => {
+        2 => {
             let Some((&n, raw)) = rest.split_first() else {
                 return;
             };
@@ -963,6 +972,31 @@ pub fn tree_pages(data: &[u8]) {
                     assert!(p.record(r).is_some(), "record {r} of a page that parsed");
                 }
                 assert!(p.record(records).is_none());
+            }
+        }
+        _ => {
+            // A stored page of `raw_len` (two bytes) raw bytes: decoding it against any checksum is an
+            // error or those bytes; an LZ4 block that decodes is checked against its own checksum, so
+            // that the parse behind it is reached.
+            let Some((len, stored)) = rest.split_first_chunk::<2>() else {
+                return;
+            };
+            let raw_len = u32::from(u16::from_le_bytes(*len));
+            let codec = PageCodec::for_version(version);
+            let _ = unpack(codec, stored, raw_len, 0, "fuzz", 0);
+            let mut probe = vec![0u8; raw_len as usize];
+            let decoded = match codec {
+                PageCodec::Lz4 => lz4_flex::block::decompress_into(stored, &mut probe)
+                    .ok()
+                    .filter(|&n| n == probe.len())
+                    .map(|_| probe),
+                PageCodec::Zlib => None,
+            };
+            if let Some(raw) = decoded {
+                let sum = crate::format::checksum(&raw);
+                let back = unpack(codec, stored, raw_len, sum, "fuzz", 0).expect("it decoded");
+                assert!(back == raw, "page decoded twice differs");
+                let _ = Page::parse(back, 0..2, 3, "fuzz");
             }
         }
     }

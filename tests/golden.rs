@@ -1,7 +1,8 @@
 //! The golden archives: `tests/data/golden-v1.*` was written by format version 1, `golden-v2.*` by
 //! version 2 (LZ_EXT3_SB frames; scripts/make-golden.sh), `golden-v4.*` by version 4 (LZ_EXT3E frames;
 //! scripts/make-golden.sh 4), `golden-v5.*` by version 5 (the paged tree; scripts/make-golden.sh 5), `golden-v6.*` by version 6 (LZ_EXT3_SB frames
-//! with mid-points; scripts/make-golden.sh 6), `golden-v7.*` by version 7 (ZSTD frames; scripts/make-golden.sh 7).
+//! with mid-points; scripts/make-golden.sh 6), `golden-v7.*` by version 7 (ZSTD frames; scripts/make-golden.sh 7),
+//! `golden-v8.*` by version 8 (LZ4 tree pages; scripts/make-golden.sh 8).
 //! Every later clc must list them identically and
 //! restore the same bytes and metadata. And the other way: what this clc writes for a generated tree is
 //! pinned (frames and index), so that a change to the bytes an archive holds is never an accident.
@@ -98,7 +99,7 @@ fn open_claiming(v: u32, volumes: usize, claimed: u32) -> String {
     b[f + 64..f + 72].copy_from_slice(&check.to_le_bytes());
     std::fs::write(&last, &b).unwrap();
     match clc::archive::Archive::open(&t.path().join(format!("golden-v{v}.001"))) {
-        Ok(_) => panic!("a version {claimed} archive with codec-{v} frames was opened"),
+        Ok(_) => panic!("golden-v{v} claiming version {claimed} was opened"),
         Err(e) => e.to_string(),
     }
 }
@@ -107,14 +108,32 @@ fn open_claiming(v: u32, volumes: usize, claimed: u32) -> String {
 /// page holds every entry of the index, at its directory-order place.
 #[test]
 fn golden_v5_lists_verifies_and_restores() {
+    golden_paged(5);
+}
+
+/// Version 8: the same pack with its tree's pages in LZ4 blocks (FORMAT.md 12.1), read page by page as
+/// version 5's; with its footer claiming version 7 the trailer's magic is refused, naming both.
+#[test]
+fn golden_v8_lists_verifies_and_restores() {
+    let volumes = golden_paged(8);
+    let err = open_claiming(8, volumes, 7);
+    assert!(
+        err.contains("magic CLCTREE8 in a generation of format version 7"),
+        "{err}"
+    );
+}
+
+/// Golden archive `v`, a plain pack with a paged tree: it lists, verifies and restores, and its tree read
+/// page by page holds every entry of the index. Returns its number of volumes.
+fn golden_paged(v: u32) -> usize {
     let volumes = (1..)
-        .take_while(|n| data(&format!("golden-v5.{n:03}")).exists())
+        .take_while(|n| data(&format!("golden-v{v}.{n:03}")).exists())
         .count();
-    golden(5, "LZ_EXT3_SB", volumes, (1_704_164_645, 123_456_789));
-    let first = data("golden-v5.001");
+    golden(v, "LZ_EXT3_SB", volumes, (1_704_164_645, 123_456_789));
+    let first = data(&format!("golden-v{v}.001"));
     let tree = clc::mount::paged::PagedTree::open(&first, 1 << 20)
         .unwrap()
-        .expect("a plain version 5 archive has a paged tree");
+        .expect("a plain archive of version 5 or later has a paged tree");
     let ar = clc::archive::Archive::open(&first).unwrap();
     let paths = tree.paths().unwrap();
     let want: Vec<(Vec<u8>, u64)> = ar
@@ -127,6 +146,7 @@ fn golden_v5_lists_verifies_and_restores() {
     let mut got = paths.clone();
     got.sort();
     assert_eq!(got, want);
+    volumes
 }
 
 /// Version 6: the same plain pack with mid-points in its LZ_EXT3_SB frames (FORMAT.md 2.2); frames with
@@ -398,10 +418,13 @@ fn pack_of_a_generated_tree_is_pinned() {
     // version 5's (lz4 dc2df0c3df2fd7d0, raw 13a2550dadcf2af7; checked when it landed); the lz_ext3
     // pack's LZ_EXT3_SB frames now carry mid-points (FORMAT.md 2.2), so its digest changed
     // (version 5's: e8b75f992a83c017).
+    // Renewed for format version 8 (LZ4 tree pages, outside the generation index), which changed only
+    // the `format_version` param here: with it set back to "6" the digests are version 6's (lz_ext3
+    // b457fa06a47b9f7f, lz4 cc3fdb8a815e9715, raw 86979e2402ced8c0; checked when it landed).
     let want = [
-        "lz_ext3 b457fa06a47b9f7f",
-        "lz4 cc3fdb8a815e9715",
-        "raw 86979e2402ced8c0",
+        "lz_ext3 4257536daad7dd65",
+        "lz4 47fd28a061c7834a",
+        "raw b0f8690e73143bc7",
     ];
     assert_eq!(got, want);
 }

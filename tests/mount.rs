@@ -1343,10 +1343,15 @@ fn damaged_tree_page_gives_eio_only_on_its_names() {
     let b = fs::read(&first).unwrap();
     let foot =
         clc::format::footer::Footer::decode(&b[b.len() - 80..], "t", b.len() as u64).unwrap();
-    assert_eq!(foot.version, 6);
+    assert_eq!(foot.version, 8);
     let blob = &b[foot.index_offset as usize..b.len() - 80];
-    let tr = clc::format::tree::Trailer::decode(&blob[blob.len() - 48..], blob.len() as u64, "t")
-        .unwrap();
+    let tr = clc::format::tree::Trailer::decode(
+        &blob[blob.len() - 48..],
+        blob.len() as u64,
+        foot.version,
+        "t",
+    )
+    .unwrap();
     let z = &blob[tr.dir_offset as usize..][..tr.dir_stored as usize];
     let raw = clc::format::tree::inflate(z, tr.dir_raw, tr.dir_checksum, "t", 0).unwrap();
     let dir = clc::format::tree::Directory::decode(&raw, &tr, "t").unwrap();

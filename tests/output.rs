@@ -293,7 +293,7 @@ fn json_for_pack_info_verify_and_extract() {
     assert_eq!(i["frames_cpu"], p["frames_cpu"]);
     assert_eq!(i["reduction_percent"], p["reduction_percent"]);
     // Numbers as numbers, booleans as booleans, text as text.
-    assert_eq!(i["params"]["format_version"], 6);
+    assert_eq!(i["params"]["format_version"], 8);
     // LZ_EXT3_SB frames (format 2 and later) are the ones counted as LZ_EXT3_CPU.
     assert_eq!(i["frames_per_codec"]["LZ_EXT3_SB"], i["frames_cpu"], "{i}");
     assert!(p["frames_cpu"].as_u64().unwrap() >= 1, "{p}");

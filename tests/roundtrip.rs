@@ -57,14 +57,14 @@ fn every_entry_type_every_codec_many_frames_and_volumes() {
         assert!(out.starts_with("ok:"), "{out}");
         let (info, _) = clc_ok!("info", work.join("arc.001"), "--json");
         let v: serde_json::Value = serde_json::from_str(&info).unwrap();
-        // Every codec writes format version 6 (mid-points in LZ_EXT3_SB frames, on 5's paged tree; LZ_EXT3E
-        // made version 4 before 5), but ZSTD frames, which need version 7.
+        // Every codec writes format version 8 (LZ4 tree pages, on 7's layout, which allows ZSTD frames;
+        // before 8, ZSTD frames made 7 and every other codec 6).
         let (version, name) = match codec {
-            "zstd" => (7, "ZSTD"),
-            "lz_ext3e" => (6, "LZ_EXT3E"),
-            "lz4" => (6, "LZ4"),
-            "raw" => (6, "RAW"),
-            _ => (6, "LZ_EXT3_SB"),
+            "zstd" => (8, "ZSTD"),
+            "lz_ext3e" => (8, "LZ_EXT3E"),
+            "lz4" => (8, "LZ4"),
+            "raw" => (8, "RAW"),
+            _ => (8, "LZ_EXT3_SB"),
         };
         assert_eq!(v["format"], format!("clc format v{version}"), "{info}");
         assert!(
@@ -358,7 +358,7 @@ fn list_and_info_describe_the_archive() {
     assert_eq!(odd.len(), 1, "{out}");
     assert_eq!(odd[0]["path"], "small/bad\\xff\\xfename\\nx", "{out}");
     let (out, _) = clc_ok!("info", t.path().join("arc.001"));
-    assert!(out.contains("clc format v6"), "{out}");
+    assert!(out.contains("clc format v8"), "{out}");
     assert!(
         out.contains("1 hardlink, ") && out.contains("frame_size = "),
         "{out}"

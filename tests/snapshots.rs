@@ -233,8 +233,9 @@ fn files_cache_hits_and_misses() {
 
 /// Default names are the UTC time with -2, -3 for collisions; --name refuses a taken name, '/' and
 /// control characters; appending to a plain archive makes its tree the first snapshot.
-/// Generations of different codecs in one archive: a ZSTD generation (format version 7) and, appended to
-/// it, generations of the default codec (version 6) and of LZ_EXT3E. Each frame is held to the version
+/// Generations of different codecs in one archive: a ZSTD generation and, appended to it, generations of
+/// the default codec and of LZ_EXT3E (versions 7, 6, 6 before format version 8; every generation is 8
+/// now, and the version-7 and -6 case is golden-v7's and golden-v6's to keep). Each frame is held to the version
 /// of the generation that wrote it, so the archive stays readable (it was refused: "frame 0 is ZSTD,
 /// which needs format version 7 (archive says 6)"), and every snapshot extracts to its tree.
 #[test]

@@ -84,7 +84,7 @@ fn index_len(data: &[&PathBuf], stored: u64) -> u64 {
             }
         })
         .collect();
-    clc::format::tree::Trailer::decode(&t, stored, "t")
+    clc::format::tree::Trailer::decode(&t, stored, clc::format::FORMAT_VERSION, "t")
         .unwrap()
         .index_len
 }

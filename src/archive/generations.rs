@@ -193,7 +193,7 @@ pub fn read_blob(vols: &[Listed], at: usize, f: &Footer) -> Result<Blob> {
         true => {
             let t = blob.len().saturating_sub(Trailer::SIZE);
             let what = format!("{what} (index tree)");
-            Trailer::decode(&blob[t..], blob.len() as u64, &what)?.index_len as usize
+            Trailer::decode(&blob[t..], blob.len() as u64, f.version, &what)?.index_len as usize
         }
         false => blob.len(),
     };

@@ -10,9 +10,13 @@ pub mod index;
 pub mod tree;
 pub mod volume;
 
-/// The format version this build writes: 6, LZ_EXT3_SB frames with mid-points (FORMAT.md 2.2), on version
-/// 5's layout (the paged tree, FORMAT.md 12), with or without LZ_EXT3E frames (codec 4).
-pub const FORMAT_VERSION: u32 = 6;
+/// The format version this build writes: 8, the paged tree's pages as LZ4 blocks (FORMAT.md 12.1), on
+/// version 7's layout: LZ_EXT3_SB frames with mid-points (FORMAT.md 2.2), LZ_EXT3E (codec 4) and ZSTD
+/// (codec 5) frames allowed. Every pack and append writes it, whatever its codec.
+pub const FORMAT_VERSION: u32 = 8;
+
+/// The first format version whose tree pages are LZ4 blocks (FORMAT.md 12.1).
+pub const LZ4_PAGES_VERSION: u32 = 8;
 
 /// The first format version whose index blobs end in a paged tree (FORMAT.md 12).
 pub const TREE_VERSION: u32 = 5;
@@ -22,7 +26,7 @@ pub const TREE_VERSION: u32 = 5;
 pub const FORMAT_VERSION_EXT3E: u32 = 4;
 
 /// The format version of an archive written with ZSTD frames (codec 5, FORMAT.md §2.5): version 6's
-/// layout with codec 5 allowed. Only a pack whose codec is ZSTD writes it.
+/// layout with codec 5 allowed. Only a pack whose codec was ZSTD wrote it (before version 8).
 pub const FORMAT_VERSION_ZSTD: u32 = 7;
 
 /// The newest format version this build reads.
@@ -34,13 +38,13 @@ pub const NEWEST_VERSION: u32 = if FORMAT_VERSION_ZSTD > FORMAT_VERSION {
 
 /// Whether this build reads archives (footers, volume headers) of format version `v`: 1, 2 (LZ_EXT3_SB
 /// frames), 3 (generations; FORMAT.md section 7), 4 (LZ_EXT3E frames), 5 (the paged tree), 6
-/// (mid-points in LZ_EXT3_SB frames) and 7 (ZSTD frames).
+/// (mid-points in LZ_EXT3_SB frames), 7 (ZSTD frames) and 8 (LZ4 tree pages).
 pub fn known_version(v: u32) -> bool {
     (1..=NEWEST_VERSION).contains(&v)
 }
 
 /// The format version a pack whose frames are written with `codec` records: the lowest that allows
-/// that codec, and never below [`FORMAT_VERSION`] (so every pack writes 6 now).
+/// that codec, and never below [`FORMAT_VERSION`] (so every pack writes 8 now).
 pub fn version_for(codec: codec::Codec) -> u32 {
     codec.min_version().max(FORMAT_VERSION)
 }

@@ -1,12 +1,13 @@
 //! The paged tree of format version 5 (FORMAT.md 12): a generation's tree in *directory order*, cut
 //! into independently compressed and checksummed pages, so that a mount reads a small page directory
-//! at open and each page only when something looks into it.
+//! at open and each page only when something looks into it. Version 8 stores the pages as LZ4 blocks
+//! instead of zlib streams (FORMAT.md 12.1): the trailer's magic says which.
 //!
 //! ```text
 //! index blob (v5) = [zlib(generation index): G bytes][page 0]…[page P−1][zlib(directory)][trailer]
 //!
 //! trailer (48 bytes, the blob's last):
-//! 0  8  magic "CLCTREE5"
+//! 0  8  magic "CLCTREE5" (pages zlib, versions 5-7) or "CLCTREE8" (pages LZ4 blocks, version 8 on)
 //! 8  8  index_len     G, the zlib generation index's length
 //! 16 8  dir_offset    from the blob's start
 //! 24 4  dir_stored    zlib length of the directory
@@ -35,6 +36,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 
 pub const TRAILER_MAGIC: [u8; 8] = *b"CLCTREE5";
+/// The trailer's magic from format version 8 on: the pages are LZ4 blocks (FORMAT.md 12.1).
+pub const TRAILER_MAGIC_LZ4: [u8; 8] = *b"CLCTREE8";
 pub const DIR_MAGIC: [u8; 8] = *b"CLCDIR05";
 /// A page is closed once its raw bytes reach this (a record is never split).
 pub const PAGE_TARGET: usize = 64 << 10;
@@ -46,9 +49,39 @@ pub const MAX_DIR_RAW: u32 = 32 << 20;
 /// The fewest bytes a record takes (one a field).
 const REC_MIN: usize = 17;
 
+/// How a tree's pages are stored (the directory is zlib in every version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageCodec {
+    /// A zlib stream (format versions 5-7; trailer magic "CLCTREE5").
+    Zlib,
+    /// One LZ4 block, without a size prefix (format version 8 on; "CLCTREE8"): inflating a page is
+    /// what a listing of a large tree spends its time on, and LZ4 decodes several times faster.
+    Lz4,
+}
+
+impl PageCodec {
+    /// The codec a writer of format `version` stores pages with.
+    pub fn for_version(version: u32) -> PageCodec {
+        if version >= super::LZ4_PAGES_VERSION {
+            PageCodec::Lz4
+        } else {
+            PageCodec::Zlib
+        }
+    }
+
+    fn magic(self) -> [u8; 8] {
+        match self {
+            PageCodec::Zlib => TRAILER_MAGIC,
+            PageCodec::Lz4 => TRAILER_MAGIC_LZ4,
+        }
+    }
+}
+
 /// The blob's last bytes: where the generation index ends and the directory lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trailer {
+    /// From the magic.
+    pub pages: PageCodec,
     pub index_len: u64,
     pub dir_offset: u64,
     pub dir_stored: u32,
@@ -61,7 +94,7 @@ impl Trailer {
 
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut v = Vec::with_capacity(Self::SIZE);
-        v.extend_from_slice(&TRAILER_MAGIC);
+        v.extend_from_slice(&self.pages.magic());
         v.put_u64(self.index_len);
         v.put_u64(self.dir_offset);
         v.put_u32(self.dir_stored);
@@ -74,13 +107,25 @@ impl Trailer {
         out
     }
 
-    /// Parses the trailer of a blob of `blob_len` bytes and checks that the pieces it names fit.
-    pub fn decode(b: &[u8], blob_len: u64, what: &str) -> Result<Trailer> {
+    /// Parses the trailer of a blob of `blob_len` bytes of a generation of format `version` and checks
+    /// that the pieces it names fit, and that its magic is the one of that version.
+    pub fn decode(b: &[u8], blob_len: u64, version: u32, what: &str) -> Result<Trailer> {
         let mut c = Cursor::new(b, what);
-        if c.array::<8>()? != TRAILER_MAGIC {
-            return Err(c.err("tree trailer: bad magic"));
+        let magic = c.array::<8>()?;
+        let pages = PageCodec::for_version(version);
+        if magic != pages.magic() {
+            let m = if magic == TRAILER_MAGIC || magic == TRAILER_MAGIC_LZ4 {
+                format!(
+                    "tree trailer: magic {} in a generation of format version {version}",
+                    String::from_utf8_lossy(&magic)
+                )
+            } else {
+                "tree trailer: bad magic".to_string()
+            };
+            return Err(Error::corrupt(what, 0, m));
         }
         let t = Trailer {
+            pages,
             index_len: c.u64()?,
             dir_offset: c.u64()?,
             dir_stored: c.u32()?,
@@ -529,6 +574,37 @@ pub fn inflate(stored: &[u8], raw_len: u32, sum: u64, what: &str, at: u64) -> Re
     Ok(raw)
 }
 
+/// Page bytes `stored` in `codec`, decoded into exactly `raw_len` bytes whose xxh3 is `sum`.
+pub fn unpack(
+    codec: PageCodec,
+    stored: &[u8],
+    raw_len: u32,
+    sum: u64,
+    what: &str,
+    at: u64,
+) -> Result<Vec<u8>> {
+    match codec {
+        PageCodec::Zlib => inflate(stored, raw_len, sum, what, at),
+        PageCodec::Lz4 => {
+            let mut raw = vec![0u8; raw_len as usize];
+            let n = lz4_flex::block::decompress_into(stored, &mut raw)
+                .map_err(|e| Error::corrupt(what, at, format!("does not decode (LZ4): {e}")))?;
+            if n != raw.len() || checksum(&raw) != sum {
+                return Err(Error::corrupt(what, at, "checksum mismatch"));
+            }
+            Ok(raw)
+        }
+    }
+}
+
+/// Page bytes `raw` stored in `codec`.
+fn pack_page(codec: PageCodec, raw: &[u8]) -> Vec<u8> {
+    match codec {
+        PageCodec::Zlib => deflate(raw),
+        PageCodec::Lz4 => lz4_flex::block::compress(raw),
+    }
+}
+
 fn deflate(raw: &[u8]) -> Vec<u8> {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
     z.write_all(raw).expect("writing to a Vec cannot fail");
@@ -538,6 +614,7 @@ fn deflate(raw: &[u8]) -> Vec<u8> {
 /// The tree area of a blob, made by [`build`]: the compressed pages and the directory (page offsets
 /// relative to the tree area until [`TreeArea::bytes`] places them).
 pub struct TreeArea {
+    codec: PageCodec,
     pages: Vec<u8>,
     dir: Directory,
 }
@@ -552,6 +629,7 @@ impl TreeArea {
         let raw = dir.encode();
         let z = deflate(&raw);
         let t = Trailer {
+            pages: self.codec,
             index_len,
             dir_offset: index_len + self.pages.len() as u64,
             dir_stored: z.len() as u32,
@@ -576,9 +654,15 @@ fn name_of(p: &[u8]) -> &[u8] {
 }
 
 /// The tree of `entries` (a validated entry table: sorted by path, parents before children, hardlinks
-/// naming earlier files) in directory order, paged. `generation`, `flags` and `unique_bytes` are
-/// recorded in the directory for the mount.
-pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) -> TreeArea {
+/// naming earlier files) in directory order, paged, its pages stored in `codec`. `generation`, `flags`
+/// and `unique_bytes` are recorded in the directory for the mount.
+pub fn build(
+    entries: &[Entry],
+    generation: u32,
+    flags: u32,
+    unique_bytes: u64,
+    codec: PageCodec,
+) -> TreeArea {
     // Each directory's children in path order, which is name order within one directory.
     let mut dir_of: HashMap<&[u8], usize> = HashMap::new();
     let mut kids: Vec<Vec<usize>> = vec![Vec::new()]; // slot 0: the root
@@ -725,7 +809,7 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         use rayon::prelude::*;
         bodies
             .par_iter()
-            .map(|(_, body)| (deflate(body), checksum(body)))
+            .map(|(_, body)| (pack_page(codec, body), checksum(body)))
             .collect()
     };
     let mut pages = Vec::with_capacity(packed.iter().map(|(z, _)| z.len()).sum());
@@ -741,6 +825,7 @@ pub fn build(entries: &[Entry], generation: u32, flags: u32, unique_bytes: u64) 
         pages.extend_from_slice(z);
     }
     TreeArea {
+        codec,
         pages,
         dir: Directory {
             generation,

@@ -12,7 +12,7 @@ use crate::archive::generations::{self, Listed};
 use crate::error::{Error, IoContext, Result};
 use crate::format::generation::FLAG_VERSIONED;
 use crate::format::index::{EntryKind, NONE};
-use crate::format::tree::{inflate, Directory, Page, Record, Trailer};
+use crate::format::tree::{inflate, unpack, Directory, Page, PageCodec, Record, Trailer};
 use crate::format::TREE_VERSION;
 use crate::volumes::{self, Name};
 use fuser::{Errno, FileAttr, FileType};
@@ -38,6 +38,8 @@ pub struct PagedTree {
     /// The index blob's pieces: (position in `vols`, start, end).
     extents: Vec<(usize, u64, u64)>,
     dir: Directory,
+    /// How the pages are stored (the trailer's magic).
+    codec: PageCodec,
     cache: Mutex<Cache>,
     budget: usize,
     /// Pages that failed (logged once each).
@@ -93,6 +95,7 @@ impl PagedTree {
                 unique_bytes: 0,
                 pages: Vec::new(),
             },
+            codec: PageCodec::Zlib,
             cache: Mutex::new(Cache::default()),
             budget,
             bad: Mutex::new(HashSet::new()),
@@ -103,7 +106,8 @@ impl PagedTree {
             len.saturating_sub(Trailer::SIZE as u64),
             Trailer::SIZE as u64,
         )?;
-        let tr = Trailer::decode(&tb, len, &what)?;
+        let tr = Trailer::decode(&tb, len, n.footer.version, &what)?;
+        t.codec = tr.pages;
         let z = t.read_blob(tr.dir_offset, u64::from(tr.dir_stored))?;
         let raw = inflate(&z, tr.dir_raw, tr.dir_checksum, &what, tr.dir_offset)?;
         t.dir = Directory::decode(&raw, &tr, &what)?;
@@ -196,7 +200,7 @@ impl PagedTree {
         let (vol, at) = self.place_of(p.offset);
         let what = format!("{vol} (at offset {at})");
         let z = self.read_blob(p.offset, u64::from(p.stored))?;
-        let raw = inflate(&z, p.raw, p.checksum, &what, at)?;
+        let raw = unpack(self.codec, &z, p.raw, p.checksum, &what, at)?;
         let end = self
             .dir
             .pages

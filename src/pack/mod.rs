@@ -311,7 +311,10 @@ pub fn pack_with(
     let (generation, flags) = (parts.generation, parts.flags());
     let (tree, built) = std::thread::scope(|s| {
         let tree = s.spawn(|| {
-            let tree = crate::format::tree::build(&entries, generation, flags, unique_bytes);
+            let pages = crate::format::tree::PageCodec::for_version(crate::format::version_for(
+                cfg.frame_codec(),
+            ));
+            let tree = crate::format::tree::build(&entries, generation, flags, unique_bytes, pages);
             trace::note(&format!("paged tree built ({} records)", tree.records()));
             tree
         });

@@ -5,12 +5,26 @@ fn entry(path: &str, kind: EntryKind) -> Entry {
     Entry::new(path.as_bytes().to_vec(), kind, 0o644)
 }
 
-/// A blob as a v5 writer lays it out: `index_len` bytes of stand-in index, then the tree area.
+/// The format version the tests' blobs are written as (the pages LZ4 blocks); [`blob_v`] for others.
+const V: u32 = crate::format::FORMAT_VERSION;
+
+/// A blob as this version's writer lays it out: `index_len` bytes of stand-in index, then the tree area.
 fn blob_of(entries: &[Entry], index_len: u64) -> (Vec<u8>, Trailer, Directory) {
-    let area = build(entries, 1, 0, 77);
+    blob_v(entries, index_len, V)
+}
+
+/// A blob as a writer of format `version` lays it out.
+fn blob_v(entries: &[Entry], index_len: u64, version: u32) -> (Vec<u8>, Trailer, Directory) {
+    let area = build(entries, 1, 0, 77, PageCodec::for_version(version));
     let mut blob = vec![0xAA; index_len as usize];
     blob.extend_from_slice(&area.bytes(index_len));
-    let t = Trailer::decode(&blob[blob.len() - Trailer::SIZE..], blob.len() as u64, "t").unwrap();
+    let t = Trailer::decode(
+        &blob[blob.len() - Trailer::SIZE..],
+        blob.len() as u64,
+        version,
+        "t",
+    )
+    .unwrap();
     let at = t.dir_offset as usize;
     let raw = inflate(
         &blob[at..at + t.dir_stored as usize],
@@ -24,10 +38,15 @@ fn blob_of(entries: &[Entry], index_len: u64) -> (Vec<u8>, Trailer, Directory) {
     (blob, t, d)
 }
 
-/// Page `k`'s raw body, inflated and checked.
+/// Page `k`'s raw body, decoded and checked (pages of format [`V`]).
 fn page_body(blob: &[u8], d: &Directory, k: usize) -> Vec<u8> {
+    page_body_in(PageCodec::for_version(V), blob, d, k)
+}
+
+fn page_body_in(codec: PageCodec, blob: &[u8], d: &Directory, k: usize) -> Vec<u8> {
     let p = d.pages[k];
-    inflate(
+    unpack(
+        codec,
         &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize],
         p.raw,
         p.checksum,
@@ -38,10 +57,14 @@ fn page_body(blob: &[u8], d: &Directory, k: usize) -> Vec<u8> {
 }
 
 fn pages(blob: &[u8], d: &Directory) -> Vec<Page> {
+    pages_in(PageCodec::for_version(V), blob, d)
+}
+
+fn pages_in(codec: PageCodec, blob: &[u8], d: &Directory) -> Vec<Page> {
     (0..d.pages.len())
         .map(|k| {
             let p = d.pages[k];
-            let raw = page_body(blob, d, k);
+            let raw = page_body_in(codec, blob, d, k);
             let end = d.pages.get(k + 1).map_or(d.records, |q| q.first);
             Page::parse(raw, p.first..end, d.records, "t").unwrap()
         })
@@ -132,14 +155,14 @@ fn hostile_trailer_directory_and_pages_are_errors() {
     for i in 0..Trailer::SIZE {
         let mut b = tail.to_vec();
         b[i] ^= 1;
-        assert!(Trailer::decode(&b, n, "t").is_err(), "byte {i}");
+        assert!(Trailer::decode(&b, n, V, "t").is_err(), "byte {i}");
     }
-    assert!(Trailer::decode(tail, n + 1, "t").is_err());
+    assert!(Trailer::decode(tail, n + 1, V, "t").is_err());
     let bad = Trailer {
         index_len: t.dir_offset + 1,
         ..t
     };
-    assert!(Trailer::decode(&bad.encode(), n, "t").is_err());
+    assert!(Trailer::decode(&bad.encode(), n, V, "t").is_err());
     // A directory whose pages are out of order, too large or misplaced.
     let raw = d.encode();
     for (at, v) in [(36usize, 1u8), (44, 1), (52, 0xff), (55, 0xff)] {
@@ -163,12 +186,71 @@ fn hostile_trailer_directory_and_pages_are_errors() {
         }
     }
     assert!(inflate(&blob[..5], p.raw, p.checksum, "t", 0).is_err());
+    // LZ4 pages: every truncation and every flipped byte of the stored page is an error (the checksum
+    // of the raw page catches what the block's own structure does not).
+    let stored = &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize];
+    for i in 0..stored.len() {
+        assert!(unpack(PageCodec::Lz4, &stored[..i], p.raw, p.checksum, "t", 0).is_err());
+        let mut b = stored.to_vec();
+        b[i] ^= 0x10;
+        assert!(
+            unpack(PageCodec::Lz4, &b, p.raw, p.checksum, "t", 0).is_err(),
+            "byte {i}"
+        );
+    }
+    assert!(unpack(PageCodec::Lz4, stored, p.raw + 1, p.checksum, "t", 0).is_err());
+    assert!(unpack(PageCodec::Lz4, stored, p.raw - 1, p.checksum, "t", 0).is_err());
+}
+
+/// Versions 5-7 store pages in zlib under "CLCTREE5", version 8 in LZ4 under "CLCTREE8": both read back
+/// the same records, and a trailer whose magic is not its generation's version's is refused, naming it.
+#[test]
+fn page_codec_follows_the_format_version() {
+    let entries = tree();
+    let idx = Index {
+        entries: entries.clone(),
+        ..Default::default()
+    }
+    .validate("t", 0)
+    .unwrap();
+    let mut names = Vec::new();
+    for (version, codec, magic) in [
+        (5, PageCodec::Zlib, TRAILER_MAGIC),
+        (7, PageCodec::Zlib, TRAILER_MAGIC),
+        (8, PageCodec::Lz4, TRAILER_MAGIC_LZ4),
+    ] {
+        let (blob, t, d) = blob_v(idx.entries(), 9, version);
+        assert_eq!(t.pages, codec);
+        let tail = &blob[blob.len() - Trailer::SIZE..];
+        assert_eq!(tail[..8], magic);
+        let other = if version >= 8 { 7 } else { 8 };
+        let e = Trailer::decode(tail, blob.len() as u64, other, "t").unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("format version {other}")),
+            "{e}"
+        );
+        let ps = pages_in(codec, &blob, &d);
+        let n: Vec<Vec<u8>> = (0..d.records)
+            .map(|r| ps[0].record(r).unwrap().name.to_vec())
+            .collect();
+        names.push(n);
+        // The other codec does not read these pages.
+        let p = d.pages[0];
+        let stored = &blob[p.offset as usize..(p.offset + u64::from(p.stored)) as usize];
+        let wrong = match codec {
+            PageCodec::Zlib => PageCodec::Lz4,
+            PageCodec::Lz4 => PageCodec::Zlib,
+        };
+        assert!(unpack(wrong, stored, p.raw, p.checksum, "t", 0).is_err());
+    }
+    assert!(names.windows(2).all(|w| w[0] == w[1]));
 }
 
 #[test]
 fn trailer_size() {
     assert_eq!(
         Trailer {
+            pages: PageCodec::Lz4,
             index_len: 1,
             dir_offset: 1,
             dir_stored: 0,
