@@ -11,7 +11,8 @@
 # du       `du -s SUBSET`
 # xstat    `find SUBSET -print0 | xargs -0 stat >/dev/null`
 # SUBSET: top-level names to walk for the three walks that stat (default: the whole tree, `.`).
-# Environment: VARIANTS ("name=binary[:ENV=VALUE]" separated by spaces; default "clc=$CLC"),
+# Environment: VARIANTS ("name=binary[:ENV=VALUE][@ARCHIVE.001]" separated by spaces, the archive
+# ARCHIVE.001 unless one is named: e.g. two format versions of one tree; default "clc=$CLC"),
 # CLC (default target/release/clc), REPS (3), WALKS (default "find lsR du xstat").
 set -euo pipefail
 
@@ -27,11 +28,16 @@ VARIANTS=${VARIANTS:-clc=$CLC}
 MNT=$(mktemp -d /tmp/bench-walks.XXXXXX)
 trap 'mountpoint -q "$MNT" && umount "$MNT"; rmdir "$MNT"' EXIT
 
-declare -A BIN ENVS R
+declare -A BIN ENVS ARS R
 NAMES=()
 for v in $VARIANTS; do
     n=${v%%=*}
     rest=${v#*=}
+    ARS[$n]=$AR
+    if [ "$rest" != "${rest#*@}" ]; then
+        ARS[$n]=$(realpath "${rest#*@}")
+        rest=${rest%%@*}
+    fi
     BIN[$n]=$(realpath "${rest%%:*}")
     ENVS[$n]=$([ "$rest" != "${rest#*:}" ] && echo "${rest#*:}" || true)
     NAMES+=("$n")
@@ -39,7 +45,7 @@ done
 KINDS=("${NAMES[@]}" sqfs)
 
 do_mount() { # kind
-    if [ "$1" = sqfs ]; then squashfuse "$IMG" "$MNT"; else env ${ENVS[$1]} "${BIN[$1]}" mount "$AR" "$MNT"; fi
+    if [ "$1" = sqfs ]; then squashfuse "$IMG" "$MNT"; else env ${ENVS[$1]} "${BIN[$1]}" mount "${ARS[$1]}" "$MNT"; fi
     ls "$MNT" >/dev/null
 }
 walk() { # name
@@ -53,7 +59,7 @@ walk() { # name
 now() { date +%s%N; }
 med() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-cat "$AR" "$IMG" >/dev/null
+cat "$AR" "$IMG" "${ARS[@]}" >/dev/null
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); subset: ${SUBSET[*]}"
 for rep in $(seq "$REPS"); do
     for w in $WALKS; do

@@ -122,6 +122,13 @@ impl<'a> Cursor<'a> {
     /// (Read straight from the slice: a paged tree's records are mostly these, docs/BENCHMARKS.md 5.6.)
     #[inline]
     pub fn var(&mut self) -> Result<u64> {
+        // Most values of a tree's records are below 128: one byte, no loop.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut v = 0u64;
         for (i, &b) in rest.iter().take(10).enumerate() {

@@ -363,15 +363,20 @@ fn read_record<'a>(c: &mut Cursor<'a>, r: u64, records: u64) -> Result<Record<'a
     };
     let nx = small(c)?;
     let xat = c.pos();
-    let mut x = Vec::new();
-    for _ in 0..nx.min(super::index::MAX_XATTRS as u32 + 1) {
-        x.push((c.var_bytes()?.to_vec(), c.var_bytes()?.to_vec()));
+    let bad =
+        |c: &Cursor, m: String| Error::corrupt(c.what(), at as u64, format!("record {r}: {m}"));
+    if nx != 0 {
+        // Rare (most records have none): checked as the index checks them, through owned pairs.
+        let mut x = Vec::new();
+        for _ in 0..nx.min(super::index::MAX_XATTRS as u32 + 1) {
+            x.push((c.var_bytes()?.to_vec(), c.var_bytes()?.to_vec()));
+        }
+        if nx as usize != x.len() {
+            return Err(bad(c, format!("{nx} xattrs")));
+        }
+        super::index::check_xattrs(&x).map_err(|m| bad(c, m))?;
     }
-    let bad = |m: String| Error::corrupt(c.what(), at as u64, format!("record {r}: {m}"));
-    if nx as usize != x.len() {
-        return Err(bad(format!("{nx} xattrs")));
-    }
-    super::index::check_xattrs(&x).map_err(bad)?;
+    let bad = |m: String| bad(c, m);
     let xattrs = &c_slice(c, xat);
     let name_ok = if r == 0 {
         name.is_empty() && kind == EntryKind::Dir && up == 0
