@@ -88,16 +88,20 @@ fn tree() -> Vec<Entry> {
     v
 }
 
-#[test]
-fn directory_order_records_and_links() {
-    let entries = tree();
-    // Validated, as the writer's entries are.
-    let idx = Index {
-        entries: entries.clone(),
+/// [`tree`] validated, as the writer's entries are.
+fn valid_tree() -> crate::format::index::ValidIndex {
+    Index {
+        entries: tree(),
         ..Default::default()
     }
     .validate("t", 0)
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn directory_order_records_and_links() {
+    // Validated, as the writer's entries are.
+    let idx = valid_tree();
     let (blob, t, d) = blob_of(idx.entries(), 100);
     assert_eq!(t.index_len, 100);
     assert_eq!((d.records, d.unique_bytes, d.pages.len()), (8, 77, 1));
@@ -206,13 +210,7 @@ fn hostile_trailer_directory_and_pages_are_errors() {
 /// the same records, and a trailer whose magic is not its generation's version's is refused, naming it.
 #[test]
 fn page_codec_follows_the_format_version() {
-    let entries = tree();
-    let idx = Index {
-        entries: entries.clone(),
-        ..Default::default()
-    }
-    .validate("t", 0)
-    .unwrap();
+    let idx = valid_tree();
     let mut names = Vec::new();
     for (version, codec, magic) in [
         (5, PageCodec::Zlib, TRAILER_MAGIC),
@@ -302,4 +300,46 @@ fn randomly_damaged_pages_never_panic() {
         }
     }
     assert!(parsed < 20_000, "damage that never shows cannot be tested");
+}
+
+/// A block of literals only, as any LZ4 block encoder may write it (token, length bytes, literals).
+fn lz4_literals(b: &[u8]) -> Vec<u8> {
+    let mut out = vec![(b.len().min(15) as u8) << 4];
+    if b.len() >= 15 {
+        let mut r = b.len() - 15;
+        while r >= 255 {
+            out.push(255);
+            r -= 255;
+        }
+        out.push(r as u8);
+    }
+    out.extend_from_slice(b);
+    out
+}
+
+/// Version 8's pages are plain LZ4 blocks (FORMAT.md 12.1), not lz4_flex's own: a page written as
+/// literals only reads back, and so does the fuzz seed made that way (which reaches the page's parse).
+#[test]
+fn lz4_pages_are_plain_lz4_blocks() {
+    let idx = valid_tree();
+    let (blob, _, d) = blob_v(idx.entries(), 4, 8);
+    let raw = page_body(&blob, &d, 0);
+    let block = lz4_literals(&raw);
+    let p = d.pages[0];
+    assert_eq!(
+        unpack(PageCodec::Lz4, &block, p.raw, p.checksum, "t", 0).unwrap(),
+        raw
+    );
+    let seed = include_bytes!("../../../fuzz/seeds/tree_pages/page-lz4");
+    assert_eq!(seed[0] % 4, 3, "the selector of a stored page");
+    let raw_len = u16::from_le_bytes([seed[1], seed[2]]);
+    let mut raw = vec![0u8; usize::from(raw_len)];
+    assert_eq!(
+        lz4_flex::block::decompress_into(&seed[3..], &mut raw).unwrap(),
+        raw.len()
+    );
+    let sum = checksum(&raw);
+    let raw = unpack(PageCodec::Lz4, &seed[3..], u32::from(raw_len), sum, "t", 0).unwrap();
+    let page = Page::parse(raw, 0..2, 3, "t").unwrap();
+    assert_eq!(page.record(1).unwrap().name, b"a");
 }
