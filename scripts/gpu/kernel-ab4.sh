@@ -78,7 +78,7 @@ for t in rdoc mixed; do
 done
 if command -v ptxas >/dev/null; then
   echo "== ptxas -v (sm_90) of the cached program binaries"
-  for b in $CLC_CACHE_DIR/kernels/*.bin; do
+  for b in $(ls -tr $CLC_CACHE_DIR/kernels/*.bin); do  # in the order built: main's, then VARS' (run 82)
     grep -q "lz_find" $b 2>/dev/null || continue
     tail -c +17 $b | tr -d '\000' > $W/k.ptx  # the cache file's 16-byte header off
     echo "-- $(basename $b) $(grep -m1 '^.target' $W/k.ptx)"
