@@ -264,59 +264,6 @@ inline ulong load8(const __global uchar *p) {
 #endif
 }
 
-// Words (8 bytes each) that common_ext compares per round: 4 (32 bytes), so that a match at lz_find's cap
-// GOOD = 64 is extended in two dependent rounds of loads, not seven (issue 17, run 82).
-#ifndef EXT_WORDS
-#define EXT_WORDS 4
-#endif
-
-// common() for a match already known equal over its first 8 bytes (match_at's extension, at most
-// GOOD - 8 bytes): up to EXT_WORDS aligned words per side loaded at once per round (only those the
-// round can use, never past max), then the rest (under 8 bytes) from the one word ending at max, which
-// overlaps bytes already found equal. The same result as common().
-inline uint common_ext(const __global uchar *a, const __global uchar *b, uint max) {
-    uint l = 0;
-#ifdef __ENDIAN_LITTLE__
-    uint sa, sb;
-    const __global ulong *wa = words(a, &sa), *wb = words(b, &sb);
-    ulong a0 = wa[0], b0 = wb[0];
-    while (l + 8u <= max) {
-        uint nw = min((max - l) >> 3, (uint)EXT_WORDS);  // 1..EXT_WORDS words this round
-        ulong an[EXT_WORDS], bn[EXT_WORDS];
-#pragma unroll
-        for (uint i = 0; i < EXT_WORDS; i++) {
-            an[i] = i < nw ? wa[1u + i] : 0UL;
-            bn[i] = i < nw ? wb[1u + i] : 0UL;
-        }
-#pragma unroll
-        for (uint i = 0; i < EXT_WORDS; i++) {
-            if (i < nw) {
-                ulong x = shifted(a0, an[i], sa) ^ shifted(b0, bn[i], sb);
-                if (x != 0UL) return l + 8u * i + (ctz64(x) >> 3);  // the first differing byte
-                a0 = an[i];
-                b0 = bn[i];
-            }
-        }
-        wa += nw;
-        wb += nw;
-        l += 8u * nw;
-    }
-    if (l < max && max >= 8u) {
-        // Bytes before l are equal and l > max - 8, so the first difference in the word ending at max
-        // is the first one.
-        ulong yt = load8(a + max - 8u) ^ load8(b + max - 8u);
-        return yt != 0UL ? max - 8u + (ctz64(yt) >> 3) : max;
-    }
-#endif
-    while (l + 4u <= max) {
-        uint x = read32(a + l) ^ read32(b + l);
-        if (x != 0u) return l + (ctz32(x) >> 3);  // the first differing byte (little-endian words)
-        l += 4u;
-    }
-    while (l < max && a[l] == b[l]) l++;
-    return l;
-}
-
 // Length of the match of position p against an earlier q of the same frame (src), given the 8 bytes
 // at each (pv, qv, from load8), at most maxlen (MIN_MATCH <= maxlen, ending LAST_LITS before the
 // frame's end); 0 when their first 4 bytes differ. The same as `read32(q) == read32(p) ?
@@ -327,7 +274,7 @@ inline uint match_at(const __global uchar *src, uint q, uint p, ulong pv, ulong 
     if ((uint)x != 0u) return 0u;
     if (x != 0UL) return min(ctz64(x) >> 3, maxlen);  // the first differing byte, 4..7
     if (maxlen <= 8u) return maxlen;
-    return 8u + common_ext(src + q + 8, src + p + 8, maxlen - 8u);
+    return 8u + common(src + q + 8, src + p + 8, maxlen - 8u);
 }
 
 // common() for long matches (the parse's extension of matches at the cap, up to the sub-block's end):
