@@ -7,7 +7,8 @@
 //! rebuilding lost volumes first. [`legacy`] reads the archives of the Python CL_Compressor into the same
 //! index. The layers, and which module owns which concept: `docs/ARCHITECTURE.md`.
 //!
-//! Unsafe code is denied here and allowed only in the FFI modules: [`sys`] (libc), `gpu::cl` (OpenCL)
+//! Unsafe code is denied here and allowed only in the FFI modules: [`sys`] (libc), [`heap`] (the global
+//! allocator), `gpu::cl` (OpenCL)
 //! and [`mount::serve`] (fork, signals, mounts), and in one hot loop, the parallel LZ_EXT3_SB decoder
 //! (`codec::lz_ext3_sb::parallel`, held to its safe serial twin); each `unsafe` block says why it is
 //! sound.
@@ -29,6 +30,8 @@ pub mod format;
 pub mod fuzzing;
 pub mod gpu;
 pub mod hash;
+#[allow(unsafe_code)]
+pub mod heap;
 pub mod ids;
 pub mod legacy;
 pub mod mount;

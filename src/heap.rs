@@ -1,0 +1,86 @@
+//! The process's allocator: glibc's malloc, or mimalloc for the commands that choose it.
+//!
+//! A pack moves hundreds of MB through buffers that one thread allocates and another frees (read
+//! buffers, frames, chunk lists) on every core. On the lent 16-core machine the same binary packed
+//! 7-17 % faster with mimalloc, and the mixed tree 9.5 % faster on two cores (docs/GPU.md run 79,
+//! BENCHMARKS.md 11.10). The mount is the opposite case: an idle mount of the Rust docs held 24 MB with
+//! mimalloc against 4.4 MB with glibc's malloc, and its idle size is one of issue 20's figures. So the
+//! binary installs [`Switch`] as its global allocator and a command turns mimalloc on
+//! ([`use_mimalloc`]) before its threads start; every other command never touches it.
+//!
+//! A block is freed by the allocator that made it: blocks allocated before the switch (the parsed
+//! command line) are glibc's, and `mi_is_in_heap_region` tells the two apart (mimalloc's page map:
+//! its own mappings, disjoint from glibc's). Until the switch no block is mimalloc's, so the check
+//! costs the other commands one relaxed load per free. mimalloc is built without transparent huge
+//! pages (`no_thp`): with them the pack's peak resident size doubled again (321 → 713 MB on the Rust
+//! docs, 16 cores) and on the 2-core development machine two runs in four spent 3-5 × the system time,
+//! compacting memory for huge pages (`defrag = madvise`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// New blocks come from mimalloc.
+static MI: AtomicBool = AtomicBool::new(false);
+/// Some block may be mimalloc's (set before [`MI`], never cleared).
+static EVER: AtomicBool = AtomicBool::new(false);
+
+/// The global allocator of the `clc` binary: glibc's malloc until [`use_mimalloc`], mimalloc after.
+pub struct Switch;
+
+/// From now on, new blocks come from mimalloc. Call before the command starts threads (a thread started
+/// later sees the switch through its spawn); the blocks allocated before stay glibc's and are freed by it.
+pub fn use_mimalloc() {
+    EVER.store(true, Ordering::SeqCst);
+    MI.store(true, Ordering::SeqCst);
+}
+
+/// Whether `p` is a block of mimalloc's (for tests and the switch itself).
+pub fn is_mimalloc(p: *const u8) -> bool {
+    // SAFETY: mi_is_in_heap_region only looks `p` up in mimalloc's page map; it does not dereference it.
+    EVER.load(Ordering::Relaxed) && unsafe { libmimalloc_sys::mi_is_in_heap_region(p.cast()) }
+}
+
+// SAFETY: each call goes to one of two allocators that each uphold GlobalAlloc's contract, and a block
+// is always given back (freed, resized) to the allocator that made it: `is_mimalloc` is exact.
+unsafe impl GlobalAlloc for Switch {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if MI.load(Ordering::Relaxed) {
+            // SAFETY: the caller's layout, passed on.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if MI.load(Ordering::Relaxed) {
+            // SAFETY: the caller's layout, passed on.
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_mimalloc(ptr) {
+            // SAFETY: a block of mimalloc's, with the layout it was allocated with.
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        } else {
+            // SAFETY: a block of glibc's (allocated through System), with its layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A block stays with the allocator that made it.
+        if is_mimalloc(ptr) {
+            // SAFETY: a block of mimalloc's, its layout, the caller's new size.
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        } else {
+            // SAFETY: a block of glibc's, its layout, the caller's new size.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
