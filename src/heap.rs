@@ -1,19 +1,25 @@
-//! The process's allocator: glibc's malloc, or mimalloc for the commands that choose it.
+//! The process's allocator: glibc's malloc, or mimalloc for a pack on many cores.
 //!
 //! A pack moves hundreds of MB through buffers that one thread allocates and another frees (read
-//! buffers, frames, chunk lists) on every core. On the lent 16-core machine the same binary packed
-//! 7-17 % faster with mimalloc, and the mixed tree 9.5 % faster on two cores (docs/GPU.md run 79,
-//! BENCHMARKS.md 11.10). The mount is the opposite case: an idle mount of the Rust docs held 24 MB with
-//! mimalloc against 4.4 MB with glibc's malloc, and its idle size is one of issue 20's figures. So the
-//! binary installs [`Switch`] as its global allocator and a command turns mimalloc on
-//! ([`use_mimalloc`]) before its threads start; every other command never touches it.
+//! buffers, frames, chunk lists) on every core. On the lent 16-core machine the same binary packed 10-19 %
+//! faster with mimalloc than with glibc's malloc (the Rust docs, the mixed tree, python3; docs/GPU.md
+//! run 80, BENCHMARKS.md 11.10). On two of its cores mimalloc was no faster on two trees and 9-10 %
+//! slower on the Rust docs: it keeps more memory per thread (peak 218 against 135 MB there), and each
+//! page touched for the first time costs ~2 µs (run 75), which two busy cores feel. So a pack takes
+//! mimalloc from [`MIMALLOC_FROM_CORES`] usable cores up ([`for_pack`]). Its peak resident size roughly
+//! doubles there (343 against 182 MB on the Rust docs, 16 cores).
+//!
+//! The mount is the opposite case: an idle mount of the Rust docs held 24 MB with mimalloc against
+//! 4.4 MB with glibc's malloc, and its idle size is one of issue 20's figures. So the binary installs
+//! [`Switch`] as its global allocator and a pack turns mimalloc on before its threads start; every
+//! other command never touches it.
 //!
 //! A block is freed by the allocator that made it: blocks allocated before the switch (the parsed
-//! command line) are glibc's, and `mi_is_in_heap_region` tells the two apart (mimalloc's page map:
-//! its own mappings, disjoint from glibc's). Until the switch no block is mimalloc's, so the check
-//! costs the other commands one relaxed load per free. mimalloc is built without transparent huge
-//! pages (`no_thp`): with them the pack's peak resident size doubled again (321 → 713 MB on the Rust
-//! docs, 16 cores) and on the 2-core development machine two runs in four spent 3-5 × the system time,
+//! command line) are glibc's, and `mi_is_in_heap_region` tells the two apart (mimalloc's page map: its
+//! own mappings, disjoint from glibc's). Until the switch no block is mimalloc's, so the check costs
+//! the other commands one relaxed load per free. mimalloc is built without transparent huge pages
+//! (`no_thp`): with them a pack's peak resident size doubled again (321 → 713 MB on the Rust docs, 16
+//! cores, run 79) and on the 2-core development machine two runs in four spent 3-5 × the system time
 //! compacting memory for huge pages (`defrag = madvise`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -32,6 +38,21 @@ pub struct Switch;
 pub fn use_mimalloc() {
     EVER.store(true, Ordering::SeqCst);
     MI.store(true, Ordering::SeqCst);
+}
+
+/// Usable cores (`available_parallelism`: the affinity mask and cgroup quota) from which a pack
+/// allocates from mimalloc, unless `CLC_PACK_MIMALLOC_FROM` says another count (1: always; 65536:
+/// never, for measuring the two side by side).
+pub const MIMALLOC_FROM_CORES: u32 = 8;
+
+/// Chooses a pack's allocator, before its threads start: mimalloc from [`MIMALLOC_FROM_CORES`] usable
+/// cores up.
+pub fn for_pack() {
+    let from = crate::diag::knob("CLC_PACK_MIMALLOC_FROM", 1..=65536, MIMALLOC_FROM_CORES);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= from as usize {
+        use_mimalloc();
+    }
 }
 
 /// Whether `p` is a block of mimalloc's (for tests and the switch itself).

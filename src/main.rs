@@ -24,11 +24,8 @@ fn main() {
         }
     };
     if matches!(cli.cmd, cli::Cmd::Pack(_)) {
-        // A pack allocates from mimalloc (src/heap.rs says why), unless CLC_PACK_MALLOC=glibc (for
-        // measuring the two side by side). No thread has started yet.
-        if std::env::var_os("CLC_PACK_MALLOC").is_none_or(|v| v != "glibc") {
-            clc::heap::use_mimalloc();
-        }
+        // glibc's malloc or mimalloc, by the cores (src/heap.rs says why). No thread has started yet.
+        clc::heap::for_pack();
     } else {
         // Readers of archives allocate and free decoded frames (1 to 16 MiB) on many threads. With
         // glibc's sliding mmap threshold, freeing one such buffer raises the threshold above its size,
