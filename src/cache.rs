@@ -47,6 +47,16 @@ pub trait FrameStore: Send + Sync {
             .map(|&id| trace::timed(Stage::ReadFrames, 0, || self.read_stored(id)))
             .collect()
     }
+    /// [`read_stored_batch`](Self::read_stored_batch), reading into `bufs` (one per frame, in order;
+    /// buffers that held other bytes) where the store can, to spare the page faults of fresh buffers.
+    fn read_stored_batch_reusing(
+        &self,
+        ids: &[FrameId],
+        bufs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
+        drop(bufs);
+        self.read_stored_batch(ids)
+    }
     /// `cause` (why frame `id` did not decode or check) with the frame's volume and offset.
     fn frame_error(&self, id: FrameId, cause: Error) -> Error;
     /// Frame `id`'s dictionary (FORMAT.md 2.3) as byte ranges of earlier decoded frames, if it has one:
@@ -75,11 +85,21 @@ pub fn decode(f: &StoredFrame) -> Result<Vec<u8>> {
 
 /// [`decode`]; `parallel`: the frame's own parts on several threads too ([`codec::decode_parallel`]).
 fn decode_on(f: &StoredFrame, parallel: bool) -> Result<Vec<u8>> {
+    decode_reusing(f, parallel, Vec::new())
+}
+
+/// [`decode_on`] into `out`'s memory (a buffer that held other bytes, all replaced): the same bytes,
+/// checked the same way, without the page faults of a fresh buffer.
+fn decode_reusing(f: &StoredFrame, parallel: bool, out: Vec<u8>) -> Result<Vec<u8>> {
     let (c, n) = (f.meta.codec, f.meta.raw_len as usize);
-    let data = if parallel {
-        codec::decode_parallel(c, &f.bytes, n)?
+    let data = if out.capacity() == 0 {
+        if parallel {
+            codec::decode_parallel(c, &f.bytes, n)?
+        } else {
+            codec::decode(c, &f.bytes, n)?
+        }
     } else {
-        codec::decode(c, &f.bytes, n)?
+        codec::decode_reusing(c, &f.bytes, n, out, parallel)?
     };
     f.meta.check(&data)?;
     Ok(data)
@@ -128,6 +148,17 @@ pub trait BatchDecoder: Send + Sync {
     /// passed [`Frame::check`] (length and checksum): callers trust the bytes. An `Err` is the cause
     /// alone; the cache adds the frame's volume and offset.
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>>;
+    /// [`decode_batch`](Self::decode_batch), writing into `outs` where it can (one buffer per frame, in
+    /// order, or fewer: buffers of dropped frames, their bytes to be replaced), so that decoding spares
+    /// the page faults of fresh buffers. The results are checked as `decode_batch`'s are.
+    fn decode_batch_reusing(
+        &self,
+        batch: &[StoredFrame],
+        outs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
+        drop(outs);
+        self.decode_batch(batch)
+    }
 }
 
 /// The CPU decoder: the frames of a batch decode in parallel on the rayon pool; a batch of fewer frames
@@ -138,16 +169,33 @@ impl<T: BatchDecoder + ?Sized> BatchDecoder for &T {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
         (**self).decode_batch(batch)
     }
+    fn decode_batch_reusing(
+        &self,
+        batch: &[StoredFrame],
+        outs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
+        (**self).decode_batch_reusing(batch, outs)
+    }
 }
 
 impl BatchDecoder for CpuDecoder {
     fn decode_batch(&self, batch: &[StoredFrame]) -> Vec<Result<Vec<u8>>> {
+        self.decode_batch_reusing(batch, Vec::new())
+    }
+
+    fn decode_batch_reusing(
+        &self,
+        batch: &[StoredFrame],
+        mut outs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
         let parallel = batch.len() < rayon::current_num_threads();
+        outs.resize_with(batch.len(), Vec::new);
         batch
             .par_iter()
-            .map(|f| {
+            .zip(outs)
+            .map(|(f, out)| {
                 trace::timed(Stage::Decode, u64::from(f.meta.raw_len), || {
-                    decode_on(f, parallel)
+                    decode_reusing(f, parallel, out)
                 })
             })
             .collect()
@@ -212,6 +260,71 @@ impl<'a> std::ops::Deref for StoreRef<'a> {
     }
 }
 
+/// Buffers of frames the cache dropped and of stored bytes already decoded, handed to the next frames
+/// read and decoded ([`FrameCache::with_spare`]). A frame's first touch of fresh memory costs a page
+/// fault per 4 KiB (~2 µs: as much as decoding the page, docs/BENCHMARKS.md 11.9); these buffers' pages
+/// are mapped already. A dropped frame may still be held by a reader (a reply in flight): its buffer is
+/// handed out only once nobody else holds it.
+struct Spare {
+    bufs: Mutex<VecDeque<Arc<Vec<u8>>>>,
+    /// Most bytes (capacities) kept; the oldest buffers are freed past it.
+    most: u64,
+}
+
+impl Spare {
+    /// Keeps `b`, freeing the oldest buffers past the bound.
+    fn give(&self, b: Arc<Vec<u8>>) {
+        if b.capacity() == 0 {
+            return;
+        }
+        let mut q = self.bufs.lock();
+        q.push_back(b);
+        let mut total: u64 = q.iter().map(|b| b.len() as u64).sum();
+        while total > self.most {
+            match q.pop_front() {
+                Some(old) => total -= old.len() as u64,
+                None => break,
+            }
+        }
+    }
+
+    /// A buffer for `len` bytes: the smallest kept one that nobody else holds with room for them;
+    /// else the largest such one, grown (a mapped buffer grows in place or is remapped: its pages stay
+    /// and only the new ones are fresh); else a new one. Grown and new buffers get `len` rounded up to a
+    /// power of two, so that frames of similar lengths share them (pages past a frame's length are not
+    /// touched: they cost nothing until a longer frame uses them).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let class = len.max(1).next_power_of_two();
+        let mut q = self.bufs.lock();
+        let free = |b: &Arc<Vec<u8>>| Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0;
+        let fit = q
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len && free(b))
+            .min_by_key(|(_, b)| b.capacity())
+            .or_else(|| {
+                q.iter()
+                    .enumerate()
+                    .filter(|(_, b)| free(b))
+                    .max_by_key(|(_, b)| b.capacity())
+            })
+            .map(|(i, _)| i);
+        let got = fit
+            .and_then(|i| q.remove(i))
+            .and_then(|b| Arc::try_unwrap(b).ok());
+        drop(q);
+        match got {
+            Some(b) if b.capacity() >= len => b,
+            Some(mut b) => {
+                b.clear();
+                b.reserve_exact(class);
+                b
+            }
+            None => Vec::with_capacity(class),
+        }
+    }
+}
+
 pub struct FrameCache<'a> {
     store: StoreRef<'a>,
     decoder: Box<dyn BatchDecoder + 'a>,
@@ -225,6 +338,8 @@ pub struct FrameCache<'a> {
     inflight: Mutex<HashMap<FrameId, Slot>>,
     /// Misses claimed by a reader and not yet taken into a batch.
     pending: Mutex<VecDeque<FrameId>>,
+    /// Buffers to read and decode the next frames into (`None`: every frame into fresh memory).
+    spare: Option<Spare>,
 }
 
 /// The frames held, each with the tick of its last use. Hits take the lock shared (many readers hit at
@@ -240,6 +355,11 @@ struct Held {
     /// ghosts are forgotten past [`MAX_GHOSTS`]).
     ghosts: HashMap<FrameId, u64>,
     ghost_order: VecDeque<FrameId>,
+    /// Frames dropped as consumed ([`FrameCache::consumed`]): one decoded again after that is
+    /// held as any other frame, never dropped that way again (emptied past [`MAX_GHOSTS`]).
+    consumed: std::collections::HashSet<FrameId>,
+    /// Frames dropped by the last insert or release, for [`Spare`].
+    dropped: Vec<Arc<Vec<u8>>>,
 }
 
 struct Kept {
@@ -249,6 +369,8 @@ struct Kept {
     /// Tick of the insert (probation is first in, first out).
     inserted: u64,
     protected: bool,
+    /// Decoded again after being dropped as consumed: held as any other frame from now on.
+    again: bool,
 }
 
 /// Ghosts remembered, at most (16 bytes and a queue slot each).
@@ -276,10 +398,38 @@ impl<'a> FrameCache<'a> {
                 protected: 0,
                 ghosts: HashMap::new(),
                 ghost_order: VecDeque::new(),
+                consumed: Default::default(),
+                dropped: Vec::new(),
             }),
             clock: AtomicU64::new(0),
             inflight: Mutex::new(HashMap::new()),
             pending: Mutex::new(VecDeque::new()),
+            spare: None,
+        }
+    }
+
+    /// Reads and decodes frames into the buffers of frames dropped before (and of stored bytes
+    /// decoded), keeping at most `bytes` of them; see [`Spare`].
+    pub fn with_spare(mut self, bytes: u64) -> Self {
+        self.spare = Some(Spare {
+            bufs: Mutex::new(VecDeque::new()),
+            most: bytes,
+        });
+        self
+    }
+
+    /// A buffer for `len` bytes from the spares (empty when there is none).
+    fn spare_for(&self, len: usize) -> Vec<u8> {
+        self.spare.as_ref().map(|s| s.take(len)).unwrap_or_default()
+    }
+
+    /// Hands the frames the last insert or release dropped to the spares (or frees them).
+    fn keep_dropped(&self, g: &mut Held) {
+        let dropped = std::mem::take(&mut g.dropped);
+        if let Some(s) = &self.spare {
+            for d in dropped {
+                s.give(d);
+            }
         }
     }
 
@@ -327,6 +477,7 @@ impl<'a> FrameCache<'a> {
                     .min()
                     .is_some_and(|oldest| last > oldest)
             });
+        let again = g.consumed.remove(&id);
         g.frames.insert(
             id,
             Kept {
@@ -334,6 +485,7 @@ impl<'a> FrameCache<'a> {
                 used: AtomicU64::new(now),
                 inserted: now,
                 protected,
+                again,
             },
         );
         g.bytes += len;
@@ -348,6 +500,29 @@ impl<'a> FrameCache<'a> {
                 Self::evict(&mut g, id, self.budget, to);
             }
         }
+        self.keep_dropped(&mut g);
+    }
+
+    /// Says that frame `id` will not be needed again (its reader has read every byte that every file
+    /// takes from it). A frame on probation (decoded once, not reused) is dropped now and its buffer
+    /// kept for the next frames ([`with_spare`](Self::with_spare)): a read-all then decodes into a few
+    /// buffers instead of fresh memory for every frame of the archive. A frame needed again after all
+    /// (a file read twice) is decoded again and from then on held as any other.
+    pub fn consumed(&self, id: FrameId) {
+        let mut g = self.held.write();
+        let Some(k) = g.frames.get(&id) else {
+            return;
+        };
+        if k.protected || k.again {
+            return;
+        }
+        let len = k.data.len() as u64;
+        Self::drop_frame(&mut g, id, len, false);
+        if g.consumed.len() >= MAX_GHOSTS {
+            g.consumed.clear();
+        }
+        g.consumed.insert(id);
+        self.keep_dropped(&mut g);
     }
 
     /// Brings the bytes held down to `to` (never dropping `keep`, the frame just inserted): the
@@ -428,6 +603,7 @@ impl<'a> FrameCache<'a> {
         let Some(k) = g.frames.remove(&id) else {
             return;
         };
+        g.dropped.push(k.data.clone());
         g.bytes -= len;
         if protected {
             g.protected -= len;
@@ -494,7 +670,15 @@ impl<'a> FrameCache<'a> {
     /// Reads and decodes `ids` (all claimed by the caller) with one decoder call, then wakes their waiters.
     fn run_batch(&self, ids: &[FrameId]) {
         let store: &dyn FrameStore = &*self.store;
-        let stored: Vec<Result<Vec<u8>>> = store.read_stored_batch(ids);
+        let stored: Vec<Result<Vec<u8>>> = if self.spare.is_some() {
+            let bufs = ids
+                .iter()
+                .map(|&id| self.spare_for(store.meta(id).map_or(0, |m| m.stored_len as usize)))
+                .collect();
+            store.read_stored_batch_reusing(ids, bufs)
+        } else {
+            store.read_stored_batch(ids)
+        };
         let mut todo = Vec::with_capacity(ids.len());
         let mut results: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
         for (&id, s) in ids.iter().zip(stored) {
@@ -518,14 +702,21 @@ impl<'a> FrameCache<'a> {
             }
         }
         // Decoder errors are causes alone; the store says where the frame lies.
-        let mut decoded = if todo.is_empty() {
+        let decoded: Vec<Result<Vec<u8>>> = if todo.is_empty() {
             Vec::new()
+        } else if self.spare.is_some() {
+            let outs = todo
+                .iter()
+                .map(|f| self.spare_for(f.meta.raw_len as usize))
+                .collect();
+            self.decoder.decode_batch_reusing(&todo, outs)
         } else {
             self.decoder.decode_batch(&todo)
-        }
-        .into_iter()
-        .zip(&todo)
-        .map(|(r, f)| r.map_err(|e| store.frame_error(f.id, e)));
+        };
+        let mut decoded = decoded
+            .into_iter()
+            .zip(&todo)
+            .map(|(r, f)| r.map_err(|e| store.frame_error(f.id, e)));
         for (&id, r) in ids.iter().zip(results) {
             let r = r.or_else(|| decoded.next());
             let r = r.unwrap_or_else(|| {
@@ -534,6 +725,13 @@ impl<'a> FrameCache<'a> {
                 )))
             });
             self.complete(id, r);
+        }
+        drop(decoded);
+        // The stored bytes are decoded: their buffers serve the next frames' reads.
+        if let Some(s) = &self.spare {
+            for f in todo {
+                s.give(Arc::new(f.bytes));
+            }
         }
     }
 
@@ -705,6 +903,20 @@ mod tests {
         }
         fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
             self.stored.get(id.at()).cloned().ok_or(Error::NoFrame(id))
+        }
+        fn read_stored_batch_reusing(
+            &self,
+            ids: &[FrameId],
+            bufs: Vec<Vec<u8>>,
+        ) -> Vec<Result<Vec<u8>>> {
+            ids.iter()
+                .zip(bufs)
+                .map(|(&id, mut b)| {
+                    b.clear();
+                    b.extend_from_slice(self.stored.get(id.at()).ok_or(Error::NoFrame(id))?);
+                    Ok(b)
+                })
+                .collect()
         }
         fn frame_error(&self, id: FrameId, cause: Error) -> Error {
             Error::Frame {
@@ -901,5 +1113,88 @@ mod tests {
             cache.frame(FrameId(99)),
             Err(Error::NoFrame(FrameId(99)))
         ));
+    }
+
+    /// A frame given back as consumed is dropped and the next frame decodes into its buffer (same
+    /// memory, the right bytes); a buffer a reader still holds is not handed out; a frame decoded again
+    /// after being consumed is kept from then on.
+    #[test]
+    fn consumed_frames_lend_their_buffers_to_the_next() {
+        // RAW frames: one buffer per frame (its stored bytes are its bytes), so which buffer each
+        // frame gets is certain.
+        let mut m = Mem::with(6, None);
+        for (i, f) in m.frames.iter_mut().enumerate() {
+            f.codec = codec::Codec::Raw;
+            f.stored_len = f.raw_len;
+            m.stored[i] = m.raw[i].clone();
+        }
+        let cache = FrameCache::new(&m, 1 << 30).with_spare(1 << 20);
+        let a = cache.frame(FrameId(0)).unwrap();
+        let at = a.as_ptr();
+        drop(a);
+        cache.consumed(FrameId(0));
+        assert!(!cache.contains(FrameId(0)));
+        let spare = |p: *const u8| {
+            let s = cache.spare.as_ref().unwrap().bufs.lock();
+            s.iter().any(|b| b.as_ptr() == p)
+        };
+        assert!(spare(at), "frame 0's buffer kept");
+        let b = cache.frame(FrameId(1)).unwrap();
+        assert_eq!(b.as_ptr(), at, "frame 1 read into frame 0's buffer");
+        assert!(!spare(at));
+        assert_eq!(*b, m.raw[1]);
+        // Held by a reader when consumed: its buffer waits.
+        cache.consumed(FrameId(1));
+        assert!(spare(at));
+        let c = cache.frame(FrameId(2)).unwrap();
+        assert_ne!(c.as_ptr(), at);
+        assert!(spare(at), "still kept, not lent");
+        assert_eq!(*c, m.raw[2]);
+        assert_eq!(*b, m.raw[1], "the held frame's bytes are untouched");
+        drop(b);
+        let d = cache.frame(FrameId(3)).unwrap();
+        assert_eq!(d.as_ptr(), at, "taken once nobody held it");
+        assert_eq!(*d, m.raw[3]);
+        // Frame 0 read again: read again, then kept though consumed again.
+        assert_eq!(*cache.frame(FrameId(0)).unwrap(), m.raw[0]);
+        cache.consumed(FrameId(0));
+        assert!(cache.contains(FrameId(0)), "a frame needed twice is kept");
+        // Without spares a consumed frame is dropped all the same (freed).
+        let plain = FrameCache::new(&m, 1 << 30);
+        drop(plain.frame(FrameId(4)).unwrap());
+        plain.consumed(FrameId(4));
+        assert!(!plain.contains(FrameId(4)));
+        assert_eq!(*plain.frame(FrameId(4)).unwrap(), m.raw[4]);
+    }
+
+    /// The spares hand out the smallest free buffer that fits, else the largest free one grown to a
+    /// power of two, else a new one of that size; they keep at most their bound.
+    #[test]
+    fn spares_fit_grow_and_stay_bounded() {
+        let s = Spare {
+            bufs: Mutex::new(VecDeque::new()),
+            most: 10_000,
+        };
+        let used = |cap: usize, len: usize| {
+            let mut v = Vec::with_capacity(cap);
+            v.resize(len, 1u8);
+            Arc::new(v)
+        };
+        s.give(used(4096, 4000));
+        s.give(used(1024, 1000));
+        let held = used(2048, 2000);
+        s.give(held.clone());
+        assert_eq!(s.take(900).capacity(), 1024, "the smallest that fits");
+        assert_eq!(s.take(1500).capacity(), 4096, "the held one is not lent");
+        drop(held);
+        let g = s.take(3000);
+        assert_eq!(g.capacity(), 4096, "the free 2048 one grown to 4096");
+        assert!(g.is_empty());
+        assert_eq!(s.take(5000).capacity(), 8192, "a new one");
+        for _ in 0..5 {
+            s.give(used(4096, 4000));
+        }
+        let kept: usize = s.bufs.lock().iter().map(|b| b.len()).sum();
+        assert!(kept <= 10_000, "{kept} bytes kept");
     }
 }

@@ -108,6 +108,14 @@ impl FrameStore for Archive {
         Archive::read_stored_batch(self, ids)
     }
 
+    fn read_stored_batch_reusing(
+        &self,
+        ids: &[FrameId],
+        bufs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
+        Archive::read_stored_batch_reusing(self, ids, bufs)
+    }
+
     fn frame_error(&self, id: FrameId, cause: Error) -> Error {
         self.frame_err(id, cause)
     }
@@ -490,6 +498,13 @@ impl Archive {
 
     /// Reads a frame's stored bytes, checking its inline header against the frame table.
     pub fn read_stored(&self, id: FrameId) -> Result<Vec<u8>> {
+        self.read_stored_reusing(id, Vec::new())
+    }
+
+    /// [`read_stored`](Self::read_stored) into `buf`'s memory (a buffer that held other bytes, whose
+    /// contents are replaced) for a local volume, sparing the page faults of a fresh buffer; a bucket's
+    /// frame is read as `read_stored` reads it.
+    pub fn read_stored_reusing(&self, id: FrameId, mut buf: Vec<u8>) -> Result<Vec<u8>> {
         let f = self.index.frame(id).ok_or(Error::NoFrame(id))?;
         let file = self.volume(f.volume).map_err(|e| self.frame_err(id, e))?;
         let hdr = self.frame_header_len();
@@ -507,7 +522,8 @@ impl Archive {
             // need not be moved down over the header afterwards; both come from one read of the
             // volume's cache.
             let mut head = vec![0u8; hdr];
-            let mut buf = vec![0u8; f.stored_len as usize];
+            buf.truncate(f.stored_len as usize);
+            buf.resize(f.stored_len as usize, 0);
             file.read_exact_at(&mut head, start)
                 .and_then(|()| file.read_exact_at(&mut buf, f.offset))
                 .map(|()| (head, buf))
@@ -519,6 +535,17 @@ impl Archive {
     /// when all lie in a bucket, as parallel ranged `GET`s (up to the store's `reads_in_flight`),
     /// otherwise on the rayon pool.
     pub fn read_stored_batch(&self, ids: &[FrameId]) -> Vec<Result<Vec<u8>>> {
+        self.read_stored_batch_reusing(ids, Vec::new())
+    }
+
+    /// [`read_stored_batch`](Self::read_stored_batch), local frames read into `bufs` (one per frame,
+    /// in order; fewer: the rest into fresh buffers) as [`read_stored_reusing`](Self::read_stored_reusing)
+    /// does.
+    pub fn read_stored_batch_reusing(
+        &self,
+        ids: &[FrameId],
+        mut bufs: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>>> {
         use rayon::prelude::*;
         let hdr = self.frame_header_len();
         let located: Vec<Option<(Arc<Vol>, std::ops::Range<u64>)>> = ids
@@ -541,9 +568,13 @@ impl Archive {
             })
             .collect();
         let Some(reqs) = remote.filter(|r| r.len() > 1) else {
+            bufs.resize_with(ids.len(), Vec::new);
             return ids
                 .par_iter()
-                .map(|&id| trace::timed(Stage::ReadFrames, 0, || self.read_stored(id)))
+                .zip(bufs)
+                .map(|(&id, b)| {
+                    trace::timed(Stage::ReadFrames, 0, || self.read_stored_reusing(id, b))
+                })
                 .collect();
         };
         let t0 = std::time::Instant::now();
@@ -684,7 +715,7 @@ impl Archive {
         src: &dyn FrameSource,
     ) -> Result<usize> {
         let mut done = 0usize;
-        self.runs_in(idx, e, offset, buf.len(), src, |frame, r| {
+        self.runs_in(idx, e, offset, buf.len(), src, |_, frame, r| {
             buf[done..done + r.len()].copy_from_slice(&frame[r.clone()]);
             done += r.len();
         })?;
@@ -701,7 +732,7 @@ impl Archive {
         offset: u64,
         len: usize,
         src: &dyn FrameSource,
-        f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+        f: impl FnMut(FrameId, &Arc<Vec<u8>>, std::ops::Range<usize>),
     ) -> Result<usize> {
         self.check_entry(e)?;
         self.runs_in(&self.index, e, offset, len, src, f)
@@ -716,7 +747,7 @@ impl Archive {
         offset: u64,
         len: usize,
         src: &dyn FrameSource,
-        mut f: impl FnMut(&Arc<Vec<u8>>, std::ops::Range<usize>),
+        mut f: impl FnMut(FrameId, &Arc<Vec<u8>>, std::ops::Range<usize>),
     ) -> Result<usize> {
         let Some(content) = idx.content_of(e) else {
             return Ok(0);
@@ -756,15 +787,15 @@ impl Archive {
                             "decoded frame shorter than the index says",
                         )));
                     }
-                    if let Some((_, d, r)) = run.replace((p.frame, data, s..s + n)) {
-                        f(&d, r);
+                    if let Some((id, d, r)) = run.replace((p.frame, data, s..s + n)) {
+                        f(id, &d, r);
                     }
                 }
             }
             done += n;
         }
-        if let Some((_, d, r)) = run {
-            f(&d, r);
+        if let Some((id, d, r)) = run {
+            f(id, &d, r);
         }
         Ok(done)
     }

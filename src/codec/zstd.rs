@@ -61,6 +61,12 @@ pub fn compress(src: &[u8], level: i32) -> Vec<u8> {
 
 /// Decodes one ZSTD frame's stored bytes into exactly `raw_len` bytes, after FORMAT.md 2.5's checks.
 pub fn decompress(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    decompress_reusing(src, raw_len, Vec::new())
+}
+
+/// [`decompress`] into `out`'s memory (a buffer that held something else; its bytes are replaced),
+/// so that a caller that keeps buffers spares the page faults of fresh ones.
+pub fn decompress_reusing(src: &[u8], raw_len: usize, mut out: Vec<u8>) -> Result<Vec<u8>> {
     let bad = |what: String| Error::Decode(format!("ZSTD: {what}"));
     let framed = zstd_safe::find_frame_compressed_size(src).map_err(|c| {
         bad(format!(
@@ -87,7 +93,8 @@ pub fn decompress(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     if zstd_safe::get_dict_id_from_frame(src).is_some() {
         return Err(bad("the frame needs a dictionary".into()));
     }
-    let mut out = Vec::with_capacity(raw_len);
+    out.clear();
+    out.reserve(raw_len);
     // A decompression context per thread, as for compression: creating one per frame cost a
     // context's allocation and set-up for every frame decoded.
     let n = DCTX

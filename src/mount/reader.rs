@@ -9,11 +9,11 @@
 use crate::archive::Archive;
 use crate::cache::{FrameCache, FrameSource};
 use crate::error::{Error, Result};
-use crate::format::index::{EntryId, FrameId, ValidIndex};
+use crate::format::index::{EntryId, EntryKind, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A read that starts at most this far from where the previous one ended still counts as sequential
@@ -21,6 +21,9 @@ use std::sync::Arc;
 const SEQ_SLACK: u64 = 1 << 20;
 /// How many entries after a file's the tree-walk prefetch looks at.
 const FOLLOW_SCAN: u64 = 256;
+/// Most bytes of buffers of dropped frames the cache keeps for the next decodes (a quarter of its
+/// budget when that is less).
+const SPARE: u64 = 64 << 20;
 /// Error lines remembered so that a retried read of a bad frame logs once.
 const MAX_LOGGED: usize = 1024;
 
@@ -42,7 +45,12 @@ pub struct OpenFile {
     pub index: ValidIndex,
     pub entry: EntryId,
     streams: Streams,
+    /// The byte ranges of the file read so far (sorted, apart), up to [`READ_RANGES`] of them.
+    read: Mutex<Vec<(u64, u64)>>,
 }
+
+/// Ranges a file remembers as read; a file read in more pieces than that counts no more reads.
+const READ_RANGES: usize = 16;
 
 impl OpenFile {
     pub fn new(index: ValidIndex, entry: EntryId) -> Self {
@@ -50,7 +58,28 @@ impl OpenFile {
             index,
             entry,
             streams: Streams::default(),
+            read: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Records `start..end` as read; whether none of it was read before (then its bytes count
+    /// against [`Reader::unread`]: a file read twice, by a push and by its reader, or after the
+    /// kernel dropped its pages, counts once).
+    fn first_read(&self, start: u64, end: u64) -> bool {
+        let mut v = self.read.lock();
+        let i = v.partition_point(|r| r.1 < start);
+        let j = v.partition_point(|r| r.0 <= end);
+        let new = v[i..j].iter().all(|r| r.1 <= start || r.0 >= end);
+        if i == j {
+            if v.len() >= READ_RANGES {
+                return false;
+            }
+            v.insert(i, (start, end));
+        } else {
+            let merged = (v[i].0.min(start), v[j - 1].1.max(end));
+            v.splice(i..j, [merged]);
+        }
+        new
     }
 }
 
@@ -148,7 +177,33 @@ pub struct Reader {
     /// Prefetch the frames of the following files on a file's first read that misses
     /// (`CLC_MOUNT_FOLLOW=0` turns it off, for measuring).
     follow: bool,
+    /// Per frame, the bytes that reading every file once would still take from it (a frame shared
+    /// by several files, or by two versions of a file, counts each). A frame is given back to the
+    /// cache when it reaches 0 ([`FrameCache::consumed`]): a read-all (`tar`, `cp -a`, `rsync`)
+    /// then decodes into the buffers of the frames it is done with, not into fresh memory for the
+    /// whole archive. A reader that reads a file twice only makes a frame be decoded again.
+    unread: Vec<AtomicI64>,
     logged: Mutex<HashSet<String>>,
+}
+
+/// [`Reader::unread`]'s start: the bytes every file (not hardlink: it shows the same inode) takes
+/// from each frame.
+fn frame_reads(ix: &ValidIndex) -> Vec<AtomicI64> {
+    let mut t = vec![0i64; ix.frames().len()];
+    for (j, e) in ix.entries().iter().enumerate() {
+        if e.kind != EntryKind::File {
+            continue;
+        }
+        let Some(c) = ix.content_of(EntryId(j as u64)) else {
+            continue;
+        };
+        for p in ix.pieces(c, 0) {
+            if let Some(x) = t.get_mut(p.frame.at()) {
+                *x += i64::from(p.len);
+            }
+        }
+    }
+    t.into_iter().map(AtomicI64::new).collect()
 }
 
 impl Reader {
@@ -163,16 +218,35 @@ impl Reader {
         decoder: Box<dyn crate::cache::BatchDecoder>,
     ) -> Reader {
         let frame = archive.index().max_frame_len();
-        let ahead = (budget / 4).min(32 << 20).max(2 * frame);
+        let off = |var: &str| std::env::var_os(var).is_some_and(|v| v == "0");
+        // `CLC_MOUNT_AHEAD=0`: no decode-ahead, for measuring.
+        let ahead = if off("CLC_MOUNT_AHEAD") {
+            0
+        } else {
+            (budget / 4).min(32 << 20).max(2 * frame)
+        };
         let batch = batch.min((budget / (4 * frame.max(1))).max(1) as usize);
+        // `CLC_MOUNT_RECYCLE=0`: frames neither given back when read nor decoded into kept buffers.
+        let recycle = !off("CLC_MOUNT_RECYCLE");
+        let unread = if recycle {
+            frame_reads(archive.index())
+        } else {
+            Vec::new()
+        };
         let cache = FrameCache::shared(archive.clone(), budget)
             .with_batch_size(batch)
             .with_decoder(decoder);
+        let cache = if recycle {
+            cache.with_spare(SPARE.min(budget / 4))
+        } else {
+            cache
+        };
         Reader {
             archive,
             cache: Arc::new(cache),
             ahead,
-            follow: std::env::var_os("CLC_MOUNT_FOLLOW").is_none_or(|v| v != "0"),
+            follow: !off("CLC_MOUNT_FOLLOW"),
+            unread,
             logged: Mutex::new(HashSet::new()),
         }
     }
@@ -198,6 +272,8 @@ impl Reader {
             .check_entry(f.entry)
             .inspect_err(|e| self.log_once(e))?;
         let mut out = Bytes::Owned(Vec::new());
+        // The frames read and how many of their bytes.
+        let mut runs: Vec<(FrameId, usize)> = Vec::new();
         let n = self
             .archive
             .runs_in(
@@ -206,19 +282,34 @@ impl Reader {
                 offset,
                 len as usize,
                 &*self.cache as &dyn FrameSource,
-                |frame, r| match &mut out {
-                    Bytes::Owned(v) if v.is_empty() => out = Bytes::Frame(frame.clone(), r),
-                    Bytes::Owned(v) => v.extend_from_slice(&frame[r]),
-                    Bytes::Frame(first, fr) => {
-                        let mut v = gather_buffer(len as usize);
-                        v.extend_from_slice(&first[fr.clone()]);
-                        v.extend_from_slice(&frame[r]);
-                        out = Bytes::Owned(v);
+                |id, frame, r| {
+                    runs.push((id, r.len()));
+                    match &mut out {
+                        Bytes::Owned(v) if v.is_empty() => out = Bytes::Frame(frame.clone(), r),
+                        Bytes::Owned(v) => v.extend_from_slice(&frame[r]),
+                        Bytes::Frame(first, fr) => {
+                            let mut v = gather_buffer(len as usize);
+                            v.extend_from_slice(&first[fr.clone()]);
+                            v.extend_from_slice(&frame[r]);
+                            out = Bytes::Owned(v);
+                        }
                     }
                 },
             )
             .inspect_err(|e| self.log_once(e))?;
         self.read_ahead(f, offset, offset + n as u64, size);
+        if n == 0 || self.unread.is_empty() || !f.first_read(offset, offset + n as u64) {
+            return Ok(out);
+        }
+        for (id, n) in runs {
+            if let Some(left) = self.unread.get(id.at()) {
+                let n = n as i64;
+                let was = left.fetch_sub(n, Ordering::Relaxed);
+                if was > 0 && was <= n {
+                    self.cache.consumed(id);
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -247,31 +338,33 @@ impl Reader {
         }
     }
 
-    fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) {
+    /// Issues read-ahead for the stream the read of `start..end` continues, if any; whether it
+    /// continued one (the read is sequential).
+    fn read_ahead(&self, f: &OpenFile, start: u64, end: u64, size: u64) -> bool {
         let Some(s) = f.streams.continued(start, end) else {
-            return;
+            return false;
         };
         if self.ahead == 0 || end >= size {
-            return;
+            return true;
         }
         if s.ahead_to.load(Ordering::Relaxed) >= (end + self.ahead / 2).min(size) {
-            return;
+            return true;
         }
         let to = (end + self.ahead).min(size);
         let prev = s.ahead_to.fetch_max(to, Ordering::Relaxed);
         if prev >= to {
-            return; // another read of this stream issued it
+            return true; // another read of this stream issued it
         }
         let ids = f.index.frames_in(f.entry, prev.max(end), to);
         let ids: Vec<FrameId> = ids
             .into_iter()
             .filter(|&id| !self.cache.contains(id))
             .collect();
-        if ids.is_empty() {
-            return;
+        if !ids.is_empty() {
+            let cache = self.cache.clone();
+            rayon::spawn(move || cache.prefetch(&ids));
         }
-        let cache = self.cache.clone();
-        rayon::spawn(move || cache.prefetch(&ids));
+        true
     }
 
     fn log_once(&self, e: &Error) {
@@ -351,5 +444,30 @@ mod tests {
                 "reader {j} after the disturbance"
             );
         }
+    }
+
+    /// Bytes of a file count once against the frames' unread bytes: a range read again (wholly or in
+    /// part) counts nothing; touching ranges merge; past [`READ_RANGES`] apart nothing new counts.
+    #[test]
+    fn each_byte_of_a_file_counts_once() {
+        let ix = crate::format::index::Index::default()
+            .validate("empty", 0)
+            .expect("an empty index is valid");
+        let f = OpenFile::new(ix, EntryId(0));
+        assert!(f.first_read(0, 100));
+        assert!(f.first_read(100, 200), "touching");
+        assert!(!f.first_read(50, 150), "read before");
+        assert!(!f.first_read(150, 250), "partly read before");
+        assert!(f.first_read(300, 400));
+        assert!(f.first_read(250, 300), "the gap between two ranges");
+        assert_eq!(*f.read.lock(), vec![(0, 400)]);
+        for k in 1..READ_RANGES as u64 {
+            assert!(f.first_read(1000 * k, 1000 * k + 10), "range {k}");
+        }
+        assert!(!f.first_read(1_000_000, 1_000_010), "past the ranges kept");
+        assert!(
+            f.first_read(1010, 1020),
+            "growing a kept range still counts"
+        );
     }
 }

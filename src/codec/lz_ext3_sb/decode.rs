@@ -14,8 +14,16 @@ pub fn decompress(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
 
 /// Decodes sub-block after sub-block on the calling thread.
 pub fn decompress_serial(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
+    decompress_reusing(src, raw_len, Vec::new())
+}
+
+/// [`decompress_serial`] into `out`'s memory (a buffer that held something else: its bytes are all
+/// overwritten, its length set to `raw_len`), so that a caller that keeps buffers spares the page faults
+/// of fresh ones. The raw length is checked before `out` grows.
+pub fn decompress_reusing(src: &[u8], raw_len: usize, mut out: Vec<u8>) -> Result<Vec<u8>> {
     let lay = check(src, raw_len)?;
-    let mut out = vec![0u8; lay.raw_len];
+    out.truncate(lay.raw_len);
+    out.resize(lay.raw_len, 0);
     for k in 0..lay.count() {
         let r = lay.output(k);
         walk(&src[lay.input(k)], &mut out, r.start, r.end, lay.points(k))

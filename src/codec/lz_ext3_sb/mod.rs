@@ -32,7 +32,7 @@ mod encode;
 #[allow(unsafe_code)]
 mod parallel;
 
-pub use decode::{decompress, decompress_serial, Sequence, Sequences};
+pub use decode::{decompress, decompress_reusing, decompress_serial, Sequence, Sequences};
 pub use encode::{compress, Encoder};
 pub use parallel::decompress_parallel;
 
