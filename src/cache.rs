@@ -289,10 +289,9 @@ impl Spare {
     }
 
     /// A buffer for `len` bytes: the smallest kept one that nobody else holds with room for them;
-    /// else the largest such one, grown (a mapped buffer grows in place or is remapped: its pages stay
-    /// and only the new ones are fresh); else a new one. Grown and new buffers get `len` rounded up to a
-    /// power of two, so that frames of similar lengths share them (pages past a frame's length are not
-    /// touched: they cost nothing until a longer frame uses them).
+    /// else the largest such one, grown to `len` rounded up to a power of two (a mapped buffer grows in
+    /// place or is remapped: its pages stay and only the new ones are fresh; pages past a frame's
+    /// length are not touched until a longer frame uses them); else an empty one.
     fn take(&self, len: usize) -> Vec<u8> {
         let class = len.max(1).next_power_of_two();
         let mut q = self.bufs.lock();
@@ -320,7 +319,8 @@ impl Spare {
                 b.reserve_exact(class);
                 b
             }
-            None => Vec::with_capacity(class),
+            // The reader or decoder makes it (mapped zero pages rather than pages written twice).
+            None => Vec::new(),
         }
     }
 }
@@ -1168,7 +1168,7 @@ mod tests {
     }
 
     /// The spares hand out the smallest free buffer that fits, else the largest free one grown to a
-    /// power of two, else a new one of that size; they keep at most their bound.
+    /// power of two, else none; they keep at most their bound.
     #[test]
     fn spares_fit_grow_and_stay_bounded() {
         let s = Spare {
@@ -1190,7 +1190,7 @@ mod tests {
         let g = s.take(3000);
         assert_eq!(g.capacity(), 4096, "the free 2048 one grown to 4096");
         assert!(g.is_empty());
-        assert_eq!(s.take(5000).capacity(), 8192, "a new one");
+        assert_eq!(s.take(5000).capacity(), 0, "none: the caller makes one");
         for _ in 0..5 {
             s.give(used(4096, 4000));
         }

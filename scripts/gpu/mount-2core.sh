@@ -6,14 +6,16 @@
 #            and unpinned, REPS_READY interleaved
 #   readall  `tar cf - . | cat` of the Rust-doc tree and of four 100 MiB files (scripts/gen-large.py:
 #            text, log, random, mixed), page cache dropped after mounting, server and reader on the same
-#            two CPUs; also the server's CPU time; REPS interleaved
+#            two CPUs; also the server's CPU time and page faults (minflt, the whole mount's life);
+#            REPS interleaved
 #   extract  all cores: `clc extract` of the doc archive into tmpfs against the read-all (issue 20: within 1.2 ×)
 #
 #   scripts/gpu/mount-2core.sh DIR RDOC.tar.xz
 # DIR holds the clc builds (BUILDS, default "clc-main clc"; a build named NAME@ENV=VALUE runs clc NAME with
 # that variable set), squashfuse and mksquashfs with their libraries in DIR/lib, gen-large.py, and
 # bench-ready (scripts/bench-ready.c built with `gcc -O2 -static`). Env: READY_BUILDS (the builds timed
-# for ready, default BUILDS), CPUS (2,3), REPS (5), REPS_READY (31), OUT (logs; the tables come last).
+# for ready, default BUILDS), CPUS (2,3), REPS (5), REPS_READY (31; 0: no ready), OUT (logs; the tables
+# come last).
 set -uo pipefail
 D=$(realpath "${1:?usage: $0 DIR RDOC.tar.xz}")
 RDOC=$(realpath "${2:?usage: $0 DIR RDOC.tar.xz}")
@@ -62,11 +64,13 @@ cat "$W/rdoc.001" "$W/rdoc.sqfs" "$D"/clc* "$D/squashfuse" "$D"/lib/* >/dev/null
 args=()
 for b in $READY_BUILDS; do args+=("$b=env $(envof "$b") $(bin "$b") mount $W/rdoc.001"); done
 args+=("sqfs=env LD_LIBRARY_PATH=$D/lib $D/squashfuse $W/rdoc.sqfs")
-echo "== ready, pinned to $CPUS, REPS=$REPS_READY"
-REPS=$REPS_READY taskset -c "$CPUS" "$D/bench-ready" "$MNT" "${args[@]}" | tee "$OUT/ready-pinned.md"
-echo "== ready, all cores, REPS=$REPS_READY"
-REPS=$REPS_READY "$D/bench-ready" "$MNT" "${args[@]}" | tee "$OUT/ready-all.md"
-echo "ready done at $(secs "$T0" "$(now)") s"
+if [ "$REPS_READY" != 0 ]; then
+    echo "== ready, pinned to $CPUS, REPS=$REPS_READY"
+    REPS=$REPS_READY taskset -c "$CPUS" "$D/bench-ready" "$MNT" "${args[@]}" | tee "$OUT/ready-pinned.md"
+    echo "== ready, all cores, REPS=$REPS_READY"
+    REPS=$REPS_READY "$D/bench-ready" "$MNT" "${args[@]}" | tee "$OUT/ready-all.md"
+    echo "ready done at $(secs "$T0" "$(now)") s"
+fi
 
 # Read-all on two pinned CPUs.
 for rep in $(seq "$REPS"); do
@@ -81,6 +85,7 @@ for rep in $(seq "$REPS"); do
             t0=$(now); (cd "$MNT" && timeout 60 taskset -c "$CPUS" tar cf - . | taskset -c "$CPUS" cat >/dev/null); t1=$(now)
             add "$t,$b" "$(secs "$t0" "$t1")"
             add "cpu,$t,$b" "$(awk '{printf "%.2f", ($14 + $15) / 100}' /proc/"$pid"/stat)"
+            add "flt,$t,$b" "$(awk '{print $10}' /proc/"$pid"/stat)"
             umount "$MNT"
         done
     done
@@ -102,12 +107,12 @@ for rep in $(seq "$REPS"); do
 done
 echo "whole script $(secs "$T0" "$(now)") s"
 echo
-echo "== read-all on CPUs $CPUS, medians of $REPS (s; server CPU s); page cache dropped after mounting"
+echo "== read-all on CPUs $CPUS, medians of $REPS (s; server CPU s; server page faults); page cache dropped after mounting"
 printf '| tree |'; for b in $BUILDS sqfs; do printf ' %s |' "$b"; done; for b in $BUILDS; do printf ' %s: sqfs / it |' "$b"; done; echo
 for t in rdoc large; do
     s=$(echo "${R[$t,sqfs]}" | median)
     printf '| %s |' $t
-    for b in $BUILDS sqfs; do printf ' %s (%s) |' "$(echo "${R[$t,$b]}" | median)" "$(echo "${R[cpu,$t,$b]}" | median)"; done
+    for b in $BUILDS sqfs; do printf ' %s (%s; %s) |' "$(echo "${R[$t,$b]}" | median)" "$(echo "${R[cpu,$t,$b]}" | median)" "$(echo "${R[flt,$t,$b]}" | median)"; done
     for b in $BUILDS; do printf ' %s |' "$(awk -v s="$s" -v c="$(echo "${R[$t,$b]}" | median)" 'BEGIN {printf "%.2f", s / c}')"; done
     echo
 done
@@ -116,5 +121,7 @@ for b in $BUILDS; do
     e=$(echo "${R[extract,$b]}" | median); a=$(echo "${R[all,$b]}" | median)
     echo "$b: extract $e, read-all $a, read-all / extract $(awk -v a="$a" -v e="$e" 'BEGIN {printf "%.2f", a / e}')"
 done
-echo "== ready (ms), pinned to $CPUS"; cat "$OUT/ready-pinned.md"
-echo "== ready (ms), all cores"; cat "$OUT/ready-all.md"
+if [ "$REPS_READY" != 0 ]; then
+    echo "== ready (ms), pinned to $CPUS"; cat "$OUT/ready-pinned.md"
+    echo "== ready (ms), all cores"; cat "$OUT/ready-all.md"
+fi

@@ -522,8 +522,7 @@ impl Archive {
             // need not be moved down over the header afterwards; both come from one read of the
             // volume's cache.
             let mut head = vec![0u8; hdr];
-            buf.truncate(f.stored_len as usize);
-            buf.resize(f.stored_len as usize, 0);
+            buf = crate::codec::sized(buf, f.stored_len as usize);
             file.read_exact_at(&mut head, start)
                 .and_then(|()| file.read_exact_at(&mut buf, f.offset))
                 .map(|()| (head, buf))

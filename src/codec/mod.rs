@@ -154,12 +154,7 @@ pub fn decode_reusing(
     mut out: Vec<u8>,
     parallel: bool,
 ) -> Result<Vec<u8>> {
-    // Grows `out` to `raw_len` bytes, writing only what was never part of it.
-    let fill = |mut out: Vec<u8>| {
-        out.truncate(raw_len);
-        out.resize(raw_len, 0);
-        out
-    };
+    let fill = |out| sized(out, raw_len);
     let out = match codec {
         Codec::Raw => {
             out.clear();
@@ -189,6 +184,18 @@ pub fn decode_reusing(
         )));
     }
     Ok(out)
+}
+
+/// `buf` made `len` bytes long for a decoder or a read to overwrite: without room for them, a new
+/// zeroed buffer (`calloc`: a large one is mapped zero pages, not written twice); else `buf` itself,
+/// only what was never part of it written.
+pub fn sized(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
+    if buf.capacity() < len {
+        return vec![0u8; len];
+    }
+    buf.truncate(len);
+    buf.resize(len, 0);
+    buf
 }
 
 fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Result<Vec<u8>> {

@@ -20,10 +20,9 @@ pub fn decompress_serial(src: &[u8], raw_len: usize) -> Result<Vec<u8>> {
 /// [`decompress_serial`] into `out`'s memory (a buffer that held something else: its bytes are all
 /// overwritten, its length set to `raw_len`), so that a caller that keeps buffers spares the page faults
 /// of fresh ones. The raw length is checked before `out` grows.
-pub fn decompress_reusing(src: &[u8], raw_len: usize, mut out: Vec<u8>) -> Result<Vec<u8>> {
+pub fn decompress_reusing(src: &[u8], raw_len: usize, out: Vec<u8>) -> Result<Vec<u8>> {
     let lay = check(src, raw_len)?;
-    out.truncate(lay.raw_len);
-    out.resize(lay.raw_len, 0);
+    let mut out = crate::codec::sized(out, lay.raw_len);
     for k in 0..lay.count() {
         let r = lay.output(k);
         walk(&src[lay.input(k)], &mut out, r.start, r.end, lay.points(k))
