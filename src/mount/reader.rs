@@ -21,6 +21,10 @@ use std::sync::Arc;
 const SEQ_SLACK: u64 = 1 << 20;
 /// How many entries after a file's the tree-walk prefetch looks at.
 const FOLLOW_SCAN: u64 = 256;
+/// Only files at least this large count against [`Reader::unread`]. Small files' frames hold many
+/// files that pushes, read-ahead and `tar` read in an order of their own: giving those frames back cut
+/// no page faults of a read-all of the Rust docs and cost it ~8 % on 16 cores (docs/BENCHMARKS.md 5.9).
+const CONSUME_FROM: u64 = 8 << 20;
 /// Most bytes of buffers of dropped frames the cache keeps for the next decodes (a quarter of its
 /// budget when that is less).
 const SPARE: u64 = 64 << 20;
@@ -177,8 +181,8 @@ pub struct Reader {
     /// Prefetch the frames of the following files on a file's first read that misses
     /// (`CLC_MOUNT_FOLLOW=0` turns it off, for measuring).
     follow: bool,
-    /// Per frame, the bytes that reading every file once would still take from it (a frame shared
-    /// by several files, or by two versions of a file, counts each). A frame is given back to the
+    /// Per frame, the bytes that reading every large file ([`CONSUME_FROM`]) once would still take
+    /// from it (a frame shared by several files, or by two versions of a file, counts each). A frame is given back to the
     /// cache when it reaches 0 ([`FrameCache::consumed`]): a read-all (`tar`, `cp -a`, `rsync`)
     /// then decodes into the buffers of the frames it is done with, not into fresh memory for the
     /// whole archive. A reader that reads a file twice only makes a frame be decoded again.
@@ -186,8 +190,8 @@ pub struct Reader {
     logged: Mutex<HashSet<String>>,
 }
 
-/// [`Reader::unread`]'s start: the bytes every file (not hardlink: it shows the same inode) takes
-/// from each frame.
+/// [`Reader::unread`]'s start: the bytes every file of at least [`CONSUME_FROM`] bytes (not hardlink:
+/// it shows the same inode) takes from each frame.
 fn frame_reads(ix: &ValidIndex) -> Vec<AtomicI64> {
     let mut t = vec![0i64; ix.frames().len()];
     for (j, e) in ix.entries().iter().enumerate() {
@@ -197,6 +201,9 @@ fn frame_reads(ix: &ValidIndex) -> Vec<AtomicI64> {
         let Some(c) = ix.content_of(EntryId(j as u64)) else {
             continue;
         };
+        if ix.data_size(EntryId(j as u64)) < CONSUME_FROM {
+            continue;
+        }
         for p in ix.pieces(c, 0) {
             if let Some(x) = t.get_mut(p.frame.at()) {
                 *x += i64::from(p.len);
@@ -298,7 +305,11 @@ impl Reader {
             )
             .inspect_err(|e| self.log_once(e))?;
         self.read_ahead(f, offset, offset + n as u64, size);
-        if n == 0 || self.unread.is_empty() || !f.first_read(offset, offset + n as u64) {
+        if n == 0
+            || size < CONSUME_FROM
+            || self.unread.is_empty()
+            || !f.first_read(offset, offset + n as u64)
+        {
             return Ok(out);
         }
         for (id, n) in runs {
