@@ -176,6 +176,11 @@ pub fn decode_reusing(
         }
         _ => return decode_with(codec, src, raw_len, parallel),
     };
+    exactly(codec, out, raw_len)
+}
+
+/// `out`, if it holds `raw_len` bytes; else the error that says how many it holds.
+fn exactly(codec: Codec, out: Vec<u8>, raw_len: usize) -> Result<Vec<u8>> {
     if out.len() != raw_len {
         return Err(Error::Decode(format!(
             "{}: decoded {} bytes, expected {raw_len}",
@@ -209,14 +214,7 @@ fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Resu
         Codec::Lz4 => lz4_flex::block::decompress(src, raw_len)
             .map_err(|e| Error::Decode(format!("lz4: {e}")))?,
     };
-    if out.len() != raw_len {
-        return Err(Error::Decode(format!(
-            "{}: decoded {} bytes, expected {raw_len}",
-            codec.name(),
-            out.len()
-        )));
-    }
-    Ok(out)
+    exactly(codec, out, raw_len)
 }
 
 #[cfg(test)]
