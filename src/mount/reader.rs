@@ -23,7 +23,7 @@ const SEQ_SLACK: u64 = 1 << 20;
 const FOLLOW_SCAN: u64 = 256;
 /// Only files at least this large count against [`Reader::unread`]. Small files' frames hold many
 /// files that pushes, read-ahead and `tar` read in an order of their own: giving those frames back cut
-/// no page faults of a read-all of the Rust docs and cost it ~8 % on 16 cores (docs/BENCHMARKS.md 5.9).
+/// no page faults of a read-all of the Rust docs and cost it ~8 % on 16 cores (docs/BENCHMARKS.md 5.10).
 const CONSUME_FROM: u64 = 8 << 20;
 /// Most bytes of buffers of dropped frames the cache keeps for the next decodes (a quarter of its
 /// budget when that is less).
