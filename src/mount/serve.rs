@@ -137,6 +137,14 @@ impl MountOptions {
     }
 }
 
+/// FUSE request threads for `decode` decode threads: twice as many, 4 to 16, unless
+/// `CLC_MOUNT_FUSE_THREADS` (1-64) says otherwise (a measuring lever: one thread made every walk on the
+/// loaded 2-core machine faster than squashfuse's, BENCHMARKS.md 5.9).
+fn fuse_threads(decode: usize) -> usize {
+    let default = (decode * 2).clamp(4, 16) as u32;
+    crate::diag::knob("CLC_MOUNT_FUSE_THREADS", 1..=64, default) as usize
+}
+
 /// How to serve.
 #[derive(Clone, Debug)]
 pub struct Serve {
@@ -158,7 +166,7 @@ pub fn mount(mut fs: ClcFs, mountpoint: &Path, opts: &MountOptions, how: &Serve)
     if !mp.is_dir() {
         return Err(Error::Usage(format!("{}: not a directory", mp.display())));
     }
-    let conf = opts.fuser_config((how.threads * 2).clamp(4, 16));
+    let conf = opts.fuser_config(fuse_threads(how.threads));
     if how.foreground {
         block_signals();
         limit_arenas();
