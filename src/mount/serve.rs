@@ -137,11 +137,15 @@ impl MountOptions {
     }
 }
 
-/// FUSE request threads for `decode` decode threads: twice as many, 4 to 16, unless
-/// `CLC_MOUNT_FUSE_THREADS` (1-64) says otherwise (a measuring lever: one thread made every walk on the
-/// loaded 2-core machine faster than squashfuse's, BENCHMARKS.md 5.9).
+/// FUSE request threads for `decode` decode threads: half as many, 1 to 16, unless
+/// `CLC_MOUNT_FUSE_THREADS` (1-64) says otherwise. Lent 16-core machine, docs/GPU.md runs 84-85 (threads:
+/// read-all of the Rust docs s, 8 / 16 parallel readers of one file GB/s): 16 (twice the decode threads, as
+/// before): 0.50, 12.5 / 15.3; 8: 0.46, 14.0 / 15.3; 4: 0.43, 11.8 / 9.7; 1: 0.41, 3.4 / 2.6. Eight keep
+/// the parallel readers and save a tenth of the read-all. On two cores one thread made every walk faster
+/// than squashfuse's (the 1M `find` 0.41 s against 4 threads' 0.62, BENCHMARKS.md 5.9) and the read-all
+/// moved within its spread (run 83); more threads than two cores can run only wake each other.
 fn fuse_threads(decode: usize) -> usize {
-    let default = (decode * 2).clamp(4, 16) as u32;
+    let default = (decode / 2).clamp(1, 16) as u32;
     crate::diag::knob("CLC_MOUNT_FUSE_THREADS", 1..=64, default) as usize
 }
 
@@ -150,7 +154,7 @@ fn fuse_threads(decode: usize) -> usize {
 pub struct Serve {
     /// Stay attached (`-f`) instead of serving from a background process.
     pub foreground: bool,
-    /// Decode threads (the rayon pool); FUSE request threads are twice as many, 4 to 16.
+    /// Decode threads (the rayon pool); FUSE request threads are half as many, 1 to 16.
     pub threads: usize,
     /// Where the background process writes its log lines.
     pub log: Option<PathBuf>,
