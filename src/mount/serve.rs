@@ -141,8 +141,8 @@ impl MountOptions {
 /// `CLC_MOUNT_FUSE_THREADS` (1-64) says otherwise. Lent 16-core machine, docs/GPU.md runs 84-85 (threads:
 /// read-all of the Rust docs s, 8 / 16 parallel readers of one file GB/s): 16 (twice the decode threads, as
 /// before): 0.50, 12.5 / 15.3; 8: 0.46, 14.0 / 15.3; 4: 0.43, 11.8 / 9.7; 1: 0.41, 3.4 / 2.6. Eight keep
-/// the parallel readers and save a tenth of the read-all. On two cores one thread made every walk faster
-/// than squashfuse's (the 1M `find` 0.41 s against 4 threads' 0.62, BENCHMARKS.md 5.9) and the read-all
+/// the parallel readers and save a tenth of the read-all. On two cores one thread made every walk but one
+/// faster than squashfuse's (the 1M `find` 0.41 s against 4 threads' 0.62, BENCHMARKS.md 5.9) and the read-all
 /// moved within its spread (run 83); more threads than two cores can run only wake each other.
 fn fuse_threads(decode: usize) -> usize {
     let default = (decode / 2).clamp(1, 16) as u32;
