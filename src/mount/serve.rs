@@ -439,6 +439,17 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Half the decode threads, 1 to 16 (it was twice them, 4 to 16): one request thread on two cores,
+    /// eight on sixteen.
+    #[test]
+    fn fuse_threads_are_half_the_decode_threads() {
+        if std::env::var_os("CLC_MOUNT_FUSE_THREADS").is_some() {
+            return; // the knob decides; nothing of the default to check
+        }
+        let got: Vec<usize> = [1, 2, 3, 4, 16, 31, 32, 64].map(fuse_threads).to_vec();
+        assert_eq!(got, [1, 1, 1, 2, 8, 15, 16, 16]);
+    }
+
     #[test]
     fn options_parse_with_defaults() {
         let o = MountOptions::parse(&["allow_other,default_permissions".into()], "clc:/a").unwrap();
