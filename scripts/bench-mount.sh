@@ -109,10 +109,13 @@ stat_all() { find . -print0 | xargs -0 stat >/dev/null; }
 ls_all() { ls -lR >/dev/null; }
 du_all() { du -s >/dev/null; }
 fio_seq() { # jobs: aggregate MB/s of sequential 1 MiB O_DIRECT reads of the largest file
-    local part=$((BIGSIZE / $1 / 1048576 * 1048576))
-    [ "$part" -gt 0 ] || part=$BIGSIZE
+    # Each job its own 1 MiB-aligned part; a file smaller than a MiB per job is read whole by every job
+    # (parts of 0 bytes and offsets past the end made fio read nothing: 0 MB/s, and a ratio of 0).
+    local part=$((BIGSIZE / $1 / 1048576 * 1048576)) step
+    step=$part
+    [ "$part" -gt 0 ] || { part=$BIGSIZE; step=0; }
     (cd "$MNT" && fio --name=seq --filename="$BIG" --rw=read --bs=1M --direct=1 --ioengine=psync \
-        --numjobs="$1" --size="$part" --offset_increment="$part" --readonly --group_reporting \
+        --numjobs="$1" --size="$part" --offset_increment="$step" --readonly --group_reporting \
         --output-format=terse | awk -F';' '{printf "%.0f\n", $7 * 1024 / 1e6}')
 }
 
@@ -172,7 +175,9 @@ done
 
 median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 med() { echo "${R[$1,$2]:-}" | median; } # kind metric
-ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=2; $1 / $2" | bc -l || echo -; }
+ratio() { # a / b, or - when either is missing or b is 0
+    if [ -n "$1" ] && [ -n "$2" ] && awk -v b="$2" 'BEGIN {exit !(b != 0)}'; then echo "scale=2; $1 / $2" | bc -l; else echo -; fi
+}
 
 echo
 echo "== $DIR on $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); medians of $REPS"
