@@ -193,6 +193,47 @@ fn regression_open_archive_mutate_stored_len_alloc() {
     clc::fuzzing::open_archive_mutate(&data);
 }
 
+/// The fuzzer's `[4, 0, 0, 0]`: the first volume cut to 0 bytes. An archive whose first volume is not clc's
+/// is looked for in its last volume alone, and the footer found there was taken as the first volume's
+/// (its position in a one-volume slice): reading the index then subtracted past zero and panicked. Now the
+/// archive opens from its last volume, and what lay in the empty one fails by name.
+#[test]
+fn regression_open_archive_mutate_empty_first_volume() {
+    let data = std::fs::read(fuzz_dir().join("regressions/open_archive_mutate/empty-first-volume"))
+        .unwrap();
+    let vols = clc::fuzzing::mutate_base(&data);
+    assert!(vols.len() >= 2 && vols[0].is_empty() && !vols[1].is_empty());
+    let t = tempfile::tempdir().unwrap();
+    for (i, v) in vols.iter().enumerate() {
+        std::fs::write(t.path().join(format!("a.{:03}", i + 1)), v).unwrap();
+    }
+    // The last volume holds the footer and the whole index: the archive opens, and verify names the
+    // empty volume, its frames and their files, while the frames of the second volume check.
+    let ar = match clc::archive::Archive::open(&t.path().join("a.001")) {
+        Ok(ar) => ar,
+        Err(e) => {
+            panic!("the last volume holds the whole index, yet the archive did not open: {e}")
+        }
+    };
+    let report = clc::verify::verify(&ar);
+    assert!(report.frames_ok > 0, "{report:?}");
+    assert!(
+        report
+            .damages
+            .iter()
+            .any(|d| d.what == "volume" && d.line.contains("a.001")),
+        "verify does not name the empty volume: {report:?}"
+    );
+    assert!(
+        report
+            .damages
+            .iter()
+            .any(|d| d.frame.is_some() && !d.files.is_empty()),
+        "verify does not name the files of the empty volume's frames: {report:?}"
+    );
+    clc::fuzzing::open_archive_mutate(&data);
+}
+
 /// Writes `fuzz/seeds/*` (run by hand: `cargo test --test fuzz_regress -- --ignored write_seeds`).
 #[test]
 #[ignore]

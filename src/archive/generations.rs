@@ -135,8 +135,10 @@ pub fn extents(vols: &[Listed], at: usize, f: &Footer) -> Result<Vec<(usize, u64
     let what = last.path.display().to_string();
     let bad = |msg: &str| Error::corrupt(&what, last.len.saturating_sub(80), msg.to_string());
     let hdr = VolumeHeader::SIZE as u64;
-    let end = last.len - Footer::SIZE as u64;
-    if f.index_offset + f.index_stored_len == end {
+    let Some(end) = last.len.checked_sub(Footer::SIZE as u64) else {
+        return Err(bad("volume shorter than a footer"));
+    };
+    if f.index_offset.checked_add(f.index_stored_len) == Some(end) {
         return Ok(vec![(at, f.index_offset, end)]);
     }
     if f.version < 3 {

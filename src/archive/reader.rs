@@ -190,7 +190,12 @@ impl Archive {
             generations::newest(&vols)?
         } else {
             // Only the last volume can hold a clc footer of an archive whose first volume is not clc's.
-            generations::newest(std::slice::from_ref(last))?
+            // Its position is the listing's, not the one-volume slice's (an `at` of 0 named the first
+            // volume, and an empty first volume panicked reading the index: found by fuzzing).
+            generations::newest(std::slice::from_ref(last))?.map(|n| generations::Newest {
+                at: vols.len() - 1,
+                ..n
+            })
         };
         if let Some(n) = newest {
             return Self::open_clc(&base, &vols, &n, pick);
