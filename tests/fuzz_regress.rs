@@ -172,19 +172,30 @@ fn index_grow_inputs() {
     run_named("index_grow", 24, 12);
 }
 
+/// The regression input `fuzz/regressions/open_archive_mutate/NAME`, the volumes `mutate_base` makes of it,
+/// and a directory holding them as `a.001`, `a.002`, ….
+fn mutated_on_disk(name: &str) -> (Vec<u8>, Vec<Vec<u8>>, tempfile::TempDir) {
+    let data = std::fs::read(
+        fuzz_dir()
+            .join("regressions/open_archive_mutate")
+            .join(name),
+    )
+    .unwrap();
+    let vols = clc::fuzzing::mutate_base(&data);
+    let t = tempfile::tempdir().unwrap();
+    for (i, v) in vols.iter().enumerate() {
+        std::fs::write(t.path().join(format!("a.{:03}", i + 1)), v).unwrap();
+    }
+    (data, vols, t)
+}
+
 /// Found again by `open_archive_mutate` with the fix reverted (after 382 executions, starting from the
 /// corpus of the earlier runs): one mutation writing 0xffffffff over a frame's stored length in the index
 /// made `read_stored` allocate it (libFuzzer: out-of-memory, malloc(4294906717)). tests/hostile.rs found
 /// it first; the fix refuses it when the index is loaded.
 #[test]
 fn regression_open_archive_mutate_stored_len_alloc() {
-    let data =
-        std::fs::read(fuzz_dir().join("regressions/open_archive_mutate/stored-len-alloc")).unwrap();
-    let vols = clc::fuzzing::mutate_base(&data);
-    let t = tempfile::tempdir().unwrap();
-    for (i, v) in vols.iter().enumerate() {
-        std::fs::write(t.path().join(format!("a.{:03}", i + 1)), v).unwrap();
-    }
+    let (data, _, t) = mutated_on_disk("stored-len-alloc");
     let err = match clc::archive::Archive::open(&t.path().join("a.001")) {
         Ok(_) => panic!("opened an archive whose frame claims gigabytes"),
         Err(e) => e.to_string(),
@@ -199,14 +210,8 @@ fn regression_open_archive_mutate_stored_len_alloc() {
 /// archive opens from its last volume, and what lay in the empty one fails by name.
 #[test]
 fn regression_open_archive_mutate_empty_first_volume() {
-    let data = std::fs::read(fuzz_dir().join("regressions/open_archive_mutate/empty-first-volume"))
-        .unwrap();
-    let vols = clc::fuzzing::mutate_base(&data);
+    let (data, vols, t) = mutated_on_disk("empty-first-volume");
     assert!(vols.len() >= 2 && vols[0].is_empty() && !vols[1].is_empty());
-    let t = tempfile::tempdir().unwrap();
-    for (i, v) in vols.iter().enumerate() {
-        std::fs::write(t.path().join(format!("a.{:03}", i + 1)), v).unwrap();
-    }
     // The last volume holds the footer and the whole index: the archive opens, and verify names the
     // empty volume, its frames and their files, while the frames of the second volume check.
     let ar = match clc::archive::Archive::open(&t.path().join("a.001")) {
