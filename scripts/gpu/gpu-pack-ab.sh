@@ -22,7 +22,7 @@ xz -dc "$RDOC" | tar xf - -C $W/t
 cp -a /usr/share/doc $W/mixed/doc; cp -a /usr/lib/python3* $W/mixed/ 2>/dev/null; cp -a /usr/include $W/mixed/
 declare -A R
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }
-mode_args() { case $1 in all) echo "--gpu-device NVIDIA";; named) echo "--gpu-device NVIDIA";; cpu) echo "--cpu";; esac; }
+mode_args() { case $1 in all | named) echo "--gpu-device NVIDIA";; cpu) echo "--cpu";; esac; }
 mode_env() { case $1 in all) echo "CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1";; *) echo "CLC_NONE=0";; esac; }
 echo "== $(nproc) cores; $(nvidia-smi -L 2>/dev/null | head -1); builds: ${BUILDS[*]}"
 mkdir -p $W/one && cp -a $W/t/rdoc/*/process $W/one/ 2>/dev/null
