@@ -33,9 +33,40 @@ static EVER: AtomicBool = AtomicBool::new(false);
 /// The global allocator of the `clc` binary: glibc's malloc until [`use_mimalloc`], mimalloc after.
 pub struct Switch;
 
+// mimalloc's start and whether it happened: what its load-time constructor calls (src/prim/prim.c), and
+// the flag that constructor clears. Not in mimalloc.h, but global symbols of the static library
+// libmimalloc-sys builds (0.1.49, mimalloc v3; a version without them fails to link, not to run).
+extern "C" {
+    fn _mi_preloading() -> bool;
+    fn _mi_auto_process_init();
+}
+
+/// Whether mimalloc has started (by [`use_mimalloc`], or at load where it keeps its constructor).
+pub fn mimalloc_started() -> bool {
+    // SAFETY: reads one static flag of mimalloc's.
+    !unsafe { _mi_preloading() }
+}
+
+/// Starts mimalloc once, as its constructor would have at load. It is built without that constructor
+/// (`MI_PRIM_HAS_PROCESS_ATTACH`, .cargo/config.toml), which cost every `clc` start ~0.1-0.4 ms while only
+/// a pack on many cores uses it (BENCHMARKS.md 5.13). Starting it sets its options, its page map and the
+/// hook that hands a finished thread's memory back; until then no block is mimalloc's and
+/// `mi_is_in_heap_region` is never asked.
+fn start_mimalloc() {
+    static START: std::sync::Once = std::sync::Once::new();
+    START.call_once(|| {
+        if !mimalloc_started() {
+            // SAFETY: mimalloc's own start, called once (the `Once`, and only while it has not started),
+            // before any block is allocated from it.
+            unsafe { _mi_auto_process_init() }
+        }
+    });
+}
+
 /// From now on, new blocks come from mimalloc. Call before the command starts threads (a thread started
 /// later sees the switch through its spawn); the blocks allocated before stay glibc's and are freed by it.
 pub fn use_mimalloc() {
+    start_mimalloc();
     EVER.store(true, Ordering::SeqCst);
     MI.store(true, Ordering::SeqCst);
 }

@@ -5,7 +5,7 @@
 #[global_allocator]
 static HEAP: clc::heap::Switch = clc::heap::Switch;
 
-use clc::heap::{is_mimalloc, use_mimalloc};
+use clc::heap::{is_mimalloc, mimalloc_started, use_mimalloc};
 
 #[test]
 fn blocks_go_back_to_the_allocator_that_made_them() {
@@ -16,7 +16,14 @@ fn blocks_go_back_to_the_allocator_that_made_them() {
     assert!(!is_mimalloc(small_before.as_ptr().cast()));
     assert!(!is_mimalloc(large_before.as_ptr()));
 
+    // Built without its load-time constructor (.cargo/config.toml): nothing has started mimalloc yet.
+    assert!(
+        !mimalloc_started(),
+        "mimalloc started at load: built without -DMI_PRIM_HAS_PROCESS_ATTACH (a CFLAGS of your own \
+         replaces .cargo/config.toml's)"
+    );
     use_mimalloc();
+    assert!(mimalloc_started());
 
     let mut small_after: Vec<u64> = (0..100).collect();
     let large_after = vec![9u8; 4 << 20];
