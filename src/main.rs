@@ -15,7 +15,19 @@ fn main() {
     // `clc` as the child that probes one OpenCL driver (src/gpu/icd.rs): answers and exits.
     clc::gpu::probe_child_main();
     clc::sys::default_sigpipe();
-    let cli = match cli::Cli::try_parse() {
+    // `clc mount` through a command line of `mount` alone: building every subcommand's arguments cost a
+    // warm mount ~0.2 ms of its start (BENCHMARKS.md 5.13); same help and errors (tests/output.rs).
+    let parsed = if std::env::args_os().nth(1).is_some_and(|a| a == "mount") {
+        cli::MountCli::try_parse().map(|m| {
+            let cli::MountOnly::Mount(a) = m.cmd;
+            cli::Cli {
+                cmd: cli::Cmd::Mount(a),
+            }
+        })
+    } else {
+        cli::Cli::try_parse()
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

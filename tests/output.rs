@@ -510,3 +510,23 @@ fn completions_and_man_pages_name_every_subcommand() {
         "clc-pack.1 options"
     );
 }
+
+/// `clc mount …` is parsed by a command line that holds only `mount` (`cli::MountCli`, a warm mount's
+/// start): its help and its usage errors are the full command line's.
+#[test]
+fn mount_parses_as_the_full_command_line_does() {
+    let (alone, _) = clc_ok!("mount", "--help");
+    let (full, _) = clc_ok!("help", "mount");
+    assert_eq!(alone, full);
+    assert!(
+        alone.contains("--cache-size") && alone.contains("--gpu-device"),
+        "{alone}"
+    );
+    let (code, _, err) = run(&[os("mount")]);
+    assert!(
+        code == 2 && err.contains("<MOUNTPOINT>") && err.contains(" mount <ARCHIVE> <MOUNTPOINT>"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[os("mount"), os("--no-such-flag"), os("a"), os("b")]);
+    assert!(code == 2 && err.contains("--no-such-flag"), "{err}");
+}

@@ -64,6 +64,21 @@ pub enum Cmd {
     Man(docs::ManArgs),
 }
 
+/// `clc mount …` alone: the same arguments, help and errors as [`Cli`]'s `mount`, parsed without building
+/// the other subcommands (a warm mount's start, issue 20).
+#[derive(Parser)]
+#[command(name = "clc", version)]
+pub struct MountCli {
+    #[command(subcommand)]
+    pub cmd: MountOnly,
+}
+
+#[derive(Subcommand)]
+pub enum MountOnly {
+    /// Mount an archive as a read-only filesystem
+    Mount(mount::MountArgs),
+}
+
 /// Flags shared by every command that reads or writes data.
 #[derive(Args, Clone)]
 pub struct Common {
