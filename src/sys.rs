@@ -137,6 +137,40 @@ pub fn set_mtime(p: &Path, sec: i64, nsec: u32) -> io::Result<()> {
     }
 }
 
+/// What `statx` says of `p` (following symlinks) without asking its filesystem: no attributes are
+/// requested and `AT_STATX_DONT_SYNC` is passed, so a FUSE mount point answers from what the kernel
+/// holds, with no request to its server (one not serving yet, a hung one, or this very process).
+pub struct MountStat {
+    /// The filesystem's device number (major, minor), as /proc/self/mountinfo's `MAJ:MIN`.
+    pub dev: (u32, u32),
+    /// Whether `p` is the root of a mount; `None` where the kernel does not say (before Linux 5.8).
+    pub mount_root: Option<bool>,
+}
+
+/// See [`MountStat`].
+pub fn mount_stat(p: &Path) -> io::Result<MountStat> {
+    let c = cpath(p)?;
+    // SAFETY: statx is plain old data; the all-zero value is valid.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `sx` a statx buffer that outlives the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_STATX_DONT_SYNC,
+            0,
+            &mut sx,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    Ok(MountStat {
+        dev: (sx.stx_dev_major, sx.stx_dev_minor),
+        mount_root: (sx.stx_attributes_mask & flag != 0).then_some(sx.stx_attributes & flag != 0),
+    })
+}
 /// True when running as root (effective uid 0).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

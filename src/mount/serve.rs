@@ -250,11 +250,18 @@ fn background(
 }
 
 /// Sets the kernel's read-ahead of the mount at `mp` (see [`READ_AHEAD_KB`]). The mount's device number
-/// comes from /proc/self/mountinfo, not from a stat of the mount point, which would wait on this very
-/// process. Best effort: a value asked for with `-o read_ahead_kb` that cannot be set is logged.
+/// comes from a statx that asks the server nothing ([`crate::sys::mount_stat`]; a plain stat would wait
+/// on this very process), or from /proc/self/mountinfo where the kernel cannot say that `mp` is the
+/// mount's root. Best effort: a value asked for with `-o read_ahead_kb` that cannot be set is logged.
 fn set_read_ahead(mp: &Path, asked: Option<u32>) {
     let kb = asked.unwrap_or(READ_AHEAD_KB);
-    let Some(dev) = mount_device(mp) else {
+    // statx without a request to the server (this process, not serving yet) where the kernel says the
+    // mount is there; else mountinfo.
+    let dev = match crate::sys::mount_stat(mp) {
+        Ok(s) if s.mount_root == Some(true) => Some(format!("{}:{}", s.dev.0, s.dev.1)),
+        _ => mount_device(mp),
+    };
+    let Some(dev) = dev else {
         if asked.is_some() {
             log(&format!(
                 "read_ahead_kb: {} not in /proc/self/mountinfo",
@@ -438,6 +445,25 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The read-ahead knob's device from statx is mountinfo's for the same mount point, and statx tells
+    /// a mount's root from a plain directory (where the kernel says: Linux 5.8+).
+    #[test]
+    fn statx_finds_mountinfos_device() {
+        let root = crate::sys::mount_stat(Path::new("/")).unwrap();
+        let Some(is_root) = root.mount_root else {
+            return; // an older kernel: set_read_ahead and require_free read mountinfo
+        };
+        assert!(is_root);
+        let dev = format!("{}:{}", root.dev.0, root.dev.1);
+        assert_eq!(mount_device(Path::new("/")).as_deref(), Some(dev.as_str()));
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(
+            crate::sys::mount_stat(t.path()).unwrap().mount_root,
+            Some(false)
+        );
+        assert!(crate::sys::mount_stat(&t.path().join("missing")).is_err());
+    }
 
     /// Half the decode threads, 1 to 16 (it was twice them, 4 to 16): one request thread on two cores,
     /// eight on sixteen.
