@@ -171,6 +171,7 @@ pub fn mount_stat(p: &Path) -> io::Result<MountStat> {
         mount_root: (sx.stx_attributes_mask & flag != 0).then_some(sx.stx_attributes & flag != 0),
     })
 }
+
 /// True when running as root (effective uid 0).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -255,8 +255,6 @@ fn background(
 /// mount's root. Best effort: a value asked for with `-o read_ahead_kb` that cannot be set is logged.
 fn set_read_ahead(mp: &Path, asked: Option<u32>) {
     let kb = asked.unwrap_or(READ_AHEAD_KB);
-    // statx without a request to the server (this process, not serving yet) where the kernel says the
-    // mount is there; else mountinfo.
     let dev = match crate::sys::mount_stat(mp) {
         Ok(s) if s.mount_root == Some(true) => Some(format!("{}:{}", s.dev.0, s.dev.1)),
         _ => mount_device(mp),
