@@ -1,5 +1,6 @@
 //! Thin, commented FFI for what std lacks: extended attributes, device nodes and FIFOs, timestamps of
-//! symlinks, writeback hints, and the process settings of `main` (SIGPIPE, the malloc threshold). Each
+//! symlinks, writeback hints, a stat that asks no filesystem (mount points), and the process settings of
+//! `main` (SIGPIPE, the malloc threshold). Each
 //! function is a safe wrapper; each `unsafe` block says why it is sound.
 
 use std::ffi::CString;
