@@ -1,7 +1,7 @@
 //! Thin, commented FFI for what std lacks: extended attributes, device nodes and FIFOs, timestamps of
 //! symlinks, writeback hints, a stat that asks no filesystem (mount points), and the process settings of
-//! `main` (SIGPIPE, the malloc threshold). Each
-//! function is a safe wrapper; each `unsafe` block says why it is sound.
+//! `main` (SIGPIPE, the malloc threshold). Each function is a safe wrapper; each `unsafe` block says why
+//! it is sound.
 
 use std::ffi::CString;
 use std::io;
@@ -146,6 +146,13 @@ pub struct MountStat {
     pub dev: (u32, u32),
     /// Whether `p` is the root of a mount; `None` where the kernel does not say (before Linux 5.8).
     pub mount_root: Option<bool>,
+}
+
+impl MountStat {
+    /// The device number as mountinfo and `/sys/class/bdi` name it: `MAJ:MIN`.
+    pub fn maj_min(&self) -> String {
+        format!("{}:{}", self.dev.0, self.dev.1)
+    }
 }
 
 /// See [`MountStat`].

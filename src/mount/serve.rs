@@ -256,7 +256,7 @@ fn background(
 fn set_read_ahead(mp: &Path, asked: Option<u32>) {
     let kb = asked.unwrap_or(READ_AHEAD_KB);
     let dev = match crate::sys::mount_stat(mp) {
-        Ok(s) if s.mount_root == Some(true) => Some(format!("{}:{}", s.dev.0, s.dev.1)),
+        Ok(s) if s.mount_root == Some(true) => Some(s.maj_min()),
         _ => mount_device(mp),
     };
     let Some(dev) = dev else {
@@ -453,8 +453,7 @@ mod tests {
             return; // an older kernel: set_read_ahead and require_free read mountinfo
         };
         assert!(is_root);
-        let dev = format!("{}:{}", root.dev.0, root.dev.1);
-        assert_eq!(mount_device(Path::new("/")).as_deref(), Some(dev.as_str()));
+        assert_eq!(mount_device(Path::new("/")), Some(root.maj_min()));
         let t = tempfile::tempdir().unwrap();
         assert_eq!(
             crate::sys::mount_stat(t.path()).unwrap().mount_root,
