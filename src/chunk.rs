@@ -23,12 +23,29 @@ pub fn cut(data: &[u8], min: u32, avg: u32, max: u32) -> Vec<(usize, usize)> {
 pub fn cut_segment(data: &[u8], min: u32, avg: u32, max: u32, judge: bool) -> Vec<Cut> {
     cut(data, min, avg, max)
         .into_iter()
-        .map(|(o, l)| {
-            let c = &data[o..o + l];
-            let raw = judge && incompressible(c);
-            (o, l, *blake3::hash(c).as_bytes(), raw)
-        })
+        .map(|(o, l)| identify(data, o, l, judge))
         .collect()
+}
+
+/// `data` as one chunk (a file below CHUNK_FILES_FROM), identified as [`cut_segment`] identifies its
+/// chunks; none when it is empty.
+pub fn whole(data: &[u8], judge: bool) -> Vec<Cut> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    vec![identify(data, 0, data.len(), judge)]
+}
+
+/// The chunk of `len` bytes of `data` from `at`: its BLAKE3 and, when `judge`, whether it looks
+/// incompressible.
+fn identify(data: &[u8], at: usize, len: usize, judge: bool) -> Cut {
+    let c = &data[at..at + len];
+    (
+        at,
+        len,
+        *blake3::hash(c).as_bytes(),
+        judge && incompressible(c),
+    )
 }
 
 /// Order-0 entropy (bits per byte) above which a chunk is taken as incompressible: compressed, encrypted
@@ -218,6 +235,21 @@ mod tests {
             count(&mut t, &d[..d.len() / 3]);
             assert!(entropy_bound(&merge(&t), d.len() as u64) >= entropy_bits(d) - 1e-9);
         }
+    }
+
+    /// A whole file is one chunk identified as the cutter identifies chunks; nothing for no bytes.
+    #[test]
+    fn whole_is_one_identified_chunk() {
+        let random = noise(5, 100_000);
+        let w = whole(&random, true);
+        assert_eq!(
+            w,
+            vec![(0, random.len(), *blake3::hash(&random).as_bytes(), true)]
+        );
+        let text = b"fn main() {}\n".repeat(9000);
+        assert!(!whole(&text, true)[0].3);
+        assert!(!whole(&random, false)[0].3, "judged only when asked");
+        assert!(whole(&[], true).is_empty());
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Config {
     pub chunk_min: u32,
     pub chunk_avg: u32,
     pub chunk_max: u32,
+    /// CHUNK_FILES_FROM: files smaller than this (see [`Config::whole_below`]) are one chunk each.
+    pub chunk_files_from: u64,
     /// CACHE_SIZE: decoded-frame cache budget for mount and extract.
     pub cache_size: u64,
     /// Whether CACHE_SIZE was set to a size (even the default's 256M) rather than `auto` or left out:
@@ -116,6 +118,7 @@ impl Default for Config {
             chunk_min: 16 << 10,
             chunk_avg: 64 << 10,
             chunk_max: 256 << 10,
+            chunk_files_from: 1 << 20,
             cache_size: 256 << 20,
             cache_size_given: false,
             codec: Codec::LzExt3,
@@ -151,6 +154,12 @@ impl Config {
             self.frame_size,
             self.large_frame_size.max(self.frame_size),
         )
+    }
+
+    /// Files smaller than this many bytes are one chunk each, not cut by FastCDC: CHUNK_FILES_FROM, but
+    /// no more than the smallest frame ([`Config::frame_limits`]), since a chunk lies in one frame.
+    pub fn whole_below(&self) -> u64 {
+        self.chunk_files_from.min(self.frame_limits().0)
     }
 
     /// Caps FRAME_SIZE and LARGE_FRAME_SIZE at a 32nd of the `input` bytes a pack streams, but not below

@@ -421,10 +421,13 @@ fn pack_of_a_generated_tree_is_pinned() {
     // Renewed for format version 8 (LZ4 tree pages, outside the generation index), which changed only
     // the `format_version` param here: with it set back to "6" the digests are version 6's (lz_ext3
     // b457fa06a47b9f7f, lz4 cc3fdb8a815e9715, raw 86979e2402ced8c0; checked when it landed).
+    // Renewed for CHUNK_FILES_FROM (session 14): files under it are one chunk each, and the param
+    // `chunk_files_from` is written; with `CHUNK_FILES_FROM = 0` given the digests are the ones before
+    // (lz_ext3 4257536daad7dd65, lz4 47fd28a061c7834a, raw b0f8690e73143bc7; checked when it landed).
     let want = [
-        "lz_ext3 4257536daad7dd65",
-        "lz4 47fd28a061c7834a",
-        "raw b0f8690e73143bc7",
+        "lz_ext3 feb974951f9946cc",
+        "lz4 06746a583df38ead",
+        "raw 13110a0ab652d2f5",
     ];
     assert_eq!(got, want);
 }

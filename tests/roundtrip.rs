@@ -523,3 +523,51 @@ fn a_small_tree_is_cut_into_frames_for_several_threads() {
     let frames = v["frames"].as_u64().unwrap();
     assert!((7..=9).contains(&frames), "{frames} frames for 8 MiB");
 }
+
+/// CHUNK_FILES_FROM: a file below it is one chunk, so a run it shares with another file is stored in
+/// both (the LZ window finds it instead); a file at or above it is cut by FastCDC; 0 cuts every file, as
+/// packs before the key did. The archive records the value (absent when 0), and every pack restores.
+#[test]
+fn files_below_chunk_files_from_are_one_chunk() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let a = text(1, 700_000);
+    // b: 20 kB of its own, then a's bytes: FastCDC's cuts resync within a chunk or two.
+    let b = [noise(2, 20_000), a.clone()].concat();
+    fs::write(src.join("a.txt"), &a).unwrap();
+    fs::write(src.join("b.txt"), &b).unwrap();
+    let big = text(3, (1 << 20) + 300_000);
+    fs::write(src.join("big.txt"), &big).unwrap();
+    let total = (a.len() + b.len() + big.len()) as u64;
+    let cfg = t.path().join("c.txt");
+    for from in ["1M", "0"] {
+        fs::write(&cfg, format!("CHUNK_FILES_FROM = {from}\n")).unwrap();
+        let work = t.path().join(format!("w-{from}"));
+        fs::create_dir(&work).unwrap();
+        let dest = pack_extract(&src, &work, &["--config", cfg.to_str().unwrap()]);
+        assert_same_tree(&src, &dest);
+        let ar = clc::archive::Archive::open(&work.join("arc.001")).unwrap();
+        let ix = ar.index();
+        let chunk_bytes: u64 = (0..ix.chunk_count())
+            .map(|i| u64::from(ix.chunk(clc::ids::ChunkId(i)).unwrap().len))
+            .sum();
+        let big_chunks = clc::chunk::cut(&big, 16 << 10, 64 << 10, 256 << 10).len() as u64;
+        if from == "1M" {
+            assert_eq!(ix.param("chunk_files_from"), Some("1048576"));
+            assert_eq!(chunk_bytes, total, "nothing shared between single chunks");
+            assert!(big_chunks > 4);
+            assert_eq!(
+                ix.chunk_count(),
+                2 + big_chunks,
+                "a and b one chunk each, big cut"
+            );
+        } else {
+            assert_eq!(ix.param("chunk_files_from"), None);
+            assert!(
+                chunk_bytes < total - 400_000,
+                "b's copy of a shared: {chunk_bytes} of {total} bytes in chunks"
+            );
+        }
+    }
+}

@@ -182,6 +182,45 @@ fn identical_trees_add_only_an_index() {
     assert_eq!(snaps[1]["bytes_added"].as_u64().unwrap(), added);
 }
 
+/// An archive packed with CHUNK_FILES_FROM = 0 (as every archive before the key was): an append with
+/// the default (1M) keeps cutting as the archive did, so a tree read again in full stores no frame;
+/// cutting its 50-200 kB files whole would have made chunks no generation holds.
+#[test]
+fn an_append_cuts_files_as_the_archive_did() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..6u64 {
+        fs::write(
+            src.join(format!("f{i}.txt")),
+            common::text(i, 50_000 + 30_000 * i as usize),
+        )
+        .unwrap();
+    }
+    let cfg = t.path().join("c.txt");
+    fs::write(&cfg, "CHUNK_FILES_FROM = 0\n").unwrap();
+    let out = t.path().join("arc");
+    let first = t.path().join("arc.001");
+    append(&src, &out, &["-q", "--config", cfg.to_str().unwrap()]);
+    let frames = || -> u64 {
+        let (_, o, _) = clc(&[&"info", &first, &"--json"]);
+        let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        v["frames"].as_u64().unwrap()
+    };
+    let before = frames();
+    append(&src, &out, &["--rescan", "-q"]);
+    assert_eq!(frames(), before, "the append stored its files' bytes again");
+    // A new archive of the same tree with the default: every file one chunk, recorded.
+    let fresh = t.path().join("fresh");
+    append(&src, &fresh, &["-q"]);
+    let ar = clc::archive::Archive::open(&t.path().join("fresh.001")).unwrap();
+    assert_eq!(ar.index().chunk_count(), 6);
+    assert_eq!(ar.index().param("chunk_files_from"), Some("1048576"));
+    let dest = t.path().join("x");
+    extract(&first, &dest, None);
+    common::assert_same_tree(&src, &dest);
+}
+
 /// The files cache: an unchanged file (same size, mtime, ctime, inode) is not read; one whose content
 /// changed, or whose ctime changed though size and mtime were put back, is read again; `--rescan`
 /// reads everything.

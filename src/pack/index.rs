@@ -232,6 +232,9 @@ fn base_params(cfg: &Config, src: &Path) -> Vec<(String, String)> {
     if cfg.frame_codec() == crate::codec::Codec::Zstd {
         params.push(("zstd_level".into(), cfg.zstd_level.to_string()));
     }
+    if cfg.whole_below() > 0 {
+        params.push(("chunk_files_from".into(), cfg.whole_below().to_string()));
+    }
     params
 }
 

@@ -402,8 +402,8 @@ pub fn pack_with(
 }
 
 /// The config a pack runs with: frames (and so chunks) capped to fit a volume (FORMAT.md: VOLUME_SIZE
-/// is a hard limit), and, for an append, the archive's chunk sizes, so that unchanged data cuts into the
-/// same chunks.
+/// is a hard limit), and, for an append, the archive's chunk sizes and CHUNK_FILES_FROM, so that
+/// unchanged data cuts into the same chunks.
 fn fit(cfg: &Config, prev: Option<&Previous>) -> Config {
     let mut c = cfg.clone();
     if let Some(p) = prev {
@@ -413,6 +413,11 @@ fn fit(cfg: &Config, prev: Option<&Previous>) -> Config {
         {
             (c.chunk_min, c.chunk_avg, c.chunk_max) = (min, avg, max);
         }
+        // Archives made before CHUNK_FILES_FROM cut every file (their params lack it).
+        c.chunk_files_from = p
+            .param("chunk_files_from")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
     }
     c.fit_volume(crate::archive::writer::max_frame(c.volume_size));
     c

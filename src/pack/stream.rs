@@ -309,7 +309,7 @@ impl Reader<'_> {
                     s.spawn_fifo(move |_| {
                         let got = read_small(&src, size, seg, bufs).map(|data| {
                             let cuts = if data.len() < seg {
-                                cut_one(cfg, &data)
+                                cut_file(cfg, &data)
                             } else {
                                 Vec::new()
                             };
@@ -801,6 +801,17 @@ fn cut_one(cfg: &Config, data: &[u8]) -> Vec<Cut> {
             adaptive(cfg),
         )
     })
+}
+
+/// Cuts, hashes and judges a whole file read in one piece: one chunk when it is smaller than
+/// [`Config::whole_below`], else as [`cut_one`] cuts a segment.
+fn cut_file(cfg: &Config, data: &[u8]) -> Vec<Cut> {
+    if (data.len() as u64) < cfg.whole_below() {
+        return trace::timed(Stage::Chunk, data.len() as u64, || {
+            chunk::whole(data, adaptive(cfg))
+        });
+    }
+    cut_one(cfg, data)
 }
 
 /// Cuts, hashes and judges every data segment of the batch in parallel (those the reader did not cut
@@ -1390,7 +1401,15 @@ mod tests {
                     job, data, cuts, ..
                 } => {
                     if let Some(c) = cuts {
-                        assert_eq!(c, cut_one(&cfg, &data), "job {job}: the cutter's cuts");
+                        // A file under a segment is read whole: one chunk (CHUNK_FILES_FROM is 1M);
+                        // a larger one's segments are cut.
+                        let want = if sizes[job as usize] < 64 << 10 {
+                            assert_eq!(c.len(), usize::from(!data.is_empty()), "job {job}");
+                            cut_file(&cfg, &data)
+                        } else {
+                            cut_one(&cfg, &data)
+                        };
+                        assert_eq!(c, want, "job {job}: the cutter's cuts");
                         cut_here += 1;
                         segments_cut += usize::from(data.len() == 64 << 10);
                     }
