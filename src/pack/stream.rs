@@ -412,10 +412,15 @@ impl Reader<'_> {
                     };
                     // In order, as a sequential read would have seen them: a short segment is the end.
                     for read in reads {
-                        let (buf, cuts) = read?;
+                        let (buf, mut cuts) = read?;
                         let n = buf.len();
                         if n == 0 {
                             return Ok(Ok(()));
+                        }
+                        // The whole file in one segment (it is short): cut as the small files read
+                        // on the pool are, so that its chunks do not depend on the path it took.
+                        if total == 0 && n < self.seg && (n as u64) < self.cfg.whole_below() {
+                            cuts = Some(cut_file(self.cfg, &buf));
                         }
                         if let Some(h) = hasher.as_mut() {
                             h.update(&buf);
@@ -1426,6 +1431,70 @@ mod tests {
         assert_eq!(got, want);
         assert!(segments_cut >= 4, "a large file's segments cut on the pool");
         assert!(cut_here >= 8, "{cut_here} segments came cut");
+    }
+
+    /// Without reader threads every file is streamed; a file read whole in one short segment is still
+    /// cut as the pool cuts small files (one chunk under CHUNK_FILES_FROM), a larger one's segments are
+    /// left to the cutter, so the chunks do not depend on the path a file took.
+    #[test]
+    fn a_streamed_small_file_is_cut_as_on_the_pool() {
+        let cfg = Config {
+            buffer_size: 64 << 10,
+            ..Config::default()
+        };
+        let d = tempfile::tempdir().unwrap();
+        let sizes = [40_000, 3 * (64 << 10)];
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (slots, _kept) = crossbeam_channel::unbounded();
+        let warn = Warnings::default();
+        let bufs = ReadPool::new(&cfg);
+        let mut r = Reader {
+            cfg: &cfg,
+            seg: bufs.seg,
+            pool: None,
+            bufs: &bufs,
+            batch_bytes: read_batch_bytes(&cfg),
+            queue: VecDeque::new(),
+            batch: Vec::new(),
+            batch_len: 0,
+            seq: 0,
+            tx,
+            slots,
+            warn: &warn,
+        };
+        for (i, &n) in sizes.iter().enumerate() {
+            let p = d.path().join(format!("f{i}"));
+            std::fs::write(&p, text(i as u64 + 13, n)).unwrap();
+            let job = Job {
+                entries: vec![i],
+                sources: vec![crate::scan::Source::of(&p).unwrap()],
+                expect: None,
+                size: n as u64,
+                run: false,
+                prev: None,
+            };
+            assert!(r.stream(job).is_ok());
+        }
+        assert!(r.flush());
+        drop(r);
+        let data: Vec<(u64, Vec<u8>, Option<Vec<Cut>>)> = rx
+            .into_iter()
+            .flatten()
+            .filter_map(|m| match m {
+                Msg::Data {
+                    job, data, cuts, ..
+                } => Some((job, data, cuts)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(data.len(), 4, "one segment, then three");
+        let (job, small, cuts) = &data[0];
+        assert_eq!(*job, 0);
+        assert_eq!(cuts.as_ref(), Some(&chunk::whole(small, adaptive(&cfg))));
+        assert!(cut_one(&cfg, small).len() > 1, "FastCDC would cut it");
+        assert!(data[1..]
+            .iter()
+            .all(|(job, _, cuts)| *job == 1 && cuts.is_none()));
     }
 
     #[test]
