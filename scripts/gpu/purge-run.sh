@@ -1,7 +1,7 @@
 #!/bin/bash
 # The pack's fresh pages on 16 cores (run 104: 80-105 k first touches, 300-380 MiB peak, 23-30 ms outside the
 # trace): the same build with mimalloc's options from the environment, one variant per entry of VARIANTS
-# ("name=VAR=VALUE,VAR=VALUE ..."; "main" = as shipped), packing the Rust docs and the mixed tree in turn,
+# ("name=VAR=VALUE,VAR=VALUE ..."; "main" = as shipped; CLCBIN=FILE runs .dev-gpu-m/FILE instead of clc), packing the Rust docs and the mixed tree in turn,
 # REPS rounds; wall and trace end from outside, CPU, peak RSS, minor faults. Medians last.
 # Carry: .dev-gpu-m (clc), .dev-gpu-shared/rdoc.tar.xz; run(command="bash scripts/gpu/purge-run.sh", carry=[...]).
 set -u
@@ -24,7 +24,7 @@ print(f"{t*1000:.1f} {(r.ru_utime + r.ru_stime)*1000:.0f} {r.ru_maxrss/1024:.0f}
 for i in $(seq $REPS); do
   for tree in $W/t/rdoc $W/mixed; do
     for v in $VARIANTS; do name=${v%%=*}; envs=${v#*=}
-      rm -f $W/a.*; echo "R $(basename $tree) $name $(env CLC_TRACE=1 ${envs//,/ } python3 -c 'import os,sys; os.execvp(sys.argv[1], sys.argv[1:])' bash -c "$(declare -f tm); tm $D/clc pack $tree -o $W/a --cpu -q")"
+      rm -f $W/a.*; echo "R $(basename $tree) $name $(env CLC_TRACE=1 ${envs//,/ } python3 -c 'import os,sys; os.execvp(sys.argv[1], sys.argv[1:])' bash -c "$(declare -f tm); tm $D/\${CLCBIN:-clc} pack $tree -o $W/a --cpu -q")"
     done
   done
 done
