@@ -11,14 +11,7 @@ REPS=${REPS:-7}; W=/tmp/os; rm -rf $W; mkdir -p $W/t $W/empty
 tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t; tar cf - -C $W/t . >/dev/null
 echo "cores $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
 # wall ms, CPU ms, peak RSS MiB, minor faults of one command; the trace's last line's time when traced.
-tm() { python3 -c '
-import resource, subprocess, sys, time
-t0 = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-t = time.perf_counter() - t0; r = resource.getrusage(resource.RUSAGE_CHILDREN)
-last = [l for l in p.stderr.splitlines() if "volumes in place" in l]
-tr = float(last[-1].split()[2]) * 1000 if last else 0
-print(f"{t*1000:.1f} {(r.ru_utime + r.ru_stime)*1000:.0f} {r.ru_maxrss/1024:.0f} {r.ru_minflt} {tr:.1f}")' "$@"; }
+tm() { python3 "$R/scripts/gpu/traced.py" "$@"; }
 for i in $(seq $REPS); do
   echo "R version $(tm $D/clc --version)"
   rm -f $W/e.*; echo "R empty $(tm $D/clc pack $W/empty -o $W/e --cpu -q)"

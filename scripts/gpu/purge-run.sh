@@ -13,18 +13,11 @@ tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
 cp -a /usr/share/doc $W/mixed/doc; cp -a /usr/lib/python3* $W/mixed/ 2>/dev/null; cp -a /usr/include $W/mixed/
 for t in $W/t/rdoc $W/mixed; do tar cf - -C $t . >/dev/null; done
 echo "cores $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
-tm() { python3 -c '
-import resource, subprocess, sys, time
-t0 = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-t = time.perf_counter() - t0; r = resource.getrusage(resource.RUSAGE_CHILDREN)
-last = [l for l in p.stderr.splitlines() if "volumes in place" in l]
-tr = float(last[-1].split()[2]) * 1000 if last else 0
-print(f"{t*1000:.1f} {(r.ru_utime + r.ru_stime)*1000:.0f} {r.ru_maxrss/1024:.0f} {r.ru_minflt} {tr:.1f}")' "$@"; }
 for i in $(seq $REPS); do
   for tree in $W/t/rdoc $W/mixed; do
-    for v in $VARIANTS; do name=${v%%=*}; envs=${v#*=}
-      rm -f $W/a.*; echo "R $(basename $tree) $name $(env CLC_TRACE=1 ${envs//,/ } python3 -c 'import os,sys; os.execvp(sys.argv[1], sys.argv[1:])' bash -c "$(declare -f tm); tm $D/\${CLCBIN:-clc} pack $tree -o $W/a --cpu -q")"
+    for v in $VARIANTS; do name=${v%%=*}; envs=${v#*=}; bin=clc
+      case ",$envs," in *,CLCBIN=*) bin=${envs#*CLCBIN=}; bin=${bin%%,*};; esac
+      rm -f $W/a.*; echo "R $(basename $tree) $name $(env CLC_TRACE=1 ${envs//,/ } python3 "$R/scripts/gpu/traced.py" $D/$bin pack $tree -o $W/a --cpu -q)"
     done
   done
 done

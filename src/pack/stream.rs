@@ -1384,14 +1384,7 @@ mod tests {
             let bytes = text(i as u64 + 7, n);
             std::fs::write(&p, &bytes).unwrap();
             want.push(bytes);
-            jobs.push(Job {
-                entries: vec![i],
-                sources: vec![crate::scan::Source::of(&p).unwrap()],
-                expect: None,
-                size: n as u64,
-                run: false,
-                prev: None,
-            });
+            jobs.push(job_of(i, &p, n));
         }
         let (tx, rx) = crossbeam_channel::unbounded();
         let (slots, _kept) = crossbeam_channel::unbounded();
@@ -1433,6 +1426,18 @@ mod tests {
         assert!(cut_here >= 8, "{cut_here} segments came cut");
     }
 
+    /// The job of entry `i`: file `p` of `n` bytes, no duplicates.
+    fn job_of(i: usize, p: &std::path::Path, n: usize) -> Job {
+        Job {
+            entries: vec![i],
+            sources: vec![crate::scan::Source::of(p).unwrap()],
+            expect: None,
+            size: n as u64,
+            run: false,
+            prev: None,
+        }
+    }
+
     /// Without reader threads every file is streamed; a file read whole in one short segment is still
     /// cut as the pool cuts small files (one chunk under CHUNK_FILES_FROM), a larger one's segments are
     /// left to the cutter, so the chunks do not depend on the path a file took.
@@ -1465,15 +1470,7 @@ mod tests {
         for (i, &n) in sizes.iter().enumerate() {
             let p = d.path().join(format!("f{i}"));
             std::fs::write(&p, text(i as u64 + 13, n)).unwrap();
-            let job = Job {
-                entries: vec![i],
-                sources: vec![crate::scan::Source::of(&p).unwrap()],
-                expect: None,
-                size: n as u64,
-                run: false,
-                prev: None,
-            };
-            assert!(r.stream(job).is_ok());
+            assert!(r.stream(job_of(i, &p, n)).is_ok());
         }
         assert!(r.flush());
         drop(r);
