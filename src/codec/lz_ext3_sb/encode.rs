@@ -8,7 +8,7 @@ use super::super::lz_ext3::{
     SKIP_STRENGTH,
 };
 use super::super::lz_match;
-use super::{mid_points, write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MIN_SB_LOG};
+use super::{select_points, write_table, DEFAULT_SB_LOG, MAX_SB_LOG, MID_EVERY, MIN_SB_LOG};
 use crate::codec::EncodeParams;
 
 /// An LZ_EXT3_SB encoder that keeps its tables between calls.
@@ -23,6 +23,11 @@ pub struct Encoder {
     table: Vec<u32>,
     seqs: Vec<u8>,
     starts: Vec<u32>,
+    /// The mid-points: how many each sub-block has, and the points (input offset, output offset).
+    mids: Vec<u8>,
+    points: Vec<(u32, u32)>,
+    /// Where each sequence of the sub-block being encoded starts (input offset, output offset).
+    seq_starts: Vec<(u32, u32)>,
     /// Each output byte's round while encoding with a depth bound.
     rounds: Vec<u16>,
 }
@@ -43,6 +48,9 @@ impl Encoder {
             table: Vec::new(),
             seqs: Vec::new(),
             starts: Vec::new(),
+            mids: Vec::new(),
+            points: Vec::new(),
+            seq_starts: Vec::new(),
             rounds: Vec::new(),
         }
     }
@@ -64,6 +72,8 @@ impl Encoder {
         let n = src.len();
         self.seqs.clear();
         self.starts.clear();
+        self.mids.clear();
+        self.points.clear();
         self.seqs
             .reserve(n + n / 255 + 16 * (n >> self.sb_log) + 16);
         // Buckets: 2^hash_log, but no more than the next power of two of the input length.
@@ -88,26 +98,22 @@ impl Encoder {
             log,
             good_enough: self.good_enough,
             out: &mut self.seqs,
+            seq_starts: &mut self.seq_starts,
             rounds,
             max_depth: self.max_depth as u16,
         };
+        let (starts, mids, points) = (&mut self.starts, &mut self.mids, &mut self.points);
         macro_rules! dispatch {
             ($($k:literal)*) => {
                 match self.candidates {
-                    $($k => st.run::<$k>(self.sb_log, &mut self.starts),)*
+                    $($k => st.run::<$k>(self.sb_log, starts, mids, points),)*
                     _ => unreachable!("candidates clamped to 1..=16"),
                 }
             };
         }
         dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-        // A mid-point at every MID_EVERY-th sequence of a sub-block.
-        let (seqs, starts) = (&self.seqs, &self.starts);
-        let (mids, points) = mid_points(starts.iter().enumerate().map(|(k, &s)| {
-            let e = starts.get(k + 1).map_or(seqs.len(), |&e| e as usize);
-            &seqs[s as usize..e]
-        }));
-        out.reserve(self.seqs.len() + 12 + 5 * self.starts.len() + 8 * points.len());
-        write_table(out, self.sb_log, &self.starts, &mids, &points);
+        out.reserve(self.seqs.len() + 12 + 5 * self.starts.len() + 8 * self.points.len());
+        write_table(out, self.sb_log, &self.starts, &self.mids, &self.points);
         out.extend_from_slice(&self.seqs);
     }
 }
@@ -125,14 +131,23 @@ struct State<'a> {
     log: u32,
     good_enough: usize,
     out: &'a mut Vec<u8>,
+    /// Where each sequence of the current sub-block starts (input, output offset in the sub-block).
+    seq_starts: &'a mut Vec<(u32, u32)>,
     /// With a depth bound: every byte's round so far (1 until a match covers it).
     rounds: Option<&'a mut [u16]>,
     max_depth: u16,
 }
 
 impl State<'_> {
-    /// Encodes every sub-block in order, recording where each one's sequences begin.
-    fn run<const K: usize>(mut self, sb_log: u32, starts: &mut Vec<u32>) {
+    /// Encodes every sub-block in order, recording where each one's sequences begin and its mid-points
+    /// (a point at every [`MID_EVERY`]th sequence: the ones `find_points` finds by parsing them).
+    fn run<const K: usize>(
+        mut self,
+        sb_log: u32,
+        starts: &mut Vec<u32>,
+        mids: &mut Vec<u8>,
+        points: &mut Vec<(u32, u32)>,
+    ) {
         let n = self.src.len();
         let s = 1usize << sb_log;
         // As in LZ_EXT3, the frame's last LAST_LITERALS bytes are literals.
@@ -141,8 +156,13 @@ impl State<'_> {
         while b < n {
             let e = (b + s).min(n);
             starts.push(self.out.len() as u32);
+            self.seq_starts.clear();
             self.sub_block::<K>(b, e, e.min(frame_limit));
+            mids.push(select_points(self.seq_starts, MID_EVERY, points));
             b = e;
+        }
+        if points.is_empty() {
+            mids.clear();
         }
     }
 
@@ -152,6 +172,7 @@ impl State<'_> {
     /// acceleration); the one difference is the sub-block's bounds.
     fn sub_block<const K: usize>(&mut self, b: usize, e: usize, limit: usize) {
         let src = self.src;
+        let at = self.out.len();
         let mut anchor = b;
         let mut ip = b;
         if limit >= b + HASH_BYTES as usize {
@@ -191,6 +212,8 @@ impl State<'_> {
                         continue 'outer;
                     }
                 }
+                self.seq_starts
+                    .push(((self.out.len() - at) as u32, (anchor - b) as u32));
                 write_sequence(self.out, &src[anchor..ip], ip - mpos, mlen);
                 ip += mlen;
                 anchor = ip;
@@ -201,6 +224,8 @@ impl State<'_> {
             }
         }
         if anchor < e {
+            self.seq_starts
+                .push(((self.out.len() - at) as u32, (anchor - b) as u32));
             write_literals_only(self.out, &src[anchor..e]);
         }
     }

@@ -143,13 +143,23 @@ pub(crate) fn find_points(input: &[u8], every: usize) -> Vec<(u32, u32)> {
     if ip != input.len() {
         return Vec::new();
     }
+    let mut points = Vec::new();
+    select_points(&starts, every, &mut points);
+    points
+}
+
+/// Appends to `points` the mid-points of a sub-block whose sequences start at `starts` (input offset,
+/// output offset): every `every`th start but the first (more apart if there would be more than 255).
+/// Returns how many it appended.
+pub(crate) fn select_points(
+    starts: &[(u32, u32)],
+    every: usize,
+    points: &mut Vec<(u32, u32)>,
+) -> u8 {
     let step = every.max(1).max(starts.len().div_ceil(MAX_MIDS + 1));
-    starts
-        .into_iter()
-        .skip(step)
-        .step_by(step)
-        .take(MAX_MIDS)
-        .collect()
+    let before = points.len();
+    points.extend(starts.iter().skip(step).step_by(step).take(MAX_MIDS));
+    (points.len() - before) as u8
 }
 
 /// `frame` (an LZ_EXT3_SB frame of `raw_len` bytes without mid-points, e.g. the GPU encoder's) with the
