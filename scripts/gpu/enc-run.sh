@@ -64,7 +64,7 @@ for mode in all two; do
         rm -f $W/a.*; echo "R $mode $n $b $(tm $P $D/$b pack $tree -o $W/a --cpu -q)"
       done
     done
-    [ $mode = all ] && for b in $BUILDS; do rm -f $W/a.*; $D/$b pack $tree -o $W/a --cpu -q; echo "S $n $b $(cat $W/a.0* | wc -c) $(cat $W/a.0* | md5sum | cut -c1-12)"; done
+    [ $mode = all ] && for b in $BUILDS; do rm -f $W/a.*; SOURCE_DATE_EPOCH=1700000000 $D/$b pack $tree -o $W/a --cpu -q; echo "S $n $b $(cat $W/a.0* | wc -c) $(cat $W/a.0* | md5sum | cut -c1-12)"; done
     rm -f $W/a.* $W/s.sqfs
   done
 done
