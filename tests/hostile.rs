@@ -1342,3 +1342,79 @@ fn decided_config_must_be_a_regular_file() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a regular file"), "{err}");
 }
+
+/// An archive's own chunk sizes are what an append cuts with (so unchanged data keeps its chunks): a
+/// hand-made index that records sizes FastCDC refuses (or out of order) stops the append with one line
+/// naming the archive and the param, and leaves the archive as it was; none of them panics.
+#[test]
+fn regression_an_append_refuses_chunk_sizes_the_archive_should_not_have() {
+    // The params an index records, and what the error line must name.
+    let lies: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("chunk_min", "1"), ("chunk_avg", "2"), ("chunk_max", "3")],
+            "CHUNK_MIN_SIZE",
+        ),
+        (
+            &[
+                ("chunk_min", "65536"),
+                ("chunk_avg", "16384"),
+                ("chunk_max", "262144"),
+            ],
+            "chunk_min 65536, chunk_avg 16384",
+        ),
+        (
+            &[
+                ("chunk_min", "16384"),
+                ("chunk_avg", "65536"),
+                ("chunk_max", "4294967295"),
+            ],
+            "CHUNK_MAX_SIZE",
+        ),
+        (
+            &[
+                ("chunk_min", "16384"),
+                ("chunk_avg", "65536"),
+                ("chunk_max", "x"),
+            ],
+            "chunk_max = \"x\"",
+        ),
+        (
+            &[("chunk_files_from", "99999999999999")],
+            "chunk_files_from",
+        ),
+        (&[("chunk_files_from", "16777216")], "CHUNK_FILES_FROM"),
+    ];
+    for (k, (lie, names)) in lies.iter().enumerate() {
+        let case = Case::new();
+        let mut s = two_files();
+        s.idx
+            .params
+            .extend(lie.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let first = s.plain(&case.base());
+        let before = fs::read(&first).unwrap();
+        let src = case.dir.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("f.txt"), common::noise(9, 300_000)).unwrap();
+        let (code, _, err) = clc_limited(&[
+            os("pack"),
+            src.as_os_str(),
+            os("-o"),
+            case.base().as_os_str(),
+            os("--append"),
+            os("--cpu"),
+            os("-q"),
+        ]);
+        assert_eq!(code, 2, "case {k}: {err}");
+        let name = case.base().display().to_string();
+        assert!(
+            err.lines().count() == 1
+                && err.starts_with(&format!("clc: error: {name}: "))
+                && err.contains(names),
+            "case {k}: wanted one line naming {name} and {names}, got {err:?}"
+        );
+        assert!(
+            fs::read(&first).unwrap() == before,
+            "case {k}: the archive changed"
+        );
+    }
+}

@@ -28,7 +28,7 @@ use append::Previous;
 use compress::{Compressor, Counters, Encoded, Lanes, PackGpu};
 use index::{EntryBuilder, GenParts};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use stream::{FrameParts, FramePool, Job, Seed, Tables};
@@ -155,11 +155,11 @@ pub fn pack_with(
     // A new archive in a bucket: the tree is scanned while the store's client starts and the output is
     // claimed (its one `LIST`); a failed claim is reported at once, without waiting for the scan.
     let early = (volumes::remote::is_remote(&opts.out) && !opts.append)
-        .then(|| spawn_scan(&opts.src, fit(cfg, None).scan_workers(), warn));
+        .then(|| spawn_scan(&opts.src, cfg.scan_workers(), warn));
     let mut claim = output::claim(&opts.out, opts.force, opts.append)?;
     let pending = std::mem::take(&mut claim.pending);
     let prev = claim.previous.as_ref().map(Previous::new).transpose()?;
-    let cfg = &fit(cfg, prev.as_ref());
+    let cfg = &fit(cfg, prev.as_ref(), &opts.out)?;
     trace::note("output claimed");
     let root_mtime = std::fs::metadata(&opts.src).ok().map(|m| {
         use std::os::unix::fs::MetadataExt;
@@ -403,24 +403,55 @@ pub fn pack_with(
 
 /// The config a pack runs with: frames (and so chunks) capped to fit a volume (FORMAT.md: VOLUME_SIZE
 /// is a hard limit), and, for an append, the archive's chunk sizes and CHUNK_FILES_FROM, so that
-/// unchanged data cuts into the same chunks.
-fn fit(cfg: &Config, prev: Option<&Previous>) -> Config {
+/// unchanged data cuts into the same chunks. Those come from the archive's index, so each is checked
+/// as its config key's value would be (FastCDC asserts on sizes out of its ranges), and the three sizes
+/// must be in order: anything else is an error naming the archive `out` and the param.
+fn fit(cfg: &Config, prev: Option<&Previous>, out: &Path) -> Result<Config> {
     let mut c = cfg.clone();
     if let Some(p) = prev {
-        let get = |k: &str| p.param(k).and_then(|v| v.parse::<u32>().ok());
-        if let (Some(min), Some(avg), Some(max)) =
-            (get("chunk_min"), get("chunk_avg"), get("chunk_max"))
-        {
-            (c.chunk_min, c.chunk_avg, c.chunk_max) = (min, avg, max);
+        let damaged = |why: String| Error::Damaged {
+            path: out.display().to_string(),
+            why,
+        };
+        let mut adopt = |param: &str, key: &str| -> Result<bool> {
+            let Some(v) = p.param(param) else {
+                return Ok(false);
+            };
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(damaged(format!(
+                    "its index param {param} = {v:?} is not a number"
+                )));
+            }
+            c.set(key, v)
+                .map_err(|e| damaged(format!("its index param {param} = {v}: {e}")))?;
+            Ok(true)
+        };
+        let mut all = true;
+        for (param, key) in [
+            ("chunk_min", "CHUNK_MIN_SIZE"),
+            ("chunk_avg", "CHUNK_AVG_SIZE"),
+            ("chunk_max", "CHUNK_MAX_SIZE"),
+        ] {
+            all &= adopt(param, key)?;
         }
         // Archives made before CHUNK_FILES_FROM cut every file (their params lack it).
-        c.chunk_files_from = p
-            .param("chunk_files_from")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        if !adopt("chunk_files_from", "CHUNK_FILES_FROM")? {
+            c.chunk_files_from = 0;
+        }
+        if all {
+            if !(c.chunk_min <= c.chunk_avg && c.chunk_avg <= c.chunk_max) {
+                return Err(damaged(format!(
+                    "its index params chunk_min {}, chunk_avg {}, chunk_max {} are not in order",
+                    c.chunk_min, c.chunk_avg, c.chunk_max
+                )));
+            }
+        } else {
+            // Not all three recorded: this run's sizes.
+            (c.chunk_min, c.chunk_avg, c.chunk_max) = (cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max);
+        }
     }
     c.fit_volume(crate::archive::writer::max_frame(c.volume_size));
-    c
+    Ok(c)
 }
 
 /// Puts the tree into the generation index: a plain archive's whole entry table, or a versioned
