@@ -1416,5 +1416,12 @@ fn regression_an_append_refuses_chunk_sizes_the_archive_should_not_have() {
             fs::read(&first).unwrap() == before,
             "case {k}: the archive changed"
         );
+        let left: Vec<String> = fs::read_dir(case.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|d| d.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("arc.") && n != "arc.001")
+            .collect();
+        assert!(left.is_empty(), "case {k}: the append left {left:?}");
     }
 }
