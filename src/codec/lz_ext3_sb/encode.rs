@@ -161,9 +161,6 @@ impl State<'_> {
             mids.push(select_points(self.seq_starts, MID_EVERY, points));
             b = e;
         }
-        if points.is_empty() {
-            mids.clear();
-        }
     }
 
     /// Encodes output `[b, e)`; matches end at or before `limit`.
