@@ -392,3 +392,20 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: `_exit` takes no pointers and never returns; the kernel closes the files and maps.
     unsafe { libc::_exit(code) }
 }
+
+/// Minor page faults of the calling thread so far (`getrusage(RUSAGE_THREAD)`, Linux; 0 where it fails),
+/// and of the whole process (`RUSAGE_SELF`) with `process`.
+pub fn minor_faults(process: bool) -> u64 {
+    // SAFETY: `getrusage` writes one `rusage`, which is plain data and zeroed first.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let who = if process {
+        libc::RUSAGE_SELF
+    } else {
+        libc::RUSAGE_THREAD
+    };
+    // SAFETY: `ru` is a valid, writable `rusage`.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return 0;
+    }
+    ru.ru_minflt.max(0) as u64
+}

@@ -8,7 +8,10 @@
 //! whose span is close to the whole stream and whose busy time is close to its span on one thread is
 //! the one capping the run. Without `CLC_TRACE` (or with it empty or `0`) every call is a load and a
 //! branch. `CLC_TRACE_EVENTS=FILE` also writes every stage interval to FILE (`stage thread start_ns
-//! end_ns`), from which a timeline of the pipeline shows which threads were busy when.
+//! end_ns`), from which a timeline of the pipeline shows which threads were busy when. The last column,
+//! `faults`, is the minor page faults (first touches of fresh memory) of the threads that recorded the
+//! stage, each thread's counted since its previous record (so a thread's waits between two records are
+//! charged to the second); the process's total is printed after the table.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -89,6 +92,7 @@ const STAGES: [Stage; 20] = [
 struct Acc {
     busy: AtomicU64,
     bytes: AtomicU64,
+    faults: AtomicU64,
     first: AtomicU64,
     last: AtomicU64,
 }
@@ -97,6 +101,7 @@ struct Acc {
 const ACC0: Acc = Acc {
     busy: AtomicU64::new(0),
     bytes: AtomicU64::new(0),
+    faults: AtomicU64::new(0),
     first: AtomicU64::new(u64::MAX),
     last: AtomicU64::new(0),
 };
@@ -164,6 +169,7 @@ pub fn add(stage: Stage, start: Instant, end: Instant, bytes: u64) {
     let (s, e) = (ns(start), ns(end));
     a.busy.fetch_add(e.saturating_sub(s), Ordering::Relaxed);
     a.bytes.fetch_add(bytes, Ordering::Relaxed);
+    a.faults.fetch_add(new_faults(), Ordering::Relaxed);
     a.first.fetch_min(s, Ordering::Relaxed);
     a.last.fetch_max(e, Ordering::Relaxed);
     if let Some(ev) = events() {
@@ -181,6 +187,13 @@ fn events() -> Option<&'static Events> {
         std::env::var_os("CLC_TRACE_EVENTS").map(|_| parking_lot::Mutex::new(Vec::new()))
     })
     .as_ref()
+}
+
+/// The calling thread's minor page faults since its previous call (since it started, the first time).
+fn new_faults() -> u64 {
+    thread_local!(static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+    let now = crate::sys::minor_faults(false);
+    SEEN.with(|c| now.saturating_sub(c.replace(now)))
 }
 
 /// A small number for the calling thread, in the order threads first record.
@@ -232,8 +245,8 @@ pub fn report() {
         }
     }
     eprintln!(
-        "clc: trace: {:<10} {:>9} {:>17} {:>13} {:>9}",
-        "stage", "busy s", "span s", "bytes", "GB/s"
+        "clc: trace: {:<10} {:>9} {:>17} {:>13} {:>9} {:>9}",
+        "stage", "busy s", "span s", "bytes", "GB/s", "faults"
     );
     for (i, st) in STAGES.iter().enumerate() {
         let a = &ACC[i];
@@ -244,6 +257,7 @@ pub fn report() {
         let last = a.last.swap(0, Ordering::Relaxed);
         let busy = a.busy.swap(0, Ordering::Relaxed) as f64 / 1e9;
         let bytes = a.bytes.swap(0, Ordering::Relaxed);
+        let faults = a.faults.swap(0, Ordering::Relaxed);
         let span = last.saturating_sub(first) as f64 / 1e9;
         let rate = if bytes > 0 && span > 0.0 {
             format!("{:.2}", bytes as f64 / span / 1e9)
@@ -251,13 +265,18 @@ pub fn report() {
             "-".into()
         };
         eprintln!(
-            "clc: trace: {:<10} {:>9.3} {:>7.3}..{:<7.3}  {:>13} {:>9}",
+            "clc: trace: {:<10} {:>9.3} {:>7.3}..{:<7.3}  {:>13} {:>9} {:>9}",
             format!("{st:?}"),
             busy,
             first as f64 / 1e9,
             last as f64 / 1e9,
             bytes,
-            rate
+            rate,
+            faults
         );
     }
+    eprintln!(
+        "clc: trace: minor faults of the process so far: {}",
+        crate::sys::minor_faults(true)
+    );
 }
