@@ -88,6 +88,11 @@ fn decode_on(f: &StoredFrame, parallel: bool) -> Result<Vec<u8>> {
     decode_reusing(f, parallel, Vec::new())
 }
 
+/// [`decode`] into `out`'s memory (see [`decode_reusing`]).
+pub fn decode_into(f: &StoredFrame, out: Vec<u8>) -> Result<Vec<u8>> {
+    decode_reusing(f, false, out)
+}
+
 /// [`decode_on`] into `out`'s memory (a buffer that held other bytes, all replaced): the same bytes,
 /// checked the same way, without the page faults of a fresh buffer.
 fn decode_reusing(f: &StoredFrame, parallel: bool, out: Vec<u8>) -> Result<Vec<u8>> {

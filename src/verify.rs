@@ -128,6 +128,11 @@ pub fn verify_selected(ar: &Archive) -> Report {
     )
 }
 
+thread_local! {
+    /// A checking thread's buffers for a frame's stored and decoded bytes ([`check`]).
+    static BUFS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
     let mut rep = Report::default();
     for p in ar.volume_problems() {
@@ -147,7 +152,11 @@ fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
     let results: Vec<(u32, Result<u64, crate::Error>)> = frames
         .par_iter()
         .map(|&i| {
-            let r = ar.read_frame(FrameId(i)).map(|d| d.len() as u64);
+            // Each thread reads and decodes into the same two buffers, frame after frame.
+            let r = BUFS.with_borrow_mut(|(stored, out)| {
+                ar.read_frame_reusing(FrameId(i), stored, out)
+                    .map(|()| out.len() as u64)
+            });
             if let Some(f) = ar.index().frames().get(i as usize) {
                 progress.bytes(u64::from(f.raw_len));
             }

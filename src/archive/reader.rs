@@ -659,6 +659,28 @@ impl Archive {
         .map_err(|e| self.frame_err(id, e))
     }
 
+    /// [`read_frame`](Self::read_frame) with kept buffers: the stored bytes are read into `stored`'s
+    /// memory and decoded into `out`'s (both left there for the next frame), so that a caller checking
+    /// frame after frame (`verify`) does not fault in fresh memory for each. The same checks.
+    pub fn read_frame_reusing(
+        &self,
+        id: FrameId,
+        stored: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if self.index.dict_spans(id).is_some() {
+            *out = self.read_frame(id)?;
+            return Ok(());
+        }
+        let bytes = self.read_stored_reusing(id, std::mem::take(stored))?;
+        let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
+        let f = StoredFrame { id, meta, bytes };
+        let got = cache::decode_into(&f, std::mem::take(out));
+        *stored = f.bytes;
+        *out = got.map_err(|e| self.frame_err(id, e))?;
+        Ok(())
+    }
+
     /// The sub-block size of an LZ_EXT3_SB frame, read from its first stored byte (None for other
     /// codecs). The byte is not trusted beyond that: the decoders check it (FORMAT.md 2.2).
     pub fn subblock_size(&self, id: FrameId) -> Result<Option<u64>> {
@@ -841,4 +863,74 @@ fn check_volume(f: Vol, path: &Path, n: u32, id: &[u8; 16]) -> Result<Vol> {
         )));
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames read one after the other through the same two buffers give what a fresh read gives, and a
+    /// damaged frame between good ones is refused without the bytes of the frame before it.
+    #[test]
+    fn frames_read_through_kept_buffers_are_checked_as_fresh_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let text: Vec<u8> = (0..30_000u32)
+            .flat_map(|i| format!("row {} {}\n", i % 89, i * 7919 % 10007).into_bytes())
+            .collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(src.join("a"), &text).unwrap();
+        std::fs::write(src.join("b"), &noise).unwrap();
+        let cfg = crate::Config {
+            force_cpu: true,
+            frame_size: 16 << 10,
+            adaptive_frames: false,
+            ..crate::Config::default()
+        };
+        let opts = crate::pack::PackOptions {
+            src,
+            out: dir.path().join("a"),
+            ..Default::default()
+        };
+        crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true)).unwrap();
+        let first = dir.path().join("a.001");
+        let ar = Archive::open(&first).unwrap();
+        let n = ar.index().frames().len();
+        assert!(n > 8, "{n} frames");
+        let (mut stored, mut out) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let id = FrameId(i as u32);
+            ar.read_frame_reusing(id, &mut stored, &mut out).unwrap();
+            assert_eq!(out, ar.read_frame(id).unwrap(), "frame {i}");
+        }
+        // Damage a compressed frame in the middle (one byte of its stored bytes).
+        let k = (n / 2..n)
+            .find(|&i| ar.index().frames()[i].codec != Codec::Raw)
+            .expect("a compressed frame");
+        let f = ar.index().frames()[k];
+        drop(ar);
+        let mut vol = std::fs::read(&first).unwrap();
+        vol[(f.offset + u64::from(f.stored_len) / 2) as usize] ^= 0x55;
+        std::fs::write(&first, &vol).unwrap();
+        let ar = Archive::open(&first).unwrap();
+        for i in k - 1..=(k + 1).min(n - 1) {
+            let id = FrameId(i as u32);
+            let got = ar.read_frame_reusing(id, &mut stored, &mut out);
+            if i == k {
+                assert!(got.is_err(), "damaged frame {k} read as good");
+            } else {
+                got.unwrap();
+                assert_eq!(out, ar.read_frame(id).unwrap(), "frame {i}");
+            }
+        }
+    }
 }
