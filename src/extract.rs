@@ -784,8 +784,46 @@ impl PathGuard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Packs a small tree under `dir` into frames of 16 KiB: text `a.txt`, the same in `b.txt`, noise
+    /// `d/noise.bin`, `d/small` and `empty`. Returns the tree, the archive's first volume and the pack's
+    /// config.
+    pub(crate) fn small_archive(dir: &Path) -> (PathBuf, PathBuf, Config) {
+        let src = dir.join("src");
+        fs::create_dir_all(src.join("d")).unwrap();
+        let text: Vec<u8> = (0..40_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 97, i * 7919 % 10007).into_bytes())
+            .collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..150_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        fs::write(src.join("a.txt"), &text).unwrap();
+        fs::write(src.join("b.txt"), &text).unwrap();
+        fs::write(src.join("d/noise.bin"), &noise).unwrap();
+        fs::write(src.join("d/small"), b"small").unwrap();
+        fs::write(src.join("empty"), b"").unwrap();
+        let cfg = Config {
+            force_cpu: true,
+            frame_size: 16 << 10,
+            adaptive_frames: false,
+            ..Config::default()
+        };
+        let opts = crate::pack::PackOptions {
+            src: src.clone(),
+            out: dir.join("a"),
+            ..Default::default()
+        };
+        crate::pack::pack(&cfg, &opts, None, &Warnings::new(true)).unwrap();
+        (src, dir.join("a.001"), cfg)
+    }
 
     #[test]
     fn the_plan_keeps_frames_within_cache_size() {
@@ -821,39 +859,9 @@ mod tests {
     #[test]
     fn the_writers_give_back_every_frame_once_its_bytes_are_written() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).unwrap();
-        let text: Vec<u8> = (0..40_000u32)
-            .flat_map(|i| format!("line {} of {}\n", i % 97, i * 7919 % 10007).into_bytes())
-            .collect();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let noise: Vec<u8> = (0..150_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        fs::write(src.join("a.txt"), &text).unwrap();
-        fs::write(src.join("b.txt"), &text).unwrap(); // the same content as a.txt
-        fs::write(src.join("d/noise.bin"), &noise).unwrap();
-        fs::write(src.join("d/small"), b"small").unwrap();
-        fs::write(src.join("empty"), b"").unwrap();
-        let cfg = Config {
-            force_cpu: true,
-            frame_size: 16 << 10,
-            adaptive_frames: false,
-            ..Config::default()
-        };
-        let opts = crate::pack::PackOptions {
-            src: src.clone(),
-            out: dir.path().join("a"),
-            ..Default::default()
-        };
+        let (src, first, cfg) = small_archive(dir.path());
         let warn = Warnings::new(true);
-        crate::pack::pack(&cfg, &opts, None, &warn).unwrap();
-        let ar = Archive::open(&dir.path().join("a.001")).unwrap();
+        let ar = Archive::open(&first).unwrap();
         let dest = dir.path().join("out");
         fs::create_dir_all(&dest).unwrap();
         let chosen = choose(&ar, &[]).unwrap();
@@ -877,7 +885,8 @@ mod tests {
         let owed: i64 = plan.unread.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         let bytes: u64 = plan.files.iter().map(|&id| ar.index().data_size(id)).sum();
         assert_eq!(owed as u64, bytes);
-        assert_eq!(bytes, 2 * text.len() as u64 + noise.len() as u64 + 5);
+        let size = |p: &str| fs::metadata(src.join(p)).unwrap().len();
+        assert_eq!(bytes, 2 * size("a.txt") + size("d/noise.bin") + 5);
         assert!(plan.order.len() > 10, "{} frames", plan.order.len());
         let cfg = Config {
             cache_size: 1 << 20,

@@ -874,35 +874,7 @@ mod tests {
     #[test]
     fn frames_read_through_kept_buffers_are_checked_as_fresh_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        let text: Vec<u8> = (0..30_000u32)
-            .flat_map(|i| format!("row {} {}\n", i % 89, i * 7919 % 10007).into_bytes())
-            .collect();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let noise: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        std::fs::write(src.join("a"), &text).unwrap();
-        std::fs::write(src.join("b"), &noise).unwrap();
-        let cfg = crate::Config {
-            force_cpu: true,
-            frame_size: 16 << 10,
-            adaptive_frames: false,
-            ..crate::Config::default()
-        };
-        let opts = crate::pack::PackOptions {
-            src,
-            out: dir.path().join("a"),
-            ..Default::default()
-        };
-        crate::pack::pack(&cfg, &opts, None, &crate::diag::Warnings::new(true)).unwrap();
-        let first = dir.path().join("a.001");
+        let (_, first, _) = crate::extract::tests::small_archive(dir.path());
         let ar = Archive::open(&first).unwrap();
         let n = ar.index().frames().len();
         assert!(n > 8, "{n} frames");
