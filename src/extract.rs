@@ -518,17 +518,18 @@ struct Writers {
     progress: AtomicU64,
 }
 
-/// How extract splits CACHE_SIZE, so that decoded and stored frames together stay within it: 3/8 for
-/// the LRU of decoded frames (which is also how far decoding runs ahead of the writers), 1/4 for a decode
-/// batch's output and 1/4 for its input, 1/8 for the frames the writers hold while copying out of them.
-/// Writers are NUM_IO_WORKERS (0: one per core), fewer when their frames would not fit.
 /// Most bytes of spare buffers an extract keeps (the mount's bound, `mount::reader`).
 const SPARE: u64 = 64 << 20;
 
+/// How extract splits CACHE_SIZE, so that decoded and stored frames together stay within it: 1/2 for
+/// the LRU of decoded frames (which is also how far decoding runs ahead of the writers) and the spare
+/// buffers of frames the writers are done with (a quarter of it, at most [`SPARE`]), 3/16 for a decode
+/// batch's output and 3/16 for its input, 1/8 for the frames the writers hold while copying out of them.
+/// Writers are NUM_IO_WORKERS (0: one per core), fewer when their frames would not fit.
 struct MemoryPlan {
     lru: u64,
-    /// Buffers of frames the writers are done with, kept for the next decodes (inside the LRU's share:
-    /// a kept buffer replaces the frame it held).
+    /// Buffers of frames the writers are done with, kept for the next decodes: at most a quarter of the
+    /// LRU's share and [`SPARE`], taken from it (the LRU keeps at least one frame).
     spare: u64,
     batch: usize,
     ahead: usize,
@@ -540,11 +541,13 @@ impl MemoryPlan {
         let frame = max_frame.max(1);
         let budget = cfg.cache_size;
         let frames = |share: u64| (share / frame).max(1) as usize;
-        let lru = (budget * 3 / 8).max(frame);
+        let share = (budget / 2).max(frame);
+        let spare = (share / 4).min(SPARE).min(share - frame);
+        let lru = share - spare;
         MemoryPlan {
             lru,
-            spare: (lru / 2).min(SPARE),
-            batch: frames(budget / 4).min(cfg.decompressor_batch_size.max(1)),
+            spare,
+            batch: frames(budget * 3 / 16).min(cfg.decompressor_batch_size.max(1)),
             ahead: frames(lru),
             writers: cfg.io_workers().min(frames(budget / 8)),
         }
@@ -842,8 +845,9 @@ pub(crate) mod tests {
             let p = MemoryPlan::new(&cfg, frame);
             assert!(p.writers >= 1 && p.batch >= 1 && p.ahead >= 1);
             assert!(p.batch <= batch);
-            // Decoded in the LRU, a batch's output and input, and one frame per writer.
-            let held = p.lru + 2 * p.batch as u64 * frame + p.writers as u64 * frame;
+            // Decoded in the LRU and its spares, a batch's output and input, and one frame per writer.
+            let held = p.lru + p.spare + 2 * p.batch as u64 * frame + p.writers as u64 * frame;
+            assert!(p.lru >= frame);
             if cache >= 8 * frame {
                 assert!(held <= cache, "{cache} {frame}: {held}");
             } else {

@@ -129,8 +129,9 @@ pub fn verify_selected(ar: &Archive) -> Report {
 }
 
 thread_local! {
-    /// A checking thread's buffers for a frame's stored and decoded bytes ([`check`]).
-    static BUFS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// A pool thread's buffers for a frame's stored and decoded bytes while [`check`] runs.
+    static BUFS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
@@ -152,7 +153,8 @@ fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
     let results: Vec<(u32, Result<u64, crate::Error>)> = frames
         .par_iter()
         .map(|&i| {
-            // Each thread reads and decodes into the same two buffers, frame after frame.
+            // Each pool thread reads and decodes into the same two buffers, frame after frame (a fresh
+            // pair per frame faulted in every byte: docs/BENCHMARKS.md 11.14); freed below.
             let r = BUFS.with_borrow_mut(|(stored, out)| {
                 ar.read_frame_reusing(FrameId(i), stored, out)
                     .map(|()| out.len() as u64)
@@ -164,6 +166,7 @@ fn check(ar: &Archive, frames: &[u32], progress: &Progress) -> Report {
             (i, r)
         })
         .collect();
+    rayon::broadcast(|_| BUFS.take());
     let bad: Vec<FrameId> = results
         .iter()
         .filter(|(_, r)| r.is_err())

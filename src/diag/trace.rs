@@ -9,9 +9,9 @@
 //! the one capping the run. Without `CLC_TRACE` (or with it empty or `0`) every call is a load and a
 //! branch. `CLC_TRACE_EVENTS=FILE` also writes every stage interval to FILE (`stage thread start_ns
 //! end_ns`), from which a timeline of the pipeline shows which threads were busy when. The last column,
-//! `faults`, is the minor page faults (first touches of fresh memory) of the threads that recorded the
-//! stage, each thread's counted since its previous record (so a thread's waits between two records are
-//! charged to the second); the process's total is printed after the table.
+//! `faults`, is the minor page faults (mostly first touches of fresh memory) of the threads that
+//! recorded the stage, each thread's counted since its previous record (so a thread's waits between
+//! two records are charged to the second); the process's total is printed after the table.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
