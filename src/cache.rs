@@ -30,7 +30,7 @@ use crate::ids::FrameId;
 use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Where frames come from: their metadata and stored bytes (the archive reader implements it).
@@ -326,6 +326,41 @@ impl Spare {
             }
             // The reader or decoder makes it (mapped zero pages rather than pages written twice).
             None => Vec::new(),
+        }
+    }
+}
+
+/// Per frame, the bytes its readers still owe it (the mount's large files, an extract's planned
+/// files): [`Owed::read`] subtracts what was read and gives a frame back to the cache
+/// ([`FrameCache::consumed`]) when its count reaches 0, so that the next frames are decoded into its
+/// buffer ([`FrameCache::with_spare`]) rather than into fresh memory.
+pub struct Owed(Vec<AtomicI64>);
+
+impl Owed {
+    /// `bytes[f]`: what frame `f` will be read for in all (empty: nothing is counted).
+    pub fn new(bytes: Vec<i64>) -> Self {
+        Owed(bytes.into_iter().map(AtomicI64::new).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What frame `f` is still owed (0 for a frame not counted).
+    pub fn left(&self, f: FrameId) -> i64 {
+        self.0.get(f.at()).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Subtracts `runs` (frame, bytes read from it); a frame whose count reaches 0 goes back to `cache`.
+    pub fn read(&self, cache: &FrameCache, runs: &[(FrameId, usize)]) {
+        for &(id, n) in runs {
+            if let Some(left) = self.0.get(id.at()) {
+                let n = n as i64;
+                let was = left.fetch_sub(n, Ordering::Relaxed);
+                if was > 0 && was <= n {
+                    cache.consumed(id);
+                }
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! through a symlink, whether extracted or already present under DEST.
 
 use crate::archive::Archive;
-use crate::cache::{FrameCache, FrameSource};
+use crate::cache::{FrameCache, FrameSource, Owed};
 use crate::config::Config;
 use crate::diag::{escape_path, Progress, Warnings};
 use crate::error::{Error, IoContext, Result};
@@ -18,7 +18,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub struct ExtractOptions {
     pub dest: PathBuf,
@@ -183,7 +183,7 @@ struct FilePlan {
     /// counts once per file). When a frame's count reaches 0 the writers are done with it and the
     /// cache may drop it and decode the next frames into its buffer ([`FrameCache::consumed`]), so that
     /// an extract does not fault in fresh memory for every frame of the archive.
-    unread: Vec<AtomicI64>,
+    unread: Owed,
 }
 
 impl Extraction<'_> {
@@ -345,7 +345,7 @@ impl Extraction<'_> {
                 .collect(),
             files: planned.into_iter().map(|(id, _)| id).collect(),
             order,
-            unread: unread.into_iter().map(AtomicI64::new).collect(),
+            unread: Owed::new(unread),
         }
     }
 
@@ -605,15 +605,7 @@ impl Source<'_, '_> {
                 runs.push((f, r.len()));
             },
         )?;
-        for (f, n) in runs {
-            if let Some(left) = self.plan.unread.get(f.at()) {
-                let n = n as i64;
-                let was = left.fetch_sub(n, Ordering::Relaxed);
-                if was > 0 && was <= n {
-                    self.cache.consumed(f);
-                }
-            }
-        }
+        self.plan.unread.read(self.cache, &runs);
         Ok(done)
     }
 }
@@ -886,7 +878,8 @@ pub(crate) mod tests {
         };
         x.make_non_files().unwrap();
         let plan = x.plan_files();
-        let owed: i64 = plan.unread.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let frames = ar.index().frames().len() as u32;
+        let owed: i64 = (0..frames).map(|f| plan.unread.left(FrameId(f))).sum();
         let bytes: u64 = plan.files.iter().map(|&id| ar.index().data_size(id)).sum();
         assert_eq!(owed as u64, bytes);
         let size = |p: &str| fs::metadata(src.join(p)).unwrap().len();
@@ -903,8 +896,8 @@ pub(crate) mod tests {
             &Progress::hidden(),
         )
         .unwrap();
-        for (f, c) in plan.unread.iter().enumerate() {
-            assert_eq!(c.load(Ordering::Relaxed), 0, "frame {f}");
+        for f in 0..frames {
+            assert_eq!(plan.unread.left(FrameId(f)), 0, "frame {f}");
         }
         for p in ["a.txt", "b.txt", "d/noise.bin", "d/small", "empty"] {
             assert_eq!(

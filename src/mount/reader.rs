@@ -7,13 +7,13 @@
 //! streaming reader finds its frames decoded, while random readers never trigger it.
 
 use crate::archive::Archive;
-use crate::cache::{FrameCache, FrameSource};
+use crate::cache::{FrameCache, FrameSource, Owed};
 use crate::error::{Error, Result};
 use crate::format::index::{EntryId, EntryKind, FrameId, ValidIndex};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A read that starts at most this far from where the previous one ended still counts as sequential
@@ -186,13 +186,13 @@ pub struct Reader {
     /// cache when it reaches 0 ([`FrameCache::consumed`]): a read-all (`tar`, `cp -a`, `rsync`)
     /// then decodes into the buffers of the frames it is done with, not into fresh memory for the
     /// whole archive. A reader that reads a file twice only makes a frame be decoded again.
-    unread: Vec<AtomicI64>,
+    unread: Owed,
     logged: Mutex<HashSet<String>>,
 }
 
 /// [`Reader::unread`]'s start: the bytes every file of at least [`CONSUME_FROM`] bytes (not hardlink:
 /// it shows the same inode) takes from each frame.
-fn frame_reads(ix: &ValidIndex) -> Vec<AtomicI64> {
+fn frame_reads(ix: &ValidIndex) -> Owed {
     let mut t = vec![0i64; ix.frames().len()];
     for (j, e) in ix.entries().iter().enumerate() {
         if e.kind != EntryKind::File {
@@ -210,7 +210,7 @@ fn frame_reads(ix: &ValidIndex) -> Vec<AtomicI64> {
             }
         }
     }
-    t.into_iter().map(AtomicI64::new).collect()
+    Owed::new(t)
 }
 
 impl Reader {
@@ -238,7 +238,7 @@ impl Reader {
         let unread = if recycle {
             frame_reads(archive.index())
         } else {
-            Vec::new()
+            Owed::new(Vec::new())
         };
         let cache = FrameCache::shared(archive.clone(), budget)
             .with_batch_size(batch)
@@ -312,15 +312,7 @@ impl Reader {
         {
             return Ok(out);
         }
-        for (id, n) in runs {
-            if let Some(left) = self.unread.get(id.at()) {
-                let n = n as i64;
-                let was = left.fetch_sub(n, Ordering::Relaxed);
-                if was > 0 && was <= n {
-                    self.cache.consumed(id);
-                }
-            }
-        }
+        self.unread.read(&self.cache, &runs);
         Ok(out)
     }
 
