@@ -643,20 +643,9 @@ impl Archive {
 
     /// Reads, decodes and checks one frame on the CPU (after its dictionary frames, if it has them).
     pub fn read_frame(&self, id: FrameId) -> Result<Vec<u8>> {
-        let dict = self
-            .index
-            .dict_spans(id)
-            .map(|spans| cache::dict_bytes(&spans, &mut |f| self.read_frame(f).map(Arc::new)))
-            .transpose()
-            .map_err(|e| self.frame_err(id, e))?;
-        let bytes = self.read_stored(id)?;
-        let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
-        let f = StoredFrame { id, meta, bytes };
-        match dict {
-            Some(d) => cache::decode_with_dict(&f, &d),
-            None => cache::decode(&f),
-        }
-        .map_err(|e| self.frame_err(id, e))
+        let (mut stored, mut out) = (Vec::new(), Vec::new());
+        self.read_frame_reusing(id, &mut stored, &mut out)?;
+        Ok(out)
     }
 
     /// [`read_frame`](Self::read_frame) with kept buffers: the stored bytes are read into `stored`'s
@@ -668,14 +657,19 @@ impl Archive {
         stored: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        if self.index.dict_spans(id).is_some() {
-            *out = self.read_frame(id)?;
-            return Ok(());
-        }
+        let dict = self
+            .index
+            .dict_spans(id)
+            .map(|spans| cache::dict_bytes(&spans, &mut |f| self.read_frame(f).map(Arc::new)))
+            .transpose()
+            .map_err(|e| self.frame_err(id, e))?;
         let bytes = self.read_stored_reusing(id, std::mem::take(stored))?;
         let meta = *self.index.frame(id).ok_or(Error::NoFrame(id))?;
         let f = StoredFrame { id, meta, bytes };
-        let got = cache::decode_into(&f, std::mem::take(out));
+        let got = match dict {
+            Some(d) => cache::decode_with_dict(&f, &d),
+            None => cache::decode_into(&f, std::mem::take(out)),
+        };
         *stored = f.bytes;
         *out = got.map_err(|e| self.frame_err(id, e))?;
         Ok(())
