@@ -54,7 +54,7 @@ impl Dfast {
         let ll = long_log.clamp(10, 24).min(need.max(10));
         let sl = short_log.clamp(10, 24).min(need.max(10));
         for (t, l) in [(&mut self.long, ll), (&mut self.short, sl)] {
-            t.clear();
+            crate::codec::room(t, 1 << l);
             t.resize(1 << l, 0);
         }
         if short <= 5 {

@@ -380,12 +380,14 @@ impl Encoder {
         // Upper bounds, so the emitter's pushes never reallocate.
         let seqs = self.seqs.len() + src.len() / (1 << self.opt.subblock_log) + 2;
         for (i, s) in self.streams.s.iter_mut().enumerate() {
-            s.clear();
-            s.reserve(match i {
-                LIT => src.len(),
-                EXT => src.len() / 255 + 2 * seqs,
-                _ => seqs,
-            });
+            crate::codec::room(
+                s,
+                match i {
+                    LIT => src.len(),
+                    EXT => src.len() / 255 + 2 * seqs,
+                    _ => seqs,
+                },
+            );
         }
         self.streams.ends.clear();
         let sb = 1usize << self.opt.subblock_log;

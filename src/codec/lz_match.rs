@@ -23,7 +23,7 @@ pub fn back_len(src: &[u8], anchor: usize, ip: usize, mpos: usize) -> usize {
     n
 }
 
-/// The bucket table for an input of `len` bytes (≥ 1): 2^`hash_log` buckets of `candidates` slots, but no
+/// The bucket table for an input of `len` bytes: 2^`hash_log` buckets of `candidates` slots, but no
 /// more buckets than the next power of two of `len` (at least 2^10), cleared; grows `table` when it is
 /// too small and keeps it for the next input. Returns the table and its log2 bucket count.
 pub fn fresh_table(
@@ -32,11 +32,12 @@ pub fn fresh_table(
     candidates: usize,
     len: usize,
 ) -> (&mut [u32], u32) {
-    let need_log = usize::BITS - (len - 1).leading_zeros();
+    let need_log = usize::BITS - len.saturating_sub(1).leading_zeros();
     let log = hash_log.min(need_log.max(10));
     let slots = candidates << log;
     if table.len() < slots {
-        table.resize(slots, 0);
+        // Zeroed below: nothing to copy.
+        *table = vec![0; slots];
     }
     let table = &mut table[..slots];
     table.fill(0);

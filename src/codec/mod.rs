@@ -203,6 +203,18 @@ pub fn sized(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
     buf
 }
 
+/// Empties `v` and gives it room for `need` elements without copying what it held. Growing a kept buffer
+/// with `reserve` reallocates, and `realloc` copies the old block's whole capacity, not its length: the
+/// pack's kept encoders copied their previous frames' sequences into fresh pages each time a larger frame
+/// came (under mimalloc, which does not remap large blocks as glibc does, a quarter of a 16-thread pack's
+/// first-touched pages; docs/BENCHMARKS.md 11.15).
+pub(crate) fn room<T>(v: &mut Vec<T>, need: usize) {
+    v.clear();
+    if v.capacity() < need {
+        *v = Vec::with_capacity(need.max(2 * v.capacity()));
+    }
+}
+
 fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Result<Vec<u8>> {
     let out = match codec {
         Codec::LzExt3E if parallel => lz_ext3e::decompress_parallel(src, raw_len)?,
@@ -220,6 +232,26 @@ fn decode_with(codec: Codec, src: &[u8], raw_len: usize, parallel: bool) -> Resu
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn room_empties_and_grows_without_keeping_old_bytes() {
+        let mut v: Vec<u32> = (0..100).collect();
+        let cap = v.capacity();
+        let at = v.as_ptr();
+        room(&mut v, 50);
+        // Enough room already: the same block, emptied.
+        assert!(v.is_empty());
+        assert_eq!((v.capacity(), v.as_ptr()), (cap, at));
+        room(&mut v, cap + 1);
+        assert!(v.is_empty());
+        assert!(
+            v.capacity() >= 2 * cap,
+            "grows at least twofold: {}",
+            v.capacity()
+        );
+        room(&mut v, 10 * cap);
+        assert!(v.capacity() >= 10 * cap);
+    }
 
     /// Text whose words repeat, with a seeded twist (so that a dictionary pays and inputs differ).
     pub(crate) fn text(seed: u64, n: usize) -> Vec<u8> {

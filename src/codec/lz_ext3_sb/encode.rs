@@ -70,23 +70,14 @@ impl Encoder {
     /// Appends the LZ_EXT3_SB encoding of `src` (header and table, then the sequences) to `out`.
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
         let n = src.len();
-        self.seqs.clear();
         self.starts.clear();
         self.mids.clear();
         self.points.clear();
-        self.seqs
-            .reserve(n + n / 255 + 16 * (n >> self.sb_log) + 16);
-        // Buckets: 2^hash_log, but no more than the next power of two of the input length.
-        let need_log = usize::BITS - n.saturating_sub(1).leading_zeros();
-        let log = self.hash_log.min(need_log.max(10));
-        let slots = self.candidates << log;
-        if self.table.len() < slots {
-            self.table.resize(slots, 0);
-        }
-        let table = &mut self.table[..slots];
-        table.fill(0);
+        crate::codec::room(&mut self.seqs, n + n / 255 + 16 * (n >> self.sb_log) + 16);
+        let (table, log) =
+            crate::codec::lz_match::fresh_table(&mut self.table, self.hash_log, self.candidates, n);
         let rounds = if self.max_depth > 0 {
-            self.rounds.clear();
+            crate::codec::room(&mut self.rounds, n);
             self.rounds.resize(n, 1);
             Some(&mut self.rounds[..])
         } else {
