@@ -115,7 +115,10 @@ pub fn read_whole(p: &Path) -> Option<Vec<u8>> {
 
 fn stream<T>(p: &Path, init: T, mut f: impl FnMut(T, &[u8]) -> T) -> Option<T> {
     let mut file = open(p)?;
-    let mut buf = vec![0u8; 1 << 20];
+    // As large as the file (one more byte to see its end), at most 1 MiB: a zeroed 1 MiB buffer for each
+    // small file was fresh pages each time (docs/BENCHMARKS.md 11.15).
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut buf = vec![0u8; len.saturating_add(1).min(1 << 20) as usize];
     let mut acc = init;
     loop {
         let n = file.read(&mut buf).ok()?;
@@ -247,6 +250,31 @@ pub fn find(cands: &[Candidate], fnv: &FnvFn, warn: &Warnings) -> (Vec<Group>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_hashes_read_every_byte_whatever_the_size() {
+        // Around the buffer's sizes: empty, one byte, just under, at and over 1 MiB, and several MiB.
+        let d = tempfile::tempdir().unwrap();
+        for len in [
+            0usize,
+            1,
+            (1 << 20) - 1,
+            1 << 20,
+            (1 << 20) + 1,
+            (3 << 20) + 7,
+        ] {
+            let v: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
+            let p = d.path().join(format!("f{len}"));
+            std::fs::write(&p, &v).unwrap();
+            assert_eq!(
+                blake3_file(&p),
+                Some(*blake3::hash(&v).as_bytes()),
+                "{len} bytes"
+            );
+            let fnv = stream(&p, hash::FNV_OFFSET, hash::fnv1a64_update);
+            assert_eq!(fnv, Some(hash::fnv1a64(&v)), "{len} bytes");
+        }
+    }
 
     #[test]
     fn fnv_collisions_never_merge_different_files() {
