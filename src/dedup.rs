@@ -3,10 +3,12 @@
 //! whose BLAKE3 is equal are merged; FNV-1a never decides alone. Without a GPU the candidate key is the
 //! first 8 bytes of the BLAKE3 itself ([`blake3_cpu`]), read once for both stages.
 //!
-//! `clc pack` gives this filter the files larger than [`STREAM_DEDUP_MAX`]; it pays where reading a few
-//! sampled bytes spares reading a large duplicate. Smaller files are read once, by the data stream, and
-//! two of them are merged there when their chunk lists are equal (every chunk identified by its BLAKE3),
-//! which costs no extra open and no extra pass.
+//! `clc pack` gives this filter the files that the stream cuts into chunks (CHUNK_FILES_FROM and larger)
+//! and that are larger than [`STREAM_DEDUP_MAX`]: there a duplicate found here is never read, cut or hashed
+//! by the stream. Smaller files are read once, by the data stream, and two of them are merged there when
+//! their chunk lists are equal (every chunk identified by its BLAKE3), which costs no extra open and no
+//! extra pass: for a file of one chunk that is the same BLAKE3 of the whole file this filter would take,
+//! and this filter would read the kept copy twice (docs/BENCHMARKS.md 11.16).
 
 use crate::diag::escape_path;
 use crate::diag::Warnings;
@@ -41,7 +43,8 @@ pub struct Stats {
     pub confirmed: usize,
 }
 
-/// Files up to this size are deduplicated whole by the data stream (by chunk list), not by [`find`].
+/// Files up to this size are deduplicated by the data stream (by chunk list), not by [`find`], whatever
+/// CHUNK_FILES_FROM is.
 pub const STREAM_DEDUP_MAX: u64 = 64 << 10;
 
 /// What the FNV-1a stage learns of a file: its FNV-1a 64 (or another 64-bit candidate key:

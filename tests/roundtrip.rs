@@ -219,58 +219,91 @@ fn segments_read_in_parallel_give_the_sequential_archive() {
 
 #[test]
 fn lookalike_files_are_not_merged() {
-    // Same size, same first 2 / last 2 / middle 3 bytes, different elsewhere: dedup must keep both.
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    let base = text(9, 200_000);
-    let mut other = base.clone();
-    other[1000] ^= 0x55;
-    fs::write(src.join("a"), &base).unwrap();
-    fs::write(src.join("b"), &other).unwrap();
-    fs::write(src.join("c"), &base).unwrap();
-    let dest = pack_extract(&src, t.path(), &[]);
-    assert!(fs::read(dest.join("a")).unwrap() == base);
-    assert!(fs::read(dest.join("b")).unwrap() == other);
-    assert!(fs::read(dest.join("c")).unwrap() == base);
-    let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["unique_file_bytes"],
-        serde_json::json!(400_000),
-        "a and c share one content, b has its own"
-    );
+    // Same size, same first 2 / last 2 / middle 3 bytes, different elsewhere: dedup must keep both, in the
+    // data stream (one chunk each, under CHUNK_FILES_FROM) and in the staged filter (over it).
+    for len in [200_000, 1_200_000] {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir(&src).unwrap();
+        let base = text(9, len);
+        let mut other = base.clone();
+        other[1000] ^= 0x55;
+        fs::write(src.join("a"), &base).unwrap();
+        fs::write(src.join("b"), &other).unwrap();
+        fs::write(src.join("c"), &base).unwrap();
+        let dest = pack_extract(&src, t.path(), &[]);
+        assert!(fs::read(dest.join("a")).unwrap() == base);
+        assert!(fs::read(dest.join("b")).unwrap() == other);
+        assert!(fs::read(dest.join("c")).unwrap() == base);
+        let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["unique_file_bytes"],
+            serde_json::json!(2 * len),
+            "{len}: a and c share one content, b has its own"
+        );
+    }
 }
 
 #[test]
 fn small_duplicates_share_one_content_lookalikes_do_not() {
-    // Files up to 64 KiB are merged by the data stream when their chunks are equal; one byte apart they
-    // must stay two contents, and a file one byte over the limit goes through the staged filter instead.
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    fs::create_dir_all(src.join("v1")).unwrap();
-    fs::create_dir_all(src.join("v2")).unwrap();
-    let small = text(3, 40_000);
-    let mut near = small.clone();
-    near[39_999] ^= 1;
-    let edge = text(4, 64 << 10);
-    let over = text(5, (64 << 10) + 1);
-    for v in ["v1", "v2"] {
-        fs::write(src.join(v).join("small"), &small).unwrap();
-        fs::write(src.join(v).join("edge"), &edge).unwrap();
-        fs::write(src.join(v).join("over"), &over).unwrap();
+    // Files under CHUNK_FILES_FROM (1 MiB: one chunk each) are merged by the data stream when their chunks
+    // are equal; one byte apart they must stay two contents. Files of CHUNK_FILES_FROM and more (cut into
+    // chunks) go through the staged filter first; with CHUNK_FILES_FROM 0, every file over 64 KiB does
+    // (`mid` and `over` here).
+    for (cfg, over_len, staged) in [
+        ("", 1 << 20, 2),
+        ("", (1 << 20) - 1, 0),
+        ("CHUNK_FILES_FROM = 0\n", (64 << 10) + 1, 4),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir_all(src.join("v1")).unwrap();
+        fs::create_dir_all(src.join("v2")).unwrap();
+        let small = text(3, 40_000);
+        let mut near = small.clone();
+        near[39_999] ^= 1;
+        let edge = text(4, 64 << 10);
+        let mid = text(6, 300_000);
+        let over = text(5, over_len);
+        for v in ["v1", "v2"] {
+            fs::write(src.join(v).join("small"), &small).unwrap();
+            fs::write(src.join(v).join("edge"), &edge).unwrap();
+            fs::write(src.join(v).join("mid"), &mid).unwrap();
+            fs::write(src.join(v).join("over"), &over).unwrap();
+        }
+        fs::write(src.join("near"), &near).unwrap();
+        let config = t.path().join("config.txt");
+        fs::write(&config, cfg).unwrap();
+        let arc = t.path().join("arc");
+        let out = clc()
+            .args(["pack", "-q", "--cpu", "--config"])
+            .args([&config, &src, Path::new("-o"), &arc])
+            .env("CLC_TRACE", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cfg:?} {over_len}: {err}");
+        let stats = err
+            .lines()
+            .find(|l| l.contains("whole-file dedup done"))
+            .unwrap_or_else(|| panic!("no dedup line: {err}"));
+        assert!(
+            stats.contains(&format!("same_size: {staged},")),
+            "{cfg:?} {over_len}: {stats}"
+        );
+        let dest = t.path().join("out");
+        clc_ok!("extract", t.path().join("arc.001"), "-o", &dest, "-q");
+        assert_same_tree(&src, &dest);
+        let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want = small.len() + near.len() + edge.len() + mid.len() + over.len();
+        assert_eq!(
+            v["unique_file_bytes"],
+            serde_json::json!(want),
+            "{cfg:?} {over_len}: each pair shares a content; near has its own"
+        );
     }
-    fs::write(src.join("near"), &near).unwrap();
-    let dest = pack_extract(&src, t.path(), &[]);
-    assert_same_tree(&src, &dest);
-    let (out, _) = clc_ok!("info", t.path().join("arc.001"), "--json");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let want = small.len() + near.len() + edge.len() + over.len();
-    assert_eq!(
-        v["unique_file_bytes"],
-        serde_json::json!(want),
-        "each pair shares a content; near has its own"
-    );
 }
 
 #[test]

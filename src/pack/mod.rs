@@ -194,7 +194,14 @@ pub fn pack_with(
         GpuUse::Given(g) => Some(g),
         _ => None,
     };
-    let plan = plan::plan(&scanned, &cache, cfg.order_similar, given, warn);
+    let plan = plan::plan(
+        &scanned,
+        &cache,
+        cfg.order_similar,
+        cfg.whole_below(),
+        given,
+        warn,
+    );
     check_interrupt()?;
     trace::note(&format!("whole-file dedup done {:?}", plan.dedup));
     let archive_id = match &prev {

@@ -31,11 +31,14 @@ pub struct Cache {
 }
 
 /// Finds hardlinks and whole-file duplicates and orders the jobs (`order_similar`: see
-/// [`similarity_key`]). Files the files cache knows get no job.
+/// [`similarity_key`]). Files the files cache knows get no job. Files under `whole_below` bytes (one
+/// chunk each in the stream) and those of at most [`dedup::STREAM_DEDUP_MAX`] are left to the stream's
+/// dedup, the others go through [`dedup::find`].
 pub fn plan(
     scanned: &[ScanEntry],
     cache: &Cache,
     order_similar: bool,
+    whole_below: u64,
     gpu: Option<&Gpu>,
     warn: &Warnings,
 ) -> Plan {
@@ -50,16 +53,22 @@ pub fn plan(
         .collect();
     let cands: Vec<dedup::Candidate> = owners
         .iter()
-        .filter(|&&i| scanned[i].size > dedup::STREAM_DEDUP_MAX)
+        .filter(|&&i| scanned[i].size > dedup::STREAM_DEDUP_MAX && scanned[i].size >= whole_below)
         .map(|&i| dedup::Candidate {
             id: i,
             path: &scanned[i].abs,
             size: scanned[i].size,
         })
         .collect();
+    trace::note(&format!(
+        "plan: {} files to read, {} for whole-file dedup",
+        owners.len(),
+        cands.len()
+    ));
     let fnv = |paths: &[&Path]| fnv_files(paths, gpu);
     let (groups, dedup) = trace::timed(Stage::Dedup, 0, || dedup::find(&cands, &fnv, warn));
     let jobs = make_jobs(order_similar, scanned, &owners, groups, &cache.prev);
+    trace::note(&format!("plan: {} jobs in stream order", jobs.len()));
     Plan {
         link_of,
         jobs,
@@ -148,7 +157,7 @@ fn make_jobs(
             group_of.insert(id, g);
         }
     }
-    let mut jobs = Vec::new();
+    let mut jobs = Vec::with_capacity(owners.len());
     for &i in owners {
         let (entries, expect) = match group_of.get(&i) {
             Some(&g) if groups[g].ids[0] == i => (groups[g].ids.clone(), Some(groups[g].hash)),
@@ -171,9 +180,11 @@ fn make_jobs(
             *count.entry(name(j)).or_default() += 1;
         }
         // On every core: on 16 cores 30-40 ms passed serially between the dedup stage's end and the
-        // plan's on a tree of 24k files (docs/GPU.md run 38), part of it this sort (its keys built and
-        // compared; an estimated 10-15 ms, not measured alone). Keys are unique (they end in the path),
-        // so the order is the serial sort's.
+        // plan's on a tree of 24k files (docs/GPU.md run 38), part of it this sort. Measured since: the
+        // jobs built, counted, keyed, sorted and marked take 12-13 ms there (19-21 ms on two cores; runs
+        // 113-114); taking names and keys once in scan order and sorting (key, index) pairs was no
+        // faster (run 114), so the cost is the keys' memory, not the order of the reads. Keys are unique
+        // (they end in the path), so the order is the serial sort's.
         use rayon::slice::ParallelSliceMut;
         jobs.par_sort_by_cached_key(|j| {
             similarity_key(&scanned[j.entries[0]].path, count[name(j)] > 1)
