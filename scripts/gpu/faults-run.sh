@@ -3,7 +3,8 @@
 # first touches of a Rust-doc pack unexplained): the Rust docs and the mixed tree packed with CLC_TRACE=1,
 # whose stage table ends with each stage's minor faults (a thread's faults since its previous record) and
 # the process's total, REPS times each with every variant of VARIANTS ("name=ENV,ENV" pairs; `main` runs
-# as shipped; BIN=NAME in a variant's list runs .dev-gpu-m/NAME instead of .dev-gpu-m/clc). Carry: .dev-gpu-m (clc), .dev-gpu-shared/rdoc.tar.xz;
+# as shipped; BIN=NAME in a variant's list runs .dev-gpu-m/NAME instead of .dev-gpu-m/clc, CPUS=LIST runs
+# it under `taskset -c LIST`). Every pack's whole trace stays in $OUT/traces.tar.gz. Carry: .dev-gpu-m (clc), .dev-gpu-shared/rdoc.tar.xz;
 # run(command="bash scripts/gpu/faults-run.sh", carry=[".dev-gpu-m", ".dev-gpu-shared"]).
 set -u
 R=$(cd "$(dirname "$0")/../.." && pwd); D=$R/.dev-gpu-m; OUT=${OUT:-/tmp/faults-out}; mkdir -p "$OUT"
@@ -19,8 +20,9 @@ for tree in $W/t/rdoc $W/mixed; do n=$(basename $tree)
     for v in $VARIANTS; do name=${v%%=*}; envs=${v#*=}; targs=()
       [[ $envs == CLC_THREADS_ARG=* ]] && { targs=(--threads ${envs#CLC_THREADS_ARG=}); envs=; }
       bin=clc; [[ ,$envs, =~ ,BIN=([^,]+), ]] && { bin=${BASH_REMATCH[1]}; envs=$(echo ",$envs," | sed "s/,BIN=$bin,/,/; s/^,//; s/,$//"); }
+      pin=(); [[ ,$envs, =~ ,CPUS=([^,]+), ]] && { pin=(taskset -c "${BASH_REMATCH[1]}"); envs=$(echo ",$envs," | sed "s/,CPUS=${BASH_REMATCH[1]},/,/; s/^,//; s/,$//"); }
       rm -f /dev/shm/a.*
-      env ${envs//,/ } CLC_TRACE=1 /usr/bin/time -f "T %e s %U u %S sys %M KB %R minflt" $D/$bin pack $tree -o /dev/shm/a --cpu -q "${targs[@]}" 2>$OUT/$n-$name-$i.txt
+      env ${envs//,/ } CLC_TRACE=1 "${pin[@]}" /usr/bin/time -f "T %e s %U u %S sys %M KB %R minflt" $D/$bin pack $tree -o /dev/shm/a --cpu -q "${targs[@]}" 2>$OUT/$n-$name-$i.txt
       echo "== $n $name $i: $(grep '^T ' $OUT/$n-$name-$i.txt)"
       grep -E "trace: (stage|[A-Z][a-zA-Z]+ +[0-9])|minor faults" $OUT/$n-$name-$i.txt | sed 's/clc: trace: //'
     done
@@ -48,3 +50,4 @@ print("tree variant " + " ".join(stages))
 for k in keys:
     print(k[0], k[1], " ".join(f"{st.median(d[(k[0], k[1], s)]):.0f}" if d.get((k[0], k[1], s)) else "-" for s in stages))
 PY
+(cd "$OUT" && tar czf traces.tar.gz -- *-*-*.txt && rm -f -- *-*-*.txt)
