@@ -4,7 +4,8 @@
 # whose stage table ends with each stage's minor faults (a thread's faults since its previous record) and
 # the process's total, REPS times each with every variant of VARIANTS ("name=ENV,ENV" pairs; `main` runs
 # as shipped; BIN=NAME in a variant's list runs .dev-gpu-m/NAME instead of .dev-gpu-m/clc, CPUS=LIST runs
-# it under `taskset -c LIST`). Every pack's whole trace stays in $OUT/traces.tar.gz. Carry: .dev-gpu-m (clc), .dev-gpu-shared/rdoc.tar.xz;
+# it under `taskset -c LIST`). Every pack's whole trace stays in $OUT/traces.tar.gz.
+# Carry: .dev-gpu-m (clc), .dev-gpu-shared/rdoc.tar.xz;
 # run(command="bash scripts/gpu/faults-run.sh", carry=[".dev-gpu-m", ".dev-gpu-shared"]).
 set -u
 R=$(cd "$(dirname "$0")/../.." && pwd); D=$R/.dev-gpu-m; OUT=${OUT:-/tmp/faults-out}; mkdir -p "$OUT"

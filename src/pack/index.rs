@@ -295,7 +295,7 @@ mod tests {
             })
             .collect();
         let cfg = Config::default();
-        // The fields one update each, as archive ids have been made since format version 1.
+        // The fields one update each, as archive ids were made before the batching.
         let mut h = blake3::Hasher::new();
         h.update(b"clc-archive-id-v1");
         for (k, v) in base_params(&cfg, t.path()) {
