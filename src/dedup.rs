@@ -98,29 +98,30 @@ pub fn blake3_cpu(paths: &[&Path]) -> Vec<Option<FileHashes>> {
 }
 
 /// Opens a source file for hashing: never through a symlink swapped in since the scan, never blocking on
-/// a FIFO (what is stored is read again, and checked, by the pack's reader: `scan::Source::open`).
-fn open(p: &Path) -> Option<File> {
+/// a FIFO (what is stored is read again, and checked, by the pack's reader: `scan::Source::open`). Gives
+/// its length as the check that it is a regular file saw it.
+fn open(p: &Path) -> Option<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(p)
-        .ok()
-        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .ok()?;
+    let m = f.metadata().ok().filter(|m| m.is_file())?;
+    Some((f, m.len()))
 }
 
 /// A whole source file (for hashing on the GPU), opened as [`open`] does.
 pub fn read_whole(p: &Path) -> Option<Vec<u8>> {
     let mut v = Vec::new();
-    open(p)?.read_to_end(&mut v).ok()?;
+    open(p)?.0.read_to_end(&mut v).ok()?;
     Some(v)
 }
 
 fn stream<T>(p: &Path, init: T, mut f: impl FnMut(T, &[u8]) -> T) -> Option<T> {
-    let mut file = open(p)?;
+    let (mut file, len) = open(p)?;
     // As large as the file (one more byte to see its end), at most 1 MiB: a zeroed 1 MiB buffer for each
     // small file was fresh pages each time (docs/BENCHMARKS.md 11.15).
-    let len = file.metadata().map_or(0, |m| m.len());
     let mut buf = vec![0u8; len.saturating_add(1).min(1 << 20) as usize];
     let mut acc = init;
     loop {
@@ -151,7 +152,7 @@ fn sample_spots(size: u64) -> [(usize, u64, usize); 3] {
 }
 
 fn sample(p: &Path, size: u64) -> Option<[u8; 7]> {
-    let f = open(p)?;
+    let (f, _) = open(p)?;
     let mut s = [0u8; 7];
     for (at, off, len) in sample_spots(size) {
         f.read_exact_at(&mut s[at..at + len], off).ok()?;
