@@ -16,12 +16,17 @@ tar xJf "$R/.dev-gpu-shared/rdoc.tar.xz" -C $W/t
 cp -a /usr/share/doc $W/mixed/doc; cp -a /usr/lib/python3* $W/mixed/ 2>/dev/null; cp -a /usr/include $W/mixed/
 for t in $W/t/rdoc $W/mixed; do tar cf - -C $t . >/dev/null; done
 echo "cores $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+# take KEY: when the variant's list has KEY=VALUE, VALUE in $val and the pair out of $envs.
+take() {
+    [[ ,$envs, =~ ,$1=([^,]+), ]] || return 1
+    val=${BASH_REMATCH[1]}; envs=$(echo ",$envs," | sed "s/,$1=$val,/,/; s/^,//; s/,$//")
+}
 for tree in $W/t/rdoc $W/mixed; do n=$(basename $tree)
   for i in $(seq $REPS); do
     for v in $VARIANTS; do name=${v%%=*}; envs=${v#*=}; targs=()
       [[ $envs == CLC_THREADS_ARG=* ]] && { targs=(--threads ${envs#CLC_THREADS_ARG=}); envs=; }
-      bin=clc; [[ ,$envs, =~ ,BIN=([^,]+), ]] && { bin=${BASH_REMATCH[1]}; envs=$(echo ",$envs," | sed "s/,BIN=$bin,/,/; s/^,//; s/,$//"); }
-      pin=(); [[ ,$envs, =~ ,CPUS=([^,]+), ]] && { pin=(taskset -c "${BASH_REMATCH[1]}"); envs=$(echo ",$envs," | sed "s/,CPUS=${BASH_REMATCH[1]},/,/; s/^,//; s/,$//"); }
+      bin=clc; take BIN && bin=$val
+      pin=(); take CPUS && pin=(taskset -c "$val")
       rm -f /dev/shm/a.*
       env ${envs//,/ } CLC_TRACE=1 "${pin[@]}" /usr/bin/time -f "T %e s %U u %S sys %M KB %R minflt" $D/$bin pack $tree -o /dev/shm/a --cpu -q "${targs[@]}" 2>$OUT/$n-$name-$i.txt
       echo "== $n $name $i: $(grep '^T ' $OUT/$n-$name-$i.txt)"
