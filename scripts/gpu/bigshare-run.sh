@@ -7,6 +7,8 @@
 # shares, interleaved, REPS rounds; then one traced pack per variant (stage busy times, frames shared) and
 # the determinism and soundness checks (two shared packs `cmp`-equal with SOURCE_DATE_EPOCH fixed; the
 # shared archive verified). Prints a table last; logs and traces under $OUT.
+# A variant is NAME=LIST, LIST of pack arguments and CLC_* settings joined by commas; BIN=NAME in it runs
+# .dev-gpu-m/NAME instead of .dev-gpu-m/clc. Each pack's line ends with its archive's bytes and digest.
 # Carry: .dev-gpu-m (clc, stripped);
 # run(command="OUT=$OUT bash scripts/gpu/bigshare-run.sh", carry=[".dev-gpu-m"]).
 set -u
@@ -36,16 +38,16 @@ take() {
     val=${BASH_REMATCH[1]}; envs=$(echo ",$envs," | sed "s/,$1=$val,/,/; s/^,//; s/,$//")
 }
 one() { # name args-and-envs out-prefix [trace]
-    local name=$1 list=$2 o=$3 args=() envs=()
+    local name=$1 list=$2 o=$3 args=() envs=() bin=clc
     IFS=, read -ra parts <<< "$list"
-    for p in "${parts[@]}"; do case $p in CLC_*=*) envs+=("$p");; *) args+=("$p");; esac; done
+    for p in "${parts[@]}"; do case $p in BIN=*) bin=${p#BIN=};; CLC_*=*) envs+=("$p");; *) args+=("$p");; esac; done
     rm -f $o.*
-    env "${envs[@]}" ${4:+CLC_TRACE=1} python3 $R/scripts/gpu/rusage.py $D/clc pack $T -o $o -q "${args[@]}"
+    env "${envs[@]}" ${4:+CLC_TRACE=1} python3 $R/scripts/gpu/rusage.py $D/$bin pack $T -o $o -q "${args[@]}"
 }
 for i in $(seq $REPS); do
     for v in $VARIANTS; do name=${v%%=*}
         r=$(one $name "${v#*=}" /dev/shm/a 2>/dev/null | tail -1)
-        echo "== $name $i: $r $(cat /dev/shm/a.* | wc -c)"
+        echo "== $name $i: $r $(cat /dev/shm/a.* | wc -c) $(cat /dev/shm/a.* | md5sum | cut -c1-12)"
     done
 done
 for v in $VARIANTS; do name=${v%%=*}
@@ -65,13 +67,14 @@ python3 - "$OUT/bigshare.log" <<'PY'
 import sys, re, statistics as st, collections
 d = collections.defaultdict(list)
 for l in open(sys.argv[1]):
-    m = re.match(r"== (\w+) \d+: ([\d.]+) ([\d.]+) ([\d.]+) \d+ \d+ (\d+)", l)
+    m = re.match(r"== ([\w-]+) \d+: ([\d.]+) ([\d.]+) ([\d.]+) \d+ \d+ (\d+) ?(\w*)", l)
     if m:
-        d[m[1]].append((float(m[2]), float(m[3]) + float(m[4]), int(m[5])))
+        d[m[1]].append((float(m[2]), float(m[3]) + float(m[4]), int(m[5]), m[6]))
 base = st.median(w for w, _, _ in d.get("cpu", [(1, 0, 0)]))
-print("variant wall_s cpu_s bytes wall_x_cpu")
+print("variant wall_s cpu_s bytes wall_x_cpu digests")
 for k, v in d.items():
     w = st.median(x[0] for x in v)
-    print(k, f"{w:.3f}", f"{st.median(x[1] for x in v):.2f}", int(st.median(x[2] for x in v)), f"{w / base:.3f}")
+    print(k, f"{w:.3f}", f"{st.median(x[1] for x in v):.2f}", int(st.median(x[2] for x in v)), f"{w / base:.3f}",
+          ",".join(sorted({x[3] for x in v})))
 PY
 rm -rf $T

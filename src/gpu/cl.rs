@@ -109,8 +109,12 @@ impl Pinned {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    /// Replaces `self` with pinned memory a quarter larger than `need` unless it holds `need` already.
+    pub fn fit(&mut self, ctx: &Context, q: &Queue, need: usize) -> Result<()> {
+        if self.len < need {
+            *self = Pinned::new(ctx, q, need + need / 4)?;
+        }
+        Ok(())
     }
 
     pub fn as_slice(&self) -> &[u8] {

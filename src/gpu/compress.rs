@@ -19,7 +19,7 @@
 //! lz_emit writes the sequences and the table's start[] entries; the host writes sb_log, count and
 //! table_check (xxh3 of the header, which needs the whole table) after the download.
 
-use super::cl::{event_span, Arg, DevBuf, Queue};
+use super::cl::{event_span, Arg, DevBuf, Pinned, Queue};
 use super::device::{Device, Kernels};
 use super::Timings;
 use crate::error::{Error, Result};
@@ -194,6 +194,11 @@ pub(crate) struct Buffers {
     output: DevBuf<u8>,
     alist: [DevBuf<u64>; 2],
     acnt: [DevBuf<u32>; 2],
+    /// Pinned host memory the frames are copied into before their upload, and the blocks downloaded
+    /// into: NVIDIA's driver moves pageable memory through staging of its own (about 1.2 GB/s from the
+    /// device on the H200 machine, docs/GPU.md run 117), pinned memory at the bus's speed.
+    pin_in: Pinned,
+    pin_out: Pinned,
 }
 
 /// Replaces `b` with a buffer an eighth larger than `need` unless it holds `need` already.
@@ -207,7 +212,7 @@ fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<
 }
 
 impl Buffers {
-    fn new(ctx: &Context) -> Result<Buffers> {
+    fn new(ctx: &Context, q: &Queue) -> Result<Buffers> {
         let t = "allocating tables";
         Ok(Buffers {
             input: DevBuf::new(ctx, 1, t)?,
@@ -228,11 +233,19 @@ impl Buffers {
             output: DevBuf::new(ctx, 1, t)?,
             alist: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
             acnt: [DevBuf::new(ctx, 1, t)?, DevBuf::new(ctx, 1, t)?],
+            pin_in: Pinned::new(ctx, q, 1)?,
+            pin_out: Pinned::new(ctx, q, 1)?,
         })
     }
 
     /// Grows what is too small for a launch of `nf` frames laid out as `lay`.
-    fn fit(&mut self, ctx: &Context, tu: &super::device::Tuning, lay: &Layout) -> Result<()> {
+    fn fit(
+        &mut self,
+        ctx: &Context,
+        q: &Queue,
+        tu: &super::device::Tuning,
+        lay: &Layout,
+    ) -> Result<()> {
         let (nf, ns) = (lay.fr_len.len(), lay.nseg());
         let in_bytes = ns << tu.sub_log;
         let np = in_bytes >> tu.psub_log;
@@ -287,7 +300,8 @@ impl Buffers {
             )?;
             grow(ctx, &mut self.acnt[i], ns, "allocating anchor lists")?;
         }
-        Ok(())
+        self.pin_in.fit(ctx, q, in_bytes)?;
+        self.pin_out.fit(ctx, q, lay.out_bytes)
     }
 }
 
@@ -335,7 +349,7 @@ fn enqueue<'a>(
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
 
-    bufs.fit(ctx, tu, &lay)?;
+    bufs.fit(ctx, q, tu, &lay)?;
     let Buffers {
         input,
         sb_frame,
@@ -355,10 +369,13 @@ fn enqueue<'a>(
         output,
         alist,
         acnt,
+        pin_in,
+        pin_out: _,
     } = &mut bufs;
 
     // The small tables first, blocking (their host vectors die with this call); then the frames,
-    // non-blocking (they outlive the whole batch call).
+    // copied into pinned memory and uploaded from there, non-blocking (the buffers travel with the
+    // launch and are used again only after it is collected).
     let mut up = Vec::with_capacity(nf + 10);
     up.push(q.write_now(sb_frame, 0, &lay.sb_frame)?);
     up.push(q.write_now(fr_base, 0, &lay.fr_base)?);
@@ -367,9 +384,12 @@ fn enqueue<'a>(
     up.push(q.write_now(fr_nsb, 0, &lay.fr_nsb)?);
     up.push(q.write_now(fr_cap, 0, &lay.fr_cap)?);
     up.push(q.write_now(fr_out, 0, &lay.fr_out)?);
+    let pin = pin_in.as_mut_slice();
     for (f, fr) in frames.iter().enumerate() {
         if !fr.is_empty() {
-            up.push(q.write(input, lay.fr_base[f] as usize, fr)?);
+            let at = lay.fr_base[f] as usize;
+            pin[at..at + fr.len()].copy_from_slice(fr);
+            up.push(q.write(input, at, &pin[at..at + fr.len()])?);
         }
     }
     let clear_g = q.fill_n(far, 0u32, in_bytes)?;
@@ -535,35 +555,38 @@ impl Pending<'_> {
             ev_plan,
         } = self;
         let nf = frames.len();
-        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
+        let mut bufs = bufs;
+        // Each block's place in the output and its length (None: it overflowed its bound).
+        let blocks: Vec<Option<(usize, usize)>> = (0..nf)
+            .map(|f| {
+                let (size, head) = (plan[f * 4], sb_head(frames[f].len(), sb_log));
+                (size != OVERFLOW).then(|| (fr_out[f] as usize - head, head + size as usize))
+            })
+            .collect();
         let mut down = vec![ev_plan];
-        for f in 0..nf {
-            let size = plan[f * 4];
-            outs.push(if size == OVERFLOW {
-                Vec::new()
-            } else {
-                vec![0u8; sb_head(frames[f].len(), sb_log) + size as usize]
-            });
-        }
+        let pin = bufs.pin_out.as_mut_slice();
         let mut reads = || -> Result<()> {
-            for (f, o) in outs.iter_mut().enumerate() {
-                if !o.is_empty() {
-                    let at = fr_out[f] as usize - sb_head(frames[f].len(), sb_log);
-                    down.push(q.read(&bufs.output, at, o)?);
-                }
+            for &(at, len) in blocks.iter().flatten().filter(|b| b.1 > 0) {
+                down.push(q.read(&bufs.output, at, &mut pin[at..at + len])?);
             }
             Ok(())
         };
         let r = reads();
-        let fin = q.finish(); // before `outs` can be dropped, even on error
+        let fin = q.finish(); // before the pinned memory can be reused or dropped, even on error
         r.and(fin)?;
-        for (f, o) in outs.iter_mut().enumerate() {
+        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
+        for (f, b) in blocks.iter().enumerate() {
             let n = frames[f].len();
-            if plan[f * 4] == OVERFLOW {
-                *o = literal_frame(frames[f], sb_log);
-            } else if sb_log > 0 {
-                seal_sb_header(o, n, sb_log);
-            }
+            outs.push(match *b {
+                None => literal_frame(frames[f], sb_log),
+                Some((at, len)) => {
+                    let mut o = bufs.pin_out.as_slice()[at..at + len].to_vec();
+                    if sb_log > 0 {
+                        seal_sb_header(&mut o, n, sb_log);
+                    }
+                    o
+                }
+            });
         }
         t.upload_ns += up
             .first()
@@ -651,7 +674,7 @@ pub(crate) fn run(
             let qi = n % 2;
             let bufs = match slots[qi].take() {
                 Some(b) => b,
-                None => Buffers::new(&dev.ctx)?,
+                None => Buffers::new(&dev.ctx, queues[qi])?,
             };
             pending.push_back((enqueue(dev, k, queues[qi], &frames[r], bufs)?, qi));
         }

@@ -81,13 +81,6 @@ fn grow<T>(ctx: &Context, b: &mut DevBuf<T>, need: usize, what: &str) -> Result<
     Ok(())
 }
 
-fn grow_pinned(ctx: &Context, q: &Queue, b: &mut Pinned, need: usize) -> Result<()> {
-    if b.len() < need {
-        *b = Pinned::new(ctx, q, need + need / 4)?;
-    }
-    Ok(())
-}
-
 impl Buffers {
     fn new(ctx: &Context, q: &Queue) -> Result<Buffers> {
         let t = "allocating tables";
@@ -123,8 +116,8 @@ impl Buffers {
         grow(ctx, &mut self.status, nsub, "allocating tables")?;
         grow(ctx, &mut self.done, tiles, "allocating tables")?;
         grow(ctx, &mut self.order, tiles, "allocating tables")?;
-        grow_pinned(ctx, q, &mut self.pin_in, ib)?;
-        grow_pinned(ctx, q, &mut self.pin_out, ob)
+        self.pin_in.fit(ctx, q, ib)?;
+        self.pin_out.fit(ctx, q, ob)
     }
 }
 
