@@ -70,7 +70,7 @@ for l in open(sys.argv[1]):
     m = re.match(r"== ([\w-]+) \d+: ([\d.]+) ([\d.]+) ([\d.]+) \d+ \d+ (\d+) ?(\w*)", l)
     if m:
         d[m[1]].append((float(m[2]), float(m[3]) + float(m[4]), int(m[5]), m[6]))
-base = st.median(w for w, _, _ in d.get("cpu", [(1, 0, 0)]))
+base = st.median(x[0] for x in d.get("cpu", [(1, 0, 0, "")]))
 print("variant wall_s cpu_s bytes wall_x_cpu digests")
 for k, v in d.items():
     w = st.median(x[0] for x in v)

@@ -334,7 +334,8 @@ struct Pending<'a> {
 }
 
 /// Enqueues one launch worth of frames on `q` with `bufs` (none of whose earlier commands may still be
-/// pending on another queue): uploads, table clears, the kernels and the read of the frame sizes.
+/// pending on another queue): uploads, table clears, the kernels and the read of the frame sizes. On an
+/// error it waits for `q` before `bufs` goes: an upload from its pinned memory may be in flight.
 fn enqueue<'a>(
     dev: &Device,
     k: &Kernels,
@@ -342,6 +343,41 @@ fn enqueue<'a>(
     frames: &'a [&'a [u8]],
     mut bufs: Buffers,
 ) -> Result<Pending<'a>> {
+    match enqueue_into(dev, k, q, frames, &mut bufs) {
+        Ok(e) => Ok(Pending {
+            sb_log: dev.tuning.sb_log,
+            frames,
+            fr_out: e.fr_out,
+            bufs,
+            plan: e.plan,
+            up: e.up,
+            ev: e.ev,
+            ev_plan: e.ev_plan,
+        }),
+        Err(err) => {
+            let _ = q.finish();
+            Err(err)
+        }
+    }
+}
+
+/// What [`enqueue_into`] enqueued: [`Pending`] without its buffers.
+struct Enqueued {
+    fr_out: Vec<u64>,
+    plan: Vec<u32>,
+    up: Vec<Event>,
+    ev: [Option<Span>; 8],
+    ev_plan: Event,
+}
+
+/// [`enqueue`]'s commands.
+fn enqueue_into(
+    dev: &Device,
+    k: &Kernels,
+    q: &Queue,
+    frames: &[&[u8]],
+    bufs: &mut Buffers,
+) -> Result<Enqueued> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
     let lay = Layout::new(frames, tu.sub_log, tu.psub_log, tu.sb_log);
@@ -371,7 +407,7 @@ fn enqueue<'a>(
         acnt,
         pin_in,
         pin_out: _,
-    } = &mut bufs;
+    } = bufs;
 
     // The small tables first, blocking (their host vectors die with this call); then the frames,
     // copied into pinned memory and uploaded from there, non-blocking (the buffers travel with the
@@ -450,11 +486,8 @@ fn enqueue<'a>(
 
     let mut plan = vec![0u32; nf * 4];
     let ev_plan = q.read(fr_plan, 0, &mut plan)?;
-    Ok(Pending {
-        sb_log: tu.sb_log,
-        frames,
+    Ok(Enqueued {
         fr_out: lay.fr_out,
-        bufs,
         plan,
         up,
         ev: [
@@ -629,6 +662,63 @@ impl Wall {
     }
 }
 
+/// Refuses frames over the format's 16 MiB.
+fn within_limit(frames: &[&[u8]]) -> Result<()> {
+    match frames.iter().find(|f| f.len() > MAX_FRAME) {
+        Some(f) => Err(Error::Gpu(format!(
+            "frame of {} bytes is over the 16 MiB limit",
+            f.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Encodes `frames` on lane `lane` (0 or 1) of one device: on its own queue and buffers, holding the
+/// device's lock only while it enqueues a launch, so that calls on the two lanes overlap (one's copies
+/// and waits under the other's kernels; docs/GPU.md run 119). Launches of at most `batch` frames and
+/// the device's byte budget, one after the other. A device with one queue (CPU devices: PoCL aborts
+/// when two launches of one kernel run at once) runs [`run`], one call at a time. The bytes are
+/// [`run`]'s: a frame's block depends on the frame alone.
+pub(crate) fn run_lane(
+    dev: &Device,
+    lane: usize,
+    frames: &[&[u8]],
+    batch: usize,
+    t: &mut Timings,
+) -> Result<Vec<Vec<u8>>> {
+    let Some(q2) = dev.queue2.as_ref() else {
+        return run(dev, frames, batch, t);
+    };
+    within_limit(frames)?;
+    let slot = lane % 2;
+    let q = if slot == 0 { &dev.queue } else { q2 };
+    let kept = dev.k.lock().cbufs[slot].take();
+    let mut bufs = match kept {
+        Some(b) => b,
+        None => Buffers::new(&dev.ctx, q)?,
+    };
+    let ranges = super::launches(frames.len(), batch, launch_budget(dev), false, |i| {
+        padded(dev, frames[i].len())
+    });
+    let mut out = Vec::with_capacity(frames.len());
+    let mut wall: Option<Wall> = None;
+    for r in ranges {
+        let p = {
+            let k = dev.k.lock();
+            enqueue(dev, &k, q, &frames[r], bufs)?
+        };
+        let (o, b, w) = p.collect(q, t)?;
+        wall = Wall::join(wall, w);
+        out.extend(o);
+        bufs = b;
+    }
+    if let Some(Wall(a, b)) = wall {
+        t.kernel_wall_ns += b.saturating_sub(a);
+    }
+    dev.k.lock().cbufs[slot] = Some(bufs);
+    Ok(out)
+}
+
 /// Encodes `frames` on one device in launches of at most `batch` frames and the device's byte budget.
 pub(crate) fn run(
     dev: &Device,
@@ -636,12 +726,7 @@ pub(crate) fn run(
     batch: usize,
     t: &mut Timings,
 ) -> Result<Vec<Vec<u8>>> {
-    if let Some(f) = frames.iter().find(|f| f.len() > MAX_FRAME) {
-        return Err(Error::Gpu(format!(
-            "frame of {} bytes is over the 16 MiB limit",
-            f.len()
-        )));
-    }
+    within_limit(frames)?;
     let mut guard = dev.k.lock();
     // Each queue's buffers, taken out of the device for the call and put back after it.
     let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
@@ -653,11 +738,11 @@ pub(crate) fn run(
         .map(|f| padded(dev, f.len()) >> dev.tuning.sub_log)
         .sum();
     let halve_min = crate::diag::knob("CLC_GPU_HALVE_MIN", 0..=u32::MAX, 0) as usize;
-    let two = k.queue2.is_some() && segs >= 2 * halve_min;
+    let two = dev.queue2.is_some() && segs >= 2 * halve_min;
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), two, |i| {
         padded(dev, frames[i].len())
     });
-    let queues = k.queues();
+    let queues = dev.queues();
     // Two launches in flight on two queues: while one computes, the other uploads or downloads.
     let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());
