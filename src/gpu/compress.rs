@@ -662,63 +662,6 @@ impl Wall {
     }
 }
 
-/// Refuses frames over the format's 16 MiB.
-fn within_limit(frames: &[&[u8]]) -> Result<()> {
-    match frames.iter().find(|f| f.len() > MAX_FRAME) {
-        Some(f) => Err(Error::Gpu(format!(
-            "frame of {} bytes is over the 16 MiB limit",
-            f.len()
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Encodes `frames` on lane `lane` (0 or 1) of one device: on its own queue and buffers, holding the
-/// device's lock only while it enqueues a launch, so that calls on the two lanes overlap (one's copies
-/// and waits under the other's kernels; docs/GPU.md run 119). Launches of at most `batch` frames and
-/// the device's byte budget, one after the other. A device with one queue (CPU devices: PoCL aborts
-/// when two launches of one kernel run at once) runs [`run`], one call at a time. The bytes are
-/// [`run`]'s: a frame's block depends on the frame alone.
-pub(crate) fn run_lane(
-    dev: &Device,
-    lane: usize,
-    frames: &[&[u8]],
-    batch: usize,
-    t: &mut Timings,
-) -> Result<Vec<Vec<u8>>> {
-    let Some(q2) = dev.queue2.as_ref() else {
-        return run(dev, frames, batch, t);
-    };
-    within_limit(frames)?;
-    let slot = lane % 2;
-    let q = if slot == 0 { &dev.queue } else { q2 };
-    let kept = dev.k.lock().cbufs[slot].take();
-    let mut bufs = match kept {
-        Some(b) => b,
-        None => Buffers::new(&dev.ctx, q)?,
-    };
-    let ranges = super::launches(frames.len(), batch, launch_budget(dev), false, |i| {
-        padded(dev, frames[i].len())
-    });
-    let mut out = Vec::with_capacity(frames.len());
-    let mut wall: Option<Wall> = None;
-    for r in ranges {
-        let p = {
-            let k = dev.k.lock();
-            enqueue(dev, &k, q, &frames[r], bufs)?
-        };
-        let (o, b, w) = p.collect(q, t)?;
-        wall = Wall::join(wall, w);
-        out.extend(o);
-        bufs = b;
-    }
-    if let Some(Wall(a, b)) = wall {
-        t.kernel_wall_ns += b.saturating_sub(a);
-    }
-    dev.k.lock().cbufs[slot] = Some(bufs);
-    Ok(out)
-}
-
 /// Encodes `frames` on one device in launches of at most `batch` frames and the device's byte budget.
 pub(crate) fn run(
     dev: &Device,
@@ -726,7 +669,12 @@ pub(crate) fn run(
     batch: usize,
     t: &mut Timings,
 ) -> Result<Vec<Vec<u8>>> {
-    within_limit(frames)?;
+    if let Some(f) = frames.iter().find(|f| f.len() > MAX_FRAME) {
+        return Err(Error::Gpu(format!(
+            "frame of {} bytes is over the 16 MiB limit",
+            f.len()
+        )));
+    }
     let mut guard = dev.k.lock();
     // Each queue's buffers, taken out of the device for the call and put back after it.
     let mut slots = [guard.cbufs[0].take(), guard.cbufs[1].take()];
@@ -738,11 +686,11 @@ pub(crate) fn run(
         .map(|f| padded(dev, f.len()) >> dev.tuning.sub_log)
         .sum();
     let halve_min = crate::diag::knob("CLC_GPU_HALVE_MIN", 0..=u32::MAX, 0) as usize;
-    let two = dev.queue2.is_some() && segs >= 2 * halve_min;
+    let two = k.queue2.is_some() && segs >= 2 * halve_min;
     let ranges = super::launches(frames.len(), batch, launch_budget(dev), two, |i| {
         padded(dev, frames[i].len())
     });
-    let queues = dev.queues();
+    let queues = k.queues();
     // Two launches in flight on two queues: while one computes, the other uploads or downloads.
     let mut pending: VecDeque<(Pending, usize)> = VecDeque::new();
     let mut out = Vec::with_capacity(frames.len());

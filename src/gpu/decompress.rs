@@ -32,7 +32,7 @@ fn launch(
     frames: &[(&[u8], usize)],
     t: &mut Timings,
 ) -> Result<Vec<Result<Vec<u8>>>> {
-    let q = &dev.queue;
+    let q = &k.queue;
     let ctx = &dev.ctx;
     let nf = frames.len();
     let (mut in_off, mut in_len, mut out_off, mut out_len) = (vec![], vec![], vec![], vec![]);
@@ -114,9 +114,9 @@ fn launch(
 
 /// Passes `r` on; on an error first waits for the queue, so that no transfer still reads or writes
 /// host memory the caller is about to free.
-pub(crate) fn finished<T>(dev: &Device, r: Result<T>) -> Result<T> {
+pub(crate) fn finished<T>(k: &Kernels, r: Result<T>) -> Result<T> {
     if r.is_err() {
-        let _ = dev.queue.finish();
+        let _ = k.queue.finish();
     }
     r
 }
@@ -157,7 +157,7 @@ pub(crate) fn run(
         let part: Vec<(&[u8], usize)> = ok[i..j].iter().map(|&x| frames[x]).collect();
         for (x, r) in ok[i..j]
             .iter()
-            .zip(finished(dev, launch(dev, &k, &part, t))?)
+            .zip(finished(&k, launch(dev, &k, &part, t))?)
         {
             out[*x] = Some(r);
         }

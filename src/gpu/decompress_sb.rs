@@ -288,9 +288,9 @@ fn launch(
     let rows = crate::diag::knob("CLC_GPU_SB_ORDER", 0..=1, 1) == 1;
     let order = tile_order(&pl.placed, lays, tiles, tile, rows);
     if k.sb.is_none() {
-        k.sb = Some(Buffers::new(&dev.ctx, &dev.queue)?);
+        k.sb = Some(Buffers::new(&dev.ctx, &k.queue)?);
     }
-    let q = &dev.queue;
+    let q = &k.queue;
     let b = k.sb.as_mut().expect("set above");
     b.fit(&dev.ctx, q, pl.ib, pl.ob, pl.nsub, tiles)?;
     for ((enc, _), p) in frames.iter().zip(&pl.placed) {
@@ -426,7 +426,7 @@ pub(crate) fn run(
     for r in parts {
         let part: Vec<(&[u8], usize)> = ok[r.clone()].iter().map(|&x| frames[x]).collect();
         let res = launch(dev, &mut k, &part, &lays[r.clone()], t);
-        let res = super::decompress::finished(dev, res)?;
+        let res = super::decompress::finished(&k, res)?;
         for (x, v) in ok[r].iter().zip(res) {
             out[*x] = Some(v);
         }

@@ -302,8 +302,7 @@ impl Tuning {
 }
 
 /// The kernels of one device. `Kernel` is not `Sync`, so they sit behind the device's mutex, which
-/// also serialises batches on that device (save the encoder's lanes, `compress::run_lane`, which hold
-/// it only while they enqueue).
+/// also serialises batches on that device.
 pub(crate) struct Kernels {
     /// lz_build4 and the input bytes per work-item (4; 1 for an older kernel's lz_build), launched
     /// after a clear of the tables when `build_l` is None.
@@ -332,6 +331,19 @@ pub(crate) struct Kernels {
     pub fnv: Kernel,
     /// The encoder's device buffers, one set per queue, kept between launches.
     pub cbufs: [Option<super::compress::Buffers>; 2],
+    pub queue: Queue,
+    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
+    /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
+    /// (`pocl_release_dlhandle_cache: Assertion 'found->ref_count > 0'`) when two launches of one
+    /// kernel with different grid sizes run at once (its release finds the wrong cache entry).
+    pub queue2: Option<Queue>,
+}
+
+impl Kernels {
+    /// The two queues launches alternate on (the same one twice on CPU devices).
+    pub fn queues(&self) -> [&Queue; 2] {
+        [&self.queue, self.queue2.as_ref().unwrap_or(&self.queue)]
+    }
 }
 
 /// One opened device.
@@ -349,21 +361,6 @@ pub(crate) struct Device {
     pub sb_jw: usize,
     pub sb_jper: usize,
     pub k: Mutex<Kernels>,
-    /// Command queues are thread-safe (OpenCL 1.1 and later), so they sit outside the mutex: an encoder
-    /// lane waits on its own queue without holding the kernels.
-    pub queue: Queue,
-    /// A second queue, so that two compression launches overlap (transfers of one, kernels of the
-    /// other). None on CPU-type devices: there nothing overlaps, and PoCL 4-5 aborts
-    /// (`pocl_release_dlhandle_cache: Assertion 'found->ref_count > 0'`) when two launches of one
-    /// kernel with different grid sizes run at once (its release finds the wrong cache entry).
-    pub queue2: Option<Queue>,
-}
-
-impl Device {
-    /// The two queues launches alternate on (the same one twice on CPU devices).
-    pub fn queues(&self) -> [&Queue; 2] {
-        [&self.queue, self.queue2.as_ref().unwrap_or(&self.queue)]
-    }
 }
 
 impl Device {
@@ -457,14 +454,14 @@ impl Device {
             sb: None,
             cbufs: [None, None],
             fnv: kernel(&pf, "fnv1a64")?,
-        };
-        let queue = Queue::new(&ctx, found.id)?;
-        // CLC_GPU_QUEUES=1: one queue on GPUs too, so that each compression stage's event span holds
-        // its own kernels alone (experiments: docs/GPU.md's per-kernel times).
-        let queue2 = if cpu || diag::knob("CLC_GPU_QUEUES", 1..=2, 2) == 1 {
-            None
-        } else {
-            Some(Queue::new(&ctx, found.id)?)
+            queue: Queue::new(&ctx, found.id)?,
+            // CLC_GPU_QUEUES=1: one queue on GPUs too, so that each compression stage's event span
+            // holds its own kernels alone (experiments: docs/GPU.md's per-kernel times).
+            queue2: if cpu || diag::knob("CLC_GPU_QUEUES", 1..=2, 2) == 1 {
+                None
+            } else {
+                Some(Queue::new(&ctx, found.id)?)
+            },
         };
         Ok(Device {
             info: found.info.clone(),
@@ -475,8 +472,6 @@ impl Device {
             sb_jw,
             sb_jper,
             k: Mutex::new(k),
-            queue,
-            queue2,
         })
     }
 }

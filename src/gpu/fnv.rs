@@ -6,7 +6,7 @@ use super::Timings;
 use crate::error::Result;
 
 fn launch(dev: &Device, k: &Kernels, bufs: &[&[u8]], t: &mut Timings) -> Result<Vec<u64>> {
-    let q = &dev.queue;
+    let q = &k.queue;
     let ctx = &dev.ctx;
     let n = bufs.len();
     let (mut off, mut len) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -60,7 +60,7 @@ pub(crate) fn run(dev: &Device, bufs: &[&[u8]], t: &mut Timings) -> Result<Vec<u
             j += 1;
         }
         out.extend(super::decompress::finished(
-            dev,
+            &k,
             launch(dev, &k, &bufs[i..j], t),
         )?);
         i = j;

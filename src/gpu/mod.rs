@@ -241,13 +241,11 @@ impl Gpu {
             .collect()
     }
 
-    /// [`Gpu::compress_batch_timed`] on device `dev` alone (0-based, in [`Gpu::devices`] order), on its
-    /// lane `lane` (0 or 1): calls on a device's two lanes overlap on a GPU, and run one after the other
-    /// on a CPU device. The bytes are the same on every device and lane.
+    /// [`Gpu::compress_batch_timed`] on device `dev` alone (0-based, in [`Gpu::devices`] order). The
+    /// bytes are the same on every device.
     pub fn compress_batch_on(
         &self,
         dev: usize,
-        lane: usize,
         frames: &[&[u8]],
     ) -> Result<(Vec<Vec<u8>>, Timings)> {
         let d = self
@@ -255,7 +253,7 @@ impl Gpu {
             .get(dev)
             .ok_or_else(|| Error::Gpu(format!("no opened device {dev}")))?;
         let mut t = Timings::default();
-        let out = compress::run_lane(d, lane, frames, self.compress_batch, &mut t)?;
+        let out = compress::run(d, frames, self.compress_batch, &mut t)?;
         Ok((self.with_mid_points(frames, out), t))
     }
 
@@ -399,36 +397,24 @@ mod tests {
         assert!(choose(&[], "all").is_err());
     }
 
-    /// The first OpenCL CPU device's index, listed once for every test of this module: the ICD
-    /// loader's first listing, run from two test threads at once, gave one of them no platform. None
-    /// (after a SKIP line; a failure under CLC_REQUIRE_OPENCL=1) without one.
-    fn cpu_device() -> Option<usize> {
-        static FOUND: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-        let found = *FOUND.get_or_init(|| {
-            list_devices()
-                .ok()
-                .and_then(|d| d.into_iter().find(|x| x.kind == "CPU").map(|x| x.index))
-        });
-        if found.is_none() {
-            assert!(
-                std::env::var("CLC_REQUIRE_OPENCL").as_deref() != Ok("1"),
-                "CLC_REQUIRE_OPENCL=1 but no OpenCL CPU device"
-            );
-            eprintln!("SKIP: no OpenCL CPU device");
-        }
-        found
-    }
-
     /// PoCL 4-5 aborted (`pocl_release_dlhandle_cache`) when two launches of one kernel with
     /// different grid sizes were in flight at once, as our two queues made them on the H200 machine's
     /// PoCL. A CPU-type device gets one queue; batches of different sizes from two threads still work.
     #[test]
     fn cpu_devices_never_overlap_launches() {
-        let Some(idx) = cpu_device() else {
+        let Some(idx) = list_devices()
+            .ok()
+            .and_then(|d| d.into_iter().find(|x| x.kind == "CPU").map(|x| x.index))
+        else {
+            assert!(
+                std::env::var("CLC_REQUIRE_OPENCL").as_deref() != Ok("1"),
+                "CLC_REQUIRE_OPENCL=1 but no OpenCL CPU device"
+            );
+            eprintln!("SKIP: no OpenCL CPU device");
             return;
         };
         let gpu = Gpu::open_devices(&Config::default(), &[idx]).unwrap();
-        assert!(gpu.devices[0].queue2.is_none());
+        assert!(gpu.devices[0].k.lock().queue2.is_none());
         // lz_build_l builds the tables unless CLC_GPU_BUILD=4 asks for lz_build4.
         let want_l = crate::diag::knob("CLC_GPU_BUILD", 0..=4, 0) != 4;
         assert_eq!(gpu.devices[0].k.lock().build_l.is_some(), want_l);
@@ -456,38 +442,6 @@ mod tests {
                 });
             }
         });
-    }
-
-    /// The encoder's lanes (`compress::run_lane`: a queue and buffers each, the lock held only to
-    /// enqueue) write the blocks of an ordinary call, frame for frame, and keep their buffers. Run on
-    /// PoCL with a second queue given by hand, one call at a time (PoCL must not run two launches at
-    /// once, `cpu_devices_never_overlap_launches`): the lanes' own code, not their overlap, which only
-    /// a GPU has.
-    #[test]
-    fn encoder_lanes_write_the_blocks_of_one_call() {
-        let Some(idx) = cpu_device() else {
-            return;
-        };
-        let mut gpu = Gpu::open_devices(&Config::default(), &[idx]).unwrap();
-        let data: Vec<Vec<u8>> = (0..7u8)
-            .map(|i| {
-                (0..30_000 + 23_000 * i as usize)
-                    .map(|j| ((j / 5) as u8).wrapping_mul(i + 1) ^ (j / 997) as u8)
-                    .collect()
-            })
-            .collect();
-        let frames: Vec<&[u8]> = data.iter().map(|d| d.as_slice()).collect();
-        let want = gpu.compress_batch(&frames).unwrap();
-        let d = &mut gpu.devices[0];
-        let id = d.ctx.devices()[0];
-        d.queue2 = Some(cl::Queue::new(&d.ctx, id).unwrap());
-        // Larger and smaller calls on each lane: buffers grown, then used again for fewer bytes.
-        for (lane, a, b) in [(0, 0, 3), (1, 3, 7), (1, 0, 7), (0, 2, 7), (0, 5, 6), (1, 1, 2)] {
-            let (got, _) = gpu.compress_batch_on(0, lane, &frames[a..b]).unwrap();
-            assert_eq!(got, want[a..b], "lane {lane}, frames {a}..{b}");
-        }
-        let k = gpu.devices[0].k.lock();
-        assert!(k.cbufs[0].is_some() && k.cbufs[1].is_some());
     }
 
     #[test]

@@ -174,20 +174,14 @@ impl Compressor<'_> {
 
     /// Encodes a batch of frames, results in the same order; their buffers go back to `pool`.
     pub fn batch(&self, frames: Vec<RawFrame>, pool: &FramePool) -> Vec<Encoded> {
-        self.batch_on(None, frames, pool)
+        self.batch_on(usize::MAX, frames, pool)
     }
 
-    /// [`Compressor::batch`] on one lane of one device of the GPU, `Some((dev, lane))` (None: spread over
-    /// all).
-    pub fn batch_on(
-        &self,
-        on: Option<(usize, usize)>,
-        frames: Vec<RawFrame>,
-        pool: &FramePool,
-    ) -> Vec<Encoded> {
+    /// [`Compressor::batch`] on device `dev` of the GPU only (`usize::MAX`: spread over all).
+    pub fn batch_on(&self, dev: usize, frames: Vec<RawFrame>, pool: &FramePool) -> Vec<Encoded> {
         let t_batch = std::time::Instant::now();
         let bytes: u64 = frames.iter().map(|f| f.data.len() as u64).sum();
-        let out = self.batch_inner(on, &frames);
+        let out = self.batch_inner(dev, &frames);
         for f in frames {
             pool.give(f.data);
         }
@@ -196,7 +190,7 @@ impl Compressor<'_> {
     }
 
     /// Frames with a dictionary are encoded on the CPU.
-    fn batch_inner(&self, on: Option<(usize, usize)>, frames: &[RawFrame]) -> Vec<Encoded> {
+    fn batch_inner(&self, dev: usize, frames: &[RawFrame]) -> Vec<Encoded> {
         if frames.iter().any(|f| f.dict.is_some()) {
             return frames.par_iter().map(|f| self.one(f)).collect();
         }
@@ -209,9 +203,10 @@ impl Compressor<'_> {
         if let (Some(gpu), Codec::LzExt3 | Codec::LzExt3Sb) = (self.gpu, self.codec) {
             let gcodec = gpu.compress_codec();
             let refs: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
-            let r = match on {
-                None => gpu.compress_batch_timed(&refs),
-                Some((dev, lane)) => gpu.compress_batch_on(dev, lane, &refs),
+            let r = if dev == usize::MAX {
+                gpu.compress_batch_timed(&refs)
+            } else {
+                gpu.compress_batch_on(dev, &refs)
             };
             match r {
                 Ok((encs, t)) => {
@@ -318,8 +313,7 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                             });
                             for feeder in 0..g.device_count() * 2 {
                                 let (grx, out) = (grx.clone(), out.clone());
-                                let on = (feeder / 2, feeder % 2);
-                                fs.spawn(move || gpu_feed(comp, on, batch, grx, out, pool));
+                                fs.spawn(move || gpu_feed(comp, feeder / 2, batch, grx, out, pool));
                             }
                         }
                         split = Some(sp);
@@ -343,13 +337,12 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
     });
 }
 
-/// A GPU feeder for lane `on.1` of device `on.0` (each device's two feeders have a lane each, so that
-/// one's copies run under the other's kernels): takes the next frame of the GPU's queue and those queued
-/// behind it (at most `batch` frames and [`GPU_BATCH_BYTES`]) and compresses them in one call. It never
-/// waits for more frames than are queued: the writer may be waiting for the first of them.
+/// A GPU feeder for device `dev`: takes the next frame of the GPU's queue and those queued behind it (at
+/// most `batch` frames and [`GPU_BATCH_BYTES`]) and compresses them in one call. It never waits for more
+/// frames than are queued: the writer may be waiting for the first of them.
 fn gpu_feed(
     comp: &Compressor,
-    on: (usize, usize),
+    dev: usize,
     batch: usize,
     frames: Receiver<FrameParts>,
     out: Sender<Vec<Encoded>>,
@@ -368,7 +361,7 @@ fn gpu_feed(
             }
         }
         let b: Vec<RawFrame> = b.into_par_iter().map(|f| f.gather(pool)).collect();
-        if out.send(comp.batch_on(Some(on), b, pool)).is_err() {
+        if out.send(comp.batch_on(dev, b, pool)).is_err() {
             return;
         }
     }
