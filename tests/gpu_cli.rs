@@ -323,6 +323,65 @@ fn missing_opencl_falls_back_or_fails_as_configured() {
     assert!(!t.path().join("b2.001").exists());
 }
 
+/// A kernel that reports a block larger than the launch's output (its lz_plan's size, through
+/// `CLC_GPU_C_SRC`): the batch fails with a warning naming it and is redone on the CPU; the archive is
+/// whole. The host once sliced its pinned download buffer with that size and panicked (exit 101).
+#[test]
+fn a_block_size_past_the_output_is_redone_on_the_cpu() {
+    let Some(dev) = opencl_device() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), text(11, 300_000)).unwrap();
+    std::fs::write(src.join("b"), text(12, 200_000)).unwrap();
+    let kernel = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels/lz_ext3_compress.cl"),
+    )
+    .unwrap();
+    let honest = "fr_plan[f * 4 + F_SIZE] = pos <= fr_cap[f] ? pos : OVERFLOW;";
+    assert_eq!(
+        kernel.matches(honest).count(),
+        1,
+        "the line this test changes"
+    );
+    let lying = t.path().join("lying.cl");
+    std::fs::write(
+        &lying,
+        kernel.replace(honest, "fr_plan[f * 4 + F_SIZE] = 0x7ffffff0u;"),
+    )
+    .unwrap();
+    let a = t.path().join("a");
+    let (code, out, err) = run_with(
+        &[
+            ("CLC_GPU_LEAD", OsStr::new("0")),
+            ("CLC_GPU_SHARE", OsStr::new("1/1")),
+            ("CLC_GPU_C_SRC", lying.as_os_str()),
+            ("CLC_CACHE_DIR", t.path().join("cache").as_os_str()),
+        ],
+        &[
+            OsStr::new("pack"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            a.as_os_str(),
+            OsStr::new("--gpu-device"),
+            OsStr::new(&dev),
+            OsStr::new("--frame-size"),
+            OsStr::new("128K"),
+        ],
+    );
+    // Exit 1: the archive is complete, with warnings.
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("batch redone on the CPU") && err.contains("runs past the output"),
+        "{err}"
+    );
+    assert!(out.contains("GPU frames redone on the CPU"), "{out}");
+    clc_ok!("verify", t.path().join("a.001"));
+    let dest = t.path().join("x");
+    clc_ok!("extract", t.path().join("a.001"), "-o", &dest);
+    assert_same_tree(&src, &dest);
+}
+
 /// Runs clc with `envs` added; (exit code, stdout, stderr).
 fn run_with(envs: &[(&str, &OsStr)], args: &[&OsStr]) -> (Option<i32>, String, String) {
     let mut c = clc();

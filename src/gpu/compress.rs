@@ -600,7 +600,12 @@ impl Pending<'_> {
         let pin = bufs.pin_out.as_mut_slice();
         let mut reads = || -> Result<()> {
             for &(at, len) in blocks.iter().flatten().filter(|b| b.1 > 0) {
-                down.push(q.read(&bufs.output, at, &mut pin[at..at + len])?);
+                // A size the kernel reported wrongly is an error, not a panic (the pinned buffer holds
+                // the launch's whole output, as the device buffer does).
+                let to = pin.get_mut(at..at + len).ok_or_else(|| {
+                    Error::Gpu("a block's reported size runs past the output".into())
+                })?;
+                down.push(q.read(&bufs.output, at, to)?);
             }
             Ok(())
         };
