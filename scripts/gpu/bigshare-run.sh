@@ -20,8 +20,8 @@ export SOURCE_DATE_EPOCH=1700000000
 echo "cores $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 SP=$(python3 -c 'import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null)
 [ -d "$SP" ] || { echo "no site-packages found"; exit 1; }
-# The tree: site-packages' largest top-level directories until LIMIT_GB, as links into one folder (the
-# pack follows no links, so each is a bind of its own: a copy in tmpfs keeps the disk out of it).
+# The tree: site-packages' largest top-level directories that fit in LIMIT_GB, copied into one folder in
+# tmpfs (keeps the disk out of the timings).
 T=/dev/shm/bigtree; rm -rf $T; mkdir -p $T
 du -sb "$SP"/*/ 2>/dev/null | sort -rn > $OUT/site-packages-du.txt
 tot=0
@@ -33,10 +33,6 @@ echo "tree $T: $(du -sb --apparent-size $T | cut -f1) bytes, $(find $T -type f |
 # The kernel built into the cache once, outside the timings.
 mkdir -p /tmp/warm; head -c 50000000 /dev/urandom > /tmp/warm/r
 CLC_GPU_LEAD=0 CLC_GPU_SHARE=1/1 $D/clc pack /tmp/warm -o /dev/shm/w --gpu-device NVIDIA -q; rm -f /dev/shm/w.*
-take() {
-    [[ ,$envs, =~ ,$1=([^,]+), ]] || return 1
-    val=${BASH_REMATCH[1]}; envs=$(echo ",$envs," | sed "s/,$1=$val,/,/; s/^,//; s/,$//")
-}
 one() { # name args-and-envs out-prefix [trace]
     local name=$1 list=$2 o=$3 args=() envs=() bin=clc
     IFS=, read -ra parts <<< "$list"
