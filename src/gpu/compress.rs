@@ -581,14 +581,13 @@ impl Pending<'_> {
             sb_log,
             frames,
             fr_out,
-            bufs,
+            mut bufs,
             plan,
             up,
             ev,
             ev_plan,
         } = self;
         let nf = frames.len();
-        let mut bufs = bufs;
         // Each block's place in the output and its length (None: it overflowed its bound).
         let blocks: Vec<Option<(usize, usize)>> = (0..nf)
             .map(|f| {
