@@ -305,6 +305,48 @@ impl Buffers {
     }
 }
 
+/// Runs `f` on the threads that copy a launch's frames into pinned memory and its blocks out of it while
+/// the feeder holds the device: one thread copied 5.7 GB in and 3.3 GB out serially on the H200 machine, inside the
+/// device's lock (docs/GPU.md run 121). A pool of its own, not the worker pool, whose tasks (a CPU
+/// frame's encoding, 10-40 ms) would keep the device waiting.
+fn on_copy_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("clc-gpu-copy-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(p) => p.install(f),
+        None => f(), // no threads could be started: the worker pool copies
+    }
+}
+
+/// Copies each frame to its place (`base`) in `pin`, several at once on [`on_copy_pool`]; the padding
+/// between them is left as it is (the kernels never read it).
+fn copy_frames_in(pin: &mut [u8], frames: &[&[u8]], base: &[u64]) {
+    use rayon::prelude::*;
+    let mut parts: Vec<(&mut [u8], &[u8])> = Vec::with_capacity(frames.len());
+    let mut rest = pin;
+    let mut at = 0usize;
+    for (fr, &b) in frames.iter().zip(base) {
+        let skip = b as usize - at;
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(skip);
+        let (dst, tail) = tail.split_at_mut(fr.len());
+        parts.push((dst, fr));
+        rest = tail;
+        at = b as usize + fr.len();
+    }
+    on_copy_pool(|| {
+        parts
+            .into_par_iter()
+            .for_each(|(dst, src)| dst.copy_from_slice(src))
+    });
+}
+
 /// The commands of one stage of a launch: its first and (if not the same) its last event.
 struct Span(Event, Option<Event>);
 
@@ -322,7 +364,9 @@ impl Span {
 struct Pending<'a> {
     sb_log: u32,
     frames: &'a [&'a [u8]],
-    fr_out: Vec<u64>,
+    /// Where its frames lie (the small tables are uploaded from it without blocking: kept until
+    /// `collect`).
+    lay: Layout,
     /// The launch's buffers (the output is read from them); back to the device after `collect`.
     bufs: Buffers,
     /// Being filled by a non-blocking read of fr_plan (the heap buffer does not move with the struct).
@@ -343,11 +387,13 @@ fn enqueue<'a>(
     frames: &'a [&'a [u8]],
     mut bufs: Buffers,
 ) -> Result<Pending<'a>> {
-    match enqueue_into(dev, k, q, frames, &mut bufs) {
+    let tu = &dev.tuning;
+    let lay = Layout::new(frames, tu.sub_log, tu.psub_log, tu.sb_log);
+    match enqueue_into(dev, k, q, frames, &lay, &mut bufs) {
         Ok(e) => Ok(Pending {
             sb_log: dev.tuning.sb_log,
             frames,
-            fr_out: e.fr_out,
+            lay,
             bufs,
             plan: e.plan,
             up: e.up,
@@ -361,31 +407,30 @@ fn enqueue<'a>(
     }
 }
 
-/// What [`enqueue_into`] enqueued: [`Pending`] without its buffers.
+/// What [`enqueue_into`] enqueued: [`Pending`] without its layout and buffers.
 struct Enqueued {
-    fr_out: Vec<u64>,
     plan: Vec<u32>,
     up: Vec<Event>,
     ev: [Option<Span>; 8],
     ev_plan: Event,
 }
 
-/// [`enqueue`]'s commands.
+/// [`enqueue`]'s commands, for `frames` laid out as `lay` (which must outlive them).
 fn enqueue_into(
     dev: &Device,
     k: &Kernels,
     q: &Queue,
     frames: &[&[u8]],
+    lay: &Layout,
     bufs: &mut Buffers,
 ) -> Result<Enqueued> {
     let tu = &dev.tuning;
     let ctx = &dev.ctx;
-    let lay = Layout::new(frames, tu.sub_log, tu.psub_log, tu.sb_log);
     let (nf, ns) = (frames.len(), lay.nseg());
     let in_bytes = ns << tu.sub_log;
     let np = in_bytes >> tu.psub_log;
 
-    bufs.fit(ctx, q, tu, &lay)?;
+    bufs.fit(ctx, q, tu, lay)?;
     let Buffers {
         input,
         sb_frame,
@@ -409,25 +454,22 @@ fn enqueue_into(
         pin_out: _,
     } = bufs;
 
-    // The small tables first, blocking (their host vectors die with this call); then the frames,
-    // copied into pinned memory and uploaded from there, non-blocking (the buffers travel with the
-    // launch and are used again only after it is collected).
-    let mut up = Vec::with_capacity(nf + 10);
-    up.push(q.write_now(sb_frame, 0, &lay.sb_frame)?);
-    up.push(q.write_now(fr_base, 0, &lay.fr_base)?);
-    up.push(q.write_now(fr_len, 0, &lay.fr_len)?);
-    up.push(q.write_now(fr_first, 0, &lay.fr_first_sb)?);
-    up.push(q.write_now(fr_nsb, 0, &lay.fr_nsb)?);
-    up.push(q.write_now(fr_cap, 0, &lay.fr_cap)?);
-    up.push(q.write_now(fr_out, 0, &lay.fr_out)?);
-    let pin = pin_in.as_mut_slice();
-    for (f, fr) in frames.iter().enumerate() {
-        if !fr.is_empty() {
-            let at = lay.fr_base[f] as usize;
-            pin[at..at + fr.len()].copy_from_slice(fr);
-            up.push(q.write(input, at, &pin[at..at + fr.len()])?);
-        }
-    }
+    // The frames copied into pinned memory first, so that the uploads then follow one another on the
+    // device; every upload is non-blocking: the small tables' host vectors (`lay`) and the buffers
+    // travel with the launch and are used again only after it is collected (a blocking write cost a
+    // round trip to the driver each).
+    let pin = &mut pin_in.as_mut_slice()[..in_bytes];
+    copy_frames_in(pin, frames, &lay.fr_base);
+    let up = vec![
+        q.write(sb_frame, 0, &lay.sb_frame)?,
+        q.write(fr_base, 0, &lay.fr_base)?,
+        q.write(fr_len, 0, &lay.fr_len)?,
+        q.write(fr_first, 0, &lay.fr_first_sb)?,
+        q.write(fr_nsb, 0, &lay.fr_nsb)?,
+        q.write(fr_cap, 0, &lay.fr_cap)?,
+        q.write(fr_out, 0, &lay.fr_out)?,
+        q.write(input, 0, pin)?,
+    ];
     let clear_g = q.fill_n(far, 0u32, in_bytes)?;
 
     let wg = Some(tu.wg);
@@ -487,7 +529,6 @@ fn enqueue_into(
     let mut plan = vec![0u32; nf * 4];
     let ev_plan = q.read(fr_plan, 0, &mut plan)?;
     Ok(Enqueued {
-        fr_out: lay.fr_out,
         plan,
         up,
         ev: [
@@ -580,7 +621,7 @@ impl Pending<'_> {
         let Pending {
             sb_log,
             frames,
-            fr_out,
+            lay,
             mut bufs,
             plan,
             up,
@@ -592,39 +633,45 @@ impl Pending<'_> {
         let blocks: Vec<Option<(usize, usize)>> = (0..nf)
             .map(|f| {
                 let (size, head) = (plan[f * 4], sb_head(frames[f].len(), sb_log));
-                (size != OVERFLOW).then(|| (fr_out[f] as usize - head, head + size as usize))
+                (size != OVERFLOW).then(|| (lay.fr_out[f] as usize - head, head + size as usize))
             })
             .collect();
         let mut down = vec![ev_plan];
-        let pin = bufs.pin_out.as_mut_slice();
-        let mut reads = || -> Result<()> {
-            for &(at, len) in blocks.iter().flatten().filter(|b| b.1 > 0) {
-                // A size the kernel reported wrongly is an error, not a panic (the pinned buffer holds
-                // the launch's whole output, as the device buffer does).
-                let to = pin.get_mut(at..at + len).ok_or_else(|| {
+        // One read from the first block's start to the last one's end (the gaps between them are the
+        // blocks' unused bounds): a read per block cost a command each. A size the kernel reported
+        // wrongly is an error, not a panic (the pinned buffer holds the launch's whole output, as the
+        // device buffer does).
+        let span = blocks.iter().flatten().filter(|b| b.1 > 0);
+        let lo = span.clone().map(|b| b.0).min();
+        let hi = span.map(|b| b.0 + b.1).max();
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let to =
+                bufs.pin_out.as_mut_slice().get_mut(lo..hi).ok_or_else(|| {
                     Error::Gpu("a block's reported size runs past the output".into())
                 })?;
-                down.push(q.read(&bufs.output, at, to)?);
-            }
-            Ok(())
-        };
-        let r = reads();
-        let fin = q.finish(); // before the pinned memory can be reused or dropped, even on error
-        r.and(fin)?;
-        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(nf);
-        for (f, b) in blocks.iter().enumerate() {
-            let n = frames[f].len();
-            outs.push(match *b {
-                None => literal_frame(frames[f], sb_log),
-                Some((at, len)) => {
-                    let mut o = bufs.pin_out.as_slice()[at..at + len].to_vec();
-                    if sb_log > 0 {
-                        seal_sb_header(&mut o, n, sb_log);
-                    }
-                    o
-                }
-            });
+            let r = q.read(&bufs.output, lo, to);
+            let fin = q.finish(); // before the pinned memory can be reused or dropped, even on error
+            down.push(r?);
+            fin?;
         }
+        let pin = bufs.pin_out.as_slice();
+        let outs: Vec<Vec<u8>> = on_copy_pool(|| {
+            use rayon::prelude::*;
+            blocks
+                .par_iter()
+                .zip(frames.par_iter())
+                .map(|(b, fr)| match *b {
+                    None => literal_frame(fr, sb_log),
+                    Some((at, len)) => {
+                        let mut o = pin[at..at + len].to_vec();
+                        if sb_log > 0 {
+                            seal_sb_header(&mut o, fr.len(), sb_log);
+                        }
+                        o
+                    }
+                })
+                .collect()
+        });
         t.upload_ns += up
             .first()
             .zip(up.last())
