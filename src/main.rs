@@ -54,6 +54,7 @@ fn main() {
         }
     };
     // Without the drivers' exit handlers (their teardown is the process's end anyway).
+    clc::diag::trace::note("exit");
     clc::sys::exit_now(code);
 }
 

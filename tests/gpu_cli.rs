@@ -453,6 +453,77 @@ fn kernel_binaries_are_cached_per_device_source_and_options() {
     assert_eq!(pack("d", &[]), (4, 0));
 }
 
+/// GPU_DEVICE = auto on a large stream (here made large by CLC_GPU_AUTO_FROM) decides from its first
+/// frames' ratio: very compressible text leaves OpenCL alone; data that compresses to about half opens the
+/// GPU (on a machine without a GPU-type device: tries, finds none, and the CPU works). The archive is the
+/// tree's either way.
+#[test]
+fn auto_decides_from_the_first_frames_ratio() {
+    let t = tempfile::tempdir().unwrap();
+    let envs = [
+        ("CLC_TRACE", OsStr::new("1")),
+        ("CLC_GPU_AUTO_FROM", OsStr::new("0")),
+        ("CLC_GPU_AUTO_SAMPLE", OsStr::new("1000000")),
+        ("CLC_GPU_LEAD", OsStr::new("2000000")),
+        ("CLC_CACHE_DIR", t.path().as_os_str()),
+    ];
+    for (name, half_noise) in [("text", false), ("half", true)] {
+        let src = t.path().join(name);
+        std::fs::create_dir(&src).unwrap();
+        for i in 0..6u64 {
+            let mut d = text(i, 300_000);
+            if half_noise {
+                // Every other 4 KiB noise: about half of it compresses away.
+                for (k, c) in d.chunks_mut(4096).enumerate().filter(|(k, _)| k % 2 == 0) {
+                    let n = c.len();
+                    c.copy_from_slice(&noise(i * 1000 + k as u64, n));
+                }
+            }
+            std::fs::write(src.join(format!("f{i}")), d).unwrap();
+        }
+        let out = t.path().join(format!("{name}-a"));
+        let (code, o, e) = run_with(
+            &envs,
+            &[
+                OsStr::new("pack"),
+                src.as_os_str(),
+                OsStr::new("-o"),
+                out.as_os_str(),
+                OsStr::new("--frame-size"),
+                OsStr::new("262144"),
+            ],
+        );
+        assert_eq!(code, Some(0), "{o}{e}");
+        assert!(e.contains("ratio decides"), "{e}");
+        if half_noise {
+            assert!(e.contains("of their size: the GPU is opened"), "{e}");
+            // Opened, or tried and none found (no GPU-type device here).
+            assert!(
+                e.contains("frames shared: the CPU alone for the first 2000000 bytes, then the GPU 1 of every 1")
+                    || e.contains("no GPU used"),
+                "{e}"
+            );
+        } else {
+            assert!(e.contains("of their size: the GPU is left out"), "{e}");
+            assert!(
+                !e.contains("platforms listed") && !e.contains("no GPU used"),
+                "{e}"
+            );
+        }
+        let back = t.path().join(format!("{name}-x"));
+        let mut a = out.into_os_string();
+        a.push(".001");
+        let (code, o, e) = run(&[
+            OsStr::new("extract"),
+            a.as_os_str(),
+            OsStr::new("-o"),
+            back.as_os_str(),
+        ]);
+        assert_eq!(code, 0, "{o}{e}");
+        assert_same_tree(&src, &back);
+    }
+}
+
 #[test]
 fn auto_loads_no_opencl_driver_without_a_gpu() {
     let Some(_) = opencl_device() else { return };
@@ -466,7 +537,7 @@ fn auto_loads_no_opencl_driver_without_a_gpu() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("a"), text(3, 50_000)).unwrap();
     let cache = t.path().join("cache");
-    // The default leaves OpenCL alone in a pack whatever is installed (compress::auto_wants_gpu).
+    // The default leaves OpenCL alone in a small pack whatever is installed (compress::auto_plan).
     let (code, o, e) = run_with(
         &[
             ("CLC_CACHE_DIR", cache.as_os_str()),

@@ -68,7 +68,7 @@ pub fn run(a: PackArgs) -> Result<i32> {
             }
         },
     )?;
-    // GPU_DEVICE = auto: pack opens the GPU itself, where pack::compress::auto_wants_gpu plans it.
+    // GPU_DEVICE = auto: pack opens the GPU itself, where pack::compress::auto_plan and auto_verdict want it.
     // A named device opens on a thread of its own from now on, while the pack scans and the CPU encodes
     // the first frames (compress::Split). Either way, with GPU_FALLBACK_ENABLED = false a failure to
     // open it is still an error.
@@ -126,19 +126,23 @@ pub fn run(a: PackArgs) -> Result<i32> {
     };
     // SIGINT/SIGTERM stop the pack at the next safe point; what it wrote is removed.
     clc::sys::catch_interrupts();
+    // The GPU that GPU_DEVICE = auto opens, if it does: forgotten at the end, as `ahead` is.
+    let auto_gpu = std::sync::OnceLock::new();
     let choice = match (&ahead, auto) {
         (Some(a), _) => GpuUse::Opening(a),
-        (None, true) => GpuUse::Auto(&open),
+        (None, true) => GpuUse::Auto(&open, &auto_gpu),
         (None, false) => GpuUse::Off,
     };
     let st = match clc::pack::pack_with(&cfg, &opts, choice, &warn) {
         Err(clc::Error::Interrupted(sig)) => {
             eprintln!("clc: interrupted; nothing was written");
             std::mem::forget(ahead);
+            std::mem::forget(auto_gpu);
             return Ok(128 + sig);
         }
         r => r,
     };
+    clc::diag::trace::note("pack returned (its memory freed)");
     if let Some(e) = open_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // The archive was written on the CPU, but GPU_FALLBACK_ENABLED = false asked for an error.
         if let Ok(st) = &st {
@@ -160,5 +164,6 @@ pub fn run(a: PackArgs) -> Result<i32> {
     // Some OpenCL drivers (seen: PoCL) abort while tearing down at exit, and NVIDIA's teardown takes time:
     // the process ends now anyway (main ends it without the libraries' exit handlers).
     std::mem::forget(ahead);
+    std::mem::forget(auto_gpu);
     Ok(if st.warnings > 0 { 1 } else { 0 })
 }

@@ -2,7 +2,8 @@
 //! in batches of `COMPRESSOR_BATCH_SIZE` (at most [`GPU_BATCH_BYTES`]), two feeders per device. A GPU frame
 //! is decoded again on the CPU and compared with its checksum; one that fails (or a failed launch) is redone
 //! on the CPU and counted. Which GPU, if any, is [`PackGpu`]'s business: given, left out, or
-//! (`GPU_DEVICE = auto`) opened here only when `CLC_GPU_AUTO_MIN` asks for it ([`auto_wants_gpu`]).
+//! (`GPU_DEVICE = auto`) opened here for a large stream whose first frames the CPU encodes slowly
+//! ([`auto_plan`], [`auto_verdict`]).
 
 use crate::codec::{self, Codec, EncodeParams};
 use crate::diag::trace::{self, Stage};
@@ -218,8 +219,7 @@ impl Compressor<'_> {
                         .zip(&sums)
                         .map(|((f, enc), &sum)| {
                             let ok = trace::timed(Stage::Verify, f.data.len() as u64, || {
-                                codec::decode(gcodec, &enc, f.data.len())
-                                    .is_ok_and(|d| checksum(&d) == sum)
+                                check_decode(gcodec, &enc, f.data.len(), sum)
                             });
                             if ok {
                                 self.finish_as(gcodec, f.id, &f.data, enc, FLAG_GPU, sum)
@@ -245,6 +245,27 @@ impl Compressor<'_> {
             .zip(&sums)
             .map(|(f, &sum)| self.cpu(f.id, &f.data, sum))
             .collect()
+    }
+}
+
+thread_local! {
+    /// The buffer each pool thread decodes GPU frames into to check them, kept from frame to frame: a
+    /// fresh one per frame faulted in 0.5 GB of the 5.7 GB checked on the lent H200 machine (docs/GPU.md
+    /// run 121). At most one frame (16 MiB) per thread; freed when the thread ends.
+    static CHECK_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Whether `enc`, a `codec` frame, decodes to `raw_len` bytes whose checksum is `sum`; decoded into
+/// this thread's kept buffer.
+fn check_decode(codec: Codec, enc: &[u8], raw_len: usize, sum: u64) -> bool {
+    let buf = CHECK_BUF.take();
+    match codec::decode_reusing(codec, enc, raw_len, buf, false) {
+        Ok(d) => {
+            let ok = checksum(&d) == sum;
+            CHECK_BUF.set(d);
+            ok
+        }
+        Err(_) => false,
     }
 }
 
@@ -277,7 +298,21 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
         tokens,
     } = lanes;
     let threads = rayon::current_num_threads();
-    let lead = Split::lead(threads);
+    // GPU_DEVICE = auto decides from the stream's first frames ([`auto_verdict`]), which the CPU encodes;
+    // the GPU opens only if they say so, during the (shorter) lead.
+    let sampled = gpu.sampled();
+    let lead = match sampled {
+        true => crate::diag::knob_bytes("CLC_GPU_LEAD").unwrap_or(AUTO_LEAD),
+        false => Split::lead(threads),
+    };
+    // CLC_GPU_AUTO_SAMPLE (bytes) replaces the sample's size, for tests.
+    let sample_end = crate::diag::knob_bytes("CLC_GPU_AUTO_SAMPLE")
+        .unwrap_or(AUTO_SAMPLE_BYTES)
+        .min(lead);
+    let sample = Sample::default();
+    let mut sampling = sampled;
+    let mut n_sample = 0u64;
+    let mut wanted = !sampled;
     // Decided at the first frame past the lead, once the device set is known (the GPU opened).
     let mut split: Option<Split> = None;
     let with_gpu: OnceLock<Compressor> = OnceLock::new();
@@ -287,13 +322,24 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
         // Opens the GPU (or waits for the one opening) while the CPU takes the frames of the lead; the
         // stage ends only once it is open, so that a failure to open it is always reported, except
         // for a vouched-for device that no frame needed (OpenAhead).
-        if !gpu.vouched() {
+        if !gpu.vouched() && !sampled {
             fs.spawn(|| gpu.device());
         }
         rayon::in_place_scope(|rs| {
             for f in frames {
                 if tokens.send(()).is_err() {
                     return;
+                }
+                if sampling && offset >= sample_end {
+                    sampling = false;
+                    let t = Instant::now();
+                    let (raw, stored) = sample.wait(n_sample);
+                    let (yes, why) = auto_verdict(base.codec, raw, stored);
+                    trace::span(&format!("GPU_DEVICE = auto: {why}"), t, 0);
+                    if yes {
+                        fs.spawn(|| gpu.device());
+                    }
+                    wanted = yes;
                 }
                 let past = offset >= lead;
                 offset += f.len as u64;
@@ -302,8 +348,11 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                     (true, Some(sp)) => Some(sp),
                     (true, None) => {
                         let t = Instant::now();
-                        let g = gpu.device();
-                        let sp = Split::decide(lead, g, threads);
+                        let g = if wanted { gpu.device() } else { None };
+                        let sp = match sampled {
+                            true => Split::decide_all(lead, g),
+                            false => Split::decide(lead, g, threads),
+                        };
                         trace::span("GPU waited for at the lead", t, 0);
                         trace::note(&format!("frames shared: {}", sp.describe()));
                         if let (Some(g), true) = (g, sp.k > 0) {
@@ -311,9 +360,14 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                                 gpu: Some(g),
                                 ..*base
                             });
-                            for feeder in 0..g.device_count() * 2 {
+                            // CLC_GPU_FEEDERS: feeders per device (experiments; the bytes do not
+                            // depend on it).
+                            let per = crate::diag::knob("CLC_GPU_FEEDERS", 1..=8, 2) as usize;
+                            for feeder in 0..g.device_count() * per {
                                 let (grx, out) = (grx.clone(), out.clone());
-                                fs.spawn(move || gpu_feed(comp, feeder / 2, batch, grx, out, pool));
+                                fs.spawn(move || {
+                                    gpu_feed(comp, feeder / per, batch, grx, out, pool)
+                                });
                             }
                         }
                         split = Some(sp);
@@ -330,11 +384,50 @@ pub fn stage(base: &Compressor, gpu: &PackGpu, batch: usize, lanes: Lanes, pool:
                     continue;
                 }
                 let out = out.clone();
-                rs.spawn(move |_| cpu_task(base, f, pool, &out));
+                let counted = sampling.then_some(&sample);
+                n_sample += u64::from(sampling);
+                rs.spawn(move |_| cpu_task(base, f, pool, &out, counted));
             }
         });
         drop(gtx);
     });
+}
+
+/// GPU_DEVICE = auto: the bytes of the stream's first frames (at most [`AUTO_SAMPLE_BYTES`], all encoded
+/// on the CPU) and their encoded size, as their encoding ends.
+#[derive(Default)]
+struct Sample {
+    /// Raw bytes, stored bytes, frames done.
+    m: parking_lot::Mutex<(u64, u64, u64)>,
+    cv: parking_lot::Condvar,
+}
+
+impl Sample {
+    /// Waits until `n` frames are done; their raw and stored bytes.
+    fn wait(&self, n: u64) -> (u64, u64) {
+        let mut g = self.m.lock();
+        while g.2 < n {
+            self.cv.wait(&mut g);
+        }
+        (g.0, g.1)
+    }
+}
+
+/// Counts one frame of a [`Sample`] when dropped, also if its encoding unwinds (as stored whole).
+struct SampleGuard<'a> {
+    s: &'a Sample,
+    raw: u64,
+    stored: Option<u64>,
+}
+
+impl Drop for SampleGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.s.m.lock();
+        g.0 += self.raw;
+        g.1 += self.stored.unwrap_or(self.raw);
+        g.2 += 1;
+        self.s.cv.notify_all();
+    }
 }
 
 /// A GPU feeder for device `dev`: takes the next frame of the GPU's queue and those queued behind it (at
@@ -424,6 +517,20 @@ impl Split {
         Split { lead, k, m }
     }
 
+    /// The split of a pack whose GPU `GPU_DEVICE = auto` chose ([`auto_verdict`]): every frame past the
+    /// lead to the GPU (docs/GPU.md runs 121-122: on 16 cores every GPU share measured lost to it), or
+    /// `CLC_GPU_SHARE`; none without a GPU.
+    pub fn decide_all(lead: u64, gpu: Option<&Gpu>) -> Split {
+        let share = std::env::var("CLC_GPU_SHARE")
+            .ok()
+            .and_then(|v| parse_share(&v));
+        let (k, m) = match gpu {
+            Some(_) => share.unwrap_or((1, 1)),
+            None => (0, SHARE_M),
+        };
+        Split { lead, k, m }
+    }
+
     /// Whether frame `id` (past the lead) is the GPU's.
     pub fn gpu_takes(&self, id: u32) -> bool {
         id % self.m < self.k
@@ -462,15 +569,31 @@ fn cpu_dispatch(comp: &Compressor, lanes: Lanes, pool: &FramePool) {
             }
             trace::add(Stage::Blocked, t, Instant::now(), 0);
             let out = out.clone();
-            rs.spawn(move |_| cpu_task(comp, f, pool, &out));
+            rs.spawn(move |_| cpu_task(comp, f, pool, &out, None));
         }
     });
 }
 
 /// One frame on the CPU: gathered into a buffer of `pool`, encoded, handed on; the buffer goes back.
-fn cpu_task(comp: &Compressor, f: FrameParts, pool: &FramePool, out: &Sender<Vec<Encoded>>) {
+/// Counted in `sample` when given.
+fn cpu_task(
+    comp: &Compressor,
+    f: FrameParts,
+    pool: &FramePool,
+    out: &Sender<Vec<Encoded>>,
+    sample: Option<&Sample>,
+) {
     let f = f.gather(pool);
+    let mut guard = sample.map(|s| SampleGuard {
+        s,
+        raw: f.data.len() as u64,
+        stored: None,
+    });
     let e = comp.one(&f);
+    if let Some(g) = &mut guard {
+        g.stored = Some(e.stored.len() as u64);
+    }
+    drop(guard);
     pool.give(f.data);
     let _ = out.send(vec![e]);
 }
@@ -483,9 +606,15 @@ pub enum GpuUse<'a> {
     Given(&'a Gpu),
     /// A named device (`--gpu-device`), being opened on a thread of its own since before the scan.
     Opening(&'a OpenAhead),
-    /// GPU_DEVICE = auto: opened by the pack (on the compress stage's thread, while the stream starts)
-    /// when [`auto_wants_gpu`] plans it; `None` from it means no GPU (the CPU works).
-    Auto(&'a (dyn Fn() -> Option<Gpu> + Sync)),
+    /// GPU_DEVICE = auto: opened by the pack with the function (on a thread of the compress stage's, while
+    /// the stream runs) when [`auto_plan`] and [`auto_verdict`] want it, into the cell, which the caller
+    /// owns: the command-line tool forgets it at the end, so that the driver is torn down once, by the
+    /// process's end (dropping it took 0.13 s on the H200 machine, docs/GPU.md run 123). `None` from the
+    /// function means no GPU (the CPU works).
+    Auto(
+        &'a (dyn Fn() -> Option<Gpu> + Sync),
+        &'a OnceLock<Option<Gpu>>,
+    ),
 }
 
 /// A GPU opened on a thread of its own from before the pack starts (a device named by `--gpu-device` or
@@ -569,12 +698,14 @@ impl OpenAhead {
 pub struct PackGpu<'a> {
     asked: GpuUse<'a>,
     planned: bool,
-    opened: OnceLock<Option<Gpu>>,
+    /// GPU_DEVICE = auto, deciding from the stream's first frames ([`auto_verdict`]).
+    sampled: bool,
 }
 
 impl<'a> PackGpu<'a> {
-    /// Decides for a stream of `total` bytes (`GPU_DEVICE = auto`: [`auto_wants_gpu`]).
+    /// Decides for a stream of `total` bytes (`GPU_DEVICE = auto`: [`auto_plan`]).
     pub fn new(asked: GpuUse<'a>, total: u64) -> Self {
+        let mut sampled = false;
         let planned = match &asked {
             GpuUse::Off => false,
             GpuUse::Given(_) => true,
@@ -592,17 +723,23 @@ impl<'a> PackGpu<'a> {
                 a.begin();
                 true
             }
-            GpuUse::Auto(_) => {
-                let (want, why) = auto_wants_gpu(total);
+            GpuUse::Auto(..) => {
+                let (plan, why) = auto_plan(total, rayon::current_num_threads());
                 trace::note(&format!("GPU_DEVICE = auto: {why}"));
-                want
+                sampled = plan == AutoPlan::Sample;
+                plan != AutoPlan::No
             }
         };
         PackGpu {
             asked,
             planned,
-            opened: OnceLock::new(),
+            sampled,
         }
+    }
+
+    /// GPU_DEVICE = auto, deciding from the stream's first frames whether to open the GPU.
+    fn sampled(&self) -> bool {
+        self.sampled
     }
 
     /// Whether frames may go to a GPU (the frame queue holds two batches then).
@@ -629,10 +766,18 @@ impl<'a> PackGpu<'a> {
         match self.asked {
             GpuUse::Given(g) => Some(g),
             GpuUse::Opening(a) => a.wait(),
-            GpuUse::Auto(open) if self.planned => {
+            GpuUse::Auto(open, cell) if self.planned => {
                 let t = Instant::now();
-                let g = self.opened.get_or_init(open).as_ref();
-                trace::span("GPU opened (stream running meanwhile)", t, 0);
+                let mut here = false;
+                let g = cell
+                    .get_or_init(|| {
+                        here = true;
+                        open()
+                    })
+                    .as_ref();
+                if here {
+                    trace::span("GPU opened (stream running meanwhile)", t, 0);
+                }
                 g
             }
             _ => None,
@@ -644,11 +789,8 @@ impl<'a> PackGpu<'a> {
         match self.asked {
             GpuUse::Given(g) => Some(g.describe()),
             GpuUse::Opening(a) => a.opened().map(Gpu::describe),
-            _ => self
-                .opened
-                .get()
-                .and_then(|g| g.as_ref())
-                .map(Gpu::describe),
+            GpuUse::Auto(_, cell) => cell.get().and_then(|g| g.as_ref()).map(Gpu::describe),
+            GpuUse::Off => None,
         }
     }
 }
@@ -659,31 +801,90 @@ impl<'a> PackGpu<'a> {
 const GPU_GBS_PER_CU: f64 = 2.0 / 132.0;
 const CPU_GBS_PER_THREAD: f64 = 10.8 / 16.0;
 
-/// Whether GPU_DEVICE = auto plans frames for the GPU for a stream of `total` bytes, and why. It does
-/// not: a GPU's share made every pack measured slower than the CPU alone (docs/GPU.md runs 20-21 on 16
-/// cores, run 24 on 2 and 4): the stream is capped before the encoder (reading, cutting, hashing), and
-/// the CPU's own cost of a GPU frame (its staging copy and the check decode, ~1.8 core-s per GB on the
-/// H200 host) is close to that of encoding it (~2.2), so moving frames to the GPU frees almost no CPU.
-/// A named device still takes its share ([`Split`]). `CLC_GPU_AUTO_MIN` (bytes) plans the GPU from that
-/// size on, for benchmarks and tests; the choice never depends on timings, so the archive is the same
-/// on every run.
-pub fn auto_wants_gpu(total: u64) -> (bool, String) {
-    match crate::diag::knob_bytes("CLC_GPU_AUTO_MIN") {
-        Some(min) => {
-            let want = total >= min;
-            let verdict = if want { "is opened" } else { "is left out" };
-            (
-                want,
-                format!("{total} bytes, CLC_GPU_AUTO_MIN = {min}: the GPU {verdict}"),
-            )
-        }
-        None => (
-            false,
-            format!(
-                "{total} bytes: the GPU is left out (a GPU's share has made no measured pack faster)"
-            ),
-        ),
+/// What GPU_DEVICE = auto does with a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoPlan {
+    /// No GPU: the CPU encodes every frame.
+    No,
+    /// The GPU is opened and takes its share ([`Split::decide`]; `CLC_GPU_AUTO_MIN`).
+    Yes,
+    /// The CPU encodes the stream's first frames; their ratio decides ([`auto_verdict`]).
+    Sample,
+}
+
+/// Streams from which GPU_DEVICE = auto considers the GPU: opening NVIDIA's driver and its end at exit
+/// cost ~0.4 s of wall on the H200 machine (docs/GPU.md run 121: 0.21-0.31 s to open, 0.14 s more at the
+/// end), which the GPU wins back only on a stream of several GB. `CLC_GPU_AUTO_FROM` (bytes) replaces
+/// it, for tests.
+pub const AUTO_MIN_BYTES: u64 = 2_000_000_000;
+/// The most CPU threads beside which auto considers the GPU: one H200 beat 16 threads (run 122), and a
+/// CPU with more threads was never measured against it.
+pub const AUTO_MAX_THREADS: usize = 16;
+/// The stream's first bytes, encoded on the CPU, whose ratio decides.
+pub const AUTO_SAMPLE_BYTES: u64 = 64 << 20;
+/// Encoded over raw bytes of the sample within which the GPU takes the frames past the lead: the CPU's
+/// encoder is slow on such data (binaries, libraries: 0.18 GB/s per thread on the lent machine's
+/// site-packages, ratio 0.55) and fast on very compressible text (the Rust docs, ratio 0.07, 3.1 GB/s
+/// on 16 cores, where every frame on the GPU took 2.1 × as long; run 122); the upper edge keeps data that
+/// hardly compresses, which no run measured, on the CPU.
+pub const AUTO_RATIO: (f64, f64) = (0.35, 0.85);
+/// The lead when auto chose the GPU: the CPU encodes the first 0.5 GB while the GPU opens (run 121's
+/// fastest split).
+pub const AUTO_LEAD: u64 = 500_000_000;
+
+/// What GPU_DEVICE = auto does with a stream of `total` bytes on `threads` CPU threads, and why. The choice
+/// depends on the sizes, the thread count and (when sampled) the data alone, never on timings, so the
+/// archive is the same on every run. `CLC_GPU_AUTO_MIN` (bytes) plans the GPU from that size on without
+/// sampling (its share as for a named device), for benchmarks and tests.
+pub fn auto_plan(total: u64, threads: usize) -> (AutoPlan, String) {
+    if let Some(min) = crate::diag::knob_bytes("CLC_GPU_AUTO_MIN") {
+        let (plan, verdict) = match total >= min {
+            true => (AutoPlan::Yes, "is opened"),
+            false => (AutoPlan::No, "is left out"),
+        };
+        return (
+            plan,
+            format!("{total} bytes, CLC_GPU_AUTO_MIN = {min}: the GPU {verdict}"),
+        );
     }
+    let from = crate::diag::knob_bytes("CLC_GPU_AUTO_FROM").unwrap_or(AUTO_MIN_BYTES);
+    if total < from {
+        (
+            AutoPlan::No,
+            format!("{total} bytes, under {from}: the GPU is left out"),
+        )
+    } else if threads > AUTO_MAX_THREADS {
+        (
+            AutoPlan::No,
+            format!("{threads} CPU threads, over {AUTO_MAX_THREADS}: the GPU is left out"),
+        )
+    } else {
+        (
+            AutoPlan::Sample,
+            format!("{total} bytes on {threads} threads: the first {AUTO_SAMPLE_BYTES} bytes' ratio decides"),
+        )
+    }
+}
+
+/// Whether the GPU takes the frames past the lead, from the sample's `raw` and `stored` bytes: only for
+/// the codecs it encodes, and a ratio within [`AUTO_RATIO`].
+pub fn auto_verdict(codec: Codec, raw: u64, stored: u64) -> (bool, String) {
+    if !matches!(codec, Codec::LzExt3 | Codec::LzExt3Sb) {
+        return (
+            false,
+            format!("{} frames: the GPU is left out", codec.name()),
+        );
+    }
+    if raw == 0 {
+        return (false, "no sample: the GPU is left out".into());
+    }
+    let r = stored as f64 / raw as f64;
+    let yes = (AUTO_RATIO.0..=AUTO_RATIO.1).contains(&r);
+    let verdict = if yes { "is opened" } else { "is left out" };
+    (
+        yes,
+        format!("the first {raw} bytes encoded to {r:.3} of their size: the GPU {verdict}"),
+    )
 }
 
 #[cfg(test)]
@@ -722,12 +923,67 @@ mod tests {
     }
 
     #[test]
-    fn auto_plans_no_gpu_for_a_pack_whatever_its_size() {
-        // docs/GPU.md run 24: a GPU's share made every measured pack slower, on 2, 4 and 16 cores.
-        for total in [0, 1 << 30, 1 << 40, u64::MAX] {
-            let (want, why) = auto_wants_gpu(total);
-            assert!(!want && why.contains("left out"), "{total}: {why}");
+    fn auto_samples_only_large_streams_beside_few_threads() {
+        if std::env::var_os("CLC_GPU_AUTO_MIN").is_some()
+            || std::env::var_os("CLC_GPU_AUTO_FROM").is_some()
+        {
+            eprintln!("SKIP: CLC_GPU_AUTO_MIN or CLC_GPU_AUTO_FROM is set");
+            return;
         }
+        for total in [0, 1 << 30, AUTO_MIN_BYTES - 1] {
+            let (plan, why) = auto_plan(total, 16);
+            assert!(
+                plan == AutoPlan::No && why.contains("left out"),
+                "{total}: {why}"
+            );
+        }
+        for total in [AUTO_MIN_BYTES, 1 << 40, u64::MAX] {
+            assert_eq!(auto_plan(total, 16).0, AutoPlan::Sample, "{total}");
+            assert_eq!(auto_plan(total, 2).0, AutoPlan::Sample, "{total}");
+            assert_eq!(auto_plan(total, 17).0, AutoPlan::No, "{total}");
+        }
+    }
+
+    #[test]
+    fn auto_opens_the_gpu_for_a_middling_ratio_of_its_codecs() {
+        let yes = |c, raw, stored| auto_verdict(c, raw, stored).0;
+        assert!(yes(Codec::LzExt3Sb, 1000, 550));
+        assert!(yes(Codec::LzExt3, 1000, 350));
+        assert!(yes(Codec::LzExt3Sb, 1000, 850));
+        assert!(!yes(Codec::LzExt3Sb, 1000, 349));
+        assert!(!yes(Codec::LzExt3Sb, 1000, 70));
+        assert!(!yes(Codec::LzExt3Sb, 1000, 851));
+        assert!(!yes(Codec::LzExt3Sb, 0, 0));
+        assert!(!yes(Codec::Zstd, 1000, 550));
+        assert!(!yes(Codec::Raw, 1000, 550));
+    }
+
+    #[test]
+    fn a_sample_counts_every_frame_once_even_one_that_unwinds() {
+        let s = Sample::default();
+        std::thread::scope(|ts| {
+            ts.spawn(|| {
+                let mut g = SampleGuard {
+                    s: &s,
+                    raw: 100,
+                    stored: None,
+                };
+                g.stored = Some(40);
+            });
+            ts.spawn(|| {
+                // An encoding that unwinds counts as stored whole.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _g = SampleGuard {
+                        s: &s,
+                        raw: 50,
+                        stored: None,
+                    };
+                    panic!("encoder");
+                }));
+                assert!(r.is_err());
+            });
+            assert_eq!(s.wait(2), (150, 90));
+        });
     }
 
     #[test]
