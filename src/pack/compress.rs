@@ -493,10 +493,7 @@ impl Split {
     /// sixteenths, rounded to the nearest (at least one when `at_least_one`, i.e. the GPU was named).
     /// `CLC_GPU_SHARE=K/M` (1 ≤ M ≤ 1024, K ≤ M) replaces it, for benchmarks and tests.
     pub fn share(compute_units: u64, threads: usize, at_least_one: bool) -> (u32, u32) {
-        if let Some(km) = std::env::var("CLC_GPU_SHARE")
-            .ok()
-            .and_then(|v| parse_share(&v))
-        {
+        if let Some(km) = env_share() {
             return km;
         }
         let gpu = compute_units as f64 * GPU_GBS_PER_CU;
@@ -522,11 +519,8 @@ impl Split {
     /// lead to the GPU (docs/GPU.md runs 121-122: on 16 cores every GPU share measured lost to it), or
     /// `CLC_GPU_SHARE`; none without a GPU.
     pub fn decide_all(lead: u64, gpu: Option<&Gpu>) -> Split {
-        let share = std::env::var("CLC_GPU_SHARE")
-            .ok()
-            .and_then(|v| parse_share(&v));
         let (k, m) = match gpu {
-            Some(_) => share.unwrap_or((1, 1)),
+            Some(_) => env_share().unwrap_or((1, 1)),
             None => (0, SHARE_M),
         };
         Split { lead, k, m }
@@ -544,6 +538,13 @@ impl Split {
             self.lead, self.k, self.m
         )
     }
+}
+
+/// The share `CLC_GPU_SHARE` asks for, if it is set and valid ([`parse_share`]).
+fn env_share() -> Option<(u32, u32)> {
+    std::env::var("CLC_GPU_SHARE")
+        .ok()
+        .and_then(|v| parse_share(&v))
 }
 
 /// `K/M` with 1 ≤ M ≤ 1024 and K ≤ M.
