@@ -306,9 +306,9 @@ impl Buffers {
 }
 
 /// Runs `f` on the threads that copy a launch's frames into pinned memory and its blocks out of it while
-/// the feeder holds the device: one thread copied 5.7 GB in and 3.3 GB out serially on the H200 machine, inside the
-/// device's lock (docs/GPU.md run 121). A pool of its own, not the worker pool, whose tasks (a CPU
-/// frame's encoding, 10-40 ms) would keep the device waiting.
+/// the feeder holds the device: one thread had copied 5.7 GB in and 3.3 GB out serially inside the
+/// device's lock on the H200 machine (docs/GPU.md runs 118, 121). A pool of its own, not the worker
+/// pool, whose tasks (a CPU frame's encoding, 10-40 ms) would keep the device waiting.
 fn on_copy_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     let pool = POOL.get_or_init(|| {
